@@ -1,0 +1,149 @@
+//! The events a chat stream is made of, whatever API it came from.
+
+use serde::{Deserialize, Serialize};
+
+/// One event of a streamed chat answer.
+///
+/// Tool calls come as `ToolCallStart`, zero or more `ToolCallArgs` fragments and
+/// `ToolCallEnd`, keyed by `index`, so arguments can stream to OpenAI clients as they
+/// arrive; an upstream that delivers calls whole (Ollama) yields all three at once.
+/// A well-formed stream ends with exactly one [`ChatEvent::Done`]; a stream that ends
+/// without it is an error ([`crate::ErrorKind::StreamEndedEarly`]), never a normal end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ChatEvent {
+    /// A piece of the answer's text.
+    TextDelta {
+        /// The text.
+        text: String,
+    },
+    /// A piece of the model's reasoning.
+    ThinkingDelta {
+        /// The text.
+        text: String,
+    },
+    /// A tool call begins.
+    ToolCallStart {
+        /// Position of the call within this answer (0, 1, ...).
+        index: u32,
+        /// The call's id (`call_…`).
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// A fragment of a tool call's JSON arguments; the fragments of one call,
+    /// concatenated, form a JSON object.
+    ToolCallArgs {
+        /// The call this fragment belongs to.
+        index: u32,
+        /// The fragment.
+        fragment: String,
+    },
+    /// A tool call's arguments are complete.
+    ToolCallEnd {
+        /// The call that ended.
+        index: u32,
+    },
+    /// Token counts (and, from Ollama, timings).
+    Usage(Usage),
+    /// The answer is complete.
+    Done {
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+    },
+}
+
+impl ChatEvent {
+    /// A text delta.
+    pub fn text(text: impl Into<String>) -> Self {
+        ChatEvent::TextDelta { text: text.into() }
+    }
+
+    /// A thinking delta.
+    pub fn thinking(text: impl Into<String>) -> Self {
+        ChatEvent::ThinkingDelta { text: text.into() }
+    }
+
+    /// The final event.
+    pub fn done(finish_reason: FinishReason) -> Self {
+        ChatEvent::Done { finish_reason }
+    }
+
+    /// Whether this event carries output a client would see (text, thinking or a tool call),
+    /// as opposed to bookkeeping (usage, done).
+    pub fn is_output(&self) -> bool {
+        !matches!(self, ChatEvent::Usage(_) | ChatEvent::Done { .. })
+    }
+}
+
+/// Token counts and timings for one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+    /// Upstream timings, when the upstream reports them (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+impl Usage {
+    /// Prompt plus completion tokens.
+    pub fn total_tokens(&self) -> u64 {
+        u64::from(self.prompt_tokens) + u64::from(self.completion_tokens)
+    }
+}
+
+/// Ollama's durations, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Whole request.
+    pub total_ns: u64,
+    /// Loading the model (large on a cold start).
+    pub load_ns: u64,
+    /// Evaluating the prompt.
+    pub prompt_eval_ns: u64,
+    /// Generating the answer.
+    pub eval_ns: u64,
+}
+
+/// Why a model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// Natural end or a stop sequence.
+    Stop,
+    /// The output limit was reached.
+    Length,
+    /// The model made tool calls and waits for their results.
+    ToolCalls,
+    /// A content filter removed output.
+    ContentFilter,
+    /// Any other reason the upstream gave (Ollama's `load`, `unload`, ...).
+    Other(String),
+}
+
+impl FinishReason {
+    /// The reason as OpenAI spells it (unknown reasons pass through).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Other(s) => s,
+        }
+    }
+
+    /// Parses a finish reason from either API.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "stop" | "end_turn" | "stop_sequence" => FinishReason::Stop,
+            "length" | "max_tokens" => FinishReason::Length,
+            "tool_calls" | "tool_use" | "function_call" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}

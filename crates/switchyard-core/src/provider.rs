@@ -1,0 +1,45 @@
+//! The trait every model backend implements, and the stream type it returns.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::{Stream, StreamExt};
+
+use crate::accumulate::{ChatResponse, ResponseBuilder};
+use crate::error::ProviderError;
+use crate::event::ChatEvent;
+use crate::model::ModelInfo;
+use crate::request::ChatRequest;
+
+/// A streamed chat answer: events, or a classified error that ends it.
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent, ProviderError>> + Send>>;
+
+/// A model backend: an Ollama server, an OpenAI-compatible server, or a router over several.
+///
+/// `chat` returns once the upstream accepted the request (so errors before any output are
+/// returned here, where a caller can still fall back); the stream then yields events until
+/// [`ChatEvent::Done`]. Dropping the stream cancels the upstream request.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// Starts a chat. The request is borrowed so a caller can try several providers.
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError>;
+
+    /// The models this provider offers.
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError>;
+
+    /// A cheap liveness check of the upstream.
+    async fn health(&self) -> Result<(), ProviderError>;
+}
+
+/// Folds a stream into a whole [`ChatResponse`]; an error if the stream fails or ends
+/// without its final event.
+pub async fn collect_response(mut stream: ChatStream) -> Result<ChatResponse, ProviderError> {
+    let mut builder = ResponseBuilder::default();
+    while let Some(event) = stream.next().await {
+        builder.push(event?)?;
+        if builder.is_done() {
+            break;
+        }
+    }
+    builder.finish()
+}

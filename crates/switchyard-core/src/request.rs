@@ -1,0 +1,405 @@
+//! The chat request every provider understands: one representation for both client APIs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::PrivacyClass;
+
+/// One chat request, decoded from whichever API it arrived on.
+///
+/// Fields that neither API family shares end up in [`ChatRequest::extra`], so an
+/// upstream receives provider-specific options untouched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model the caller asked for: a route alias, `provider/model`, or a bare model name.
+    pub model: String,
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// How the model should choose among the tools (OpenAI `tool_choice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Whether several tool calls may come in one turn (OpenAI `parallel_tool_calls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Sampling and length options.
+    #[serde(default)]
+    pub options: SamplingOptions,
+    /// Constrained output: JSON mode or a JSON schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Whether (and how hard) a reasoning model should think.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<Think>,
+    /// How long an Ollama upstream keeps the model loaded afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<KeepAlive>,
+    /// Whether the caller wants the answer streamed.
+    #[serde(default)]
+    pub stream: bool,
+    /// Whether the caller asked for a usage record in the stream (OpenAI
+    /// `stream_options.include_usage`). Upstreams are always asked for usage.
+    #[serde(default)]
+    pub include_usage: bool,
+    /// Unknown top-level fields (and unknown Ollama `options`), carried to the upstream untouched.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+    /// Who sent the request and under which policy. Never sent upstream.
+    #[serde(default)]
+    pub meta: RequestMeta,
+}
+
+impl ChatRequest {
+    /// A request for `model` with the given messages and defaults everywhere else.
+    pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            ..Self::default()
+        }
+    }
+
+    /// The names of the tools offered in this request.
+    pub fn tool_names(&self) -> impl Iterator<Item = &str> {
+        self.tools.iter().map(|t| t.name.as_str())
+    }
+}
+
+/// Who is speaking in a [`Message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The human (or agent) side.
+    User,
+    /// The model's own turns, including its tool calls.
+    Assistant,
+    /// The result of a tool call.
+    Tool,
+}
+
+impl Role {
+    /// The role as both APIs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who is speaking.
+    pub role: Role,
+    /// Text and image parts, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<ContentPart>,
+    /// The model's reasoning, when an assistant turn carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// Tool calls made in an assistant turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On a tool result: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// On a tool result: the name of the tool that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+}
+
+impl Message {
+    /// A message with one text part.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![ContentPart::Text(text.into())],
+            thinking: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+        }
+    }
+
+    /// A system message.
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::text(Role::System, text)
+    }
+
+    /// A user message.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text(Role::User, text)
+    }
+
+    /// An assistant message.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::text(Role::Assistant, text)
+    }
+
+    /// A tool result answering the call `call_id` of tool `tool_name`.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        tool_name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            tool_name: Some(tool_name.into()),
+            ..Self::text(Role::Tool, text)
+        }
+    }
+
+    /// All text parts joined, without separators (images are skipped).
+    pub fn text_content(&self) -> String {
+        let mut out = String::new();
+        for part in &self.content {
+            if let ContentPart::Text(t) = part {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+
+    /// The image parts of this message.
+    pub fn images(&self) -> impl Iterator<Item = &Image> {
+        self.content.iter().filter_map(|p| match p {
+            ContentPart::Image(img) => Some(img),
+            ContentPart::Text(_) => None,
+        })
+    }
+}
+
+/// One part of a message's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum ContentPart {
+    /// Plain text.
+    Text(String),
+    /// An image.
+    Image(Image),
+}
+
+/// An image attached to a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Image {
+    /// Inline bytes, base64-encoded (Ollama's `images[]`, OpenAI's `data:` URLs).
+    Base64 {
+        /// The media type when known (`image/png`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_type: Option<String>,
+        /// The base64 text, without any `data:` prefix.
+        data: String,
+    },
+    /// A remote URL the upstream must fetch itself (OpenAI only).
+    Url {
+        /// The address.
+        url: String,
+    },
+}
+
+impl Image {
+    /// The image as an OpenAI `image_url.url` value (a `data:` URL for inline bytes).
+    pub fn to_url(&self) -> String {
+        match self {
+            Image::Base64 { media_type, data } => {
+                let mt = media_type.as_deref().unwrap_or("image/png");
+                format!("data:{mt};base64,{data}")
+            }
+            Image::Url { url } => url.clone(),
+        }
+    }
+
+    /// Parses an OpenAI `image_url.url` value: `data:` URLs become inline bytes.
+    pub fn from_url(url: &str) -> Self {
+        if let Some(rest) = url.strip_prefix("data:") {
+            if let Some((header, data)) = rest.split_once(',') {
+                if let Some(mt) = header.strip_suffix(";base64") {
+                    let media_type = (!mt.is_empty()).then(|| mt.to_owned());
+                    return Image::Base64 {
+                        media_type,
+                        data: data.to_owned(),
+                    };
+                }
+            }
+        }
+        Image::Url {
+            url: url.to_owned(),
+        }
+    }
+}
+
+/// A complete tool call made by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call's id, used by the tool result to answer it (`call_…`).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments: always a JSON object.
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// The tool's name.
+    pub name: String,
+    /// What the tool does, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON schema of the arguments object.
+    #[serde(default = "empty_object_schema")]
+    pub parameters: Value,
+}
+
+fn empty_object_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+/// OpenAI's `tool_choice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// No tool calls.
+    None,
+    /// At least one tool call.
+    Required,
+    /// This tool must be called.
+    Function(String),
+}
+
+/// Sampling and length options shared by both API families.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SamplingOptions {
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Top-k sampling (Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// Output limit in tokens (`num_predict`, `max_tokens`, `max_completion_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Seed for reproducible sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Context window to allocate (Ollama `num_ctx`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_ctx: Option<u32>,
+    /// Presence penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    /// Frequency penalty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+}
+
+/// Constrained output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    Text,
+    /// Any JSON value (Ollama `format: "json"`, OpenAI `json_object`).
+    Json,
+    /// JSON matching a schema.
+    JsonSchema {
+        /// The schema's name (OpenAI requires one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The schema.
+        schema: Value,
+        /// OpenAI's `strict` flag.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strict: Option<bool>,
+    },
+}
+
+/// Whether a reasoning model should think, and how hard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Think {
+    /// Thinking off.
+    Off,
+    /// Thinking on at the model's default effort.
+    On,
+    /// Minimal effort (OpenAI `reasoning_effort: minimal`).
+    Minimal,
+    /// Low effort.
+    Low,
+    /// Medium effort.
+    Medium,
+    /// High effort.
+    High,
+    /// Maximum effort (Ollama `think: "max"`).
+    Max,
+}
+
+impl Think {
+    /// The effort level as a string, or `None` for plain on/off.
+    pub fn effort(self) -> Option<&'static str> {
+        match self {
+            Think::Off | Think::On => None,
+            Think::Minimal => Some("minimal"),
+            Think::Low => Some("low"),
+            Think::Medium => Some("medium"),
+            Think::High => Some("high"),
+            Think::Max => Some("max"),
+        }
+    }
+
+    /// Parses an effort string (`low`, `medium`, ...).
+    pub fn from_effort(s: &str) -> Option<Self> {
+        Some(match s {
+            "minimal" => Think::Minimal,
+            "low" => Think::Low,
+            "medium" => Think::Medium,
+            "high" => Think::High,
+            "max" => Think::Max,
+            _ => return None,
+        })
+    }
+}
+
+/// Ollama's `keep_alive`: a duration string (`"5m"`) or a number of seconds
+/// (negative: forever, zero: unload now). Carried through unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeepAlive {
+    /// Seconds.
+    Seconds(f64),
+    /// A Go duration string such as `"5m"` or `"1h30m"`.
+    Duration(String),
+}
+
+/// Who sent a request and under which policy. Filled by the gateway; never sent upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMeta {
+    /// The id of the caller's API key, when authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// The privacy class requested by the caller (key policy or request header).
+    /// `None` means "not stated": the route or the global default decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyClass>,
+    /// The request id, for logs and response headers.
+    #[serde(default)]
+    pub request_id: String,
+}
