@@ -1,5 +1,11 @@
 //! Sans-IO codecs: NDJSON and SSE framing, Ollama and OpenAI chunk decoders into
-//! [`switchyard_core::ChatEvent`], tool-call accumulation, recovery of tool calls written as
-//! text, and encoders back into Ollama NDJSON and OpenAI SSE.
+//! [`switchyard_core::ChatEvent`], recovery of tool calls written as text, encoders back
+//! into Ollama NDJSON and OpenAI SSE, and the request codecs of both APIs.
 //!
-//! Nothing is public yet; see the workspace README for the plan.
+//! (Work in progress: the modules below are being filled in.)
+
+pub mod ndjson;
+pub mod ollama;
+pub mod openai;
+pub mod recovery;
+pub mod sse;

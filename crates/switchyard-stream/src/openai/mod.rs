@@ -1,0 +1,8 @@
+//! The openai wire format: stream decoding, encoding, request codecs.
+
+mod decode;
+mod encode;
+pub mod request;
+
+pub use decode::*;
+pub use encode::*;
