@@ -402,4 +402,19 @@ pub struct RequestMeta {
     /// The request id, for logs and response headers.
     #[serde(default)]
     pub request_id: String,
+    /// The API the request arrived on. Fields in [`ChatRequest::extra`] are passed only to
+    /// upstreams that speak the same API (an unknown OpenAI field means nothing to Ollama).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_api: Option<ApiFamily>,
+}
+
+/// The two API families Switchyard speaks, on either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiFamily {
+    /// Ollama's native API (`/api/chat`, NDJSON streams).
+    Ollama,
+    /// OpenAI's chat-completions API (`/v1/chat/completions`, SSE streams).
+    #[serde(rename = "openai")]
+    OpenAi,
 }

@@ -79,6 +79,7 @@ fn full_request() -> ChatRequest {
             caller: Some("laptop".into()),
             privacy: Some(PrivacyClass::LocalOnly),
             request_id: "req-1".into(),
+            client_api: Some(switchyard_core::ApiFamily::OpenAi),
         },
     }
 }
