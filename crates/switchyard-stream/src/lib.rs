@@ -9,3 +9,7 @@ pub mod ollama;
 pub mod openai;
 pub mod recovery;
 pub mod sse;
+
+mod json_util;
+mod request_error;
+pub use request_error::RequestError;

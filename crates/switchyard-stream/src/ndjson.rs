@@ -1,1 +1,244 @@
-//! (being written)
+//! Incremental NDJSON framing: bytes in any chunking -> complete, non-blank lines.
+//!
+//! The framer keeps one buffer and a scan position, so every byte is looked at once
+//! however the input is chunked (also inside a UTF-8 sequence: framing is on bytes).
+//! Lines end with `\n` (a `\r` before it is removed); blank lines are skipped; the last
+//! line may lack its newline and is returned by [`LineFramer::finish`]. A line longer than
+//! the configured maximum is an error instead of a growing buffer.
+//!
+//! ```
+//! use switchyard_stream::ndjson::LineFramer;
+//! let mut framer = LineFramer::new();
+//! framer.push(b"{\"a\":1}\r\n\n{\"b\"");
+//! assert_eq!(framer.next_line().unwrap().unwrap(), b"{\"a\":1}");
+//! assert!(framer.next_line().is_none());
+//! framer.push(b":2}");
+//! assert_eq!(framer.finish().unwrap().unwrap(), b"{\"b\":2}");
+//! assert!(framer.finish().is_none());
+//! ```
+
+use switchyard_core::ProviderError;
+
+/// The default longest line (16 MiB).
+pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Consumed bytes are dropped from the front of the buffer once they are at least this
+/// many and at least half of it, so compaction stays linear overall.
+const COMPACT_MIN: usize = 4096;
+
+/// A framing failure. After returning one, a framer yields nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A line grew past the maximum before its end arrived.
+    #[error("a line is longer than the limit of {max} bytes")]
+    LineTooLong {
+        /// The configured limit.
+        max: usize,
+    },
+    /// An SSE event (its data plus the line being read) grew past the maximum.
+    #[error("an SSE event is longer than the limit of {max} bytes")]
+    EventTooLong {
+        /// The configured limit.
+        max: usize,
+    },
+}
+
+impl FrameError {
+    /// A stable snake_case code for logs and metrics.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            FrameError::LineTooLong { .. } => "line_too_long",
+            FrameError::EventTooLong { .. } => "event_too_long",
+        }
+    }
+}
+
+impl From<FrameError> for ProviderError {
+    fn from(err: FrameError) -> Self {
+        ProviderError::malformed(err.to_string()).with_source(err)
+    }
+}
+
+/// Drops `pos` consumed bytes from the front of `buf` when that is cheap relative to what
+/// was consumed; returns how many bytes were dropped.
+pub(crate) fn compact(buf: &mut Vec<u8>, pos: usize) -> usize {
+    if pos == 0 {
+        return 0;
+    }
+    if pos >= buf.len() {
+        buf.clear();
+        return pos;
+    }
+    if pos >= COMPACT_MIN && pos >= buf.len() / 2 {
+        buf.drain(..pos);
+        return pos;
+    }
+    0
+}
+
+/// Splits a byte stream into lines; see the [module docs](self).
+#[derive(Debug)]
+pub struct LineFramer {
+    buf: Vec<u8>,
+    /// Start of the first unconsumed byte.
+    pos: usize,
+    /// `buf[pos..scan]` holds no `\n`.
+    scan: usize,
+    max_line: usize,
+    failed: bool,
+    finished: bool,
+}
+
+impl Default for LineFramer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineFramer {
+    /// A framer with the [`DEFAULT_MAX_LINE`] limit.
+    pub fn new() -> Self {
+        Self::with_max_line(DEFAULT_MAX_LINE)
+    }
+
+    /// A framer whose lines may be at most `max_line` bytes (without the newline).
+    pub fn with_max_line(max_line: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+            scan: 0,
+            max_line,
+            failed: false,
+            finished: false,
+        }
+    }
+
+    /// Appends bytes. Bytes pushed after an error are dropped.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.failed || chunk.is_empty() {
+            return;
+        }
+        let dropped = compact(&mut self.buf, self.pos);
+        self.pos -= dropped;
+        self.scan -= dropped;
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Bytes received but not yet returned as lines.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete, non-blank line without its line ending; `None` when more input is
+    /// needed. An over-long line is an error (also one whose end has not arrived yet).
+    pub fn next_line(&mut self) -> Option<Result<&[u8], FrameError>> {
+        self.next_inner(false)
+    }
+
+    /// At end of input: like [`next_line`](Self::next_line), but the trailing bytes after
+    /// the last newline count as a line too. Call it until it returns `None`.
+    pub fn finish(&mut self) -> Option<Result<&[u8], FrameError>> {
+        self.next_inner(true)
+    }
+
+    fn fail(&mut self) -> Option<Result<&[u8], FrameError>> {
+        self.failed = true;
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.scan = 0;
+        Some(Err(FrameError::LineTooLong { max: self.max_line }))
+    }
+
+    fn next_inner(&mut self, at_end: bool) -> Option<Result<&[u8], FrameError>> {
+        loop {
+            if self.failed || self.finished {
+                return None;
+            }
+            let (start, end) = match memchr::memchr(b'\n', &self.buf[self.scan..]) {
+                Some(i) => {
+                    let nl = self.scan + i;
+                    let start = self.pos;
+                    self.pos = nl + 1;
+                    self.scan = nl + 1;
+                    (start, nl)
+                }
+                None => {
+                    self.scan = self.buf.len();
+                    if self.buf.len() - self.pos > self.max_line.saturating_add(1) {
+                        return self.fail();
+                    }
+                    if !at_end {
+                        // A pending line may carry one `\r` beyond the limit.
+                        if self.buf.len() - self.pos > self.max_line
+                            && self.buf.last() != Some(&b'\r')
+                        {
+                            return self.fail();
+                        }
+                        return None;
+                    }
+                    self.finished = true;
+                    let start = self.pos;
+                    self.pos = self.buf.len();
+                    (start, self.buf.len())
+                }
+            };
+            let mut end = end;
+            if end > start && self.buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+            if end - start > self.max_line {
+                return self.fail();
+            }
+            let line = &self.buf[start..end];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(Ok(&self.buf[start..end]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(framer: &mut LineFramer) -> Vec<Result<Vec<u8>, FrameError>> {
+        let mut out = Vec::new();
+        while let Some(l) = framer.next_line() {
+            out.push(l.map(<[u8]>::to_vec));
+        }
+        out
+    }
+
+    #[test]
+    fn too_long_pending_line_fails_once() {
+        let mut f = LineFramer::with_max_line(4);
+        f.push(b"abcdef");
+        assert_eq!(lines(&mut f), vec![Err(FrameError::LineTooLong { max: 4 })]);
+        f.push(b"\nok\n");
+        assert!(lines(&mut f).is_empty());
+        assert!(f.finish().is_none());
+    }
+
+    #[test]
+    fn exact_limit_with_crlf_is_accepted() {
+        let mut f = LineFramer::with_max_line(4);
+        f.push(b"abcd\r");
+        assert!(lines(&mut f).is_empty());
+        f.push(b"\n");
+        assert_eq!(lines(&mut f), vec![Ok(b"abcd".to_vec())]);
+    }
+
+    #[test]
+    fn compaction_keeps_positions() {
+        let mut f = LineFramer::new();
+        let line = vec![b'x'; 5000];
+        for _ in 0..10 {
+            f.push(&line);
+            f.push(b"\n");
+            assert_eq!(lines(&mut f), vec![Ok(line.clone())]);
+        }
+        assert!(f.buffered() == 0);
+    }
+}

@@ -1,1 +1,329 @@
-//! (being written)
+//! Incremental Server-Sent Events framing (the WHATWG `text/event-stream` rules).
+//!
+//! Lines end with CR, LF or CRLF; `data:` lines (several per event) are joined with `\n`;
+//! `event:`, `id:` (kept across events, as the spec's last event id) and `retry:` are read;
+//! comment lines (`:` first) are skipped; a blank line dispatches the event; an event
+//! without data is not dispatched. A leading byte-order mark is dropped.
+//!
+//! Each byte is scanned once: the framer remembers how far it has looked for a line end,
+//! so one long event arriving in many small chunks costs linear time (unlike a parser that
+//! re-parses its whole pending buffer on every chunk). The event being assembled and the
+//! line being read together are bounded by a configurable maximum.
+//!
+//! At end of input [`SseFramer::finish`] also dispatches a last event that lacked its
+//! blank line (the spec would drop it; upstreams that close right after `data: [DONE]`
+//! exist), so a truncated stream is judged by the decoder, not lost in framing.
+//!
+//! ```
+//! use switchyard_stream::sse::SseFramer;
+//! let mut framer = SseFramer::new();
+//! framer.push(b"event: delta\r\ndata: {\"a\":\ndata: 1}\r\n\r\n: keep-alive\n\ndata: [DO");
+//! let ev = framer.next_event().unwrap().unwrap();
+//! assert_eq!(ev.event.as_deref(), Some("delta"));
+//! assert_eq!(ev.data, "{\"a\":\n1}");
+//! assert!(framer.next_event().is_none());
+//! framer.push(b"NE]");
+//! assert_eq!(framer.finish().unwrap().unwrap().data, "[DONE]");
+//! ```
+
+use std::borrow::Cow;
+
+pub use crate::ndjson::FrameError;
+use crate::ndjson::compact;
+
+/// The default largest event (16 MiB).
+pub const DEFAULT_MAX_EVENT: usize = 16 * 1024 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One dispatched event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` type, when the event named one (the spec's default is `message`).
+    pub event: Option<String>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+    /// The last event id seen in the stream so far (ids persist across events).
+    pub id: Option<String>,
+    /// A `retry:` value (milliseconds) given within this event.
+    pub retry: Option<u64>,
+}
+
+/// A dispatched event borrowed from the framer (no allocation per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` type, when the event named one.
+    pub event: Option<&'a str>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: &'a str,
+    /// The last event id seen in the stream so far.
+    pub id: Option<&'a str>,
+    /// A `retry:` value (milliseconds) given within this event.
+    pub retry: Option<u64>,
+}
+
+impl SseEventRef<'_> {
+    /// An owned copy.
+    pub fn to_owned_event(&self) -> SseEvent {
+        SseEvent {
+            event: self.event.map(str::to_owned),
+            data: self.data.to_owned(),
+            id: self.id.map(str::to_owned),
+            retry: self.retry,
+        }
+    }
+}
+
+/// Splits a byte stream into SSE events; see the [module docs](self).
+#[derive(Debug)]
+pub struct SseFramer {
+    buf: Vec<u8>,
+    /// Start of the line being read.
+    pos: usize,
+    /// `buf[pos..scan]` holds no line terminator.
+    scan: usize,
+    max_event: usize,
+    started: bool,
+    failed: bool,
+    finished: bool,
+    // The event being assembled.
+    data: String,
+    event_type: String,
+    last_id: Option<String>,
+    retry: Option<u64>,
+    // The event last dispatched (kept to lend it out).
+    out_data: String,
+    out_event: String,
+    out_retry: Option<u64>,
+}
+
+impl Default for SseFramer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+impl SseFramer {
+    /// A framer with the [`DEFAULT_MAX_EVENT`] limit.
+    pub fn new() -> Self {
+        Self::with_max_event(DEFAULT_MAX_EVENT)
+    }
+
+    /// A framer whose events (data plus the line being read) may be at most `max_event` bytes.
+    pub fn with_max_event(max_event: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+            scan: 0,
+            max_event,
+            started: false,
+            failed: false,
+            finished: false,
+            data: String::new(),
+            event_type: String::new(),
+            last_id: None,
+            retry: None,
+            out_data: String::new(),
+            out_event: String::new(),
+            out_retry: None,
+        }
+    }
+
+    /// Appends bytes. Bytes pushed after an error or after [`finish`](Self::finish) are dropped.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.failed || self.finished || chunk.is_empty() {
+            return;
+        }
+        let dropped = compact(&mut self.buf, self.pos);
+        self.pos -= dropped;
+        self.scan -= dropped;
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next complete event, or `None` when more input is needed.
+    pub fn next_event(&mut self) -> Option<Result<SseEvent, FrameError>> {
+        self.next_event_ref()
+            .map(|r| r.map(|e| e.to_owned_event()))
+    }
+
+    /// Like [`next_event`](Self::next_event), but lends the event out instead of allocating.
+    pub fn next_event_ref(&mut self) -> Option<Result<SseEventRef<'_>, FrameError>> {
+        match self.advance(false)? {
+            Ok(()) => Some(Ok(self.dispatched())),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// At end of input: the remaining events, including a last one whose blank line never
+    /// came. Call it until it returns `None`.
+    pub fn finish(&mut self) -> Option<Result<SseEvent, FrameError>> {
+        self.finish_ref().map(|r| r.map(|e| e.to_owned_event()))
+    }
+
+    /// Like [`finish`](Self::finish), borrowing.
+    pub fn finish_ref(&mut self) -> Option<Result<SseEventRef<'_>, FrameError>> {
+        match self.advance(true)? {
+            Ok(()) => Some(Ok(self.dispatched())),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn dispatched(&self) -> SseEventRef<'_> {
+        SseEventRef {
+            event: (!self.out_event.is_empty()).then_some(self.out_event.as_str()),
+            data: &self.out_data,
+            id: self.last_id.as_deref(),
+            retry: self.out_retry,
+        }
+    }
+
+    fn fail(&mut self) -> Option<Result<(), FrameError>> {
+        self.failed = true;
+        self.buf = Vec::new();
+        self.data = String::new();
+        self.pos = 0;
+        self.scan = 0;
+        Some(Err(FrameError::EventTooLong {
+            max: self.max_event,
+        }))
+    }
+
+    /// Reads lines until an event is dispatched (`Some(Ok)`, the event in `out_*`), more
+    /// input is needed (`None`), or a limit is hit.
+    fn advance(&mut self, at_end: bool) -> Option<Result<(), FrameError>> {
+        if self.failed || self.finished {
+            return None;
+        }
+        if !self.started {
+            let avail = &self.buf[self.pos..];
+            if avail.len() < BOM.len() && BOM.starts_with(avail) && !at_end {
+                return None;
+            }
+            if avail.starts_with(BOM) {
+                self.pos += BOM.len();
+                self.scan = self.pos;
+            }
+            self.started = true;
+        }
+        loop {
+            let found = memchr::memchr2(b'\r', b'\n', &self.buf[self.scan..]);
+            let (line_end, next) = match found {
+                Some(i) => {
+                    let at = self.scan + i;
+                    if self.buf[at] == b'\r' {
+                        match self.buf.get(at + 1) {
+                            Some(b'\n') => (at, at + 2),
+                            Some(_) => (at, at + 1),
+                            // A CR at the end: wait to see whether LF follows.
+                            None if !at_end => {
+                                self.scan = at;
+                                return self.check_size();
+                            }
+                            None => (at, at + 1),
+                        }
+                    } else {
+                        (at, at + 1)
+                    }
+                }
+                None => {
+                    self.scan = self.buf.len();
+                    if !at_end {
+                        return self.check_size();
+                    }
+                    self.finished = true;
+                    if self.pos < self.buf.len() {
+                        let (start, end) = (self.pos, self.buf.len());
+                        self.pos = end;
+                        if self.line(start, end) {
+                            return Some(Ok(()));
+                        }
+                    }
+                    // End of input completes a pending event.
+                    return if self.dispatch() {
+                        Some(Ok(()))
+                    } else {
+                        None
+                    };
+                }
+            };
+            let start = self.pos;
+            self.pos = next;
+            self.scan = next;
+            if self.line(start, line_end) {
+                return Some(Ok(()));
+            }
+            if self.data.len() > self.max_event {
+                return self.fail();
+            }
+        }
+    }
+
+    fn check_size(&mut self) -> Option<Result<(), FrameError>> {
+        if self.data.len() + (self.buf.len() - self.pos) > self.max_event {
+            return self.fail();
+        }
+        None
+    }
+
+    /// Handles one line; true when it dispatched an event.
+    fn line(&mut self, start: usize, end: usize) -> bool {
+        let line = &self.buf[start..end];
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line[0] == b':' {
+            return false;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(c) => {
+                let v = &line[c + 1..];
+                (&line[..c], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &line[line.len()..]),
+        };
+        match name {
+            b"data" => {
+                self.data.push_str(&lossy(value));
+                self.data.push('\n');
+            }
+            b"event" => {
+                self.event_type.clear();
+                self.event_type.push_str(&lossy(value));
+            }
+            b"id" => {
+                if !value.contains(&0) {
+                    self.last_id = Some(lossy(value).into_owned());
+                }
+            }
+            b"retry" => {
+                if let Ok(ms) = lossy(value).parse::<u64>() {
+                    self.retry = Some(ms);
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Ends the event being assembled; true when it had data and is now in `out_*`.
+    fn dispatch(&mut self) -> bool {
+        let retry = self.retry.take();
+        if self.data.is_empty() {
+            self.event_type.clear();
+            return false;
+        }
+        if self.data.ends_with('\n') {
+            self.data.pop();
+        }
+        std::mem::swap(&mut self.out_data, &mut self.data);
+        std::mem::swap(&mut self.out_event, &mut self.event_type);
+        self.data.clear();
+        self.event_type.clear();
+        self.out_retry = retry;
+        true
+    }
+}

@@ -1,1 +1,293 @@
-//! (being written)
+//! Decoding Ollama's `/api/chat` answers (NDJSON stream or one object) into events.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchyard_core::{
+    ChatEvent, ChatResponse, ErrorBody, FinishReason, ProviderError, ResponseBuilder, Timings,
+    ToolCallAccumulator, Usage, classify_stream_error, tool_call_id,
+};
+
+use crate::json_util::{CowStr, count, fresh_seed};
+use crate::ndjson::LineFramer;
+
+/// The wire shape of one `/api/chat` line, borrowing its strings from the input.
+///
+/// Public so benchmarks and fuzz targets can parse exactly what the decoder parses;
+/// its fields are private.
+#[derive(Debug, Deserialize)]
+pub struct OllamaWireChunk<'a> {
+    #[serde(borrow, default)]
+    message: Option<WireMessage<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(borrow, default)]
+    done_reason: Option<CowStr<'a>>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    total_duration: Option<u64>,
+    #[serde(default)]
+    load_duration: Option<u64>,
+    #[serde(default)]
+    prompt_eval_duration: Option<u64>,
+    #[serde(default)]
+    eval_duration: Option<u64>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireMessage<'a> {
+    #[serde(borrow, default)]
+    content: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    thinking: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<WireToolCall<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireToolCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<CowStr<'a>>,
+    #[serde(borrow)]
+    function: WireFunction<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireFunction<'a> {
+    #[serde(borrow)]
+    name: CowStr<'a>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// The arguments of a whole call as JSON text: an object as sent, a JSON string holding
+/// one decoded, nothing as `{}`.
+fn arguments_text(raw: Option<&RawValue>) -> Result<String, ProviderError> {
+    let Some(raw) = raw else {
+        return Ok("{}".to_owned());
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        let inner: String = serde_json::from_str(text)
+            .map_err(|e| ProviderError::malformed(format!("bad tool-call arguments: {e}")))?;
+        return Ok(inner);
+    }
+    if text == "null" {
+        return Ok("{}".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// Decodes an Ollama `/api/chat` NDJSON stream, chunk by chunk, into [`ChatEvent`]s.
+///
+/// Each tool call arrives whole and becomes `ToolCallStart`, one `ToolCallArgs` holding the
+/// arguments object as JSON text, and `ToolCallEnd`; indexes count up across the stream and
+/// a missing id is synthesised. The `done` line yields `Usage` then `Done` (finish reason
+/// `tool_calls` when calls were made, since Ollama only ever says `stop`). An `{"error"}`
+/// line becomes a classified error. After an error the decoder returns the same error.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::ollama::OllamaStreamDecoder;
+/// let mut dec = OllamaStreamDecoder::new();
+/// let mut out = Vec::new();
+/// dec.feed(b"{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n{\"mess", &mut out)?;
+/// dec.feed(b"age\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n", &mut out)?;
+/// dec.finish(&mut out)?;
+/// assert_eq!(out[0], ChatEvent::text("Hi"));
+/// assert_eq!(out.last(), Some(&ChatEvent::done(FinishReason::Stop)));
+/// # Ok::<(), switchyard_core::ProviderError>(())
+/// ```
+#[derive(Debug)]
+pub struct OllamaStreamDecoder {
+    framer: LineFramer,
+    state: State,
+}
+
+#[derive(Debug)]
+struct State {
+    seed: u64,
+    next_index: u32,
+    calls: ToolCallAccumulator,
+    done: bool,
+    error: Option<ProviderError>,
+}
+
+impl Default for OllamaStreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OllamaStreamDecoder {
+    /// A decoder whose synthesised call ids come from a fresh seed.
+    pub fn new() -> Self {
+        Self::with_id_seed(fresh_seed())
+    }
+
+    /// A decoder whose synthesised call ids are `tool_call_id(seed + n)` for the n-th call
+    /// (deterministic, for tests).
+    pub fn with_id_seed(seed: u64) -> Self {
+        Self {
+            framer: LineFramer::new(),
+            state: State {
+                seed,
+                next_index: 0,
+                calls: ToolCallAccumulator::default(),
+                done: false,
+                error: None,
+            },
+        }
+    }
+
+    /// Uses `framer` (for example one with a smaller line limit) instead of the default.
+    #[must_use]
+    pub fn with_framer(mut self, framer: LineFramer) -> Self {
+        self.framer = framer;
+        self
+    }
+
+    /// Feeds bytes of the response body; complete lines are decoded into `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.state.error {
+            return Err(e.clone());
+        }
+        self.framer.push(chunk);
+        while let Some(line) = self.framer.next_line() {
+            let res = line
+                .map_err(ProviderError::from)
+                .and_then(|l| self.state.line(l, out));
+            if let Err(e) = res {
+                self.state.error = Some(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input: decodes a last line without newline, and fails with
+    /// `StreamEndedEarly` when no `done` line came.
+    pub fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.state.error {
+            return Err(e.clone());
+        }
+        while let Some(line) = self.framer.finish() {
+            let res = line
+                .map_err(ProviderError::from)
+                .and_then(|l| self.state.line(l, out));
+            if let Err(e) = res {
+                self.state.error = Some(e.clone());
+                return Err(e);
+            }
+        }
+        if !self.state.done {
+            let e = ProviderError::ended_early("the Ollama stream ended without a done line");
+            self.state.error = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Whether the `done` line has been decoded.
+    pub fn is_done(&self) -> bool {
+        self.state.done
+    }
+}
+
+impl State {
+    fn line(&mut self, line: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if self.done {
+            return Ok(());
+        }
+        let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).map_err(|e| {
+            ProviderError::malformed(format!("an Ollama stream line is not a chat chunk: {e}"))
+        })?;
+        if chunk.error.is_some_and(|e| e.get() != "null") {
+            return Err(classify_stream_error(&ErrorBody::parse(line)));
+        }
+        if let Some(msg) = chunk.message {
+            if let Some(t) = msg.thinking.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::thinking(t.0.into_owned()));
+            }
+            if let Some(t) = msg.content.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::text(t.0.into_owned()));
+            }
+            for call in msg.tool_calls.into_iter().flatten() {
+                let index = self.next_index;
+                self.next_index = self.next_index.saturating_add(1);
+                let id = match call.id.filter(|id| !id.is_empty()) {
+                    Some(id) => id.0.into_owned(),
+                    None => tool_call_id(self.seed.wrapping_add(u64::from(index))),
+                };
+                let events = [
+                    ChatEvent::ToolCallStart {
+                        index,
+                        id,
+                        name: call.function.name.0.into_owned(),
+                    },
+                    ChatEvent::ToolCallArgs {
+                        index,
+                        fragment: arguments_text(call.function.arguments)?,
+                    },
+                    ChatEvent::ToolCallEnd { index },
+                ];
+                for ev in events {
+                    self.calls.push(&ev)?;
+                    out.push(ev);
+                }
+            }
+        }
+        if chunk.done {
+            // Every call's arguments must be a JSON object; report the first that is not.
+            let made_calls = !self.calls.is_empty();
+            std::mem::take(&mut self.calls).finish()?;
+            let mut reason = chunk
+                .done_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, FinishReason::parse);
+            if made_calls && reason == FinishReason::Stop {
+                reason = FinishReason::ToolCalls;
+            }
+            if chunk.prompt_eval_count.is_some()
+                || chunk.eval_count.is_some()
+                || chunk.total_duration.is_some()
+            {
+                let any_timing = chunk.total_duration.is_some()
+                    || chunk.load_duration.is_some()
+                    || chunk.prompt_eval_duration.is_some()
+                    || chunk.eval_duration.is_some();
+                out.push(ChatEvent::Usage(Usage {
+                    prompt_tokens: count(chunk.prompt_eval_count),
+                    completion_tokens: count(chunk.eval_count),
+                    timings: any_timing.then(|| Timings {
+                        total_ns: chunk.total_duration.unwrap_or(0),
+                        load_ns: chunk.load_duration.unwrap_or(0),
+                        prompt_eval_ns: chunk.prompt_eval_duration.unwrap_or(0),
+                        eval_ns: chunk.eval_duration.unwrap_or(0),
+                    }),
+                }));
+            }
+            out.push(ChatEvent::done(reason));
+            self.done = true;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a non-streamed `/api/chat` answer (one object with `"done": true`; an NDJSON
+/// body is accepted too) into a [`ChatResponse`]. Missing ids are synthesised.
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let mut dec = OllamaStreamDecoder::new();
+    let mut events = Vec::new();
+    dec.feed(body, &mut events)?;
+    dec.finish(&mut events)?;
+    let mut builder = ResponseBuilder::default();
+    for ev in events {
+        builder.push(ev)?;
+    }
+    builder.finish()
+}

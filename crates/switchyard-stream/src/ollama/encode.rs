@@ -1,1 +1,342 @@
-//! (being written)
+//! Encoding [`ChatEvent`]s as Ollama `/api/chat` NDJSON lines, whole answers as the
+//! non-streamed `/api/chat` object, and errors as Ollama's `{"error":"..."}`.
+
+use std::io::Write as _;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use switchyard_core::{
+    ChatEvent, ChatResponse, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS,
+    ProviderError, Usage, parse_arguments,
+};
+
+/// A tool call whose argument fragments are still arriving.
+#[derive(Debug)]
+struct PendingCall {
+    index: u32,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Encodes a stream of [`ChatEvent`]s as Ollama NDJSON, one line per output event.
+///
+/// Text and thinking deltas become `done:false` lines as they arrive. Tool calls are
+/// buffered from `ToolCallStart` to `ToolCallEnd` and sent whole (Ollama clients expect
+/// `arguments` as an object). `Done` writes the last line, `done:true` with the counts
+/// and durations of the most recent `Usage`. After `Done`, or after an error line, the
+/// encoder writes nothing more.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::ollama::OllamaStreamEncoder;
+///
+/// let mut enc = OllamaStreamEncoder::new("qwen3:8b", "2025-01-01T00:00:00Z");
+/// let mut out = Vec::new();
+/// enc.encode(&ChatEvent::text("Hi"), &mut out);
+/// enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with(r#"{"model":"qwen3:8b","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"Hi"},"done":false}"#));
+/// assert!(enc.is_done());
+/// ```
+#[derive(Debug)]
+pub struct OllamaStreamEncoder {
+    /// `{"model":..,"created_at":..,"message":{"role":"assistant","content":`
+    prefix: Vec<u8>,
+    calls: Vec<PendingCall>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+const OPEN_TAIL: &[u8] = b"},\"done\":false}\n";
+
+impl OllamaStreamEncoder {
+    /// An encoder for an answer from `model`, stamped with `created_at` (RFC 3339 text).
+    pub fn new(model: impl Into<String>, created_at: impl Into<String>) -> Self {
+        let model = model.into();
+        let created_at = created_at.into();
+        let mut prefix = Vec::with_capacity(64 + model.len() + created_at.len());
+        prefix.extend_from_slice(b"{\"model\":");
+        write_json(&mut prefix, &model);
+        prefix.extend_from_slice(b",\"created_at\":");
+        write_json(&mut prefix, &created_at);
+        prefix.extend_from_slice(b",\"message\":{\"role\":\"assistant\",\"content\":");
+        Self {
+            prefix,
+            calls: Vec::new(),
+            usage: None,
+            done: false,
+        }
+    }
+
+    /// Appends the lines for one event to `out` (zero or more complete lines).
+    pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        match event {
+            ChatEvent::TextDelta { text } => {
+                if text.is_empty() {
+                    return;
+                }
+                out.extend_from_slice(&self.prefix);
+                write_json(out, text.as_str());
+                out.extend_from_slice(OPEN_TAIL);
+            }
+            ChatEvent::ThinkingDelta { text } => {
+                if text.is_empty() {
+                    return;
+                }
+                out.extend_from_slice(&self.prefix);
+                out.extend_from_slice(b"\"\",\"thinking\":");
+                write_json(out, text.as_str());
+                out.extend_from_slice(OPEN_TAIL);
+            }
+            ChatEvent::ToolCallStart { index, id, name } => {
+                if self.calls.iter().any(|c| c.index == *index) {
+                    self.fail(&format!("tool call index {index} started twice"), out);
+                } else if self.calls.len() >= MAX_TOOL_CALLS {
+                    self.fail(
+                        &format!("more than {MAX_TOOL_CALLS} tool calls in one answer"),
+                        out,
+                    );
+                } else {
+                    self.calls.push(PendingCall {
+                        index: *index,
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    });
+                }
+            }
+            ChatEvent::ToolCallArgs { index, fragment } => {
+                let Some(call) = self.calls.iter_mut().find(|c| c.index == *index) else {
+                    let msg = format!("tool call index {index} continued before it started");
+                    self.fail(&msg, out);
+                    return;
+                };
+                if call.arguments.len() + fragment.len() > MAX_TOOL_ARGUMENTS_BYTES {
+                    let msg = format!(
+                        "arguments of tool call `{}` exceed {MAX_TOOL_ARGUMENTS_BYTES} bytes",
+                        call.name
+                    );
+                    self.fail(&msg, out);
+                    return;
+                }
+                call.arguments.push_str(fragment);
+            }
+            ChatEvent::ToolCallEnd { index } => {
+                match self.calls.iter().position(|c| c.index == *index) {
+                    Some(pos) => {
+                        let call = self.calls.swap_remove(pos);
+                        self.emit_call(&call, out);
+                    }
+                    None => {
+                        let msg = format!("tool call index {index} ended before it started");
+                        self.fail(&msg, out);
+                    }
+                }
+            }
+            ChatEvent::Usage(usage) => self.usage = Some(*usage),
+            ChatEvent::Done { finish_reason } => {
+                // Calls that never saw their end are sent now rather than lost.
+                let mut pending = std::mem::take(&mut self.calls);
+                pending.sort_by_key(|c| c.index);
+                for call in &pending {
+                    self.emit_call(call, out);
+                    if self.done {
+                        return;
+                    }
+                }
+                out.extend_from_slice(&self.prefix);
+                out.extend_from_slice(b"\"\"},\"done\":true,\"done_reason\":");
+                write_json(out, done_reason(finish_reason));
+                write_counts(out, self.usage.as_ref());
+                out.extend_from_slice(b"}\n");
+                self.done = true;
+            }
+        }
+    }
+
+    /// Appends the mid-stream error line `{"error":"..."}` and ends the stream: Ollama
+    /// clients raise on it, so an interrupted answer never looks complete.
+    pub fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        encode_error_body(err, out);
+        out.push(b'\n');
+        self.done = true;
+    }
+
+    /// Whether the final line (or an error line) has been written.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn emit_call(&mut self, call: &PendingCall, out: &mut Vec<u8>) {
+        let Some(arguments) = parse_arguments(&call.arguments) else {
+            let mut shown: String = call.arguments.chars().take(200).collect();
+            if shown.len() < call.arguments.len() {
+                shown.push('…');
+            }
+            let msg = format!(
+                "tool call `{}` ({}) has arguments that are not a JSON object: {shown}",
+                call.name, call.id
+            );
+            self.fail(&msg, out);
+            return;
+        };
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(b"\"\",\"tool_calls\":[");
+        write_json(
+            out,
+            &WireCall {
+                id: &call.id,
+                function: WireFunction {
+                    index: Some(call.index),
+                    name: &call.name,
+                    arguments: &arguments,
+                },
+            },
+        );
+        out.extend_from_slice(b"]");
+        out.extend_from_slice(OPEN_TAIL);
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        write_json(out, &ErrorLine { error: message });
+        out.push(b'\n');
+        self.done = true;
+    }
+}
+
+/// Appends the non-streamed `/api/chat` answer object (`done:true`, `done_reason`,
+/// counts and durations) for a whole response.
+pub fn encode_response(resp: &ChatResponse, model: &str, created_at: &str, out: &mut Vec<u8>) {
+    let tool_calls: Vec<WireCall<'_>> = resp
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| WireCall {
+            id: &c.id,
+            function: WireFunction {
+                index: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                name: &c.name,
+                arguments: &c.arguments,
+            },
+        })
+        .collect();
+    let usage = resp.usage.unwrap_or_default();
+    let timings = usage.timings.unwrap_or_default();
+    write_json(
+        out,
+        &WholeResponse {
+            model,
+            created_at,
+            message: WholeMessage {
+                role: "assistant",
+                content: &resp.content,
+                thinking: resp.thinking.as_deref(),
+                tool_calls,
+            },
+            done: true,
+            done_reason: done_reason(&resp.finish_reason),
+            total_duration: timings.total_ns,
+            load_duration: timings.load_ns,
+            prompt_eval_count: usage.prompt_tokens,
+            prompt_eval_duration: timings.prompt_eval_ns,
+            eval_count: usage.completion_tokens,
+            eval_duration: timings.eval_ns,
+        },
+    );
+}
+
+/// Appends Ollama's error body `{"error":"<message>"}` (for an HTTP error answer; the
+/// status is the caller's business). The upstream's own words are kept verbatim so
+/// clients that match on them (`not found`) keep working; an empty message becomes the
+/// reason code.
+pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
+    let message = if err.message().is_empty() {
+        err.reason_code()
+    } else {
+        err.message()
+    };
+    write_json(out, &ErrorLine { error: message });
+}
+
+/// Ollama's `done_reason`: it never says `tool_calls` (a client learns of calls from the
+/// chunks), so both `stop` and `tool_calls` are sent as `stop`.
+fn done_reason(reason: &FinishReason) -> &str {
+    match reason {
+        FinishReason::Stop | FinishReason::ToolCalls => "stop",
+        other => other.as_str(),
+    }
+}
+
+fn write_counts(out: &mut Vec<u8>, usage: Option<&Usage>) {
+    let usage = usage.copied().unwrap_or_default();
+    let t = usage.timings.unwrap_or_default();
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        ",\"total_duration\":{},\"load_duration\":{},\"prompt_eval_count\":{},\
+         \"prompt_eval_duration\":{},\"eval_count\":{},\"eval_duration\":{}",
+        t.total_ns,
+        t.load_ns,
+        usage.prompt_tokens,
+        t.prompt_eval_ns,
+        usage.completion_tokens,
+        t.eval_ns
+    );
+}
+
+/// Serialises `value` onto `out`. The values written here (strings, integers, maps of
+/// JSON values, plain structs of those) cannot fail to serialise into a `Vec`.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+#[derive(Serialize)]
+struct ErrorLine<'a> {
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    name: &'a str,
+    arguments: &'a Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct WholeMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireCall<'a>>,
+}
+
+#[derive(Serialize)]
+struct WholeResponse<'a> {
+    model: &'a str,
+    created_at: &'a str,
+    message: WholeMessage<'a>,
+    done: bool,
+    done_reason: &'a str,
+    total_duration: u64,
+    load_duration: u64,
+    prompt_eval_count: u32,
+    prompt_eval_duration: u64,
+    eval_count: u32,
+    eval_duration: u64,
+}

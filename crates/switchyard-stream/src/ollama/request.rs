@@ -1,1 +1,493 @@
-//! (being written)
+//! Ollama `/api/chat` request bodies <-> [`ChatRequest`].
+//!
+//! ```
+//! use switchyard_stream::ollama::request::{decode_request, encode_request};
+//!
+//! let req = decode_request(br#"{"model":"qwen3:8b","messages":[{"role":"user","content":"Hi"}]}"#)?;
+//! assert!(req.stream, "absent `stream` means true on Ollama");
+//! let body = encode_request(&req, "qwen3:8b", true)?;
+//! assert!(body.starts_with(br#"{"model":"qwen3:8b","messages":[{"role":"user","content":"Hi"}]"#));
+//! # Ok::<(), switchyard_stream::RequestError>(())
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use switchyard_core::{
+    ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, ResponseFormat, Role,
+    SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec, parse_arguments, tool_call_id,
+};
+
+use crate::request_error::{
+    Extra, OneOrMany, RequestError, decode_body, nullable, pair_tool_results, synthetic_id_seed,
+};
+
+/// Top-level fields this codec reads and writes itself; everything else is `extra`.
+const RESERVED: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "format",
+    "options",
+    "stream",
+    "keep_alive",
+    "think",
+];
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default, deserialize_with = "nullable")]
+    messages: Vec<WireMessage>,
+    #[serde(default, deserialize_with = "nullable")]
+    tools: Vec<WireTool>,
+    #[serde(default)]
+    format: Option<Value>,
+    #[serde(default)]
+    options: Option<WireOptions>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    keep_alive: Option<KeepAlive>,
+    #[serde(default)]
+    think: Option<WireThink>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireRole {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    role: WireRole,
+    #[serde(default, deserialize_with = "nullable")]
+    content: String,
+    #[serde(default, deserialize_with = "nullable")]
+    images: Vec<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    tool_calls: Vec<WireToolCall>,
+    #[serde(default)]
+    tool_name: Option<String>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: WireFunctionCall,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireTool {
+    function: WireToolFunction,
+}
+
+#[derive(Deserialize)]
+struct WireToolFunction {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireOptions {
+    #[serde(default)]
+    num_ctx: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    seed: Option<i64>,
+    #[serde(default)]
+    stop: Option<OneOrMany>,
+    #[serde(default)]
+    num_predict: Option<i64>,
+    #[serde(default)]
+    presence_penalty: Option<f64>,
+    #[serde(default)]
+    frequency_penalty: Option<f64>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireThink {
+    Bool(bool),
+    Level(String),
+}
+
+/// Decodes an Ollama `/api/chat` request body.
+///
+/// `stream` absent means `true`. Unknown top-level fields go to [`ChatRequest::extra`],
+/// unknown `options` to `extra["options"]`. Tool calls in the history without an id get
+/// a synthesised `call_…` id, and tool results without one are paired with those calls
+/// (by tool name, then by order), so an OpenAI upstream sees consistent `tool_call_id`s.
+/// Sets `meta.client_api` to [`ApiFamily::Ollama`].
+pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len()));
+    for (i, m) in wire.messages.into_iter().enumerate() {
+        req.messages.push(decode_message(i, m)?);
+    }
+    pair_tool_results(&mut req.messages);
+    req.tools = wire
+        .tools
+        .into_iter()
+        .map(|t| ToolSpec {
+            name: t.function.name,
+            description: t.function.description,
+            parameters: t
+                .function
+                .parameters
+                .filter(|p| !p.is_null())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+        .collect();
+    req.response_format = match wire.format {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s == "json" => Some(ResponseFormat::Json),
+        Some(schema @ Value::Object(_)) => Some(ResponseFormat::JsonSchema {
+            name: None,
+            schema,
+            strict: None,
+        }),
+        Some(_) => {
+            return Err(RequestError::field(
+                "format",
+                "expected \"json\" or a JSON schema object",
+            ));
+        }
+    };
+    let mut extra = wire.extra;
+    if let Some(o) = wire.options {
+        let (options, unknown) = decode_options(o);
+        req.options = options;
+        if !unknown.is_empty() {
+            extra.insert("options".to_owned(), Value::Object(unknown));
+        }
+    }
+    req.stream = wire.stream.unwrap_or(true);
+    req.keep_alive = wire.keep_alive;
+    req.think = match wire.think {
+        None => None,
+        Some(WireThink::Bool(true)) => Some(Think::On),
+        Some(WireThink::Bool(false)) => Some(Think::Off),
+        Some(WireThink::Level(level)) => Some(Think::from_effort(&level).ok_or_else(|| {
+            RequestError::field(
+                "think",
+                format!("expected true, false, \"low\", \"medium\", \"high\" or \"max\", got {level:?}"),
+            )
+        })?),
+    };
+    req.extra = extra;
+    req.meta.client_api = Some(ApiFamily::Ollama);
+    Ok(req)
+}
+
+fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
+    let role = match m.role {
+        WireRole::System => Role::System,
+        WireRole::User => Role::User,
+        WireRole::Assistant => Role::Assistant,
+        WireRole::Tool => Role::Tool,
+    };
+    let mut content = Vec::with_capacity(1 + m.images.len());
+    if !m.content.is_empty() {
+        content.push(ContentPart::Text(m.content));
+    }
+    for data in m.images {
+        // Ollama wants bare base64; tolerate a `data:` URL from a confused client.
+        let image = if data.starts_with("data:") {
+            Image::from_url(&data)
+        } else {
+            Image::Base64 {
+                media_type: None,
+                data,
+            }
+        };
+        content.push(ContentPart::Image(image));
+    }
+    let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
+    for (j, call) in m.tool_calls.into_iter().enumerate() {
+        let arguments = match call.function.arguments {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(Value::String(text)) => parse_arguments(&text).ok_or_else(|| {
+                RequestError::field(
+                    format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                    "the string does not hold a JSON object",
+                )
+            })?,
+            Some(_) => {
+                return Err(RequestError::field(
+                    format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                    "expected a JSON object",
+                ));
+            }
+        };
+        let id = call
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| tool_call_id(synthetic_id_seed(i, j)));
+        tool_calls.push(ToolCall {
+            id,
+            name: call.function.name,
+            arguments,
+        });
+    }
+    Ok(Message {
+        role,
+        content,
+        thinking: m.thinking.filter(|t| !t.is_empty()),
+        tool_calls,
+        tool_call_id: m.tool_call_id.filter(|id| !id.is_empty()),
+        tool_name: m.tool_name.filter(|n| !n.is_empty()),
+    })
+}
+
+fn decode_options(o: WireOptions) -> (SamplingOptions, Map<String, Value>) {
+    let mut unknown = o.extra;
+    let max_tokens = match o.num_predict {
+        Some(n) if n >= 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        // -1 (no limit) and -2 (fill the context) mean something only to Ollama.
+        Some(n) => {
+            unknown.insert("num_predict".to_owned(), Value::from(n));
+            None
+        }
+        None => None,
+    };
+    let options = SamplingOptions {
+        temperature: o.temperature,
+        top_p: o.top_p,
+        top_k: o.top_k,
+        max_tokens,
+        stop: o.stop.map(OneOrMany::into_vec).unwrap_or_default(),
+        seed: o.seed,
+        num_ctx: o.num_ctx,
+        presence_penalty: o.presence_penalty,
+        frequency_penalty: o.frequency_penalty,
+    };
+    (options, unknown)
+}
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<OutFormat<'a>>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    options: Map<String, Value>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a KeepAlive>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    think: Option<OutThink>,
+    #[serde(flatten)]
+    extra: Extra<'a>,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    images: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OutToolCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OutToolCall<'a> {
+    id: &'a str,
+    function: OutFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunctionCall<'a> {
+    name: &'a str,
+    arguments: &'a Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutToolFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutFormat<'a> {
+    Json(&'static str),
+    Schema(&'a Value),
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutThink {
+    Bool(bool),
+    Level(&'static str),
+}
+
+/// Encodes `req` as an Ollama `/api/chat` body for `upstream_model`.
+///
+/// `options` holds the sampling options (`max_tokens` as `num_predict`) merged over
+/// `extra["options"]`; other `extra` fields are sent only when the request came from an
+/// Ollama client. Image URLs cannot be sent (Ollama does not fetch them):
+/// [`RequestError::Unsupported`]. With `tool_choice: none`, no tools are offered;
+/// `required` and a named function cannot be expressed and are left out.
+pub fn encode_request(
+    req: &ChatRequest,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<Vec<u8>, RequestError> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for (i, m) in req.messages.iter().enumerate() {
+        messages.push(encode_message(i, m)?);
+    }
+    let tools = if req.tool_choice == Some(ToolChoice::None) {
+        Vec::new()
+    } else {
+        req.tools
+            .iter()
+            .map(|t| OutTool {
+                kind: "function",
+                function: OutToolFunction {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    parameters: &t.parameters,
+                },
+            })
+            .collect()
+    };
+    let format = match &req.response_format {
+        None | Some(ResponseFormat::Text) => None,
+        Some(ResponseFormat::Json) => Some(OutFormat::Json("json")),
+        Some(ResponseFormat::JsonSchema { schema, .. }) => Some(OutFormat::Schema(schema)),
+    };
+    let think = req.think.map(|t| match t {
+        Think::Off => OutThink::Bool(false),
+        Think::On => OutThink::Bool(true),
+        // Ollama knows low/medium/high (and max); `minimal` is the closest to `low`.
+        Think::Minimal => OutThink::Level("low"),
+        other => OutThink::Level(other.effort().unwrap_or("medium")),
+    });
+    let from_ollama = req.meta.client_api == Some(ApiFamily::Ollama);
+    let body = OutRequest {
+        model: upstream_model,
+        messages,
+        tools,
+        format,
+        options: encode_options(&req.options, req.extra.get("options")),
+        stream,
+        keep_alive: req.keep_alive.as_ref(),
+        think,
+        extra: Extra {
+            map: from_ollama.then_some(&req.extra),
+            reserved: RESERVED,
+        },
+    };
+    serde_json::to_vec(&body).map_err(|e| RequestError::encode(&e))
+}
+
+fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError> {
+    let mut content = String::new();
+    let mut images = Vec::new();
+    for (j, part) in m.content.iter().enumerate() {
+        match part {
+            ContentPart::Text(t) => content.push_str(t),
+            ContentPart::Image(Image::Base64 { data, .. }) => images.push(data.as_str()),
+            ContentPart::Image(Image::Url { .. }) => {
+                return Err(RequestError::unsupported(
+                    format!("messages[{i}].content[{j}]"),
+                    "an Ollama upstream cannot fetch image URLs; send the image inline \
+                     (a data: URL)",
+                ));
+            }
+        }
+    }
+    Ok(OutMessage {
+        role: m.role.as_str(),
+        content,
+        images,
+        thinking: m.thinking.as_deref(),
+        tool_calls: m
+            .tool_calls
+            .iter()
+            .map(|c| OutToolCall {
+                id: &c.id,
+                function: OutFunctionCall {
+                    name: &c.name,
+                    arguments: &c.arguments,
+                },
+            })
+            .collect(),
+        tool_name: m.tool_name.as_deref(),
+        tool_call_id: m.tool_call_id.as_deref(),
+    })
+}
+
+fn encode_options(o: &SamplingOptions, extra: Option<&Value>) -> Map<String, Value> {
+    let mut map = match extra {
+        Some(Value::Object(extra)) => extra.clone(),
+        _ => Map::new(),
+    };
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            map.insert(key.to_owned(), v);
+        }
+    };
+    set("num_ctx", o.num_ctx.map(Value::from));
+    set("temperature", o.temperature.map(Value::from));
+    set("top_p", o.top_p.map(Value::from));
+    set("top_k", o.top_k.map(Value::from));
+    set("seed", o.seed.map(Value::from));
+    set("num_predict", o.max_tokens.map(Value::from));
+    set("presence_penalty", o.presence_penalty.map(Value::from));
+    set("frequency_penalty", o.frequency_penalty.map(Value::from));
+    if !o.stop.is_empty() {
+        set("stop", Some(Value::from(o.stop.clone())));
+    }
+    map
+}

@@ -1,1 +1,579 @@
-//! (being written)
+//! Decoding OpenAI chat-completion answers (SSE stream or one object) into events.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchyard_core::{
+    ChatEvent, ChatResponse, ErrorBody, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS,
+    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error, parse_arguments,
+    tool_call_id,
+};
+
+use crate::json_util::{CowStr, count, fresh_seed};
+use crate::sse::{SseEventRef, SseFramer};
+
+/// The wire shape of one `chat.completion.chunk`, borrowing its strings from the input.
+///
+/// Public so benchmarks and fuzz targets can parse exactly what the decoder parses;
+/// its fields are private.
+#[derive(Debug, Deserialize)]
+pub struct OpenAiWireChunk<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<WireChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireChoice<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(borrow, default)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<CowStr<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    reasoning: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<WireToolDelta<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireToolDelta<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(borrow, default)]
+    id: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    function: Option<WireFunctionDelta<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireFunctionDelta<'a> {
+    #[serde(borrow, default)]
+    name: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn to_usage(self) -> Usage {
+        Usage {
+            prompt_tokens: count(self.prompt_tokens),
+            completion_tokens: count(self.completion_tokens),
+            timings: None,
+        }
+    }
+}
+
+/// Arguments given as a JSON string (the standard) or, by some servers, as an object.
+fn argument_text(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>, ProviderError> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let s: CowStr<'_> = serde_json::from_str(text)
+            .map_err(|e| ProviderError::malformed(format!("bad tool-call arguments: {e}")))?;
+        Ok(s.0)
+    } else if text == "null" {
+        Ok(std::borrow::Cow::Borrowed(""))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(text))
+    }
+}
+
+/// Records a tool-call event in the accumulator (which checks it) and emits it.
+fn emit(
+    acc: &mut ToolCallAccumulator,
+    out: &mut Vec<ChatEvent>,
+    ev: ChatEvent,
+) -> Result<(), ProviderError> {
+    acc.push(&ev)?;
+    out.push(ev);
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Slot {
+    upstream: u32,
+    index: u32,
+    id: Option<String>,
+    name: Option<String>,
+    started: bool,
+    ended: bool,
+    /// Argument text that came before the call's name.
+    pending: String,
+}
+
+/// Decodes an OpenAI chat-completions SSE stream (raw bytes), chunk by chunk, into
+/// [`ChatEvent`]s.
+///
+/// Tool calls: `ToolCallStart` when a call's name (and id) first appear, `ToolCallArgs`
+/// for every argument fragment, `ToolCallEnd` for every open call when a `finish_reason`
+/// arrives; the arguments are then checked to be JSON objects, and a call whose arguments
+/// are not is reported as an error. `Done` waits for `[DONE]` (or the end of input) so the
+/// usage chunk that follows the finish chunk comes first. A stream without a
+/// `finish_reason` is `StreamEndedEarly`; an `error` object inside the stream is a
+/// classified error. Only the first choice is decoded.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::openai::OpenAiStreamDecoder;
+/// let mut dec = OpenAiStreamDecoder::new();
+/// let mut out = Vec::new();
+/// dec.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", &mut out)?;
+/// dec.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", &mut out)?;
+/// dec.finish(&mut out)?;
+/// assert_eq!(out, vec![ChatEvent::text("Hi"), ChatEvent::done(FinishReason::Stop)]);
+/// # Ok::<(), switchyard_core::ProviderError>(())
+/// ```
+#[derive(Debug)]
+pub struct OpenAiStreamDecoder {
+    framer: SseFramer,
+    state: State,
+}
+
+#[derive(Debug)]
+struct State {
+    seed: u64,
+    slots: Vec<Slot>,
+    acc: ToolCallAccumulator,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+    error: Option<ProviderError>,
+}
+
+impl Default for OpenAiStreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenAiStreamDecoder {
+    /// A new decoder (ids missing upstream are synthesised from a fresh seed).
+    pub fn new() -> Self {
+        Self::with_id_seed(fresh_seed())
+    }
+
+    /// A decoder whose synthesised call ids are `tool_call_id(seed + index)`.
+    pub fn with_id_seed(seed: u64) -> Self {
+        Self {
+            framer: SseFramer::new(),
+            state: State {
+                seed,
+                slots: Vec::new(),
+                acc: ToolCallAccumulator::default(),
+                finish: None,
+                usage: None,
+                done: false,
+                error: None,
+            },
+        }
+    }
+
+    /// Uses `framer` (for example one with a smaller event limit) instead of the default.
+    #[must_use]
+    pub fn with_framer(mut self, framer: SseFramer) -> Self {
+        self.framer = framer;
+        self
+    }
+
+    /// Feeds bytes of the SSE body; complete events are decoded into `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.state.error {
+            return Err(e.clone());
+        }
+        self.framer.push(chunk);
+        while let Some(ev) = self.framer.next_event_ref() {
+            let res = ev
+                .map_err(ProviderError::from)
+                .and_then(|ev| self.state.event(ev, out));
+            if let Err(e) = res {
+                self.state.error = Some(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input. A finish reason without `[DONE]` is accepted (`Done` is emitted);
+    /// no finish reason at all is `StreamEndedEarly`.
+    pub fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.state.error {
+            return Err(e.clone());
+        }
+        while let Some(ev) = self.framer.finish_ref() {
+            let res = ev
+                .map_err(ProviderError::from)
+                .and_then(|ev| self.state.event(ev, out));
+            if let Err(e) = res {
+                self.state.error = Some(e.clone());
+                return Err(e);
+            }
+        }
+        if !self.state.done {
+            if let Err(e) = self.state.end(out) {
+                self.state.error = Some(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `Done` has been emitted.
+    pub fn is_done(&self) -> bool {
+        self.state.done
+    }
+}
+
+impl State {
+    fn event(&mut self, ev: SseEventRef<'_>, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if self.done {
+            return Ok(());
+        }
+        let data = ev.data.trim_ascii();
+        if ev.event == Some("error") {
+            return Err(classify_stream_error(&ErrorBody::parse(data.as_bytes())));
+        }
+        if data == "[DONE]" {
+            return self.end(out);
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: OpenAiWireChunk<'_> = serde_json::from_str(data).map_err(|e| {
+            ProviderError::malformed(format!("an SSE event is not a chat completion chunk: {e}"))
+        })?;
+        if chunk.error.is_some_and(|e| e.get() != "null") {
+            return Err(classify_stream_error(&ErrorBody::parse(data.as_bytes())));
+        }
+        if let Some(u) = chunk.usage {
+            self.usage = Some(u.to_usage());
+        }
+        if self.finish.is_some() {
+            return Ok(());
+        }
+        for choice in chunk.choices {
+            if choice.index != 0 {
+                continue;
+            }
+            if let Some(delta) = choice.delta {
+                self.delta(delta, out)?;
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finished(FinishReason::parse(&reason), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delta(&mut self, delta: WireDelta<'_>, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        let thinking = delta
+            .reasoning_content
+            .filter(|t| !t.is_empty())
+            .or(delta.reasoning.filter(|t| !t.is_empty()));
+        if let Some(t) = thinking {
+            out.push(ChatEvent::thinking(t.0.into_owned()));
+        }
+        if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
+            out.push(ChatEvent::text(t.0.into_owned()));
+        }
+        for tc in delta.tool_calls.into_iter().flatten() {
+            self.tool_delta(tc, out)?;
+        }
+        Ok(())
+    }
+
+    fn tool_delta(
+        &mut self,
+        tc: WireToolDelta<'_>,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
+        let (name, args) = match tc.function {
+            Some(f) => (f.name, f.arguments),
+            None => (None, None),
+        };
+        let id = tc.id.filter(|s| !s.is_empty());
+        let name = name.filter(|s| !s.is_empty());
+        let upstream = match tc.index {
+            Some(i) => i,
+            // No index (some servers): a new call when an id or name comes, else the last one.
+            None if id.is_some() || name.is_some() || self.slots.is_empty() => {
+                u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+            }
+            None => self.slots.last().map_or(0, |s| s.upstream),
+        };
+        let existing = self.slots.iter().rposition(|s| s.upstream == upstream);
+        // The same upstream index with a different id and a name is a new call
+        // (servers that number every call 0).
+        let reuse = existing.filter(|&p| {
+            let s = &self.slots[p];
+            !(s.started
+                && name.is_some()
+                && id.as_deref().is_some_and(|id| s.id.as_deref() != Some(id)))
+        });
+        let pos = match reuse {
+            Some(p) => p,
+            None => {
+                if let Some(p) = existing {
+                    self.end_slot(p, out)?;
+                    self.slots[p].upstream = u32::MAX;
+                }
+                if self.slots.len() >= MAX_TOOL_CALLS {
+                    return Err(ProviderError::malformed(format!(
+                        "more than {MAX_TOOL_CALLS} tool calls in one answer"
+                    )));
+                }
+                let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                self.slots.push(Slot {
+                    upstream,
+                    index,
+                    id: None,
+                    name: None,
+                    started: false,
+                    ended: false,
+                    pending: String::new(),
+                });
+                self.slots.len() - 1
+            }
+        };
+        let seed = self.seed;
+        let slot = &mut self.slots[pos];
+        if slot.ended {
+            return Err(ProviderError::malformed(format!(
+                "tool call index {upstream} continued after it ended"
+            )));
+        }
+        if slot.id.is_none() {
+            slot.id = id.map(|s| s.0.into_owned());
+        }
+        if slot.name.is_none() {
+            slot.name = name.map(|s| s.0.into_owned());
+        }
+        let fragment = match args {
+            Some(raw) => argument_text(raw)?,
+            None => std::borrow::Cow::Borrowed(""),
+        };
+        if !slot.started {
+            if let Some(name) = &slot.name {
+                slot.started = true;
+                let id = slot
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| tool_call_id(seed.wrapping_add(u64::from(slot.index))));
+                emit(
+                    &mut self.acc,
+                    out,
+                    ChatEvent::ToolCallStart {
+                        index: slot.index,
+                        id,
+                        name: name.clone(),
+                    },
+                )?;
+                let mut pending = std::mem::take(&mut slot.pending);
+                pending.push_str(&fragment);
+                if !pending.is_empty() {
+                    emit(
+                        &mut self.acc,
+                        out,
+                        ChatEvent::ToolCallArgs {
+                            index: slot.index,
+                            fragment: pending,
+                        },
+                    )?;
+                }
+            } else {
+                if slot.pending.len() + fragment.len() > MAX_TOOL_ARGUMENTS_BYTES {
+                    return Err(ProviderError::malformed(
+                        "tool-call arguments without a name grew too long",
+                    ));
+                }
+                slot.pending.push_str(&fragment);
+            }
+        } else if !fragment.is_empty() {
+            emit(
+                &mut self.acc,
+                out,
+                ChatEvent::ToolCallArgs {
+                    index: slot.index,
+                    fragment: fragment.into_owned(),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    fn end_slot(&mut self, pos: usize, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        let slot = &mut self.slots[pos];
+        if slot.ended {
+            return Ok(());
+        }
+        if !slot.started {
+            return Err(ProviderError::malformed(format!(
+                "tool call at index {} never got a name",
+                slot.upstream
+            )));
+        }
+        slot.ended = true;
+        emit(&mut self.acc, out, ChatEvent::ToolCallEnd { index: slot.index })
+    }
+
+    fn finished(
+        &mut self,
+        mut reason: FinishReason,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
+        for pos in 0..self.slots.len() {
+            self.end_slot(pos, out)?;
+        }
+        if !self.slots.is_empty() {
+            // Every call's arguments must form a JSON object; report the first that does not.
+            std::mem::take(&mut self.acc).finish()?;
+            if reason == FinishReason::Stop {
+                reason = FinishReason::ToolCalls;
+            }
+        }
+        self.finish = Some(reason);
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        let Some(reason) = self.finish.clone() else {
+            return Err(ProviderError::ended_early(
+                "the OpenAI stream ended without a finish_reason",
+            ));
+        };
+        if let Some(u) = self.usage {
+            out.push(ChatEvent::Usage(u));
+        }
+        out.push(ChatEvent::done(reason));
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// The wire shape of a non-streamed `chat.completion` object.
+#[derive(Debug, Deserialize)]
+struct WireCompletion<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<WireRespChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRespChoice<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(borrow, default)]
+    message: Option<WireRespMessage<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<CowStr<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRespMessage<'a> {
+    #[serde(borrow, default)]
+    content: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    reasoning: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<WireRespToolCall<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRespToolCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<CowStr<'a>>,
+    #[serde(borrow)]
+    function: WireRespFunction<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRespFunction<'a> {
+    #[serde(borrow)]
+    name: CowStr<'a>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// Decodes a non-streamed `chat.completion` object into a [`ChatResponse`] (the first
+/// choice). Tool-call arguments must be JSON objects (given as a JSON string, or as an
+/// object by some servers); an `{"error": ...}` body is a classified error.
+pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let resp: WireCompletion<'_> = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::malformed(format!("the answer is not a chat completion: {e}"))
+    })?;
+    if resp.error.is_some_and(|e| e.get() != "null") {
+        return Err(classify_stream_error(&ErrorBody::parse(body)));
+    }
+    let Some(choice) = resp.choices.into_iter().find(|c| c.index == 0) else {
+        return Err(ProviderError::malformed("the chat completion has no choices"));
+    };
+    let message = choice.message.ok_or_else(|| {
+        ProviderError::malformed("the chat completion's choice has no message")
+    })?;
+    let seed = fresh_seed();
+    let mut tool_calls = Vec::new();
+    for (i, call) in message.tool_calls.into_iter().flatten().enumerate() {
+        let text = match call.function.arguments {
+            Some(raw) => argument_text(raw)?,
+            None => std::borrow::Cow::Borrowed(""),
+        };
+        let id = match call.id.filter(|s| !s.is_empty()) {
+            Some(id) => id.0.into_owned(),
+            None => tool_call_id(seed.wrapping_add(i as u64)),
+        };
+        let arguments = parse_arguments(&text).ok_or_else(|| {
+            let shown: String = text.chars().take(200).collect();
+            ProviderError::malformed(format!(
+                "tool call `{}` ({id}) has arguments that are not a JSON object: {shown}",
+                &*call.function.name
+            ))
+        })?;
+        tool_calls.push(ToolCall {
+            id,
+            name: call.function.name.0.into_owned(),
+            arguments,
+        });
+    }
+    let mut finish_reason = choice
+        .finish_reason
+        .as_deref()
+        .map_or(FinishReason::Stop, FinishReason::parse);
+    if !tool_calls.is_empty() && finish_reason == FinishReason::Stop {
+        finish_reason = FinishReason::ToolCalls;
+    }
+    let thinking = message
+        .reasoning_content
+        .filter(|t| !t.is_empty())
+        .or(message.reasoning.filter(|t| !t.is_empty()))
+        .map(|t| t.0.into_owned());
+    Ok(ChatResponse {
+        content: message.content.map(|c| c.0.into_owned()).unwrap_or_default(),
+        thinking,
+        tool_calls,
+        finish_reason,
+        usage: resp.usage.map(WireUsage::to_usage),
+    })
+}

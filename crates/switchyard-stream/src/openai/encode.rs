@@ -1,1 +1,401 @@
-//! (being written)
+//! Encoding [`ChatEvent`]s as OpenAI chat-completion SSE chunks, whole answers as a
+//! `chat.completion` object, and errors as OpenAI's `{"error":{...}}`.
+
+use std::io::Write as _;
+
+use serde::Serialize;
+use switchyard_core::{
+    ChatEvent, ChatResponse, ErrorKind, FinishReason, MAX_TOOL_CALLS, ProviderError, Usage,
+};
+
+/// Encodes a stream of [`ChatEvent`]s as OpenAI `chat.completion.chunk` SSE frames.
+///
+/// The first frame's delta carries `"role":"assistant"`. Text goes to `delta.content`,
+/// thinking to `delta.reasoning_content`, tool calls stream as `delta.tool_calls`
+/// (the first delta of a call has `id`, `type`, `function.name`; later ones only
+/// argument fragments). `Done` writes the finish frame (`finish_reason` is `tool_calls`
+/// whenever calls were made), then the usage frame when asked for, then `data: [DONE]`.
+/// After `Done`, or after an error frame, the encoder writes nothing more.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::openai::OpenAiStreamEncoder;
+///
+/// let mut enc = OpenAiStreamEncoder::new("gpt-4.1-mini", "chatcmpl-1", 1_700_000_000, false);
+/// let mut out = Vec::new();
+/// enc.encode(&ChatEvent::text("Hi"), &mut out);
+/// enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with(r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4.1-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#));
+/// assert!(text.ends_with("data: [DONE]\n\n"));
+/// ```
+#[derive(Debug)]
+pub struct OpenAiStreamEncoder {
+    /// `data: {"id":..,"object":"chat.completion.chunk","created":..,"model":..,"choices":[`
+    prefix: Vec<u8>,
+    include_usage: bool,
+    role_sent: bool,
+    /// Indices of the calls started so far (bounded by [`MAX_TOOL_CALLS`]).
+    started: Vec<u32>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+const CHOICE_HEAD: &[u8] = b"{\"index\":0,\"delta\":";
+const OPEN_TAIL: &[u8] = b",\"finish_reason\":null}]}\n\n";
+/// The first delta of a text frame.
+const ROLE_HEAD: &[u8] = b"{\"role\":\"assistant\",";
+/// The first delta of any other frame (content present, empty).
+const ROLE_HEAD_EMPTY: &[u8] = b"{\"role\":\"assistant\",\"content\":\"\",";
+
+impl OpenAiStreamEncoder {
+    /// An encoder for an answer from `model`, with the completion id (`chatcmpl-…`) and
+    /// creation time every chunk repeats; `include_usage` adds the usage frame at the end
+    /// (the client's `stream_options.include_usage`).
+    pub fn new(
+        model: impl Into<String>,
+        completion_id: impl Into<String>,
+        created_unix: u64,
+        include_usage: bool,
+    ) -> Self {
+        let model = model.into();
+        let id = completion_id.into();
+        let mut prefix = Vec::with_capacity(96 + model.len() + id.len());
+        prefix.extend_from_slice(b"data: {\"id\":");
+        write_json(&mut prefix, &id);
+        prefix.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+        let _ = write!(prefix, "{created_unix}");
+        prefix.extend_from_slice(b",\"model\":");
+        write_json(&mut prefix, &model);
+        prefix.extend_from_slice(b",\"choices\":[");
+        Self {
+            prefix,
+            include_usage,
+            role_sent: false,
+            started: Vec::new(),
+            usage: None,
+            done: false,
+        }
+    }
+
+    /// Appends the frames for one event to `out` (zero or more complete frames).
+    pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        match event {
+            ChatEvent::TextDelta { text } => {
+                if text.is_empty() {
+                    return;
+                }
+                self.open_delta(out, true);
+                out.extend_from_slice(b"\"content\":");
+                write_json(out, text.as_str());
+                self.close_delta(out);
+            }
+            ChatEvent::ThinkingDelta { text } => {
+                if text.is_empty() {
+                    return;
+                }
+                self.open_delta(out, false);
+                out.extend_from_slice(b"\"reasoning_content\":");
+                write_json(out, text.as_str());
+                self.close_delta(out);
+            }
+            ChatEvent::ToolCallStart { index, id, name } => {
+                if self.started.contains(index) {
+                    self.fail(&format!("tool call index {index} started twice"), out);
+                    return;
+                }
+                if self.started.len() >= MAX_TOOL_CALLS {
+                    let msg = format!("more than {MAX_TOOL_CALLS} tool calls in one answer");
+                    self.fail(&msg, out);
+                    return;
+                }
+                self.started.push(*index);
+                self.open_delta(out, false);
+                let _ = write!(out, "\"tool_calls\":[{{\"index\":{index},\"id\":");
+                write_json(out, id.as_str());
+                out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+                write_json(out, name.as_str());
+                out.extend_from_slice(b",\"arguments\":\"\"}}]");
+                self.close_delta(out);
+            }
+            ChatEvent::ToolCallArgs { index, fragment } => {
+                if !self.started.contains(index) {
+                    let msg = format!("tool call index {index} continued before it started");
+                    self.fail(&msg, out);
+                    return;
+                }
+                if fragment.is_empty() {
+                    return;
+                }
+                self.open_delta(out, false);
+                let _ = write!(
+                    out,
+                    "\"tool_calls\":[{{\"index\":{index},\"function\":{{\"arguments\":"
+                );
+                write_json(out, fragment.as_str());
+                out.extend_from_slice(b"}}]");
+                self.close_delta(out);
+            }
+            ChatEvent::ToolCallEnd { index } => {
+                if !self.started.contains(index) {
+                    let msg = format!("tool call index {index} ended before it started");
+                    self.fail(&msg, out);
+                }
+            }
+            ChatEvent::Usage(usage) => self.usage = Some(*usage),
+            ChatEvent::Done { finish_reason } => {
+                if !self.role_sent {
+                    // An empty answer still opens with the assistant's role.
+                    out.extend_from_slice(&self.prefix);
+                    out.extend_from_slice(CHOICE_HEAD);
+                    out.extend_from_slice(b"{\"role\":\"assistant\",\"content\":\"\"");
+                    self.close_delta(out);
+                    self.role_sent = true;
+                }
+                let reason = if self.started.is_empty() {
+                    finish_reason.as_str()
+                } else {
+                    FinishReason::ToolCalls.as_str()
+                };
+                out.extend_from_slice(&self.prefix);
+                out.extend_from_slice(CHOICE_HEAD);
+                out.extend_from_slice(b"{},\"finish_reason\":");
+                write_json(out, reason);
+                out.extend_from_slice(b"}]}\n\n");
+                if self.include_usage {
+                    let u = self.usage.unwrap_or_default();
+                    out.extend_from_slice(&self.prefix);
+                    let _ = write!(
+                        out,
+                        "],\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}}}\n\n",
+                        u.prompt_tokens,
+                        u.completion_tokens,
+                        u.total_tokens()
+                    );
+                }
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                self.done = true;
+            }
+        }
+    }
+
+    /// Appends an error frame `data: {"error":{...}}` and ends the stream without
+    /// `[DONE]`: the official SDKs raise on it, so an interrupted answer never looks
+    /// complete.
+    pub fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        out.extend_from_slice(b"data: ");
+        encode_error_body(err, out);
+        out.extend_from_slice(b"\n\n");
+        self.done = true;
+    }
+
+    /// Whether the final frames (or an error frame) have been written.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Writes the frame head and the delta's opening brace (with the role on the first
+    /// frame, plus an empty `content` unless the frame is text); the caller then writes
+    /// one `"key":value` member.
+    fn open_delta(&mut self, out: &mut Vec<u8>, text: bool) {
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(CHOICE_HEAD);
+        if self.role_sent {
+            out.push(b'{');
+        } else {
+            out.extend_from_slice(if text { ROLE_HEAD } else { ROLE_HEAD_EMPTY });
+            self.role_sent = true;
+        }
+    }
+
+    fn close_delta(&self, out: &mut Vec<u8>) {
+        out.push(b'}');
+        out.extend_from_slice(OPEN_TAIL);
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"data: ");
+        write_json(
+            out,
+            &ErrorEnvelope {
+                error: ErrorObject {
+                    message,
+                    kind: "server_error",
+                    param: None,
+                    code: ErrorKind::MalformedStream.reason_code(),
+                },
+            },
+        );
+        out.extend_from_slice(b"\n\n");
+        self.done = true;
+    }
+}
+
+/// Appends a non-streamed `chat.completion` object for a whole response, with usage
+/// (zeros when the upstream reported none).
+pub fn encode_response(
+    resp: &ChatResponse,
+    model: &str,
+    completion_id: &str,
+    created_unix: u64,
+    out: &mut Vec<u8>,
+) {
+    let tool_calls: Vec<WholeCall<'_>> = resp
+        .tool_calls
+        .iter()
+        .map(|c| WholeCall {
+            id: &c.id,
+            kind: "function",
+            function: WholeFunction {
+                name: &c.name,
+                arguments: serde_json::to_string(&c.arguments).unwrap_or_default(),
+            },
+        })
+        .collect();
+    let content = if resp.content.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(resp.content.as_str())
+    };
+    let finish_reason = if tool_calls.is_empty() {
+        resp.finish_reason.as_str()
+    } else {
+        FinishReason::ToolCalls.as_str()
+    };
+    let usage = resp.usage.unwrap_or_default();
+    write_json(
+        out,
+        &Completion {
+            id: completion_id,
+            object: "chat.completion",
+            created: created_unix,
+            model,
+            choices: [WholeChoice {
+                index: 0,
+                message: WholeMessage {
+                    role: "assistant",
+                    content,
+                    reasoning_content: resp.thinking.as_deref(),
+                    tool_calls,
+                },
+                finish_reason,
+            }],
+            usage: WireUsage {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                total_tokens: usage.total_tokens(),
+            },
+        },
+    );
+}
+
+/// Appends OpenAI's error body `{"error":{"message","type","param":null,"code"}}`, with
+/// Switchyard's reason code as `code` (for an HTTP error answer; the status is the
+/// caller's business).
+pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
+    let message = if err.message().is_empty() {
+        err.reason_code()
+    } else {
+        err.message()
+    };
+    write_json(
+        out,
+        &ErrorEnvelope {
+            error: ErrorObject {
+                message,
+                kind: error_type(err.kind()),
+                param: None,
+                code: err.reason_code(),
+            },
+        },
+    );
+}
+
+/// OpenAI's `error.type` for a kind of failure.
+fn error_type(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidRequest
+        | ErrorKind::ContextOverflow
+        | ErrorKind::ModelNotFound
+        | ErrorKind::EndpointNotFound
+        | ErrorKind::PolicyBlocked => "invalid_request_error",
+        ErrorKind::Auth => "authentication_error",
+        ErrorKind::RateLimited | ErrorKind::QueueFull => "rate_limit_error",
+        ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted => "insufficient_quota",
+        _ => "server_error",
+    }
+}
+
+/// Serialises `value` onto `out`. The values written here (strings, integers, plain
+/// structs of those) cannot fail to serialise into a `Vec`.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    error: ErrorObject<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: &'a str,
+}
+
+#[derive(Serialize)]
+struct WholeFunction<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct WholeCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WholeFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WholeMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WholeCall<'a>>,
+}
+
+#[derive(Serialize)]
+struct WholeChoice<'a> {
+    index: u32,
+    message: WholeMessage<'a>,
+    finish_reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireUsage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [WholeChoice<'a>; 1],
+    usage: WireUsage,
+}

@@ -1,0 +1,122 @@
+//! Classifying transport failures and HTTP error answers.
+
+use std::error::Error as StdError;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::HeaderMap;
+use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase, classify_http_error};
+
+/// The most bytes of an error answer's body that are read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Classifies a transport failure of `reqwest` (no HTTP answer, or a body that broke off):
+/// refused vs DNS vs TLS vs connect timeout vs other connect failures vs a broken body.
+/// `target` (for example the URL) is prefixed to the message.
+pub fn classify_transport_error(err: &reqwest::Error, target: &str) -> ProviderError {
+    let chain = error_chain_text(err);
+    let lower = chain.to_ascii_lowercase();
+    let refused = source_io_kind(err) == Some(std::io::ErrorKind::ConnectionRefused)
+        || lower.contains("connection refused");
+    let kind = if err.is_timeout() && (err.is_connect() || lower.contains("connect")) {
+        ErrorKind::Timeout(TimeoutPhase::Connect)
+    } else if refused {
+        ErrorKind::ConnectRefused
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("no address associated")
+    {
+        ErrorKind::Dns
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+        || lower.contains("peer sent no certificates")
+    {
+        ErrorKind::Tls
+    } else if err.is_connect() {
+        ErrorKind::Connect
+    } else if err.is_timeout() {
+        ErrorKind::Timeout(TimeoutPhase::Total)
+    } else if err.is_body() || err.is_decode() {
+        ErrorKind::StreamEndedEarly
+    } else {
+        ErrorKind::Upstream
+    };
+    ProviderError::new(kind, format!("{target}: {chain}"))
+}
+
+fn source_io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn error_chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+        if parts.len() > 8 {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
+/// Reads `retry-after`: delay seconds or an HTTP date (a date in the past gives zero).
+pub fn retry_after_from_headers(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Some(d) = switchyard_core::parse_retry_after(value) {
+        return Some(d);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// Reads at most `max` bytes of a body; the rest is left unread.
+pub async fn read_body_bounded(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Bytes, reqwest::Error> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= max {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Turns a non-success HTTP answer into a classified error: status, the upstream's own
+/// message and code, `retry-after`, and any `x-ratelimit-*` headers (kept in the message).
+pub async fn error_from_response(mut response: reqwest::Response, target: &str) -> ProviderError {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = read_body_bounded(&mut response, MAX_ERROR_BODY).await.unwrap_or_default();
+    let mut err = classify_http_error(status, &body, None);
+    if let Some(after) = retry_after_from_headers(&headers) {
+        err = err.with_retry_after(after);
+    }
+    let mut limits: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-ratelimit-"))
+        .filter_map(|(name, value)| Some(format!("{}={}", name.as_str(), value.to_str().ok()?)))
+        .collect();
+    limits.sort();
+    let err = if limits.is_empty() { err } else { err.context(format_args!("[{}]", limits.join(", "))) };
+    err.context(format_args!("{target} answered HTTP {status}"))
+}

@@ -1,0 +1,206 @@
+//! Phase timeouts and transport classification over real loopback sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchyard_core::{ChatEvent, ErrorKind, FinishReason, ProviderError, TimeoutPhase};
+use switchyard_http::{
+    ClientConfig, EventDecoder, TimedEventStream, Timeouts, build_client, classify_transport_error,
+    error_from_response,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// One event per line; a line `DONE` ends the answer.
+#[derive(Default)]
+struct Lines {
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl EventDecoder for Lines {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        self.buf.extend_from_slice(chunk);
+        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            if text == "DONE" {
+                self.done = true;
+                out.push(ChatEvent::done(FinishReason::Stop));
+            } else {
+                out.push(ChatEvent::text(text));
+            }
+        }
+        Ok(())
+    }
+    fn finish(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if self.done { Ok(()) } else { Err(ProviderError::ended_early("no DONE")) }
+    }
+}
+
+/// Serves one HTTP/1.1 chunked answer: waits `first`, then sends `lines` with `gap` between.
+async fn server(first: Duration, gap: Duration, lines: Vec<&'static str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = sock.read(&mut req).await;
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(first).await;
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            let body = format!("{line}\n");
+            let chunk = format!("{:x}\r\n{body}\r\n", body.len());
+            if sock.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = sock.write_all(b"0\r\n\r\n").await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    format!("http://{addr}/")
+}
+
+async fn run(url: &str, timeouts: Timeouts) -> Vec<Result<ChatEvent, ProviderError>> {
+    let client = build_client(&ClientConfig { timeouts, ..ClientConfig::default() }).unwrap();
+    let started = tokio::time::Instant::now();
+    let response = client.get(url).send().await.unwrap();
+    let stream = TimedEventStream::new(response, Lines::default(), timeouts, started, "test");
+    stream.collect().await
+}
+
+fn timeouts(first_token_ms: u64, idle_ms: u64) -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        first_token: Duration::from_millis(first_token_ms),
+        idle: Duration::from_millis(idle_ms),
+        total: None,
+    }
+}
+
+#[tokio::test]
+async fn slow_but_steady_stream_is_never_cut() {
+    // Ten chunks 60 ms apart: 540 ms in all, far beyond the 300 ms idle limit summed up,
+    // but no single gap reaches it.
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(60),
+        vec!["a", "b", "c", "d", "e", "f", "g", "h", "i", "DONE"],
+    )
+    .await;
+    let events = run(&url, timeouts(2000, 300)).await;
+    assert_eq!(events.len(), 10, "{events:?}");
+    assert!(events.iter().all(Result::is_ok));
+    assert_eq!(events[9], Ok(ChatEvent::done(FinishReason::Stop)));
+}
+
+#[tokio::test]
+async fn stall_after_start_is_an_idle_timeout() {
+    let url = server(Duration::from_millis(10), Duration::from_millis(1500), vec!["a", "b", "DONE"]).await;
+    let events = run(&url, timeouts(5000, 200)).await;
+    assert_eq!(events[0], Ok(ChatEvent::text("a")));
+    let err = events[1].clone().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Idle), "{err}");
+    assert_eq!(events.len(), 2);
+}
+
+#[tokio::test]
+async fn silence_before_the_first_event_is_a_first_token_timeout() {
+    let url = server(Duration::from_millis(1500), Duration::from_millis(10), vec!["a", "DONE"]).await;
+    let events = run(&url, timeouts(200, 5000)).await;
+    assert_eq!(events.len(), 1);
+    let err = events[0].clone().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::FirstToken), "{err}");
+    assert_eq!(err.reason_code(), "timeout_first_token");
+}
+
+#[tokio::test]
+async fn total_limit_bounds_even_a_steady_stream() {
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(100),
+        vec!["a", "b", "c", "d", "e", "f", "g", "h", "DONE"],
+    )
+    .await;
+    let mut t = timeouts(5000, 5000);
+    t.total = Some(Duration::from_millis(350));
+    let events = run(&url, t).await;
+    let err = events.last().unwrap().clone().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Total), "{err}");
+}
+
+#[tokio::test]
+async fn body_without_final_event_is_ended_early() {
+    let url = server(Duration::from_millis(10), Duration::from_millis(10), vec!["a", "b"]).await;
+    let events = run(&url, timeouts(2000, 2000)).await;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].clone().unwrap_err().kind(), ErrorKind::StreamEndedEarly);
+}
+
+#[tokio::test]
+async fn refused_port_is_classified() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let client = build_client(&ClientConfig::default()).unwrap();
+    let err = client.get(format!("http://{addr}/")).send().await.unwrap_err();
+    let classified = classify_transport_error(&err, "local");
+    assert_eq!(classified.kind(), ErrorKind::ConnectRefused, "{classified}");
+    assert!(classified.message().starts_with("local: "));
+}
+
+#[tokio::test]
+async fn error_answers_keep_message_retry_after_and_rate_limit_headers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = sock.read(&mut req).await;
+        let body = r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
+        let head = format!(
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 3\r\nx-ratelimit-remaining-requests: 0\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(body.as_bytes()).await.unwrap();
+    });
+    let client = build_client(&ClientConfig::default()).unwrap();
+    let response = client.get(format!("http://{addr}/")).send().await.unwrap();
+    let err = error_from_response(response, "cloud").await;
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(err.upstream_code(), Some("rate_limit_exceeded"));
+    assert!(err.message().contains("Rate limit reached"), "{}", err.message());
+    assert!(err.message().contains("x-ratelimit-remaining-requests=0"), "{}", err.message());
+}
+
+#[test]
+fn base_urls_are_normalised() {
+    let b = switchyard_http::normalize_base_url("http://host:11434/v1/").unwrap();
+    assert_eq!(b.as_str(), "http://host:11434/v1");
+    assert!(b.ends_with_v1());
+    assert_eq!(b.without_v1().as_str(), "http://host:11434");
+    assert_eq!(b.join("/api/chat"), "http://host:11434/v1/api/chat");
+    assert!(switchyard_http::normalize_base_url("ftp://x").is_err());
+    assert!(switchyard_http::normalize_base_url("http://x/?a=1").is_err());
+    assert!(switchyard_http::normalize_base_url("not a url").is_err());
+}
+
+#[test]
+fn bad_headers_and_ca_files_are_refused_with_names() {
+    let cfg = ClientConfig { extra_headers: vec![("bad header".into(), "v".into())], ..ClientConfig::default() };
+    let err = build_client(&cfg).unwrap_err();
+    assert_eq!(err.reason_code(), "invalid_header");
+    assert!(err.to_string().contains("bad header"));
+    let cfg = ClientConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..ClientConfig::default() };
+    let err = build_client(&cfg).unwrap_err();
+    assert_eq!(err.reason_code(), "invalid_ca_file");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"));
+}

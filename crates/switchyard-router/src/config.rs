@@ -1,0 +1,179 @@
+//! The router's configuration, as the reference binary embeds it in its JSON5 file.
+//!
+//! Every struct rejects unknown keys and uses snake_case; missing sections take their
+//! defaults, so `{}` is a valid (empty) [`RouterConfig`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::PrivacyClass;
+
+/// The whole routing policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// Route aliases (`chat`, `coder`, ...) and their ordered targets.
+    pub routes: BTreeMap<String, RouteConfig>,
+    /// Global policy: default privacy, the cloud-fallback switch, strictness, budget.
+    pub policy: PolicyConfig,
+    /// Per-caller policy, keyed by the caller id (the id of the gateway's API key).
+    pub callers: BTreeMap<String, CallerPolicy>,
+    /// Cooldown schedule and active probes.
+    pub health: HealthConfig,
+    /// Retries on the same target.
+    pub retry: RetryConfig,
+}
+
+/// One route alias.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Ordered steps; the first is the primary, the others are fallbacks.
+    pub targets: Vec<TargetStep>,
+    /// Optional first-token-latency overflow from the first step to the next.
+    #[serde(default)]
+    pub overflow: Option<OverflowRule>,
+    /// The privacy class this route imposes (the strictest class of caller, request,
+    /// route and default applies).
+    #[serde(default)]
+    pub privacy: Option<PrivacyClass>,
+    /// `Some(false)`: never fall back past the first step. `Some(true)` (or absent) on a
+    /// route alias: fall back along the steps. `Some(true)` also lets a request for an
+    /// exact `provider/model` that is this route's first step fall back along this route.
+    #[serde(default)]
+    pub fallback: Option<bool>,
+}
+
+/// One step of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetStep {
+    /// One target, `"provider/model"`.
+    One(String),
+    /// Equivalent targets balanced by load (fewest in flight plus queued, ties broken by
+    /// lowest recent time to first token).
+    Group {
+        /// The members, each `"provider/model"`.
+        group: Vec<String>,
+    },
+}
+
+impl TargetStep {
+    /// The step's targets as written (`"provider/model"`).
+    pub fn members(&self) -> &[String] {
+        match self {
+            TargetStep::One(t) => std::slice::from_ref(t),
+            TargetStep::Group { group } => group,
+        }
+    }
+}
+
+/// "Prefer the first step; go to the next when the first's queue is deeper than
+/// `queue_depth` and its rolling median time to first token is above `ttft_p50_ms`."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowRule {
+    /// Queue depth (waiting requests) that must be exceeded.
+    pub queue_depth: usize,
+    /// Rolling median time to first token (ms) that must be exceeded.
+    pub ttft_p50_ms: u64,
+}
+
+/// Global policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Privacy class of requests nobody else classified.
+    pub default_privacy: PrivacyClass,
+    /// `false` turns off every cloud FALLBACK: a cloud target is then used only as the
+    /// first step of a route (or as an exact target). The environment variable
+    /// `SWITCHYARD_NO_CLOUD=1` (read when the router is built) does the same.
+    pub cloud_fallback: bool,
+    /// A request for an exact `provider/model` never falls back (default `true`).
+    pub strict_exact_targets: bool,
+    /// Global spending caps.
+    pub budget: BudgetConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            default_privacy: PrivacyClass::Any,
+            cloud_fallback: true,
+            strict_exact_targets: true,
+            budget: BudgetConfig::default(),
+        }
+    }
+}
+
+/// Spending caps, in US dollars. Only priced usage counts (cloud models with prices).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Hard cap per UTC day.
+    pub usd_per_day: Option<f64>,
+    /// Hard cap per UTC calendar month.
+    pub usd_per_month: Option<f64>,
+    /// Fraction of a cap at which a warning is logged (default 0.8).
+    pub soft_fraction: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            usd_per_day: None,
+            usd_per_month: None,
+            soft_fraction: 0.8,
+        }
+    }
+}
+
+/// Policy for one caller (API key id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallerPolicy {
+    /// Privacy class of every request of this caller.
+    pub privacy: Option<PrivacyClass>,
+    /// Route aliases (or exact `provider/model` names) this caller may use; `None`: all.
+    pub allowed_routes: Option<Vec<String>>,
+    /// This caller's own spending caps (in addition to the global ones).
+    pub budget: Option<BudgetConfig>,
+}
+
+/// Cooldowns and active probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Cooldown after the 1st, 2nd, ... consecutive failure; the last entry repeats.
+    pub cooldowns_ms: Vec<u64>,
+    /// Interval of active probes (`Provider::health`); `None`: no probes.
+    pub probe_interval_ms: Option<u64>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            cooldowns_ms: vec![60_000, 300_000, 1_500_000, 3_600_000],
+            probe_interval_ms: None,
+        }
+    }
+}
+
+/// Retries on the same target, before any output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Retries after the first try (default 1).
+    pub max_retries: u32,
+    /// Back-off before the first retry; doubles each retry, jittered ±50% (default 200).
+    pub base_backoff_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 1,
+            base_backoff_ms: 200,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Errors of building a router from a config.
+
+/// Why a [`crate::RouterConfig`] (with its providers) was refused. The running router stays.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouterConfigError {
+    /// Two providers share an id.
+    #[error("duplicate_provider: provider id `{0}` is given twice")]
+    DuplicateProvider(String),
+    /// A provider id is empty or contains `/`.
+    #[error("invalid_provider_id: provider id `{0}` must be non-empty and contain no `/`")]
+    InvalidProviderId(String),
+    /// A route has no targets, or a group has no members.
+    #[error("empty_route: route `{0}` has no targets (or an empty group)")]
+    EmptyRoute(String),
+    /// A route target is not `provider/model`.
+    #[error("invalid_target: route `{route}`: target `{target}` is not `provider/model`")]
+    InvalidTarget {
+        /// The route.
+        route: String,
+        /// The target as written.
+        target: String,
+    },
+    /// A route target names a provider that does not exist.
+    #[error("unknown_provider: route `{route}`: target `{target}` names an unknown provider (known: {known})")]
+    UnknownProvider {
+        /// The route.
+        route: String,
+        /// The target as written.
+        target: String,
+        /// The providers that exist, comma-separated.
+        known: String,
+    },
+    /// A route alias contains `/` (it would shadow `provider/model` names).
+    #[error("invalid_route_name: route alias `{0}` must be non-empty and contain no `/`")]
+    InvalidRouteName(String),
+    /// A caller's `allowed_routes` names something that is neither a route nor a target.
+    #[error("unknown_allowed_route: caller `{caller}` allows `{route}`, which is not a route alias or provider/model")]
+    UnknownAllowedRoute {
+        /// The caller.
+        caller: String,
+        /// The name.
+        route: String,
+    },
+    /// A budget value is negative or not finite, or `soft_fraction` is outside (0, 1].
+    #[error("invalid_budget: {0}")]
+    InvalidBudget(String),
+    /// The cooldown schedule is empty or has a zero entry.
+    #[error("invalid_health: health.cooldowns_ms must be non-empty and positive")]
+    InvalidHealth,
+    /// A provider has `max_concurrency` 0.
+    #[error("invalid_concurrency: provider `{0}` needs max_concurrency >= 1")]
+    InvalidConcurrency(String),
+}
+
+impl RouterConfigError {
+    /// Stable reason code (the prefix of the message).
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            RouterConfigError::DuplicateProvider(_) => "duplicate_provider",
+            RouterConfigError::InvalidProviderId(_) => "invalid_provider_id",
+            RouterConfigError::EmptyRoute(_) => "empty_route",
+            RouterConfigError::InvalidTarget { .. } => "invalid_target",
+            RouterConfigError::UnknownProvider { .. } => "unknown_provider",
+            RouterConfigError::InvalidRouteName(_) => "invalid_route_name",
+            RouterConfigError::UnknownAllowedRoute { .. } => "unknown_allowed_route",
+            RouterConfigError::InvalidBudget(_) => "invalid_budget",
+            RouterConfigError::InvalidHealth => "invalid_health",
+            RouterConfigError::InvalidConcurrency(_) => "invalid_concurrency",
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Health of one provider: cooldown after failures with a growing back-off, half-open
+//! retry after it, and the state of the last active probe.
+
+use std::time::{Duration, Instant};
+
+use switchyard_core::ErrorKind;
+
+use crate::record::Health;
+
+#[derive(Debug, Default)]
+pub(crate) struct HealthState {
+    /// Consecutive failures that counted against health.
+    failures: u32,
+    /// End of the current (or last) cooldown.
+    cooling_until: Option<Instant>,
+    /// Reason code of the last failure.
+    reason: &'static str,
+    /// Reason code of the last failed probe, while it is failing.
+    down: Option<&'static str>,
+}
+
+/// How the planner sees a provider right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Availability {
+    /// Use normally (includes half-open: the cooldown has ended, the next try decides).
+    Available,
+    /// Cooling down: use only as a last resort.
+    Cooling,
+    /// The last probe failed: use only as a last resort.
+    Down,
+}
+
+/// The cooldown after the `failures`-th consecutive failure (1-based); the last entry repeats.
+pub(crate) fn cooldown_for(failures: u32, schedule_ms: &[u64]) -> Duration {
+    let idx = usize::try_from(failures.saturating_sub(1)).unwrap_or(usize::MAX);
+    let ms = schedule_ms
+        .get(idx)
+        .or_else(|| schedule_ms.last())
+        .copied()
+        .unwrap_or(60_000);
+    Duration::from_millis(ms)
+}
+
+impl HealthState {
+    pub(crate) fn on_failure(&mut self, kind: ErrorKind, now: Instant, schedule_ms: &[u64]) {
+        self.failures = self.failures.saturating_add(1);
+        self.cooling_until = Some(now + cooldown_for(self.failures, schedule_ms));
+        self.reason = kind.reason_code();
+    }
+
+    pub(crate) fn on_success(&mut self) {
+        self.failures = 0;
+        self.cooling_until = None;
+        self.down = None;
+    }
+
+    pub(crate) fn on_probe(&mut self, result: Result<(), ErrorKind>) {
+        self.down = result.err().map(ErrorKind::reason_code);
+    }
+
+    pub(crate) fn availability(&self, now: Instant) -> Availability {
+        if self.cooling_until.is_some_and(|u| now < u) {
+            Availability::Cooling
+        } else if self.down.is_some() {
+            Availability::Down
+        } else {
+            Availability::Available
+        }
+    }
+
+    pub(crate) fn status(&self, now: Instant) -> Health {
+        match (self.cooling_until, self.down) {
+            (Some(until), _) if now < until => Health::Cooling {
+                until,
+                remaining_ms: u64::try_from((until - now).as_millis()).unwrap_or(u64::MAX),
+                reason: self.reason,
+            },
+            (_, Some(reason)) => Health::Down { reason },
+            _ => Health::Up,
+        }
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_grows_and_caps() {
+        let s = [60_000, 300_000, 1_500_000, 3_600_000];
+        assert_eq!(cooldown_for(1, &s), Duration::from_secs(60));
+        assert_eq!(cooldown_for(2, &s), Duration::from_secs(300));
+        assert_eq!(cooldown_for(3, &s), Duration::from_secs(1500));
+        assert_eq!(cooldown_for(4, &s), Duration::from_secs(3600));
+        assert_eq!(cooldown_for(40, &s), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn cooldown_then_half_open_then_longer() {
+        let s = [100, 500];
+        let t0 = Instant::now();
+        let mut h = HealthState::default();
+        assert_eq!(h.availability(t0), Availability::Available);
+        h.on_failure(ErrorKind::RateLimited, t0, &s);
+        assert_eq!(h.availability(t0), Availability::Cooling);
+        assert!(matches!(h.status(t0), Health::Cooling { reason: "rate_limited", .. }));
+        let t1 = t0 + Duration::from_millis(101);
+        // Half-open: usable again, but one more failure means the longer cooldown.
+        assert_eq!(h.availability(t1), Availability::Available);
+        h.on_failure(ErrorKind::Overloaded, t1, &s);
+        assert_eq!(h.availability(t1 + Duration::from_millis(499)), Availability::Cooling);
+        assert_eq!(h.availability(t1 + Duration::from_millis(501)), Availability::Available);
+        h.on_success();
+        h.on_failure(ErrorKind::Overloaded, t1, &s);
+        assert_eq!(h.availability(t1 + Duration::from_millis(101)), Availability::Available);
+    }
+
+    #[test]
+    fn probe_down_and_up() {
+        let now = Instant::now();
+        let mut h = HealthState::default();
+        h.on_probe(Err(ErrorKind::ConnectRefused));
+        assert_eq!(h.availability(now), Availability::Down);
+        assert_eq!(h.status(now), Health::Down { reason: "connect_refused" });
+        h.on_probe(Ok(()));
+        assert_eq!(h.status(now), Health::Up);
+    }
+}

@@ -1,0 +1,153 @@
+//! Providers as the router sees them, and their live state (kept across reloads).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard_core::{Locality, ModelInfo, Provider};
+
+use crate::health::HealthState;
+use crate::queue::Admission;
+use crate::ttft::TtftWindow;
+
+/// A provider as the router sees it (the binary builds these from its config).
+#[derive(Clone)]
+pub struct ProviderSlot {
+    /// The provider's id, the `provider` in `provider/model`. No `/`.
+    pub id: String,
+    /// The client.
+    pub provider: Arc<dyn Provider>,
+    /// Where it runs: decides which privacy classes may use it.
+    pub locality: Locality,
+    /// Requests in flight at most.
+    pub max_concurrency: usize,
+    /// Requests waiting for a slot at most; more are refused with `QueueFull`.
+    pub max_queue: usize,
+    /// How long a request may wait for a slot (`Timeout(Queue)` after).
+    pub queue_timeout: Duration,
+    /// Statically configured models, with prices; discovered ones come from
+    /// `provider.models()`.
+    pub models: Vec<ModelInfo>,
+}
+
+impl fmt::Debug for ProviderSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSlot")
+            .field("id", &self.id)
+            .field("locality", &self.locality)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("max_queue", &self.max_queue)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("models", &self.models.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderSlot {
+    /// A slot with defaults: 4 in flight, 16 queued, 30 s queue timeout, no static models.
+    pub fn new(id: impl Into<String>, provider: Arc<dyn Provider>, locality: Locality) -> Self {
+        Self {
+            id: id.into(),
+            provider,
+            locality,
+            max_concurrency: 4,
+            max_queue: 16,
+            queue_timeout: Duration::from_secs(30),
+            models: Vec::new(),
+        }
+    }
+}
+
+/// How long a discovered catalog is reused.
+pub(crate) const CATALOG_TTL: Duration = Duration::from_secs(30);
+
+/// State of a provider that survives a reload when its id persists.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    pub(crate) health: Mutex<HealthState>,
+    pub(crate) ttft: Mutex<TtftWindow>,
+    pub(crate) catalog: Mutex<Option<(Instant, Vec<ModelInfo>)>>,
+    /// The locality of this provider id in the NEWEST config (0 local, 1 lan, 2 cloud);
+    /// checked at dispatch by every generation, so a reload that moves a provider to the
+    /// cloud takes effect for requests planned before it.
+    latest_locality: AtomicU8,
+}
+
+fn encode(l: Locality) -> u8 {
+    match l {
+        Locality::Local => 0,
+        Locality::Lan => 1,
+        Locality::Cloud => 2,
+    }
+}
+
+impl Live {
+    pub(crate) fn set_latest_locality(&self, l: Locality) {
+        self.latest_locality.store(encode(l), Ordering::SeqCst);
+    }
+
+    pub(crate) fn latest_locality(&self) -> Locality {
+        match self.latest_locality.load(Ordering::SeqCst) {
+            0 => Locality::Local,
+            1 => Locality::Lan,
+            _ => Locality::Cloud,
+        }
+    }
+
+    pub(crate) fn record_ttft(&self, ms: u64) {
+        if let Ok(mut w) = self.ttft.lock() {
+            w.push(ms);
+        }
+    }
+
+    pub(crate) fn ttft_p50(&self) -> Option<u64> {
+        self.ttft.lock().ok().and_then(|w| w.p50())
+    }
+
+    pub(crate) fn cached_models(&self) -> Option<Vec<ModelInfo>> {
+        self.catalog.lock().ok().and_then(|c| c.as_ref().map(|(_, m)| m.clone()))
+    }
+}
+
+/// One provider in one router generation.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) id: String,
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) locality: Locality,
+    pub(crate) models: Vec<ModelInfo>,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) live: Arc<Live>,
+}
+
+impl Slot {
+    /// Whether this provider offers `model` (static or cached discovered list).
+    pub(crate) fn offers(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m.id == model)
+            || self
+                .live
+                .catalog
+                .lock()
+                .ok()
+                .is_some_and(|c| c.as_ref().is_some_and(|(_, ms)| ms.iter().any(|m| m.id == model)))
+    }
+
+    /// The static model info (with its price) if configured, else a discovered one.
+    pub(crate) fn model_info(&self, model: &str) -> Option<ModelInfo> {
+        self.models
+            .iter()
+            .find(|m| m.id == model)
+            .cloned()
+            .or_else(|| {
+                self.live
+                    .cached_models()
+                    .and_then(|ms| ms.into_iter().find(|m| m.id == model))
+            })
+    }
+
+    /// The load used for balancing: in flight plus queued.
+    pub(crate) fn load(&self) -> usize {
+        self.admission.in_flight() + self.admission.queued()
+    }
+}

@@ -1,0 +1,105 @@
+//! Small JSON helpers shared by the decoders: a string that borrows from the input when it
+//! has no escapes (serde only borrows a bare `Cow<str>` field, not one inside `Option`),
+//! an incremental scanner that tells where a JSON value ends, and id seeding.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::{Deserialize, Deserializer, Visitor};
+
+/// A JSON string, borrowed from the input when it has no escapes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
+
+impl std::ops::Deref for CowStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Where an incrementally fed JSON value ends (objects, arrays, strings, scalars are all
+/// tracked by bracket depth and string state; the text is not validated).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JsonEnd {
+    depth: usize,
+    in_string: bool,
+    escape: bool,
+    started: bool,
+}
+
+impl JsonEnd {
+    /// Feeds bytes; returns the offset just past the end of the value (an object or array:
+    /// its closing bracket) when it ends within `bytes`.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.started = true;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.started && self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+static SEED_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A seed for synthesised tool-call ids: a global counter mixed with the clock, so two
+/// decoders (also in two processes) are unlikely to collide.
+pub(crate) fn fresh_seed() -> u64 {
+    let n = SEED_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+/// Saturating conversion of a token count.
+pub(crate) fn count(v: Option<u64>) -> u32 {
+    v.map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
+}

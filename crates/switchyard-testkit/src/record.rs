@@ -1,0 +1,107 @@
+//! The log of requests that reached the server.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+
+/// One request as the server received it (recorded once its whole body was read).
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Path without the query, e.g. `/api/chat`.
+    pub path: String,
+    /// Query string without `?`, if any.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Raw body bytes.
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as UTF-8 text (lossy).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `model` field of a JSON body, if any.
+    pub fn model(&self) -> Option<String> {
+        self.body_json()?.get("model")?.as_str().map(str::to_owned)
+    }
+
+    /// Whether this is a chat request (`/api/chat` or `/v1/chat/completions`).
+    pub fn is_chat(&self) -> bool {
+        is_chat_path(&self.path)
+    }
+}
+
+pub(crate) fn is_chat_path(path: &str) -> bool {
+    path == "/api/chat" || path == "/v1/chat/completions"
+}
+
+/// A bounded request log with exact counters.
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    entries: Mutex<VecDeque<RecordedRequest>>,
+    limit: usize,
+    total: AtomicUsize,
+    chat: AtomicUsize,
+}
+
+impl RequestLog {
+    pub(crate) fn new(limit: usize) -> Self {
+        RequestLog {
+            entries: Mutex::new(VecDeque::new()),
+            limit,
+            total: AtomicUsize::new(0),
+            chat: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn push(&self, req: RecordedRequest) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if req.is_chat() {
+            self.chat.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.limit == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        while entries.len() >= self.limit {
+            entries.pop_front();
+        }
+        entries.push_back(req);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<RecordedRequest> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().cloned().collect()
+    }
+
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn chat(&self) -> usize {
+        self.chat.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.total.store(0, Ordering::Relaxed);
+        self.chat.store(0, Ordering::Relaxed);
+    }
+}
