@@ -181,7 +181,11 @@ pub(crate) fn pair_tool_results(messages: &mut [Message]) {
                     .iter()
                     .map(|c| (c.id.clone(), c.name.clone(), false))
                     .collect();
-                seen.extend(msg.tool_calls.iter().map(|c| (c.id.clone(), c.name.clone())));
+                seen.extend(
+                    msg.tool_calls
+                        .iter()
+                        .map(|c| (c.id.clone(), c.name.clone())),
+                );
             }
             Role::Tool => {
                 if let Some(id) = msg.tool_call_id.as_deref() {

@@ -146,8 +146,7 @@ impl SseFramer {
 
     /// The next complete event, or `None` when more input is needed.
     pub fn next_event(&mut self) -> Option<Result<SseEvent, FrameError>> {
-        self.next_event_ref()
-            .map(|r| r.map(|e| e.to_owned_event()))
+        self.next_event_ref().map(|r| r.map(|e| e.to_owned_event()))
     }
 
     /// Like [`next_event`](Self::next_event), but lends the event out instead of allocating.
@@ -243,11 +242,7 @@ impl SseFramer {
                         }
                     }
                     // End of input completes a pending event.
-                    return if self.dispatch() {
-                        Some(Ok(()))
-                    } else {
-                        None
-                    };
+                    return if self.dispatch() { Some(Ok(())) } else { None };
                 }
             };
             let start = self.pos;
@@ -294,10 +289,8 @@ impl SseFramer {
                 self.event_type.clear();
                 self.event_type.push_str(&lossy(value));
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = Some(lossy(value).into_owned());
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(lossy(value).into_owned());
             }
             b"retry" => {
                 if let Ok(ms) = lossy(value).parse::<u64>() {

@@ -6,8 +6,8 @@ use std::io::Write as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatEvent, ChatResponse, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS,
-    ProviderError, Usage, parse_arguments,
+    ChatEvent, ChatResponse, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ProviderError,
+    Usage, parse_arguments,
 };
 
 /// A tool call whose argument fragments are still arriving.

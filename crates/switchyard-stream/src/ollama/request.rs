@@ -199,7 +199,9 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
         Some(WireThink::Level(level)) => Some(Think::from_effort(&level).ok_or_else(|| {
             RequestError::field(
                 "think",
-                format!("expected true, false, \"low\", \"medium\", \"high\" or \"max\", got {level:?}"),
+                format!(
+                    "expected true, false, \"low\", \"medium\", \"high\" or \"max\", got {level:?}"
+                ),
             )
         })?),
     };

@@ -243,7 +243,11 @@ impl OpenAiStreamDecoder {
 }
 
 impl State {
-    fn event(&mut self, ev: SseEventRef<'_>, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+    fn event(
+        &mut self,
+        ev: SseEventRef<'_>,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
         if self.done {
             return Ok(());
         }
@@ -283,7 +287,11 @@ impl State {
         Ok(())
     }
 
-    fn delta(&mut self, delta: WireDelta<'_>, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+    fn delta(
+        &mut self,
+        delta: WireDelta<'_>,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
         let thinking = delta
             .reasoning_content
             .filter(|t| !t.is_empty())
@@ -431,7 +439,11 @@ impl State {
             )));
         }
         slot.ended = true;
-        emit(&mut self.acc, out, ChatEvent::ToolCallEnd { index: slot.index })
+        emit(
+            &mut self.acc,
+            out,
+            ChatEvent::ToolCallEnd { index: slot.index },
+        )
     }
 
     fn finished(
@@ -528,11 +540,13 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         return Err(classify_stream_error(&ErrorBody::parse(body)));
     }
     let Some(choice) = resp.choices.into_iter().find(|c| c.index == 0) else {
-        return Err(ProviderError::malformed("the chat completion has no choices"));
+        return Err(ProviderError::malformed(
+            "the chat completion has no choices",
+        ));
     };
-    let message = choice.message.ok_or_else(|| {
-        ProviderError::malformed("the chat completion's choice has no message")
-    })?;
+    let message = choice
+        .message
+        .ok_or_else(|| ProviderError::malformed("the chat completion's choice has no message"))?;
     let seed = fresh_seed();
     let mut tool_calls = Vec::new();
     for (i, call) in message.tool_calls.into_iter().flatten().enumerate() {
@@ -570,7 +584,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         .or(message.reasoning.filter(|t| !t.is_empty()))
         .map(|t| t.0.into_owned());
     Ok(ChatResponse {
-        content: message.content.map(|c| c.0.into_owned()).unwrap_or_default(),
+        content: message
+            .content
+            .map(|c| c.0.into_owned())
+            .unwrap_or_default(),
         thinking,
         tool_calls,
         finish_reason,
