@@ -1,1 +1,716 @@
-//! (being written)
+//! OpenAI `/v1/chat/completions` request bodies <-> [`ChatRequest`].
+//!
+//! ```
+//! use switchyard_stream::openai::request::{
+//!     MaxTokensField, OpenAiRequestOptions, decode_request, encode_request,
+//! };
+//!
+//! let req = decode_request(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"max_tokens":5}"#)?;
+//! assert!(!req.stream, "absent `stream` means false on OpenAI");
+//! let mut body = Vec::new();
+//! let opts = OpenAiRequestOptions {
+//!     model: "gpt-4o-2024-08-06",
+//!     max_tokens_field: MaxTokensField::MaxCompletionTokens,
+//!     num_ctx: None,
+//!     stream: true,
+//! };
+//! encode_request(&req, &opts, &mut body)?;
+//! let text = String::from_utf8(body).unwrap();
+//! assert!(text.contains(r#""max_completion_tokens":5"#));
+//! assert!(text.contains(r#""stream_options":{"include_usage":true}"#));
+//! # Ok::<(), switchyard_stream::RequestError>(())
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use switchyard_core::{
+    ApiFamily, ChatRequest, ContentPart, Image, Message, ResponseFormat, Role, SamplingOptions,
+    Think, ToolCall, ToolChoice, ToolSpec, parse_arguments, tool_call_id,
+};
+
+use crate::request_error::{
+    Extra, OneOrMany, RequestError, decode_body, nullable, pair_tool_results, synthetic_id_seed,
+};
+
+/// Which request field carries the output-token limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    /// `max_tokens`: most servers, Ollama's `/v1`, vLLM, llama.cpp.
+    #[default]
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's newer (reasoning) models refuse `max_tokens`.
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    /// The JSON field name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
+/// How [`encode_request`] shapes the body for one upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenAiRequestOptions<'a> {
+    /// The upstream's model id (sent as `model`).
+    pub model: &'a str,
+    /// Which field carries `options.max_tokens`.
+    pub max_tokens_field: MaxTokensField,
+    /// When set, sent as Ollama's `options.num_ctx` (Ollama's `/v1` reads it; other servers
+    /// do not want it, so leave it `None` for them).
+    pub num_ctx: Option<u32>,
+    /// Ask for a streamed answer (then `stream_options.include_usage` is always `true`).
+    pub stream: bool,
+}
+
+/// Top-level fields this codec reads and writes itself; everything else is `extra`.
+const RESERVED: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "response_format",
+    "reasoning_effort",
+    "stream",
+    "stream_options",
+    "n",
+    "options",
+];
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default, deserialize_with = "nullable")]
+    messages: Vec<WireMessage>,
+    #[serde(default, deserialize_with = "nullable")]
+    tools: Vec<WireTool>,
+    #[serde(default)]
+    tool_choice: Option<WireToolChoice>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    stop: Option<OneOrMany>,
+    #[serde(default)]
+    seed: Option<i64>,
+    #[serde(default)]
+    presence_penalty: Option<f64>,
+    #[serde(default)]
+    frequency_penalty: Option<f64>,
+    #[serde(default)]
+    response_format: Option<WireResponseFormat>,
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<WireStreamOptions>,
+    #[serde(default)]
+    n: Option<u32>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct WireStreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    role: WireRole,
+    #[serde(default)]
+    content: Option<WireContent>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    tool_calls: Vec<WireToolCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireContent {
+    Text(String),
+    Parts(Vec<WirePart>),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart {
+    Text { text: String },
+    ImageUrl { image_url: WireImageUrl },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireImageUrl {
+    Object { url: String },
+    Bare(String),
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: WireFunctionCall,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireTool {
+    function: WireToolFunction,
+}
+
+#[derive(Deserialize)]
+struct WireToolFunction {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireToolChoice {
+    Mode(String),
+    Named { function: WireNamedFunction },
+}
+
+#[derive(Deserialize)]
+struct WireNamedFunction {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: WireJsonSchema },
+}
+
+#[derive(Deserialize)]
+struct WireJsonSchema {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    schema: Option<Value>,
+    #[serde(default)]
+    strict: Option<bool>,
+}
+
+/// Decodes an OpenAI `/v1/chat/completions` request body.
+///
+/// `stream` absent means `false`. `developer` messages become system messages; content
+/// parts (`text`, `image_url` with a URL or a `data:` URL) are kept in order; tool-call
+/// arguments (a JSON string) must hold a JSON object. `max_completion_tokens` wins over
+/// `max_tokens`; `reasoning_effort` becomes [`ChatRequest::think`]; `n` above 1 is
+/// [`RequestError::Unsupported`]. Unknown top-level fields go to [`ChatRequest::extra`].
+/// Tool results get their `tool_name` from the call they answer. Sets `meta.client_api` to
+/// [`ApiFamily::OpenAi`]. Errors name the JSON path of the bad field.
+pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    if wire.n.is_some_and(|n| n > 1) {
+        return Err(RequestError::unsupported(
+            "n",
+            "only one choice per request is supported",
+        ));
+    }
+    let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len()));
+    for (i, m) in wire.messages.into_iter().enumerate() {
+        req.messages.push(decode_message(i, m)?);
+    }
+    pair_tool_results(&mut req.messages);
+    req.tools = wire
+        .tools
+        .into_iter()
+        .map(|t| ToolSpec {
+            name: t.function.name,
+            description: t.function.description,
+            parameters: t
+                .function
+                .parameters
+                .filter(|p| !p.is_null())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+        .collect();
+    req.tool_choice = match wire.tool_choice {
+        None => None,
+        Some(WireToolChoice::Mode(mode)) => Some(match mode.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(RequestError::field(
+                    "tool_choice",
+                    format!(
+                        "expected \"auto\", \"none\", \"required\" or an object, got {other:?}"
+                    ),
+                ));
+            }
+        }),
+        Some(WireToolChoice::Named { function }) => Some(ToolChoice::Function(function.name)),
+    };
+    req.parallel_tool_calls = wire.parallel_tool_calls;
+    req.options = SamplingOptions {
+        temperature: wire.temperature,
+        top_p: wire.top_p,
+        top_k: wire.top_k,
+        max_tokens: wire.max_completion_tokens.or(wire.max_tokens),
+        stop: wire.stop.map(OneOrMany::into_vec).unwrap_or_default(),
+        seed: wire.seed,
+        num_ctx: None,
+        presence_penalty: wire.presence_penalty,
+        frequency_penalty: wire.frequency_penalty,
+    };
+    req.response_format = wire.response_format.map(|f| match f {
+        WireResponseFormat::Text => ResponseFormat::Text,
+        WireResponseFormat::JsonObject => ResponseFormat::Json,
+        WireResponseFormat::JsonSchema { json_schema } => ResponseFormat::JsonSchema {
+            name: json_schema.name,
+            schema: json_schema
+                .schema
+                .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+            strict: json_schema.strict,
+        },
+    });
+    req.think = match wire.reasoning_effort.as_deref() {
+        None => None,
+        Some("none") => Some(Think::Off),
+        Some(level) => Some(Think::from_effort(level).ok_or_else(|| {
+            RequestError::field(
+                "reasoning_effort",
+                format!(
+                    "expected \"none\", \"minimal\", \"low\", \"medium\" or \"high\", got {level:?}"
+                ),
+            )
+        })?),
+    };
+    req.stream = wire.stream.unwrap_or(false);
+    req.include_usage = wire
+        .stream_options
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    req.extra = wire.extra;
+    req.meta.client_api = Some(ApiFamily::OpenAi);
+    Ok(req)
+}
+
+fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
+    let role = match m.role {
+        WireRole::System | WireRole::Developer => Role::System,
+        WireRole::User => Role::User,
+        WireRole::Assistant => Role::Assistant,
+        WireRole::Tool => Role::Tool,
+    };
+    let content = match m.content {
+        None => Vec::new(),
+        Some(WireContent::Text(t)) if t.is_empty() => Vec::new(),
+        Some(WireContent::Text(t)) => vec![ContentPart::Text(t)],
+        Some(WireContent::Parts(parts)) => parts
+            .into_iter()
+            .map(|p| match p {
+                WirePart::Text { text } => ContentPart::Text(text),
+                WirePart::ImageUrl { image_url } => {
+                    let url = match image_url {
+                        WireImageUrl::Object { url } | WireImageUrl::Bare(url) => url,
+                    };
+                    ContentPart::Image(Image::from_url(&url))
+                }
+            })
+            .collect(),
+    };
+    let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
+    for (j, call) in m.tool_calls.into_iter().enumerate() {
+        let path = || format!("messages[{i}].tool_calls[{j}].function.arguments");
+        let arguments = match call.function.arguments {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::String(text)) if text.trim().is_empty() => Map::new(),
+            Some(Value::String(text)) => parse_arguments(&text).ok_or_else(|| {
+                RequestError::field(path(), "the string does not hold a JSON object")
+            })?,
+            // Some clients send the object itself.
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(RequestError::field(
+                    path(),
+                    "expected a string holding a JSON object",
+                ));
+            }
+        };
+        let id = call
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| tool_call_id(synthetic_id_seed(i, j)));
+        tool_calls.push(ToolCall {
+            id,
+            name: call.function.name,
+            arguments,
+        });
+    }
+    let thinking = m
+        .reasoning_content
+        .filter(|t| !t.is_empty())
+        .or(m.reasoning.filter(|t| !t.is_empty()));
+    Ok(Message {
+        role,
+        content,
+        thinking,
+        tool_calls,
+        tool_call_id: m.tool_call_id.filter(|id| !id.is_empty()),
+        tool_name: if role == Role::Tool {
+            m.name.filter(|n| !n.is_empty())
+        } else {
+            None
+        },
+    })
+}
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<OutToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<OutResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<OutStreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<OutOllamaOptions>,
+    #[serde(flatten)]
+    extra: Extra<'a>,
+}
+
+#[derive(Serialize)]
+struct OutStreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct OutOllamaOptions {
+    num_ctx: u32,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    /// `null` for an assistant turn that only made calls.
+    content: Option<OutContent<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OutToolCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutContent<'a> {
+    Text(String),
+    Parts(Vec<OutPart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: OutImageUrl },
+}
+
+#[derive(Serialize)]
+struct OutImageUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct OutToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunctionCall<'a> {
+    name: &'a str,
+    /// A JSON string holding the arguments object, as the API wants it.
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutToolFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutToolChoice<'a> {
+    Mode(&'static str),
+    Named {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: OutNamedFunction<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct OutNamedFunction<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutResponseFormat<'a> {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: OutJsonSchema<'a> },
+}
+
+#[derive(Serialize)]
+struct OutJsonSchema<'a> {
+    name: &'a str,
+    schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+/// Encodes `req` as an OpenAI `/v1/chat/completions` body into `out` (appended).
+///
+/// The output limit goes in `opts.max_tokens_field`; a streamed request always asks for
+/// `stream_options.include_usage`; `opts.num_ctx` becomes `options.num_ctx` (Ollama's
+/// `/v1`). Images become `image_url` parts (base64 as a `data:` URL); thinking of earlier
+/// turns is not sent; [`Think`] levels become `reasoning_effort` (`max` as `high`; `on` and
+/// `off` send nothing). `extra` fields are passed through only when the request came from an
+/// OpenAI client (or from no client API), never overriding the fields set here. A tool
+/// result must carry a `tool_call_id` (the decoders pair them): otherwise
+/// [`RequestError::InvalidField`] naming `messages[i].tool_call_id`.
+pub fn encode_request(
+    req: &ChatRequest,
+    opts: &OpenAiRequestOptions<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), RequestError> {
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for (i, m) in req.messages.iter().enumerate() {
+        messages.push(encode_message(i, m)?);
+    }
+    let tools: Vec<OutTool<'_>> = req
+        .tools
+        .iter()
+        .map(|t| OutTool {
+            kind: "function",
+            function: OutToolFunction {
+                name: &t.name,
+                description: t.description.as_deref(),
+                parameters: &t.parameters,
+            },
+        })
+        .collect();
+    let tool_choice = req.tool_choice.as_ref().map(|c| match c {
+        ToolChoice::Auto => OutToolChoice::Mode("auto"),
+        ToolChoice::None => OutToolChoice::Mode("none"),
+        ToolChoice::Required => OutToolChoice::Mode("required"),
+        ToolChoice::Function(name) => OutToolChoice::Named {
+            kind: "function",
+            function: OutNamedFunction { name },
+        },
+    });
+    // Servers reject tool_choice / parallel_tool_calls without tools.
+    let (tool_choice, parallel_tool_calls) = if tools.is_empty() {
+        (None, None)
+    } else {
+        (tool_choice, req.parallel_tool_calls)
+    };
+    let response_format = req.response_format.as_ref().map(|f| match f {
+        ResponseFormat::Text => OutResponseFormat::Text,
+        ResponseFormat::Json => OutResponseFormat::JsonObject,
+        ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => OutResponseFormat::JsonSchema {
+            json_schema: OutJsonSchema {
+                name: name.as_deref().unwrap_or("response"),
+                schema,
+                strict: *strict,
+            },
+        },
+    });
+    let reasoning_effort = req.think.and_then(|t| match t {
+        Think::Off | Think::On => None,
+        Think::Max => Some("high"),
+        other => other.effort(),
+    });
+    let o = &req.options;
+    let (max_tokens, max_completion_tokens) = match opts.max_tokens_field {
+        MaxTokensField::MaxTokens => (o.max_tokens, None),
+        MaxTokensField::MaxCompletionTokens => (None, o.max_tokens),
+    };
+    let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
+    let body = OutRequest {
+        model: opts.model,
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        temperature: o.temperature,
+        top_p: o.top_p,
+        max_tokens,
+        max_completion_tokens,
+        stop: &o.stop,
+        seed: o.seed,
+        presence_penalty: o.presence_penalty,
+        frequency_penalty: o.frequency_penalty,
+        response_format,
+        reasoning_effort,
+        stream: opts.stream,
+        stream_options: opts.stream.then_some(OutStreamOptions {
+            include_usage: true,
+        }),
+        options: opts.num_ctx.map(|num_ctx| OutOllamaOptions { num_ctx }),
+        extra: Extra {
+            map: pass_extra.then_some(&req.extra),
+            reserved: RESERVED,
+        },
+    };
+    serde_json::to_writer(out, &body).map_err(|e| RequestError::encode(&e))
+}
+
+fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError> {
+    let has_image = m.content.iter().any(|p| matches!(p, ContentPart::Image(_)));
+    let content = if has_image {
+        Some(OutContent::Parts(
+            m.content
+                .iter()
+                .map(|p| match p {
+                    ContentPart::Text(text) => OutPart::Text { text },
+                    ContentPart::Image(img) => OutPart::ImageUrl {
+                        image_url: OutImageUrl { url: img.to_url() },
+                    },
+                })
+                .collect(),
+        ))
+    } else {
+        let text = m.text_content();
+        if text.is_empty() && m.role == Role::Assistant && !m.tool_calls.is_empty() {
+            None
+        } else {
+            Some(OutContent::Text(text))
+        }
+    };
+    let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
+    for (j, c) in m.tool_calls.iter().enumerate() {
+        let arguments = serde_json::to_string(&c.arguments).map_err(|e| {
+            RequestError::field(
+                format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                e.to_string(),
+            )
+        })?;
+        tool_calls.push(OutToolCall {
+            id: &c.id,
+            kind: "function",
+            function: OutFunctionCall {
+                name: &c.name,
+                arguments,
+            },
+        });
+    }
+    let tool_call_id = if m.role == Role::Tool {
+        match m.tool_call_id.as_deref() {
+            Some(id) => Some(id),
+            None => {
+                return Err(RequestError::field(
+                    format!("messages[{i}].tool_call_id"),
+                    "a tool result must name the call it answers (no earlier call to pair it with)",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    Ok(OutMessage {
+        role: m.role.as_str(),
+        content,
+        tool_calls,
+        tool_call_id,
+    })
+}
