@@ -1,10 +1,19 @@
-//! Paced, fault-injecting response bodies.
+//! Response bodies: whole, or paced and fault-injecting, counted while they are written.
+//!
+//! The body is a poll-driven state machine (no task, no channel per stream): hyper polls it
+//! for the next frame, it answers from its list of frames, sleeping between them when the
+//! script says so.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use bytes::Bytes;
-use futures::stream;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 
 use crate::script::Fault;
 
@@ -19,18 +28,59 @@ pub(crate) enum End {
     Abort,
 }
 
-/// The error that makes hyper abort a connection mid-body.
+/// The error that makes hyper abort a connection (mid-body, or instead of a response).
 #[derive(Debug, thiserror::Error)]
 #[error("testkit: connection dropped on purpose (fault injection)")]
 pub(crate) struct InjectedDrop;
 
-/// What a streamed answer sends, after faults were applied.
+/// Counters of chat responses being written and of those whose client went away.
+#[derive(Debug, Default)]
+pub(crate) struct StreamCounters {
+    open: AtomicUsize,
+    aborted: AtomicUsize,
+}
+
+impl StreamCounters {
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn aborted(&self) -> usize {
+        self.aborted.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one chat response as open while it lives; dropped before [`StreamGuard::complete`]
+/// it counts the response as aborted (the client went away: hyper dropped the handler or
+/// the body).
 #[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) frames: Vec<Bytes>,
-    pub(crate) end: End,
-    pub(crate) before_first: Duration,
-    pub(crate) between: Duration,
+pub(crate) struct StreamGuard {
+    counters: Arc<StreamCounters>,
+    completed: bool,
+}
+
+impl StreamGuard {
+    pub(crate) fn new(counters: &Arc<StreamCounters>) -> Self {
+        counters.open.fetch_add(1, Ordering::SeqCst);
+        StreamGuard {
+            counters: Arc::clone(counters),
+            completed: false,
+        }
+    }
+
+    /// The response was written to its end (or ended on purpose by a fault).
+    pub(crate) fn complete(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.counters.aborted.fetch_add(1, Ordering::SeqCst);
+        }
+        self.counters.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Frames to send for a stream fault (request-level faults are handled before this).
@@ -76,33 +126,188 @@ pub(crate) fn apply_fault(
     }
 }
 
-/// A body that sends `plan.frames` one chunk at a time with the planned pauses.
-pub(crate) fn paced(plan: Plan) -> Body {
-    let Plan { frames, end, before_first, between } = plan;
-    let state = (frames.into_iter(), 0usize, false);
-    let s = stream::unfold(state, move |(mut it, i, ended)| async move {
-        if ended {
-            return None;
+/// A streamed answer: its frames, its pacing and its end.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) frames: Vec<Bytes>,
+    pub(crate) end: End,
+    pub(crate) before_first: Duration,
+    pub(crate) between: Duration,
+}
+
+#[derive(Debug)]
+struct Paced {
+    frames: std::vec::IntoIter<Bytes>,
+    sent: usize,
+    end: End,
+    before_first: Duration,
+    between: Duration,
+    /// Allocated on the first pause, then reset for every later one.
+    sleep: Option<Pin<Box<Sleep>>>,
+    sleeping: bool,
+    finished: bool,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Full(Option<Bytes>),
+    Paced(Box<Paced>),
+}
+
+/// The body of every response the server sends.
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    inner: Inner,
+    guard: Option<StreamGuard>,
+}
+
+impl ResponseBody {
+    /// A whole body.
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
+        ResponseBody {
+            inner: Inner::Full(Some(bytes.into())),
+            guard: None,
         }
-        match it.next() {
-            Some(frame) => {
-                let pause = if i == 0 { before_first } else { between };
-                if !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
+    }
+
+    /// A body sending `plan.frames` one at a time with the planned pauses.
+    pub(crate) fn paced(plan: Plan) -> Self {
+        let Plan {
+            frames,
+            end,
+            before_first,
+            between,
+        } = plan;
+        ResponseBody {
+            inner: Inner::Paced(Box::new(Paced {
+                frames: frames.into_iter(),
+                sent: 0,
+                end,
+                before_first,
+                between,
+                sleep: None,
+                sleeping: false,
+                finished: false,
+            })),
+            guard: None,
+        }
+    }
+
+    /// Attaches the guard that counts this response as an open chat stream.
+    pub(crate) fn with_guard(mut self, guard: StreamGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    fn complete(&mut self) {
+        if let Some(g) = self.guard.as_mut() {
+            g.complete();
+        }
+    }
+}
+
+impl Paced {
+    /// The pause before the next frame (zero: none).
+    fn pause(&self) -> Duration {
+        if self.sent == 0 {
+            self.before_first
+        } else {
+            self.between
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        if self.finished {
+            return Poll::Ready(Step::Done);
+        }
+        if self.frames.len() > 0 {
+            let pause = self.pause();
+            if !pause.is_zero() {
+                if !self.sleeping {
+                    let deadline = Instant::now() + pause;
+                    match self.sleep.as_mut() {
+                        Some(s) => s.as_mut().reset(deadline),
+                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    self.sleeping = true;
                 }
-                Some((Ok(frame), (it, i + 1, false)))
+                if let Some(s) = self.sleep.as_mut() {
+                    if s.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                self.sleeping = false;
             }
-            None => match end {
-                End::Finish => None,
-                End::Hang => {
-                    std::future::pending::<()>().await;
-                    None
+            if let Some(frame) = self.frames.next() {
+                self.sent += 1;
+                return Poll::Ready(Step::Frame(frame));
+            }
+        }
+        match self.end {
+            End::Finish => {
+                self.finished = true;
+                Poll::Ready(Step::Done)
+            }
+            // Never woken: the body stays open until the client (or the server) goes away.
+            End::Hang => Poll::Pending,
+            End::Abort => {
+                self.finished = true;
+                Poll::Ready(Step::Abort)
+            }
+        }
+    }
+}
+
+enum Step {
+    Frame(Bytes),
+    Done,
+    Abort,
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = InjectedDrop;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, InjectedDrop>>> {
+        let this = self.get_mut();
+        match &mut this.inner {
+            Inner::Full(slot) => {
+                let out = slot.take();
+                this.complete();
+                Poll::Ready(out.map(|b| Ok(Frame::data(b))))
+            }
+            Inner::Paced(p) => match p.poll_next(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Step::Frame(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Step::Done) => {
+                    this.complete();
+                    Poll::Ready(None)
                 }
-                End::Abort => Some((Err(InjectedDrop), (it, i, true))),
+                Poll::Ready(Step::Abort) => {
+                    this.complete();
+                    Poll::Ready(Some(Err(InjectedDrop)))
+                }
             },
         }
-    });
-    Body::from_stream(s)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(slot) => slot.is_none(),
+            Inner::Paced(p) => p.finished,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Inner::Full(None) => SizeHint::with_exact(0),
+            Inner::Paced(_) => SizeHint::default(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,7 +315,10 @@ mod tests {
     use super::*;
 
     fn frames() -> Vec<Bytes> {
-        ["a", "b", "c", "done"].into_iter().map(Bytes::from_static).collect()
+        ["a", "b", "c", "done"]
+            .into_iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect()
     }
 
     fn run(f: &Fault) -> (Vec<Bytes>, End) {
@@ -126,12 +334,36 @@ mod tests {
 
     #[test]
     fn faults_shape_the_frames() {
-        assert_eq!(run(&Fault::HangAfterChunks(2)), (frames()[..2].to_vec(), End::Hang));
-        assert_eq!(run(&Fault::DropAfterChunks(1)), (frames()[..1].to_vec(), End::Abort));
+        assert_eq!(
+            run(&Fault::HangAfterChunks(2)),
+            (frames()[..2].to_vec(), End::Hang)
+        );
+        assert_eq!(
+            run(&Fault::DropAfterChunks(1)),
+            (frames()[..1].to_vec(), End::Abort)
+        );
         assert_eq!(run(&Fault::NoDone).0, frames()[..3].to_vec());
         assert_eq!(run(&Fault::MalformedLine).0[1], Bytes::from_static(b"bad"));
         assert_eq!(run(&Fault::MalformedLine).0.len(), 5);
-        assert_eq!(run(&Fault::ErrorLine("x".into())).0, vec![frames()[0].clone(), "err:x".into()]);
-        assert_eq!(run(&Fault::OversizedLine(3)).0[1], Bytes::from_static(b"xxx"));
+        assert_eq!(
+            run(&Fault::ErrorLine("x".into())).0,
+            vec![frames()[0].clone(), "err:x".into()]
+        );
+        assert_eq!(
+            run(&Fault::OversizedLine(3)).0[1],
+            Bytes::from_static(b"xxx")
+        );
+    }
+
+    #[test]
+    fn guard_counts_open_and_aborted() {
+        let c = Arc::new(StreamCounters::default());
+        let mut done = StreamGuard::new(&c);
+        let gone = StreamGuard::new(&c);
+        assert_eq!(c.open(), 2);
+        done.complete();
+        drop(done);
+        drop(gone);
+        assert_eq!((c.open(), c.aborted()), (0, 1));
     }
 }

@@ -106,7 +106,11 @@ impl ModelSpec {
 
     /// Ollama capabilities as reported (`["embedding"]` for embedding-only models).
     pub fn effective_capabilities(&self) -> Vec<String> {
-        if self.embedding_only { vec!["embedding".to_owned()] } else { self.capabilities.clone() }
+        if self.embedding_only {
+            vec!["embedding".to_owned()]
+        } else {
+            self.capabilities.clone()
+        }
     }
 }
 
@@ -163,7 +167,10 @@ impl Default for UpstreamConfig {
 impl UpstreamConfig {
     /// A config without any model.
     pub fn empty() -> Self {
-        UpstreamConfig { models: Vec::new(), ..UpstreamConfig::default() }
+        UpstreamConfig {
+            models: Vec::new(),
+            ..UpstreamConfig::default()
+        }
     }
 
     /// The benchmark config: fast mode, a model named `bench`, a short text reply and a

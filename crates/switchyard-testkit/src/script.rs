@@ -33,7 +33,13 @@ impl Default for Script {
 impl Script {
     /// A script with the given reply and no delays, no fault, usage `(12, 5)`.
     pub fn new(reply: Reply) -> Self {
-        Script { reply, delays: Delays::default(), fault: None, usage: (12, 5), finish_reason: None }
+        Script {
+            reply,
+            delays: Delays::default(),
+            fault: None,
+            usage: (12, 5),
+            finish_reason: None,
+        }
     }
 
     /// A plain text reply streamed as the given chunks.
@@ -53,7 +59,10 @@ impl Script {
         J: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Script::new(Reply::ThinkingThenText { thinking: collect(thinking), text: collect(text) })
+        Script::new(Reply::ThinkingThenText {
+            thinking: collect(thinking),
+            text: collect(text),
+        })
     }
 
     /// Native tool calls (two or more interleave on the OpenAI side).
@@ -160,7 +169,10 @@ pub struct ScriptedCall {
 impl ScriptedCall {
     /// A call of `name` with `arguments`.
     pub fn new(name: impl Into<String>, arguments: serde_json::Value) -> Self {
-        ScriptedCall { name: name.into(), arguments }
+        ScriptedCall {
+            name: name.into(),
+            arguments,
+        }
     }
 }
 

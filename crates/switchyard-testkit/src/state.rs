@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::watch;
-
+use crate::body::StreamCounters;
 use crate::config::{ModelSpec, UpstreamConfig};
 use crate::record::RequestLog;
 use crate::render::{Api, Rendered};
@@ -18,6 +17,23 @@ pub(crate) struct Catalog {
     pub(crate) scripts: HashMap<String, Script>,
     pub(crate) default_script: Script,
     pub(crate) loaded: Vec<String>,
+}
+
+impl Catalog {
+    /// The listed model called `name` (`name:latest` when `name` has no tag, as Ollama
+    /// resolves it).
+    pub(crate) fn find(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name).or_else(|| {
+            if name.contains(':') {
+                return None;
+            }
+            self.models.iter().find(|m| {
+                m.name
+                    .strip_suffix(":latest")
+                    .is_some_and(|base| base == name)
+            })
+        })
+    }
 }
 
 /// What a chat request for a known model needs.
@@ -44,10 +60,10 @@ pub(crate) struct Shared {
     pub(crate) max_body: usize,
     pub(crate) reasoning_field: String,
     pub(crate) modified_at: String,
-    /// `true` while the server-wide fault is [`Fault::Refuse`] (the accept loop watches it).
-    pub(crate) refuse: watch::Sender<bool>,
-    /// Whether the listener is currently bound (the accept loop reports it).
-    pub(crate) listening: watch::Sender<bool>,
+    /// Open and aborted chat responses.
+    pub(crate) streams: Arc<StreamCounters>,
+    /// Paths answered by a fake reverse proxy's 404 page.
+    blocked: RwLock<Vec<String>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -76,8 +92,8 @@ impl Shared {
             max_body: config.max_body_bytes,
             reasoning_field: config.openai_reasoning_field,
             modified_at: rfc3339_now(),
-            refuse: watch::Sender::new(false),
-            listening: watch::Sender::new(true),
+            streams: Arc::new(StreamCounters::default()),
+            blocked: RwLock::new(Vec::new()),
         }
     }
 
@@ -85,10 +101,24 @@ impl Shared {
         read(&self.fault).clone()
     }
 
-    pub(crate) fn set_fault(&self, fault: Option<Fault>) {
-        let refuse = matches!(fault, Some(Fault::Refuse));
-        *write(&self.fault) = fault;
-        self.refuse.send_replace(refuse);
+    /// Replaces the server-wide fault, returning the previous one.
+    pub(crate) fn replace_fault(&self, fault: Option<Fault>) -> Option<Fault> {
+        std::mem::replace(&mut *write(&self.fault), fault)
+    }
+
+    pub(crate) fn set_blocked(&self, paths: Vec<String>) {
+        *write(&self.blocked) = paths;
+    }
+
+    /// Whether `path` is blocked: equal to a blocked path, or below it (`/v1` blocks
+    /// `/v1/models`).
+    pub(crate) fn is_blocked(&self, path: &str) -> bool {
+        let blocked = read(&self.blocked);
+        blocked.iter().any(|b| {
+            path == b
+                || (path.starts_with(b.as_str())
+                    && (b.ends_with('/') || path.as_bytes().get(b.len()) == Some(&b'/')))
+        })
     }
 
     pub(crate) fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
@@ -104,8 +134,12 @@ impl Shared {
     /// The entry for a chat with `model` on `api`, or `None` for an unknown model.
     pub(crate) fn chat_entry(&self, model: &str, api: Api) -> Option<ChatEntry> {
         let catalog = self.catalog();
-        let spec = catalog.models.iter().find(|m| m.name == model)?;
-        let script = catalog.scripts.get(model).unwrap_or(&catalog.default_script);
+        let spec = catalog.find(model)?;
+        let model = spec.name.as_str();
+        let script = catalog
+            .scripts
+            .get(model)
+            .unwrap_or(&catalog.default_script);
         let slot = match api {
             Api::Ollama => 0,
             Api::OpenAi => 1,

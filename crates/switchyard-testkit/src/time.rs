@@ -4,7 +4,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// RFC 3339 UTC timestamp (`2025-01-02T03:04:05.123456789Z`) for a Unix time.
@@ -22,7 +24,9 @@ pub(crate) fn rfc3339(secs: u64, nanos: u32) -> String {
 
 /// RFC 3339 timestamp for now.
 pub(crate) fn rfc3339_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs(), now.subsec_nanos())
 }
 

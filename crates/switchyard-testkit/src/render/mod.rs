@@ -3,6 +3,7 @@
 //! Rendering builds JSON with `serde_json::json!`; it runs once per (model, API, script) and
 //! the bytes are replayed for every request, so nothing JSON-related happens per request.
 
+pub(crate) mod catalog;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 
@@ -54,7 +55,11 @@ impl Rendered {
 
     /// The frames of a streamed answer, in order.
     pub(crate) fn frames(&self, include_usage: bool) -> Vec<Bytes> {
-        let tail = if include_usage { &self.tail_usage } else { &self.tail };
+        let tail = if include_usage {
+            &self.tail_usage
+        } else {
+            &self.tail
+        };
         self.content.iter().chain(tail).cloned().collect()
     }
 
@@ -120,7 +125,11 @@ pub(crate) fn split_every(s: &str, size: usize) -> Vec<&str> {
 pub(crate) fn calls_as_text(format: TextCallFormat, calls: &[ScriptedCall]) -> String {
     // Written by hand so that `name` comes first, as models write it.
     let obj = |c: &ScriptedCall, key: &str| {
-        format!("{{\"name\":{},\"{key}\":{}}}", serde_json::Value::from(c.name.as_str()), c.arguments)
+        format!(
+            "{{\"name\":{},\"{key}\":{}}}",
+            serde_json::Value::from(c.name.as_str()),
+            c.arguments
+        )
     };
     match format {
         TextCallFormat::Hermes => calls
@@ -130,20 +139,30 @@ pub(crate) fn calls_as_text(format: TextCallFormat, calls: &[ScriptedCall]) -> S
             .join("\n"),
         TextCallFormat::LlamaPythonTag => format!(
             "<|python_tag|>{}",
-            calls.iter().map(|c| obj(c, "parameters")).collect::<Vec<_>>().join("; ")
+            calls
+                .iter()
+                .map(|c| obj(c, "parameters"))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         TextCallFormat::MistralList => format!(
             "[TOOL_CALLS][{}]",
-            calls.iter().map(|c| obj(c, "arguments")).collect::<Vec<_>>().join(", ")
+            calls
+                .iter()
+                .map(|c| obj(c, "arguments"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         TextCallFormat::FencedJson => calls
             .iter()
             .map(|c| format!("```json\n{}\n```", obj(c, "arguments")))
             .collect::<Vec<_>>()
             .join("\n"),
-        TextCallFormat::BareJson => {
-            calls.iter().map(|c| obj(c, "parameters")).collect::<Vec<_>>().join("\n")
-        }
+        TextCallFormat::BareJson => calls
+            .iter()
+            .map(|c| obj(c, "parameters"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
@@ -158,25 +177,44 @@ pub(crate) struct Parts<'a> {
 pub(crate) fn parts(reply: &Reply) -> Parts<'_> {
     let strs = |v: &[String]| v.to_vec();
     match reply {
-        Reply::Text(t) => Parts { thinking: vec![], text: strs(t), calls: &[], interleave: false },
+        Reply::Text(t) => Parts {
+            thinking: vec![],
+            text: strs(t),
+            calls: &[],
+            interleave: false,
+        },
         Reply::ThinkingThenText { thinking, text } => Parts {
             thinking: thinking.iter().map(String::as_str).collect(),
             text: strs(text),
             calls: &[],
             interleave: false,
         },
-        Reply::ToolCalls(c) => Parts { thinking: vec![], text: vec![], calls: c, interleave: true },
-        Reply::ToolCallsSequential(c) => {
-            Parts { thinking: vec![], text: vec![], calls: c, interleave: false }
-        }
-        Reply::TextThenToolCalls { text, calls } => {
-            Parts { thinking: vec![], text: strs(text), calls, interleave: true }
-        }
+        Reply::ToolCalls(c) => Parts {
+            thinking: vec![],
+            text: vec![],
+            calls: c,
+            interleave: true,
+        },
+        Reply::ToolCallsSequential(c) => Parts {
+            thinking: vec![],
+            text: vec![],
+            calls: c,
+            interleave: false,
+        },
+        Reply::TextThenToolCalls { text, calls } => Parts {
+            thinking: vec![],
+            text: strs(text),
+            calls,
+            interleave: true,
+        },
         Reply::ToolCallsAsText { format, calls } => {
             let text = calls_as_text(*format, calls);
             Parts {
                 thinking: vec![],
-                text: split_every(&text, 7).into_iter().map(str::to_owned).collect(),
+                text: split_every(&text, 7)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
                 calls: &[],
                 interleave: false,
             }

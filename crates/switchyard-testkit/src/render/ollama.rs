@@ -37,14 +37,18 @@ pub(crate) fn render(model: &str, script: &Script) -> Rendered {
 
     let mut content = Vec::new();
     for t in &p.thinking {
-        content.push(chunk(json!({"role": "assistant", "content": "", "thinking": t})));
+        content.push(chunk(
+            json!({"role": "assistant", "content": "", "thinking": t}),
+        ));
     }
     for t in &p.text {
         content.push(chunk(json!({"role": "assistant", "content": t})));
     }
     let calls = tool_calls(model, &p);
     for c in &calls {
-        content.push(chunk(json!({"role": "assistant", "content": "", "tool_calls": [c]})));
+        content.push(chunk(
+            json!({"role": "assistant", "content": "", "tool_calls": [c]}),
+        ));
     }
 
     let reason = script.finish_reason.as_deref().unwrap_or("stop");

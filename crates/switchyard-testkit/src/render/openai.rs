@@ -28,7 +28,10 @@ pub(crate) fn render(model: &str, script: &Script, reasoning_field: &str) -> Ren
         }))
     };
 
-    let mut content = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut content = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     for t in &p.thinking {
         let mut delta = serde_json::Map::new();
         delta.insert(reasoning_field.to_owned(), Value::from(*t));
@@ -71,7 +74,11 @@ pub(crate) fn render(model: &str, script: &Script, reasoning_field: &str) -> Ren
         }
     }
 
-    let default_reason = if p.calls.is_empty() { "stop" } else { "tool_calls" };
+    let default_reason = if p.calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     let reason = script.finish_reason.as_deref().unwrap_or(default_reason);
     let (prompt, completion) = script.usage;
     let usage = json!({
