@@ -48,7 +48,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
 /// Where an incrementally fed JSON value ends (objects, arrays, strings, scalars are all
 /// tracked by bracket depth and string state; the text is not validated).
 #[derive(Debug, Clone, Default)]
-#[allow(dead_code)] // used by the text tool-call recovery, being written
 pub(crate) struct JsonEnd {
     depth: usize,
     in_string: bool,
@@ -56,7 +55,6 @@ pub(crate) struct JsonEnd {
     started: bool,
 }
 
-#[allow(dead_code)]
 impl JsonEnd {
     /// Feeds bytes; returns the offset just past the end of the value (an object or array:
     /// its closing bracket) when it ends within `bytes`.

@@ -1,1 +1,701 @@
-//! (being written)
+//! Recovery of tool calls that a model wrote as text instead of returning them structured.
+//!
+//! Small local models, and OpenAI-compatible layers that do not parse their model's tool
+//! syntax (Ollama's `/v1` with some models), answer a tool request with text such as
+//! `<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>`.
+//! [`TextToolCallRecovery`] sits between a decoder and its consumer and turns such text
+//! into `ToolCallStart` / `ToolCallArgs` / `ToolCallEnd` events. Shapes understood:
+//!
+//! | family | shape |
+//! |---|---|
+//! | Hermes / Qwen | `<tool_call>{"name": "f", "arguments": {..}}</tool_call>` (one block per call; a last unclosed block still counts) |
+//! | Mistral | `[TOOL_CALLS][{"name": "f", "arguments": {..}}]`, `[TOOL_CALLS]f{..}`, `[TOOL_CALLS]f[ARGS]{..}` |
+//! | Llama 3.x | `<|python_tag|>{"name": "f", "parameters": {..}}`, several joined by `;` |
+//! | bare | the answer starts with `{"name": "f", "arguments"/"parameters": {..}}` (or a list of them) |
+//! | fenced | ```` ```json\n{"name": ..}\n``` ```` anywhere in the text |
+//!
+//! Arguments may be an object or a JSON string holding one. Only names of tools offered in
+//! the request become calls; anything else is released as the text it was, unchanged.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+use switchyard_core::{ChatEvent, FinishReason, parse_arguments, tool_call_id};
+
+use crate::json_util::{JsonEnd, fresh_seed};
+
+const HERMES_OPEN: &str = "<tool_call>";
+const HERMES_CLOSE: &str = "</tool_call>";
+const MISTRAL: &str = "[TOOL_CALLS]";
+const MISTRAL_ARGS: &str = "[ARGS]";
+const PYTHON_TAG: &str = "<|python_tag|>";
+const FENCE: &str = "```";
+const TRIGGERS: [&str; 4] = [HERMES_OPEN, MISTRAL, PYTHON_TAG, FENCE];
+/// The longest function name accepted in the `[TOOL_CALLS]name{..}` form.
+const MAX_NAME_LEN: usize = 256;
+/// The longest fence language tag (` ```json `) looked at.
+const MAX_FENCE_LANG_LEN: usize = 16;
+
+/// The default bound on text held back while deciding whether it is a call (1 MiB).
+pub const DEFAULT_MAX_HELD_BYTES: usize = 1024 * 1024;
+
+/// A sans-IO filter over [`ChatEvent`]s that turns tool calls written as text into
+/// structured tool-call events.
+///
+/// Text that could be the start of a call (a tag, a fence, a prefix of one, a JSON object at
+/// the start of the answer) is held back until it is decided, then either becomes a call
+/// (`ToolCallStart`, one `ToolCallArgs` with the arguments object, `ToolCallEnd`; ids are
+/// synthesised `call_…`) or is released unchanged. The result does not depend on how the
+/// text was split into deltas. Whitespace right after a recovered call is dropped. When it
+/// produced calls, `Done { Stop }` becomes `Done { ToolCalls }`. Held text is bounded
+/// ([`DEFAULT_MAX_HELD_BYTES`]): past it, the text is released as text. Thinking, usage and
+/// structured tool-call events pass through (recovered calls are numbered after any
+/// structured ones seen before). With no offered tools, everything passes through.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::recovery::TextToolCallRecovery;
+///
+/// let mut rec = TextToolCallRecovery::with_id_seed(["get_weather"], 7);
+/// let mut out = Vec::new();
+/// rec.push(ChatEvent::text("<tool_call>{\"name\": \"get_weather\", \"argu"), &mut out);
+/// assert!(out.is_empty(), "held back while undecided");
+/// rec.push(ChatEvent::text("ments\": {\"city\": \"Paris\"}}</tool_call>"), &mut out);
+/// rec.push(ChatEvent::done(FinishReason::Stop), &mut out);
+/// assert!(matches!(&out[0], ChatEvent::ToolCallStart { index: 0, name, .. } if name == "get_weather"));
+/// assert_eq!(out[1], ChatEvent::ToolCallArgs { index: 0, fragment: r#"{"city":"Paris"}"#.into() });
+/// assert_eq!(out[2], ChatEvent::ToolCallEnd { index: 0 });
+/// assert_eq!(out[3], ChatEvent::done(FinishReason::ToolCalls));
+/// ```
+#[derive(Debug)]
+pub struct TextToolCallRecovery {
+    offered: HashSet<String>,
+    seed: u64,
+    max_held: usize,
+    /// Text received but not yet released or turned into calls.
+    buf: String,
+    /// The candidate call being read from `buf` (which then starts with it).
+    block: Option<Block>,
+    /// Nothing but whitespace has been released yet (a bare JSON call may still come).
+    at_start: bool,
+    /// A call was just recovered: drop whitespace that follows it.
+    after_call: bool,
+    /// The next index for a recovered call.
+    next_index: u32,
+    /// How many calls were recovered.
+    recovered: u32,
+    /// The text part of the stream has ended (a `Usage` or `Done` came, or `finish`).
+    text_ended: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hermes,
+    Mistral,
+    PythonTag,
+    Fence,
+    Bare,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Whitespace, then a JSON value (or, for Mistral, a function name) must start.
+    Value,
+    /// Mistral's `name{..}` form: the name started at `start`.
+    Name { start: usize },
+    /// A JSON value that started at `start`; `name` is set for Mistral's `name{..}` form.
+    Json {
+        start: usize,
+        end: JsonEnd,
+        name: Option<(usize, usize)>,
+    },
+    /// After a value: whitespace, then a separator or the end of the block.
+    Separator,
+    /// The language tag after an opening fence.
+    FenceLang { start: usize },
+    /// Hermes: the body, up to the closing tag.
+    HermesBody { start: usize },
+}
+
+#[derive(Debug)]
+struct Block {
+    kind: Kind,
+    phase: Phase,
+    /// How far into `buf` the block has been read.
+    pos: usize,
+    /// Calls parsed so far (emitted only when the whole block is accepted).
+    calls: Vec<(String, Map<String, Value>)>,
+}
+
+/// What reading a block gave.
+enum Step {
+    /// Needs more text.
+    More,
+    /// The block is a call (or calls) and ends at this offset.
+    Accept(usize),
+    /// Not a call: the text up to this offset is released, the rest is read again as text.
+    Reject(usize),
+}
+
+impl TextToolCallRecovery {
+    /// A filter recovering calls to the `offered` tool names, with a fresh id seed.
+    pub fn new<I, S>(offered: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with_id_seed(offered, fresh_seed())
+    }
+
+    /// A filter whose synthesised ids are `tool_call_id(seed + n)` for the n-th recovered
+    /// call (deterministic, for tests).
+    pub fn with_id_seed<I, S>(offered: I, seed: u64) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            offered: offered.into_iter().map(Into::into).collect(),
+            seed,
+            max_held: DEFAULT_MAX_HELD_BYTES,
+            buf: String::new(),
+            block: None,
+            at_start: true,
+            after_call: false,
+            next_index: 0,
+            recovered: 0,
+            text_ended: false,
+        }
+    }
+
+    /// Sets the bound on held-back text (at least 64 bytes).
+    #[must_use]
+    pub fn with_max_held(mut self, bytes: usize) -> Self {
+        self.max_held = bytes.max(64);
+        self
+    }
+
+    /// Whether at least one call was recovered from text.
+    pub fn recovered_calls(&self) -> bool {
+        self.recovered > 0
+    }
+
+    /// Filters one event; what is decided goes to `out`.
+    pub fn push(&mut self, event: ChatEvent, out: &mut Vec<ChatEvent>) {
+        if self.offered.is_empty() {
+            out.push(event);
+            return;
+        }
+        match event {
+            ChatEvent::TextDelta { text } => {
+                self.text_ended = false;
+                if self.buf.is_empty() && self.block.is_none() && !self.at_start {
+                    // The common case: nothing held. Scan the delta in place.
+                    self.buf = text;
+                } else {
+                    self.buf.push_str(&text);
+                }
+                self.process(false, out);
+            }
+            ChatEvent::ToolCallStart { index, .. }
+            | ChatEvent::ToolCallArgs { index, .. }
+            | ChatEvent::ToolCallEnd { index } => {
+                self.next_index = self.next_index.max(index.saturating_add(1));
+                out.push(event);
+            }
+            ChatEvent::Usage(_) => {
+                self.end_text(out);
+                out.push(event);
+            }
+            ChatEvent::Done { finish_reason } => {
+                self.end_text(out);
+                let finish_reason = if self.recovered > 0 && finish_reason == FinishReason::Stop {
+                    FinishReason::ToolCalls
+                } else {
+                    finish_reason
+                };
+                out.push(ChatEvent::Done { finish_reason });
+            }
+            ChatEvent::ThinkingDelta { .. } => out.push(event),
+        }
+    }
+
+    /// Ends the input: decides everything still held (a last unclosed `<tool_call>` block
+    /// still counts) and releases the rest as text.
+    pub fn finish(&mut self, out: &mut Vec<ChatEvent>) {
+        if !self.offered.is_empty() {
+            self.end_text(out);
+        }
+    }
+
+    fn end_text(&mut self, out: &mut Vec<ChatEvent>) {
+        if !self.text_ended {
+            self.process(true, out);
+            self.text_ended = true;
+        }
+    }
+
+    /// Reads `buf` as far as it can be decided.
+    fn process(&mut self, at_end: bool, out: &mut Vec<ChatEvent>) {
+        // Every round either ends (needs more text) or consumes text from `buf`.
+        loop {
+            if self.block.is_some() {
+                let step = self.step_block(at_end);
+                match step {
+                    Step::More => {
+                        if self.buf.len() > self.max_held {
+                            let all = self.buf.len();
+                            self.reject(all, out);
+                            continue;
+                        }
+                        return;
+                    }
+                    Step::Accept(end) => self.accept(end, out),
+                    Step::Reject(end) => self.reject(end, out),
+                }
+                continue;
+            }
+            if self.buf.is_empty() {
+                return;
+            }
+            if !self.scan_text(at_end, out) {
+                return;
+            }
+        }
+    }
+
+    /// Text mode: releases what cannot be a call, starts a block at a trigger. Returns
+    /// whether a block was started (the loop goes on).
+    fn scan_text(&mut self, at_end: bool, out: &mut Vec<ChatEvent>) -> bool {
+        if self.after_call {
+            let ws = leading_ws(&self.buf);
+            self.buf.drain(..ws);
+            if self.buf.is_empty() {
+                return false;
+            }
+            self.after_call = false;
+        }
+        if self.at_start {
+            let ws = leading_ws(&self.buf);
+            let rest = &self.buf[ws..];
+            if rest.is_empty() {
+                if at_end || self.buf.len() > self.max_held {
+                    self.at_start = false;
+                    self.release(self.buf.len(), out);
+                }
+                return false;
+            }
+            if let Some(kind) = trigger_at(rest) {
+                self.at_start = false;
+                self.release(ws, out);
+                self.start_block(kind);
+                return true;
+            }
+            if !at_end && TRIGGERS.iter().any(|t| t.starts_with(rest)) {
+                return false;
+            }
+            self.at_start = false;
+            if rest.starts_with('{') || rest.starts_with('[') {
+                self.block = Some(Block {
+                    kind: Kind::Bare,
+                    phase: Phase::Value,
+                    pos: 0,
+                    calls: Vec::new(),
+                });
+                return true;
+            }
+        }
+        // The earliest complete trigger, or else a suffix that may grow into one.
+        let found = TRIGGERS
+            .iter()
+            .filter_map(|t| memchr::memmem::find(self.buf.as_bytes(), t.as_bytes()))
+            .min();
+        match found {
+            Some(at) => {
+                self.release(at, out);
+                if let Some(kind) = trigger_at(&self.buf) {
+                    self.start_block(kind);
+                    return true;
+                }
+                false
+            }
+            None => {
+                let keep = if at_end {
+                    0
+                } else {
+                    partial_trigger_suffix(&self.buf)
+                };
+                let cut = self.buf.len() - keep;
+                self.release(cut, out);
+                false
+            }
+        }
+    }
+
+    fn start_block(&mut self, kind: Kind) {
+        let (pos, phase) = match kind {
+            Kind::Hermes => (
+                HERMES_OPEN.len(),
+                Phase::HermesBody {
+                    start: HERMES_OPEN.len(),
+                },
+            ),
+            Kind::Mistral => (MISTRAL.len(), Phase::Value),
+            Kind::PythonTag => (PYTHON_TAG.len(), Phase::Value),
+            Kind::Fence => (FENCE.len(), Phase::FenceLang { start: FENCE.len() }),
+            Kind::Bare => (0, Phase::Value),
+        };
+        self.block = Some(Block {
+            kind,
+            phase,
+            pos,
+            calls: Vec::new(),
+        });
+    }
+
+    /// Advances the current block over `buf`.
+    fn step_block(&mut self, at_end: bool) -> Step {
+        let Some(block) = self.block.as_mut() else {
+            return Step::More;
+        };
+        let buf = self.buf.as_str();
+        let bytes = buf.as_bytes();
+        loop {
+            match &mut block.phase {
+                Phase::Value => {
+                    block.pos += leading_ws(&buf[block.pos..]);
+                    let Some(&c) = bytes.get(block.pos) else {
+                        return if !at_end {
+                            Step::More
+                        } else if block.calls.is_empty() {
+                            Step::Reject(buf.len())
+                        } else {
+                            Step::Accept(buf.len())
+                        };
+                    };
+                    if c == b'{' || c == b'[' {
+                        block.phase = Phase::Json {
+                            start: block.pos,
+                            end: JsonEnd::default(),
+                            name: None,
+                        };
+                    } else if block.kind == Kind::Mistral
+                        && block.calls.is_empty()
+                        && is_name_byte(c)
+                    {
+                        block.phase = Phase::Name { start: block.pos };
+                    } else {
+                        return Step::Reject(block.pos);
+                    }
+                }
+                Phase::Name { start } => {
+                    let start = *start;
+                    while bytes.get(block.pos).copied().is_some_and(is_name_byte) {
+                        block.pos += 1;
+                    }
+                    if block.pos - start > MAX_NAME_LEN {
+                        return Step::Reject(block.pos);
+                    }
+                    let rest = &buf[block.pos..];
+                    if rest.is_empty() || (MISTRAL_ARGS.starts_with(rest) && rest.len() < 6) {
+                        return if at_end {
+                            Step::Reject(buf.len())
+                        } else {
+                            Step::More
+                        };
+                    }
+                    let name_end = block.pos;
+                    if rest.starts_with(MISTRAL_ARGS) {
+                        block.pos += MISTRAL_ARGS.len();
+                    }
+                    match bytes.get(block.pos) {
+                        Some(b'{') => {
+                            block.phase = Phase::Json {
+                                start: block.pos,
+                                end: JsonEnd::default(),
+                                name: Some((start, name_end)),
+                            };
+                        }
+                        Some(_) => return Step::Reject(block.pos),
+                        None => {
+                            // `[ARGS]` seen, the object not yet: read the name again later.
+                            block.pos = name_end;
+                            return if at_end {
+                                Step::Reject(buf.len())
+                            } else {
+                                Step::More
+                            };
+                        }
+                    }
+                }
+                Phase::Json { start, end, name } => {
+                    let Some(off) = end.feed(&bytes[block.pos..]) else {
+                        block.pos = buf.len();
+                        return if at_end {
+                            Step::Reject(buf.len())
+                        } else {
+                            Step::More
+                        };
+                    };
+                    let value_end = block.pos + off;
+                    let text = &buf[*start..value_end];
+                    let parsed = match name {
+                        Some((a, b)) => named_call(&self.offered, &buf[*a..*b], text),
+                        None => calls_in(&self.offered, text),
+                    };
+                    let Some(calls) = parsed else {
+                        return Step::Reject(value_end);
+                    };
+                    block.calls.extend(calls);
+                    block.pos = value_end;
+                    if block.kind == Kind::Mistral {
+                        return Step::Accept(value_end);
+                    }
+                    block.phase = Phase::Separator;
+                }
+                Phase::Separator => {
+                    let value_end = block.pos;
+                    let ws = leading_ws(&buf[value_end..]);
+                    let rest = &buf[value_end + ws..];
+                    if rest.is_empty() {
+                        return if at_end {
+                            Step::Accept(buf.len())
+                        } else {
+                            Step::More
+                        };
+                    }
+                    match block.kind {
+                        Kind::Fence => {
+                            if rest.starts_with(FENCE) {
+                                return Step::Accept(value_end + ws + FENCE.len());
+                            }
+                            if FENCE.starts_with(rest) && !at_end {
+                                return Step::More;
+                            }
+                            if at_end && FENCE.starts_with(rest) {
+                                return Step::Accept(buf.len());
+                            }
+                            return Step::Reject(value_end + ws);
+                        }
+                        Kind::Bare | Kind::PythonTag if rest.starts_with(';') => {
+                            block.pos = value_end + ws + 1;
+                            block.phase = Phase::Value;
+                        }
+                        _ => return Step::Accept(value_end),
+                    }
+                }
+                Phase::FenceLang { start } => {
+                    let start = *start;
+                    while bytes.get(block.pos).copied().is_some_and(is_name_byte) {
+                        block.pos += 1;
+                    }
+                    if block.pos - start > MAX_FENCE_LANG_LEN {
+                        return Step::Reject(block.pos);
+                    }
+                    let lang = &buf[start..block.pos];
+                    let json_lang = lang.is_empty() || lang.eq_ignore_ascii_case("json");
+                    match bytes.get(block.pos) {
+                        None => {
+                            return if at_end {
+                                Step::Reject(buf.len())
+                            } else {
+                                Step::More
+                            };
+                        }
+                        Some(_) if !json_lang => return Step::Reject(block.pos),
+                        Some(b'\n' | b'\r' | b' ' | b'\t' | b'{' | b'[') => {
+                            block.phase = Phase::Value;
+                        }
+                        Some(_) => return Step::Reject(block.pos),
+                    }
+                }
+                Phase::HermesBody { start } => {
+                    let start = *start;
+                    let from = block.pos.saturating_sub(HERMES_CLOSE.len() - 1).max(start);
+                    match memchr::memmem::find(&bytes[from..], HERMES_CLOSE.as_bytes()) {
+                        Some(at) => {
+                            let close = from + at;
+                            let end = close + HERMES_CLOSE.len();
+                            return match calls_in(&self.offered, &buf[start..close]) {
+                                Some(calls) => {
+                                    block.calls.extend(calls);
+                                    Step::Accept(end)
+                                }
+                                None => Step::Reject(end),
+                            };
+                        }
+                        None if at_end => {
+                            return match calls_in(&self.offered, &buf[start..]) {
+                                Some(calls) => {
+                                    block.calls.extend(calls);
+                                    Step::Accept(buf.len())
+                                }
+                                None => Step::Reject(buf.len()),
+                            };
+                        }
+                        None => {
+                            block.pos = buf.len();
+                            return Step::More;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The block up to `end` was calls: emits them and drops its text.
+    fn accept(&mut self, end: usize, out: &mut Vec<ChatEvent>) {
+        let calls = self.block.take().map(|b| b.calls).unwrap_or_default();
+        drain_prefix(&mut self.buf, end);
+        for (name, arguments) in calls {
+            let index = self.next_index;
+            self.next_index = self.next_index.saturating_add(1);
+            let id = tool_call_id(self.seed.wrapping_add(u64::from(self.recovered)));
+            self.recovered = self.recovered.saturating_add(1);
+            let fragment = serde_json::to_string(&arguments).unwrap_or_else(|_| "{}".to_owned());
+            out.push(ChatEvent::ToolCallStart { index, id, name });
+            out.push(ChatEvent::ToolCallArgs { index, fragment });
+            out.push(ChatEvent::ToolCallEnd { index });
+        }
+        self.after_call = true;
+    }
+
+    /// The block was not a call: releases its text up to `end` unchanged.
+    fn reject(&mut self, end: usize, out: &mut Vec<ChatEvent>) {
+        self.block = None;
+        self.release(end, out);
+    }
+
+    /// Emits `buf[..end]` as text.
+    fn release(&mut self, end: usize, out: &mut Vec<ChatEvent>) {
+        let end = floor_char_boundary(&self.buf, end);
+        if end == 0 {
+            return;
+        }
+        self.at_start = false;
+        if end == self.buf.len() {
+            out.push(ChatEvent::text(std::mem::take(&mut self.buf)));
+        } else {
+            let rest = self.buf.split_off(end);
+            out.push(ChatEvent::text(std::mem::replace(&mut self.buf, rest)));
+        }
+    }
+}
+
+/// Which trigger `text` starts with.
+fn trigger_at(text: &str) -> Option<Kind> {
+    if text.starts_with(HERMES_OPEN) {
+        Some(Kind::Hermes)
+    } else if text.starts_with(MISTRAL) {
+        Some(Kind::Mistral)
+    } else if text.starts_with(PYTHON_TAG) {
+        Some(Kind::PythonTag)
+    } else if text.starts_with(FENCE) {
+        Some(Kind::Fence)
+    } else {
+        None
+    }
+}
+
+/// The length of the longest suffix of `text` that is a proper prefix of a trigger.
+fn partial_trigger_suffix(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut best = 0;
+    for t in TRIGGERS {
+        let t = t.as_bytes();
+        let max = (t.len() - 1).min(bytes.len());
+        for len in (best + 1..=max).rev() {
+            if bytes[bytes.len() - len..] == t[..len] {
+                best = len;
+                break;
+            }
+        }
+    }
+    best
+}
+
+fn leading_ws(text: &str) -> usize {
+    text.bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count()
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn drain_prefix(buf: &mut String, end: usize) {
+    let end = floor_char_boundary(buf, end);
+    if end == buf.len() {
+        buf.clear();
+    } else {
+        buf.drain(..end);
+    }
+}
+
+/// The calls in `text`: one call object or a list of them, every name offered.
+fn calls_in(offered: &HashSet<String>, text: &str) -> Option<Vec<(String, Map<String, Value>)>> {
+    match serde_json::from_str::<Value>(text.trim()).ok()? {
+        Value::Object(obj) => Some(vec![call_from_object(offered, obj)?]),
+        Value::Array(items) if !items.is_empty() => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(obj) => call_from_object(offered, obj),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// `{"name", "arguments"|"parameters"}`, also wrapped as `{"type":"function","function":{..}}`.
+fn call_from_object(
+    offered: &HashSet<String>,
+    mut obj: Map<String, Value>,
+) -> Option<(String, Map<String, Value>)> {
+    if let Some(Value::Object(inner)) = obj.remove("function") {
+        if !obj.contains_key("name") {
+            return call_from_object(offered, inner);
+        }
+    }
+    let Value::String(name) = obj.remove("name")? else {
+        return None;
+    };
+    if !offered.contains(&name) {
+        return None;
+    }
+    let args = obj.remove("arguments").or_else(|| obj.remove("parameters"));
+    Some((name, arguments_of(args)?))
+}
+
+/// Mistral's `name{..}` form.
+fn named_call(
+    offered: &HashSet<String>,
+    name: &str,
+    args: &str,
+) -> Option<Vec<(String, Map<String, Value>)>> {
+    if !offered.contains(name) {
+        return None;
+    }
+    match serde_json::from_str::<Value>(args).ok()? {
+        Value::Object(map) => Some(vec![(name.to_owned(), map)]),
+        _ => None,
+    }
+}
+
+fn arguments_of(value: Option<Value>) -> Option<Map<String, Value>> {
+    match value {
+        None | Some(Value::Null) => Some(Map::new()),
+        Some(Value::Object(map)) => Some(map),
+        Some(Value::String(text)) => parse_arguments(&text),
+        Some(_) => None,
+    }
+}

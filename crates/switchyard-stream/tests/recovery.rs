@@ -1,0 +1,346 @@
+//! Text tool-call recovery: every supported shape, release of non-calls unchanged, and the
+//! same result whatever the split of the text.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use switchyard_core::{ChatEvent, FinishReason, Usage};
+use switchyard_stream::recovery::TextToolCallRecovery;
+
+const TOOLS: [&str; 2] = ["get_weather", "search"];
+
+/// What the filter produced: the text released, the calls (name, arguments) and the
+/// finish reason.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    text: String,
+    calls: Vec<(String, Value)>,
+    done: Option<FinishReason>,
+}
+
+fn summarise(events: &[ChatEvent]) -> Outcome {
+    let mut text = String::new();
+    let mut calls: Vec<(String, Value)> = Vec::new();
+    let mut args = String::new();
+    let mut done = None;
+    for ev in events {
+        match ev {
+            ChatEvent::TextDelta { text: t } => text.push_str(t),
+            ChatEvent::ToolCallStart { id, name, .. } => {
+                assert!(id.starts_with("call_"), "synthesised id: {id}");
+                args.clear();
+                calls.push((name.clone(), Value::Null));
+            }
+            ChatEvent::ToolCallArgs { fragment, .. } => args.push_str(fragment),
+            ChatEvent::ToolCallEnd { .. } => {
+                let last = calls.last_mut().expect("start before end");
+                last.1 = serde_json::from_str(&args).expect("arguments are JSON");
+            }
+            ChatEvent::Done { finish_reason } => done = Some(finish_reason.clone()),
+            _ => {}
+        }
+    }
+    Outcome { text, calls, done }
+}
+
+fn run(pieces: &[&str]) -> Outcome {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+    let mut out = Vec::new();
+    for p in pieces {
+        rec.push(ChatEvent::text(*p), &mut out);
+    }
+    rec.push(ChatEvent::done(FinishReason::Stop), &mut out);
+    summarise(&out)
+}
+
+fn call(name: &str, args: Value) -> (String, Value) {
+    (name.to_owned(), args)
+}
+
+#[test]
+fn hermes_block_becomes_a_call_and_done_becomes_tool_calls() {
+    let o = run(&[
+        "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+    ]);
+    assert_eq!(o.text, "");
+    assert_eq!(o.calls, vec![call("get_weather", json!({"city": "Paris"}))]);
+    assert_eq!(o.done, Some(FinishReason::ToolCalls));
+}
+
+#[test]
+fn two_hermes_blocks_and_the_whitespace_between_them() {
+    let o = run(&[
+        "<tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"A\"}}</tool_call>\n",
+        "<tool_call>{\"name\":\"search\",\"arguments\":\"{\\\"q\\\":\\\"x\\\"}\"}</tool_call>\n",
+    ]);
+    assert_eq!(o.text, "");
+    assert_eq!(
+        o.calls,
+        vec![
+            call("get_weather", json!({"city": "A"})),
+            call("search", json!({"q": "x"}))
+        ]
+    );
+}
+
+#[test]
+fn unclosed_last_hermes_block_still_counts() {
+    let o = run(&["<tool_call>{\"name\":\"search\",\"arguments\":{\"q\":\"rust\"}}"]);
+    assert_eq!(o.calls, vec![call("search", json!({"q": "rust"}))]);
+}
+
+#[test]
+fn text_before_a_call_is_released() {
+    let o = run(&[
+        "Let me check. <tool_",
+        "call>{\"name\":\"get_weather\",\"arguments\":{}}</tool_call>",
+    ]);
+    assert_eq!(o.text, "Let me check. ");
+    assert_eq!(o.calls, vec![call("get_weather", json!({}))]);
+}
+
+#[test]
+fn mistral_array_and_named_forms() {
+    let o = run(&[
+        "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}, {\"name\": \"search\", \"arguments\": {}}]",
+    ]);
+    assert_eq!(
+        o.calls,
+        vec![
+            call("get_weather", json!({"city": "Rome"})),
+            call("search", json!({}))
+        ]
+    );
+    let o = run(&["[TOOL_CALLS]get_weather{\"city\": \"Oslo\"}"]);
+    assert_eq!(o.calls, vec![call("get_weather", json!({"city": "Oslo"}))]);
+    let o = run(&["[TOOL_CALLS]search[ARGS]{\"q\": \"a\"}"]);
+    assert_eq!(o.calls, vec![call("search", json!({"q": "a"}))]);
+}
+
+#[test]
+fn llama_python_tag_with_calls_joined_by_semicolons() {
+    let o = run(&[
+        "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Lima\"}}; {\"name\": \"search\", \"parameters\": {\"q\": \"b\"}}",
+    ]);
+    assert_eq!(
+        o.calls,
+        vec![
+            call("get_weather", json!({"city": "Lima"})),
+            call("search", json!({"q": "b"}))
+        ]
+    );
+}
+
+#[test]
+fn bare_json_at_the_start_is_a_call() {
+    let o = run(&["  {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Kyiv\"}}"]);
+    assert_eq!(o.text, "");
+    assert_eq!(o.calls, vec![call("get_weather", json!({"city": "Kyiv"}))]);
+}
+
+#[test]
+fn fenced_json_block_is_a_call() {
+    let o = run(&[
+        "Calling now:\n```json\n{\"name\": \"search\", \"arguments\": {\"q\": \"c\"}}\n```\n",
+    ]);
+    assert_eq!(o.text, "Calling now:\n");
+    assert_eq!(o.calls, vec![call("search", json!({"q": "c"}))]);
+}
+
+#[test]
+fn openai_shaped_object_is_a_call() {
+    let o = run(&[
+        "<tool_call>{\"type\":\"function\",\"function\":{\"name\":\"search\",\"arguments\":\"{\\\"q\\\":1}\"}}</tool_call>",
+    ]);
+    assert_eq!(o.calls, vec![call("search", json!({"q": 1}))]);
+}
+
+#[test]
+fn names_not_offered_stay_text_unchanged() {
+    let input = "<tool_call>{\"name\": \"rm_rf\", \"arguments\": {}}</tool_call> done";
+    let o = run(&[input]);
+    assert_eq!(o.text, input);
+    assert!(o.calls.is_empty());
+    assert_eq!(o.done, Some(FinishReason::Stop));
+}
+
+#[test]
+fn things_that_look_like_calls_but_are_not_stay_text() {
+    for input in [
+        "{\"name\": \"Bob\", \"age\": 3}",
+        "{not json at all",
+        "Use ```python\nprint(1)\n``` to print.",
+        "```json\n{\"a\": 1}\n```",
+        "a < b and [TOOL tips] and `code` <|python",
+        "[1, 2, 3]",
+        "<tool_call>not json</tool_call> after",
+        "[TOOL_CALLS] nothing",
+        "   ",
+        "",
+        "héllo ``` wörld <tool_call>",
+    ] {
+        let o = run(&[input]);
+        assert_eq!(o.text, input, "released unchanged");
+        assert!(o.calls.is_empty(), "{input}");
+    }
+}
+
+#[test]
+fn partial_trigger_is_held_then_released() {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+    let mut out = Vec::new();
+    rec.push(ChatEvent::text("Hello <tool"), &mut out);
+    assert_eq!(out, vec![ChatEvent::text("Hello ")]);
+    out.clear();
+    rec.push(ChatEvent::text("s are fun"), &mut out);
+    assert_eq!(out, vec![ChatEvent::text("<tools are fun")]);
+}
+
+#[test]
+fn without_offered_tools_everything_passes_through() {
+    let mut rec = TextToolCallRecovery::with_id_seed(Vec::<String>::new(), 1);
+    let mut out = Vec::new();
+    let input = "<tool_call>{\"name\":\"get_weather\",\"arguments\":{}}</tool_call>";
+    rec.push(ChatEvent::text(input), &mut out);
+    rec.push(ChatEvent::done(FinishReason::Stop), &mut out);
+    assert_eq!(
+        out,
+        vec![ChatEvent::text(input), ChatEvent::done(FinishReason::Stop)]
+    );
+}
+
+#[test]
+fn usage_and_thinking_pass_through_in_order() {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+    let mut out = Vec::new();
+    rec.push(ChatEvent::thinking("hmm"), &mut out);
+    rec.push(ChatEvent::text("<tool_call>{\"name\":\"search\""), &mut out);
+    rec.push(ChatEvent::Usage(Usage::default()), &mut out);
+    rec.push(ChatEvent::done(FinishReason::Stop), &mut out);
+    assert_eq!(out[0], ChatEvent::thinking("hmm"));
+    // The unclosed block is not a complete object: released as text before the usage.
+    assert_eq!(out[1], ChatEvent::text("<tool_call>{\"name\":\"search\""));
+    assert_eq!(out[2], ChatEvent::Usage(Usage::default()));
+    assert_eq!(out[3], ChatEvent::done(FinishReason::Stop));
+}
+
+#[test]
+fn recovered_calls_are_numbered_after_structured_ones() {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+    let mut out = Vec::new();
+    for ev in [
+        ChatEvent::ToolCallStart {
+            index: 0,
+            id: "call_up".into(),
+            name: "search".into(),
+        },
+        ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: "{}".into(),
+        },
+        ChatEvent::ToolCallEnd { index: 0 },
+        ChatEvent::text("<tool_call>{\"name\":\"search\",\"arguments\":{}}</tool_call>"),
+    ] {
+        rec.push(ev, &mut out);
+    }
+    rec.finish(&mut out);
+    assert!(matches!(out[3], ChatEvent::ToolCallStart { index: 1, .. }));
+}
+
+#[test]
+fn held_text_is_bounded() {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1).with_max_held(1024);
+    let mut out = Vec::new();
+    rec.push(
+        ChatEvent::text("<tool_call>{\"name\":\"search\",\"arguments\":\""),
+        &mut out,
+    );
+    let filler = "x".repeat(600);
+    rec.push(ChatEvent::text(filler.clone()), &mut out);
+    assert!(out.is_empty());
+    rec.push(ChatEvent::text(filler), &mut out);
+    assert!(!out.is_empty(), "released once past the bound");
+}
+
+#[test]
+fn ids_are_deterministic_with_a_seed() {
+    let mut a = TextToolCallRecovery::with_id_seed(TOOLS, 42);
+    let mut b = TextToolCallRecovery::with_id_seed(TOOLS, 42);
+    let (mut oa, mut ob) = (Vec::new(), Vec::new());
+    let t = "<tool_call>{\"name\":\"search\",\"arguments\":{}}</tool_call>";
+    a.push(ChatEvent::text(t), &mut oa);
+    b.push(ChatEvent::text(t), &mut ob);
+    assert_eq!(oa, ob);
+    assert!(!oa.is_empty());
+}
+
+/// Inputs mixing every shape with plain text.
+fn corpus() -> Vec<&'static str> {
+    vec![
+        "Sure! <tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris \\\"FR\\\" }\"}}\n</tool_call>\n<tool_call>{\"name\":\"search\",\"arguments\":{\"q\":\"ü\"}}</tool_call> bye",
+        "[TOOL_CALLS][{\"name\": \"search\", \"arguments\": {\"q\": \"[x]\"}}]",
+        "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"{}\"}",
+        "<|python_tag|>{\"name\": \"search\", \"parameters\": {\"q\": \"a;b\"}}; {\"name\": \"get_weather\", \"parameters\": {}}",
+        "{\"name\": \"search\", \"arguments\": {\"q\": \"<tool_call>\"}}",
+        "text ```json\n{\"name\": \"search\", \"arguments\": {}}\n``` more ``` and ```rust\nfn x() {}\n```",
+        "no calls here, just < and [ and ` and { braces }",
+        "<tool_call>{\"name\":\"nope\",\"arguments\":{}}</tool_call><tool_call>{\"name\":\"search\"}</tool_call>",
+        "  \n [{\"name\": \"search\", \"arguments\": {}}]",
+        "日本語 <tool_call>{\"name\":\"search\",\"arguments\":{\"q\":\"日本\"}}</tool_call>",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The released text and the calls do not depend on how the text is split.
+    #[test]
+    fn same_result_whatever_the_split(which in 0usize..10, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+        let input = corpus()[which];
+        let whole = run(&[input]);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for p in points {
+            // Deltas are strings: cut on character boundaries.
+            let mut p = p;
+            while !input.is_char_boundary(p) { p -= 1; }
+            if p > last { pieces.push(&input[last..p]); last = p; }
+        }
+        pieces.push(&input[last..]);
+        prop_assert_eq!(run(&pieces), whole);
+    }
+
+    /// Arbitrary text never panics, and text without any call is released unchanged.
+    #[test]
+    fn arbitrary_text_is_released_or_recovered(text in "[a-z<>\\[\\]{}\"`:;_|, \n]{0,80}") {
+        let o = run(&[&text]);
+        if o.calls.is_empty() {
+            prop_assert_eq!(o.text, text);
+        }
+    }
+}
+
+#[test]
+fn corpus_outcomes() {
+    let c = corpus();
+    let o = run(&[c[0]]);
+    assert_eq!(o.text, "Sure! bye");
+    assert_eq!(o.calls.len(), 2);
+    assert_eq!(
+        run(&[c[4]]).calls,
+        vec![call("search", json!({"q": "<tool_call>"}))]
+    );
+    let o = run(&[c[5]]);
+    assert_eq!(o.calls, vec![call("search", json!({}))]);
+    assert_eq!(o.text, "text more ``` and ```rust\nfn x() {}\n```");
+    let o = run(&[c[7]]);
+    assert_eq!(o.calls, vec![call("search", json!({}))]);
+    assert_eq!(
+        o.text,
+        "<tool_call>{\"name\":\"nope\",\"arguments\":{}}</tool_call>"
+    );
+    assert_eq!(run(&[c[8]]).calls.len(), 1);
+}
