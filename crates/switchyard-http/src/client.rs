@@ -99,7 +99,10 @@ impl ClientBuildError {
 pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, ClientBuildError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &config.extra_headers {
-        let invalid = |reason: String| ClientBuildError::InvalidHeader { name: name.clone(), reason };
+        let invalid = |reason: String| ClientBuildError::InvalidHeader {
+            name: name.clone(),
+            reason,
+        };
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
         let mut v = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
         v.set_sensitive(true);
@@ -107,7 +110,10 @@ pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, ClientBuil
     }
     if let Some(token) = &config.bearer_token {
         let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
-            ClientBuildError::InvalidHeader { name: "authorization".into(), reason: e.to_string() }
+            ClientBuildError::InvalidHeader {
+                name: "authorization".into(),
+                reason: e.to_string(),
+            }
         })?;
         v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
@@ -121,14 +127,20 @@ pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, ClientBuil
         .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
         .no_proxy();
     if let Some(url) = &config.proxy {
-        let proxy = reqwest::Proxy::all(url)
-            .map_err(|e| ClientBuildError::Proxy { url: url.clone(), reason: e.to_string() })?;
+        let proxy = reqwest::Proxy::all(url).map_err(|e| ClientBuildError::Proxy {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         builder = builder.proxy(proxy);
     }
     if let Some(path) = &config.ca_file {
-        let ca_err = |reason: String| ClientBuildError::CaFile { path: path.clone(), reason };
+        let ca_err = |reason: String| ClientBuildError::CaFile {
+            path: path.clone(),
+            reason,
+        };
         let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
         if certs.is_empty() {
             return Err(ca_err("no PEM certificate found".into()));
         }
@@ -161,7 +173,9 @@ impl BaseUrl {
 
     /// The host part, for diagnostics.
     pub fn host(&self) -> Option<String> {
-        url::Url::parse(&self.text).ok().and_then(|u| u.host_str().map(str::to_owned))
+        url::Url::parse(&self.text)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
     }
 
     /// Whether the path ends in `/v1`.
@@ -172,7 +186,9 @@ impl BaseUrl {
     /// The same URL without a trailing `/v1` (for the native Ollama API).
     pub fn without_v1(&self) -> BaseUrl {
         match self.text.strip_suffix("/v1") {
-            Some(rest) => BaseUrl { text: rest.to_owned() },
+            Some(rest) => BaseUrl {
+                text: rest.to_owned(),
+            },
             None => self.clone(),
         }
     }
@@ -197,7 +213,10 @@ pub struct BaseUrlError {
 /// Parses and normalises a base URL: `http` or `https` only, no query or fragment, trailing
 /// slashes removed.
 pub fn normalize_base_url(input: &str) -> Result<BaseUrl, BaseUrlError> {
-    let err = |reason: &str| BaseUrlError { url: input.to_owned(), reason: reason.to_owned() };
+    let err = |reason: &str| BaseUrlError {
+        url: input.to_owned(),
+        reason: reason.to_owned(),
+    };
     let parsed = url::Url::parse(input.trim()).map_err(|e| err(&e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(err("the scheme must be http or https"));

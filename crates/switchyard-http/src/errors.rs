@@ -75,14 +75,30 @@ fn error_chain_text(err: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Reads `retry-after`: delay seconds or an HTTP date (a date in the past gives zero).
+/// Reads the retry hint of an answer: `retry-after-ms` (milliseconds, sent by some
+/// OpenAI-compatible APIs) when present, else `retry-after` as delay seconds or an HTTP date
+/// (a date in the past gives zero).
 pub fn retry_after_from_headers(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && (0.0..1e12).contains(&ms) {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = text(reqwest::header::RETRY_AFTER.as_str())?;
     if let Some(d) = switchyard_core::parse_retry_after(value) {
         return Some(d);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Reads at most `max` bytes of a body; the rest is left unread.
@@ -103,10 +119,29 @@ pub async fn read_body_bounded(
 
 /// Turns a non-success HTTP answer into a classified error: status, the upstream's own
 /// message and code, `retry-after`, and any `x-ratelimit-*` headers (kept in the message).
-pub async fn error_from_response(mut response: reqwest::Response, target: &str) -> ProviderError {
+/// The body is read for at most [`ERROR_BODY_TIMEOUT`]; see [`error_from_response_within`].
+pub async fn error_from_response(response: reqwest::Response, target: &str) -> ProviderError {
+    error_from_response_within(response, target, ERROR_BODY_TIMEOUT).await
+}
+
+/// How long [`error_from_response`] waits for an error answer's body.
+pub const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Like [`error_from_response`], waiting at most `limit` for the body (at most 64 KiB of it
+/// is read). A body that does not arrive in time or breaks off leaves the error classified
+/// by its status alone.
+pub async fn error_from_response_within(
+    mut response: reqwest::Response,
+    target: &str,
+    limit: Duration,
+) -> ProviderError {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = read_body_bounded(&mut response, MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = tokio::time::timeout(limit, read_body_bounded(&mut response, MAX_ERROR_BODY))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let mut err = classify_http_error(status, &body, None);
     if let Some(after) = retry_after_from_headers(&headers) {
         err = err.with_retry_after(after);
@@ -117,6 +152,10 @@ pub async fn error_from_response(mut response: reqwest::Response, target: &str) 
         .filter_map(|(name, value)| Some(format!("{}={}", name.as_str(), value.to_str().ok()?)))
         .collect();
     limits.sort();
-    let err = if limits.is_empty() { err } else { err.context(format_args!("[{}]", limits.join(", "))) };
+    let err = if limits.is_empty() {
+        err
+    } else {
+        err.context(format_args!("[{}]", limits.join(", ")))
+    };
     err.context(format_args!("{target} answered HTTP {status}"))
 }

@@ -5,21 +5,48 @@
 //! transport failures (refused, DNS, TLS, timeouts) and HTTP error answers into
 //! [`switchyard_core::ProviderError`].
 //!
-//! ```
-//! use std::time::Duration;
-//! use switchyard_http::{ClientConfig, Timeouts, normalize_base_url};
+//! The phases, as the clients apply them:
+//! - **connect**: TCP (and TLS) establishment, [`Timeouts::connect`] → `timeout_connect`;
+//!   nothing listening → `connect_refused`.
+//! - **first token**: from sending the request to the first decoded event, including the
+//!   wait for the answer's headers ([`send_request`]) → `timeout_first_token`. An upstream
+//!   that accepts the connection and never answers ends here, not in the connect phase.
+//! - **idle**: the longest gap between two chunks once events flow
+//!   ([`TimedEventStream`]) → `timeout_idle`. A slow stream that keeps producing chunks is
+//!   never cut.
+//! - **total** (optional): the whole request → `timeout_total`.
 //!
-//! let base = normalize_base_url("http://127.0.0.1:11434/").unwrap();
+//! ```no_run
+//! use std::time::Duration;
+//! use switchyard_http::{ClientConfig, Timeouts, build_client, normalize_base_url, send_request};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let base = normalize_base_url("http://127.0.0.1:11434/")?;
 //! assert_eq!(base.as_str(), "http://127.0.0.1:11434");
-//! let config = ClientConfig { timeouts: Timeouts { first_token: Duration::from_secs(600), ..Timeouts::default() }, ..ClientConfig::default() };
-//! let client = switchyard_http::build_client(&config).unwrap();
-//! # drop(client);
+//! let config = ClientConfig {
+//!     timeouts: Timeouts { first_token: Duration::from_secs(600), ..Timeouts::default() },
+//!     ..ClientConfig::default()
+//! };
+//! let client = build_client(&config)?;
+//! let url = base.join("/api/version");
+//! let answer = send_request(client.get(&url), &config.timeouts, &url).await?;
+//! println!("{}", answer.response.status());
+//! # Ok(())
+//! # }
 //! ```
 
 mod client;
 mod errors;
+mod send;
 mod timed;
 
-pub use client::{BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client, normalize_base_url};
-pub use errors::{classify_transport_error, error_from_response, read_body_bounded, retry_after_from_headers};
+pub use client::{
+    BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
+    normalize_base_url,
+};
+pub use errors::{
+    ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,
+    read_body_bounded, retry_after_from_headers,
+};
+pub use send::{StartedResponse, read_body_timed, send_request};
 pub use timed::{EventDecoder, TimedEventStream};

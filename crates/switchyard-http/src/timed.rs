@@ -177,13 +177,15 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
             match this.body.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(bytes))) => {
                     let fed = this.decoder.feed(&bytes, &mut this.scratch);
-                    if let Err(e) = fed {
-                        this.state = State::Ended;
-                        return Poll::Ready(Some(Err(e.context(&this.target))));
-                    }
                     if !this.scratch.is_empty() {
                         this.seen_event = true;
                         this.pending.extend(this.scratch.drain(..));
+                    }
+                    if let Err(e) = fed {
+                        // Deliver what was decoded before the failure, then the error.
+                        this.state = State::Ended;
+                        this.deferred_error = Some(e.context(&this.target));
+                        continue;
                     }
                     this.rearm();
                 }

@@ -35,7 +35,11 @@ impl EventDecoder for Lines {
         Ok(())
     }
     fn finish(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if self.done { Ok(()) } else { Err(ProviderError::ended_early("no DONE")) }
+        if self.done {
+            Ok(())
+        } else {
+            Err(ProviderError::ended_early("no DONE"))
+        }
     }
 }
 
@@ -47,9 +51,11 @@ async fn server(first: Duration, gap: Duration, lines: Vec<&'static str>) -> Str
         let (mut sock, _) = listener.accept().await.unwrap();
         let mut req = [0u8; 4096];
         let _ = sock.read(&mut req).await;
-        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n")
-            .await
-            .unwrap();
+        sock.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
         tokio::time::sleep(first).await;
         for (i, line) in lines.iter().enumerate() {
             if i > 0 {
@@ -68,7 +74,11 @@ async fn server(first: Duration, gap: Duration, lines: Vec<&'static str>) -> Str
 }
 
 async fn run(url: &str, timeouts: Timeouts) -> Vec<Result<ChatEvent, ProviderError>> {
-    let client = build_client(&ClientConfig { timeouts, ..ClientConfig::default() }).unwrap();
+    let client = build_client(&ClientConfig {
+        timeouts,
+        ..ClientConfig::default()
+    })
+    .unwrap();
     let started = tokio::time::Instant::now();
     let response = client.get(url).send().await.unwrap();
     let stream = TimedEventStream::new(response, Lines::default(), timeouts, started, "test");
@@ -102,7 +112,12 @@ async fn slow_but_steady_stream_is_never_cut() {
 
 #[tokio::test]
 async fn stall_after_start_is_an_idle_timeout() {
-    let url = server(Duration::from_millis(10), Duration::from_millis(1500), vec!["a", "b", "DONE"]).await;
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(1500),
+        vec!["a", "b", "DONE"],
+    )
+    .await;
     let events = run(&url, timeouts(5000, 200)).await;
     assert_eq!(events[0], Ok(ChatEvent::text("a")));
     let err = events[1].clone().unwrap_err();
@@ -112,11 +127,20 @@ async fn stall_after_start_is_an_idle_timeout() {
 
 #[tokio::test]
 async fn silence_before_the_first_event_is_a_first_token_timeout() {
-    let url = server(Duration::from_millis(1500), Duration::from_millis(10), vec!["a", "DONE"]).await;
+    let url = server(
+        Duration::from_millis(1500),
+        Duration::from_millis(10),
+        vec!["a", "DONE"],
+    )
+    .await;
     let events = run(&url, timeouts(200, 5000)).await;
     assert_eq!(events.len(), 1);
     let err = events[0].clone().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::FirstToken), "{err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Timeout(TimeoutPhase::FirstToken),
+        "{err}"
+    );
     assert_eq!(err.reason_code(), "timeout_first_token");
 }
 
@@ -137,10 +161,18 @@ async fn total_limit_bounds_even_a_steady_stream() {
 
 #[tokio::test]
 async fn body_without_final_event_is_ended_early() {
-    let url = server(Duration::from_millis(10), Duration::from_millis(10), vec!["a", "b"]).await;
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+        vec!["a", "b"],
+    )
+    .await;
     let events = run(&url, timeouts(2000, 2000)).await;
     assert_eq!(events.len(), 3);
-    assert_eq!(events[2].clone().unwrap_err().kind(), ErrorKind::StreamEndedEarly);
+    assert_eq!(
+        events[2].clone().unwrap_err().kind(),
+        ErrorKind::StreamEndedEarly
+    );
 }
 
 #[tokio::test]
@@ -149,7 +181,11 @@ async fn refused_port_is_classified() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let client = build_client(&ClientConfig::default()).unwrap();
-    let err = client.get(format!("http://{addr}/")).send().await.unwrap_err();
+    let err = client
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap_err();
     let classified = classify_transport_error(&err, "local");
     assert_eq!(classified.kind(), ErrorKind::ConnectRefused, "{classified}");
     assert!(classified.message().starts_with("local: "));
@@ -177,8 +213,16 @@ async fn error_answers_keep_message_retry_after_and_rate_limit_headers() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
     assert_eq!(err.upstream_code(), Some("rate_limit_exceeded"));
-    assert!(err.message().contains("Rate limit reached"), "{}", err.message());
-    assert!(err.message().contains("x-ratelimit-remaining-requests=0"), "{}", err.message());
+    assert!(
+        err.message().contains("Rate limit reached"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.message().contains("x-ratelimit-remaining-requests=0"),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]
@@ -195,11 +239,17 @@ fn base_urls_are_normalised() {
 
 #[test]
 fn bad_headers_and_ca_files_are_refused_with_names() {
-    let cfg = ClientConfig { extra_headers: vec![("bad header".into(), "v".into())], ..ClientConfig::default() };
+    let cfg = ClientConfig {
+        extra_headers: vec![("bad header".into(), "v".into())],
+        ..ClientConfig::default()
+    };
     let err = build_client(&cfg).unwrap_err();
     assert_eq!(err.reason_code(), "invalid_header");
     assert!(err.to_string().contains("bad header"));
-    let cfg = ClientConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..ClientConfig::default() };
+    let cfg = ClientConfig {
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..ClientConfig::default()
+    };
     let err = build_client(&cfg).unwrap_err();
     assert_eq!(err.reason_code(), "invalid_ca_file");
     assert!(err.to_string().contains("/nonexistent/ca.pem"));

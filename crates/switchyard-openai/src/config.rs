@@ -8,7 +8,7 @@ pub use switchyard_stream::openai::request::MaxTokensField;
 /// The configuration of one OpenAI-compatible upstream.
 ///
 /// ```
-/// use switchyard_openai::{MaxTokensField, OpenAiConfig};
+/// use switchyard_openai::{MaxTokensField, OpenAiConfig, TextRecovery};
 ///
 /// // A hosted API: the key comes from the environment when the client is built.
 /// let mut cloud = OpenAiConfig::new("https://api.openai.com/v1");
@@ -16,67 +16,91 @@ pub use switchyard_stream::openai::request::MaxTokensField;
 /// cloud.max_tokens_field = MaxTokensField::MaxCompletionTokens;
 ///
 /// // Ollama's OpenAI layer on this host: send `num_ctx`, recover calls written as text.
-/// let local = OpenAiConfig::ollama_v1("http://127.0.0.1:11434/v1");
-/// assert!(local.send_num_ctx && local.tool_text_recovery);
+/// let local = OpenAiConfig::ollama_v1("http://127.0.0.1:11434/v1", 8192);
+/// assert_eq!(local.num_ctx, Some(8192));
+/// assert_eq!(local.text_tool_recovery, TextRecovery::On);
 /// ```
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
-    /// The base URL **including** `/v1` (`https://api.openai.com/v1`,
-    /// `http://127.0.0.1:11434/v1`); `/chat/completions` and `/models` are appended.
+    /// The base URL **including** `/v1` as users write it (`https://api.openai.com/v1`,
+    /// `http://127.0.0.1:11434/v1`); `/chat/completions` and `/models` are appended. A
+    /// trailing `/` is removed.
     pub base_url: String,
     /// Transport: phase timeouts, `bearer_token` (the API key), extra headers, extra CA file.
-    pub http: ClientConfig,
+    pub client: ClientConfig,
+    /// Which field carries the output limit: `max_tokens` (most servers, Ollama's `/v1`)
+    /// or `max_completion_tokens` (OpenAI's reasoning models).
+    pub max_tokens_field: MaxTokensField,
+    /// When set, Ollama's `options.num_ctx` is sent (Ollama's `/v1` otherwise silently uses
+    /// a small context window): the request's own `num_ctx` when it has one, else this
+    /// value. When `None`, `options.num_ctx` is never sent (other servers reject or ignore
+    /// it).
+    pub num_ctx: Option<u32>,
+    /// Turn tool calls that the model wrote as text (`<tool_call>`, bare JSON, ...) into
+    /// structured calls, for requests that offered tools.
+    pub text_tool_recovery: TextRecovery,
+    /// A static catalog (with prices and limits). When not empty,
+    /// [`switchyard_core::Provider::models`] returns it without asking the upstream; when
+    /// empty it asks `/models`. [`crate::OpenAiClient::list_models`] always asks, and merges
+    /// these entries' prices and limits into what it finds.
+    pub models: Vec<ModelInfo>,
     /// The name of an environment variable holding the API key, read once when the client
     /// is built and used when [`ClientConfig::bearer_token`] is not set. A named variable
     /// that is missing or empty is a configuration error (never a silent unauthenticated
     /// client). No variable is read unless named here.
     pub api_key_env: Option<String>,
-    /// Where the upstream runs (default [`Locality::Cloud`]).
+    /// Where the upstream runs (default [`Locality::Cloud`]); copied into every
+    /// [`ModelInfo`] this client reports. Whoever builds the client sets it.
     pub locality: Locality,
-    /// Which field carries the output limit: `max_tokens` (most servers, Ollama's `/v1`)
-    /// or `max_completion_tokens` (OpenAI's reasoning models).
-    pub max_tokens_field: MaxTokensField,
-    /// Send Ollama's `options.num_ctx` (Ollama's `/v1` otherwise silently uses a small
-    /// context window). Other servers ignore or reject the field, so it is off by default.
-    pub send_num_ctx: bool,
-    /// The `num_ctx` sent when a request does not set one itself (needs `send_num_ctx`).
-    pub default_num_ctx: Option<u32>,
-    /// Turn tool calls that the model wrote as text (`<tool_call>`, bare JSON, ...) into
-    /// structured calls, for requests that offered tools. Off by default; turn it on for
-    /// `/v1` upstreams serving models that write calls as text.
-    pub tool_text_recovery: bool,
-    /// A static catalog (with prices and limits). Used as the model list when `discover`
-    /// is off or `/models` fails, and merged into discovered entries otherwise.
-    pub models: Vec<ModelInfo>,
-    /// Ask the upstream's `/models` for its catalog (default on).
-    pub discover: bool,
+}
+
+/// When text tool-call recovery runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TextRecovery {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// For every model, on requests that offered tools.
+    On,
+    /// Only for these upstream model ids, on requests that offered tools.
+    Models(Vec<String>),
+}
+
+impl TextRecovery {
+    /// Whether recovery runs for `model`.
+    pub fn applies_to(&self, model: &str) -> bool {
+        match self {
+            TextRecovery::Off => false,
+            TextRecovery::On => true,
+            TextRecovery::Models(models) => models.iter().any(|m| m == model),
+        }
+    }
 }
 
 impl OpenAiConfig {
     /// A configuration for `base_url` with defaults everywhere else: cloud locality,
-    /// `max_tokens`, no `num_ctx`, no text recovery, discovery on, no static models.
+    /// `max_tokens`, no `num_ctx`, no text recovery, no static models.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
-            http: ClientConfig::default(),
+            client: ClientConfig::default(),
+            max_tokens_field: MaxTokensField::MaxTokens,
+            num_ctx: None,
+            text_tool_recovery: TextRecovery::Off,
+            models: Vec::new(),
             api_key_env: None,
             locality: Locality::Cloud,
-            max_tokens_field: MaxTokensField::MaxTokens,
-            send_num_ctx: false,
-            default_num_ctx: None,
-            tool_text_recovery: false,
-            models: Vec::new(),
-            discover: true,
         }
     }
 
     /// A configuration for Ollama's OpenAI layer on this host: local locality,
-    /// `max_tokens`, `num_ctx` sent, text tool-call recovery on.
-    pub fn ollama_v1(base_url: impl Into<String>) -> Self {
+    /// `max_tokens`, `options.num_ctx` sent (`num_ctx` unless the request sets its own),
+    /// text tool-call recovery on.
+    pub fn ollama_v1(base_url: impl Into<String>, num_ctx: u32) -> Self {
         Self {
             locality: Locality::Local,
-            send_num_ctx: true,
-            tool_text_recovery: true,
+            num_ctx: Some(num_ctx),
+            text_tool_recovery: TextRecovery::On,
             ..Self::new(base_url)
         }
     }
@@ -85,7 +109,7 @@ impl OpenAiConfig {
 /// Why an [`OpenAiConfig`] was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum OpenAiConfigError {
+pub enum OpenAiBuildError {
     /// The base URL is not an absolute `http`/`https` URL.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),
@@ -98,12 +122,9 @@ pub enum OpenAiConfigError {
         /// The variable's name.
         var: String,
     },
-    /// `default_num_ctx` is set but `send_num_ctx` is off, or it is zero.
-    #[error("default_num_ctx {value:?} needs send_num_ctx = true and a value above zero")]
-    InvalidNumCtx {
-        /// The configured value.
-        value: Option<u32>,
-    },
+    /// `num_ctx` is zero.
+    #[error("num_ctx must be above zero")]
+    InvalidNumCtx,
     /// The static catalog names the same model twice.
     #[error("the static model catalog lists `{id}` twice")]
     DuplicateModel {
@@ -112,40 +133,38 @@ pub enum OpenAiConfigError {
     },
 }
 
-impl OpenAiConfigError {
+impl OpenAiBuildError {
     /// A stable snake_case code for this error.
     pub fn reason_code(&self) -> &'static str {
         match self {
-            OpenAiConfigError::BaseUrl(_) => "invalid_base_url",
-            OpenAiConfigError::Client(e) => e.reason_code(),
-            OpenAiConfigError::MissingApiKey { .. } => "missing_api_key",
-            OpenAiConfigError::InvalidNumCtx { .. } => "invalid_num_ctx",
-            OpenAiConfigError::DuplicateModel { .. } => "duplicate_model",
+            OpenAiBuildError::BaseUrl(_) => "invalid_base_url",
+            OpenAiBuildError::Client(e) => e.reason_code(),
+            OpenAiBuildError::MissingApiKey { .. } => "missing_api_key",
+            OpenAiBuildError::InvalidNumCtx => "invalid_num_ctx",
+            OpenAiBuildError::DuplicateModel { .. } => "duplicate_model",
         }
     }
 }
 
 /// Checks the parts of a config that do not need I/O, and resolves the API key.
 /// Returns the transport config to build the client from.
-pub(crate) fn resolve(config: &OpenAiConfig) -> Result<ClientConfig, OpenAiConfigError> {
-    if config.default_num_ctx.is_some() && !config.send_num_ctx
-        || config.default_num_ctx == Some(0)
-    {
-        return Err(OpenAiConfigError::InvalidNumCtx {
-            value: config.default_num_ctx,
-        });
+pub(crate) fn resolve(config: &OpenAiConfig) -> Result<ClientConfig, OpenAiBuildError> {
+    if config.num_ctx == Some(0) {
+        return Err(OpenAiBuildError::InvalidNumCtx);
     }
     for (i, m) in config.models.iter().enumerate() {
         if config.models[..i].iter().any(|other| other.id == m.id) {
-            return Err(OpenAiConfigError::DuplicateModel { id: m.id.clone() });
+            return Err(OpenAiBuildError::DuplicateModel { id: m.id.clone() });
         }
     }
-    let mut http = config.http.clone();
+    let mut http = config.client.clone();
     if http.bearer_token.is_none() {
         if let Some(var) = &config.api_key_env {
             match std::env::var(var) {
-                Ok(key) if !key.trim().is_empty() => http.bearer_token = Some(key.trim().to_owned()),
-                _ => return Err(OpenAiConfigError::MissingApiKey { var: var.clone() }),
+                Ok(key) if !key.trim().is_empty() => {
+                    http.bearer_token = Some(key.trim().to_owned())
+                }
+                _ => return Err(OpenAiBuildError::MissingApiKey { var: var.clone() }),
             }
         }
     }
@@ -157,15 +176,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn num_ctx_needs_send() {
+    fn zero_num_ctx_is_refused() {
         let mut c = OpenAiConfig::new("http://127.0.0.1:1/v1");
-        c.default_num_ctx = Some(8192);
+        c.num_ctx = Some(8192);
+        assert!(resolve(&c).is_ok());
+        c.num_ctx = Some(0);
         let e = resolve(&c).err();
         assert_eq!(e.map(|e| e.reason_code()), Some("invalid_num_ctx"));
-        c.send_num_ctx = true;
-        assert!(resolve(&c).is_ok());
-        c.default_num_ctx = Some(0);
-        assert!(resolve(&c).is_err());
+    }
+
+    #[test]
+    fn text_recovery_scope() {
+        assert!(!TextRecovery::Off.applies_to("m"));
+        assert!(TextRecovery::On.applies_to("m"));
+        let only = TextRecovery::Models(vec!["qwen".into()]);
+        assert!(only.applies_to("qwen") && !only.applies_to("llama"));
     }
 
     #[test]
@@ -187,7 +212,7 @@ mod tests {
         let e = resolve(&c).err();
         assert_eq!(e.map(|e| e.reason_code()), Some("missing_api_key"));
         // An explicit token wins; the variable is not consulted.
-        c.http.bearer_token = Some("sk-test".into());
+        c.client.bearer_token = Some("sk-test".into());
         assert_eq!(
             resolve(&c).ok().and_then(|h| h.bearer_token),
             Some("sk-test".to_owned())

@@ -1,0 +1,128 @@
+//! Sending a request with the first-token (and total) deadline over the wait for headers,
+//! and reading whole bodies with idle and size bounds.
+
+use bytes::{Bytes, BytesMut};
+use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase};
+use tokio::time::Instant;
+
+use crate::client::Timeouts;
+use crate::errors::{classify_transport_error, error_from_response_within};
+
+/// An upstream's successful answer whose headers arrived, and when the request was sent
+/// (the start of the first-token phase, for [`crate::TimedEventStream::new`]).
+#[derive(Debug)]
+pub struct StartedResponse {
+    /// The answer (status 2xx); its body is unread.
+    pub response: reqwest::Response,
+    /// When the request was sent.
+    pub started: Instant,
+}
+
+/// Sends `request` and waits for the answer's headers.
+///
+/// - Connecting is bounded by [`Timeouts::connect`] (set on the client by
+///   [`crate::build_client`]): `timeout_connect`; refused, DNS and TLS failures are
+///   classified by [`classify_transport_error`].
+/// - The wait for headers is part of the first-token phase: an upstream that accepted the
+///   connection but does not answer within [`Timeouts::first_token`] gives
+///   `timeout_first_token` (or `timeout_total` when [`Timeouts::total`] ends first).
+/// - A non-2xx answer becomes the classified error of [`crate::error_from_response`] (its
+///   body read within [`Timeouts::idle`]).
+///
+/// `target` (the URL, say) is prefixed to error messages.
+pub async fn send_request(
+    request: reqwest::RequestBuilder,
+    timeouts: &Timeouts,
+    target: &str,
+) -> Result<StartedResponse, ProviderError> {
+    let started = Instant::now();
+    let (deadline, phase) = first_deadline(started, timeouts);
+    let sent = tokio::time::timeout_at(deadline, request.send()).await;
+    let response = match sent {
+        Err(_elapsed) => return Err(header_timeout(phase, timeouts, target)),
+        Ok(Err(e)) => return Err(classify_transport_error(&e, target)),
+        Ok(Ok(response)) => response,
+    };
+    if !response.status().is_success() {
+        return Err(error_from_response_within(response, target, timeouts.idle).await);
+    }
+    Ok(StartedResponse { response, started })
+}
+
+/// The deadline for the answer's headers and the phase that owns it.
+fn first_deadline(started: Instant, timeouts: &Timeouts) -> (Instant, TimeoutPhase) {
+    let first = started + timeouts.first_token;
+    match timeouts.total {
+        Some(total) if started + total < first => (started + total, TimeoutPhase::Total),
+        _ => (first, TimeoutPhase::FirstToken),
+    }
+}
+
+fn header_timeout(phase: TimeoutPhase, timeouts: &Timeouts, target: &str) -> ProviderError {
+    let message = match phase {
+        TimeoutPhase::Total => format!(
+            "{target}: request not finished within {} ms",
+            timeouts.total.unwrap_or_default().as_millis()
+        ),
+        _ => format!(
+            "{target}: connected, but no answer within {} ms (first-token timeout; a model \
+             that is still loading can take minutes)",
+            timeouts.first_token.as_millis()
+        ),
+    };
+    ProviderError::new(ErrorKind::Timeout(phase), message)
+}
+
+/// Reads a whole body of at most `max` bytes. Every chunk must arrive within
+/// [`Timeouts::idle`] of the previous one (`timeout_idle`) and the whole read must end
+/// before [`Timeouts::total`] counted from `started` (`timeout_total`). A body over `max`
+/// bytes is a `malformed_stream` error naming the limit; a body that breaks off is
+/// `stream_ended_early`.
+pub async fn read_body_timed(
+    response: &mut reqwest::Response,
+    max: usize,
+    timeouts: &Timeouts,
+    started: Instant,
+    target: &str,
+) -> Result<Bytes, ProviderError> {
+    let total_deadline = timeouts.total.map(|t| started + t);
+    let mut buf = BytesMut::new();
+    loop {
+        let mut deadline = Instant::now() + timeouts.idle;
+        let mut phase = TimeoutPhase::Idle;
+        if let Some(total) = total_deadline {
+            if total < deadline {
+                deadline = total;
+                phase = TimeoutPhase::Total;
+            }
+        }
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_elapsed) => {
+                let limit = match phase {
+                    TimeoutPhase::Total => timeouts.total.unwrap_or_default(),
+                    _ => timeouts.idle,
+                };
+                return Err(ProviderError::new(
+                    ErrorKind::Timeout(phase),
+                    format!(
+                        "{target}: body stalled after {} bytes (limit {} ms)",
+                        buf.len(),
+                        limit.as_millis()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => {
+                let err = classify_transport_error(&e, target);
+                return Err(ProviderError::ended_early(err.message().to_owned()).with_source(e));
+            }
+            Ok(Ok(None)) => return Ok(buf.freeze()),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if buf.len() + chunk.len() > max {
+            return Err(ProviderError::malformed(format!(
+                "{target}: the answer is larger than {max} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+}

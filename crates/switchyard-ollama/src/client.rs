@@ -1,0 +1,262 @@
+//! The Ollama client: chat (streamed and whole), metadata endpoints, the `Provider` impl.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use switchyard_core::{
+    ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
+    ResponseBuilder,
+};
+use switchyard_http::{
+    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
+    send_request,
+};
+use switchyard_stream::recovery::TextToolCallRecovery;
+
+use crate::catalog::CatalogSnapshot;
+use crate::config::{OllamaBuildError, OllamaConfig, check_discovery};
+use crate::decoder::NativeDecoder;
+use crate::wire::{
+    PsResponse, RunningModel, ShowResponse, TagModel, TagsResponse, VersionResponse,
+};
+
+/// The largest non-streamed chat answer read (64 MiB).
+const MAX_CHAT_BODY: usize = 64 * 1024 * 1024;
+/// The largest metadata answer read (`/api/tags`, `/api/show`...): 32 MiB.
+const MAX_METADATA_BODY: usize = 32 * 1024 * 1024;
+
+/// A client for one Ollama server's native API. Cheap to clone (shared inside); the
+/// connection pool and the model catalog are shared by the clones.
+///
+/// Implements [`Provider`]: `chat` streams `/api/chat`, `models` is the discovered chat
+/// catalog, `health` is `GET /api/version`.
+#[derive(Clone)]
+pub struct OllamaClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: BaseUrl,
+    pub(crate) config: OllamaConfig,
+    pub(crate) chat_url: String,
+    pub(crate) catalog: Mutex<CatalogSnapshot>,
+    pub(crate) refresh: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for OllamaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OllamaClient")
+            .field("base_url", &self.inner.base.as_str())
+            .field("locality", &self.inner.config.locality)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OllamaClient {
+    /// Builds a client: normalises the base URL (a trailing `/` removed; a trailing `/v1`
+    /// removed with a warning), checks the discovery limits and builds the HTTP client
+    /// (TLS roots, CA file, headers). No request is sent.
+    pub fn new(config: OllamaConfig) -> Result<OllamaClient, OllamaBuildError> {
+        check_discovery(&config.discovery)?;
+        let mut base = normalize_base_url(&config.base_url)?;
+        if base.ends_with_v1() {
+            tracing::warn!(
+                base_url = %base,
+                "the Ollama base URL ends in /v1 (the OpenAI layer); the native API is used, so /v1 is removed"
+            );
+            base = base.without_v1();
+        }
+        let http = build_client(&config.client)?;
+        let chat_url = base.join("/api/chat");
+        Ok(OllamaClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                config,
+                chat_url,
+                catalog: Mutex::new(CatalogSnapshot::default()),
+                refresh: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The normalised base URL (no trailing `/`, no `/v1`).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// The configuration the client was built from.
+    pub fn config(&self) -> &OllamaConfig {
+        &self.inner.config
+    }
+
+    /// `GET /api/version`: the server's version (`0.12.6`).
+    pub async fn version(&self) -> Result<String, ProviderError> {
+        let url = self.inner.base.join("/api/version");
+        let answer: VersionResponse = self.get_json(self.inner.http.get(&url), &url).await?;
+        Ok(answer.version)
+    }
+
+    /// `GET /api/ps`: the models loaded in memory now (warm); any other pulled model is
+    /// cold and pays a load before its first token.
+    pub async fn ps(&self) -> Result<Vec<RunningModel>, ProviderError> {
+        let url = self.inner.base.join("/api/ps");
+        let answer: PsResponse = self.get_json(self.inner.http.get(&url), &url).await?;
+        Ok(answer.models)
+    }
+
+    /// `GET /api/tags`: every pulled model.
+    pub async fn tags(&self) -> Result<Vec<TagModel>, ProviderError> {
+        let url = self.inner.base.join("/api/tags");
+        let answer: TagsResponse = self.get_json(self.inner.http.get(&url), &url).await?;
+        Ok(answer.models)
+    }
+
+    /// `POST /api/show` for `model`: capabilities, context length, parameters, details.
+    pub async fn show(&self, model: &str) -> Result<ShowResponse, ProviderError> {
+        let url = self.inner.base.join("/api/show");
+        let body = serde_json::json!({ "model": model }).to_string();
+        let request = self
+            .inner
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.get_json(request, &url)
+            .await
+            .map_err(|e| e.context(format_args!("model `{model}`")))
+    }
+
+    /// A whole (non-streamed) chat: `POST /api/chat` with `"stream": false`. The wait for
+    /// the answer is bounded by the first-token timeout (the model generates everything
+    /// before answering), the body by the idle timeout; `total` bounds both. Dropping the
+    /// future closes the upstream request. `request.model` is the upstream model name.
+    pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let body = encode(request, false)?;
+        let timeouts = &self.inner.config.client.timeouts;
+        let url = &self.inner.chat_url;
+        let started = send_request(self.post_json(url, body), timeouts, url).await?;
+        let mut response = started.response;
+        let bytes =
+            read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
+        let answer =
+            switchyard_stream::ollama::decode_response(&bytes).map_err(|e| e.context(url))?;
+        match self.recovery_for(request) {
+            None => Ok(answer),
+            Some(mut recovery) => {
+                let mut events = Vec::new();
+                for event in answer.to_events() {
+                    recovery.push(event, &mut events);
+                }
+                recovery.finish(&mut events);
+                let mut builder = ResponseBuilder::default();
+                for event in events {
+                    builder.push(event)?;
+                }
+                builder.finish()
+            }
+        }
+    }
+
+    /// Starts a streamed chat (`POST /api/chat`): returns once the server answered with
+    /// headers (errors before output are returned here), then the stream yields events
+    /// under the phase timeouts. `request.model` is the upstream model name.
+    pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let body = encode(request, true)?;
+        let timeouts = self.inner.config.client.timeouts;
+        let url = &self.inner.chat_url;
+        let started = send_request(self.post_json(url, body), &timeouts, url).await?;
+        let decoder = NativeDecoder::new(self.recovery_for(request));
+        Ok(Box::pin(TimedEventStream::new(
+            started.response,
+            decoder,
+            timeouts,
+            started.started,
+            url.clone(),
+        )))
+    }
+
+    fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {
+        (self.inner.config.text_tool_recovery && !request.tools.is_empty())
+            .then(|| TextToolCallRecovery::new(request.tool_names()))
+    }
+
+    fn post_json(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
+    /// Timeouts of metadata requests: the configured connect timeout, and the discovery
+    /// request timeout for the answer and its body.
+    fn metadata_timeouts(&self) -> Timeouts {
+        let limit = self.inner.config.discovery.request_timeout;
+        Timeouts {
+            connect: self.inner.config.client.timeouts.connect,
+            first_token: limit,
+            idle: limit,
+            total: Some(limit),
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ProviderError> {
+        let timeouts = self.metadata_timeouts();
+        let started = send_request(request, &timeouts, url).await?;
+        let mut response = started.response;
+        let bytes = read_body_timed(
+            &mut response,
+            MAX_METADATA_BODY,
+            &timeouts,
+            started.started,
+            url,
+        )
+        .await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ProviderError::malformed(format!(
+                "{url}: the answer is not the JSON Ollama sends: {e}"
+            ))
+        })
+    }
+
+    pub(crate) fn catalog_lock(&self) -> MutexGuard<'_, CatalogSnapshot> {
+        self.inner
+            .catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn encode(request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    switchyard_stream::ollama::request::encode_request(request, &request.model, stream).map_err(
+        |e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!("cannot send this request to Ollama: {e}"),
+            )
+            .with_source(e)
+        },
+    )
+}
+
+#[async_trait]
+impl Provider for OllamaClient {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.chat_stream(request).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        self.models_cached().await
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.version().await.map(drop)
+    }
+}

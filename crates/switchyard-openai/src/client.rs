@@ -1,0 +1,289 @@
+//! The OpenAI-compatible client: chat (streamed and whole), `/models`, the `Provider` impl.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use switchyard_core::{
+    ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
+    ResponseBuilder,
+};
+use switchyard_http::{
+    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
+    send_request,
+};
+use switchyard_stream::openai::request::{OpenAiRequestOptions, encode_request};
+use switchyard_stream::recovery::TextToolCallRecovery;
+use tokio::time::Instant;
+
+use crate::config::{OpenAiBuildError, OpenAiConfig, resolve};
+use crate::decoder::SseDecoder;
+
+/// The largest non-streamed chat answer read (64 MiB).
+const MAX_CHAT_BODY: usize = 64 * 1024 * 1024;
+/// The largest `/models` answer read (16 MiB).
+const MAX_MODELS_BODY: usize = 16 * 1024 * 1024;
+/// Bound on a `/models` request (headers and body).
+const MODELS_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a discovered model list is reused by `Provider::models`.
+const MODELS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// A client for one OpenAI-compatible server. Cheap to clone (shared inside).
+///
+/// Implements [`Provider`]: `chat` streams `/chat/completions`, `models` is the static
+/// catalog or `/models`, `health` is `GET /models`.
+#[derive(Clone)]
+pub struct OpenAiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: BaseUrl,
+    config: OpenAiConfig,
+    chat_url: String,
+    models_url: String,
+    /// The last discovered list and when it was fetched.
+    discovered: Mutex<Option<(Instant, Vec<ModelInfo>)>>,
+}
+
+impl std::fmt::Debug for OpenAiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiClient")
+            .field("base_url", &self.inner.base.as_str())
+            .field("locality", &self.inner.config.locality)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    #[serde(default)]
+    data: Vec<ListedModel>,
+}
+
+#[derive(Deserialize)]
+struct ListedModel {
+    id: String,
+}
+
+impl OpenAiClient {
+    /// Builds a client: normalises the base URL (trailing `/` removed), resolves the API
+    /// key (config or the named environment variable), checks the config and builds the
+    /// HTTP client. No request is sent.
+    pub fn new(config: OpenAiConfig) -> Result<OpenAiClient, OpenAiBuildError> {
+        let transport = resolve(&config)?;
+        let base = normalize_base_url(&config.base_url)?;
+        if !base.ends_with_v1() {
+            tracing::debug!(
+                base_url = %base,
+                "the OpenAI-compatible base URL does not end in /v1; using it as given"
+            );
+        }
+        let http = build_client(&transport)?;
+        let chat_url = base.join("/chat/completions");
+        let models_url = base.join("/models");
+        Ok(OpenAiClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                config,
+                chat_url,
+                models_url,
+                discovered: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The normalised base URL (no trailing `/`).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// The configuration the client was built from.
+    pub fn config(&self) -> &OpenAiConfig {
+        &self.inner.config
+    }
+
+    /// `GET /models`: the upstream's model ids, with the static catalog's prices and
+    /// limits merged into entries of the same id.
+    pub async fn list_models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        let url = &self.inner.models_url;
+        let timeouts = Timeouts {
+            connect: self.inner.config.client.timeouts.connect,
+            first_token: MODELS_TIMEOUT,
+            idle: MODELS_TIMEOUT,
+            total: Some(MODELS_TIMEOUT),
+        };
+        let started = send_request(self.inner.http.get(url), &timeouts, url).await?;
+        let mut response = started.response;
+        let bytes = read_body_timed(
+            &mut response,
+            MAX_MODELS_BODY,
+            &timeouts,
+            started.started,
+            url,
+        )
+        .await?;
+        let list: ModelList = serde_json::from_slice(&bytes).map_err(|e| {
+            ProviderError::malformed(format!("{url}: the answer is not a model list: {e}"))
+        })?;
+        let locality = self.inner.config.locality;
+        let models = list
+            .data
+            .into_iter()
+            .map(|listed| {
+                let known = self.inner.config.models.iter().find(|m| m.id == listed.id);
+                match known {
+                    Some(known) => ModelInfo {
+                        locality,
+                        ..known.clone()
+                    },
+                    None => ModelInfo::new(listed.id, locality),
+                }
+            })
+            .collect::<Vec<_>>();
+        if let Ok(mut cache) = self.inner.discovered.lock() {
+            *cache = Some((Instant::now(), models.clone()));
+        }
+        Ok(models)
+    }
+
+    /// Starts a streamed chat (`POST /chat/completions` with `"stream": true` and
+    /// `stream_options.include_usage`): returns once the server answered with headers
+    /// (errors before output are returned here), then the stream yields events under the
+    /// phase timeouts. `request.model` is the upstream model id.
+    pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let body = self.encode(request, true)?;
+        let timeouts = self.inner.config.client.timeouts;
+        let url = &self.inner.chat_url;
+        let started = send_request(self.post_json(url, body), &timeouts, url).await?;
+        let decoder = SseDecoder::new(self.recovery_for(request));
+        Ok(Box::pin(TimedEventStream::new(
+            started.response,
+            decoder,
+            timeouts,
+            started.started,
+            url.clone(),
+        )))
+    }
+
+    /// A whole (non-streamed) chat: `POST /chat/completions` with `"stream": false`. The
+    /// wait for the answer is bounded by the first-token timeout, the body by the idle
+    /// timeout; `total` bounds both. Dropping the future closes the upstream request.
+    pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let body = self.encode(request, false)?;
+        let timeouts = &self.inner.config.client.timeouts;
+        let url = &self.inner.chat_url;
+        let started = send_request(self.post_json(url, body), timeouts, url).await?;
+        let mut response = started.response;
+        let bytes =
+            read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
+        let answer =
+            switchyard_stream::openai::decode_response(&bytes).map_err(|e| e.context(url))?;
+        match self.recovery_for(request) {
+            None => Ok(answer),
+            Some(mut recovery) => {
+                let mut events = Vec::new();
+                for event in answer.to_events() {
+                    recovery.push(event, &mut events);
+                }
+                recovery.finish(&mut events);
+                let mut builder = ResponseBuilder::default();
+                for event in events {
+                    builder.push(event)?;
+                }
+                builder.finish()
+            }
+        }
+    }
+
+    fn encode(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+        let config = &self.inner.config;
+        let options = OpenAiRequestOptions {
+            model: &request.model,
+            max_tokens_field: config.max_tokens_field,
+            num_ctx: config.num_ctx.map(|n| request.options.num_ctx.unwrap_or(n)),
+            stream,
+        };
+        let mut body = Vec::with_capacity(1024);
+        encode_request(request, &options, &mut body).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!("cannot send this request to {}: {e}", self.inner.chat_url),
+            )
+            .with_source(e)
+        })?;
+        Ok(body)
+    }
+
+    fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {
+        let applies = !request.tools.is_empty()
+            && self
+                .inner
+                .config
+                .text_tool_recovery
+                .applies_to(&request.model);
+        applies.then(|| TextToolCallRecovery::new(request.tool_names()))
+    }
+
+    fn post_json(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
+    fn cached_models(&self) -> Option<(Instant, Vec<ModelInfo>)> {
+        self.inner
+            .discovered
+            .lock()
+            .ok()
+            .and_then(|cache| cache.clone())
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiClient {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.chat_stream(request).await
+    }
+
+    /// The static catalog when configured; otherwise `/models` (reused for five minutes;
+    /// when a refresh fails, the last list is returned if there is one).
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        let config = &self.inner.config;
+        if !config.models.is_empty() {
+            return Ok(config
+                .models
+                .iter()
+                .map(|m| ModelInfo {
+                    locality: config.locality,
+                    ..m.clone()
+                })
+                .collect());
+        }
+        let cached = self.cached_models();
+        if let Some((at, models)) = &cached {
+            if at.elapsed() < MODELS_MAX_AGE {
+                return Ok(models.clone());
+            }
+        }
+        match self.list_models().await {
+            Ok(models) => Ok(models),
+            Err(error) => match cached {
+                Some((_, models)) => {
+                    tracing::warn!(error = %error, "listing models failed; serving the last list");
+                    Ok(models)
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.list_models().await.map(drop)
+    }
+}
