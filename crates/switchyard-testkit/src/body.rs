@@ -17,6 +17,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::script::Fault;
 
+/// Pause before an injected abort, long enough for the frames before it to be flushed.
+const FLUSH_BEFORE_ABORT: Duration = Duration::from_millis(20);
+
 /// How a streamed body ends after its last frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -251,6 +254,22 @@ impl Paced {
             // Never woken: the body stays open until the client (or the server) goes away.
             End::Hang => Poll::Pending,
             End::Abort => {
+                // Pause first, so hyper flushes what it has buffered (the headers and the
+                // frames sent so far) before the connection goes.
+                if !self.sleeping {
+                    let deadline = Instant::now() + FLUSH_BEFORE_ABORT;
+                    match self.sleep.as_mut() {
+                        Some(s) => s.as_mut().reset(deadline),
+                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    self.sleeping = true;
+                }
+                if let Some(s) = self.sleep.as_mut() {
+                    if s.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                self.sleeping = false;
                 self.finished = true;
                 Poll::Ready(Step::Abort)
             }

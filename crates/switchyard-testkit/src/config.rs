@@ -241,6 +241,28 @@ impl UpstreamConfig {
         self
     }
 
+    /// Keeps at most `n` recorded requests (the counters stay exact).
+    #[must_use]
+    pub fn record_limit(mut self, n: usize) -> Self {
+        self.record_limit = n;
+        self
+    }
+
+    /// Sets the largest request body accepted (larger: HTTP 413).
+    #[must_use]
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    /// Sets the OpenAI delta/message field carrying reasoning (`reasoning_content` by
+    /// default; `reasoning` as Ollama's `/v1` sends it).
+    #[must_use]
+    pub fn openai_reasoning_field(mut self, field: impl Into<String>) -> Self {
+        self.openai_reasoning_field = field.into();
+        self
+    }
+
     /// Sets the address to bind.
     #[must_use]
     pub fn listen(mut self, addr: SocketAddr) -> Self {

@@ -70,9 +70,36 @@ impl Script {
         Script::new(Reply::ToolCalls(calls))
     }
 
+    /// Native tool calls sent one after the other (no interleaving on the OpenAI side).
+    pub fn tool_calls_sequential(calls: Vec<ScriptedCall>) -> Self {
+        Script::new(Reply::ToolCallsSequential(calls))
+    }
+
+    /// Some text chunks, then native tool calls.
+    pub fn text_then_tool_calls<I, S>(text: I, calls: Vec<ScriptedCall>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Script::new(Reply::TextThenToolCalls {
+            text: collect(text),
+            calls,
+        })
+    }
+
     /// Tool calls written as plain text content, in the given model family's format.
     pub fn tool_calls_as_text(format: TextCallFormat, calls: Vec<ScriptedCall>) -> Self {
         Script::new(Reply::ToolCallsAsText { format, calls })
+    }
+
+    /// A text reply of `chunks` chunks (`"tok0 "`, `"tok1 "`, …) with `between` before each
+    /// one: a slow stream that keeps producing (for first-token versus idle timeouts).
+    pub fn slow_stream(chunks: usize, between: Duration) -> Self {
+        Script::text((0..chunks).map(|i| format!("tok{i} "))).with_delays(Delays {
+            before_headers: Duration::ZERO,
+            before_first_chunk: between,
+            between_chunks: between,
+        })
     }
 
     /// Sets the delays.
@@ -235,6 +262,11 @@ pub enum Fault {
     ErrorLine(String),
     /// An HTTP error before any output, with the API's error body (Ollama
     /// `{"error":message}`, OpenAI `{"error":{"message","type","param","code"}}`).
+    ///
+    /// OpenAI's `type` and `code` follow the status: 401 `invalid_api_key`, 404
+    /// `model_not_found`, 429 `rate_limit_exceeded` (`insufficient_quota` when the message
+    /// mentions "quota"), 400 `context_length_exceeded` when the message mentions "context
+    /// length" (else no code), 5xx `server_error` with no code.
     HttpError {
         /// HTTP status code.
         status: u16,
