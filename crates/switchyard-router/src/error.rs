@@ -3,7 +3,7 @@
 /// Why a [`crate::RouterConfig`] (with its providers) was refused. The running router stays.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum RouterConfigError {
+pub enum RouterError {
     /// Two providers share an id.
     #[error("duplicate_provider: provider id `{0}` is given twice")]
     DuplicateProvider(String),
@@ -22,7 +22,9 @@ pub enum RouterConfigError {
         target: String,
     },
     /// A route target names a provider that does not exist.
-    #[error("unknown_provider: route `{route}`: target `{target}` names an unknown provider (known: {known})")]
+    #[error(
+        "unknown_provider: route `{route}`: target `{target}` names an unknown provider (known: {known})"
+    )]
     UnknownProvider {
         /// The route.
         route: String,
@@ -35,7 +37,9 @@ pub enum RouterConfigError {
     #[error("invalid_route_name: route alias `{0}` must be non-empty and contain no `/`")]
     InvalidRouteName(String),
     /// A caller's `allowed_routes` names something that is neither a route nor a target.
-    #[error("unknown_allowed_route: caller `{caller}` allows `{route}`, which is not a route alias or provider/model")]
+    #[error(
+        "unknown_allowed_route: caller `{caller}` allows `{route}`, which is not a route alias or provider/model"
+    )]
     UnknownAllowedRoute {
         /// The caller.
         caller: String,
@@ -53,20 +57,20 @@ pub enum RouterConfigError {
     InvalidConcurrency(String),
 }
 
-impl RouterConfigError {
+impl RouterError {
     /// Stable reason code (the prefix of the message).
     pub fn reason_code(&self) -> &'static str {
         match self {
-            RouterConfigError::DuplicateProvider(_) => "duplicate_provider",
-            RouterConfigError::InvalidProviderId(_) => "invalid_provider_id",
-            RouterConfigError::EmptyRoute(_) => "empty_route",
-            RouterConfigError::InvalidTarget { .. } => "invalid_target",
-            RouterConfigError::UnknownProvider { .. } => "unknown_provider",
-            RouterConfigError::InvalidRouteName(_) => "invalid_route_name",
-            RouterConfigError::UnknownAllowedRoute { .. } => "unknown_allowed_route",
-            RouterConfigError::InvalidBudget(_) => "invalid_budget",
-            RouterConfigError::InvalidHealth => "invalid_health",
-            RouterConfigError::InvalidConcurrency(_) => "invalid_concurrency",
+            RouterError::DuplicateProvider(_) => "duplicate_provider",
+            RouterError::InvalidProviderId(_) => "invalid_provider_id",
+            RouterError::EmptyRoute(_) => "empty_route",
+            RouterError::InvalidTarget { .. } => "invalid_target",
+            RouterError::UnknownProvider { .. } => "unknown_provider",
+            RouterError::InvalidRouteName(_) => "invalid_route_name",
+            RouterError::UnknownAllowedRoute { .. } => "unknown_allowed_route",
+            RouterError::InvalidBudget(_) => "invalid_budget",
+            RouterError::InvalidHealth => "invalid_health",
+            RouterError::InvalidConcurrency(_) => "invalid_concurrency",
         }
     }
 }

@@ -79,10 +79,6 @@ impl HealthState {
             _ => Health::Up,
         }
     }
-
-    pub(crate) fn is_down(&self) -> bool {
-        self.down.is_some()
-    }
 }
 
 #[cfg(test)]
@@ -107,16 +103,31 @@ mod tests {
         assert_eq!(h.availability(t0), Availability::Available);
         h.on_failure(ErrorKind::RateLimited, t0, &s);
         assert_eq!(h.availability(t0), Availability::Cooling);
-        assert!(matches!(h.status(t0), Health::Cooling { reason: "rate_limited", .. }));
+        assert!(matches!(
+            h.status(t0),
+            Health::Cooling {
+                reason: "rate_limited",
+                ..
+            }
+        ));
         let t1 = t0 + Duration::from_millis(101);
         // Half-open: usable again, but one more failure means the longer cooldown.
         assert_eq!(h.availability(t1), Availability::Available);
         h.on_failure(ErrorKind::Overloaded, t1, &s);
-        assert_eq!(h.availability(t1 + Duration::from_millis(499)), Availability::Cooling);
-        assert_eq!(h.availability(t1 + Duration::from_millis(501)), Availability::Available);
+        assert_eq!(
+            h.availability(t1 + Duration::from_millis(499)),
+            Availability::Cooling
+        );
+        assert_eq!(
+            h.availability(t1 + Duration::from_millis(501)),
+            Availability::Available
+        );
         h.on_success();
         h.on_failure(ErrorKind::Overloaded, t1, &s);
-        assert_eq!(h.availability(t1 + Duration::from_millis(101)), Availability::Available);
+        assert_eq!(
+            h.availability(t1 + Duration::from_millis(101)),
+            Availability::Available
+        );
     }
 
     #[test]
@@ -125,7 +136,12 @@ mod tests {
         let mut h = HealthState::default();
         h.on_probe(Err(ErrorKind::ConnectRefused));
         assert_eq!(h.availability(now), Availability::Down);
-        assert_eq!(h.status(now), Health::Down { reason: "connect_refused" });
+        assert_eq!(
+            h.status(now),
+            Health::Down {
+                reason: "connect_refused"
+            }
+        );
         h.on_probe(Ok(()));
         assert_eq!(h.status(now), Health::Up);
     }

@@ -1,5 +1,5 @@
-//! Spend accounting: the [`SpendLedger`] trait, an in-memory ledger and a persistent
-//! file ledger (an fsynced append-only log with a checksum per record).
+//! Spend accounting: the [`SpendLedger`] trait, an in-memory ledger and the persistent
+//! default, a [redb](https://docs.rs/redb) database.
 //!
 //! Amounts are integer micro-dollars, so concurrent additions never lose a cent.
 //! `record(caller, ..)` adds to the global total **and** to the caller's total;
@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::ReadableTable;
 
 /// A budget window, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,14 +26,14 @@ pub enum BudgetWindow {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// Reading or writing the ledger file failed.
-    #[error("ledger_io: {path}: {source}")]
-    Io {
-        /// The file.
+    /// Opening, reading or writing the ledger database failed.
+    #[error("ledger_database: {}: {source}", path.display())]
+    Database {
+        /// The database file.
         path: PathBuf,
-        /// The I/O error.
+        /// The database error.
         #[source]
-        source: std::io::Error,
+        source: Box<redb::Error>,
     },
     /// A lock was poisoned by a panic elsewhere.
     #[error("ledger_poisoned: a thread panicked while holding the ledger lock")]
@@ -44,7 +44,7 @@ impl LedgerError {
     /// Stable reason code.
     pub fn reason_code(&self) -> &'static str {
         match self {
-            LedgerError::Io { .. } => "ledger_io",
+            LedgerError::Database { .. } => "ledger_database",
             LedgerError::Poisoned => "ledger_poisoned",
         }
     }
@@ -54,15 +54,22 @@ impl LedgerError {
 /// lose any amount.
 pub trait SpendLedger: Send + Sync + fmt::Debug {
     /// Adds `micro_usd` spent at `at` to the global total and to `caller`'s total.
-    fn record(&self, caller: Option<&str>, micro_usd: u64, at: SystemTime)
-    -> Result<(), LedgerError>;
+    fn record(
+        &self,
+        caller: Option<&str>,
+        micro_usd: u64,
+        at: SystemTime,
+    ) -> Result<(), LedgerError>;
     /// Spend in the window containing `at`: global (`None`) or one caller's.
     fn spent(&self, caller: Option<&str>, window: BudgetWindow, at: SystemTime) -> u64;
 }
 
 /// (year, month, day) in UTC of a time (before 1970 counts as 1970-01-01).
 pub(crate) fn civil_date(at: SystemTime) -> (i64, u32, u32) {
-    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -74,7 +81,11 @@ pub(crate) fn civil_date(at: SystemTime) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// The key of the window containing `at`: `2025-03-07` or `2025-03`.
@@ -93,15 +104,23 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, caller: Option<&str>, micro: u64, at: SystemTime) {
+    /// The (scope, window key) pairs one record adds to.
+    fn keys(caller: Option<&str>, at: SystemTime) -> Vec<(String, String)> {
+        let mut keys = Vec::with_capacity(4);
         for window in [BudgetWindow::Day, BudgetWindow::Month] {
             let key = window_key(window, at);
-            let global = self.map.entry((String::new(), key.clone())).or_default();
-            *global = global.saturating_add(micro);
             if let Some(c) = caller {
-                let per = self.map.entry((scope(c), key)).or_default();
-                *per = per.saturating_add(micro);
+                keys.push((scope(c), key.clone()));
             }
+            keys.push((String::new(), key));
+        }
+        keys
+    }
+
+    fn add(&mut self, caller: Option<&str>, micro: u64, at: SystemTime) {
+        for key in Self::keys(caller, at) {
+            let total = self.map.entry(key).or_default();
+            *total = total.saturating_add(micro);
         }
     }
 
@@ -151,144 +170,101 @@ impl SpendLedger for MemoryLedger {
     }
 }
 
-/// A persistent ledger: one line per record, `unix_secs micro_usd caller_hex checksum`,
-/// appended and fsynced before `record` returns. On open, every intact line is replayed; a
-/// torn or corrupt line (a crash mid-write) is skipped and reported in the log. Restarting
-/// the gateway therefore does not reset spend.
-#[derive(Debug)]
-pub struct FileLedger {
+/// The redb table: key `scope \t window` (scope empty for the global total, `c:<caller>`
+/// otherwise; window `2025-03-07` or `2025-03`), value micro-dollars.
+const SPEND_TABLE: redb::TableDefinition<'static, &'static str, u64> =
+    redb::TableDefinition::new("spend_micro_usd");
+
+/// The persistent default ledger: an embedded [redb](https://docs.rs/redb) database with
+/// one total per (scope, window). Every `record` is one ACID write transaction, committed
+/// (and fsynced) before it returns, so restarting the gateway does not reset spend and a
+/// crash mid-write loses nothing that was acknowledged. Totals are mirrored in memory, so
+/// [`SpendLedger::spent`] (asked on every planned request) does no I/O.
+pub struct RedbLedger {
     path: PathBuf,
-    inner: Mutex<FileInner>,
+    db: redb::Database,
+    /// Also serialises writers, so the mirror and the file agree.
+    totals: Mutex<Totals>,
 }
 
-#[derive(Debug)]
-struct FileInner {
-    file: File,
-    totals: Totals,
+impl fmt::Debug for RedbLedger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbLedger")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Longest caller id stored (longer ids are cut; they are key ids, short in practice).
-const MAX_CALLER_BYTES: usize = 256;
+fn db_key(scope: &str, window_key: &str) -> String {
+    format!("{scope}\t{window_key}")
+}
 
-impl FileLedger {
-    /// Opens (or creates) the ledger at `path` and replays it.
+impl RedbLedger {
+    /// Opens (or creates) the ledger database at `path` and loads its totals.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LedgerError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| LedgerError::Io {
+        let db_err = |e: redb::Error| LedgerError::Database {
             path: path.clone(),
-            source,
+            source: Box::new(e),
         };
+        let db = redb::Database::create(&path).map_err(|e| db_err(e.into()))?;
         let mut totals = Totals::default();
-        let mut needs_newline = false;
-        if path.exists() {
-            let reader = BufReader::new(File::open(&path).map_err(io)?);
-            let mut corrupt = 0usize;
-            for line in reader.split(b'\n') {
-                let line = line.map_err(io)?;
-                match parse_line(&line) {
-                    Some((caller, micro, at)) => totals.add(caller.as_deref(), micro, at),
-                    None if line.is_empty() => {}
-                    None => corrupt += 1,
+        {
+            // Create the table on first use, then read every total back.
+            let txn = db.begin_write().map_err(|e| db_err(e.into()))?;
+            txn.open_table(SPEND_TABLE).map_err(|e| db_err(e.into()))?;
+            txn.commit().map_err(|e| db_err(e.into()))?;
+            let read = db.begin_read().map_err(|e| db_err(e.into()))?;
+            let table = read.open_table(SPEND_TABLE).map_err(|e| db_err(e.into()))?;
+            for row in table.iter().map_err(|e| db_err(e.into()))? {
+                let (key, value) = row.map_err(|e| db_err(e.into()))?;
+                match key.value().rsplit_once('\t') {
+                    Some((scope, window)) => {
+                        totals
+                            .map
+                            .insert((scope.to_owned(), window.to_owned()), value.value());
+                    }
+                    None => {
+                        tracing::warn!(path = %path.display(), key = key.value(), "ledger: skipped a malformed key")
+                    }
                 }
             }
-            if corrupt > 0 {
-                tracing::warn!(path = %path.display(), corrupt, "ledger: skipped corrupt records");
-            }
-            let bytes = std::fs::read(&path).map_err(io)?;
-            needs_newline = bytes.last().is_some_and(|b| *b != b'\n');
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
-        if needs_newline {
-            // Close a torn last record so the next one starts on its own line.
-            file.write_all(b"\n").map_err(io)?;
         }
         Ok(Self {
             path,
-            inner: Mutex::new(FileInner { file, totals }),
+            db,
+            totals: Mutex::new(totals),
         })
     }
 
-    /// The file's path.
+    /// The database file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-fn checksum(data: &[u8]) -> u64 {
-    // FNV-1a 64: detects torn and garbled lines (not an integrity guarantee against tampering).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-fn format_line(caller: Option<&str>, micro: u64, at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let caller_hex = match caller {
-        Some(c) => {
-            let mut end = c.len().min(MAX_CALLER_BYTES);
-            while !c.is_char_boundary(end) {
-                end -= 1;
+    fn write(&self, keys: &[(String, String)], micro: u64) -> Result<(), Box<redb::Error>> {
+        let boxed = |e: redb::Error| Box::new(e);
+        let txn = self.db.begin_write().map_err(|e| boxed(e.into()))?;
+        {
+            let mut table = txn.open_table(SPEND_TABLE).map_err(|e| boxed(e.into()))?;
+            for (scope, window) in keys {
+                let key = db_key(scope, window);
+                let old = table
+                    .get(key.as_str())
+                    .map_err(|e| boxed(e.into()))?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                table
+                    .insert(key.as_str(), old.saturating_add(micro))
+                    .map_err(|e| boxed(e.into()))?;
             }
-            format!("+{}", hex(&c.as_bytes()[..end]))
         }
-        None => "-".to_owned(),
-    };
-    let body = format!("{secs} {micro} {caller_hex}");
-    let sum = checksum(body.as_bytes());
-    format!("{body} {sum:016x}\n")
+        txn.commit().map_err(|e| boxed(e.into()))?;
+        Ok(())
+    }
 }
 
-type Parsed = (Option<String>, u64, SystemTime);
-
-fn parse_line(line: &[u8]) -> Option<Parsed> {
-    let text = std::str::from_utf8(line).ok()?;
-    let (body, sum) = text.rsplit_once(' ')?;
-    if u64::from_str_radix(sum, 16).ok()? != checksum(body.as_bytes()) {
-        return None;
-    }
-    let mut parts = body.split(' ');
-    let secs: u64 = parts.next()?.parse().ok()?;
-    let micro: u64 = parts.next()?.parse().ok()?;
-    let caller = match parts.next()? {
-        "-" => None,
-        c => Some(String::from_utf8(unhex(c.strip_prefix('+')?)?).ok()?),
-    };
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((
-        caller,
-        micro,
-        UNIX_EPOCH + std::time::Duration::from_secs(secs),
-    ))
-}
-
-impl SpendLedger for FileLedger {
+impl SpendLedger for RedbLedger {
     fn record(
         &self,
         caller: Option<&str>,
@@ -298,22 +274,21 @@ impl SpendLedger for FileLedger {
         if micro_usd == 0 {
             return Ok(());
         }
-        let line = format_line(caller, micro_usd, at);
-        let mut inner = self.inner.lock().map_err(|_| LedgerError::Poisoned)?;
-        let io = |source| LedgerError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        inner.file.write_all(line.as_bytes()).map_err(io)?;
-        inner.file.sync_data().map_err(io)?;
-        inner.totals.add(caller, micro_usd, at);
+        let mut totals = self.totals.lock().map_err(|_| LedgerError::Poisoned)?;
+        let keys = Totals::keys(caller, at);
+        self.write(&keys, micro_usd)
+            .map_err(|source| LedgerError::Database {
+                path: self.path.clone(),
+                source,
+            })?;
+        totals.add(caller, micro_usd, at);
         Ok(())
     }
 
     fn spent(&self, caller: Option<&str>, window: BudgetWindow, at: SystemTime) -> u64 {
-        self.inner
+        self.totals
             .lock()
-            .map(|i| i.totals.get(caller, window, at))
+            .map(|t| t.get(caller, window, at))
             .unwrap_or(0)
     }
 }
@@ -379,25 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn file_ledger_concurrent_persists_and_recovers() {
+    fn redb_ledger_concurrent_total_survives_reopen() {
         let dir = std::env::temp_dir().join(format!("sy-ledger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("spend.log");
+        let path = dir.join("spend.redb");
         let _ = std::fs::remove_file(&path);
-        hammer(Arc::new(FileLedger::open(&path).unwrap()));
-        // A torn record at the end (crash mid-write) and a garbled one.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"garbage line 1 2\n1700000000 99").unwrap();
-        drop(f);
-        let reopened = FileLedger::open(&path).unwrap();
+        hammer(Arc::new(RedbLedger::open(&path).unwrap()));
+        // A restart: a new handle on the same file sees every micro-dollar.
+        let reopened = RedbLedger::open(&path).unwrap();
         let at = day(20_000);
         assert_eq!(reopened.spent(None, BudgetWindow::Day, at), 10_200);
         assert_eq!(reopened.spent(Some("odd"), BudgetWindow::Day, at), 5_100);
-        reopened.record(Some("we ird\nid"), 3, at).unwrap();
+        reopened.record(Some("we ird\tid"), 3, at).unwrap();
         drop(reopened);
-        let again = FileLedger::open(&path).unwrap();
+        let again = RedbLedger::open(&path).unwrap();
         assert_eq!(again.spent(None, BudgetWindow::Day, at), 10_203);
-        assert_eq!(again.spent(Some("we ird\nid"), BudgetWindow::Day, at), 3);
+        assert_eq!(again.spent(Some("we ird\tid"), BudgetWindow::Day, at), 3);
+        assert_eq!(again.spent(Some("we ird"), BudgetWindow::Day, at), 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn redb_ledger_reports_an_unusable_path() {
+        let err = RedbLedger::open("/nonexistent-dir/for/sure/spend.redb").unwrap_err();
+        assert_eq!(err.reason_code(), "ledger_database");
+        assert!(
+            err.to_string()
+                .contains("/nonexistent-dir/for/sure/spend.redb")
+        );
     }
 }

@@ -1,4 +1,74 @@
-//! The routing policy: routes, fallback, privacy classes, budgets, queues, health and
-//! the reason code of every decision. The router implements `Provider` itself.
+//! The routing policy of Switchyard: routes, fallback, privacy classes, budgets, queues,
+//! health and the reason code of every decision.
 //!
-//! Nothing is public yet; see the workspace README for the plan.
+//! A [`Router`] holds providers ([`ProviderSlot`]: any [`switchyard_core::Provider`] with a
+//! locality and limits) and a [`RouterConfig`]. For each request it plans an ordered list
+//! of targets (route alias, exact `provider/model`, or a bare model name), runs it —
+//! admission, the last policy check right before the provider is called, retries and
+//! fallback only before the first event — and records one [`DecisionRecord`]. A
+//! `local-only` request never reaches a `cloud` target: the planner leaves such targets
+//! out and the dispatch step checks again, with the newest locality known after reloads.
+//! The router implements [`switchyard_core::Provider`] itself, so an agent framework can
+//! embed the whole policy without the HTTP server.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use futures::StreamExt;
+//! use switchyard_core::{ChatRequest, Locality, Message, Provider};
+//! use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+//!
+//! # async fn demo(local: Arc<dyn Provider>, cloud: Arc<dyn Provider>) -> Result<(), Box<dyn std::error::Error>> {
+//! let config: RouterConfig = serde_json::from_str(r#"{
+//!     "routes": { "chat": { "targets": ["local/qwen2.5:7b", "cloud/gpt-4.1-mini"] } },
+//!     "policy": { "budget": { "usd_per_day": 5.0 } }
+//! }"#)?;
+//! let slots = vec![
+//!     ProviderSlot::new("local", local, Locality::Local),
+//!     ProviderSlot::new("cloud", cloud, Locality::Cloud),
+//! ];
+//! let router = Router::new(config, slots, Arc::new(MemoryLedger::new()))?;
+//!
+//! let mut request = ChatRequest::new("chat", vec![Message::user("Hi")]);
+//! request.meta.privacy = Some(switchyard_core::PrivacyClass::LocalOnly);
+//! println!("{:?}", router.explain(&request));
+//! let mut answer = router.route(&request).await?;
+//! println!("served by {} because {}", answer.served_by(), answer.reason());
+//! while let Some(event) = answer.next().await {
+//!     println!("{:?}", event?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod budget;
+mod clock;
+mod config;
+mod error;
+mod health;
+mod ledger;
+pub mod metrics;
+mod plan;
+mod queue;
+pub mod reasons;
+mod record;
+mod route;
+mod router;
+mod slot;
+mod stream;
+mod ttft;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    BudgetConfig, CallerPolicy, HealthConfig, OverflowRule, PolicyConfig, RetryConfig, RouteConfig,
+    RouterConfig, TargetStep,
+};
+pub use error::RouterError;
+pub use ledger::{BudgetWindow, LedgerError, MemoryLedger, RedbLedger, SpendLedger};
+pub use record::{
+    Attempt, AttemptOutcome, CatalogEntry, CatalogKind, DecisionObserver, DecisionRecord,
+    ExplainedTarget, Explanation, Health, ProviderStatus, RequestOutcome, RouteFailure,
+    SkippedTarget, TargetRef,
+};
+pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
+pub use slot::ProviderSlot;
+pub use stream::RoutedStream;

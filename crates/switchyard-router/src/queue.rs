@@ -13,6 +13,7 @@ pub(crate) const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Admission {
+    provider: String,
     sem: Arc<Semaphore>,
     max_concurrency: usize,
     max_queue: usize,
@@ -21,18 +22,43 @@ pub(crate) struct Admission {
 }
 
 /// Decrements the waiting count when a waiter leaves (admitted, timed out or cancelled).
-struct WaitGuard<'a>(&'a AtomicUsize);
+struct WaitGuard<'a>(&'a Admission);
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let left = self
+            .0
+            .waiting
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        crate::metrics::set_queue_depth(&self.0.provider, left);
+    }
+}
+
+/// A slot held by one request; released (and the gauge updated) when dropped.
+#[derive(Debug)]
+pub(crate) struct SlotPermit {
+    permit: Option<OwnedSemaphorePermit>,
+    admission: Arc<Admission>,
+}
+
+impl Drop for SlotPermit {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        crate::metrics::set_in_flight(&self.admission.provider, self.admission.in_flight());
     }
 }
 
 impl Admission {
-    pub(crate) fn new(max_concurrency: usize, max_queue: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        provider: impl Into<String>,
+        max_concurrency: usize,
+        max_queue: usize,
+        timeout: Duration,
+    ) -> Self {
         let max_concurrency = max_concurrency.clamp(1, Semaphore::MAX_PERMITS);
         Self {
+            provider: provider.into(),
             sem: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             max_queue,
@@ -41,7 +67,12 @@ impl Admission {
         }
     }
 
-    pub(crate) fn same_limits(&self, max_concurrency: usize, max_queue: usize, timeout: Duration) -> bool {
+    pub(crate) fn same_limits(
+        &self,
+        max_concurrency: usize,
+        max_queue: usize,
+        timeout: Duration,
+    ) -> bool {
         self.max_concurrency == max_concurrency.clamp(1, Semaphore::MAX_PERMITS)
             && self.max_queue == max_queue
             && self.timeout == timeout
@@ -56,10 +87,19 @@ impl Admission {
         self.waiting.load(Ordering::Acquire)
     }
 
+    fn admitted(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> SlotPermit {
+        crate::metrics::set_in_flight(&self.provider, self.in_flight());
+        SlotPermit {
+            permit: Some(permit),
+            admission: self.clone(),
+        }
+    }
+
     /// Takes a slot, waiting in the bounded queue if needed.
-    pub(crate) async fn acquire(&self, provider: &str) -> Result<OwnedSemaphorePermit, ProviderError> {
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<SlotPermit, ProviderError> {
+        let provider = self.provider.as_str();
         if let Ok(p) = self.sem.clone().try_acquire_owned() {
-            return Ok(p);
+            return Ok(self.admitted(p));
         }
         // Join the queue if there is room (bounded by a compare-and-swap loop).
         let joined = self
@@ -80,9 +120,10 @@ impl Admission {
             )
             .with_retry_after(QUEUE_FULL_RETRY_AFTER));
         }
-        let _guard = WaitGuard(&self.waiting);
+        let _guard = WaitGuard(self);
+        crate::metrics::set_queue_depth(provider, self.queued());
         match tokio::time::timeout(self.timeout, self.sem.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(p)) => Ok(self.admitted(p)),
             Ok(Err(_closed)) => Err(ProviderError::new(
                 ErrorKind::Internal,
                 format!("provider `{provider}`: admission closed"),
@@ -106,11 +147,11 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_queue_full_and_timeout() {
-        let a = Arc::new(Admission::new(1, 1, Duration::from_millis(50)));
-        let p1 = a.acquire("p").await.unwrap();
+        let a = Arc::new(Admission::new("p", 1, 1, Duration::from_millis(50)));
+        let p1 = a.acquire().await.unwrap();
         assert_eq!(a.in_flight(), 1);
         let a2 = a.clone();
-        let waiter = tokio::spawn(async move { a2.acquire("p").await.map(|_| ()) });
+        let waiter = tokio::spawn(async move { a2.acquire().await.map(|_| ()) });
         // Let the waiter queue up.
         for _ in 0..100 {
             if a.queued() == 1 {
@@ -119,7 +160,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(a.queued(), 1);
-        let full = a.acquire("p").await.unwrap_err();
+        let full = a.acquire().await.unwrap_err();
         assert_eq!(full.kind(), ErrorKind::QueueFull);
         assert!(full.retry_after().is_some());
         let timed_out = waiter.await.unwrap().unwrap_err();
@@ -127,6 +168,6 @@ mod tests {
         assert_eq!(a.queued(), 0);
         drop(p1);
         assert_eq!(a.in_flight(), 0);
-        let _p = a.acquire("p").await.unwrap();
+        let _p = a.acquire().await.unwrap();
     }
 }

@@ -40,7 +40,9 @@ pub const CALLER_NOT_ALLOWED: &str = "caller_not_allowed";
 pub fn describe(code: &str) -> &'static str {
     match code {
         PRIVACY_LOCAL_ONLY => "local-only requests never reach a cloud target",
-        CLOUD_FALLBACK_DISABLED => "cloud fallback is disabled (policy.cloud_fallback or SWITCHYARD_NO_CLOUD)",
+        CLOUD_FALLBACK_DISABLED => {
+            "cloud fallback is disabled (policy.cloud_fallback or SWITCHYARD_NO_CLOUD)"
+        }
         BUDGET_EXHAUSTED => "the spending cap is reached, cloud targets are removed",
         STRICT_TARGET => "an exact provider/model request does not fall back",
         NO_FALLBACK => "the route does not fall back",

@@ -189,7 +189,13 @@ impl fmt::Display for RouteFailure {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
-                write!(f, "{} ({}: {})", s.target, s.reason, crate::reasons::describe(s.reason))?;
+                write!(
+                    f,
+                    "{} ({}: {})",
+                    s.target,
+                    s.reason,
+                    crate::reasons::describe(s.reason)
+                )?;
             }
         }
         write!(f, " [request {}]", self.request_id)

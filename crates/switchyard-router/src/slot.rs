@@ -106,7 +106,10 @@ impl Live {
     }
 
     pub(crate) fn cached_models(&self) -> Option<Vec<ModelInfo>> {
-        self.catalog.lock().ok().and_then(|c| c.as_ref().map(|(_, m)| m.clone()))
+        self.catalog
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(_, m)| m.clone()))
     }
 }
 
@@ -114,6 +117,8 @@ impl Live {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) id: String,
+    /// The client. Its `chat` is called in exactly one place: `route::dispatch`, right
+    /// after the last policy check.
     pub(crate) provider: Arc<dyn Provider>,
     pub(crate) locality: Locality,
     pub(crate) models: Vec<ModelInfo>,
@@ -122,15 +127,19 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// The stricter of this generation's locality and the newest config's: a reload that
+    /// moves a provider to the cloud applies to requests planned before it.
+    pub(crate) fn effective_locality(&self) -> Locality {
+        self.locality.max(self.live.latest_locality())
+    }
+
     /// Whether this provider offers `model` (static or cached discovered list).
     pub(crate) fn offers(&self, model: &str) -> bool {
         self.models.iter().any(|m| m.id == model)
-            || self
-                .live
-                .catalog
-                .lock()
-                .ok()
-                .is_some_and(|c| c.as_ref().is_some_and(|(_, ms)| ms.iter().any(|m| m.id == model)))
+            || self.live.catalog.lock().ok().is_some_and(|c| {
+                c.as_ref()
+                    .is_some_and(|(_, ms)| ms.iter().any(|m| m.id == model))
+            })
     }
 
     /// The static model info (with its price) if configured, else a discovered one.
@@ -144,6 +153,47 @@ impl Slot {
                     .cached_models()
                     .and_then(|ms| ms.into_iter().find(|m| m.id == model))
             })
+    }
+
+    /// Static models first, then discovered ones not configured statically.
+    pub(crate) fn all_models(&self) -> Vec<ModelInfo> {
+        let mut all = self.models.clone();
+        for m in self.live.cached_models().unwrap_or_default() {
+            if !all.iter().any(|s| s.id == m.id) {
+                all.push(m);
+            }
+        }
+        all
+    }
+
+    /// Whether the discovered catalog is missing or older than [`CATALOG_TTL`].
+    pub(crate) fn catalog_stale(&self, now: Instant) -> bool {
+        self.live.catalog.lock().map_or(true, |c| {
+            c.as_ref()
+                .is_none_or(|(at, _)| now.saturating_duration_since(*at) >= CATALOG_TTL)
+        })
+    }
+
+    /// Asks the provider for its models (bounded by `timeout`) and caches the answer. On
+    /// failure the last good list stays, and the attempt is remembered so a failing
+    /// provider is not asked again before the TTL.
+    pub(crate) async fn refresh_catalog(&self, timeout: Duration) {
+        let answer = tokio::time::timeout(timeout, self.provider.models()).await;
+        let models = match answer {
+            Ok(Ok(models)) => Some(models),
+            Ok(Err(e)) => {
+                tracing::warn!(provider = %self.id, error = %e, "model discovery failed; keeping the last list");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(provider = %self.id, timeout_ms = timeout.as_millis() as u64, "model discovery timed out; keeping the last list");
+                None
+            }
+        };
+        if let Ok(mut c) = self.live.catalog.lock() {
+            let keep = c.take().map(|(_, ms)| ms).unwrap_or_default();
+            *c = Some((Instant::now(), models.unwrap_or(keep)));
+        }
     }
 
     /// The load used for balancing: in flight plus queued.

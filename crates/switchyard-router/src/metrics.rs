@@ -1,0 +1,44 @@
+//! Names of the metrics the router records through the [`metrics`](https://docs.rs/metrics)
+//! facade. The binary installs the exporter; without one the calls cost next to nothing.
+//!
+//! Labels stay low-cardinality: route aliases, `provider/model` targets and provider ids
+//! come from the config, outcomes and reasons are reason codes.
+
+/// Counter `{route, target, outcome}`: finished requests. `route` is the alias, or
+/// `direct` for exact and bare model names; `target` is `provider/model` or `none`;
+/// `outcome` is `ok`, `cancelled` or an error's reason code.
+pub const REQUESTS_TOTAL: &str = "switchyard_requests_total";
+/// Histogram `{target}`: seconds from dispatch to the first event of the serving target.
+pub const TTFT_SECONDS: &str = "switchyard_ttft_seconds";
+/// Histogram `{target}`: seconds from the start of routing to the end of the stream.
+pub const REQUEST_DURATION_SECONDS: &str = "switchyard_request_duration_seconds";
+/// Gauge `{provider}`: requests waiting for a slot.
+pub const QUEUE_DEPTH: &str = "switchyard_queue_depth";
+/// Gauge `{provider}`: requests holding a slot.
+pub const IN_FLIGHT: &str = "switchyard_in_flight";
+/// Counter `{reason}`: requests served by a target other than the first planned one
+/// (`fallback_after_<code>`, `overflow_queue_full`, ...).
+pub const FALLBACKS_TOTAL: &str = "switchyard_fallbacks_total";
+/// Counter `{target, kind}`: tokens, `kind` = `prompt` or `completion`.
+pub const TOKENS_TOTAL: &str = "switchyard_tokens_total";
+/// `{provider}`: US dollars spent. Recorded as a gauge that only grows (the facade's
+/// counters are integers); the ledger keeps the exact micro-dollar amounts.
+pub const SPEND_USD_TOTAL: &str = "switchyard_spend_usd_total";
+/// Gauge `{provider}`: 1 when the provider is up, 0 when down or cooling.
+pub const PROVIDER_UP: &str = "switchyard_provider_up";
+
+pub(crate) fn set_queue_depth(provider: &str, depth: usize) {
+    ::metrics::gauge!(QUEUE_DEPTH, "provider" => provider.to_owned()).set(depth as f64);
+}
+
+pub(crate) fn set_in_flight(provider: &str, in_flight: usize) {
+    ::metrics::gauge!(IN_FLIGHT, "provider" => provider.to_owned()).set(in_flight as f64);
+}
+
+pub(crate) fn set_provider_up(provider: &str, up: bool) {
+    ::metrics::gauge!(PROVIDER_UP, "provider" => provider.to_owned()).set(if up {
+        1.0
+    } else {
+        0.0
+    });
+}

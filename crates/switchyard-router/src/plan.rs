@@ -1,0 +1,392 @@
+//! Planning: from a request to the ordered targets to try, each with the reason it is in,
+//! and the targets left out with the rule that stopped each. Reads live state (health,
+//! load, spend) and sends nothing.
+
+use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
+
+use crate::config::OverflowRule;
+use crate::health::Availability;
+use crate::reasons;
+use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
+use crate::router::{Inner, ParsedTarget, is_cloud, strictest};
+
+/// What a request's model name resolved to.
+#[derive(Debug)]
+struct Resolved {
+    route: Option<String>,
+    steps: Vec<Vec<ParsedTarget>>,
+    fallback: bool,
+    /// Why steps after the first are out when `fallback` is false.
+    no_fallback_reason: &'static str,
+    overflow: Option<OverflowRule>,
+    route_privacy: Option<PrivacyClass>,
+}
+
+/// One target of a plan.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedTarget {
+    pub(crate) target: TargetRef,
+    pub(crate) slot: usize,
+    /// The route step it came from (0 = primary).
+    pub(crate) step: usize,
+    /// Why it is in the plan (`primary`, `group_balanced`, `fallback`,
+    /// `overflow_queue_depth`, `cooling_last_resort`).
+    pub(crate) reason: &'static str,
+    /// `cooling_down` / `health_down` when it was put last for its health.
+    pub(crate) deferred: Option<&'static str>,
+}
+
+/// The ordered plan for one request.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) requested: String,
+    pub(crate) route: Option<String>,
+    pub(crate) privacy: PrivacyClass,
+    pub(crate) fallback: bool,
+    pub(crate) targets: Vec<PlannedTarget>,
+    pub(crate) excluded: Vec<SkippedTarget>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug)]
+pub(crate) struct PlanError {
+    pub(crate) error: ProviderError,
+    pub(crate) route: Option<String>,
+    pub(crate) privacy: PrivacyClass,
+    pub(crate) excluded: Vec<SkippedTarget>,
+    /// The model name is unknown (a catalog refresh might help).
+    pub(crate) unknown_model: bool,
+}
+
+impl Inner {
+    fn target_ref(&self, t: &ParsedTarget) -> Option<TargetRef> {
+        let slot = self.slots.get(t.slot)?;
+        Some(TargetRef {
+            provider: slot.id.clone(),
+            model: t.model.clone(),
+            locality: slot.effective_locality(),
+        })
+    }
+
+    fn resolve(&self, model: &str) -> Option<Resolved> {
+        if let Some(route) = self.routes.get(model) {
+            return Some(Resolved {
+                route: Some(route.name.clone()),
+                steps: route.steps.clone(),
+                fallback: route.fallback.unwrap_or(true),
+                no_fallback_reason: reasons::NO_FALLBACK,
+                overflow: route.overflow,
+                route_privacy: route.privacy,
+            });
+        }
+        let strict = |target: ParsedTarget| Resolved {
+            route: None,
+            steps: vec![vec![target]],
+            fallback: false,
+            no_fallback_reason: reasons::STRICT_TARGET,
+            overflow: None,
+            route_privacy: None,
+        };
+        if let Some((provider, upstream_model)) = model.split_once('/') {
+            if let (Some(&slot), false) = (self.by_id.get(provider), upstream_model.is_empty()) {
+                let exact = ParsedTarget {
+                    slot,
+                    model: upstream_model.to_owned(),
+                };
+                // A route whose first step holds this target may let it fall back along
+                // the route: `fallback: true` on the route, or non-strict exact targets.
+                for route in self.routes.values() {
+                    let first_holds = route.steps.first().is_some_and(|s| s.contains(&exact));
+                    let lets = route.fallback == Some(true)
+                        || (route.fallback.is_none() && !self.config.policy.strict_exact_targets);
+                    if first_holds && lets {
+                        let mut steps = vec![vec![exact.clone()]];
+                        steps.extend(route.steps.iter().skip(1).cloned());
+                        return Some(Resolved {
+                            route: Some(route.name.clone()),
+                            steps,
+                            fallback: true,
+                            no_fallback_reason: reasons::NO_FALLBACK,
+                            overflow: None,
+                            route_privacy: route.privacy,
+                        });
+                    }
+                }
+                return Some(strict(exact));
+            }
+        }
+        // A bare model name: the least exposed provider that offers it.
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.offers(model))
+            .min_by_key(|(i, s)| (s.effective_locality(), *i))
+            .map(|(slot, _)| {
+                strict(ParsedTarget {
+                    slot,
+                    model: model.to_owned(),
+                })
+            })
+    }
+
+    /// Plans `request`. Pure apart from reading live state.
+    pub(crate) fn plan(&self, request: &ChatRequest) -> Result<Plan, Box<PlanError>> {
+        let requested = request.model.clone();
+        let caller = request.meta.caller.as_deref();
+        let caller_policy = caller.and_then(|c| self.config.callers.get(c));
+        let base_privacy = strictest(
+            strictest(self.config.policy.default_privacy, request.meta.privacy),
+            caller_policy.and_then(|p| p.privacy),
+        );
+        let Some(resolved) = self.resolve(&requested) else {
+            return Err(Box::new(PlanError {
+                error: ProviderError::new(
+                    ErrorKind::ModelNotFound,
+                    format!(
+                        "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
+                        self.known_names(40)
+                    ),
+                ),
+                route: None,
+                privacy: base_privacy,
+                excluded: Vec::new(),
+                unknown_model: true,
+            }));
+        };
+        let privacy = strictest(base_privacy, resolved.route_privacy);
+
+        if let Some(allowed) = caller_policy.and_then(|p| p.allowed_routes.as_ref()) {
+            let exact_name = match (resolved.route.as_ref(), resolved.steps.first()) {
+                (None, Some(step)) => step
+                    .first()
+                    .and_then(|t| self.target_ref(t))
+                    .map(|t| t.to_string()),
+                _ => None,
+            };
+            let ok = allowed.iter().any(|a| {
+                *a == requested
+                    || resolved.route.as_ref() == Some(a)
+                    || exact_name.as_ref() == Some(a)
+            });
+            if !ok {
+                return Err(Box::new(PlanError {
+                    error: ProviderError::new(
+                        ErrorKind::PolicyBlocked,
+                        format!(
+                            "{}: caller `{}` may not use `{requested}` (allowed: {})",
+                            reasons::CALLER_NOT_ALLOWED,
+                            caller.unwrap_or_default(),
+                            allowed.join(", ")
+                        ),
+                    ),
+                    route: resolved.route,
+                    privacy,
+                    excluded: Vec::new(),
+                    unknown_model: false,
+                }));
+            }
+        }
+
+        let now = self.clock.now();
+        let cloud_fallback_off = self.cloud_fallback_off();
+        let mut budget_checked = false;
+        let mut budget_out: Option<String> = None;
+        let mut ready: Vec<PlannedTarget> = Vec::new();
+        let mut deferred: Vec<PlannedTarget> = Vec::new();
+        let mut excluded: Vec<SkippedTarget> = Vec::new();
+
+        for (step_idx, step) in resolved.steps.iter().enumerate() {
+            let mut members: Vec<&ParsedTarget> = step.iter().collect();
+            let group = members.len() > 1;
+            if group {
+                // Fewest in flight plus queued; ties by lowest recent time to first token.
+                members.sort_by_key(|t| {
+                    self.slots.get(t.slot).map_or((usize::MAX, u64::MAX), |s| {
+                        (s.load(), s.live.ttft_p50().unwrap_or(0))
+                    })
+                });
+            }
+            for t in members {
+                let (Some(slot), Some(target)) = (self.slots.get(t.slot), self.target_ref(t))
+                else {
+                    continue;
+                };
+                let cloud = is_cloud(target.locality);
+                let out = if step_idx > 0 && !resolved.fallback {
+                    Some(resolved.no_fallback_reason)
+                } else if !privacy.allows(target.locality) {
+                    Some(reasons::PRIVACY_LOCAL_ONLY)
+                } else if cloud && step_idx > 0 && cloud_fallback_off {
+                    Some(reasons::CLOUD_FALLBACK_DISABLED)
+                } else if cloud && {
+                    if !budget_checked {
+                        budget_out = self.budget_exhausted(caller);
+                        budget_checked = true;
+                    }
+                    budget_out.is_some()
+                } {
+                    Some(reasons::BUDGET_EXHAUSTED)
+                } else {
+                    None
+                };
+                if let Some(reason) = out {
+                    excluded.push(SkippedTarget { target, reason });
+                    continue;
+                }
+                let availability = slot
+                    .live
+                    .health
+                    .lock()
+                    .map_or(Availability::Available, |h| h.availability(now));
+                let reason = match (step_idx, group) {
+                    (0, true) => reasons::GROUP_BALANCED,
+                    (0, false) => reasons::PRIMARY,
+                    _ => reasons::FALLBACK,
+                };
+                let planned = PlannedTarget {
+                    target,
+                    slot: t.slot,
+                    step: step_idx,
+                    reason,
+                    deferred: None,
+                };
+                match availability {
+                    Availability::Available => ready.push(planned),
+                    Availability::Cooling => deferred.push(PlannedTarget {
+                        reason: reasons::COOLING_LAST_RESORT,
+                        deferred: Some(reasons::COOLING_DOWN),
+                        ..planned
+                    }),
+                    Availability::Down => deferred.push(PlannedTarget {
+                        reason: reasons::COOLING_LAST_RESORT,
+                        deferred: Some(reasons::HEALTH_DOWN),
+                        ..planned
+                    }),
+                }
+            }
+        }
+
+        if let Some(rule) = resolved.overflow {
+            self.apply_overflow(rule, &mut ready);
+        }
+        ready.extend(deferred);
+
+        if ready.is_empty() {
+            let budget = excluded
+                .iter()
+                .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
+            let (kind, why) = if budget {
+                (
+                    ErrorKind::BudgetExhausted,
+                    budget_out.unwrap_or_else(|| "a spending cap is reached".to_owned()),
+                )
+            } else {
+                (
+                    ErrorKind::PolicyBlocked,
+                    "policy allows no target".to_owned(),
+                )
+            };
+            return Err(Box::new(PlanError {
+                error: ProviderError::new(
+                    kind,
+                    format!(
+                        "no target may serve `{requested}` (privacy {}): {why}",
+                        privacy.as_str()
+                    ),
+                ),
+                route: resolved.route,
+                privacy,
+                excluded,
+                unknown_model: false,
+            }));
+        }
+        Ok(Plan {
+            requested,
+            route: resolved.route,
+            privacy,
+            fallback: resolved.fallback,
+            targets: ready,
+            excluded,
+        })
+    }
+
+    /// "Prefer the first step; go to the next when its queue is deeper than N and its
+    /// rolling median time to first token is above T": moves the next step's targets in
+    /// front of the first step's.
+    fn apply_overflow(&self, rule: OverflowRule, ready: &mut Vec<PlannedTarget>) {
+        let Some(first) = ready.first() else { return };
+        if first.step != 0 {
+            return;
+        }
+        let Some(slot) = self.slots.get(first.slot) else {
+            return;
+        };
+        let deep = slot.admission.queued() > rule.queue_depth;
+        let slow = slot
+            .live
+            .ttft_p50()
+            .is_some_and(|p50| p50 > rule.ttft_p50_ms);
+        if !(deep && slow) {
+            return;
+        }
+        let Some(next_step) = ready.iter().map(|p| p.step).find(|s| *s > 0) else {
+            return;
+        };
+        let (mut promoted, rest): (Vec<_>, Vec<_>) =
+            ready.drain(..).partition(|p| p.step == next_step);
+        for p in &mut promoted {
+            p.reason = reasons::OVERFLOW_QUEUE_DEPTH;
+        }
+        tracing::debug!(
+            provider = %slot.id,
+            queued = slot.admission.queued(),
+            ttft_p50_ms = slot.live.ttft_p50(),
+            "overflow rule moved the next step first"
+        );
+        promoted.extend(rest);
+        *ready = promoted;
+    }
+
+    /// The plan for `request`, as an [`Explanation`].
+    pub(crate) fn explain(&self, request: &ChatRequest) -> Explanation {
+        match self.plan(request) {
+            Ok(plan) => Explanation {
+                requested: plan.requested,
+                route: plan.route,
+                privacy: plan.privacy,
+                fallback: plan.fallback,
+                targets: plan
+                    .targets
+                    .into_iter()
+                    .map(|p| ExplainedTarget {
+                        target: p.target,
+                        included: true,
+                        reason: p.deferred.unwrap_or(p.reason),
+                    })
+                    .chain(plan.excluded.into_iter().map(|s| ExplainedTarget {
+                        target: s.target,
+                        included: false,
+                        reason: s.reason,
+                    }))
+                    .collect(),
+                error: None,
+            },
+            Err(e) => Explanation {
+                requested: request.model.clone(),
+                route: e.route,
+                privacy: e.privacy,
+                fallback: false,
+                targets: e
+                    .excluded
+                    .into_iter()
+                    .map(|s| ExplainedTarget {
+                        target: s.target,
+                        included: false,
+                        reason: s.reason,
+                    })
+                    .collect(),
+                error: Some(e.error.to_string()),
+            },
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! Running a plan: admission, the last policy check, dispatch, retries, fallback, health.
+//!
+//! Fallback and retries happen only before the first event: [`Router::route`] returns once
+//! the serving target's first event is in hand, and after that a failure is passed through
+//! as the stream's error item (see [`crate::RoutedStream`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use switchyard_core::{ChatEvent, ChatRequest, ChatStream, ErrorKind, PrivacyClass, ProviderError};
+
+use crate::plan::{Plan, PlannedTarget};
+use crate::reasons;
+use crate::record::{
+    Attempt, AttemptOutcome, DecisionRecord, RequestOutcome, RouteFailure, SkippedTarget,
+};
+use crate::router::{Inner, Router, is_cloud};
+use crate::slot::Slot;
+use crate::stream::{RoutedStream, Served, emit_record};
+
+/// Longest upstream `retry-after` the router waits out on the same target; a longer one
+/// moves on to the next target instead.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Why a dispatch did not produce a first event.
+enum DispatchFailure {
+    /// The last policy check stopped it (reason code); nothing was sent.
+    Blocked(&'static str),
+    /// The provider failed before its first event.
+    Failed(ProviderError),
+}
+
+/// The last check before bytes leave, run for every try of every target (first try,
+/// retry, fallback, overflow), with the newest known locality of the provider.
+fn dispatch_check(
+    inner: &Inner,
+    privacy: PrivacyClass,
+    planned: &PlannedTarget,
+    slot: &Slot,
+    caller: Option<&str>,
+) -> Result<(), &'static str> {
+    let locality = slot.effective_locality().max(planned.target.locality);
+    if !privacy.allows(locality) {
+        return Err(reasons::PRIVACY_LOCAL_ONLY);
+    }
+    if is_cloud(locality) {
+        if planned.step > 0 && inner.cloud_fallback_off() {
+            return Err(reasons::CLOUD_FALLBACK_DISABLED);
+        }
+        if inner.budget_exhausted(caller).is_some() {
+            return Err(reasons::BUDGET_EXHAUSTED);
+        }
+    }
+    Ok(())
+}
+
+/// The one place a provider's `chat` is called: after [`dispatch_check`], and it waits for
+/// the first event.
+async fn dispatch(
+    inner: &Inner,
+    privacy: PrivacyClass,
+    planned: &PlannedTarget,
+    slot: &Slot,
+    request: &ChatRequest,
+) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
+    dispatch_check(
+        inner,
+        privacy,
+        planned,
+        slot,
+        request.meta.caller.as_deref(),
+    )
+    .map_err(DispatchFailure::Blocked)?;
+    let mut stream = slot
+        .provider
+        .chat(request)
+        .await
+        .map_err(DispatchFailure::Failed)?;
+    match stream.next().await {
+        Some(Ok(first)) => Ok((stream, first)),
+        Some(Err(e)) => Err(DispatchFailure::Failed(e)),
+        None => Err(DispatchFailure::Failed(ProviderError::ended_early(
+            format!("{} ended its stream before the first event", planned.target),
+        ))),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Jittered exponential back-off: `base * 2^retry`, times a factor in [0.5, 1.5).
+fn backoff(base_ms: u64, retry: u32) -> Duration {
+    let exp = base_ms.saturating_mul(1u64 << retry.min(16));
+    let factor: f64 = rand::random_range(0.5..1.5);
+    Duration::from_millis((exp as f64 * factor) as u64)
+}
+
+/// A new request id: `sy-` and 16 hex digits.
+fn new_request_id() -> String {
+    format!("sy-{:016x}", rand::random::<u64>())
+}
+
+impl Router {
+    /// Plans `request` and runs the plan: returns once the serving target's first event is
+    /// in hand (fallback and retries happen only before that), or a loud [`RouteFailure`]
+    /// naming every attempt and the rule that stopped every other target.
+    pub async fn route(&self, request: &ChatRequest) -> Result<RoutedStream, RouteFailure> {
+        let started = Instant::now();
+        let started_at = self.inner.clock.wall();
+        let request_id = if request.meta.request_id.is_empty() {
+            new_request_id()
+        } else {
+            request.meta.request_id.clone()
+        };
+        let inner = &self.inner;
+        let mut planned = inner.plan(request);
+        if matches!(&planned, Err(e) if e.unknown_model) && inner.any_catalog_stale() {
+            // The name may be a model discovered since the last refresh.
+            inner.refresh_catalogs().await;
+            planned = inner.plan(request);
+        }
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                let e = *e;
+                let failure = RouteFailure {
+                    error: e.error,
+                    request_id,
+                    attempts: Vec::new(),
+                    skipped: e.excluded,
+                };
+                let record = DecisionRecord {
+                    request_id: failure.request_id.clone(),
+                    caller: request.meta.caller.clone(),
+                    requested: request.model.clone(),
+                    route: e.route,
+                    privacy: e.privacy,
+                    attempts: Vec::new(),
+                    skipped: failure.skipped.clone(),
+                    served_by: None,
+                    reason: failure.error.reason_code(),
+                    usage: None,
+                    cost_micro_usd: 0,
+                    outcome: RequestOutcome::Error(failure.error.reason_code()),
+                    ttft_ms: None,
+                    duration_ms: millis(started.elapsed()),
+                    started_at: Some(started_at),
+                };
+                emit_record(inner, &record, Some(&failure.error));
+                return Err(failure);
+            }
+        };
+        run(
+            self.inner.clone(),
+            plan,
+            request,
+            request_id,
+            started,
+            started_at,
+        )
+        .await
+    }
+
+    /// The plan for `request` with the reason each target is in or out, without sending
+    /// anything.
+    pub fn explain(&self, request: &ChatRequest) -> crate::Explanation {
+        self.inner.explain(request)
+    }
+}
+
+async fn run(
+    inner: Arc<Inner>,
+    plan: Plan,
+    request: &ChatRequest,
+    request_id: String,
+    started: Instant,
+    started_at: std::time::SystemTime,
+) -> Result<RoutedStream, RouteFailure> {
+    let exec_start = Instant::now();
+    let retry = inner.config.retry;
+    let mut failed: Vec<Attempt> = Vec::new();
+    let mut skipped: Vec<SkippedTarget> = plan.excluded.clone();
+    let mut last_err: Option<ProviderError> = None;
+    // One copy of the request, its model set to each target's upstream id in turn.
+    let mut upstream_request: Cow<'_, ChatRequest> = Cow::Borrowed(request);
+
+    for (idx, planned) in plan.targets.iter().enumerate() {
+        if let Some(e) = &last_err {
+            if !e.fallback_eligible() {
+                skipped.extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
+                    target: p.target.clone(),
+                    reason: reasons::NOT_FALLBACK_ELIGIBLE,
+                }));
+                break;
+            }
+        }
+        let Some(slot) = inner.slots.get(planned.slot).cloned() else {
+            continue;
+        };
+        if let Err(reason) = dispatch_check(
+            &inner,
+            plan.privacy,
+            planned,
+            &slot,
+            request.meta.caller.as_deref(),
+        ) {
+            log_blocked(planned, reason);
+            skipped.push(SkippedTarget {
+                target: planned.target.clone(),
+                reason,
+            });
+            continue;
+        }
+        let queue_start = Instant::now();
+        let permit = match slot.admission.acquire().await {
+            Ok(p) => p,
+            Err(e) => {
+                failed.push(failed_attempt(planned, &e, queue_start.elapsed()));
+                last_err = Some(e);
+                continue;
+            }
+        };
+        let queue_wait = queue_start.elapsed();
+        if upstream_request.model != planned.target.model {
+            upstream_request
+                .to_mut()
+                .model
+                .clone_from(&planned.target.model);
+        }
+        let mut tries: u32 = 0;
+        loop {
+            let dispatched = Instant::now();
+            match dispatch(&inner, plan.privacy, planned, &slot, &upstream_request).await {
+                Ok((stream, first)) => {
+                    let ttft = dispatched.elapsed();
+                    slot.live.record_ttft(millis(ttft));
+                    if let Ok(mut h) = slot.live.health.lock() {
+                        h.on_success();
+                    }
+                    crate::metrics::set_provider_up(&slot.id, true);
+                    let target_label = planned.target.to_string();
+                    ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
+                        .record(ttft.as_secs_f64());
+                    let reason = match (&last_err, tries) {
+                        (_, t) if t > 0 => reasons::RETRY,
+                        (Some(e), _) => reasons::fallback_after(e.kind()),
+                        (None, _) => planned.reason,
+                    };
+                    if reason != reasons::PRIMARY && reason != reasons::GROUP_BALANCED {
+                        ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason)
+                            .increment(1);
+                    }
+                    // Targets put last for their health and never reached.
+                    skipped.extend(plan.targets[idx + 1..].iter().filter_map(|p| {
+                        p.deferred.map(|reason| SkippedTarget {
+                            target: p.target.clone(),
+                            reason,
+                        })
+                    }));
+                    let served_attempt = Attempt {
+                        target: planned.target.clone(),
+                        outcome: AttemptOutcome::Served,
+                        reason_code: reason,
+                        message: None,
+                        ttft_ms: Some(millis(ttft)),
+                        duration_ms: millis(queue_wait + ttft),
+                    };
+                    let price = slot.model_info(&planned.target.model).and_then(|m| m.price);
+                    let mut attempts = failed.clone();
+                    attempts.push(served_attempt);
+                    let record = DecisionRecord {
+                        request_id: request_id.clone(),
+                        caller: request.meta.caller.clone(),
+                        requested: plan.requested.clone(),
+                        route: plan.route.clone(),
+                        privacy: plan.privacy,
+                        attempts,
+                        skipped,
+                        served_by: Some(planned.target.clone()),
+                        reason,
+                        usage: None,
+                        cost_micro_usd: 0,
+                        outcome: RequestOutcome::Ok,
+                        ttft_ms: Some(millis(started.elapsed())),
+                        duration_ms: 0,
+                        started_at: Some(started_at),
+                    };
+                    return Ok(RoutedStream::new(Served {
+                        inner: inner.clone(),
+                        slot,
+                        permit,
+                        stream,
+                        first,
+                        failed_attempts: failed,
+                        record,
+                        price,
+                        started,
+                        upstream_wait: exec_start.elapsed(),
+                    }));
+                }
+                Err(DispatchFailure::Blocked(reason)) => {
+                    log_blocked(planned, reason);
+                    skipped.push(SkippedTarget {
+                        target: planned.target.clone(),
+                        reason,
+                    });
+                    break;
+                }
+                Err(DispatchFailure::Failed(e)) => {
+                    let took = if tries == 0 {
+                        queue_wait + dispatched.elapsed()
+                    } else {
+                        dispatched.elapsed()
+                    };
+                    failed.push(failed_attempt(planned, &e, took));
+                    let wait_ok = e.retry_after().is_none_or(|r| r <= MAX_RETRY_AFTER);
+                    if e.retryable() && tries < retry.max_retries && wait_ok {
+                        let pause = backoff(retry.base_backoff_ms, tries)
+                            .max(e.retry_after().unwrap_or_default());
+                        tracing::debug!(
+                            target_ref = %planned.target,
+                            reason = e.reason_code(),
+                            pause_ms = millis(pause),
+                            "retrying the same target"
+                        );
+                        tokio::time::sleep(pause).await;
+                        tries += 1;
+                        continue;
+                    }
+                    if e.kind().counts_against_health() {
+                        if let Ok(mut h) = slot.live.health.lock() {
+                            h.on_failure(
+                                e.kind(),
+                                inner.clock.now(),
+                                &inner.config.health.cooldowns_ms,
+                            );
+                        }
+                        crate::metrics::set_provider_up(&slot.id, false);
+                    }
+                    tracing::info!(
+                        target_ref = %planned.target,
+                        reason = e.reason_code(),
+                        error = %e,
+                        "target failed before its first event"
+                    );
+                    last_err = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(permit);
+    }
+
+    let error = match last_err {
+        Some(e) => e,
+        None => {
+            let budget = skipped
+                .iter()
+                .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
+            if budget {
+                ProviderError::new(
+                    ErrorKind::BudgetExhausted,
+                    format!(
+                        "no target may serve `{}`: a spending cap is reached",
+                        plan.requested
+                    ),
+                )
+            } else {
+                ProviderError::new(
+                    ErrorKind::PolicyBlocked,
+                    format!(
+                        "no target may serve `{}`: policy stopped every target",
+                        plan.requested
+                    ),
+                )
+            }
+        }
+    };
+    let failure = RouteFailure {
+        error,
+        request_id: request_id.clone(),
+        attempts: failed,
+        skipped,
+    };
+    let record = DecisionRecord {
+        request_id,
+        caller: request.meta.caller.clone(),
+        requested: plan.requested,
+        route: plan.route,
+        privacy: plan.privacy,
+        attempts: failure.attempts.clone(),
+        skipped: failure.skipped.clone(),
+        served_by: None,
+        reason: failure.error.reason_code(),
+        usage: None,
+        cost_micro_usd: 0,
+        outcome: RequestOutcome::Error(failure.error.reason_code()),
+        ttft_ms: None,
+        duration_ms: millis(started.elapsed()),
+        started_at: Some(started_at),
+    };
+    emit_record(&inner, &record, Some(&failure.error));
+    Err(failure)
+}
+
+fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) -> Attempt {
+    Attempt {
+        target: planned.target.clone(),
+        outcome: AttemptOutcome::Failed,
+        reason_code: e.reason_code(),
+        message: Some(e.message().to_owned()),
+        ttft_ms: None,
+        duration_ms: millis(took),
+    }
+}
+
+fn log_blocked(planned: &PlannedTarget, reason: &'static str) {
+    // Planning should have left this target out; the dispatch check caught it (a reload or
+    // a concurrent spend changed the facts). Loud, because it guards privacy and money.
+    tracing::warn!(
+        target_ref = %planned.target,
+        reason,
+        "dispatch check stopped a planned target; nothing was sent"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_jittered_within_bounds() {
+        for retry in 0..4 {
+            let d = backoff(100, retry);
+            let base = 100u64 << retry;
+            assert!(d >= Duration::from_millis(base / 2), "{d:?}");
+            assert!(d < Duration::from_millis(base * 3 / 2 + 1), "{d:?}");
+        }
+        assert!(backoff(u64::MAX, 40) > Duration::ZERO);
+    }
+}

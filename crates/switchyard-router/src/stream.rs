@@ -1,0 +1,316 @@
+//! The stream a routed request yields, and the decision record emitted when it ends.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use switchyard_core::{ChatEvent, ChatStream, Price, ProviderError, Usage};
+
+use crate::queue::SlotPermit;
+use crate::record::{Attempt, DecisionRecord, RequestOutcome, TargetRef};
+use crate::router::Inner;
+use crate::slot::Slot;
+
+/// What `route` hands over once a target produced its first event.
+pub(crate) struct Served {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) permit: SlotPermit,
+    pub(crate) stream: ChatStream,
+    pub(crate) first: ChatEvent,
+    pub(crate) failed_attempts: Vec<Attempt>,
+    pub(crate) record: DecisionRecord,
+    pub(crate) price: Option<Price>,
+    pub(crate) started: Instant,
+    pub(crate) upstream_wait: Duration,
+}
+
+/// Bookkeeping until the stream ends; taken exactly once.
+struct Finish {
+    inner: Arc<Inner>,
+    slot: Arc<Slot>,
+    permit: SlotPermit,
+    record: DecisionRecord,
+    price: Option<Price>,
+    usage: Option<Usage>,
+    started: Instant,
+}
+
+/// The answer of a routed request, returned once the first event is in hand (fallback
+/// before the first byte already done). Yields that event first, then the serving
+/// target's events. A failure after that is passed through as one error item (never a
+/// second attempt), and a stream that ends without its final event yields a
+/// `stream_ended_early` error; after an error or the final event the stream ends.
+/// Dropping it cancels the upstream request. The provider's slot is held until the end.
+pub struct RoutedStream {
+    stream: ChatStream,
+    first: Option<ChatEvent>,
+    served_by: TargetRef,
+    reason: &'static str,
+    request_id: String,
+    attempts: Vec<Attempt>,
+    upstream_wait: Duration,
+    pending_since: Option<Instant>,
+    finish: Option<Finish>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for RoutedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutedStream")
+            .field("request_id", &self.request_id)
+            .field("served_by", &self.served_by)
+            .field("reason", &self.reason)
+            .field("attempts", &self.attempts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoutedStream {
+    pub(crate) fn new(s: Served) -> Self {
+        let served_by = s.record.served_by.clone().unwrap_or_else(|| TargetRef {
+            provider: s.slot.id.clone(),
+            model: String::new(),
+            locality: s.slot.locality,
+        });
+        Self {
+            stream: s.stream,
+            first: Some(s.first),
+            served_by,
+            reason: s.record.reason,
+            request_id: s.record.request_id.clone(),
+            attempts: s.failed_attempts,
+            upstream_wait: s.upstream_wait,
+            pending_since: None,
+            finish: Some(Finish {
+                inner: s.inner,
+                slot: s.slot,
+                permit: s.permit,
+                record: s.record,
+                price: s.price,
+                usage: None,
+                started: s.started,
+            }),
+            ended: false,
+        }
+    }
+
+    /// The target serving this request.
+    pub fn served_by(&self) -> &TargetRef {
+        &self.served_by
+    }
+
+    /// Why it serves: `primary`, `group_balanced`, `fallback`, `fallback_after_<code>`,
+    /// `overflow_queue_depth`, `overflow_queue_full`, `retry`, `cooling_last_resort`.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The attempts that failed before this target served.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// Time spent waiting on upstreams so far: queue waits, upstream calls up to the first
+    /// event, retry back-offs, and polls of this stream that were pending.
+    pub fn upstream_wait(&self) -> Duration {
+        match self.pending_since {
+            Some(since) => self.upstream_wait + since.elapsed(),
+            None => self.upstream_wait,
+        }
+    }
+
+    fn observe(&mut self, event: &ChatEvent) {
+        match event {
+            ChatEvent::Usage(u) => {
+                if let Some(f) = self.finish.as_mut() {
+                    f.usage = Some(*u);
+                }
+            }
+            ChatEvent::Done { .. } => self.complete(RequestOutcome::Ok, None),
+            _ => {}
+        }
+    }
+
+    /// Ends the bookkeeping: releases the slot, charges the spend, emits the record.
+    fn complete(&mut self, outcome: RequestOutcome, error: Option<&ProviderError>) {
+        let Some(f) = self.finish.take() else { return };
+        let Finish {
+            inner,
+            slot,
+            permit,
+            mut record,
+            price,
+            usage,
+            started,
+        } = f;
+        drop(permit);
+        if let Some(e) = error {
+            if e.kind().counts_against_health() {
+                if let Ok(mut h) = slot.live.health.lock() {
+                    h.on_failure(
+                        e.kind(),
+                        inner.clock.now(),
+                        &inner.config.health.cooldowns_ms,
+                    );
+                }
+            }
+        }
+        let cost = match (price, usage) {
+            (Some(p), Some(u)) => p.cost_micro_usd(&u),
+            _ => 0,
+        };
+        if cost > 0 {
+            if let Err(e) = inner
+                .ledger
+                .record(record.caller.as_deref(), cost, inner.clock.wall())
+            {
+                tracing::error!(
+                    request_id = %record.request_id,
+                    cost_micro_usd = cost,
+                    error = %e,
+                    "could not record spend"
+                );
+            }
+            ::metrics::gauge!(crate::metrics::SPEND_USD_TOTAL, "provider" => slot.id.clone())
+                .increment(crate::budget::micro_to_usd(cost));
+        }
+        if let Some(u) = usage {
+            let target = self.served_by.to_string();
+            ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target.clone(), "kind" => "prompt")
+                .increment(u64::from(u.prompt_tokens));
+            ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target, "kind" => "completion")
+                .increment(u64::from(u.completion_tokens));
+        }
+        record.usage = usage;
+        record.cost_micro_usd = cost;
+        record.outcome = outcome;
+        record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        emit_record(&inner, &record, error);
+    }
+}
+
+impl Stream for RoutedStream {
+    type Item = Result<ChatEvent, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            this.observe(&first);
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let polled = this.stream.as_mut().poll_next(cx);
+        match polled {
+            Poll::Pending => {
+                this.pending_since.get_or_insert_with(Instant::now);
+                return Poll::Pending;
+            }
+            Poll::Ready(_) => {
+                if let Some(since) = this.pending_since.take() {
+                    this.upstream_wait += since.elapsed();
+                }
+            }
+        }
+        match polled {
+            Poll::Ready(Some(Ok(event))) => {
+                this.observe(&event);
+                Poll::Ready(Some(Ok(event)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let e = e.context(format!(
+                    "{} failed after the answer started",
+                    this.served_by
+                ));
+                this.ended = true;
+                this.complete(RequestOutcome::Error(e.reason_code()), Some(&e));
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.ended = true;
+                if this.finish.is_none() {
+                    // The final event was seen: a normal end.
+                    return Poll::Ready(None);
+                }
+                let e = ProviderError::ended_early(format!(
+                    "{} ended its stream without a final event",
+                    this.served_by
+                ));
+                this.complete(RequestOutcome::Error(e.reason_code()), Some(&e));
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for RoutedStream {
+    fn drop(&mut self) {
+        if self.finish.is_some() {
+            self.complete(RequestOutcome::Cancelled, None);
+        }
+    }
+}
+
+/// Emits one decision record: a structured tracing event (target `switchyard::decision`),
+/// the request metrics, and the observer.
+pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<&ProviderError>) {
+    let served_by = record
+        .served_by
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), ToString::to_string);
+    let attempts = record
+        .attempts
+        .iter()
+        .map(|a| format!("{}:{}:{}ms", a.target, a.reason_code, a.duration_ms))
+        .collect::<Vec<_>>()
+        .join(",");
+    let skipped = record
+        .skipped
+        .iter()
+        .map(|s| format!("{}:{}", s.target, s.reason))
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        target: "switchyard::decision",
+        request_id = %record.request_id,
+        caller = record.caller.as_deref().unwrap_or("-"),
+        requested = %record.requested,
+        route = record.route.as_deref().unwrap_or("-"),
+        privacy = record.privacy.as_str(),
+        served_by = %served_by,
+        reason = record.reason,
+        outcome = record.outcome.as_str(),
+        attempts = %attempts,
+        skipped = %skipped,
+        ttft_ms = record.ttft_ms,
+        duration_ms = record.duration_ms,
+        prompt_tokens = record.usage.map(|u| u.prompt_tokens),
+        completion_tokens = record.usage.map(|u| u.completion_tokens),
+        cost_micro_usd = record.cost_micro_usd,
+        error = error.map(ToString::to_string),
+        "request routed"
+    );
+    let route = record.route.clone().unwrap_or_else(|| "direct".to_owned());
+    ::metrics::counter!(
+        crate::metrics::REQUESTS_TOTAL,
+        "route" => route,
+        "target" => served_by.clone(),
+        "outcome" => record.outcome.as_str()
+    )
+    .increment(1);
+    ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => served_by)
+        .record(record.duration_ms as f64 / 1000.0);
+    if let Some(observer) = &inner.observer {
+        observer.on_decision(record);
+    }
+}
