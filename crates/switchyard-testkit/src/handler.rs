@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::body::{End, InjectedDrop, Plan, ResponseBody, StreamGuard, apply_fault};
-use crate::record::RecordedRequest;
+use crate::record::RawRequest;
 use crate::render::{Api, catalog, ollama, openai};
 use crate::script::Fault;
 use crate::state::Shared;
@@ -254,22 +254,19 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         Err(BodyError::TooLarge) => Bytes::new(),
         Err(BodyError::Broken) => return Err(InjectedDrop),
     };
-    shared.log.push(RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path: path.to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.clone(),
-    });
+    let bearer_ok = api != Api::OpenAi
+        || shared.api_key.as_deref().is_none_or(|key| {
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|v| v.trim() == key)
+        });
+    let method = parts.method.clone();
+    let uri = parts.uri.clone();
+    let path = uri.path();
+    shared.log.push(RawRequest::new(parts, body.clone()));
 
     if shared.is_blocked(path) {
         let mut r = response(
@@ -294,22 +291,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         let msg = format!("request body larger than {} bytes", shared.max_body);
         return Ok(api_error(api, StatusCode::PAYLOAD_TOO_LARGE, &msg));
     }
-    if api == Api::OpenAi {
-        if let Some(key) = &shared.api_key {
-            let ok = parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|v| v.trim() == key);
-            if !ok {
-                return Ok(unauthorized(api));
-            }
-        }
+    if !bearer_ok {
+        return Ok(unauthorized(api));
     }
 
-    let method = &parts.method;
-    match (method, path) {
+    match (&method, path) {
         (&Method::GET | &Method::HEAD, "/") => Ok(response(
             StatusCode::OK,
             TEXT,
@@ -343,7 +329,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         (&Method::POST, "/v1/chat/completions") => {
             chat(&shared, Api::OpenAi, &body, server_fault).await
         }
-        _ => Ok(not_found_page(api, method, path)),
+        _ => Ok(not_found_page(api, &method, path)),
     }
 }
 

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Method, Uri};
 
 /// One request as the server received it (recorded once its whole body was read).
 #[derive(Debug, Clone)]
@@ -55,10 +57,50 @@ pub(crate) fn is_chat_path(path: &str) -> bool {
     path == "/api/chat" || path == "/v1/chat/completions"
 }
 
+/// A request as stored: the parsed head, turned into a [`RecordedRequest`] only when a test
+/// asks (so recording costs no string copies per request).
+#[derive(Debug)]
+pub(crate) struct RawRequest {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl RawRequest {
+    pub(crate) fn new(parts: Parts, body: Bytes) -> Self {
+        RawRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    fn to_recorded(&self) -> RecordedRequest {
+        RecordedRequest {
+            method: self.method.as_str().to_owned(),
+            path: self.uri.path().to_owned(),
+            query: self.uri.query().map(str::to_owned),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: self.body.clone(),
+        }
+    }
+}
+
 /// A bounded request log with exact counters.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
-    entries: Mutex<VecDeque<RecordedRequest>>,
+    entries: Mutex<VecDeque<RawRequest>>,
     limit: usize,
     total: AtomicUsize,
     chat: AtomicUsize,
@@ -74,9 +116,9 @@ impl RequestLog {
         }
     }
 
-    pub(crate) fn push(&self, req: RecordedRequest) {
+    pub(crate) fn push(&self, req: RawRequest) {
         self.total.fetch_add(1, Ordering::Relaxed);
-        if req.is_chat() {
+        if is_chat_path(req.uri.path()) {
             self.chat.fetch_add(1, Ordering::Relaxed);
         }
         if self.limit == 0 {
@@ -91,7 +133,7 @@ impl RequestLog {
 
     pub(crate) fn snapshot(&self) -> Vec<RecordedRequest> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.iter().cloned().collect()
+        entries.iter().map(RawRequest::to_recorded).collect()
     }
 
     pub(crate) fn total(&self) -> usize {
