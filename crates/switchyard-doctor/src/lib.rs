@@ -1,4 +1,90 @@
-//! The doctor: a probe ladder (DNS, TCP, TLS, HTTP, catalog, generation, tools) that
-//! names the first failing rung and how to fix it.
+//! The doctor: a probe ladder that finds why a model server is unreachable or misbehaving,
+//! names the first failing rung, and says how to fix it.
 //!
-//! Nothing is public yet; see the workspace README for the plan.
+//! Most "the local model is broken" reports are a listen address, a network namespace, a
+//! proxy, TLS, a stale key or a timeout. For each provider the doctor climbs:
+//!
+//! 1. **dns**: the host name resolves;
+//! 2. **tcp**: a connection opens (refused, timed out and unreachable told apart);
+//! 3. **tls**: the certificate is trusted and valid for the name; plain HTTP spoken to a
+//!    TLS port and the reverse are recognised by the bytes that come back;
+//! 4. **http**: Ollama's `GET /` and `/api/version`, or `/models` of an OpenAI-compatible
+//!    API; a `/v1` base URL on an Ollama provider is flagged;
+//! 5. **catalog**: an empty catalog explained, every configured model present, its
+//!    capabilities and context window, tool models without the `tools` capability flagged;
+//! 6. **paths**: every API path reaches the server (no proxy that forwards only some);
+//! 7. **generate**: a tiny non-streamed answer, the load time (cold or warm);
+//! 8. **stream**: time to first token and the largest gap, against the configured timeouts;
+//! 9. **tools**: a tool round trip (structured call, call written as text, or none);
+//! 10. **account**: the key accepted, the quota left.
+//!
+//! It stops at the first failing rung. The gateway's own checks come first: the config,
+//! its checksum, the version and build id, the listen address, keys beyond loopback.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use switchyard_core::Locality;
+//! use switchyard_doctor::{GatewayFacts, ProbeApi, ProviderProbe};
+//!
+//! # async fn example() {
+//! let local = ProviderProbe {
+//!     id: "local".into(),
+//!     api: ProbeApi::Ollama,
+//!     base_url: "http://127.0.0.1:11434".into(),
+//!     locality: Locality::Local,
+//!     client: switchyard_http::ClientConfig::default(),
+//!     models: vec!["qwen2.5:7b".into()],
+//!     tool_models: vec!["qwen2.5:7b".into()],
+//!     first_token_timeout: Duration::from_secs(300),
+//! };
+//! let facts = GatewayFacts { version: "0.1.0".into(), build_id: "dev".into(), ..GatewayFacts::default() };
+//! let report = switchyard_doctor::run(facts, vec![local], &mut |line| eprintln!("{line}")).await;
+//! print!("{}", report.to_table());
+//! std::process::exit(report.exit_code());
+//! # }
+//! ```
+
+mod context;
+mod finding;
+mod gateway;
+mod input;
+mod ladder;
+mod report;
+mod rungs;
+mod table;
+mod target;
+mod upstream;
+
+pub use finding::Finding;
+pub use input::{DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe};
+pub use report::{Check, GatewaySection, ProviderSection, Report, Rung, Status, Summary};
+
+/// Checks the gateway and every provider (in order, one ladder each) with the default
+/// limits, calling `progress` with a line before each slow probe.
+pub async fn run(
+    facts: GatewayFacts,
+    providers: Vec<ProviderProbe>,
+    progress: &mut dyn FnMut(&str),
+) -> Report {
+    run_with(DoctorOptions::default(), facts, providers, progress).await
+}
+
+/// [`run`] with explicit limits (short ones in tests; `generate: false` to skip the
+/// generation rungs).
+pub async fn run_with(
+    options: DoctorOptions,
+    facts: GatewayFacts,
+    providers: Vec<ProviderProbe>,
+    progress: &mut dyn FnMut(&str),
+) -> Report {
+    progress("gateway: config, version, listen address");
+    let gateway = gateway::check(&facts, options.connect_timeout).await;
+    let mut sections = Vec::with_capacity(providers.len());
+    for probe in &providers {
+        sections.push(ladder::run(probe, &options, progress).await);
+    }
+    Report {
+        gateway,
+        providers: sections,
+    }
+}

@@ -1,0 +1,66 @@
+//! What the rungs of one provider's ladder share.
+
+use switchyard_core::{ErrorKind, ProviderError};
+
+use crate::finding::Finding;
+use crate::input::{DoctorOptions, ProviderProbe};
+use crate::report::{Check, Rung};
+use crate::target::Target;
+use crate::upstream::Upstream;
+
+/// The state of one provider's ladder.
+#[derive(Debug)]
+pub(crate) struct Ladder<'a> {
+    /// The provider.
+    pub(crate) probe: &'a ProviderProbe,
+    /// The doctor's limits.
+    pub(crate) options: &'a DoctorOptions,
+    /// The base URL, parsed.
+    pub(crate) target: Target,
+    /// The base URL the API calls use (Ollama: without a trailing `/v1`).
+    pub(crate) api_base: String,
+    /// A plain client with the provider's transport settings, for raw requests.
+    pub(crate) raw: reqwest::Client,
+    /// The real client.
+    pub(crate) upstream: Upstream,
+    /// Whether an OpenAI-kind base URL is Ollama's `/v1` layer.
+    pub(crate) ollama_v1: bool,
+    /// Model names the server lists (filled by the catalog rung).
+    pub(crate) server_models: Vec<String>,
+    /// Configured models found on the server (in configured order).
+    pub(crate) present_models: Vec<String>,
+    /// Configured tool models found on the server with tool capability (or unknown).
+    pub(crate) usable_tool_models: Vec<String>,
+    /// The time the non-streamed generation took when the model was cold.
+    pub(crate) cold_start: Option<std::time::Duration>,
+    /// The checks so far.
+    pub(crate) checks: Vec<Check>,
+}
+
+impl Ladder<'_> {
+    /// Records a finding on `rung`.
+    pub(crate) fn push(&mut self, rung: Rung, finding: &Finding) {
+        self.checks.push(finding.check(rung));
+    }
+
+    /// Maps an error that concerns the key or the account to the account rung's finding.
+    pub(crate) fn account_finding(&self, err: &ProviderError) -> Option<Finding> {
+        match err.kind() {
+            ErrorKind::Auth => Some(if self.probe.client.bearer_token.is_none() {
+                Finding::NoApiKey
+            } else {
+                Finding::KeyRejected {
+                    status: err.status().unwrap_or(401),
+                    message: err.message().to_owned(),
+                }
+            }),
+            ErrorKind::QuotaExhausted => Some(Finding::QuotaExhausted {
+                message: err.message().to_owned(),
+            }),
+            ErrorKind::RateLimited => Some(Finding::RateLimited {
+                retry_after: err.retry_after(),
+            }),
+            _ => None,
+        }
+    }
+}

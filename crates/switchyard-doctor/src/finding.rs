@@ -1,0 +1,993 @@
+//! Everything the doctor can find wrong, each with a stable code, a severity, one sentence
+//! saying what was found and one concrete fix.
+//!
+//! The hint texts live here, in one place, so they stay consistent and can be tested
+//! without a network.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::input::ProbeApi;
+use crate::report::{Check, Rung, Status};
+
+/// A problem found by one rung.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finding {
+    /// The base URL is not an absolute http(s) URL.
+    InvalidBaseUrl {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The host name does not resolve.
+    DnsFailed {
+        /// The host.
+        host: String,
+        /// The resolver's words.
+        error: String,
+    },
+    /// Resolving took longer than the limit.
+    DnsTimedOut {
+        /// The host.
+        host: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// Nothing listens at the address (TCP reset).
+    ConnectRefused {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The API expected there.
+        api: ProbeApi,
+    },
+    /// The connection attempt got no answer in time (packets dropped).
+    ConnectTimedOut {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The limit.
+        after: Duration,
+    },
+    /// No route to the host or its network.
+    Unreachable {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The system's words.
+        error: String,
+    },
+    /// Any other failure to connect.
+    ConnectFailed {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The system's words.
+        error: String,
+    },
+    /// The certificate's issuer is not trusted.
+    TlsUnknownIssuer {
+        /// The host name checked.
+        host: String,
+        /// The CA file configured, if any.
+        ca_file: Option<String>,
+    },
+    /// The certificate is not valid for the host name used.
+    TlsNameMismatch {
+        /// The host name checked.
+        host: String,
+    },
+    /// The certificate expired or is not valid yet.
+    TlsExpired {
+        /// The host name checked.
+        host: String,
+    },
+    /// The configured CA file cannot be used.
+    TlsCaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        error: String,
+    },
+    /// An `https://` URL points at a port that speaks plain HTTP.
+    TlsToPlainPort {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// An `http://` URL points at a port that speaks TLS.
+    PlainToTlsPort {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// Any other TLS failure.
+    TlsFailed {
+        /// The host name checked.
+        host: String,
+        /// The TLS library's words.
+        error: String,
+    },
+    /// Connected, but no HTTP answer came in time.
+    NoHttpAnswer {
+        /// The address.
+        addr: SocketAddr,
+        /// The limit.
+        after: Duration,
+    },
+    /// An Ollama provider's base URL ends in `/v1`.
+    V1OnOllama {
+        /// The base URL without `/v1`.
+        native: String,
+    },
+    /// An OpenAI-compatible base URL that does not end in `/v1` answered 404.
+    MissingV1 {
+        /// The base URL.
+        base_url: String,
+    },
+    /// The server at the base URL is not the expected API.
+    NotTheApi {
+        /// The API expected.
+        api: ProbeApi,
+        /// What answered instead.
+        answer: String,
+    },
+    /// An HTTP-level failure of the base probe.
+    HttpFailed {
+        /// The classified error.
+        reason_code: String,
+        /// The error's message.
+        message: String,
+    },
+    /// The HTTP client could not be built from the provider's settings.
+    ClientConfig {
+        /// What is wrong.
+        error: String,
+    },
+    /// A cloud provider without an API key.
+    NoApiKey,
+    /// The key was refused (401/403).
+    KeyRejected {
+        /// The status.
+        status: u16,
+        /// The upstream's words.
+        message: String,
+    },
+    /// The account's quota or credit is exhausted.
+    QuotaExhausted {
+        /// The upstream's words.
+        message: String,
+    },
+    /// Rate limited right now.
+    RateLimited {
+        /// How long the upstream asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The server lists no model at all.
+    CatalogEmpty {
+        /// The base URL (for the commands in the hint).
+        base_url: String,
+        /// Whether models are configured for this provider (then it is a failure).
+        models_configured: bool,
+    },
+    /// A configured model is not on the server.
+    ModelMissing {
+        /// The model.
+        model: String,
+        /// The API (the fix differs).
+        api: ProbeApi,
+        /// The base URL.
+        base_url: String,
+        /// Names on the server that look alike (same name, another tag).
+        similar: Vec<String>,
+    },
+    /// A model that receives tool requests lacks the `tools` capability.
+    NoToolsCapability {
+        /// The model.
+        model: String,
+    },
+    /// A configured chat model is an embedding model.
+    EmbeddingOnly {
+        /// The model.
+        model: String,
+    },
+    /// A path does not reach the server while others do.
+    PathBlocked {
+        /// The path that is not forwarded.
+        path: String,
+        /// A path that works.
+        working: String,
+        /// The status the blocked path answered.
+        status: u16,
+    },
+    /// A generation failed.
+    GenerationFailed {
+        /// Streamed or not.
+        streamed: bool,
+        /// The classified error's code.
+        reason_code: String,
+        /// The error's message.
+        message: String,
+    },
+    /// The configured first-token timeout is below the measured time to first token.
+    FirstTokenTimeoutTooShort {
+        /// The configured timeout.
+        configured: Duration,
+        /// The slowest first token measured (cold start included).
+        measured: Duration,
+        /// Whether the measurement included loading the model.
+        cold: bool,
+    },
+    /// The largest gap between chunks exceeds the idle timeout.
+    IdleGapTooLong {
+        /// The configured idle timeout.
+        configured: Duration,
+        /// The largest gap measured.
+        measured: Duration,
+    },
+    /// A streamed answer arrived all at once: something buffers it.
+    StreamBuffered {
+        /// How many events arrived together.
+        events: usize,
+    },
+    /// The model wrote its tool call as text instead of a structured call.
+    ToolCallAsText {
+        /// The API used.
+        api: ProbeApi,
+        /// Whether the base URL is Ollama's `/v1`.
+        ollama_v1: bool,
+    },
+    /// The model answered without calling the offered tool.
+    NoToolCall {
+        /// The model.
+        model: String,
+    },
+    /// The gateway's config does not parse or validate.
+    ConfigInvalid {
+        /// The error, with path and line.
+        error: String,
+    },
+    /// The listen address is taken by something else.
+    ListenInUse {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The listen address cannot be bound.
+    ListenUnavailable {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's words.
+        error: String,
+        /// Whether it is a permission problem.
+        permission: bool,
+    },
+    /// Listening beyond loopback without caller keys.
+    OpenWithoutKeys {
+        /// The address.
+        addr: SocketAddr,
+    },
+}
+
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A generous suggestion for a timeout: twice the measurement, rounded up to whole seconds.
+fn suggest_ms(measured: Duration) -> u64 {
+    let doubled = measured.saturating_mul(2).as_secs().saturating_add(1);
+    doubled.saturating_mul(1000)
+}
+
+impl Finding {
+    /// The stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Finding::InvalidBaseUrl { .. } => "invalid_base_url",
+            Finding::DnsFailed { .. } => "dns_failed",
+            Finding::DnsTimedOut { .. } => "dns_timed_out",
+            Finding::ConnectRefused { .. } => "connect_refused",
+            Finding::ConnectTimedOut { .. } => "connect_timed_out",
+            Finding::Unreachable { .. } => "unreachable",
+            Finding::ConnectFailed { .. } => "connect_failed",
+            Finding::TlsUnknownIssuer { .. } => "tls_unknown_issuer",
+            Finding::TlsNameMismatch { .. } => "tls_name_mismatch",
+            Finding::TlsExpired { .. } => "tls_expired",
+            Finding::TlsCaFile { .. } => "tls_ca_file",
+            Finding::TlsToPlainPort { .. } => "tls_to_plain_port",
+            Finding::PlainToTlsPort { .. } => "plain_to_tls_port",
+            Finding::TlsFailed { .. } => "tls_failed",
+            Finding::NoHttpAnswer { .. } => "no_http_answer",
+            Finding::V1OnOllama { .. } => "v1_on_ollama",
+            Finding::MissingV1 { .. } => "missing_v1",
+            Finding::NotTheApi { .. } => "not_the_api",
+            Finding::HttpFailed { .. } => "http_failed",
+            Finding::ClientConfig { .. } => "client_config",
+            Finding::NoApiKey => "no_api_key",
+            Finding::KeyRejected { .. } => "key_rejected",
+            Finding::QuotaExhausted { .. } => "quota_exhausted",
+            Finding::RateLimited { .. } => "rate_limited",
+            Finding::CatalogEmpty { .. } => "catalog_empty",
+            Finding::ModelMissing { .. } => "model_missing",
+            Finding::NoToolsCapability { .. } => "no_tools_capability",
+            Finding::EmbeddingOnly { .. } => "embedding_only",
+            Finding::PathBlocked { .. } => "path_blocked",
+            Finding::GenerationFailed { .. } => "generation_failed",
+            Finding::FirstTokenTimeoutTooShort { .. } => "first_token_timeout_too_short",
+            Finding::IdleGapTooLong { .. } => "idle_gap_too_long",
+            Finding::StreamBuffered { .. } => "stream_buffered",
+            Finding::ToolCallAsText { .. } => "tool_call_as_text",
+            Finding::NoToolCall { .. } => "no_tool_call",
+            Finding::ConfigInvalid { .. } => "config_invalid",
+            Finding::ListenInUse { .. } => "listen_in_use",
+            Finding::ListenUnavailable { .. } => "listen_unavailable",
+            Finding::OpenWithoutKeys { .. } => "open_without_keys",
+        }
+    }
+
+    /// How bad it is.
+    pub fn status(&self) -> Status {
+        match self {
+            Finding::V1OnOllama { .. }
+            | Finding::RateLimited { .. }
+            | Finding::FirstTokenTimeoutTooShort { .. }
+            | Finding::IdleGapTooLong { .. }
+            | Finding::StreamBuffered { .. }
+            | Finding::ToolCallAsText { .. }
+            | Finding::ListenInUse { .. } => Status::Warn,
+            Finding::CatalogEmpty {
+                models_configured, ..
+            } => {
+                if *models_configured {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                }
+            }
+            _ => Status::Fail,
+        }
+    }
+
+    /// One sentence: what was found.
+    pub fn summary(&self) -> String {
+        match self {
+            Finding::InvalidBaseUrl { reason } => format!("the base URL cannot be used: {reason}"),
+            Finding::DnsFailed { host, error } => format!("`{host}` does not resolve: {error}"),
+            Finding::DnsTimedOut { host, after } => {
+                format!("resolving `{host}` took longer than {}", secs(*after))
+            }
+            Finding::ConnectRefused { addr, .. } => {
+                format!("connection refused by {addr}: nothing listens there")
+            }
+            Finding::ConnectTimedOut { addr, after } => {
+                format!(
+                    "no answer from {addr} within {} (packets dropped)",
+                    secs(*after)
+                )
+            }
+            Finding::Unreachable { addr, error } => format!("{addr} is unreachable: {error}"),
+            Finding::ConnectFailed { addr, error } => format!("cannot connect to {addr}: {error}"),
+            Finding::TlsUnknownIssuer { host, .. } => {
+                format!(
+                    "the certificate of {host} is signed by an issuer this machine does not trust"
+                )
+            }
+            Finding::TlsNameMismatch { host } => {
+                format!("the certificate presented is not valid for the name `{host}`")
+            }
+            Finding::TlsExpired { host } => {
+                format!("the certificate of {host} has expired or is not valid yet")
+            }
+            Finding::TlsCaFile { path, error } => {
+                format!("the ca_file {path} cannot be used: {error}")
+            }
+            Finding::TlsToPlainPort { addr } => {
+                format!("https:// was used but {addr} answers in plain HTTP")
+            }
+            Finding::PlainToTlsPort { addr } => {
+                format!("http:// was used but {addr} speaks TLS")
+            }
+            Finding::TlsFailed { host, error } => {
+                format!("TLS handshake with {host} failed: {error}")
+            }
+            Finding::NoHttpAnswer { addr, after } => format!(
+                "{addr} accepted the connection but sent no HTTP answer within {}",
+                secs(*after)
+            ),
+            Finding::V1OnOllama { .. } => {
+                "the base URL ends in /v1 but the provider uses Ollama's native API".to_owned()
+            }
+            Finding::MissingV1 { base_url } => {
+                format!("{base_url}/models answered 404: the base URL lacks /v1")
+            }
+            Finding::NotTheApi { api, answer } => {
+                format!("this is not an {} API: {answer}", api_name(*api))
+            }
+            Finding::HttpFailed {
+                reason_code,
+                message,
+            } => {
+                format!("the API did not answer properly ({reason_code}): {message}")
+            }
+            Finding::ClientConfig { error } => {
+                format!("the provider's HTTP settings cannot be used: {error}")
+            }
+            Finding::NoApiKey => "no API key is configured for this cloud provider".to_owned(),
+            Finding::KeyRejected { status, message } => {
+                format!("the API key was refused (HTTP {status}): {message}")
+            }
+            Finding::QuotaExhausted { message } => {
+                format!("the account's quota is exhausted: {message}")
+            }
+            Finding::RateLimited { retry_after } => match retry_after {
+                Some(d) => format!(
+                    "rate limited right now (HTTP 429, retry after {})",
+                    secs(*d)
+                ),
+                None => "rate limited right now (HTTP 429)".to_owned(),
+            },
+            Finding::CatalogEmpty { .. } => "the server lists no models at all".to_owned(),
+            Finding::ModelMissing { similar, .. } => {
+                if similar.is_empty() {
+                    "not on this server".to_owned()
+                } else {
+                    format!("not on this server (it has {})", similar.join(", "))
+                }
+            }
+            Finding::NoToolsCapability { .. } => {
+                "used for tools but lacks the `tools` capability".to_owned()
+            }
+            Finding::EmbeddingOnly { .. } => "an embedding model: it cannot chat".to_owned(),
+            Finding::PathBlocked {
+                path,
+                working,
+                status,
+            } => format!(
+                "{path} answers HTTP {status} from something that is not the model server, while {working} works"
+            ),
+            Finding::GenerationFailed {
+                streamed,
+                reason_code,
+                message,
+            } => format!(
+                "the {} generation failed ({reason_code}): {message}",
+                if *streamed {
+                    "streamed"
+                } else {
+                    "non-streamed"
+                }
+            ),
+            Finding::FirstTokenTimeoutTooShort {
+                configured,
+                measured,
+                cold,
+            } => format!(
+                "first token took {}{}, above the configured first-token timeout of {}",
+                secs(*measured),
+                if *cold {
+                    " (cold start, model loading)"
+                } else {
+                    ""
+                },
+                secs(*configured)
+            ),
+            Finding::IdleGapTooLong {
+                configured,
+                measured,
+            } => format!(
+                "a gap of {} between chunks, above the configured idle timeout of {}",
+                secs(*measured),
+                secs(*configured)
+            ),
+            Finding::StreamBuffered { events } => {
+                format!("the streamed answer arrived all at once ({events} events together)")
+            }
+            Finding::ToolCallAsText { .. } => {
+                "the model wrote its tool call as text, not as a structured call".to_owned()
+            }
+            Finding::NoToolCall { .. } => {
+                "the model answered in text and did not call the offered tool".to_owned()
+            }
+            Finding::ConfigInvalid { error } => format!("the config is invalid: {error}"),
+            Finding::ListenInUse { addr } => format!(
+                "something already listens on {addr} (a running gateway, or another program)"
+            ),
+            Finding::ListenUnavailable { addr, error, .. } => {
+                format!("{addr} cannot be bound: {error}")
+            }
+            Finding::OpenWithoutKeys { addr } => {
+                format!("listening on {addr}, beyond loopback, without API keys")
+            }
+        }
+    }
+
+    /// One concrete fix.
+    pub fn hint(&self) -> String {
+        match self {
+            Finding::InvalidBaseUrl { .. } => {
+                "write base_url as an absolute URL with scheme, host and port, e.g. \
+                 http://127.0.0.1:11434 for Ollama or https://api.openai.com/v1"
+                    .to_owned()
+            }
+            Finding::DnsFailed { host, .. } | Finding::DnsTimedOut { host, .. } => format!(
+                "check the spelling of `{host}`; inside a container use the compose service name \
+                 or host.docker.internal, otherwise the host's IP address; `getent hosts {host}` \
+                 shows what this machine resolves"
+            ),
+            Finding::ConnectRefused { addr, api } => {
+                if addr.ip().is_loopback() {
+                    let start = match api {
+                        ProbeApi::Ollama => {
+                            "start Ollama (`ollama serve` or `systemctl start ollama`) and check \
+                             its port (OLLAMA_HOST)"
+                        }
+                        ProbeApi::OpenAi => "start the server and check the port it listens on",
+                    };
+                    format!(
+                        "{start}; if the gateway runs in a container, 127.0.0.1 is the container \
+                         itself: point base_url at the host (e.g. http://host.docker.internal:{}) \
+                         and make the server listen on all interfaces (OLLAMA_HOST=0.0.0.0)",
+                        addr.port()
+                    )
+                } else {
+                    match api {
+                        ProbeApi::Ollama => format!(
+                            "if Ollama runs on {} it is bound to 127.0.0.1 only: set \
+                             OLLAMA_HOST=0.0.0.0:{} in its environment (systemd: `systemctl edit \
+                             ollama`, add Environment=\"OLLAMA_HOST=0.0.0.0:{}\") and restart it; \
+                             otherwise start it or fix the port",
+                            addr.ip(),
+                            addr.port(),
+                            addr.port()
+                        ),
+                        ProbeApi::OpenAi => format!(
+                            "start the server on {} and make it listen on all interfaces \
+                             (e.g. --host 0.0.0.0), or fix the port in base_url",
+                            addr.ip()
+                        ),
+                    }
+                }
+            }
+            Finding::ConnectTimedOut { addr, .. } => format!(
+                "a firewall drops the packets or the address is wrong: allow TCP port {} on {} \
+                 (ufw allow {} / firewall-cmd --add-port={}/tcp) and check the address",
+                addr.port(),
+                addr.ip(),
+                addr.port(),
+                addr.port()
+            ),
+            Finding::Unreachable { addr, .. } => format!(
+                "the host is down or on a network this machine cannot reach (VPN, Docker network, \
+                 another subnet): check the address and `ip route get {}`",
+                addr.ip()
+            ),
+            Finding::ConnectFailed { .. } => {
+                "check the address in base_url and that this machine may open outgoing \
+                 connections to it"
+                    .to_owned()
+            }
+            Finding::TlsUnknownIssuer { ca_file, .. } => match ca_file {
+                Some(path) => format!(
+                    "the configured ca_file {path} does not hold the CA that signed this \
+                     certificate: put that CA's PEM certificate in it"
+                ),
+                None => "a private CA or self-signed certificate: set ca_file for this provider \
+                         to that CA's PEM file"
+                    .to_owned(),
+            },
+            Finding::TlsNameMismatch { host } => format!(
+                "use the host name the certificate was issued for in base_url (not an IP address \
+                 or alias), or reissue the certificate with `{host}` in its subjectAltName"
+            ),
+            Finding::TlsExpired { .. } => {
+                "renew the certificate (and check this machine's clock)".to_owned()
+            }
+            Finding::TlsCaFile { .. } => {
+                "point ca_file at a readable PEM file holding the CA certificate".to_owned()
+            }
+            Finding::TlsToPlainPort { addr } => format!(
+                "use http:// in base_url for {addr}, or the TLS port of the reverse proxy in front \
+                 of it"
+            ),
+            Finding::PlainToTlsPort { .. } => "use https:// in base_url".to_owned(),
+            Finding::TlsFailed { .. } => {
+                "check that the port is the TLS port of the server or proxy and that it speaks \
+                 TLS 1.2 or 1.3"
+                    .to_owned()
+            }
+            Finding::NoHttpAnswer { addr, .. } => format!(
+                "something accepts connections on {addr} but never answers (a hung server, a port \
+                 forward or firewall holding connections, another program): check what listens \
+                 (`ss -ltnp 'sport = :{}'`) and restart the model server",
+                addr.port()
+            ),
+            Finding::V1OnOllama { native } => format!(
+                "set base_url to {native}: the native API lives at the root, and tool calls are \
+                 lost or written as text on Ollama's /v1"
+            ),
+            Finding::MissingV1 { base_url } => {
+                format!("OpenAI-compatible base URLs end in /v1: use {base_url}/v1")
+            }
+            Finding::NotTheApi { api, .. } => match api {
+                ProbeApi::Ollama => "check base_url: Ollama's native API is at \
+                                     http://HOST:11434 (no path); another program may own this port"
+                    .to_owned(),
+                ProbeApi::OpenAi => "check base_url: it should be the server's OpenAI-compatible \
+                                     root, ending in /v1"
+                    .to_owned(),
+            },
+            Finding::HttpFailed { .. } => {
+                "check the server's log; the base URL must point at the API root".to_owned()
+            }
+            Finding::ClientConfig { .. } => {
+                "fix the provider's headers, proxy or ca_file in the config".to_owned()
+            }
+            Finding::NoApiKey => "set api_key for this provider (e.g. \"env:OPENAI_API_KEY\") and \
+                                  export that variable where the gateway runs"
+                .to_owned(),
+            Finding::KeyRejected { .. } => {
+                "the key is stale, revoked or scoped to another project or organisation: create a \
+                 new key with access to these models and check that the variable named by api_key \
+                 holds it where the gateway runs"
+                    .to_owned()
+            }
+            Finding::QuotaExhausted { .. } => {
+                "add credit or raise the account's limits (insufficient_quota does not pass by \
+                 waiting); until then route to another provider"
+                    .to_owned()
+            }
+            Finding::RateLimited { .. } => {
+                "another client shares this key's limits, or the limits are low: lower \
+                 max_concurrency or ask the provider for higher limits"
+                    .to_owned()
+            }
+            Finding::CatalogEmpty { base_url, .. } => format!(
+                "the model was pulled into a different Ollama: another daemon (the desktop app vs \
+                 the systemd service), another user (models live in OLLAMA_MODELS, by default \
+                 ~/.ollama/models of the user running the server; the systemd service uses \
+                 /usr/share/ollama/.ollama/models), or another container or volume; run \
+                 `OLLAMA_HOST={base_url} ollama list`, then `ollama pull MODEL` against that server"
+            ),
+            Finding::ModelMissing {
+                model,
+                api,
+                base_url,
+                similar,
+            } => match api {
+                ProbeApi::Ollama => {
+                    let pull = format!("run `OLLAMA_HOST={base_url} ollama pull {model}`");
+                    if similar.is_empty() {
+                        pull
+                    } else {
+                        format!(
+                            "{pull}, or configure a name the server has ({})",
+                            similar.join(", ")
+                        )
+                    }
+                }
+                ProbeApi::OpenAi => format!(
+                    "use a model id exactly as {base_url}/models lists it{}",
+                    if similar.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", similar.join(", "))
+                    }
+                ),
+            },
+            Finding::NoToolsCapability { model } => format!(
+                "tool requests to {model} are refused (\"does not support tools\"): route tool \
+                 requests to a tool-capable model (qwen2.5, qwen3, llama3.1, mistral-nemo...) or \
+                 pull a newer version of {model} whose template supports tools"
+            ),
+            Finding::EmbeddingOnly { model } => {
+                format!("remove {model} from chat routes; use it for embeddings only")
+            }
+            Finding::PathBlocked { path, .. } => format!(
+                "a reverse proxy forwards only some paths: forward the whole API (nginx: \
+                 `location / {{ proxy_pass http://UPSTREAM; proxy_buffering off; }}`), \
+                 including {path}"
+            ),
+            Finding::GenerationFailed { reason_code, .. } => generation_hint(reason_code),
+            Finding::FirstTokenTimeoutTooShort { measured, .. } => format!(
+                "raise first_token_ms to at least {} for this provider, or keep the model loaded \
+                 (OLLAMA_KEEP_ALIVE=-1 or keep_alive) so requests do not wait for a cold load",
+                suggest_ms(*measured)
+            ),
+            Finding::IdleGapTooLong { measured, .. } => format!(
+                "raise idle_ms to at least {} for this provider",
+                suggest_ms(*measured)
+            ),
+            Finding::StreamBuffered { .. } => {
+                "a proxy between here and the server buffers responses: turn buffering off for \
+                 this path (nginx: `proxy_buffering off;`), or talk to the server directly"
+                    .to_owned()
+            }
+            Finding::ToolCallAsText { api, ollama_v1 } => match (api, ollama_v1) {
+                (ProbeApi::OpenAi, true) => {
+                    "Ollama's /v1 passes calls through as text for this model: use the native API \
+                     (api: \"ollama\", base_url without /v1), or turn on tool_text_recovery for \
+                     this provider"
+                        .to_owned()
+                }
+                (ProbeApi::OpenAi, false) => {
+                    "turn on tool_text_recovery for this provider, or enable the server's tool \
+                     parser (vLLM: --enable-auto-tool-choice --tool-call-parser FAMILY)"
+                        .to_owned()
+                }
+                (ProbeApi::Ollama, _) => {
+                    "the model's template does not produce native tool calls: use a model whose \
+                     template supports tools, or turn on tool_text_recovery for this provider"
+                        .to_owned()
+                }
+            },
+            Finding::NoToolCall { model } => format!(
+                "use a tool-capable model for tool routes ({model} ignored the tool it was \
+                 offered; Ollama lists `tools` in its capabilities)"
+            ),
+            Finding::ConfigInvalid { .. } => {
+                "fix the place named above; `switchyard config check` checks the file again"
+                    .to_owned()
+            }
+            Finding::ListenInUse { addr } => format!(
+                "if that is not the running gateway, stop the other program or set server.listen \
+                 to another port (`ss -ltnp 'sport = :{}'` shows who has it)",
+                addr.port()
+            ),
+            Finding::ListenUnavailable {
+                addr, permission, ..
+            } => {
+                if *permission {
+                    format!(
+                        "ports below 1024 need privileges: use a port above 1024 (e.g. {}:4141)",
+                        addr.ip()
+                    )
+                } else {
+                    "listen on an address this host has (127.0.0.1, 0.0.0.0, or one of its \
+                     interfaces)"
+                        .to_owned()
+                }
+            }
+            Finding::OpenWithoutKeys { .. } => {
+                "anyone on the network could use your models and cloud budget: add server.keys, \
+                 or listen on 127.0.0.1"
+                    .to_owned()
+            }
+        }
+    }
+
+    /// The finding as a table line for `rung`.
+    pub fn check(&self, rung: Rung) -> Check {
+        Check::problem(
+            rung,
+            self.status(),
+            self.code(),
+            self.summary(),
+            self.hint(),
+        )
+    }
+}
+
+fn api_name(api: ProbeApi) -> &'static str {
+    match api {
+        ProbeApi::Ollama => "Ollama",
+        ProbeApi::OpenAi => "OpenAI-compatible",
+    }
+}
+
+/// A hint for a generation that failed with a classified error's reason code.
+fn generation_hint(reason_code: &str) -> String {
+    match reason_code {
+        "model_not_found" => "pull the model on that server or fix its name in the config",
+        "timeout_first_token" | "timeout_total" => {
+            "the model did not answer in time: it may still be loading (check `ollama ps` and \
+             the server's log), or it is too large for this machine"
+        }
+        "timeout_idle" => "the stream stalled: check the server's log for a crashed runner",
+        "overloaded" | "queue_full" => {
+            "the server is busy: lower max_concurrency or raise OLLAMA_NUM_PARALLEL / \
+             OLLAMA_MAX_QUEUE"
+        }
+        "context_overflow" => "raise num_ctx for this model",
+        "invalid_request" => {
+            "the server refused a minimal request: check its log and the model's template"
+        }
+        "stream_ended_early" | "malformed_stream" => {
+            "the answer broke off: a crashed runner (out of memory?) or a proxy that cuts \
+             streams; check the server's log"
+        }
+        "upstream_error" => "the server failed: check its log (out of memory, a crashed runner)",
+        _ => "check the server's log for this request",
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn refused_on_loopback_points_at_starting_ollama_and_containers() {
+        let f = Finding::ConnectRefused {
+            addr: addr("127.0.0.1:11434"),
+            api: ProbeApi::Ollama,
+        };
+        let hint = f.hint();
+        assert!(hint.contains("ollama serve"), "{hint}");
+        assert!(hint.contains("host.docker.internal:11434"), "{hint}");
+        assert_eq!(f.code(), "connect_refused");
+        assert_eq!(f.status(), Status::Fail);
+    }
+
+    #[test]
+    fn refused_on_another_host_points_at_the_bind_address() {
+        let f = Finding::ConnectRefused {
+            addr: addr("192.168.1.20:11434"),
+            api: ProbeApi::Ollama,
+        };
+        assert!(
+            f.hint().contains("OLLAMA_HOST=0.0.0.0:11434"),
+            "{}",
+            f.hint()
+        );
+        let f = Finding::ConnectRefused {
+            addr: addr("192.168.1.20:8000"),
+            api: ProbeApi::OpenAi,
+        };
+        assert!(f.hint().contains("0.0.0.0"));
+        assert!(!f.hint().contains("OLLAMA_HOST"));
+    }
+
+    #[test]
+    fn timed_out_and_unreachable_have_their_own_hints() {
+        let t = Finding::ConnectTimedOut {
+            addr: addr("10.0.0.5:11434"),
+            after: Duration::from_secs(3),
+        };
+        assert!(t.hint().contains("firewall"));
+        assert!(t.summary().contains("3.0 s"));
+        let u = Finding::Unreachable {
+            addr: addr("10.0.0.5:11434"),
+            error: "no route".into(),
+        };
+        assert!(u.hint().contains("ip route get 10.0.0.5"));
+        assert_ne!(t.hint(), u.hint());
+    }
+
+    #[test]
+    fn tls_hints_name_the_fix() {
+        let f = Finding::TlsUnknownIssuer {
+            host: "ollama.lan".into(),
+            ca_file: None,
+        };
+        assert!(f.hint().contains("ca_file"));
+        let f = Finding::TlsUnknownIssuer {
+            host: "h".into(),
+            ca_file: Some("/etc/ca.pem".into()),
+        };
+        assert!(f.hint().contains("/etc/ca.pem"));
+        let f = Finding::TlsNameMismatch {
+            host: "10.0.0.2".into(),
+        };
+        assert!(f.hint().contains("subjectAltName"));
+        assert!(
+            Finding::PlainToTlsPort {
+                addr: addr("127.0.0.1:443")
+            }
+            .hint()
+            .contains("https://")
+        );
+        assert!(
+            Finding::TlsToPlainPort {
+                addr: addr("127.0.0.1:80")
+            }
+            .hint()
+            .contains("http://")
+        );
+    }
+
+    #[test]
+    fn severities() {
+        let empty = |models_configured| Finding::CatalogEmpty {
+            base_url: "http://h".into(),
+            models_configured,
+        };
+        assert_eq!(empty(true).status(), Status::Fail);
+        assert_eq!(empty(false).status(), Status::Warn);
+        assert_eq!(
+            Finding::V1OnOllama {
+                native: "http://h".into()
+            }
+            .status(),
+            Status::Warn
+        );
+        assert_eq!(
+            Finding::ToolCallAsText {
+                api: ProbeApi::Ollama,
+                ollama_v1: false
+            }
+            .status(),
+            Status::Warn
+        );
+        assert_eq!(
+            Finding::NoToolCall { model: "m".into() }.status(),
+            Status::Fail
+        );
+        assert_eq!(
+            Finding::KeyRejected {
+                status: 401,
+                message: String::new()
+            }
+            .status(),
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn timeout_suggestions_leave_headroom() {
+        let f = Finding::FirstTokenTimeoutTooShort {
+            configured: Duration::from_secs(30),
+            measured: Duration::from_millis(41_200),
+            cold: true,
+        };
+        assert!(
+            f.hint().contains("first_token_ms to at least 83000"),
+            "{}",
+            f.hint()
+        );
+        assert!(f.summary().contains("cold start"));
+        assert_eq!(suggest_ms(Duration::from_millis(300)), 1000);
+    }
+
+    #[test]
+    fn tool_text_hints_depend_on_the_api() {
+        let v1 = Finding::ToolCallAsText {
+            api: ProbeApi::OpenAi,
+            ollama_v1: true,
+        }
+        .hint();
+        let native = Finding::ToolCallAsText {
+            api: ProbeApi::Ollama,
+            ollama_v1: false,
+        }
+        .hint();
+        let vllm = Finding::ToolCallAsText {
+            api: ProbeApi::OpenAi,
+            ollama_v1: false,
+        }
+        .hint();
+        assert!(v1.contains("native API"));
+        assert!(native.contains("template"));
+        assert!(vllm.contains("tool-call-parser"));
+    }
+
+    #[test]
+    fn every_generation_failure_gets_a_hint() {
+        for code in [
+            "model_not_found",
+            "timeout_first_token",
+            "overloaded",
+            "something_new",
+        ] {
+            let f = Finding::GenerationFailed {
+                streamed: false,
+                reason_code: code.into(),
+                message: "m".into(),
+            };
+            assert!(!f.hint().is_empty());
+            assert!(f.summary().contains(code));
+        }
+    }
+
+    #[test]
+    fn missing_model_suggests_pull_and_similar_names() {
+        let f = Finding::ModelMissing {
+            model: "qwen2.5:7b".into(),
+            api: ProbeApi::Ollama,
+            base_url: "http://127.0.0.1:11434".into(),
+            similar: vec!["qwen2.5:3b".into()],
+        };
+        assert!(f.hint().contains("ollama pull qwen2.5:7b"));
+        assert!(f.hint().contains("qwen2.5:3b"));
+    }
+}

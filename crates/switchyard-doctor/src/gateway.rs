@@ -1,0 +1,200 @@
+//! The gateway's own checks: config, checksum, version, listen address, caller keys.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::finding::Finding;
+use crate::input::GatewayFacts;
+use crate::report::{Check, GatewaySection, Rung};
+use crate::rungs::tcp;
+
+/// The header every Switchyard gateway answer carries.
+const GATEWAY_HEADER: &str = "x-switchyard-request-id";
+
+/// Runs the gateway's checks.
+pub(crate) async fn check(facts: &GatewayFacts, timeout: Duration) -> GatewaySection {
+    let mut checks = Vec::new();
+    let path = facts.config_path.as_ref().map(|p| p.display().to_string());
+    checks.push(match (&facts.config_error, &path) {
+        (Some(error), _) => Finding::ConfigInvalid {
+            error: error.clone(),
+        }
+        .check(Rung::Config),
+        (None, Some(p)) => Check::ok(Rung::Config, format!("{p} parses and validates")),
+        (None, None) => Check::ok(Rung::Config, "no config file: built-in defaults"),
+    });
+    checks.push(match &facts.config_checksum {
+        Some(sum) => Check::ok(Rung::Checksum, sum.clone()),
+        None => Check::ok(Rung::Checksum, "none (no config file read)"),
+    });
+    checks.push(Check::ok(
+        Rung::Version,
+        format!("switchyard {} (build {})", facts.version, facts.build_id),
+    ));
+    match facts.listen {
+        Some(addr) => {
+            checks.push(listen(addr, timeout).await);
+            checks.push(keys(addr, facts.keys_configured));
+        }
+        None => checks.push(Check::ok(
+            Rung::Listen,
+            "no listen address known (config not loaded)",
+        )),
+    }
+    GatewaySection {
+        version: facts.version.clone(),
+        build_id: facts.build_id.clone(),
+        config_path: path,
+        config_checksum: facts.config_checksum.clone(),
+        checks,
+    }
+}
+
+/// Where to connect to reach a server listening on `addr` (the unspecified address is
+/// reached through loopback).
+fn connect_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+async fn listen(addr: SocketAddr, timeout: Duration) -> Check {
+    let target = connect_addr(addr);
+    if let Ok(mut stream) = tcp::connect(target, timeout).await {
+        if is_switchyard(&mut stream, target, timeout).await {
+            return Check::ok(
+                Rung::Listen,
+                format!("a Switchyard gateway already serves {addr} (/healthz answered)"),
+            );
+        }
+        return Finding::ListenInUse { addr }.check(Rung::Listen);
+    }
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            drop(listener);
+            Check::ok(Rung::Listen, format!("{addr} is free: `serve` can bind it"))
+        }
+        Err(e) => Finding::ListenUnavailable {
+            addr,
+            error: e.to_string(),
+            permission: e.kind() == std::io::ErrorKind::PermissionDenied,
+        }
+        .check(Rung::Listen),
+    }
+}
+
+/// Whether the server on `stream` answers `/healthz` with Switchyard's request-id header.
+async fn is_switchyard(
+    stream: &mut tokio::net::TcpStream,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> bool {
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: switchyard-doctor\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 2048];
+    let mut filled = 0;
+    let deadline = tokio::time::Instant::now() + timeout;
+    for _ in 0..8 {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf[filled..])).await {
+            Ok(Ok(n)) if n > 0 => {
+                filled += n;
+                let head = String::from_utf8_lossy(&buf[..filled]).to_ascii_lowercase();
+                if head.contains(GATEWAY_HEADER) {
+                    return true;
+                }
+                if head.contains("\r\n\r\n") || filled == buf.len() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn keys(addr: SocketAddr, keys_configured: bool) -> Check {
+    if addr.ip().is_loopback() {
+        let note = if keys_configured {
+            "keys configured"
+        } else {
+            "keys optional"
+        };
+        Check::ok(Rung::Keys, format!("loopback only ({note})"))
+    } else if keys_configured {
+        Check::ok(Rung::Keys, format!("listening on {addr} with API keys"))
+    } else {
+        Finding::OpenWithoutKeys { addr }.check(Rung::Keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    #[test]
+    fn keys_are_required_beyond_loopback() {
+        let lan: SocketAddr = "0.0.0.0:4141".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:4141".parse().unwrap();
+        assert_eq!(keys(lan, false).status, Status::Fail);
+        assert_eq!(keys(lan, false).code, "open_without_keys");
+        assert_eq!(keys(lan, true).status, Status::Ok);
+        assert_eq!(keys(lo, false).status, Status::Ok);
+    }
+
+    #[test]
+    fn unspecified_addresses_are_reached_through_loopback() {
+        assert_eq!(
+            connect_addr("0.0.0.0:1".parse().unwrap()),
+            "127.0.0.1:1".parse().unwrap()
+        );
+        assert_eq!(
+            connect_addr("[::]:1".parse().unwrap()),
+            "[::1]:1".parse().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn listen_free_taken_and_config_error() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let taken_addr = taken.local_addr().unwrap();
+        // Answers nothing: not a gateway.
+        let holder = tokio::spawn(async move {
+            let _conn = taken.accept().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let short = Duration::from_millis(300);
+        let c = listen(taken_addr, short).await;
+        assert_eq!((c.status, c.code.as_str()), (Status::Warn, "listen_in_use"));
+        holder.abort();
+
+        let free = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let c = listen(free, short).await;
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+
+        let facts = GatewayFacts {
+            config_error: Some("config.json5:12:5: unknown key `listn`".into()),
+            version: "0.1.0".into(),
+            build_id: "abc".into(),
+            ..GatewayFacts::default()
+        };
+        let section = check(&facts, short).await;
+        assert_eq!(section.checks[0].code, "config_invalid");
+        assert!(section.checks[0].summary.contains("config.json5:12:5"));
+    }
+}

@@ -1,0 +1,279 @@
+//! One provider's ladder: the rungs in order, stopping at the first failure.
+
+use std::time::Duration;
+
+use switchyard_core::Locality;
+use switchyard_http::{ClientConfig, build_client};
+
+use crate::context::Ladder;
+use crate::finding::Finding;
+use crate::input::{DoctorOptions, ProbeApi, ProviderProbe};
+use crate::report::{Check, ProviderSection, Rung, Status};
+use crate::rungs::{catalog, dns, generate, http, paths, stream, tcp, tls, tools};
+use crate::target::Target;
+use crate::upstream::Upstream;
+
+/// Runs the ladder of one provider.
+pub(crate) async fn run(
+    probe: &ProviderProbe,
+    options: &DoctorOptions,
+    progress: &mut dyn FnMut(&str),
+) -> ProviderSection {
+    let mut checks = Vec::new();
+    let completed = climb(probe, options, progress, &mut checks).await;
+    let stopped_at = if completed {
+        None
+    } else {
+        checks
+            .iter()
+            .rev()
+            .find(|c| c.status == Status::Fail)
+            .map(|c| c.rung)
+    };
+    ProviderSection {
+        id: probe.id.clone(),
+        api: probe.api,
+        base_url: probe.base_url.clone(),
+        locality: probe.locality,
+        checks,
+        stopped_at,
+    }
+}
+
+/// The transport settings of the doctor's own requests.
+fn raw_client_config(probe: &ProviderProbe, options: &DoctorOptions) -> ClientConfig {
+    let mut client = probe.client.clone();
+    client.timeouts.connect = connect_timeout(probe, options);
+    client.timeouts.total = Some(options.request_timeout);
+    client
+}
+
+fn connect_timeout(probe: &ProviderProbe, options: &DoctorOptions) -> Duration {
+    probe.client.timeouts.connect.min(options.connect_timeout)
+}
+
+/// Climbs the rungs; `false` when one failed (its checks are in `out`).
+async fn climb(
+    probe: &ProviderProbe,
+    options: &DoctorOptions,
+    progress: &mut dyn FnMut(&str),
+    out: &mut Vec<Check>,
+) -> bool {
+    let id = probe.id.as_str();
+    let target = match Target::parse(&probe.base_url) {
+        Ok(t) => t,
+        Err(finding) => {
+            out.push(finding.check(Rung::Dns));
+            return false;
+        }
+    };
+    if probe.api == ProbeApi::OpenAi
+        && probe.locality == Locality::Cloud
+        && probe.client.bearer_token.is_none()
+    {
+        out.push(Finding::NoApiKey.check(Rung::Account));
+        return false;
+    }
+    // Through a configured proxy, the network rungs look at the proxy.
+    let network_target = match &probe.client.proxy {
+        Some(proxy) => match Target::parse(proxy) {
+            Ok(t) => t,
+            Err(finding) => {
+                out.push(finding.check(Rung::Dns).subject("proxy"));
+                return false;
+            }
+        },
+        None => target.clone(),
+    };
+    let connect = connect_timeout(probe, options);
+
+    progress(&format!(
+        "{id}: rung 1 dns: resolving {}",
+        network_target.host
+    ));
+    let Some(addrs) = dns::probe(&network_target, options.dns_timeout, out).await else {
+        return false;
+    };
+    progress(&format!(
+        "{id}: rung 2 tcp: connecting to {}",
+        network_target.authority()
+    ));
+    let Some(addr) = tcp::probe(&addrs, probe.api, connect, out).await else {
+        return false;
+    };
+    let protocol = if probe.client.proxy.is_some() {
+        out.push(Check::ok(
+            Rung::Tls,
+            "through the configured proxy: checked by the next rung",
+        ));
+        tls::Protocol::Fine
+    } else {
+        progress(&format!(
+            "{id}: rung 3 tls: what {} speaks",
+            target.authority()
+        ));
+        let ca = probe.client.ca_file.as_deref();
+        match tls::probe(&target, addr, ca, connect, options.request_timeout, out).await {
+            Some(p) => p,
+            None => return false,
+        }
+    };
+
+    let api_base = match probe.api {
+        ProbeApi::Ollama => target.base.without_v1().as_str().to_owned(),
+        ProbeApi::OpenAi => target.base.as_str().to_owned(),
+    };
+    let raw = match build_client(&raw_client_config(probe, options)) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(
+                Finding::ClientConfig {
+                    error: e.to_string(),
+                }
+                .check(Rung::Http),
+            );
+            return false;
+        }
+    };
+    let upstream = match Upstream::build(probe, &api_base, options) {
+        Ok(u) => u,
+        Err(finding) => {
+            out.push(finding.check(Rung::Http));
+            return false;
+        }
+    };
+    let mut ladder = Ladder {
+        probe,
+        options,
+        target,
+        api_base,
+        raw,
+        upstream,
+        ollama_v1: false,
+        server_models: Vec::new(),
+        present_models: Vec::new(),
+        usable_tool_models: Vec::new(),
+        cold_start: None,
+        checks: std::mem::take(out),
+    };
+    let completed = upper_rungs(
+        &mut ladder,
+        addr,
+        protocol == tls::Protocol::Silent,
+        progress,
+    )
+    .await;
+    *out = ladder.checks;
+    completed
+}
+
+/// Rungs 4 to 10.
+async fn upper_rungs(
+    ladder: &mut Ladder<'_>,
+    addr: std::net::SocketAddr,
+    silent: bool,
+    progress: &mut dyn FnMut(&str),
+) -> bool {
+    let id = ladder.probe.id.clone();
+    progress(&format!("{id}: rung 4 http: asking {}", ladder.api_base));
+    if http::probe(ladder, addr, silent).await.is_none() {
+        return false;
+    }
+    progress(&format!("{id}: rung 5 catalog"));
+    if catalog::probe(ladder).await.is_none() {
+        return false;
+    }
+    progress(&format!("{id}: rung 6 paths"));
+    if paths::probe(ladder).await.is_none() {
+        return false;
+    }
+    if !ladder.options.generate {
+        ladder
+            .checks
+            .push(skipped(Rung::Generate, "generation rungs turned off"));
+        return true;
+    }
+    let Some(model) = ladder.present_models.first().cloned() else {
+        let why = if ladder.probe.models.is_empty() {
+            "no model configured for this provider"
+        } else {
+            "no configured model is usable"
+        };
+        ladder.checks.push(skipped(Rung::Generate, why));
+        return tool_rung(ladder, progress).await;
+    };
+    progress(&format!(
+        "{id}: rung 7 generate: a tiny answer from {model} (a cold model may take a while to load)"
+    ));
+    if generate::probe(ladder, &model).await.is_none() {
+        return false;
+    }
+    progress(&format!(
+        "{id}: rung 8 stream: timing a streamed answer from {model}"
+    ));
+    if stream::probe(ladder, &model).await.is_none() {
+        return false;
+    }
+    tool_rung(ladder, progress).await
+}
+
+async fn tool_rung(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> bool {
+    let Some(model) = ladder.usable_tool_models.first().cloned() else {
+        let why = if ladder.probe.tool_models.is_empty() {
+            "no model configured for tools"
+        } else {
+            "no configured tool model is usable"
+        };
+        ladder.checks.push(skipped(Rung::Tools, why));
+        return true;
+    };
+    progress(&format!(
+        "{}: rung 9 tools: a tool round trip with {model}",
+        ladder.probe.id
+    ));
+    tools::probe(ladder, &model).await.is_some()
+}
+
+fn skipped(rung: Rung, why: &str) -> Check {
+    let mut check = Check::ok(rung, format!("skipped: {why}"));
+    check.code = "skipped".to_owned();
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(api: ProbeApi, base: &str, locality: Locality) -> ProviderProbe {
+        ProviderProbe {
+            id: "p".into(),
+            api,
+            base_url: base.into(),
+            locality,
+            client: ClientConfig::default(),
+            models: vec![],
+            tool_models: vec![],
+            first_token_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_base_url_stops_before_dns() {
+        let p = probe(ProbeApi::Ollama, "127.0.0.1:11434", Locality::Local);
+        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
+        assert_eq!(section.stopped_at, Some(Rung::Dns));
+        assert_eq!(section.checks[0].code, "invalid_base_url");
+    }
+
+    #[tokio::test]
+    async fn a_cloud_provider_without_a_key_stops_at_once() {
+        let p = probe(
+            ProbeApi::OpenAi,
+            "https://api.example.invalid/v1",
+            Locality::Cloud,
+        );
+        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
+        assert_eq!(section.stopped_at, Some(Rung::Account));
+        assert_eq!(section.checks[0].code, "no_api_key");
+    }
+}

@@ -1,0 +1,251 @@
+//! Rung 5: the catalog. Ollama: `/api/tags` (an empty list explained), each configured
+//! model present, its capabilities and context window from `/api/show`, tool models without
+//! the `tools` capability flagged. OpenAI-compatible: each configured model listed by
+//! `/models`.
+
+use std::time::Instant;
+
+use crate::context::Ladder;
+use crate::finding::Finding;
+use crate::input::ProbeApi;
+use crate::report::{Check, Rung, Status};
+use crate::upstream::same_model;
+
+/// How many names a summary lists.
+const SHOWN: usize = 5;
+
+/// Names on the server that look like `model` (same name, another tag); else a few names.
+pub(crate) fn similar_names(model: &str, server: &[String]) -> Vec<String> {
+    let stem = |n: &str| n.split(':').next().unwrap_or(n).to_ascii_lowercase();
+    let wanted = stem(model);
+    let same: Vec<String> = server
+        .iter()
+        .filter(|n| stem(n) == wanted)
+        .take(SHOWN)
+        .cloned()
+        .collect();
+    if same.is_empty() {
+        server.iter().take(3).cloned().collect()
+    } else {
+        same
+    }
+}
+
+/// The configured models, chat models first, each once.
+fn configured(ladder: &Ladder<'_>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for m in ladder.probe.models.iter().chain(&ladder.probe.tool_models) {
+        if !all.iter().any(|a| a == m) {
+            all.push(m.clone());
+        }
+    }
+    all
+}
+
+/// Rung 5. `None` after a failure.
+pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
+    let started = Instant::now();
+    if ladder.probe.api == ProbeApi::Ollama {
+        let limit = ladder.options.request_timeout;
+        match tokio::time::timeout(limit, ladder.upstream.model_names()).await {
+            Ok(Ok(names)) => ladder.server_models = names,
+            Ok(Err(e)) => {
+                if let Some(f) = ladder.account_finding(&e) {
+                    ladder.push(Rung::Account, &f);
+                } else {
+                    let finding = Finding::HttpFailed {
+                        reason_code: e.reason_code().to_owned(),
+                        message: e.message().to_owned(),
+                    };
+                    ladder
+                        .checks
+                        .push(finding.check(Rung::Catalog).elapsed(started.elapsed()));
+                }
+                return None;
+            }
+            Err(_) => {
+                let finding = Finding::HttpFailed {
+                    reason_code: "timeout".to_owned(),
+                    message: format!("/api/tags did not answer within {} ms", limit.as_millis()),
+                };
+                ladder.push(Rung::Catalog, &finding);
+                return None;
+            }
+        }
+    }
+    let wanted = configured(ladder);
+    if ladder.server_models.is_empty() {
+        if ladder.probe.api == ProbeApi::Ollama {
+            let finding = Finding::CatalogEmpty {
+                base_url: ladder.api_base.clone(),
+                models_configured: !wanted.is_empty(),
+            };
+            ladder
+                .checks
+                .push(finding.check(Rung::Catalog).elapsed(started.elapsed()));
+            if finding.status() == Status::Fail {
+                return None;
+            }
+        } else {
+            // Some OpenAI-compatible servers list nothing; the generation rungs will tell.
+            ladder.checks.push(Check::ok(
+                Rung::Catalog,
+                "the server lists no models; the configured ones are checked by generating",
+            ));
+            ladder.present_models = ladder.probe.models.clone();
+            ladder.usable_tool_models = ladder.probe.tool_models.clone();
+        }
+        return Some(());
+    }
+    let shown: Vec<&str> = ladder
+        .server_models
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect();
+    let more = ladder.server_models.len().saturating_sub(SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    ladder.checks.push(
+        Check::ok(
+            Rung::Catalog,
+            format!(
+                "{} models: {}{more}",
+                ladder.server_models.len(),
+                shown.join(", ")
+            ),
+        )
+        .elapsed(started.elapsed())
+        .measure(
+            "models",
+            u64::try_from(ladder.server_models.len()).unwrap_or(u64::MAX),
+        ),
+    );
+    let mut failed = false;
+    for model in wanted {
+        failed |= !check_model(ladder, &model).await;
+    }
+    if failed { None } else { Some(()) }
+}
+
+/// Checks one configured model; `false` when it failed.
+async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
+    let api = ladder.probe.api;
+    let found = ladder.server_models.iter().any(|n| match api {
+        ProbeApi::Ollama => same_model(n, model),
+        ProbeApi::OpenAi => n == model,
+    });
+    if !found {
+        let finding = Finding::ModelMissing {
+            model: model.to_owned(),
+            api,
+            base_url: ladder.api_base.clone(),
+            similar: similar_names(model, &ladder.server_models),
+        };
+        ladder
+            .checks
+            .push(finding.check(Rung::Catalog).subject(model));
+        return false;
+    }
+    let used_for_tools = ladder.probe.tool_models.iter().any(|m| m == model);
+    let used_for_chat = ladder.probe.models.iter().any(|m| m == model);
+    let started = Instant::now();
+    let limit = ladder.options.request_timeout;
+    let details = match tokio::time::timeout(limit, ladder.upstream.details(model)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            let check = Check::problem(
+                Rung::Catalog,
+                Status::Warn,
+                "show_failed",
+                format!("present, but /api/show failed: {e}"),
+                "check the server's log; capabilities and context window are unknown",
+            );
+            ladder.checks.push(check.subject(model));
+            None
+        }
+        Err(_) => None,
+    };
+    let mut line = vec!["present".to_owned()];
+    let mut check_extra = Vec::new();
+    let mut ok = true;
+    let mut tools_ok = true;
+    if let Some(d) = &details {
+        if let Some(caps) = d.capabilities {
+            let mut names = Vec::new();
+            for (on, name) in [
+                (caps.tools, "tools"),
+                (caps.thinking, "thinking"),
+                (caps.vision, "vision"),
+                (caps.embedding, "embedding"),
+            ] {
+                if on {
+                    names.push(name);
+                }
+            }
+            line.push(if names.is_empty() {
+                "no tools".to_owned()
+            } else {
+                names.join(", ")
+            });
+            if used_for_chat && caps.embedding_only() {
+                check_extra.push(Finding::EmbeddingOnly {
+                    model: model.to_owned(),
+                });
+                ok = false;
+            }
+            if used_for_tools && !caps.tools {
+                check_extra.push(Finding::NoToolsCapability {
+                    model: model.to_owned(),
+                });
+                ok = false;
+                tools_ok = false;
+            }
+        }
+        if let Some(ctx) = d.context_window {
+            line.push(format!("context {ctx}"));
+        }
+    }
+    if ok {
+        let mut check = Check::ok(Rung::Catalog, line.join(" · "))
+            .subject(model)
+            .elapsed(started.elapsed());
+        if let Some(ctx) = details.as_ref().and_then(|d| d.context_window) {
+            check = check.measure("context_window", ctx);
+        }
+        ladder.checks.push(check);
+    }
+    for finding in &check_extra {
+        ladder
+            .checks
+            .push(finding.check(Rung::Catalog).subject(model));
+    }
+    if used_for_chat && ok {
+        ladder.present_models.push(model.to_owned());
+    }
+    if used_for_tools && tools_ok {
+        ladder.usable_tool_models.push(model.to_owned());
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_names_prefer_other_tags_of_the_same_model() {
+        let server: Vec<String> = ["qwen2.5:3b", "llama3.1:8b", "qwen2.5:14b", "phi4:latest"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            similar_names("qwen2.5:7b", &server),
+            vec!["qwen2.5:3b", "qwen2.5:14b"]
+        );
+        assert_eq!(similar_names("mistral", &server).len(), 3);
+        assert!(similar_names("x", &[]).is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! The provider ladder's rungs, one module each.
+
+pub(crate) mod catalog;
+pub(crate) mod dns;
+pub(crate) mod generate;
+pub(crate) mod generation;
+pub(crate) mod http;
+pub(crate) mod paths;
+pub(crate) mod stream;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod tools;
