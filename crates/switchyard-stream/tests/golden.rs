@@ -1,0 +1,527 @@
+//! Golden tests: documented real payloads of Ollama (`docs/api.md`) and OpenAI (API
+//! reference and function-calling guide; DeepSeek's `reasoning_content`; Ollama's `/v1`)
+//! decode to the expected events, whole, byte by byte, and split at every point; the
+//! encoders' output has the documented shape; error events end streams visibly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use switchyard_core::{
+    ChatEvent, ChatResponse, ErrorKind, FinishReason, ProviderError, Timings, ToolCall, Usage,
+};
+use switchyard_stream::ollama::{self, OllamaStreamDecoder, OllamaStreamEncoder};
+use switchyard_stream::openai::{self, OpenAiStreamDecoder, OpenAiStreamEncoder};
+
+fn golden(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+type Run = Result<Vec<ChatEvent>, ProviderError>;
+
+/// Feeds `parts` to a decoder; the events so far and the first error.
+fn run_ollama(parts: &[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>) {
+    let mut dec = OllamaStreamDecoder::with_id_seed(5);
+    let mut out = Vec::new();
+    for p in parts {
+        if let Err(e) = dec.feed(p, &mut out) {
+            return (out, Some(e));
+        }
+    }
+    let err = dec.finish(&mut out).err();
+    (out, err)
+}
+
+fn run_openai(parts: &[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>) {
+    let mut dec = OpenAiStreamDecoder::with_id_seed(5);
+    let mut out = Vec::new();
+    for p in parts {
+        if let Err(e) = dec.feed(p, &mut out) {
+            return (out, Some(e));
+        }
+    }
+    let err = dec.finish(&mut out).err();
+    (out, err)
+}
+
+/// Merges adjacent text / thinking deltas so that different splits compare equal.
+fn merged(events: Vec<ChatEvent>) -> Vec<ChatEvent> {
+    let mut out: Vec<ChatEvent> = Vec::new();
+    for ev in events {
+        match (out.last_mut(), ev) {
+            (Some(ChatEvent::TextDelta { text: a }), ChatEvent::TextDelta { text: b }) => {
+                a.push_str(&b);
+            }
+            (Some(ChatEvent::ThinkingDelta { text: a }), ChatEvent::ThinkingDelta { text: b }) => {
+                a.push_str(&b);
+            }
+            (_, ev) => out.push(ev),
+        }
+    }
+    out
+}
+
+/// Decodes `bytes` whole, byte by byte and split at every single point; all must agree.
+fn decode_every_way(
+    bytes: &[u8],
+    run: fn(&[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>),
+) -> Run {
+    let (whole, err) = run(&[bytes]);
+    let whole = merged(whole);
+    let reason = err.as_ref().map(ProviderError::reason_code);
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    let (events, e) = run(&bytewise);
+    assert_eq!(merged(events), whole, "byte by byte");
+    assert_eq!(e.as_ref().map(ProviderError::reason_code), reason);
+    for cut in 0..=bytes.len() {
+        let (events, e) = run(&[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(merged(events), whole, "split at {cut}");
+        assert_eq!(e.as_ref().map(ProviderError::reason_code), reason);
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(whole),
+    }
+}
+
+fn start(index: u32, id: &str, name: &str) -> ChatEvent {
+    ChatEvent::ToolCallStart {
+        index,
+        id: id.into(),
+        name: name.into(),
+    }
+}
+
+fn args(index: u32, fragment: &str) -> ChatEvent {
+    ChatEvent::ToolCallArgs {
+        index,
+        fragment: fragment.into(),
+    }
+}
+
+fn usage(p: u32, c: u32) -> ChatEvent {
+    ChatEvent::Usage(Usage {
+        prompt_tokens: p,
+        completion_tokens: c,
+        timings: None,
+    })
+}
+
+#[test]
+fn ollama_streamed_text() {
+    let events = decode_every_way(&golden("ollama_text.ndjson"), run_ollama).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ChatEvent::text("The sky is blue é \"quoted\"\n"),
+            ChatEvent::Usage(Usage {
+                prompt_tokens: 26,
+                completion_tokens: 282,
+                timings: Some(Timings {
+                    total_ns: 4_883_583_458,
+                    load_ns: 1_334_875,
+                    prompt_eval_ns: 342_546_000,
+                    eval_ns: 4_535_599_000
+                }),
+            }),
+            ChatEvent::done(FinishReason::Stop),
+        ]
+    );
+}
+
+#[test]
+fn ollama_streamed_tool_call_without_id_gets_one_and_tool_calls_reason() {
+    let events = decode_every_way(&golden("ollama_tool_call.ndjson"), run_ollama).unwrap();
+    let id = switchyard_core::tool_call_id(5);
+    assert_eq!(events[0], start(0, &id, "get_current_weather"));
+    let ChatEvent::ToolCallArgs { fragment, .. } = &events[1] else {
+        panic!("args expected: {events:?}")
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(fragment).unwrap(),
+        json!({"format": "celsius", "location": "Paris, FR"})
+    );
+    assert_eq!(events[2], ChatEvent::ToolCallEnd { index: 0 });
+    assert!(matches!(
+        events[3],
+        ChatEvent::Usage(Usage {
+            prompt_tokens: 122,
+            completion_tokens: 33,
+            ..
+        })
+    ));
+    assert_eq!(events[4], ChatEvent::done(FinishReason::ToolCalls));
+}
+
+#[test]
+fn ollama_two_calls_in_one_chunk_one_with_string_arguments() {
+    let events = decode_every_way(&golden("ollama_parallel_calls.ndjson"), run_ollama).unwrap();
+    assert_eq!(
+        &events[..6],
+        &[
+            start(0, "call_ab12cd34", "get_weather"),
+            args(0, r#"{"city":"Tokyo"}"#),
+            ChatEvent::ToolCallEnd { index: 0 },
+            start(1, "call_ef56gh78", "get_time"),
+            args(1, r#"{"tz":"Asia/Tokyo"}"#),
+            ChatEvent::ToolCallEnd { index: 1 },
+        ]
+    );
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::done(FinishReason::ToolCalls))
+    );
+}
+
+#[test]
+fn ollama_thinking_then_text_and_length() {
+    let events = decode_every_way(&golden("ollama_thinking.ndjson"), run_ollama).unwrap();
+    assert_eq!(
+        events[0],
+        ChatEvent::thinking("Okay, the user asks about strawberries.")
+    );
+    assert_eq!(events[1], ChatEvent::text("There are three r's."));
+    assert_eq!(events.last(), Some(&ChatEvent::done(FinishReason::Length)));
+}
+
+#[test]
+fn ollama_error_line_midstream_is_a_classified_error() {
+    let err = decode_every_way(&golden("ollama_error_midstream.ndjson"), run_ollama).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert!(err.message().contains("unexpected EOF"), "{err}");
+    let (events, _) = run_ollama(&[&golden("ollama_error_midstream.ndjson")]);
+    assert_eq!(
+        events,
+        vec![ChatEvent::text("Once upon")],
+        "output before the error kept"
+    );
+}
+
+#[test]
+fn ollama_stream_without_done_ended_early() {
+    let err = decode_every_way(&golden("ollama_ended_early.ndjson"), run_ollama).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamEndedEarly);
+    assert_eq!(err.reason_code(), "stream_ended_early");
+}
+
+#[test]
+fn ollama_garbage_line_and_too_long_line() {
+    let (_, err) = run_ollama(&[b"<html>502 Bad Gateway</html>\n"]);
+    assert_eq!(err.unwrap().kind(), ErrorKind::MalformedStream);
+    let mut dec = OllamaStreamDecoder::with_id_seed(1)
+        .with_framer(switchyard_stream::ndjson::LineFramer::with_max_line(64));
+    let mut out = Vec::new();
+    let err = dec.feed(&[b'x'; 100], &mut out).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedStream);
+    assert!(err.message().contains("64"), "{err}");
+    // The decoder stays failed.
+    assert!(dec.feed(b"\n", &mut out).is_err());
+}
+
+#[test]
+fn ollama_not_found_error_is_model_not_found() {
+    let (_, err) = run_ollama(&[br#"{"error":"model \"nope\" not found, try pulling it first"}"#]);
+    assert_eq!(err.unwrap().kind(), ErrorKind::ModelNotFound);
+}
+
+#[test]
+fn openai_streamed_text_with_usage_chunk() {
+    let events = decode_every_way(&golden("openai_text.sse"), run_openai).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ChatEvent::text("Hello! How can I help?"),
+            usage(9, 12),
+            ChatEvent::done(FinishReason::Stop),
+        ]
+    );
+}
+
+#[test]
+fn openai_streamed_tool_call_fragments() {
+    let events = decode_every_way(&golden("openai_tool_call.sse"), run_openai).unwrap();
+    assert_eq!(
+        events[0],
+        start(0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather")
+    );
+    let mut text = String::new();
+    for ev in &events[1..events.len() - 2] {
+        let ChatEvent::ToolCallArgs { index: 0, fragment } = ev else {
+            panic!("{ev:?}")
+        };
+        text.push_str(fragment);
+    }
+    assert_eq!(text, r#"{"location":"Paris, France"}"#);
+    assert_eq!(
+        events[events.len() - 2],
+        ChatEvent::ToolCallEnd { index: 0 }
+    );
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::done(FinishReason::ToolCalls))
+    );
+}
+
+#[test]
+fn openai_two_interleaved_calls() {
+    let events = decode_every_way(&golden("openai_parallel_calls.sse"), run_openai).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            start(0, "call_a", "get_weather"),
+            start(1, "call_b", "get_weather"),
+            args(0, r#"{"location": "Paris"}"#),
+            args(1, r#"{"location": "#),
+            args(1, r#""Bogotá"}"#),
+            ChatEvent::ToolCallEnd { index: 0 },
+            ChatEvent::ToolCallEnd { index: 1 },
+            usage(80, 40),
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]
+    );
+}
+
+#[test]
+fn openai_reasoning_content_is_thinking() {
+    let events = decode_every_way(&golden("openai_reasoning.sse"), run_openai).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ChatEvent::thinking("9.11 vs 9.8"),
+            ChatEvent::text("9.8 is greater."),
+            usage(13, 50),
+            ChatEvent::done(FinishReason::Stop),
+        ]
+    );
+}
+
+#[test]
+fn openai_error_object_in_stream() {
+    let err = decode_every_way(&golden("openai_error_midstream.sse"), run_openai).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+    assert_eq!(err.upstream_code(), Some("server_error"));
+}
+
+#[test]
+fn openai_stream_without_finish_reason_ended_early() {
+    let err = decode_every_way(&golden("openai_ended_early.sse"), run_openai).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamEndedEarly);
+}
+
+#[test]
+fn ollama_v1_whole_tool_call() {
+    let events = decode_every_way(&golden("openai_ollama_v1_tool_call.sse"), run_openai).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            start(0, "call_hk81qg8b", "run_command"),
+            args(0, r#"{"command":"ls -la"}"#),
+            ChatEvent::ToolCallEnd { index: 0 },
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]
+    );
+}
+
+#[test]
+fn openai_rate_limit_error_in_stream_is_classified() {
+    let body = b"data: {\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n\n";
+    let (_, err) = run_openai(&[body]);
+    assert_eq!(err.unwrap().kind(), ErrorKind::RateLimited);
+    let (_, err) =
+        run_openai(&[b"event: error\ndata: {\"error\":{\"message\":\"boom\",\"code\":500}}\n\n"]);
+    assert!(err.is_some());
+}
+
+#[test]
+fn openai_invalid_arguments_are_reported() {
+    let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{broken\"}}]}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n";
+    let (_, err) = run_openai(&[body]);
+    let err = err.expect("reported, not dropped");
+    assert_eq!(err.kind(), ErrorKind::MalformedStream);
+    assert!(err.message().contains("not a JSON object"), "{err}");
+}
+
+/// The documented non-streamed answers.
+#[test]
+fn non_streamed_answers() {
+    let resp = ollama::decode_response(
+        br#"{"model":"llama3.2","created_at":"2023-12-12T14:13:43.416799Z","message":{"role":"assistant","content":"Hello! How are you today?"},"done":true,"total_duration":5191566416,"load_duration":2154458,"prompt_eval_count":26,"prompt_eval_duration":383809000,"eval_count":298,"eval_duration":4799921000}"#,
+    )
+    .unwrap();
+    assert_eq!(resp.content, "Hello! How are you today?");
+    assert_eq!(resp.finish_reason, FinishReason::Stop);
+    assert_eq!(resp.usage.unwrap().completion_tokens, 298);
+
+    let resp = openai::decode_response(
+        br#"{"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_abc","type":"function","function":{"name":"get_current_weather","arguments":"{\n\"location\": \"Boston, MA\"\n}"}}],"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99},"service_tier":"default","system_fingerprint":"fp_fc9f1d7035"}"#,
+    )
+    .unwrap();
+    assert_eq!(resp.tool_calls[0].name, "get_current_weather");
+    assert_eq!(resp.tool_calls[0].arguments["location"], "Boston, MA");
+    assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
+    let err = openai::decode_response(
+        br#"{"error":{"message":"The model `gpt-5-nano` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ModelNotFound);
+}
+
+fn sample_response() -> ChatResponse {
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("city".into(), json!("Paris"));
+    ChatResponse {
+        content: "Checking.".into(),
+        thinking: Some("user wants weather".into()),
+        tool_calls: vec![ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments,
+        }],
+        finish_reason: FinishReason::ToolCalls,
+        usage: Some(Usage {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            timings: None,
+        }),
+    }
+}
+
+#[test]
+fn non_streamed_encoders_round_trip() {
+    let resp = sample_response();
+    let mut out = Vec::new();
+    ollama::encode_response(&resp, "qwen3", "2025-01-01T00:00:00Z", &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["done"], true);
+    assert_eq!(v["done_reason"], "stop", "Ollama never says tool_calls");
+    assert_eq!(
+        v["message"]["tool_calls"][0]["function"]["arguments"]["city"],
+        "Paris"
+    );
+    let back = ollama::decode_response(&out).unwrap();
+    assert_eq!(back.tool_calls, resp.tool_calls);
+    assert_eq!(back.content, resp.content);
+    assert_eq!(back.thinking, resp.thinking);
+    assert_eq!(back.finish_reason, FinishReason::ToolCalls);
+
+    let mut out = Vec::new();
+    openai::encode_response(&resp, "gpt", "chatcmpl-1", 1, &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert!(v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].is_string());
+    assert_eq!(v["usage"]["total_tokens"], 15);
+    let back = openai::decode_response(&out).unwrap();
+    assert_eq!(back.tool_calls, resp.tool_calls);
+    assert_eq!(back.content, resp.content);
+}
+
+#[test]
+fn stream_encoders_write_the_documented_shapes() {
+    let events = sample_response().to_events();
+    let mut enc = OpenAiStreamEncoder::new("gpt-4o", "chatcmpl-7", 1_700_000_000, true);
+    let mut out = Vec::new();
+    for ev in &events {
+        enc.encode(ev, &mut out);
+    }
+    let text = String::from_utf8(out).unwrap();
+    let frames: Vec<&str> = text.split("\n\n").filter(|f| !f.is_empty()).collect();
+    assert_eq!(frames.last(), Some(&"data: [DONE]"));
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == "chatcmpl-7")
+    );
+    let call = chunks
+        .iter()
+        .find(|c| c["choices"][0]["delta"]["tool_calls"][0]["id"] == "call_1")
+        .expect("call start frame");
+    assert_eq!(
+        call["choices"][0]["delta"]["tool_calls"][0]["type"],
+        "function"
+    );
+    assert_eq!(
+        call["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    let usage_chunk = &chunks[chunks.len() - 1];
+    assert_eq!(usage_chunk["choices"], json!([]));
+    assert_eq!(usage_chunk["usage"]["prompt_tokens"], 10);
+
+    let mut enc = OllamaStreamEncoder::new("qwen3", "2025-01-01T00:00:00Z");
+    let mut out = Vec::new();
+    for ev in &events {
+        enc.encode(ev, &mut out);
+    }
+    let lines: Vec<Value> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().all(|l| l["message"]["content"].is_string()),
+        "content always present"
+    );
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true);
+    assert_eq!(last["done_reason"], "stop");
+    assert_eq!(last["prompt_eval_count"], 10);
+    assert_eq!(last["eval_count"], 5);
+    let call = lines
+        .iter()
+        .find(|l| l["message"]["tool_calls"].is_array())
+        .unwrap();
+    assert_eq!(
+        call["message"]["tool_calls"][0]["function"]["arguments"],
+        json!({"city": "Paris"})
+    );
+}
+
+#[test]
+fn error_events_end_streams_visibly_in_each_api() {
+    let err = ProviderError::new(ErrorKind::Overloaded, "upstream queue full");
+    // Ollama: an `{"error"}` line after output; the decoder (like ollama-python) raises.
+    let mut enc = OllamaStreamEncoder::new("m", "t");
+    let mut out = Vec::new();
+    enc.encode(&ChatEvent::text("partial"), &mut out);
+    enc.encode_error(&err, &mut out);
+    assert!(enc.is_done());
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    let (events, got) = run_ollama(&[&out]);
+    assert_eq!(events, vec![ChatEvent::text("partial")]);
+    assert!(got.unwrap().message().contains("upstream queue full"));
+    // OpenAI: an error frame and no [DONE].
+    let mut enc = OpenAiStreamEncoder::new("m", "c", 1, true);
+    let mut out = Vec::new();
+    enc.encode(&ChatEvent::text("partial"), &mut out);
+    enc.encode_error(&err, &mut out);
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(!text.contains("[DONE]"));
+    assert!(text.contains("\"error\":{"));
+    let (events, got) = run_openai(&[&out]);
+    assert_eq!(events, vec![ChatEvent::text("partial")]);
+    assert!(got.is_some());
+    // The non-streamed error bodies.
+    let mut body = Vec::new();
+    ollama::encode_error_body(&err, &mut body);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"error": "upstream queue full"})
+    );
+    let mut body = Vec::new();
+    openai::encode_error_body(&err, &mut body);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["message"], "upstream queue full");
+    assert_eq!(v["error"]["code"], "overloaded");
+}
