@@ -21,9 +21,11 @@ fn golden(name: &str) -> Vec<u8> {
 }
 
 type Run = Result<Vec<ChatEvent>, ProviderError>;
+/// Events so far and the first error.
+type Outcome = (Vec<ChatEvent>, Option<ProviderError>);
 
 /// Feeds `parts` to a decoder; the events so far and the first error.
-fn run_ollama(parts: &[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>) {
+fn run_ollama(parts: &[&[u8]]) -> Outcome {
     let mut dec = OllamaStreamDecoder::with_id_seed(5);
     let mut out = Vec::new();
     for p in parts {
@@ -35,7 +37,7 @@ fn run_ollama(parts: &[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>) {
     (out, err)
 }
 
-fn run_openai(parts: &[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>) {
+fn run_openai(parts: &[&[u8]]) -> Outcome {
     let mut dec = OpenAiStreamDecoder::with_id_seed(5);
     let mut out = Vec::new();
     for p in parts {
@@ -65,10 +67,7 @@ fn merged(events: Vec<ChatEvent>) -> Vec<ChatEvent> {
 }
 
 /// Decodes `bytes` whole, byte by byte and split at every single point; all must agree.
-fn decode_every_way(
-    bytes: &[u8],
-    run: fn(&[&[u8]]) -> (Vec<ChatEvent>, Option<ProviderError>),
-) -> Run {
+fn decode_every_way(bytes: &[u8], run: fn(&[&[u8]]) -> Outcome) -> Run {
     let (whole, err) = run(&[bytes]);
     let whole = merged(whole);
     let reason = err.as_ref().map(ProviderError::reason_code);
