@@ -148,6 +148,12 @@ async fn text_streams_as_sse_with_role_first_finish_and_done() {
         chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
         "stop"
     );
+    for c in &chunks[..chunks.len() - 1] {
+        assert!(
+            c.get("usage").is_some_and(Value::is_null),
+            "usage: null on {c}"
+        );
+    }
 }
 
 #[tokio::test]

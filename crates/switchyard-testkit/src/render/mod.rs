@@ -25,6 +25,9 @@ pub(crate) enum Api {
 pub(crate) struct Rendered {
     /// Streamed frames before the final part (role, text, thinking, tool call chunks).
     pub(crate) content: Vec<Bytes>,
+    /// The same frames as sent with a usage chunk to come (OpenAI: each with
+    /// `"usage": null`; same as `content` for Ollama).
+    pub(crate) content_usage: Vec<Bytes>,
     /// Final frames without usage (Ollama: the `done` line; OpenAI: finish chunk, `[DONE]`).
     pub(crate) tail: Vec<Bytes>,
     /// Final frames with a usage chunk (OpenAI `include_usage`; same as `tail` for Ollama).
@@ -49,18 +52,21 @@ impl Rendered {
             Api::OpenAi => openai::render(model, script, reasoning_field),
         };
         r.stream_all = concat(r.content.iter().chain(&r.tail));
-        r.stream_all_usage = concat(r.content.iter().chain(&r.tail_usage));
+        r.stream_all_usage = concat(r.content_usage.iter().chain(&r.tail_usage));
         r
     }
 
     /// The frames of a streamed answer, in order.
     pub(crate) fn frames(&self, include_usage: bool) -> Vec<Bytes> {
-        let tail = if include_usage {
-            &self.tail_usage
+        if include_usage {
+            self.content_usage
+                .iter()
+                .chain(&self.tail_usage)
+                .cloned()
+                .collect()
         } else {
-            &self.tail
-        };
-        self.content.iter().chain(tail).cloned().collect()
+            self.content.iter().chain(&self.tail).cloned().collect()
+        }
     }
 
     /// One valid text chunk whose content is `n` bytes of `x`.

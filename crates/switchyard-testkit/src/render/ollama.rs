@@ -82,6 +82,7 @@ pub(crate) fn render(model: &str, script: &Script) -> Rendered {
     let text_frame = split_mark(&template);
 
     Rendered {
+        content_usage: content.clone(),
         content,
         tail_usage: tail.clone(),
         tail,

@@ -21,11 +21,17 @@ pub(crate) fn render(model: &str, script: &Script, reasoning_field: &str) -> Ren
     let id = format!("chatcmpl-{:08x}{:08x}", fnv(&[model]), created as u32);
     let p = parts(&script.reply);
     let chunk = |delta: Value, finish: Value| {
-        sse(&json!({
+        json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "system_fingerprint": "fp_testkit",
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-        }))
+        })
+    };
+    // With `include_usage`, every chunk but the usage one carries `"usage": null`.
+    let with_null_usage = |v: &Value| {
+        let mut v = v.clone();
+        v["usage"] = Value::Null;
+        sse(&v)
     };
 
     let mut content = vec![chunk(
@@ -114,11 +120,12 @@ pub(crate) fn render(model: &str, script: &Script, reasoning_field: &str) -> Ren
         .to_string(),
     );
 
-    let template = chunk(json!({"content": oversize_mark()}), Value::Null);
+    let template = sse(&chunk(json!({"content": oversize_mark()}), Value::Null));
     Rendered {
-        content,
-        tail: vec![finish.clone(), done.clone()],
-        tail_usage: vec![finish, usage_chunk, done],
+        content_usage: content.iter().map(with_null_usage).collect(),
+        content: content.iter().map(sse).collect(),
+        tail: vec![sse(&finish), done.clone()],
+        tail_usage: vec![with_null_usage(&finish), usage_chunk, done],
         full,
         stream_all: Bytes::new(),
         stream_all_usage: Bytes::new(),
