@@ -1,0 +1,704 @@
+//! Routing policy against real upstreams on loopback: fallback, privacy, strictness,
+//! retries, health, queues, overflow, groups, probes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use switchyard_core::{
+    ErrorKind, Locality, PrivacyClass, Provider, TimeoutPhase, collect_response,
+};
+use switchyard_router::{AttemptOutcome, Health, RequestOutcome, reasons};
+use switchyard_testkit::{Delays, Fault, Script, TestUpstream, UpstreamConfig, refused_addr};
+
+const FT: Duration = Duration::from_secs(2);
+
+async fn cloud_upstream() -> TestUpstream {
+    TestUpstream::start(
+        UpstreamConfig::empty()
+            .model_with_script("gpt-test", Script::text(["From", " the", " cloud."])),
+    )
+    .await
+    .unwrap()
+}
+
+fn cloud_slot(up: &TestUpstream) -> switchyard_router::ProviderSlot {
+    openai_at(
+        "cloud",
+        &up.openai_base_url(),
+        Locality::Cloud,
+        &[("gpt-test", 0.4, 1.6)],
+    )
+}
+
+fn refused_local() -> switchyard_router::ProviderSlot {
+    ollama_at(
+        "local",
+        &format!("http://{}", refused_addr()),
+        Locality::Local,
+        FT,
+    )
+}
+
+fn chat_route() -> serde_json::Value {
+    json!({ "routes": { "chat": { "targets": ["local/test-model", "cloud/gpt-test"] } },
+            "callers": { "laptop": { "privacy": "local-only" } },
+            "retry": { "max_retries": 0 } })
+}
+
+#[tokio::test]
+async fn local_refusing_falls_back_to_cloud_with_the_reason_recorded() {
+    let cloud = cloud_upstream().await;
+    let (router, records) = build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
+
+    let stream = route(&router, &request("chat"))
+        .await
+        .expect("served by cloud");
+    assert_eq!(stream.served_by().to_string(), "cloud/gpt-test");
+    assert_eq!(stream.reason(), "fallback_after_connect_refused");
+    assert_eq!(stream.attempts().len(), 1);
+    assert_eq!(stream.attempts()[0].target.to_string(), "local/test-model");
+    assert_eq!(stream.attempts()[0].reason_code, "connect_refused");
+    assert!(!stream.request_id().is_empty());
+    let (text, _, error) = drain(stream).await;
+    assert_eq!(text, "From the cloud.");
+    assert!(error.is_none());
+
+    // The upstream got the upstream model id, not the alias.
+    let sent = cloud.chat_requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].model().as_deref(), Some("gpt-test"));
+
+    let record = records.last();
+    assert_eq!(records.len(), 1, "one decision record per request");
+    assert_eq!(record.route.as_deref(), Some("chat"));
+    assert_eq!(record.reason, "fallback_after_connect_refused");
+    assert_eq!(record.outcome, RequestOutcome::Ok);
+    assert_eq!(record.attempts.len(), 2);
+    assert_eq!(record.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(record.attempts[1].outcome, AttemptOutcome::Served);
+    assert!(record.attempts[1].ttft_ms.is_some());
+    assert_eq!(
+        record.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        Some((12, 5))
+    );
+    // 12 * 0.4 + 5 * 1.6 = 12.8 micro-dollars, rounded up.
+    assert_eq!(record.cost_micro_usd, 13);
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn local_only_requests_never_reach_the_cloud() {
+    let cloud = cloud_upstream().await;
+    let mut cfg = chat_route();
+    cfg["routes"]["private"] =
+        json!({ "targets": ["local/test-model", "cloud/gpt-test"], "privacy": "local-only" });
+    let (router, records) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
+
+    // Privacy from the caller's key, from the request (header), and from the route.
+    let by_caller = request_from("chat", "laptop");
+    let mut by_header = request("chat");
+    by_header.meta.privacy = Some(PrivacyClass::LocalOnly);
+    let by_route = request("private");
+    for req in [by_caller, by_header, by_route] {
+        let explained = router.explain(&req);
+        assert_eq!(explained.privacy, PrivacyClass::LocalOnly);
+        let cloud_entry = explained
+            .targets
+            .iter()
+            .find(|t| t.target.provider == "cloud")
+            .unwrap();
+        assert!(!cloud_entry.included);
+        assert_eq!(cloud_entry.reason, reasons::PRIVACY_LOCAL_ONLY);
+
+        let failure = route(&router, &req)
+            .await
+            .expect_err("no allowed target serves");
+        assert_eq!(failure.kind(), ErrorKind::ConnectRefused);
+        assert_eq!(failure.attempts.len(), 1);
+        assert!(
+            failure
+                .skipped
+                .iter()
+                .any(|s| s.target.provider == "cloud" && s.reason == reasons::PRIVACY_LOCAL_ONLY)
+        );
+        let loud = failure.to_string();
+        assert!(
+            loud.contains("local/test-model -> connect_refused"),
+            "{loud}"
+        );
+        assert!(loud.contains("cloud/gpt-test (privacy_local_only: local-only requests never reach a cloud target)"), "{loud}");
+        let as_provider_error = failure.into_provider_error();
+        assert_eq!(as_provider_error.kind(), ErrorKind::ConnectRefused);
+        assert!(as_provider_error.message().contains("privacy_local_only"));
+    }
+    assert_eq!(
+        cloud.request_count(),
+        0,
+        "the cloud upstream must never be contacted"
+    );
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .all()
+            .iter()
+            .all(|r| r.served_by.is_none() && r.privacy == PrivacyClass::LocalOnly)
+    );
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn first_token_timeout_on_local_falls_back() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["too", " late"]).with_delays(Delays {
+            before_first_chunk: Duration::from_secs(3),
+            ..Delays::default()
+        }),
+    ))
+    .await
+    .unwrap();
+    let cloud = cloud_upstream().await;
+    let slots = vec![
+        ollama_at(
+            "local",
+            &local.base_url(),
+            Locality::Local,
+            Duration::from_millis(200),
+        ),
+        cloud_slot(&cloud),
+    ];
+    let (router, _records) = build_router(chat_route(), slots);
+    let stream = route(&router, &request("chat"))
+        .await
+        .expect("served by cloud");
+    assert_eq!(stream.reason(), "fallback_after_timeout_first_token");
+    assert_eq!(stream.attempts()[0].reason_code, "timeout_first_token");
+    let (text, _, error) = drain(stream).await;
+    assert_eq!(text, "From the cloud.");
+    assert!(error.is_none());
+    assert!(matches!(
+        router.provider_status()[0].health,
+        Health::Cooling {
+            reason: "timeout_first_token",
+            ..
+        }
+    ));
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn failure_after_the_first_byte_is_an_error_item_and_never_a_second_attempt() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["one", " two", " three", " four"]).with_fault(Fault::DropAfterChunks(2)),
+    ))
+    .await
+    .unwrap();
+    let cloud = cloud_upstream().await;
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, records) = build_router(chat_route(), slots);
+
+    let stream = route(&router, &request("chat"))
+        .await
+        .expect("local starts");
+    assert_eq!(stream.served_by().provider, "local");
+    assert_eq!(stream.reason(), reasons::PRIMARY);
+    let (text, _, error) = drain(stream).await;
+    assert!(text.starts_with("one"), "{text}");
+    let error = error.expect("the cut ends the stream with an error item");
+    assert!(
+        error
+            .message()
+            .contains("local/test-model failed after the answer started"),
+        "{error}"
+    );
+    assert_eq!(
+        cloud.request_count(),
+        0,
+        "no second attempt after the first byte"
+    );
+    assert_eq!(local.chat_requests().len(), 1);
+    let record = records.last();
+    assert!(matches!(record.outcome, RequestOutcome::Error(_)));
+    assert_eq!(record.attempts.len(), 1);
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let cloud = cloud_upstream().await;
+    local.set_fault(Some(Fault::RateLimited {
+        retry_after_secs: 30,
+    }));
+    let mut cfg = chat_route();
+    cfg["health"] = json!({ "cooldowns_ms": [300, 60000] });
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, records) = build_router(cfg, slots);
+
+    // 1: 429 -> fallback, cooldown starts.
+    let s = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(s.reason(), "fallback_after_rate_limited");
+    drain(s).await;
+    assert_eq!(local.chat_requests().len(), 1);
+    assert!(matches!(
+        router.provider_status()[0].health,
+        Health::Cooling {
+            reason: "rate_limited",
+            ..
+        }
+    ));
+
+    // 2: cooling -> skipped without a request, with the reason recorded.
+    let s = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(s.reason(), reasons::FALLBACK);
+    assert!(s.attempts().is_empty());
+    drain(s).await;
+    assert_eq!(
+        local.chat_requests().len(),
+        1,
+        "a cooling target is not contacted"
+    );
+    let skipped = records.last().skipped;
+    assert!(
+        skipped
+            .iter()
+            .any(|t| t.target.provider == "local" && t.reason == reasons::COOLING_DOWN),
+        "{skipped:?}"
+    );
+    let explained = router.explain(&request("chat"));
+    assert_eq!(explained.targets[0].target.provider, "cloud");
+    assert_eq!(explained.targets[1].reason, reasons::COOLING_DOWN);
+
+    // 3: after the cooldown, half-open: tried again, and it serves.
+    local.set_fault(None);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let s = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(s.served_by().provider, "local");
+    assert_eq!(s.reason(), reasons::PRIMARY);
+    let (text, _, _) = drain(s).await;
+    assert_eq!(text, DEFAULT_TEXT);
+    assert_eq!(router.provider_status()[0].health, Health::Up);
+
+    // Failing again: the back-off grows (second entry of the schedule).
+    local.set_fault(Some(Fault::RateLimited {
+        retry_after_secs: 30,
+    }));
+    drain(route(&router, &request("chat")).await.unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    drain(route(&router, &request("chat")).await.unwrap()).await; // half-open try fails again
+    match router.provider_status()[0].health {
+        Health::Cooling { remaining_ms, .. } => assert!(remaining_ms > 10_000, "{remaining_ms}"),
+        ref other => panic!("expected a longer cooldown, got {other:?}"),
+    }
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_on_the_same_target_boundedly() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    local.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model"] } },
+                      "retry": { "max_retries": 2, "base_backoff_ms": 300 } });
+    let (router, _records) = build_router(
+        cfg,
+        vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+    );
+
+    // The fault clears right after the first try: the retry serves.
+    let req = request("chat");
+    let clear = async {
+        eventually("first try", || local.chat_request_count() >= 1).await;
+        local.set_fault(None);
+    };
+    let (routed, ()) = tokio::join!(route(&router, &req), clear);
+    let s = routed.expect("the retry serves");
+    assert_eq!(s.reason(), reasons::RETRY);
+    assert_eq!(s.attempts().len(), 1);
+    assert_eq!(s.attempts()[0].reason_code, "overloaded");
+    drain(s).await;
+    assert_eq!(local.chat_request_count(), 2);
+
+    // A fault that stays: exactly 1 + max_retries tries, then the loud error.
+    local.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let failure = route(&router, &request("chat"))
+        .await
+        .expect_err("still busy");
+    assert_eq!(failure.kind(), ErrorKind::Overloaded);
+    assert_eq!(failure.attempts.len(), 3);
+    assert_eq!(local.chat_request_count(), 5);
+    local.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_that_are_not_fallback_eligible_do_not_fall_back() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    local.set_fault(Some(Fault::HttpError {
+        status: 400,
+        message: "invalid message format".into(),
+    }));
+    let cloud = cloud_upstream().await;
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, _records) = build_router(chat_route(), slots);
+    let failure = route(&router, &request("chat"))
+        .await
+        .expect_err("no fallback");
+    assert_eq!(failure.kind(), ErrorKind::InvalidRequest);
+    assert!(
+        failure
+            .skipped
+            .iter()
+            .any(|s| s.target.provider == "cloud" && s.reason == reasons::NOT_FALLBACK_ELIGIBLE)
+    );
+    assert_eq!(cloud.request_count(), 0);
+    // A bad request says nothing about the target's health.
+    assert_eq!(router.provider_status()[0].health, Health::Up);
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_exact_target_is_strict_and_the_cloud_switch_stops_cloud_fallback() {
+    let cloud = cloud_upstream().await;
+    let (router, _r) = build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
+    let failure = route(&router, &request("local/test-model"))
+        .await
+        .expect_err("strict");
+    assert_eq!(failure.kind(), ErrorKind::ConnectRefused);
+    assert_eq!(cloud.request_count(), 0);
+
+    let mut cfg = chat_route();
+    cfg["policy"] = json!({ "cloud_fallback": false });
+    let (router, _r) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
+    assert!(router.cloud_fallback_disabled());
+    let failure = route(&router, &request("chat"))
+        .await
+        .expect_err("no cloud fallback");
+    assert!(
+        failure
+            .skipped
+            .iter()
+            .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
+    );
+    assert!(failure.to_string().contains("cloud fallback is disabled"));
+    // A cloud target asked for directly is not a fallback.
+    let s = route(&router, &request("cloud/gpt-test"))
+        .await
+        .expect("direct cloud");
+    assert_eq!(s.reason(), reasons::PRIMARY);
+    drain(s).await;
+    assert_eq!(cloud.chat_request_count(), 1);
+    cloud.shutdown().await;
+}
+
+/// Runs in a child process with `SWITCHYARD_NO_CLOUD=1` (the environment cannot be set
+/// safely inside a multi-threaded test process).
+#[tokio::test]
+async fn the_environment_switch_stops_cloud_fallback() {
+    if std::env::var("SWITCHYARD_NO_CLOUD").as_deref() == Ok("1") {
+        let cloud = cloud_upstream().await;
+        let (router, _r) = build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
+        assert!(router.cloud_fallback_disabled());
+        let failure = route(&router, &request("chat"))
+            .await
+            .expect_err("no cloud fallback");
+        assert!(
+            failure
+                .skipped
+                .iter()
+                .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
+        );
+        assert_eq!(cloud.request_count(), 0);
+        cloud.shutdown().await;
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = tokio::time::timeout(
+        LIMIT,
+        tokio::process::Command::new(exe)
+            .args([
+                "--exact",
+                "the_environment_switch_stops_cloud_fallback",
+                "--test-threads=1",
+            ])
+            .env("SWITCHYARD_NO_CLOUD", "1")
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_full_queue_overflows_to_the_next_target_or_says_when_to_retry() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_chunk_delay(Duration::from_millis(100)),
+    ))
+    .await
+    .unwrap();
+    let cloud = cloud_upstream().await;
+    let mut local_slot = ollama_at("local", &local.base_url(), Locality::Local, FT);
+    local_slot.max_concurrency = 1;
+    local_slot.max_queue = 0;
+    let (router, _r) = build_router(chat_route(), vec![local_slot, cloud_slot(&cloud)]);
+
+    let held = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(held.served_by().provider, "local");
+    assert_eq!(router.provider_status()[0].in_flight, 1);
+
+    let s = route(&router, &request("chat"))
+        .await
+        .expect("overflow to cloud");
+    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(s.reason(), reasons::OVERFLOW_QUEUE_FULL);
+    assert_eq!(s.attempts()[0].reason_code, "queue_full");
+    drain(s).await;
+
+    // Nothing to overflow to: a QueueFull error with a retry hint.
+    let failure = route(&router, &request("local/test-model"))
+        .await
+        .expect_err("full");
+    assert_eq!(failure.kind(), ErrorKind::QueueFull);
+    let err = failure.into_provider_error();
+    assert!(err.retry_after().is_some());
+    // A full queue is load, not ill health.
+    assert_eq!(router.provider_status()[0].health, Health::Up);
+
+    let (text, _, _) = drain(held).await;
+    assert_eq!(text, "abcd");
+    assert_eq!(
+        router.provider_status()[0].in_flight,
+        0,
+        "the slot is released at the end"
+    );
+    assert_eq!(local.chat_request_count(), 1);
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_overflow_rule_moves_to_the_next_target_when_queue_is_deep_and_ttft_slow() {
+    let slow_start = Script::text(["x", "y", "z"]).with_delays(Delays {
+        before_first_chunk: Duration::from_millis(120),
+        between_chunks: Duration::from_millis(100),
+        ..Delays::default()
+    });
+    let local = TestUpstream::start(UpstreamConfig::default().script("test-model", slow_start))
+        .await
+        .unwrap();
+    let cloud = cloud_upstream().await;
+    let mut local_slot = ollama_at("local", &local.base_url(), Locality::Local, FT);
+    local_slot.max_concurrency = 1;
+    local_slot.max_queue = 4;
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model", "cloud/gpt-test"],
+                                            "overflow": { "queue_depth": 0, "ttft_p50_ms": 50 } } } });
+    let (router, _r) = build_router(cfg, vec![local_slot, cloud_slot(&cloud)]);
+
+    // Holds the only slot; its time to first token (~120 ms) is above T.
+    let held = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(held.served_by().provider, "local");
+    assert!(router.provider_status()[0].ttft_p50_ms.unwrap() >= 100);
+
+    // One request waits in the queue (depth 1 > N = 0).
+    let waiting = tokio::spawn({
+        let router = router.clone();
+        async move {
+            route(&router, &request("chat"))
+                .await
+                .map(|s| s.served_by().provider.clone())
+        }
+    });
+    eventually("a queued request", || {
+        router.provider_status()[0].queued == 1
+    })
+    .await;
+
+    let explained = router.explain(&request("chat"));
+    assert_eq!(explained.targets[0].target.provider, "cloud");
+    assert_eq!(explained.targets[0].reason, reasons::OVERFLOW_QUEUE_DEPTH);
+    let s = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(s.reason(), reasons::OVERFLOW_QUEUE_DEPTH);
+    drain(s).await;
+
+    drain(held).await;
+    let waited = tokio::time::timeout(LIMIT, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        waited, "local",
+        "the queued request is served by local once the slot frees"
+    );
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_balanced_group_picks_the_least_loaded_member_and_skips_cooling_ones() {
+    let slow = Script::text(["1", "2", "3"]).with_chunk_delay(Duration::from_millis(80));
+    let a = TestUpstream::start(UpstreamConfig::default().script("test-model", slow.clone()))
+        .await
+        .unwrap();
+    let b = TestUpstream::start(UpstreamConfig::default().script("test-model", slow))
+        .await
+        .unwrap();
+    let cfg = json!({ "routes": { "chat": { "targets": [ { "group": ["lan1/test-model", "lan2/test-model"] } ] } },
+                      "health": { "cooldowns_ms": [60000] }, "retry": { "max_retries": 0 } });
+    let slots = vec![
+        ollama_at("lan1", &a.base_url(), Locality::Lan, FT),
+        ollama_at("lan2", &b.base_url(), Locality::Lan, FT),
+    ];
+    let (router, _r) = build_router(cfg, slots);
+    let first = route(&router, &request("chat")).await.unwrap();
+    let second = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(first.reason(), reasons::GROUP_BALANCED);
+    assert_ne!(
+        first.served_by().provider,
+        second.served_by().provider,
+        "spread by load"
+    );
+    drain(first).await;
+    drain(second).await;
+    assert_eq!(a.chat_request_count(), 1);
+    assert_eq!(b.chat_request_count(), 1);
+
+    // lan1 fails and cools down: every request goes to lan2 without trying lan1.
+    a.set_fault(Some(Fault::HttpError {
+        status: 500,
+        message: "runner crashed".into(),
+    }));
+    drain(route(&router, &request("chat")).await.unwrap()).await;
+    for _ in 0..3 {
+        let s = route(&router, &request("chat")).await.unwrap();
+        assert_eq!(s.served_by().provider, "lan2");
+        drain(s).await;
+    }
+    assert!(a.chat_request_count() <= 2);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn active_probes_keep_up_and_down_current() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model"] } },
+                      "health": { "probe_interval_ms": 50 } });
+    let (router, _r) = build_router(
+        cfg,
+        vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+    );
+    let probes = router.start_probes().expect("probes configured");
+    local.set_fault(Some(Fault::HttpError {
+        status: 500,
+        message: "down".into(),
+    }));
+    eventually("probe marks down", || {
+        matches!(router.provider_status()[0].health, Health::Down { .. })
+    })
+    .await;
+    assert!(router.health().await.is_err());
+    local.set_fault(None);
+    eventually("probe marks up", || {
+        router.provider_status()[0].health == Health::Up
+    })
+    .await;
+    assert!(router.health().await.is_ok());
+    drop(router);
+    tokio::time::timeout(LIMIT, probes)
+        .await
+        .expect("probes stop with the router")
+        .unwrap();
+    local.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_router_is_a_provider_and_resolves_discovered_model_names() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let cloud = cloud_upstream().await;
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, records) = build_router(chat_route(), slots);
+
+    let answer = collect_response(Provider::chat(&router, &request("chat")).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer.content, DEFAULT_TEXT);
+
+    // A bare upstream name, found by discovery.
+    let s = route(&router, &request("test-model"))
+        .await
+        .expect("discovered");
+    assert_eq!(s.served_by().to_string(), "local/test-model");
+    drain(s).await;
+
+    let models = Provider::models(&router).await.unwrap();
+    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+    assert!(
+        ids.contains(&"chat")
+            && ids.contains(&"local/test-model")
+            && ids.contains(&"cloud/gpt-test"),
+        "{ids:?}"
+    );
+
+    let err = Provider::chat(&router, &request("nope"))
+        .await
+        .err()
+        .expect("unknown model");
+    assert_eq!(err.kind(), ErrorKind::ModelNotFound);
+    assert!(err.message().contains("unknown model `nope`"), "{err}");
+    assert!(
+        err.message().contains("local/test-model") && err.message().contains("chat"),
+        "{err}"
+    );
+    assert_eq!(records.len(), 3, "failures get a record too");
+    assert_eq!(cloud.chat_request_count(), 0);
+    let _ = TimeoutPhase::FirstToken;
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
