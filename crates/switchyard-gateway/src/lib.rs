@@ -1,4 +1,59 @@
-//! The HTTP server: OpenAI- and Ollama-compatible APIs in front of the router, with
-//! auth, rate limits, metrics and hot swap of the router.
+//! Switchyard's HTTP server: the OpenAI API (`/v1/chat/completions`, `/v1/models`) and
+//! Ollama's native API (`/api/chat`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`,
+//! `/`) in front of a [`switchyard_router::Router`], with bearer-key auth, per-key rate
+//! limits, a body limit, `/healthz`, `/readyz`, `/metrics`, graceful shutdown and hot
+//! swap of the router.
 //!
-//! Nothing is public yet; see the workspace README for the plan.
+//! Either API can be served by either kind of upstream: a request is decoded into a
+//! [`switchyard_core::ChatRequest`], routed, and the answer's events are encoded back into
+//! the client's API, chunk by chunk. The response starts only once the router has the
+//! first upstream event in hand, so fallback before the first byte stays possible; a
+//! failure after that ends the stream with the API's error event.
+//!
+//! Answers carry `x-switchyard-target`, `x-switchyard-route-reason`,
+//! `x-switchyard-request-id`, `x-switchyard-overhead-ms` and `x-switchyard-attempts`.
+//! Errors use each API's own shape with the reason code as `code` (OpenAI) or in the
+//! message (Ollama), and the status of [`status_for`]; `policy_blocked` is a 403.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use arc_swap::ArcSwap;
+//! use switchyard_gateway::{Gateway, GatewayConfig};
+//! use switchyard_router::Router;
+//!
+//! # async fn run(router: Router) -> Result<(), Box<dyn std::error::Error>> {
+//! let handle = Arc::new(ArcSwap::from_pointee(router));
+//! let gateway = Gateway::new(GatewayConfig::default(), handle.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4141").await?;
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! gateway.serve(listener, shutdown).await?;
+//! // Elsewhere, a reload: `handle.store(Arc::new(new_router))`.
+//! # Ok(())
+//! # }
+//! ```
+
+mod api;
+mod auth;
+mod body;
+mod catalog;
+mod chat;
+mod config;
+mod error;
+mod gateway;
+mod limits;
+mod ollama;
+mod openai;
+mod ops;
+mod server;
+mod telemetry;
+mod time;
+
+pub use api::status_for;
+pub use chat::{
+    ATTEMPTS_HEADER, OVERHEAD_HEADER, PRIVACY_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER,
+};
+pub use config::{ApiKey, GatewayConfig};
+pub use error::GatewayError;
+pub use gateway::{Gateway, RouterHandle};
+pub use server::check_listen_policy;
+pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};

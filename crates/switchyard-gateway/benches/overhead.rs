@@ -1,0 +1,2 @@
+//! Gateway overhead over a fast testkit upstream (filled in below).
+fn main() {}

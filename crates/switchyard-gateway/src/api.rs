@@ -1,0 +1,198 @@
+//! The two client APIs, their error shapes, and the HTTP status of each failure kind.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use switchyard_core::{ApiFamily, ErrorKind, ProviderError, TimeoutPhase};
+
+/// `application/json`.
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The API a request arrived on; decides the error shape and the stream encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// `/v1/...`: `{"error":{"message","type","param","code"}}`, SSE streams.
+    OpenAi,
+    /// `/api/...` and `/`: `{"error":"..."}`, NDJSON streams.
+    Ollama,
+}
+
+impl Api {
+    /// The API whose error shape fits a path (`/api/...` is Ollama's, the rest OpenAI's).
+    pub(crate) fn for_path(path: &str) -> Api {
+        if path.starts_with("/api/") || path == "/" {
+            Api::Ollama
+        } else {
+            Api::OpenAi
+        }
+    }
+
+    /// The core's name for this API.
+    pub(crate) fn family(self) -> ApiFamily {
+        match self {
+            Api::OpenAi => ApiFamily::OpenAi,
+            Api::Ollama => ApiFamily::Ollama,
+        }
+    }
+
+    /// A low-cardinality metrics label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Ollama => "ollama",
+        }
+    }
+
+    /// Appends the error body in this API's shape.
+    pub(crate) fn encode_error_body(self, err: &ProviderError, out: &mut Vec<u8>) {
+        match self {
+            Api::OpenAi => switchyard_stream::openai::encode_error_body(err, out),
+            Api::Ollama => switchyard_stream::ollama::encode_error_body(err, out),
+        }
+    }
+}
+
+/// The HTTP status the gateway answers a failure of `kind` with.
+///
+/// | kind | status |
+/// |---|---|
+/// | `invalid_request`, `context_overflow` | 400 |
+/// | `policy_blocked` (privacy, allowed routes, strict targets) | 403 |
+/// | `model_not_found` | 404 |
+/// | `rate_limited`, `queue_full`, `quota_exhausted`, `budget_exhausted` | 429 |
+/// | upstream `auth_failed`, `upstream_error`, `malformed_stream`, `stream_ended_early`, `endpoint_not_found` | 502 |
+/// | `connect_refused`, `dns_failure`, `tls_failure`, `connect_failed`, `overloaded`, `timeout_queue`, `cancelled` | 503 |
+/// | other timeouts (`timeout_connect`, `timeout_first_token`, `timeout_idle`, `timeout_total`) | 504 |
+/// | `internal_error` | 500 |
+///
+/// An upstream's `auth_failed` is the gateway's credential problem, not the client's, so it
+/// is a 502 (the gateway's own 401 is for the client's key).
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidRequest | ErrorKind::ContextOverflow => StatusCode::BAD_REQUEST,
+        ErrorKind::PolicyBlocked => StatusCode::FORBIDDEN,
+        ErrorKind::ModelNotFound => StatusCode::NOT_FOUND,
+        ErrorKind::RateLimited
+        | ErrorKind::QueueFull
+        | ErrorKind::QuotaExhausted
+        | ErrorKind::BudgetExhausted => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Auth
+        | ErrorKind::Upstream
+        | ErrorKind::MalformedStream
+        | ErrorKind::StreamEndedEarly
+        | ErrorKind::EndpointNotFound => StatusCode::BAD_GATEWAY,
+        ErrorKind::ConnectRefused
+        | ErrorKind::Dns
+        | ErrorKind::Tls
+        | ErrorKind::Connect
+        | ErrorKind::Overloaded
+        | ErrorKind::Cancelled
+        | ErrorKind::Timeout(TimeoutPhase::Queue) => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A failure answered in the client's API shape.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) api: Api,
+    pub(crate) status: StatusCode,
+    pub(crate) error: ProviderError,
+}
+
+impl ApiError {
+    /// The error with the status of its kind.
+    pub(crate) fn new(api: Api, error: ProviderError) -> Self {
+        Self {
+            api,
+            status: status_for(error.kind()),
+            error,
+        }
+    }
+
+    /// The error with an explicit status.
+    pub(crate) fn with_status(api: Api, status: StatusCode, error: ProviderError) -> Self {
+        Self { api, status, error }
+    }
+
+    /// A 400 for a bad request body or header.
+    pub(crate) fn invalid(api: Api, message: impl Into<String>) -> Self {
+        Self::new(api, ProviderError::new(ErrorKind::InvalidRequest, message))
+    }
+
+    /// A 401 for a missing or wrong key.
+    pub(crate) fn unauthorized(api: Api, message: impl Into<String>) -> Self {
+        Self::with_status(
+            api,
+            StatusCode::UNAUTHORIZED,
+            ProviderError::new(ErrorKind::Auth, message),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(128 + self.error.message().len());
+        self.api.encode_error_body(&self.error, &mut body);
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, JSON);
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            // Budgets and quotas do not come back in a second; everything else gets a hint
+            // so the SDKs' retry loops back off instead of hammering.
+            let permanent = matches!(
+                self.error.kind(),
+                ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted
+            );
+            let after = self.error.retry_after().map(|d| {
+                let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+                secs.max(1)
+            });
+            if let Some(secs) = after.or((!permanent).then_some(1)) {
+                headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_fitting_status() {
+        for kind in ErrorKind::ALL {
+            let status = status_for(kind);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{kind}"
+            );
+        }
+        assert_eq!(status_for(ErrorKind::ModelNotFound), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status_for(ErrorKind::Timeout(TimeoutPhase::FirstToken)),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            status_for(ErrorKind::QueueFull),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    #[test]
+    fn path_decides_the_shape() {
+        assert_eq!(Api::for_path("/api/chat"), Api::Ollama);
+        assert_eq!(Api::for_path("/v1/models"), Api::OpenAi);
+        assert_eq!(Api::for_path("/metrics"), Api::OpenAi);
+    }
+}

@@ -1,0 +1,207 @@
+//! The streamed answer: a poll-driven body over the [`RoutedStream`].
+//!
+//! Each poll takes every event the upstream has ready (up to [`FLUSH_BYTES`] of output),
+//! encodes them into the client's API and hands them to hyper as one write. No task, no
+//! channel: back-pressure reaches the upstream, and dropping the body (the client went
+//! away) drops the stream, which cancels the upstream request. A failure after the first
+//! byte ends the stream with the API's error event; a stream that ends without its final
+//! event gets one too, so an interrupted answer never looks complete.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
+use switchyard_core::{ChatEvent, ProviderError};
+use switchyard_router::{RoutedStream, Router};
+use switchyard_stream::ollama::OllamaStreamEncoder;
+use switchyard_stream::openai::OpenAiStreamEncoder;
+
+use crate::api::Api;
+use crate::chat::overhead;
+use crate::gateway::Shared;
+use crate::telemetry::record_overhead;
+
+/// Output gathered in one poll before it is handed to hyper even if more events are ready.
+pub(crate) const FLUSH_BYTES: usize = 32 * 1024;
+
+/// The encoder of the client's API.
+#[derive(Debug)]
+pub(crate) enum StreamEncoder {
+    /// SSE `chat.completion.chunk` frames.
+    OpenAi(OpenAiStreamEncoder),
+    /// NDJSON `/api/chat` lines.
+    Ollama(OllamaStreamEncoder),
+}
+
+impl StreamEncoder {
+    fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+        match self {
+            StreamEncoder::OpenAi(e) => e.encode(event, out),
+            StreamEncoder::Ollama(e) => e.encode(event, out),
+        }
+    }
+
+    fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
+        match self {
+            StreamEncoder::OpenAi(e) => e.encode_error(err, out),
+            StreamEncoder::Ollama(e) => e.encode_error(err, out),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            StreamEncoder::OpenAi(e) => e.is_done(),
+            StreamEncoder::Ollama(e) => e.is_done(),
+        }
+    }
+}
+
+/// Charges the tokens of answers to the caller's tokens-per-minute limit.
+pub(crate) struct TokenAccount {
+    shared: Arc<Shared>,
+    key_id: Option<String>,
+}
+
+impl TokenAccount {
+    pub(crate) fn new(shared: &Arc<Shared>, key_id: Option<&str>) -> Self {
+        Self {
+            shared: Arc::clone(shared),
+            key_id: key_id.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn charge(&self, tokens: u64) {
+        if let Some(id) = &self.key_id {
+            self.shared.limiter.charge_tokens(id, tokens);
+        }
+    }
+}
+
+/// The body of a streamed chat answer.
+pub(crate) struct ChatBody {
+    routed: RoutedStream,
+    encoder: StreamEncoder,
+    /// Encoder output of the current poll (reused, never shrinks below its high-water mark).
+    scratch: Vec<u8>,
+    /// Backing store of the frames handed out; its memory is reclaimed once hyper has
+    /// written and dropped them, so steady-state streaming does not allocate per write.
+    out: BytesMut,
+    account: TokenAccount,
+    api: Api,
+    started: Instant,
+    finished: bool,
+    overhead_recorded: bool,
+    /// The router this request started on, kept until the stream ends.
+    _router: Arc<Router>,
+}
+
+impl ChatBody {
+    pub(crate) fn new(
+        routed: RoutedStream,
+        encoder: StreamEncoder,
+        account: TokenAccount,
+        api: Api,
+        started: Instant,
+        router: Arc<Router>,
+    ) -> Self {
+        Self {
+            routed,
+            encoder,
+            scratch: Vec::with_capacity(1024),
+            out: BytesMut::with_capacity(4096),
+            account,
+            api,
+            started,
+            finished: false,
+            overhead_recorded: false,
+            _router: router,
+        }
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.record_overhead();
+    }
+
+    fn record_overhead(&mut self) {
+        if !self.overhead_recorded {
+            self.overhead_recorded = true;
+            record_overhead(self.api, overhead(self.started, &self.routed));
+        }
+    }
+}
+
+impl Stream for ChatBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            if this.encoder.is_done() {
+                // The answer is complete (or ended with an error event). Give the router
+                // a chance to see the end of the stream if it is already there.
+                let _ = this.routed.poll_next_unpin(cx);
+                this.finish();
+                break;
+            }
+            if this.scratch.len() >= FLUSH_BYTES {
+                break;
+            }
+            match this.routed.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(event))) => {
+                    if let ChatEvent::Usage(usage) = &event {
+                        this.account.charge(usage.total_tokens());
+                    }
+                    this.encoder.encode(&event, &mut this.scratch);
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    tracing::warn!(
+                        reason = err.reason_code(),
+                        error = %err,
+                        "upstream failed after the answer started; ending the stream with an error event"
+                    );
+                    this.encoder.encode_error(&err, &mut this.scratch);
+                }
+                Poll::Ready(None) => {
+                    if !this.encoder.is_done() {
+                        let err = ProviderError::ended_early(
+                            "the upstream stream ended without its final event",
+                        );
+                        this.encoder.encode_error(&err, &mut this.scratch);
+                    }
+                    this.finish();
+                    break;
+                }
+                Poll::Pending => {
+                    if this.scratch.is_empty() {
+                        return Poll::Pending;
+                    }
+                    break;
+                }
+            }
+        }
+        if this.scratch.is_empty() {
+            return Poll::Ready(None);
+        }
+        this.out.reserve(this.scratch.len());
+        this.out.extend_from_slice(&this.scratch);
+        this.scratch.clear();
+        Poll::Ready(Some(Ok(this.out.split().freeze())))
+    }
+}
+
+impl Drop for ChatBody {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::debug!("client went away before the end of the stream; cancelling upstream");
+        }
+        self.record_overhead();
+    }
+}

@@ -1,0 +1,49 @@
+//! The model catalog as both APIs list it: the router's entries, filtered by the caller's
+//! allowed routes.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde::Serialize;
+use switchyard_router::CatalogEntry;
+
+use crate::api::JSON;
+use crate::auth::Caller;
+use crate::gateway::Shared;
+
+/// The router's catalog (route aliases first, as the router orders it), without the
+/// entries the caller's key may not use.
+pub(crate) async fn visible_entries(shared: &Shared, caller: &Caller) -> Vec<CatalogEntry> {
+    let router = shared.router.load_full();
+    let mut entries = router.catalog().await;
+    if let Some(key) = &caller.0 {
+        entries.retain(|e| key.allows_model(&e.id));
+    }
+    entries
+}
+
+/// The entry a client names: exactly, or without Ollama's implicit `:latest` tag.
+pub(crate) fn find<'a>(entries: &'a [CatalogEntry], name: &str) -> Option<&'a CatalogEntry> {
+    entries.iter().find(|e| e.id == name).or_else(|| {
+        let bare = name.strip_suffix(":latest")?;
+        entries.iter().find(|e| e.id == bare)
+    })
+}
+
+/// A 200 with `value` as JSON.
+pub(crate) fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(CONTENT_TYPE, JSON);
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialise a response");
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! One chat request, whichever API it arrived on: read and decode the body, fill in who
+//! sent it and under which policy, route it, and answer streamed or whole.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use futures::{FutureExt as _, StreamExt as _};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use switchyard_core::{
+    ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
+};
+use switchyard_router::RoutedStream;
+use switchyard_stream::ollama::OllamaStreamEncoder;
+use switchyard_stream::openai::OpenAiStreamEncoder;
+
+use crate::api::{Api, ApiError, JSON};
+use crate::auth::Caller;
+use crate::body::{ChatBody, StreamEncoder, TokenAccount};
+use crate::config::ApiKey;
+use crate::gateway::Shared;
+use crate::telemetry::{record_overhead, request_id_of};
+use crate::time;
+
+/// Request header that raises a request's privacy class (`local-only`); never lowers it.
+pub const PRIVACY_HEADER: HeaderName = HeaderName::from_static("x-switchyard-privacy");
+/// Response header: the target that served the request, `provider/model`.
+pub const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchyard-target");
+/// Response header: why that target served (`primary`, `fallback_after_<code>`, ...).
+pub const ROUTE_REASON_HEADER: HeaderName = HeaderName::from_static("x-switchyard-route-reason");
+/// Response header: milliseconds the gateway itself spent before the headers went out
+/// (time since the request arrived minus time spent waiting on upstreams).
+pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
+/// Response header: how many targets were tried, the serving one included.
+pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+
+/// Handles a chat request of `api`; every failure is answered in that API's shape.
+pub(crate) async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> Response {
+    match run(shared, api, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let request_id = request_id_of(&request);
+    let (parts, body) = request.into_parts();
+    let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
+    let max_body = shared.settings.load().config.max_body_bytes;
+
+    if let Some(key) = &caller {
+        shared
+            .limiter
+            .admit(&key.id)
+            .map_err(|wait| rate_limited(api, key, wait))?;
+    }
+    let bytes = read_body(api, &parts.headers, body, max_body).await?;
+    let mut chat = decode(api, &bytes)?;
+    drop(bytes);
+    chat.meta = RequestMeta {
+        caller: caller.as_ref().map(|k| k.id.clone()),
+        privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
+        request_id,
+        client_api: Some(api.family()),
+    };
+    if let Some(key) = caller.as_ref().filter(|k| !k.allows_model(&chat.model)) {
+        return Err(ApiError::new(
+            api,
+            ProviderError::new(
+                ErrorKind::PolicyBlocked,
+                format!(
+                    "API key `{}` may not use model `{}` (allowed: {})",
+                    key.id,
+                    chat.model,
+                    key.allowed_routes.as_deref().unwrap_or_default().join(", ")
+                ),
+            ),
+        ));
+    }
+
+    // Loaded once: this request finishes on this router even if a reload swaps it.
+    let router = shared.router.load_full();
+    let routed = router
+        .route(&chat)
+        .await
+        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
+    let answer = Answer {
+        api,
+        model: chat.model,
+        request_id: chat.meta.request_id,
+        include_usage: chat.include_usage,
+        started,
+    };
+    if chat.stream {
+        let mut response = Response::new(Body::empty());
+        answer.routing_headers(response.headers_mut(), &routed);
+        let encoder = answer.stream_encoder();
+        let body = ChatBody::new(routed, encoder, account, api, started, router);
+        *response.body_mut() = Body::from_stream(body);
+        let headers = response.headers_mut();
+        match api {
+            Api::OpenAi => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            }
+            Api::Ollama => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
+            }
+        }
+        headers.insert(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+        Ok(response)
+    } else {
+        answer.whole(routed, &account).await
+    }
+}
+
+/// What the answer needs to know about the request.
+struct Answer {
+    api: Api,
+    /// The model as the client named it (echoed in the answer).
+    model: String,
+    request_id: String,
+    include_usage: bool,
+    started: Instant,
+}
+
+impl Answer {
+    fn stream_encoder(&self) -> StreamEncoder {
+        let now = SystemTime::now();
+        match self.api {
+            Api::OpenAi => StreamEncoder::OpenAi(OpenAiStreamEncoder::new(
+                self.model.as_str(),
+                self.completion_id(),
+                time::unix_secs(now),
+                self.include_usage,
+            )),
+            Api::Ollama => StreamEncoder::Ollama(OllamaStreamEncoder::new(
+                self.model.as_str(),
+                time::rfc3339(now),
+            )),
+        }
+    }
+
+    fn completion_id(&self) -> String {
+        format!("chatcmpl-{}", self.request_id)
+    }
+
+    /// Collects the whole answer, then encodes it. An upstream failure before the end is
+    /// still an HTTP error here: no byte has gone out yet.
+    async fn whole(
+        self,
+        mut routed: RoutedStream,
+        account: &TokenAccount,
+    ) -> Result<Response, ApiError> {
+        let api = self.api;
+        let mut builder = ResponseBuilder::default();
+        while let Some(event) = routed.next().await {
+            let event = event.map_err(|e| ApiError::new(api, e))?;
+            if let ChatEvent::Usage(usage) = &event {
+                account.charge(usage.total_tokens());
+            }
+            builder.push(event).map_err(|e| ApiError::new(api, e))?;
+            if builder.is_done() {
+                // Let the router see the end of the stream if it is already there; never
+                // wait for it.
+                let _ = routed.next().now_or_never();
+                break;
+            }
+        }
+        let answer = builder.finish().map_err(|e| ApiError::new(api, e))?;
+        let now = SystemTime::now();
+        let mut body = Vec::with_capacity(256 + answer.content.len());
+        match api {
+            Api::OpenAi => switchyard_stream::openai::encode_response(
+                &answer,
+                &self.model,
+                &self.completion_id(),
+                time::unix_secs(now),
+                &mut body,
+            ),
+            Api::Ollama => switchyard_stream::ollama::encode_response(
+                &answer,
+                &self.model,
+                &time::rfc3339(now),
+                &mut body,
+            ),
+        }
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(CONTENT_TYPE, JSON);
+        self.routing_headers(response.headers_mut(), &routed);
+        record_overhead(api, overhead(self.started, &routed));
+        Ok(response)
+    }
+
+    fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
+        if let Ok(v) = HeaderValue::from_str(&routed.served_by().to_string()) {
+            headers.insert(TARGET_HEADER, v);
+        }
+        headers.insert(
+            ROUTE_REASON_HEADER,
+            HeaderValue::from_static(routed.reason()),
+        );
+        let ms = overhead(self.started, routed).as_secs_f64() * 1000.0;
+        if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}")) {
+            headers.insert(OVERHEAD_HEADER, v);
+        }
+        headers.insert(
+            ATTEMPTS_HEADER,
+            HeaderValue::from(routed.attempts().len() + 1),
+        );
+    }
+}
+
+/// Time since `started` not spent waiting on upstreams.
+pub(crate) fn overhead(started: Instant, routed: &RoutedStream) -> Duration {
+    started.elapsed().saturating_sub(routed.upstream_wait())
+}
+
+/// Reads the body, at most `limit` bytes (413 in the API's shape above).
+pub(crate) async fn read_body(
+    api: Api,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(api, limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let inner = err.into_inner();
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            too_large(api, limit)
+        } else {
+            ApiError::invalid(api, format!("could not read the request body: {inner}"))
+        }
+    })
+}
+
+fn too_large(api: Api, limit: usize) -> ApiError {
+    ApiError::with_status(
+        api,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("request body too large: the limit is {limit} bytes"),
+        ),
+    )
+}
+
+fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let decoded = match api {
+        Api::OpenAi => switchyard_stream::openai::request::decode_request(body),
+        Api::Ollama => switchyard_stream::ollama::request::decode_request(body),
+    };
+    decoded.map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))
+}
+
+/// The request's privacy class: the key's, raised (never lowered) by the header.
+fn privacy_of(
+    api: Api,
+    key: Option<&ApiKey>,
+    headers: &HeaderMap,
+) -> Result<Option<PrivacyClass>, ApiError> {
+    let from_header = match headers.get(&PRIVACY_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(PrivacyClass::parse)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        api,
+                        format!(
+                            "header `{PRIVACY_HEADER}`: expected `any` or `local-only`, got `{}`",
+                            String::from_utf8_lossy(value.as_bytes())
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok(strictest(key.and_then(|k| k.privacy), from_header))
+}
+
+fn strictest(a: Option<PrivacyClass>, b: Option<PrivacyClass>) -> Option<PrivacyClass> {
+    match (a, b) {
+        (Some(PrivacyClass::LocalOnly), _) | (_, Some(PrivacyClass::LocalOnly)) => {
+            Some(PrivacyClass::LocalOnly)
+        }
+        (Some(c), _) | (None, Some(c)) => Some(c),
+        (None, None) => None,
+    }
+}
+
+fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {
+    ApiError::new(
+        api,
+        ProviderError::new(
+            ErrorKind::RateLimited,
+            format!(
+                "rate limit of API key `{}` exceeded; retry in {} s",
+                key.id,
+                wait.as_secs() + 1
+            ),
+        )
+        .with_retry_after(wait.max(Duration::from_secs(1))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_raises_privacy_but_never_lowers_it() {
+        use PrivacyClass::*;
+        assert_eq!(strictest(Some(LocalOnly), Some(Any)), Some(LocalOnly));
+        assert_eq!(strictest(Some(Any), Some(LocalOnly)), Some(LocalOnly));
+        assert_eq!(strictest(None, Some(Any)), Some(Any));
+        assert_eq!(strictest(None, None), None);
+    }
+
+    #[test]
+    fn bad_privacy_header_is_named() {
+        let mut headers = HeaderMap::new();
+        headers.insert(PRIVACY_HEADER, HeaderValue::from_static("secret"));
+        let err = privacy_of(Api::OpenAi, None, &headers).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.error.message().contains("x-switchyard-privacy"));
+    }
+}

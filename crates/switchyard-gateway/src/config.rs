@@ -1,0 +1,100 @@
+//! The gateway's own settings: API keys with their policy, limits, timeouts.
+
+use std::fmt;
+use std::time::Duration;
+
+use switchyard_core::PrivacyClass;
+
+/// One bearer key a client may present, with the policy that comes with it.
+///
+/// The token is the resolved secret (the binary resolves `env:` references); it is
+/// compared in constant time and never logged: `Debug` shows only the id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The key's id: the caller name in logs, metrics and the router's caller policy.
+    pub id: String,
+    /// The secret a client sends as `Authorization: Bearer <token>`. Empty tokens never match.
+    pub token: String,
+    /// The privacy class of every request made with this key (`local-only` keeps them
+    /// off cloud targets). A request header can raise it, never lower it.
+    pub privacy: Option<PrivacyClass>,
+    /// Route aliases (or exact `provider/model` names) this key may use; `None`: all.
+    pub allowed_routes: Option<Vec<String>>,
+    /// Chat requests per minute at most; `None`: unlimited.
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (prompt plus completion) per minute at most; `None`: unlimited.
+    pub tokens_per_minute: Option<u32>,
+}
+
+impl ApiKey {
+    /// A key with no policy beyond authentication.
+    pub fn new(id: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            token: token.into(),
+            privacy: None,
+            allowed_routes: None,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+        }
+    }
+
+    /// Whether this key may use `model` (a route alias or `provider/model`).
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_routes
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|r| r == model))
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .field("privacy", &self.privacy)
+            .field("allowed_routes", &self.allowed_routes)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("tokens_per_minute", &self.tokens_per_minute)
+            .finish()
+    }
+}
+
+/// The gateway's settings. Everything here can be reloaded with
+/// [`crate::Gateway::set_config`] except `header_read_timeout` (read per accepted
+/// connection) and `shutdown_grace` (read when shutdown starts), which take effect for new
+/// connections and the next shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Accepted bearer keys. Empty: no authentication (only allowed on loopback unless
+    /// `allow_insecure_non_loopback`).
+    pub keys: Vec<ApiKey>,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long running streams may go on after shutdown was asked for.
+    pub shutdown_grace: Duration,
+    /// Listen on a non-loopback address without keys anyway.
+    pub allow_insecure_non_loopback: bool,
+    /// The version reported by `GET /api/version`.
+    pub version: String,
+}
+
+impl GatewayConfig {
+    /// Default body limit: 32 MiB (base64 images are large).
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            allow_insecure_non_loopback: false,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}

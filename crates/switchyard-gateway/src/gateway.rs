@@ -1,0 +1,161 @@
+//! The [`Gateway`]: shared state, the route table and the tower layers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use axum::Router as AxumRouter;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use metrics_exporter_prometheus::PrometheusHandle;
+use switchyard_router::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api::JSON;
+use crate::config::{ApiKey, GatewayConfig};
+use crate::limits::RateLimiter;
+use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
+use crate::{auth, ollama, openai, ops, telemetry};
+
+/// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
+/// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
+/// finish on the router they started with.
+pub type RouterHandle = Arc<ArcSwap<Router>>;
+
+/// The gateway's settings as the handlers use them.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config: GatewayConfig,
+    pub(crate) keys: Vec<Arc<ApiKey>>,
+}
+
+impl Settings {
+    fn new(config: GatewayConfig) -> Self {
+        let keys = config.keys.iter().cloned().map(Arc::new).collect();
+        Self { config, keys }
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub(crate) router: RouterHandle,
+    pub(crate) settings: ArcSwap<Settings>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
+}
+
+/// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
+/// Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = self.shared.settings.load();
+        f.debug_struct("Gateway")
+            .field("config", &settings.config)
+            .field("metrics_handle", &self.shared.metrics.load().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway over `router` with `config`.
+    pub fn new(config: GatewayConfig, router: RouterHandle) -> Gateway {
+        let limiter = RateLimiter::default();
+        limiter.configure(&config.keys);
+        Gateway {
+            shared: Arc::new(Shared {
+                router,
+                settings: ArcSwap::from_pointee(Settings::new(config)),
+                limiter,
+                metrics: ArcSwapOption::empty(),
+            }),
+        }
+    }
+
+    /// Renders `handle` (the Prometheus exporter the binary installed) at `/metrics`.
+    #[must_use]
+    pub fn with_metrics_handle(self, handle: PrometheusHandle) -> Gateway {
+        self.shared.metrics.store(Some(Arc::new(handle)));
+        self
+    }
+
+    /// The router handle: store a new router into it to hot-swap.
+    pub fn router_handle(&self) -> RouterHandle {
+        Arc::clone(&self.shared.router)
+    }
+
+    /// Replaces keys and limits (a config reload). Requests already admitted are not
+    /// affected; rate-limit levels of keys whose id stays are kept.
+    pub fn set_config(&self, config: GatewayConfig) {
+        self.shared.limiter.configure(&config.keys);
+        self.shared.settings.store(Arc::new(Settings::new(config)));
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> GatewayConfig {
+        self.shared.settings.load().config.clone()
+    }
+
+    /// Every route with its tower layers, ready to serve (or to call in tests).
+    ///
+    /// Authenticated (when keys are configured): `/v1/*`, `/api/chat`, `/api/tags`,
+    /// `/api/show`, `/api/ps`, `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
+    pub fn app(&self) -> AxumRouter {
+        let shared = Arc::clone(&self.shared);
+        let authenticated = AxumRouter::new()
+            .route("/v1/chat/completions", post(openai::chat_completions))
+            .route("/v1/models", get(openai::list_models))
+            .route("/v1/models/{*model}", get(openai::get_model))
+            .route("/api/chat", post(ollama::chat))
+            .route("/api/tags", get(ollama::tags))
+            .route("/api/show", post(ollama::show))
+            .route("/api/ps", get(ollama::ps))
+            .route("/metrics", get(ops::metrics))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                auth::authenticate,
+            ));
+        let open = AxumRouter::new()
+            .route("/", get(ollama::root))
+            .route("/api/version", get(ollama::version))
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz));
+        authenticated
+            .merge(open)
+            .fallback(ops::not_found)
+            .with_state(shared)
+            .layer(
+                ServiceBuilder::new()
+                    .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+                    .layer(SetRequestIdLayer::new(
+                        REQUEST_ID_HEADER,
+                        MakeSwitchyardRequestId::default(),
+                    ))
+                    .layer(TraceLayer::new_for_http())
+                    .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+                    .layer(CatchPanicLayer::custom(panic_response))
+                    .layer(axum::middleware::from_fn(telemetry::count_http_requests)),
+            )
+    }
+}
+
+/// A handler panicked: a 500 with a JSON body readable by both APIs' clients.
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("a request handler panicked");
+    let mut response = Response::new(Body::from(
+        r#"{"error":{"message":"internal error in the gateway","type":"server_error","param":null,"code":"internal_error"}}"#,
+    ));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(CONTENT_TYPE, JSON);
+    response
+}

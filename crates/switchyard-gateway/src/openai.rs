@@ -1,0 +1,87 @@
+//! The OpenAI API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchyard_core::{ErrorKind, ProviderError};
+use switchyard_router::{CatalogEntry, CatalogKind};
+
+use crate::api::{Api, ApiError};
+use crate::auth::Caller;
+use crate::gateway::Shared;
+use crate::{catalog, chat};
+
+/// `POST /v1/chat/completions`.
+pub(crate) async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    chat::handle(shared, Api::OpenAi, request).await
+}
+
+/// `GET /v1/models`: route aliases and exact `provider/model` refs.
+pub(crate) async fn list_models(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let entries = catalog::visible_entries(&shared, &caller).await;
+    let data: Vec<ModelObject<'_>> = entries.iter().map(ModelObject::from).collect();
+    catalog::json(&ModelList {
+        object: "list",
+        data,
+    })
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`).
+pub(crate) async fn get_model(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(model): Path<String>,
+) -> Response {
+    let entries = catalog::visible_entries(&shared, &caller).await;
+    match entries.iter().find(|e| e.id == model) {
+        Some(entry) => catalog::json(&ModelObject::from(entry)),
+        None => ApiError::new(
+            Api::OpenAi,
+            ProviderError::new(
+                ErrorKind::ModelNotFound,
+                format!("model `{model}` not found; GET /v1/models lists the models served here"),
+            ),
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct ModelList<'a> {
+    object: &'static str,
+    data: Vec<ModelObject<'a>>,
+}
+
+#[derive(Serialize)]
+struct ModelObject<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'a str,
+}
+
+impl<'a> From<&'a CatalogEntry> for ModelObject<'a> {
+    fn from(entry: &'a CatalogEntry) -> Self {
+        ModelObject {
+            id: &entry.id,
+            object: "model",
+            // Catalogs do not know when a model was made; 0 is what several
+            // OpenAI-compatible servers send too.
+            created: 0,
+            owned_by: if entry.kind == CatalogKind::Route {
+                "switchyard"
+            } else {
+                &entry.provider
+            },
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, and the 404 for unknown paths.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde::Serialize;
+use switchyard_core::{ErrorKind, ProviderError};
+use switchyard_router::{Health, ProviderStatus};
+
+use crate::api::{Api, ApiError};
+use crate::catalog;
+use crate::gateway::Shared;
+
+/// `GET /healthz`: the process serves HTTP.
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: provider states; 503 when no provider is up.
+pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let router = shared.router.load_full();
+    let providers = router.provider_status();
+    let ready = providers.iter().any(|p| matches!(p.health, Health::Up));
+    let mut response = catalog::json(&Readiness {
+        ready,
+        providers: &providers,
+    });
+    if !ready {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}
+
+#[derive(Serialize)]
+struct Readiness<'a> {
+    ready: bool,
+    providers: &'a [ProviderStatus],
+}
+
+/// `GET /metrics`: the Prometheus exporter's text (router and gateway metrics).
+pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let text = match shared.metrics.load().as_deref() {
+        Some(handle) => handle.render(),
+        None => "# no Prometheus exporter installed (Gateway::with_metrics_handle)\n".to_owned(),
+    };
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Any other path: 404 in the shape of the API the path belongs to.
+pub(crate) async fn not_found(request: Request) -> Response {
+    let api = Api::for_path(request.uri().path());
+    ApiError::with_status(
+        api,
+        StatusCode::NOT_FOUND,
+        ProviderError::new(
+            ErrorKind::EndpointNotFound,
+            format!(
+                "no such endpoint: {} {}",
+                request.method(),
+                request.uri().path()
+            ),
+        ),
+    )
+    .into_response()
+}

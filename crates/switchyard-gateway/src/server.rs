@@ -1,0 +1,134 @@
+//! The accept loop: TCP_NODELAY on every socket, HTTP/1 and HTTP/2, a header read
+//! timeout, and graceful shutdown that lets running streams finish within a deadline.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+
+/// Refuses a listen address reachable from other hosts when no API keys are configured,
+/// unless `allow_insecure` says so. Loopback addresses (`127.0.0.0/8`, `::1`) are always
+/// fine; the unspecified address (`0.0.0.0`, `::`) counts as reachable.
+///
+/// ```
+/// use switchyard_gateway::check_listen_policy;
+/// assert!(check_listen_policy("127.0.0.1:4141".parse().unwrap(), false, false).is_ok());
+/// assert!(check_listen_policy("0.0.0.0:4141".parse().unwrap(), false, false).is_err());
+/// assert!(check_listen_policy("0.0.0.0:4141".parse().unwrap(), true, false).is_ok());
+/// assert!(check_listen_policy("0.0.0.0:4141".parse().unwrap(), false, true).is_ok());
+/// ```
+pub fn check_listen_policy(
+    addr: SocketAddr,
+    has_keys: bool,
+    allow_insecure: bool,
+) -> Result<(), GatewayError> {
+    let ip = addr.ip();
+    let loopback = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    if loopback || has_keys || allow_insecure {
+        Ok(())
+    } else {
+        Err(GatewayError::InsecureListen { addr })
+    }
+}
+
+impl Gateway {
+    /// Serves the gateway on `listener` until `shutdown` completes, then stops accepting,
+    /// lets running requests (streams included) finish for up to `shutdown_grace`, and
+    /// closes what is left (dropping a stream cancels its upstream request).
+    ///
+    /// Refuses to start (see [`check_listen_policy`]) on a non-loopback address without
+    /// keys. Sets TCP_NODELAY on every accepted socket.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let addr = listener.local_addr().map_err(GatewayError::Listener)?;
+        {
+            let settings = self.shared.settings.load();
+            check_listen_policy(
+                addr,
+                !settings.config.keys.is_empty(),
+                settings.config.allow_insecure_non_loopback,
+            )?;
+        }
+        let app = self.app();
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        tracing::info!(%addr, "gateway listening");
+
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(pair) => pair,
+                        Err(err) => {
+                            // Out of file descriptors and the like: back off briefly.
+                            tracing::warn!(error = %err, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
+                    }
+                    let header_read_timeout =
+                        self.shared.settings.load().config.header_read_timeout;
+                    let mut builder = Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout);
+                    builder.http2().timer(TokioTimer::new());
+                    let service = TowerToHyperService::new(app.clone());
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let watched = graceful.watch(connection);
+                    connections.spawn(async move {
+                        if let Err(err) = watched.await {
+                            tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        }
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+
+        drop(listener);
+        let grace = self.shared.settings.load().config.shutdown_grace;
+        tracing::info!(
+            open_connections = connections.len(),
+            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            "shutting down: no new connections; letting running requests finish"
+        );
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open_connections = connections.len(),
+                "shutdown grace period over; closing the remaining connections"
+            );
+        }
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -1,0 +1,1184 @@
+//! The gateway over real loopback sockets: testkit upstreams behind a router of real
+//! clients, the gateway on 127.0.0.1:0, and real clients (Switchyard's own Ollama and
+//! OpenAI clients, and plain reqwest for the wire details) in front.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchyard_core::{
+    ChatEvent, ChatRequest, ChatStream, FinishReason, Locality, Message, Provider, ProviderError,
+    ToolSpec,
+};
+use switchyard_gateway::{ApiKey, Gateway, GatewayConfig, check_listen_policy};
+use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{OpenAiClient, OpenAiConfig};
+use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Ollama,
+    OpenAi,
+}
+
+fn short_timeouts() -> ClientConfig {
+    ClientConfig {
+        timeouts: Timeouts {
+            connect: Duration::from_secs(1),
+            first_token: Duration::from_secs(2),
+            idle: Duration::from_secs(2),
+            total: None,
+        },
+        ..ClientConfig::default()
+    }
+}
+
+/// A provider (a real client) for an upstream of `kind`.
+fn provider(kind: Kind, upstream: &TestUpstream, locality: Locality) -> Arc<dyn Provider> {
+    match kind {
+        Kind::Ollama => {
+            let mut config = OllamaConfig::new(upstream.base_url());
+            config.client = short_timeouts();
+            config.locality = locality;
+            Arc::new(OllamaClient::new(config).unwrap())
+        }
+        Kind::OpenAi => {
+            let mut config = OpenAiConfig::new(upstream.openai_base_url());
+            config.client = short_timeouts();
+            config.locality = locality;
+            Arc::new(OpenAiClient::new(config).unwrap())
+        }
+    }
+}
+
+fn router_over(slots: Vec<ProviderSlot>, config: Value) -> Router {
+    let config: RouterConfig = serde_json::from_value(config).unwrap();
+    Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap()
+}
+
+fn default_routes() -> Value {
+    json!({ "routes": { "chat": { "targets": ["up/test-model"] } } })
+}
+
+struct Harness {
+    gateway: Gateway,
+    addr: SocketAddr,
+    upstream: TestUpstream,
+    kind: Kind,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), switchyard_gateway::GatewayError>>,
+}
+
+impl Harness {
+    async fn start(kind: Kind, upstream: UpstreamConfig, config: GatewayConfig) -> Harness {
+        Self::start_with_routes(kind, upstream, config, default_routes()).await
+    }
+
+    async fn start_with_routes(
+        kind: Kind,
+        upstream: UpstreamConfig,
+        config: GatewayConfig,
+        routes: Value,
+    ) -> Harness {
+        let upstream = TestUpstream::start(upstream).await.unwrap();
+        let slot = ProviderSlot::new(
+            "up",
+            provider(kind, &upstream, Locality::Local),
+            Locality::Local,
+        );
+        let router = router_over(vec![slot], routes);
+        Self::serve(kind, upstream, router, config).await
+    }
+
+    async fn serve(
+        kind: Kind,
+        upstream: TestUpstream,
+        router: Router,
+        config: GatewayConfig,
+    ) -> Harness {
+        let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)))
+            .with_metrics_handle(metrics_handle());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let g = gateway.clone();
+        let task = tokio::spawn(async move {
+            g.serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Harness {
+            gateway,
+            addr,
+            upstream,
+            kind,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Switchyard's Ollama client pointed at the gateway.
+    fn ollama_client(&self, key: Option<&str>) -> OllamaClient {
+        let mut config = OllamaConfig::new(format!("http://{}", self.addr));
+        config.client = short_timeouts();
+        config.client.bearer_token = key.map(str::to_owned);
+        OllamaClient::new(config).unwrap()
+    }
+
+    /// Switchyard's OpenAI client pointed at the gateway's `/v1`.
+    fn openai_client(&self, key: Option<&str>) -> OpenAiClient {
+        let mut config = OpenAiConfig::new(format!("http://{}/v1", self.addr));
+        config.client = short_timeouts();
+        config.client.bearer_token = key.map(str::to_owned);
+        OpenAiClient::new(config).unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        self.upstream.shutdown().await;
+    }
+}
+
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap()
+        })
+        .clone()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+fn gateway_config() -> GatewayConfig {
+    GatewayConfig {
+        header_read_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(2),
+        ..GatewayConfig::default()
+    }
+}
+
+fn weather_tool() -> ToolSpec {
+    ToolSpec {
+        name: "get_weather".into(),
+        description: Some("Weather of a city".into()),
+        parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+    }
+}
+
+async fn collect(stream: ChatStream) -> Result<Vec<ChatEvent>, ProviderError> {
+    tokio::time::timeout(WAIT, async move {
+        let mut stream = stream;
+        let mut events = Vec::new();
+        while let Some(e) = stream.next().await {
+            events.push(e?);
+        }
+        Ok(events)
+    })
+    .await
+    .unwrap()
+}
+
+fn text_of(events: &[ChatEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finish_of(events: &[ChatEvent]) -> Option<FinishReason> {
+    events.iter().find_map(|e| match e {
+        ChatEvent::Done { finish_reason } => Some(finish_reason.clone()),
+        _ => None,
+    })
+}
+
+fn tool_call_of(events: &[ChatEvent]) -> (String, String, Value) {
+    let mut id = String::new();
+    let mut name = String::new();
+    let mut args = String::new();
+    for e in events {
+        match e {
+            ChatEvent::ToolCallStart { id: i, name: n, .. } => {
+                id = i.clone();
+                name = n.clone();
+            }
+            ChatEvent::ToolCallArgs { fragment, .. } => args.push_str(fragment),
+            _ => {}
+        }
+    }
+    (id, name, serde_json::from_str(&args).unwrap_or(Value::Null))
+}
+
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+// ---------------------------------------------------------------------------------------
+// Both APIs, both ways
+
+#[tokio::test]
+async fn openai_client_over_ollama_upstream_streams_text() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let mut request = ChatRequest::new("chat", vec![Message::user("Hi")]);
+    request.stream = true;
+    let events = collect(h.openai_client(None).chat(&request).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(text_of(&events), "Hello from the test upstream.");
+    assert_eq!(finish_of(&events), Some(FinishReason::Stop));
+    assert_eq!(h.upstream.chat_requests()[0].path, "/api/chat");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ollama_client_over_openai_upstream_streams_text() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    let request = ChatRequest::new("chat", vec![Message::user("Hi")]);
+    let events = collect(h.ollama_client(None).chat(&request).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(text_of(&events), "Hello from the test upstream.");
+    assert_eq!(finish_of(&events), Some(FinishReason::Stop));
+    assert_eq!(h.upstream.chat_requests()[0].path, "/v1/chat/completions");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_translate_openai_client_to_ollama_upstream() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::tool_calls(vec![ScriptedCall::new(
+            "get_weather",
+            json!({"city": "Tokyo"}),
+        )]),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let mut request = ChatRequest::new("chat", vec![Message::user("Weather in Tokyo?")]);
+    request.tools = vec![weather_tool()];
+    request.stream = true;
+    let events = collect(h.openai_client(None).chat(&request).await.unwrap())
+        .await
+        .unwrap();
+    let (id, name, args) = tool_call_of(&events);
+    assert!(id.starts_with("call_"), "{id}");
+    assert_eq!(name, "get_weather");
+    assert_eq!(args, json!({"city": "Tokyo"}));
+    assert_eq!(finish_of(&events), Some(FinishReason::ToolCalls));
+    // The tool was offered upstream in Ollama's shape.
+    let sent = h.upstream.chat_requests()[0].body_json().unwrap();
+    assert_eq!(sent["tools"][0]["function"]["name"], "get_weather");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_translate_ollama_client_to_openai_upstream() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::tool_calls(vec![ScriptedCall::new(
+            "get_weather",
+            json!({"city": "Oslo"}),
+        )]),
+    );
+    let h = Harness::start(Kind::OpenAi, upstream, gateway_config()).await;
+    let mut request = ChatRequest::new("chat", vec![Message::user("Weather in Oslo?")]);
+    request.tools = vec![weather_tool()];
+    let events = collect(h.ollama_client(None).chat(&request).await.unwrap())
+        .await
+        .unwrap();
+    let (id, name, args) = tool_call_of(&events);
+    assert!(!id.is_empty());
+    assert_eq!(name, "get_weather");
+    assert_eq!(args, json!({"city": "Oslo"}));
+
+    // On the wire: the call arrives whole, arguments as an object, in a done:false line.
+    let body = http()
+        .post(h.url("/api/chat"))
+        .json(
+            &json!({"model": "chat", "messages": [{"role": "user", "content": "Oslo?"}],
+                      "tools": [{"type": "function", "function": {"name": "get_weather",
+                       "parameters": {"type": "object"}}}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let call_line = lines
+        .iter()
+        .find(|l| l["message"]["tool_calls"].is_array())
+        .unwrap();
+    assert_eq!(call_line["done"], false);
+    assert_eq!(
+        call_line["message"]["tool_calls"][0]["function"]["arguments"]["city"],
+        "Oslo"
+    );
+    assert_eq!(lines.last().unwrap()["done"], true);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn openai_wire_details_headers_and_usage() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let response = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(
+            &json!({"model": "chat", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["x-switchyard-target"], "up/test-model");
+    assert_eq!(headers["x-switchyard-route-reason"], "primary");
+    assert_eq!(headers["x-switchyard-attempts"], "1");
+    assert!(
+        headers["x-switchyard-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let overhead: f64 = headers["x-switchyard-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(overhead >= 0.0);
+    let body = response.text().await.unwrap();
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    let usage_frame = body
+        .split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter(|f| *f != "[DONE]")
+        .map(|f| serde_json::from_str::<Value>(f).unwrap())
+        .find(|f| f["usage"].is_object())
+        .expect("a usage frame");
+    assert_eq!(usage_frame["choices"], json!([]));
+    assert_eq!(usage_frame["usage"]["prompt_tokens"], 12);
+    assert_eq!(usage_frame["usage"]["completion_tokens"], 5);
+
+    // A request id the client sends is kept.
+    let response = http()
+        .post(h.url("/v1/chat/completions"))
+        .header("x-switchyard-request-id", "my-id-1")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-switchyard-request-id"], "my-id-1");
+    let whole: Value = response.json().await.unwrap();
+    assert_eq!(whole["object"], "chat.completion");
+    assert_eq!(
+        whole["choices"][0]["message"]["content"],
+        "Hello from the test upstream."
+    );
+    assert_eq!(whole["usage"]["total_tokens"], 17);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ollama_non_streamed_and_stream_absent_means_streamed() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    let whole: Value = http()
+        .post(h.url("/api/chat"))
+        .json(&json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whole["done"], true);
+    assert_eq!(whole["message"]["content"], "Hello from the test upstream.");
+    assert_eq!(whole["model"], "chat");
+
+    let response = http()
+        .post(h.url("/api/chat"))
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let body = response.text().await.unwrap();
+    assert!(body.lines().count() > 2, "{body}");
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Catalogs
+
+#[tokio::test]
+async fn model_lists_show_aliases_and_exact_targets() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let models: Value = http()
+        .get(h.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"chat") && ids.contains(&"up/test-model"),
+        "{ids:?}"
+    );
+
+    let one: Value = http()
+        .get(h.url("/v1/models/up/test-model"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], "up/test-model");
+    let missing = http().get(h.url("/v1/models/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let tags = h.ollama_client(None).tags().await.unwrap();
+    let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"chat") && names.contains(&"up/test-model"),
+        "{names:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let show: Value = http()
+        .post(h.url("/api/show"))
+        .json(&json!({"model": "chat"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let caps: Vec<&str> = show["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        caps.contains(&"tools") && caps.contains(&"completion"),
+        "{caps:?}"
+    );
+    assert!(show["model_info"].is_object());
+    assert_eq!(show["model_info"]["llama.context_length"], 8192);
+    // Switchyard's Ollama client (as ollama-python) reads it.
+    let parsed = h.ollama_client(None).show("chat").await.unwrap();
+    let _ = parsed;
+    let missing = http()
+        .post(h.url("/api/show"))
+        .json(&json!({"model": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ollama_probe_endpoints_answer_like_ollama() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let root = http().get(h.url("/")).send().await.unwrap();
+    assert_eq!(root.text().await.unwrap(), "Ollama is running");
+    assert_eq!(http().head(h.url("/")).send().await.unwrap().status(), 200);
+    let version = h.ollama_client(None).version().await.unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let ps: Value = http()
+        .get(h.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ps["models"].is_array());
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+#[tokio::test]
+async fn bad_requests_get_400_in_each_apis_shape_naming_the_problem() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .body("{\"model\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{body}"
+    );
+
+    let r = http()
+        .post(h.url("/api/chat"))
+        .body(r#"{"model":"chat","messages":[{"role":"user","content":5}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("messages[0]"),
+        "{body}"
+    );
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found");
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .header("x-switchyard-privacy", "nonsense")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        http().get(h.url("/nope")).send().await.unwrap().status(),
+        404
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_error_before_output_is_an_http_error() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::default().with_fault(Fault::HttpError {
+            status: 500,
+            message: "runner crashed".into(),
+        }),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("runner crashed"),
+        "{body}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn failure_after_first_byte_ends_the_stream_with_an_error_event() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d", "e"])
+            .with_chunk_delay(Duration::from_millis(20))
+            .with_fault(Fault::DropAfterChunks(2)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let body = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("data: {\"error\""), "{body}");
+    assert!(!body.contains("[DONE]"), "{body}");
+
+    let body = http()
+        .post(h.url("/api/chat"))
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert!(last["error"].is_string(), "{body}");
+    // Switchyard's Ollama client raises on it.
+    let mut request = ChatRequest::new("chat", vec![Message::user("Hi")]);
+    request.stream = true;
+    let stream = h.ollama_client(None).chat(&request).await.unwrap();
+    assert!(collect(stream).await.is_err());
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Auth, limits
+
+fn keyed_config() -> GatewayConfig {
+    GatewayConfig {
+        keys: vec![
+            ApiKey::new("laptop", "sk-laptop"),
+            ApiKey {
+                privacy: Some(switchyard_core::PrivacyClass::LocalOnly),
+                ..ApiKey::new("private", "sk-private")
+            },
+            ApiKey {
+                requests_per_minute: Some(1),
+                ..ApiKey::new("limited", "sk-limited")
+            },
+            ApiKey {
+                allowed_routes: Some(vec!["other".into()]),
+                ..ApiKey::new("narrow", "sk-narrow")
+            },
+        ],
+        ..gateway_config()
+    }
+}
+
+#[tokio::test]
+async fn auth_missing_wrong_and_right_keys_on_both_apis() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), keyed_config()).await;
+    let chat =
+        json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "auth_failed");
+
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-wrong")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string());
+
+    let r = http().get(h.url("/api/tags")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-laptop")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The real clients send the key as a bearer token.
+    let request = ChatRequest::new("chat", vec![Message::user("Hi")]);
+    let events = collect(
+        h.openai_client(Some("sk-laptop"))
+            .chat(&request)
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(text_of(&events), "Hello from the test upstream.");
+    let err = h
+        .ollama_client(Some("sk-wrong"))
+        .chat(&request)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.reason_code(), "auth_failed");
+
+    // Open endpoints stay open.
+    assert_eq!(
+        http().get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        http()
+            .get(h.url("/api/version"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A key limited to other routes is refused with 403.
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-narrow")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "policy_blocked");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn local_only_key_and_header_keep_requests_off_the_cloud() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let slots = vec![
+        ProviderSlot::new(
+            "cloud",
+            provider(Kind::OpenAi, &cloud, Locality::Cloud),
+            Locality::Cloud,
+        ),
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": { "chat": { "targets": ["cloud/test-model", "up/test-model"] } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, keyed_config()).await;
+    let chat =
+        json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    assert_eq!(cloud.chat_request_count(), 1);
+
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-private")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-laptop")
+        .header("x-switchyard-privacy", "local-only")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+
+    // The header cannot lower a local-only key.
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-private")
+        .header("x-switchyard-privacy", "any")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(cloud.chat_request_count(), 1);
+    h.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), keyed_config()).await;
+    let chat =
+        json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-limited")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-limited")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&after), "{after}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-limited")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    // Other keys are not affected.
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-laptop")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A reload that lifts the limit applies at once.
+    let mut config = keyed_config();
+    config.keys[2].requests_per_minute = None;
+    h.gateway.set_config(config);
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-limited")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn body_limit_answers_413_in_the_apis_shape() {
+    let config = GatewayConfig {
+        max_body_bytes: 1024,
+        ..gateway_config()
+    };
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), config).await;
+    let big = "x".repeat(4096);
+    let chat = json!({"model": "chat", "messages": [{"role": "user", "content": big}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1024")
+    );
+    // Chunked (no content-length) is cut off too.
+    let chunks = futures::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>("y".repeat(512))));
+    let r = http()
+        .post(h.url("/api/chat"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    assert_eq!(h.upstream.chat_request_count(), 0);
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream lifecycle, hot swap, shutdown
+
+#[tokio::test]
+async fn client_disconnect_cancels_the_upstream_request() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(100, Duration::from_millis(30)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let mut response = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(h.upstream.aborted_streams(), 0);
+    drop(response);
+    assert!(
+        eventually(|| h.upstream.aborted_streams() == 1).await,
+        "upstream stream not aborted"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn hot_swap_keeps_in_flight_requests_on_their_router() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(10, Duration::from_millis(30)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let in_flight = tokio::spawn({
+        let url = h.url("/v1/chat/completions");
+        async move {
+            http()
+                .post(url)
+                .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    });
+    assert!(eventually(|| h.upstream.open_streams() == 1).await);
+    // Swap in a router where `chat` no longer exists but `chat2` does.
+    let slot = ProviderSlot::new(
+        "up",
+        provider(h.kind, &h.upstream, Locality::Local),
+        Locality::Local,
+    );
+    let new_router = router_over(
+        vec![slot],
+        json!({ "routes": { "chat2": { "targets": ["up/test-model"] } } }),
+    );
+    h.gateway.router_handle().store(Arc::new(new_router));
+
+    let body = tokio::time::timeout(WAIT, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert!(body.contains("tok9"));
+    let chat = |model: &str| json!({"model": model, "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat("chat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat("chat2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_a_running_stream_finish() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(8, Duration::from_millis(30)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let mut response = http()
+        .post(h.url("/api/chat"))
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = String::new();
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    body.push_str(std::str::from_utf8(&first).unwrap());
+    let addr = h.addr;
+    let upstream_done = tokio::spawn(async move { h.shutdown().await });
+    while let Some(chunk) = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert_eq!(last["done"], true, "{body}");
+    tokio::time::timeout(WAIT, upstream_done)
+        .await
+        .unwrap()
+        .unwrap();
+    // No longer listening.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations
+
+#[tokio::test]
+async fn metrics_readyz_and_healthz() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let chat =
+        json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    let _ = r.text().await.unwrap();
+    let text = http()
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("switchyard_http_requests_total"), "{text}");
+    assert!(
+        text.contains("switchyard_gateway_overhead_seconds"),
+        "{text}"
+    );
+    assert!(text.contains("switchyard_requests_total"), "{text}");
+
+    let ready = http().get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["providers"][0]["id"], "up");
+    assert_eq!(
+        http().get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_without_providers() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let router = router_over(Vec::new(), json!({}));
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    let r = http().get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuses_non_loopback_without_keys() {
+    assert!(check_listen_policy("192.168.1.5:4141".parse().unwrap(), false, false).is_err());
+    assert!(check_listen_policy("[::1]:4141".parse().unwrap(), false, false).is_ok());
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let router = router_over(Vec::new(), json!({}));
+    let gateway = Gateway::new(gateway_config(), Arc::new(ArcSwap::from_pointee(router)));
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let err = tokio::time::timeout(WAIT, gateway.serve(listener, std::future::pending()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "insecure_listen");
+    upstream.shutdown().await;
+}
