@@ -1,0 +1,206 @@
+//! Decode throughput of a realistic 10k-chunk Ollama NDJSON stream and OpenAI SSE stream
+//! through the full decoders, beside a baseline that only splits lines and runs
+//! `serde_json::from_slice` into the same wire structs; and one long SSE event arriving in
+//! 64-byte chunks through our framer and through `eventsource-stream` (linear vs. not).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use switchyard_core::{ChatEvent, FinishReason, Timings, Usage};
+use switchyard_stream::ollama::{OllamaStreamDecoder, OllamaStreamEncoder, OllamaWireChunk};
+use switchyard_stream::openai::{OpenAiStreamDecoder, OpenAiStreamEncoder, OpenAiWireChunk};
+use switchyard_stream::sse::SseFramer;
+
+/// What a model streams: 10 000 chunks of a thinking preamble, short text tokens (some
+/// with quotes, newlines and non-ASCII), and a tool call.
+fn events() -> Vec<ChatEvent> {
+    const WORDS: [&str; 8] = [
+        " the",
+        " weather",
+        " in",
+        " Tokyo",
+        " is",
+        " \"mild\"",
+        ",\n",
+        " café",
+    ];
+    let mut ev = Vec::with_capacity(10_010);
+    for i in 0..1_500 {
+        ev.push(ChatEvent::thinking(WORDS[i % WORDS.len()]));
+    }
+    for i in 0..8_490 {
+        ev.push(ChatEvent::text(WORDS[(i * 3) % WORDS.len()]));
+    }
+    ev.push(ChatEvent::ToolCallStart {
+        index: 0,
+        id: "call_ab12cd34".into(),
+        name: "get_weather".into(),
+    });
+    for frag in ["{\"city\":", " \"Tokyo\",", " \"unit\": \"celsius\"}"] {
+        ev.push(ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: frag.into(),
+        });
+    }
+    ev.push(ChatEvent::ToolCallEnd { index: 0 });
+    ev.push(ChatEvent::Usage(Usage {
+        prompt_tokens: 1_234,
+        completion_tokens: 9_990,
+        timings: Some(Timings {
+            total_ns: 4_883_583_458,
+            load_ns: 1_334_875,
+            prompt_eval_ns: 342_546_000,
+            eval_ns: 4_535_599_000,
+        }),
+    }));
+    ev.push(ChatEvent::done(FinishReason::ToolCalls));
+    ev
+}
+
+fn ollama_wire() -> Vec<u8> {
+    let mut enc = OllamaStreamEncoder::new("qwen3:8b", "2025-06-01T10:00:00.123456789Z");
+    let mut out = Vec::new();
+    for e in &events() {
+        enc.encode(e, &mut out);
+    }
+    out
+}
+
+fn openai_wire() -> Vec<u8> {
+    let mut enc = OpenAiStreamEncoder::new(
+        "gpt-4.1-mini",
+        "chatcmpl-B9MHDbslfkBeAs8l4b",
+        1_741_570_283,
+        true,
+    );
+    let mut out = Vec::new();
+    for e in &events() {
+        enc.encode(e, &mut out);
+    }
+    out
+}
+
+/// HTTP bodies arrive in frames of a few KiB.
+const NET_CHUNK: usize = 4096;
+
+fn decode_streams(c: &mut Criterion) {
+    let ollama = ollama_wire();
+    let openai = openai_wire();
+    let mut group = c.benchmark_group("decode_10k_chunks");
+
+    group.throughput(Throughput::Bytes(ollama.len() as u64));
+    let mut out = Vec::with_capacity(16_384);
+    group.bench_function("ollama_full_decoder", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            for chunk in ollama.chunks(NET_CHUNK) {
+                dec.feed(chunk, &mut out).unwrap();
+            }
+            dec.finish(&mut out).unwrap();
+            black_box(out.len())
+        });
+    });
+    group.bench_function("ollama_baseline_lines_from_slice", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in ollama.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).unwrap();
+                black_box(&chunk);
+                n += 1;
+            }
+            black_box(n)
+        });
+    });
+
+    group.throughput(Throughput::Bytes(openai.len() as u64));
+    group.bench_function("openai_full_decoder", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = OpenAiStreamDecoder::with_id_seed(1);
+            for chunk in openai.chunks(NET_CHUNK) {
+                dec.feed(chunk, &mut out).unwrap();
+            }
+            dec.finish(&mut out).unwrap();
+            black_box(out.len())
+        });
+    });
+    group.bench_function("openai_baseline_lines_from_slice", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in openai.split(|&b| b == b'\n') {
+                let Some(data) = line.strip_prefix(b"data: ") else {
+                    continue;
+                };
+                if data == b"[DONE]" {
+                    continue;
+                }
+                let chunk: OpenAiWireChunk<'_> = serde_json::from_slice(data).unwrap();
+                black_box(&chunk);
+                n += 1;
+            }
+            black_box(n)
+        });
+    });
+    group.finish();
+}
+
+/// One event whose data line is `size` bytes (a big tool-call argument).
+fn long_event(size: usize) -> Vec<u8> {
+    let mut ev = b"data: ".to_vec();
+    ev.extend(std::iter::repeat_n(b'x', size));
+    ev.extend_from_slice(b"\n\n");
+    ev
+}
+
+fn long_sse_event(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sse_one_long_event_64b_chunks");
+    group.sample_size(10);
+    for size in [64 * 1024, 256 * 1024, 1024 * 1024] {
+        let input = long_event(size);
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("switchyard_framer", size),
+            &input,
+            |b, input| {
+                b.iter(|| {
+                    let mut framer = SseFramer::new();
+                    let mut n = 0;
+                    for chunk in input.chunks(64) {
+                        framer.push(chunk);
+                        while let Some(ev) = framer.next_event_ref() {
+                            n += ev.unwrap().data.len();
+                        }
+                    }
+                    assert_eq!(n, size);
+                    black_box(n)
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("eventsource_stream", size),
+            &input,
+            |b, input| {
+                b.iter(|| {
+                    let chunks = input.chunks(64).map(Ok::<_, Infallible>);
+                    let events = futures::executor::block_on(
+                        futures::stream::iter(chunks)
+                            .eventsource()
+                            .collect::<Vec<_>>(),
+                    );
+                    let n: usize = events.into_iter().map(|e| e.unwrap().data.len()).sum();
+                    assert_eq!(n, size);
+                    black_box(n)
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode_streams, long_sse_event);
+criterion_main!(benches);

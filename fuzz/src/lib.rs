@@ -1,0 +1,319 @@
+//! The fuzz harness: one function per target, shared by the cargo-fuzz binaries in
+//! `fuzz_targets/` and by the corpus replay test of switchyard-stream (which includes this
+//! file by path), so every `cargo test` runs the checked-in corpus through exactly what the
+//! fuzzer runs. Each function panics only when a property is broken (a panic inside the
+//! code under test is a finding too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use switchyard_core::{ChatEvent, ProviderError};
+use switchyard_stream::ndjson::LineFramer;
+use switchyard_stream::recovery::TextToolCallRecovery;
+use switchyard_stream::sse::SseFramer;
+use switchyard_stream::{ollama, openai};
+
+/// HTTP error classification (core): any status and body classify without panicking.
+pub fn classify_http_error(data: &[u8]) {
+    if data.len() < 2 {
+        return;
+    }
+    let status = u16::from_le_bytes([data[0], data[1]]);
+    let body = &data[2..];
+    let err = switchyard_core::classify_http_error(status, body, std::str::from_utf8(body).ok());
+    assert!(!err.reason_code().is_empty());
+    let parsed = switchyard_core::ErrorBody::parse(body);
+    let _ = switchyard_core::classify_stream_error(&parsed);
+}
+
+/// Cuts `data` into chunks whose sizes (1..=61) come from a small generator seeded by
+/// `seed`, so one input also exercises one arbitrary split.
+pub fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut state = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
+    let mut rest = data;
+    while !rest.is_empty() {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let size = ((state >> 16) % 61 + 1) as usize;
+        let (head, tail) = rest.split_at(size.min(rest.len()));
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// Splits the input into a seed byte and the payload.
+fn seed_and_payload(data: &[u8]) -> (u8, &[u8]) {
+    match data.split_first() {
+        Some((s, rest)) => (*s, rest),
+        None => (0, data),
+    }
+}
+
+/// Adjacent text / thinking deltas merged, so different splits compare equal.
+fn merged(events: Vec<ChatEvent>) -> Vec<ChatEvent> {
+    let mut out: Vec<ChatEvent> = Vec::new();
+    for ev in events {
+        match (out.last_mut(), ev) {
+            (Some(ChatEvent::TextDelta { text: a }), ChatEvent::TextDelta { text: b }) => {
+                a.push_str(&b);
+            }
+            (Some(ChatEvent::ThinkingDelta { text: a }), ChatEvent::ThinkingDelta { text: b }) => {
+                a.push_str(&b);
+            }
+            (_, ev) => out.push(ev),
+        }
+    }
+    out
+}
+
+type Outcome = (Vec<ChatEvent>, Option<&'static str>);
+/// A decoder's `feed`.
+type Feed<D> = fn(&mut D, &[u8], &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
+/// A decoder's `finish`.
+type Finish<D> = fn(&mut D, &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
+
+fn drive<D>(mut dec: D, parts: &[&[u8]], feed: Feed<D>, finish: Finish<D>) -> Outcome {
+    let mut out = Vec::new();
+    for p in parts {
+        if let Err(e) = feed(&mut dec, p, &mut out) {
+            // A failed decoder keeps failing.
+            assert!(feed(&mut dec, b"{}\n", &mut out).is_err());
+            return (merged(out), Some(e.reason_code()));
+        }
+    }
+    let err = finish(&mut dec, &mut out).err().map(|e| e.reason_code());
+    (merged(out), err)
+}
+
+/// Ollama NDJSON stream decoder: never panics, and gives the same events and error
+/// whether the input comes whole or split.
+pub fn ollama_stream(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let feed = ollama::OllamaStreamDecoder::feed;
+    let finish = ollama::OllamaStreamDecoder::finish;
+    let whole = drive(
+        ollama::OllamaStreamDecoder::with_id_seed(1),
+        &[body],
+        feed,
+        finish,
+    );
+    let split = drive(
+        ollama::OllamaStreamDecoder::with_id_seed(1),
+        &chunks(body, seed),
+        feed,
+        finish,
+    );
+    assert_eq!(whole, split);
+    let _ = ollama::decode_response(body);
+}
+
+/// OpenAI SSE stream decoder: never panics, same result whole or split.
+pub fn openai_stream(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let feed = openai::OpenAiStreamDecoder::feed;
+    let finish = openai::OpenAiStreamDecoder::finish;
+    let whole = drive(
+        openai::OpenAiStreamDecoder::with_id_seed(1),
+        &[body],
+        feed,
+        finish,
+    );
+    let split = drive(
+        openai::OpenAiStreamDecoder::with_id_seed(1),
+        &chunks(body, seed),
+        feed,
+        finish,
+    );
+    assert_eq!(whole, split);
+    let _ = openai::decode_response(body);
+}
+
+type SseSeen = (Option<String>, String, Option<String>, Option<u64>);
+
+fn sse_events(framer: &mut SseFramer, parts: &[&[u8]]) -> (Vec<SseSeen>, bool) {
+    let mut out = Vec::new();
+    let mut failed = false;
+    let mut take = |ev: Option<Result<switchyard_stream::sse::SseEvent, _>>| match ev {
+        Some(Ok(e)) => {
+            out.push((e.event, e.data, e.id, e.retry));
+            true
+        }
+        Some(Err(_)) => {
+            failed = true;
+            false
+        }
+        None => false,
+    };
+    for p in parts {
+        framer.push(p);
+        while take(framer.next_event()) {}
+    }
+    while take(framer.finish()) {}
+    (out, failed)
+}
+
+/// SSE framer: never panics; same events whole or split; with a small limit, fails
+/// cleanly and then yields nothing more.
+pub fn sse_framer(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let whole = sse_events(&mut SseFramer::new(), &[body]);
+    let split = sse_events(&mut SseFramer::new(), &chunks(body, seed));
+    assert_eq!(whole, split);
+    let mut small = SseFramer::with_max_event(64);
+    let (events, failed) = sse_events(&mut small, &chunks(body, seed));
+    assert!(events.iter().all(|e| e.1.len() <= 64 + 1));
+    if failed {
+        small.push(b"data: x\n\n");
+        assert!(small.next_event().is_none());
+    }
+}
+
+fn lines(framer: &mut LineFramer, parts: &[&[u8]]) -> (Vec<Vec<u8>>, bool) {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for p in parts {
+        framer.push(p);
+        while let Some(l) = framer.next_line() {
+            match l {
+                Ok(l) => out.push(l.to_vec()),
+                Err(_) => failed = true,
+            }
+        }
+    }
+    while let Some(l) = framer.finish() {
+        match l {
+            Ok(l) => out.push(l.to_vec()),
+            Err(_) => failed = true,
+        }
+    }
+    (out, failed)
+}
+
+/// NDJSON line framer: never panics; same lines whole or split; lines never hold `\n`,
+/// are never blank and respect the limit.
+pub fn ndjson_framer(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let whole = lines(&mut LineFramer::new(), &[body]);
+    let split = lines(&mut LineFramer::new(), &chunks(body, seed));
+    assert_eq!(whole, split);
+    for l in &whole.0 {
+        assert!(!l.contains(&b'\n'));
+        assert!(!l.iter().all(u8::is_ascii_whitespace));
+    }
+    let (small, _) = lines(&mut LineFramer::with_max_line(16), &chunks(body, seed));
+    assert!(small.iter().all(|l| l.len() <= 16));
+}
+
+fn openai_options(stream: bool) -> openai::request::OpenAiRequestOptions<'static> {
+    openai::request::OpenAiRequestOptions {
+        model: "m",
+        max_tokens_field: openai::request::MaxTokensField::MaxTokens,
+        num_ctx: Some(4096),
+        stream,
+    }
+}
+
+/// Ollama request decoder: never panics; errors name a reason; what decodes encodes for
+/// both APIs, and our own Ollama encoding decodes again to the same messages.
+pub fn ollama_request(data: &[u8]) {
+    match ollama::request::decode_request(data) {
+        Ok(req) => {
+            if let Ok(body) = ollama::request::encode_request(&req, "m", true) {
+                let again = ollama::request::decode_request(&body).expect("own output decodes");
+                assert_eq!(again.messages.len(), req.messages.len());
+            }
+            let mut out = Vec::new();
+            let _ = openai::request::encode_request(&req, &openai_options(true), &mut out);
+        }
+        Err(e) => assert!(!e.reason_code().is_empty() && !e.to_string().is_empty()),
+    }
+}
+
+/// OpenAI request decoder: never panics; what decodes encodes for both APIs, and our own
+/// OpenAI encoding decodes again.
+pub fn openai_request(data: &[u8]) {
+    match openai::request::decode_request(data) {
+        Ok(req) => {
+            let mut out = Vec::new();
+            if openai::request::encode_request(&req, &openai_options(false), &mut out).is_ok() {
+                let again = openai::request::decode_request(&out).expect("own output decodes");
+                assert_eq!(again.messages.len(), req.messages.len());
+            }
+            let _ = ollama::request::encode_request(&req, "m", false);
+        }
+        Err(e) => assert!(!e.reason_code().is_empty() && !e.to_string().is_empty()),
+    }
+}
+
+/// Released text and recovered calls (name, arguments) of one run.
+fn recover(offered: &[&str], pieces: &[&str]) -> (String, Vec<(String, String)>, usize) {
+    let mut rec = TextToolCallRecovery::with_id_seed(offered.iter().copied(), 3);
+    let mut out = Vec::new();
+    for p in pieces {
+        rec.push(ChatEvent::text(*p), &mut out);
+    }
+    rec.finish(&mut out);
+    let mut text = String::new();
+    let mut calls: Vec<(String, String)> = Vec::new();
+    let mut ends = 0;
+    for ev in out {
+        match ev {
+            ChatEvent::TextDelta { text: t } => text.push_str(&t),
+            ChatEvent::ToolCallStart { name, .. } => calls.push((name, String::new())),
+            ChatEvent::ToolCallArgs { fragment, .. } => {
+                calls
+                    .last_mut()
+                    .expect("args after start")
+                    .1
+                    .push_str(&fragment);
+            }
+            ChatEvent::ToolCallEnd { .. } => ends += 1,
+            _ => {}
+        }
+    }
+    (text, calls, ends)
+}
+
+/// Text tool-call recovery: never panics; the same result for any split; calls only for
+/// offered names, with JSON-object arguments; without calls the text comes back unchanged.
+pub fn text_recovery(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let text = String::from_utf8_lossy(body);
+    let offered: &[&str] = if seed & 1 == 0 {
+        &["get_weather", "search", "f"]
+    } else {
+        &[]
+    };
+    let pieces: Vec<&str> = {
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in chunks(text.as_bytes(), seed) {
+            let mut end = last + c.len();
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            if end > last && end <= text.len() {
+                out.push(&text[last..end]);
+                last = end;
+            }
+            if last >= text.len() {
+                break;
+            }
+        }
+        if last < text.len() {
+            out.push(&text[last..]);
+        }
+        out
+    };
+    let whole = recover(offered, &[&text]);
+    let split = recover(offered, &pieces);
+    assert_eq!(whole, split);
+    let (released, calls, ends) = whole;
+    assert_eq!(calls.len(), ends);
+    if calls.is_empty() {
+        assert_eq!(released, text);
+    }
+    for (name, args) in &calls {
+        assert!(offered.contains(&name.as_str()));
+        assert!(serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(args).is_ok());
+    }
+}
