@@ -1,8 +1,45 @@
-//! Sans-IO codecs: NDJSON and SSE framing, Ollama and OpenAI chunk decoders into
-//! [`switchyard_core::ChatEvent`], recovery of tool calls written as text, encoders back
-//! into Ollama NDJSON and OpenAI SSE, and the request codecs of both APIs.
+//! Sans-IO codecs for every byte Switchyard reads from an upstream or writes to a client.
 //!
-//! (Work in progress: the modules below are being filled in.)
+//! No tokio, no HTTP: decoders are fed byte slices of any size (split anywhere, also inside
+//! a UTF-8 sequence or a CRLF pair) and push [`switchyard_core::ChatEvent`]s; encoders turn
+//! events back into bytes. Every buffer is bounded (lines and SSE events: 16 MiB by default,
+//! configurable, with a clear error past it) and nothing here panics on bad input.
+//!
+//! - [`ndjson`] and [`sse`]: incremental framers, linear in their input.
+//! - [`ollama`]: `/api/chat` NDJSON decoder and encoder, the non-streamed object, the error
+//!   line, and [`ollama::request`] (request bodies <-> [`switchyard_core::ChatRequest`]).
+//! - [`openai`]: `chat.completion.chunk` SSE decoder and encoder, the `chat.completion`
+//!   object, the error object, and [`openai::request`].
+//! - [`recovery`]: [`recovery::TextToolCallRecovery`], tool calls written as text
+//!   (`<tool_call>`, `[TOOL_CALLS]`, `<|python_tag|>`, bare or fenced JSON) turned into
+//!   structured calls.
+//!
+//! Decoding an upstream's stream and re-encoding it for a client of the other API:
+//!
+//! ```
+//! use switchyard_stream::ollama::OllamaStreamDecoder;
+//! use switchyard_stream::openai::OpenAiStreamEncoder;
+//!
+//! let upstream = concat!(
+//!     r#"{"message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]},"done":false}"#, "\n",
+//!     r#"{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":12,"eval_count":7}"#, "\n",
+//! );
+//! let mut decoder = OllamaStreamDecoder::new();
+//! let mut encoder = OpenAiStreamEncoder::new("qwen3:8b", "chatcmpl-1", 1_700_000_000, true);
+//! let (mut events, mut body) = (Vec::new(), Vec::new());
+//! for piece in upstream.as_bytes().chunks(7) {
+//!     decoder.feed(piece, &mut events)?;
+//! }
+//! decoder.finish(&mut events)?;
+//! for event in &events {
+//!     encoder.encode(event, &mut body);
+//! }
+//! let sse = String::from_utf8(body).unwrap();
+//! assert!(sse.contains(r#""function":{"name":"get_weather","arguments":""}"#));
+//! assert!(sse.contains(r#""finish_reason":"tool_calls""#));
+//! assert!(sse.ends_with("data: [DONE]\n\n"));
+//! # Ok::<(), switchyard_core::ProviderError>(())
+//! ```
 
 pub mod ndjson;
 pub mod ollama;
