@@ -1,29 +1,60 @@
-//! `switchyard`: the local-first LLM gateway's reference binary.
+//! `switchyard`: the local-first LLM gateway's reference binary. It reads the config file,
+//! builds the providers, the router and the gateway from it, serves the OpenAI and Ollama
+//! APIs, reloads on SIGHUP or when the file changes, and offers the tools around it
+//! (`demo`, `models`, `route explain`, `config check`, `replay`, `doctor`).
 
-use clap::{Parser, Subcommand};
+mod check;
+mod cli;
+mod config;
+mod demo;
+#[cfg(any())]
+mod doctor;
+mod explain;
+mod logging;
+mod models;
+mod reload;
+mod replay;
+mod serve;
+mod wiring;
 
-/// Switchyard: a local-first LLM gateway between your agents and your models.
-#[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use std::future::Future;
+use std::process::ExitCode;
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the gateway (not wired yet).
-    Serve,
-    /// Show the gateway working against a simulated local model (not wired yet).
-    Demo,
-}
+use clap::Parser;
 
-fn main() -> std::process::ExitCode {
+use crate::cli::{Cli, Command, ConfigCommand, RouteCommand};
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve | Command::Demo => {
-            eprintln!("switchyard: this subcommand is not wired yet; see --help");
-            std::process::ExitCode::from(2)
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_format, default_level);
+    let config = cli.config.clone();
+    let code = match &cli.command {
+        Command::Replay(args) => replay::run(args),
+        Command::Serve(args) => block_on(serve::run(config, args)),
+        Command::Demo => block_on(demo::run()),
+        Command::Models(args) => block_on(models::run(config, args)),
+        Command::Route(RouteCommand::Explain(args)) => block_on(explain::run(config, args)),
+        Command::Config(ConfigCommand::Check(args)) => block_on(check::run(config, args)),
+        Command::Doctor(_) => 2, // TEMP until switchyard-doctor compiles
+    };
+    ExitCode::from(code)
+}
+
+/// Runs `future` on a multi-threaded tokio runtime; exit code 1 if none can be started.
+fn block_on(future: impl Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard")
+        .build()
+    {
+        Ok(rt) => rt.block_on(future),
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            1
         }
     }
 }

@@ -1,0 +1,163 @@
+//! The command line: global flags and one subcommand per job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Switchyard: a local-first LLM gateway between your agents and your models.
+///
+/// Agents talk to it through the OpenAI API (`/v1`) or Ollama's native API; it sends each
+/// request to Ollama on this machine or your LAN, to an OpenAI-compatible server, or, only
+/// where the config allows, to a cloud API, and says which target served it and why.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about)]
+pub(crate) struct Cli {
+    /// The config file (JSON5). Without one: Ollama at 127.0.0.1:11434, listening on
+    /// 127.0.0.1:4141.
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Log format on stderr. The level comes from SWITCHYARD_LOG (or RUST_LOG), e.g.
+    /// `info`, `switchyard=debug`.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub(crate) log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the gateway (reloads its config on SIGHUP and when the file changes).
+    Serve(ServeArgs),
+    /// Show the gateway at work against simulated models, in a few seconds.
+    Demo,
+    /// List the models the configured providers offer, with capabilities and context windows.
+    Models(ModelsArgs),
+    /// Routing questions.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// Config file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Decode a captured stream (Ollama NDJSON or OpenAI SSE) and print its normalised
+    /// events as JSON lines, or re-encode it as the other API's stream.
+    Replay(ReplayArgs),
+    /// Probe every configured provider and say what is wrong and how to fix it.
+    Doctor(DoctorArgs),
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Listen here instead of the config's `server.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+}
+
+/// `models` options.
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `route` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RouteCommand {
+    /// Show how a request would be routed, and why, without sending it.
+    Explain(ExplainArgs),
+}
+
+/// `route explain` options.
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The model the request names: a route alias, `provider/model`, or a bare model.
+    #[arg(long)]
+    pub(crate) model: String,
+    /// The caller (API key id) whose policy applies.
+    #[arg(long)]
+    pub(crate) caller: Option<String>,
+    /// The request's privacy class.
+    #[arg(long, value_enum)]
+    pub(crate) privacy: Option<PrivacyArg>,
+    /// Whether the request offers tools (routes may prefer tool-capable targets).
+    #[arg(long)]
+    pub(crate) tools: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A privacy class on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PrivacyArg {
+    /// Any target the route allows.
+    Any,
+    /// Never a cloud target.
+    LocalOnly,
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Parse and validate a config file: prints its checksum, or the path and line of the
+    /// mistake (exit code 2).
+    Check(CheckArgs),
+}
+
+/// `config check` options.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The file to check (default: --config / SWITCHYARD_CONFIG).
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// Which API's stream format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WireApi {
+    /// Ollama's native `/api/chat` NDJSON.
+    Ollama,
+    /// OpenAI's `/v1/chat/completions` server-sent events.
+    Openai,
+}
+
+/// `replay` options.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The format of the captured stream.
+    #[arg(long, value_enum)]
+    pub(crate) from: WireApi,
+    /// Re-encode the stream in this API's format instead of printing events.
+    #[arg(long, value_enum)]
+    pub(crate) to: Option<WireApi>,
+    /// The model name written into re-encoded chunks.
+    #[arg(long, default_value = "replay")]
+    pub(crate) model: String,
+    /// The captured response body (`-` for stdin).
+    pub(crate) file: PathBuf,
+}
+
+/// `doctor` options.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Probe only this provider.
+    #[arg(long, value_name = "ID")]
+    pub(crate) provider: Option<String>,
+}

@@ -1,0 +1,270 @@
+//! Builds what runs from a valid config: one client per provider (wrapped in the router's
+//! [`ProviderSlot`]), the [`RouterConfig`], the gateway's [`GatewayConfig`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchyard_core::{
+    Capabilities, ChatRequest, ChatStream, Locality, ModelInfo, Price, Provider, ProviderError,
+};
+use switchyard_gateway::{ApiKey, GatewayConfig};
+use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
+use switchyard_router::{ProviderSlot, RouterConfig};
+
+use super::error::{ConfigError, ConfigErrorKind};
+use super::file::{
+    FileConfig, MaxTokensFieldSetting, ModelSection, ProviderApi, ProviderSection,
+    TextRecoverySetting,
+};
+use super::locate::Segment;
+
+/// Default requests in flight per provider.
+const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// Default queue length per provider.
+const DEFAULT_MAX_QUEUE: usize = 16;
+/// Default wait for a slot.
+const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One provider, built.
+#[derive(Debug, Clone)]
+pub(crate) struct BuiltProvider {
+    /// The slot handed to the router.
+    pub(crate) slot: ProviderSlot,
+    /// Whether the provider's catalog is discovered.
+    pub(crate) discover: bool,
+}
+
+/// Where a provider runs: as configured, else `local` for a loopback address and `cloud`
+/// for anything else (the safe side for `local-only` requests).
+pub(crate) fn locality(p: &ProviderSection) -> Locality {
+    p.locality.unwrap_or_else(|| {
+        let loopback = url::Url::parse(&p.base_url)
+            .ok()
+            .is_some_and(|u| match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            });
+        if loopback {
+            Locality::Local
+        } else {
+            Locality::Cloud
+        }
+    })
+}
+
+/// Phase timeouts: the configured ones, defaults otherwise. Cloud APIs answer fast or not
+/// at all, so their first-token and idle defaults are shorter than those of local models,
+/// which may spend minutes loading weights.
+pub(crate) fn timeouts(p: &ProviderSection, locality: Locality) -> Timeouts {
+    let base = match locality {
+        Locality::Cloud => Timeouts {
+            connect: Duration::from_secs(5),
+            first_token: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            total: None,
+        },
+        Locality::Local | Locality::Lan => Timeouts::default(),
+    };
+    let t = &p.timeouts;
+    Timeouts {
+        connect: t.connect_ms.map_or(base.connect, Duration::from_millis),
+        first_token: t
+            .first_token_ms
+            .map_or(base.first_token, Duration::from_millis),
+        idle: t.idle_ms.map_or(base.idle, Duration::from_millis),
+        total: t.total_ms.map(Duration::from_millis).or(base.total),
+    }
+}
+
+/// The transport settings of a provider.
+pub(crate) fn client_config(p: &ProviderSection, locality: Locality) -> ClientConfig {
+    ClientConfig {
+        timeouts: timeouts(p, locality),
+        bearer_token: p.api_key.as_ref().map(|s| s.value().to_owned()),
+        extra_headers: p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value().to_owned()))
+            .collect(),
+        ca_file: p.ca_file.clone(),
+        ..ClientConfig::default()
+    }
+}
+
+/// A statically configured model as the router and clients see it.
+pub(crate) fn model_info(m: &ModelSection, locality: Locality) -> ModelInfo {
+    let mut info = ModelInfo::new(m.id.clone(), locality);
+    info.capabilities = Some(Capabilities {
+        completion: true,
+        tools: m.tools.unwrap_or(true),
+        thinking: m.thinking.unwrap_or(false),
+        vision: m.vision.unwrap_or(false),
+        embedding: false,
+    });
+    info.context_window = m.context_window;
+    info.max_output = m.max_output;
+    if m.input_usd_per_mtok.is_some() || m.output_usd_per_mtok.is_some() {
+        info.price = Some(Price {
+            input_usd_per_mtok: m.input_usd_per_mtok.unwrap_or(0.0),
+            output_usd_per_mtok: m.output_usd_per_mtok.unwrap_or(0.0),
+        });
+    }
+    info
+}
+
+fn provider_error(id: &str, field: &str, message: String) -> ConfigError {
+    let mut path = vec![
+        Segment::Key("providers".to_owned()),
+        Segment::Key(id.to_owned()),
+    ];
+    if !field.is_empty() {
+        path.push(Segment::Key(field.to_owned()));
+    }
+    ConfigError::new(ConfigErrorKind::Provider, message).at(path)
+}
+
+/// Builds the client of one provider.
+pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvider, ConfigError> {
+    let locality = locality(p);
+    let client = client_config(p, locality);
+    let models: Vec<ModelInfo> = p.models.iter().map(|m| model_info(m, locality)).collect();
+    let discover = p.discover.unwrap_or(true);
+    let provider: Arc<dyn Provider> = match p.api {
+        ProviderApi::Ollama => {
+            let mut config = OllamaConfig::new(p.base_url.clone());
+            config.client = client;
+            config.text_tool_recovery =
+                matches!(p.text_tool_recovery, Some(TextRecoverySetting::Flag(true)));
+            config.locality = locality;
+            let ollama = OllamaClient::new(config).map_err(|e| {
+                provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
+            })?;
+            if discover {
+                Arc::new(ollama)
+            } else {
+                Arc::new(StaticCatalog {
+                    inner: Arc::new(ollama),
+                    models: models.clone(),
+                })
+            }
+        }
+        ProviderApi::Openai => {
+            let mut config = OpenAiConfig::new(p.base_url.clone());
+            config.client = client;
+            config.locality = locality;
+            config.max_tokens_field = match p.max_tokens_field {
+                Some(MaxTokensFieldSetting::MaxCompletionTokens) => {
+                    MaxTokensField::MaxCompletionTokens
+                }
+                Some(MaxTokensFieldSetting::MaxTokens) | None => MaxTokensField::MaxTokens,
+            };
+            config.num_ctx = p.num_ctx;
+            config.text_tool_recovery = match &p.text_tool_recovery {
+                None | Some(TextRecoverySetting::Flag(false)) => TextRecovery::Off,
+                Some(TextRecoverySetting::Flag(true)) => TextRecovery::On,
+                Some(TextRecoverySetting::Models(m)) => TextRecovery::Models(m.clone()),
+            };
+            config.models = models.clone();
+            let client = OpenAiClient::new(config).map_err(|e| {
+                provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
+            })?;
+            if discover {
+                Arc::new(client)
+            } else {
+                Arc::new(StaticCatalog {
+                    inner: Arc::new(client),
+                    models: models.clone(),
+                })
+            }
+        }
+    };
+    let mut slot = ProviderSlot::new(id, provider, locality);
+    slot.max_concurrency = p.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+    slot.max_queue = p.max_queue.unwrap_or(DEFAULT_MAX_QUEUE);
+    slot.queue_timeout = p
+        .queue_timeout_ms
+        .map_or(DEFAULT_QUEUE_TIMEOUT, Duration::from_millis);
+    slot.models = models;
+    Ok(BuiltProvider { slot, discover })
+}
+
+/// The config key a client build error is most likely about.
+fn field_of_client_error(code: &str) -> &'static str {
+    match code {
+        "invalid_base_url" => "base_url",
+        c if c.contains("header") => "headers",
+        c if c.contains("ca") || c.contains("tls") || c.contains("cert") => "ca_file",
+        _ => "",
+    }
+}
+
+/// Builds every provider.
+pub(crate) fn build_providers(file: &FileConfig) -> Result<Vec<BuiltProvider>, ConfigError> {
+    file.providers
+        .iter()
+        .map(|(id, p)| build_provider(id, p))
+        .collect()
+}
+
+/// The routing sections as the router takes them.
+pub(crate) fn router_config(file: &FileConfig) -> RouterConfig {
+    RouterConfig {
+        routes: file.routes.clone(),
+        policy: file.policy.clone(),
+        callers: file.callers.clone(),
+        health: file.health.clone(),
+        retry: file.retry,
+    }
+}
+
+/// The gateway's settings.
+pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
+    let server = &file.server;
+    GatewayConfig {
+        keys: server
+            .keys
+            .iter()
+            .map(|k| ApiKey {
+                id: k.id.clone(),
+                token: k.token.value().to_owned(),
+                privacy: k.privacy,
+                allowed_routes: k.allowed_routes.clone(),
+                requests_per_minute: k.requests_per_minute,
+                tokens_per_minute: k.tokens_per_minute,
+            })
+            .collect(),
+        max_body_bytes: server.max_body_bytes,
+        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
+        allow_insecure_non_loopback: server.insecure_listen,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// An Ollama provider with `discover: false`: chat goes to the server, the catalog is the
+/// configured list.
+#[derive(Debug)]
+struct StaticCatalog {
+    inner: Arc<dyn Provider>,
+    models: Vec<ModelInfo>,
+}
+
+#[async_trait]
+impl Provider for StaticCatalog {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.inner.chat(request).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        Ok(self.models.clone())
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.inner.health().await
+    }
+}

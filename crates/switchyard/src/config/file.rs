@@ -1,0 +1,270 @@
+//! The config file's shape: what a user writes, deserialized strictly (unknown keys are
+//! refused). Routing sections (`routes`, `policy`, `callers`, `health`, `retry`) use the
+//! router's own config types, so the file and the router never drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+use switchyard_core::{Locality, PrivacyClass};
+use switchyard_router::{CallerPolicy, HealthConfig, PolicyConfig, RetryConfig, RouteConfig};
+
+/// The Ollama address used when there is no config file at all.
+pub(crate) const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+/// The provider id of that default Ollama.
+pub(crate) const DEFAULT_PROVIDER_ID: &str = "ollama";
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FileConfig {
+    /// The HTTP server: address, API keys, limits.
+    pub(crate) server: ServerSection,
+    /// Upstreams by id (the `provider` in `provider/model`).
+    pub(crate) providers: BTreeMap<String, ProviderSection>,
+    /// Route aliases.
+    pub(crate) routes: BTreeMap<String, RouteConfig>,
+    /// Global routing policy.
+    pub(crate) policy: PolicyConfig,
+    /// Per-caller routing policy, keyed by API key id.
+    pub(crate) callers: BTreeMap<String, CallerPolicy>,
+    /// Cooldowns and active probes.
+    pub(crate) health: HealthConfig,
+    /// Retries on the same target.
+    pub(crate) retry: RetryConfig,
+}
+
+/// `server: { ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerSection {
+    /// `host:port` to listen on.
+    pub(crate) listen: SocketAddr,
+    /// Bearer keys clients must present (none: no auth, loopback only).
+    pub(crate) keys: Vec<KeySection>,
+    /// Listen on a non-loopback address without keys anyway.
+    pub(crate) insecure_listen: bool,
+    /// Largest request body accepted.
+    pub(crate) max_body_bytes: usize,
+    /// How long a client may take to send its request headers.
+    pub(crate) header_read_timeout_ms: u64,
+    /// How long running streams may continue after a shutdown signal.
+    pub(crate) shutdown_grace_ms: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4141)),
+            keys: Vec::new(),
+            insecure_listen: false,
+            max_body_bytes: 16 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+/// One API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeySection {
+    /// A name for the key (logs, metrics, `callers`); never the secret.
+    pub(crate) id: String,
+    /// The secret, normally `"env:NAME"`.
+    pub(crate) token: Secret,
+    /// The privacy class of every request made with this key.
+    #[serde(default)]
+    pub(crate) privacy: Option<PrivacyClass>,
+    /// Route aliases (or `provider/model` names) this key may use; absent: all.
+    #[serde(default)]
+    pub(crate) allowed_routes: Option<Vec<String>>,
+    /// Request rate limit.
+    #[serde(default)]
+    pub(crate) requests_per_minute: Option<u32>,
+    /// Token rate limit (prompt + completion).
+    #[serde(default)]
+    pub(crate) tokens_per_minute: Option<u32>,
+}
+
+/// Which protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ProviderApi {
+    /// Ollama's native API (`/api/chat`).
+    Ollama,
+    /// An OpenAI-compatible API (`/v1/chat/completions`).
+    Openai,
+}
+
+/// Which field carries the output limit on an OpenAI-compatible upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MaxTokensFieldSetting {
+    /// `max_tokens` (most servers).
+    MaxTokens,
+    /// `max_completion_tokens` (OpenAI's reasoning models).
+    MaxCompletionTokens,
+}
+
+/// `providers.<id>: { ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProviderSection {
+    /// The protocol.
+    pub(crate) api: ProviderApi,
+    /// The server's base URL (with `/v1` for OpenAI-compatible servers).
+    pub(crate) base_url: String,
+    /// Where it runs; default: `local` for a loopback address, `cloud` otherwise.
+    #[serde(default)]
+    pub(crate) locality: Option<Locality>,
+    /// Ask the server for its model list (default true).
+    #[serde(default)]
+    pub(crate) discover: Option<bool>,
+    /// Requests in flight at most (default 4).
+    #[serde(default)]
+    pub(crate) max_concurrency: Option<usize>,
+    /// Requests waiting at most (default 16).
+    #[serde(default)]
+    pub(crate) max_queue: Option<usize>,
+    /// How long a request may wait for a slot (default 30 s).
+    #[serde(default)]
+    pub(crate) queue_timeout_ms: Option<u64>,
+    /// Phase timeouts.
+    #[serde(default)]
+    pub(crate) timeouts: TimeoutsSection,
+    /// API key, normally `"env:NAME"`.
+    #[serde(default)]
+    pub(crate) api_key: Option<Secret>,
+    /// Extra headers sent with every request (values may be `"env:NAME"`).
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, Secret>,
+    /// A PEM file of extra trusted CA certificates.
+    #[serde(default)]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Static model list with prices and limits.
+    #[serde(default)]
+    pub(crate) models: Vec<ModelSection>,
+    /// Turn tool calls written as text into structured calls: `true`, `false`, or (for
+    /// OpenAI-compatible providers) a list of the upstream model ids to do it for.
+    #[serde(default)]
+    pub(crate) text_tool_recovery: Option<TextRecoverySetting>,
+    /// `max_tokens` or `max_completion_tokens` (OpenAI-compatible only).
+    #[serde(default)]
+    pub(crate) max_tokens_field: Option<MaxTokensFieldSetting>,
+    /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
+    #[serde(default)]
+    pub(crate) num_ctx: Option<u32>,
+}
+
+/// `text_tool_recovery: true | false | ["model", ...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TextRecoverySetting {
+    /// On or off for every model.
+    Flag(bool),
+    /// Only for these models.
+    Models(Vec<String>),
+}
+
+/// `timeouts: { ... }`; absent values take defaults that suit the provider's locality.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TimeoutsSection {
+    /// TCP/TLS connect.
+    pub(crate) connect_ms: Option<u64>,
+    /// Request sent to first event (generous for local models that may be loading).
+    pub(crate) first_token_ms: Option<u64>,
+    /// Longest gap between chunks.
+    pub(crate) idle_ms: Option<u64>,
+    /// Optional bound on a whole request.
+    pub(crate) total_ms: Option<u64>,
+}
+
+/// One statically configured model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelSection {
+    /// The upstream's model id.
+    pub(crate) id: String,
+    /// Price of prompt tokens.
+    #[serde(default)]
+    pub(crate) input_usd_per_mtok: Option<f64>,
+    /// Price of generated tokens.
+    #[serde(default)]
+    pub(crate) output_usd_per_mtok: Option<f64>,
+    /// Context window in tokens.
+    #[serde(default)]
+    pub(crate) context_window: Option<u32>,
+    /// Maximum output tokens.
+    #[serde(default)]
+    pub(crate) max_output: Option<u32>,
+    /// Native tool calling (default true).
+    #[serde(default)]
+    pub(crate) tools: Option<bool>,
+    /// Image input (default false).
+    #[serde(default)]
+    pub(crate) vision: Option<bool>,
+    /// Reasoning output (default false).
+    #[serde(default)]
+    pub(crate) thinking: Option<bool>,
+}
+
+/// A secret: `"env:NAME"` (resolved when the file is loaded) or, discouraged, the value
+/// itself. `Debug` never shows a value.
+#[derive(Clone, Default)]
+pub(crate) struct Secret {
+    /// As written in the file.
+    raw: String,
+    /// The value, once resolved.
+    value: Option<String>,
+}
+
+impl Secret {
+    /// The variable name when written as `env:NAME`.
+    pub(crate) fn env_name(&self) -> Option<&str> {
+        self.raw.strip_prefix("env:").map(str::trim)
+    }
+
+    /// A secret as written (tests and the built-in defaults).
+    #[cfg(test)]
+    pub(crate) fn literal(raw: &str) -> Self {
+        Self {
+            raw: raw.to_owned(),
+            value: None,
+        }
+    }
+
+    /// Sets the resolved value.
+    pub(crate) fn set_value(&mut self, value: String) {
+        self.value = Some(value);
+    }
+
+    /// The resolved value (the literal when not a reference).
+    pub(crate) fn value(&self) -> &str {
+        self.value.as_deref().unwrap_or(&self.raw)
+    }
+
+    /// As written in the file (`env:NAME` or a literal).
+    pub(crate) fn raw(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.env_name() {
+            Some(name) => write!(f, "env:{name}"),
+            None => f.write_str("<redacted>"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Ok(Self { raw, value: None })
+    }
+}

@@ -1,0 +1,198 @@
+//! The config file: one JSON5 file, snake_case keys, secrets by reference (`"env:NAME"`),
+//! unknown keys refused with their key path and line, values validated before anything is
+//! built from them. [`build`] turns a valid config into the router, its providers and the
+//! gateway's settings.
+
+pub(crate) mod build;
+mod error;
+mod file;
+mod locate;
+mod secret;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub(crate) use error::{ConfigError, ConfigErrorKind};
+#[cfg(test)]
+pub(crate) use file::Secret;
+pub(crate) use file::{DEFAULT_OLLAMA_URL, DEFAULT_PROVIDER_ID, FileConfig, ProviderApi};
+
+/// A config file may not be larger than this.
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A loaded, resolved and validated config, and where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The settings (secrets resolved).
+    pub(crate) file: FileConfig,
+    /// The file it was read from; `None` for the built-in defaults.
+    pub(crate) path: Option<PathBuf>,
+    /// `sha256:<hex>` of the file's bytes; `None` for the built-in defaults.
+    pub(crate) checksum: Option<String>,
+}
+
+impl Config {
+    /// The built-in config used when no file is given: Ollama on this host with
+    /// discovery, listening on 127.0.0.1:4141.
+    pub(crate) fn builtin() -> Config {
+        let mut file = FileConfig::default();
+        file.providers
+            .insert(DEFAULT_PROVIDER_ID.to_owned(), default_ollama());
+        Config {
+            file,
+            path: None,
+            checksum: None,
+        }
+    }
+}
+
+/// The provider used when a config names none.
+fn default_ollama() -> file::ProviderSection {
+    file::ProviderSection {
+        api: ProviderApi::Ollama,
+        base_url: DEFAULT_OLLAMA_URL.to_owned(),
+        locality: Some(switchyard_core::Locality::Local),
+        discover: Some(true),
+        max_concurrency: None,
+        max_queue: None,
+        queue_timeout_ms: None,
+        timeouts: file::TimeoutsSection::default(),
+        api_key: None,
+        headers: Default::default(),
+        ca_file: None,
+        models: Vec::new(),
+        text_tool_recovery: None,
+        max_tokens_field: None,
+        num_ctx: None,
+    }
+}
+
+/// Reads, parses, resolves and validates the file at `path`, with secrets from the process
+/// environment.
+pub(crate) fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = read_bounded(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        ConfigError::new(
+            ConfigErrorKind::Syntax,
+            format!("the file is not UTF-8: {e}"),
+        )
+        .in_file(Some(path.to_owned()))
+    })?;
+    let checksum = checksum(text.as_bytes());
+    let file = parse_str(&text, &|name| std::env::var(name).ok())
+        .map_err(|e| e.in_file(Some(path.to_owned())))?;
+    Ok(Config {
+        file,
+        path: Some(path.to_owned()),
+        checksum: Some(checksum),
+    })
+}
+
+/// `sha256:<hex>` of a config file's bytes.
+pub(crate) fn checksum(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let read_err = |e: std::io::Error| {
+        ConfigError::new(ConfigErrorKind::Read, format!("cannot read the file: {e}"))
+            .in_file(Some(path.to_owned()))
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::new(
+            ConfigErrorKind::TooLarge,
+            format!("the file is larger than {MAX_CONFIG_BYTES} bytes"),
+        )
+        .in_file(Some(path.to_owned())));
+    }
+    Ok(bytes)
+}
+
+/// Parses JSON5 text into a resolved, validated config. `env` looks up the variables that
+/// `env:NAME` references name (the process environment outside tests).
+pub(crate) fn parse_str(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    let mut file = deserialize(text)?;
+    if file.providers.is_empty() {
+        tracing::info!(
+            "the config names no providers: using Ollama at {DEFAULT_OLLAMA_URL} as `{DEFAULT_PROVIDER_ID}`"
+        );
+        file.providers
+            .insert(DEFAULT_PROVIDER_ID.to_owned(), default_ollama());
+    }
+    secret::resolve(&mut file, env).map_err(|e| locate_error(e, text))?;
+    validate::validate(&file).map_err(|e| locate_error(e, text))?;
+    Ok(file)
+}
+
+/// Adds the line of the error's key path.
+fn locate_error(mut error: ConfigError, text: &str) -> ConfigError {
+    if error.line.is_none() {
+        error.line = locate::line_of(text, &error.segments);
+    }
+    error
+}
+
+fn deserialize(text: &str) -> Result<FileConfig, ConfigError> {
+    let mut de = json5::Deserializer::from_str(text).map_err(|e| {
+        let (message, line) = json5_message(&e);
+        ConfigError::new(ConfigErrorKind::Syntax, message).on_line(line)
+    })?;
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let segments = locate::from_serde_path(e.path());
+        let (message, json5_line) = json5_message(e.inner());
+        let kind = if message.starts_with("unknown field") {
+            ConfigErrorKind::UnknownKey
+        } else {
+            ConfigErrorKind::InvalidValue
+        };
+        let line = locate::line_of(text, &segments).or(json5_line);
+        ConfigError::new(kind, message).at(segments).on_line(line)
+    })
+}
+
+/// The message of a json5 error without its location, and the location's line.
+fn json5_message(e: &json5::Error) -> (String, Option<usize>) {
+    match e {
+        json5::Error::Message { msg, location } => {
+            // Syntax errors carry pest's multi-line rendering; keep its last line (what
+            // was expected) next to our own `file:line` prefix.
+            let msg = if msg.contains('\n') {
+                let expected = msg
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_start_matches("= ")
+                    .to_owned();
+                match location {
+                    Some(loc) => format!("syntax error at column {}: {expected}", loc.column),
+                    None => format!("syntax error: {expected}"),
+                }
+            } else {
+                msg.clone()
+            };
+            (msg, location.as_ref().map(|l| l.line))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

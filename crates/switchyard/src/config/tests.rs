@@ -1,0 +1,279 @@
+use super::*;
+
+fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const FULL: &str = r#"// The example from the design, plus a few extras.
+{
+  server: { listen: "127.0.0.1:4141",
+            keys: [ { id: "laptop", token: "env:SWITCHYARD_KEY", privacy: "local-only" },
+                    { id: "ci", token: "env:CI_KEY", requests_per_minute: 60, allowed_routes: ["chat"] } ] },
+  providers: {
+    local: { api: "ollama", base_url: "http://127.0.0.1:11434", locality: "local",
+             discover: true, max_concurrency: 2, max_queue: 16,
+             timeouts: { connect_ms: 2000, first_token_ms: 300000, idle_ms: 120000 } },
+    cloud: { api: "openai", base_url: "https://api.openai.com/v1", locality: "cloud",
+             api_key: "env:OPENAI_API_KEY", max_tokens_field: "max_completion_tokens",
+             headers: { "x-org": "env:ORG" },
+             models: [ { id: "gpt-4.1-mini", input_usd_per_mtok: 0.4, output_usd_per_mtok: 1.6 } ] },
+  },
+  routes: { chat: { targets: ["local/qwen2.5:7b-instruct-q4_K_M", "cloud/gpt-4.1-mini"],
+                    overflow: { queue_depth: 3, ttft_p50_ms: 2500 } } },
+  policy: { default_privacy: "any", cloud_fallback: true, budget: { usd_per_day: 10 } },
+  callers: { ci: { privacy: "local-only" } },
+}
+"#;
+
+const FULL_ENV: &[(&str, &str)] = &[
+    ("SWITCHYARD_KEY", "sk-laptop"),
+    ("CI_KEY", "sk-ci"),
+    ("OPENAI_API_KEY", "sk-openai"),
+    ("ORG", "org-1"),
+];
+
+#[test]
+fn the_design_example_parses_and_resolves_secrets() {
+    let c = parse_str(FULL, &env_with(FULL_ENV)).unwrap();
+    assert_eq!(c.server.keys.len(), 2);
+    assert_eq!(c.server.keys[0].token.value(), "sk-laptop");
+    let cloud = &c.providers["cloud"];
+    assert_eq!(cloud.api_key.as_ref().unwrap().value(), "sk-openai");
+    assert_eq!(cloud.headers["x-org"].value(), "org-1");
+    assert_eq!(c.routes["chat"].targets.len(), 2);
+    assert_eq!(c.policy.budget.usd_per_day, Some(10.0));
+    // Debug output never shows a resolved secret.
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("sk-openai") && !debug.contains("sk-laptop"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn unknown_key_names_path_and_line() {
+    let text = "{\n  providers: {\n    local: {\n      api: 'ollama',\n      base_url: 'http://127.0.0.1:11434',\n      timeouts: { conect_ms: 2000 },\n    },\n  },\n}\n";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::UnknownKey);
+    assert_eq!(
+        e.path.as_deref(),
+        Some("providers.local.timeouts.conect_ms")
+    );
+    assert_eq!(e.line, Some(6));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("line 6") && shown.contains("conect_ms"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("connect_ms"),
+        "the message lists the known keys: {shown}"
+    );
+}
+
+#[test]
+fn unknown_key_in_router_sections_and_arrays() {
+    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: {\n    chat: { targets: ['l/m'], fallbak: false },\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("routes.chat.fallbak"));
+    assert_eq!(e.line, Some(4));
+
+    let text = "{\n  server: {\n    keys: [\n      { id: 'a', token: 'x' },\n      { id: 'b', token: 'y',\n        privacy: 'local-only', rpm: 3 },\n    ],\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("server.keys[1].rpm"));
+    assert_eq!(e.line, Some(6));
+
+    let e = parse_str("{ polcy: {} }", &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("polcy"));
+    assert_eq!(e.line, Some(1));
+}
+
+#[test]
+fn wrong_types_and_values_name_the_key() {
+    let text = "{\n  providers: {\n    l: { api: 'ollama', base_url: 'http://127.0.0.1:1',\n         max_concurrency: 'two' },\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::InvalidValue);
+    assert_eq!(e.path.as_deref(), Some("providers.l.max_concurrency"));
+    assert_eq!(e.line, Some(4));
+
+    let text =
+        "{\n  providers: {\n    l: { api: 'grpc', base_url: 'http://127.0.0.1:1' },\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("providers.l.api"));
+    assert_eq!(e.line, Some(3));
+
+    let text =
+        "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1', locality: 'moon' } } }";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("providers.l.locality"));
+
+    let text = "{ server: { listen: 'localhost' } }";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("server.listen"));
+}
+
+#[test]
+fn syntax_errors_have_a_line() {
+    let text = "{\n  server: {\n    listen: '127.0.0.1:1'\n    keys: [],\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Syntax);
+    // The missing comma belongs at the end of line 3, where the parser stops.
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(!e.message.contains('\n'), "one-line message: {}", e.message);
+    assert!(e.message.contains("expected"), "{}", e.message);
+}
+
+#[test]
+fn missing_env_var_names_the_key() {
+    let text = "{\n  providers: {\n    cloud: { api: 'openai', base_url: 'https://api.openai.com/v1',\n             api_key: 'env:SWITCHYARD_TEST_UNSET_KEY' },\n  },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::MissingEnv);
+    assert_eq!(e.path.as_deref(), Some("providers.cloud.api_key"));
+    assert_eq!(e.line, Some(4));
+    assert!(
+        e.message.contains("SWITCHYARD_TEST_UNSET_KEY"),
+        "{}",
+        e.message
+    );
+
+    let text = "{ server: { keys: [ { id: 'a', token: 'env:EMPTY' } ] } }";
+    let e = parse_str(text, &env_with(&[("EMPTY", "  ")])).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::MissingEnv);
+    assert_eq!(e.path.as_deref(), Some("server.keys[0].token"));
+}
+
+#[test]
+fn validation_errors_name_the_key_and_line() {
+    let cases: &[(&str, &str, usize)] = &[
+        (
+            "{\n providers: {\n  'a/b': { api: 'ollama', base_url: 'http://127.0.0.1:1' } } }",
+            "providers.a/b",
+            3,
+        ),
+        (
+            "{\n providers: {\n  l: { api: 'ollama',\n       base_url: 'not a url' } } }",
+            "providers.l.base_url",
+            4,
+        ),
+        (
+            "{\n providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n routes: { chat: { targets: ['l/m',\n   'nope/m'] } } }",
+            "routes.chat.targets[1]",
+            4,
+        ),
+        (
+            "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n routes: { chat: { targets: ['l'] } } }",
+            "routes.chat.targets[0]",
+            2,
+        ),
+        (
+            "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1',\n   timeouts: { first_token_ms: 0 } } } }",
+            "providers.l.timeouts.first_token_ms",
+            2,
+        ),
+        (
+            "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1',\n   max_concurrency: 0 } } }",
+            "providers.l.max_concurrency",
+            2,
+        ),
+        (
+            "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1',\n   num_ctx: 8192 } } }",
+            "providers.l.num_ctx",
+            2,
+        ),
+        (
+            "{ server: {\n listen: '0.0.0.0:4141' } }",
+            "server.listen",
+            2,
+        ),
+        (
+            "{ server: { keys: [ { id: 'a', token: 'x' },\n { id: 'a', token: 'y' } ] } }",
+            "server.keys[1].id",
+            2,
+        ),
+        (
+            "{ callers: {\n  nobody: { privacy: 'local-only' } } }",
+            "callers.nobody",
+            2,
+        ),
+        (
+            "{ policy: { budget: {\n usd_per_day: -1 } } }",
+            "policy.budget.usd_per_day",
+            2,
+        ),
+        (
+            "{ providers: { l: { api: 'openai', base_url: 'http://127.0.0.1:1/v1',\n models: [ { id: 'm' }, { id: 'm' } ] } } }",
+            "providers.l.models[1].id",
+            2,
+        ),
+    ];
+    for (text, path, line) in cases {
+        let e = parse_str(text, &no_env).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Invalid, "{text}: {e}");
+        assert_eq!(e.path.as_deref(), Some(*path), "{text}: {e}");
+        assert_eq!(e.line, Some(*line), "{text}: {e}");
+    }
+}
+
+#[test]
+fn non_loopback_listen_is_fine_with_keys_or_the_insecure_flag() {
+    let with_keys = "{ server: { listen: '0.0.0.0:4141', keys: [ { id: 'a', token: 'x' } ] } }";
+    parse_str(with_keys, &no_env).unwrap();
+    let insecure = "{ server: { listen: '0.0.0.0:4141', insecure_listen: true } }";
+    parse_str(insecure, &no_env).unwrap();
+}
+
+#[test]
+fn empty_config_means_the_default_ollama() {
+    let c = parse_str("{}", &no_env).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:4141");
+    let p = &c.providers[DEFAULT_PROVIDER_ID];
+    assert_eq!(p.api, ProviderApi::Ollama);
+    assert_eq!(p.base_url, DEFAULT_OLLAMA_URL);
+    let builtin = Config::builtin();
+    assert_eq!(builtin.file.providers.len(), 1);
+    assert!(builtin.path.is_none());
+}
+
+#[test]
+fn load_file_reports_the_file_and_checksums_it() {
+    let dir = std::env::temp_dir().join(format!("switchyard-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json5");
+    std::fs::write(&good, "{ server: { listen: '127.0.0.1:4141' } }").unwrap();
+    let c = load_file(&good).unwrap();
+    let sum = c.checksum.unwrap();
+    assert!(sum.starts_with("sha256:") && sum.len() == 7 + 64, "{sum}");
+    assert_eq!(sum, checksum(b"{ server: { listen: '127.0.0.1:4141' } }"));
+
+    let bad = dir.join("bad.json5");
+    std::fs::write(&bad, "{\n  sever: {},\n}").unwrap();
+    let e = load_file(&bad).unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:2: sever:", bad.display())),
+        "{shown}"
+    );
+
+    let e = load_file(&dir.join("absent.json5")).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Read);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn secret_literal_is_accepted() {
+    let c = parse_str(
+        "{ server: { keys: [ { id: 'a', token: 'plain' } ] } }",
+        &no_env,
+    )
+    .unwrap();
+    assert_eq!(c.server.keys[0].token.value(), "plain");
+    assert_eq!(Secret::literal("env:X").env_name(), Some("X"));
+}

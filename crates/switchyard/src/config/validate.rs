@@ -1,0 +1,379 @@
+//! Checks that a parsed config makes sense: ids, URLs, targets that name existing
+//! providers, positive timeouts and limits, budgets, and that the server does not listen
+//! on the network without keys. The first mistake found is reported with its key path.
+
+use std::collections::BTreeSet;
+
+use switchyard_router::{BudgetConfig, TargetStep};
+
+use super::error::{ConfigError, ConfigErrorKind};
+use super::file::{FileConfig, ModelSection, ProviderApi, ProviderSection};
+use super::locate::Segment;
+
+fn key(k: &str) -> Segment {
+    Segment::Key(k.to_owned())
+}
+
+fn path<const N: usize>(parts: [Segment; N]) -> Vec<Segment> {
+    parts.into()
+}
+
+fn invalid(segments: Vec<Segment>, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Invalid, message).at(segments)
+}
+
+/// Checks the whole config.
+pub(crate) fn validate(file: &FileConfig) -> Result<(), ConfigError> {
+    validate_server(file)?;
+    for (id, p) in &file.providers {
+        validate_provider(id, p)?;
+    }
+    validate_routes(file)?;
+    validate_callers(file)?;
+    validate_policy(file)?;
+    Ok(())
+}
+
+fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
+    let server = &file.server;
+    if !server.listen.ip().is_loopback() && server.keys.is_empty() && !server.insecure_listen {
+        return Err(invalid(
+            path([key("server"), key("listen")]),
+            format!(
+                "{} is reachable from the network but no API keys are configured; add \
+                 server.keys, listen on 127.0.0.1, or set server.insecure_listen: true",
+                server.listen
+            ),
+        ));
+    }
+    if server.max_body_bytes == 0 {
+        return Err(invalid(
+            path([key("server"), key("max_body_bytes")]),
+            "must be above zero",
+        ));
+    }
+    if server.header_read_timeout_ms == 0 {
+        return Err(invalid(
+            path([key("server"), key("header_read_timeout_ms")]),
+            "must be above zero",
+        ));
+    }
+    let mut ids = BTreeSet::new();
+    let mut tokens = BTreeSet::new();
+    for (i, k) in server.keys.iter().enumerate() {
+        let at = |field: &str| path([key("server"), key("keys"), Segment::Index(i), key(field)]);
+        if k.id.trim().is_empty() {
+            return Err(invalid(at("id"), "a key needs a non-empty id"));
+        }
+        if !ids.insert(k.id.as_str()) {
+            return Err(invalid(
+                at("id"),
+                format!("the key id `{}` is used twice", k.id),
+            ));
+        }
+        if k.token.value().is_empty() {
+            return Err(invalid(at("token"), "a key needs a non-empty token"));
+        }
+        if !tokens.insert(k.token.value()) {
+            return Err(invalid(
+                at("token"),
+                format!("key `{}` has the same token as another key", k.id),
+            ));
+        }
+        if k.requests_per_minute == Some(0) {
+            return Err(invalid(
+                at("requests_per_minute"),
+                "must be above zero (or absent)",
+            ));
+        }
+        if k.tokens_per_minute == Some(0) {
+            return Err(invalid(
+                at("tokens_per_minute"),
+                "must be above zero (or absent)",
+            ));
+        }
+        if let Some(allowed) = &k.allowed_routes {
+            for (j, name) in allowed.iter().enumerate() {
+                check_allowed_route(file, name).map_err(|m| {
+                    invalid(
+                        path([
+                            key("server"),
+                            key("keys"),
+                            Segment::Index(i),
+                            key("allowed_routes"),
+                            Segment::Index(j),
+                        ]),
+                        m,
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_allowed_route(file: &FileConfig, name: &str) -> Result<(), String> {
+    if file.routes.contains_key(name) {
+        return Ok(());
+    }
+    if let Some((provider, model)) = name.split_once('/') {
+        if file.providers.contains_key(provider) && !model.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "`{name}` is neither a route alias nor `provider/model` with a configured provider"
+    ))
+}
+
+fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
+    let at = |field: &str| path([key("providers"), key(id), key(field)]);
+    if id.is_empty() || id.contains('/') || id.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            path([key("providers"), key(id)]),
+            format!("provider id `{id}` must be non-empty, without `/` or spaces"),
+        ));
+    }
+    if let Err(e) = switchyard_http::normalize_base_url(&p.base_url) {
+        return Err(invalid(
+            at("base_url"),
+            format!("`{}`: {}", e.url, e.reason),
+        ));
+    }
+    if p.api == ProviderApi::Ollama {
+        if p.max_tokens_field.is_some() {
+            return Err(invalid(
+                at("max_tokens_field"),
+                "only for `api: \"openai\"` providers",
+            ));
+        }
+        if matches!(
+            p.text_tool_recovery,
+            Some(super::file::TextRecoverySetting::Models(_))
+        ) {
+            return Err(invalid(
+                at("text_tool_recovery"),
+                "a model list is only for `api: \"openai\"` providers; use true or false",
+            ));
+        }
+        if p.num_ctx.is_some() {
+            return Err(invalid(
+                at("num_ctx"),
+                "only for `api: \"openai\"` providers (Ollama's /v1); the native API takes \
+                 num_ctx per request",
+            ));
+        }
+    }
+    if p.num_ctx == Some(0) {
+        return Err(invalid(at("num_ctx"), "must be above zero"));
+    }
+    if p.max_concurrency == Some(0) {
+        return Err(invalid(at("max_concurrency"), "must be at least 1"));
+    }
+    if p.queue_timeout_ms == Some(0) {
+        return Err(invalid(at("queue_timeout_ms"), "must be above zero"));
+    }
+    let t = &p.timeouts;
+    for (name, value) in [
+        ("connect_ms", t.connect_ms),
+        ("first_token_ms", t.first_token_ms),
+        ("idle_ms", t.idle_ms),
+        ("total_ms", t.total_ms),
+    ] {
+        if value == Some(0) {
+            return Err(invalid(
+                path([key("providers"), key(id), key("timeouts"), key(name)]),
+                "must be above zero",
+            ));
+        }
+    }
+    if p.ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+        return Err(invalid(at("ca_file"), "must name a file"));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, m) in p.models.iter().enumerate() {
+        validate_model(id, i, m, &mut seen)?;
+    }
+    Ok(())
+}
+
+fn validate_model<'a>(
+    provider: &str,
+    i: usize,
+    m: &'a ModelSection,
+    seen: &mut BTreeSet<&'a str>,
+) -> Result<(), ConfigError> {
+    let at = |field: &str| {
+        path([
+            key("providers"),
+            key(provider),
+            key("models"),
+            Segment::Index(i),
+            key(field),
+        ])
+    };
+    if m.id.trim().is_empty() {
+        return Err(invalid(at("id"), "a model needs a non-empty id"));
+    }
+    if !seen.insert(m.id.as_str()) {
+        return Err(invalid(
+            at("id"),
+            format!("the model `{}` is listed twice", m.id),
+        ));
+    }
+    for (name, price) in [
+        ("input_usd_per_mtok", m.input_usd_per_mtok),
+        ("output_usd_per_mtok", m.output_usd_per_mtok),
+    ] {
+        if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
+            return Err(invalid(at(name), "must be a finite number >= 0"));
+        }
+    }
+    if m.context_window == Some(0) {
+        return Err(invalid(at("context_window"), "must be above zero"));
+    }
+    if m.max_output == Some(0) {
+        return Err(invalid(at("max_output"), "must be above zero"));
+    }
+    Ok(())
+}
+
+fn validate_routes(file: &FileConfig) -> Result<(), ConfigError> {
+    for (name, route) in &file.routes {
+        let at = |rest: Vec<Segment>| {
+            let mut p = vec![key("routes"), key(name)];
+            p.extend(rest);
+            p
+        };
+        if name.is_empty() || name.contains('/') {
+            return Err(invalid(
+                at(vec![]),
+                format!("route alias `{name}` must be non-empty and contain no `/`"),
+            ));
+        }
+        if file.providers.contains_key(name.as_str()) {
+            tracing::debug!(route = %name, "a route alias has the same name as a provider");
+        }
+        if route.targets.is_empty() {
+            return Err(invalid(
+                at(vec![key("targets")]),
+                "a route needs at least one target",
+            ));
+        }
+        for (i, step) in route.targets.iter().enumerate() {
+            let members = step.members();
+            if members.is_empty() {
+                return Err(invalid(
+                    at(vec![key("targets"), Segment::Index(i), key("group")]),
+                    "a group needs at least one member",
+                ));
+            }
+            for (j, target) in members.iter().enumerate() {
+                let target_path = match step {
+                    TargetStep::One(_) => at(vec![key("targets"), Segment::Index(i)]),
+                    TargetStep::Group { .. } => at(vec![
+                        key("targets"),
+                        Segment::Index(i),
+                        key("group"),
+                        Segment::Index(j),
+                    ]),
+                };
+                check_target(file, target).map_err(|m| invalid(target_path, m))?;
+            }
+        }
+        if route.overflow.is_some() && route.targets.len() < 2 {
+            return Err(invalid(
+                at(vec![key("overflow")]),
+                "overflow needs a second target to overflow to",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_target(file: &FileConfig, target: &str) -> Result<(), String> {
+    let Some((provider, model)) = target.split_once('/') else {
+        return Err(format!("target `{target}` is not `provider/model`"));
+    };
+    if model.is_empty() {
+        return Err(format!("target `{target}` names no model after `/`"));
+    }
+    if !file.providers.contains_key(provider) {
+        let known: Vec<&str> = file.providers.keys().map(String::as_str).collect();
+        return Err(format!(
+            "target `{target}` names the provider `{provider}`, which is not configured \
+             (providers: {})",
+            known.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn validate_callers(file: &FileConfig) -> Result<(), ConfigError> {
+    for (caller, policy) in &file.callers {
+        if !file.server.keys.iter().any(|k| &k.id == caller) {
+            return Err(invalid(
+                path([key("callers"), key(caller)]),
+                format!("no key in server.keys has the id `{caller}`"),
+            ));
+        }
+        if let Some(allowed) = &policy.allowed_routes {
+            for (j, name) in allowed.iter().enumerate() {
+                check_allowed_route(file, name).map_err(|m| {
+                    invalid(
+                        path([
+                            key("callers"),
+                            key(caller),
+                            key("allowed_routes"),
+                            Segment::Index(j),
+                        ]),
+                        m,
+                    )
+                })?;
+            }
+        }
+        if let Some(budget) = &policy.budget {
+            check_budget(budget).map_err(|(f, m)| {
+                invalid(
+                    path([key("callers"), key(caller), key("budget"), key(f)]),
+                    m,
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn check_budget(b: &BudgetConfig) -> Result<(), (&'static str, &'static str)> {
+    for (name, value) in [
+        ("usd_per_day", b.usd_per_day),
+        ("usd_per_month", b.usd_per_month),
+    ] {
+        if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err((name, "must be a finite number >= 0"));
+        }
+    }
+    if !(b.soft_fraction > 0.0 && b.soft_fraction <= 1.0) {
+        return Err(("soft_fraction", "must be above 0 and at most 1"));
+    }
+    Ok(())
+}
+
+fn validate_policy(file: &FileConfig) -> Result<(), ConfigError> {
+    check_budget(&file.policy.budget)
+        .map_err(|(f, m)| invalid(path([key("policy"), key("budget"), key(f)]), m))?;
+    let health = &file.health;
+    if health.cooldowns_ms.is_empty() || health.cooldowns_ms.contains(&0) {
+        return Err(invalid(
+            path([key("health"), key("cooldowns_ms")]),
+            "must list at least one cooldown, each above zero",
+        ));
+    }
+    if health.probe_interval_ms == Some(0) {
+        return Err(invalid(
+            path([key("health"), key("probe_interval_ms")]),
+            "must be above zero (or absent for no probes)",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `switchyard serve`: loads the config, installs the Prometheus recorder, builds the
+//! router and gateway, refuses an unsafe listen address, serves until SIGINT/SIGTERM, and
+//! reloads on SIGHUP or when the file changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchyard_gateway::check_listen_policy;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::reload::Reloader;
+use crate::wiring;
+
+/// Exit code: the config or the listen address was refused.
+pub(crate) const EXIT_CONFIG: u8 = 2;
+/// Exit code: the server could not start or failed.
+pub(crate) const EXIT_RUNTIME: u8 = 1;
+
+/// Loads the config from `path`, or the built-in one when there is none.
+pub(crate) fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::config::ConfigError> {
+    match path {
+        Some(p) => crate::config::load_file(p),
+        None => Ok(Config::builtin()),
+    }
+}
+
+/// Installs the global Prometheus recorder (once per process) and a task that keeps its
+/// histograms trimmed.
+pub(crate) fn install_metrics() -> Option<PrometheusHandle> {
+    match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => {
+            let upkeep = handle.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    upkeep.run_upkeep();
+                }
+            });
+            Some(handle)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the Prometheus recorder could not be installed; /metrics stays empty");
+            None
+        }
+    }
+}
+
+/// Runs the gateway until a shutdown signal.
+pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
+    let config = match load_config(config_path.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(reason = e.reason_code(), "config refused: {e}");
+            eprintln!("switchyard: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let listen: SocketAddr = args.listen.unwrap_or(config.file.server.listen);
+    let has_keys = !config.file.server.keys.is_empty();
+    if let Err(e) = check_listen_policy(listen, has_keys, config.file.server.insecure_listen) {
+        tracing::error!(reason = e.reason_code(), "{e}");
+        eprintln!("switchyard: {e}");
+        return EXIT_CONFIG;
+    }
+    let metrics = install_metrics();
+    let (stack, providers) = match wiring::new_stack(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(reason = e.reason_code(), "config refused: {e}");
+            eprintln!("switchyard: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let gateway = match metrics {
+        Some(handle) => stack.gateway.clone().with_metrics_handle(handle),
+        None => stack.gateway.clone(),
+    };
+    let listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%listen, error = %e, "cannot listen");
+            eprintln!("switchyard: cannot listen on {listen}: {e}");
+            return EXIT_RUNTIME;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(
+        config = %config.path.as_ref().map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string()),
+        checksum = config.checksum.as_deref().unwrap_or("-"),
+        providers = config.file.providers.len(),
+        routes = config.file.routes.len(),
+        keys = config.file.server.keys.len(),
+        "switchyard {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION"),
+    );
+    let discovery = wiring::spawn_discovery(&providers);
+    let reloader = Reloader::new(stack, config, listen, discovery);
+    let reload_task = reloader.spawn();
+    let result = gateway.serve(listener, shutdown_signal()).await;
+    reload_task.abort();
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!(reason = e.reason_code(), "{e}");
+            eprintln!("switchyard: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; running streams may finish within the grace period");
+}

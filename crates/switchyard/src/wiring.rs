@@ -1,0 +1,111 @@
+//! Wires a loaded config into running parts: providers, router, gateway, and the
+//! background discovery that keeps retrying Ollama while it is down or loading.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use switchyard_core::Provider;
+use switchyard_gateway::{Gateway, RouterHandle};
+use switchyard_router::{MemoryLedger, Router, SpendLedger};
+use tokio::task::JoinHandle;
+
+use crate::config::build::{self, BuiltProvider};
+use crate::config::{Config, ConfigError, ConfigErrorKind};
+
+/// The router built from a config, with the Ollama clients to warm up.
+#[derive(Debug)]
+pub(crate) struct BuiltRouter {
+    /// The router.
+    pub(crate) router: Router,
+    /// The providers it was built from.
+    pub(crate) providers: Vec<BuiltProvider>,
+}
+
+fn router_error(e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Router, e.to_string())
+}
+
+/// Builds a fresh router (no previous state) from `config`.
+pub(crate) fn new_router(config: &Config) -> Result<BuiltRouter, ConfigError> {
+    let providers = build::build_providers(&config.file)?;
+    let slots = providers.iter().map(|p| p.slot.clone()).collect();
+    let ledger: Arc<dyn SpendLedger> = Arc::new(MemoryLedger::new());
+    let router =
+        Router::new(build::router_config(&config.file), slots, ledger).map_err(router_error)?;
+    Ok(BuiltRouter { router, providers })
+}
+
+/// Builds the router for a reloaded `config`, keeping the live state of `current`.
+pub(crate) fn reload_router(current: &Router, config: &Config) -> Result<BuiltRouter, ConfigError> {
+    let providers = build::build_providers(&config.file)?;
+    let slots = providers.iter().map(|p| p.slot.clone()).collect();
+    let router = current
+        .reload(build::router_config(&config.file), slots)
+        .map_err(router_error)?;
+    Ok(BuiltRouter { router, providers })
+}
+
+/// A router and a gateway over it.
+#[derive(Debug, Clone)]
+pub(crate) struct Stack {
+    /// The gateway (cheap to clone).
+    pub(crate) gateway: Gateway,
+    /// The handle the gateway reads its router from.
+    pub(crate) router: RouterHandle,
+}
+
+/// Builds the gateway over a new router from `config`, and starts the router's probes.
+pub(crate) fn new_stack(config: &Config) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
+    let built = new_router(config)?;
+    let handle: RouterHandle = Arc::new(ArcSwap::from_pointee(built.router));
+    handle.load().start_probes();
+    let gateway = Gateway::new(build::gateway_config(&config.file), Arc::clone(&handle));
+    Ok((
+        Stack {
+            gateway,
+            router: handle,
+        },
+        built.providers,
+    ))
+}
+
+/// Longest pause between two discovery attempts.
+const MAX_DISCOVERY_BACKOFF: Duration = Duration::from_secs(30);
+
+/// For every discovering provider, a background task that asks for its catalog until it
+/// answers once, with growing pauses (1 s, 2 s, 4 s ... 30 s): the gateway starts while
+/// Ollama is still down or loading, says so in the log and on `/readyz`, and picks the
+/// models up as soon as the server answers. Requests meanwhile get the classified error.
+pub(crate) fn spawn_discovery(providers: &[BuiltProvider]) -> Vec<JoinHandle<()>> {
+    providers
+        .iter()
+        .filter(|p| p.discover)
+        .map(|p| {
+            let id = p.slot.id.clone();
+            let provider: Arc<dyn Provider> = Arc::clone(&p.slot.provider);
+            tokio::spawn(async move {
+                let mut pause = Duration::from_secs(1);
+                loop {
+                    match provider.models().await {
+                        Ok(models) => {
+                            tracing::info!(provider = %id, models = models.len(), "provider is up");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                provider = %id,
+                                reason = e.reason_code(),
+                                error = %e,
+                                retry_in_s = pause.as_secs(),
+                                "provider not reachable yet; discovery retries in the background"
+                            );
+                        }
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_DISCOVERY_BACKOFF);
+                }
+            })
+        })
+        .collect()
+}
