@@ -37,6 +37,10 @@ pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-switchyard-ov
 /// Response header: how many targets were tried, the serving one included.
 pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
+/// The largest non-streamed answer the gateway assembles (text, reasoning and tool
+/// arguments together).
+pub(crate) const MAX_WHOLE_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Handles a chat request of `api`; every failure is answered in that API's shape.
 pub(crate) async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> Response {
     match run(shared, api, request).await {
@@ -165,10 +169,24 @@ impl Answer {
     ) -> Result<Response, ApiError> {
         let api = self.api;
         let mut builder = ResponseBuilder::default();
+        let mut size = 0usize;
         while let Some(event) = routed.next().await {
             let event = event.map_err(|e| ApiError::new(api, e))?;
-            if let ChatEvent::Usage(usage) = &event {
-                account.charge(usage.total_tokens());
+            match &event {
+                ChatEvent::Usage(usage) => account.charge(usage.total_tokens()),
+                ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => {
+                    size += text.len();
+                }
+                ChatEvent::ToolCallArgs { fragment, .. } => size += fragment.len(),
+                _ => {}
+            }
+            if size > MAX_WHOLE_ANSWER_BYTES {
+                return Err(ApiError::new(
+                    api,
+                    ProviderError::malformed(format!(
+                        "the answer exceeds {MAX_WHOLE_ANSWER_BYTES} bytes; ask for a streamed answer"
+                    )),
+                ));
             }
             builder.push(event).map_err(|e| ApiError::new(api, e))?;
             if builder.is_done() {
