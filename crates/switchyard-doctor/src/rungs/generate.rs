@@ -58,7 +58,6 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
     }
     let mut check = Check::ok(Rung::Generate, summary)
         .subject(model)
-        .elapsed(total)
         .measure("total_ms", millis(total));
     if let Some(l) = load {
         check = check.measure("load_ms", millis(l));

@@ -11,8 +11,10 @@ use crate::finding::Finding;
 use crate::input::ProbeApi;
 use crate::report::Rung;
 
-/// The output limit of the plain probes.
+/// The output limit of the non-streamed probe.
 pub(crate) const TINY_OUTPUT: u32 = 8;
+/// The output limit of the streamed probe: enough tokens to see how they are spaced.
+pub(crate) const STREAM_OUTPUT: u32 = 24;
 /// The output limit of the tool probe (a call's JSON needs a few dozen tokens).
 pub(crate) const TOOL_OUTPUT: u32 = 128;
 /// The tool offered by rung 9.
@@ -20,11 +22,19 @@ pub(crate) const TOOL_NAME: &str = "get_current_time";
 /// The most events kept from one probe answer.
 const MAX_EVENTS: usize = 4096;
 
-/// A minimal request for `model`.
+/// A minimal request for `model`: one word non-streamed; a short count when streamed, so
+/// that the spacing of the chunks shows.
 pub(crate) fn tiny_request(model: &str, stream: bool) -> ChatRequest {
-    let mut request =
-        ChatRequest::new(model, vec![Message::user("Reply with the single word: ok")]);
-    request.options.max_tokens = Some(TINY_OUTPUT);
+    let (prompt, limit) = if stream {
+        (
+            "Count from 1 to 8, separated by spaces, and nothing else.",
+            STREAM_OUTPUT,
+        )
+    } else {
+        ("Reply with the single word: ok", TINY_OUTPUT)
+    };
+    let mut request = ChatRequest::new(model, vec![Message::user(prompt)]);
+    request.options.max_tokens = Some(limit);
     request.options.temperature = Some(0.0);
     request.stream = stream;
     request.meta.request_id = "switchyard-doctor".to_owned();
@@ -292,6 +302,10 @@ mod tests {
         let r = tiny_request("m", false);
         assert_eq!(r.options.max_tokens, Some(TINY_OUTPUT));
         assert!(!r.stream);
+        assert_eq!(
+            tiny_request("m", true).options.max_tokens,
+            Some(STREAM_OUTPUT)
+        );
         let t = tool_request("m");
         assert_eq!(t.tools.len(), 1);
         assert!(t.stream);
