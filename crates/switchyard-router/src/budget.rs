@@ -24,13 +24,14 @@ pub(crate) fn micro_to_usd(micro: u64) -> f64 {
 }
 
 /// Checks the global caps and, when the request has a caller with caps, the caller's.
-/// Returns a description of the first hard cap reached; logs a warning for each soft
-/// threshold crossed.
+/// Returns a description of the first hard cap reached; with `warn_soft`, logs a warning
+/// for each soft threshold crossed.
 pub(crate) fn exhausted_cap(
     ledger: &dyn SpendLedger,
     global: &BudgetConfig,
     caller: Option<(&str, &BudgetConfig)>,
     at: SystemTime,
+    warn_soft: bool,
 ) -> Option<String> {
     let scopes = std::iter::once((None, global)).chain(caller.map(|(c, b)| (Some(c), b)));
     for (scope, budget) in scopes {
@@ -53,7 +54,7 @@ pub(crate) fn exhausted_cap(
                 ));
             }
             let soft = (cap_micro as f64 * budget.soft_fraction).floor();
-            if spent as f64 >= soft {
+            if warn_soft && spent as f64 >= soft {
                 tracing::warn!(
                     scope = %who,
                     window = per,
@@ -87,11 +88,11 @@ mod tests {
             soft_fraction: 0.8,
         };
         assert_eq!(
-            exhausted_cap(&ledger, &global, Some(("a", &tight)), now),
+            exhausted_cap(&ledger, &global, Some(("a", &tight)), now, true),
             None
         );
         ledger.record(Some("a"), 100_000, now).ok();
-        let msg = exhausted_cap(&ledger, &global, Some(("a", &tight)), now);
+        let msg = exhausted_cap(&ledger, &global, Some(("a", &tight)), now, true);
         assert!(
             msg.as_deref()
                 .is_some_and(|m| m.contains("caller `a` monthly")),
@@ -99,11 +100,11 @@ mod tests {
         );
         // Another caller is only under the global cap, which is not reached yet.
         assert_eq!(
-            exhausted_cap(&ledger, &global, Some(("b", &tight)), now),
+            exhausted_cap(&ledger, &global, Some(("b", &tight)), now, true),
             None
         );
         ledger.record(Some("b"), 900_000, now).ok();
-        let msg = exhausted_cap(&ledger, &global, None, now);
+        let msg = exhausted_cap(&ledger, &global, None, now, true);
         assert!(
             msg.as_deref()
                 .is_some_and(|m| m.starts_with("global daily")),

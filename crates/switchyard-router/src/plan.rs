@@ -220,7 +220,7 @@ impl Inner {
                     Some(reasons::CLOUD_FALLBACK_DISABLED)
                 } else if cloud && {
                     if !budget_checked {
-                        budget_out = self.budget_exhausted(caller);
+                        budget_out = self.budget_exhausted(caller, true);
                         budget_checked = true;
                     }
                     budget_out.is_some()

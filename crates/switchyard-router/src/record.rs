@@ -215,9 +215,10 @@ pub struct ExplainedTarget {
     pub target: TargetRef,
     /// Whether the plan includes it (it would be tried, in this order).
     pub included: bool,
-    /// Why it is in (`primary`, `fallback`, `group_balanced`, `overflow_queue_depth`,
-    /// `cooling_last_resort`) or out (`privacy_local_only`, `cloud_fallback_disabled`,
-    /// `budget_exhausted`, `strict_target`, `no_fallback`).
+    /// Why it is in (`primary`, `fallback`, `group_balanced`, `overflow_queue_depth`; or
+    /// `cooling_down` / `health_down`: put last, tried only when nothing else is left) or
+    /// out (`privacy_local_only`, `cloud_fallback_disabled`, `budget_exhausted`,
+    /// `strict_target`, `no_fallback`).
     pub reason: &'static str,
 }
 

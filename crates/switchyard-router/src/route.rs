@@ -49,7 +49,7 @@ fn dispatch_check(
         if planned.step > 0 && inner.cloud_fallback_off() {
             return Err(reasons::CLOUD_FALLBACK_DISABLED);
         }
-        if inner.budget_exhausted(caller).is_some() {
+        if inner.budget_exhausted(caller, false).is_some() {
             return Err(reasons::BUDGET_EXHAUSTED);
         }
     }
@@ -171,6 +171,54 @@ impl Router {
     }
 }
 
+/// The attempts and skipped targets of a request being routed. If the `route` future is
+/// dropped before it decided (the client went away during fallback), the drop emits the
+/// request's decision record as `cancelled`, so every request gets exactly one.
+struct Progress {
+    inner: Arc<Inner>,
+    request_id: String,
+    caller: Option<String>,
+    requested: String,
+    route: Option<String>,
+    privacy: PrivacyClass,
+    started: Instant,
+    started_at: std::time::SystemTime,
+    failed: Vec<Attempt>,
+    skipped: Vec<SkippedTarget>,
+    decided: bool,
+}
+
+impl Progress {
+    fn record(&self, outcome: RequestOutcome, reason: &'static str) -> DecisionRecord {
+        DecisionRecord {
+            request_id: self.request_id.clone(),
+            caller: self.caller.clone(),
+            requested: self.requested.clone(),
+            route: self.route.clone(),
+            privacy: self.privacy,
+            attempts: self.failed.clone(),
+            skipped: self.skipped.clone(),
+            served_by: None,
+            reason,
+            usage: None,
+            cost_micro_usd: 0,
+            outcome,
+            ttft_ms: None,
+            duration_ms: millis(self.started.elapsed()),
+            started_at: Some(self.started_at),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if !self.decided {
+            let record = self.record(RequestOutcome::Cancelled, "cancelled");
+            emit_record(&self.inner, &record, None);
+        }
+    }
+}
+
 async fn run(
     inner: Arc<Inner>,
     plan: Plan,
@@ -181,8 +229,19 @@ async fn run(
 ) -> Result<RoutedStream, RouteFailure> {
     let exec_start = Instant::now();
     let retry = inner.config.retry;
-    let mut failed: Vec<Attempt> = Vec::new();
-    let mut skipped: Vec<SkippedTarget> = plan.excluded.clone();
+    let mut progress = Progress {
+        inner: inner.clone(),
+        request_id,
+        caller: request.meta.caller.clone(),
+        requested: plan.requested.clone(),
+        route: plan.route.clone(),
+        privacy: plan.privacy,
+        started,
+        started_at,
+        failed: Vec::new(),
+        skipped: plan.excluded.clone(),
+        decided: false,
+    };
     let mut last_err: Option<ProviderError> = None;
     // One copy of the request, its model set to each target's upstream id in turn.
     let mut upstream_request: Cow<'_, ChatRequest> = Cow::Borrowed(request);
@@ -190,10 +249,12 @@ async fn run(
     for (idx, planned) in plan.targets.iter().enumerate() {
         if let Some(e) = &last_err {
             if !e.fallback_eligible() {
-                skipped.extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
-                    target: p.target.clone(),
-                    reason: reasons::NOT_FALLBACK_ELIGIBLE,
-                }));
+                progress
+                    .skipped
+                    .extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
+                        target: p.target.clone(),
+                        reason: reasons::NOT_FALLBACK_ELIGIBLE,
+                    }));
                 break;
             }
         }
@@ -208,7 +269,7 @@ async fn run(
             request.meta.caller.as_deref(),
         ) {
             log_blocked(planned, reason);
-            skipped.push(SkippedTarget {
+            progress.skipped.push(SkippedTarget {
                 target: planned.target.clone(),
                 reason,
             });
@@ -218,7 +279,9 @@ async fn run(
         let permit = match slot.admission.acquire().await {
             Ok(p) => p,
             Err(e) => {
-                failed.push(failed_attempt(planned, &e, queue_start.elapsed()));
+                progress
+                    .failed
+                    .push(failed_attempt(planned, &e, queue_start.elapsed()));
                 last_err = Some(e);
                 continue;
             }
@@ -254,12 +317,14 @@ async fn run(
                             .increment(1);
                     }
                     // Targets put last for their health and never reached.
-                    skipped.extend(plan.targets[idx + 1..].iter().filter_map(|p| {
-                        p.deferred.map(|reason| SkippedTarget {
-                            target: p.target.clone(),
-                            reason,
-                        })
-                    }));
+                    progress
+                        .skipped
+                        .extend(plan.targets[idx + 1..].iter().filter_map(|p| {
+                            p.deferred.map(|reason| SkippedTarget {
+                                target: p.target.clone(),
+                                reason,
+                            })
+                        }));
                     let served_attempt = Attempt {
                         target: planned.target.clone(),
                         outcome: AttemptOutcome::Served,
@@ -269,32 +334,18 @@ async fn run(
                         duration_ms: millis(queue_wait + ttft),
                     };
                     let price = slot.model_info(&planned.target.model).and_then(|m| m.price);
-                    let mut attempts = failed.clone();
-                    attempts.push(served_attempt);
-                    let record = DecisionRecord {
-                        request_id: request_id.clone(),
-                        caller: request.meta.caller.clone(),
-                        requested: plan.requested.clone(),
-                        route: plan.route.clone(),
-                        privacy: plan.privacy,
-                        attempts,
-                        skipped,
-                        served_by: Some(planned.target.clone()),
-                        reason,
-                        usage: None,
-                        cost_micro_usd: 0,
-                        outcome: RequestOutcome::Ok,
-                        ttft_ms: Some(millis(started.elapsed())),
-                        duration_ms: 0,
-                        started_at: Some(started_at),
-                    };
+                    progress.decided = true;
+                    let mut record = progress.record(RequestOutcome::Ok, reason);
+                    record.attempts.push(served_attempt);
+                    record.served_by = Some(planned.target.clone());
+                    record.ttft_ms = Some(millis(started.elapsed()));
                     return Ok(RoutedStream::new(Served {
                         inner: inner.clone(),
                         slot,
                         permit,
                         stream,
                         first,
-                        failed_attempts: failed,
+                        failed_attempts: std::mem::take(&mut progress.failed),
                         record,
                         price,
                         started,
@@ -303,7 +354,7 @@ async fn run(
                 }
                 Err(DispatchFailure::Blocked(reason)) => {
                     log_blocked(planned, reason);
-                    skipped.push(SkippedTarget {
+                    progress.skipped.push(SkippedTarget {
                         target: planned.target.clone(),
                         reason,
                     });
@@ -315,7 +366,7 @@ async fn run(
                     } else {
                         dispatched.elapsed()
                     };
-                    failed.push(failed_attempt(planned, &e, took));
+                    progress.failed.push(failed_attempt(planned, &e, took));
                     let wait_ok = e.retry_after().is_none_or(|r| r <= MAX_RETRY_AFTER);
                     if e.retryable() && tries < retry.max_retries && wait_ok {
                         let pause = backoff(retry.base_backoff_ms, tries)
@@ -357,7 +408,8 @@ async fn run(
     let error = match last_err {
         Some(e) => e,
         None => {
-            let budget = skipped
+            let budget = progress
+                .skipped
                 .iter()
                 .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
             if budget {
@@ -379,33 +431,19 @@ async fn run(
             }
         }
     };
-    let failure = RouteFailure {
+    progress.decided = true;
+    let record = progress.record(
+        RequestOutcome::Error(error.reason_code()),
+        error.reason_code(),
+    );
+    emit_record(&inner, &record, Some(&error));
+    Err(RouteFailure {
         error,
-        request_id: request_id.clone(),
-        attempts: failed,
-        skipped,
-    };
-    let record = DecisionRecord {
-        request_id,
-        caller: request.meta.caller.clone(),
-        requested: plan.requested,
-        route: plan.route,
-        privacy: plan.privacy,
-        attempts: failure.attempts.clone(),
-        skipped: failure.skipped.clone(),
-        served_by: None,
-        reason: failure.error.reason_code(),
-        usage: None,
-        cost_micro_usd: 0,
-        outcome: RequestOutcome::Error(failure.error.reason_code()),
-        ttft_ms: None,
-        duration_ms: millis(started.elapsed()),
-        started_at: Some(started_at),
-    };
-    emit_record(&inner, &record, Some(&failure.error));
-    Err(failure)
+        request_id: record.request_id,
+        attempts: record.attempts,
+        skipped: record.skipped,
+    })
 }
-
 fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) -> Attempt {
     Attempt {
         target: planned.target.clone(),

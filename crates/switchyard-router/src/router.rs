@@ -79,8 +79,9 @@ impl Inner {
         !self.config.policy.cloud_fallback || self.no_cloud_env
     }
 
-    /// The first hard spending cap reached for this caller, if any.
-    pub(crate) fn budget_exhausted(&self, caller: Option<&str>) -> Option<String> {
+    /// The first hard spending cap reached for this caller, if any; with `warn_soft`, soft
+    /// thresholds crossed are logged (once per request: at planning).
+    pub(crate) fn budget_exhausted(&self, caller: Option<&str>, warn_soft: bool) -> Option<String> {
         let caller_budget: Option<(&str, &BudgetConfig)> = caller.and_then(|c| {
             self.config
                 .callers
@@ -93,6 +94,7 @@ impl Inner {
             &self.config.policy.budget,
             caller_budget,
             self.clock.wall(),
+            warn_soft,
         )
     }
 

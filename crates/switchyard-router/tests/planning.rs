@@ -283,3 +283,13 @@ fn the_no_cloud_variable_values() {
     assert!(parse(Some("1")) && parse(Some("true")) && parse(Some(" YES ")));
     assert!(!parse(None) && !parse(Some("0")) && !parse(Some("")) && !parse(Some("no")));
 }
+
+#[test]
+fn the_public_types_can_cross_threads() {
+    fn send_unpin<T: Send + Unpin + 'static>() {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_unpin::<switchyard_router::RoutedStream>();
+    send_sync::<Router>();
+    send_sync::<switchyard_router::RouteFailure>();
+    send_sync::<switchyard_router::RedbLedger>();
+}

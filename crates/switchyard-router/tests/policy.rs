@@ -702,3 +702,48 @@ async fn the_router_is_a_provider_and_resolves_discovered_model_names() {
     local.shutdown().await;
     cloud.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_request_gets_one_record_also_when_the_caller_goes_away() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c"]).with_delays(Delays {
+            before_first_chunk: Duration::from_millis(600),
+            between_chunks: Duration::from_millis(200),
+            ..Delays::default()
+        }),
+    ))
+    .await
+    .unwrap();
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model"] } } });
+    let (router, records) = build_router(
+        cfg,
+        vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+    );
+
+    // Dropped while waiting for the first event.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(100), router.route(&request("chat"))).await;
+    assert!(gave_up.is_err());
+    assert_eq!(records.len(), 1);
+    assert_eq!(records.last().outcome, RequestOutcome::Cancelled);
+    assert_eq!(
+        router.provider_status()[0].in_flight,
+        0,
+        "the slot is released"
+    );
+
+    // Dropped after the first event: cancelled, the slot released, the upstream told.
+    let mut s = route(&router, &request("chat")).await.unwrap();
+    use futures::StreamExt;
+    assert!(s.next().await.unwrap().is_ok());
+    drop(s);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records.last().outcome, RequestOutcome::Cancelled);
+    assert_eq!(router.provider_status()[0].in_flight, 0);
+    eventually("the upstream sees the abort", || {
+        local.aborted_streams() >= 1
+    })
+    .await;
+    local.shutdown().await;
+}
