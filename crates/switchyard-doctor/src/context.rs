@@ -1,6 +1,6 @@
 //! What the rungs of one provider's ladder share.
 
-use switchyard_core::{ErrorKind, ProviderError};
+use switchyard_core::ProviderError;
 
 use crate::finding::Finding;
 use crate::input::{DoctorOptions, ProviderProbe};
@@ -43,24 +43,8 @@ impl Ladder<'_> {
         self.checks.push(finding.check(rung));
     }
 
-    /// Maps an error that concerns the key or the account to the account rung's finding.
+    /// The account finding an error stands for (see [`crate::rungs::account`]).
     pub(crate) fn account_finding(&self, err: &ProviderError) -> Option<Finding> {
-        match err.kind() {
-            ErrorKind::Auth => Some(if self.probe.client.bearer_token.is_none() {
-                Finding::NoApiKey
-            } else {
-                Finding::KeyRejected {
-                    status: err.status().unwrap_or(401),
-                    message: err.message().to_owned(),
-                }
-            }),
-            ErrorKind::QuotaExhausted => Some(Finding::QuotaExhausted {
-                message: err.message().to_owned(),
-            }),
-            ErrorKind::RateLimited => Some(Finding::RateLimited {
-                retry_after: err.retry_after(),
-            }),
-            _ => None,
-        }
+        crate::rungs::account::finding_for(self.probe, err)
     }
 }

@@ -167,6 +167,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_running_gateway_on_the_listen_address_is_recognised() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let answer =
+                "HTTP/1.1 200 OK\r\nx-switchyard-request-id: req_1\r\ncontent-length: 2\r\n\r\nok";
+            let _ = socket.write_all(answer.as_bytes()).await;
+        });
+        let c = listen(addr, Duration::from_millis(500)).await;
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        assert!(c.summary.contains("already serves"));
+        server.abort();
+    }
+
+    #[tokio::test]
     async fn listen_free_taken_and_config_error() {
         let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let taken_addr = taken.local_addr().unwrap();

@@ -8,6 +8,7 @@ use switchyard_http::{ClientConfig, build_client};
 use crate::context::Ladder;
 use crate::finding::Finding;
 use crate::input::{DoctorOptions, ProbeApi, ProviderProbe};
+use crate::progress::{TICK, with_ticks};
 use crate::report::{Check, ProviderSection, Rung, Status};
 use crate::rungs::{catalog, dns, generate, http, paths, stream, tcp, tls, tools};
 use crate::target::Target;
@@ -21,14 +22,13 @@ pub(crate) async fn run(
 ) -> ProviderSection {
     let mut checks = Vec::new();
     let completed = climb(probe, options, progress, &mut checks).await;
+    // The failing rung; a warning's when the ladder could not go on without a failure (a
+    // rate limit, say).
     let stopped_at = if completed {
         None
     } else {
-        checks
-            .iter()
-            .rev()
-            .find(|c| c.status == Status::Fail)
-            .map(|c| c.rung)
+        let last = |s: Status| checks.iter().rev().find(|c| c.status == s).map(|c| c.rung);
+        last(Status::Fail).or_else(|| last(Status::Warn))
     };
     ProviderSection {
         id: probe.id.clone(),
@@ -202,16 +202,22 @@ async fn upper_rungs(
         ladder.checks.push(skipped(Rung::Generate, why));
         return tool_rung(ladder, progress).await;
     };
+    let label = format!("{id}: rung 7 generate");
     progress(&format!(
-        "{id}: rung 7 generate: a tiny answer from {model} (a cold model may take a while to load)"
+        "{label}: a tiny answer from {model} (a cold model may take a while to load)"
     ));
-    if generate::probe(ladder, &model).await.is_none() {
+    if with_ticks(generate::probe(ladder, &model), TICK, &label, progress)
+        .await
+        .is_none()
+    {
         return false;
     }
-    progress(&format!(
-        "{id}: rung 8 stream: timing a streamed answer from {model}"
-    ));
-    if stream::probe(ladder, &model).await.is_none() {
+    let label = format!("{id}: rung 8 stream");
+    progress(&format!("{label}: timing a streamed answer from {model}"));
+    if with_ticks(stream::probe(ladder, &model), TICK, &label, progress)
+        .await
+        .is_none()
+    {
         return false;
     }
     tool_rung(ladder, progress).await
@@ -227,11 +233,11 @@ async fn tool_rung(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> b
         ladder.checks.push(skipped(Rung::Tools, why));
         return true;
     };
-    progress(&format!(
-        "{}: rung 9 tools: a tool round trip with {model}",
-        ladder.probe.id
-    ));
-    tools::probe(ladder, &model).await.is_some()
+    let label = format!("{}: rung 9 tools", ladder.probe.id);
+    progress(&format!("{label}: a tool round trip with {model}"));
+    with_ticks(tools::probe(ladder, &model), TICK, &label, progress)
+        .await
+        .is_some()
 }
 
 fn skipped(rung: Rung, why: &str) -> Check {

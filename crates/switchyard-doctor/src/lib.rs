@@ -49,6 +49,7 @@ mod finding;
 mod gateway;
 mod input;
 mod ladder;
+mod progress;
 mod report;
 mod rungs;
 mod table;

@@ -12,6 +12,7 @@ use crate::context::Ladder;
 use crate::finding::Finding;
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung};
+use crate::rungs::account;
 
 /// Ollama's answer to `GET /`.
 const OLLAMA_ROOT: &str = "Ollama is running";
@@ -125,12 +126,7 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
                 )
                 .elapsed(started.elapsed()),
             );
-            let key = if ladder.probe.client.bearer_token.is_some() {
-                "the API key is accepted"
-            } else {
-                "no API key configured, none needed"
-            };
-            ladder.checks.push(Check::ok(Rung::Account, key));
+            ladder.checks.push(account::accepted(ladder.probe));
             ladder.server_models = names;
             return Some(());
         }

@@ -1,5 +1,6 @@
 //! The provider ladder's rungs, one module each.
 
+pub(crate) mod account;
 pub(crate) mod catalog;
 pub(crate) mod dns;
 pub(crate) mod generate;
