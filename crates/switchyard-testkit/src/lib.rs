@@ -22,22 +22,34 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use switchyard_testkit::{Delays, Fault, Script, TestUpstream, UpstreamConfig};
+//! use serde_json::json;
+//! use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
 //!
-//! # async fn example() -> std::io::Result<()> {
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let upstream = TestUpstream::start(
-//!     UpstreamConfig::default()
-//!         .model_with_script("slow", Script::text(["Hel", "lo"]).with_chunk_delay(Duration::from_millis(50)))
-//!         .api_key("sk-test"),
+//!     UpstreamConfig::default() // serves `test-model` with a short text reply
+//!         .model_with_script(
+//!             "qwen2.5:7b",
+//!             Script::tool_calls(vec![ScriptedCall::new("get_weather", json!({"city": "Tokyo"}))])
+//!                 .with_chunk_delay(Duration::from_millis(20)),
+//!         ),
 //! )
 //! .await?;
-//! // Ollama native at `upstream.base_url()`, OpenAI at `upstream.openai_base_url()`.
-//! let url = format!("{}/api/chat", upstream.base_url());
-//! # let _ = url;
+//!
+//! // Ollama native at `base_url()`, OpenAI-compatible at `openai_base_url()`.
+//! let answer: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/api/chat", upstream.base_url()))
+//!     .json(&json!({"model": "test-model", "stream": false, "messages": []}))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(answer["message"]["content"], "Hello from the test upstream.");
+//! assert_eq!(upstream.chat_requests()[0].model().as_deref(), Some("test-model"));
+//!
+//! // Break it: every request now gets a 503 in the API's own error shape.
 //! upstream.set_fault(Some(Fault::HttpError { status: 503, message: "busy".into() }));
 //! upstream.set_fault(None);
-//! assert_eq!(upstream.chat_requests().len(), 0);
-//! # let _ = Delays::default();
 //! upstream.shutdown().await;
 //! # Ok(())
 //! # }

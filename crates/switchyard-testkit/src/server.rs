@@ -40,6 +40,9 @@ struct ListenControl {
     live: Mutex<Option<std::net::TcpListener>>,
     /// A listener bound again on the same address, for the accept loop to adopt.
     pending: Mutex<Option<std::net::TcpListener>>,
+    /// While refusing: a socket bound to the address but not listening, so that the port
+    /// stays ours (connects to it are refused) and listening resumes on the same port.
+    reserved: Mutex<Option<socket2::Socket>>,
     /// Wakes the accept loop after either changed.
     wake: Notify,
     /// Connections currently held by [`Fault::AcceptAndHang`].
@@ -62,12 +65,36 @@ impl ListenControl {
             // later connects are refused, and the accept loop's copy is dead too.
             let _ = socket2::SockRef::from(&live).shutdown(std::net::Shutdown::Both);
         }
+        *lock(&self.reserved) = self.reserve().ok();
         self.wake.notify_one();
     }
 
-    /// Listens again on the same port (the accept loop retries if this bind fails).
+    /// A socket bound to the address without listening.
+    fn reserve(&self) -> io::Result<socket2::Socket> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&self.addr.into())?;
+        Ok(socket)
+    }
+
+    /// Listens again on the same port: on the reserved socket, else on a new one (the
+    /// accept loop retries if this bind fails).
     fn restart(&self) {
-        if let Ok(listener) = self.bind() {
+        let reserved = lock(&self.reserved).take();
+        let listener = match reserved {
+            Some(socket) => socket.listen(1024).and_then(|()| {
+                socket.set_nonblocking(true)?;
+                let listener = std::net::TcpListener::from(socket);
+                *lock(&self.live) = Some(listener.try_clone()?);
+                Ok(listener)
+            }),
+            None => self.bind(),
+        };
+        if let Ok(listener) = listener {
             *lock(&self.pending) = Some(listener);
         }
         self.wake.notify_one();
@@ -101,6 +128,7 @@ impl TestUpstream {
             addr,
             live: Mutex::new(Some(std_listener.try_clone()?)),
             pending: Mutex::new(None),
+            reserved: Mutex::new(None),
             wake: Notify::new(),
             held: AtomicUsize::new(0),
         });
