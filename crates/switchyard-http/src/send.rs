@@ -65,8 +65,8 @@ fn header_timeout(phase: TimeoutPhase, timeouts: &Timeouts, target: &str) -> Pro
             timeouts.total.unwrap_or_default().as_millis()
         ),
         _ => format!(
-            "{target}: connected, but no answer within {} ms (first-token timeout; a model \
-             that is still loading can take minutes)",
+            "{target}: no answer within {} ms (first-token timeout; a model that is still \
+             loading can take minutes)",
             timeouts.first_token.as_millis()
         ),
     };

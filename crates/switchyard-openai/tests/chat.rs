@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use serde_json::json;
 use switchyard_core::{
-    ApiFamily, ChatEvent, FinishReason, Locality, Message, ModelInfo, Price, Provider, ToolChoice,
-    ToolSpec, collect_response,
+    ApiFamily, ChatEvent, ContentPart, FinishReason, Image, Locality, Message, ModelInfo, Price,
+    Provider, ToolChoice, ToolSpec, collect_response,
 };
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
 use switchyard_testkit::{
@@ -123,6 +123,16 @@ async fn the_request_carries_tool_choice_format_seed_stop_and_extra() {
         .unwrap();
     let client = client(&up.openai_base_url());
     let mut req = request("test-model");
+    req.messages.push(Message {
+        content: vec![
+            ContentPart::Text("and this?".into()),
+            ContentPart::Image(Image::Base64 {
+                media_type: Some("image/jpeg".into()),
+                data: "/9j/4AAQ".into(),
+            }),
+        ],
+        ..Message::user("")
+    });
     req.messages.push(Message::tool_result("call_9", "f", "42"));
     req.tools = vec![tool("f")];
     req.tool_choice = Some(ToolChoice::Required);
@@ -146,7 +156,12 @@ async fn the_request_carries_tool_choice_format_seed_stop_and_extra() {
         json!({"50256": -100}),
         "unknown fields pass through"
     );
-    assert_eq!(body["messages"][1]["tool_call_id"], "call_9");
+    assert_eq!(
+        body["messages"][1]["content"][1]["image_url"]["url"],
+        "data:image/jpeg;base64,/9j/4AAQ"
+    );
+    assert_eq!(body["messages"][2]["role"], "tool");
+    assert_eq!(body["messages"][2]["tool_call_id"], "call_9");
     up.shutdown().await;
 }
 
