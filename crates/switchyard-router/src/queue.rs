@@ -1,8 +1,9 @@
 //! Per-provider admission: at most `max_concurrency` in flight, at most `max_queue`
-//! waiting, each waiter at most `queue_timeout`.
+//! waiting, each waiter at most `queue_timeout`. The limits can change on a reload while
+//! requests hold slots; the counters stay exact.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase};
@@ -15,10 +16,15 @@ pub(crate) const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub(crate) struct Admission {
     provider: String,
     sem: Arc<Semaphore>,
-    max_concurrency: usize,
-    max_queue: usize,
-    timeout: Duration,
+    max_concurrency: AtomicUsize,
+    max_queue: AtomicUsize,
+    timeout_ms: AtomicU64,
     waiting: AtomicUsize,
+    /// Permits held by requests that must be retired instead of returned (the limit was
+    /// lowered while they were in flight).
+    debt: AtomicUsize,
+    /// Serialises resizes.
+    resizing: Mutex<()>,
 }
 
 /// Decrements the waiting count when a waiter leaves (admitted, timed out or cancelled).
@@ -44,9 +50,26 @@ pub(crate) struct SlotPermit {
 
 impl Drop for SlotPermit {
     fn drop(&mut self) {
-        drop(self.permit.take());
+        if let Some(permit) = self.permit.take() {
+            let retire = self
+                .admission
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+                .is_ok();
+            if retire {
+                permit.forget();
+            }
+        }
         crate::metrics::set_in_flight(&self.admission.provider, self.admission.in_flight());
     }
+}
+
+fn clamp(max_concurrency: usize) -> usize {
+    max_concurrency.clamp(1, Semaphore::MAX_PERMITS)
+}
+
+fn as_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Admission {
@@ -56,30 +79,49 @@ impl Admission {
         max_queue: usize,
         timeout: Duration,
     ) -> Self {
-        let max_concurrency = max_concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        let max_concurrency = clamp(max_concurrency);
         Self {
             provider: provider.into(),
             sem: Arc::new(Semaphore::new(max_concurrency)),
-            max_concurrency,
-            max_queue,
-            timeout,
+            max_concurrency: AtomicUsize::new(max_concurrency),
+            max_queue: AtomicUsize::new(max_queue),
+            timeout_ms: AtomicU64::new(as_millis(timeout)),
             waiting: AtomicUsize::new(0),
+            debt: AtomicUsize::new(0),
+            resizing: Mutex::new(()),
         }
     }
 
-    pub(crate) fn same_limits(
-        &self,
-        max_concurrency: usize,
-        max_queue: usize,
-        timeout: Duration,
-    ) -> bool {
-        self.max_concurrency == max_concurrency.clamp(1, Semaphore::MAX_PERMITS)
-            && self.max_queue == max_queue
-            && self.timeout == timeout
+    /// Applies new limits (a reload). Raising the concurrency frees slots at once;
+    /// lowering it takes free slots away now and retires busy ones as they are released.
+    pub(crate) fn resize(&self, max_concurrency: usize, max_queue: usize, timeout: Duration) {
+        let _serial = self.resizing.lock();
+        self.max_queue.store(max_queue, Ordering::Release);
+        self.timeout_ms.store(as_millis(timeout), Ordering::Release);
+        let new = clamp(max_concurrency);
+        let old = self.max_concurrency.swap(new, Ordering::AcqRel);
+        if new > old {
+            let mut grow = new - old;
+            // Cancel pending retirements first.
+            while grow > 0 {
+                match self
+                    .debt
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+                {
+                    Ok(_) => grow -= 1,
+                    Err(_) => break,
+                }
+            }
+            self.sem.add_permits(grow);
+        } else if new < old {
+            let shrink = old - new;
+            let forgotten = self.sem.forget_permits(shrink);
+            self.debt.fetch_add(shrink - forgotten, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.max_concurrency
+        (self.max_concurrency.load(Ordering::Acquire) + self.debt.load(Ordering::Acquire))
             .saturating_sub(self.sem.available_permits())
     }
 
@@ -101,28 +143,29 @@ impl Admission {
         if let Ok(p) = self.sem.clone().try_acquire_owned() {
             return Ok(self.admitted(p));
         }
+        let max_queue = self.max_queue.load(Ordering::Acquire);
         // Join the queue if there is room (bounded by a compare-and-swap loop).
         let joined = self
             .waiting
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-                (w < self.max_queue).then_some(w + 1)
+                (w < max_queue).then_some(w + 1)
             })
             .is_ok();
         if !joined {
             return Err(ProviderError::new(
                 ErrorKind::QueueFull,
                 format!(
-                    "provider `{provider}`: {} in flight and {} queued (max_queue {})",
+                    "provider `{provider}`: {} in flight and {} queued (max_queue {max_queue})",
                     self.in_flight(),
                     self.queued(),
-                    self.max_queue
                 ),
             )
             .with_retry_after(QUEUE_FULL_RETRY_AFTER));
         }
         let _guard = WaitGuard(self);
         crate::metrics::set_queue_depth(provider, self.queued());
-        match tokio::time::timeout(self.timeout, self.sem.clone().acquire_owned()).await {
+        let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Acquire));
+        match tokio::time::timeout(timeout, self.sem.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(self.admitted(p)),
             Ok(Err(_closed)) => Err(ProviderError::new(
                 ErrorKind::Internal,
@@ -131,8 +174,8 @@ impl Admission {
             Err(_elapsed) => Err(ProviderError::new(
                 ErrorKind::Timeout(TimeoutPhase::Queue),
                 format!(
-                    "provider `{provider}`: waited {} ms in the queue",
-                    self.timeout.as_millis()
+                    "provider `{provider}`: waited {} ms in the queue for a free slot",
+                    timeout.as_millis()
                 ),
             )
             .with_retry_after(QUEUE_FULL_RETRY_AFTER)),
@@ -169,5 +212,47 @@ mod tests {
         drop(p1);
         assert_eq!(a.in_flight(), 0);
         let _p = a.acquire().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn resizing_keeps_counts_exact_with_requests_in_flight() {
+        let a = Arc::new(Admission::new("p", 3, 0, Duration::from_millis(10)));
+        let held: Vec<_> = [
+            a.acquire().await.unwrap(),
+            a.acquire().await.unwrap(),
+            a.acquire().await.unwrap(),
+        ]
+        .into();
+        assert_eq!(a.in_flight(), 3);
+        // Lower to 1 while 3 are busy: nothing new gets in until only 0 are busy... then 1.
+        a.resize(1, 0, Duration::from_millis(10));
+        assert_eq!(a.in_flight(), 3);
+        assert_eq!(a.acquire().await.unwrap_err().kind(), ErrorKind::QueueFull);
+        let mut held = held;
+        held.pop();
+        assert_eq!(a.in_flight(), 2);
+        assert_eq!(a.acquire().await.unwrap_err().kind(), ErrorKind::QueueFull);
+        held.clear();
+        assert_eq!(a.in_flight(), 0);
+        let one = a.acquire().await.unwrap();
+        assert_eq!(a.acquire().await.unwrap_err().kind(), ErrorKind::QueueFull);
+        // Raise to 2: one more fits at once.
+        a.resize(2, 0, Duration::from_millis(10));
+        let two = a.acquire().await.unwrap();
+        assert_eq!(a.in_flight(), 2);
+        assert_eq!(a.acquire().await.unwrap_err().kind(), ErrorKind::QueueFull);
+        drop((one, two));
+        assert_eq!(a.in_flight(), 0);
+        // Lower then raise before the busy ones finish: the retirement is cancelled.
+        let b = Arc::new(Admission::new("q", 2, 0, Duration::from_millis(10)));
+        let x = b.acquire().await.unwrap();
+        let y = b.acquire().await.unwrap();
+        b.resize(1, 0, Duration::from_millis(10));
+        b.resize(2, 0, Duration::from_millis(10));
+        drop((x, y));
+        assert_eq!(b.in_flight(), 0);
+        let _x = b.acquire().await.unwrap();
+        let _y = b.acquire().await.unwrap();
+        assert_eq!(b.in_flight(), 2);
     }
 }

@@ -288,19 +288,24 @@ fn build(
                 .as_ref()
                 .map_or_else(|| Arc::new(Live::default()), |o| o.live.clone());
             let admission = match &old {
-                Some(o)
-                    if o.admission
-                        .same_limits(s.max_concurrency, s.max_queue, s.queue_timeout) =>
-                {
+                Some(o) => {
+                    o.admission
+                        .resize(s.max_concurrency, s.max_queue, s.queue_timeout);
                     o.admission.clone()
                 }
-                _ => Arc::new(Admission::new(
+                None => Arc::new(Admission::new(
                     s.id.clone(),
                     s.max_concurrency,
                     s.max_queue,
                     s.queue_timeout,
                 )),
             };
+            crate::metrics::set_provider_up(
+                &s.id,
+                live.health
+                    .lock()
+                    .map_or(true, |h| h.status(clock.now()) == Health::Up),
+            );
             live.set_latest_locality(s.locality);
             Arc::new(Slot {
                 id: s.id,
@@ -341,7 +346,9 @@ impl Router {
 
     /// New router for a reloaded config; carries over live state (health, cooldowns, ttft
     /// windows, in-flight/queue counters, ledger, observer, clock) of providers whose id
-    /// stays. In-flight requests keep the generation they were planned with, but the
+    /// stays. Their concurrency and queue limits change in place, so requests of both
+    /// generations count against one limit. Probes are per generation: call
+    /// [`Router::start_probes`] on the new one. In-flight requests keep the generation they were planned with, but the
     /// last check before dispatch also applies the newest locality of each provider, so
     /// a reload can never send a `local-only` request to the cloud. On error nothing
     /// changes.
