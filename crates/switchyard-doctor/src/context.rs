@@ -25,6 +25,8 @@ pub(crate) struct Ladder<'a> {
     pub(crate) upstream: Upstream,
     /// Whether an OpenAI-kind base URL is Ollama's `/v1` layer.
     pub(crate) ollama_v1: bool,
+    /// For Ollama's `/v1` layer: a native client at the root, for `/api/show`.
+    pub(crate) native: Option<Upstream>,
     /// Model names the server lists (filled by the catalog rung).
     pub(crate) server_models: Vec<String>,
     /// Configured models found on the server (in configured order).

@@ -219,6 +219,13 @@ pub enum Finding {
         /// The largest gap measured.
         measured: Duration,
     },
+    /// A whole tiny answer took longer than the configured total timeout.
+    TotalTimeoutTooShort {
+        /// The configured total timeout.
+        configured: Duration,
+        /// The longest answer measured (cold start included).
+        measured: Duration,
+    },
     /// A streamed answer arrived all at once: something buffers it.
     StreamBuffered {
         /// How many events arrived together.
@@ -312,6 +319,7 @@ impl Finding {
             Finding::GenerationFailed { .. } => "generation_failed",
             Finding::FirstTokenTimeoutTooShort { .. } => "first_token_timeout_too_short",
             Finding::IdleGapTooLong { .. } => "idle_gap_too_long",
+            Finding::TotalTimeoutTooShort { .. } => "total_timeout_too_short",
             Finding::StreamBuffered { .. } => "stream_buffered",
             Finding::ToolCallAsText { .. } => "tool_call_as_text",
             Finding::NoToolCall { .. } => "no_tool_call",
@@ -329,6 +337,7 @@ impl Finding {
             | Finding::RateLimited { .. }
             | Finding::FirstTokenTimeoutTooShort { .. }
             | Finding::IdleGapTooLong { .. }
+            | Finding::TotalTimeoutTooShort { .. }
             | Finding::StreamBuffered { .. }
             | Finding::ToolCallAsText { .. }
             | Finding::ListenInUse { .. } => Status::Warn,
@@ -473,6 +482,14 @@ impl Finding {
                 measured,
             } => format!(
                 "a gap of {} between chunks, above the configured idle timeout of {}",
+                secs(*measured),
+                secs(*configured)
+            ),
+            Finding::TotalTimeoutTooShort {
+                configured,
+                measured,
+            } => format!(
+                "a tiny answer took {}, above the configured total timeout of {}",
                 secs(*measured),
                 secs(*configured)
             ),
@@ -692,6 +709,11 @@ impl Finding {
             ),
             Finding::IdleGapTooLong { measured, .. } => format!(
                 "raise idle_ms to at least {} for this provider",
+                suggest_ms(*measured)
+            ),
+            Finding::TotalTimeoutTooShort { measured, .. } => format!(
+                "raise total_ms to well above {} for this provider, or remove it: the first-token \
+                 and idle timeouts already catch a stuck stream without cutting a slow one",
                 suggest_ms(*measured)
             ),
             Finding::StreamBuffered { .. } => {

@@ -150,6 +150,7 @@ async fn climb(
         raw,
         upstream,
         ollama_v1: false,
+        native: None,
         server_models: Vec::new(),
         present_models: Vec::new(),
         usable_tool_models: Vec::new(),

@@ -36,6 +36,25 @@ impl Upstream {
         base_url: &str,
         options: &DoctorOptions,
     ) -> Result<Upstream, Finding> {
+        Self::build_for(probe.api, probe, base_url, options)
+    }
+
+    /// Builds a native Ollama client at `root` for a provider that uses Ollama's `/v1`
+    /// layer, to read what `/api/show` says about its models.
+    pub(crate) fn native_ollama(
+        probe: &ProviderProbe,
+        root: &str,
+        options: &DoctorOptions,
+    ) -> Result<Upstream, Finding> {
+        Self::build_for(ProbeApi::Ollama, probe, root, options)
+    }
+
+    fn build_for(
+        api: ProbeApi,
+        probe: &ProviderProbe,
+        base_url: &str,
+        options: &DoctorOptions,
+    ) -> Result<Upstream, Finding> {
         let mut client = probe.client.clone();
         client.timeouts.connect = client.timeouts.connect.min(options.connect_timeout);
         client.timeouts.first_token = options.generation_timeout;
@@ -44,7 +63,7 @@ impl Upstream {
         let error = |e: &dyn std::fmt::Display| Finding::ClientConfig {
             error: e.to_string(),
         };
-        match probe.api {
+        match api {
             ProbeApi::Ollama => {
                 let mut config = OllamaConfig::new(base_url);
                 config.client = client;

@@ -466,3 +466,55 @@ async fn the_gateway_section_reports_facts_and_listen_state() {
     assert_eq!(json["gateway"]["checks"][0]["rung"], "config");
     assert_eq!(json["summary"]["failures"], 1);
 }
+
+#[tokio::test]
+async fn ollama_v1_as_an_openai_provider_is_checked_through_the_native_api() {
+    let calls = vec![ScriptedCall::new(
+        "get_current_time",
+        json!({"timezone": "UTC"}),
+    )];
+    let small = ModelSpec::new("small:1b").capabilities(["completion"]);
+    let upstream = TestUpstream::start(UpstreamConfig::default().model(small).model_with_script(
+        "hermes",
+        Script::tool_calls_as_text(TextCallFormat::Hermes, calls),
+    ))
+    .await
+    .unwrap();
+    let v1 = |tools: &[&str]| ProviderProbe {
+        api: ProbeApi::OpenAi,
+        ..ollama(upstream.openai_base_url(), &["test-model"], tools)
+    };
+    // Capabilities come from the native /api/show.
+    let report = doctor(v1(&["small:1b"])).await;
+    assert!(
+        report.to_table().contains("Ollama's OpenAI layer"),
+        "{}",
+        report.to_table()
+    );
+    assert_eq!(
+        find(&report, "no_tools_capability").subject.as_deref(),
+        Some("small:1b")
+    );
+    // Calls written as text on /v1: the hint points at the native API.
+    let report = doctor(v1(&["hermes"])).await;
+    let check = find(&report, "tool_call_as_text");
+    assert!(
+        check.hint.as_deref().unwrap().contains("native API"),
+        "{check:?}"
+    );
+    upstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_total_timeout_below_a_whole_answer_warns() {
+    let slow = Script::text(["1", " 2", " 3"]).with_chunk_delay(Duration::from_millis(150));
+    let upstream = TestUpstream::start(UpstreamConfig::default().model_with_script("slow", slow))
+        .await
+        .unwrap();
+    let mut probe = ollama(upstream.base_url(), &["slow"], &[]);
+    probe.client.timeouts.total = Some(Duration::from_millis(100));
+    let report = doctor(probe).await;
+    let check = find(&report, "total_timeout_too_short");
+    assert_eq!((check.rung, check.status), (Rung::Stream, Status::Warn));
+    upstream.shutdown().await;
+}

@@ -154,7 +154,9 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
     let used_for_chat = ladder.probe.models.iter().any(|m| m == model);
     let started = Instant::now();
     let limit = ladder.options.request_timeout;
-    let details = match tokio::time::timeout(limit, ladder.upstream.details(model)).await {
+    // Ollama's `/v1` layer says nothing about capabilities: ask its native API.
+    let source = ladder.native.as_ref().unwrap_or(&ladder.upstream);
+    let details = match tokio::time::timeout(limit, source.details(model)).await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => {
             let check = Check::problem(

@@ -13,6 +13,7 @@ use crate::finding::Finding;
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung};
 use crate::rungs::account;
+use crate::upstream::Upstream;
 
 /// Ollama's answer to `GET /`.
 const OLLAMA_ROOT: &str = "Ollama is running";
@@ -108,6 +109,10 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
         let root = base.without_v1();
         if let Some((_, text)) = root_text(ladder, root.as_str()).await {
             ladder.ollama_v1 = text.contains(OLLAMA_ROOT);
+        }
+        if ladder.ollama_v1 {
+            ladder.native =
+                Upstream::native_ollama(ladder.probe, root.as_str(), ladder.options).ok();
         }
     }
     let limit = ladder.options.request_timeout;

@@ -66,6 +66,20 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
             .checks
             .push(finding.check(Rung::Stream).subject(model));
     }
+    if let Some(total) = ladder.probe.client.timeouts.total {
+        let longest = ladder
+            .cold_start
+            .map_or(timed.total, |c| c.max(timed.total));
+        if longest > total {
+            let finding = Finding::TotalTimeoutTooShort {
+                configured: total,
+                measured: longest,
+            };
+            ladder
+                .checks
+                .push(finding.check(Rung::Stream).subject(model));
+        }
+    }
     if looks_buffered(timed.output_events, timed.spread, ttft) {
         let finding = Finding::StreamBuffered {
             events: timed.output_events,
