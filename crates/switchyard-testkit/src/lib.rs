@@ -57,10 +57,12 @@
 
 mod blackhole;
 mod body;
+mod chat;
 mod config;
 mod handler;
 mod record;
 mod render;
+mod respond;
 mod script;
 mod server;
 mod state;

@@ -241,12 +241,16 @@ pub struct Delays {
 /// line/event the server would send for the reply, including the role and final ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Server-wide: the listener is closed, so connecting fails with "connection refused"
-    /// (the same port is bound again when the fault is cleared). Per script: the
-    /// connection is closed without any response.
+    /// Server-wide: the server stops listening before `set_fault` returns, so connecting
+    /// fails with "connection refused" (the port stays reserved and is listened on again
+    /// when the fault is cleared); requests on connections kept alive from before are
+    /// closed without a response. Per script: the connection is closed without any
+    /// response.
     Refuse,
-    /// Server-wide: TCP connections are accepted but nothing is ever read or written.
-    /// Per script: the request is read but never answered.
+    /// Server-wide: new TCP connections are accepted but nothing is ever read or written
+    /// (they stay open until the server stops); requests on connections kept alive from
+    /// before are read but never answered. Per script: the request is read but never
+    /// answered.
     AcceptAndHang,
     /// Send the first `n` chunks, then stay silent forever with the connection open.
     /// Not streamed: the response is never answered.
