@@ -7,7 +7,6 @@ mod check;
 mod cli;
 mod config;
 mod demo;
-#[cfg(any())]
 mod doctor;
 mod explain;
 mod logging;
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
         Command::Models(args) => block_on(models::run(config, args)),
         Command::Route(RouteCommand::Explain(args)) => block_on(explain::run(config, args)),
         Command::Config(ConfigCommand::Check(args)) => block_on(check::run(config, args)),
-        Command::Doctor(_) => 2, // TEMP until switchyard-doctor compiles
+        Command::Doctor(args) => block_on(doctor::run(config, args)),
     };
     ExitCode::from(code)
 }

@@ -107,7 +107,7 @@ impl Reloader {
     /// Reads the file and applies it; logs and keeps the running config on any error.
     fn reload(&mut self, path: &Path, trigger: &'static str) {
         let next = match config::load_file(path) {
-            Ok(c) => c,
+            Ok(c) => c.with_serve_defaults(),
             Err(e) => {
                 refused(trigger, &e);
                 return;

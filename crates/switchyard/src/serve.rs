@@ -53,7 +53,7 @@ pub(crate) fn install_metrics() -> Option<PrometheusHandle> {
 /// Runs the gateway until a shutdown signal.
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
     let config = match load_config(config_path.as_ref()) {
-        Ok(c) => c,
+        Ok(c) => c.with_serve_defaults(),
         Err(e) => {
             tracing::error!(reason = e.reason_code(), "config refused: {e}");
             eprintln!("switchyard: {e}");

@@ -69,6 +69,20 @@ fn default_ollama() -> file::ProviderSection {
     }
 }
 
+/// How often `serve` probes providers when `health.probe_interval_ms` is not set, so that
+/// `/readyz` and the routing plan know a provider is down before a request finds out.
+pub(crate) const DEFAULT_PROBE_INTERVAL_MS: u64 = 10_000;
+
+impl Config {
+    /// Fills in what only a long-running server needs: active health probes.
+    pub(crate) fn with_serve_defaults(mut self) -> Config {
+        if self.file.health.probe_interval_ms.is_none() {
+            self.file.health.probe_interval_ms = Some(DEFAULT_PROBE_INTERVAL_MS);
+        }
+        self
+    }
+}
+
 /// Reads, parses, resolves and validates the file at `path`, with secrets from the process
 /// environment.
 pub(crate) fn load_file(path: &Path) -> Result<Config, ConfigError> {

@@ -1,0 +1,283 @@
+//! The binary's command line: `--help` everywhere, `config check` errors with path and
+//! line, the non-loopback-without-keys refusal, `replay`, and `demo` exiting 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::{TempDir, binary};
+use tokio::process::Command;
+
+/// Runs the binary with `args` (and extra environment) within `timeout`.
+async fn run(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(timeout, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("switchyard {args:?} did not finish within {timeout:?}"))
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const SHORT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["demo", "--help"],
+        vec!["models", "--help"],
+        vec!["route", "explain", "--help"],
+        vec!["config", "check", "--help"],
+        vec!["replay", "--help"],
+        vec!["doctor", "--help"],
+    ] {
+        let out = run(&args, &[], SHORT).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("Usage:"),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_check_reports_unknown_key_with_path_and_line() {
+    let dir = TempDir::new("check-unknown");
+    let file = dir.write(
+        "bad.json5",
+        "{\n  providers: {\n    local: {\n      api: 'ollama',\n      base_url: 'http://127.0.0.1:11434',\n      timeouts: { conect_ms: 2000 },\n    },\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let expected = format!(
+        "{}:6: providers.local.timeouts.conect_ms: unknown field",
+        file.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("config_unknown_key"), "{err}");
+}
+
+#[tokio::test]
+async fn config_check_reports_missing_env_var_by_key() {
+    let dir = TempDir::new("check-env");
+    let file = dir.write(
+        "env.json5",
+        "{\n  server: {\n    keys: [ { id: 'laptop',\n              token: 'env:SWITCHYARD_TEST_SURELY_UNSET' } ],\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(":4: server.keys[0].token:"), "{err}");
+    assert!(err.contains("SWITCHYARD_TEST_SURELY_UNSET"), "{err}");
+    assert!(err.contains("config_missing_env"), "{err}");
+
+    // With the variable set, the same file passes and the checksum is printed.
+    let out = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[("SWITCHYARD_TEST_SURELY_UNSET", "sk-test")],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("sha256:"), "{stdout}");
+    assert!(
+        !stdout.contains("sk-test"),
+        "the secret is never printed: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn config_check_uses_the_config_flag_and_the_env_var() {
+    let dir = TempDir::new("check-flag");
+    let file = dir.write("ok.json5", "{ server: { listen: '127.0.0.1:4141' } }");
+    let out = run(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        &["config", "check"],
+        &[("SWITCHYARD_CONFIG", file.to_str().unwrap())],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["config", "check"], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn serve_refuses_a_network_address_without_keys() {
+    let dir = TempDir::new("insecure");
+    // In the file: refused by validation, naming the key.
+    let file = dir.write("open.json5", "{\n  server: {\n    listen: '0.0.0.0:0' } }");
+    let out = run(&["serve", "--config", file.to_str().unwrap()], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(":3: server.listen:"), "{err}");
+    assert!(err.contains("no API keys"), "{err}");
+
+    // On the command line: refused by the gateway's listen policy.
+    let file = dir.write("local.json5", "{ server: { listen: '127.0.0.1:0' } }");
+    let out = run(
+        &[
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("insecure_listen"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn demo_exits_zero_and_shows_each_step() {
+    let out = run(&["demo"], &[], Duration::from_secs(60)).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    for needle in [
+        "1. List models",
+        "served by local/",
+        "first token after",
+        "the model asks: get_weather",
+        "the model answers:",
+        "fallback_after_connect_refused",
+        "gateway overhead",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} missing from:\n{stdout}"
+        );
+    }
+}
+
+const OLLAMA_CAPTURE: &str = concat!(
+    r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi"},"done":false}"#,
+    "\n",
+    r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Oslo"}}}]},"done":false}"#,
+    "\n",
+    r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2}"#,
+    "\n"
+);
+
+#[tokio::test]
+async fn replay_prints_events_and_reencodes() {
+    let dir = TempDir::new("replay");
+    let file = dir.write("capture.ndjson", OLLAMA_CAPTURE);
+    let path = file.to_str().unwrap();
+    let out = run(&["replay", "--from", "ollama", path], &[], SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "text_delta");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "tool_call_start" && l["name"] == "get_weather")
+    );
+    assert_eq!(lines.last().unwrap()["type"], "done");
+
+    let out = run(
+        &["replay", "--from", "ollama", "--to", "openai", path],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sse = text(&out.stdout);
+    assert!(
+        sse.starts_with("data: ") && sse.trim_end().ends_with("data: [DONE]"),
+        "{sse}"
+    );
+
+    // A capture cut before its end: an error event, exit code 1.
+    let cut = dir.write("cut.ndjson", &OLLAMA_CAPTURE[..OLLAMA_CAPTURE.len() / 2]);
+    let out = run(
+        &["replay", "--from", "ollama", cut.to_str().unwrap()],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(r#""type":"error""#),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(
+        &["replay", "--from", "ollama", "/nonexistent/capture"],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn doctor_reports_a_refused_provider_with_exit_code_2() {
+    let addr = switchyard_testkit::refused_addr();
+    let dir = TempDir::new("doctor");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            "{{ providers: {{ local: {{ api: 'ollama', base_url: 'http://{addr}' }} }},\n  routes: {{ chat: {{ targets: ['local/m'] }} }} }}"
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let out = run(
+        &["doctor", "--config", path, "--json"],
+        &[],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["exit_code"], 2, "{report}");
+    assert!(report.to_string().contains("local"), "{report}");
+
+    let out = run(
+        &["doctor", "--config", path, "--provider", "nope"],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no provider `nope`"));
+}

@@ -1,0 +1,169 @@
+//! Helpers of the binary's integration tests: temporary directories, running the built
+//! `switchyard` binary, waiting for its log lines, and finding the Python venv.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The built binary.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `name` with `text` and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `switchyard serve` child process whose stderr is collected line by line.
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// Starts `switchyard serve --config <config>` and waits (up to 20 s) until it listens.
+    pub async fn start(config: &Path, envs: &[(&str, &str)]) -> Served {
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("SWITCHYARD_LOG", "info")
+            .env("NO_PROXY", "*")
+            .env_remove("SWITCHYARD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn switchyard serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut l = sink.lock().unwrap();
+                if l.len() < 10_000 {
+                    l.push(line);
+                }
+            }
+        });
+        let line = wait_for(&log, "listening on http://", Duration::from_secs(20)).await;
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Served { child, addr, log }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits for a log line containing `needle` that appeared after `skip` lines.
+    pub async fn wait_for_log_after(&self, skip: usize, needle: &str, timeout: Duration) -> String {
+        wait_for_from(&self.log, skip, needle, timeout).await
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGHUP.
+    pub fn hangup(&self) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+async fn wait_for(log: &Arc<Mutex<Vec<String>>>, needle: &str, timeout: Duration) -> String {
+    wait_for_from(log, 0, needle, timeout).await
+}
+
+async fn wait_for_from(
+    log: &Arc<Mutex<Vec<String>>>,
+    skip: usize,
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        {
+            let l = log.lock().unwrap();
+            if let Some(line) = l.iter().skip(skip).find(|line| line.contains(needle)) {
+                return line.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            let all = log.lock().unwrap().join("\n");
+            panic!("no log line containing {needle:?} within {timeout:?}; log:\n{all}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An HTTP client for tests (no proxy, short timeout).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The workspace's Python venv, if `.ci/python-env` created it.
+pub fn python() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = root.join(".venv/bin/python");
+    py.exists().then_some(py)
+}

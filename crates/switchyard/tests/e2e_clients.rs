@@ -1,0 +1,176 @@
+//! End to end with the REAL official clients: the `openai` and `ollama` Python packages
+//! (from the venv `.ci/python-env` creates) talk to the built `switchyard serve`, which
+//! talks to scripted upstreams of both kinds (Ollama native and OpenAI-compatible). Each
+//! client lists models, chats, streams, does a tool round trip (also streamed) and gets an
+//! error, through its own API, against each kind of upstream. The scripts are in
+//! `tests/e2e/`. Without the venv the tests print why they are skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Served, TempDir, python};
+use serde_json::{Value, json};
+use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
+
+const EXPECT_TEXT: &str = "Hello from the test upstream.";
+const FOLLOWUP_TEXT: &str = "It is 21 degrees and sunny in Oslo.";
+const TOOL_RESULT: &str = r#"{"temperature_c": 21, "sky": "sunny"}"#;
+
+fn upstream_config() -> UpstreamConfig {
+    UpstreamConfig::empty()
+        .model_with_script(
+            "chat-model",
+            Script::text(["Hello", " from", " the", " test", " upstream."]),
+        )
+        .model_with_script(
+            "tool-model",
+            Script::tool_calls(vec![ScriptedCall::new(
+                "get_weather",
+                json!({"city": "Oslo"}),
+            )]),
+        )
+        .model_with_script(
+            "followup-model",
+            Script::text(["It is 21 degrees", " and sunny", " in Oslo."]),
+        )
+}
+
+/// Which kind of upstream serves the models.
+#[derive(Clone, Copy, Debug)]
+enum Upstream {
+    Ollama,
+    OpenAi,
+}
+
+/// Which official client talks to the gateway.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    OpenAi,
+    Ollama,
+}
+
+async fn run_case(client: Client, kind: Upstream) {
+    let Some(py) = python() else {
+        eprintln!(
+            "SKIPPED e2e {client:?} client -> {kind:?} upstream: no .venv with the official \
+             clients; run `bash .ci/python-env` (CI always does)"
+        );
+        return;
+    };
+    let upstream = TestUpstream::start(upstream_config()).await.unwrap();
+    let (api, base_url) = match kind {
+        Upstream::Ollama => ("ollama", upstream.base_url()),
+        Upstream::OpenAi => ("openai", upstream.openai_base_url()),
+    };
+    let dir = TempDir::new("e2e");
+    let config = format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0", keys: [ {{ id: "e2e", token: "env:E2E_KEY" }} ] }},
+  providers: {{ up: {{ api: "{api}", base_url: "{base_url}", locality: "local",
+                       timeouts: {{ connect_ms: 1000, first_token_ms: 10000 }} }} }},
+  routes: {{ chat: {{ targets: ["up/chat-model"] }} }},
+  retry: {{ max_retries: 0 }},
+}}"#
+    );
+    let path = dir.write("config.json5", &config);
+    let served = Served::start(&path, &[("E2E_KEY", "sk-e2e")]).await;
+
+    let script = match client {
+        Client::OpenAi => "openai_client.py",
+        Client::Ollama => "ollama_client.py",
+    };
+    let spec = json!({
+        "base_url": served.base_url(),
+        "api_key": "sk-e2e",
+        "models_expected": ["chat", "up/chat-model", "up/tool-model"],
+        "chat_model": "chat",
+        "expect_text": EXPECT_TEXT,
+        "tool_model": "up/tool-model",
+        "tool_name": "get_weather",
+        "tool_args": {"city": "Oslo"},
+        "tool_result": TOOL_RESULT,
+        "followup_model": "up/followup-model",
+        "followup_text": FOLLOWUP_TEXT,
+        "error_model": "up/missing-model",
+        "error_status": 404,
+        "error_contains": "model_not_found",
+    });
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let child = tokio::process::Command::new(py)
+        .arg(scripts.join(script))
+        .arg(spec.to_string())
+        .current_dir(&scripts)
+        .env("NO_PROXY", "*")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OLLAMA_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the Python client did not finish within 90 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{client:?} client -> {kind:?} upstream failed\nstdout:\n{stdout}\nstderr:\n{stderr}\ngateway log:\n{}",
+        served.log_text()
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+
+    // The tool result reached the upstream, in the upstream's own API.
+    let followups: Vec<_> = upstream
+        .chat_requests()
+        .into_iter()
+        .filter(|r| r.model().as_deref() == Some("followup-model"))
+        .collect();
+    assert_eq!(followups.len(), 1, "one follow-up request expected");
+    let body = followups[0].body_json().unwrap();
+    let messages = body["messages"].as_array().unwrap();
+    let tool_msg = messages
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool message");
+    assert_eq!(tool_msg["content"].as_str(), Some(TOOL_RESULT), "{body}");
+    let expected_path = match kind {
+        Upstream::Ollama => "/api/chat",
+        Upstream::OpenAi => "/v1/chat/completions",
+    };
+    assert_eq!(followups[0].path, expected_path);
+    if let (Client::OpenAi, Upstream::OpenAi) = (client, kind) {
+        assert_eq!(tool_msg["tool_call_id"], summary["call_id"], "{body}");
+    }
+    eprintln!("{client:?} client -> {kind:?} upstream:\n{stdout}");
+    drop(served);
+    upstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn openai_sdk_against_ollama_upstream() {
+    run_case(Client::OpenAi, Upstream::Ollama).await;
+}
+
+#[tokio::test]
+async fn openai_sdk_against_openai_upstream() {
+    run_case(Client::OpenAi, Upstream::OpenAi).await;
+}
+
+#[tokio::test]
+async fn ollama_sdk_against_ollama_upstream() {
+    run_case(Client::Ollama, Upstream::Ollama).await;
+}
+
+#[tokio::test]
+async fn ollama_sdk_against_openai_upstream() {
+    run_case(Client::Ollama, Upstream::OpenAi).await;
+}

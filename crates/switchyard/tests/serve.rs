@@ -1,0 +1,190 @@
+//! `switchyard serve` as a process: reload on file change and SIGHUP (a broken file keeps
+//! the running config), keys reloaded, and start-up while Ollama is still down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Served, TempDir, http};
+use serde_json::{Value, json};
+use switchyard_testkit::{TestUpstream, UpstreamConfig, refused_addr};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(upstream: &str, route: &str, keys: &str) -> String {
+    format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0", keys: [{keys}] }},
+  providers: {{
+    up: {{ api: "ollama", base_url: "{upstream}", timeouts: {{ connect_ms: 500, first_token_ms: 5000 }} }},
+  }},
+  routes: {{ {route}: {{ targets: ["up/test-model"] }} }},
+  health: {{ probe_interval_ms: 60000 }},
+}}
+"#
+    )
+}
+
+async fn model_ids(base: &str, token: Option<&str>) -> (u16, Vec<String>) {
+    let mut req = http().get(format!("{base}/v1/models"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let ids = body["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (status, ids)
+}
+
+async fn chat(base: &str, model: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = http()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn reload_refuses_a_broken_file_and_applies_a_valid_one() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("reload");
+    let path = dir.write("config.json5", &config(&upstream.base_url(), "first", ""));
+    let served = Served::start(&path, &[("SY_TEST_KEY", "sk-reloaded")]).await;
+    let base = served.base_url();
+
+    let (status, ids) = model_ids(&base, None).await;
+    assert_eq!(status, 200);
+    assert!(ids.contains(&"first".to_owned()), "{ids:?}");
+    assert_eq!(chat(&base, "first", None).await.0, 200);
+
+    // A broken file (unknown key on line 6) is refused; the running config stays.
+    let mark = served.log_len();
+    let broken = config(&upstream.base_url(), "first", "")
+        .replace("  health: {", "  helth: {},\n  health: {");
+    std::fs::write(&path, &broken).unwrap();
+    let line = served
+        .wait_for_log_after(mark, "config reload refused", WAIT)
+        .await;
+    assert!(line.contains(":7: helth: unknown field"), "{line}");
+    assert!(line.contains("file_changed"), "{line}");
+    assert!(model_ids(&base, None).await.1.contains(&"first".to_owned()));
+    assert_eq!(chat(&base, "first", None).await.0, 200);
+
+    // SIGHUP re-reads the (still broken) file and refuses it again.
+    let mark = served.log_len();
+    served.hangup();
+    let line = served
+        .wait_for_log_after(mark, "config reload refused", WAIT)
+        .await;
+    assert!(line.contains("sighup"), "{line}");
+    assert_eq!(chat(&base, "first", None).await.0, 200);
+
+    // A valid file with a new route and a key replaces routes and keys.
+    let mark = served.log_len();
+    let valid = config(
+        &upstream.base_url(),
+        "second",
+        r#"{ id: "tester", token: "env:SY_TEST_KEY" }"#,
+    );
+    std::fs::write(&path, &valid).unwrap();
+    served
+        .wait_for_log_after(mark, "config reloaded", WAIT)
+        .await;
+    let (status, _) = model_ids(&base, None).await;
+    assert_eq!(status, 401, "a key is now required");
+    let (status, ids) = model_ids(&base, Some("sk-reloaded")).await;
+    assert_eq!(status, 200);
+    assert!(
+        ids.contains(&"second".to_owned()) && !ids.contains(&"first".to_owned()),
+        "{ids:?}"
+    );
+    assert_eq!(chat(&base, "second", Some("sk-reloaded")).await.0, 200);
+    let (status, body) = chat(&base, "first", Some("sk-reloaded")).await;
+    assert_eq!(status, 404, "{body}");
+
+    drop(served);
+    upstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn starts_while_ollama_is_down_and_picks_it_up() {
+    let addr = refused_addr();
+    let dir = TempDir::new("startup");
+    let text = format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0" }},
+  providers: {{ local: {{ api: "ollama", base_url: "http://{addr}", timeouts: {{ connect_ms: 300 }} }} }},
+  routes: {{ chat: {{ targets: ["local/test-model"] }} }},
+  health: {{ probe_interval_ms: 200, cooldowns_ms: [200] }},
+  retry: {{ max_retries: 0 }},
+}}"#
+    );
+    let path = dir.write("config.json5", &text);
+    let served = Served::start(&path, &[]).await;
+    let base = served.base_url();
+
+    // Not ready, and requests get the classified error.
+    served
+        .wait_for_log_after(0, "provider not reachable yet", WAIT)
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let resp = http().get(format!("{base}/readyz")).send().await.unwrap();
+        if resp.status().as_u16() == 503 {
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["ready"], false, "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz never said not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = chat(&base, "chat", None).await;
+    assert!(status >= 500, "{status} {body}");
+    assert!(body.to_string().contains("connect_refused"), "{body}");
+
+    // Ollama comes up on that address: readiness and requests follow without a restart.
+    let upstream = TestUpstream::start(UpstreamConfig::default().listen(addr))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ready = http()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let (status, _) = chat(&base, "chat", None).await;
+        if ready == 200 && status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not picked up: readyz {ready}, chat {status}\n{}",
+            served.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    served.wait_for_log_after(0, "provider is up", WAIT).await;
+    drop(served);
+    upstream.shutdown().await;
+}
