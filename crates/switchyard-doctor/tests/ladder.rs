@@ -518,3 +518,91 @@ async fn a_total_timeout_below_a_whole_answer_warns() {
     assert_eq!((check.rung, check.status), (Rung::Stream, Status::Warn));
     upstream.shutdown().await;
 }
+
+/// A reverse proxy that buffers each whole response before sending it on (one request per
+/// connection), as a proxy with response buffering on does.
+async fn buffering_proxy(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        for _ in 0..64 {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                // The request: headers, then a body of content-length bytes.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    let n = client.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 || request.len() > 64 * 1024 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    let n = client.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                // Forward with `Connection: close`, read the whole answer, send it at once.
+                let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+                let mut forwarded = request[..line_end].to_vec();
+                forwarded.extend_from_slice(b"Connection: close\r\n");
+                forwarded.extend_from_slice(&request[line_end..]);
+                let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if up.write_all(&forwarded).await.is_err() {
+                    return;
+                }
+                let mut answer = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), up.read_to_end(&mut answer)).await;
+                let _ = client.write_all(&answer).await;
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_proxy_that_buffers_streams_is_detected() {
+    let paced = Script::text(["1", " 2", " 3", " 4", " 5", " 6"])
+        .with_chunk_delay(Duration::from_millis(60));
+    let upstream = TestUpstream::start(UpstreamConfig::default().model_with_script("paced", paced))
+        .await
+        .unwrap();
+    // Directly: the chunks arrive spread out.
+    let report = doctor(ollama(upstream.base_url(), &["paced"], &[])).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_table());
+    // Through the buffering proxy: all at once.
+    let (proxy, task) = buffering_proxy(upstream.addr()).await;
+    let report = doctor(ollama(format!("http://{proxy}"), &["paced"], &[])).await;
+    let check = find(&report, "stream_buffered");
+    assert_eq!((check.rung, check.status), (Rung::Stream, Status::Warn));
+    assert!(
+        check
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("proxy_buffering off")
+    );
+    task.abort();
+    upstream.shutdown().await;
+}
