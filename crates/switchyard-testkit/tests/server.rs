@@ -407,3 +407,54 @@ async fn listens_on_a_chosen_address() {
     assert_eq!(up.addr(), addr);
     assert_eq!(up.openai_base_url(), format!("http://{addr}/v1"));
 }
+
+#[tokio::test]
+async fn bad_input_never_takes_the_server_down() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = TestUpstream::start(UpstreamConfig::default().max_body_bytes(64 * 1024))
+        .await
+        .unwrap();
+    let garbage: [&[u8]; 4] = [
+        b"GARBAGE\r\n\r\n",
+        b"\x00\xff\xfe\r\n\r\n",
+        b"POST /api/chat HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\n\xff\xfe\x00\x01\x02",
+        b"POST /api/chat HTTP/1.1\r\nhost: x\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    ];
+    for bytes in garbage {
+        let mut s = tokio::net::TcpStream::connect(up.addr()).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(T, s.read_to_end(&mut out))
+            .await
+            .unwrap();
+        let head = String::from_utf8_lossy(&out);
+        assert!(out.is_empty() || head.starts_with("HTTP/1.1 4"), "{head}");
+    }
+    // Huge headers are refused by the HTTP layer, not by a crash.
+    let r = client()
+        .get(format!("{}/api/tags", up.base_url()))
+        .header("x-big", "a".repeat(1024 * 1024))
+        .send()
+        .await;
+    assert!(r.is_err() || r.unwrap().status().is_client_error());
+    // Wrong JSON types in a chat request.
+    let r = post(
+        &format!("{}/api/chat", up.base_url()),
+        r#"{"model":5,"stream":"yes"}"#.into(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post(
+        &format!("{}/v1/chat/completions", up.base_url()),
+        r#"{"model":"test-model","stream_options":7}"#.into(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    // Still serving.
+    let r = post(
+        &format!("{}/api/chat", up.base_url()),
+        chat_body("test-model", Some(false)),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
