@@ -281,3 +281,96 @@ async fn doctor_reports_a_refused_provider_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no provider `nope`"));
 }
+
+#[tokio::test]
+async fn models_and_route_explain_read_the_config_and_the_upstream() {
+    use switchyard_testkit::{ModelSpec, TestUpstream, UpstreamConfig};
+    let upstream = TestUpstream::start(
+        UpstreamConfig::empty().model(ModelSpec::new("qwen2.5:7b").context_length(32768)),
+    )
+    .await
+    .unwrap();
+    let dir = TempDir::new("models");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            r#"{{
+  providers: {{
+    local: {{ api: "ollama", base_url: "{}" }},
+    cloud: {{ api: "openai", base_url: "https://api.example.invalid/v1", api_key: "env:SY_CLOUD_KEY",
+             discover: false,
+             models: [ {{ id: "gpt-4.1-mini", input_usd_per_mtok: 0.4, output_usd_per_mtok: 1.6, context_window: 1047576 }} ] }},
+  }},
+  routes: {{ chat: {{ targets: ["local/qwen2.5:7b", "cloud/gpt-4.1-mini"] }} }},
+}}"#,
+            upstream.base_url()
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let env = [("SY_CLOUD_KEY", "sk-x")];
+
+    let out = run(&["models", "--config", path], &env, SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("MODEL"), "{table}");
+    for needle in [
+        "chat",
+        "local/qwen2.5:7b",
+        "32768",
+        "cloud/gpt-4.1-mini",
+        "1047576",
+        "0.4/1.6",
+    ] {
+        assert!(table.contains(needle), "{needle:?} missing:\n{table}");
+    }
+    let out = run(&["models", "--config", path, "--json"], &env, SHORT).await;
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == "local/qwen2.5:7b")
+    );
+
+    let out = run(
+        &[
+            "route",
+            "explain",
+            "--config",
+            path,
+            "--model",
+            "chat",
+            "--privacy",
+            "local-only",
+        ],
+        &env,
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("privacy:  local-only"), "{plan}");
+    assert!(plan.contains("1. local/qwen2.5:7b"), "{plan}");
+    assert!(
+        plan.contains("cloud/gpt-4.1-mini") && plan.contains("excluded: privacy"),
+        "{plan}"
+    );
+
+    let out = run(
+        &[
+            "route",
+            "explain",
+            "--config",
+            path,
+            "--model",
+            "nothing-like-it",
+            "--json",
+        ],
+        &env,
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    upstream.shutdown().await;
+}

@@ -188,3 +188,39 @@ async fn starts_while_ollama_is_down_and_picks_it_up() {
     drop(served);
     upstream.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_logs_and_prometheus_metrics() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("metrics");
+    let path = dir.write("config.json5", &config(&upstream.base_url(), "chat", ""));
+    let served = Served::start_with(&path, &[], &["--log-format", "json"]).await;
+    let base = served.base_url();
+    let first: Value =
+        serde_json::from_str(&served.wait_for_log_after(0, "listening on", WAIT).await)
+            .expect("JSON log lines");
+    assert_eq!(first["level"], "INFO", "{first}");
+    assert!(
+        first["fields"]["checksum"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{first}"
+    );
+
+    assert_eq!(chat(&base, "chat", None).await.0, 200);
+    let text = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("switchyard_requests_total"), "{text}");
+    assert!(text.contains("switchyard_ttft_seconds"), "{text}");
+    drop(served);
+    upstream.shutdown().await;
+}

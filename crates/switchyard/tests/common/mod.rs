@@ -60,8 +60,14 @@ pub struct Served {
 impl Served {
     /// Starts `switchyard serve --config <config>` and waits (up to 20 s) until it listens.
     pub async fn start(config: &Path, envs: &[(&str, &str)]) -> Served {
+        Served::start_with(config, envs, &[]).await
+    }
+
+    /// Like [`Served::start`], with extra arguments before `serve`.
+    pub async fn start_with(config: &Path, envs: &[(&str, &str)], args: &[&str]) -> Served {
         let mut cmd = Command::new(binary());
-        cmd.arg("serve")
+        cmd.args(args)
+            .arg("serve")
             .arg("--config")
             .arg(config)
             .env("SWITCHYARD_LOG", "info")
@@ -91,7 +97,11 @@ impl Served {
         let addr = line
             .split("listening on http://")
             .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':' | '[' | ']'))
+                    .collect::<String>()
+            })
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         Served { child, addr, log }
