@@ -240,6 +240,9 @@ impl SseFramer {
                         if self.line(start, end) {
                             return Some(Ok(()));
                         }
+                        if self.data.len() > self.max_event {
+                            return self.fail();
+                        }
                     }
                     // End of input completes a pending event.
                     return if self.dispatch() { Some(Ok(())) } else { None };

@@ -157,3 +157,17 @@ fn finish_dispatches_a_last_event_without_blank_line() {
     assert_eq!(framer.finish().unwrap().unwrap().data, "[DONE]");
     assert!(framer.finish().is_none());
 }
+
+#[test]
+fn last_line_at_finish_is_held_to_the_limit_too() {
+    // 35 raw bytes, but 90 once the invalid bytes become U+FFFD.
+    let mut framer = SseFramer::with_max_event(64);
+    framer.push(b"data:");
+    framer.push(&[0xff; 30]);
+    assert!(framer.next_event().is_none());
+    assert!(matches!(
+        framer.finish(),
+        Some(Err(FrameError::EventTooLong { max: 64 }))
+    ));
+    assert!(framer.finish().is_none());
+}
