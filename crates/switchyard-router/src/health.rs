@@ -17,14 +17,23 @@ pub(crate) struct HealthState {
     reason: &'static str,
     /// Reason code of the last failed probe, while it is failing.
     down: Option<&'static str>,
+    /// The half-open trial in progress (its number), if any: while one request tries a
+    /// target whose cooldown ended, others treat it as cooling.
+    trial: Option<u64>,
+    /// Numbers trials.
+    trials: u64,
 }
+
+/// The longest cooldown an upstream's `retry-after` can impose.
+const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(3600);
 
 /// How the planner sees a provider right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Availability {
-    /// Use normally (includes half-open: the cooldown has ended, the next try decides).
+    /// Use normally (includes half-open: the cooldown has ended and no trial runs; the
+    /// next try decides).
     Available,
-    /// Cooling down: use only as a last resort.
+    /// Cooling down (or a half-open trial runs): use only as a last resort.
     Cooling,
     /// The last probe failed: use only as a last resort.
     Down,
@@ -42,16 +51,49 @@ pub(crate) fn cooldown_for(failures: u32, schedule_ms: &[u64]) -> Duration {
 }
 
 impl HealthState {
-    pub(crate) fn on_failure(&mut self, kind: ErrorKind, now: Instant, schedule_ms: &[u64]) {
+    /// A failure that counts against health: the next cooldown of the schedule starts
+    /// (longer if the upstream asked to wait longer with `retry-after`).
+    pub(crate) fn on_failure(
+        &mut self,
+        kind: ErrorKind,
+        retry_after: Option<Duration>,
+        now: Instant,
+        schedule_ms: &[u64],
+    ) {
         self.failures = self.failures.saturating_add(1);
-        self.cooling_until = Some(now + cooldown_for(self.failures, schedule_ms));
+        let asked = retry_after
+            .unwrap_or_default()
+            .min(MAX_RETRY_AFTER_COOLDOWN);
+        self.cooling_until = Some(now + cooldown_for(self.failures, schedule_ms).max(asked));
         self.reason = kind.reason_code();
+        self.trial = None;
     }
 
     pub(crate) fn on_success(&mut self) {
         self.failures = 0;
         self.cooling_until = None;
         self.down = None;
+        self.trial = None;
+    }
+
+    /// Claims the half-open trial if the target is half-open (failed before, cooldown
+    /// over) and no trial runs; returns its number.
+    pub(crate) fn begin_trial(&mut self, now: Instant) -> Option<u64> {
+        let half_open = self.failures > 0 && self.cooling_until.is_none_or(|u| now >= u);
+        if !half_open || self.trial.is_some() {
+            return None;
+        }
+        self.trials = self.trials.wrapping_add(1);
+        self.trial = Some(self.trials);
+        Some(self.trials)
+    }
+
+    /// Ends trial `id` without a verdict (the request was cancelled or moved on without a
+    /// health-relevant outcome).
+    pub(crate) fn end_trial(&mut self, id: u64) {
+        if self.trial == Some(id) {
+            self.trial = None;
+        }
     }
 
     pub(crate) fn on_probe(&mut self, result: Result<(), ErrorKind>) {
@@ -59,7 +101,7 @@ impl HealthState {
     }
 
     pub(crate) fn availability(&self, now: Instant) -> Availability {
-        if self.cooling_until.is_some_and(|u| now < u) {
+        if self.cooling_until.is_some_and(|u| now < u) || self.trial.is_some() {
             Availability::Cooling
         } else if self.down.is_some() {
             Availability::Down
@@ -101,7 +143,7 @@ mod tests {
         let t0 = Instant::now();
         let mut h = HealthState::default();
         assert_eq!(h.availability(t0), Availability::Available);
-        h.on_failure(ErrorKind::RateLimited, t0, &s);
+        h.on_failure(ErrorKind::RateLimited, None, t0, &s);
         assert_eq!(h.availability(t0), Availability::Cooling);
         assert!(matches!(
             h.status(t0),
@@ -113,7 +155,7 @@ mod tests {
         let t1 = t0 + Duration::from_millis(101);
         // Half-open: usable again, but one more failure means the longer cooldown.
         assert_eq!(h.availability(t1), Availability::Available);
-        h.on_failure(ErrorKind::Overloaded, t1, &s);
+        h.on_failure(ErrorKind::Overloaded, None, t1, &s);
         assert_eq!(
             h.availability(t1 + Duration::from_millis(499)),
             Availability::Cooling
@@ -123,9 +165,64 @@ mod tests {
             Availability::Available
         );
         h.on_success();
-        h.on_failure(ErrorKind::Overloaded, t1, &s);
+        h.on_failure(ErrorKind::Overloaded, None, t1, &s);
         assert_eq!(
             h.availability(t1 + Duration::from_millis(101)),
+            Availability::Available
+        );
+    }
+
+    #[test]
+    fn one_half_open_trial_at_a_time() {
+        let s = [100];
+        let t0 = Instant::now();
+        let mut h = HealthState::default();
+        assert_eq!(h.begin_trial(t0), None, "a healthy target needs no trial");
+        h.on_failure(ErrorKind::Upstream, None, t0, &s);
+        assert_eq!(h.begin_trial(t0), None, "still cooling");
+        let t1 = t0 + Duration::from_millis(150);
+        let trial = h.begin_trial(t1).unwrap();
+        assert_eq!(
+            h.availability(t1),
+            Availability::Cooling,
+            "others wait for the trial"
+        );
+        assert_eq!(h.begin_trial(t1), None);
+        h.end_trial(trial);
+        assert_eq!(h.availability(t1), Availability::Available);
+        let again = h.begin_trial(t1).unwrap();
+        h.on_success();
+        assert_eq!(h.begin_trial(t1), None);
+        h.end_trial(again);
+        assert_eq!(h.availability(t1), Availability::Available);
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_cooldown() {
+        let t0 = Instant::now();
+        let mut h = HealthState::default();
+        h.on_failure(
+            ErrorKind::RateLimited,
+            Some(Duration::from_secs(30)),
+            t0,
+            &[100],
+        );
+        assert_eq!(
+            h.availability(t0 + Duration::from_secs(29)),
+            Availability::Cooling
+        );
+        assert_eq!(
+            h.availability(t0 + Duration::from_secs(31)),
+            Availability::Available
+        );
+        h.on_failure(
+            ErrorKind::RateLimited,
+            Some(Duration::from_secs(1 << 40)),
+            t0,
+            &[100],
+        );
+        assert_eq!(
+            h.availability(t0 + Duration::from_secs(3601)),
             Availability::Available
         );
     }

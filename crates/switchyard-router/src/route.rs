@@ -17,7 +17,7 @@ use crate::record::{
     Attempt, AttemptOutcome, DecisionRecord, RequestOutcome, RouteFailure, SkippedTarget,
 };
 use crate::router::{Inner, Router, is_cloud};
-use crate::slot::Slot;
+use crate::slot::{Live, Slot};
 use crate::stream::{RoutedStream, Served, emit_record};
 
 /// Longest upstream `retry-after` the router waits out on the same target; a longer one
@@ -293,6 +293,8 @@ async fn run(
                 .model
                 .clone_from(&planned.target.model);
         }
+        // A target whose cooldown ended is tried by one request at a time (half-open).
+        let _trial = TrialGuard::claim(&slot.live, inner.clock.now());
         let mut tries: u32 = 0;
         loop {
             let dispatched = Instant::now();
@@ -385,6 +387,7 @@ async fn run(
                         if let Ok(mut h) = slot.live.health.lock() {
                             h.on_failure(
                                 e.kind(),
+                                e.retry_after(),
                                 inner.clock.now(),
                                 &inner.config.health.cooldowns_ms,
                             );
@@ -444,6 +447,32 @@ async fn run(
         skipped: record.skipped,
     })
 }
+/// Holds a half-open trial; ends it without a verdict when dropped (the request was
+/// cancelled, or failed in a way that says nothing about health). A verdict (success,
+/// failure) ends it earlier.
+struct TrialGuard {
+    live: Arc<Live>,
+    id: Option<u64>,
+}
+
+impl TrialGuard {
+    fn claim(live: &Arc<Live>, now: Instant) -> Self {
+        let id = live.health.lock().ok().and_then(|mut h| h.begin_trial(now));
+        Self {
+            live: live.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for TrialGuard {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut h)) = (self.id, self.live.health.lock()) {
+            h.end_trial(id);
+        }
+    }
+}
+
 fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) -> Attempt {
     Attempt {
         target: planned.target.clone(),

@@ -157,6 +157,7 @@ impl RoutedStream {
                 if let Ok(mut h) = slot.live.health.lock() {
                     h.on_failure(
                         e.kind(),
+                        e.retry_after(),
                         inner.clock.now(),
                         &inner.config.health.cooldowns_ms,
                     );

@@ -241,7 +241,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
         .unwrap();
     let cloud = cloud_upstream().await;
     local.set_fault(Some(Fault::RateLimited {
-        retry_after_secs: 30,
+        retry_after_secs: 0,
     }));
     let mut cfg = chat_route();
     cfg["health"] = json!({ "cooldowns_ms": [300, 60000] });
@@ -298,7 +298,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
 
     // Failing again: the back-off grows (second entry of the schedule).
     local.set_fault(Some(Fault::RateLimited {
-        retry_after_secs: 30,
+        retry_after_secs: 0,
     }));
     drain(route(&router, &request("chat")).await.unwrap()).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -746,4 +746,93 @@ async fn every_request_gets_one_record_also_when_the_caller_goes_away() {
     })
     .await;
     local.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upstream_retry_after_longer_than_the_schedule_is_honoured() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    local.set_fault(Some(Fault::RateLimited {
+        retry_after_secs: 30,
+    }));
+    let mut cfg = chat_route();
+    cfg["health"] = json!({ "cooldowns_ms": [100] });
+    let cloud = cloud_upstream().await;
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, _r) = build_router(cfg, slots);
+    drain(route(&router, &request("chat")).await.unwrap()).await;
+    match router.provider_status()[0].health {
+        Health::Cooling {
+            remaining_ms,
+            reason,
+            ..
+        } => {
+            assert_eq!(reason, "rate_limited");
+            assert!(remaining_ms > 20_000, "{remaining_ms}");
+        }
+        ref other => panic!("expected cooling, got {other:?}"),
+    }
+    local.shutdown().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["late"]).with_delays(Delays {
+            before_first_chunk: Duration::from_millis(300),
+            ..Delays::default()
+        }),
+    ))
+    .await
+    .unwrap();
+    let cloud = cloud_upstream().await;
+    let mut cfg = chat_route();
+    cfg["health"] = json!({ "cooldowns_ms": [100] });
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        cloud_slot(&cloud),
+    ];
+    let (router, _r) = build_router(cfg, slots);
+
+    local.set_fault(Some(Fault::HttpError {
+        status: 500,
+        message: "crashed".into(),
+    }));
+    drain(route(&router, &request("chat")).await.unwrap()).await;
+    local.set_fault(None);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    // The half-open trial...
+    let trial = tokio::spawn({
+        let router = router.clone();
+        async move {
+            route(&router, &request("chat"))
+                .await
+                .map(|s| s.served_by().provider.clone())
+        }
+    });
+    eventually("the trial is in flight", || {
+        router.provider_status()[0].in_flight == 1
+    })
+    .await;
+    // ...while it runs, others do not pile onto the target.
+    let other = route(&router, &request("chat")).await.unwrap();
+    assert_eq!(other.served_by().provider, "cloud");
+    drain(other).await;
+    let trial = tokio::time::timeout(LIMIT, trial)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(trial, "local");
+    assert_eq!(router.provider_status()[0].health, Health::Up);
+    assert_eq!(local.chat_request_count(), 2);
+    local.shutdown().await;
+    cloud.shutdown().await;
 }
