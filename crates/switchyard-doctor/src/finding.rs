@@ -39,6 +39,9 @@ pub enum Finding {
         addr: SocketAddr,
         /// The API expected there.
         api: ProbeApi,
+        /// Whether the doctor itself runs in a container (`/.dockerenv`,
+        /// `/run/.containerenv`), where 127.0.0.1 is the container, not the host.
+        in_container: bool,
     },
     /// The connection attempt got no answer in time (packets dropped).
     ConnectTimedOut {
@@ -528,8 +531,21 @@ impl Finding {
                  or host.docker.internal, otherwise the host's IP address; `getent hosts {host}` \
                  shows what this machine resolves"
             ),
-            Finding::ConnectRefused { addr, api } => {
-                if addr.ip().is_loopback() {
+            Finding::ConnectRefused {
+                addr,
+                api,
+                in_container,
+            } => {
+                if addr.ip().is_loopback() && *in_container {
+                    format!(
+                        "this runs in a container, where 127.0.0.1 is the container itself: point \
+                         base_url at the host (e.g. http://host.docker.internal:{}, with \
+                         `--add-host=host.docker.internal:host-gateway` on Linux) and make the \
+                         server listen on all interfaces (OLLAMA_HOST=0.0.0.0); or run `ollama \
+                         serve` inside this container",
+                        addr.port()
+                    )
+                } else if addr.ip().is_loopback() {
                     let start = match api {
                         ProbeApi::Ollama => {
                             "start Ollama (`ollama serve` or `systemctl start ollama`) and check \
@@ -833,12 +849,21 @@ mod tests {
         let f = Finding::ConnectRefused {
             addr: addr("127.0.0.1:11434"),
             api: ProbeApi::Ollama,
+            in_container: false,
         };
         let hint = f.hint();
         assert!(hint.contains("ollama serve"), "{hint}");
         assert!(hint.contains("host.docker.internal:11434"), "{hint}");
         assert_eq!(f.code(), "connect_refused");
         assert_eq!(f.status(), Status::Fail);
+        let in_container = Finding::ConnectRefused {
+            addr: addr("127.0.0.1:11434"),
+            api: ProbeApi::Ollama,
+            in_container: true,
+        };
+        let hint = in_container.hint();
+        assert!(hint.starts_with("this runs in a container"), "{hint}");
+        assert!(hint.contains("host-gateway"), "{hint}");
     }
 
     #[test]
@@ -846,6 +871,7 @@ mod tests {
         let f = Finding::ConnectRefused {
             addr: addr("192.168.1.20:11434"),
             api: ProbeApi::Ollama,
+            in_container: true,
         };
         assert!(
             f.hint().contains("OLLAMA_HOST=0.0.0.0:11434"),
@@ -855,6 +881,7 @@ mod tests {
         let f = Finding::ConnectRefused {
             addr: addr("192.168.1.20:8000"),
             api: ProbeApi::OpenAi,
+            in_container: false,
         };
         assert!(f.hint().contains("0.0.0.0"));
         assert!(!f.hint().contains("OLLAMA_HOST"));

@@ -41,7 +41,11 @@ pub(crate) async fn probe(
         error: "no address to connect to".to_owned(),
     });
     let finding = match finding {
-        Finding::ConnectRefused { addr, .. } => Finding::ConnectRefused { addr, api },
+        Finding::ConnectRefused { addr, .. } => Finding::ConnectRefused {
+            addr,
+            api,
+            in_container: in_container(),
+        },
         other => other,
     };
     out.push(finding.check(Rung::Tcp).elapsed(started.elapsed()));
@@ -64,12 +68,20 @@ pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpSt
     }
 }
 
+/// Whether this process runs in a container (Docker's or Podman's marker file).
+fn in_container() -> bool {
+    ["/.dockerenv", "/run/.containerenv"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+}
+
 /// Classifies a failed connect by its I/O error kind.
 pub(crate) fn classify(addr: SocketAddr, err: &io::Error, timeout: Duration) -> Finding {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => Finding::ConnectRefused {
             addr,
             api: ProbeApi::Ollama,
+            in_container: false,
         },
         io::ErrorKind::TimedOut => Finding::ConnectTimedOut {
             addr,
