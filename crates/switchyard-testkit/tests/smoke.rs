@@ -105,3 +105,24 @@ async fn refuse_closes_the_port_and_clearing_reopens_it() {
     up.set_fault(None);
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_port_stays_reserved_while_refusing() {
+    let up = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    up.set_fault(Some(Fault::Refuse));
+    // Let the accept loop drop its (shut down) listener: only the reservation is left.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A socket without SO_REUSEADDR cannot take the port meanwhile.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let err = s.bind(&up.addr().into()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    up.set_fault(None);
+    let r = client()
+        .get(format!("{}/api/version", up.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
