@@ -42,6 +42,7 @@ pub(crate) struct Ladder<'a> {
 impl Ladder<'_> {
     /// Records a finding on `rung`.
     pub(crate) fn push(&mut self, rung: Rung, finding: &Finding) {
+        tracing::debug!(provider = %self.probe.id, rung = rung.name(), code = finding.code(), "doctor finding");
         self.checks.push(finding.check(rung));
     }
 

@@ -802,6 +802,12 @@ impl Finding {
     }
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.summary())
+    }
+}
+
 fn api_name(api: ProbeApi) -> &'static str {
     match api {
         ProbeApi::Ollama => "Ollama",

@@ -30,6 +30,14 @@ pub(crate) async fn run(
         let last = |s: Status| checks.iter().rev().find(|c| c.status == s).map(|c| c.rung);
         last(Status::Fail).or_else(|| last(Status::Warn))
     };
+    let worst = checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok);
+    tracing::debug!(
+        provider = %probe.id,
+        status = ?worst,
+        stopped_at = stopped_at.map(Rung::name),
+        checks = checks.len(),
+        "doctor ladder finished"
+    );
     ProviderSection {
         id: probe.id.clone(),
         api: probe.api,
