@@ -41,9 +41,10 @@ async fn stream_text(up: &TestUpstream, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// Reads a streamed chat until the body errors or `ms` pass; returns what arrived and
-/// whether it ended with an error (not a timeout).
-async fn read_until_stall(up: &TestUpstream, path: &str, ms: u64) -> (String, Option<bool>) {
+/// Reads a streamed chat until the body ends, or until no chunk came for `idle_ms`;
+/// returns what arrived and how it ended: `Some(true)` body error, `Some(false)` clean end,
+/// `None` still open (stalled).
+async fn read_until_stall(up: &TestUpstream, path: &str, idle_ms: u64) -> (String, Option<bool>) {
     let mut r = client()
         .post(format!("{}{path}", up.base_url()))
         .body(stream_body(path, "test-model"))
@@ -52,26 +53,24 @@ async fn read_until_stall(up: &TestUpstream, path: &str, ms: u64) -> (String, Op
         .unwrap();
     assert_eq!(r.status(), 200);
     let mut got = Vec::new();
-    let res = tokio::time::timeout(Duration::from_millis(ms), async {
-        loop {
-            match r.chunk().await {
-                Ok(Some(b)) => got.extend_from_slice(&b),
-                Ok(None) => return false,
-                Err(_) => return true,
-            }
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_millis(idle_ms), r.chunk()).await {
+            Err(_) => break None,
+            Ok(Ok(Some(b))) => got.extend_from_slice(&b),
+            Ok(Ok(None)) => break Some(false),
+            Ok(Err(_)) => break Some(true),
         }
-    })
-    .await;
-    (String::from_utf8(got).unwrap(), res.ok())
+    };
+    (String::from_utf8(got).unwrap(), ended)
 }
 
 #[tokio::test]
 async fn hang_after_chunks_sends_n_chunks_then_stays_silent() {
     let up = with_script_fault(Fault::HangAfterChunks(2)).await;
-    let (got, ended) = read_until_stall(&up, OLLAMA, 300).await;
+    let (got, ended) = read_until_stall(&up, OLLAMA, 500).await;
     assert_eq!(ended, None, "still open");
     assert_eq!(ollama_text(&ndjson(&got)), "onetwo");
-    let (got, ended) = read_until_stall(&up, OPENAI, 300).await;
+    let (got, ended) = read_until_stall(&up, OPENAI, 500).await;
     assert_eq!(ended, None);
     let data = sse_data(&got);
     assert_eq!(data.len(), 2, "role chunk + one text chunk");
