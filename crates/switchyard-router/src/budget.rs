@@ -42,6 +42,10 @@ pub(crate) fn exhausted_cap(
             let Some(cap) = cap else { continue };
             let cap_micro = usd_to_micro(cap);
             let spent = ledger.spent(scope, window, at);
+            let soft = (cap_micro as f64 * budget.soft_fraction).floor();
+            if spent < cap_micro && !(warn_soft && spent as f64 >= soft) {
+                continue;
+            }
             let who = scope.map_or_else(|| "global".to_owned(), |c| format!("caller `{c}`"));
             let per = match window {
                 BudgetWindow::Day => "daily",
@@ -53,16 +57,13 @@ pub(crate) fn exhausted_cap(
                     micro_to_usd(spent)
                 ));
             }
-            let soft = (cap_micro as f64 * budget.soft_fraction).floor();
-            if warn_soft && spent as f64 >= soft {
-                tracing::warn!(
-                    scope = %who,
-                    window = per,
-                    spent_usd = micro_to_usd(spent),
-                    cap_usd = cap,
-                    "spend passed the soft threshold of a budget cap"
-                );
-            }
+            tracing::warn!(
+                scope = %who,
+                window = per,
+                spent_usd = micro_to_usd(spent),
+                cap_usd = cap,
+                "spend passed the soft threshold of a budget cap"
+            );
         }
     }
     None

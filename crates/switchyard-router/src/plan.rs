@@ -2,6 +2,8 @@
 //! and the targets left out with the rule that stopped each. Reads live state (health,
 //! load, spend) and sends nothing.
 
+use std::borrow::Cow;
+
 use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::config::OverflowRule;
@@ -12,9 +14,9 @@ use crate::router::{Inner, ParsedTarget, is_cloud, strictest};
 
 /// What a request's model name resolved to.
 #[derive(Debug)]
-struct Resolved {
+struct Resolved<'a> {
     route: Option<String>,
-    steps: Vec<Vec<ParsedTarget>>,
+    steps: Cow<'a, [Vec<ParsedTarget>]>,
     fallback: bool,
     /// Why steps after the first are out when `fallback` is false.
     no_fallback_reason: &'static str,
@@ -68,11 +70,11 @@ impl Inner {
         })
     }
 
-    fn resolve(&self, model: &str) -> Option<Resolved> {
+    fn resolve(&self, model: &str) -> Option<Resolved<'_>> {
         if let Some(route) = self.routes.get(model) {
             return Some(Resolved {
                 route: Some(route.name.clone()),
-                steps: route.steps.clone(),
+                steps: Cow::Borrowed(&route.steps),
                 fallback: route.fallback.unwrap_or(true),
                 no_fallback_reason: reasons::NO_FALLBACK,
                 overflow: route.overflow,
@@ -81,7 +83,7 @@ impl Inner {
         }
         let strict = |target: ParsedTarget| Resolved {
             route: None,
-            steps: vec![vec![target]],
+            steps: Cow::Owned(vec![vec![target]]),
             fallback: false,
             no_fallback_reason: reasons::STRICT_TARGET,
             overflow: None,
@@ -104,7 +106,7 @@ impl Inner {
                         steps.extend(route.steps.iter().skip(1).cloned());
                         return Some(Resolved {
                             route: Some(route.name.clone()),
-                            steps,
+                            steps: Cow::Owned(steps),
                             fallback: true,
                             no_fallback_reason: reasons::NO_FALLBACK,
                             overflow: None,
