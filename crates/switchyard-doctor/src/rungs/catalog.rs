@@ -14,21 +14,36 @@ use crate::upstream::same_model;
 /// How many names a summary lists.
 const SHOWN: usize = 5;
 
-/// Names on the server that look like `model` (same name, another tag); else a few names.
+/// Names on the server that look like `model`: the same name with another tag
+/// (`qwen2.5:3b` for `qwen2.5:7b`), else the same family (`gpt-4.1` for `gpt-4.1-mini`),
+/// else a few names.
 pub(crate) fn similar_names(model: &str, server: &[String]) -> Vec<String> {
     let stem = |n: &str| n.split(':').next().unwrap_or(n).to_ascii_lowercase();
-    let wanted = stem(model);
-    let same: Vec<String> = server
-        .iter()
-        .filter(|n| stem(n) == wanted)
-        .take(SHOWN)
-        .cloned()
-        .collect();
-    if same.is_empty() {
-        server.iter().take(3).cloned().collect()
-    } else {
-        same
+    let family = |n: &str| {
+        stem(n)
+            .split(['-', '.', '_'])
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let pick = |key: &dyn Fn(&str) -> String| -> Vec<String> {
+        let wanted = key(model);
+        server
+            .iter()
+            .filter(|n| !wanted.is_empty() && key(n) == wanted)
+            .take(SHOWN)
+            .cloned()
+            .collect()
+    };
+    let same = pick(&stem);
+    if !same.is_empty() {
+        return same;
     }
+    let kin = pick(&family);
+    if !kin.is_empty() {
+        return kin;
+    }
+    server.iter().take(3).cloned().collect()
 }
 
 /// The configured models, chat models first, each once.
@@ -248,6 +263,13 @@ mod tests {
             vec!["qwen2.5:3b", "qwen2.5:14b"]
         );
         assert_eq!(similar_names("mistral", &server).len(), 3);
+        let cloud: Vec<String> = ["o3", "gpt-4o", "gpt-4.1", "text-embedding-3-small"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            similar_names("gpt-4.1-mini", &cloud),
+            vec!["gpt-4o", "gpt-4.1"]
+        );
         assert!(similar_names("x", &[]).is_empty());
     }
 }
