@@ -836,3 +836,157 @@ async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
     local.shutdown().await;
     cloud.shutdown().await;
 }
+
+mod recorder {
+    //! A minimal `metrics` recorder: the last value (gauges), sum (counters) or sample count
+    //! (histograms) per `name{label=value,...}`.
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+        Recorder, SharedString, Unit,
+    };
+
+    #[derive(Debug, Default, Clone)]
+    pub(crate) struct Captured(Arc<Mutex<BTreeMap<String, f64>>>);
+
+    struct Handle(String, Captured);
+
+    impl Captured {
+        fn handle(&self, key: &Key) -> Arc<Handle> {
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            Arc::new(Handle(
+                format!("{}{{{}}}", key.name(), labels.join(",")),
+                self.clone(),
+            ))
+        }
+
+        fn update(&self, key: &str, f: impl FnOnce(&mut f64)) {
+            f(self.0.lock().unwrap().entry(key.to_owned()).or_default());
+        }
+
+        pub(crate) fn get(&self, key: &str) -> Option<f64> {
+            self.0.lock().unwrap().get(key).copied()
+        }
+
+        pub(crate) fn keys(&self) -> Vec<String> {
+            self.0.lock().unwrap().keys().cloned().collect()
+        }
+    }
+
+    impl CounterFn for Handle {
+        fn increment(&self, value: u64) {
+            self.1.update(&self.0, |v| *v += value as f64);
+        }
+        fn absolute(&self, value: u64) {
+            self.1.update(&self.0, |v| *v = value as f64);
+        }
+    }
+
+    impl GaugeFn for Handle {
+        fn increment(&self, value: f64) {
+            self.1.update(&self.0, |v| *v += value);
+        }
+        fn decrement(&self, value: f64) {
+            self.1.update(&self.0, |v| *v -= value);
+        }
+        fn set(&self, value: f64) {
+            self.1.update(&self.0, |v| *v = value);
+        }
+    }
+
+    impl HistogramFn for Handle {
+        fn record(&self, _value: f64) {
+            self.1.update(&self.0, |v| *v += 1.0);
+        }
+    }
+
+    impl Recorder for Captured {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.handle(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.handle(key))
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(self.handle(key))
+        }
+    }
+}
+
+#[test]
+fn the_router_records_the_contracted_metrics() {
+    use switchyard_router::metrics as m;
+    let captured = recorder::Captured::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&captured, || {
+        runtime.block_on(async {
+            let cloud = cloud_upstream().await;
+            let (router, _r) =
+                build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
+            drain(route(&router, &request("chat")).await.unwrap()).await;
+            cloud.shutdown().await;
+        })
+    });
+    let keys = captured.keys();
+    let has = |k: &str| {
+        captured
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in {keys:?}"))
+    };
+    assert_eq!(
+        has(&format!(
+            "{}{{outcome=ok,route=chat,target=cloud/gpt-test}}",
+            m::REQUESTS_TOTAL
+        )),
+        1.0
+    );
+    assert_eq!(
+        has(&format!(
+            "{}{{reason=fallback_after_connect_refused}}",
+            m::FALLBACKS_TOTAL
+        )),
+        1.0
+    );
+    assert_eq!(
+        has(&format!("{}{{target=cloud/gpt-test}}", m::TTFT_SECONDS)),
+        1.0
+    );
+    assert_eq!(
+        has(&format!(
+            "{}{{target=cloud/gpt-test}}",
+            m::REQUEST_DURATION_SECONDS
+        )),
+        1.0
+    );
+    assert_eq!(
+        has(&format!(
+            "{}{{kind=prompt,target=cloud/gpt-test}}",
+            m::TOKENS_TOTAL
+        )),
+        12.0
+    );
+    assert_eq!(
+        has(&format!(
+            "{}{{kind=completion,target=cloud/gpt-test}}",
+            m::TOKENS_TOTAL
+        )),
+        5.0
+    );
+    assert!((has(&format!("{}{{provider=cloud}}", m::SPEND_USD_TOTAL)) - 0.000013).abs() < 1e-12);
+    assert_eq!(has(&format!("{}{{provider=cloud}}", m::IN_FLIGHT)), 0.0);
+    assert_eq!(has(&format!("{}{{provider=local}}", m::PROVIDER_UP)), 0.0);
+    assert_eq!(has(&format!("{}{{provider=cloud}}", m::PROVIDER_UP)), 1.0);
+    let _ = m::QUEUE_DEPTH;
+}
