@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -12,7 +13,7 @@ use serde_json::json;
 use switchyard_core::{
     ErrorKind, Locality, PrivacyClass, Provider, TimeoutPhase, collect_response,
 };
-use switchyard_router::{AttemptOutcome, Health, RequestOutcome, reasons};
+use switchyard_router::{AttemptOutcome, Health, ManualClock, RequestOutcome, reasons};
 use switchyard_testkit::{Delays, Fault, Script, TestUpstream, UpstreamConfig, refused_addr};
 
 const FT: Duration = Duration::from_secs(2);
@@ -244,12 +245,15 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
         retry_after_secs: 0,
     }));
     let mut cfg = chat_route();
-    cfg["health"] = json!({ "cooldowns_ms": [300, 60000] });
+    cfg["health"] = json!({ "cooldowns_ms": [60_000, 300_000] });
     let slots = vec![
         ollama_at("local", &local.base_url(), Locality::Local, FT),
         cloud_slot(&cloud),
     ];
     let (router, records) = build_router(cfg, slots);
+    // Cooldowns of minutes, crossed by moving the router's clock.
+    let clock = Arc::new(ManualClock::new());
+    let router = router.with_clock(clock.clone());
 
     // 1: 429 -> fallback, cooldown starts.
     let s = route(&router, &request("chat")).await.unwrap();
@@ -288,7 +292,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
 
     // 3: after the cooldown, half-open: tried again, and it serves.
     local.set_fault(None);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance(Duration::from_secs(61));
     let s = route(&router, &request("chat")).await.unwrap();
     assert_eq!(s.served_by().provider, "local");
     assert_eq!(s.reason(), reasons::PRIMARY);
@@ -301,10 +305,10 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
         retry_after_secs: 0,
     }));
     drain(route(&router, &request("chat")).await.unwrap()).await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance(Duration::from_secs(61));
     drain(route(&router, &request("chat")).await.unwrap()).await; // half-open try fails again
     match router.provider_status()[0].health {
-        Health::Cooling { remaining_ms, .. } => assert!(remaining_ms > 10_000, "{remaining_ms}"),
+        Health::Cooling { remaining_ms, .. } => assert!(remaining_ms > 200_000, "{remaining_ms}"),
         ref other => panic!("expected a longer cooldown, got {other:?}"),
     }
     local.shutdown().await;
@@ -785,7 +789,7 @@ async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
     let local = TestUpstream::start(UpstreamConfig::default().script(
         "test-model",
         Script::text(["late"]).with_delays(Delays {
-            before_first_chunk: Duration::from_millis(300),
+            before_first_chunk: Duration::from_millis(800),
             ..Delays::default()
         }),
     ))
@@ -793,12 +797,14 @@ async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
     .unwrap();
     let cloud = cloud_upstream().await;
     let mut cfg = chat_route();
-    cfg["health"] = json!({ "cooldowns_ms": [100] });
+    cfg["health"] = json!({ "cooldowns_ms": [60_000] });
     let slots = vec![
         ollama_at("local", &local.base_url(), Locality::Local, FT),
         cloud_slot(&cloud),
     ];
     let (router, _r) = build_router(cfg, slots);
+    let clock = Arc::new(ManualClock::new());
+    let router = router.with_clock(clock.clone());
 
     local.set_fault(Some(Fault::HttpError {
         status: 500,
@@ -806,7 +812,7 @@ async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
     }));
     drain(route(&router, &request("chat")).await.unwrap()).await;
     local.set_fault(None);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    clock.advance(Duration::from_secs(61));
 
     // The half-open trial...
     let trial = tokio::spawn({
