@@ -996,3 +996,38 @@ fn the_router_records_the_contracted_metrics() {
     assert_eq!(has(&format!("{}{{provider=cloud}}", m::PROVIDER_UP)), 1.0);
     let _ = m::QUEUE_DEPTH;
 }
+
+#[tokio::test]
+async fn a_cooling_target_is_still_tried_when_nothing_else_is_left() {
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model"] } },
+                      "retry": { "max_retries": 0 } });
+    let (router, records) = build_router(
+        cfg,
+        vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+    );
+    local.set_fault(Some(Fault::HttpError {
+        status: 502,
+        message: "bad gateway".into(),
+    }));
+    let failure = route(&router, &request("chat")).await.expect_err("502");
+    assert_eq!(failure.kind(), ErrorKind::Upstream);
+    assert!(matches!(
+        router.provider_status()[0].health,
+        Health::Cooling { .. }
+    ));
+    local.set_fault(None);
+    let s = route(&router, &request("chat")).await.expect("last resort");
+    assert_eq!(s.reason(), reasons::COOLING_LAST_RESORT);
+    let (text, _, _) = drain(s).await;
+    assert_eq!(text, DEFAULT_TEXT);
+    assert_eq!(records.last().reason, reasons::COOLING_LAST_RESORT);
+    assert_eq!(
+        router.provider_status()[0].health,
+        Health::Up,
+        "success ends the cooldown"
+    );
+    local.shutdown().await;
+}
