@@ -8,11 +8,13 @@
 //! first token and the gateway's own overhead from the response headers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use switchyard_router::MemoryLedger;
 use switchyard_testkit::{
     Delays, Fault, ModelSpec, Script, ScriptedCall, TestUpstream, UpstreamConfig,
 };
@@ -121,8 +123,8 @@ async fn demo() -> Result<(), DemoError> {
         path: None,
         checksum: Some(config::checksum(text.as_bytes())),
     };
-    let (stack, _providers) =
-        wiring::new_stack(&config).map_err(|e| DemoError::Startup(e.to_string()))?;
+    let (stack, _providers) = wiring::new_stack(&config, Arc::new(MemoryLedger::new()))
+        .map_err(|e| DemoError::Startup(e.to_string()))?;
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .map_err(|e| DemoError::Startup(format!("gateway listener: {e}")))?;

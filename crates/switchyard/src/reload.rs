@@ -125,6 +125,9 @@ impl Reloader {
         let current_router = self.stack.router.load_full();
         let built = wiring::reload_router(&current_router, &next)?;
         let server = &next.file.server;
+        if next.file.spend_ledger != self.current.file.spend_ledger {
+            tracing::warn!("spend_ledger changed: a restart is needed to use the new file");
+        }
         if server.listen != self.current.file.server.listen {
             tracing::warn!(
                 running = %self.listen,

@@ -68,7 +68,8 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         return EXIT_CONFIG;
     }
     let metrics = install_metrics();
-    let (stack, providers) = match wiring::new_stack(&config) {
+    let built = wiring::open_ledger(&config).and_then(|ledger| wiring::new_stack(&config, ledger));
+    let (stack, providers) = match built {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(reason = e.reason_code(), "config refused: {e}");

@@ -7,11 +7,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use switchyard_core::Provider;
 use switchyard_gateway::{Gateway, RouterHandle};
-use switchyard_router::{MemoryLedger, Router, SpendLedger};
+use switchyard_router::{MemoryLedger, RedbLedger, Router, SpendLedger};
 use tokio::task::JoinHandle;
 
 use crate::config::build::{self, BuiltProvider};
-use crate::config::{Config, ConfigError, ConfigErrorKind};
+use crate::config::{Config, ConfigError, ConfigErrorKind, Segment};
 
 /// The router built from a config, with the Ollama clients to warm up.
 #[derive(Debug)]
@@ -26,11 +26,42 @@ fn router_error(e: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Router, e.to_string())
 }
 
-/// Builds a fresh router (no previous state) from `config`.
+/// Builds a fresh router (no previous state) from `config`, with spend kept in memory.
 pub(crate) fn new_router(config: &Config) -> Result<BuiltRouter, ConfigError> {
+    new_router_with(config, Arc::new(MemoryLedger::new()))
+}
+
+/// The ledger `serve` records spend in: the configured `spend_ledger` file, or memory.
+pub(crate) fn open_ledger(config: &Config) -> Result<Arc<dyn SpendLedger>, ConfigError> {
+    match &config.file.spend_ledger {
+        Some(path) => {
+            let ledger = RedbLedger::open(path).map_err(|e| {
+                ConfigError::new(ConfigErrorKind::Invalid, e.to_string())
+                    .at(vec![Segment::Key("spend_ledger".to_owned())])
+            })?;
+            Ok(Arc::new(ledger))
+        }
+        None => {
+            let budgets = config.file.policy.budget.usd_per_day.is_some()
+                || config.file.policy.budget.usd_per_month.is_some()
+                || config.file.callers.values().any(|c| c.budget.is_some());
+            if budgets {
+                tracing::warn!(
+                    "budgets are configured but no spend_ledger file: spend starts from zero at every start"
+                );
+            }
+            Ok(Arc::new(MemoryLedger::new()))
+        }
+    }
+}
+
+/// Builds a fresh router from `config` recording spend in `ledger`.
+pub(crate) fn new_router_with(
+    config: &Config,
+    ledger: Arc<dyn SpendLedger>,
+) -> Result<BuiltRouter, ConfigError> {
     let providers = build::build_providers(&config.file)?;
     let slots = providers.iter().map(|p| p.slot.clone()).collect();
-    let ledger: Arc<dyn SpendLedger> = Arc::new(MemoryLedger::new());
     let router =
         Router::new(build::router_config(&config.file), slots, ledger).map_err(router_error)?;
     Ok(BuiltRouter { router, providers })
@@ -55,9 +86,13 @@ pub(crate) struct Stack {
     pub(crate) router: RouterHandle,
 }
 
-/// Builds the gateway over a new router from `config`, and starts the router's probes.
-pub(crate) fn new_stack(config: &Config) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
-    let built = new_router(config)?;
+/// Builds the gateway over a new router from `config` (spend recorded in `ledger`), and
+/// starts the router's probes.
+pub(crate) fn new_stack(
+    config: &Config,
+    ledger: Arc<dyn SpendLedger>,
+) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
+    let built = new_router_with(config, ledger)?;
     let handle: RouterHandle = Arc::new(ArcSwap::from_pointee(built.router));
     handle.load().start_probes();
     let gateway = Gateway::new(build::gateway_config(&config.file), Arc::clone(&handle));

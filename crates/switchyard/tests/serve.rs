@@ -190,13 +190,22 @@ async fn starts_while_ollama_is_down_and_picks_it_up() {
 }
 
 #[tokio::test]
-async fn json_logs_and_prometheus_metrics() {
+async fn json_logs_prometheus_metrics_and_a_spend_ledger_file() {
     let upstream = TestUpstream::start(UpstreamConfig::default())
         .await
         .unwrap();
     let dir = TempDir::new("metrics");
-    let path = dir.write("config.json5", &config(&upstream.base_url(), "chat", ""));
+    let ledger = dir.path().join("spend.redb");
+    let text = config(&upstream.base_url(), "chat", "").replace(
+        "  health: {",
+        &format!(
+            "  spend_ledger: {:?},\n  health: {{",
+            ledger.to_str().unwrap()
+        ),
+    );
+    let path = dir.write("config.json5", &text);
     let served = Served::start_with(&path, &[], &["--log-format", "json"]).await;
+    assert!(ledger.exists(), "the spend ledger file is created");
     let base = served.base_url();
     let first: Value =
         serde_json::from_str(&served.wait_for_log_after(0, "listening on", WAIT).await)

@@ -34,6 +34,9 @@ pub(crate) struct FileConfig {
     pub(crate) health: HealthConfig,
     /// Retries on the same target.
     pub(crate) retry: RetryConfig,
+    /// A file (redb database) where `serve` keeps spend, so budgets survive a restart.
+    /// Absent: spend is kept in memory and starts from zero at each start.
+    pub(crate) spend_ledger: Option<PathBuf>,
 }
 
 /// `server: { ... }`.

@@ -18,6 +18,7 @@ pub(crate) use error::{ConfigError, ConfigErrorKind};
 #[cfg(test)]
 pub(crate) use file::Secret;
 pub(crate) use file::{DEFAULT_OLLAMA_URL, DEFAULT_PROVIDER_ID, FileConfig, ProviderApi};
+pub(crate) use locate::Segment;
 
 /// A config file may not be larger than this.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
