@@ -61,11 +61,18 @@ impl Reloader {
 
     /// Watches for SIGHUP and file changes in a background task. Without a config file
     /// there is nothing to reload: SIGHUP is logged and ignored.
+    /// Call it before announcing that the server listens: from then on a SIGHUP reloads
+    /// instead of ending the process (the signal's default action).
     pub(crate) fn spawn(mut self) -> JoinHandle<()> {
+        #[cfg(unix)]
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the file is still watched");
+                None
+            }
+        };
         tokio::spawn(async move {
-            #[cfg(unix)]
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let path = self.current.path.clone();
             let mut last = path.as_deref().and_then(stamp);
             let mut tick = tokio::time::interval(POLL_INTERVAL);

@@ -89,19 +89,32 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
             return EXIT_RUNTIME;
         }
     };
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(
-        config = %config.path.as_ref().map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string()),
-        checksum = config.checksum.as_deref().unwrap_or("-"),
-        providers = config.file.providers.len(),
-        routes = config.file.routes.len(),
-        keys = config.file.server.keys.len(),
-        "switchyard {} listening on http://{bound}",
-        env!("CARGO_PKG_VERSION"),
-    );
     let discovery = wiring::spawn_discovery(&providers);
+    let bound = listener.local_addr().unwrap_or(listen);
+    let announce = format!(
+        "switchyard {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let source = config.path.as_ref().map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let checksum = config.checksum.clone().unwrap_or_else(|| "-".to_owned());
+    let counts = (
+        config.file.providers.len(),
+        config.file.routes.len(),
+        config.file.server.keys.len(),
+    );
     let reloader = Reloader::new(stack, config, listen, discovery);
     let reload_task = reloader.spawn();
+    tracing::info!(
+        config = %source,
+        checksum = %checksum,
+        providers = counts.0,
+        routes = counts.1,
+        keys = counts.2,
+        "{announce}"
+    );
     let result = gateway.serve(listener, shutdown_signal()).await;
     reload_task.abort();
     match result {

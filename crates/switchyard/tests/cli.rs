@@ -374,3 +374,25 @@ async fn models_and_route_explain_read_the_config_and_the_upstream() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     upstream.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_deploy_example_config_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/deploy/switchyard.json5");
+    let out = run(
+        &["config", "check", example.to_str().unwrap()],
+        &[
+            ("SWITCHYARD_KEY", "k1"),
+            ("SWITCHYARD_CI_KEY", "k2"),
+            ("OPENAI_API_KEY", "k3"),
+        ],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("3 providers, 2 routes, 2 keys"),
+        "{}",
+        text(&out.stdout)
+    );
+}
