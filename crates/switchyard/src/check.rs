@@ -27,7 +27,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
     // Build everything (clients, router) too: CA files, headers and the router's own
     // rules are checked only there. Nothing is contacted.
     if let Err(e) = wiring::new_router(&config) {
-        eprintln!("{}", e.in_file(Some(path.clone())));
+        eprintln!("{}", config::locate_in_file(e, &path));
         return EXIT_CONFIG;
     }
     let f = &config.file;

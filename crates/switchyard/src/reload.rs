@@ -124,7 +124,7 @@ impl Reloader {
             return;
         }
         if let Err(e) = self.apply(next, trigger) {
-            refused(trigger, &e);
+            refused(trigger, &config::locate_in_file(e, path));
         }
     }
 

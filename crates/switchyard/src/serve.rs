@@ -72,6 +72,10 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
     let (stack, providers) = match built {
         Ok(s) => s,
         Err(e) => {
+            let e = match &config.path {
+                Some(p) => crate::config::locate_in_file(e, p),
+                None => e,
+            };
             tracing::error!(reason = e.reason_code(), "config refused: {e}");
             eprintln!("switchyard: {e}");
             return EXIT_CONFIG;

@@ -396,3 +396,18 @@ async fn the_deploy_example_config_is_valid() {
         text(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn config_check_builds_providers_and_names_the_key_on_failure() {
+    let dir = TempDir::new("check-build");
+    let file = dir.write(
+        "ca.json5",
+        "{\n  providers: {\n    lan: { api: 'openai', base_url: 'https://10.0.0.2/v1',\n           ca_file: '/nonexistent/ca.pem' },\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.starts_with(&format!("{}:", file.display())), "{err}");
+    assert!(err.contains("providers.lan"), "{err}");
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}

@@ -133,7 +133,8 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
     let locality = locality(p);
     let client = client_config(p, locality);
     let models: Vec<ModelInfo> = p.models.iter().map(|m| model_info(m, locality)).collect();
-    let discover = p.discover.unwrap_or(true);
+    // Discovery by default only when the config lists no models itself.
+    let discover = p.discover.unwrap_or(p.models.is_empty());
     let provider: Arc<dyn Provider> = match p.api {
         ProviderApi::Ollama => {
             let mut config = OllamaConfig::new(p.base_url.clone());
@@ -173,13 +174,15 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
             let client = OpenAiClient::new(config).map_err(|e| {
                 provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
             })?;
-            if discover {
-                Arc::new(client)
-            } else {
-                Arc::new(StaticCatalog {
+            match (discover, models.is_empty()) {
+                // Asks `/models` (the client does when it has no static list).
+                (true, true) => Arc::new(client),
+                // Asks `/models` and merges the configured prices and limits in.
+                (true, false) => Arc::new(MergedCatalog { client }),
+                (false, _) => Arc::new(StaticCatalog {
                     inner: Arc::new(client),
                     models: models.clone(),
-                })
+                }),
             }
         }
     };
@@ -266,5 +269,27 @@ impl Provider for StaticCatalog {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
+    }
+}
+
+/// An OpenAI-compatible provider with `discover: true` and a configured model list: the
+/// catalog is what `/models` lists, with the configured prices and limits merged in.
+#[derive(Debug)]
+struct MergedCatalog {
+    client: OpenAiClient,
+}
+
+#[async_trait]
+impl Provider for MergedCatalog {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.client.chat(request).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        self.client.list_models().await
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.client.health().await
     }
 }

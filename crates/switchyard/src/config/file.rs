@@ -123,7 +123,7 @@ pub(crate) struct ProviderSection {
     /// Where it runs; default: `local` for a loopback address, `cloud` otherwise.
     #[serde(default)]
     pub(crate) locality: Option<Locality>,
-    /// Ask the server for its model list (default true).
+    /// Ask the server for its model list (default: only when `models` is empty).
     #[serde(default)]
     pub(crate) discover: Option<bool>,
     /// Requests in flight at most (default 4).

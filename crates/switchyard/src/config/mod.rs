@@ -156,6 +156,16 @@ pub(crate) fn parse_str(
     Ok(file)
 }
 
+/// Adds the file and the line of the error's key path to an error found after loading
+/// (building a provider or the router).
+pub(crate) fn locate_in_file(error: ConfigError, path: &Path) -> ConfigError {
+    let located = match read_bounded(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
+        Ok(text) => locate_error(error, &text),
+        Err(_) => error,
+    };
+    located.in_file(Some(path.to_owned()))
+}
+
 /// Adds the line of the error's key path.
 fn locate_error(mut error: ConfigError, text: &str) -> ConfigError {
     if error.line.is_none() {

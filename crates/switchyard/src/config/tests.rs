@@ -209,6 +209,11 @@ fn validation_errors_name_the_key_and_line() {
             2,
         ),
         (
+            "{ providers: { l: { api: 'openai', base_url: 'http://127.0.0.1:1/v1',\n discover: false } } }",
+            "providers.l.discover",
+            2,
+        ),
+        (
             "{ providers: { l: { api: 'openai', base_url: 'http://127.0.0.1:1/v1',\n models: [ { id: 'm' }, { id: 'm' } ] } } }",
             "providers.l.models[1].id",
             2,
@@ -276,4 +281,70 @@ fn secret_literal_is_accepted() {
     .unwrap();
     assert_eq!(c.server.keys[0].token.value(), "plain");
     assert_eq!(Secret::literal("env:X").env_name(), Some("X"));
+}
+
+#[test]
+fn build_maps_the_config_onto_router_gateway_and_clients() {
+    use std::time::Duration;
+    use switchyard_core::{Locality, PrivacyClass};
+
+    let c = parse_str(FULL, &env_with(FULL_ENV)).unwrap();
+    // Localities as written; inferred ones: loopback -> local, anything else -> cloud.
+    assert_eq!(build::locality(&c.providers["local"]), Locality::Local);
+    let inferred = parse_str(
+        "{ providers: { a: { api: 'ollama', base_url: 'http://localhost:11434' },\n b: { api: 'openai', base_url: 'https://example.invalid/v1' } } }",
+        &no_env,
+    )
+    .unwrap();
+    assert_eq!(build::locality(&inferred.providers["a"]), Locality::Local);
+    assert_eq!(build::locality(&inferred.providers["b"]), Locality::Cloud);
+
+    // Timeouts: configured values, then locality defaults.
+    let local = build::timeouts(&c.providers["local"], Locality::Local);
+    assert_eq!(local.first_token, Duration::from_secs(300));
+    assert_eq!(local.connect, Duration::from_secs(2));
+    let cloud = build::timeouts(&c.providers["cloud"], Locality::Cloud);
+    assert_eq!(cloud.first_token, Duration::from_secs(60));
+
+    // Secrets land in the transport config, resolved.
+    let transport = build::client_config(&c.providers["cloud"], Locality::Cloud);
+    assert_eq!(transport.bearer_token.as_deref(), Some("sk-openai"));
+    assert_eq!(
+        transport.extra_headers,
+        vec![("x-org".to_owned(), "org-1".to_owned())]
+    );
+
+    // Static models carry prices.
+    let info = build::model_info(&c.providers["cloud"].models[0], Locality::Cloud);
+    assert_eq!(info.price.unwrap().output_usd_per_mtok, 1.6);
+    assert!(info.capabilities.unwrap().tools);
+
+    let router = build::router_config(&c);
+    assert_eq!(router.routes["chat"].targets.len(), 2);
+    assert_eq!(router.callers["ci"].privacy, Some(PrivacyClass::LocalOnly));
+
+    let gateway = build::gateway_config(&c);
+    assert_eq!(gateway.keys.len(), 2);
+    assert_eq!(gateway.keys[0].token, "sk-laptop");
+    assert_eq!(gateway.keys[0].privacy, Some(PrivacyClass::LocalOnly));
+    assert_eq!(gateway.keys[1].requests_per_minute, Some(60));
+
+    // Every provider builds (nothing is contacted).
+    let providers = build::build_providers(&c).unwrap();
+    assert_eq!(providers.len(), 2);
+    let cloud = providers.iter().find(|p| p.slot.id == "cloud").unwrap();
+    assert!(
+        !cloud.discover,
+        "a listed model turns discovery off by default"
+    );
+    assert_eq!(cloud.slot.locality, Locality::Cloud);
+}
+
+#[test]
+fn a_provider_that_cannot_be_built_names_its_key() {
+    let text = "{ providers: { l: { api: 'openai', base_url: 'http://127.0.0.1:1/v1',\n  ca_file: '/nonexistent/ca.pem' } } }";
+    let c = parse_str(text, &no_env).unwrap();
+    let e = build::build_providers(&c).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Provider);
+    assert!(e.path.as_deref().unwrap().starts_with("providers.l"), "{e}");
 }

@@ -190,6 +190,12 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
     if p.ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
         return Err(invalid(at("ca_file"), "must name a file"));
     }
+    if p.discover == Some(false) && p.models.is_empty() {
+        return Err(invalid(
+            at("discover"),
+            "with discovery off the provider needs a `models` list",
+        ));
+    }
     let mut seen = BTreeSet::new();
     for (i, m) in p.models.iter().enumerate() {
         validate_model(id, i, m, &mut seen)?;
