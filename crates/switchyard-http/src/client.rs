@@ -31,8 +31,8 @@ impl Default for Timeouts {
     }
 }
 
-/// How to reach one upstream.
-#[derive(Debug, Clone, Default)]
+/// How to reach one upstream. Its `Debug` output redacts the token and header values.
+#[derive(Clone, Default)]
 pub struct ClientConfig {
     /// Phase timeouts.
     pub timeouts: Timeouts,
@@ -47,6 +47,27 @@ pub struct ClientConfig {
     pub proxy: Option<String>,
     /// How long an idle pooled connection is kept (default 90 s).
     pub pool_idle_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .extra_headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("ClientConfig")
+            .field("timeouts", &self.timeouts)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("extra_headers", &headers)
+            .field("ca_file", &self.ca_file)
+            .field("proxy", &self.proxy)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .finish()
+    }
 }
 
 /// Why a client could not be built from its config.

@@ -254,3 +254,21 @@ fn bad_headers_and_ca_files_are_refused_with_names() {
     assert_eq!(err.reason_code(), "invalid_ca_file");
     assert!(err.to_string().contains("/nonexistent/ca.pem"));
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let cfg = ClientConfig {
+        bearer_token: Some("sk-secret-token".into()),
+        extra_headers: vec![("x-api-key".into(), "hunter2".into())],
+        ..ClientConfig::default()
+    };
+    let shown = format!("{cfg:?}");
+    assert!(
+        !shown.contains("sk-secret-token") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("x-api-key") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+}

@@ -167,6 +167,7 @@ impl OllamaClient {
         let body = encode(request, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
+        tracing::debug!(url = %url, model = %request.model, "streamed chat request");
         let started = send_request(self.post_json(url, body), &timeouts, url).await?;
         let decoder = NativeDecoder::new(self.recovery_for(request));
         Ok(Box::pin(TimedEventStream::new(

@@ -158,6 +158,7 @@ impl OpenAiClient {
         let body = self.encode(request, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
+        tracing::debug!(url = %url, model = %request.model, "streamed chat request");
         let started = send_request(self.post_json(url, body), &timeouts, url).await?;
         let decoder = SseDecoder::new(self.recovery_for(request));
         Ok(Box::pin(TimedEventStream::new(
