@@ -1,6 +1,7 @@
 //! Model discovery: `/api/tags` enriched by `/api/show` with bounded concurrency and a
 //! bounded count, kept as the last good catalog when a refresh fails.
 
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use futures::StreamExt;
@@ -48,10 +49,22 @@ impl OllamaClient {
     /// `discovery.concurrency` at a time, at most `discovery.max_models` models). A failed
     /// `/api/show` leaves that model's capabilities unknown; a failed `/api/tags` keeps the
     /// last good catalog, marks it stale with the error and returns the error. An empty
-    /// list is a success. Concurrent calls are serialised.
+    /// list is a success. Concurrent calls share one discovery: a call that waited for another
+    /// one to finish returns that one's result.
     pub async fn refresh_catalog(&self) -> Result<CatalogSnapshot, ProviderError> {
+        let waited_since = self.inner.refreshes.load(Ordering::SeqCst);
         let _one_at_a_time = self.inner.refresh.lock().await;
-        match self.discover().await {
+        if self.inner.refreshes.load(Ordering::SeqCst) != waited_since {
+            // Another refresh finished while this call waited: its answer is as fresh.
+            let current = self.catalog();
+            if let Some(error) = current.stale {
+                return Err(error);
+            }
+            return Ok(current);
+        }
+        let result = self.discover().await;
+        self.inner.refreshes.fetch_add(1, Ordering::SeqCst);
+        match result {
             Ok(snapshot) => {
                 *self.catalog_lock() = snapshot.clone();
                 Ok(snapshot)

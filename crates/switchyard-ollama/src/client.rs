@@ -1,5 +1,6 @@
 //! The Ollama client: chat (streamed and whole), metadata endpoints, the `Provider` impl.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -43,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) chat_url: String,
     pub(crate) catalog: Mutex<CatalogSnapshot>,
     pub(crate) refresh: tokio::sync::Mutex<()>,
+    /// Finished discoveries, to let callers that waited share the result.
+    pub(crate) refreshes: AtomicU64,
 }
 
 impl std::fmt::Debug for OllamaClient {
@@ -78,6 +81,7 @@ impl OllamaClient {
                 chat_url,
                 catalog: Mutex::new(CatalogSnapshot::default()),
                 refresh: tokio::sync::Mutex::new(()),
+                refreshes: AtomicU64::new(0),
             }),
         })
     }

@@ -277,3 +277,27 @@ async fn a_hanging_metadata_request_is_bounded() {
     assert!(err.is_timeout(), "{err}");
     up.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_share_one_discovery() {
+    let up = TestUpstream::start(catalog_config()).await.unwrap();
+    let client = client(&up.base_url());
+    let (a, b, c) = guarded(async {
+        tokio::join!(
+            client.refresh_catalog(),
+            client.refresh_catalog(),
+            client.refresh_catalog()
+        )
+    })
+    .await;
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+    let tags = up
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/tags")
+        .count();
+    assert_eq!(tags, 1, "the waiting calls reused the first discovery");
+    up.shutdown().await;
+}
