@@ -235,3 +235,20 @@ async fn a_missing_key_variable_is_refused_at_build_time() {
             .contains("SWITCHYARD_TEST_SURELY_UNSET_KEY_VARIABLE")
     );
 }
+
+#[tokio::test]
+async fn a_base_url_without_v1_is_endpoint_not_found() {
+    let up = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    // The user wrote the server's root instead of its `/v1` address.
+    let err = chat_error(&client(&up.base_url()), "test-model").await;
+    assert_eq!(err.kind(), ErrorKind::EndpointNotFound, "{err}");
+    assert_eq!(err.status(), Some(404));
+    assert!(
+        err.message().contains("/chat/completions"),
+        "the URL is named: {}",
+        err.message()
+    );
+    up.shutdown().await;
+}
