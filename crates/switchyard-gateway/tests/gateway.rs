@@ -1182,3 +1182,131 @@ async fn refuses_non_loopback_without_keys() {
     assert_eq!(err.reason_code(), "insecure_listen");
     upstream.shutdown().await;
 }
+
+#[tokio::test]
+async fn fallback_before_the_first_byte_is_reported_in_headers() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut dead_config =
+        OllamaConfig::new(format!("http://{}", switchyard_testkit::refused_addr()));
+    dead_config.client = short_timeouts();
+    let mut dead = ProviderSlot::new(
+        "dead",
+        Arc::new(OllamaClient::new(dead_config).unwrap()),
+        Locality::Local,
+    );
+    dead.models = vec![switchyard_core::ModelInfo::new(
+        "test-model",
+        Locality::Local,
+    )];
+    let slots = vec![
+        dead,
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &upstream, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": { "chat": { "targets": ["dead/test-model", "up/test-model"] } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(r.headers()["x-switchyard-attempts"], "2");
+    let reason = r.headers()["x-switchyard-route-reason"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.starts_with("fallback"), "{reason}");
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_per_minute_limit_applies_after_a_large_answer() {
+    let config = GatewayConfig {
+        keys: vec![ApiKey {
+            tokens_per_minute: Some(10),
+            ..ApiKey::new("tokens", "sk-tokens")
+        }],
+        ..gateway_config()
+    };
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), config).await;
+    let chat =
+        json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    // The default script reports 12 + 5 tokens: over the limit after one answer.
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-tokens")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.text().await.unwrap();
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-tokens")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_fields_pass_through_to_an_upstream_of_the_same_api() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(
+            &json!({"model": "chat", "stream": false, "logit_bias": {"50256": -100},
+                      "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = h.upstream.chat_requests()[0].body_json().unwrap();
+    assert_eq!(sent["logit_bias"]["50256"], -100);
+    assert_eq!(sent["model"], "test-model");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_by_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = GatewayConfig {
+        header_read_timeout: Duration::from_millis(200),
+        ..gateway_config()
+    };
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), config).await;
+    let mut socket = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(WAIT, socket.read(&mut buf))
+        .await
+        .unwrap();
+    // Closed (or answered with an error status), well before the test's own timeout.
+    match read {
+        Ok(0) | Err(_) => {}
+        Ok(n) => assert!(!std::str::from_utf8(&buf[..n]).unwrap().contains("200 OK")),
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    h.shutdown().await;
+}
