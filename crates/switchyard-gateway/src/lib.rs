@@ -10,6 +10,17 @@
 //! first upstream event in hand, so fallback before the first byte stays possible; a
 //! failure after that ends the stream with the API's error event.
 //!
+//! | endpoint | auth (when keys are configured) |
+//! |---|---|
+//! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}` | bearer key |
+//! | `POST /api/chat`, `GET /api/tags`, `POST /api/show`, `GET /api/ps` | bearer key |
+//! | `GET /metrics` (Prometheus text; see [`Gateway::with_metrics_handle`]) | bearer key |
+//! | `GET /`, `HEAD /` ("Ollama is running"), `GET /api/version`, `GET /healthz`, `GET /readyz` | open |
+//!
+//! Keys carry a policy ([`ApiKey`]): a privacy class (the `x-switchyard-privacy` header
+//! can raise it, never lower it), allowed routes (others are refused with 403), and
+//! requests-per-minute and tokens-per-minute limits (429 with `retry-after`).
+//!
 //! Answers carry `x-switchyard-target`, `x-switchyard-route-reason`,
 //! `x-switchyard-request-id`, `x-switchyard-overhead-ms` and `x-switchyard-attempts`.
 //! Errors use each API's own shape with the reason code as `code` (OpenAI) or in the
