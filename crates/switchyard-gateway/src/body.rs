@@ -8,10 +8,11 @@
 //! event gets one too, so an interrupted answer never looks complete.
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
@@ -27,6 +28,11 @@ use crate::telemetry::record_overhead;
 
 /// Output gathered in one poll before it is handed to hyper even if more events are ready.
 pub(crate) const FLUSH_BYTES: usize = 32 * 1024;
+/// How long the end of the client's body may wait for the upstream response to end after
+/// the final event (normally it ends at once; waiting lets its connection be reused).
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// Items taken from the upstream stream after its final event, at most.
+const MAX_DRAIN_POLLS: usize = 1024;
 
 /// The encoder of the client's API.
 #[derive(Debug)]
@@ -94,6 +100,10 @@ pub(crate) struct ChatBody {
     api: Api,
     started: Instant,
     finished: bool,
+    /// The routed stream returned `None`.
+    routed_ended: bool,
+    /// Set when the upstream had not ended yet after the final event.
+    drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     overhead_recorded: bool,
     /// The router this request started on, kept until the stream ends.
     _router: Arc<Router>,
@@ -117,6 +127,8 @@ impl ChatBody {
             api,
             started,
             finished: false,
+            routed_ended: false,
+            drain_deadline: None,
             overhead_recorded: false,
             _router: router,
         }
@@ -135,6 +147,36 @@ impl ChatBody {
     }
 }
 
+impl ChatBody {
+    /// After the final event: lets the upstream response end (so its connection goes back
+    /// to the pool) before the client's body ends. The client already has every byte; this
+    /// only delays the end-of-body marker, by [`DRAIN_GRACE`] at most.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if !self.routed_ended {
+            for _ in 0..MAX_DRAIN_POLLS {
+                match self.routed.poll_next_unpin(cx) {
+                    Poll::Ready(Some(_)) => {}
+                    Poll::Ready(None) => {
+                        self.routed_ended = true;
+                        break;
+                    }
+                    Poll::Pending => {
+                        let deadline = self
+                            .drain_deadline
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DRAIN_GRACE)));
+                        if deadline.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        self.finish();
+        Poll::Ready(None)
+    }
+}
+
 impl Stream for ChatBody {
     type Item = Result<Bytes, Infallible>;
 
@@ -143,17 +185,11 @@ impl Stream for ChatBody {
         if this.finished {
             return Poll::Ready(None);
         }
-        loop {
-            if this.encoder.is_done() {
-                // The answer is complete (or ended with an error event). Give the router
-                // a chance to see the end of the stream if it is already there.
-                let _ = this.routed.poll_next_unpin(cx);
-                this.finish();
-                break;
-            }
-            if this.scratch.len() >= FLUSH_BYTES {
-                break;
-            }
+        if this.encoder.is_done() {
+            return this.poll_drain(cx);
+        }
+        // Take every event that is ready (up to FLUSH_BYTES of output) into one write.
+        while !this.encoder.is_done() && this.scratch.len() < FLUSH_BYTES {
             match this.routed.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(event))) => {
                     if let ChatEvent::Usage(usage) = &event {
@@ -170,25 +206,22 @@ impl Stream for ChatBody {
                     this.encoder.encode_error(&err, &mut this.scratch);
                 }
                 Poll::Ready(None) => {
+                    this.routed_ended = true;
                     if !this.encoder.is_done() {
                         let err = ProviderError::ended_early(
                             "the upstream stream ended without its final event",
                         );
                         this.encoder.encode_error(&err, &mut this.scratch);
                     }
-                    this.finish();
-                    break;
                 }
-                Poll::Pending => {
-                    if this.scratch.is_empty() {
-                        return Poll::Pending;
-                    }
-                    break;
-                }
+                Poll::Pending => break,
             }
         }
         if this.scratch.is_empty() {
-            return Poll::Ready(None);
+            if this.encoder.is_done() {
+                return this.poll_drain(cx);
+            }
+            return Poll::Pending;
         }
         this.out.reserve(this.scratch.len());
         this.out.extend_from_slice(&this.scratch);

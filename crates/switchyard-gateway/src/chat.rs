@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
@@ -190,9 +190,16 @@ impl Answer {
             }
             builder.push(event).map_err(|e| ApiError::new(api, e))?;
             if builder.is_done() {
-                // Let the router see the end of the stream if it is already there; never
-                // wait for it.
-                let _ = routed.next().now_or_never();
+                // Let the upstream response end (its connection then goes back to the
+                // pool); it normally has already, and is never waited for long.
+                let _ = tokio::time::timeout(crate::body::DRAIN_GRACE, async {
+                    for _ in 0..1024 {
+                        if routed.next().await.is_none() {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 break;
             }
         }
