@@ -1,6 +1,8 @@
-//! Config reload: on SIGHUP and when the file changes (its size, modification time and
-//! checksum are polled every second). A file that does not parse, validate or build is
-//! refused with the reason logged, and the running config stays. A valid one becomes a new
+//! Config reload: on SIGHUP and when the file changes (its size and modification time are
+//! polled every second; it is read once they stayed the same for a second, and applied when
+//! its checksum differs from the running config's). A file that does not parse, validate
+//! or build is refused with the reason logged, and the running config stays. A valid one
+//! becomes a new
 //! router (live state of providers that stay is carried over) stored into the gateway's
 //! router handle, so new requests use it while in-flight ones finish on the old one; keys
 //! and limits are updated with `Gateway::set_config`.
@@ -75,6 +77,7 @@ impl Reloader {
         tokio::spawn(async move {
             let path = self.current.path.clone();
             let mut last = path.as_deref().and_then(stamp);
+            let mut settling = false;
             let mut tick = tokio::time::interval(POLL_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -100,11 +103,18 @@ impl Reloader {
                     continue;
                 };
                 if trigger == "file_changed" {
+                    // Reload once the file stopped changing for a tick, so a file still
+                    // being written is not read half-way.
                     let now = stamp(path);
-                    if now == last {
+                    if now != last {
+                        last = now;
+                        settling = true;
                         continue;
                     }
-                    last = now;
+                    if !settling {
+                        continue;
+                    }
+                    settling = false;
                 }
                 self.reload(path, trigger);
             }

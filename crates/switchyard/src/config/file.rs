@@ -63,7 +63,7 @@ impl Default for ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 4141)),
             keys: Vec::new(),
             insecure_listen: false,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: switchyard_gateway::GatewayConfig::DEFAULT_MAX_BODY_BYTES,
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
         }
