@@ -1310,3 +1310,54 @@ async fn slow_headers_are_cut_off_by_the_header_read_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn many_concurrent_streams_and_http2_clients_are_served() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c"]).with_chunk_delay(Duration::from_millis(5)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let client = if i % 2 == 0 { http() } else { h2.clone() };
+        let url = h.url("/v1/chat/completions");
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().contains_key("retry-after");
+            (status, retry_after, r.text().await.unwrap())
+        }));
+    }
+    // The provider takes 4 in flight and queues 16 (the slot's defaults): the rest are
+    // refused with 429 queue_full and a retry hint, never left hanging.
+    let mut served = 0;
+    for task in tasks {
+        let (status, retry_after, body) = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+        match status {
+            200 => {
+                assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+                served += 1;
+            }
+            429 => {
+                assert!(retry_after);
+                assert!(body.contains("queue_full"), "{body}");
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert!(served >= 20, "{served}");
+    assert_eq!(h.upstream.chat_request_count(), served);
+    h.shutdown().await;
+}
