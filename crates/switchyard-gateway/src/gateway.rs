@@ -137,6 +137,7 @@ impl Gateway {
             .layer(
                 ServiceBuilder::new()
                     .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+                    .map_request(telemetry::drop_unusable_request_id::<Body>)
                     .layer(SetRequestIdLayer::new(
                         REQUEST_ID_HEADER,
                         MakeSwitchyardRequestId::default(),

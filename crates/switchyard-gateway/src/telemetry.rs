@@ -101,6 +101,19 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Drops a client-sent request id that is empty, longer than 128 bytes or not printable
+/// ASCII, so the request-id layer makes a fresh one (ids end up in logs and headers).
+pub(crate) fn drop_unusable_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let unusable = request.headers().get(&REQUEST_ID_HEADER).is_some_and(|v| {
+        let b = v.as_bytes();
+        b.is_empty() || b.len() > 128 || !b.iter().all(|c| c.is_ascii_graphic())
+    });
+    if unusable {
+        request.headers_mut().remove(&REQUEST_ID_HEADER);
+    }
+    request
+}
+
 /// The id of a request: the one the request-id layer set, if it is short and printable;
 /// otherwise a fresh one.
 pub(crate) fn request_id_of<B>(request: &http::Request<B>) -> String {

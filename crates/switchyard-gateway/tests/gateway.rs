@@ -415,6 +415,19 @@ async fn openai_wire_details_headers_and_usage() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-switchyard-request-id"], "my-id-1");
+    let long = "x".repeat(200);
+    let replaced = http()
+        .get(h.url("/healthz"))
+        .header("x-switchyard-request-id", long.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        replaced.headers()["x-switchyard-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     let whole: Value = response.json().await.unwrap();
     assert_eq!(whole["object"], "chat.completion");
     assert_eq!(
