@@ -19,7 +19,7 @@ pub(crate) struct Cli {
     pub(crate) config: Option<PathBuf>,
 
     /// Log format on stderr. The level comes from SWITCHYARD_LOG (or RUST_LOG), e.g.
-    /// `info`, `switchyard=debug`.
+    /// `info`, `info,switchyard_router=debug`.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub(crate) log_format: LogFormat,
 
