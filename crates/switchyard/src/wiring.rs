@@ -121,19 +121,34 @@ pub(crate) fn spawn_discovery(providers: &[BuiltProvider]) -> Vec<JoinHandle<()>
             let provider: Arc<dyn Provider> = Arc::clone(&p.slot.provider);
             tokio::spawn(async move {
                 let mut pause = Duration::from_secs(1);
+                let mut last_reason = None;
                 loop {
                     match provider.models().await {
                         Ok(models) => {
                             tracing::info!(provider = %id, models = models.len(), "provider is up");
                             return;
                         }
-                        Err(e) => {
+                        // Loud on the first failure, on a new reason and at the longest
+                        // pause; quiet in between.
+                        Err(e)
+                            if last_reason != Some(e.reason_code())
+                                || pause == MAX_DISCOVERY_BACKOFF =>
+                        {
+                            last_reason = Some(e.reason_code());
                             tracing::warn!(
                                 provider = %id,
                                 reason = e.reason_code(),
                                 error = %e,
                                 retry_in_s = pause.as_secs(),
                                 "provider not reachable yet; discovery retries in the background"
+                            );
+                        }
+                        Err(e) => {
+                            tracing::debug!(
+                                provider = %id,
+                                reason = e.reason_code(),
+                                retry_in_s = pause.as_secs(),
+                                "provider still not reachable"
                             );
                         }
                     }
