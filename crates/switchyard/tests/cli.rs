@@ -135,7 +135,7 @@ async fn serve_refuses_a_network_address_without_keys() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains(":3: server.listen:"), "{err}");
-    assert!(err.contains("no API keys"), "{err}");
+    assert!(err.contains("without API keys"), "{err}");
 
     // On the command line: refused by the gateway's listen policy.
     let file = dir.write("local.json5", "{ server: { listen: '127.0.0.1:0' } }");

@@ -36,16 +36,13 @@ pub(crate) fn validate(file: &FileConfig) -> Result<(), ConfigError> {
 
 fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
     let server = &file.server;
-    if !server.listen.ip().is_loopback() && server.keys.is_empty() && !server.insecure_listen {
-        return Err(invalid(
-            path([key("server"), key("listen")]),
-            format!(
-                "{} is reachable from the network but no API keys are configured; add \
-                 server.keys, listen on 127.0.0.1, or set server.insecure_listen: true",
-                server.listen
-            ),
-        ));
-    }
+    // The gateway's own rule, so `config check` and `serve` agree.
+    switchyard_gateway::check_listen_policy(
+        server.listen,
+        !server.keys.is_empty(),
+        server.insecure_listen,
+    )
+    .map_err(|e| invalid(path([key("server"), key("listen")]), e.to_string()))?;
     if server.max_body_bytes == 0 {
         return Err(invalid(
             path([key("server"), key("max_body_bytes")]),
