@@ -108,7 +108,13 @@ fn decode_streams(c: &mut Criterion) {
     group.bench_function("ollama_baseline_lines_from_slice", |b| {
         b.iter(|| {
             let mut n = 0usize;
-            for line in ollama.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', &ollama) {
+                let line = &ollama[start..nl];
+                start = nl + 1;
+                if line.is_empty() {
+                    continue;
+                }
                 let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).unwrap();
                 black_box(&chunk);
                 n += 1;
@@ -129,10 +135,26 @@ fn decode_streams(c: &mut Criterion) {
             black_box(out.len())
         });
     });
+    group.bench_function("openai_sse_framer_only", |b| {
+        b.iter(|| {
+            let mut framer = SseFramer::new();
+            let mut n = 0usize;
+            for chunk in openai.chunks(NET_CHUNK) {
+                framer.push(chunk);
+                while let Some(ev) = framer.next_event_ref() {
+                    n += ev.unwrap().data.len();
+                }
+            }
+            black_box(n)
+        });
+    });
     group.bench_function("openai_baseline_lines_from_slice", |b| {
         b.iter(|| {
             let mut n = 0usize;
-            for line in openai.split(|&b| b == b'\n') {
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', &openai) {
+                let line = &openai[start..nl];
+                start = nl + 1;
                 let Some(data) = line.strip_prefix(b"data: ") else {
                     continue;
                 };

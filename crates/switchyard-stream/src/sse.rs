@@ -103,8 +103,13 @@ impl Default for SseFramer {
     }
 }
 
+/// The bytes as text; invalid UTF-8 sequences become U+FFFD. Valid input (the normal case)
+/// takes the fast validation path and is borrowed.
 fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 impl SseFramer {
