@@ -233,3 +233,56 @@ async fn json_logs_prometheus_metrics_and_a_spend_ledger_file() {
     drop(served);
     upstream.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_in_flight_finishes_on_the_router_it_started_with() {
+    use futures::StreamExt;
+    use switchyard_testkit::Script;
+
+    let upstream = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(12, Duration::from_millis(100)),
+    ))
+    .await
+    .unwrap();
+    let dir = TempDir::new("inflight");
+    let path = dir.write("config.json5", &config(&upstream.base_url(), "slow", ""));
+    let served = Served::start(&path, &[]).await;
+    let base = served.base_url();
+
+    let resp = http()
+        .post(format!("{base}/api/chat"))
+        .json(&json!({"model": "slow", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.bytes_stream();
+    let mut text = Vec::new();
+    text.extend_from_slice(&body.next().await.unwrap().unwrap());
+
+    // Reload to a config without the route while the stream runs.
+    let mark = served.log_len();
+    std::fs::write(&path, config(&upstream.base_url(), "other", "")).unwrap();
+    served.hangup();
+    served
+        .wait_for_log_after(mark, "config reloaded", WAIT)
+        .await;
+    let (_, ids) = model_ids(&base, None).await;
+    assert!(!ids.contains(&"slow".to_owned()), "{ids:?}");
+
+    let deadline = Instant::now() + WAIT;
+    while let Some(chunk) = tokio::time::timeout_at(deadline.into(), body.next())
+        .await
+        .expect("the stream finishes")
+    {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    let text = String::from_utf8(text).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["done"], true, "{text}");
+    assert!(text.contains("tok11"), "every chunk arrived: {text}");
+    drop(served);
+    upstream.shutdown().await;
+}
