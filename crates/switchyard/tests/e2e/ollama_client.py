@@ -86,6 +86,16 @@ def main(spec, c):
         c.check(spec["error_contains"] in e.error, f"{spec['error_contains']!r} not in {e.error!r}")
         c.ok(f"{e.status_code}")
 
+    if spec.get("api_key"):
+        c.step("auth_error")
+        wrong = ollama.Client(host=spec["base_url"], headers={"Authorization": "Bearer wrong-key"}, timeout=20.0)
+        try:
+            wrong.chat(model=spec["chat_model"], messages=[USER])
+            c.check(False, "a wrong key was accepted")
+        except ollama.ResponseError as e:
+            c.check(e.status_code == 401, f"status {e.status_code}, error {e.error!r}")
+            c.ok("401")
+
     return {"tool": call.function.name}
 
 

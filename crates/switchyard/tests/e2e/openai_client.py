@@ -130,6 +130,16 @@ def main(spec, c):
         c.check(spec["error_contains"] in body, f"{spec['error_contains']!r} not in {body}")
         c.ok(f"{e.status_code}")
 
+    if spec.get("api_key"):
+        c.step("auth_error")
+        wrong = OpenAI(base_url=spec["base_url"] + "/v1", api_key="wrong-key", max_retries=0, timeout=20.0)
+        try:
+            wrong.models.list()
+            c.check(False, "a wrong key was accepted")
+        except openai.AuthenticationError as e:
+            c.check(e.status_code == 401, f"status {e.status_code}")
+            c.ok("401")
+
     return {"call_id": call.id, "target": target}
 
 
