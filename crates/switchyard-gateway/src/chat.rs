@@ -298,16 +298,18 @@ fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
     decoded.map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))
 }
 
-/// The request's privacy class: the key's, raised (never lowered) by the header.
+/// The request's privacy class: the key's, raised (never lowered) by the header. Every
+/// `x-switchyard-privacy` value counts (a proxy may have appended one), the strictest wins;
+/// any value that is not a privacy class refuses the request.
 fn privacy_of(
     api: Api,
     key: Option<&ApiKey>,
     headers: &HeaderMap,
 ) -> Result<Option<PrivacyClass>, ApiError> {
-    let from_header = match headers.get(&PRIVACY_HEADER) {
-        None => None,
-        Some(value) => Some(
-            value
+    headers.get_all(&PRIVACY_HEADER).iter().try_fold(
+        key.and_then(|k| k.privacy),
+        |so_far, value| {
+            let class = value
                 .to_str()
                 .ok()
                 .and_then(PrivacyClass::parse)
@@ -319,10 +321,10 @@ fn privacy_of(
                             String::from_utf8_lossy(value.as_bytes())
                         ),
                     )
-                })?,
-        ),
-    };
-    Ok(strictest(key.and_then(|k| k.privacy), from_header))
+                })?;
+            Ok(strictest(so_far, Some(class)))
+        },
+    )
 }
 
 fn strictest(a: Option<PrivacyClass>, b: Option<PrivacyClass>) -> Option<PrivacyClass> {
@@ -370,5 +372,34 @@ mod tests {
         let err = privacy_of(Api::OpenAi, None, &headers).unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert!(err.error.message().contains("x-switchyard-privacy"));
+    }
+
+    #[test]
+    fn every_privacy_header_counts_and_the_strictest_wins() {
+        let mut headers = HeaderMap::new();
+        headers.append(PRIVACY_HEADER, HeaderValue::from_static("any"));
+        headers.append(PRIVACY_HEADER, HeaderValue::from_static("local-only"));
+        headers.append(PRIVACY_HEADER, HeaderValue::from_static("any"));
+        assert_eq!(
+            privacy_of(Api::OpenAi, None, &headers).unwrap(),
+            Some(PrivacyClass::LocalOnly)
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.append(PRIVACY_HEADER, HeaderValue::from_static("any"));
+        assert_eq!(
+            privacy_of(Api::OpenAi, None, &headers).unwrap(),
+            Some(PrivacyClass::Any)
+        );
+        assert_eq!(
+            privacy_of(Api::OpenAi, None, &HeaderMap::new()).unwrap(),
+            None
+        );
+
+        // A bad value after a good one is still refused.
+        headers.append(PRIVACY_HEADER, HeaderValue::from_static("secret"));
+        let err = privacy_of(Api::Ollama, None, &headers).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.error.message().contains("`secret`"), "{}", err.error);
     }
 }

@@ -894,6 +894,60 @@ async fn local_only_key_and_header_keep_requests_off_the_cloud() {
         .unwrap();
     assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
     assert_eq!(cloud.chat_request_count(), 1);
+
+    // Every privacy header counts, the strictest wins: `any` first does not hide a later
+    // `local-only`.
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .header("x-switchyard-privacy", "any")
+        .header("x-switchyard-privacy", "local-only")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(cloud.chat_request_count(), 1);
+
+    // An unparseable value anywhere among them is a 400 in each API's own error shape,
+    // naming the header.
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .header("x-switchyard-privacy", "any")
+        .header("x-switchyard-privacy", "secret")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("x-switchyard-privacy") && message.contains("secret"),
+        "{body}"
+    );
+    let r = http()
+        .post(h.url("/api/chat"))
+        .bearer_auth("sk-laptop")
+        .header("x-switchyard-privacy", "local-only")
+        .header("x-switchyard-privacy", "nonsense")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("x-switchyard-privacy"),
+        "{body}"
+    );
+    assert_eq!(cloud.chat_request_count(), 1);
     h.shutdown().await;
     cloud.shutdown().await;
 }
