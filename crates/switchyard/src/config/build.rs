@@ -59,16 +59,25 @@ pub(crate) fn locality(p: &ProviderSection) -> Locality {
 
 /// Phase timeouts: the configured ones, defaults otherwise. Cloud APIs answer fast or not
 /// at all, so their first-token and idle defaults are shorter than those of local models,
-/// which may spend minutes loading weights.
+/// which may spend minutes loading weights. The defaults go by what the server is, not by a
+/// guessed locality: Ollama always gets the generous ones (an Ollama on a LAN host is
+/// still inferred `cloud` for privacy, but it loads weights like any other); an
+/// OpenAI-compatible server gets them when its locality is `local` or `lan` (written, or
+/// inferred from a loopback address), the short ones otherwise.
 pub(crate) fn timeouts(p: &ProviderSection, locality: Locality) -> Timeouts {
-    let base = match locality {
-        Locality::Cloud => Timeouts {
+    let answers_fast = match p.api {
+        ProviderApi::Ollama => false,
+        ProviderApi::Openai => locality == Locality::Cloud,
+    };
+    let base = if answers_fast {
+        Timeouts {
             connect: Duration::from_secs(5),
             first_token: Duration::from_secs(60),
             idle: Duration::from_secs(60),
             total: None,
-        },
-        Locality::Local | Locality::Lan => Timeouts::default(),
+        }
+    } else {
+        Timeouts::default()
     };
     let t = &p.timeouts;
     Timeouts {

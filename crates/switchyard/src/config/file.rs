@@ -120,7 +120,9 @@ pub(crate) struct ProviderSection {
     pub(crate) api: ProviderApi,
     /// The server's base URL (with `/v1` for OpenAI-compatible servers).
     pub(crate) base_url: String,
-    /// Where it runs; default: `local` for a loopback address, `cloud` otherwise.
+    /// Where it runs; default: `local` for a loopback address, `cloud` otherwise (write
+    /// `lan` for a server on your network). Decides privacy; timeout defaults see
+    /// [`TimeoutsSection`].
     #[serde(default)]
     pub(crate) locality: Option<Locality>,
     /// Ask the server for its model list (default: only when `models` is empty).
@@ -172,7 +174,18 @@ pub(crate) enum TextRecoverySetting {
     Models(Vec<String>),
 }
 
-/// `timeouts: { ... }`; absent values take defaults that suit the provider's locality.
+/// `timeouts: { ... }`; absent values take defaults that suit the provider:
+///
+/// | provider | connect | first_token | idle |
+/// |---|---|---|---|
+/// | `api: "ollama"` (any host, any locality) | 5 s | 300 s | 120 s |
+/// | `api: "openai"`, locality `local` or `lan` | 5 s | 300 s | 120 s |
+/// | `api: "openai"`, locality `cloud` | 5 s | 60 s | 60 s |
+///
+/// `total` has no default. The locality is the written one, else inferred from the address
+/// (loopback: `local`, anything else: `cloud`, the safe side for `local-only` requests); an
+/// Ollama server on another host thus counts as `cloud` for privacy unless `locality: "lan"`
+/// says otherwise, but keeps the generous timeouts a model loading its weights needs.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct TimeoutsSection {

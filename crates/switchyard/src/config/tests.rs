@@ -341,6 +341,54 @@ fn build_maps_the_config_onto_router_gateway_and_clients() {
 }
 
 #[test]
+fn timeouts_default_by_api_and_locality_not_by_a_guessed_cloud() {
+    use std::time::Duration;
+    use switchyard_core::Locality;
+
+    let c = parse_str(
+        "{ providers: {\n\
+           lan_ollama: { api: 'ollama', base_url: 'http://192.168.1.20:11434' },\n\
+           set: { api: 'ollama', base_url: 'http://192.168.1.20:11434',\n\
+                  timeouts: { first_token_ms: 1500, idle_ms: 700 } },\n\
+           guessed: { api: 'openai', base_url: 'http://192.168.1.50:8000/v1' },\n\
+           lan_openai: { api: 'openai', base_url: 'http://192.168.1.50:8000/v1', locality: 'lan' },\n\
+           loopback_openai: { api: 'openai', base_url: 'http://127.0.0.1:8080/v1' },\n\
+         } }",
+        &no_env,
+    )
+    .unwrap();
+    let defaults = |id: &str| {
+        let p = &c.providers[id];
+        build::client_config(p, build::locality(p)).timeouts
+    };
+
+    // An Ollama server on the LAN, locality not written: still `cloud` for privacy (the
+    // safe side), but a model that is loading weights gets Ollama's generous timeouts.
+    let p = &c.providers["lan_ollama"];
+    assert_eq!(build::locality(p), Locality::Cloud);
+    let t = defaults("lan_ollama");
+    assert_eq!(t.first_token, Duration::from_secs(300));
+    assert_eq!(t.idle, Duration::from_secs(120));
+    // The built client gets the same.
+    let built = build::build_provider("lan_ollama", p).unwrap();
+    assert_eq!(built.slot.locality, Locality::Cloud);
+
+    // What the file sets wins.
+    let t = defaults("set");
+    assert_eq!(t.first_token, Duration::from_millis(1500));
+    assert_eq!(t.idle, Duration::from_millis(700));
+
+    // OpenAI-compatible: short cloud defaults unless the locality is local or lan.
+    assert_eq!(defaults("guessed").first_token, Duration::from_secs(60));
+    assert_eq!(defaults("guessed").idle, Duration::from_secs(60));
+    assert_eq!(defaults("lan_openai").first_token, Duration::from_secs(300));
+    assert_eq!(
+        defaults("loopback_openai").first_token,
+        Duration::from_secs(300)
+    );
+}
+
+#[test]
 fn a_provider_that_cannot_be_built_names_its_key() {
     let text = "{ providers: { l: { api: 'openai', base_url: 'http://127.0.0.1:1/v1',\n  ca_file: '/nonexistent/ca.pem' } } }";
     let c = parse_str(text, &no_env).unwrap();
