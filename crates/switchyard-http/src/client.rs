@@ -225,17 +225,18 @@ impl std::fmt::Display for BaseUrl {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid base URL `{url}`: {reason}")]
 pub struct BaseUrlError {
-    /// The URL given.
+    /// The URL given, with any login details (`user:password@`) replaced by `***`.
     pub url: String,
     /// What is wrong with it.
     pub reason: String,
 }
 
-/// Parses and normalises a base URL: `http` or `https` only, no query or fragment, trailing
-/// slashes removed.
+/// Parses and normalises a base URL: `http` or `https` only, no query or fragment, no login
+/// details (`user:password@`: they would show in logs and error messages; credentials go in
+/// the provider's `api_key` or `headers`), trailing slashes removed.
 pub fn normalize_base_url(input: &str) -> Result<BaseUrl, BaseUrlError> {
     let err = |reason: &str| BaseUrlError {
-        url: input.to_owned(),
+        url: redact_userinfo(input),
         reason: reason.to_owned(),
     };
     let parsed = url::Url::parse(input.trim()).map_err(|e| err(&e.to_string()))?;
@@ -245,9 +246,29 @@ pub fn normalize_base_url(input: &str) -> Result<BaseUrl, BaseUrlError> {
     if parsed.host_str().is_none() {
         return Err(err("there is no host"));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(err(
+            "login details (user:password@) are not accepted in a base URL, as they would show \
+             in logs and error messages; remove them and give the credentials in the \
+             provider's `api_key` (sent as a bearer token) or `headers` (e.g. `Authorization`)",
+        ));
+    }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(err("a base URL takes no query or fragment"));
     }
     let text = parsed.as_str().trim_end_matches('/').to_owned();
     Ok(BaseUrl { text })
+}
+
+/// `input` with the login details of its authority (anything before an `@` between `://`
+/// and the next `/`, `?` or `#`) replaced by `***`, for error messages.
+fn redact_userinfo(input: &str) -> String {
+    let input = input.trim();
+    let authority_start = input.find("://").map_or(0, |i| i + 3);
+    let rest = &input[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &input[..authority_start], &rest[at..]),
+        None => input.to_owned(),
+    }
 }

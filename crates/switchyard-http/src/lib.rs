@@ -9,9 +9,11 @@
 //! - **connect**: TCP (and TLS) establishment, [`Timeouts::connect`] → `timeout_connect`;
 //!   nothing listening → `connect_refused`.
 //! - **first token**: from sending the request to the first decoded event, including the
-//!   wait for the answer's headers ([`send_request`]) → `timeout_first_token`. An upstream
+//!   wait for the answer's headers ([`send_request`]) → `timeout_first_token`. Output held
+//!   back by text tool-call recovery ([`RecoveringDecoder`]) counts: the phase ends at the
+//!   first decoded upstream output. An upstream
 //!   that accepts the connection and never answers ends here, not in the connect phase.
-//! - **idle**: the longest gap between two chunks once events flow
+//! - **idle**: the longest gap between two chunks once output flows, re-armed on every chunk
 //!   ([`TimedEventStream`]) → `timeout_idle`. A slow stream that keeps producing chunks is
 //!   never cut.
 //! - **total** (optional): the whole request → `timeout_total`.
@@ -37,6 +39,7 @@
 
 mod client;
 mod errors;
+mod recovering;
 mod send;
 mod timed;
 
@@ -48,5 +51,6 @@ pub use errors::{
     ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,
     read_body_bounded, retry_after_from_headers,
 };
+pub use recovering::{RecoveringDecoder, recover_tool_calls};
 pub use send::{StartedResponse, read_body_timed, send_request};
-pub use timed::{EventDecoder, TimedEventStream};
+pub use timed::{DRAIN_GRACE, EventDecoder, TimedEventStream};

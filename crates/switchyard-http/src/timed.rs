@@ -13,8 +13,10 @@ use crate::client::Timeouts;
 
 /// The most bytes read after the final event (to return the connection to the pool).
 const MAX_DRAIN_AFTER_DONE: usize = 64 * 1024;
-/// How long the rest of the body is awaited after the final event.
-const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long the rest of an upstream body is awaited after the final event: normally it ends
+/// at once, and reading it lets the connection be reused; the answer is complete, so the
+/// caller is never held longer than this.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A sans-IO decoder turning body bytes into events (implemented by the clients over the
 /// `switchyard-stream` decoders).
@@ -23,6 +25,13 @@ pub trait EventDecoder: Send + Unpin + 'static {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
     /// Called at the end of the body; must fail if the stream was incomplete.
     fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
+    /// Whether the upstream's output has been decoded, even if the decoder holds it back
+    /// for now (text tool-call recovery deciding whether text is a call). It ends the
+    /// first-token phase like an event that came out. The default, `false`, suits a
+    /// decoder that emits everything it decodes.
+    fn progressed(&self) -> bool {
+        false
+    }
 }
 
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -36,7 +45,8 @@ enum State {
 }
 
 /// A chat stream over an HTTP body with phase timeouts:
-/// until the first event the first-token deadline applies (counted from `started`, the
+/// until the first event (or the decoder's [`EventDecoder::progressed`]) the first-token
+/// deadline applies (counted from `started`, the
 /// moment the request was sent); afterwards every chunk of bytes re-arms the idle timer, so a
 /// slow stream that keeps producing is never cut; `total`, when set, bounds everything.
 /// Dropping it drops the body, which closes the upstream request.
@@ -49,6 +59,7 @@ pub struct TimedEventStream<D> {
     timeouts: Timeouts,
     first_token_deadline: Instant,
     total_deadline: Option<Instant>,
+    /// The upstream produced output: the first-token phase is over, idle applies.
     seen_event: bool,
     state: State,
     drained: usize,
@@ -180,6 +191,8 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                     if !this.scratch.is_empty() {
                         this.seen_event = true;
                         this.pending.extend(this.scratch.drain(..));
+                    } else if !this.seen_event && this.decoder.progressed() {
+                        this.seen_event = true;
                     }
                     if let Err(e) = fed {
                         // Deliver what was decoded before the failure, then the error.

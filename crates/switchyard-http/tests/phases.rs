@@ -96,18 +96,90 @@ fn timeouts(first_token_ms: u64, idle_ms: u64) -> Timeouts {
 
 #[tokio::test]
 async fn slow_but_steady_stream_is_never_cut() {
-    // Ten chunks 60 ms apart: 540 ms in all, far beyond the 300 ms idle limit summed up,
-    // but no single gap reaches it.
+    // Five chunks 250 ms apart: every gap is longer than the first-token limit (150 ms) and
+    // shorter than the idle limit (1 s), the whole stream (~1 s) far beyond first-token. A
+    // timer that stayed on the first-token deadline would cut it after the first chunk.
     let url = server(
         Duration::from_millis(10),
-        Duration::from_millis(60),
-        vec!["a", "b", "c", "d", "e", "f", "g", "h", "i", "DONE"],
+        Duration::from_millis(250),
+        vec!["a", "b", "c", "d", "DONE"],
     )
     .await;
-    let events = run(&url, timeouts(2000, 300)).await;
-    assert_eq!(events.len(), 10, "{events:?}");
-    assert!(events.iter().all(Result::is_ok));
-    assert_eq!(events[9], Ok(ChatEvent::done(FinishReason::Stop)));
+    let events = run(&url, timeouts(150, 1000)).await;
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+    assert_eq!(events[4], Ok(ChatEvent::done(FinishReason::Stop)));
+}
+
+/// [`Lines`] holding every event back until `DONE`, as text tool-call recovery holds text
+/// while it decides, but reporting that output was decoded.
+#[derive(Default)]
+struct Holding {
+    lines: Lines,
+    held: Vec<ChatEvent>,
+}
+
+impl EventDecoder for Holding {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        self.lines.feed(chunk, &mut self.held)?;
+        if self.lines.done {
+            out.append(&mut self.held);
+        }
+        Ok(())
+    }
+    fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        self.lines.finish(out)
+    }
+    fn progressed(&self) -> bool {
+        !self.held.is_empty() || self.lines.done
+    }
+}
+
+async fn run_holding(url: &str, timeouts: Timeouts) -> Vec<Result<ChatEvent, ProviderError>> {
+    let client = build_client(&ClientConfig {
+        timeouts,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let response = client.get(url).send().await.unwrap();
+    let stream = TimedEventStream::new(response, Holding::default(), timeouts, started, "test");
+    tokio::time::timeout(Duration::from_secs(10), stream.collect())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn output_held_back_by_the_decoder_ends_the_first_token_phase() {
+    // Nothing comes out before `DONE` (~1 s), far beyond first-token (150 ms), yet every gap
+    // stays under idle (1 s): the decoded-but-held output counts as the first token.
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(250),
+        vec!["a", "b", "c", "d", "DONE"],
+    )
+    .await;
+    let events = run_holding(&url, timeouts(150, 1000)).await;
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_stall_after_held_back_output_is_an_idle_timeout() {
+    // Output was decoded (held back), then the upstream stalls: idle (300 ms) applies, not
+    // the first-token limit (5 s).
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(1500),
+        vec!["a", "b", "DONE"],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let events = run_holding(&url, timeouts(5000, 300)).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let err = events[0].clone().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Idle), "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
 }
 
 #[tokio::test]
@@ -271,4 +343,27 @@ fn debug_output_never_shows_secrets() {
         shown.contains("x-api-key") && shown.contains("<redacted>"),
         "{shown}"
     );
+}
+
+#[test]
+fn base_urls_with_login_details_are_refused_without_showing_them() {
+    for input in [
+        "https://user:s3cret@api.example.com/v1",
+        "http://s3cret@127.0.0.1:11434",
+        "https://:s3cret@host/",
+    ] {
+        let err = switchyard_http::normalize_base_url(input).unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("api_key") && shown.contains("headers"),
+            "{shown}"
+        );
+        assert!(shown.contains("***@"), "{shown}");
+    }
+    // An unparseable URL with login details does not show them either.
+    let err = switchyard_http::normalize_base_url("http://user:s3cret@[bad/x").unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    // An `@` in the path is not a login.
+    assert!(switchyard_http::normalize_base_url("http://host/a@b").is_ok());
 }

@@ -7,17 +7,16 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
-    ResponseBuilder,
 };
 use switchyard_http::{
-    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, RecoveringDecoder, TimedEventStream, Timeouts, build_client, normalize_base_url,
+    read_body_timed, recover_tool_calls, send_request,
 };
+use switchyard_stream::ollama::OllamaStreamDecoder;
 use switchyard_stream::recovery::TextToolCallRecovery;
 
 use crate::catalog::CatalogSnapshot;
 use crate::config::{OllamaBuildError, OllamaConfig, check_discovery};
-use crate::decoder::NativeDecoder;
 use crate::wire::{
     PsResponse, RunningModel, ShowResponse, TagModel, TagsResponse, VersionResponse,
 };
@@ -147,21 +146,7 @@ impl OllamaClient {
             read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
         let answer =
             switchyard_stream::ollama::decode_response(&bytes).map_err(|e| e.context(url))?;
-        match self.recovery_for(request) {
-            None => Ok(answer),
-            Some(mut recovery) => {
-                let mut events = Vec::new();
-                for event in answer.to_events() {
-                    recovery.push(event, &mut events);
-                }
-                recovery.finish(&mut events);
-                let mut builder = ResponseBuilder::default();
-                for event in events {
-                    builder.push(event)?;
-                }
-                builder.finish()
-            }
-        }
+        recover_tool_calls(answer, self.recovery_for(request))
     }
 
     /// Starts a streamed chat (`POST /api/chat`): returns once the server answered with
@@ -173,7 +158,8 @@ impl OllamaClient {
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %request.model, "streamed chat request");
         let started = send_request(self.post_json(url, body), &timeouts, url).await?;
-        let decoder = NativeDecoder::new(self.recovery_for(request));
+        let decoder =
+            RecoveringDecoder::new(OllamaStreamDecoder::new(), self.recovery_for(request));
         Ok(Box::pin(TimedEventStream::new(
             started.response,
             decoder,

@@ -57,7 +57,6 @@
 mod catalog;
 mod client;
 mod config;
-mod decoder;
 mod wire;
 
 pub use catalog::{CatalogSnapshot, ShowFailure};

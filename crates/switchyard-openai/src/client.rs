@@ -7,18 +7,17 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
-    ResponseBuilder,
 };
 use switchyard_http::{
-    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, RecoveringDecoder, TimedEventStream, Timeouts, build_client, normalize_base_url,
+    read_body_timed, recover_tool_calls, send_request,
 };
+use switchyard_stream::openai::OpenAiStreamDecoder;
 use switchyard_stream::openai::request::{OpenAiRequestOptions, encode_request};
 use switchyard_stream::recovery::TextToolCallRecovery;
 use tokio::time::Instant;
 
 use crate::config::{OpenAiBuildError, OpenAiConfig, resolve};
-use crate::decoder::SseDecoder;
 
 /// The largest non-streamed chat answer read (64 MiB).
 const MAX_CHAT_BODY: usize = 64 * 1024 * 1024;
@@ -160,7 +159,8 @@ impl OpenAiClient {
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %request.model, "streamed chat request");
         let started = send_request(self.post_json(url, body), &timeouts, url).await?;
-        let decoder = SseDecoder::new(self.recovery_for(request));
+        let decoder =
+            RecoveringDecoder::new(OpenAiStreamDecoder::new(), self.recovery_for(request));
         Ok(Box::pin(TimedEventStream::new(
             started.response,
             decoder,
@@ -183,21 +183,7 @@ impl OpenAiClient {
             read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
         let answer =
             switchyard_stream::openai::decode_response(&bytes).map_err(|e| e.context(url))?;
-        match self.recovery_for(request) {
-            None => Ok(answer),
-            Some(mut recovery) => {
-                let mut events = Vec::new();
-                for event in answer.to_events() {
-                    recovery.push(event, &mut events);
-                }
-                recovery.finish(&mut events);
-                let mut builder = ResponseBuilder::default();
-                for event in events {
-                    builder.push(event)?;
-                }
-                builder.finish()
-            }
-        }
+        recover_tool_calls(answer, self.recovery_for(request))
     }
 
     fn encode(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {

@@ -56,7 +56,6 @@
 
 mod client;
 mod config;
-mod decoder;
 
 pub use client::OpenAiClient;
 pub use config::{MaxTokensField, OpenAiBuildError, OpenAiConfig, TextRecovery};

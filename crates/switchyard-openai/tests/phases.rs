@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
-use switchyard_core::{ChatEvent, ErrorKind, FinishReason, Provider, TimeoutPhase};
+use switchyard_core::{
+    ChatEvent, ErrorKind, FinishReason, Provider, TimeoutPhase, ToolSpec, collect_response,
+};
+use switchyard_openai::{OpenAiClient, OpenAiConfig, TextRecovery};
 use switchyard_testkit::{
-    BlackHole, Delays, Fault, Script, TestUpstream, UpstreamConfig, refused_addr,
+    BlackHole, Delays, Fault, Script, ScriptedCall, TestUpstream, TextCallFormat, UpstreamConfig,
+    refused_addr,
 };
 
 #[tokio::test]
@@ -203,5 +207,42 @@ async fn dropping_a_non_streamed_request_closes_it_too() {
         eventually(|| up.aborted_streams() == 1).await,
         "the upstream did not see the client go"
     );
+    up.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tool_call_written_slowly_as_text_is_not_cut_by_first_token_while_recovery_holds_it() {
+    // A Hermes `<tool_call>` written as text in ~10 small chunks 100 ms apart: about 1.3 s
+    // in all, far beyond the first-token limit (300 ms), every gap under idle (1 s).
+    // Recovery holds the text back until the call is decided, yet the first decoded text
+    // must end the first-token phase.
+    let args = serde_json::json!({"city": "Tokyo", "days": 3});
+    let script = Script::tool_calls_as_text(
+        TextCallFormat::Hermes,
+        vec![ScriptedCall::new("get_weather", args.clone())],
+    )
+    .with_chunk_delay(Duration::from_millis(100));
+    let up = TestUpstream::start(UpstreamConfig::default().model_with_script("slow", script))
+        .await
+        .unwrap();
+    let mut config = OpenAiConfig::new(up.openai_base_url());
+    config.client.timeouts = timeouts(300, 1000);
+    config.text_tool_recovery = TextRecovery::On;
+    let client = OpenAiClient::new(config).unwrap();
+    let mut req = request("slow");
+    req.tools = vec![ToolSpec {
+        name: "get_weather".into(),
+        description: None,
+        parameters: serde_json::json!({"type": "object"}),
+    }];
+    let started = std::time::Instant::now();
+    let stream = guarded(client.chat(&req)).await.unwrap();
+    let answer = guarded(collect_response(stream)).await;
+    assert!(started.elapsed() > Duration::from_millis(300));
+    let answer = answer.unwrap();
+    assert_eq!(answer.tool_calls.len(), 1, "{answer:?}");
+    assert_eq!(answer.tool_calls[0].name, "get_weather");
+    assert_eq!(serde_json::json!(answer.tool_calls[0].arguments), args);
+    assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
     up.shutdown().await;
 }
