@@ -1,11 +1,11 @@
 //! Config reload: on SIGHUP and when the file changes (its size and modification time are
 //! polled every second; it is read once they stayed the same for a second, and applied when
-//! its checksum differs from the running config's). A file that does not parse, validate
-//! or build is refused with the reason logged, and the running config stays. A valid one
-//! becomes a new
-//! router (live state of providers that stay is carried over) stored into the gateway's
-//! router handle, so new requests use it while in-flight ones finish on the old one; keys
-//! and limits are updated with `Gateway::set_config`.
+//! its checksum differs from the running config's). A file that does not parse, validate,
+//! pass the listen policy or build is refused with the reason logged, and the running
+//! config stays untouched (every check runs before live state is touched). A valid one
+//! becomes a new router (live state of providers that stay is carried over) stored into
+//! the gateway's router handle, so new requests use it while in-flight ones finish on the
+//! old one; keys and limits are updated with `Gateway::set_config`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -138,7 +138,12 @@ impl Reloader {
         }
     }
 
+    /// Applies `next`. Every check runs first; only then is the router rebuilt, the one
+    /// step that touches live state shared with the running router (queue limits,
+    /// localities, gauges), and it validates the routing config before it does. So a
+    /// refused file leaves the running config exactly as it was.
     fn apply(&mut self, next: Config, trigger: &'static str) -> Result<(), ConfigError> {
+        self.check(&next)?;
         let current_router = self.stack.router.load_full();
         let built = wiring::reload_router(&current_router, &next)?;
         let server = &next.file.server;
@@ -152,13 +157,6 @@ impl Reloader {
                 "server.listen changed: a restart is needed to listen on the new address"
             );
         }
-        // The listen policy is checked against the address actually in use.
-        switchyard_gateway::check_listen_policy(
-            self.listen,
-            !server.keys.is_empty(),
-            server.insecure_listen,
-        )
-        .map_err(|e| ConfigError::new(config::ConfigErrorKind::Invalid, e.to_string()))?;
         let router = Arc::new(built.router);
         router.start_probes();
         self.stack.router.store(router);
@@ -180,6 +178,18 @@ impl Reloader {
         self.current = next;
         Ok(())
     }
+
+    /// What `next` must pass besides building: the listen policy, checked against the
+    /// address actually in use.
+    fn check(&self, next: &Config) -> Result<(), ConfigError> {
+        let server = &next.file.server;
+        switchyard_gateway::check_listen_policy(
+            self.listen,
+            !server.keys.is_empty(),
+            server.insecure_listen,
+        )
+        .map_err(|e| ConfigError::new(config::ConfigErrorKind::Invalid, e.to_string()))
+    }
 }
 
 fn refused(trigger: &'static str, e: &ConfigError) {
@@ -188,4 +198,110 @@ fn refused(trigger: &'static str, e: &ConfigError) {
         reason = e.reason_code(),
         "config reload refused, the running config stays: {e}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use switchyard_core::{ChatRequest, ErrorKind, Message, PrivacyClass};
+    use switchyard_router::MemoryLedger;
+    use switchyard_testkit::{Delays, Script, TestUpstream, UpstreamConfig};
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// One OpenAI-compatible provider `local` at `base_url` serving `test-model`, and the
+    /// route `chat` to `target`.
+    fn config(base_url: &str, provider_extra: &str, server: &str, target: &str) -> Config {
+        let text = format!(
+            "{{ server: {{ {server} }},\n\
+               providers: {{ local: {{ api: 'openai', base_url: '{base_url}', discover: false,\n\
+                 models: [ {{ id: 'test-model' }} ], {provider_extra} }} }},\n\
+               routes: {{ chat: {{ targets: ['{target}'] }} }} }}"
+        );
+        let file = config::parse_str(&text, &|_| None).unwrap();
+        Config {
+            file,
+            path: None,
+            checksum: Some(config::checksum(text.as_bytes())),
+        }
+    }
+
+    fn chat(privacy: Option<PrivacyClass>) -> ChatRequest {
+        let mut r = ChatRequest::new("chat", vec![Message::user("Hi")]);
+        r.meta.privacy = privacy;
+        r
+    }
+
+    #[tokio::test]
+    async fn a_reload_refused_by_the_listen_check_leaves_live_state_untouched() {
+        // The first answer takes a while, so one request can hold the only slot.
+        let upstream = TestUpstream::start(UpstreamConfig::default().default_script(
+            Script::default().with_delays(Delays {
+                before_headers: Duration::from_millis(1500),
+                ..Delays::default()
+            }),
+        ))
+        .await
+        .unwrap();
+        let base_url = upstream.openai_base_url();
+        let running = config(
+            &base_url,
+            "locality: 'local', max_concurrency: 1, max_queue: 0, queue_timeout_ms: 100",
+            "keys: [ { id: 'k', token: 'sk-1' } ]",
+            "local/test-model",
+        );
+        let (stack, _providers) =
+            wiring::new_stack(&running, Arc::new(MemoryLedger::new())).unwrap();
+        // Serving on every interface (`--listen`), which needs keys.
+        let listen: SocketAddr = "0.0.0.0:4141".parse().unwrap();
+        let mut reloader = Reloader::new(stack.clone(), running, listen, Vec::new());
+
+        // The new file drops the keys (refused on 0.0.0.0), and would move the provider to
+        // the cloud and raise its limits.
+        let next = config(
+            &base_url,
+            "locality: 'cloud', max_concurrency: 4, max_queue: 16",
+            "",
+            "local/test-model",
+        );
+        let err = reloader.apply(next, "sighup").unwrap_err();
+        assert!(err.to_string().contains("0.0.0.0"), "{err}");
+
+        // Locality unchanged: a local-only request may still use the provider.
+        let router = stack.router.load_full();
+        let explained = router.explain(&chat(Some(PrivacyClass::LocalOnly)));
+        assert!(
+            explained.targets.iter().any(|t| t.included),
+            "{explained:?}"
+        );
+        assert_eq!(
+            explained.targets[0].target.locality,
+            switchyard_core::Locality::Local
+        );
+
+        // Queue limits unchanged: one request in flight, no queue, so a second is refused.
+        let first = {
+            let router = Arc::clone(&router);
+            tokio::spawn(async move { router.route(&chat(None)).await.map(|_| ()) })
+        };
+        tokio::time::timeout(WAIT, async {
+            while upstream.chat_request_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let second = tokio::time::timeout(WAIT, router.route(&chat(None)))
+            .await
+            .unwrap();
+        match second {
+            Ok(_) => panic!("a second request got a slot: the refused reload raised the limits"),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::QueueFull, "{e}"),
+        }
+        first.abort();
+        upstream.shutdown().await;
+    }
 }
