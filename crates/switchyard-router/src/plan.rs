@@ -10,7 +10,18 @@ use crate::config::OverflowRule;
 use crate::health::Availability;
 use crate::reasons;
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
-use crate::router::{Inner, ParsedTarget, is_cloud, strictest};
+use crate::router::{Inner, ParsedTarget, is_cloud, strictest_of};
+
+/// How a request named what it wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// A route alias.
+    Route,
+    /// An exact `provider/model`.
+    Exact,
+    /// A bare model name, resolved to the least exposed provider offering it.
+    Bare,
+}
 
 /// What a request's model name resolved to.
 #[derive(Debug)]
@@ -22,6 +33,7 @@ struct Resolved<'a> {
     no_fallback_reason: &'static str,
     overflow: Option<OverflowRule>,
     route_privacy: Option<PrivacyClass>,
+    naming: Naming,
 }
 
 /// One target of a plan.
@@ -79,15 +91,17 @@ impl Inner {
                 no_fallback_reason: reasons::NO_FALLBACK,
                 overflow: route.overflow,
                 route_privacy: route.privacy,
+                naming: Naming::Route,
             });
         }
-        let strict = |target: ParsedTarget| Resolved {
+        let strict = |target: ParsedTarget, naming: Naming| Resolved {
             route: None,
             steps: Cow::Owned(vec![vec![target]]),
             fallback: false,
             no_fallback_reason: reasons::STRICT_TARGET,
             overflow: None,
             route_privacy: None,
+            naming,
         };
         if let Some((provider, upstream_model)) = model.split_once('/') {
             if let (Some(&slot), false) = (self.by_id.get(provider), upstream_model.is_empty()) {
@@ -111,23 +125,29 @@ impl Inner {
                             no_fallback_reason: reasons::NO_FALLBACK,
                             overflow: None,
                             route_privacy: route.privacy,
+                            naming: Naming::Exact,
                         });
                     }
                 }
-                return Some(strict(exact));
+                return Some(strict(exact, Naming::Exact));
             }
         }
-        // A bare model name: the least exposed provider that offers it.
+        // A bare model name: the least exposed provider that offers it (a cloud one is
+        // checked again in `plan`: not while a local catalog is unknown, not while cloud
+        // fallback is off).
         self.slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.offers(model))
             .min_by_key(|(i, s)| (s.effective_locality(), *i))
             .map(|(slot, _)| {
-                strict(ParsedTarget {
-                    slot,
-                    model: model.to_owned(),
-                })
+                strict(
+                    ParsedTarget {
+                        slot,
+                        model: model.to_owned(),
+                    },
+                    Naming::Bare,
+                )
             })
     }
 
@@ -136,17 +156,18 @@ impl Inner {
         let requested = request.model.clone();
         let caller = request.meta.caller.as_deref();
         let caller_policy = caller.and_then(|c| self.config.callers.get(c));
-        let base_privacy = strictest(
-            strictest(self.config.policy.default_privacy, request.meta.privacy),
+        let base_privacy = strictest_of(
+            strictest_of(self.config.policy.default_privacy, request.meta.privacy),
             caller_policy.and_then(|p| p.privacy),
         );
+        let allowed = caller_policy.and_then(|p| p.allowed_routes.as_deref());
         let Some(resolved) = self.resolve(&requested) else {
             return Err(Box::new(PlanError {
                 error: ProviderError::new(
                     ErrorKind::ModelNotFound,
                     format!(
                         "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
-                        self.known_names(40)
+                        self.known_names(40, None, allowed)
                     ),
                 ),
                 route: None,
@@ -155,9 +176,9 @@ impl Inner {
                 unknown_model: true,
             }));
         };
-        let privacy = strictest(base_privacy, resolved.route_privacy);
+        let privacy = strictest_of(base_privacy, resolved.route_privacy);
 
-        if let Some(allowed) = caller_policy.and_then(|p| p.allowed_routes.as_ref()) {
+        if let Some(allowed) = allowed {
             let exact_name = match (resolved.route.as_ref(), resolved.steps.first()) {
                 (None, Some(step)) => step
                     .first()
@@ -189,8 +210,26 @@ impl Inner {
             }
         }
 
+        if let Some(error) = self.unlisted_exact_target(&resolved, &requested, allowed) {
+            return Err(Box::new(PlanError {
+                error,
+                route: None,
+                privacy,
+                excluded: Vec::new(),
+                unknown_model: true,
+            }));
+        }
         let now = self.clock.now();
         let cloud_fallback_off = self.cloud_fallback_off();
+        // A bare name is neither a route nor an explicit choice of provider: it reaches a
+        // cloud provider only when no local or LAN one may offer it, and only while cloud
+        // fallback is on.
+        let bare_cloud_out = match resolved.naming {
+            Naming::Bare if cloud_fallback_off => Some(reasons::CLOUD_FALLBACK_DISABLED),
+            Naming::Bare if self.local_catalog_unknown() => Some(reasons::LOCAL_CATALOG_UNKNOWN),
+            _ => None,
+        };
+        let budget_configured = self.budget_configured(caller);
         let mut budget_checked = false;
         let mut budget_out: Option<String> = None;
         let mut ready: Vec<PlannedTarget> = Vec::new();
@@ -220,6 +259,8 @@ impl Inner {
                     Some(reasons::PRIVACY_LOCAL_ONLY)
                 } else if cloud && step_idx > 0 && cloud_fallback_off {
                     Some(reasons::CLOUD_FALLBACK_DISABLED)
+                } else if let (true, Some(reason)) = (cloud, bare_cloud_out) {
+                    Some(reason)
                 } else if cloud && {
                     if !budget_checked {
                         budget_out = self.budget_exhausted(caller, true);
@@ -228,6 +269,11 @@ impl Inner {
                     budget_out.is_some()
                 } {
                     Some(reasons::BUDGET_EXHAUSTED)
+                } else if cloud
+                    && budget_configured
+                    && slot.model_info(&t.model).and_then(|m| m.price).is_none()
+                {
+                    Some(reasons::UNPRICED_UNDER_BUDGET)
                 } else {
                     None
                 };
@@ -283,10 +329,10 @@ impl Inner {
                     budget_out.unwrap_or_else(|| "a spending cap is reached".to_owned()),
                 )
             } else {
-                (
-                    ErrorKind::PolicyBlocked,
-                    "policy allows no target".to_owned(),
-                )
+                let why = excluded
+                    .first()
+                    .map_or("policy allows no target", |s| reasons::describe(s.reason));
+                (ErrorKind::PolicyBlocked, why.to_owned())
             };
             return Err(Box::new(PlanError {
                 error: ProviderError::new(
@@ -310,6 +356,34 @@ impl Inner {
             targets: ready,
             excluded,
         })
+    }
+
+    /// For an exact `provider/model` (not a route's own target) on a provider with a
+    /// static catalog that does not list the model: the `model_not_found` error naming
+    /// what the provider offers (what the caller may use of it).
+    fn unlisted_exact_target(
+        &self,
+        resolved: &Resolved<'_>,
+        requested: &str,
+        allowed: Option<&[String]>,
+    ) -> Option<ProviderError> {
+        if resolved.naming != Naming::Exact || resolved.route.is_some() {
+            return None;
+        }
+        let target = resolved.steps.first()?.first()?;
+        let slot = self.slots.get(target.slot)?;
+        if slot.models.is_empty() || slot.offers(&target.model) {
+            return None;
+        }
+        Some(ProviderError::new(
+            ErrorKind::ModelNotFound,
+            format!(
+                "unknown model `{requested}`: provider `{}` does not list `{}`; it offers: {}",
+                slot.id,
+                target.model,
+                self.known_names(40, Some(target.slot), allowed)
+            ),
+        ))
     }
 
     /// "Prefer the first step; go to the next when its queue is deeper than N and its

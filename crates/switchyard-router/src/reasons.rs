@@ -23,6 +23,12 @@ pub const PRIVACY_LOCAL_ONLY: &str = "privacy_local_only";
 pub const CLOUD_FALLBACK_DISABLED: &str = "cloud_fallback_disabled";
 /// Skipped: a hard spending cap is reached.
 pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
+/// Skipped: a cloud model without a price while a spending cap applies (its spend could
+/// not be counted, so it would be free of every cap).
+pub const UNPRICED_UNDER_BUDGET: &str = "unpriced_under_budget";
+/// Skipped: a bare model name is not sent to the cloud while a local or LAN provider whose
+/// model list is not known yet (discovery has not answered) may offer it.
+pub const LOCAL_CATALOG_UNKNOWN: &str = "local_catalog_unknown";
 /// Skipped: the request named an exact target, which never falls back.
 pub const STRICT_TARGET: &str = "strict_target";
 /// Skipped: the route has `fallback: false`.
@@ -44,6 +50,12 @@ pub fn describe(code: &str) -> &'static str {
             "cloud fallback is disabled (policy.cloud_fallback or SWITCHYARD_NO_CLOUD)"
         }
         BUDGET_EXHAUSTED => "the spending cap is reached, cloud targets are removed",
+        UNPRICED_UNDER_BUDGET => {
+            "the cloud model has no price, so its spend could not count against the configured cap"
+        }
+        LOCAL_CATALOG_UNKNOWN => {
+            "a local or LAN provider whose model list is not known yet may offer this bare name; ask for provider/model to choose the cloud"
+        }
         STRICT_TARGET => "an exact provider/model request does not fall back",
         NO_FALLBACK => "the route does not fall back",
         COOLING_DOWN => "cooling down after a failure",

@@ -34,19 +34,22 @@ enum DispatchFailure {
 
 /// The last check before bytes leave, run for every try of every target (first try,
 /// retry, fallback, overflow), with the newest known locality of the provider.
+/// `after_failure`: an earlier target of this request already failed, so this one is a
+/// fallback whatever its step (a cloud member of a balanced first step included).
 fn dispatch_check(
     inner: &Inner,
     privacy: PrivacyClass,
     planned: &PlannedTarget,
     slot: &Slot,
     caller: Option<&str>,
+    after_failure: bool,
 ) -> Result<(), &'static str> {
     let locality = slot.effective_locality().max(planned.target.locality);
     if !privacy.allows(locality) {
         return Err(reasons::PRIVACY_LOCAL_ONLY);
     }
     if is_cloud(locality) {
-        if planned.step > 0 && inner.cloud_fallback_off() {
+        if (planned.step > 0 || after_failure) && inner.cloud_fallback_off() {
             return Err(reasons::CLOUD_FALLBACK_DISABLED);
         }
         if inner.budget_exhausted(caller, false).is_some() {
@@ -64,6 +67,7 @@ async fn dispatch(
     planned: &PlannedTarget,
     slot: &Slot,
     request: &ChatRequest,
+    after_failure: bool,
 ) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
     dispatch_check(
         inner,
@@ -71,6 +75,7 @@ async fn dispatch(
         planned,
         slot,
         request.meta.caller.as_deref(),
+        after_failure,
     )
     .map_err(DispatchFailure::Blocked)?;
     let mut stream = slot
@@ -116,6 +121,9 @@ impl Router {
             request.meta.request_id.clone()
         };
         let inner = &self.inner;
+        // A bare name goes to the least exposed provider offering it: know the local
+        // catalogs first.
+        inner.refresh_local_catalogs_for(&request.model).await;
         let mut planned = inner.plan(request);
         if matches!(&planned, Err(e) if e.unknown_model) && inner.any_catalog_stale() {
             // The name may be a model discovered since the last refresh.
@@ -261,12 +269,15 @@ async fn run(
         let Some(slot) = inner.slots.get(planned.slot).cloned() else {
             continue;
         };
+        // A target tried after another failed is a fallback, whatever its step.
+        let after_failure = last_err.is_some();
         if let Err(reason) = dispatch_check(
             &inner,
             plan.privacy,
             planned,
             &slot,
             request.meta.caller.as_deref(),
+            after_failure,
         ) {
             log_blocked(planned, reason);
             progress.skipped.push(SkippedTarget {
@@ -298,7 +309,16 @@ async fn run(
         let mut tries: u32 = 0;
         loop {
             let dispatched = Instant::now();
-            match dispatch(&inner, plan.privacy, planned, &slot, &upstream_request).await {
+            match dispatch(
+                &inner,
+                plan.privacy,
+                planned,
+                &slot,
+                &upstream_request,
+                after_failure,
+            )
+            .await
+            {
                 Ok((stream, first)) => {
                     let ttft = dispatched.elapsed();
                     slot.live.record_ttft(millis(ttft));
@@ -383,17 +403,7 @@ async fn run(
                         tries += 1;
                         continue;
                     }
-                    if e.kind().counts_against_health() {
-                        if let Ok(mut h) = slot.live.health.lock() {
-                            h.on_failure(
-                                e.kind(),
-                                e.retry_after(),
-                                inner.clock.now(),
-                                &inner.config.health.cooldowns_ms,
-                            );
-                        }
-                        crate::metrics::set_provider_up(&slot.id, false);
-                    }
+                    slot.record_failure(&e, inner.clock.now(), &inner.config.health.cooldowns_ms);
                     tracing::info!(
                         target_ref = %planned.target,
                         reason = e.reason_code(),
@@ -485,8 +495,9 @@ fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) ->
 }
 
 fn log_blocked(planned: &PlannedTarget, reason: &'static str) {
-    // Planning should have left this target out; the dispatch check caught it (a reload or
-    // a concurrent spend changed the facts). Loud, because it guards privacy and money.
+    // Planning left this target in; the dispatch check caught it (a reload or a concurrent
+    // spend changed the facts, or an earlier member of a balanced group failed and cloud
+    // fallback is off). Loud, because it guards privacy and money.
     tracing::warn!(
         target_ref = %planned.target,
         reason,

@@ -100,9 +100,59 @@ impl Inner {
 
     /// Refreshes every stale discovered catalog, concurrently.
     pub(crate) async fn refresh_catalogs(&self) {
+        self.refresh_catalogs_of(|_| true).await;
+    }
+
+    /// Refreshes the stale catalogs of the providers `which` selects, concurrently.
+    async fn refresh_catalogs_of(&self, which: impl Fn(&Slot) -> bool) {
         let now = std::time::Instant::now();
-        let stale = self.slots.iter().filter(|s| s.catalog_stale(now));
+        let stale = self
+            .slots
+            .iter()
+            .filter(|s| which(s) && s.catalog_stale(now));
         futures::future::join_all(stale.map(|s| s.refresh_catalog(CATALOG_TIMEOUT))).await;
+    }
+
+    /// Whether `model` is a bare model name: neither a route alias nor `provider/model`
+    /// with a known provider.
+    pub(crate) fn is_bare_name(&self, model: &str) -> bool {
+        !self.routes.contains_key(model)
+            && model
+                .split_once('/')
+                .is_none_or(|(provider, _)| !self.by_id.contains_key(provider))
+    }
+
+    /// Before a bare model name is resolved: when no local or LAN provider is known to
+    /// offer it, refreshes their stale catalogs, so a name a local server offers is never
+    /// sent to the cloud only because the router had not listed local models yet.
+    pub(crate) async fn refresh_local_catalogs_for(&self, model: &str) {
+        if !self.is_bare_name(model) {
+            return;
+        }
+        let local = |s: &Slot| !is_cloud(s.effective_locality());
+        if self.slots.iter().any(|s| local(s) && s.offers(model)) {
+            return;
+        }
+        self.refresh_catalogs_of(local).await;
+    }
+
+    /// Whether a local or LAN provider has never answered a model listing (it may offer
+    /// any bare name).
+    pub(crate) fn local_catalog_unknown(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| !is_cloud(s.effective_locality()) && !s.catalog_known())
+    }
+
+    /// Whether a hard spending cap applies to `caller`'s requests (global or the caller's
+    /// own): cloud models without a price are then left out.
+    pub(crate) fn budget_configured(&self, caller: Option<&str>) -> bool {
+        let caps = |b: &BudgetConfig| b.usd_per_day.is_some() || b.usd_per_month.is_some();
+        caps(&self.config.policy.budget)
+            || caller
+                .and_then(|c| self.config.callers.get(c))
+                .and_then(|p| p.budget.as_ref())
+                .is_some_and(caps)
     }
 
     /// Whether some catalog could be refreshed (used before declaring a model unknown).
@@ -111,17 +161,37 @@ impl Inner {
         self.slots.iter().any(|s| s.catalog_stale(now))
     }
 
-    /// Route aliases and `provider/model` names a request may use (for error messages).
-    pub(crate) fn known_names(&self, limit: usize) -> String {
-        let mut names: Vec<String> = self.routes.keys().cloned().collect();
-        for slot in &self.slots {
+    /// Route aliases and `provider/model` names a request may use (for error messages):
+    /// those of `only_provider` when given, and only those in `allowed` (a caller's
+    /// allowed routes) when given, at most `limit` of them.
+    pub(crate) fn known_names(
+        &self,
+        limit: usize,
+        only_provider: Option<usize>,
+        allowed: Option<&[String]>,
+    ) -> String {
+        let mut names: Vec<String> = match only_provider {
+            Some(_) => Vec::new(),
+            None => self.routes.keys().cloned().collect(),
+        };
+        for (i, slot) in self.slots.iter().enumerate() {
+            if only_provider.is_some_and(|only| only != i) {
+                continue;
+            }
             for m in slot.all_models() {
                 names.push(format!("{}/{}", slot.id, m.id));
             }
         }
+        if let Some(allowed) = allowed {
+            names.retain(|n| allowed.contains(n));
+        }
         let total = names.len();
         if total == 0 {
-            return "none configured".to_owned();
+            return if allowed.is_some() {
+                "none this caller may use".to_owned()
+            } else {
+                "none configured".to_owned()
+            };
         }
         let mut out = names.into_iter().take(limit).collect::<Vec<_>>().join(", ");
         if total > limit {
@@ -558,14 +628,31 @@ impl Provider for Router {
     }
 }
 
-/// Localities from least to most exposed, for "the strictest applies".
-pub(crate) fn strictest(a: PrivacyClass, b: Option<PrivacyClass>) -> PrivacyClass {
+/// The strictest of two privacy classes, either of which may be unset: `local-only` wins
+/// over `any`, and any set class over none. Everything that combines privacy classes
+/// (request, header, caller, key, route, default) uses this one rule.
+///
+/// ```
+/// use switchyard_core::PrivacyClass::{Any, LocalOnly};
+/// use switchyard_router::strictest;
+///
+/// assert_eq!(strictest(Some(Any), Some(LocalOnly)), Some(LocalOnly));
+/// assert_eq!(strictest(None, Some(Any)), Some(Any));
+/// assert_eq!(strictest(None, None), None);
+/// ```
+pub fn strictest(a: Option<PrivacyClass>, b: Option<PrivacyClass>) -> Option<PrivacyClass> {
     match (a, b) {
-        (PrivacyClass::LocalOnly, _) | (_, Some(PrivacyClass::LocalOnly)) => {
-            PrivacyClass::LocalOnly
+        (Some(PrivacyClass::LocalOnly), _) | (_, Some(PrivacyClass::LocalOnly)) => {
+            Some(PrivacyClass::LocalOnly)
         }
-        _ => PrivacyClass::Any,
+        (Some(c), _) | (None, Some(c)) => Some(c),
+        (None, None) => None,
     }
+}
+
+/// [`strictest`] of a set class and an optional one.
+pub(crate) fn strictest_of(a: PrivacyClass, b: Option<PrivacyClass>) -> PrivacyClass {
+    strictest(Some(a), b).unwrap_or(a)
 }
 
 /// Whether `locality` is a cloud.

@@ -1,11 +1,11 @@
 //! Providers as the router sees them, and their live state (kept across reloads).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchyard_core::{Locality, ModelInfo, Provider};
+use switchyard_core::{Locality, ModelInfo, Provider, ProviderError};
 
 use crate::health::HealthState;
 use crate::queue::Admission;
@@ -68,6 +68,9 @@ pub(crate) struct Live {
     pub(crate) health: Mutex<HealthState>,
     pub(crate) ttft: Mutex<TtftWindow>,
     pub(crate) catalog: Mutex<Option<(Instant, Vec<ModelInfo>)>>,
+    /// Whether the provider ever answered a model listing: until then it may offer any
+    /// name (a bare name is then not sent to the cloud in its place).
+    catalog_known: AtomicBool,
     /// The locality of this provider id in the NEWEST config (0 local, 1 lan, 2 cloud);
     /// checked at dispatch by every generation, so a reload that moves a provider to the
     /// cloud takes effect for requests planned before it.
@@ -166,6 +169,11 @@ impl Slot {
         all
     }
 
+    /// Whether the provider ever answered a model listing (its catalog is known, if old).
+    pub(crate) fn catalog_known(&self) -> bool {
+        self.live.catalog_known.load(Ordering::SeqCst)
+    }
+
     /// Whether the discovered catalog is missing or older than [`CATALOG_TTL`].
     pub(crate) fn catalog_stale(&self, now: Instant) -> bool {
         self.live.catalog.lock().map_or(true, |c| {
@@ -190,10 +198,26 @@ impl Slot {
                 None
             }
         };
+        if models.is_some() {
+            self.live.catalog_known.store(true, Ordering::SeqCst);
+        }
         if let Ok(mut c) = self.live.catalog.lock() {
             let keep = c.take().map(|(_, ms)| ms).unwrap_or_default();
             *c = Some((Instant::now(), models.unwrap_or(keep)));
         }
+    }
+
+    /// Records a failure of this provider (before or after the first event): a failure
+    /// that says something about its health starts or extends its cooldown and marks it
+    /// down in the `provider_up` gauge. Others (unknown model, budget, queue) change nothing.
+    pub(crate) fn record_failure(&self, error: &ProviderError, now: Instant, cooldowns_ms: &[u64]) {
+        if !error.kind().counts_against_health() {
+            return;
+        }
+        if let Ok(mut h) = self.live.health.lock() {
+            h.on_failure(error.kind(), error.retry_after(), now, cooldowns_ms);
+        }
+        crate::metrics::set_provider_up(&self.id, false);
     }
 
     /// The load used for balancing: in flight plus queued.

@@ -153,16 +153,7 @@ impl RoutedStream {
         } = f;
         drop(permit);
         if let Some(e) = error {
-            if e.kind().counts_against_health() {
-                if let Ok(mut h) = slot.live.health.lock() {
-                    h.on_failure(
-                        e.kind(),
-                        e.retry_after(),
-                        inner.clock.now(),
-                        &inner.config.health.cooldowns_ms,
-                    );
-                }
-            }
+            slot.record_failure(e, inner.clock.now(), &inner.config.health.cooldowns_ms);
         }
         let cost = match (price, usage) {
             (Some(p), Some(u)) => p.cost_micro_usd(&u),

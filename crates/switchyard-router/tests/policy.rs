@@ -1031,3 +1031,71 @@ async fn a_cooling_target_is_still_tried_when_nothing_else_is_left() {
     );
     local.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_local_member_of_a_group_does_not_fall_back_to_its_cloud_member() {
+    let cloud = cloud_upstream().await;
+    let cfg = json!({ "routes": { "pool": { "targets": [ { "group": ["local/test-model", "cloud/gpt-test"] } ] } },
+                      "policy": { "cloud_fallback": false },
+                      "retry": { "max_retries": 0 } });
+    let (router, records) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
+    // Equal load and no timings: the local member is first.
+    let explained = router.explain(&request("pool"));
+    assert_eq!(explained.targets[0].target.provider, "local");
+    let failure = route(&router, &request("pool"))
+        .await
+        .expect_err("the cloud member would be a fallback");
+    assert_eq!(failure.kind(), ErrorKind::ConnectRefused, "{failure}");
+    assert!(
+        failure
+            .skipped
+            .iter()
+            .any(|s| s.target.provider == "cloud" && s.reason == reasons::CLOUD_FALLBACK_DISABLED),
+        "{failure:?}"
+    );
+    assert_eq!(cloud.request_count(), 0);
+    assert_eq!(records.len(), 1);
+
+    // With cloud fallback on, the cloud member takes over.
+    let cfg = json!({ "routes": { "pool": { "targets": [ { "group": ["local/test-model", "cloud/gpt-test"] } ] } },
+                      "retry": { "max_retries": 0 } });
+    let (router, _r) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
+    let s = route(&router, &request("pool")).await.expect("fallback");
+    assert_eq!(s.served_by().provider, "cloud");
+    drain(s).await;
+    cloud.shutdown().await;
+}
+
+#[test]
+fn a_failure_after_the_first_byte_marks_the_provider_down_in_metrics() {
+    use switchyard_router::metrics as m;
+    let captured = recorder::Captured::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = metrics::with_local_recorder(&captured, || {
+        runtime.block_on(async {
+            let local = TestUpstream::start(UpstreamConfig::default().script(
+                "test-model",
+                Script::text(["one", " two", " three"]).with_fault(Fault::DropAfterChunks(1)),
+            ))
+            .await
+            .unwrap();
+            let (router, _r) = build_router(
+                json!({ "routes": { "chat": { "targets": ["local/test-model"] } } }),
+                vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+            );
+            let (_, _, error) = drain(route(&router, &request("chat")).await.unwrap()).await;
+            assert!(error.is_some(), "the cut is an error item");
+            local.shutdown().await;
+            router.provider_status()[0].health.clone()
+        })
+    });
+    assert!(matches!(status, Health::Cooling { .. }), "{status:?}");
+    assert_eq!(
+        captured.get(&format!("{}{{provider=local}}", m::PROVIDER_UP)),
+        Some(0.0),
+        "the gauge agrees with the health"
+    );
+}
