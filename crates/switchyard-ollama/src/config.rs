@@ -86,7 +86,7 @@ impl Default for DiscoveryConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OllamaBuildError {
-    /// The base URL is not an absolute `http`/`https` URL.
+    /// The base URL is not an absolute `http`/`https` URL, or carries login details.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),
     /// The HTTP client could not be built (bad header, CA file, proxy).

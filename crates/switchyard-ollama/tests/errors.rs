@@ -210,3 +210,18 @@ async fn non_streamed_errors_are_classified_too() {
     assert_eq!(err.kind(), ErrorKind::ModelNotFound);
     up.shutdown().await;
 }
+
+#[test]
+fn a_base_url_with_login_details_is_refused_without_showing_them() {
+    let err = OllamaClient::new(switchyard_ollama::OllamaConfig::new(
+        "http://user:s3cret@127.0.0.1:11434",
+    ))
+    .unwrap_err();
+    assert_eq!(err.reason_code(), "invalid_base_url");
+    let shown = err.to_string();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("api_key") && shown.contains("headers"),
+        "{shown}"
+    );
+}

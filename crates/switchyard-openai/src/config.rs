@@ -110,7 +110,7 @@ impl OpenAiConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenAiBuildError {
-    /// The base URL is not an absolute `http`/`https` URL.
+    /// The base URL is not an absolute `http`/`https` URL, or carries login details.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),
     /// The HTTP client could not be built (bad header, CA file, proxy).

@@ -252,3 +252,16 @@ async fn a_base_url_without_v1_is_endpoint_not_found() {
     );
     up.shutdown().await;
 }
+
+#[test]
+fn a_base_url_with_login_details_is_refused_without_showing_them() {
+    let err =
+        OpenAiClient::new(OpenAiConfig::new("https://user:s3cret@api.example.com/v1")).unwrap_err();
+    assert_eq!(err.reason_code(), "invalid_base_url");
+    let shown = err.to_string();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("api_key") && shown.contains("headers"),
+        "{shown}"
+    );
+}
