@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
 };
-use switchyard_router::RoutedStream;
+use switchyard_router::{RoutedStream, strictest};
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -325,16 +325,6 @@ fn privacy_of(
             Ok(strictest(so_far, Some(class)))
         },
     )
-}
-
-fn strictest(a: Option<PrivacyClass>, b: Option<PrivacyClass>) -> Option<PrivacyClass> {
-    match (a, b) {
-        (Some(PrivacyClass::LocalOnly), _) | (_, Some(PrivacyClass::LocalOnly)) => {
-            Some(PrivacyClass::LocalOnly)
-        }
-        (Some(c), _) | (None, Some(c)) => Some(c),
-        (None, None) => None,
-    }
 }
 
 fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {

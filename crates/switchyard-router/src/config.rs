@@ -86,8 +86,10 @@ pub struct PolicyConfig {
     /// Privacy class of requests nobody else classified.
     pub default_privacy: PrivacyClass,
     /// `false` turns off every cloud FALLBACK: a cloud target is then used only as the
-    /// first step of a route (or as an exact target). The environment variable
-    /// `SWITCHYARD_NO_CLOUD=1` (read when the router is built) does the same.
+    /// first step of a route (and not after another member of that step failed) or as an
+    /// exact `provider/model`; a bare model name then never resolves to the cloud. The
+    /// environment variable `SWITCHYARD_NO_CLOUD=1` (read when the router is built) does
+    /// the same.
     pub cloud_fallback: bool,
     /// A request for an exact `provider/model` never falls back (default `true`).
     pub strict_exact_targets: bool,
@@ -106,7 +108,8 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Spending caps, in US dollars. Only priced usage counts (cloud models with prices).
+/// Spending caps, in US dollars. Only priced usage counts, so while a cap applies to a
+/// request, cloud models without a price are left out (reason `unpriced_under_budget`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {

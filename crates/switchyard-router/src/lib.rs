@@ -11,6 +11,21 @@
 //! The router implements [`switchyard_core::Provider`] itself, so an agent framework can
 //! embed the whole policy without the HTTP server.
 //!
+//! How a requested model name resolves:
+//! - a route alias: its steps, in order (fallback along them unless `fallback: false`);
+//! - an exact `provider/model`: that target only. When the provider has a static model
+//!   list ([`ProviderSlot::models`]) the model must be on it (or on what its discovery
+//!   lists), else the request fails with `model_not_found` naming what it offers;
+//! - a bare model name: the least exposed provider offering it (local, then LAN, then
+//!   cloud). Local and LAN catalogs are listed first when they are not known to offer it,
+//!   and a bare name is never sent to the cloud while a local or LAN provider has not
+//!   answered a model listing yet (`local_catalog_unknown`) or while cloud fallback is off
+//!   (`cloud_fallback_disabled`): ask for `provider/model` to choose the cloud explicitly.
+//!
+//! While a spending cap applies to a request (global or the caller's), a cloud model with
+//! no price is left out (`unpriced_under_budget`): its spend could not count against the
+//! cap. Every reason code is in [`reasons`].
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use futures::StreamExt;
