@@ -188,13 +188,43 @@ fn lines(framer: &mut LineFramer, parts: &[&[u8]]) -> (Vec<Vec<u8>>, bool) {
     (out, failed)
 }
 
-/// NDJSON line framer: never panics; same lines whole or split; lines never hold `\n`,
-/// are never blank and respect the limit.
+/// The same through `push_lines` (lines handed out in place).
+fn lines_in_place(framer: &mut LineFramer, parts: &[&[u8]]) -> (Vec<Vec<u8>>, bool) {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for p in parts {
+        let res = framer.push_lines(p, |l| {
+            out.push(l.to_vec());
+            Ok::<_, switchyard_stream::ndjson::FrameError>(())
+        });
+        failed |= res.is_err();
+    }
+    while let Some(l) = framer.finish() {
+        match l {
+            Ok(l) => out.push(l.to_vec()),
+            Err(_) => failed = true,
+        }
+    }
+    (out, failed)
+}
+
+/// NDJSON line framer: never panics; same lines whole or split, through `next_line` or
+/// `push_lines`; lines never hold `\n`, are never blank and respect the limit.
 pub fn ndjson_framer(data: &[u8]) {
     let (seed, body) = seed_and_payload(data);
     let whole = lines(&mut LineFramer::new(), &[body]);
     let split = lines(&mut LineFramer::new(), &chunks(body, seed));
     assert_eq!(whole, split);
+    assert_eq!(lines_in_place(&mut LineFramer::new(), &[body]), whole);
+    assert_eq!(
+        lines_in_place(&mut LineFramer::new(), &chunks(body, seed)),
+        whole
+    );
+    let limited = lines(&mut LineFramer::with_max_line(16), &chunks(body, seed));
+    assert_eq!(
+        lines_in_place(&mut LineFramer::with_max_line(16), &chunks(body, seed)),
+        limited
+    );
     for l in &whole.0 {
         assert!(!l.contains(&b'\n'));
         assert!(!l.iter().all(u8::is_ascii_whitespace));

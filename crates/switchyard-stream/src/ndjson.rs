@@ -125,6 +125,77 @@ impl LineFramer {
         self.buf.extend_from_slice(chunk);
     }
 
+    /// Frames `chunk` and hands every complete, non-blank line to `on_line` (exactly the
+    /// lines `push` followed by `next_line` would give), stopping at the first error. Lines
+    /// that lie wholly inside `chunk` are handed out in place; only a line that spans chunks
+    /// is copied into the buffer.
+    ///
+    /// ```
+    /// use switchyard_stream::ndjson::{FrameError, LineFramer};
+    /// let mut framer = LineFramer::new();
+    /// let mut lines = Vec::new();
+    /// framer.push_lines(b"{\"a\":1}\r\n\n{\"b\"", |l| Ok::<_, FrameError>(lines.push(l.to_vec())))?;
+    /// framer.push_lines(b":2}\n", |l| Ok::<_, FrameError>(lines.push(l.to_vec())))?;
+    /// assert_eq!(lines, vec![b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    pub fn push_lines<E: From<FrameError>>(
+        &mut self,
+        chunk: &[u8],
+        mut on_line: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.failed || self.finished {
+            return Ok(());
+        }
+        let mut rest = chunk;
+        if self.pos < self.buf.len() {
+            // Complete the pending line first, copying only up to its end.
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                self.push(rest);
+                return self.drain_lines(&mut on_line);
+            };
+            self.push(&rest[..=nl]);
+            self.drain_lines(&mut on_line)?;
+            rest = &rest[nl + 1..];
+            if self.failed {
+                return Ok(());
+            }
+        }
+        let complete = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &rest[..complete]) {
+            let mut end = nl;
+            if end > start && rest[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let line = &rest[start..end];
+            start = nl + 1;
+            if line.len() > self.max_line {
+                self.failed = true;
+                self.buf = Vec::new();
+                self.pos = 0;
+                self.scan = 0;
+                return Err(FrameError::LineTooLong { max: self.max_line }.into());
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            on_line(line)?;
+        }
+        self.push(&rest[complete..]);
+        self.drain_lines(&mut on_line)
+    }
+
+    fn drain_lines<E: From<FrameError>>(
+        &mut self,
+        on_line: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(line) = self.next_line() {
+            on_line(line?)?;
+        }
+        Ok(())
+    }
+
     /// Bytes received but not yet returned as lines.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.pos

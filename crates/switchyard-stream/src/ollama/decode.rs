@@ -156,15 +156,11 @@ impl OllamaStreamDecoder {
         if let Some(e) = &self.state.error {
             return Err(e.clone());
         }
-        self.framer.push(chunk);
-        while let Some(line) = self.framer.next_line() {
-            let res = line
-                .map_err(ProviderError::from)
-                .and_then(|l| self.state.line(l, out));
-            if let Err(e) = res {
-                self.state.error = Some(e.clone());
-                return Err(e);
-            }
+        let state = &mut self.state;
+        let res = self.framer.push_lines(chunk, |line| state.line(line, out));
+        if let Err(e) = res {
+            self.state.error = Some(e.clone());
+            return Err(e);
         }
         Ok(())
     }
