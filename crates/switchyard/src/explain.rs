@@ -4,25 +4,28 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use switchyard_core::{ChatRequest, Message, PrivacyClass, ToolSpec};
-use switchyard_router::Explanation;
+use switchyard_gateway::ApiKey;
+use switchyard_router::{Explanation, strictest};
 
 use crate::cli::{ExplainArgs, PrivacyArg};
-use crate::serve::{EXIT_CONFIG, load_config};
+use crate::config::build;
+use crate::serve::EXIT_CONFIG;
 use crate::wiring;
 
-/// Prints the plan; exit code 0 when something would serve the request, 1 when not.
+/// Prints the plan; exit code 0 when something would serve the request, 1 when not, 2 when
+/// the config is broken or `--caller` names no key.
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 {
-    let config = match load_config(config_path.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("switchyard: {e}");
-            return EXIT_CONFIG;
-        }
+    let (config, built) = match wiring::load_router(config_path.as_ref()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let built = match wiring::new_router(&config) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("switchyard: {e}");
+    // The key `--caller` names, as the gateway sees it.
+    let keys = build::gateway_config(&config.file).keys;
+    let key = match args.caller.as_deref().map(|id| caller_key(&keys, id)) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(message)) => {
+            eprintln!("switchyard: {message}");
             return EXIT_CONFIG;
         }
     };
@@ -32,10 +35,15 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     }
     let mut request = ChatRequest::new(args.model.clone(), vec![Message::user("")]);
     request.meta.caller = args.caller.clone();
-    request.meta.privacy = args.privacy.map(|p| match p {
-        PrivacyArg::Any => PrivacyClass::Any,
-        PrivacyArg::LocalOnly => PrivacyClass::LocalOnly,
-    });
+    // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
+    // `x-switchyard-privacy` header).
+    request.meta.privacy = strictest(
+        key.and_then(|k| k.privacy),
+        args.privacy.map(|p| match p {
+            PrivacyArg::Any => PrivacyClass::Any,
+            PrivacyArg::LocalOnly => PrivacyClass::LocalOnly,
+        }),
+    );
     if args.tools {
         request.tools.push(ToolSpec {
             name: "tool".to_owned(),
@@ -43,7 +51,17 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
             parameters: serde_json::json!({"type": "object", "properties": {}}),
         });
     }
-    let explanation = built.router.explain(&request);
+    let mut explanation = built.router.explain(&request);
+    if let Some(key) = key.filter(|k| !k.allows_model(&args.model)) {
+        // The gateway refuses the request before routing it.
+        explanation.error = Some(format!(
+            "policy_blocked: API key `{}` may not use model `{}` (allowed: {})",
+            key.id,
+            args.model,
+            key.allowed_routes.as_deref().unwrap_or_default().join(", ")
+        ));
+        explanation.targets.clear();
+    }
     if args.json {
         match serde_json::to_string_pretty(&explanation) {
             Ok(s) => println!("{s}"),
@@ -57,6 +75,21 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     }
     let servable = explanation.error.is_none() && explanation.targets.iter().any(|t| t.included);
     if servable { 0 } else { 1 }
+}
+
+/// The key whose id is `id`; the error lists the known ids.
+fn caller_key<'a>(keys: &'a [ApiKey], id: &str) -> Result<&'a ApiKey, String> {
+    keys.iter().find(|k| k.id == id).ok_or_else(|| {
+        let known: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        if known.is_empty() {
+            format!("--caller `{id}`: the config has no keys (server.keys), so no caller ids")
+        } else {
+            format!(
+                "--caller `{id}`: no key in server.keys has this id (known: {})",
+                known.join(", ")
+            )
+        }
+    })
 }
 
 /// Renders an explanation for people.

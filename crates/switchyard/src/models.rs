@@ -8,24 +8,13 @@ use switchyard_core::Capabilities;
 use switchyard_router::{CatalogEntry, CatalogKind};
 
 use crate::cli::ModelsArgs;
-use crate::serve::{EXIT_CONFIG, load_config};
 use crate::wiring;
 
 /// Prints the catalog.
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &ModelsArgs) -> u8 {
-    let config = match load_config(config_path.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("switchyard: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    let built = match wiring::new_router(&config) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("switchyard: {e}");
-            return EXIT_CONFIG;
-        }
+    let built = match wiring::load_router(config_path.as_ref()) {
+        Ok((_config, built)) => built,
+        Err(code) => return code,
     };
     let entries = built.router.catalog().await;
     if args.json {

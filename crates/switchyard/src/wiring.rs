@@ -1,6 +1,7 @@
 //! Wires a loaded config into running parts: providers, router, gateway, and the
 //! background discovery that keeps retrying Ollama while it is down or loading.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,18 @@ pub(crate) struct BuiltRouter {
 
 fn router_error(e: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Router, e.to_string())
+}
+
+/// For the commands that only look (`models`, `route explain`): loads the config
+/// (`--config`, `SWITCHYARD_CONFIG` or the built-in one) and builds a router from it with
+/// spend kept in memory. On failure prints the error and gives the exit code.
+pub(crate) fn load_router(config_path: Option<&PathBuf>) -> Result<(Config, BuiltRouter), u8> {
+    let built = crate::serve::load_config(config_path)
+        .and_then(|config| new_router(&config).map(|built| (config, built)));
+    built.map_err(|e| {
+        eprintln!("switchyard: {e}");
+        crate::serve::EXIT_CONFIG
+    })
 }
 
 /// Builds a fresh router (no previous state) from `config`, with spend kept in memory.

@@ -411,3 +411,80 @@ async fn config_check_builds_providers_and_names_the_key_on_failure() {
     assert!(err.contains("providers.lan"), "{err}");
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn route_explain_applies_the_callers_key_policy() {
+    let dir = TempDir::new("explain-caller");
+    let file = dir.write(
+        "config.json5",
+        r#"{
+  server: { keys: [ { id: "laptop", token: "env:SY_K1", privacy: "local-only" },
+                    { id: "ci", token: "env:SY_K2", allowed_routes: ["chat"] } ] },
+  providers: {
+    local: { api: "openai", base_url: "http://127.0.0.1:9/v1", discover: false,
+             models: [ { id: "qwen" } ] },
+    cloud: { api: "openai", base_url: "https://api.example.invalid/v1", discover: false,
+             models: [ { id: "gpt-4.1-mini" } ] },
+  },
+  routes: { chat: { targets: ["cloud/gpt-4.1-mini", "local/qwen"] } },
+}"#,
+    );
+    let path = file.to_str().unwrap();
+    let env = [("SY_K1", "sk-1"), ("SY_K2", "sk-2")];
+    let explain = |extra: &'static [&'static str]| {
+        let mut args = vec!["route", "explain", "--config", path, "--model"];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    // The key's privacy applies; `--privacy any` (like the header) cannot lower it.
+    for extra in [
+        &["chat", "--caller", "laptop"][..],
+        &["chat", "--caller", "laptop", "--privacy", "any"][..],
+    ] {
+        let out = run(&explain(extra), &env, SHORT).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let plan = text(&out.stdout);
+        assert!(plan.contains("privacy:  local-only"), "{plan}");
+        assert!(plan.contains("1. local/qwen"), "{plan}");
+        assert!(
+            plan.contains("cloud/gpt-4.1-mini") && plan.contains("excluded: privacy"),
+            "{plan}"
+        );
+    }
+    // Without a caller the cloud target leads.
+    let out = run(&explain(&["chat"]), &env, SHORT).await;
+    assert!(
+        text(&out.stdout).contains("1. cloud/gpt-4.1-mini"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The key's allowed_routes apply: `ci` may use `chat`, nothing else.
+    let out = run(&explain(&["chat", "--caller", "ci"]), &env, SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        &explain(&["cloud/gpt-4.1-mini", "--caller", "ci", "--json"]),
+        &env,
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("policy_blocked") && error.contains("`ci`") && error.contains("chat"),
+        "{json}"
+    );
+    assert!(json["targets"].as_array().unwrap().is_empty(), "{json}");
+
+    // An unknown caller is a mistake on the command line: exit 2, the known ids listed.
+    let out = run(&explain(&["chat", "--caller", "nobody"]), &env, SHORT).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`nobody`") && err.contains("laptop") && err.contains("ci"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}
