@@ -121,6 +121,13 @@ pub struct BudgetConfig {
     pub soft_fraction: f64,
 }
 
+impl BudgetConfig {
+    /// Whether a hard cap (per day or per month) is set.
+    pub fn has_cap(&self) -> bool {
+        self.usd_per_day.is_some() || self.usd_per_month.is_some()
+    }
+}
+
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {

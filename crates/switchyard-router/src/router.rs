@@ -147,12 +147,11 @@ impl Inner {
     /// Whether a hard spending cap applies to `caller`'s requests (global or the caller's
     /// own): cloud models without a price are then left out.
     pub(crate) fn budget_configured(&self, caller: Option<&str>) -> bool {
-        let caps = |b: &BudgetConfig| b.usd_per_day.is_some() || b.usd_per_month.is_some();
-        caps(&self.config.policy.budget)
+        self.config.policy.budget.has_cap()
             || caller
                 .and_then(|c| self.config.callers.get(c))
                 .and_then(|p| p.budget.as_ref())
-                .is_some_and(caps)
+                .is_some_and(BudgetConfig::has_cap)
     }
 
     /// Whether some catalog could be refreshed (used before declaring a model unknown).
@@ -273,6 +272,29 @@ fn validate_budget(what: &str, b: &BudgetConfig) -> Result<(), RouterError> {
     Ok(())
 }
 
+/// Says at build time which configured cloud models a budget will keep out for having no
+/// price (the planner leaves them out with `unpriced_under_budget`).
+fn warn_unpriced_under_budget(config: &RouterConfig, slots: &[ProviderSlot]) {
+    let budgets = config.policy.budget.has_cap()
+        || config
+            .callers
+            .values()
+            .flat_map(|c| &c.budget)
+            .any(BudgetConfig::has_cap);
+    if !budgets {
+        return;
+    }
+    for slot in slots.iter().filter(|s| is_cloud(s.locality)) {
+        for model in slot.models.iter().filter(|m| m.price.is_none()) {
+            tracing::warn!(
+                provider = %slot.id,
+                model = %model.id,
+                "cloud model without a price while a budget is configured: it is not used (unpriced_under_budget); give it a price"
+            );
+        }
+    }
+}
+
 /// Validates `config` against `slots` and builds a generation, reusing the live state of
 /// `previous` for provider ids that stay. Nothing shared is touched before validation
 /// passed, so a refused config leaves the running router as it was.
@@ -346,6 +368,8 @@ fn build(
     if config.health.cooldowns_ms.is_empty() || config.health.cooldowns_ms.contains(&0) {
         return Err(RouterError::InvalidHealth);
     }
+
+    warn_unpriced_under_budget(&config, &slots);
 
     // Valid: build the slots, carrying live state over.
     let previous_slot =
