@@ -3,7 +3,8 @@
 //! talks to scripted upstreams of both kinds (Ollama native and OpenAI-compatible). Each
 //! client lists models, chats, streams, does a tool round trip (also streamed) and gets an
 //! error, through its own API, against each kind of upstream. The scripts are in
-//! `tests/e2e/`. Without the venv the tests print why they are skipped.
+//! `tests/e2e/`. Without the venv the tests print why they are skipped, or fail when
+//! `SWITCHYARD_E2E_REQUIRED=1` (`.ci/run` sets it); `SWITCHYARD_E2E_VENV` names another venv.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Served, TempDir, python};
+use common::{Served, TempDir, prerequisite, python};
 use serde_json::{Value, json};
 use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
 
@@ -55,11 +56,13 @@ enum Client {
 }
 
 async fn run_case(client: Client, kind: Upstream) {
-    let Some(py) = python() else {
-        eprintln!(
-            "SKIPPED e2e {client:?} client -> {kind:?} upstream: no .venv with the official \
-             clients; run `bash .ci/python-env` (CI always does)"
-        );
+    let Some(py) = prerequisite(
+        python(),
+        &format!(
+            "e2e {client:?} client -> {kind:?} upstream: no .venv with the official clients; \
+             run `bash .ci/python-env` (CI always does)"
+        ),
+    ) else {
         return;
     };
     let upstream = TestUpstream::start(upstream_config()).await.unwrap();
@@ -173,4 +176,41 @@ async fn ollama_sdk_against_ollama_upstream() {
 #[tokio::test]
 async fn ollama_sdk_against_openai_upstream() {
     run_case(Client::Ollama, Upstream::OpenAi).await;
+}
+
+#[tokio::test]
+async fn missing_venv_is_a_skip_or_with_e2e_required_a_failure() {
+    let empty = TempDir::new("no-venv");
+    let venv = empty.path().to_str().unwrap().to_owned();
+    let test = "openai_sdk_against_ollama_upstream";
+    let (ok, out) = common::run_own_test(test, &[("SWITCHYARD_E2E_VENV", &venv)]).await;
+    assert!(ok && out.contains("SKIPPED"), "{out}");
+    let (ok, out) = common::run_own_test(
+        test,
+        &[
+            ("SWITCHYARD_E2E_VENV", &venv),
+            (common::E2E_REQUIRED_ENV, "1"),
+        ],
+    )
+    .await;
+    assert!(
+        !ok,
+        "a missing venv passed with SWITCHYARD_E2E_REQUIRED=1:\n{out}"
+    );
+    assert!(
+        out.contains("SWITCHYARD_E2E_REQUIRED=1") && out.contains("python-env"),
+        "{out}"
+    );
+}
+
+#[test]
+fn only_one_means_required() {
+    assert!(common::e2e_required(Some("1")));
+    assert!(!common::e2e_required(Some("0")));
+    assert!(!common::e2e_required(Some("")));
+    assert!(!common::e2e_required(None));
+    assert_eq!(common::prerequisite_with(Some(3), true, "x"), Some(3));
+    assert_eq!(common::prerequisite_with(None::<u8>, false, "x"), None);
+    let failed = std::panic::catch_unwind(|| common::prerequisite_with(None::<u8>, true, "x"));
+    assert!(failed.is_err());
 }

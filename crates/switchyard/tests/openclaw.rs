@@ -7,7 +7,8 @@
 //! answers with what the file said.
 //!
 //! Install OpenClaw with `bash crates/switchyard/tests/e2e/openclaw-env` (about 850 MB from
-//! the npm registry); without it these tests print why they are skipped.
+//! the npm registry); without it these tests print why they are skipped, or fail when
+//! `SWITCHYARD_E2E_REQUIRED=1` (`.ci/run` sets it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,10 +46,12 @@ enum Mode {
 }
 
 async fn tool_round_trip(mode: Mode) {
-    let Some((node, cli)) = openclaw() else {
-        eprintln!(
-            "SKIPPED OpenClaw {mode:?}: not installed; run `bash crates/switchyard/tests/e2e/openclaw-env`"
-        );
+    let Some((node, cli)) = common::prerequisite(
+        openclaw(),
+        &format!(
+            "OpenClaw {mode:?}: not installed; run `bash crates/switchyard/tests/e2e/openclaw-env`"
+        ),
+    ) else {
         return;
     };
     let upstream = Arc::new(
@@ -176,4 +179,29 @@ async fn openclaw_ollama_provider_tool_round_trip() {
 #[tokio::test]
 async fn openclaw_openai_completions_tool_round_trip() {
     tool_round_trip(Mode::OpenAiCompletions).await;
+}
+
+#[tokio::test]
+async fn missing_openclaw_is_a_skip_or_with_e2e_required_a_failure() {
+    let empty = TempDir::new("no-openclaw");
+    let dir = empty.path().to_str().unwrap().to_owned();
+    let test = "openclaw_ollama_provider_tool_round_trip";
+    let (ok, out) = common::run_own_test(test, &[("SWITCHYARD_OPENCLAW_DIR", &dir)]).await;
+    assert!(ok && out.contains("SKIPPED"), "{out}");
+    let (ok, out) = common::run_own_test(
+        test,
+        &[
+            ("SWITCHYARD_OPENCLAW_DIR", &dir),
+            (common::E2E_REQUIRED_ENV, "1"),
+        ],
+    )
+    .await;
+    assert!(
+        !ok,
+        "a missing OpenClaw passed with SWITCHYARD_E2E_REQUIRED=1:\n{out}"
+    );
+    assert!(
+        out.contains("SWITCHYARD_E2E_REQUIRED=1") && out.contains("openclaw-env"),
+        "{out}"
+    );
 }

@@ -1,5 +1,7 @@
 //! Helpers of the binary's integration tests: temporary directories, running the built
-//! `switchyard` binary, waiting for its log lines, and finding the Python venv.
+//! `switchyard` binary, waiting for its log lines, finding the Python venv, and skipping
+//! (or, with `SWITCHYARD_E2E_REQUIRED=1`, failing) end-to-end tests whose prerequisites are
+//! missing.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -171,9 +173,65 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// The workspace's Python venv, if `.ci/python-env` created it.
+/// The Python venv's interpreter, if `.ci/python-env` created the venv: the workspace's
+/// `.venv`, or the one `SWITCHYARD_E2E_VENV` names.
 pub fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = root.join(".venv/bin/python");
+    let venv = std::env::var_os("SWITCHYARD_E2E_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"),
+        PathBuf::from,
+    );
+    let py = venv.join("bin/python");
     py.exists().then_some(py)
+}
+
+/// Set to `1` (`.ci/run` does) to make a missing end-to-end prerequisite (the Python venv,
+/// OpenClaw) fail the test instead of skipping it.
+pub const E2E_REQUIRED_ENV: &str = "SWITCHYARD_E2E_REQUIRED";
+
+/// Whether `SWITCHYARD_E2E_REQUIRED` holds `value` that asks for failures.
+pub fn e2e_required(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.trim() == "1")
+}
+
+/// An end-to-end prerequisite: `found` as is; when it is missing, a printed skip (`None`)
+/// or, with `SWITCHYARD_E2E_REQUIRED=1`, a failure naming what is missing.
+pub fn prerequisite<T>(found: Option<T>, missing: &str) -> Option<T> {
+    let required = e2e_required(std::env::var(E2E_REQUIRED_ENV).ok().as_deref());
+    prerequisite_with(found, required, missing)
+}
+
+/// [`prerequisite`] with the setting given.
+pub fn prerequisite_with<T>(found: Option<T>, required: bool, missing: &str) -> Option<T> {
+    if found.is_none() {
+        assert!(
+            !required,
+            "{missing} ({E2E_REQUIRED_ENV}=1: a missing prerequisite is a failure, not a skip)"
+        );
+        eprintln!("SKIPPED {missing}");
+    }
+    found
+}
+
+/// Runs one test of the current test binary in a child process with `envs` set (and
+/// `SWITCHYARD_E2E_REQUIRED` unset unless `envs` sets it); its exit success and its
+/// stdout and stderr together.
+pub async fn run_own_test(name: &str, envs: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env_remove(E2E_REQUIRED_ENV)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("test {name} did not finish within 60 s"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
