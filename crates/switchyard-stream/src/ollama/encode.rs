@@ -265,12 +265,31 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
     write_json(out, &ErrorLine { error: message });
 }
 
-/// Ollama's `done_reason`: it never says `tool_calls` (a client learns of calls from the
-/// chunks), so both `stop` and `tool_calls` are sent as `stop`.
+/// Ollama's `done_reason`: only ever `stop`, `length`, `load` or `unload` (WIRE.md). It never
+/// says `tool_calls` (a client learns of calls from the chunks), so `tool_calls` — and any
+/// reason Ollama clients do not know, such as `content_filter` — is sent as `stop`.
 fn done_reason(reason: &FinishReason) -> &str {
     match reason {
-        FinishReason::Stop | FinishReason::ToolCalls => "stop",
-        other => other.as_str(),
+        FinishReason::Length => "length",
+        FinishReason::Other(r) if r == "load" || r == "unload" => r,
+        FinishReason::Stop | FinishReason::ToolCalls | FinishReason::ContentFilter => "stop",
+        FinishReason::Other(_) => "stop",
+    }
+}
+
+#[cfg(test)]
+mod done_reason_tests {
+    use super::*;
+
+    #[test]
+    fn only_reasons_ollama_sends_are_written() {
+        assert_eq!(done_reason(&FinishReason::Stop), "stop");
+        assert_eq!(done_reason(&FinishReason::ToolCalls), "stop");
+        assert_eq!(done_reason(&FinishReason::Length), "length");
+        assert_eq!(done_reason(&FinishReason::Other("load".into())), "load");
+        assert_eq!(done_reason(&FinishReason::Other("unload".into())), "unload");
+        assert_eq!(done_reason(&FinishReason::ContentFilter), "stop");
+        assert_eq!(done_reason(&FinishReason::Other("end_turn".into())), "stop");
     }
 }
 
