@@ -42,6 +42,8 @@ struct Inner {
     base: BaseUrl,
     config: OpenAiConfig,
     chat_url: String,
+    /// `chat_url` parsed once, so a request does not parse (and IDNA-map) it again.
+    chat_target: Option<reqwest::Url>,
     models_url: String,
     /// The last discovered list and when it was fetched.
     discovered: Mutex<Option<(Instant, Vec<ModelInfo>)>>,
@@ -83,12 +85,14 @@ impl OpenAiClient {
         let http = build_client(&transport)?;
         let chat_url = base.join("/chat/completions");
         let models_url = base.join("/models");
+        let chat_target = reqwest::Url::parse(&chat_url).ok();
         Ok(OpenAiClient {
             inner: Arc::new(Inner {
                 http,
                 base,
                 config,
                 chat_url,
+                chat_target,
                 models_url,
                 discovered: Mutex::new(None),
             }),
@@ -158,7 +162,7 @@ impl OpenAiClient {
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %request.model, "streamed chat request");
-        let started = send_request(self.post_json(url, body), &timeouts, url).await?;
+        let started = send_request(self.post_chat(body), &timeouts, url).await?;
         let decoder =
             RecoveringDecoder::new(OpenAiStreamDecoder::new(), self.recovery_for(request));
         Ok(Box::pin(TimedEventStream::new(
@@ -177,7 +181,7 @@ impl OpenAiClient {
         let body = self.encode(request, false)?;
         let timeouts = &self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
-        let started = send_request(self.post_json(url, body), timeouts, url).await?;
+        let started = send_request(self.post_chat(body), timeouts, url).await?;
         let mut response = started.response;
         let bytes =
             read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
@@ -215,11 +219,17 @@ impl OpenAiClient {
         applies.then(|| TextToolCallRecovery::new(request.tool_names()))
     }
 
-    fn post_json(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-        self.inner
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+    /// `POST {base}/chat/completions` with a JSON body.
+    fn post_chat(&self, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let builder = match &self.inner.chat_target {
+            Some(url) => self.inner.http.post(url.clone()),
+            None => self.inner.http.post(&self.inner.chat_url),
+        };
+        builder
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            )
             .body(body)
     }
 
