@@ -1,4 +1,6 @@
-//! Developer tasks: `cargo xtask ci` runs exactly what `.ci/run` runs.
+//! Developer tasks: `cargo xtask ci` runs exactly what `.ci/run` runs; `cargo xtask bench`
+//! runs the side-by-side load test (`bench/peers-switchyard.sh`: Switchyard vs nginx, and
+//! with `PEERS="nginx portkey litellm"` the other gateways too).
 
 use std::process::{Command, ExitCode};
 
@@ -7,8 +9,15 @@ fn main() -> ExitCode {
     match task.as_str() {
         "ci" => run("bash", &[".ci/run"]),
         "fuzz-smoke" => run("bash", &[".ci/fuzz-smoke"]),
+        "bench" => run(
+            "bash",
+            &[concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../bench/peers-switchyard.sh"
+            )],
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fuzz-smoke>");
+            eprintln!("usage: cargo xtask <ci|fuzz-smoke|bench>");
             ExitCode::from(2)
         }
     }

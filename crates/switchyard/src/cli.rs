@@ -57,6 +57,13 @@ pub(crate) enum Command {
     Replay(ReplayArgs),
     /// Probe every configured provider and say what is wrong and how to fix it.
     Doctor(DoctorArgs),
+    /// Run a simulated model server speaking the Ollama API and the OpenAI-compatible `/v1`
+    /// API, to try the gateway (or load-test it) without Ollama or any model.
+    ///
+    /// Point a provider at it, e.g. `{ api: "openai", base_url: "http://127.0.0.1:18080/v1" }`
+    /// or `{ api: "ollama", base_url: "http://127.0.0.1:18080" }`. Every chat request for
+    /// the model gets the same short text reply, streamed or not as asked. Stops on Ctrl-C.
+    Simulate(SimulateArgs),
 }
 
 /// `serve` options.
@@ -65,6 +72,26 @@ pub(crate) struct ServeArgs {
     /// Listen here instead of the config's `server.listen`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<SocketAddr>,
+    /// Worker threads of the server. Default: half the CPU cores, at least one: the
+    /// gateway waits on sockets most of the time, and the model server it fronts usually
+    /// runs on the same machine and needs the cores more.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
+}
+
+/// `simulate` options.
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// Address to listen on, e.g. `127.0.0.1:18080` (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18080")]
+    pub(crate) listen: SocketAddr,
+    /// The model it serves (listed by `/api/tags` and `/v1/models`; others are a 404).
+    #[arg(long, value_name = "NAME", default_value = "bench")]
+    pub(crate) model: String,
+    /// Pause before the first chunk and between chunks, in milliseconds. 0 (the default)
+    /// is fast mode: no pauses, each answer one precomputed body (for load tests).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) delay_ms: u64,
 }
 
 /// `models` options.
