@@ -61,6 +61,10 @@ fn block_on(future: impl Future<Output = u8>) -> u8 {
 /// Runs `future` on a tokio runtime with `workers` worker threads; exit code 1 if none
 /// can be started.
 fn block_on_workers(workers: usize, future: impl Future<Output = u8>) -> u8 {
+    if workers <= 1 {
+        // One worker: the current-thread scheduler does the same without work-stealing.
+        return run_on(tokio::runtime::Builder::new_current_thread(), future);
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers);
     run_on(builder, future)
