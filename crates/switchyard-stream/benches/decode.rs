@@ -169,6 +169,69 @@ fn decode_streams(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // What `switchyard simulate` (and most servers) stream: plain-text content chunks,
+    // which the decoder's fast path takes.
+    let plain = openai_plain_wire();
+    let mut group = c.benchmark_group("decode_10k_plain_text_chunks");
+    group.throughput(Throughput::Bytes(plain.len() as u64));
+    group.bench_function("openai_full_decoder", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = OpenAiStreamDecoder::with_id_seed(1);
+            for chunk in plain.chunks(NET_CHUNK) {
+                dec.feed(chunk, &mut out).unwrap();
+            }
+            dec.finish(&mut out).unwrap();
+            black_box(out.len())
+        });
+    });
+    group.bench_function("openai_baseline_lines_from_slice", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', &plain) {
+                let line = &plain[start..nl];
+                start = nl + 1;
+                let Some(data) = line.strip_prefix(b"data: ") else {
+                    continue;
+                };
+                if data == b"[DONE]" {
+                    continue;
+                }
+                let chunk: OpenAiWireChunk<'_> = serde_json::from_slice(data).unwrap();
+                black_box(&chunk);
+                n += 1;
+            }
+            black_box(n)
+        });
+    });
+    group.finish();
+}
+
+/// 10 000 plain-text content chunks (no escapes), then the finish and usage chunks.
+fn openai_plain_wire() -> Vec<u8> {
+    const WORDS: [&str; 6] = [" the", " weather", " in", " Tokyo", " is", " mild"];
+    let mut enc = OpenAiStreamEncoder::new(
+        "gpt-4.1-mini",
+        "chatcmpl-B9MHDbslfkBeAs8l4b",
+        1_741_570_283,
+        true,
+    );
+    let mut out = Vec::new();
+    for i in 0..10_000 {
+        enc.encode(&ChatEvent::text(WORDS[i % WORDS.len()]), &mut out);
+    }
+    enc.encode(
+        &ChatEvent::Usage(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 10_000,
+            timings: None,
+        }),
+        &mut out,
+    );
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    out
 }
 
 /// One event whose data line is `size` bytes (a big tool-call argument).

@@ -261,6 +261,19 @@ impl State {
         if data.is_empty() {
             return Ok(());
         }
+        if let Some(fast) = super::fast_chunk::scan(data) {
+            // The common content-only chunk; the same result as the serde path below.
+            if self.finish.is_some() {
+                return Ok(());
+            }
+            if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::text(t));
+            }
+            if let Some(reason) = fast.finish_reason {
+                self.finished(FinishReason::parse(reason), out)?;
+            }
+            return Ok(());
+        }
         let chunk: OpenAiWireChunk<'_> = serde_json::from_str(data).map_err(|e| {
             ProviderError::malformed(format!("an SSE event is not a chat completion chunk: {e}"))
         })?;

@@ -1,0 +1,276 @@
+//! A fast path for the common `chat.completion.chunk`: compact JSON with plain (escape-free)
+//! strings, one choice at index 0 whose delta has at most a `role` and a `content`, and a
+//! `finish_reason` that is `null` or a plain string, without `usage` or `error`.
+//!
+//! The scanner accepts only a strict subset of JSON for which the serde decoder gives the
+//! same result; anything else (whitespace, escapes, other keys, repeated keys, tool calls,
+//! usage, errors) returns `None` and the caller falls back to serde.
+
+/// What the decoder needs from a content-only chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ContentChunk<'a> {
+    /// The delta's `content`, when present.
+    pub(crate) content: Option<&'a str>,
+    /// The choice's `finish_reason`, when not `null`.
+    pub(crate) finish_reason: Option<&'a str>,
+}
+
+/// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
+pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
+    let mut cur = Cursor {
+        text: data,
+        bytes: data.as_bytes(),
+        pos: 0,
+    };
+    let mut chunk = ContentChunk::default();
+    let mut seen = 0u8;
+    cur.eat(b'{')?;
+    if cur.peek()? != b'}' {
+        loop {
+            let key = cur.plain_string()?;
+            cur.eat(b':')?;
+            let bit = match key {
+                "id" => 1,
+                "object" => 2,
+                "model" => 4,
+                "system_fingerprint" => 8,
+                "created" => 16,
+                "choices" => 32,
+                _ => return None,
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            match key {
+                "created" => cur.unsigned()?,
+                "choices" => {
+                    cur.eat(b'[')?;
+                    if cur.peek()? != b']' {
+                        choice(&mut cur, &mut chunk)?;
+                    }
+                    cur.eat(b']')?;
+                }
+                _ => {
+                    if !cur.null() {
+                        cur.plain_string()?;
+                    }
+                }
+            }
+            match cur.next()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    } else {
+        cur.pos += 1;
+    }
+    (cur.pos == cur.bytes.len()).then_some(chunk)
+}
+
+/// One choice object: `index` (must be 0), `delta`, `finish_reason`, `logprobs` (`null`).
+fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
+    let mut seen = 0u8;
+    cur.eat(b'{')?;
+    if cur.peek()? == b'}' {
+        cur.pos += 1;
+        return Some(());
+    }
+    loop {
+        let key = cur.plain_string()?;
+        cur.eat(b':')?;
+        let bit = match key {
+            "index" => 1,
+            "delta" => 2,
+            "finish_reason" => 4,
+            "logprobs" => 8,
+            _ => return None,
+        };
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        match key {
+            "index" => {
+                cur.eat(b'0')?;
+            }
+            "delta" => delta(cur, chunk)?,
+            "finish_reason" => {
+                if !cur.null() {
+                    chunk.finish_reason = Some(cur.plain_string()?);
+                }
+            }
+            _ => {
+                if !cur.null() {
+                    return None;
+                }
+            }
+        }
+        match cur.next()? {
+            b',' => {}
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// The delta object: `{}` or up to one `role` and one `content`, plain strings.
+fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
+    let mut seen = 0u8;
+    cur.eat(b'{')?;
+    if cur.peek()? == b'}' {
+        cur.pos += 1;
+        return Some(());
+    }
+    loop {
+        let key = cur.plain_string()?;
+        cur.eat(b':')?;
+        match key {
+            "role" if seen & 1 == 0 => {
+                seen |= 1;
+                cur.plain_string()?;
+            }
+            "content" if seen & 2 == 0 => {
+                seen |= 2;
+                if !cur.null() {
+                    chunk.content = Some(cur.plain_string()?);
+                }
+            }
+            _ => return None,
+        }
+        match cur.next()? {
+            b',' => {}
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    /// Consumes `null` if it comes next.
+    fn null(&mut self) -> bool {
+        let hit = self.bytes[self.pos..].starts_with(b"null");
+        if hit {
+            self.pos += 4;
+        }
+        hit
+    }
+
+    /// A string without escapes or control characters; its contents.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        // Both ends sit next to an ASCII quote, so they are char boundaries.
+        self.text.get(start..end)
+    }
+
+    /// A JSON unsigned integer (no leading zeros, no fraction or exponent).
+    fn unsigned(&mut self) -> Option<()> {
+        let start = self.pos;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(self.bytes.len() - start);
+        if len == 0 || (len > 1 && self.bytes[start] == b'0') {
+            return None;
+        }
+        self.pos = start + len;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str =
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m","#;
+
+    fn with_choices(choices: &str) -> String {
+        format!("{HEAD}\"choices\":{choices}}}")
+    }
+
+    #[test]
+    fn accepts_content_role_and_finish_chunks() {
+        let text = with_choices(
+            r#"[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]"#,
+        );
+        assert_eq!(
+            scan(&text),
+            Some(ContentChunk {
+                content: Some("Hi"),
+                finish_reason: None
+            })
+        );
+        let text = with_choices(r#"[{"index":0,"delta":{},"finish_reason":"stop"}]"#);
+        assert_eq!(
+            scan(&text),
+            Some(ContentChunk {
+                content: None,
+                finish_reason: Some("stop")
+            })
+        );
+        assert_eq!(scan(&with_choices("[]")), Some(ContentChunk::default()));
+        assert_eq!(scan("{}"), Some(ContentChunk::default()));
+    }
+
+    #[test]
+    fn falls_back_on_anything_else() {
+        for choices in [
+            r#"[{"index":0,"delta":{"content":"a\"b"},"finish_reason":null}]"#,
+            r#"[{"index":0,"delta":{"content":"a\nb"},"finish_reason":null}]"#,
+            r#"[{"index":1,"delta":{"content":"x"},"finish_reason":null}]"#,
+            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null},{"index":0}]"#,
+            r#"[{"index":0,"delta":{"content":"x","content":"y"},"finish_reason":null}]"#,
+            r#"[{"index":0,"delta":{"tool_calls":[]},"finish_reason":null}]"#,
+            r#"[{"index":0,"delta":{"reasoning":"r"},"finish_reason":null}]"#,
+            r#"[{"index":0, "delta":{"content":"x"},"finish_reason":null}]"#,
+            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null"#,
+            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"choices":[]"#,
+            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}"#,
+        ] {
+            assert_eq!(scan(&with_choices(choices)), None, "{choices}");
+        }
+        for text in [
+            r#"{"created":0123,"choices":[]}"#,
+            r#"{"created":1.5,"choices":[]}"#,
+            r#"{"choices":[]} x"#,
+            r#"{"choices":[]}}"#,
+            r#"{"error":{"message":"m"}}"#,
+            r#"{"id":"a""#,
+            r#"{"#,
+            "",
+        ] {
+            assert_eq!(scan(text), None, "{text}");
+        }
+    }
+}
