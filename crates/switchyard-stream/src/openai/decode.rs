@@ -263,6 +263,13 @@ impl State {
         }
         if let Some(fast) = super::fast_chunk::scan(data) {
             // The common content-only chunk; the same result as the serde path below.
+            if let Some((prompt_tokens, completion_tokens)) = fast.usage {
+                let wire = WireUsage {
+                    prompt_tokens,
+                    completion_tokens,
+                };
+                self.usage = Some(wire.to_usage());
+            }
             if self.finish.is_some() {
                 return Ok(());
             }

@@ -1,6 +1,7 @@
 //! A fast path for the common `chat.completion.chunk`: compact JSON with plain (escape-free)
 //! strings, one choice at index 0 whose delta has at most a `role` and a `content`, and a
-//! `finish_reason` that is `null` or a plain string, without `usage` or `error`.
+//! `finish_reason` that is `null` or a plain string, `usage` `null` or plain token counts,
+//! no `error`.
 //!
 //! The scanner accepts only a strict subset of JSON for which the serde decoder gives the
 //! same result; anything else (whitespace, escapes, other keys, repeated keys, tool calls,
@@ -13,6 +14,8 @@ pub(crate) struct ContentChunk<'a> {
     pub(crate) content: Option<&'a str>,
     /// The choice's `finish_reason`, when not `null`.
     pub(crate) finish_reason: Option<&'a str>,
+    /// `usage` (`prompt_tokens`, `completion_tokens`), when not `null`.
+    pub(crate) usage: Option<(Option<u64>, Option<u64>)>,
 }
 
 /// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
@@ -36,6 +39,7 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
                 "system_fingerprint" => 8,
                 "created" => 16,
                 "choices" => 32,
+                "usage" => 64,
                 _ => return None,
             };
             if seen & bit != 0 {
@@ -43,7 +47,14 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
             }
             seen |= bit;
             match key {
-                "created" => cur.unsigned()?,
+                "created" => {
+                    cur.unsigned()?;
+                }
+                "usage" => {
+                    if !cur.null() {
+                        chunk.usage = Some(usage(&mut cur)?);
+                    }
+                }
                 "choices" => {
                     cur.eat(b'[')?;
                     if cur.peek()? != b']' {
@@ -110,6 +121,36 @@ fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> 
         match cur.next()? {
             b',' => {}
             b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// A usage object with up to one each of `prompt_tokens`, `completion_tokens` and
+/// `total_tokens`, unsigned integers.
+fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
+    let (mut prompt, mut completion, mut total) = (None, None, None);
+    cur.eat(b'{')?;
+    if cur.peek()? == b'}' {
+        cur.pos += 1;
+        return Some((prompt, completion));
+    }
+    loop {
+        let key = cur.plain_string()?;
+        cur.eat(b':')?;
+        let field = match key {
+            "prompt_tokens" => &mut prompt,
+            "completion_tokens" => &mut completion,
+            "total_tokens" => &mut total,
+            _ => return None,
+        };
+        if field.is_some() {
+            return None;
+        }
+        *field = Some(cur.unsigned()?);
+        match cur.next()? {
+            b',' => {}
+            b'}' => return Some((prompt, completion)),
             _ => return None,
         }
     }
@@ -193,18 +234,19 @@ impl<'a> Cursor<'a> {
         self.text.get(start..end)
     }
 
-    /// A JSON unsigned integer (no leading zeros, no fraction or exponent).
-    fn unsigned(&mut self) -> Option<()> {
+    /// A JSON unsigned integer (no leading zeros, no fraction or exponent, at most 19
+    /// digits so that it fits a `u64`).
+    fn unsigned(&mut self) -> Option<u64> {
         let start = self.pos;
         let len = self.bytes[start..]
             .iter()
             .position(|b| !b.is_ascii_digit())
             .unwrap_or(self.bytes.len() - start);
-        if len == 0 || (len > 1 && self.bytes[start] == b'0') {
+        if len == 0 || len > 19 || (len > 1 && self.bytes[start] == b'0') {
             return None;
         }
         self.pos = start + len;
-        Some(())
+        self.text.get(start..start + len)?.parse().ok()
     }
 }
 
@@ -228,18 +270,38 @@ mod tests {
             scan(&text),
             Some(ContentChunk {
                 content: Some("Hi"),
-                finish_reason: None
+                ..ContentChunk::default()
             })
         );
         let text = with_choices(r#"[{"index":0,"delta":{},"finish_reason":"stop"}]"#);
         assert_eq!(
             scan(&text),
             Some(ContentChunk {
-                content: None,
-                finish_reason: Some("stop")
+                finish_reason: Some("stop"),
+                ..ContentChunk::default()
             })
         );
         assert_eq!(scan(&with_choices("[]")), Some(ContentChunk::default()));
+        let text = with_choices(
+            r#"[],"usage":{"completion_tokens":5,"prompt_tokens":12,"total_tokens":17}"#,
+        );
+        assert_eq!(
+            scan(&text),
+            Some(ContentChunk {
+                usage: Some((Some(12), Some(5))),
+                ..ContentChunk::default()
+            })
+        );
+        let text = with_choices(
+            r#"[{"delta":{"content":"x"},"finish_reason":null,"index":0,"logprobs":null}],"usage":null"#,
+        );
+        assert_eq!(
+            scan(&text),
+            Some(ContentChunk {
+                content: Some("x"),
+                ..ContentChunk::default()
+            })
+        );
         assert_eq!(scan("{}"), Some(ContentChunk::default()));
     }
 
@@ -254,7 +316,12 @@ mod tests {
             r#"[{"index":0,"delta":{"tool_calls":[]},"finish_reason":null}]"#,
             r#"[{"index":0,"delta":{"reasoning":"r"},"finish_reason":null}]"#,
             r#"[{"index":0, "delta":{"content":"x"},"finish_reason":null}]"#,
-            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null"#,
+            r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"error":null"#,
+            r#"[],"usage":{"prompt_tokens":1,"cached_tokens":2}"#,
+            r#"[],"usage":{"prompt_tokens":1,"prompt_tokens":2}"#,
+            r#"[],"usage":{"prompt_tokens":1.0}"#,
+            r#"[],"usage":{"prompt_tokens":99999999999999999999}"#,
+            r#"[],"usage":null,"usage":null"#,
             r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"choices":[]"#,
             r#"[{"index":0,"delta":{"content":"x"},"finish_reason":null}"#,
         ] {
