@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::body::{ChatBody, StreamEncoder, TokenAccount};
 use crate::config::ApiKey;
 use crate::gateway::Shared;
-use crate::telemetry::{record_overhead, request_id_of};
+use crate::telemetry::{millis_header, record_overhead, request_id_of};
 use crate::time;
 
 /// Request header that raises a request's privacy class (`local-only`); never lowers it.
@@ -236,10 +236,10 @@ impl Answer {
             ROUTE_REASON_HEADER,
             HeaderValue::from_static(routed.reason()),
         );
-        let ms = overhead(self.started, routed).as_secs_f64() * 1000.0;
-        if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}")) {
-            headers.insert(OVERHEAD_HEADER, v);
-        }
+        headers.insert(
+            OVERHEAD_HEADER,
+            millis_header(overhead(self.started, routed)),
+        );
         headers.insert(
             ATTEMPTS_HEADER,
             HeaderValue::from(routed.attempts().len() + 1),

@@ -88,9 +88,45 @@ impl Default for MakeSwitchyardRequestId {
 impl MakeRequestId for MakeSwitchyardRequestId {
     fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = format!("req_{:016x}", mix(self.seed.wrapping_add(n)));
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        let id = request_id_bytes(mix(self.seed.wrapping_add(n)));
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
+}
+
+/// `req_` + `value` as 16 lowercase hex digits, without going through `fmt`.
+fn request_id_bytes(value: u64) -> [u8; 20] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"req_0000000000000000";
+    for (i, digit) in id[4..].iter_mut().enumerate() {
+        let shift = 60 - 4 * i;
+        *digit = HEX[((value >> shift) & 0xf) as usize];
+    }
+    id
+}
+
+/// `duration` in milliseconds with three decimals (`12.345`, rounded to the nearest
+/// microsecond), as a header value, without float formatting.
+pub(crate) fn millis_header(duration: Duration) -> HeaderValue {
+    let micros = (duration.as_nanos() + 500) / 1000;
+    let (whole, frac) = (micros / 1000, micros % 1000);
+    let mut buf = [0u8; 48];
+    let mut at = buf.len();
+    for digit in [frac % 10, frac / 10 % 10, frac / 100] {
+        at -= 1;
+        buf[at] = b'0' + digit as u8;
+    }
+    at -= 1;
+    buf[at] = b'.';
+    let mut rest = whole;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_bytes(&buf[at..]).unwrap_or(HeaderValue::from_static("0.000"))
 }
 
 /// SplitMix64's finaliser.
@@ -126,7 +162,33 @@ pub(crate) fn request_id_of<B>(request: &http::Request<B>) -> String {
         Some(id) => id.to_owned(),
         None => {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            format!("req_{:016x}", mix(n ^ 0x5357_4954))
+            let id = request_id_bytes(mix(n ^ 0x5357_4954));
+            String::from_utf8_lossy(&id).into_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_req_and_16_hex_digits() {
+        let id = request_id_bytes(0x0123_4567_89ab_cdef);
+        assert_eq!(&id, b"req_0123456789abcdef");
+        assert_eq!(
+            String::from_utf8_lossy(&request_id_bytes(u64::MAX)),
+            format!("req_{:016x}", u64::MAX)
+        );
+        assert_eq!(&request_id_bytes(0), b"req_0000000000000000");
+    }
+
+    #[test]
+    fn millis_header_has_three_decimals() {
+        assert_eq!(millis_header(Duration::ZERO), "0.000");
+        assert_eq!(millis_header(Duration::from_micros(1_234)), "1.234");
+        assert_eq!(millis_header(Duration::from_nanos(12_345_600)), "12.346");
+        assert_eq!(millis_header(Duration::from_nanos(499)), "0.000");
+        assert_eq!(millis_header(Duration::from_secs(3)), "3000.000");
     }
 }
