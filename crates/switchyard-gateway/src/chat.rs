@@ -7,13 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use futures::StreamExt as _;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
 };
-use switchyard_router::{RoutedStream, strictest};
+use switchyard_router::{RoutedStream, TargetRef, strictest};
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -229,7 +230,7 @@ impl Answer {
     }
 
     fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
-        if let Ok(v) = HeaderValue::from_str(&routed.served_by().to_string()) {
+        if let Some(v) = target_header(routed.served_by()) {
             headers.insert(TARGET_HEADER, v);
         }
         headers.insert(
@@ -245,6 +246,17 @@ impl Answer {
             HeaderValue::from(routed.attempts().len() + 1),
         );
     }
+}
+
+/// `provider/model` as a header value (one allocation, no `fmt`); `None` when either part
+/// has a byte a header value may not carry (`from_maybe_shared` checks as `from_str` does).
+fn target_header(target: &TargetRef) -> Option<HeaderValue> {
+    let (provider, model) = (target.provider.as_bytes(), target.model.as_bytes());
+    let mut value = BytesMut::with_capacity(provider.len() + 1 + model.len());
+    value.extend_from_slice(provider);
+    value.extend_from_slice(b"/");
+    value.extend_from_slice(model);
+    HeaderValue::from_maybe_shared(value.freeze()).ok()
 }
 
 /// Time since `started` not spent waiting on upstreams.
@@ -345,6 +357,31 @@ fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_header_is_provider_slash_model_like_display() {
+        let target = TargetRef {
+            provider: "local".into(),
+            model: "qwen3:8b".into(),
+            locality: switchyard_core::Locality::Local,
+        };
+        let value = target_header(&target).unwrap();
+        assert_eq!(value, target.to_string().as_str());
+        let odd = TargetRef {
+            model: "mod\u{e9}le".into(),
+            ..target.clone()
+        };
+        assert_eq!(
+            target_header(&odd),
+            HeaderValue::from_str(&odd.to_string()).ok()
+        );
+        let control = TargetRef {
+            model: "a\nb".into(),
+            ..target
+        };
+        assert!(target_header(&control).is_none());
+        assert!(HeaderValue::from_str(&control.to_string()).is_err());
+    }
 
     #[test]
     fn header_raises_privacy_but_never_lowers_it() {
