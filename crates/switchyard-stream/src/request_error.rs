@@ -239,3 +239,36 @@ impl Serialize for Extra<'_> {
         map.end()
     }
 }
+
+/// A tool call in a request's assistant message, as both APIs write it
+/// (`{"id"?, "function": {"name", "arguments"?}}`; `arguments` an object or a JSON string).
+#[derive(Deserialize)]
+pub(crate) struct WireToolCall {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) function: WireFunctionCall,
+}
+
+/// The `function` of a [`WireToolCall`].
+#[derive(Deserialize)]
+pub(crate) struct WireFunctionCall {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) arguments: Option<Value>,
+}
+
+/// A tool offered in a request, as both APIs write it (`{"function": {..}}`).
+#[derive(Deserialize)]
+pub(crate) struct WireTool {
+    pub(crate) function: WireToolFunction,
+}
+
+/// The `function` of a [`WireTool`].
+#[derive(Deserialize)]
+pub(crate) struct WireToolFunction {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) parameters: Option<Value>,
+}

@@ -18,7 +18,8 @@ use switchyard_core::{
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, RequestError, decode_body, nullable, pair_tool_results, synthetic_id_seed,
+    Extra, OneOrMany, RequestError, WireTool, WireToolCall, decode_body, nullable,
+    pair_tool_results, synthetic_id_seed,
 };
 
 /// Top-level fields this codec reads and writes itself; everything else is `extra`.
@@ -78,34 +79,6 @@ struct WireMessage {
     tool_name: Option<String>,
     #[serde(default)]
     tool_call_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireToolCall {
-    #[serde(default)]
-    id: Option<String>,
-    function: WireFunctionCall,
-}
-
-#[derive(Deserialize)]
-struct WireFunctionCall {
-    name: String,
-    #[serde(default)]
-    arguments: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireTool {
-    function: WireToolFunction,
-}
-
-#[derive(Deserialize)]
-struct WireToolFunction {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,8 @@ use switchyard_core::{
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, RequestError, decode_body, nullable, pair_tool_results, synthetic_id_seed,
+    Extra, OneOrMany, RequestError, WireTool, WireToolCall, decode_body, nullable,
+    pair_tool_results, synthetic_id_seed,
 };
 
 /// Which request field carries the output-token limit.
@@ -186,34 +187,6 @@ enum WirePart {
 enum WireImageUrl {
     Object { url: String },
     Bare(String),
-}
-
-#[derive(Deserialize)]
-struct WireToolCall {
-    #[serde(default)]
-    id: Option<String>,
-    function: WireFunctionCall,
-}
-
-#[derive(Deserialize)]
-struct WireFunctionCall {
-    name: String,
-    #[serde(default)]
-    arguments: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireTool {
-    function: WireToolFunction,
-}
-
-#[derive(Deserialize)]
-struct WireToolFunction {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<Value>,
 }
 
 #[derive(Deserialize)]
