@@ -5,7 +5,7 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use switchyard_core::{Message, Role};
+use switchyard_core::{Message, Role, ToolSpec};
 
 /// Why a chat request body could not be decoded, or a request could not be encoded for
 /// an upstream. Messages name the field path (`messages[2].tool_calls[0].function.arguments`)
@@ -261,6 +261,21 @@ pub(crate) struct WireFunctionCall {
 #[derive(Deserialize)]
 pub(crate) struct WireTool {
     pub(crate) function: WireToolFunction,
+}
+
+impl WireTool {
+    /// The tool as core describes it; a missing or `null` schema becomes an empty object schema.
+    pub(crate) fn into_spec(self) -> ToolSpec {
+        ToolSpec {
+            name: self.function.name,
+            description: self.function.description,
+            parameters: self
+                .function
+                .parameters
+                .filter(|p| !p.is_null())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        }
+    }
 }
 
 /// The `function` of a [`WireTool`].

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, ResponseFormat, Role,
-    SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec, parse_arguments, tool_call_id,
+    SamplingOptions, Think, ToolCall, ToolChoice, parse_arguments, tool_call_id,
 };
 
 use crate::request_error::{
@@ -126,19 +126,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
         req.messages.push(decode_message(i, m)?);
     }
     pair_tool_results(&mut req.messages);
-    req.tools = wire
-        .tools
-        .into_iter()
-        .map(|t| ToolSpec {
-            name: t.function.name,
-            description: t.function.description,
-            parameters: t
-                .function
-                .parameters
-                .filter(|p| !p.is_null())
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
-        })
-        .collect();
+    req.tools = wire.tools.into_iter().map(WireTool::into_spec).collect();
     req.response_format = match wire.format {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
