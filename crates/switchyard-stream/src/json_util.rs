@@ -106,3 +106,22 @@ pub(crate) fn fresh_seed() -> u64 {
 pub(crate) fn count(v: Option<u64>) -> u32 {
     v.map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
 }
+
+/// A whole tool call in an answer (an Ollama chunk's `message.tool_calls[]`, a non-streamed
+/// OpenAI `message.tool_calls[]`): `{"id"?, "function": {"name", "arguments"?}}`, borrowed.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct WholeToolCall<'a> {
+    #[serde(borrow, default)]
+    pub(crate) id: Option<CowStr<'a>>,
+    #[serde(borrow)]
+    pub(crate) function: WholeFunction<'a>,
+}
+
+/// The `function` of a [`WholeToolCall`]; `arguments` kept raw (an object or a JSON string).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct WholeFunction<'a> {
+    #[serde(borrow)]
+    pub(crate) name: CowStr<'a>,
+    #[serde(borrow, default)]
+    pub(crate) arguments: Option<&'a serde_json::value::RawValue>,
+}

@@ -7,7 +7,7 @@ use switchyard_core::{
     ToolCallAccumulator, Usage, classify_stream_error, tool_call_id,
 };
 
-use crate::json_util::{CowStr, count, fresh_seed};
+use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::ndjson::LineFramer;
 
 /// The wire shape of one `/api/chat` line, borrowing its strings from the input.
@@ -45,23 +45,7 @@ struct WireMessage<'a> {
     #[serde(borrow, default)]
     thinking: Option<CowStr<'a>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<WireToolCall<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireToolCall<'a> {
-    #[serde(borrow, default)]
-    id: Option<CowStr<'a>>,
-    #[serde(borrow)]
-    function: WireFunction<'a>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireFunction<'a> {
-    #[serde(borrow)]
-    name: CowStr<'a>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
+    tool_calls: Option<Vec<WholeToolCall<'a>>>,
 }
 
 /// The arguments of a whole call as JSON text: an object as sent, a JSON string holding

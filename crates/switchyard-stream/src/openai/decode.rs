@@ -8,7 +8,7 @@ use switchyard_core::{
     tool_call_id,
 };
 
-use crate::json_util::{CowStr, count, fresh_seed};
+use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::sse::{SseEventRef, SseFramer};
 
 /// The wire shape of one `chat.completion.chunk`, borrowing its strings from the input.
@@ -530,23 +530,7 @@ struct WireRespMessage<'a> {
     #[serde(borrow, default)]
     reasoning: Option<CowStr<'a>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<WireRespToolCall<'a>>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireRespToolCall<'a> {
-    #[serde(borrow, default)]
-    id: Option<CowStr<'a>>,
-    #[serde(borrow)]
-    function: WireRespFunction<'a>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireRespFunction<'a> {
-    #[serde(borrow)]
-    name: CowStr<'a>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
+    tool_calls: Option<Vec<WholeToolCall<'a>>>,
 }
 
 /// Decodes a non-streamed `chat.completion` object into a [`ChatResponse`] (the first
