@@ -221,3 +221,6 @@ fn json5_message(e: &json5::Error) -> (String, Option<usize>) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod prop_tests;
