@@ -25,9 +25,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "What's the weather in Paris?".to_owned());
 
     let mut config = OpenAiConfig::new(base_url);
-    if std::env::var_os("OPENAI_API_KEY").is_some() {
-        config.api_key_env = Some("OPENAI_API_KEY".to_owned());
-    }
+    // The library reads no environment variables: the key's value is passed in.
+    config.client.bearer_token = std::env::var("OPENAI_API_KEY")
+        .ok()
+        .map(|key| key.trim().to_owned())
+        .filter(|key| !key.is_empty());
     config.text_tool_recovery = TextRecovery::On;
     let client = OpenAiClient::new(config)?;
 

@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by Switchyard's upstream clients (`switchyard-ollama`,
 //! `switchyard-openai`): a rustls `reqwest` client with TCP_NODELAY, pooling, optional bearer
 //! token, extra headers and a private CA; phase timeouts (connect, first token, idle gap,
-//! total) applied to a streamed body without spawning a task; and the classification of
+//! total) applied to a streamed body without spawning a task, driving a sans-IO
+//! `switchyard_stream::decoder::EventDecoder`; and the classification of
 //! transport failures (refused, DNS, TLS, timeouts) and HTTP error answers into
 //! [`switchyard_core::ProviderError`].
 //!
@@ -10,7 +11,7 @@
 //!   nothing listening → `connect_refused`.
 //! - **first token**: from sending the request to the first decoded event, including the
 //!   wait for the answer's headers ([`send_request`]) → `timeout_first_token`. Output held
-//!   back by text tool-call recovery ([`RecoveringDecoder`]) counts: the phase ends at the
+//!   back by text tool-call recovery (`switchyard_stream::decoder::RecoveringDecoder`) counts: the phase ends at the
 //!   first decoded upstream output. An upstream
 //!   that accepts the connection and never answers ends here, not in the connect phase.
 //! - **idle**: the longest gap between two chunks once output flows, re-armed on every chunk
@@ -39,7 +40,6 @@
 
 mod client;
 mod errors;
-mod recovering;
 mod send;
 mod timed;
 
@@ -51,6 +51,5 @@ pub use errors::{
     ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,
     read_body_bounded, retry_after_from_headers,
 };
-pub use recovering::{RecoveringDecoder, recover_tool_calls};
 pub use send::{StartedResponse, read_body_timed, send_request};
-pub use timed::{DRAIN_GRACE, EventDecoder, TimedEventStream};
+pub use timed::{DRAIN_GRACE, TimedEventStream};

@@ -9,6 +9,8 @@ use futures::Stream;
 use switchyard_core::{ChatEvent, ErrorKind, ProviderError, TimeoutPhase};
 use tokio::time::{Instant, Sleep};
 
+use switchyard_stream::decoder::EventDecoder;
+
 use crate::client::Timeouts;
 
 /// The most bytes read after the final event (to return the connection to the pool).
@@ -17,22 +19,6 @@ const MAX_DRAIN_AFTER_DONE: usize = 64 * 1024;
 /// at once, and reading it lets the connection be reused; the answer is complete, so the
 /// caller is never held longer than this.
 pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// A sans-IO decoder turning body bytes into events (implemented by the clients over the
-/// `switchyard-stream` decoders).
-pub trait EventDecoder: Send + Unpin + 'static {
-    /// Feeds bytes as they arrive.
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
-    /// Called at the end of the body; must fail if the stream was incomplete.
-    fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
-    /// Whether the upstream's output has been decoded, even if the decoder holds it back
-    /// for now (text tool-call recovery deciding whether text is a call). It ends the
-    /// first-token phase like an event that came out. The default, `false`, suits a
-    /// decoder that emits everything it decodes.
-    fn progressed(&self) -> bool {
-        false
-    }
-}
 
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use switchyard_core::{ChatEvent, ErrorKind, FinishReason, ProviderError, TimeoutPhase};
 use switchyard_http::{
-    ClientConfig, EventDecoder, TimedEventStream, Timeouts, build_client, classify_transport_error,
+    ClientConfig, TimedEventStream, Timeouts, build_client, classify_transport_error,
     error_from_response,
 };
+use switchyard_stream::decoder::EventDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

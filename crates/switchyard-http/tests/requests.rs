@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use switchyard_core::{ChatEvent, ErrorKind, FinishReason, ProviderError, TimeoutPhase};
 use switchyard_http::{
-    ClientConfig, EventDecoder, TimedEventStream, Timeouts, build_client,
-    error_from_response_within, read_body_timed, send_request,
+    ClientConfig, TimedEventStream, Timeouts, build_client, error_from_response_within,
+    read_body_timed, send_request,
 };
+use switchyard_stream::decoder::EventDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

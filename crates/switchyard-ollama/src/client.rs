@@ -9,9 +9,10 @@ use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, RecoveringDecoder, TimedEventStream, Timeouts, build_client, normalize_base_url,
-    read_body_timed, recover_tool_calls, send_request,
+    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
+    send_request,
 };
+use switchyard_stream::decoder::{RecoveringDecoder, recover_tool_calls};
 use switchyard_stream::ollama::OllamaStreamDecoder;
 use switchyard_stream::recovery::TextToolCallRecovery;
 

@@ -10,9 +10,10 @@ pub use switchyard_stream::openai::request::MaxTokensField;
 /// ```
 /// use switchyard_openai::{MaxTokensField, OpenAiConfig, TextRecovery};
 ///
-/// // A hosted API: the key comes from the environment when the client is built.
+/// // A hosted API: the caller passes the key's value in (this crate reads no
+/// // environment variables).
 /// let mut cloud = OpenAiConfig::new("https://api.openai.com/v1");
-/// cloud.api_key_env = Some("OPENAI_API_KEY".into());
+/// cloud.client.bearer_token = Some("sk-...".into());
 /// cloud.max_tokens_field = MaxTokensField::MaxCompletionTokens;
 ///
 /// // Ollama's OpenAI layer on this host: send `num_ctx`, recover calls written as text.
@@ -44,11 +45,6 @@ pub struct OpenAiConfig {
     /// empty it asks `/models`. [`crate::OpenAiClient::list_models`] always asks, and merges
     /// these entries' prices and limits into what it finds.
     pub models: Vec<ModelInfo>,
-    /// The name of an environment variable holding the API key, read once when the client
-    /// is built and used when [`ClientConfig::bearer_token`] is not set. A named variable
-    /// that is missing or empty is a configuration error (never a silent unauthenticated
-    /// client). No variable is read unless named here.
-    pub api_key_env: Option<String>,
     /// Where the upstream runs (default [`Locality::Cloud`]); copied into every
     /// [`ModelInfo`] this client reports. Whoever builds the client sets it.
     pub locality: Locality,
@@ -88,7 +84,6 @@ impl OpenAiConfig {
             num_ctx: None,
             text_tool_recovery: TextRecovery::Off,
             models: Vec::new(),
-            api_key_env: None,
             locality: Locality::Cloud,
         }
     }
@@ -116,12 +111,6 @@ pub enum OpenAiBuildError {
     /// The HTTP client could not be built (bad header, CA file, proxy).
     #[error(transparent)]
     Client(#[from] ClientBuildError),
-    /// The environment variable named by `api_key_env` is missing or empty.
-    #[error("the API key variable `{var}` is not set (or is empty)")]
-    MissingApiKey {
-        /// The variable's name.
-        var: String,
-    },
     /// `num_ctx` is zero.
     #[error("num_ctx must be above zero")]
     InvalidNumCtx,
@@ -139,14 +128,13 @@ impl OpenAiBuildError {
         match self {
             OpenAiBuildError::BaseUrl(_) => "invalid_base_url",
             OpenAiBuildError::Client(e) => e.reason_code(),
-            OpenAiBuildError::MissingApiKey { .. } => "missing_api_key",
             OpenAiBuildError::InvalidNumCtx => "invalid_num_ctx",
             OpenAiBuildError::DuplicateModel { .. } => "duplicate_model",
         }
     }
 }
 
-/// Checks the parts of a config that do not need I/O, and resolves the API key.
+/// Checks the parts of a config that do not need I/O.
 /// Returns the transport config to build the client from.
 pub(crate) fn resolve(config: &OpenAiConfig) -> Result<ClientConfig, OpenAiBuildError> {
     if config.num_ctx == Some(0) {
@@ -157,18 +145,7 @@ pub(crate) fn resolve(config: &OpenAiConfig) -> Result<ClientConfig, OpenAiBuild
             return Err(OpenAiBuildError::DuplicateModel { id: m.id.clone() });
         }
     }
-    let mut http = config.client.clone();
-    if http.bearer_token.is_none() {
-        if let Some(var) = &config.api_key_env {
-            match std::env::var(var) {
-                Ok(key) if !key.trim().is_empty() => {
-                    http.bearer_token = Some(key.trim().to_owned())
-                }
-                _ => return Err(OpenAiBuildError::MissingApiKey { var: var.clone() }),
-            }
-        }
-    }
-    Ok(http)
+    Ok(config.client.clone())
 }
 
 #[cfg(test)]
@@ -203,28 +180,5 @@ mod tests {
         ];
         let e = resolve(&c).err();
         assert_eq!(e.map(|e| e.reason_code()), Some("duplicate_model"));
-    }
-
-    #[test]
-    fn missing_key_variable_is_an_error() {
-        let mut c = OpenAiConfig::new("http://127.0.0.1:1/v1");
-        c.api_key_env = Some("SWITCHYARD_OPENAI_TEST_SURELY_UNSET_VARIABLE".into());
-        let e = resolve(&c).err();
-        assert_eq!(e.map(|e| e.reason_code()), Some("missing_api_key"));
-        // An explicit token wins; the variable is not consulted.
-        c.client.bearer_token = Some("sk-test".into());
-        assert_eq!(
-            resolve(&c).ok().and_then(|h| h.bearer_token),
-            Some("sk-test".to_owned())
-        );
-    }
-
-    #[test]
-    fn key_variable_is_read_when_set() {
-        // PATH is set in every test environment (and setting variables needs `unsafe`).
-        let mut c = OpenAiConfig::new("http://127.0.0.1:1/v1");
-        c.api_key_env = Some("PATH".into());
-        let expected = std::env::var("PATH").ok().map(|p| p.trim().to_owned());
-        assert_eq!(resolve(&c).ok().and_then(|h| h.bearer_token), expected);
     }
 }

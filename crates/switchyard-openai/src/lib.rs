@@ -14,8 +14,9 @@
 //!   [`OpenAiClient::complete`] is the non-streamed variant. `Provider::chat` always
 //!   streams from the upstream, whatever `request.stream` says.
 //! - [`OpenAiClient::list_models`]: `GET {base_url}/models`.
-//! - Bearer auth from [`switchyard_http::ClientConfig::bearer_token`] or a named
-//!   environment variable ([`OpenAiConfig::api_key_env`]), extra headers, extra CA file,
+//! - Bearer auth from [`switchyard_http::ClientConfig::bearer_token`] (the caller passes
+//!   the key's value in; this crate reads no environment variables), extra headers,
+//!   extra CA file,
 //!   and the same phase timeouts and cancellation as the Ollama client
 //!   (see `switchyard-http`).
 //! - Errors are classified from status and body (`{"error":{"message","type","code"}}`,
@@ -40,7 +41,7 @@
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = OpenAiConfig::new("https://api.openai.com/v1");
-//! config.api_key_env = Some("OPENAI_API_KEY".into());
+//! config.client.bearer_token = std::env::var("OPENAI_API_KEY").ok();
 //! let client = OpenAiClient::new(config)?;
 //!
 //! let request = ChatRequest::new("gpt-4.1-mini", vec![Message::user("Hello!")]);

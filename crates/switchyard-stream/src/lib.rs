@@ -13,6 +13,10 @@
 //! - [`recovery`]: [`recovery::TextToolCallRecovery`], tool calls written as text
 //!   (`<tool_call>`, `[TOOL_CALLS]`, `<|python_tag|>`, bare or fenced JSON) turned into
 //!   structured calls.
+//! - [`decoder`]: the decode pipeline a transport drives, [`decoder::EventDecoder`]
+//!   (implemented by both stream decoders), [`decoder::RecoveringDecoder`] (a decoder
+//!   followed by text tool-call recovery) and [`decoder::recover_tool_calls`] for whole
+//!   answers.
 //!
 //! Decoding an upstream's stream and re-encoding it for a client of the other API:
 //!
@@ -41,6 +45,7 @@
 //! # Ok::<(), switchyard_core::ProviderError>(())
 //! ```
 
+pub mod decoder;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

@@ -127,6 +127,200 @@ struct Block {
     calls: Vec<(String, Map<String, Value>)>,
 }
 
+/// `Step::More`, or `Step::Reject` of the whole buffer once the text has ended.
+fn more_or_reject(buf: &str, at_end: bool) -> Step {
+    if at_end {
+        Step::Reject(buf.len())
+    } else {
+        Step::More
+    }
+}
+
+/// The phases of reading a block. Each returns `Some(step)` when reading stops there,
+/// or `None` after moving to the next phase.
+impl Block {
+    /// Whitespace, then a JSON value (or, for Mistral, a function name) must start.
+    fn step_value(&mut self, buf: &str, at_end: bool) -> Option<Step> {
+        let bytes = buf.as_bytes();
+        self.pos += leading_ws(&buf[self.pos..]);
+        let Some(&c) = bytes.get(self.pos) else {
+            return Some(if !at_end {
+                Step::More
+            } else if self.calls.is_empty() {
+                Step::Reject(buf.len())
+            } else {
+                Step::Accept(buf.len())
+            });
+        };
+        if c == b'{' || c == b'[' {
+            self.phase = Phase::Json {
+                start: self.pos,
+                end: JsonEnd::default(),
+                name: None,
+            };
+        } else if self.kind == Kind::Mistral && self.calls.is_empty() && is_name_byte(c) {
+            self.phase = Phase::Name { start: self.pos };
+        } else {
+            return Some(Step::Reject(self.pos));
+        }
+        None
+    }
+
+    /// Mistral's `name{..}` form: the name started at `start`.
+    fn step_name(&mut self, buf: &str, start: usize, at_end: bool) -> Option<Step> {
+        let bytes = buf.as_bytes();
+        while bytes.get(self.pos).copied().is_some_and(is_name_byte) {
+            self.pos += 1;
+        }
+        if self.pos - start > MAX_NAME_LEN {
+            return Some(Step::Reject(self.pos));
+        }
+        let rest = &buf[self.pos..];
+        if rest.is_empty() || (MISTRAL_ARGS.starts_with(rest) && rest.len() < 6) {
+            return Some(more_or_reject(buf, at_end));
+        }
+        let name_end = self.pos;
+        if rest.starts_with(MISTRAL_ARGS) {
+            self.pos += MISTRAL_ARGS.len();
+        }
+        match bytes.get(self.pos) {
+            Some(b'{') => {
+                self.phase = Phase::Json {
+                    start: self.pos,
+                    end: JsonEnd::default(),
+                    name: Some((start, name_end)),
+                };
+                None
+            }
+            Some(_) => Some(Step::Reject(self.pos)),
+            None => {
+                // `[ARGS]` seen, the object not yet: read the name again later.
+                self.pos = name_end;
+                Some(more_or_reject(buf, at_end))
+            }
+        }
+    }
+
+    /// A JSON value; parsed into calls once its end is found.
+    fn step_json(&mut self, offered: &HashSet<String>, buf: &str, at_end: bool) -> Option<Step> {
+        let Phase::Json { start, end, name } = &mut self.phase else {
+            return None;
+        };
+        let Some(off) = end.feed(&buf.as_bytes()[self.pos..]) else {
+            self.pos = buf.len();
+            return Some(more_or_reject(buf, at_end));
+        };
+        let value_end = self.pos + off;
+        let text = &buf[*start..value_end];
+        let parsed = match name {
+            Some((a, b)) => named_call(offered, &buf[*a..*b], text),
+            None => calls_in(offered, text),
+        };
+        let Some(calls) = parsed else {
+            return Some(Step::Reject(value_end));
+        };
+        self.calls.extend(calls);
+        self.pos = value_end;
+        if self.kind == Kind::Mistral {
+            return Some(Step::Accept(value_end));
+        }
+        self.phase = Phase::Separator;
+        None
+    }
+
+    /// After a value: whitespace, then a separator or the end of the block.
+    fn step_separator(&mut self, buf: &str, at_end: bool) -> Option<Step> {
+        let value_end = self.pos;
+        let ws = leading_ws(&buf[value_end..]);
+        let rest = &buf[value_end + ws..];
+        if rest.is_empty() {
+            return Some(if at_end {
+                Step::Accept(buf.len())
+            } else {
+                Step::More
+            });
+        }
+        match self.kind {
+            Kind::Fence => {
+                if rest.starts_with(FENCE) {
+                    return Some(Step::Accept(value_end + ws + FENCE.len()));
+                }
+                if FENCE.starts_with(rest) && !at_end {
+                    return Some(Step::More);
+                }
+                if at_end && FENCE.starts_with(rest) {
+                    return Some(Step::Accept(buf.len()));
+                }
+                Some(Step::Reject(value_end + ws))
+            }
+            Kind::Bare | Kind::PythonTag if rest.starts_with(';') => {
+                self.pos = value_end + ws + 1;
+                self.phase = Phase::Value;
+                None
+            }
+            _ => Some(Step::Accept(value_end)),
+        }
+    }
+
+    /// The language tag after an opening fence, which started at `start`.
+    fn step_fence_lang(&mut self, buf: &str, start: usize, at_end: bool) -> Option<Step> {
+        let bytes = buf.as_bytes();
+        while bytes.get(self.pos).copied().is_some_and(is_name_byte) {
+            self.pos += 1;
+        }
+        if self.pos - start > MAX_FENCE_LANG_LEN {
+            return Some(Step::Reject(self.pos));
+        }
+        let lang = &buf[start..self.pos];
+        let json_lang = lang.is_empty() || lang.eq_ignore_ascii_case("json");
+        match bytes.get(self.pos) {
+            None => Some(more_or_reject(buf, at_end)),
+            Some(_) if !json_lang => Some(Step::Reject(self.pos)),
+            Some(b'\n' | b'\r' | b' ' | b'\t' | b'{' | b'[') => {
+                self.phase = Phase::Value;
+                None
+            }
+            Some(_) => Some(Step::Reject(self.pos)),
+        }
+    }
+
+    /// Hermes: the body from `start`, up to the closing tag.
+    fn step_hermes_body(
+        &mut self,
+        offered: &HashSet<String>,
+        buf: &str,
+        start: usize,
+        at_end: bool,
+    ) -> Step {
+        let bytes = buf.as_bytes();
+        let from = self.pos.saturating_sub(HERMES_CLOSE.len() - 1).max(start);
+        match memchr::memmem::find(&bytes[from..], HERMES_CLOSE.as_bytes()) {
+            Some(at) => {
+                let close = from + at;
+                let end = close + HERMES_CLOSE.len();
+                match calls_in(offered, &buf[start..close]) {
+                    Some(calls) => {
+                        self.calls.extend(calls);
+                        Step::Accept(end)
+                    }
+                    None => Step::Reject(end),
+                }
+            }
+            None if at_end => match calls_in(offered, &buf[start..]) {
+                Some(calls) => {
+                    self.calls.extend(calls);
+                    Step::Accept(buf.len())
+                }
+                None => Step::Reject(buf.len()),
+            },
+            None => {
+                self.pos = buf.len();
+                Step::More
+            }
+        }
+    }
+}
+
 /// What reading a block gave.
 enum Step {
     /// Needs more text.
@@ -353,192 +547,25 @@ impl TextToolCallRecovery {
         });
     }
 
-    /// Advances the current block over `buf`.
+    /// Advances the current block over `buf`, one phase at a time.
     fn step_block(&mut self, at_end: bool) -> Step {
         let Some(block) = self.block.as_mut() else {
             return Step::More;
         };
         let buf = self.buf.as_str();
-        let bytes = buf.as_bytes();
         loop {
-            match &mut block.phase {
-                Phase::Value => {
-                    block.pos += leading_ws(&buf[block.pos..]);
-                    let Some(&c) = bytes.get(block.pos) else {
-                        return if !at_end {
-                            Step::More
-                        } else if block.calls.is_empty() {
-                            Step::Reject(buf.len())
-                        } else {
-                            Step::Accept(buf.len())
-                        };
-                    };
-                    if c == b'{' || c == b'[' {
-                        block.phase = Phase::Json {
-                            start: block.pos,
-                            end: JsonEnd::default(),
-                            name: None,
-                        };
-                    } else if block.kind == Kind::Mistral
-                        && block.calls.is_empty()
-                        && is_name_byte(c)
-                    {
-                        block.phase = Phase::Name { start: block.pos };
-                    } else {
-                        return Step::Reject(block.pos);
-                    }
-                }
-                Phase::Name { start } => {
-                    let start = *start;
-                    while bytes.get(block.pos).copied().is_some_and(is_name_byte) {
-                        block.pos += 1;
-                    }
-                    if block.pos - start > MAX_NAME_LEN {
-                        return Step::Reject(block.pos);
-                    }
-                    let rest = &buf[block.pos..];
-                    if rest.is_empty() || (MISTRAL_ARGS.starts_with(rest) && rest.len() < 6) {
-                        return if at_end {
-                            Step::Reject(buf.len())
-                        } else {
-                            Step::More
-                        };
-                    }
-                    let name_end = block.pos;
-                    if rest.starts_with(MISTRAL_ARGS) {
-                        block.pos += MISTRAL_ARGS.len();
-                    }
-                    match bytes.get(block.pos) {
-                        Some(b'{') => {
-                            block.phase = Phase::Json {
-                                start: block.pos,
-                                end: JsonEnd::default(),
-                                name: Some((start, name_end)),
-                            };
-                        }
-                        Some(_) => return Step::Reject(block.pos),
-                        None => {
-                            // `[ARGS]` seen, the object not yet: read the name again later.
-                            block.pos = name_end;
-                            return if at_end {
-                                Step::Reject(buf.len())
-                            } else {
-                                Step::More
-                            };
-                        }
-                    }
-                }
-                Phase::Json { start, end, name } => {
-                    let Some(off) = end.feed(&bytes[block.pos..]) else {
-                        block.pos = buf.len();
-                        return if at_end {
-                            Step::Reject(buf.len())
-                        } else {
-                            Step::More
-                        };
-                    };
-                    let value_end = block.pos + off;
-                    let text = &buf[*start..value_end];
-                    let parsed = match name {
-                        Some((a, b)) => named_call(&self.offered, &buf[*a..*b], text),
-                        None => calls_in(&self.offered, text),
-                    };
-                    let Some(calls) = parsed else {
-                        return Step::Reject(value_end);
-                    };
-                    block.calls.extend(calls);
-                    block.pos = value_end;
-                    if block.kind == Kind::Mistral {
-                        return Step::Accept(value_end);
-                    }
-                    block.phase = Phase::Separator;
-                }
-                Phase::Separator => {
-                    let value_end = block.pos;
-                    let ws = leading_ws(&buf[value_end..]);
-                    let rest = &buf[value_end + ws..];
-                    if rest.is_empty() {
-                        return if at_end {
-                            Step::Accept(buf.len())
-                        } else {
-                            Step::More
-                        };
-                    }
-                    match block.kind {
-                        Kind::Fence => {
-                            if rest.starts_with(FENCE) {
-                                return Step::Accept(value_end + ws + FENCE.len());
-                            }
-                            if FENCE.starts_with(rest) && !at_end {
-                                return Step::More;
-                            }
-                            if at_end && FENCE.starts_with(rest) {
-                                return Step::Accept(buf.len());
-                            }
-                            return Step::Reject(value_end + ws);
-                        }
-                        Kind::Bare | Kind::PythonTag if rest.starts_with(';') => {
-                            block.pos = value_end + ws + 1;
-                            block.phase = Phase::Value;
-                        }
-                        _ => return Step::Accept(value_end),
-                    }
-                }
-                Phase::FenceLang { start } => {
-                    let start = *start;
-                    while bytes.get(block.pos).copied().is_some_and(is_name_byte) {
-                        block.pos += 1;
-                    }
-                    if block.pos - start > MAX_FENCE_LANG_LEN {
-                        return Step::Reject(block.pos);
-                    }
-                    let lang = &buf[start..block.pos];
-                    let json_lang = lang.is_empty() || lang.eq_ignore_ascii_case("json");
-                    match bytes.get(block.pos) {
-                        None => {
-                            return if at_end {
-                                Step::Reject(buf.len())
-                            } else {
-                                Step::More
-                            };
-                        }
-                        Some(_) if !json_lang => return Step::Reject(block.pos),
-                        Some(b'\n' | b'\r' | b' ' | b'\t' | b'{' | b'[') => {
-                            block.phase = Phase::Value;
-                        }
-                        Some(_) => return Step::Reject(block.pos),
-                    }
-                }
+            let step = match block.phase {
+                Phase::Value => block.step_value(buf, at_end),
+                Phase::Name { start } => block.step_name(buf, start, at_end),
+                Phase::Json { .. } => block.step_json(&self.offered, buf, at_end),
+                Phase::Separator => block.step_separator(buf, at_end),
+                Phase::FenceLang { start } => block.step_fence_lang(buf, start, at_end),
                 Phase::HermesBody { start } => {
-                    let start = *start;
-                    let from = block.pos.saturating_sub(HERMES_CLOSE.len() - 1).max(start);
-                    match memchr::memmem::find(&bytes[from..], HERMES_CLOSE.as_bytes()) {
-                        Some(at) => {
-                            let close = from + at;
-                            let end = close + HERMES_CLOSE.len();
-                            return match calls_in(&self.offered, &buf[start..close]) {
-                                Some(calls) => {
-                                    block.calls.extend(calls);
-                                    Step::Accept(end)
-                                }
-                                None => Step::Reject(end),
-                            };
-                        }
-                        None if at_end => {
-                            return match calls_in(&self.offered, &buf[start..]) {
-                                Some(calls) => {
-                                    block.calls.extend(calls);
-                                    Step::Accept(buf.len())
-                                }
-                                None => Step::Reject(buf.len()),
-                            };
-                        }
-                        None => {
-                            block.pos = buf.len();
-                            return Step::More;
-                        }
-                    }
+                    Some(block.step_hermes_body(&self.offered, buf, start, at_end))
                 }
+            };
+            if let Some(step) = step {
+                return step;
             }
         }
     }

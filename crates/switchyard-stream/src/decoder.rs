@@ -1,12 +1,29 @@
-//! Text tool-call recovery applied to the upstream decoders: over a streamed body
-//! ([`RecoveringDecoder`]) and over a whole answer ([`recover_tool_calls`]).
+//! The sans-IO decode pipeline between an upstream body and chat events: the
+//! [`EventDecoder`] trait the transport drives (implemented here by the Ollama and OpenAI
+//! stream decoders), text tool-call recovery over a streamed body ([`RecoveringDecoder`])
+//! and over a whole answer ([`recover_tool_calls`]). No I/O: bytes in, events out.
 
 use switchyard_core::{ChatEvent, ChatResponse, ProviderError, ResponseBuilder};
-use switchyard_stream::ollama::OllamaStreamDecoder;
-use switchyard_stream::openai::OpenAiStreamDecoder;
-use switchyard_stream::recovery::TextToolCallRecovery;
 
-use crate::timed::EventDecoder;
+use crate::ollama::OllamaStreamDecoder;
+use crate::openai::OpenAiStreamDecoder;
+use crate::recovery::TextToolCallRecovery;
+
+/// A sans-IO decoder turning body bytes into events (the Ollama and OpenAI stream decoders,
+/// [`RecoveringDecoder`]); `switchyard-http` drives it over a timed body.
+pub trait EventDecoder: Send + Unpin + 'static {
+    /// Feeds bytes as they arrive.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
+    /// Called at the end of the body; must fail if the stream was incomplete.
+    fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError>;
+    /// Whether the upstream's output has been decoded, even if the decoder holds it back
+    /// for now (text tool-call recovery deciding whether text is a call). It ends the
+    /// first-token phase like an event that came out. The default, `false`, suits a
+    /// decoder that emits everything it decodes.
+    fn progressed(&self) -> bool {
+        false
+    }
+}
 
 impl EventDecoder for OpenAiStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
@@ -33,11 +50,11 @@ impl EventDecoder for OllamaStreamDecoder {
 ///
 /// Recovery holds text back while it decides whether it is a call, so events can come out
 /// long after the upstream's first output; [`EventDecoder::progressed`] still reports that
-/// output, so the first-token phase of [`crate::TimedEventStream`] ends at the first
+/// output, so the first-token phase of `switchyard_http::TimedEventStream` ends at the first
 /// decoded event, not at the first released one.
 ///
 /// ```
-/// use switchyard_http::{EventDecoder, RecoveringDecoder};
+/// use switchyard_stream::decoder::{EventDecoder, RecoveringDecoder};
 /// use switchyard_stream::ollama::OllamaStreamDecoder;
 /// use switchyard_stream::recovery::TextToolCallRecovery;
 ///
