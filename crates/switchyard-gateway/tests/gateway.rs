@@ -1428,3 +1428,81 @@ async fn many_concurrent_streams_and_http2_clients_are_served() {
     assert_eq!(h.upstream.chat_request_count(), served);
     h.shutdown().await;
 }
+
+/// An upstream that accepts any model name and never lists its models, as some
+/// OpenAI-compatible services do.
+#[derive(Debug)]
+struct AnyModel;
+
+#[async_trait::async_trait]
+impl Provider for AnyModel {
+    async fn chat(&self, _request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let events = vec![
+            Ok(ChatEvent::TextDelta { text: "ok".into() }),
+            Ok(ChatEvent::Done {
+                finish_reason: FinishReason::Stop,
+            }),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+
+    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
+        Err(ProviderError::new(
+            switchyard_core::ErrorKind::Connect,
+            "no listing",
+        ))
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn metrics_stay_bounded_under_distinct_model_names() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let slot = ProviderSlot::new("anyup", Arc::new(AnyModel), Locality::Local);
+    let router = router_over(
+        vec![slot],
+        json!({ "routes": { "any": { "targets": ["anyup/known-model"] } } }),
+    );
+    let h = Harness::serve(Kind::OpenAi, upstream, router, gateway_config()).await;
+    let client = http();
+    // A configured target keeps its own label.
+    let r = client
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "any", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for i in 0..300 {
+        let model = format!("anyup/{i:03}-{}", "x".repeat(196));
+        let r = client
+            .post(h.url("/v1/chat/completions"))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let _ = r.bytes().await.unwrap();
+    }
+    let text = client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.len() < 300 * 1024, "/metrics is {} bytes", text.len());
+    assert!(
+        !text.contains("xxxxxxxx"),
+        "a request's model name became a label"
+    );
+    assert!(text.contains("target=\"anyup/other\""), "{text}");
+    assert!(text.contains("target=\"anyup/known-model\""), "{text}");
+    h.shutdown().await;
+}

@@ -1,8 +1,9 @@
 //! Names of the metrics the router records through the [`metrics`](https://docs.rs/metrics)
 //! facade. The binary installs the exporter; without one the calls cost next to nothing.
 //!
-//! Labels stay low-cardinality: route aliases, `provider/model` targets and provider ids
-//! come from the config, outcomes and reasons are reason codes.
+//! Labels stay low-cardinality: route aliases and provider ids come from the config,
+//! `target` labels from `target_label` (known models only, else `<provider>/other`),
+//! outcomes and reasons are reason codes.
 
 /// Counter `{route, target, outcome}`: finished requests. `route` is the alias, or
 /// `direct` for exact and bare model names; `target` is `provider/model` or `none`;
@@ -41,4 +42,44 @@ pub(crate) fn set_provider_up(provider: &str, up: bool) {
     } else {
         0.0
     });
+}
+
+/// Longest `provider/model` written as a `target` label; longer ones become `<provider>/other`.
+pub(crate) const MAX_TARGET_LABEL: usize = 128;
+
+/// The `target` label for `target`: `provider/model` when the model is one this generation
+/// knows (configured statically, named by a route, or discovered) and the label is short and
+/// plain; `<provider>/other` otherwise, and `other` for an unknown provider. Names a
+/// caller sends to an upstream that accepts anything so never grow `/metrics`.
+pub(crate) fn target_label(inner: &crate::router::Inner, target: &crate::TargetRef) -> String {
+    let Some(&index) = inner.by_id.get(&target.provider) else {
+        return "other".to_owned();
+    };
+    let plain = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@+".contains(&b))
+    };
+    let known = || {
+        inner
+            .slots
+            .get(index)
+            .is_some_and(|s| s.offers(&target.model))
+            || inner.routes.values().any(|r| {
+                r.steps
+                    .iter()
+                    .flatten()
+                    .any(|t| t.slot == index && t.model == target.model)
+            })
+    };
+    if target.provider.len() + 1 + target.model.len() <= MAX_TARGET_LABEL
+        && plain(&target.provider)
+        && plain(&target.model)
+        && known()
+    {
+        target.to_string()
+    } else if plain(&target.provider) && target.provider.len() <= MAX_TARGET_LABEL {
+        format!("{}/other", target.provider)
+    } else {
+        "other".to_owned()
+    }
 }

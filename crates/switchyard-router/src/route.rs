@@ -326,7 +326,7 @@ async fn run(
                         h.on_success();
                     }
                     crate::metrics::set_provider_up(&slot.id, true);
-                    let target_label = planned.target.to_string();
+                    let target_label = crate::metrics::target_label(&inner, &planned.target);
                     ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
                         .record(ttft.as_secs_f64());
                     let reason = match (&last_err, tries) {

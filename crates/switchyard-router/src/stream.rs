@@ -175,7 +175,7 @@ impl RoutedStream {
                 .increment(crate::budget::micro_to_usd(cost));
         }
         if let Some(u) = usage {
-            let target = self.served_by.to_string();
+            let target = crate::metrics::target_label(&inner, &self.served_by);
             ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target.clone(), "kind" => "prompt")
                 .increment(u64::from(u.prompt_tokens));
             ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target, "kind" => "completion")
@@ -293,14 +293,18 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
         "request routed"
     );
     let route = record.route.clone().unwrap_or_else(|| "direct".to_owned());
+    let target_label = record.served_by.as_ref().map_or_else(
+        || "none".to_owned(),
+        |t| crate::metrics::target_label(inner, t),
+    );
     ::metrics::counter!(
         crate::metrics::REQUESTS_TOTAL,
         "route" => route,
-        "target" => served_by.clone(),
+        "target" => target_label.clone(),
         "outcome" => record.outcome.as_str()
     )
     .increment(1);
-    ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => served_by)
+    ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => target_label)
         .record(record.duration_ms as f64 / 1000.0);
     if let Some(observer) = &inner.observer {
         observer.on_decision(record);

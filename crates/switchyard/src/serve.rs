@@ -42,10 +42,19 @@ pub(crate) fn load_config(path: Option<&PathBuf>) -> Result<Config, crate::confi
     }
 }
 
+/// How long a counter or histogram series may go without an update before `/metrics`
+/// drops it (it comes back, from zero, when recorded again). Gauges are kept: they are
+/// set on change only.
+pub(crate) const METRIC_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Installs the global Prometheus recorder (once per process) and a task that keeps its
 /// histograms trimmed.
 pub(crate) fn install_metrics() -> Option<PrometheusHandle> {
-    match PrometheusBuilder::new().install_recorder() {
+    let builder = PrometheusBuilder::new().idle_timeout(
+        metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::HISTOGRAM,
+        Some(METRIC_IDLE_TIMEOUT),
+    );
+    match builder.install_recorder() {
         Ok(handle) => {
             let upkeep = handle.clone();
             tokio::spawn(async move {
