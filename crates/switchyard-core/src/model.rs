@@ -64,6 +64,40 @@ impl PrivacyClass {
             _ => None,
         }
     }
+
+    /// The stricter of two classes: `local-only` wins over `any`. Everything that combines
+    /// privacy classes (request, header, caller, key, route, default) uses this one rule.
+    ///
+    /// ```
+    /// use switchyard_core::PrivacyClass::{Any, LocalOnly};
+    ///
+    /// assert_eq!(Any.stricter(LocalOnly), LocalOnly);
+    /// assert_eq!(Any.stricter(Any), Any);
+    /// ```
+    pub fn stricter(self, other: Self) -> Self {
+        match (self, other) {
+            (PrivacyClass::LocalOnly, _) | (_, PrivacyClass::LocalOnly) => PrivacyClass::LocalOnly,
+            (PrivacyClass::Any, PrivacyClass::Any) => PrivacyClass::Any,
+        }
+    }
+
+    /// The strictest of two classes, either of which may be unset: [`stricter`](Self::stricter)
+    /// of the two when both are set, else the one that is set.
+    ///
+    /// ```
+    /// use switchyard_core::PrivacyClass::{self, Any, LocalOnly};
+    ///
+    /// assert_eq!(PrivacyClass::strictest(Some(Any), Some(LocalOnly)), Some(LocalOnly));
+    /// assert_eq!(PrivacyClass::strictest(None, Some(Any)), Some(Any));
+    /// assert_eq!(PrivacyClass::strictest(None, None), None);
+    /// ```
+    pub fn strictest(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.stricter(b)),
+            (Some(c), None) | (None, Some(c)) => Some(c),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What a model can do.

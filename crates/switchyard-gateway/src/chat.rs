@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
 };
-use switchyard_router::{RoutedStream, TargetRef, strictest};
+use switchyard_router::{RoutedStream, TargetRef};
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -334,7 +334,7 @@ fn privacy_of(
                         ),
                     )
                 })?;
-            Ok(strictest(so_far, Some(class)))
+            Ok(PrivacyClass::strictest(so_far, Some(class)))
         },
     )
 }
@@ -386,10 +386,16 @@ mod tests {
     #[test]
     fn header_raises_privacy_but_never_lowers_it() {
         use PrivacyClass::*;
-        assert_eq!(strictest(Some(LocalOnly), Some(Any)), Some(LocalOnly));
-        assert_eq!(strictest(Some(Any), Some(LocalOnly)), Some(LocalOnly));
-        assert_eq!(strictest(None, Some(Any)), Some(Any));
-        assert_eq!(strictest(None, None), None);
+        assert_eq!(
+            PrivacyClass::strictest(Some(LocalOnly), Some(Any)),
+            Some(LocalOnly)
+        );
+        assert_eq!(
+            PrivacyClass::strictest(Some(Any), Some(LocalOnly)),
+            Some(LocalOnly)
+        );
+        assert_eq!(PrivacyClass::strictest(None, Some(Any)), Some(Any));
+        assert_eq!(PrivacyClass::strictest(None, None), None);
     }
 
     #[test]

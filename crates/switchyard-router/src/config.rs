@@ -22,6 +22,11 @@ pub struct RouterConfig {
     pub health: HealthConfig,
     /// Retries on the same target.
     pub retry: RetryConfig,
+    /// Turns every cloud fallback off like `policy.cloud_fallback: false`. Not part of the
+    /// file: the embedding binary sets it (the reference binary from the environment
+    /// variable [`crate::NO_CLOUD_ENV`]); the router itself reads no environment.
+    #[serde(skip)]
+    pub no_cloud: bool,
 }
 
 /// One route alias.
@@ -87,9 +92,8 @@ pub struct PolicyConfig {
     pub default_privacy: PrivacyClass,
     /// `false` turns off every cloud FALLBACK: a cloud target is then used only as the
     /// first step of a route (and not after another member of that step failed) or as an
-    /// exact `provider/model`; a bare model name then never resolves to the cloud. The
-    /// environment variable `SWITCHYARD_NO_CLOUD=1` (read when the router is built) does
-    /// the same.
+    /// exact `provider/model`; a bare model name then never resolves to the cloud.
+    /// [`RouterConfig::no_cloud`] (the binary's `SWITCHYARD_NO_CLOUD=1`) does the same.
     pub cloud_fallback: bool,
     /// A request for an exact `provider/model` never falls back (default `true`).
     pub strict_exact_targets: bool,

@@ -84,6 +84,6 @@ pub use record::{
     ExplainedTarget, Explanation, Health, ProviderStatus, RequestOutcome, RouteFailure,
     SkippedTarget, TargetRef,
 };
-pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value, strictest};
+pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
 pub use slot::ProviderSlot;
 pub use stream::RoutedStream;

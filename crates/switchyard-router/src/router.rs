@@ -21,7 +21,9 @@ use crate::record::{
 };
 use crate::slot::{Live, ProviderSlot, Slot};
 
-/// The environment variable that turns every cloud fallback off (`1`, `true` or `yes`).
+/// The environment variable with which the reference binary turns every cloud fallback off
+/// (`1`, `true` or `yes`) through [`crate::RouterConfig::no_cloud`]. The router does not
+/// read it.
 pub const NO_CLOUD_ENV: &str = "SWITCHYARD_NO_CLOUD";
 
 /// How long model discovery may take when the router needs a catalog.
@@ -59,8 +61,6 @@ pub(crate) struct Inner {
     pub(crate) ledger: Arc<dyn SpendLedger>,
     pub(crate) observer: Option<Arc<dyn DecisionObserver>>,
     pub(crate) clock: Arc<dyn Clock>,
-    /// `SWITCHYARD_NO_CLOUD` as read when this generation was built.
-    pub(crate) no_cloud_env: bool,
 }
 
 impl fmt::Debug for Inner {
@@ -68,7 +68,7 @@ impl fmt::Debug for Inner {
         f.debug_struct("Router")
             .field("providers", &self.by_id.keys().collect::<Vec<_>>())
             .field("routes", &self.routes.keys().collect::<Vec<_>>())
-            .field("no_cloud_env", &self.no_cloud_env)
+            .field("no_cloud_env", &self.config.no_cloud)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +76,7 @@ impl fmt::Debug for Inner {
 impl Inner {
     /// Whether cloud targets may be used as fallbacks (config switch and environment).
     pub(crate) fn cloud_fallback_off(&self) -> bool {
-        !self.config.policy.cloud_fallback || self.no_cloud_env
+        !self.config.policy.cloud_fallback || self.config.no_cloud
     }
 
     /// The first hard spending cap reached for this caller, if any; with `warn_soft`, soft
@@ -419,7 +419,6 @@ fn build(
         ledger,
         observer,
         clock,
-        no_cloud_env: no_cloud_from_env_value(std::env::var(NO_CLOUD_ENV).ok().as_deref()),
     })
 }
 
@@ -498,7 +497,7 @@ impl Router {
     }
 
     /// Whether cloud fallback is off (by `policy.cloud_fallback: false` or
-    /// `SWITCHYARD_NO_CLOUD=1` at build time).
+    /// [`RouterConfig::no_cloud`]).
     pub fn cloud_fallback_disabled(&self) -> bool {
         self.inner.cloud_fallback_off()
     }
@@ -652,31 +651,9 @@ impl Provider for Router {
     }
 }
 
-/// The strictest of two privacy classes, either of which may be unset: `local-only` wins
-/// over `any`, and any set class over none. Everything that combines privacy classes
-/// (request, header, caller, key, route, default) uses this one rule.
-///
-/// ```
-/// use switchyard_core::PrivacyClass::{Any, LocalOnly};
-/// use switchyard_router::strictest;
-///
-/// assert_eq!(strictest(Some(Any), Some(LocalOnly)), Some(LocalOnly));
-/// assert_eq!(strictest(None, Some(Any)), Some(Any));
-/// assert_eq!(strictest(None, None), None);
-/// ```
-pub fn strictest(a: Option<PrivacyClass>, b: Option<PrivacyClass>) -> Option<PrivacyClass> {
-    match (a, b) {
-        (Some(PrivacyClass::LocalOnly), _) | (_, Some(PrivacyClass::LocalOnly)) => {
-            Some(PrivacyClass::LocalOnly)
-        }
-        (Some(c), _) | (None, Some(c)) => Some(c),
-        (None, None) => None,
-    }
-}
-
-/// [`strictest`] of a set class and an optional one.
+/// [`PrivacyClass::stricter`] of a set class and an optional one.
 pub(crate) fn strictest_of(a: PrivacyClass, b: Option<PrivacyClass>) -> PrivacyClass {
-    strictest(Some(a), b).unwrap_or(a)
+    b.map_or(a, |b| a.stricter(b))
 }
 
 /// Whether `locality` is a cloud.

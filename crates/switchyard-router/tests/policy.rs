@@ -425,49 +425,31 @@ async fn an_exact_target_is_strict_and_the_cloud_switch_stops_cloud_fallback() {
     cloud.shutdown().await;
 }
 
-/// Runs in a child process with `SWITCHYARD_NO_CLOUD=1` (the environment cannot be set
-/// safely inside a multi-threaded test process).
+/// The switch the binary sets from `SWITCHYARD_NO_CLOUD=1` (the router reads no
+/// environment).
 #[tokio::test]
 async fn the_environment_switch_stops_cloud_fallback() {
-    if std::env::var("SWITCHYARD_NO_CLOUD").as_deref() == Ok("1") {
-        let cloud = cloud_upstream().await;
-        let (router, _r) = build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
-        assert!(router.cloud_fallback_disabled());
-        let failure = route(&router, &request("chat"))
-            .await
-            .expect_err("no cloud fallback");
-        assert!(
-            failure
-                .skipped
-                .iter()
-                .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
-        );
-        assert_eq!(cloud.request_count(), 0);
-        cloud.shutdown().await;
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = tokio::time::timeout(
-        LIMIT,
-        tokio::process::Command::new(exe)
-            .args([
-                "--exact",
-                "the_environment_switch_stops_cloud_fallback",
-                "--test-threads=1",
-            ])
-            .env("SWITCHYARD_NO_CLOUD", "1")
-            .output(),
+    let cloud = cloud_upstream().await;
+    let mut config = config(chat_route());
+    config.no_cloud = true;
+    let router = switchyard_router::Router::new(
+        config,
+        vec![refused_local(), cloud_slot(&cloud)],
+        Arc::new(switchyard_router::MemoryLedger::new()),
     )
-    .await
-    .unwrap()
     .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(router.cloud_fallback_disabled());
+    let failure = route(&router, &request("chat"))
+        .await
+        .expect_err("no cloud fallback");
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        failure
+            .skipped
+            .iter()
+            .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
     );
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert_eq!(cloud.request_count(), 0);
+    cloud.shutdown().await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use switchyard_core::{ChatRequest, Message, PrivacyClass, ToolSpec};
 use switchyard_gateway::ApiKey;
-use switchyard_router::{Explanation, strictest};
+use switchyard_router::Explanation;
 
 use crate::cli::{ExplainArgs, PrivacyArg};
 use crate::config::build;
@@ -37,7 +37,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     request.meta.caller = args.caller.clone();
     // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
     // `x-switchyard-privacy` header).
-    request.meta.privacy = strictest(
+    request.meta.privacy = PrivacyClass::strictest(
         key.and_then(|k| k.privacy),
         args.privacy.map(|p| match p {
             PrivacyArg::Any => PrivacyClass::Any,

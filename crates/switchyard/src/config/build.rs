@@ -223,7 +223,8 @@ pub(crate) fn build_providers(file: &FileConfig) -> Result<Vec<BuiltProvider>, C
         .collect()
 }
 
-/// The routing sections as the router takes them.
+/// The routing sections as the router takes them, and the `SWITCHYARD_NO_CLOUD` switch
+/// read from the environment now (at every build and reload).
 pub(crate) fn router_config(file: &FileConfig) -> RouterConfig {
     RouterConfig {
         routes: file.routes.clone(),
@@ -231,6 +232,11 @@ pub(crate) fn router_config(file: &FileConfig) -> RouterConfig {
         callers: file.callers.clone(),
         health: file.health.clone(),
         retry: file.retry,
+        no_cloud: switchyard_router::no_cloud_from_env_value(
+            std::env::var(switchyard_router::NO_CLOUD_ENV)
+                .ok()
+                .as_deref(),
+        ),
     }
 }
 
