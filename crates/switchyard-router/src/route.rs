@@ -12,13 +12,13 @@ use futures::StreamExt;
 use switchyard_core::{ChatEvent, ChatRequest, ChatStream, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::plan::{Plan, PlannedTarget};
-use crate::reasons;
 use crate::record::{
     Attempt, AttemptOutcome, DecisionRecord, RequestOutcome, RouteFailure, SkippedTarget,
 };
 use crate::router::{Inner, Router, is_cloud};
 use crate::slot::{Live, Slot};
 use crate::stream::{RoutedStream, Served, emit_record};
+use switchyard_core::ReasonCode;
 
 /// Longest upstream `retry-after` the router waits out on the same target; a longer one
 /// moves on to the next target instead.
@@ -27,7 +27,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Why a dispatch did not produce a first event.
 enum DispatchFailure {
     /// The last policy check stopped it (reason code); nothing was sent.
-    Blocked(&'static str),
+    Blocked(ReasonCode),
     /// The provider failed before its first event.
     Failed(ProviderError),
 }
@@ -43,17 +43,17 @@ fn dispatch_check(
     slot: &Slot,
     caller: Option<&str>,
     after_failure: bool,
-) -> Result<(), &'static str> {
+) -> Result<(), ReasonCode> {
     let locality = slot.effective_locality().max(planned.target.locality);
     if !privacy.allows(locality) {
-        return Err(reasons::PRIVACY_LOCAL_ONLY);
+        return Err(ReasonCode::PrivacyLocalOnly);
     }
     if is_cloud(locality) {
         if (planned.step > 0 || after_failure) && inner.cloud_fallback_off() {
-            return Err(reasons::CLOUD_FALLBACK_DISABLED);
+            return Err(ReasonCode::CloudFallbackDisabled);
         }
         if inner.budget_exhausted(caller, false).is_some() {
-            return Err(reasons::BUDGET_EXHAUSTED);
+            return Err(ReasonCode::BudgetExhausted);
         }
     }
     Ok(())
@@ -149,7 +149,7 @@ impl Router {
                     attempts: Vec::new(),
                     skipped: failure.skipped.clone(),
                     served_by: None,
-                    reason: failure.error.reason_code(),
+                    reason: ReasonCode::Error(failure.error.kind()),
                     usage: None,
                     cost_micro_usd: 0,
                     outcome: RequestOutcome::Error(failure.error.reason_code()),
@@ -197,7 +197,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn record(&self, outcome: RequestOutcome, reason: &'static str) -> DecisionRecord {
+    fn record(&self, outcome: RequestOutcome, reason: ReasonCode) -> DecisionRecord {
         DecisionRecord {
             request_id: self.request_id.clone(),
             caller: self.caller.clone(),
@@ -221,7 +221,10 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if !self.decided {
-            let record = self.record(RequestOutcome::Cancelled, "cancelled");
+            let record = self.record(
+                RequestOutcome::Cancelled,
+                ReasonCode::Error(ErrorKind::Cancelled),
+            );
             emit_record(&self.inner, &record, None);
         }
     }
@@ -261,7 +264,7 @@ async fn run(
                     .skipped
                     .extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
                         target: p.target.clone(),
-                        reason: reasons::NOT_FALLBACK_ELIGIBLE,
+                        reason: ReasonCode::NotFallbackEligible,
                     }));
                 break;
             }
@@ -330,12 +333,12 @@ async fn run(
                     ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
                         .record(ttft.as_secs_f64());
                     let reason = match (&last_err, tries) {
-                        (_, t) if t > 0 => reasons::RETRY,
-                        (Some(e), _) => reasons::fallback_after(e.kind()),
+                        (_, t) if t > 0 => ReasonCode::Retry,
+                        (Some(e), _) => ReasonCode::fallback_after(e.kind()),
                         (None, _) => planned.reason,
                     };
-                    if reason != reasons::PRIMARY && reason != reasons::GROUP_BALANCED {
-                        ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason)
+                    if reason != ReasonCode::Primary && reason != ReasonCode::GroupBalanced {
+                        ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())
                             .increment(1);
                     }
                     // Targets put last for their health and never reached.
@@ -424,7 +427,7 @@ async fn run(
             let budget = progress
                 .skipped
                 .iter()
-                .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
+                .any(|s| s.reason == ReasonCode::BudgetExhausted);
             if budget {
                 ProviderError::new(
                     ErrorKind::BudgetExhausted,
@@ -447,7 +450,7 @@ async fn run(
     progress.decided = true;
     let record = progress.record(
         RequestOutcome::Error(error.reason_code()),
-        error.reason_code(),
+        ReasonCode::Error(error.kind()),
     );
     emit_record(&inner, &record, Some(&error));
     Err(RouteFailure {
@@ -487,20 +490,20 @@ fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) ->
     Attempt {
         target: planned.target.clone(),
         outcome: AttemptOutcome::Failed,
-        reason_code: e.reason_code(),
+        reason_code: ReasonCode::Error(e.kind()),
         message: Some(e.message().to_owned()),
         ttft_ms: None,
         duration_ms: millis(took),
     }
 }
 
-fn log_blocked(planned: &PlannedTarget, reason: &'static str) {
+fn log_blocked(planned: &PlannedTarget, reason: ReasonCode) {
     // Planning left this target in; the dispatch check caught it (a reload or a concurrent
     // spend changed the facts, or an earlier member of a balanced group failed and cloud
     // fallback is off). Loud, because it guards privacy and money.
     tracing::warn!(
         target_ref = %planned.target,
-        reason,
+        reason = reason.as_str(),
         "dispatch check stopped a planned target; nothing was sent"
     );
 }
