@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses a crate boundary lives here: the [`ChatRequest`] decoded from
 //! either client API, the [`ChatEvent`]s a streamed answer consists of, [`ModelInfo`] and
-//! [`Locality`], the classified [`ProviderError`] with stable reason codes, the [`ReasonCode`]s of routing decisions, and the
+//! [`Locality`], the classified [`ProviderError`] with stable reason codes, the [`ReasonCode`]s of routing decisions, [`civil`] dates and RFC 3339 stamps, and the
 //! [`Provider`] trait that Ollama, OpenAI-compatible clients and the router implement.
 //! There is no I/O here and no async runtime, so the types can be fuzzed and embedded
 //! anywhere.
@@ -22,6 +22,7 @@
 //! ```
 
 mod accumulate;
+pub mod civil;
 mod classify;
 mod error;
 mod event;
