@@ -4,7 +4,6 @@
 //! the serving target's first event is in hand, and after that a failure is passed through
 //! as the stream's error item (see [`crate::RoutedStream`]).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +80,7 @@ async fn dispatch(
     .map_err(DispatchFailure::Blocked)?;
     let mut stream = slot
         .provider
-        .chat(request)
+        .chat_as(request, &planned.target.model)
         .await
         .map_err(DispatchFailure::Failed)?;
     match stream.next().await {
@@ -289,8 +288,6 @@ async fn run(
     let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
     let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
     let mut last_err: Option<ProviderError> = None;
-    // One copy of the request, its model set to each target's upstream id in turn.
-    let mut upstream_request: Cow<'_, ChatRequest> = Cow::Borrowed(request);
     for idx in 0..plan.targets.len() {
         if last_err.as_ref().is_some_and(|e| !e.fallback_eligible()) {
             progress
@@ -307,7 +304,7 @@ async fn run(
             idx,
         };
         match target
-            .attempt(&mut upstream_request, &mut progress, last_err.as_ref())
+            .attempt(request, &mut progress, last_err.as_ref())
             .await
         {
             Tried::Served(stream) => return Ok(*stream),
@@ -373,7 +370,7 @@ impl Target<'_> {
     /// the same target. `last_err`: the failure of the previous target, if any.
     async fn attempt(
         &self,
-        upstream_request: &mut Cow<'_, ChatRequest>,
+        request: &ChatRequest,
         progress: &mut Progress,
         last_err: Option<&ProviderError>,
     ) -> Tried {
@@ -383,7 +380,7 @@ impl Target<'_> {
         };
         // A target tried after another failed is a fallback, whatever its step.
         let after_failure = last_err.is_some();
-        let caller = upstream_request.meta.caller.as_deref();
+        let caller = request.meta.caller.as_deref();
         if let Err(reason) = dispatch_check(
             inner,
             self.plan.privacy,
@@ -405,28 +402,13 @@ impl Target<'_> {
             }
         };
         let queue_wait = queue_start.elapsed();
-        if upstream_request.model != planned.target.model {
-            upstream_request
-                .to_mut()
-                .model
-                .clone_from(&planned.target.model);
-        }
         // A target whose cooldown ended is tried by one request at a time (half-open).
         let _trial = TrialGuard::claim(&slot.live, inner.clock.now());
         let mut tries: u32 = 0;
         loop {
             let dispatched = Instant::now();
             let privacy = self.plan.privacy;
-            match dispatch(
-                inner,
-                privacy,
-                planned,
-                &slot,
-                upstream_request,
-                after_failure,
-            )
-            .await
-            {
+            match dispatch(inner, privacy, planned, &slot, request, after_failure).await {
                 Ok((stream, first)) => {
                     let reason = match (last_err, tries) {
                         (_, t) if t > 0 => ReasonCode::Retry,
