@@ -63,6 +63,7 @@ mod health;
 mod ledger;
 pub mod metrics;
 mod plan;
+mod privacy;
 mod queue;
 mod record;
 mod route;

@@ -8,8 +8,9 @@ use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::config::OverflowRule;
 use crate::health::Availability;
+use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
-use crate::router::{Inner, ParsedTarget, is_cloud, strictest_of};
+use crate::router::{Inner, ParsedTarget};
 use switchyard_core::ReasonCode;
 
 /// How a request named what it wants.

@@ -11,11 +11,12 @@ use futures::StreamExt;
 use switchyard_core::{ChatEvent, ChatRequest, ChatStream, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::plan::{Plan, PlannedTarget};
+use crate::privacy::is_cloud;
 use crate::queue::SlotPermit;
 use crate::record::{
     Attempt, AttemptOutcome, DecisionRecord, RequestOutcome, RouteFailure, SkippedTarget,
 };
-use crate::router::{Inner, Router, is_cloud};
+use crate::router::{Inner, Router};
 use crate::slot::{Live, Slot};
 use crate::stream::{RoutedStream, Served, emit_record};
 use switchyard_core::ReasonCode;
