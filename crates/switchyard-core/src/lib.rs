@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses a crate boundary lives here: the [`ChatRequest`] decoded from
 //! either client API, the [`ChatEvent`]s a streamed answer consists of, [`ModelInfo`] and
-//! [`Locality`], the classified [`ProviderError`] with stable reason codes, and the
+//! [`Locality`], the classified [`ProviderError`] with stable reason codes, the [`ReasonCode`]s of routing decisions, [`civil`] dates and RFC 3339 stamps, and the
 //! [`Provider`] trait that Ollama, OpenAI-compatible clients and the router implement.
 //! There is no I/O here and no async runtime, so the types can be fuzzed and embedded
 //! anywhere.
@@ -22,11 +22,13 @@
 //! ```
 
 mod accumulate;
+pub mod civil;
 mod classify;
 mod error;
 mod event;
 mod model;
 mod provider;
+mod reason;
 mod request;
 
 pub use accumulate::{
@@ -38,6 +40,7 @@ pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
 pub use provider::{ChatStream, Provider, collect_response};
+pub use reason::ReasonCode;
 pub use request::{
     ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, RequestMeta, ResponseFormat,
     Role, SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec,

@@ -24,6 +24,23 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Starts a chat. The request is borrowed so a caller can try several providers.
     async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError>;
 
+    /// Starts a chat of `request` with the model `model` (an upstream's own name for it)
+    /// in place of `request.model`. A router trying several targets calls this, so the
+    /// request is never copied per attempt: clients that encode the model separately
+    /// override it. The default copies the request only when the names differ.
+    async fn chat_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        if request.model == model {
+            return self.chat(request).await;
+        }
+        let mut renamed = request.clone();
+        renamed.model = model.to_owned();
+        self.chat(&renamed).await
+    }
+
     /// The models this provider offers.
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError>;
 

@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use switchyard_core::{ErrorKind, ReasonCode, TimeoutPhase};
+
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung, Status};
 
@@ -132,7 +134,7 @@ pub enum Finding {
     /// An HTTP-level failure of the base probe.
     HttpFailed {
         /// The classified error.
-        reason_code: String,
+        reason_code: ReasonCode,
         /// The error's message.
         message: String,
     },
@@ -202,7 +204,7 @@ pub enum Finding {
         /// Streamed or not.
         streamed: bool,
         /// The classified error's code.
-        reason_code: String,
+        reason_code: ReasonCode,
         /// The error's message.
         message: String,
     },
@@ -717,7 +719,7 @@ impl Finding {
                  `location / {{ proxy_pass http://UPSTREAM; proxy_buffering off; }}`), \
                  including {path}"
             ),
-            Finding::GenerationFailed { reason_code, .. } => generation_hint(reason_code),
+            Finding::GenerationFailed { reason_code, .. } => generation_hint(*reason_code),
             Finding::FirstTokenTimeoutTooShort { measured, .. } => format!(
                 "raise first_token_ms to at least {} for this provider, or keep the model loaded \
                  (OLLAMA_KEEP_ALIVE=-1 or keep_alive) so requests do not wait for a cold load",
@@ -816,27 +818,32 @@ fn api_name(api: ProbeApi) -> &'static str {
 }
 
 /// A hint for a generation that failed with a classified error's reason code.
-fn generation_hint(reason_code: &str) -> String {
-    match reason_code {
-        "model_not_found" => "pull the model on that server or fix its name in the config",
-        "timeout_first_token" | "timeout_total" => {
+fn generation_hint(reason_code: ReasonCode) -> String {
+    let ReasonCode::Error(kind) = reason_code else {
+        return "check the server's log for this request".to_owned();
+    };
+    match kind {
+        ErrorKind::ModelNotFound => "pull the model on that server or fix its name in the config",
+        ErrorKind::Timeout(TimeoutPhase::FirstToken | TimeoutPhase::Total) => {
             "the model did not answer in time: it may still be loading (check `ollama ps` and \
              the server's log), or it is too large for this machine"
         }
-        "timeout_idle" => "the stream stalled: check the server's log for a crashed runner",
-        "overloaded" | "queue_full" => {
+        ErrorKind::Timeout(TimeoutPhase::Idle) => {
+            "the stream stalled: check the server's log for a crashed runner"
+        }
+        ErrorKind::Overloaded | ErrorKind::QueueFull => {
             "the server is busy: lower max_concurrency or raise OLLAMA_NUM_PARALLEL / \
              OLLAMA_MAX_QUEUE"
         }
-        "context_overflow" => "raise num_ctx for this model",
-        "invalid_request" => {
+        ErrorKind::ContextOverflow => "raise num_ctx for this model",
+        ErrorKind::InvalidRequest => {
             "the server refused a minimal request: check its log and the model's template"
         }
-        "stream_ended_early" | "malformed_stream" => {
+        ErrorKind::StreamEndedEarly | ErrorKind::MalformedStream => {
             "the answer broke off: a crashed runner (out of memory?) or a proxy that cuts \
              streams; check the server's log"
         }
-        "upstream_error" => "the server failed: check its log (out of memory, a crashed runner)",
+        ErrorKind::Upstream => "the server failed: check its log (out of memory, a crashed runner)",
         _ => "check the server's log for this request",
     }
     .to_owned()
@@ -1019,18 +1026,19 @@ mod tests {
     #[test]
     fn every_generation_failure_gets_a_hint() {
         for code in [
-            "model_not_found",
-            "timeout_first_token",
-            "overloaded",
-            "something_new",
+            ErrorKind::ModelNotFound,
+            ErrorKind::Timeout(TimeoutPhase::FirstToken),
+            ErrorKind::Overloaded,
+            ErrorKind::Cancelled,
         ] {
+            let code = ReasonCode::Error(code);
             let f = Finding::GenerationFailed {
                 streamed: false,
-                reason_code: code.into(),
+                reason_code: code,
                 message: "m".into(),
             };
             assert!(!f.hint().is_empty());
-            assert!(f.summary().contains(code));
+            assert!(f.summary().contains(code.as_str()));
         }
     }
 

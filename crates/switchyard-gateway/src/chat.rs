@@ -235,7 +235,7 @@ impl Answer {
         }
         headers.insert(
             ROUTE_REASON_HEADER,
-            HeaderValue::from_static(routed.reason()),
+            HeaderValue::from_static(routed.reason().as_str()),
         );
         headers.insert(
             OVERHEAD_HEADER,

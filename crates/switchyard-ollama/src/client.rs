@@ -138,7 +138,7 @@ impl OllamaClient {
     /// before answering), the body by the idle timeout; `total` bounds both. Dropping the
     /// future closes the upstream request. `request.model` is the upstream model name.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = encode(request, false)?;
+        let body = encode(request, &request.model, false)?;
         let timeouts = &self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         let started = send_request(self.post_json(url, body), timeouts, url).await?;
@@ -154,10 +154,20 @@ impl OllamaClient {
     /// headers (errors before output are returned here), then the stream yields events
     /// under the phase timeouts. `request.model` is the upstream model name.
     pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = encode(request, true)?;
+        self.chat_stream_as(request, &request.model).await
+    }
+
+    /// [`chat_stream`](Self::chat_stream) with `model` as the upstream model name in place
+    /// of `request.model` (the request is not copied).
+    pub async fn chat_stream_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        let body = encode(request, model, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
-        tracing::debug!(url = %url, model = %request.model, "streamed chat request");
+        tracing::debug!(url = %url, model = %model, "streamed chat request");
         let started = send_request(self.post_json(url, body), &timeouts, url).await?;
         let decoder =
             RecoveringDecoder::new(OllamaStreamDecoder::new(), self.recovery_for(request));
@@ -226,22 +236,28 @@ impl OllamaClient {
     }
 }
 
-fn encode(request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
-    switchyard_stream::ollama::request::encode_request(request, &request.model, stream).map_err(
-        |e| {
-            ProviderError::new(
-                ErrorKind::InvalidRequest,
-                format!("cannot send this request to Ollama: {e}"),
-            )
-            .with_source(e)
-        },
-    )
+fn encode(request: &ChatRequest, model: &str, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    switchyard_stream::ollama::request::encode_request(request, model, stream).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("cannot send this request to Ollama: {e}"),
+        )
+        .with_source(e)
+    })
 }
 
 #[async_trait]
 impl Provider for OllamaClient {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
         self.chat_stream(request).await
+    }
+
+    async fn chat_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.chat_stream_as(request, model).await
     }
 
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {

@@ -159,10 +159,20 @@ impl OpenAiClient {
     /// (errors before output are returned here), then the stream yields events under the
     /// phase timeouts. `request.model` is the upstream model id.
     pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = self.encode(request, true)?;
+        self.chat_stream_as(request, &request.model).await
+    }
+
+    /// [`chat_stream`](Self::chat_stream) with `model` as the upstream model id in place of
+    /// `request.model` (the request is not copied).
+    pub async fn chat_stream_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        let body = self.encode(request, model, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
-        tracing::debug!(url = %url, model = %request.model, "streamed chat request");
+        tracing::debug!(url = %url, model = %model, "streamed chat request");
         let started = send_request(self.post_chat(body), &timeouts, url).await?;
         let decoder =
             RecoveringDecoder::new(OpenAiStreamDecoder::new(), self.recovery_for(request));
@@ -179,7 +189,7 @@ impl OpenAiClient {
     /// wait for the answer is bounded by the first-token timeout, the body by the idle
     /// timeout; `total` bounds both. Dropping the future closes the upstream request.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = self.encode(request, false)?;
+        let body = self.encode(request, &request.model, false)?;
         let timeouts = &self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         let started = send_request(self.post_chat(body), timeouts, url).await?;
@@ -191,10 +201,15 @@ impl OpenAiClient {
         recover_tool_calls(answer, self.recovery_for(request))
     }
 
-    fn encode(&self, request: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+    fn encode(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<Vec<u8>, ProviderError> {
         let config = &self.inner.config;
         let options = OpenAiRequestOptions {
-            model: &request.model,
+            model,
             max_tokens_field: config.max_tokens_field,
             num_ctx: config.num_ctx.map(|n| request.options.num_ctx.unwrap_or(n)),
             stream,
@@ -247,6 +262,14 @@ impl OpenAiClient {
 impl Provider for OpenAiClient {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
         self.chat_stream(request).await
+    }
+
+    async fn chat_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.chat_stream_as(request, model).await
     }
 
     /// The static catalog when configured; otherwise `/models` (reused for five minutes;

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use redb::ReadableTable;
+use switchyard_core::civil::civil_date;
 
 /// A budget window, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,30 +63,6 @@ pub trait SpendLedger: Send + Sync + fmt::Debug {
     ) -> Result<(), LedgerError>;
     /// Spend in the window containing `at`: global (`None`) or one caller's.
     fn spent(&self, caller: Option<&str>, window: BudgetWindow, at: SystemTime) -> u64;
-}
-
-/// (year, month, day) in UTC of a time (before 1970 counts as 1970-01-01).
-pub(crate) fn civil_date(at: SystemTime) -> (i64, u32, u32) {
-    let secs = at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
 }
 
 /// The key of the window containing `at`: `2025-03-07` or `2025-03`.
@@ -298,7 +275,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn day(days: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(days * 86_400 + 3600)

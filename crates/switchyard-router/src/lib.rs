@@ -24,7 +24,7 @@
 //!
 //! While a spending cap applies to a request (global or the caller's), a cloud model with
 //! no price is left out (`unpriced_under_budget`): its spend could not count against the
-//! cap. Every reason code is in [`reasons`].
+//! cap. Every reason code is a [`ReasonCode`] (re-exported from `switchyard-core`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -63,8 +63,8 @@ mod health;
 mod ledger;
 pub mod metrics;
 mod plan;
+mod privacy;
 mod queue;
-pub mod reasons;
 mod record;
 mod route;
 mod router;
@@ -87,3 +87,4 @@ pub use record::{
 pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
 pub use slot::ProviderSlot;
 pub use stream::RoutedStream;
+pub use switchyard_core::ReasonCode;

@@ -8,9 +8,10 @@ use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::config::OverflowRule;
 use crate::health::Availability;
-use crate::reasons;
+use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
-use crate::router::{Inner, ParsedTarget, is_cloud, strictest_of};
+use crate::router::{Inner, ParsedTarget};
+use switchyard_core::ReasonCode;
 
 /// How a request named what it wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,7 @@ struct Resolved<'a> {
     steps: Cow<'a, [Vec<ParsedTarget>]>,
     fallback: bool,
     /// Why steps after the first are out when `fallback` is false.
-    no_fallback_reason: &'static str,
+    no_fallback_reason: ReasonCode,
     overflow: Option<OverflowRule>,
     route_privacy: Option<PrivacyClass>,
     naming: Naming,
@@ -45,9 +46,9 @@ pub(crate) struct PlannedTarget {
     pub(crate) step: usize,
     /// Why it is in the plan (`primary`, `group_balanced`, `fallback`,
     /// `overflow_queue_depth`, `cooling_last_resort`).
-    pub(crate) reason: &'static str,
+    pub(crate) reason: ReasonCode,
     /// `cooling_down` / `health_down` when it was put last for its health.
-    pub(crate) deferred: Option<&'static str>,
+    pub(crate) deferred: Option<ReasonCode>,
 }
 
 /// The ordered plan for one request.
@@ -88,7 +89,7 @@ impl Inner {
                 route: Some(route.name.clone()),
                 steps: Cow::Borrowed(&route.steps),
                 fallback: route.fallback.unwrap_or(true),
-                no_fallback_reason: reasons::NO_FALLBACK,
+                no_fallback_reason: ReasonCode::NoFallback,
                 overflow: route.overflow,
                 route_privacy: route.privacy,
                 naming: Naming::Route,
@@ -98,7 +99,7 @@ impl Inner {
             route: None,
             steps: Cow::Owned(vec![vec![target]]),
             fallback: false,
-            no_fallback_reason: reasons::STRICT_TARGET,
+            no_fallback_reason: ReasonCode::StrictTarget,
             overflow: None,
             route_privacy: None,
             naming,
@@ -122,7 +123,7 @@ impl Inner {
                             route: Some(route.name.clone()),
                             steps: Cow::Owned(steps),
                             fallback: true,
-                            no_fallback_reason: reasons::NO_FALLBACK,
+                            no_fallback_reason: ReasonCode::NoFallback,
                             overflow: None,
                             route_privacy: route.privacy,
                             naming: Naming::Exact,
@@ -197,7 +198,7 @@ impl Inner {
                         ErrorKind::PolicyBlocked,
                         format!(
                             "{}: caller `{}` may not use `{requested}` (allowed: {})",
-                            reasons::CALLER_NOT_ALLOWED,
+                            ReasonCode::CallerNotAllowed,
                             caller.unwrap_or_default(),
                             allowed.join(", ")
                         ),
@@ -225,8 +226,8 @@ impl Inner {
         // cloud provider only when no local or LAN one may offer it, and only while cloud
         // fallback is on.
         let bare_cloud_out = match resolved.naming {
-            Naming::Bare if cloud_fallback_off => Some(reasons::CLOUD_FALLBACK_DISABLED),
-            Naming::Bare if self.local_catalog_unknown() => Some(reasons::LOCAL_CATALOG_UNKNOWN),
+            Naming::Bare if cloud_fallback_off => Some(ReasonCode::CloudFallbackDisabled),
+            Naming::Bare if self.local_catalog_unknown() => Some(ReasonCode::LocalCatalogUnknown),
             _ => None,
         };
         let budget_configured = self.budget_configured(caller);
@@ -256,9 +257,9 @@ impl Inner {
                 let out = if step_idx > 0 && !resolved.fallback {
                     Some(resolved.no_fallback_reason)
                 } else if !privacy.allows(target.locality) {
-                    Some(reasons::PRIVACY_LOCAL_ONLY)
+                    Some(ReasonCode::PrivacyLocalOnly)
                 } else if cloud && step_idx > 0 && cloud_fallback_off {
-                    Some(reasons::CLOUD_FALLBACK_DISABLED)
+                    Some(ReasonCode::CloudFallbackDisabled)
                 } else if let (true, Some(reason)) = (cloud, bare_cloud_out) {
                     Some(reason)
                 } else if cloud && {
@@ -268,12 +269,12 @@ impl Inner {
                     }
                     budget_out.is_some()
                 } {
-                    Some(reasons::BUDGET_EXHAUSTED)
+                    Some(ReasonCode::BudgetExhausted)
                 } else if cloud
                     && budget_configured
                     && slot.model_info(&t.model).and_then(|m| m.price).is_none()
                 {
-                    Some(reasons::UNPRICED_UNDER_BUDGET)
+                    Some(ReasonCode::UnpricedUnderBudget)
                 } else {
                     None
                 };
@@ -287,9 +288,9 @@ impl Inner {
                     .lock()
                     .map_or(Availability::Available, |h| h.availability(now));
                 let reason = match (step_idx, group) {
-                    (0, true) => reasons::GROUP_BALANCED,
-                    (0, false) => reasons::PRIMARY,
-                    _ => reasons::FALLBACK,
+                    (0, true) => ReasonCode::GroupBalanced,
+                    (0, false) => ReasonCode::Primary,
+                    _ => ReasonCode::Fallback,
                 };
                 let planned = PlannedTarget {
                     target,
@@ -301,13 +302,13 @@ impl Inner {
                 match availability {
                     Availability::Available => ready.push(planned),
                     Availability::Cooling => deferred.push(PlannedTarget {
-                        reason: reasons::COOLING_LAST_RESORT,
-                        deferred: Some(reasons::COOLING_DOWN),
+                        reason: ReasonCode::CoolingLastResort,
+                        deferred: Some(ReasonCode::CoolingDown),
                         ..planned
                     }),
                     Availability::Down => deferred.push(PlannedTarget {
-                        reason: reasons::COOLING_LAST_RESORT,
-                        deferred: Some(reasons::HEALTH_DOWN),
+                        reason: ReasonCode::CoolingLastResort,
+                        deferred: Some(ReasonCode::HealthDown),
                         ..planned
                     }),
                 }
@@ -322,7 +323,7 @@ impl Inner {
         if ready.is_empty() {
             let budget = excluded
                 .iter()
-                .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
+                .any(|s| s.reason == ReasonCode::BudgetExhausted);
             let (kind, why) = if budget {
                 (
                     ErrorKind::BudgetExhausted,
@@ -331,7 +332,7 @@ impl Inner {
             } else {
                 let why = excluded
                     .first()
-                    .map_or("policy allows no target", |s| reasons::describe(s.reason));
+                    .map_or("policy allows no target", |s| s.reason.describe());
                 (ErrorKind::PolicyBlocked, why.to_owned())
             };
             return Err(Box::new(PlanError {
@@ -411,7 +412,7 @@ impl Inner {
         let (mut promoted, rest): (Vec<_>, Vec<_>) =
             ready.drain(..).partition(|p| p.step == next_step);
         for p in &mut promoted {
-            p.reason = reasons::OVERFLOW_QUEUE_DEPTH;
+            p.reason = ReasonCode::OverflowQueueDepth;
         }
         tracing::debug!(
             provider = %slot.id,

@@ -5,7 +5,9 @@ use std::fmt;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use switchyard_core::{ErrorKind, Locality, ModelInfo, PrivacyClass, ProviderError, Usage};
+use switchyard_core::{
+    ErrorKind, Locality, ModelInfo, PrivacyClass, ProviderError, ReasonCode, Usage,
+};
 
 /// One concrete target: a provider and the model id sent upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -43,7 +45,7 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     /// Why it was chosen (`primary`, `fallback_after_connect_refused`, `retry`, ...) when
     /// served; the error's reason code (`connect_refused`, `queue_full`, ...) when failed.
-    pub reason_code: &'static str,
+    pub reason_code: ReasonCode,
     /// The error message, for a failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -59,8 +61,8 @@ pub struct Attempt {
 pub struct SkippedTarget {
     /// The target.
     pub target: TargetRef,
-    /// The reason code: see [`crate::reasons`].
-    pub reason: &'static str,
+    /// The reason code.
+    pub reason: ReasonCode,
 }
 
 /// How a request ended, in the decision record.
@@ -108,7 +110,7 @@ pub struct DecisionRecord {
     /// The target that served the request.
     pub served_by: Option<TargetRef>,
     /// Why the serving target was chosen (or the decisive error's reason code).
-    pub reason: &'static str,
+    pub reason: ReasonCode,
     /// Token usage reported by the upstream.
     pub usage: Option<Usage>,
     /// Cost in micro-dollars (0 for unpriced models).
@@ -189,13 +191,7 @@ impl fmt::Display for RouteFailure {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
-                write!(
-                    f,
-                    "{} ({}: {})",
-                    s.target,
-                    s.reason,
-                    crate::reasons::describe(s.reason)
-                )?;
+                write!(f, "{} ({}: {})", s.target, s.reason, s.reason.describe())?;
             }
         }
         write!(f, " [request {}]", self.request_id)
@@ -219,7 +215,7 @@ pub struct ExplainedTarget {
     /// `cooling_down` / `health_down`: put last, tried only when nothing else is left) or
     /// out (`privacy_local_only`, `cloud_fallback_disabled`, `budget_exhausted`,
     /// `strict_target`, `no_fallback`).
-    pub reason: &'static str,
+    pub reason: ReasonCode,
 }
 
 /// The plan for a request, computed without sending anything.

@@ -4,7 +4,6 @@
 //! the serving target's first event is in hand, and after that a failure is passed through
 //! as the stream's error item (see [`crate::RoutedStream`]).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,13 +11,15 @@ use futures::StreamExt;
 use switchyard_core::{ChatEvent, ChatRequest, ChatStream, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::plan::{Plan, PlannedTarget};
-use crate::reasons;
+use crate::privacy::is_cloud;
+use crate::queue::SlotPermit;
 use crate::record::{
     Attempt, AttemptOutcome, DecisionRecord, RequestOutcome, RouteFailure, SkippedTarget,
 };
-use crate::router::{Inner, Router, is_cloud};
+use crate::router::{Inner, Router};
 use crate::slot::{Live, Slot};
 use crate::stream::{RoutedStream, Served, emit_record};
+use switchyard_core::ReasonCode;
 
 /// Longest upstream `retry-after` the router waits out on the same target; a longer one
 /// moves on to the next target instead.
@@ -27,7 +28,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Why a dispatch did not produce a first event.
 enum DispatchFailure {
     /// The last policy check stopped it (reason code); nothing was sent.
-    Blocked(&'static str),
+    Blocked(ReasonCode),
     /// The provider failed before its first event.
     Failed(ProviderError),
 }
@@ -43,17 +44,17 @@ fn dispatch_check(
     slot: &Slot,
     caller: Option<&str>,
     after_failure: bool,
-) -> Result<(), &'static str> {
+) -> Result<(), ReasonCode> {
     let locality = slot.effective_locality().max(planned.target.locality);
     if !privacy.allows(locality) {
-        return Err(reasons::PRIVACY_LOCAL_ONLY);
+        return Err(ReasonCode::PrivacyLocalOnly);
     }
     if is_cloud(locality) {
         if (planned.step > 0 || after_failure) && inner.cloud_fallback_off() {
-            return Err(reasons::CLOUD_FALLBACK_DISABLED);
+            return Err(ReasonCode::CloudFallbackDisabled);
         }
         if inner.budget_exhausted(caller, false).is_some() {
-            return Err(reasons::BUDGET_EXHAUSTED);
+            return Err(ReasonCode::BudgetExhausted);
         }
     }
     Ok(())
@@ -80,7 +81,7 @@ async fn dispatch(
     .map_err(DispatchFailure::Blocked)?;
     let mut stream = slot
         .provider
-        .chat(request)
+        .chat_as(request, &planned.target.model)
         .await
         .map_err(DispatchFailure::Failed)?;
     match stream.next().await {
@@ -120,56 +121,25 @@ impl Router {
         } else {
             request.meta.request_id.clone()
         };
-        let inner = &self.inner;
-        // A bare name goes to the least exposed provider offering it: know the local
-        // catalogs first.
-        inner.refresh_local_catalogs_for(&request.model).await;
-        let mut planned = inner.plan(request);
-        if matches!(&planned, Err(e) if e.unknown_model) && inner.any_catalog_stale() {
-            // The name may be a model discovered since the last refresh.
-            inner.refresh_catalogs().await;
-            planned = inner.plan(request);
-        }
-        let plan = match planned {
-            Ok(plan) => plan,
-            Err(e) => {
-                let e = *e;
-                let failure = RouteFailure {
-                    error: e.error,
-                    request_id,
-                    attempts: Vec::new(),
-                    skipped: e.excluded,
-                };
-                let record = DecisionRecord {
-                    request_id: failure.request_id.clone(),
-                    caller: request.meta.caller.clone(),
-                    requested: request.model.clone(),
-                    route: e.route,
-                    privacy: e.privacy,
-                    attempts: Vec::new(),
-                    skipped: failure.skipped.clone(),
-                    served_by: None,
-                    reason: failure.error.reason_code(),
-                    usage: None,
-                    cost_micro_usd: 0,
-                    outcome: RequestOutcome::Error(failure.error.reason_code()),
-                    ttft_ms: None,
-                    duration_ms: millis(started.elapsed()),
-                    started_at: Some(started_at),
-                };
-                emit_record(inner, &record, Some(&failure.error));
-                return Err(failure);
-            }
-        };
-        run(
-            self.inner.clone(),
-            plan,
-            request,
+        let start = Start {
             request_id,
             started,
             started_at,
-        )
-        .await
+        };
+        match self.inner.plan_with_fresh_catalogs(request).await {
+            Ok(plan) => run(self.inner.clone(), plan, request, start).await,
+            Err(e) => {
+                let e = *e;
+                let mut progress = Progress::new(
+                    self.inner.clone(),
+                    request,
+                    start,
+                    (request.model.clone(), e.route, e.privacy),
+                    e.excluded,
+                );
+                Err(progress.fail(e.error))
+            }
+        }
     }
 
     /// The plan for `request` with the reason each target is in or out, without sending
@@ -177,6 +147,31 @@ impl Router {
     pub fn explain(&self, request: &ChatRequest) -> crate::Explanation {
         self.inner.explain(request)
     }
+}
+
+impl Inner {
+    /// Plans `request`, knowing the local catalogs first (a bare name goes to the least
+    /// exposed provider offering it) and refreshing stale catalogs once when the model is
+    /// unknown (it may have been discovered since the last refresh).
+    async fn plan_with_fresh_catalogs(
+        &self,
+        request: &ChatRequest,
+    ) -> Result<Plan, Box<crate::plan::PlanError>> {
+        self.refresh_local_catalogs_for(&request.model).await;
+        let planned = self.plan(request);
+        if matches!(&planned, Err(e) if e.unknown_model) && self.any_catalog_stale() {
+            self.refresh_catalogs().await;
+            return self.plan(request);
+        }
+        planned
+    }
+}
+
+/// When and as what a request started.
+struct Start {
+    request_id: String,
+    started: Instant,
+    started_at: std::time::SystemTime,
 }
 
 /// The attempts and skipped targets of a request being routed. If the `route` future is
@@ -191,13 +186,41 @@ struct Progress {
     privacy: PrivacyClass,
     started: Instant,
     started_at: std::time::SystemTime,
+    /// When the plan started to run (the upstream wait is measured from here).
+    exec_start: Instant,
     failed: Vec<Attempt>,
     skipped: Vec<SkippedTarget>,
     decided: bool,
 }
 
 impl Progress {
-    fn record(&self, outcome: RequestOutcome, reason: &'static str) -> DecisionRecord {
+    /// `named`: the model requested, the route and the privacy class applied.
+    fn new(
+        inner: Arc<Inner>,
+        request: &ChatRequest,
+        start: Start,
+        named: (String, Option<String>, PrivacyClass),
+        skipped: Vec<SkippedTarget>,
+    ) -> Self {
+        let (requested, route, privacy) = named;
+        Self {
+            inner,
+            request_id: start.request_id,
+            caller: request.meta.caller.clone(),
+            requested,
+            route,
+            privacy,
+            started: start.started,
+            started_at: start.started_at,
+            exec_start: Instant::now(),
+            failed: Vec::new(),
+            skipped,
+            decided: false,
+        }
+    }
+
+    /// The decision record as it stands (the one place the record is built).
+    fn record(&self, outcome: RequestOutcome, reason: ReasonCode) -> DecisionRecord {
         DecisionRecord {
             request_id: self.request_id.clone(),
             caller: self.caller.clone(),
@@ -216,171 +239,197 @@ impl Progress {
             started_at: Some(self.started_at),
         }
     }
+
+    /// A target the dispatch check stopped: logged loudly and skipped.
+    fn block(&mut self, planned: &PlannedTarget, reason: ReasonCode) {
+        log_blocked(planned, reason);
+        self.skipped.push(SkippedTarget {
+            target: planned.target.clone(),
+            reason,
+        });
+    }
+
+    /// Decides the request as failed by `error`: emits the record, returns the failure.
+    fn fail(&mut self, error: ProviderError) -> RouteFailure {
+        self.decided = true;
+        let record = self.record(
+            RequestOutcome::Error(error.reason_code()),
+            ReasonCode::Error(error.kind()),
+        );
+        emit_record(&self.inner, &record, Some(&error));
+        RouteFailure {
+            error,
+            request_id: record.request_id,
+            attempts: record.attempts,
+            skipped: record.skipped,
+        }
+    }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
         if !self.decided {
-            let record = self.record(RequestOutcome::Cancelled, "cancelled");
+            let record = self.record(
+                RequestOutcome::Cancelled,
+                ReasonCode::Error(ErrorKind::Cancelled),
+            );
             emit_record(&self.inner, &record, None);
         }
     }
 }
 
+/// Runs a plan: tries its targets in order until one serves, stopping at a failure that
+/// is not fallback-eligible.
 async fn run(
     inner: Arc<Inner>,
     plan: Plan,
     request: &ChatRequest,
-    request_id: String,
-    started: Instant,
-    started_at: std::time::SystemTime,
+    start: Start,
 ) -> Result<RoutedStream, RouteFailure> {
-    let exec_start = Instant::now();
-    let retry = inner.config.retry;
-    let mut progress = Progress {
-        inner: inner.clone(),
-        request_id,
-        caller: request.meta.caller.clone(),
-        requested: plan.requested.clone(),
-        route: plan.route.clone(),
-        privacy: plan.privacy,
-        started,
-        started_at,
-        failed: Vec::new(),
-        skipped: plan.excluded.clone(),
-        decided: false,
-    };
+    let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
+    let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
     let mut last_err: Option<ProviderError> = None;
-    // One copy of the request, its model set to each target's upstream id in turn.
-    let mut upstream_request: Cow<'_, ChatRequest> = Cow::Borrowed(request);
-
-    for (idx, planned) in plan.targets.iter().enumerate() {
-        if let Some(e) = &last_err {
-            if !e.fallback_eligible() {
-                progress
-                    .skipped
-                    .extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
-                        target: p.target.clone(),
-                        reason: reasons::NOT_FALLBACK_ELIGIBLE,
-                    }));
-                break;
-            }
+    for idx in 0..plan.targets.len() {
+        if last_err.as_ref().is_some_and(|e| !e.fallback_eligible()) {
+            progress
+                .skipped
+                .extend(plan.targets[idx..].iter().map(|p| SkippedTarget {
+                    target: p.target.clone(),
+                    reason: ReasonCode::NotFallbackEligible,
+                }));
+            break;
         }
+        let target = Target {
+            inner: &inner,
+            plan: &plan,
+            idx,
+        };
+        match target
+            .attempt(request, &mut progress, last_err.as_ref())
+            .await
+        {
+            Tried::Served(stream) => return Ok(*stream),
+            Tried::Skipped => {}
+            Tried::Failed(e) => last_err = Some(e),
+        }
+    }
+    let error = last_err.unwrap_or_else(|| nothing_allowed(&progress.skipped, &plan.requested));
+    Err(progress.fail(error))
+}
+
+/// The error when policy stopped every target and none failed.
+fn nothing_allowed(skipped: &[SkippedTarget], requested: &str) -> ProviderError {
+    if skipped
+        .iter()
+        .any(|s| s.reason == ReasonCode::BudgetExhausted)
+    {
+        ProviderError::new(
+            ErrorKind::BudgetExhausted,
+            format!("no target may serve `{requested}`: a spending cap is reached"),
+        )
+    } else {
+        ProviderError::new(
+            ErrorKind::PolicyBlocked,
+            format!("no target may serve `{requested}`: policy stopped every target"),
+        )
+    }
+}
+
+/// What trying one planned target came to.
+enum Tried {
+    /// It served: the request is decided.
+    Served(Box<RoutedStream>),
+    /// Policy stopped it (or its slot is gone); nothing was sent.
+    Skipped,
+    /// It failed (after its retries).
+    Failed(ProviderError),
+}
+
+/// One planned target of a running plan.
+struct Target<'a> {
+    inner: &'a Arc<Inner>,
+    plan: &'a Plan,
+    idx: usize,
+}
+
+/// A dispatch that produced its first event.
+struct FirstEvent {
+    permit: SlotPermit,
+    stream: ChatStream,
+    first: ChatEvent,
+    ttft: Duration,
+    queue_wait: Duration,
+    reason: ReasonCode,
+}
+
+impl Target<'_> {
+    fn planned(&self) -> &PlannedTarget {
+        &self.plan.targets[self.idx]
+    }
+
+    /// The dispatch check, admission to the target's queue, then dispatch with retries on
+    /// the same target. `last_err`: the failure of the previous target, if any.
+    async fn attempt(
+        &self,
+        request: &ChatRequest,
+        progress: &mut Progress,
+        last_err: Option<&ProviderError>,
+    ) -> Tried {
+        let (inner, planned) = (self.inner, self.planned());
         let Some(slot) = inner.slots.get(planned.slot).cloned() else {
-            continue;
+            return Tried::Skipped;
         };
         // A target tried after another failed is a fallback, whatever its step.
         let after_failure = last_err.is_some();
+        let caller = request.meta.caller.as_deref();
         if let Err(reason) = dispatch_check(
-            &inner,
-            plan.privacy,
+            inner,
+            self.plan.privacy,
             planned,
             &slot,
-            request.meta.caller.as_deref(),
+            caller,
             after_failure,
         ) {
-            log_blocked(planned, reason);
-            progress.skipped.push(SkippedTarget {
-                target: planned.target.clone(),
-                reason,
-            });
-            continue;
+            progress.block(planned, reason);
+            return Tried::Skipped;
         }
         let queue_start = Instant::now();
         let permit = match slot.admission.acquire().await {
             Ok(p) => p,
             Err(e) => {
-                progress
-                    .failed
-                    .push(failed_attempt(planned, &e, queue_start.elapsed()));
-                last_err = Some(e);
-                continue;
+                let took = queue_start.elapsed();
+                progress.failed.push(failed_attempt(planned, &e, took));
+                return Tried::Failed(e);
             }
         };
         let queue_wait = queue_start.elapsed();
-        if upstream_request.model != planned.target.model {
-            upstream_request
-                .to_mut()
-                .model
-                .clone_from(&planned.target.model);
-        }
         // A target whose cooldown ended is tried by one request at a time (half-open).
         let _trial = TrialGuard::claim(&slot.live, inner.clock.now());
         let mut tries: u32 = 0;
         loop {
             let dispatched = Instant::now();
-            match dispatch(
-                &inner,
-                plan.privacy,
-                planned,
-                &slot,
-                &upstream_request,
-                after_failure,
-            )
-            .await
-            {
+            let privacy = self.plan.privacy;
+            match dispatch(inner, privacy, planned, &slot, request, after_failure).await {
                 Ok((stream, first)) => {
-                    let ttft = dispatched.elapsed();
-                    slot.live.record_ttft(millis(ttft));
-                    if let Ok(mut h) = slot.live.health.lock() {
-                        h.on_success();
-                    }
-                    crate::metrics::set_provider_up(&slot.id, true);
-                    let target_label = crate::metrics::target_label(&inner, &planned.target);
-                    ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
-                        .record(ttft.as_secs_f64());
-                    let reason = match (&last_err, tries) {
-                        (_, t) if t > 0 => reasons::RETRY,
-                        (Some(e), _) => reasons::fallback_after(e.kind()),
+                    let reason = match (last_err, tries) {
+                        (_, t) if t > 0 => ReasonCode::Retry,
+                        (Some(e), _) => ReasonCode::fallback_after(e.kind()),
                         (None, _) => planned.reason,
                     };
-                    if reason != reasons::PRIMARY && reason != reasons::GROUP_BALANCED {
-                        ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason)
-                            .increment(1);
-                    }
-                    // Targets put last for their health and never reached.
-                    progress
-                        .skipped
-                        .extend(plan.targets[idx + 1..].iter().filter_map(|p| {
-                            p.deferred.map(|reason| SkippedTarget {
-                                target: p.target.clone(),
-                                reason,
-                            })
-                        }));
-                    let served_attempt = Attempt {
-                        target: planned.target.clone(),
-                        outcome: AttemptOutcome::Served,
-                        reason_code: reason,
-                        message: None,
-                        ttft_ms: Some(millis(ttft)),
-                        duration_ms: millis(queue_wait + ttft),
-                    };
-                    let price = slot.model_info(&planned.target.model).and_then(|m| m.price);
-                    progress.decided = true;
-                    let mut record = progress.record(RequestOutcome::Ok, reason);
-                    record.attempts.push(served_attempt);
-                    record.served_by = Some(planned.target.clone());
-                    record.ttft_ms = Some(millis(started.elapsed()));
-                    return Ok(RoutedStream::new(Served {
-                        inner: inner.clone(),
-                        slot,
+                    let won = FirstEvent {
                         permit,
                         stream,
                         first,
-                        failed_attempts: std::mem::take(&mut progress.failed),
-                        record,
-                        price,
-                        started,
-                        upstream_wait: exec_start.elapsed(),
-                    }));
+                        ttft: dispatched.elapsed(),
+                        queue_wait,
+                        reason,
+                    };
+                    return Tried::Served(Box::new(self.serve(slot, won, progress)));
                 }
                 Err(DispatchFailure::Blocked(reason)) => {
-                    log_blocked(planned, reason);
-                    progress.skipped.push(SkippedTarget {
-                        target: planned.target.clone(),
-                        reason,
-                    });
-                    break;
+                    progress.block(planned, reason);
+                    drop(permit);
+                    return Tried::Skipped;
                 }
                 Err(DispatchFailure::Failed(e)) => {
                     let took = if tries == 0 {
@@ -389,10 +438,7 @@ async fn run(
                         dispatched.elapsed()
                     };
                     progress.failed.push(failed_attempt(planned, &e, took));
-                    let wait_ok = e.retry_after().is_none_or(|r| r <= MAX_RETRY_AFTER);
-                    if e.retryable() && tries < retry.max_retries && wait_ok {
-                        let pause = backoff(retry.base_backoff_ms, tries)
-                            .max(e.retry_after().unwrap_or_default());
+                    if let Some(pause) = retry_pause(&e, tries, inner.config.retry) {
                         tracing::debug!(
                             target_ref = %planned.target,
                             reason = e.reason_code(),
@@ -410,53 +456,76 @@ async fn run(
                         error = %e,
                         "target failed before its first event"
                     );
-                    last_err = Some(e);
-                    break;
+                    drop(permit);
+                    return Tried::Failed(e);
                 }
             }
         }
-        drop(permit);
     }
 
-    let error = match last_err {
-        Some(e) => e,
-        None => {
-            let budget = progress
-                .skipped
-                .iter()
-                .any(|s| s.reason == reasons::BUDGET_EXHAUSTED);
-            if budget {
-                ProviderError::new(
-                    ErrorKind::BudgetExhausted,
-                    format!(
-                        "no target may serve `{}`: a spending cap is reached",
-                        plan.requested
-                    ),
-                )
-            } else {
-                ProviderError::new(
-                    ErrorKind::PolicyBlocked,
-                    format!(
-                        "no target may serve `{}`: policy stopped every target",
-                        plan.requested
-                    ),
-                )
-            }
+    /// The target served: health, metrics, the targets put last and never reached, and the
+    /// decision record so far; the stream finishes the record when it ends.
+    fn serve(&self, slot: Arc<Slot>, won: FirstEvent, progress: &mut Progress) -> RoutedStream {
+        let (inner, planned) = (self.inner, self.planned());
+        let (ttft, reason) = (won.ttft, won.reason);
+        slot.live.record_ttft(millis(ttft));
+        if let Ok(mut h) = slot.live.health.lock() {
+            h.on_success();
         }
-    };
-    progress.decided = true;
-    let record = progress.record(
-        RequestOutcome::Error(error.reason_code()),
-        error.reason_code(),
-    );
-    emit_record(&inner, &record, Some(&error));
-    Err(RouteFailure {
-        error,
-        request_id: record.request_id,
-        attempts: record.attempts,
-        skipped: record.skipped,
-    })
+        crate::metrics::set_provider_up(&slot.id, true);
+        let target_label = crate::metrics::target_label(inner, &planned.target);
+        ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
+            .record(ttft.as_secs_f64());
+        if reason != ReasonCode::Primary && reason != ReasonCode::GroupBalanced {
+            ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())
+                .increment(1);
+        }
+        // Targets put last for their health and never reached.
+        progress
+            .skipped
+            .extend(self.plan.targets[self.idx + 1..].iter().filter_map(|p| {
+                p.deferred.map(|reason| SkippedTarget {
+                    target: p.target.clone(),
+                    reason,
+                })
+            }));
+        let served_attempt = Attempt {
+            target: planned.target.clone(),
+            outcome: AttemptOutcome::Served,
+            reason_code: reason,
+            message: None,
+            ttft_ms: Some(millis(ttft)),
+            duration_ms: millis(won.queue_wait + ttft),
+        };
+        let price = slot.model_info(&planned.target.model).and_then(|m| m.price);
+        progress.decided = true;
+        let mut record = progress.record(RequestOutcome::Ok, reason);
+        record.attempts.push(served_attempt);
+        record.served_by = Some(planned.target.clone());
+        record.ttft_ms = Some(millis(progress.started.elapsed()));
+        RoutedStream::new(Served {
+            inner: inner.clone(),
+            slot,
+            permit: won.permit,
+            stream: won.stream,
+            first: won.first,
+            failed_attempts: std::mem::take(&mut progress.failed),
+            record,
+            price,
+            started: progress.started,
+            upstream_wait: progress.exec_start.elapsed(),
+        })
+    }
 }
+
+/// The pause before retrying the same target after `e`, or `None` when it is not retried
+/// (not transient, out of retries, or the upstream asks for a longer wait).
+fn retry_pause(e: &ProviderError, tries: u32, retry: crate::RetryConfig) -> Option<Duration> {
+    let wait_ok = e.retry_after().is_none_or(|r| r <= MAX_RETRY_AFTER);
+    (e.retryable() && tries < retry.max_retries && wait_ok)
+        .then(|| backoff(retry.base_backoff_ms, tries).max(e.retry_after().unwrap_or_default()))
+}
+
 /// Holds a half-open trial; ends it without a verdict when dropped (the request was
 /// cancelled, or failed in a way that says nothing about health). A verdict (success,
 /// failure) ends it earlier.
@@ -487,20 +556,20 @@ fn failed_attempt(planned: &PlannedTarget, e: &ProviderError, took: Duration) ->
     Attempt {
         target: planned.target.clone(),
         outcome: AttemptOutcome::Failed,
-        reason_code: e.reason_code(),
+        reason_code: ReasonCode::Error(e.kind()),
         message: Some(e.message().to_owned()),
         ttft_ms: None,
         duration_ms: millis(took),
     }
 }
 
-fn log_blocked(planned: &PlannedTarget, reason: &'static str) {
+fn log_blocked(planned: &PlannedTarget, reason: ReasonCode) {
     // Planning left this target in; the dispatch check caught it (a reload or a concurrent
     // spend changed the facts, or an earlier member of a balanced group failed and cloud
     // fallback is off). Loud, because it guards privacy and money.
     tracing::warn!(
         target_ref = %planned.target,
-        reason,
+        reason = reason.as_str(),
         "dispatch check stopped a planned target; nothing was sent"
     );
 }

@@ -8,18 +8,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::{
-    ChatRequest, ChatStream, ErrorKind, Locality, ModelInfo, PrivacyClass, Provider, ProviderError,
+    ChatRequest, ChatStream, ErrorKind, ModelInfo, PrivacyClass, Provider, ProviderError,
 };
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BudgetConfig, OverflowRule, RouterConfig};
 use crate::error::RouterError;
 use crate::ledger::SpendLedger;
+use crate::privacy::is_cloud;
 use crate::queue::Admission;
 use crate::record::{
     CatalogEntry, CatalogKind, DecisionObserver, Health, ProviderStatus, RouteFailure,
 };
 use crate::slot::{Live, ProviderSlot, Slot};
+
+mod probes;
+mod provider;
+mod validate;
+
+use validate::build;
 
 /// The environment variable with which the reference binary turns every cloud fallback off
 /// (`1`, `true` or `yes`) through [`crate::RouterConfig::no_cloud`]. The router does not
@@ -218,210 +225,6 @@ impl fmt::Debug for Router {
     }
 }
 
-fn parse_target(
-    route: &str,
-    written: &str,
-    by_id: &HashMap<String, usize>,
-) -> Result<ParsedTarget, RouterError> {
-    let Some((provider, model)) = written.split_once('/') else {
-        return Err(RouterError::InvalidTarget {
-            route: route.to_owned(),
-            target: written.to_owned(),
-        });
-    };
-    if provider.is_empty() || model.is_empty() {
-        return Err(RouterError::InvalidTarget {
-            route: route.to_owned(),
-            target: written.to_owned(),
-        });
-    }
-    let Some(&slot) = by_id.get(provider) else {
-        let mut known: Vec<&str> = by_id.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        return Err(RouterError::UnknownProvider {
-            route: route.to_owned(),
-            target: written.to_owned(),
-            known: known.join(", "),
-        });
-    };
-    Ok(ParsedTarget {
-        slot,
-        model: model.to_owned(),
-    })
-}
-
-fn validate_budget(what: &str, b: &BudgetConfig) -> Result<(), RouterError> {
-    for (name, v) in [
-        ("usd_per_day", b.usd_per_day),
-        ("usd_per_month", b.usd_per_month),
-    ] {
-        if let Some(v) = v {
-            if !v.is_finite() || v < 0.0 {
-                return Err(RouterError::InvalidBudget(format!(
-                    "{what}.{name} must be a finite amount >= 0, got {v}"
-                )));
-            }
-        }
-    }
-    if !(b.soft_fraction > 0.0 && b.soft_fraction <= 1.0) {
-        return Err(RouterError::InvalidBudget(format!(
-            "{what}.soft_fraction must be in (0, 1], got {}",
-            b.soft_fraction
-        )));
-    }
-    Ok(())
-}
-
-/// Says at build time which configured cloud models a budget will keep out for having no
-/// price (the planner leaves them out with `unpriced_under_budget`).
-fn warn_unpriced_under_budget(config: &RouterConfig, slots: &[ProviderSlot]) {
-    let budgets = config.policy.budget.has_cap()
-        || config
-            .callers
-            .values()
-            .flat_map(|c| &c.budget)
-            .any(BudgetConfig::has_cap);
-    if !budgets {
-        return;
-    }
-    for slot in slots.iter().filter(|s| is_cloud(s.locality)) {
-        for model in slot.models.iter().filter(|m| m.price.is_none()) {
-            tracing::warn!(
-                provider = %slot.id,
-                model = %model.id,
-                "cloud model without a price while a budget is configured: it is not used (unpriced_under_budget); give it a price"
-            );
-        }
-    }
-}
-
-/// Validates `config` against `slots` and builds a generation, reusing the live state of
-/// `previous` for provider ids that stay. Nothing shared is touched before validation
-/// passed, so a refused config leaves the running router as it was.
-fn build(
-    config: RouterConfig,
-    slots: Vec<ProviderSlot>,
-    ledger: Arc<dyn SpendLedger>,
-    observer: Option<Arc<dyn DecisionObserver>>,
-    clock: Arc<dyn Clock>,
-    previous: Option<&Inner>,
-) -> Result<Inner, RouterError> {
-    let mut by_id = HashMap::new();
-    for (i, s) in slots.iter().enumerate() {
-        if s.id.is_empty() || s.id.contains('/') {
-            return Err(RouterError::InvalidProviderId(s.id.clone()));
-        }
-        if s.max_concurrency == 0 {
-            return Err(RouterError::InvalidConcurrency(s.id.clone()));
-        }
-        if by_id.insert(s.id.clone(), i).is_some() {
-            return Err(RouterError::DuplicateProvider(s.id.clone()));
-        }
-    }
-    let mut routes = BTreeMap::new();
-    for (name, rc) in &config.routes {
-        if name.is_empty() || name.contains('/') {
-            return Err(RouterError::InvalidRouteName(name.clone()));
-        }
-        if rc.targets.is_empty() || rc.targets.iter().any(|t| t.members().is_empty()) {
-            return Err(RouterError::EmptyRoute(name.clone()));
-        }
-        let steps = rc
-            .targets
-            .iter()
-            .map(|step| {
-                step.members()
-                    .iter()
-                    .map(|t| parse_target(name, t, &by_id))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        routes.insert(
-            name.clone(),
-            Route {
-                name: name.clone(),
-                steps,
-                overflow: rc.overflow,
-                privacy: rc.privacy,
-                fallback: rc.fallback,
-            },
-        );
-    }
-    for (caller, policy) in &config.callers {
-        for allowed in policy.allowed_routes.iter().flatten() {
-            let is_route = routes.contains_key(allowed);
-            let is_target = allowed
-                .split_once('/')
-                .is_some_and(|(p, m)| by_id.contains_key(p) && !m.is_empty());
-            if !is_route && !is_target {
-                return Err(RouterError::UnknownAllowedRoute {
-                    caller: caller.clone(),
-                    route: allowed.clone(),
-                });
-            }
-        }
-        if let Some(b) = &policy.budget {
-            validate_budget(&format!("callers.{caller}.budget"), b)?;
-        }
-    }
-    validate_budget("policy.budget", &config.policy.budget)?;
-    if config.health.cooldowns_ms.is_empty() || config.health.cooldowns_ms.contains(&0) {
-        return Err(RouterError::InvalidHealth);
-    }
-
-    warn_unpriced_under_budget(&config, &slots);
-
-    // Valid: build the slots, carrying live state over.
-    let previous_slot =
-        |id: &str| previous.and_then(|p| p.by_id.get(id).and_then(|&i| p.slots.get(i)).cloned());
-    let built = slots
-        .into_iter()
-        .map(|s| {
-            let old = previous_slot(&s.id);
-            let live = old
-                .as_ref()
-                .map_or_else(|| Arc::new(Live::default()), |o| o.live.clone());
-            let admission = match &old {
-                Some(o) => {
-                    o.admission
-                        .resize(s.max_concurrency, s.max_queue, s.queue_timeout);
-                    o.admission.clone()
-                }
-                None => Arc::new(Admission::new(
-                    s.id.clone(),
-                    s.max_concurrency,
-                    s.max_queue,
-                    s.queue_timeout,
-                )),
-            };
-            crate::metrics::set_provider_up(
-                &s.id,
-                live.health
-                    .lock()
-                    .map_or(true, |h| h.status(clock.now()) == Health::Up),
-            );
-            live.set_latest_locality(s.locality);
-            Arc::new(Slot {
-                id: s.id,
-                provider: s.provider,
-                locality: s.locality,
-                models: s.models,
-                admission,
-                live,
-            })
-        })
-        .collect();
-    Ok(Inner {
-        config,
-        slots: built,
-        by_id,
-        routes,
-        ledger,
-        observer,
-        clock,
-    })
-}
-
 impl Router {
     /// Validates `config` against the providers and builds a router. `ledger` records
     /// spend ([`crate::MemoryLedger`], or [`crate::RedbLedger`] so a restart keeps it).
@@ -556,107 +359,4 @@ impl Router {
             })
             .collect()
     }
-
-    /// Starts active health probes (`Provider::health` of every provider every
-    /// `health.probe_interval_ms`), if configured and a tokio runtime is running. The task
-    /// stops when the last handle of this `Router` is dropped.
-    pub fn start_probes(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let interval = Duration::from_millis(self.inner.config.health.probe_interval_ms?);
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
-        let alive: Weak<()> = Arc::downgrade(&self.alive);
-        let inner = self.inner.clone();
-        Some(runtime.spawn(async move {
-            let timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(10));
-            loop {
-                if alive.strong_count() == 0 {
-                    break;
-                }
-                probe_all(&inner, timeout).await;
-                tokio::time::sleep(interval).await;
-            }
-        }))
-    }
-}
-
-/// One round of probes.
-async fn probe_all(inner: &Inner, timeout: Duration) {
-    let probes = inner.slots.iter().map(|slot| async move {
-        let result = match tokio::time::timeout(timeout, slot.provider.health()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.kind()),
-            Err(_) => Err(ErrorKind::Timeout(switchyard_core::TimeoutPhase::Total)),
-        };
-        if let Err(kind) = result {
-            tracing::warn!(provider = %slot.id, reason = kind.reason_code(), "health probe failed");
-        }
-        let up = result.is_ok();
-        if let Ok(mut h) = slot.live.health.lock() {
-            h.on_probe(result);
-        }
-        crate::metrics::set_provider_up(&slot.id, up);
-    });
-    futures::future::join_all(probes).await;
-}
-
-#[async_trait]
-impl Provider for Router {
-    /// Routes the request ([`Router::route`]); a routing failure becomes its loud
-    /// [`ProviderError`] ([`RouteFailure::into_provider_error`]).
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        match self.route(request).await {
-            Ok(stream) => Ok(Box::pin(stream)),
-            Err(failure) => Err(RouteFailure::into_provider_error(failure)),
-        }
-    }
-
-    /// The [`Router::catalog`], each entry's id being the name to request.
-    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(self
-            .catalog()
-            .await
-            .into_iter()
-            .map(|e| ModelInfo { id: e.id, ..e.info })
-            .collect())
-    }
-
-    /// `Ok` when at least one provider is up (not down, not cooling).
-    async fn health(&self) -> Result<(), ProviderError> {
-        let status = self.provider_status();
-        if status.iter().any(|s| s.health == Health::Up) {
-            return Ok(());
-        }
-        let detail = status
-            .iter()
-            .map(|s| match &s.health {
-                Health::Up => format!("{}: up", s.id),
-                Health::Down { reason } => format!("{}: down ({reason})", s.id),
-                Health::Cooling {
-                    reason,
-                    remaining_ms,
-                    ..
-                } => {
-                    format!("{}: cooling for {remaining_ms} ms ({reason})", s.id)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(ProviderError::new(
-            ErrorKind::Overloaded,
-            if detail.is_empty() {
-                "no provider is configured".to_owned()
-            } else {
-                format!("no provider is up: {detail}")
-            },
-        ))
-    }
-}
-
-/// [`PrivacyClass::stricter`] of a set class and an optional one.
-pub(crate) fn strictest_of(a: PrivacyClass, b: Option<PrivacyClass>) -> PrivacyClass {
-    b.map_or(a, |b| a.stricter(b))
-}
-
-/// Whether `locality` is a cloud.
-pub(crate) fn is_cloud(locality: Locality) -> bool {
-    locality == Locality::Cloud
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use switchyard_core::{ChatEvent, ChatStream, Price, ProviderError, Usage};
+use switchyard_core::{ChatEvent, ChatStream, Price, ProviderError, ReasonCode, Usage};
 
 use crate::queue::SlotPermit;
 use crate::record::{Attempt, DecisionRecord, RequestOutcome, TargetRef};
@@ -48,7 +48,7 @@ pub struct RoutedStream {
     stream: ChatStream,
     first: Option<ChatEvent>,
     served_by: TargetRef,
-    reason: &'static str,
+    reason: ReasonCode,
     request_id: String,
     attempts: Vec<Attempt>,
     upstream_wait: Duration,
@@ -104,7 +104,7 @@ impl RoutedStream {
 
     /// Why it serves: `primary`, `group_balanced`, `fallback`, `fallback_after_<code>`,
     /// `overflow_queue_depth`, `overflow_queue_full`, `retry`, `cooling_last_resort`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> ReasonCode {
         self.reason
     }
 
@@ -280,7 +280,7 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
         route = record.route.as_deref().unwrap_or("-"),
         privacy = record.privacy.as_str(),
         served_by = %served_by,
-        reason = record.reason,
+        reason = record.reason.as_str(),
         outcome = record.outcome.as_str(),
         attempts = %attempts,
         skipped = %skipped,

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use serde_json::json;
 use switchyard_core::{ErrorKind, Locality, PrivacyClass};
-use switchyard_router::{BudgetWindow, MemoryLedger, RedbLedger, Router, SpendLedger, reasons};
+use switchyard_router::{BudgetWindow, MemoryLedger, ReasonCode, RedbLedger, Router, SpendLedger};
 use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig, refused_addr};
 
 const FT: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ async fn an_exhausted_budget_removes_cloud_targets_and_no_cloud_call_is_made() {
         .find(|t| t.target.provider == "cloud")
         .unwrap();
     assert!(!cloud_entry.included);
-    assert_eq!(cloud_entry.reason, reasons::BUDGET_EXHAUSTED);
+    assert_eq!(cloud_entry.reason, ReasonCode::BudgetExhausted);
 
     let failure = route(&router, &request("chat"))
         .await
@@ -76,7 +76,7 @@ async fn an_exhausted_budget_removes_cloud_targets_and_no_cloud_call_is_made() {
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::BUDGET_EXHAUSTED)
+            .any(|s| s.reason == ReasonCode::BudgetExhausted)
     );
     let failure = route(&router, &request("cloud/gpt-test"))
         .await
@@ -281,7 +281,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
         failure
             .skipped
             .iter()
-            .any(|s| s.target.provider == "edge" && s.reason == reasons::PRIVACY_LOCAL_ONLY),
+            .any(|s| s.target.provider == "edge" && s.reason == ReasonCode::PrivacyLocalOnly),
         "{failure}"
     );
     assert_eq!(
@@ -304,7 +304,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
         .find(|t| t.target.provider == "edge")
         .unwrap();
     assert!(!edge_entry.included);
-    assert_eq!(edge_entry.reason, reasons::PRIVACY_LOCAL_ONLY);
+    assert_eq!(edge_entry.reason, ReasonCode::PrivacyLocalOnly);
 
     // A request without privacy constraints may still use it.
     let (text, _, _) = drain(held).await;
@@ -356,7 +356,7 @@ async fn a_reload_keeps_cooldowns_and_the_ledger() {
     let s = route(&gen2, &request("chat")).await.unwrap();
     assert_eq!(
         s.reason(),
-        reasons::FALLBACK,
+        ReasonCode::Fallback,
         "the cooling local target is skipped after the reload"
     );
     drain(s).await;

@@ -12,7 +12,7 @@ use common::*;
 use serde_json::json;
 use switchyard_core::{Locality, PrivacyClass};
 use switchyard_router::{
-    CatalogKind, MemoryLedger, ProviderSlot, Router, RouterConfig, RouterError, reasons,
+    CatalogKind, MemoryLedger, ProviderSlot, ReasonCode, Router, RouterConfig, RouterError,
 };
 use switchyard_testkit::refused_addr;
 
@@ -45,7 +45,7 @@ fn base() -> serde_json::Value {
     })
 }
 
-fn plan_of(router: &Router, model: &str) -> Vec<(String, bool, &'static str)> {
+fn plan_of(router: &Router, model: &str) -> Vec<(String, bool, ReasonCode)> {
     router
         .explain(&request(model))
         .targets
@@ -54,7 +54,7 @@ fn plan_of(router: &Router, model: &str) -> Vec<(String, bool, &'static str)> {
         .collect()
 }
 
-fn entry(t: &str, included: bool, reason: &'static str) -> (String, bool, &'static str) {
+fn entry(t: &str, included: bool, reason: ReasonCode) -> (String, bool, ReasonCode) {
     (t.to_owned(), included, reason)
 }
 
@@ -64,29 +64,29 @@ async fn explain_gives_every_target_with_its_reason() {
     assert_eq!(
         plan_of(&router, "chat"),
         vec![
-            entry("local/m", true, reasons::PRIMARY),
-            entry("lan/m", true, reasons::FALLBACK),
-            entry("cloud/gpt-test", true, reasons::FALLBACK),
+            entry("local/m", true, ReasonCode::Primary),
+            entry("lan/m", true, ReasonCode::Fallback),
+            entry("cloud/gpt-test", true, ReasonCode::Fallback),
         ]
     );
     assert_eq!(
         plan_of(&router, "pinned"),
         vec![
-            entry("local/m", true, reasons::PRIMARY),
-            entry("cloud/gpt-test", false, reasons::NO_FALLBACK)
+            entry("local/m", true, ReasonCode::Primary),
+            entry("cloud/gpt-test", false, ReasonCode::NoFallback)
         ]
     );
     // Exact targets are strict...
     assert_eq!(
         plan_of(&router, "local/m"),
-        vec![entry("local/m", true, reasons::PRIMARY)]
+        vec![entry("local/m", true, ReasonCode::Primary)]
     );
     // ...unless a route with `fallback: true` starts with them.
     assert_eq!(
         plan_of(&router, "lan/m"),
         vec![
-            entry("lan/m", true, reasons::PRIMARY),
-            entry("cloud/gpt-test", true, reasons::FALLBACK)
+            entry("lan/m", true, ReasonCode::Primary),
+            entry("cloud/gpt-test", true, ReasonCode::Fallback)
         ]
     );
     assert_eq!(
@@ -95,14 +95,14 @@ async fn explain_gives_every_target_with_its_reason() {
     );
     // Groups come first as balanced members.
     let pool = plan_of(&router, "pool");
-    assert_eq!(pool[0].2, reasons::GROUP_BALANCED);
-    assert_eq!(pool[1].2, reasons::GROUP_BALANCED);
+    assert_eq!(pool[0].2, ReasonCode::GroupBalanced);
+    assert_eq!(pool[1].2, ReasonCode::GroupBalanced);
 
     let mut private = request("chat");
     private.meta.privacy = Some(PrivacyClass::LocalOnly);
     let explained = router.explain(&private);
     assert_eq!(explained.privacy, PrivacyClass::LocalOnly);
-    assert_eq!(explained.targets[2].reason, reasons::PRIVACY_LOCAL_ONLY);
+    assert_eq!(explained.targets[2].reason, ReasonCode::PrivacyLocalOnly);
     assert!(!explained.targets[2].included);
     // Explaining sends nothing and records nothing.
     assert_eq!(records.len(), 0);
@@ -119,11 +119,11 @@ async fn cloud_fallback_off_keeps_cloud_only_as_a_first_choice() {
     let (router, _r) = build_router(cfg, slots());
     assert_eq!(
         plan_of(&router, "chat")[2],
-        entry("cloud/gpt-test", false, reasons::CLOUD_FALLBACK_DISABLED)
+        entry("cloud/gpt-test", false, ReasonCode::CloudFallbackDisabled)
     );
     assert_eq!(
         plan_of(&router, "cloudy")[0],
-        entry("cloud/gpt-test", true, reasons::PRIMARY)
+        entry("cloud/gpt-test", true, ReasonCode::Primary)
     );
 }
 

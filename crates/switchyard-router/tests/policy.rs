@@ -13,7 +13,7 @@ use serde_json::json;
 use switchyard_core::{
     ErrorKind, Locality, PrivacyClass, Provider, TimeoutPhase, collect_response,
 };
-use switchyard_router::{AttemptOutcome, Health, ManualClock, RequestOutcome, reasons};
+use switchyard_router::{AttemptOutcome, Health, ManualClock, ReasonCode, RequestOutcome};
 use switchyard_testkit::{Delays, Fault, Script, TestUpstream, UpstreamConfig, refused_addr};
 
 const FT: Duration = Duration::from_secs(2);
@@ -114,7 +114,7 @@ async fn local_only_requests_never_reach_the_cloud() {
             .find(|t| t.target.provider == "cloud")
             .unwrap();
         assert!(!cloud_entry.included);
-        assert_eq!(cloud_entry.reason, reasons::PRIVACY_LOCAL_ONLY);
+        assert_eq!(cloud_entry.reason, ReasonCode::PrivacyLocalOnly);
 
         let failure = route(&router, &req)
             .await
@@ -125,7 +125,7 @@ async fn local_only_requests_never_reach_the_cloud() {
             failure
                 .skipped
                 .iter()
-                .any(|s| s.target.provider == "cloud" && s.reason == reasons::PRIVACY_LOCAL_ONLY)
+                .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::PrivacyLocalOnly)
         );
         let loud = failure.to_string();
         assert!(
@@ -212,7 +212,7 @@ async fn failure_after_the_first_byte_is_an_error_item_and_never_a_second_attemp
         .await
         .expect("local starts");
     assert_eq!(stream.served_by().provider, "local");
-    assert_eq!(stream.reason(), reasons::PRIMARY);
+    assert_eq!(stream.reason(), ReasonCode::Primary);
     let (text, _, error) = drain(stream).await;
     assert!(text.starts_with("one"), "{text}");
     let error = error.expect("the cut ends the stream with an error item");
@@ -271,7 +271,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
     // 2: cooling -> skipped without a request, with the reason recorded.
     let s = route(&router, &request("chat")).await.unwrap();
     assert_eq!(s.served_by().provider, "cloud");
-    assert_eq!(s.reason(), reasons::FALLBACK);
+    assert_eq!(s.reason(), ReasonCode::Fallback);
     assert!(s.attempts().is_empty());
     drain(s).await;
     assert_eq!(
@@ -283,19 +283,19 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
     assert!(
         skipped
             .iter()
-            .any(|t| t.target.provider == "local" && t.reason == reasons::COOLING_DOWN),
+            .any(|t| t.target.provider == "local" && t.reason == ReasonCode::CoolingDown),
         "{skipped:?}"
     );
     let explained = router.explain(&request("chat"));
     assert_eq!(explained.targets[0].target.provider, "cloud");
-    assert_eq!(explained.targets[1].reason, reasons::COOLING_DOWN);
+    assert_eq!(explained.targets[1].reason, ReasonCode::CoolingDown);
 
     // 3: after the cooldown, half-open: tried again, and it serves.
     local.set_fault(None);
     clock.advance(Duration::from_secs(61));
     let s = route(&router, &request("chat")).await.unwrap();
     assert_eq!(s.served_by().provider, "local");
-    assert_eq!(s.reason(), reasons::PRIMARY);
+    assert_eq!(s.reason(), ReasonCode::Primary);
     let (text, _, _) = drain(s).await;
     assert_eq!(text, DEFAULT_TEXT);
     assert_eq!(router.provider_status()[0].health, Health::Up);
@@ -339,7 +339,7 @@ async fn transient_errors_are_retried_on_the_same_target_boundedly() {
     };
     let (routed, ()) = tokio::join!(route(&router, &req), clear);
     let s = routed.expect("the retry serves");
-    assert_eq!(s.reason(), reasons::RETRY);
+    assert_eq!(s.reason(), ReasonCode::Retry);
     assert_eq!(s.attempts().len(), 1);
     assert_eq!(s.attempts()[0].reason_code, "overloaded");
     drain(s).await;
@@ -382,7 +382,7 @@ async fn errors_that_are_not_fallback_eligible_do_not_fall_back() {
         failure
             .skipped
             .iter()
-            .any(|s| s.target.provider == "cloud" && s.reason == reasons::NOT_FALLBACK_ELIGIBLE)
+            .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::NotFallbackEligible)
     );
     assert_eq!(cloud.request_count(), 0);
     // A bad request says nothing about the target's health.
@@ -412,14 +412,14 @@ async fn an_exact_target_is_strict_and_the_cloud_switch_stops_cloud_fallback() {
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
+            .any(|s| s.reason == ReasonCode::CloudFallbackDisabled)
     );
     assert!(failure.to_string().contains("cloud fallback is disabled"));
     // A cloud target asked for directly is not a fallback.
     let s = route(&router, &request("cloud/gpt-test"))
         .await
         .expect("direct cloud");
-    assert_eq!(s.reason(), reasons::PRIMARY);
+    assert_eq!(s.reason(), ReasonCode::Primary);
     drain(s).await;
     assert_eq!(cloud.chat_request_count(), 1);
     cloud.shutdown().await;
@@ -446,7 +446,7 @@ async fn the_environment_switch_stops_cloud_fallback() {
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED)
+            .any(|s| s.reason == ReasonCode::CloudFallbackDisabled)
     );
     assert_eq!(cloud.request_count(), 0);
     cloud.shutdown().await;
@@ -474,7 +474,7 @@ async fn a_full_queue_overflows_to_the_next_target_or_says_when_to_retry() {
         .await
         .expect("overflow to cloud");
     assert_eq!(s.served_by().provider, "cloud");
-    assert_eq!(s.reason(), reasons::OVERFLOW_QUEUE_FULL);
+    assert_eq!(s.reason(), ReasonCode::OverflowQueueFull);
     assert_eq!(s.attempts()[0].reason_code, "queue_full");
     drain(s).await;
 
@@ -539,10 +539,10 @@ async fn the_overflow_rule_moves_to_the_next_target_when_queue_is_deep_and_ttft_
 
     let explained = router.explain(&request("chat"));
     assert_eq!(explained.targets[0].target.provider, "cloud");
-    assert_eq!(explained.targets[0].reason, reasons::OVERFLOW_QUEUE_DEPTH);
+    assert_eq!(explained.targets[0].reason, ReasonCode::OverflowQueueDepth);
     let s = route(&router, &request("chat")).await.unwrap();
     assert_eq!(s.served_by().provider, "cloud");
-    assert_eq!(s.reason(), reasons::OVERFLOW_QUEUE_DEPTH);
+    assert_eq!(s.reason(), ReasonCode::OverflowQueueDepth);
     drain(s).await;
 
     drain(held).await;
@@ -577,7 +577,7 @@ async fn a_balanced_group_picks_the_least_loaded_member_and_skips_cooling_ones()
     let (router, _r) = build_router(cfg, slots);
     let first = route(&router, &request("chat")).await.unwrap();
     let second = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(first.reason(), reasons::GROUP_BALANCED);
+    assert_eq!(first.reason(), ReasonCode::GroupBalanced);
     assert_ne!(
         first.served_by().provider,
         second.served_by().provider,
@@ -1002,10 +1002,10 @@ async fn a_cooling_target_is_still_tried_when_nothing_else_is_left() {
     ));
     local.set_fault(None);
     let s = route(&router, &request("chat")).await.expect("last resort");
-    assert_eq!(s.reason(), reasons::COOLING_LAST_RESORT);
+    assert_eq!(s.reason(), ReasonCode::CoolingLastResort);
     let (text, _, _) = drain(s).await;
     assert_eq!(text, DEFAULT_TEXT);
-    assert_eq!(records.last().reason, reasons::COOLING_LAST_RESORT);
+    assert_eq!(records.last().reason, ReasonCode::CoolingLastResort);
     assert_eq!(
         router.provider_status()[0].health,
         Health::Up,
@@ -1032,7 +1032,7 @@ async fn a_failing_local_member_of_a_group_does_not_fall_back_to_its_cloud_membe
         failure
             .skipped
             .iter()
-            .any(|s| s.target.provider == "cloud" && s.reason == reasons::CLOUD_FALLBACK_DISABLED),
+            .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::CloudFallbackDisabled),
         "{failure:?}"
     );
     assert_eq!(cloud.request_count(), 0);

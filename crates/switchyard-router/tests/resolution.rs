@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use switchyard_core::{ErrorKind, Locality, ModelInfo};
-use switchyard_router::{ProviderSlot, reasons};
+use switchyard_router::{ProviderSlot, ReasonCode};
 use switchyard_testkit::{Script, TestUpstream, UpstreamConfig, refused_addr};
 
 const FT: Duration = Duration::from_secs(2);
@@ -75,14 +75,14 @@ async fn a_bare_name_never_goes_to_the_cloud_while_a_local_catalog_is_unknown() 
                 .skipped
                 .iter()
                 .any(|s| s.target.to_string() == "cloud/gpt-test"
-                    && s.reason == reasons::LOCAL_CATALOG_UNKNOWN),
+                    && s.reason == ReasonCode::LocalCatalogUnknown),
             "{failure:?}"
         );
         let message = failure.to_string();
         assert!(message.contains("cloud/gpt-test"), "{message}");
         assert_eq!(
             records.last().skipped[0].reason,
-            reasons::LOCAL_CATALOG_UNKNOWN
+            ReasonCode::LocalCatalogUnknown
         );
         // Asking for the cloud by name is an explicit choice.
         let s = route(&router, &request("cloud/gpt-test"))
@@ -120,7 +120,7 @@ async fn a_bare_name_only_the_cloud_offers_goes_there_only_while_cloud_fallback_
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::CLOUD_FALLBACK_DISABLED),
+            .any(|s| s.reason == ReasonCode::CloudFallbackDisabled),
         "{failure:?}"
     );
     assert!(failure.to_string().contains("cloud/gpt-test"), "{failure}");
@@ -179,12 +179,12 @@ async fn an_unpriced_cloud_model_is_kept_out_while_a_budget_is_configured() {
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::UNPRICED_UNDER_BUDGET),
+            .any(|s| s.reason == ReasonCode::UnpricedUnderBudget),
         "{failure:?}"
     );
     assert!(failure.to_string().contains("price"), "{failure}");
     let explained = router.explain(&request("cloud/gpt-unpriced"));
-    assert_eq!(explained.targets[0].reason, reasons::UNPRICED_UNDER_BUDGET);
+    assert_eq!(explained.targets[0].reason, ReasonCode::UnpricedUnderBudget);
     assert_eq!(cloud.request_count(), 0);
 
     // A caller's own budget counts too.
@@ -197,7 +197,7 @@ async fn an_unpriced_cloud_model_is_kept_out_while_a_budget_is_configured() {
         failure
             .skipped
             .iter()
-            .any(|s| s.reason == reasons::UNPRICED_UNDER_BUDGET)
+            .any(|s| s.reason == ReasonCode::UnpricedUnderBudget)
     );
     // Without a budget, nothing is counted and the model serves.
     let s = route(&router, &request("cloud/gpt-unpriced"))

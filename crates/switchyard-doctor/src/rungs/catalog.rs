@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use switchyard_core::{ErrorKind, ReasonCode, TimeoutPhase};
+
 use crate::context::Ladder;
 use crate::finding::Finding;
 use crate::input::ProbeApi;
@@ -69,7 +71,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
                     ladder.push(Rung::Account, &f);
                 } else {
                     let finding = Finding::HttpFailed {
-                        reason_code: e.reason_code().to_owned(),
+                        reason_code: ReasonCode::Error(e.kind()),
                         message: e.message().to_owned(),
                     };
                     ladder
@@ -80,7 +82,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
             }
             Err(_) => {
                 let finding = Finding::HttpFailed {
-                    reason_code: "timeout".to_owned(),
+                    reason_code: ReasonCode::Error(ErrorKind::Timeout(TimeoutPhase::Total)),
                     message: format!("/api/tags did not answer within {} ms", limit.as_millis()),
                 };
                 ladder.push(Rung::Catalog, &finding);

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use switchyard_core::{ChatEvent, ChatRequest, ErrorKind, Message, ProviderError};
+use switchyard_core::{
+    ChatEvent, ChatRequest, ErrorKind, Message, ProviderError, ReasonCode, TimeoutPhase,
+};
 
 use crate::context::Ladder;
 use crate::finding::Finding;
@@ -171,7 +173,7 @@ pub(crate) fn record_failure(
         GenerationError::Limit(limit) => {
             let finding = Finding::GenerationFailed {
                 streamed,
-                reason_code: "timeout_first_token".to_owned(),
+                reason_code: ReasonCode::Error(ErrorKind::Timeout(TimeoutPhase::FirstToken)),
                 message: format!(
                     "no complete answer within the doctor's limit of {} s",
                     limit.as_secs()
@@ -226,7 +228,7 @@ pub(crate) fn record_failure(
             rung,
             Finding::GenerationFailed {
                 streamed,
-                reason_code: err.reason_code().to_owned(),
+                reason_code: ReasonCode::Error(err.kind()),
                 message: err.message().to_owned(),
             },
         ),

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use switchyard_core::{ErrorKind, ProviderError};
+use switchyard_core::{ErrorKind, ProviderError, ReasonCode};
 use switchyard_http::read_body_bounded;
 
 use crate::context::Ladder;
@@ -169,7 +169,7 @@ fn transport_finding(err: &ProviderError, addr: SocketAddr, limit: std::time::Du
         Finding::NoHttpAnswer { addr, after: limit }
     } else {
         Finding::HttpFailed {
-            reason_code: err.reason_code().to_owned(),
+            reason_code: ReasonCode::Error(err.kind()),
             message: err.message().to_owned(),
         }
     }

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use reqwest::Method;
+use switchyard_core::ReasonCode;
 use switchyard_http::read_body_bounded;
 
 use crate::context::Ladder;
@@ -113,7 +114,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
             }
             PathAnswer::Failed(error) => {
                 let finding = Finding::HttpFailed {
-                    reason_code: "path_failed".to_owned(),
+                    reason_code: ReasonCode::PathFailed,
                     message: format!("{path}: {error}"),
                 };
                 ladder

@@ -278,6 +278,14 @@ impl Provider for StaticCatalog {
         self.inner.chat(request).await
     }
 
+    async fn chat_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.inner.chat_as(request, model).await
+    }
+
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
         Ok(self.models.clone())
     }
@@ -298,6 +306,14 @@ struct MergedCatalog {
 impl Provider for MergedCatalog {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
         self.client.chat(request).await
+    }
+
+    async fn chat_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.client.chat_as(request, model).await
     }
 
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
