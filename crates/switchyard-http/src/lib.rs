@@ -39,6 +39,7 @@
 //! ```
 
 mod client;
+mod drain;
 mod errors;
 mod send;
 mod timed;
@@ -47,9 +48,10 @@ pub use client::{
     BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
     normalize_base_url,
 };
+pub use drain::{DRAIN_GRACE, Drain};
 pub use errors::{
     ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,
     read_body_bounded, retry_after_from_headers,
 };
 pub use send::{StartedResponse, read_body_timed, send_request};
-pub use timed::{DRAIN_GRACE, TimedEventStream};
+pub use timed::TimedEventStream;
