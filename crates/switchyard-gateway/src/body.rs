@@ -150,14 +150,13 @@ impl ChatBody {
     /// to the pool) before the client's body ends. The client already has every byte; this
     /// only delays the end-of-body marker, by [`switchyard_http::DRAIN_GRACE`] at most.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
-        if !self.routed_ended {
-            if self
+        if !self.routed_ended
+            && self
                 .drain
                 .poll_drain(&mut self.routed, cx, |_| Some(1))
                 .is_pending()
-            {
-                return Poll::Pending;
-            }
+        {
+            return Poll::Pending;
         }
         self.finish();
         Poll::Ready(None)
