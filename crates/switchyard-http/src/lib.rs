@@ -38,12 +38,14 @@
 //! # }
 //! ```
 
+mod chat;
 mod client;
 mod drain;
 mod errors;
 mod send;
 mod timed;
 
+pub use chat::{chat_stream, complete};
 pub use client::{
     BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
     normalize_base_url,
