@@ -1,19 +1,25 @@
 //! Helpers shared by the upstream clients' integration tests (`switchyard-ollama`,
 //! `switchyard-openai`): a guard against hanging awaits, phase timeouts, a one-message
-//! request, and taking a chat stream apart.
+//! request, taking a chat stream apart, and the phase tests both clients run the same way
+//! ([`plain_http_on_an_https_url_is_a_tls_failure`],
+//! [`dropping_the_stream_closes_the_upstream_request`]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchyard_core::{ChatEvent, ChatRequest, ChatStream, Message, ProviderError};
+use switchyard_core::{
+    ChatEvent, ChatRequest, ChatStream, ErrorKind, Message, Provider, ProviderError,
+};
 use switchyard_http::Timeouts;
+
+use crate::{Script, TestUpstream, UpstreamConfig};
 
 /// Guard on every await that could hang: a test fails instead of hanging.
 pub const GUARD: Duration = Duration::from_secs(10);
 
 /// `f`, failing the test (a panic) if it takes longer than [`GUARD`].
-#[allow(clippy::expect_used)]
 pub async fn guarded<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(GUARD, f).await.expect("the test hung")
 }
@@ -72,4 +78,47 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cond()
+}
+
+/// An `https` URL on a plain-HTTP upstream is a TLS failure. `base_url` is the upstream's
+/// address in the client's API; `client` builds the client under test for a URL.
+pub async fn plain_http_on_an_https_url_is_a_tls_failure<P: Provider>(
+    base_url: impl Fn(&TestUpstream) -> String,
+    client: impl FnOnce(&str) -> P,
+) {
+    let up = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let client = client(&base_url(&up).replace("http://", "https://"));
+    let err = guarded(client.chat(&request("test-model")))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    up.shutdown().await;
+}
+
+/// Dropping a chat stream mid-answer closes the upstream request. `base_url` and `client`
+/// as for [`plain_http_on_an_https_url_is_a_tls_failure`].
+pub async fn dropping_the_stream_closes_the_upstream_request<P: Provider>(
+    base_url: impl Fn(&TestUpstream) -> String,
+    client: impl FnOnce(&str) -> P,
+) {
+    let script =
+        Script::text((0..50).map(|i| format!("t{i} "))).with_chunk_delay(Duration::from_millis(50));
+    let up = TestUpstream::start(UpstreamConfig::default().model_with_script("long", script))
+        .await
+        .unwrap();
+    let client = client(&base_url(&up));
+    let mut stream = guarded(client.chat(&request("long"))).await.unwrap();
+    let first = guarded(stream.next()).await.unwrap().unwrap();
+    assert!(matches!(first, ChatEvent::TextDelta { .. }));
+    assert_eq!(up.aborted_streams(), 0);
+    drop(stream);
+    assert!(
+        eventually(|| up.aborted_streams() == 1).await,
+        "the upstream kept writing"
+    );
+    assert!(eventually(|| up.open_streams() == 0).await);
+    up.shutdown().await;
 }
