@@ -2,7 +2,9 @@
 //! `switchyard-openai`): a rustls `reqwest` client with TCP_NODELAY, pooling, optional bearer
 //! token, extra headers and a private CA; phase timeouts (connect, first token, idle gap,
 //! total) applied to a streamed body without spawning a task, driving a sans-IO
-//! `switchyard_stream::decoder::EventDecoder`; and the classification of
+//! `switchyard_stream::decoder::EventDecoder`; the shared transport half of a chat call
+//! ([`chat_stream`], [`complete`]); reading an upstream body's rest after the final event
+//! ([`Drain`], [`DRAIN_GRACE`]); and the classification of
 //! transport failures (refused, DNS, TLS, timeouts) and HTTP error answers into
 //! [`switchyard_core::ProviderError`].
 //!
