@@ -8,15 +8,15 @@
 //! event gets one too, so an interrupted answer never looks complete.
 
 use std::convert::Infallible;
-use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use switchyard_core::{ChatEvent, ProviderError};
+use switchyard_http::Drain;
 use switchyard_router::{RoutedStream, Router};
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
@@ -28,11 +28,8 @@ use crate::telemetry::record_overhead;
 
 /// Output gathered in one poll before it is handed to hyper even if more events are ready.
 pub(crate) const FLUSH_BYTES: usize = 32 * 1024;
-/// How long the end of the client's body may wait for the upstream response to end after
-/// the final event (normally it ends at once; waiting lets its connection be reused).
-pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(250);
 /// Items taken from the upstream stream after its final event, at most.
-const MAX_DRAIN_POLLS: usize = 1024;
+pub(crate) const MAX_DRAIN_ITEMS: usize = 1024;
 
 /// The encoder of the client's API.
 #[derive(Debug)]
@@ -102,8 +99,9 @@ pub(crate) struct ChatBody {
     finished: bool,
     /// The routed stream returned `None`.
     routed_ended: bool,
-    /// Set when the upstream had not ended yet after the final event.
-    drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Reads the upstream's rest after the final event (its grace starts when the upstream
+    /// first has nothing ready).
+    drain: Drain,
     overhead_recorded: bool,
     /// The router this request started on, kept until the stream ends.
     _router: Arc<Router>,
@@ -128,7 +126,7 @@ impl ChatBody {
             started,
             finished: false,
             routed_ended: false,
-            drain_deadline: None,
+            drain: Drain::new(MAX_DRAIN_ITEMS),
             overhead_recorded: false,
             _router: router,
         }
@@ -150,27 +148,15 @@ impl ChatBody {
 impl ChatBody {
     /// After the final event: lets the upstream response end (so its connection goes back
     /// to the pool) before the client's body ends. The client already has every byte; this
-    /// only delays the end-of-body marker, by [`DRAIN_GRACE`] at most.
+    /// only delays the end-of-body marker, by [`switchyard_http::DRAIN_GRACE`] at most.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
-        if !self.routed_ended {
-            for _ in 0..MAX_DRAIN_POLLS {
-                match self.routed.poll_next_unpin(cx) {
-                    Poll::Ready(Some(_)) => {}
-                    Poll::Ready(None) => {
-                        self.routed_ended = true;
-                        break;
-                    }
-                    Poll::Pending => {
-                        let deadline = self
-                            .drain_deadline
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DRAIN_GRACE)));
-                        if deadline.as_mut().poll(cx).is_pending() {
-                            return Poll::Pending;
-                        }
-                        break;
-                    }
-                }
-            }
+        if !self.routed_ended
+            && self
+                .drain
+                .poll_drain(&mut self.routed, cx, |_| Some(1))
+                .is_pending()
+        {
+            return Poll::Pending;
         }
         self.finish();
         Poll::Ready(None)

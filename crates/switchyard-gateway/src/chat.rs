@@ -193,14 +193,7 @@ impl Answer {
             if builder.is_done() {
                 // Let the upstream response end (its connection then goes back to the
                 // pool); it normally has already, and is never waited for long.
-                let _ = tokio::time::timeout(crate::body::DRAIN_GRACE, async {
-                    for _ in 0..1024 {
-                        if routed.next().await.is_none() {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                switchyard_http::Drain::items(&mut routed, crate::body::MAX_DRAIN_ITEMS).await;
                 break;
             }
         }

@@ -2,7 +2,9 @@
 //! `switchyard-openai`): a rustls `reqwest` client with TCP_NODELAY, pooling, optional bearer
 //! token, extra headers and a private CA; phase timeouts (connect, first token, idle gap,
 //! total) applied to a streamed body without spawning a task, driving a sans-IO
-//! `switchyard_stream::decoder::EventDecoder`; and the classification of
+//! `switchyard_stream::decoder::EventDecoder`; the shared transport half of a chat call
+//! ([`chat_stream`], [`complete`]); reading an upstream body's rest after the final event
+//! ([`Drain`], [`DRAIN_GRACE`]); and the classification of
 //! transport failures (refused, DNS, TLS, timeouts) and HTTP error answers into
 //! [`switchyard_core::ProviderError`].
 //!
@@ -38,18 +40,22 @@
 //! # }
 //! ```
 
+mod chat;
 mod client;
+mod drain;
 mod errors;
 mod send;
 mod timed;
 
+pub use chat::{chat_stream, complete};
 pub use client::{
     BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
     normalize_base_url,
 };
+pub use drain::{DRAIN_GRACE, Drain};
 pub use errors::{
     ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,
     read_body_bounded, retry_after_from_headers,
 };
 pub use send::{StartedResponse, read_body_timed, send_request};
-pub use timed::{DRAIN_GRACE, TimedEventStream};
+pub use timed::TimedEventStream;

@@ -12,13 +12,10 @@ use tokio::time::{Instant, Sleep};
 use switchyard_stream::decoder::EventDecoder;
 
 use crate::client::Timeouts;
+use crate::drain::Drain;
 
 /// The most bytes read after the final event (to return the connection to the pool).
 const MAX_DRAIN_AFTER_DONE: usize = 64 * 1024;
-/// How long the rest of an upstream body is awaited after the final event: normally it ends
-/// at once, and reading it lets the connection be reused; the answer is complete, so the
-/// caller is never held longer than this.
-pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
@@ -48,7 +45,7 @@ pub struct TimedEventStream<D> {
     /// The upstream produced output: the first-token phase is over, idle applies.
     seen_event: bool,
     state: State,
-    drained: usize,
+    drain: Drain,
     deferred_error: Option<ProviderError>,
     target: String,
 }
@@ -87,7 +84,7 @@ impl<D: EventDecoder> TimedEventStream<D> {
             total_deadline,
             seen_event: false,
             state: State::Streaming,
-            drained: 0,
+            drain: Drain::new(MAX_DRAIN_AFTER_DONE),
             deferred_error: None,
             target: target.into(),
         }
@@ -142,33 +139,22 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                     this.state = State::Draining;
                     // The rest of the body normally arrives with the final event; never hold
                     // the caller long for it.
-                    this.timer.as_mut().reset(Instant::now() + DRAIN_GRACE);
+                    this.drain.start();
                 }
                 return Poll::Ready(Some(Ok(event)));
             }
             match this.state {
                 State::Ended => return Poll::Ready(this.deferred_error.take().map(Err)),
-                State::Draining => match this.body.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(Ok(bytes))) => {
-                        this.drained += bytes.len();
-                        if this.drained > MAX_DRAIN_AFTER_DONE {
-                            this.state = State::Ended;
-                        }
-                        continue;
-                    }
-                    Poll::Ready(_) => {
-                        this.state = State::Ended;
-                        continue;
-                    }
-                    Poll::Pending => {
-                        // Do not wait for the rest forever: the answer is complete.
-                        if this.timer.as_mut().poll(cx).is_ready() {
-                            this.state = State::Ended;
-                            continue;
-                        }
+                State::Draining => {
+                    let drained = this.drain.poll_drain(&mut this.body, cx, |item| {
+                        item.as_ref().ok().map(Bytes::len)
+                    });
+                    if drained.is_pending() {
                         return Poll::Pending;
                     }
-                },
+                    this.state = State::Ended;
+                    continue;
+                }
                 State::Streaming => {}
             }
             match this.body.as_mut().poll_next(cx) {

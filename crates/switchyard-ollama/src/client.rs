@@ -9,10 +9,9 @@ use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
 };
-use switchyard_stream::decoder::{RecoveringDecoder, recover_tool_calls};
+use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::ollama::OllamaStreamDecoder;
 use switchyard_stream::recovery::TextToolCallRecovery;
 
@@ -139,15 +138,16 @@ impl OllamaClient {
     /// future closes the upstream request. `request.model` is the upstream model name.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let body = encode(request, &request.model, false)?;
-        let timeouts = &self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
-        let started = send_request(self.post_json(url, body), timeouts, url).await?;
-        let mut response = started.response;
-        let bytes =
-            read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
-        let answer =
-            switchyard_stream::ollama::decode_response(&bytes).map_err(|e| e.context(url))?;
-        recover_tool_calls(answer, self.recovery_for(request))
+        switchyard_http::complete(
+            self.post_json(url, body),
+            &self.inner.config.client.timeouts,
+            url,
+            MAX_CHAT_BODY,
+            switchyard_stream::ollama::decode_response,
+            self.recovery_for(request),
+        )
+        .await
     }
 
     /// Starts a streamed chat (`POST /api/chat`): returns once the server answered with
@@ -168,16 +168,9 @@ impl OllamaClient {
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %model, "streamed chat request");
-        let started = send_request(self.post_json(url, body), &timeouts, url).await?;
         let decoder =
             RecoveringDecoder::new(OllamaStreamDecoder::new(), self.recovery_for(request));
-        Ok(Box::pin(TimedEventStream::new(
-            started.response,
-            decoder,
-            timeouts,
-            started.started,
-            url.clone(),
-        )))
+        switchyard_http::chat_stream(self.post_json(url, body), decoder, timeouts, url).await
     }
 
     fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use switchyard_core::{
     ChatEvent, ErrorKind, FinishReason, Provider, TimeoutPhase, ToolSpec, collect_response,
 };
@@ -136,37 +135,20 @@ async fn refused_and_black_holed_ports_fail_differently() {
 
 #[tokio::test]
 async fn plain_http_on_an_https_url_is_a_tls_failure() {
-    let up = TestUpstream::start(UpstreamConfig::default())
-        .await
-        .unwrap();
-    let client = client(&up.base_url().replace("http://", "https://"));
-    let err = guarded(client.chat(&request("test-model")))
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
-    up.shutdown().await;
+    switchyard_testkit::support::plain_http_on_an_https_url_is_a_tls_failure(
+        TestUpstream::base_url,
+        client,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn dropping_the_stream_closes_the_upstream_request() {
-    let script =
-        Script::text((0..50).map(|i| format!("t{i} "))).with_chunk_delay(Duration::from_millis(50));
-    let up = TestUpstream::start(UpstreamConfig::default().model_with_script("long", script))
-        .await
-        .unwrap();
-    let client = client(&up.base_url());
-    let mut stream = guarded(client.chat(&request("long"))).await.unwrap();
-    let first = guarded(stream.next()).await.unwrap().unwrap();
-    assert!(matches!(first, ChatEvent::TextDelta { .. }));
-    assert_eq!(up.aborted_streams(), 0);
-    drop(stream);
-    assert!(
-        eventually(|| up.aborted_streams() == 1).await,
-        "the upstream kept writing"
-    );
-    assert!(eventually(|| up.open_streams() == 0).await);
-    up.shutdown().await;
+    switchyard_testkit::support::dropping_the_stream_closes_the_upstream_request(
+        TestUpstream::base_url,
+        client,
+    )
+    .await;
 }
 
 #[tokio::test]

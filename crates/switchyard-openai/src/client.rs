@@ -9,10 +9,9 @@ use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, TimedEventStream, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
 };
-use switchyard_stream::decoder::{RecoveringDecoder, recover_tool_calls};
+use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::openai::OpenAiStreamDecoder;
 use switchyard_stream::openai::request::{OpenAiRequestOptions, encode_request};
 use switchyard_stream::recovery::TextToolCallRecovery;
@@ -173,16 +172,9 @@ impl OpenAiClient {
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %model, "streamed chat request");
-        let started = send_request(self.post_chat(body), &timeouts, url).await?;
         let decoder =
             RecoveringDecoder::new(OpenAiStreamDecoder::new(), self.recovery_for(request));
-        Ok(Box::pin(TimedEventStream::new(
-            started.response,
-            decoder,
-            timeouts,
-            started.started,
-            url.clone(),
-        )))
+        switchyard_http::chat_stream(self.post_chat(body), decoder, timeouts, url).await
     }
 
     /// A whole (non-streamed) chat: `POST /chat/completions` with `"stream": false`. The
@@ -190,15 +182,15 @@ impl OpenAiClient {
     /// timeout; `total` bounds both. Dropping the future closes the upstream request.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let body = self.encode(request, &request.model, false)?;
-        let timeouts = &self.inner.config.client.timeouts;
-        let url = &self.inner.chat_url;
-        let started = send_request(self.post_chat(body), timeouts, url).await?;
-        let mut response = started.response;
-        let bytes =
-            read_body_timed(&mut response, MAX_CHAT_BODY, timeouts, started.started, url).await?;
-        let answer =
-            switchyard_stream::openai::decode_response(&bytes).map_err(|e| e.context(url))?;
-        recover_tool_calls(answer, self.recovery_for(request))
+        switchyard_http::complete(
+            self.post_chat(body),
+            &self.inner.config.client.timeouts,
+            &self.inner.chat_url,
+            MAX_CHAT_BODY,
+            switchyard_stream::openai::decode_response,
+            self.recovery_for(request),
+        )
+        .await
     }
 
     fn encode(

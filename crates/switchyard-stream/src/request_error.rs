@@ -287,3 +287,34 @@ pub(crate) struct WireToolFunction {
     #[serde(default)]
     pub(crate) parameters: Option<Value>,
 }
+
+/// An offered tool as both request bodies carry it (serialize side):
+/// `{"type":"function","function":{"name","description"?,"parameters"}}`.
+#[derive(Serialize)]
+pub(crate) struct OutTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutToolFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+impl<'a> OutTool<'a> {
+    /// The wire form of `tool`.
+    pub(crate) fn new(tool: &'a ToolSpec) -> Self {
+        OutTool {
+            kind: "function",
+            function: OutToolFunction {
+                name: &tool.name,
+                description: tool.description.as_deref(),
+                parameters: &tool.parameters,
+            },
+        }
+    }
+}

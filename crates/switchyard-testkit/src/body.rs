@@ -219,27 +219,33 @@ impl Paced {
         }
     }
 
+    /// Sleeps `pause` (armed on the first call, then polled until it has passed).
+    fn wait(&mut self, cx: &mut Context<'_>, pause: Duration) -> Poll<()> {
+        if !self.sleeping {
+            let deadline = Instant::now() + pause;
+            match self.sleep.as_mut() {
+                Some(s) => s.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.sleeping = true;
+        }
+        if let Some(s) = self.sleep.as_mut() {
+            if s.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        self.sleeping = false;
+        Poll::Ready(())
+    }
+
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         if self.finished {
             return Poll::Ready(Step::Done);
         }
         if self.frames.len() > 0 {
             let pause = self.pause();
-            if !pause.is_zero() {
-                if !self.sleeping {
-                    let deadline = Instant::now() + pause;
-                    match self.sleep.as_mut() {
-                        Some(s) => s.as_mut().reset(deadline),
-                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                    self.sleeping = true;
-                }
-                if let Some(s) = self.sleep.as_mut() {
-                    if s.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                }
-                self.sleeping = false;
+            if !pause.is_zero() && self.wait(cx, pause).is_pending() {
+                return Poll::Pending;
             }
             if let Some(frame) = self.frames.next() {
                 self.sent += 1;
@@ -256,20 +262,9 @@ impl Paced {
             End::Abort => {
                 // Pause first, so hyper flushes what it has buffered (the headers and the
                 // frames sent so far) before the connection goes.
-                if !self.sleeping {
-                    let deadline = Instant::now() + FLUSH_BEFORE_ABORT;
-                    match self.sleep.as_mut() {
-                        Some(s) => s.as_mut().reset(deadline),
-                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                    self.sleeping = true;
+                if self.wait(cx, FLUSH_BEFORE_ABORT).is_pending() {
+                    return Poll::Pending;
                 }
-                if let Some(s) = self.sleep.as_mut() {
-                    if s.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                }
-                self.sleeping = false;
                 self.finished = true;
                 Poll::Ready(Step::Abort)
             }

@@ -13,6 +13,8 @@
 //! [`TestUpstream::aborted_streams`]), and can pretend to sit behind a reverse proxy that
 //! forwards only some paths ([`TestUpstream::set_blocked_paths`]). [`refused_addr`] and
 //! [`BlackHole`] give addresses that refuse connections or accept and never answer.
+//! [`support`] holds the helpers the upstream clients' integration tests share (a guard
+//! against hangs, phase timeouts, taking a chat stream apart).
 //!
 //! The wire bytes are rendered here, independently of `switchyard-stream`, following what
 //! Ollama and OpenAI send (see `docs/WIRE.md`): this crate is the oracle the decoders are
@@ -66,6 +68,7 @@ mod respond;
 mod script;
 mod server;
 mod state;
+pub mod support;
 mod time;
 
 pub use blackhole::{BlackHole, refused_addr};

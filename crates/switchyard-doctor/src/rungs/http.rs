@@ -56,7 +56,7 @@ async fn ollama(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
     let root = root_text(ladder, &base).await;
     let limit = ladder.options.request_timeout;
     let version = tokio::time::timeout(limit, ladder.upstream.version()).await;
-    let err = match version {
+    let failed = match version {
         Ok(Ok(v)) => {
             let v = v.unwrap_or_default();
             let says = match &root {
@@ -72,18 +72,10 @@ async fn ollama(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
             );
             return Some(());
         }
-        Ok(Err(e)) => e,
-        Err(_) => {
-            ladder.push(Rung::Http, &Finding::NoHttpAnswer { addr, after: limit });
-            return None;
-        }
+        Ok(Err(e)) => Some(e),
+        Err(_) => None,
     };
-    if let Some(f) = ladder.account_finding(&err) {
-        ladder
-            .checks
-            .push(f.check(Rung::Account).elapsed(started.elapsed()));
-        return None;
-    }
+    let err = failed_probe(ladder, failed, addr, limit, started)?;
     let finding = match err.kind() {
         ErrorKind::EndpointNotFound | ErrorKind::MalformedStream | ErrorKind::InvalidRequest => {
             let answer = match root {
@@ -117,7 +109,7 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
     }
     let limit = ladder.options.request_timeout;
     let listed = tokio::time::timeout(limit, ladder.upstream.model_names()).await;
-    let err = match listed {
+    let failed = match listed {
         Ok(Ok(names)) => {
             let layer = if ladder.ollama_v1 {
                 " (Ollama's OpenAI layer)"
@@ -135,18 +127,10 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
             ladder.server_models = names;
             return Some(());
         }
-        Ok(Err(e)) => e,
-        Err(_) => {
-            ladder.push(Rung::Http, &Finding::NoHttpAnswer { addr, after: limit });
-            return None;
-        }
+        Ok(Err(e)) => Some(e),
+        Err(_) => None,
     };
-    if let Some(f) = ladder.account_finding(&err) {
-        ladder
-            .checks
-            .push(f.check(Rung::Account).elapsed(started.elapsed()));
-        return None;
-    }
+    let err = failed_probe(ladder, failed, addr, limit, started)?;
     let finding = match err.kind() {
         ErrorKind::EndpointNotFound if !base.ends_with_v1() => Finding::MissingV1 {
             base_url: base.as_str().to_owned(),
@@ -164,6 +148,29 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
 }
 
 /// A failure of an HTTP request after the connection rungs passed.
+/// A probe that failed: `None` (the ladder ends here) when no HTTP answer came
+/// within `limit` (`failed` is `None`) or the error is an account problem, both recorded;
+/// otherwise the error, for the caller to classify.
+fn failed_probe(
+    ladder: &mut Ladder<'_>,
+    failed: Option<ProviderError>,
+    addr: SocketAddr,
+    limit: std::time::Duration,
+    started: Instant,
+) -> Option<ProviderError> {
+    let Some(err) = failed else {
+        ladder.push(Rung::Http, &Finding::NoHttpAnswer { addr, after: limit });
+        return None;
+    };
+    if let Some(f) = ladder.account_finding(&err) {
+        ladder
+            .checks
+            .push(f.check(Rung::Account).elapsed(started.elapsed()));
+        return None;
+    }
+    Some(err)
+}
+
 fn transport_finding(err: &ProviderError, addr: SocketAddr, limit: std::time::Duration) -> Finding {
     if err.is_timeout() {
         Finding::NoHttpAnswer { addr, after: limit }

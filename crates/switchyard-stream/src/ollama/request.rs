@@ -18,7 +18,7 @@ use switchyard_core::{
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, RequestError, WireTool, WireToolCall, decode_body, nullable,
+    Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body, nullable,
     pair_tool_results, synthetic_id_seed,
 };
 
@@ -305,21 +305,6 @@ struct OutFunctionCall<'a> {
 }
 
 #[derive(Serialize)]
-struct OutTool<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: OutToolFunction<'a>,
-}
-
-#[derive(Serialize)]
-struct OutToolFunction<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    parameters: &'a Value,
-}
-
-#[derive(Serialize)]
 #[serde(untagged)]
 enum OutFormat<'a> {
     Json(&'static str),
@@ -352,17 +337,7 @@ pub fn encode_request(
     let tools = if req.tool_choice == Some(ToolChoice::None) {
         Vec::new()
     } else {
-        req.tools
-            .iter()
-            .map(|t| OutTool {
-                kind: "function",
-                function: OutToolFunction {
-                    name: &t.name,
-                    description: t.description.as_deref(),
-                    parameters: &t.parameters,
-                },
-            })
-            .collect()
+        req.tools.iter().map(OutTool::new).collect()
     };
     let format = match &req.response_format {
         None | Some(ResponseFormat::Text) => None,

@@ -29,7 +29,7 @@ use switchyard_core::{
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, RequestError, WireTool, WireToolCall, decode_body, nullable,
+    Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body, nullable,
     pair_tool_results, synthetic_id_seed,
 };
 
@@ -469,21 +469,6 @@ struct OutFunctionCall<'a> {
 }
 
 #[derive(Serialize)]
-struct OutTool<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: OutToolFunction<'a>,
-}
-
-#[derive(Serialize)]
-struct OutToolFunction<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    parameters: &'a Value,
-}
-
-#[derive(Serialize)]
 #[serde(untagged)]
 enum OutToolChoice<'a> {
     Mode(&'static str),
@@ -534,18 +519,7 @@ pub fn encode_request(
     for (i, m) in req.messages.iter().enumerate() {
         messages.push(encode_message(i, m)?);
     }
-    let tools: Vec<OutTool<'_>> = req
-        .tools
-        .iter()
-        .map(|t| OutTool {
-            kind: "function",
-            function: OutToolFunction {
-                name: &t.name,
-                description: t.description.as_deref(),
-                parameters: &t.parameters,
-            },
-        })
-        .collect();
+    let tools: Vec<OutTool<'_>> = req.tools.iter().map(OutTool::new).collect();
     let tool_choice = req.tool_choice.as_ref().map(|c| match c {
         ToolChoice::Auto => OutToolChoice::Mode("auto"),
         ToolChoice::None => OutToolChoice::Mode("none"),
