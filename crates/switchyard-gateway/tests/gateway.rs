@@ -20,7 +20,7 @@ use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
-use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+use switchyard_testkit::{Fault, ModelSpec, Script, ScriptedCall, TestUpstream, UpstreamConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -1504,5 +1504,66 @@ async fn metrics_stay_bounded_under_distinct_model_names() {
     );
     assert!(text.contains("target=\"anyup/other\""), "{text}");
     assert!(text.contains("target=\"anyup/known-model\""), "{text}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ollama_cloud_models_are_refused_to_local_only_keys() {
+    let upstream = UpstreamConfig::default()
+        .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"))
+        .model(ModelSpec::new("kimi-k2:1t-cloud"));
+    let routes = json!({ "routes": {
+        "chat": { "targets": ["up/test-model"] },
+        "cloudy": { "targets": ["up/gpt-oss:120b-cloud"] },
+    } });
+    let h = Harness::start_with_routes(Kind::Ollama, upstream, keyed_config(), routes).await;
+    for model in [
+        "up/gpt-oss:120b-cloud",
+        "cloudy",
+        "gpt-oss:120b-cloud",
+        "up/kimi-k2:1t-cloud",
+    ] {
+        for path in ["/v1/chat/completions", "/api/chat"] {
+            let chat = json!({"model": model, "stream": false,
+                "messages": [{"role": "user", "content": "Hi"}]});
+            let r = http()
+                .post(h.url(path))
+                .bearer_auth("sk-private")
+                .json(&chat)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{model} on {path}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("policy_blocked"), "{model} on {path}: {body}");
+        }
+    }
+    assert_eq!(h.upstream.chat_request_count(), 0);
+    // The local model still serves the local-only key, and the cloud model other keys.
+    let chat = |model: &str| json!({"model": model, "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-private")
+        .json(&chat("chat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .json(&chat("cloudy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served: Vec<String> = h
+        .upstream
+        .chat_requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(served[0].contains("test-model"), "{served:?}");
     h.shutdown().await;
 }
