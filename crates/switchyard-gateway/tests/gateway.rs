@@ -1567,3 +1567,31 @@ async fn ollama_cloud_models_are_refused_to_local_only_keys() {
     assert!(served[0].contains("test-model"), "{served:?}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_non_streamed_502_does_not_claim_the_answer_started() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d", "e"])
+            .with_chunk_delay(Duration::from_millis(20))
+            .with_fault(Fault::DropAfterChunks(2)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let r = http()
+            .post(h.url(path))
+            .json(&json!({"model": "chat", "stream": false,
+                "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("answer started"), "{path}: {body}");
+        assert!(
+            body.contains("before the end of its answer"),
+            "{path}: {body}"
+        );
+    }
+    h.shutdown().await;
+}
