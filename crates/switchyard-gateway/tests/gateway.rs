@@ -1595,3 +1595,32 @@ async fn a_non_streamed_502_does_not_claim_the_answer_started() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn empty_messages_and_non_object_tool_schemas_are_400_naming_the_field() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let tool = |parameters: Value| json!([{"type": "function", "function": {"name": "f", "parameters": parameters}}]);
+    let user = json!([{"role": "user", "content": "Hi"}]);
+    let cases = [
+        (json!({"model": "chat", "messages": []}), "messages"),
+        (json!({"model": "chat"}), "messages"),
+        (
+            json!({"model": "chat", "messages": user, "tools": tool(json!("a string"))}),
+            "tools[0].function.parameters",
+        ),
+        (
+            json!({"model": "chat", "messages": user, "tools": tool(json!([1, 2]))}),
+            "tools[0].function.parameters",
+        ),
+    ];
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        for (body, field) in &cases {
+            let r = http().post(h.url(path)).json(body).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{path} {body}");
+            let text = r.text().await.unwrap();
+            assert!(text.contains(field), "{path} {body}: {text}");
+        }
+    }
+    assert_eq!(h.upstream.chat_request_count(), 0);
+    h.shutdown().await;
+}
