@@ -1624,3 +1624,25 @@ async fn empty_messages_and_non_object_tool_schemas_are_400_naming_the_field() {
     assert_eq!(h.upstream.chat_request_count(), 0);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn method_not_allowed_and_bad_model_paths_answer_in_the_api_error_shape() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let r = http()
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    let r = http().get(h.url("/api/chat")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    let r = http().get(h.url("/v1/models/%ff")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    h.shutdown().await;
+}
