@@ -1646,3 +1646,23 @@ async fn method_not_allowed_and_bad_model_paths_answer_in_the_api_error_shape() 
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_byte_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let mut silent = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The gateway closes it after its header read timeout (2 s here); WAIT only bounds the test.
+    let n = tokio::time::timeout(WAIT, silent.read(&mut buf))
+        .await
+        .expect("the silent connection stayed open")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // Ordinary requests still work.
+    assert_eq!(
+        http().get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    h.shutdown().await;
+}
