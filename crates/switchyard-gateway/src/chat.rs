@@ -66,6 +66,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let bytes = read_body(api, &parts.headers, body, max_body).await?;
     let mut chat = decode(api, &bytes)?;
     drop(bytes);
+    check_shape(api, &chat)?;
     chat.meta = RequestMeta {
         caller: caller.as_ref().map(|k| k.id.clone()),
         privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
@@ -301,6 +302,29 @@ fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
         Api::Ollama => switchyard_stream::ollama::request::decode_request(body),
     };
     decoded.map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))
+}
+
+/// What the codecs accept but no upstream can answer: refused here with the field's path
+/// rather than forwarded. `messages` must hold at least one message; a tool's
+/// `parameters`, when given, must be a JSON Schema object.
+fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
+    if chat.messages.is_empty() {
+        return Err(ApiError::invalid(
+            api,
+            "invalid request body: `messages` must be a non-empty array",
+        ));
+    }
+    if let Some(i) = chat
+        .tools
+        .iter()
+        .position(|t| !(t.parameters.is_object() || t.parameters.is_null()))
+    {
+        return Err(ApiError::invalid(
+            api,
+            format!("invalid request body: `tools[{i}].function.parameters` must be a JSON object"),
+        ));
+    }
+    Ok(())
 }
 
 /// The request's privacy class: the key's, raised (never lowered) by the header. Every

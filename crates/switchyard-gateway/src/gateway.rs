@@ -133,6 +133,7 @@ impl Gateway {
         authenticated
             .merge(open)
             .fallback(ops::not_found)
+            .method_not_allowed_fallback(ops::method_not_allowed)
             .with_state(shared)
             .layer(
                 ServiceBuilder::new()

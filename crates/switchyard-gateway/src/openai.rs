@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -39,8 +40,18 @@ pub(crate) async fn list_models(
 pub(crate) async fn get_model(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
-    Path(model): Path<String>,
+    model: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let model = match model {
+        Ok(Path(model)) => model,
+        Err(rejection) => {
+            return ApiError::invalid(
+                Api::OpenAi,
+                format!("invalid model id in the path: {}", rejection.body_text()),
+            )
+            .into_response();
+        }
+    };
     let entries = catalog::visible_entries(&shared, &caller).await;
     match entries.iter().find(|e| e.id == model) {
         Some(entry) => catalog::json(&ModelObject::from(entry)),

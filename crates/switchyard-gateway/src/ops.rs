@@ -56,6 +56,24 @@ pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Any other path: 404 in the shape of the API the path belongs to.
+/// A known path with a method it does not serve: 405 in the API's error shape.
+pub(crate) async fn method_not_allowed(request: Request) -> Response {
+    let api = Api::for_path(request.uri().path());
+    ApiError::with_status(
+        api,
+        StatusCode::METHOD_NOT_ALLOWED,
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "method not allowed: {} {}",
+                request.method(),
+                request.uri().path()
+            ),
+        ),
+    )
+    .into_response()
+}
+
 pub(crate) async fn not_found(request: Request) -> Response {
     let api = Api::for_path(request.uri().path());
     ApiError::with_status(

@@ -45,6 +45,23 @@ pub fn check_listen_policy(
     }
 }
 
+/// HTTP/2 keep-alive ping interval: a peer that vanished is noticed and its connection
+/// closed.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long an HTTP/2 keep-alive ping may go unanswered.
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether the peer sent a first byte (or closed) within `deadline`. hyper-util's auto
+/// builder reads the first bytes (HTTP/1 or HTTP/2?) with no deadline of its own, before
+/// HTTP/1's header read timeout applies: a connection that never sends would stay open.
+async fn first_byte_within(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(deadline, stream.peek(&mut first)).await,
+        Ok(Ok(_))
+    )
+}
+
 impl Gateway {
     /// Serves the gateway on `listener` until `shutdown` completes, then stops accepting,
     /// lets running requests (streams included) finish for up to `shutdown_grace`, and
@@ -95,14 +112,22 @@ impl Gateway {
                         .http1()
                         .timer(TokioTimer::new())
                         .header_read_timeout(header_read_timeout);
-                    builder.http2().timer(TokioTimer::new());
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+                        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
                     let service = TowerToHyperService::new(app.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let watched = graceful.watch(connection);
+                    let watcher = graceful.watcher();
                     connections.spawn(async move {
-                        if let Err(err) = watched.await {
+                        if !first_byte_within(&stream, header_read_timeout).await {
+                            tracing::debug!(%peer, "no request byte within the header read timeout; closing");
+                            return;
+                        }
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(err) = watcher.watch(connection).await {
                             tracing::debug!(%peer, error = %err, "connection ended with an error");
                         }
                     });

@@ -20,7 +20,7 @@ use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
-use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+use switchyard_testkit::{Fault, ModelSpec, Script, ScriptedCall, TestUpstream, UpstreamConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -1504,5 +1504,165 @@ async fn metrics_stay_bounded_under_distinct_model_names() {
     );
     assert!(text.contains("target=\"anyup/other\""), "{text}");
     assert!(text.contains("target=\"anyup/known-model\""), "{text}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn ollama_cloud_models_are_refused_to_local_only_keys() {
+    let upstream = UpstreamConfig::default()
+        .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"))
+        .model(ModelSpec::new("kimi-k2:1t-cloud"));
+    let routes = json!({ "routes": {
+        "chat": { "targets": ["up/test-model"] },
+        "cloudy": { "targets": ["up/gpt-oss:120b-cloud"] },
+    } });
+    let h = Harness::start_with_routes(Kind::Ollama, upstream, keyed_config(), routes).await;
+    for model in [
+        "up/gpt-oss:120b-cloud",
+        "cloudy",
+        "gpt-oss:120b-cloud",
+        "up/kimi-k2:1t-cloud",
+    ] {
+        for path in ["/v1/chat/completions", "/api/chat"] {
+            let chat = json!({"model": model, "stream": false,
+                "messages": [{"role": "user", "content": "Hi"}]});
+            let r = http()
+                .post(h.url(path))
+                .bearer_auth("sk-private")
+                .json(&chat)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{model} on {path}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("policy_blocked"), "{model} on {path}: {body}");
+        }
+    }
+    assert_eq!(h.upstream.chat_request_count(), 0);
+    // The local model still serves the local-only key, and the cloud model other keys.
+    let chat = |model: &str| json!({"model": model, "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-private")
+        .json(&chat("chat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-laptop")
+        .json(&chat("cloudy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served: Vec<String> = h
+        .upstream
+        .chat_requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(served[0].contains("test-model"), "{served:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_non_streamed_502_does_not_claim_the_answer_started() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d", "e"])
+            .with_chunk_delay(Duration::from_millis(20))
+            .with_fault(Fault::DropAfterChunks(2)),
+    );
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let r = http()
+            .post(h.url(path))
+            .json(&json!({"model": "chat", "stream": false,
+                "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("answer started"), "{path}: {body}");
+        assert!(
+            body.contains("before the end of its answer"),
+            "{path}: {body}"
+        );
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn empty_messages_and_non_object_tool_schemas_are_400_naming_the_field() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let tool = |parameters: Value| json!([{"type": "function", "function": {"name": "f", "parameters": parameters}}]);
+    let user = json!([{"role": "user", "content": "Hi"}]);
+    let cases = [
+        (json!({"model": "chat", "messages": []}), "messages"),
+        (json!({"model": "chat"}), "messages"),
+        (
+            json!({"model": "chat", "messages": user, "tools": tool(json!("a string"))}),
+            "tools[0].function.parameters",
+        ),
+        (
+            json!({"model": "chat", "messages": user, "tools": tool(json!([1, 2]))}),
+            "tools[0].function.parameters",
+        ),
+    ];
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        for (body, field) in &cases {
+            let r = http().post(h.url(path)).json(body).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{path} {body}");
+            let text = r.text().await.unwrap();
+            assert!(text.contains(field), "{path} {body}: {text}");
+        }
+    }
+    assert_eq!(h.upstream.chat_request_count(), 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn method_not_allowed_and_bad_model_paths_answer_in_the_api_error_shape() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let r = http()
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    let r = http().get(h.url("/api/chat")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    let r = http().get(h.url("/v1/models/%ff")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_byte_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let mut silent = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The gateway closes it after its header read timeout (2 s here); WAIT only bounds the test.
+    let n = tokio::time::timeout(WAIT, silent.read(&mut buf))
+        .await
+        .expect("the silent connection stayed open")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // Ordinary requests still work.
+    assert_eq!(
+        http().get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     h.shutdown().await;
 }

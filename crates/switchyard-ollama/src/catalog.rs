@@ -169,6 +169,11 @@ impl OllamaClient {
 
 /// One catalog entry from a tag and, when it could be fetched, its `/api/show`.
 fn model_info(tag: &TagModel, show: Option<&ShowResponse>, locality: Locality) -> ModelInfo {
+    let locality = if runs_in_cloud(tag, show) {
+        locality.max(Locality::Cloud)
+    } else {
+        locality
+    };
     let mut info = ModelInfo::new(tag.id(), locality);
     let details = show.map(|s| &s.details);
     let pick = |from_show: Option<&String>, from_tag: &String| -> Option<String> {
@@ -193,6 +198,22 @@ fn model_info(tag: &TagModel, show: Option<&ShowResponse>, locality: Locality) -
     info.size_bytes = (tag.size > 0).then_some(tag.size);
     info.modified_at = (!tag.modified_at.is_empty()).then(|| tag.modified_at.clone());
     info
+}
+
+/// Whether the daemon runs this model on another host (Ollama's own cloud models): a
+/// `remote_host` or `remote_model` in `/api/tags` or `/api/show`, or a `cloud` / `*-cloud`
+/// tag (`gpt-oss:120b-cloud`, `deepseek-v3.1:671b-cloud`).
+pub(crate) fn runs_in_cloud(tag: &TagModel, show: Option<&ShowResponse>) -> bool {
+    let remote = |host: &str, model: &str| !host.is_empty() || !model.is_empty();
+    remote(&tag.remote_host, &tag.remote_model)
+        || show.is_some_and(|s| remote(&s.remote_host, &s.remote_model))
+        || cloud_name(tag.id())
+}
+
+/// A `cloud` tag, a tag ending in `-cloud`, or an untagged name ending in `-cloud`.
+fn cloud_name(id: &str) -> bool {
+    let last = id.rsplit_once(':').map_or(id, |(_, tag)| tag);
+    last == "cloud" || last.ends_with("-cloud")
 }
 
 /// Ollama lists `completion` for every chat model; a model reporting only `tools` or

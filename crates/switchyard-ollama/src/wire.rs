@@ -63,6 +63,19 @@ pub struct TagModel {
     /// Family, size and quantization.
     #[serde(deserialize_with = "null_as_default")]
     pub details: ModelDetails,
+    /// Set when the daemon runs this model on another host (Ollama's cloud models:
+    /// `https://ollama.com:443`); empty for a model that runs here.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_host: String,
+    /// The model's name on `remote_host`, for a model that runs elsewhere.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_model: String,
 }
 
 impl TagModel {
@@ -117,6 +130,19 @@ pub struct ShowResponse {
     pub template: String,
     /// Last modification (RFC 3339).
     pub modified_at: String,
+    /// Set when the daemon runs this model on another host (Ollama's cloud models:
+    /// `https://ollama.com:443`); empty for a model that runs here.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_host: String,
+    /// The model's name on `remote_host`, for a model that runs elsewhere.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_model: String,
 }
 
 impl ShowResponse {

@@ -301,3 +301,23 @@ async fn concurrent_refreshes_share_one_discovery() {
     assert_eq!(tags, 1, "the waiting calls reused the first discovery");
     up.shutdown().await;
 }
+
+#[tokio::test]
+async fn models_the_daemon_runs_in_the_cloud_are_cloud() {
+    let up = TestUpstream::start(
+        UpstreamConfig::empty()
+            .model(ModelSpec::new("qwen2.5:7b"))
+            .model(ModelSpec::new("gpt-oss:120b").remote("https://ollama.com:443"))
+            .model(ModelSpec::new("kimi-k2:1t-cloud"))
+            .model(ModelSpec::new("glm-4.6:cloud")),
+    )
+    .await
+    .unwrap();
+    let client = client(&up.base_url());
+    let models = guarded(client.models()).await.unwrap();
+    let locality = |id: &str| models.iter().find(|m| m.id == id).unwrap().locality;
+    assert_eq!(locality("qwen2.5:7b"), Locality::Local);
+    assert_eq!(locality("gpt-oss:120b"), Locality::Cloud);
+    assert_eq!(locality("kimi-k2:1t-cloud"), Locality::Cloud);
+    assert_eq!(locality("glm-4.6:cloud"), Locality::Cloud);
+}

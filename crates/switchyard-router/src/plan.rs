@@ -79,7 +79,7 @@ impl Inner {
         Some(TargetRef {
             provider: slot.id.clone(),
             model: t.model.clone(),
-            locality: slot.effective_locality(),
+            locality: slot.model_locality(&t.model),
         })
     }
 
@@ -140,7 +140,7 @@ impl Inner {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.offers(model))
-            .min_by_key(|(i, s)| (s.effective_locality(), *i))
+            .min_by_key(|(i, s)| (s.model_locality(model), *i))
             .map(|(slot, _)| {
                 strict(
                     ParsedTarget {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use switchyard_core::{ChatEvent, ChatRequest, ChatStream, ErrorKind, PrivacyClass, ProviderError};
+use switchyard_core::{
+    ChatEvent, ChatRequest, ChatStream, ErrorKind, Locality, PrivacyClass, ProviderError,
+};
 
 use crate::plan::{Plan, PlannedTarget};
 use crate::privacy::is_cloud;
@@ -45,7 +47,10 @@ fn dispatch_check(
     caller: Option<&str>,
     after_failure: bool,
 ) -> Result<(), ReasonCode> {
-    let locality = slot.effective_locality().max(planned.target.locality);
+    // The model's own locality counts too (read again: the catalog may have changed).
+    let locality = slot
+        .model_locality(&planned.target.model)
+        .max(planned.target.locality);
     if !privacy.allows(locality) {
         return Err(ReasonCode::PrivacyLocalOnly);
     }
@@ -79,6 +84,21 @@ async fn dispatch(
         after_failure,
     )
     .map_err(DispatchFailure::Blocked)?;
+    if !privacy.allows(Locality::Cloud) && !slot.catalog_known() {
+        // A model of a local provider may still run in the cloud (Ollama's `-cloud`
+        // models): know this provider's catalog before a request that may not leave the
+        // machine goes there, then check again.
+        slot.refresh_catalog(crate::router::CATALOG_TIMEOUT).await;
+        dispatch_check(
+            inner,
+            privacy,
+            planned,
+            slot,
+            request.meta.caller.as_deref(),
+            after_failure,
+        )
+        .map_err(DispatchFailure::Blocked)?;
+    }
     let mut stream = slot
         .provider
         .chat_as(request, &planned.target.model)

@@ -34,7 +34,7 @@ use validate::build;
 pub const NO_CLOUD_ENV: &str = "SWITCHYARD_NO_CLOUD";
 
 /// How long model discovery may take when the router needs a catalog.
-const CATALOG_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CATALOG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a value of [`NO_CLOUD_ENV`] turns cloud fallback off.
 pub fn no_cloud_from_env_value(value: Option<&str>) -> bool {

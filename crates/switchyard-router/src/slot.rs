@@ -136,6 +136,25 @@ impl Slot {
         self.locality.max(self.live.latest_locality())
     }
 
+    /// Where `model` runs: the provider's locality, or the model's own when that is more
+    /// exposed (an Ollama daemon that runs a `-cloud` model on Ollama's servers).
+    pub(crate) fn model_locality(&self, model: &str) -> Locality {
+        let own = self
+            .models
+            .iter()
+            .find(|m| m.id == model)
+            .map(|m| m.locality)
+            .or_else(|| {
+                self.live.catalog.lock().ok().and_then(|c| {
+                    c.as_ref()
+                        .and_then(|(_, ms)| ms.iter().find(|m| m.id == model))
+                        .map(|m| m.locality)
+                })
+            });
+        let provider = self.effective_locality();
+        own.map_or(provider, |own| provider.max(own))
+    }
+
     /// Whether this provider offers `model` (static or cached discovered list).
     pub(crate) fn offers(&self, model: &str) -> bool {
         self.models.iter().any(|m| m.id == model)

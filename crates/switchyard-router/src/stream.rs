@@ -220,7 +220,7 @@ impl Stream for RoutedStream {
             }
             Poll::Ready(Some(Err(e))) => {
                 let e = e.context(format!(
-                    "{} failed after the answer started",
+                    "{} failed before the end of its answer",
                     this.served_by
                 ));
                 this.ended = true;

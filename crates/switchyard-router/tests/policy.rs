@@ -219,7 +219,7 @@ async fn failure_after_the_first_byte_is_an_error_item_and_never_a_second_attemp
     assert!(
         error
             .message()
-            .contains("local/test-model failed after the answer started"),
+            .contains("local/test-model failed before the end of its answer"),
         "{error}"
     );
     assert_eq!(

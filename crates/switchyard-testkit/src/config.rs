@@ -26,6 +26,10 @@ pub struct ModelSpec {
     pub size: u64,
     /// `num_ctx` written in `/api/show` `parameters`, if any.
     pub num_ctx: Option<u64>,
+    /// For one of Ollama's cloud models: the host that runs it (`https://ollama.com:443`),
+    /// listed as `remote_host` (and the name as `remote_model`) by `/api/tags` and
+    /// `/api/show`.
+    pub remote_host: Option<String>,
 }
 
 impl ModelSpec {
@@ -42,6 +46,7 @@ impl ModelSpec {
             embedding_only: false,
             size: 4_920_753_328,
             num_ctx: None,
+            remote_host: None,
         }
     }
 
@@ -94,6 +99,13 @@ impl ModelSpec {
     #[must_use]
     pub fn quantization(mut self, q: impl Into<String>) -> Self {
         self.quantization = q.into();
+        self
+    }
+
+    /// Makes this one of Ollama's cloud models, run on `host`.
+    #[must_use]
+    pub fn remote(mut self, host: impl Into<String>) -> Self {
+        self.remote_host = Some(host.into());
         self
     }
 

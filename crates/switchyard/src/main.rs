@@ -11,6 +11,7 @@ mod doctor;
 mod explain;
 mod logging;
 mod models;
+mod nofile;
 mod reload;
 mod replay;
 mod serve;

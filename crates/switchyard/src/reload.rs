@@ -167,14 +167,32 @@ impl Reloader {
             task.abort();
         }
         self.discovery = wiring::spawn_discovery(&built.providers);
-        tracing::info!(
-            trigger,
-            checksum = next.checksum.as_deref().unwrap_or("-"),
-            providers = next.file.providers.len(),
-            routes = next.file.routes.len(),
-            keys = next.file.server.keys.len(),
-            "config reloaded"
+        let checksum = next.checksum.as_deref().unwrap_or("-");
+        let (providers, routes, keys) = (
+            next.file.providers.len(),
+            next.file.routes.len(),
+            next.file.server.keys.len(),
         );
+        if keys == 0 && !self.current.file.server.keys.is_empty() {
+            tracing::warn!(
+                trigger,
+                checksum,
+                providers,
+                routes,
+                keys,
+                "config reloaded WITHOUT ANY API KEY: every key was removed, requests are no \
+                 longer authenticated"
+            );
+        } else {
+            tracing::info!(
+                trigger,
+                checksum,
+                providers,
+                routes,
+                keys,
+                "config reloaded"
+            );
+        }
         self.current = next;
         Ok(())
     }
@@ -303,5 +321,56 @@ mod tests {
         }
         first.abort();
         upstream.shutdown().await;
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_removes_every_key_warns() {
+        let base_url = "http://127.0.0.1:9/v1";
+        let with_keys =
+            |keys: &str| config(base_url, "locality: 'local'", keys, "local/test-model");
+        let running = with_keys("keys: [ { id: 'k', token: 'sk-1' } ]");
+        let (stack, _providers) =
+            wiring::new_stack(&running, Arc::new(MemoryLedger::new())).unwrap();
+        let listen: SocketAddr = "127.0.0.1:4141".parse().unwrap();
+        let mut reloader = Reloader::new(stack, running, listen, Vec::new());
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            reloader
+                .apply(with_keys("keys: [ { id: 'k', token: 'sk-2' } ]"), "sighup")
+                .unwrap();
+            reloader.apply(with_keys(""), "sighup").unwrap();
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("config reloaded"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("INFO") && lines[0].contains("keys=1"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("WARN") && lines[1].contains("WITHOUT ANY API KEY"),
+            "{text}"
+        );
     }
 }

@@ -75,6 +75,7 @@ pub(crate) fn install_metrics() -> Option<PrometheusHandle> {
 
 /// Runs the gateway until a shutdown signal.
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
+    let _ = crate::nofile::raise();
     let config = match load_config(config_path.as_ref()) {
         Ok(c) => c.with_serve_defaults(),
         Err(e) => {
