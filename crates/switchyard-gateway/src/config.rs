@@ -79,11 +79,15 @@ pub struct GatewayConfig {
     pub allow_insecure_non_loopback: bool,
     /// The version reported by `GET /api/version`.
     pub version: String,
+    /// Open client connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl GatewayConfig {
     /// Default body limit: 32 MiB (base64 images are large).
     pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+    /// Default cap on open client connections.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 }
 
 impl Default for GatewayConfig {
@@ -95,6 +99,7 @@ impl Default for GatewayConfig {
             shutdown_grace: Duration::from_secs(30),
             allow_insecure_non_loopback: false,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

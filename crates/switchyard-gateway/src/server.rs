@@ -92,7 +92,8 @@ impl Gateway {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => {
+                accepted = listener.accept(),
+                    if connections.len() < self.shared.settings.load().config.max_connections => {
                     let (stream, peer) = match accepted {
                         Ok(pair) => pair,
                         Err(err) => {

@@ -1666,3 +1666,28 @@ async fn a_connection_that_never_sends_a_byte_is_closed() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn at_the_connection_cap_a_new_connection_waits_for_a_free_one() {
+    let config = GatewayConfig {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(30),
+        ..gateway_config()
+    };
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), config).await;
+    // One silent connection takes the only place.
+    let silent = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let waiting = tokio::spawn({
+        let url = h.url("/healthz");
+        async move { http().get(url).send().await.map(|r| r.status()) }
+    });
+    // Once it closes, the waiting request is served.
+    drop(silent);
+    let status = tokio::time::timeout(WAIT, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    h.shutdown().await;
+}

@@ -260,6 +260,7 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
         shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
         allow_insecure_non_loopback: server.insecure_listen,
+        max_connections: GatewayConfig::DEFAULT_MAX_CONNECTIONS,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }
