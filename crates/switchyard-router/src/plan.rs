@@ -11,6 +11,7 @@ use crate::health::Availability;
 use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
 use crate::router::{Inner, ParsedTarget};
+use crate::slot::Slot;
 use switchyard_core::ReasonCode;
 
 /// How a request named what it wants.
@@ -152,6 +153,60 @@ impl Inner {
             })
     }
 
+    /// Refuses a caller whose `allowed_routes` name neither the requested model, nor its
+    /// route, nor its exact target.
+    fn check_caller_allowed(
+        &self,
+        resolved: &Resolved<'_>,
+        requested: &str,
+        caller: Option<&str>,
+        allowed: &[String],
+        privacy: PrivacyClass,
+    ) -> Result<(), Box<PlanError>> {
+        let exact_name = match (resolved.route.as_ref(), resolved.steps.first()) {
+            (None, Some(step)) => step
+                .first()
+                .and_then(|t| self.target_ref(t))
+                .map(|t| t.to_string()),
+            _ => None,
+        };
+        let ok = allowed.iter().any(|a| {
+            *a == requested || resolved.route.as_ref() == Some(a) || exact_name.as_ref() == Some(a)
+        });
+        if ok {
+            return Ok(());
+        }
+        Err(Box::new(PlanError {
+            error: ProviderError::new(
+                ErrorKind::PolicyBlocked,
+                format!(
+                    "{}: caller `{}` may not use `{requested}` (allowed: {})",
+                    ReasonCode::CallerNotAllowed,
+                    caller.unwrap_or_default(),
+                    allowed.join(", ")
+                ),
+            ),
+            route: resolved.route.clone(),
+            privacy,
+            excluded: Vec::new(),
+            unknown_model: false,
+        }))
+    }
+
+    /// A step's members in the order to try them: a group (more than one member) by
+    /// fewest in flight plus queued, ties by lowest recent time to first token.
+    fn balanced<'s>(&self, step: &'s [ParsedTarget]) -> Vec<&'s ParsedTarget> {
+        let mut members: Vec<&ParsedTarget> = step.iter().collect();
+        if members.len() > 1 {
+            members.sort_by_key(|t| {
+                self.slots.get(t.slot).map_or((usize::MAX, u64::MAX), |s| {
+                    (s.load(), s.live.ttft_p50().unwrap_or(0))
+                })
+            });
+        }
+        members
+    }
+
     /// Plans `request`. Pure apart from reading live state.
     pub(crate) fn plan(&self, request: &ChatRequest) -> Result<Plan, Box<PlanError>> {
         let requested = request.model.clone();
@@ -180,35 +235,7 @@ impl Inner {
         let privacy = strictest_of(base_privacy, resolved.route_privacy);
 
         if let Some(allowed) = allowed {
-            let exact_name = match (resolved.route.as_ref(), resolved.steps.first()) {
-                (None, Some(step)) => step
-                    .first()
-                    .and_then(|t| self.target_ref(t))
-                    .map(|t| t.to_string()),
-                _ => None,
-            };
-            let ok = allowed.iter().any(|a| {
-                *a == requested
-                    || resolved.route.as_ref() == Some(a)
-                    || exact_name.as_ref() == Some(a)
-            });
-            if !ok {
-                return Err(Box::new(PlanError {
-                    error: ProviderError::new(
-                        ErrorKind::PolicyBlocked,
-                        format!(
-                            "{}: caller `{}` may not use `{requested}` (allowed: {})",
-                            ReasonCode::CallerNotAllowed,
-                            caller.unwrap_or_default(),
-                            allowed.join(", ")
-                        ),
-                    ),
-                    route: resolved.route,
-                    privacy,
-                    excluded: Vec::new(),
-                    unknown_model: false,
-                }));
-            }
+            self.check_caller_allowed(&resolved, &requested, caller, allowed, privacy)?;
         }
 
         if let Some(error) = self.unlisted_exact_target(&resolved, &requested, allowed) {
@@ -230,54 +257,26 @@ impl Inner {
             Naming::Bare if self.local_catalog_unknown() => Some(ReasonCode::LocalCatalogUnknown),
             _ => None,
         };
-        let budget_configured = self.budget_configured(caller);
-        let mut budget_checked = false;
-        let mut budget_out: Option<String> = None;
+        let mut gate = Gate {
+            privacy,
+            cloud_fallback_off,
+            bare_cloud_out,
+            budget_configured: self.budget_configured(caller),
+            caller,
+            budget_out: None,
+        };
         let mut ready: Vec<PlannedTarget> = Vec::new();
         let mut deferred: Vec<PlannedTarget> = Vec::new();
         let mut excluded: Vec<SkippedTarget> = Vec::new();
 
         for (step_idx, step) in resolved.steps.iter().enumerate() {
-            let mut members: Vec<&ParsedTarget> = step.iter().collect();
-            let group = members.len() > 1;
-            if group {
-                // Fewest in flight plus queued; ties by lowest recent time to first token.
-                members.sort_by_key(|t| {
-                    self.slots.get(t.slot).map_or((usize::MAX, u64::MAX), |s| {
-                        (s.load(), s.live.ttft_p50().unwrap_or(0))
-                    })
-                });
-            }
-            for t in members {
+            let group = step.len() > 1;
+            for t in self.balanced(step) {
                 let (Some(slot), Some(target)) = (self.slots.get(t.slot), self.target_ref(t))
                 else {
                     continue;
                 };
-                let cloud = is_cloud(target.locality);
-                let out = if step_idx > 0 && !resolved.fallback {
-                    Some(resolved.no_fallback_reason)
-                } else if !privacy.allows(target.locality) {
-                    Some(ReasonCode::PrivacyLocalOnly)
-                } else if cloud && step_idx > 0 && cloud_fallback_off {
-                    Some(ReasonCode::CloudFallbackDisabled)
-                } else if let (true, Some(reason)) = (cloud, bare_cloud_out) {
-                    Some(reason)
-                } else if cloud && {
-                    if !budget_checked {
-                        budget_out = self.budget_exhausted(caller, true);
-                        budget_checked = true;
-                    }
-                    budget_out.is_some()
-                } {
-                    Some(ReasonCode::BudgetExhausted)
-                } else if cloud
-                    && budget_configured
-                    && slot.model_info(&t.model).and_then(|m| m.price).is_none()
-                {
-                    Some(ReasonCode::UnpricedUnderBudget)
-                } else {
-                    None
-                };
+                let out = gate.why_out(self, &resolved, step_idx, (slot, t, &target));
                 if let Some(reason) = out {
                     excluded.push(SkippedTarget { target, reason });
                     continue;
@@ -299,18 +298,9 @@ impl Inner {
                     reason,
                     deferred: None,
                 };
-                match availability {
-                    Availability::Available => ready.push(planned),
-                    Availability::Cooling => deferred.push(PlannedTarget {
-                        reason: ReasonCode::CoolingLastResort,
-                        deferred: Some(ReasonCode::CoolingDown),
-                        ..planned
-                    }),
-                    Availability::Down => deferred.push(PlannedTarget {
-                        reason: ReasonCode::CoolingLastResort,
-                        deferred: Some(ReasonCode::HealthDown),
-                        ..planned
-                    }),
+                match last_resort(planned, availability) {
+                    Ok(planned) => ready.push(planned),
+                    Err(planned) => deferred.push(planned),
                 }
             }
         }
@@ -321,33 +311,10 @@ impl Inner {
         ready.extend(deferred);
 
         if ready.is_empty() {
-            let budget = excluded
-                .iter()
-                .any(|s| s.reason == ReasonCode::BudgetExhausted);
-            let (kind, why) = if budget {
-                (
-                    ErrorKind::BudgetExhausted,
-                    budget_out.unwrap_or_else(|| "a spending cap is reached".to_owned()),
-                )
-            } else {
-                let why = excluded
-                    .first()
-                    .map_or("policy allows no target", |s| s.reason.describe());
-                (ErrorKind::PolicyBlocked, why.to_owned())
-            };
-            return Err(Box::new(PlanError {
-                error: ProviderError::new(
-                    kind,
-                    format!(
-                        "no target may serve `{requested}` (privacy {}): {why}",
-                        privacy.as_str()
-                    ),
-                ),
-                route: resolved.route,
-                privacy,
-                excluded,
-                unknown_model: false,
-            }));
+            let budget_out = gate.budget_out.flatten();
+            return Err(Box::new(no_target_error(
+                &requested, &resolved, privacy, excluded, budget_out,
+            )));
         }
         Ok(Plan {
             requested,
@@ -466,4 +433,107 @@ impl Inner {
             },
         }
     }
+}
+
+/// The rules that leave a target out of a plan, with the spend check done at most once.
+struct Gate<'c> {
+    privacy: PrivacyClass,
+    cloud_fallback_off: bool,
+    /// Why a bare name does not reach the cloud, if it does not.
+    bare_cloud_out: Option<ReasonCode>,
+    budget_configured: bool,
+    caller: Option<&'c str>,
+    /// The spend check's answer, once asked (`Some(Some(why))`: a cap is reached).
+    budget_out: Option<Option<String>>,
+}
+
+impl Gate<'_> {
+    /// Why the target `t` (of step `step_idx`) is left out, if it is.
+    fn why_out(
+        &mut self,
+        inner: &Inner,
+        resolved: &Resolved<'_>,
+        step_idx: usize,
+        (slot, t, target): (&Slot, &ParsedTarget, &TargetRef),
+    ) -> Option<ReasonCode> {
+        let cloud = is_cloud(target.locality);
+        if step_idx > 0 && !resolved.fallback {
+            Some(resolved.no_fallback_reason)
+        } else if !self.privacy.allows(target.locality) {
+            Some(ReasonCode::PrivacyLocalOnly)
+        } else if cloud && step_idx > 0 && self.cloud_fallback_off {
+            Some(ReasonCode::CloudFallbackDisabled)
+        } else if let (true, Some(reason)) = (cloud, self.bare_cloud_out) {
+            Some(reason)
+        } else if cloud
+            && self
+                .budget_out
+                .get_or_insert_with(|| inner.budget_exhausted(self.caller, true))
+                .is_some()
+        {
+            Some(ReasonCode::BudgetExhausted)
+        } else if cloud
+            && self.budget_configured
+            && slot.model_info(&t.model).and_then(|m| m.price).is_none()
+        {
+            Some(ReasonCode::UnpricedUnderBudget)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why nothing can be planned when every target was left out.
+fn no_target_error(
+    requested: &str,
+    resolved: &Resolved<'_>,
+    privacy: PrivacyClass,
+    excluded: Vec<SkippedTarget>,
+    budget_out: Option<String>,
+) -> PlanError {
+    let budget = excluded
+        .iter()
+        .any(|s| s.reason == ReasonCode::BudgetExhausted);
+    let (kind, why) = if budget {
+        (
+            ErrorKind::BudgetExhausted,
+            budget_out.unwrap_or_else(|| "a spending cap is reached".to_owned()),
+        )
+    } else {
+        let why = excluded
+            .first()
+            .map_or("policy allows no target", |s| s.reason.describe());
+        (ErrorKind::PolicyBlocked, why.to_owned())
+    };
+    PlanError {
+        error: ProviderError::new(
+            kind,
+            format!(
+                "no target may serve `{requested}` (privacy {}): {why}",
+                privacy.as_str()
+            ),
+        ),
+        route: resolved.route.clone(),
+        privacy,
+        excluded,
+        unknown_model: false,
+    }
+}
+
+/// `Ok` for a target to try in order; `Err` for a cooling or down one, put last (tried
+/// only when nothing else is left) with the reason it was deferred.
+fn last_resort(
+    planned: PlannedTarget,
+    availability: Availability,
+) -> Result<PlannedTarget, PlannedTarget> {
+    let deferred = match availability {
+        Availability::Available => return Ok(planned),
+        Availability::Cooling => ReasonCode::CoolingDown,
+        Availability::Down => ReasonCode::HealthDown,
+    };
+    Err(PlannedTarget {
+        reason: ReasonCode::CoolingLastResort,
+        deferred: Some(deferred),
+        ..planned
+    })
 }

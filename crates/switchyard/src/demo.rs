@@ -223,6 +223,15 @@ async fn post_json(
 }
 
 async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Result<(), DemoError> {
+    list_models(http, base).await?;
+    chat_openai(http, base).await?;
+    stream_ollama(http, base).await?;
+    tool_round_trip(http, base, local).await?;
+    fallback(http, base).await
+}
+
+/// Step 1: the models the gateway lists.
+async fn list_models(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 1. Models.
     println!();
     println!("1. List models  (GET /v1/models)");
@@ -242,7 +251,11 @@ async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Resu
         return Err(step_err("models")(format!("no models listed: {models}")));
     }
     println!("   {}", ids.join(", "));
+    Ok(())
+}
 
+/// Step 2: a chat on the OpenAI API.
+async fn chat_openai(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 2. Chat on the OpenAI API.
     println!();
     println!("2. Chat on the OpenAI API  (POST /v1/chat/completions, model \"chat\")");
@@ -261,7 +274,11 @@ async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Resu
     }
     println!("   answer: {answer:?}");
     println!("   {}, whole answer in {}", served(&headers), ms(took));
+    Ok(())
+}
 
+/// Step 3: a streamed chat on the Ollama API.
+async fn stream_ollama(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 3. Streamed chat on the Ollama API.
     println!();
     println!("3. Streamed chat on the Ollama API  (POST /api/chat, stream: true)");
@@ -317,7 +334,15 @@ async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Resu
         ms(ttft.unwrap_or_default()),
         ms(t0.elapsed())
     );
+    Ok(())
+}
 
+/// Step 4: a tool-call round trip.
+async fn tool_round_trip(
+    http: &reqwest::Client,
+    base: &str,
+    local: &TestUpstream,
+) -> Result<(), DemoError> {
     // 4. Tool-call round trip.
     println!();
     println!("4. Tool-call round trip  (OpenAI API, tool get_weather)");
@@ -387,7 +412,11 @@ async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Resu
     println!("   the model answers: {answer:?}");
     println!("   {}", served(&headers));
     local.set_script(LOCAL_MODEL, local_script());
+    Ok(())
+}
 
+/// Step 5: fallback from a refusing provider.
+async fn fallback(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 5. Fallback.
     println!();
     println!("5. Fallback  (model \"big\": the LAN box first, it refuses; then the local model)");
