@@ -230,6 +230,22 @@ async fn steps(http: &reqwest::Client, base: &str, local: &TestUpstream) -> Resu
     fallback(http, base).await
 }
 
+/// Asks `model` "Hello?" on the OpenAI API: the headers, the body and the time taken.
+async fn ask(
+    http: &reqwest::Client,
+    base: &str,
+    model: &str,
+    step: &'static str,
+) -> Result<(HeaderMap, Value, Duration), DemoError> {
+    post_json(
+        http,
+        &format!("{base}/v1/chat/completions"),
+        &json!({"model": model, "messages": [{"role": "user", "content": "Hello?"}]}),
+        step,
+    )
+    .await
+}
+
 /// Step 1: the models the gateway lists.
 async fn list_models(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 1. Models.
@@ -259,13 +275,7 @@ async fn chat_openai(http: &reqwest::Client, base: &str) -> Result<(), DemoError
     // 2. Chat on the OpenAI API.
     println!();
     println!("2. Chat on the OpenAI API  (POST /v1/chat/completions, model \"chat\")");
-    let (headers, body, took) = post_json(
-        http,
-        &format!("{base}/v1/chat/completions"),
-        &json!({"model": "chat", "messages": [{"role": "user", "content": "Hello?"}]}),
-        "chat",
-    )
-    .await?;
+    let (headers, body, took) = ask(http, base, "chat", "chat").await?;
     let answer = body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or("");
@@ -420,13 +430,7 @@ async fn fallback(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 5. Fallback.
     println!();
     println!("5. Fallback  (model \"big\": the LAN box first, it refuses; then the local model)");
-    let (headers, body, took) = post_json(
-        http,
-        &format!("{base}/v1/chat/completions"),
-        &json!({"model": "big", "messages": [{"role": "user", "content": "Hello?"}]}),
-        "fallback",
-    )
-    .await?;
+    let (headers, body, took) = ask(http, base, "big", "fallback").await?;
     let answer = body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or("");
