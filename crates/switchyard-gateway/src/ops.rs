@@ -55,38 +55,29 @@ pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     response
 }
 
-/// Any other path: 404 in the shape of the API the path belongs to.
 /// A known path with a method it does not serve: 405 in the API's error shape.
 pub(crate) async fn method_not_allowed(request: Request) -> Response {
-    let api = Api::for_path(request.uri().path());
-    ApiError::with_status(
-        api,
+    path_error(
+        &request,
         StatusCode::METHOD_NOT_ALLOWED,
-        ProviderError::new(
-            ErrorKind::InvalidRequest,
-            format!(
-                "method not allowed: {} {}",
-                request.method(),
-                request.uri().path()
-            ),
-        ),
+        ErrorKind::InvalidRequest,
+        "method not allowed",
     )
-    .into_response()
 }
 
+/// Any other path: 404 in the shape of the API the path belongs to.
 pub(crate) async fn not_found(request: Request) -> Response {
-    let api = Api::for_path(request.uri().path());
-    ApiError::with_status(
-        api,
+    path_error(
+        &request,
         StatusCode::NOT_FOUND,
-        ProviderError::new(
-            ErrorKind::EndpointNotFound,
-            format!(
-                "no such endpoint: {} {}",
-                request.method(),
-                request.uri().path()
-            ),
-        ),
+        ErrorKind::EndpointNotFound,
+        "no such endpoint",
     )
-    .into_response()
+}
+
+/// An error about the request's method and path, in the shape of the path's API.
+fn path_error(request: &Request, status: StatusCode, kind: ErrorKind, what: &str) -> Response {
+    let api = Api::for_path(request.uri().path());
+    let message = format!("{what}: {} {}", request.method(), request.uri().path());
+    ApiError::with_status(api, status, ProviderError::new(kind, message)).into_response()
 }

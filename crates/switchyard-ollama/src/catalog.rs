@@ -204,10 +204,7 @@ fn model_info(tag: &TagModel, show: Option<&ShowResponse>, locality: Locality) -
 /// `remote_host` or `remote_model` in `/api/tags` or `/api/show`, or a `cloud` / `*-cloud`
 /// tag (`gpt-oss:120b-cloud`, `deepseek-v3.1:671b-cloud`).
 pub(crate) fn runs_in_cloud(tag: &TagModel, show: Option<&ShowResponse>) -> bool {
-    let remote = |host: &str, model: &str| !host.is_empty() || !model.is_empty();
-    remote(&tag.remote_host, &tag.remote_model)
-        || show.is_some_and(|s| remote(&s.remote_host, &s.remote_model))
-        || cloud_name(tag.id())
+    tag.remote.is_remote() || show.is_some_and(|s| s.remote.is_remote()) || cloud_name(tag.id())
 }
 
 /// A `cloud` tag, a tag ending in `-cloud`, or an untagged name ending in `-cloud`.

@@ -62,4 +62,4 @@ mod wire;
 pub use catalog::{CatalogSnapshot, ShowFailure};
 pub use client::OllamaClient;
 pub use config::{DiscoveryConfig, OllamaBuildError, OllamaConfig};
-pub use wire::{ModelDetails, RunningModel, ShowResponse, TagModel};
+pub use wire::{ModelDetails, RemoteModel, RunningModel, ShowResponse, TagModel};

@@ -63,19 +63,9 @@ pub struct TagModel {
     /// Family, size and quantization.
     #[serde(deserialize_with = "null_as_default")]
     pub details: ModelDetails,
-    /// Set when the daemon runs this model on another host (Ollama's cloud models:
-    /// `https://ollama.com:443`); empty for a model that runs here.
-    #[serde(
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub remote_host: String,
-    /// The model's name on `remote_host`, for a model that runs elsewhere.
-    #[serde(
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub remote_model: String,
+    /// Where the daemon runs this model, when not here (Ollama's cloud models).
+    #[serde(flatten)]
+    pub remote: RemoteModel,
 }
 
 impl TagModel {
@@ -130,19 +120,9 @@ pub struct ShowResponse {
     pub template: String,
     /// Last modification (RFC 3339).
     pub modified_at: String,
-    /// Set when the daemon runs this model on another host (Ollama's cloud models:
-    /// `https://ollama.com:443`); empty for a model that runs here.
-    #[serde(
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub remote_host: String,
-    /// The model's name on `remote_host`, for a model that runs elsewhere.
-    #[serde(
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub remote_model: String,
+    /// Where the daemon runs this model, when not here (Ollama's cloud models).
+    #[serde(flatten)]
+    pub remote: RemoteModel,
 }
 
 impl ShowResponse {
@@ -232,5 +212,33 @@ mod tests {
         let tags: TagsResponse =
             serde_json::from_str(r#"{"models":[{"model":"a:1","details":null,"x":2}]}"#).unwrap();
         assert_eq!(tags.models[0].id(), "a:1");
+    }
+}
+
+/// `remote_host` / `remote_model`, as `/api/tags` and `/api/show` report them for a model
+/// the daemon runs on another host (Ollama's cloud models); both empty for a local model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteModel {
+    /// The host that runs the model (`https://ollama.com:443`); empty for a model that runs
+    /// here.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_host: String,
+    /// The model's name on `remote_host`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub remote_model: String,
+}
+
+impl RemoteModel {
+    /// Whether the model runs on another host.
+    pub fn is_remote(&self) -> bool {
+        !self.remote_host.is_empty() || !self.remote_model.is_empty()
     }
 }
