@@ -75,29 +75,18 @@ async fn dispatch(
     request: &ChatRequest,
     after_failure: bool,
 ) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
-    dispatch_check(
-        inner,
-        privacy,
-        planned,
-        slot,
-        request.meta.caller.as_deref(),
-        after_failure,
-    )
-    .map_err(DispatchFailure::Blocked)?;
+    let check = || {
+        let caller = request.meta.caller.as_deref();
+        dispatch_check(inner, privacy, planned, slot, caller, after_failure)
+            .map_err(DispatchFailure::Blocked)
+    };
+    check()?;
     if !privacy.allows(Locality::Cloud) && !slot.catalog_known() {
         // A model of a local provider may still run in the cloud (Ollama's `-cloud`
         // models): know this provider's catalog before a request that may not leave the
         // machine goes there, then check again.
         slot.refresh_catalog(crate::router::CATALOG_TIMEOUT).await;
-        dispatch_check(
-            inner,
-            privacy,
-            planned,
-            slot,
-            request.meta.caller.as_deref(),
-            after_failure,
-        )
-        .map_err(DispatchFailure::Blocked)?;
+        check()?;
     }
     let mut stream = slot
         .provider
