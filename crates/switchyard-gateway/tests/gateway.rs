@@ -211,15 +211,7 @@ async fn collect(stream: ChatStream) -> Result<Vec<ChatEvent>, ProviderError> {
     .unwrap()
 }
 
-fn text_of(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::TextDelta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
+use switchyard_testkit::support::text_of;
 
 fn finish_of(events: &[ChatEvent]) -> Option<FinishReason> {
     events.iter().find_map(|e| match e {
