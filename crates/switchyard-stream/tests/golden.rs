@@ -1,5 +1,5 @@
 //! Golden tests: documented real payloads of Ollama (`docs/api.md`) and OpenAI (API
-//! reference and function-calling guide; DeepSeek's `reasoning_content`; Ollama's `/v1`)
+//! reference and function-calling guide; DeepSeek's `reasoning_content`; vLLM's and Ollama's `/v1` `reasoning`)
 //! decode to the expected events, whole, byte by byte, and split at every point; the
 //! encoders' output has the documented shape; error events end streams visibly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -295,6 +295,70 @@ fn openai_reasoning_content_is_thinking() {
             ChatEvent::done(FinishReason::Stop),
         ]
     );
+}
+
+/// Current vLLM and Ollama's `/v1` spell it `reasoning`: the same events.
+#[test]
+fn openai_reasoning_is_thinking() {
+    let events = decode_every_way(&golden("openai_reasoning_vllm.sse"), run_openai).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ChatEvent::thinking("9.11 vs 9.8"),
+            ChatEvent::text("9.8 is greater."),
+            usage(13, 50),
+            ChatEvent::done(FinishReason::Stop),
+        ]
+    );
+}
+
+/// Clients read one spelling or the other: the encoder writes both, streamed and whole,
+/// and a decoder reading either gets the thinking once.
+#[test]
+fn openai_encoder_writes_both_reasoning_spellings() {
+    let mut enc = OpenAiStreamEncoder::new("m", "c", 1, false);
+    let mut out = Vec::new();
+    enc.encode(&ChatEvent::thinking("hmm"), &mut out);
+    enc.encode(&ChatEvent::text("42"), &mut out);
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    let first = String::from_utf8(out.clone()).unwrap();
+    let first = first
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .strip_prefix("data: ")
+        .unwrap();
+    let chunk: Value = serde_json::from_str(first).unwrap();
+    assert_eq!(chunk["choices"][0]["delta"]["reasoning_content"], "hmm");
+    assert_eq!(chunk["choices"][0]["delta"]["reasoning"], "hmm");
+    let events = decode_every_way(&out, run_openai).unwrap();
+    assert_eq!(events[0], ChatEvent::thinking("hmm"), "once, not twice");
+    assert_eq!(events[1], ChatEvent::text("42"));
+
+    let mut out = Vec::new();
+    openai::encode_response(&sample_response(), "m", "c", 1, &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    let message = &v["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], "user wants weather");
+    assert_eq!(message["reasoning"], "user wants weather");
+    for field in ["reasoning_content", "reasoning"] {
+        let mut one = v.clone();
+        let other = if field == "reasoning" {
+            "reasoning_content"
+        } else {
+            "reasoning"
+        };
+        one["choices"][0]["message"]
+            .as_object_mut()
+            .unwrap()
+            .remove(other);
+        let back = openai::decode_response(&serde_json::to_vec(&one).unwrap()).unwrap();
+        assert_eq!(
+            back.thinking.as_deref(),
+            Some("user wants weather"),
+            "{field}"
+        );
+    }
 }
 
 #[test]

@@ -395,6 +395,58 @@ fn think_levels_map_between_apis() {
     assert_eq!(req.think, Some(Think::Off));
 }
 
+/// Thinking of an earlier assistant turn reaches the upstream in its own field, whichever
+/// API the client used and whichever spelling it sent.
+#[test]
+fn assistant_thinking_is_forwarded_in_its_own_field() {
+    let ollama_body = br#"{"model":"m","messages":[
+        {"role":"user","content":"a"},
+        {"role":"assistant","content":"b","thinking":"why b"},
+        {"role":"user","content":"c"}]}"#;
+    let req = ollama::decode_request(ollama_body).unwrap();
+    let out = encode_openai(&req, &openai_opts(true));
+    assert_eq!(out["messages"][1]["reasoning_content"], "why b");
+    assert_eq!(out["messages"][0].get("reasoning_content"), None);
+    let body = to_value(&ollama::encode_request(&req, "m", true).unwrap());
+    assert_eq!(body["messages"][1]["thinking"], "why b");
+    for field in ["reasoning_content", "reasoning"] {
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"a"}},
+            {{"role":"assistant","content":"b","{field}":"why b"}}]}}"#
+        );
+        let req = openai::decode_request(body.as_bytes()).unwrap();
+        assert_eq!(
+            req.messages[1].thinking.as_deref(),
+            Some("why b"),
+            "{field}"
+        );
+        let out = encode_openai(&req, &openai_opts(false));
+        assert_eq!(out["messages"][1]["reasoning_content"], "why b", "{field}");
+        let out = to_value(&ollama::encode_request(&req, "m", false).unwrap());
+        assert_eq!(out["messages"][1]["thinking"], "why b", "{field}");
+    }
+}
+
+/// Levels and `false` pass as sent to the upstream of the client's own API.
+#[test]
+fn think_levels_and_false_pass_as_sent() {
+    for think in [r#""low""#, r#""medium""#, r#""high""#, "false", "true"] {
+        let body = format!(r#"{{"model":"m","messages":[],"think":{think}}}"#);
+        let req = ollama::decode_request(body.as_bytes()).unwrap();
+        let out = to_value(&ollama::encode_request(&req, "m", true).unwrap());
+        assert_eq!(out["think"].to_string(), think);
+    }
+    for effort in ["low", "medium", "high", "none"] {
+        let body = format!(r#"{{"model":"m","messages":[],"reasoning_effort":"{effort}"}}"#);
+        let req = openai::decode_request(body.as_bytes()).unwrap();
+        let out = encode_openai(&req, &openai_opts(true));
+        assert_eq!(out["reasoning_effort"], effort);
+    }
+    let req = ollama::decode_request(br#"{"model":"m","messages":[],"think":false}"#).unwrap();
+    let body = to_value(&ollama::encode_request(&req, "m", true).unwrap());
+    assert_eq!(body["think"], false);
+}
+
 #[test]
 fn formats_map_between_apis() {
     let req = openai::decode_request(

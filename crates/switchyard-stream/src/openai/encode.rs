@@ -11,7 +11,7 @@ use switchyard_core::{
 /// Encodes a stream of [`ChatEvent`]s as OpenAI `chat.completion.chunk` SSE frames.
 ///
 /// The first frame's delta carries `"role":"assistant"`. Text goes to `delta.content`,
-/// thinking to `delta.reasoning_content`, tool calls stream as `delta.tool_calls`
+/// thinking to both `delta.reasoning_content` and `delta.reasoning`, tool calls stream as `delta.tool_calls`
 /// (the first delta of a call has `id`, `type`, `function.name`; later ones only
 /// argument fragments). `Done` writes the finish frame (`finish_reason` is `tool_calls`
 /// whenever calls were made), then the usage frame when asked for, then `data: [DONE]`.
@@ -98,7 +98,11 @@ impl OpenAiStreamEncoder {
                     return;
                 }
                 self.open_delta(out, false);
+                // Both spellings: DeepSeek-style clients (Vercel AI SDK, OpenCode) read
+                // `reasoning_content`, newer ones (vLLM, Ollama's /v1) `reasoning`.
                 out.extend_from_slice(b"\"reasoning_content\":");
+                write_json(out, text.as_str());
+                out.extend_from_slice(b",\"reasoning\":");
                 write_json(out, text.as_str());
                 self.close_delta(out);
             }
@@ -282,6 +286,7 @@ pub fn encode_response(
                     role: "assistant",
                     content,
                     reasoning_content: resp.thinking.as_deref(),
+                    reasoning: resp.thinking.as_deref(),
                     tool_calls,
                 },
                 finish_reason,
@@ -372,6 +377,9 @@ struct WholeMessage<'a> {
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
+    /// The same text under the newer spelling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<WholeCall<'a>>,
 }

@@ -428,6 +428,9 @@ struct OutMessage<'a> {
     role: &'static str,
     /// `null` for an assistant turn that only made calls.
     content: Option<OutContent<'a>>,
+    /// Thinking of an earlier assistant turn, so reasoning models keep their chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<OutToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -505,8 +508,9 @@ struct OutJsonSchema<'a> {
 /// The output limit goes in `opts.max_tokens_field`; a streamed request always asks for
 /// `stream_options.include_usage`; `opts.num_ctx` becomes `options.num_ctx` (Ollama's
 /// `/v1`). Images become `image_url` parts (base64 as a `data:` URL); thinking of earlier
-/// turns is not sent; [`Think`] levels become `reasoning_effort` (`max` as `high`; `on` and
-/// `off` send nothing). `extra` fields are passed through only when the request came from an
+/// assistant turns goes in `reasoning_content`; [`Think`] levels become `reasoning_effort`
+/// (`max` as `high`; `on` sends nothing, `off` sends `"none"` only when an OpenAI client
+/// asked for it). `extra` fields are passed through only when the request came from an
 /// OpenAI client (or from no client API), never overriding the fields set here. A tool
 /// result must carry a `tool_call_id` (the decoders pair them): otherwise
 /// [`RequestError::InvalidField`] naming `messages[i].tool_call_id`.
@@ -550,7 +554,11 @@ pub fn encode_request(
             },
         },
     });
+    let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
     let reasoning_effort = req.think.and_then(|t| match t {
+        // An OpenAI client's own `reasoning_effort: "none"` passes as sent; an Ollama
+        // client's `think: false` sends nothing (servers without the level reject it).
+        Think::Off if req.meta.client_api == Some(ApiFamily::OpenAi) => Some("none"),
         Think::Off | Think::On => None,
         Think::Max => Some("high"),
         other => other.effort(),
@@ -560,7 +568,6 @@ pub fn encode_request(
         MaxTokensField::MaxTokens => (o.max_tokens, None),
         MaxTokensField::MaxCompletionTokens => (None, o.max_tokens),
     };
-    let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
     let body = OutRequest {
         model: opts.model,
         messages,
@@ -642,9 +649,14 @@ fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError>
     } else {
         None
     };
+    let reasoning_content = match m.role {
+        Role::Assistant => m.thinking.as_deref().filter(|t| !t.is_empty()),
+        _ => None,
+    };
     Ok(OutMessage {
         role: m.role.as_str(),
         content,
+        reasoning_content,
         tool_calls,
         tool_call_id,
     })
