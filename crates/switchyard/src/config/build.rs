@@ -137,6 +137,15 @@ fn provider_error(id: &str, field: &str, message: String) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Provider, message).at(path)
 }
 
+/// Whether text tool-call recovery runs when `text_tool_recovery` is not written: on for
+/// Ollama and for local or LAN OpenAI-compatible servers, where small open models often
+/// write calls as text; off for cloud APIs, whose models emit structured calls. Recovery
+/// only turns text into calls of tools the request offered and releases anything else
+/// unchanged, so it is safe to have on.
+fn recovery_by_default(api: ProviderApi, locality: Locality) -> bool {
+    api == ProviderApi::Ollama || locality != Locality::Cloud
+}
+
 /// Builds the client of one provider.
 pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvider, ConfigError> {
     let locality = locality(p);
@@ -148,8 +157,10 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
         ProviderApi::Ollama => {
             let mut config = OllamaConfig::new(p.base_url.clone());
             config.client = client;
-            config.text_tool_recovery =
-                matches!(p.text_tool_recovery, Some(TextRecoverySetting::Flag(true)));
+            config.text_tool_recovery = match p.text_tool_recovery {
+                Some(TextRecoverySetting::Flag(on)) => on,
+                _ => recovery_by_default(p.api, locality),
+            };
             config.locality = locality;
             let ollama = OllamaClient::new(config).map_err(|e| {
                 provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
@@ -175,6 +186,7 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
             };
             config.num_ctx = p.num_ctx;
             config.text_tool_recovery = match &p.text_tool_recovery {
+                None if recovery_by_default(p.api, locality) => TextRecovery::On,
                 None | Some(TextRecoverySetting::Flag(false)) => TextRecovery::Off,
                 Some(TextRecoverySetting::Flag(true)) => TextRecovery::On,
                 Some(TextRecoverySetting::Models(m)) => TextRecovery::Models(m.clone()),

@@ -153,7 +153,8 @@ pub(crate) struct ProviderSection {
     #[serde(default)]
     pub(crate) models: Vec<ModelSection>,
     /// Turn tool calls written as text into structured calls: `true`, `false`, or (for
-    /// OpenAI-compatible providers) a list of the upstream model ids to do it for.
+    /// OpenAI-compatible providers) a list of the upstream model ids to do it for. Absent:
+    /// on for Ollama and for local/LAN OpenAI-compatible providers, off for cloud ones.
     #[serde(default)]
     pub(crate) text_tool_recovery: Option<TextRecoverySetting>,
     /// `max_tokens` or `max_completion_tokens` (OpenAI-compatible only).

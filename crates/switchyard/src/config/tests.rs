@@ -396,3 +396,53 @@ fn a_provider_that_cannot_be_built_names_its_key() {
     assert_eq!(e.kind, ConfigErrorKind::Provider);
     assert!(e.path.as_deref().unwrap().starts_with("providers.l"), "{e}");
 }
+
+/// Text tool-call recovery by default: on for Ollama and local/LAN OpenAI-compatible
+/// providers, off for cloud ones and whenever the file says `false`.
+#[tokio::test]
+async fn text_tool_recovery_defaults_by_api_and_locality() {
+    use serde_json::json;
+    use switchyard_core::{ChatRequest, Message, ToolSpec, collect_response};
+    use switchyard_testkit::{Script, ScriptedCall, TestUpstream, TextCallFormat, UpstreamConfig};
+
+    let call = ScriptedCall::new("get_weather", json!({"city": "Tokyo"}));
+    let upstream = TestUpstream::start(UpstreamConfig::default().model_with_script(
+        "m",
+        Script::tool_calls_as_text(TextCallFormat::Hermes, vec![call]),
+    ))
+    .await
+    .unwrap();
+    let (native, v1) = (upstream.base_url(), upstream.openai_base_url());
+    let text = format!(
+        "{{ providers: {{\n\
+           ollama: {{ api: 'ollama', base_url: '{native}' }},\n\
+           ollama_off: {{ api: 'ollama', base_url: '{native}', text_tool_recovery: false }},\n\
+           local_v1: {{ api: 'openai', base_url: '{v1}' }},\n\
+           lan_v1: {{ api: 'openai', base_url: '{v1}', locality: 'lan' }},\n\
+           cloud_v1: {{ api: 'openai', base_url: '{v1}', locality: 'cloud' }},\n\
+           cloud_on: {{ api: 'openai', base_url: '{v1}', locality: 'cloud', text_tool_recovery: true }},\n\
+         }} }}"
+    );
+    let c = parse_str(&text, &no_env).unwrap();
+    let mut req = ChatRequest::new("m", vec![Message::user("weather?")]);
+    req.tools.push(ToolSpec {
+        name: "get_weather".into(),
+        description: None,
+        parameters: json!({"type": "object"}),
+    });
+    for (id, recovered) in [
+        ("ollama", true),
+        ("ollama_off", false),
+        ("local_v1", true),
+        ("lan_v1", true),
+        ("cloud_v1", false),
+        ("cloud_on", true),
+    ] {
+        let built = build::build_provider(id, &c.providers[id]).unwrap();
+        let stream = built.slot.provider.chat(&req).await.unwrap();
+        let resp = collect_response(stream).await.unwrap();
+        assert_eq!(!resp.tool_calls.is_empty(), recovered, "{id}: {resp:?}");
+        assert_eq!(resp.content.contains("<tool_call>"), !recovered, "{id}");
+    }
+    upstream.shutdown().await;
+}
