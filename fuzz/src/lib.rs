@@ -9,7 +9,7 @@ use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_stream::ndjson::LineFramer;
 use switchyard_stream::recovery::TextToolCallRecovery;
 use switchyard_stream::sse::SseFramer;
-use switchyard_stream::{ollama, openai};
+use switchyard_stream::{anthropic, ollama, openai};
 
 /// HTTP error classification (core): any status and body classify without panicking.
 pub fn classify_http_error(data: &[u8]) {
@@ -125,6 +125,55 @@ pub fn openai_stream(data: &[u8]) {
     );
     assert_eq!(whole, split);
     let _ = openai::decode_response(body);
+}
+
+/// Anthropic SSE stream decoder: never panics, same result whole or split; whole messages
+/// decode without panicking.
+pub fn anthropic_stream(data: &[u8]) {
+    let (seed, body) = seed_and_payload(data);
+    let feed = anthropic::AnthropicStreamDecoder::feed;
+    let finish = anthropic::AnthropicStreamDecoder::finish;
+    let whole = drive(
+        anthropic::AnthropicStreamDecoder::new(),
+        &[body],
+        feed,
+        finish,
+    );
+    let parts = chunks(body, seed);
+    let split = drive(
+        anthropic::AnthropicStreamDecoder::new(),
+        &parts,
+        feed,
+        finish,
+    );
+    assert_eq!(whole, split);
+    let _ = anthropic::decode_response(body);
+}
+
+/// Anthropic request decoder: never panics; what decodes encodes for every API, and our own
+/// translated Anthropic encoding decodes again to the same number of messages.
+pub fn anthropic_request(data: &[u8]) {
+    match anthropic::request::decode_request(data) {
+        Ok(mut req) => {
+            let opts = anthropic::request::AnthropicRequestOptions {
+                model: "m",
+                stream: true,
+                default_max_tokens: 1024,
+            };
+            let mut out = Vec::new();
+            assert!(anthropic::request::encode_request(&req, &opts, &mut out).is_ok());
+            req.native_body = None;
+            let mut out = Vec::new();
+            if anthropic::request::encode_request(&req, &opts, &mut out).is_ok() {
+                let again = anthropic::request::decode_request(&out).expect("own output decodes");
+                assert!(again.messages.len() <= req.messages.len());
+            }
+            let mut out = Vec::new();
+            let _ = openai::request::encode_request(&req, &openai_options(true), &mut out);
+            let _ = ollama::request::encode_request(&req, "m", true);
+        }
+        Err(e) => assert!(!e.reason_code().is_empty() && !e.to_string().is_empty()),
+    }
 }
 
 type SseSeen = (Option<String>, String, Option<String>, Option<u64>);

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ProviderError;
 use crate::event::{ChatEvent, FinishReason, Usage};
-use crate::request::ToolCall;
+use crate::request::{MessageExtras, ToolCall};
 
 /// The largest arguments text one tool call may accumulate (16 MiB).
 pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 16 * 1024 * 1024;
@@ -158,14 +158,25 @@ pub struct ChatResponse {
     /// Token counts, when the upstream reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Thinking signature and redacted thinking (Anthropic), when the upstream sent them.
+    #[serde(default, skip_serializing_if = "MessageExtras::is_empty")]
+    pub extras: MessageExtras,
 }
 
 impl ChatResponse {
     /// The events a stream carrying this response would consist of.
     pub fn to_events(&self) -> Vec<ChatEvent> {
         let mut events = Vec::with_capacity(4 + self.tool_calls.len() * 3);
+        for data in &self.extras.redacted_thinking {
+            events.push(ChatEvent::RedactedThinking { data: data.clone() });
+        }
         if let Some(t) = &self.thinking {
             events.push(ChatEvent::thinking(t.clone()));
+        }
+        if let Some(signature) = &self.extras.thinking_signature {
+            events.push(ChatEvent::ThinkingSignature {
+                signature: signature.clone(),
+            });
         }
         if !self.content.is_empty() {
             events.push(ChatEvent::text(self.content.clone()));
@@ -209,6 +220,7 @@ pub struct ResponseBuilder {
     calls: ToolCallAccumulator,
     usage: Option<Usage>,
     finish: Option<FinishReason>,
+    extras: MessageExtras,
 }
 
 impl ResponseBuilder {
@@ -225,6 +237,17 @@ impl ResponseBuilder {
                 self.thinking
                     .get_or_insert_with(String::new)
                     .push_str(&text);
+            }
+            ChatEvent::ThinkingSignature { signature } => {
+                self.extras.thinking_signature = Some(signature);
+            }
+            ChatEvent::RedactedThinking { data } => {
+                if self.extras.redacted_thinking.len() >= MAX_TOOL_CALLS {
+                    return Err(ProviderError::malformed(format!(
+                        "more than {MAX_TOOL_CALLS} redacted thinking blocks in one answer"
+                    )));
+                }
+                self.extras.redacted_thinking.push(data);
             }
             ChatEvent::Usage(u) => self.usage = Some(u),
             ChatEvent::Done { finish_reason } => self.finish = Some(finish_reason),
@@ -257,6 +280,7 @@ impl ResponseBuilder {
             tool_calls,
             finish_reason,
             usage: self.usage,
+            extras: self.extras,
         })
     }
 }

@@ -44,6 +44,17 @@ pub enum ChatEvent {
         /// The call that ended.
         index: u32,
     },
+    /// The signature of the thinking so far (Anthropic `signature_delta`); must reach the
+    /// client unchanged when it speaks Anthropic, other APIs drop it.
+    ThinkingSignature {
+        /// The opaque signature.
+        signature: String,
+    },
+    /// A `redacted_thinking` block's opaque data (Anthropic); other APIs drop it.
+    RedactedThinking {
+        /// The opaque data.
+        data: String,
+    },
     /// Token counts (and, from Ollama, timings).
     Usage(Usage),
     /// The answer is complete.
@@ -86,6 +97,18 @@ pub struct Usage {
     /// Upstream timings, when the upstream reports them (Ollama).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
+    /// Prompt tokens read from the provider's prompt cache (Anthropic
+    /// `cache_read_input_tokens`), not part of `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u32,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`), not part of `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_creation_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -112,8 +135,10 @@ pub struct Timings {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
-    /// Natural end or a stop sequence.
+    /// Natural end (or a stop sequence the upstream did not name).
     Stop,
+    /// One of the request's stop sequences was generated (Anthropic names it).
+    StopSequence(String),
     /// The output limit was reached.
     Length,
     /// The model made tool calls and waits for their results.
@@ -128,7 +153,7 @@ impl FinishReason {
     /// The reason as OpenAI spells it (unknown reasons pass through).
     pub fn as_str(&self) -> &str {
         match self {
-            FinishReason::Stop => "stop",
+            FinishReason::Stop | FinishReason::StopSequence(_) => "stop",
             FinishReason::Length => "length",
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::ContentFilter => "content_filter",

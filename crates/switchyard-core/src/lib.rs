@@ -42,8 +42,8 @@ pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
 pub use provider::{ChatStream, Provider, collect_response};
 pub use reason::ReasonCode;
 pub use request::{
-    ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, RequestMeta, ResponseFormat,
-    Role, SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec,
+    ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, MessageExtras, RequestMeta,
+    ResponseFormat, Role, SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec,
 };
 
 /// Generates a tool-call id in OpenAI's style (`call_` and 24 alphanumerics) from a seed

@@ -46,6 +46,11 @@ pub struct ChatRequest {
     /// Unknown top-level fields (and unknown Ollama `options`), carried to the upstream untouched.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// The client's request body exactly as it arrived, kept only by codecs whose upstream
+    /// may take it verbatim (an Anthropic client to an Anthropic target: `cache_control`
+    /// marks, thinking signatures and block types Switchyard does not model pass untouched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_body: Option<String>,
     /// Who sent the request and under which policy. Never sent upstream.
     #[serde(default)]
     pub meta: RequestMeta,
@@ -113,6 +118,31 @@ pub struct Message {
     /// On a tool result: the name of the tool that produced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_name: Option<String>,
+    /// Details only some APIs carry (thinking signatures, tool errors); empty by default.
+    #[serde(default, skip_serializing_if = "MessageExtras::is_empty")]
+    pub extras: MessageExtras,
+}
+
+/// Parts of a [`Message`] only some APIs carry (Anthropic's thinking signatures,
+/// `redacted_thinking` blocks and `tool_result.is_error`); the other codecs ignore them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageExtras {
+    /// The signature of the turn's thinking, sent back unchanged to the provider that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_signature: Option<String>,
+    /// Opaque `redacted_thinking` data of an assistant turn, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted_thinking: Vec<String>,
+    /// On a tool result: the tool failed (Anthropic `is_error`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+}
+
+impl MessageExtras {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 impl Message {
@@ -125,6 +155,7 @@ impl Message {
             tool_calls: Vec::new(),
             tool_call_id: None,
             tool_name: None,
+            extras: MessageExtras::default(),
         }
     }
 
@@ -408,7 +439,7 @@ pub struct RequestMeta {
     pub client_api: Option<ApiFamily>,
 }
 
-/// The two API families Switchyard speaks, on either side.
+/// The API families Switchyard speaks, on either side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiFamily {
@@ -417,4 +448,6 @@ pub enum ApiFamily {
     /// OpenAI's chat-completions API (`/v1/chat/completions`, SSE streams).
     #[serde(rename = "openai")]
     OpenAi,
+    /// Anthropic's Messages API (`/v1/messages`, SSE streams of typed events).
+    Anthropic,
 }

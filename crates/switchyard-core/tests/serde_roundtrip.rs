@@ -29,6 +29,7 @@ fn full_request() -> ChatRequest {
                 tool_calls: vec![],
                 tool_call_id: None,
                 tool_name: None,
+                extras: Default::default(),
             },
             Message {
                 role: Role::Assistant,
@@ -44,6 +45,7 @@ fn full_request() -> ChatRequest {
                 }],
                 tool_call_id: None,
                 tool_name: None,
+                extras: Default::default(),
             },
             Message::tool_result("call_1", "get_weather", "sunny"),
         ],
@@ -75,6 +77,7 @@ fn full_request() -> ChatRequest {
         stream: true,
         include_usage: true,
         extra,
+        native_body: None,
         meta: RequestMeta {
             caller: Some("laptop".into()),
             privacy: Some(PrivacyClass::LocalOnly),
@@ -146,6 +149,7 @@ fn events_round_trip() {
             prompt_tokens: 3,
             completion_tokens: 4,
             timings: None,
+            ..Usage::default()
         }),
         ChatEvent::done(FinishReason::Other("load".into())),
     ];
@@ -183,6 +187,7 @@ fn price_rounds_up_to_the_micro_dollar() {
         prompt_tokens: 1000,
         completion_tokens: 500,
         timings: None,
+        ..Usage::default()
     };
     // 0.4 * 1000 + 1.6 * 500 = 1200 micro-dollars.
     assert_eq!(price.cost_micro_usd(&usage), 1200);
@@ -190,6 +195,7 @@ fn price_rounds_up_to_the_micro_dollar() {
         prompt_tokens: 1,
         completion_tokens: 0,
         timings: None,
+        ..Usage::default()
     };
     assert_eq!(price.cost_micro_usd(&tiny), 1);
 }
@@ -317,7 +323,7 @@ proptest! {
     fn response_events_fold_back(content in ".{0,40}", thinking in proptest::option::of(".{0,20}"), n in 0usize..3) {
         let tool_calls: Vec<ToolCall> = (0..n).map(|i| ToolCall { id: format!("call_{i}"), name: format!("t{i}"), arguments: json!({"i": i}).as_object().cloned().unwrap() }).collect();
         let finish_reason = if n > 0 { FinishReason::ToolCalls } else { FinishReason::Length };
-        let r = ChatResponse { content, thinking, tool_calls, finish_reason, usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, timings: None }) };
+        let r = ChatResponse { content, thinking, tool_calls, finish_reason, usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, ..Usage::default() }), extras: Default::default() };
         let mut b = ResponseBuilder::default();
         for e in r.to_events() { b.push(e).unwrap(); }
         let mut back = b.finish().unwrap();

@@ -56,6 +56,7 @@ fn events() -> Vec<ChatEvent> {
             prompt_eval_ns: 342_546_000,
             eval_ns: 4_535_599_000,
         }),
+        ..Usage::default()
     }));
     ev.push(ChatEvent::done(FinishReason::ToolCalls));
     ev
@@ -226,7 +227,7 @@ fn openai_plain_wire() -> Vec<u8> {
         &ChatEvent::Usage(Usage {
             prompt_tokens: 12,
             completion_tokens: 10_000,
-            timings: None,
+            ..Usage::default()
         }),
         &mut out,
     );

@@ -44,7 +44,7 @@ fn events() -> Vec<ChatEvent> {
     ev.push(ChatEvent::Usage(Usage {
         prompt_tokens: 12,
         completion_tokens: 9_900,
-        timings: None,
+        ..Usage::default()
     }));
     ev.push(ChatEvent::done(FinishReason::Stop));
     ev

@@ -45,6 +45,7 @@
 //! # Ok::<(), switchyard_core::ProviderError>(())
 //! ```
 
+pub mod anthropic;
 pub mod decoder;
 pub mod ndjson;
 pub mod ollama;

@@ -410,7 +410,9 @@ impl TextToolCallRecovery {
                 };
                 out.push(ChatEvent::Done { finish_reason });
             }
-            ChatEvent::ThinkingDelta { .. } => out.push(event),
+            ChatEvent::ThinkingDelta { .. }
+            | ChatEvent::ThinkingSignature { .. }
+            | ChatEvent::RedactedThinking { .. } => out.push(event),
         }
     }
 

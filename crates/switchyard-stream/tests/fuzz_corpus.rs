@@ -18,6 +18,8 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "ollama_request" => harness::ollama_request,
         "openai_request" => harness::openai_request,
         "text_recovery" => harness::text_recovery,
+        "anthropic_stream" => harness::anthropic_stream,
+        "anthropic_request" => harness::anthropic_request,
         _ => return None,
     })
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use switchyard_core::{
     ChatEvent, ChatResponse, ErrorKind, FinishReason, ProviderError, Timings, ToolCall, Usage,
 };
+use switchyard_stream::anthropic::{self, AnthropicStreamDecoder, AnthropicStreamEncoder};
 use switchyard_stream::ollama::{self, OllamaStreamDecoder, OllamaStreamEncoder};
 use switchyard_stream::openai::{self, OpenAiStreamDecoder, OpenAiStreamEncoder};
 
@@ -105,7 +106,7 @@ fn usage(p: u32, c: u32) -> ChatEvent {
     ChatEvent::Usage(Usage {
         prompt_tokens: p,
         completion_tokens: c,
-        timings: None,
+        ..Usage::default()
     })
 }
 
@@ -125,6 +126,7 @@ fn ollama_streamed_text() {
                     prompt_eval_ns: 342_546_000,
                     eval_ns: 4_535_599_000
                 }),
+                ..Usage::default()
             }),
             ChatEvent::done(FinishReason::Stop),
         ]
@@ -447,8 +449,9 @@ fn sample_response() -> ChatResponse {
         usage: Some(Usage {
             prompt_tokens: 10,
             completion_tokens: 5,
-            timings: None,
+            ..Usage::default()
         }),
+        extras: Default::default(),
     }
 }
 
@@ -587,4 +590,251 @@ fn error_events_end_streams_visibly_in_each_api() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["message"], "upstream queue full");
     assert_eq!(v["error"]["code"], "overloaded");
+}
+
+// ---- Anthropic Messages (payloads from Anthropic's streaming and tool-use docs) ----
+
+fn run_anthropic(parts: &[&[u8]]) -> Outcome {
+    let mut dec = AnthropicStreamDecoder::new();
+    let mut out = Vec::new();
+    let fed = parts.iter().try_for_each(|p| dec.feed(p, &mut out));
+    let err = fed.and_then(|()| dec.finish(&mut out)).err();
+    (out, err)
+}
+
+/// A usage event with prompt-cache counts.
+fn cached(mut event: ChatEvent, read: u32, created: u32) -> ChatEvent {
+    if let ChatEvent::Usage(u) = &mut event {
+        (u.cache_read_tokens, u.cache_creation_tokens) = (read, created);
+    }
+    event
+}
+
+/// Anthropic's documented text and tool-use streams: a tool turn ends in `ToolCalls`
+/// (never a plain stop), input tokens come from `message_start`, output from `message_delta`.
+#[test]
+fn anthropic_documented_streams_decode() {
+    let cases = [
+        (
+            "anthropic_text.sse",
+            vec![
+                ChatEvent::text("Hello! é \"quoted\""),
+                usage(25, 15),
+                ChatEvent::done(FinishReason::Stop),
+            ],
+        ),
+        (
+            "anthropic_tool_use.sse",
+            vec![
+                ChatEvent::text("Okay, let's check the weather for San Francisco, CA:"),
+                start(0, "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather"),
+                args(0, "{\"location\":"),
+                args(0, " \"San Francisco, CA\", \"unit\": \"fahrenheit\"}"),
+                ChatEvent::ToolCallEnd { index: 0 },
+                usage(472, 89),
+                ChatEvent::done(FinishReason::ToolCalls),
+            ],
+        ),
+    ];
+    for (file, want) in cases {
+        let got = decode_every_way(&golden(file), run_anthropic).unwrap();
+        assert_eq!(got, want, "{file}");
+    }
+}
+
+#[test]
+fn anthropic_thinking_keeps_its_signature_and_cache_counts() {
+    let events = decode_every_way(&golden("anthropic_thinking.sse"), run_anthropic).unwrap();
+    assert_eq!(events.len(), 5);
+    let ChatEvent::ThinkingDelta { text } = &events[0] else {
+        panic!("thinking first: {events:?}")
+    };
+    assert!(text.ends_with("So GCD(1071, 462) = 21"));
+    assert_eq!(
+        events[1],
+        ChatEvent::ThinkingSignature {
+            signature: "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+eBtw2ECLcanKlfk0Aj6dsVWTSsDOYLVPHVnrf2Hn1sZr3rNVB46kBPh8Ey0YBCKiaAFKZD6mcqsHh0FTUL2Vw23yzoiChAE2Mg==".into()
+        }
+    );
+    assert_eq!(events[3], cached(usage(36, 178), 1024, 0));
+}
+
+#[test]
+fn anthropic_stop_sequence_is_named() {
+    let events = decode_every_way(&golden("anthropic_stop_sequence.sse"), run_anthropic).unwrap();
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::done(FinishReason::StopSequence("4".into())))
+    );
+}
+
+#[test]
+fn anthropic_error_event_and_early_end_are_errors() {
+    let err =
+        decode_every_way(&golden("anthropic_error_midstream.sse"), run_anthropic).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded);
+    assert!(err.fallback_eligible());
+    let err = decode_every_way(&golden("anthropic_ended_early.sse"), run_anthropic).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamEndedEarly);
+}
+
+#[test]
+fn anthropic_whole_message_decodes() {
+    let r = anthropic::decode_response(&golden("anthropic_message.json")).unwrap();
+    assert_eq!(r.content, "I'll check.");
+    assert_eq!(r.thinking.as_deref(), Some("The user wants weather."));
+    assert!(
+        r.extras
+            .thinking_signature
+            .as_deref()
+            .unwrap()
+            .starts_with("WaUjzk")
+    );
+    assert_eq!(r.tool_calls[0].id, "toolu_01A09q90qw90lq917835lq9");
+    assert_eq!(r.tool_calls[0].arguments["unit"], "celsius");
+    assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (2095, 503));
+    assert_eq!((u.cache_read_tokens, u.cache_creation_tokens), (100, 50));
+}
+
+/// Splits the encoder's SSE output into (event name, data JSON) pairs.
+fn anthropic_frames(bytes: &[u8]) -> Vec<(String, Value)> {
+    let text = std::str::from_utf8(bytes).unwrap();
+    text.split("\n\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (name, data) = f.split_once('\n').unwrap();
+            let name = name.strip_prefix("event: ").unwrap().to_owned();
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(data["type"], name.as_str(), "event name = type");
+            (name, data)
+        })
+        .collect()
+}
+
+#[test]
+fn anthropic_encoder_writes_the_documented_event_sequence() {
+    let mut resp = sample_response();
+    resp.extras.thinking_signature = Some("sig-1".into());
+    let mut enc = AnthropicStreamEncoder::new("claude-x", "msg_7", 42);
+    let mut out = Vec::new();
+    for ev in &resp.to_events() {
+        enc.encode(ev, &mut out);
+    }
+    assert!(enc.is_done());
+    let frames = anthropic_frames(&out);
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+    let start = &frames[0].1["message"];
+    assert_eq!(
+        start["usage"]["input_tokens"], 42,
+        "never 0 in message_start"
+    );
+    assert_eq!(start["content"], json!([]));
+    assert_eq!(frames[1].1["content_block"]["type"], "thinking");
+    assert_eq!(
+        frames[3].1["delta"],
+        json!({"type":"signature_delta","signature":"sig-1"})
+    );
+    assert_eq!(
+        frames[5].1["content_block"],
+        json!({"type":"text","text":""})
+    );
+    assert_eq!(
+        frames[8].1["content_block"],
+        json!({"type":"tool_use","id":"call_1","name":"get_weather","input":{}})
+    );
+    assert_eq!(frames[9].1["delta"]["type"], "input_json_delta");
+    assert_eq!(frames[9].1["index"], 2);
+    let delta = &frames[11].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert_eq!(delta["usage"]["output_tokens"], 5);
+    assert_eq!(delta["usage"]["input_tokens"], 10);
+    // What we write, our decoder reads back.
+    let (events, err) = run_anthropic(&[&out]);
+    assert!(err.is_none());
+    assert_eq!(merged(events), merged(resp.to_events()));
+}
+
+#[test]
+fn anthropic_stop_reasons_are_exact() {
+    let cases = [
+        (FinishReason::Stop, "end_turn", Value::Null),
+        (FinishReason::Length, "max_tokens", Value::Null),
+        (FinishReason::ToolCalls, "tool_use", Value::Null),
+        (
+            FinishReason::StopSequence("END".into()),
+            "stop_sequence",
+            json!("END"),
+        ),
+    ];
+    for (reason, want, seq) in cases {
+        let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+        let mut out = Vec::new();
+        enc.encode(&ChatEvent::text("x"), &mut out);
+        enc.encode(&ChatEvent::done(reason.clone()), &mut out);
+        let frames = anthropic_frames(&out);
+        let delta = &frames[frames.len() - 2].1["delta"];
+        assert_eq!(delta["stop_reason"], want, "{reason:?}");
+        assert_eq!(delta["stop_sequence"], seq);
+    }
+}
+
+#[test]
+fn anthropic_error_event_ends_the_stream_without_message_stop() {
+    let err = ProviderError::new(ErrorKind::Overloaded, "upstream queue full");
+    let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+    let mut out = Vec::new();
+    enc.encode(&ChatEvent::text("partial"), &mut out);
+    enc.encode_error(&err, &mut out);
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    let frames = anthropic_frames(&out);
+    assert_eq!(frames.last().unwrap().0, "error");
+    assert!(!frames.iter().any(|(n, _)| n == "message_stop"));
+    assert_eq!(
+        frames.last().unwrap().1,
+        json!({"type":"error","error":{"type":"overloaded_error","message":"upstream queue full"}})
+    );
+    let (events, got) = run_anthropic(&[&out]);
+    assert_eq!(events, vec![ChatEvent::text("partial")]);
+    assert_eq!(got.unwrap().kind(), ErrorKind::Overloaded);
+    assert_eq!(anthropic::status_for_error_type("overloaded_error"), 529);
+    assert_eq!(
+        anthropic::error_type(ErrorKind::Auth),
+        "authentication_error"
+    );
+}
+
+#[test]
+fn anthropic_whole_message_round_trips() {
+    let mut resp = sample_response();
+    resp.extras.thinking_signature = Some("sig".into());
+    let mut out = Vec::new();
+    anthropic::encode_response(&resp, "claude-x", "msg_1", &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["stop_reason"], "tool_use");
+    assert_eq!(v["stop_sequence"], Value::Null);
+    assert_eq!(v["content"][0]["type"], "thinking");
+    assert_eq!(v["content"][2]["input"], json!({"city": "Paris"}));
+    let back = anthropic::decode_response(&out).unwrap();
+    assert_eq!(back, resp);
 }

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use switchyard_core::{ChatEvent, FinishReason, ToolCallAccumulator, Usage};
+use switchyard_stream::anthropic::{AnthropicStreamDecoder, AnthropicStreamEncoder};
 use switchyard_stream::ollama::{OllamaStreamDecoder, OllamaStreamEncoder};
 use switchyard_stream::openai::{OpenAiStreamDecoder, OpenAiStreamEncoder};
 
@@ -19,6 +20,7 @@ enum Norm {
         args: Value,
     },
     Usage(u32, u32),
+    Signature(String),
     Done(FinishReason),
 }
 
@@ -42,6 +44,10 @@ fn normalise(events: &[ChatEvent]) -> Vec<Norm> {
                     out.push(Norm::Thinking(text.clone()));
                 }
             }
+            ChatEvent::ThinkingSignature { signature } => {
+                out.push(Norm::Signature(signature.clone()));
+            }
+            ChatEvent::RedactedThinking { data } => out.push(Norm::Signature(data.clone())),
             ChatEvent::ToolCallStart { index, id, name } => {
                 open.push((*index, out.len(), String::new()));
                 out.push(Norm::Call {
@@ -135,7 +141,7 @@ fn events(pieces: &[Piece], usage: Option<(u32, u32)>, reason: FinishReason) -> 
         ev.push(ChatEvent::Usage(Usage {
             prompt_tokens: p,
             completion_tokens: c,
-            timings: None,
+            ..Usage::default()
         }));
     }
     ev.push(ChatEvent::done(reason));
@@ -253,6 +259,31 @@ proptest! {
         if usage.is_none() {
             let at = want.len() - 1;
             want.insert(at, Norm::Usage(0, 0));
+        }
+        prop_assert_eq!(normalise(&out), want);
+    }
+
+    /// Anthropic: typed SSE events written by our encoder, split anywhere, decode back to
+    /// the same events; without upstream usage, the input figure given to the encoder.
+    #[test]
+    fn anthropic_encode_split_decode(
+        pieces in proptest::collection::vec(piece_strategy(), 0..12),
+        usage in proptest::option::of((0u32..100_000, 0u32..100_000)),
+        reason in reason_strategy(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..16),
+    ) {
+        let input = events(&pieces, usage, reason);
+        let mut enc = AnthropicStreamEncoder::new("m", "msg_1", 7);
+        let mut wire = Vec::new();
+        input.iter().for_each(|ev| enc.encode(ev, &mut wire));
+        prop_assert!(enc.is_done());
+        let mut dec = AnthropicStreamDecoder::new();
+        let mut out = Vec::new();
+        split_bytes(&wire, &cuts).into_iter().try_for_each(|part| dec.feed(part, &mut out)).expect("decodes");
+        dec.finish(&mut out).expect("complete");
+        let mut want = expected(&input, false);
+        if usage.is_none() {
+            want.insert(want.len() - 1, Norm::Usage(7, 0));
         }
         prop_assert_eq!(normalise(&out), want);
     }

@@ -249,6 +249,7 @@ impl State {
                         prompt_eval_ns: chunk.prompt_eval_duration.unwrap_or(0),
                         eval_ns: chunk.eval_duration.unwrap_or(0),
                     }),
+                    ..Usage::default()
                 }));
             }
             out.push(ChatEvent::done(reason));

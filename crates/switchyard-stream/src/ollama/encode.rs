@@ -138,6 +138,8 @@ impl OllamaStreamEncoder {
                 }
             }
             ChatEvent::Usage(usage) => self.usage = Some(*usage),
+            // Ollama has no place for Anthropic's signatures and redacted thinking.
+            ChatEvent::ThinkingSignature { .. } | ChatEvent::RedactedThinking { .. } => {}
             ChatEvent::Done { finish_reason } => {
                 // Calls that never saw their end are sent now rather than lost.
                 let mut pending = std::mem::take(&mut self.calls);
@@ -272,7 +274,10 @@ fn done_reason(reason: &FinishReason) -> &str {
     match reason {
         FinishReason::Length => "length",
         FinishReason::Other(r) if r == "load" || r == "unload" => r,
-        FinishReason::Stop | FinishReason::ToolCalls | FinishReason::ContentFilter => "stop",
+        FinishReason::Stop
+        | FinishReason::StopSequence(_)
+        | FinishReason::ToolCalls
+        | FinishReason::ContentFilter => "stop",
         FinishReason::Other(_) => "stop",
     }
 }

@@ -229,6 +229,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
         tool_calls,
         tool_call_id: m.tool_call_id.filter(|id| !id.is_empty()),
         tool_name: m.tool_name.filter(|n| !n.is_empty()),
+        extras: Default::default(),
     })
 }
 

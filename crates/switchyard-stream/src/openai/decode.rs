@@ -78,7 +78,7 @@ impl WireUsage {
         Usage {
             prompt_tokens: count(self.prompt_tokens),
             completion_tokens: count(self.completion_tokens),
-            timings: None,
+            ..Usage::default()
         }
     }
 }
@@ -596,5 +596,6 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         tool_calls,
         finish_reason,
         usage: resp.usage.map(WireUsage::to_usage),
+        extras: Default::default(),
     })
 }

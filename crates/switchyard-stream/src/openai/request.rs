@@ -371,6 +371,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
         } else {
             None
         },
+        extras: Default::default(),
     })
 }
 

@@ -1,0 +1,515 @@
+//! Encoding [`ChatEvent`]s as Anthropic Messages SSE events, whole answers as a `message`
+//! object, and errors as Anthropic's `{"type":"error","error":{...}}`.
+
+use std::io::Write as _;
+
+use serde::Serialize;
+use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, FinishReason, ProviderError, Usage};
+
+/// Encodes a stream of [`ChatEvent`]s as Anthropic Messages SSE events.
+///
+/// The first event is `message_start` (with the input-token figure the caller gives, as
+/// the upstream's own count only arrives at the end); each run of text or thinking is one
+/// content block (`content_block_start`, `text_delta`/`thinking_delta`,
+/// `signature_delta`, `content_block_stop`); each tool call is a `tool_use` block whose
+/// arguments stream as `input_json_delta`; redacted thinking is a `redacted_thinking`
+/// block. `Done` closes open blocks and writes `message_delta` — `stop_reason` `tool_use`
+/// whenever calls were made, `max_tokens` for a length stop, `stop_sequence` with the
+/// sequence, `end_turn` otherwise — with the usage, then `message_stop`. After `Done`, or
+/// after an error event, the encoder writes nothing more.
+///
+/// ```
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::anthropic::AnthropicStreamEncoder;
+///
+/// let mut enc = AnthropicStreamEncoder::new("claude-x", "msg_1", 12);
+/// let mut out = Vec::new();
+/// enc.encode(&ChatEvent::text("Hi"), &mut out);
+/// enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with("event: message_start\n"));
+/// assert!(text.contains(r#""usage":{"input_tokens":12,"output_tokens":0}"#));
+/// assert!(text.contains(r#""stop_reason":"end_turn""#));
+/// assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+/// ```
+#[derive(Debug)]
+pub struct AnthropicStreamEncoder {
+    model: String,
+    message_id: String,
+    input_tokens: u32,
+    started: bool,
+    /// Blocks opened so far (the next block's index).
+    next_block: u32,
+    /// The open text or thinking block: (index, is thinking).
+    open_run: Option<(u32, bool)>,
+    /// Open tool calls: (call index, block index).
+    open_calls: Vec<(u32, u32)>,
+    any_call: bool,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl AnthropicStreamEncoder {
+    /// An encoder for an answer from `model` with the message id (`msg_…`) and the input
+    /// tokens `message_start` reports (an estimate; `message_delta` carries the real count).
+    pub fn new(model: impl Into<String>, message_id: impl Into<String>, input_tokens: u32) -> Self {
+        Self {
+            model: model.into(),
+            message_id: message_id.into(),
+            input_tokens,
+            started: false,
+            next_block: 0,
+            open_run: None,
+            open_calls: Vec::new(),
+            any_call: false,
+            usage: None,
+            done: false,
+        }
+    }
+
+    /// Appends the SSE events for one event to `out` (zero or more complete events).
+    pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        self.start(out);
+        match event {
+            ChatEvent::TextDelta { text } if !text.is_empty() => {
+                let index = self.run(false, out);
+                delta(out, index, &Delta::Text { text });
+            }
+            ChatEvent::ThinkingDelta { text } if !text.is_empty() => {
+                let index = self.run(true, out);
+                delta(out, index, &Delta::Thinking { thinking: text });
+            }
+            ChatEvent::ThinkingSignature { signature } => {
+                let index = self.run(true, out);
+                delta(out, index, &Delta::Signature { signature });
+            }
+            ChatEvent::RedactedThinking { data } => {
+                self.close_run(out);
+                let index = self.open_block(out, &Block::RedactedThinking { data });
+                stop(out, index);
+            }
+            ChatEvent::ToolCallStart { index, id, name } => {
+                self.close_run(out);
+                if self.open_calls.iter().any(|(c, _)| c == index) {
+                    self.fail(&format!("tool call index {index} started twice"), out);
+                    return;
+                }
+                let empty = serde_json::Map::new();
+                let block = self.open_block(
+                    out,
+                    &Block::ToolUse {
+                        id,
+                        name,
+                        input: &empty,
+                    },
+                );
+                self.open_calls.push((*index, block));
+                self.any_call = true;
+            }
+            ChatEvent::ToolCallArgs { index, fragment } => {
+                match self.open_calls.iter().find(|(c, _)| c == index) {
+                    Some(&(_, block)) if !fragment.is_empty() => {
+                        delta(
+                            out,
+                            block,
+                            &Delta::InputJson {
+                                partial_json: fragment,
+                            },
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        let msg = format!("tool call index {index} continued before it started");
+                        self.fail(&msg, out);
+                    }
+                }
+            }
+            ChatEvent::ToolCallEnd { index } => {
+                match self.open_calls.iter().position(|(c, _)| c == index) {
+                    Some(pos) => {
+                        let (_, block) = self.open_calls.swap_remove(pos);
+                        stop(out, block);
+                    }
+                    None => {
+                        let msg = format!("tool call index {index} ended before it started");
+                        self.fail(&msg, out);
+                    }
+                }
+            }
+            ChatEvent::Usage(usage) => self.usage = Some(*usage),
+            ChatEvent::Done { finish_reason } => self.finish(finish_reason, out),
+            ChatEvent::TextDelta { .. } | ChatEvent::ThinkingDelta { .. } => {}
+        }
+    }
+
+    /// Appends an `error` event and ends the stream without `message_stop`: the official
+    /// SDKs raise on it, so an interrupted answer never looks complete.
+    pub fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        out.extend_from_slice(b"event: error\ndata: ");
+        encode_error_body(err, out);
+        out.extend_from_slice(b"\n\n");
+        self.done = true;
+    }
+
+    /// Whether the final events (or an error event) have been written.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let start = MessageStart {
+            kind: "message_start",
+            message: WholeMessage {
+                id: &self.message_id,
+                kind: "message",
+                role: "assistant",
+                model: &self.model,
+                content: Vec::new(),
+                stop_reason: None,
+                stop_sequence: None,
+                usage: WireUsage {
+                    input_tokens: self.input_tokens,
+                    output_tokens: 0,
+                    cache_read_input_tokens: None,
+                    cache_creation_input_tokens: None,
+                },
+            },
+        };
+        sse(out, "message_start", &start);
+    }
+
+    /// The index of the open text (or thinking) block, opening one when needed.
+    fn run(&mut self, thinking: bool, out: &mut Vec<u8>) -> u32 {
+        if let Some((index, is_thinking)) = self.open_run {
+            if is_thinking == thinking {
+                return index;
+            }
+        }
+        self.close_run(out);
+        let index = if thinking {
+            self.open_block(
+                out,
+                &Block::Thinking {
+                    thinking: "",
+                    signature: "",
+                },
+            )
+        } else {
+            self.open_block(out, &Block::Text { text: "" })
+        };
+        self.open_run = Some((index, thinking));
+        index
+    }
+
+    fn close_run(&mut self, out: &mut Vec<u8>) {
+        if let Some((index, _)) = self.open_run.take() {
+            stop(out, index);
+        }
+    }
+
+    fn open_block(&mut self, out: &mut Vec<u8>, block: &Block<'_>) -> u32 {
+        let index = self.next_block;
+        self.next_block = self.next_block.saturating_add(1);
+        let start = BlockStart {
+            kind: "content_block_start",
+            index,
+            content_block: block,
+        };
+        sse(out, "content_block_start", &start);
+        index
+    }
+
+    fn finish(&mut self, reason: &FinishReason, out: &mut Vec<u8>) {
+        self.close_run(out);
+        self.open_calls.sort_by_key(|(_, block)| *block);
+        for (_, block) in std::mem::take(&mut self.open_calls) {
+            stop(out, block);
+        }
+        let (stop_reason, stop_sequence) = if self.any_call {
+            ("tool_use", None)
+        } else {
+            stop_reason(reason)
+        };
+        let u = self.usage.unwrap_or_default();
+        let input_tokens = if self.usage.is_some() {
+            u.prompt_tokens
+        } else {
+            self.input_tokens
+        };
+        let event = MessageDelta {
+            kind: "message_delta",
+            delta: StopDelta {
+                stop_reason,
+                stop_sequence,
+            },
+            usage: WireUsage {
+                input_tokens,
+                output_tokens: u.completion_tokens,
+                cache_read_input_tokens: nonzero(u.cache_read_tokens),
+                cache_creation_input_tokens: nonzero(u.cache_creation_tokens),
+            },
+        };
+        sse(out, "message_delta", &event);
+        out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        self.done = true;
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        let err = ProviderError::malformed(message);
+        self.encode_error(&err, out);
+    }
+}
+
+/// Anthropic's `stop_reason` (and `stop_sequence`) for a finish reason.
+pub fn stop_reason(reason: &FinishReason) -> (&str, Option<&str>) {
+    match reason {
+        FinishReason::Stop => ("end_turn", None),
+        FinishReason::StopSequence(seq) => ("stop_sequence", Some(seq)),
+        FinishReason::Length => ("max_tokens", None),
+        FinishReason::ToolCalls => ("tool_use", None),
+        FinishReason::ContentFilter => ("refusal", None),
+        FinishReason::Other(r) if r == "pause_turn" || r == "refusal" => (r, None),
+        FinishReason::Other(_) => ("end_turn", None),
+    }
+}
+
+fn nonzero(n: u32) -> Option<u32> {
+    (n != 0).then_some(n)
+}
+
+fn sse<T: Serialize>(out: &mut Vec<u8>, name: &str, data: &T) {
+    let _ = write!(out, "event: {name}\ndata: ");
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
+fn delta(out: &mut Vec<u8>, index: u32, delta: &Delta<'_>) {
+    let event = BlockDelta {
+        kind: "content_block_delta",
+        index,
+        delta,
+    };
+    sse(out, "content_block_delta", &event);
+}
+
+fn stop(out: &mut Vec<u8>, index: u32) {
+    let _ = write!(
+        out,
+        "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"
+    );
+}
+
+/// Appends a non-streamed Anthropic `message` object for a whole response.
+pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: &mut Vec<u8>) {
+    let mut content = Vec::with_capacity(2 + resp.tool_calls.len());
+    for data in &resp.extras.redacted_thinking {
+        content.push(Block::RedactedThinking { data });
+    }
+    if let Some(thinking) = resp.thinking.as_deref().filter(|t| !t.is_empty()) {
+        content.push(Block::Thinking {
+            thinking,
+            signature: resp.extras.thinking_signature.as_deref().unwrap_or(""),
+        });
+    }
+    if !resp.content.is_empty() {
+        content.push(Block::Text {
+            text: &resp.content,
+        });
+    }
+    for call in &resp.tool_calls {
+        content.push(Block::ToolUse {
+            id: &call.id,
+            name: &call.name,
+            input: &call.arguments,
+        });
+    }
+    let (stop_reason, stop_sequence) = if resp.tool_calls.is_empty() {
+        stop_reason(&resp.finish_reason)
+    } else {
+        ("tool_use", None)
+    };
+    let u = resp.usage.unwrap_or_default();
+    let msg = WholeMessage {
+        id: message_id,
+        kind: "message",
+        role: "assistant",
+        model,
+        content,
+        stop_reason: Some(stop_reason),
+        stop_sequence,
+        usage: WireUsage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+            cache_read_input_tokens: nonzero(u.cache_read_tokens),
+            cache_creation_input_tokens: nonzero(u.cache_creation_tokens),
+        },
+    };
+    let _ = serde_json::to_writer(out, &msg);
+}
+
+/// Appends Anthropic's error body `{"type":"error","error":{"type","message"}}`.
+pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
+    let message = if err.message().is_empty() {
+        err.reason_code()
+    } else {
+        err.message()
+    };
+    let body = ErrorEnvelope {
+        kind: "error",
+        error: ErrorObject {
+            kind: error_type(err.kind()),
+            message,
+        },
+    };
+    let _ = serde_json::to_writer(out, &body);
+}
+
+/// Anthropic's `error.type` for a kind of failure.
+pub fn error_type(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidRequest | ErrorKind::ContextOverflow | ErrorKind::PolicyBlocked => {
+            "invalid_request_error"
+        }
+        ErrorKind::Auth => "authentication_error",
+        ErrorKind::ModelNotFound | ErrorKind::EndpointNotFound => "not_found_error",
+        ErrorKind::RateLimited
+        | ErrorKind::QueueFull
+        | ErrorKind::QuotaExhausted
+        | ErrorKind::BudgetExhausted => "rate_limit_error",
+        ErrorKind::Overloaded => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// The HTTP status Anthropic uses for an `error.type` (400, 401, 403, 404, 413, 429, 500,
+/// 529).
+pub fn status_for_error_type(error_type: &str) -> u16 {
+    match error_type {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: ErrorObject<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireUsage {
+    input_tokens: u32,
+    output_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct WholeMessage<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: Option<&'a str>,
+    stop_sequence: Option<&'a str>,
+    usage: WireUsage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Thinking {
+        thinking: &'a str,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+#[derive(Serialize)]
+struct MessageStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: WholeMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct BlockStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u32,
+    content_block: &'a Block<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum Delta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+}
+
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u32,
+    delta: &'a Delta<'a>,
+}
+
+#[derive(Serialize)]
+struct StopDelta<'a> {
+    stop_reason: &'a str,
+    stop_sequence: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MessageDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    delta: StopDelta<'a>,
+    usage: WireUsage,
+}

@@ -1,0 +1,410 @@
+//! Anthropic `/v1/messages` request bodies <-> [`ChatRequest`].
+//!
+//! ```
+//! use switchyard_stream::anthropic::request::{
+//!     AnthropicRequestOptions, decode_request, encode_request,
+//! };
+//!
+//! let req = decode_request(br#"{"model":"claude-sonnet-4-5","max_tokens":64,
+//!     "system":"Be brief.","messages":[{"role":"user","content":"Hi"}]}"#)?;
+//! assert_eq!(req.messages[0].text_content(), "Be brief.");
+//! assert!(!req.stream, "absent `stream` means false");
+//! let mut body = Vec::new();
+//! let opts = AnthropicRequestOptions { model: "claude-sonnet-4-5-20250929", stream: true, default_max_tokens: 4096 };
+//! encode_request(&req, &opts, &mut body)?;
+//! let text = String::from_utf8(body).unwrap();
+//! assert!(text.contains(r#""max_tokens":64"#));
+//! assert!(text.contains(r#""system":"Be brief.""#));
+//! # Ok::<(), switchyard_stream::RequestError>(())
+//! ```
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use switchyard_core::{
+    ApiFamily, ChatRequest, ContentPart, Image, Message, MessageExtras, Role, SamplingOptions,
+    Think, ToolCall, ToolChoice, ToolSpec,
+};
+
+use crate::request_error::{RequestError, decode_body, nullable, pair_tool_results};
+
+pub use super::request_out::{AnthropicRequestOptions, encode_request};
+
+/// Top-level fields this codec reads and writes itself; everything else is `extra`
+/// (`metadata`, `service_tier`, `container`, ... reach Anthropic targets untouched).
+pub(crate) const RESERVED: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "max_tokens",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stream",
+    "thinking",
+];
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default, deserialize_with = "nullable")]
+    messages: Vec<WireMessage>,
+    #[serde(default)]
+    system: Option<WireContent>,
+    #[serde(default, deserialize_with = "nullable")]
+    tools: Vec<WireTool>,
+    #[serde(default)]
+    tool_choice: Option<WireToolChoice>,
+    max_tokens: u32,
+    #[serde(default, deserialize_with = "nullable")]
+    stop_sequences: Vec<String>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    thinking: Option<WireThinking>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireRole {
+    User,
+    Assistant,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    role: WireRole,
+    content: WireContent,
+}
+
+/// A `content` (or `system`): a string or a list of blocks.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireContent {
+    Text(String),
+    Blocks(Vec<WireBlock>),
+}
+
+/// The content blocks Switchyard models; any other type (`document`, `server_tool_use`,
+/// `search_result`, ...) is skipped when translating to another API, and reaches an
+/// Anthropic target untouched through [`ChatRequest::native_body`].
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireBlock {
+    Text {
+        text: String,
+    },
+    Image {
+        source: WireImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<WireContent>,
+        #[serde(default)]
+        is_error: Option<bool>,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireImageSource {
+    Base64 {
+        #[serde(default)]
+        media_type: Option<String>,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct WireTool {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    input_schema: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireToolChoice {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    disable_parallel_tool_use: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct WireThinking {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    budget_tokens: Option<u32>,
+}
+
+/// Decodes an Anthropic `/v1/messages` request body.
+///
+/// `system` (a string or text blocks) becomes the first message; user turns split into tool
+/// results (one [`Role::Tool`] message per `tool_result`, first, as they answer the previous
+/// turn's calls) and the rest of the turn; assistant `tool_use` blocks become tool calls
+/// (their `input` must be an object), `thinking` the turn's thinking with its signature,
+/// `redacted_thinking` opaque data in [`MessageExtras`]. `tool_choice` `any` is
+/// [`ToolChoice::Required`]; `disable_parallel_tool_use` clears `parallel_tool_calls`;
+/// `thinking` becomes [`ChatRequest::think`] (`enabled` with a budget as an effort level).
+/// `max_tokens` is required, as Anthropic requires it. The body itself is kept in
+/// [`ChatRequest::native_body`] for Anthropic targets. Errors name the JSON path.
+pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len() + 1));
+    if let Some(system) = wire.system {
+        let text = system_text(system);
+        if !text.is_empty() {
+            req.messages.push(Message::system(text));
+        }
+    }
+    for (i, m) in wire.messages.into_iter().enumerate() {
+        decode_message(i, m, &mut req.messages)?;
+    }
+    pair_tool_results(&mut req.messages);
+    req.tools = wire
+        .tools
+        .into_iter()
+        .map(|t| ToolSpec {
+            name: t.name,
+            description: t.description,
+            parameters: t
+                .input_schema
+                .filter(|p| !p.is_null())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+        .collect();
+    if let Some(choice) = wire.tool_choice {
+        req.tool_choice = Some(match (choice.kind.as_str(), choice.name) {
+            ("auto", _) => ToolChoice::Auto,
+            ("any", _) => ToolChoice::Required,
+            ("none", _) => ToolChoice::None,
+            ("tool", Some(name)) => ToolChoice::Function(name),
+            ("tool", None) => {
+                return Err(RequestError::field(
+                    "tool_choice.name",
+                    "a tool choice of type \"tool\" must name the tool",
+                ));
+            }
+            (other, _) => {
+                return Err(RequestError::field(
+                    "tool_choice.type",
+                    format!("expected \"auto\", \"any\", \"tool\" or \"none\", got {other:?}"),
+                ));
+            }
+        });
+        req.parallel_tool_calls = choice.disable_parallel_tool_use.map(|d| !d);
+    }
+    req.options = SamplingOptions {
+        temperature: wire.temperature,
+        top_p: wire.top_p,
+        top_k: wire.top_k,
+        max_tokens: Some(wire.max_tokens),
+        stop: wire.stop_sequences,
+        ..SamplingOptions::default()
+    };
+    req.think = wire.thinking.map(decode_thinking).transpose()?;
+    req.stream = wire.stream.unwrap_or(false);
+    req.include_usage = true;
+    req.extra = wire.extra;
+    req.native_body = std::str::from_utf8(body).ok().map(str::to_owned);
+    req.meta.client_api = Some(ApiFamily::Anthropic);
+    Ok(req)
+}
+
+/// The budget (in tokens) Anthropic's `thinking.budget_tokens` gets for an effort level,
+/// and the levels a budget maps back to.
+pub(crate) fn budget_for(think: Think) -> Option<u32> {
+    match think {
+        Think::Off => None,
+        Think::Minimal | Think::Low => Some(1024),
+        Think::On | Think::Medium => Some(4096),
+        Think::High => Some(16_384),
+        Think::Max => Some(32_000),
+    }
+}
+
+fn decode_thinking(t: WireThinking) -> Result<Think, RequestError> {
+    Ok(match t.kind.as_str() {
+        "disabled" => Think::Off,
+        "adaptive" => Think::On,
+        "enabled" => match t.budget_tokens {
+            None => Think::On,
+            Some(b) if b <= 2048 => Think::Low,
+            Some(b) if b <= 8192 => Think::Medium,
+            Some(_) => Think::High,
+        },
+        other => {
+            return Err(RequestError::field(
+                "thinking.type",
+                format!("expected \"enabled\", \"adaptive\" or \"disabled\", got {other:?}"),
+            ));
+        }
+    })
+}
+
+fn system_text(system: WireContent) -> String {
+    match system {
+        WireContent::Text(t) => t,
+        WireContent::Blocks(blocks) => {
+            let texts: Vec<String> = blocks
+                .into_iter()
+                .filter_map(|b| match b {
+                    WireBlock::Text { text } => Some(text),
+                    _ => None,
+                })
+                .collect();
+            texts.join("\n\n")
+        }
+    }
+}
+
+fn image(source: WireImageSource, path: impl FnOnce() -> String) -> Result<Image, RequestError> {
+    match source {
+        WireImageSource::Base64 { media_type, data } => Ok(Image::Base64 { media_type, data }),
+        WireImageSource::Url { url } => Ok(Image::Url { url }),
+        WireImageSource::Other => Err(RequestError::unsupported(
+            path(),
+            "only base64 and url image sources can be translated",
+        )),
+    }
+}
+
+fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<(), RequestError> {
+    let role = match m.role {
+        WireRole::User => Role::User,
+        WireRole::Assistant => Role::Assistant,
+    };
+    let blocks = match m.content {
+        WireContent::Text(t) => {
+            out.push(Message::text(role, t));
+            return Ok(());
+        }
+        WireContent::Blocks(blocks) => blocks,
+    };
+    let mut msg = Message {
+        content: Vec::new(),
+        ..Message::text(role, "")
+    };
+    for (j, block) in blocks.into_iter().enumerate() {
+        let path = || format!("messages[{i}].content[{j}]");
+        match block {
+            WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
+            WireBlock::Image { source } => {
+                let img = image(source, || format!("{}.source", path()))?;
+                msg.content.push(ContentPart::Image(img));
+            }
+            WireBlock::ToolUse { id, name, input } => {
+                let arguments = match input {
+                    Value::Object(map) => map,
+                    Value::Null => Map::new(),
+                    _ => {
+                        return Err(RequestError::field(
+                            format!("{}.input", path()),
+                            "expected a JSON object",
+                        ));
+                    }
+                };
+                msg.tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments,
+                });
+            }
+            WireBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => out.push(tool_result(tool_use_id, content, is_error, path)?),
+            WireBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                msg.thinking
+                    .get_or_insert_with(String::new)
+                    .push_str(&thinking);
+                if signature.is_some() {
+                    msg.extras.thinking_signature = signature;
+                }
+            }
+            WireBlock::RedactedThinking { data } => msg.extras.redacted_thinking.push(data),
+            WireBlock::Other => {}
+        }
+    }
+    let empty = msg.content.is_empty()
+        && msg.tool_calls.is_empty()
+        && msg.thinking.is_none()
+        && msg.extras == MessageExtras::default();
+    if !empty {
+        out.push(msg);
+    }
+    Ok(())
+}
+
+fn tool_result(
+    tool_use_id: String,
+    content: Option<WireContent>,
+    is_error: Option<bool>,
+    path: impl Fn() -> String,
+) -> Result<Message, RequestError> {
+    let mut msg = Message {
+        content: Vec::new(),
+        tool_call_id: Some(tool_use_id),
+        ..Message::text(Role::Tool, "")
+    };
+    msg.extras.is_error = is_error.unwrap_or(false);
+    match content {
+        None => {}
+        Some(WireContent::Text(t)) => msg.content.push(ContentPart::Text(t)),
+        Some(WireContent::Blocks(blocks)) => {
+            for (k, block) in blocks.into_iter().enumerate() {
+                match block {
+                    WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
+                    WireBlock::Image { source } => {
+                        let img = image(source, || format!("{}.content[{k}].source", path()))?;
+                        msg.content.push(ContentPart::Image(img));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(msg)
+}
