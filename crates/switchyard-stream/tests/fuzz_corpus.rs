@@ -18,6 +18,8 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "ollama_request" => harness::ollama_request,
         "openai_request" => harness::openai_request,
         "text_recovery" => harness::text_recovery,
+        "responses_request" => harness::responses_request,
+        "responses_stream" => harness::responses_stream,
         _ => return None,
     })
 }
