@@ -396,3 +396,94 @@ pub fn text_recovery(data: &[u8]) {
         assert!(serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(args).is_ok());
     }
 }
+
+/// Responses request decoding: any body decodes or gives a named error; a decoded request
+/// encodes for both chat upstreams without panicking.
+pub fn responses_request(data: &[u8]) {
+    use switchyard_stream::responses::request::{DecodeOptions, decode_request};
+    let drop_unsupported_tools = data.first().is_some_and(|b| b & 1 == 1);
+    match decode_request(
+        data,
+        &DecodeOptions {
+            drop_unsupported_tools,
+        },
+    ) {
+        Ok(req) => {
+            let chat = req.into_chat(Vec::new());
+            let mut out = Vec::new();
+            let _ = openai::request::encode_request(&chat, &openai_options(true), &mut out);
+            let _ = ollama::request::encode_request(&chat, "m", true);
+        }
+        Err(e) => assert!(!e.reason_code().is_empty() && !e.to_string().is_empty()),
+    }
+}
+
+/// Responses stream encoding: any sequence of events (driven by the input bytes) gives
+/// frames with counting sequence numbers, ending in exactly one final event.
+pub fn responses_stream(data: &[u8]) {
+    use switchyard_core::{FinishReason, Usage};
+    use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
+    let head = ResponseHead {
+        id: "resp_f".into(),
+        created_at: 0,
+        model: "m".into(),
+        echo: serde_json::Map::new(),
+        custom_tools: vec!["c".into()],
+    };
+    let mut enc = ResponsesStreamEncoder::new(head);
+    let mut out = Vec::new();
+    for pair in data.chunks(2) {
+        let (op, arg) = (pair[0], pair.get(1).copied().unwrap_or(0));
+        let index = u32::from(arg % 3);
+        let text = String::from_utf8_lossy(&[arg]).into_owned();
+        let event = match op % 8 {
+            0 => ChatEvent::text(text),
+            1 => ChatEvent::thinking(text),
+            2 => ChatEvent::ToolCallStart {
+                index,
+                id: format!("call_{index}"),
+                name: if arg & 4 == 0 { "f".into() } else { "c".into() },
+            },
+            3 => ChatEvent::ToolCallArgs {
+                index,
+                fragment: text,
+            },
+            4 => ChatEvent::ToolCallEnd { index },
+            5 => ChatEvent::Usage(Usage {
+                prompt_tokens: u32::from(arg),
+                completion_tokens: 1,
+                timings: None,
+            }),
+            6 => ChatEvent::done(if arg & 1 == 0 {
+                FinishReason::Stop
+            } else {
+                FinishReason::Length
+            }),
+            _ => {
+                enc.encode_error(&ProviderError::malformed("fuzz"), &mut out);
+                continue;
+            }
+        };
+        enc.encode(&event, &mut out);
+    }
+    enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+    assert!(enc.is_done());
+    let text = String::from_utf8(out).expect("frames are UTF-8");
+    let mut finals = 0;
+    for (i, frame) in text.split("\n\n").filter(|f| !f.is_empty()).enumerate() {
+        let data = frame
+            .split_once("\ndata: ")
+            .expect("event and data lines")
+            .1;
+        let value: serde_json::Value = serde_json::from_str(data).expect("data is JSON");
+        assert_eq!(value["sequence_number"], serde_json::json!(i));
+        let kind = value["type"].as_str().expect("typed");
+        if matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            finals += 1;
+        }
+    }
+    assert_eq!(finals, 1);
+}

@@ -10,6 +10,8 @@
 //!   line, and [`ollama::request`] (request bodies <-> [`switchyard_core::ChatRequest`]).
 //! - [`openai`]: `chat.completion.chunk` SSE decoder and encoder, the `chat.completion`
 //!   object, the error object, and [`openai::request`].
+//! - [`responses`]: OpenAI Responses (`/v1/responses`) request decoding and the typed
+//!   stream events and `response` object ([`responses::ResponsesStreamEncoder`]).
 //! - [`recovery`]: [`recovery::TextToolCallRecovery`], tool calls written as text
 //!   (`<tool_call>`, `[TOOL_CALLS]`, `<|python_tag|>`, bare or fenced JSON) turned into
 //!   structured calls.
@@ -51,6 +53,7 @@ pub mod ndjson;
 pub mod ollama;
 pub mod openai;
 pub mod recovery;
+pub mod responses;
 pub mod sse;
 
 mod json_util;

@@ -20,6 +20,8 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "text_recovery" => harness::text_recovery,
         "anthropic_stream" => harness::anthropic_stream,
         "anthropic_request" => harness::anthropic_request,
+        "responses_request" => harness::responses_request,
+        "responses_stream" => harness::responses_stream,
         _ => return None,
     })
 }

@@ -1,0 +1,540 @@
+//! Encoding [`ChatEvent`]s as OpenAI Responses stream events (`event:` + `data:` SSE frames,
+//! each with a `sequence_number`), and assembling the whole `response` object that
+//! `response.completed` carries (and a non-streamed answer is).
+
+use serde_json::{Map, Value, json};
+use switchyard_core::{
+    ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
+    parse_arguments,
+};
+
+/// The most text (answer, reasoning and tool arguments together) one response object holds.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What every event of one response repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseHead {
+    /// The response id (`resp_…`).
+    pub id: String,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+    /// The model as the client named it.
+    pub model: String,
+    /// Request parameters the response object repeats
+    /// ([`super::request::ResponsesRequest::echo`]).
+    pub echo: Map<String, Value>,
+    /// Names of the tools whose calls are `custom_tool_call`s (input is free text).
+    pub custom_tools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Message,
+    Reasoning,
+}
+
+/// The event names and part shape of one kind of text item.
+struct Channel {
+    delta: &'static str,
+    text_done: &'static str,
+    part_added: &'static str,
+    part_done: &'static str,
+    /// `content_index` or `summary_index`.
+    index_key: &'static str,
+    part_type: &'static str,
+}
+
+impl Channel {
+    /// Answer text; reasoning as a summary (when the request asked for one) or as text.
+    fn of(kind: ItemKind, summary: bool) -> Channel {
+        match (kind, summary) {
+            (ItemKind::Message, _) => Channel {
+                delta: "response.output_text.delta",
+                text_done: "response.output_text.done",
+                part_added: "response.content_part.added",
+                part_done: "response.content_part.done",
+                index_key: "content_index",
+                part_type: "output_text",
+            },
+            (ItemKind::Reasoning, true) => Channel {
+                delta: "response.reasoning_summary_text.delta",
+                text_done: "response.reasoning_summary_text.done",
+                part_added: "response.reasoning_summary_part.added",
+                part_done: "response.reasoning_summary_part.done",
+                index_key: "summary_index",
+                part_type: "summary_text",
+            },
+            (ItemKind::Reasoning, false) => Channel {
+                delta: "response.reasoning_text.delta",
+                text_done: "response.reasoning_text.done",
+                part_added: "response.content_part.added",
+                part_done: "response.content_part.done",
+                index_key: "content_index",
+                part_type: "reasoning_text",
+            },
+        }
+    }
+
+    fn part(&self, text: &str) -> Value {
+        if self.part_type == "output_text" {
+            json!({"type": self.part_type, "text": text, "annotations": []})
+        } else {
+            json!({"type": self.part_type, "text": text})
+        }
+    }
+}
+
+/// The message or reasoning item being written.
+#[derive(Debug)]
+struct OpenItem {
+    kind: ItemKind,
+    output_index: usize,
+    id: String,
+    text: String,
+}
+
+/// A tool call being written.
+#[derive(Debug)]
+struct OpenCall {
+    index: u32,
+    output_index: usize,
+    id: String,
+    call_id: String,
+    name: String,
+    arguments: String,
+    custom: bool,
+}
+
+/// Encodes a stream of [`ChatEvent`]s as Responses API events.
+///
+/// The first event written is `response.created`, then `response.in_progress`. Text goes
+/// into a `message` item (`output_item.added`, `content_part.added`, `output_text.delta`s,
+/// then the `done` events), thinking into a `reasoning` item (`reasoning_summary_*` events
+/// when the request asked for a summary, `reasoning_text.*` otherwise), each tool call into a
+/// `function_call` item (arguments streamed as `function_call_arguments.delta`) or, for a
+/// custom tool, a `custom_tool_call` item (its input in one `custom_tool_call_input.delta`).
+/// `Done` closes open items and writes `response.completed` (or `response.incomplete` on a
+/// length stop) with the whole response and usage; an error writes `error` and
+/// `response.failed`. After either, the encoder writes nothing more.
+///
+/// ```
+/// use serde_json::Map;
+/// use switchyard_core::{ChatEvent, FinishReason};
+/// use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
+///
+/// let head = ResponseHead { id: "resp_1".into(), created_at: 1_700_000_000,
+///     model: "chat".into(), echo: Map::new(), custom_tools: Vec::new() };
+/// let mut enc = ResponsesStreamEncoder::new(head);
+/// let mut out = Vec::new();
+/// enc.encode(&ChatEvent::text("Hi"), &mut out);
+/// enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with("event: response.created\ndata: {"));
+/// assert!(text.contains(r#""delta":"Hi""#));
+/// assert_eq!(enc.final_response().unwrap()["status"], "completed");
+/// ```
+#[derive(Debug)]
+pub struct ResponsesStreamEncoder {
+    head: ResponseHead,
+    /// Items prefix: `resp_abc` -> `abc`.
+    suffix: String,
+    summary: bool,
+    seq: u64,
+    started: bool,
+    /// Finished items by output index (`None` while an item is open).
+    output: Vec<Option<Value>>,
+    open: Option<OpenItem>,
+    calls: Vec<OpenCall>,
+    /// The answer as a conversation turn, for `previous_response_id`.
+    turn: Message,
+    usage: Option<Usage>,
+    bytes: usize,
+    final_response: Option<Value>,
+}
+
+impl ResponsesStreamEncoder {
+    /// An encoder for one response.
+    pub fn new(head: ResponseHead) -> Self {
+        let suffix = head.id.strip_prefix("resp_").unwrap_or(&head.id).to_owned();
+        let summary = head
+            .echo
+            .get("reasoning")
+            .and_then(|r| r.get("summary"))
+            .is_some_and(|s| !s.is_null());
+        Self {
+            head,
+            suffix,
+            summary,
+            seq: 0,
+            started: false,
+            output: Vec::new(),
+            open: None,
+            calls: Vec::new(),
+            turn: Message {
+                content: Vec::new(),
+                ..Message::text(Role::Assistant, "")
+            },
+            usage: None,
+            bytes: 0,
+            final_response: None,
+        }
+    }
+
+    /// Whether the final event (`response.completed`, `.incomplete` or `.failed`) was written.
+    pub fn is_done(&self) -> bool {
+        self.final_response.is_some()
+    }
+
+    /// The whole response object, once the stream has ended.
+    pub fn final_response(&self) -> Option<&Value> {
+        self.final_response.as_ref()
+    }
+
+    /// The answer as an assistant turn (text, reasoning, tool calls; a custom tool's call
+    /// carries its input as the argument `input`), for continuing the conversation.
+    pub fn assistant_turn(&self) -> &Message {
+        &self.turn
+    }
+
+    /// Appends the events for one chat event to `out`.
+    pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+        if self.is_done() {
+            return;
+        }
+        self.start(out);
+        let grown = match event {
+            ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => text.len(),
+            ChatEvent::ToolCallArgs { fragment, .. } => fragment.len(),
+            _ => 0,
+        };
+        self.bytes = self.bytes.saturating_add(grown);
+        if self.bytes > MAX_RESPONSE_BYTES {
+            let msg = format!("the answer exceeds {MAX_RESPONSE_BYTES} bytes");
+            self.encode_error(&ProviderError::malformed(msg), out);
+            return;
+        }
+        match event {
+            ChatEvent::TextDelta { text } => self.text(ItemKind::Message, text, out),
+            ChatEvent::ThinkingDelta { text } => self.text(ItemKind::Reasoning, text, out),
+            ChatEvent::ToolCallStart { index, id, name } => self.call_start(*index, id, name, out),
+            ChatEvent::ToolCallArgs { index, fragment } => self.call_args(*index, fragment, out),
+            ChatEvent::ToolCallEnd { index } => {
+                if let Some(pos) = self.calls.iter().position(|c| c.index == *index) {
+                    let call = self.calls.remove(pos);
+                    self.call_end(call, out);
+                }
+            }
+            ChatEvent::Usage(usage) => self.usage = Some(*usage),
+            ChatEvent::Done { finish_reason } => self.finish(finish_reason, out),
+        }
+    }
+
+    /// Ends the stream with `error` and `response.failed` naming the failure.
+    pub fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
+        if self.is_done() {
+            return;
+        }
+        self.start(out);
+        let message = if err.message().is_empty() {
+            err.reason_code()
+        } else {
+            err.message()
+        };
+        self.emit(
+            out,
+            "error",
+            json!({"code": err.reason_code(), "message": message, "param": null}),
+        );
+        let mut response = self.response_object("failed");
+        response["error"] = json!({"code": err.reason_code(), "message": message});
+        self.emit(out, "response.failed", json!({ "response": response }));
+        self.final_response = Some(response);
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let response = self.response_object("in_progress");
+        self.emit(out, "response.created", json!({ "response": response }));
+        self.emit(out, "response.in_progress", json!({ "response": response }));
+    }
+
+    /// Writes one frame: `event: <kind>` and the data with `type` and `sequence_number`.
+    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert("type".to_owned(), Value::String(kind.to_owned()));
+            obj.insert("sequence_number".to_owned(), Value::from(self.seq));
+        }
+        self.seq += 1;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // A `Value` always serialises.
+        let _ = serde_json::to_writer(&mut *out, &data);
+        out.extend_from_slice(b"\n\n");
+    }
+
+    fn next_index(&mut self, prefix: &str) -> (usize, String) {
+        let index = self.output.len();
+        self.output.push(None);
+        (index, format!("{prefix}_{}_{index}", self.suffix))
+    }
+
+    fn text(&mut self, kind: ItemKind, text: &str, out: &mut Vec<u8>) {
+        if text.is_empty() {
+            return;
+        }
+        if self.open.as_ref().is_some_and(|o| o.kind != kind) {
+            self.close_open(out);
+        }
+        if self.open.is_none() {
+            self.open_item(kind, out);
+        }
+        let Some(item) = self.open.as_mut() else {
+            return;
+        };
+        item.text.push_str(text);
+        let ch = Channel::of(kind, self.summary);
+        let mut data = json!({"item_id": item.id, "output_index": item.output_index,
+                              ch.index_key: 0, "delta": text});
+        if kind == ItemKind::Message {
+            data["logprobs"] = json!([]);
+        }
+        self.emit(out, ch.delta, data);
+    }
+
+    fn open_item(&mut self, kind: ItemKind, out: &mut Vec<u8>) {
+        let (output_index, id) = match kind {
+            ItemKind::Message => self.next_index("msg"),
+            ItemKind::Reasoning => self.next_index("rs"),
+        };
+        let item = match kind {
+            ItemKind::Message => json!({"id": id, "type": "message", "status": "in_progress",
+                                        "role": "assistant", "content": []}),
+            ItemKind::Reasoning if self.summary => {
+                json!({"id": id, "type": "reasoning", "summary": []})
+            }
+            ItemKind::Reasoning => {
+                json!({"id": id, "type": "reasoning", "summary": [], "content": []})
+            }
+        };
+        self.emit(
+            out,
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+        );
+        let ch = Channel::of(kind, self.summary);
+        let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                          "part": ch.part("")});
+        self.emit(out, ch.part_added, data);
+        self.open = Some(OpenItem {
+            kind,
+            output_index,
+            id,
+            text: String::new(),
+        });
+    }
+
+    fn close_open(&mut self, out: &mut Vec<u8>) {
+        let Some(item) = self.open.take() else {
+            return;
+        };
+        let OpenItem {
+            kind,
+            output_index,
+            id,
+            text,
+        } = item;
+        let ch = Channel::of(kind, self.summary);
+        let part = ch.part(&text);
+        let mut data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                              "text": text});
+        if kind == ItemKind::Message {
+            data["logprobs"] = json!([]);
+        }
+        self.emit(out, ch.text_done, data);
+        let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                          "part": part});
+        self.emit(out, ch.part_done, data);
+        let done_item = match (kind, self.summary) {
+            (ItemKind::Message, _) => {
+                self.turn
+                    .content
+                    .push(switchyard_core::ContentPart::Text(text));
+                json!({"id": id, "type": "message", "status": "completed",
+                       "role": "assistant", "content": [part]})
+            }
+            (ItemKind::Reasoning, true) => {
+                self.add_thinking(&text);
+                json!({"id": id, "type": "reasoning", "summary": [part]})
+            }
+            (ItemKind::Reasoning, false) => {
+                self.add_thinking(&text);
+                json!({"id": id, "type": "reasoning", "summary": [], "content": [part]})
+            }
+        };
+        self.item_done(output_index, done_item, out);
+    }
+
+    fn add_thinking(&mut self, text: &str) {
+        let thinking = self.turn.thinking.get_or_insert_with(String::new);
+        thinking.push_str(text);
+    }
+
+    fn item_done(&mut self, output_index: usize, item: Value, out: &mut Vec<u8>) {
+        self.emit(
+            out,
+            "response.output_item.done",
+            json!({"output_index": output_index, "item": item.clone()}),
+        );
+        if let Some(slot) = self.output.get_mut(output_index) {
+            *slot = Some(item);
+        }
+    }
+
+    fn call_start(&mut self, index: u32, call_id: &str, name: &str, out: &mut Vec<u8>) {
+        if self.calls.iter().any(|c| c.index == index) {
+            let msg = format!("tool call index {index} started twice");
+            self.encode_error(&ProviderError::malformed(msg), out);
+            return;
+        }
+        if self.turn.tool_calls.len() + self.calls.len() >= MAX_TOOL_CALLS {
+            let msg = format!("more than {MAX_TOOL_CALLS} tool calls in one answer");
+            self.encode_error(&ProviderError::malformed(msg), out);
+            return;
+        }
+        self.close_open(out);
+        let custom = self.head.custom_tools.iter().any(|t| t == name);
+        let (output_index, id) = self.next_index(if custom { "ctc" } else { "fc" });
+        let item = if custom {
+            json!({"id": id, "type": "custom_tool_call", "status": "in_progress",
+                   "call_id": call_id, "name": name, "input": ""})
+        } else {
+            json!({"id": id, "type": "function_call", "status": "in_progress",
+                   "call_id": call_id, "name": name, "arguments": ""})
+        };
+        self.emit(
+            out,
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+        );
+        self.calls.push(OpenCall {
+            index,
+            output_index,
+            id,
+            call_id: call_id.to_owned(),
+            name: name.to_owned(),
+            arguments: String::new(),
+            custom,
+        });
+    }
+
+    fn call_args(&mut self, index: u32, fragment: &str, out: &mut Vec<u8>) {
+        let Some(call) = self.calls.iter_mut().find(|c| c.index == index) else {
+            let msg = format!("tool call index {index} continued before it started");
+            self.encode_error(&ProviderError::malformed(msg), out);
+            return;
+        };
+        call.arguments.push_str(fragment);
+        if call.custom || fragment.is_empty() {
+            // A custom tool's input is the `input` argument: known once the call is whole.
+            return;
+        }
+        let data =
+            json!({"item_id": call.id, "output_index": call.output_index, "delta": fragment});
+        self.emit(out, "response.function_call_arguments.delta", data);
+    }
+
+    fn call_end(&mut self, call: OpenCall, out: &mut Vec<u8>) {
+        let parsed = parse_arguments(&call.arguments);
+        let base = json!({"item_id": call.id, "output_index": call.output_index});
+        let item = if call.custom {
+            let input = parsed
+                .as_ref()
+                .and_then(|args| args.get("input"))
+                .and_then(Value::as_str)
+                .map_or_else(|| call.arguments.clone(), str::to_owned);
+            let mut data = base.clone();
+            data["delta"] = json!(input);
+            self.emit(out, "response.custom_tool_call_input.delta", data);
+            let mut data = base;
+            data["input"] = json!(input);
+            self.emit(out, "response.custom_tool_call_input.done", data);
+            json!({"id": call.id, "type": "custom_tool_call", "status": "completed",
+                   "call_id": call.call_id, "name": call.name, "input": input})
+        } else {
+            let mut data = base;
+            data["name"] = json!(call.name);
+            data["arguments"] = json!(call.arguments);
+            self.emit(out, "response.function_call_arguments.done", data);
+            json!({"id": call.id, "type": "function_call", "status": "completed",
+                   "call_id": call.call_id, "name": call.name, "arguments": call.arguments})
+        };
+        self.turn.tool_calls.push(ToolCall {
+            id: call.call_id.clone(),
+            name: call.name.clone(),
+            arguments: parsed.unwrap_or_default(),
+        });
+        self.item_done(call.output_index, item, out);
+    }
+
+    fn finish(&mut self, reason: &FinishReason, out: &mut Vec<u8>) {
+        self.close_open(out);
+        while !self.calls.is_empty() {
+            let call = self.calls.remove(0);
+            self.call_end(call, out);
+        }
+        let incomplete = match reason {
+            FinishReason::Length => Some("max_output_tokens"),
+            FinishReason::ContentFilter => Some("content_filter"),
+            _ => None,
+        };
+        let (status, event) = match incomplete {
+            Some(_) => ("incomplete", "response.incomplete"),
+            None => ("completed", "response.completed"),
+        };
+        let mut response = self.response_object(status);
+        if let Some(reason) = incomplete {
+            response["incomplete_details"] = json!({ "reason": reason });
+        }
+        self.emit(out, event, json!({ "response": response }));
+        self.final_response = Some(response);
+    }
+
+    /// The response object as it stands, with `status`.
+    fn response_object(&self, status: &str) -> Value {
+        let mut obj = self.head.echo.clone();
+        let output: Vec<Value> = self.output.iter().flatten().cloned().collect();
+        let usage = match (&self.usage, status) {
+            (_, "in_progress") => Value::Null,
+            (usage, _) => usage_object(&usage.unwrap_or_default()),
+        };
+        for (k, v) in [
+            ("id", json!(self.head.id)),
+            ("object", json!("response")),
+            ("created_at", json!(self.head.created_at)),
+            ("status", json!(status)),
+            ("model", json!(self.head.model)),
+            ("output", Value::Array(output)),
+            ("usage", usage),
+            ("error", Value::Null),
+            ("incomplete_details", Value::Null),
+        ] {
+            obj.insert(k.to_owned(), v);
+        }
+        Value::Object(obj)
+    }
+}
+
+/// OpenAI's usage object of a response.
+fn usage_object(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens(),
+    })
+}

@@ -1,0 +1,284 @@
+//! OpenAI `/v1/responses` request bodies -> [`ChatRequest`].
+//!
+//! ```
+//! use switchyard_stream::responses::request::{DecodeOptions, decode_request};
+//!
+//! let body = br#"{"model":"chat","instructions":"Be brief.","input":"Hi",
+//!                 "reasoning":{"effort":"low","summary":"auto"},"max_output_tokens":64}"#;
+//! let req = decode_request(body, &DecodeOptions::default())?;
+//! assert!(req.store, "OpenAI's default is to store");
+//! let chat = req.into_chat(Vec::new());
+//! assert_eq!(chat.messages.len(), 2, "instructions, then the input");
+//! assert_eq!(chat.options.max_tokens, Some(64));
+//! assert_eq!(chat.think, Some(switchyard_core::Think::Low));
+//! # Ok::<(), switchyard_stream::RequestError>(())
+//! ```
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchyard_core::{ApiFamily, ChatRequest, Message, ResponseFormat, SamplingOptions, Think};
+
+use super::input::{MAX_INPUT_ITEMS, Turns};
+use super::tools::{decode_tool_choice, decode_tools};
+use crate::request_error::{RequestError, decode_body, nullable, pair_tool_results};
+
+/// How [`decode_request`] treats what a chat upstream cannot do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Leave hosted tools (`web_search`, ...) out instead of refusing the request.
+    pub drop_unsupported_tools: bool,
+}
+
+/// A decoded Responses request: the chat request (without the history of a
+/// `previous_response_id`, see [`ResponsesRequest::into_chat`]) and what only the Responses
+/// API knows about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsesRequest {
+    /// The request, with only this request's input as messages.
+    pub chat: ChatRequest,
+    /// `instructions`: the system prompt of this request only (not carried over by
+    /// `previous_response_id`, as on OpenAI).
+    pub instructions: Option<String>,
+    /// The response this one continues.
+    pub previous_response_id: Option<String>,
+    /// Whether the response should be kept (OpenAI's default: `true`).
+    pub store: bool,
+    /// Names of the `custom` (freeform) tools: their calls are answered as `custom_tool_call`.
+    pub custom_tools: Vec<String>,
+    /// Hosted tools that were left out (`drop_unsupported_tools`).
+    pub dropped_tools: Vec<String>,
+    /// The input items as sent (a string input as one user message item), for the store.
+    pub input_items: Vec<Value>,
+    /// Request parameters the response object repeats (`tools`, `tool_choice`, `text`,
+    /// `reasoning`, `metadata`, `temperature`, ...), with OpenAI's defaults filled in.
+    pub echo: Map<String, Value>,
+}
+
+impl ResponsesRequest {
+    /// The chat request to route: `instructions` as the system message, then `history`
+    /// (the turns of the responses this one continues), then this request's input.
+    pub fn into_chat(self, history: Vec<Message>) -> ChatRequest {
+        let mut chat = self.chat;
+        let mut messages = Vec::with_capacity(1 + history.len() + chat.messages.len());
+        if let Some(text) = self.instructions.filter(|t| !t.is_empty()) {
+            messages.push(Message::system(text));
+        }
+        messages.extend(history);
+        messages.append(&mut chat.messages);
+        pair_tool_results(&mut messages);
+        chat.messages = messages;
+        chat
+    }
+}
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default)]
+    input: Option<WireInput>,
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    tools: Vec<Value>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    max_output_tokens: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    reasoning: Option<WireReasoning>,
+    #[serde(default)]
+    text: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    store: Option<bool>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    background: Option<bool>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireInput {
+    Text(String),
+    Items(Vec<Value>),
+}
+
+#[derive(Deserialize, Default)]
+struct WireReasoning {
+    #[serde(default)]
+    effort: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireText {
+    #[serde(default)]
+    format: Option<WireFormat>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireFormat {
+    Text,
+    JsonObject,
+    JsonSchema {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        schema: Option<Value>,
+        #[serde(default)]
+        strict: Option<bool>,
+    },
+}
+
+/// Decodes an OpenAI `/v1/responses` request body.
+///
+/// `input` is a string (one user message) or a list of items (see the module `input`):
+/// messages, function and custom tool calls and their outputs, reasoning. `stream` absent
+/// means `false`, `store` absent means `true`. `reasoning.effort` becomes
+/// [`ChatRequest::think`] (`none` turns thinking off, `minimal` is kept and each upstream
+/// encoder maps it); `reasoning.summary` is accepted and never forwarded. `text.format`
+/// becomes [`ChatRequest::response_format`]. `background: true` is
+/// [`RequestError::Unsupported`]. Sets `meta.client_api` to [`ApiFamily::OpenAi`] and leaves
+/// `extra` empty: no Responses-only field means anything to a chat upstream.
+pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    if wire.background == Some(true) {
+        return Err(RequestError::unsupported(
+            "background",
+            "background responses are not supported; use stream: true",
+        ));
+    }
+    let echo = echo_of(&wire);
+    let mut turns = Turns::default();
+    let input_items = match wire.input {
+        None => Vec::new(),
+        Some(WireInput::Text(text)) => {
+            vec![json!({"type": "message", "role": "user",
+                        "content": [{"type": "input_text", "text": text}]})]
+        }
+        Some(WireInput::Items(items)) => items,
+    };
+    if input_items.len() > MAX_INPUT_ITEMS {
+        return Err(RequestError::field(
+            "input",
+            format!("more than {MAX_INPUT_ITEMS} items"),
+        ));
+    }
+    for (i, item) in input_items.iter().enumerate() {
+        turns.push_item(&format!("input[{i}]"), item.clone())?;
+    }
+    let tools = decode_tools(wire.tools, opts.drop_unsupported_tools)?;
+    let mut chat = ChatRequest::new(wire.model, turns.messages);
+    chat.tools = tools.specs;
+    chat.tool_choice = decode_tool_choice(wire.tool_choice)?;
+    chat.parallel_tool_calls = wire.parallel_tool_calls;
+    chat.options = SamplingOptions {
+        temperature: wire.temperature,
+        top_p: wire.top_p,
+        max_tokens: wire.max_output_tokens,
+        ..SamplingOptions::default()
+    };
+    let text: Option<WireText> = match wire.text {
+        None | Some(Value::Null) => None,
+        Some(raw) => Some(serde_path_to_error::deserialize(raw).map_err(|e| {
+            RequestError::field(format!("text.{}", e.path()), e.into_inner().to_string())
+        })?),
+    };
+    chat.response_format = text.and_then(|t| t.format).map(|f| match f {
+        WireFormat::Text => ResponseFormat::Text,
+        WireFormat::JsonObject => ResponseFormat::Json,
+        WireFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => ResponseFormat::JsonSchema {
+            name,
+            schema: schema.unwrap_or_else(|| json!({"type": "object"})),
+            strict,
+        },
+    });
+    chat.think = think_of(wire.reasoning.and_then(|r| r.effort).as_deref())?;
+    chat.stream = wire.stream.unwrap_or(false);
+    chat.include_usage = true;
+    chat.meta.client_api = Some(ApiFamily::OpenAi);
+    Ok(ResponsesRequest {
+        chat,
+        instructions: wire.instructions,
+        previous_response_id: wire.previous_response_id.filter(|id| !id.is_empty()),
+        store: wire.store.unwrap_or(true),
+        custom_tools: tools.custom,
+        dropped_tools: tools.dropped,
+        input_items,
+        echo,
+    })
+}
+
+fn think_of(effort: Option<&str>) -> Result<Option<Think>, RequestError> {
+    match effort {
+        None => Ok(None),
+        Some("none") => Ok(Some(Think::Off)),
+        Some("xhigh") => Ok(Some(Think::Max)),
+        Some(level) => Think::from_effort(level).map(Some).ok_or_else(|| {
+            RequestError::field(
+                "reasoning.effort",
+                format!(
+                    "expected \"none\", \"minimal\", \"low\", \"medium\" or \"high\", got {level:?}"
+                ),
+            )
+        }),
+    }
+}
+
+/// The request parameters a response object repeats, with OpenAI's defaults.
+fn echo_of(wire: &WireRequest) -> Map<String, Value> {
+    let mut echo = Map::new();
+    let mut put = |k: &str, v: Value| {
+        echo.insert(k.to_owned(), v);
+    };
+    put("instructions", json!(wire.instructions));
+    put("max_output_tokens", json!(wire.max_output_tokens));
+    put("metadata", json!(wire.metadata.clone().unwrap_or_default()));
+    put(
+        "parallel_tool_calls",
+        json!(wire.parallel_tool_calls.unwrap_or(true)),
+    );
+    put("previous_response_id", json!(wire.previous_response_id));
+    let reasoning = wire.reasoning.as_ref();
+    put(
+        "reasoning",
+        json!({"effort": reasoning.and_then(|r| r.effort.clone()),
+               "summary": reasoning.and_then(|r| r.summary.clone())}),
+    );
+    put("store", json!(wire.store.unwrap_or(true)));
+    put("temperature", json!(wire.temperature.unwrap_or(1.0)));
+    put("top_p", json!(wire.top_p.unwrap_or(1.0)));
+    put(
+        "tool_choice",
+        wire.tool_choice.clone().unwrap_or_else(|| json!("auto")),
+    );
+    put("tools", Value::Array(wire.tools.clone()));
+    put(
+        "text",
+        wire.text
+            .clone()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+    );
+    put("truncation", json!("disabled"));
+    put("user", json!(wire.user));
+    echo
+}
