@@ -524,3 +524,16 @@ fn error_events_end_streams_visibly_in_each_api() {
     assert_eq!(v["error"]["message"], "upstream queue full");
     assert_eq!(v["error"]["code"], "overloaded");
 }
+
+#[test]
+fn invalid_utf8_is_malformed_stream_from_both_upstream_protocols() {
+    let openai: &[u8] =
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\xff\"}}]}\n\n";
+    let err = decode_every_way(openai, run_openai).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedStream, "{err}");
+    assert!(err.message().contains("UTF-8"), "{err}");
+    let ollama: &[u8] =
+        b"{\"message\":{\"role\":\"assistant\",\"content\":\"a\xff\"},\"done\":false}\n";
+    let err = decode_every_way(ollama, run_ollama).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedStream, "{err}");
+}
