@@ -42,6 +42,10 @@ pub enum FrameError {
         /// The configured limit.
         max: usize,
     },
+    /// A field of an SSE event is not valid UTF-8 (framers built with
+    /// [`crate::sse::SseFramer::strict_utf8`] only; others replace such bytes).
+    #[error("an SSE event is not valid UTF-8")]
+    InvalidUtf8,
 }
 
 impl FrameError {
@@ -50,6 +54,7 @@ impl FrameError {
         match self {
             FrameError::LineTooLong { .. } => "line_too_long",
             FrameError::EventTooLong { .. } => "event_too_long",
+            FrameError::InvalidUtf8 => "invalid_utf8",
         }
     }
 }

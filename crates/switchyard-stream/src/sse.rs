@@ -85,6 +85,10 @@ pub struct SseFramer {
     max_event: usize,
     started: bool,
     failed: bool,
+    /// Invalid UTF-8 is an error instead of U+FFFD.
+    strict_utf8: bool,
+    /// A line held invalid UTF-8 (strict mode); the framer fails at the next step.
+    invalid_utf8: bool,
     finished: bool,
     // The event being assembled.
     data: String,
@@ -103,12 +107,13 @@ impl Default for SseFramer {
     }
 }
 
-/// The bytes as text; invalid UTF-8 sequences become U+FFFD. Valid input (the normal case)
-/// takes the fast validation path and is borrowed.
-fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+/// The bytes as text; invalid UTF-8 sequences become U+FFFD, or `None` when `strict`.
+/// Valid input (the normal case) takes the fast validation path and is borrowed.
+fn field_text(bytes: &[u8], strict: bool) -> Option<Cow<'_, str>> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) if strict => None,
+        Err(_) => Some(String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -127,6 +132,8 @@ impl SseFramer {
             max_event,
             started: false,
             failed: false,
+            strict_utf8: false,
+            invalid_utf8: false,
             finished: false,
             data: String::new(),
             event_type: String::new(),
@@ -136,6 +143,15 @@ impl SseFramer {
             out_event: String::new(),
             out_retry: None,
         }
+    }
+
+    /// Makes invalid UTF-8 in a field an error ([`FrameError::InvalidUtf8`]) instead of
+    /// replacing it with U+FFFD as the spec says: an upstream that sends it is broken, and a
+    /// silently altered answer is worse than a loud failure.
+    #[must_use]
+    pub fn strict_utf8(mut self) -> Self {
+        self.strict_utf8 = true;
+        self
     }
 
     /// Appends bytes. Bytes pushed after an error or after [`finish`](Self::finish) are dropped.
@@ -186,14 +202,19 @@ impl SseFramer {
     }
 
     fn fail(&mut self) -> Option<Result<(), FrameError>> {
+        let error = if self.invalid_utf8 {
+            FrameError::InvalidUtf8
+        } else {
+            FrameError::EventTooLong {
+                max: self.max_event,
+            }
+        };
         self.failed = true;
         self.buf = Vec::new();
         self.data = String::new();
         self.pos = 0;
         self.scan = 0;
-        Some(Err(FrameError::EventTooLong {
-            max: self.max_event,
-        }))
+        Some(Err(error))
     }
 
     /// Reads lines until an event is dispatched (`Some(Ok)`, the event in `out_*`), more
@@ -245,7 +266,7 @@ impl SseFramer {
                         if self.line(start, end) {
                             return Some(Ok(()));
                         }
-                        if self.data.len() > self.max_event {
+                        if self.invalid_utf8 || self.data.len() > self.max_event {
                             return self.fail();
                         }
                     }
@@ -259,7 +280,7 @@ impl SseFramer {
             if self.line(start, line_end) {
                 return Some(Ok(()));
             }
-            if self.data.len() > self.max_event {
+            if self.invalid_utf8 || self.data.len() > self.max_event {
                 return self.fail();
             }
         }
@@ -288,20 +309,24 @@ impl SseFramer {
             }
             None => (line, &line[line.len()..]),
         };
+        let Some(value) = field_text(value, self.strict_utf8) else {
+            self.invalid_utf8 = true;
+            return false;
+        };
         match name {
             b"data" => {
-                self.data.push_str(&lossy(value));
+                self.data.push_str(&value);
                 self.data.push('\n');
             }
             b"event" => {
                 self.event_type.clear();
-                self.event_type.push_str(&lossy(value));
+                self.event_type.push_str(&value);
             }
-            b"id" if !value.contains(&0) => {
-                self.last_id = Some(lossy(value).into_owned());
+            b"id" if !value.contains('\0') => {
+                self.last_id = Some(value.into_owned());
             }
             b"retry" => {
-                if let Ok(ms) = lossy(value).parse::<u64>() {
+                if let Ok(ms) = value.parse::<u64>() {
                     self.retry = Some(ms);
                 }
             }

@@ -837,4 +837,15 @@ fn anthropic_whole_message_round_trips() {
     assert_eq!(v["content"][2]["input"], json!({"city": "Paris"}));
     let back = anthropic::decode_response(&out).unwrap();
     assert_eq!(back, resp);
+#[test]
+fn invalid_utf8_is_malformed_stream_from_both_upstream_protocols() {
+    let openai: &[u8] =
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\xff\"}}]}\n\n";
+    let err = decode_every_way(openai, run_openai).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedStream, "{err}");
+    assert!(err.message().contains("UTF-8"), "{err}");
+    let ollama: &[u8] =
+        b"{\"message\":{\"role\":\"assistant\",\"content\":\"a\xff\"},\"done\":false}\n";
+    let err = decode_every_way(ollama, run_ollama).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedStream, "{err}");
 }

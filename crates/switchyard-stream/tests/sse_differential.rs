@@ -171,3 +171,26 @@ fn last_line_at_finish_is_held_to_the_limit_too() {
     ));
     assert!(framer.finish().is_none());
 }
+
+#[test]
+fn strict_framer_refuses_invalid_utf8_while_the_default_replaces_it() {
+    let input: &[u8] = b"data: caf\xc3\xa9\n\ndata: bad \xff here\n\ndata: after\n\n";
+    let mut lenient = SseFramer::new();
+    lenient.push(input);
+    assert_eq!(lenient.next_event().unwrap().unwrap().data, "café");
+    assert_eq!(
+        lenient.next_event().unwrap().unwrap().data,
+        "bad \u{fffd} here"
+    );
+
+    let mut strict = SseFramer::new().strict_utf8();
+    // A valid two-byte character split between chunks is fine.
+    strict.push(b"data: caf\xc3");
+    strict.push(b"\xa9\n\n");
+    assert_eq!(strict.next_event().unwrap().unwrap().data, "café");
+    strict.push(&input[b"data: caf\xc3\xa9\n\n".len()..]);
+    let err = strict.next_event().unwrap().expect_err("invalid UTF-8");
+    assert_eq!(err, FrameError::InvalidUtf8);
+    assert_eq!(err.reason_code(), "invalid_utf8");
+    assert!(strict.next_event().is_none(), "nothing after the error");
+}

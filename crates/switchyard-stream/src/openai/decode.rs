@@ -129,7 +129,8 @@ struct Slot {
 /// are not is reported as an error. `Done` waits for `[DONE]` (or the end of input) so the
 /// usage chunk that follows the finish chunk comes first. A stream without a
 /// `finish_reason` is `StreamEndedEarly`; an `error` object inside the stream is a
-/// classified error. Only the first choice is decoded.
+/// classified error. Only the first choice is decoded. Invalid UTF-8 anywhere in an event
+/// is a `malformed_stream` error (as in Ollama's NDJSON), never replaced with U+FFFD.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -174,7 +175,7 @@ impl OpenAiStreamDecoder {
     /// A decoder whose synthesised call ids are `tool_call_id(seed + index)`.
     pub fn with_id_seed(seed: u64) -> Self {
         Self {
-            framer: SseFramer::new(),
+            framer: SseFramer::new().strict_utf8(),
             state: State {
                 seed,
                 slots: Vec::new(),
@@ -188,9 +189,11 @@ impl OpenAiStreamDecoder {
     }
 
     /// Uses `framer` (for example one with a smaller event limit) instead of the default.
+    /// It is made strict about UTF-8 ([`SseFramer::strict_utf8`]): invalid UTF-8 from an
+    /// upstream is a `malformed_stream` error, as in Ollama's NDJSON, never replaced.
     #[must_use]
     pub fn with_framer(mut self, framer: SseFramer) -> Self {
-        self.framer = framer;
+        self.framer = framer.strict_utf8();
         self
     }
 
