@@ -194,6 +194,13 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Serialized as its [reason code](ErrorKind::reason_code).
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.reason_code())
+    }
+}
+
 /// A classified failure of a provider (or of the router acting as one).
 ///
 /// Keeps the upstream's own message verbatim, its HTTP status and error code when there

@@ -11,17 +11,22 @@ use crate::record::Health;
 pub(crate) struct HealthState {
     /// Consecutive failures that counted against health.
     failures: u32,
-    /// End of the current (or last) cooldown.
-    cooling_until: Option<Instant>,
-    /// Reason code of the last failure.
-    reason: &'static str,
-    /// Reason code of the last failed probe, while it is failing.
-    down: Option<&'static str>,
+    /// The current (or last) cooldown.
+    cooling: Option<Cooldown>,
+    /// The kind of the last failed probe, while it is failing.
+    down: Option<ErrorKind>,
     /// The half-open trial in progress (its number), if any: while one request tries a
     /// target whose cooldown ended, others treat it as cooling.
     trial: Option<u64>,
     /// Numbers trials.
     trials: u64,
+}
+
+/// A cooldown: when it ends and the kind of the failure that started it.
+#[derive(Debug, Clone, Copy)]
+struct Cooldown {
+    until: Instant,
+    reason: ErrorKind,
 }
 
 /// The longest cooldown an upstream's `retry-after` can impose.
@@ -64,14 +69,16 @@ impl HealthState {
         let asked = retry_after
             .unwrap_or_default()
             .min(MAX_RETRY_AFTER_COOLDOWN);
-        self.cooling_until = Some(now + cooldown_for(self.failures, schedule_ms).max(asked));
-        self.reason = kind.reason_code();
+        self.cooling = Some(Cooldown {
+            until: now + cooldown_for(self.failures, schedule_ms).max(asked),
+            reason: kind,
+        });
         self.trial = None;
     }
 
     pub(crate) fn on_success(&mut self) {
         self.failures = 0;
-        self.cooling_until = None;
+        self.cooling = None;
         self.down = None;
         self.trial = None;
     }
@@ -79,7 +86,7 @@ impl HealthState {
     /// Claims the half-open trial if the target is half-open (failed before, cooldown
     /// over) and no trial runs; returns its number.
     pub(crate) fn begin_trial(&mut self, now: Instant) -> Option<u64> {
-        let half_open = self.failures > 0 && self.cooling_until.is_none_or(|u| now >= u);
+        let half_open = self.failures > 0 && self.cooling.is_none_or(|c| now >= c.until);
         if !half_open || self.trial.is_some() {
             return None;
         }
@@ -97,11 +104,11 @@ impl HealthState {
     }
 
     pub(crate) fn on_probe(&mut self, result: Result<(), ErrorKind>) {
-        self.down = result.err().map(ErrorKind::reason_code);
+        self.down = result.err();
     }
 
     pub(crate) fn availability(&self, now: Instant) -> Availability {
-        if self.cooling_until.is_some_and(|u| now < u) || self.trial.is_some() {
+        if self.cooling.is_some_and(|c| now < c.until) || self.trial.is_some() {
             Availability::Cooling
         } else if self.down.is_some() {
             Availability::Down
@@ -111,11 +118,11 @@ impl HealthState {
     }
 
     pub(crate) fn status(&self, now: Instant) -> Health {
-        match (self.cooling_until, self.down) {
-            (Some(until), _) if now < until => Health::Cooling {
+        match (self.cooling, self.down) {
+            (Some(Cooldown { until, reason }), _) if now < until => Health::Cooling {
                 until,
                 remaining_ms: u64::try_from((until - now).as_millis()).unwrap_or(u64::MAX),
-                reason: self.reason,
+                reason,
             },
             (_, Some(reason)) => Health::Down { reason },
             _ => Health::Up,
@@ -148,7 +155,7 @@ mod tests {
         assert!(matches!(
             h.status(t0),
             Health::Cooling {
-                reason: "rate_limited",
+                reason: ErrorKind::RateLimited,
                 ..
             }
         ));
@@ -236,7 +243,7 @@ mod tests {
         assert_eq!(
             h.status(now),
             Health::Down {
-                reason: "connect_refused"
+                reason: ErrorKind::ConnectRefused
             }
         );
         h.on_probe(Ok(()));

@@ -71,8 +71,8 @@ pub struct SkippedTarget {
 pub enum RequestOutcome {
     /// The stream ended with its final event.
     Ok,
-    /// The request failed; the reason code of the decisive error.
-    Error(&'static str),
+    /// The request failed; the kind of the decisive error (serialized as its reason code).
+    Error(ErrorKind),
     /// The caller dropped the stream before its end.
     Cancelled,
 }
@@ -82,7 +82,7 @@ impl RequestOutcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             RequestOutcome::Ok => "ok",
-            RequestOutcome::Error(code) => code,
+            RequestOutcome::Error(kind) => kind.reason_code(),
             RequestOutcome::Cancelled => "cancelled",
         }
     }
@@ -268,8 +268,8 @@ pub enum Health {
     Up,
     /// The last active probe failed.
     Down {
-        /// The probe error's reason code.
-        reason: &'static str,
+        /// The probe error's kind (serialized as its reason code).
+        reason: ErrorKind,
     },
     /// In cooldown after a failure.
     Cooling {
@@ -278,8 +278,8 @@ pub enum Health {
         until: std::time::Instant,
         /// Milliseconds left.
         remaining_ms: u64,
-        /// The failure's reason code.
-        reason: &'static str,
+        /// The failure's kind (serialized as its reason code).
+        reason: ErrorKind,
     },
 }
 
@@ -298,4 +298,41 @@ pub struct ProviderStatus {
     pub queued: usize,
     /// Rolling median time to first token of recent requests.
     pub ttft_p50_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use switchyard_core::TimeoutPhase;
+
+    #[test]
+    fn typed_codes_serialize_as_their_wire_strings() {
+        let outcome = RequestOutcome::Error(ErrorKind::Timeout(TimeoutPhase::FirstToken));
+        assert_eq!(outcome.as_str(), "timeout_first_token");
+        assert_eq!(
+            serde_json::to_value(&outcome).ok(),
+            Some(json!({"status": "error", "reason": "timeout_first_token"}))
+        );
+        assert_eq!(
+            serde_json::to_value(RequestOutcome::Cancelled).ok(),
+            Some(json!({"status": "cancelled"}))
+        );
+        let down = Health::Down {
+            reason: ErrorKind::ConnectRefused,
+        };
+        assert_eq!(
+            serde_json::to_value(&down).ok(),
+            Some(json!({"state": "down", "reason": "connect_refused"}))
+        );
+        let cooling = Health::Cooling {
+            until: std::time::Instant::now(),
+            remaining_ms: 5,
+            reason: ErrorKind::RateLimited,
+        };
+        assert_eq!(
+            serde_json::to_value(&cooling).ok(),
+            Some(json!({"state": "cooling", "remaining_ms": 5, "reason": "rate_limited"}))
+        );
+    }
 }

@@ -262,7 +262,7 @@ impl Progress {
     fn fail(&mut self, error: ProviderError) -> RouteFailure {
         self.decided = true;
         let record = self.record(
-            RequestOutcome::Error(error.reason_code()),
+            RequestOutcome::Error(error.kind()),
             ReasonCode::Error(error.kind()),
         );
         emit_record(&self.inner, &record, Some(&error));

@@ -224,7 +224,7 @@ impl Stream for RoutedStream {
                     this.served_by
                 ));
                 this.ended = true;
-                this.complete(RequestOutcome::Error(e.reason_code()), Some(&e));
+                this.complete(RequestOutcome::Error(e.kind()), Some(&e));
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
@@ -237,7 +237,7 @@ impl Stream for RoutedStream {
                     "{} ended its stream without a final event",
                     this.served_by
                 ));
-                this.complete(RequestOutcome::Error(e.reason_code()), Some(&e));
+                this.complete(RequestOutcome::Error(e.kind()), Some(&e));
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => Poll::Pending,

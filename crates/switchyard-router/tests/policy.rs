@@ -185,7 +185,7 @@ async fn first_token_timeout_on_local_falls_back() {
     assert!(matches!(
         router.provider_status()[0].health,
         Health::Cooling {
-            reason: "timeout_first_token",
+            reason: ErrorKind::Timeout(TimeoutPhase::FirstToken),
             ..
         }
     ));
@@ -263,7 +263,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
     assert!(matches!(
         router.provider_status()[0].health,
         Health::Cooling {
-            reason: "rate_limited",
+            reason: ErrorKind::RateLimited,
             ..
         }
     ));
@@ -757,7 +757,7 @@ async fn an_upstream_retry_after_longer_than_the_schedule_is_honoured() {
             reason,
             ..
         } => {
-            assert_eq!(reason, "rate_limited");
+            assert_eq!(reason, ErrorKind::RateLimited);
             assert!(remaining_ms > 20_000, "{remaining_ms}");
         }
         ref other => panic!("expected cooling, got {other:?}"),

@@ -488,3 +488,42 @@ async fn route_explain_applies_the_callers_key_policy() {
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
+
+/// The binary reads `SWITCHYARD_NO_CLOUD` and passes it to the router as
+/// `RouterConfig::no_cloud` (the router reads no environment): with `1` the cloud fallback
+/// of a route is excluded as `cloud_fallback_disabled`, with `0` it stays in the plan.
+#[tokio::test]
+async fn route_explain_applies_switchyard_no_cloud_from_the_environment() {
+    let dir = TempDir::new("explain-no-cloud");
+    let file = dir.write(
+        "config.json5",
+        r#"{
+  providers: {
+    local: { api: "openai", base_url: "http://127.0.0.1:9/v1", discover: false,
+             models: [ { id: "qwen" } ] },
+    cloud: { api: "openai", base_url: "https://api.example.invalid/v1", discover: false,
+             models: [ { id: "gpt-4.1-mini" } ] },
+  },
+  routes: { chat: { targets: ["local/qwen", "cloud/gpt-4.1-mini"] } },
+}"#,
+    );
+    let path = file.to_str().unwrap();
+    let args = ["route", "explain", "--config", path, "--model", "chat"];
+
+    let out = run(&args, &[("SWITCHYARD_NO_CLOUD", "0")], SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("1. local/qwen"), "{plan}");
+    assert!(plan.contains("2. cloud/gpt-4.1-mini"), "{plan}");
+    assert!(!plan.contains("cloud_fallback_disabled"), "{plan}");
+
+    let out = run(&args, &[("SWITCHYARD_NO_CLOUD", "1")], SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("1. local/qwen"), "{plan}");
+    assert!(
+        plan.contains("cloud/gpt-4.1-mini") && plan.contains("excluded: cloud_fallback_disabled"),
+        "{plan}"
+    );
+    assert!(!plan.contains("2. "), "{plan}");
+}
