@@ -452,7 +452,7 @@ pub fn responses_stream(data: &[u8]) {
             5 => ChatEvent::Usage(Usage {
                 prompt_tokens: u32::from(arg),
                 completion_tokens: 1,
-                timings: None,
+                ..Usage::default()
             }),
             6 => ChatEvent::done(if arg & 1 == 0 {
                 FinishReason::Stop

@@ -837,6 +837,8 @@ fn anthropic_whole_message_round_trips() {
     assert_eq!(v["content"][2]["input"], json!({"city": "Paris"}));
     let back = anthropic::decode_response(&out).unwrap();
     assert_eq!(back, resp);
+}
+
 #[test]
 fn invalid_utf8_is_malformed_stream_from_both_upstream_protocols() {
     let openai: &[u8] =

@@ -79,7 +79,7 @@ fn usage(p: u32, c: u32) -> ChatEvent {
     ChatEvent::Usage(Usage {
         prompt_tokens: p,
         completion_tokens: c,
-        timings: None,
+        ..Usage::default()
     })
 }
 
