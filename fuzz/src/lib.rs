@@ -22,6 +22,20 @@ pub fn classify_http_error(data: &[u8]) {
     assert!(!err.reason_code().is_empty());
     let parsed = switchyard_core::ErrorBody::parse(body);
     let _ = switchyard_core::classify_stream_error(&parsed);
+    // The same text as every retry-hint and rate-limit header the answer classifier reads.
+    if let Ok(text) = std::str::from_utf8(body) {
+        let headers = [
+            ("retry-after-ms", text),
+            ("retry-after", text),
+            ("x-ratelimit-limit-requests", text),
+        ];
+        let err =
+            switchyard_core::classify_http_answer(status, body, &headers, std::time::UNIX_EPOCH);
+        assert_eq!(
+            err.kind(),
+            switchyard_core::classify_http_error(status, body, None).kind()
+        );
+    }
 }
 
 /// Cuts `data` into chunks whose sizes (1..=61) come from a small generator seeded by

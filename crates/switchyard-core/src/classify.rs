@@ -3,8 +3,11 @@
 //! Both API families are understood: Ollama's `{"error": "message"}` and OpenAI's
 //! `{"error": {"message", "type", "code", "param"}}` (with `code` a string, or an integer
 //! on vLLM and llama.cpp). Unknown bodies (an HTML page from a proxy) are kept as text.
+//! The retry hint (`retry-after-ms`, `retry-after` as seconds or an HTTP date) and the
+//! `x-ratelimit-*` headers of an answer are read here too; the HTTP clients only hand in
+//! the headers and the current time.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -157,8 +160,8 @@ pub fn classify_stream_error(body: &ErrorBody) -> ProviderError {
     err
 }
 
-/// Parses a `retry-after` value given in seconds (`"12"`, `"1.5"`). HTTP-date values are
-/// handled by the HTTP clients, which know the current time; here they yield `None`.
+/// Parses a `retry-after` value given in seconds (`"12"`, `"1.5"`). HTTP-date values need
+/// the current time: see [`parse_retry_after_at`]; here they yield `None`.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
@@ -168,4 +171,85 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
         .map(Duration::from_secs_f64)
+}
+
+/// Parses a `retry-after-ms` value (milliseconds, sent by some OpenAI-compatible APIs);
+/// negative, non-finite and absurdly large values yield `None`.
+pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
+    let ms = value.trim().parse::<f64>().ok()?;
+    (ms.is_finite() && (0.0..1e12).contains(&ms)).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// Parses a `retry-after` value as delay seconds ([`parse_retry_after`]) or as an HTTP date
+/// measured from `now` (a date in the past gives zero).
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use switchyard_core::parse_retry_after_at;
+///
+/// // 2015-10-21T07:28:00Z, 30 seconds before the date named.
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_450);
+/// let d = parse_retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT", now);
+/// assert_eq!(d, Some(Duration::from_secs(30)));
+/// ```
+pub fn parse_retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Some(delay) = parse_retry_after(value) {
+        return Some(delay);
+    }
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The value of the first header named `name` (ASCII case ignored).
+fn header<'h>(headers: &[(&str, &'h str)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// The retry hint of an answer's headers (`(name, value)` pairs): `retry-after-ms` when it
+/// holds a usable number, else `retry-after` as delay seconds or an HTTP date measured from
+/// `now`.
+pub fn retry_hint(headers: &[(&str, &str)], now: SystemTime) -> Option<Duration> {
+    header(headers, "retry-after-ms")
+        .and_then(parse_retry_after_ms)
+        .or_else(|| header(headers, "retry-after").and_then(|v| parse_retry_after_at(v, now)))
+}
+
+/// Classifies a whole HTTP error answer: its status and body ([`classify_http_error`]), the
+/// retry hint of its headers ([`retry_hint`], relative to `now`), and its `x-ratelimit-*`
+/// headers, kept sorted in the message as `[name=value, ...]`.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use switchyard_core::{classify_http_answer, ErrorKind};
+///
+/// let headers = [("retry-after-ms", "250"), ("x-ratelimit-remaining-requests", "0")];
+/// let e = classify_http_answer(429, b"{}", &headers, SystemTime::now());
+/// assert_eq!(e.kind(), ErrorKind::RateLimited);
+/// assert_eq!(e.retry_after(), Some(std::time::Duration::from_millis(250)));
+/// assert!(e.to_string().contains("[x-ratelimit-remaining-requests=0]"));
+/// ```
+pub fn classify_http_answer(
+    status: u16,
+    body: &[u8],
+    headers: &[(&str, &str)],
+    now: SystemTime,
+) -> ProviderError {
+    let mut err = classify_http_error(status, body, None);
+    if let Some(after) = retry_hint(headers, now) {
+        err = err.with_retry_after(after);
+    }
+    let mut limits: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name.starts_with("x-ratelimit-"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    limits.sort();
+    if limits.is_empty() {
+        err
+    } else {
+        err.context(format_args!("[{}]", limits.join(", ")))
+    }
 }

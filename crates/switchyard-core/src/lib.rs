@@ -35,7 +35,10 @@ pub use accumulate::{
     ChatResponse, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ResponseBuilder, ToolCallAccumulator,
     parse_arguments,
 };
-pub use classify::{ErrorBody, classify_http_error, classify_stream_error, parse_retry_after};
+pub use classify::{
+    ErrorBody, classify_http_answer, classify_http_error, classify_stream_error, parse_retry_after,
+    parse_retry_after_at, parse_retry_after_ms, retry_hint,
+};
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use switchyard_core::{
-    ErrorBody, ErrorKind, ProviderError, TimeoutPhase, classify_http_error, classify_stream_error,
+    ErrorBody, ErrorKind, ProviderError, TimeoutPhase, classify_http_answer, classify_http_error,
+    classify_stream_error, parse_retry_after_at, parse_retry_after_ms, retry_hint,
 };
 
 struct Case {
@@ -323,4 +324,95 @@ fn source_chain_is_kept() {
     assert_eq!(err.message(), "local: connecting to 127.0.0.1:1");
     let source = std::error::Error::source(&err).map(ToString::to_string);
     assert_eq!(source.as_deref(), Some("refused"));
+}
+
+/// 2015-10-21T07:28:00Z, the instant `Wed, 21 Oct 2015 07:28:00 GMT` names.
+fn at_date() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480)
+}
+
+#[test]
+fn retry_after_seconds_form() {
+    let now = at_date();
+    assert_eq!(
+        parse_retry_after_at("12", now),
+        Some(Duration::from_secs(12))
+    );
+    assert_eq!(
+        parse_retry_after_at(" 1.5 ", now),
+        Some(Duration::from_millis(1500))
+    );
+    assert_eq!(parse_retry_after_at("-3", now), None);
+    assert_eq!(parse_retry_after_at("soon", now), None);
+}
+
+#[test]
+fn retry_after_ms_form() {
+    assert_eq!(
+        parse_retry_after_ms("250"),
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(
+        parse_retry_after_ms(" 1.5 "),
+        Some(Duration::from_micros(1500))
+    );
+    assert_eq!(parse_retry_after_ms("0"), Some(Duration::ZERO));
+    for bad in ["-1", "NaN", "inf", "1e13", "", "ten"] {
+        assert_eq!(parse_retry_after_ms(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn retry_after_http_date_form_is_measured_from_now() {
+    let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+    let before = at_date() - Duration::from_secs(90);
+    assert_eq!(
+        parse_retry_after_at(date, before),
+        Some(Duration::from_secs(90))
+    );
+    // A date in the past gives zero, not an error.
+    let after = at_date() + Duration::from_secs(5);
+    assert_eq!(parse_retry_after_at(date, after), Some(Duration::ZERO));
+    assert_eq!(
+        parse_retry_after_at("Wed, 32 Oct 2015 07:28:00 GMT", before),
+        None
+    );
+}
+
+#[test]
+fn retry_hint_prefers_milliseconds_and_falls_back_to_retry_after() {
+    let now = at_date() - Duration::from_secs(60);
+    let both = [("retry-after", "9"), ("retry-after-ms", "1200")];
+    assert_eq!(retry_hint(&both, now), Some(Duration::from_millis(1200)));
+    let unusable_ms = [("retry-after-ms", "-5"), ("Retry-After", "9")];
+    assert_eq!(retry_hint(&unusable_ms, now), Some(Duration::from_secs(9)));
+    let date = [("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")];
+    assert_eq!(retry_hint(&date, now), Some(Duration::from_secs(60)));
+    assert_eq!(retry_hint(&[("content-type", "text/plain")], now), None);
+}
+
+#[test]
+fn http_answers_keep_retry_hint_and_sorted_rate_limit_headers() {
+    let now = at_date();
+    let headers = [
+        ("x-ratelimit-remaining-tokens", "0"),
+        ("retry-after", "3"),
+        ("x-ratelimit-limit-tokens", "1000"),
+        ("content-type", "application/json"),
+    ];
+    let body = br#"{"error":{"message":"slow down","code":"rate_limit_exceeded"}}"#;
+    let err = classify_http_answer(429, body, &headers, now);
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(
+        err.message(),
+        "[x-ratelimit-limit-tokens=1000, x-ratelimit-remaining-tokens=0]: slow down"
+    );
+    // Without headers the answer is classified exactly as status and body say.
+    let bare = classify_http_answer(429, body, &[], now);
+    assert_eq!(
+        bare.message(),
+        classify_http_error(429, body, None).message()
+    );
+    assert_eq!(bare.retry_after(), None);
 }

@@ -2,13 +2,14 @@
 //! allowed routes.
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use serde::Serialize;
+use switchyard_core::{ErrorKind, ProviderError};
 use switchyard_router::CatalogEntry;
 
-use crate::api::JSON;
+use crate::api::{Api, ApiError, JSON};
 use crate::auth::Caller;
 use crate::gateway::Shared;
 
@@ -45,5 +46,19 @@ pub(crate) fn json<T: Serialize>(value: &T) -> Response {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             response
         }
+    }
+}
+
+/// A 200 with `body` as JSON when the model was found; otherwise the API's
+/// `model_not_found` error with the message `missing` gives.
+pub(crate) fn json_or_not_found<T: Serialize>(
+    api: Api,
+    body: Option<T>,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    match body {
+        Some(body) => json(&body),
+        None => ApiError::new(api, ProviderError::new(ErrorKind::ModelNotFound, missing()))
+            .into_response(),
     }
 }

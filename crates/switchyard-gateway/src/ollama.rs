@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use switchyard_core::{ErrorKind, ModelInfo, ProviderError};
+use switchyard_core::ModelInfo;
 use switchyard_router::CatalogEntry;
 
 use crate::api::{Api, ApiError};
@@ -85,17 +85,11 @@ pub(crate) async fn show(
         }
     };
     let entries = catalog::visible_entries(&shared, &caller).await;
-    match catalog::find(&entries, &wanted) {
-        Some(entry) => catalog::json(&ShowBody::of(entry)),
-        None => ApiError::new(
-            Api::Ollama,
-            ProviderError::new(
-                ErrorKind::ModelNotFound,
-                format!("model '{wanted}' not found"),
-            ),
-        )
-        .into_response(),
-    }
+    catalog::json_or_not_found(
+        Api::Ollama,
+        catalog::find(&entries, &wanted).map(ShowBody::of),
+        || format!("model '{wanted}' not found"),
+    )
 }
 
 #[derive(Serialize)]

@@ -7,7 +7,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use switchyard_core::{ErrorKind, ProviderError};
 use switchyard_router::{CatalogEntry, CatalogKind};
 
 use crate::api::{Api, ApiError};
@@ -53,17 +52,14 @@ pub(crate) async fn get_model(
         }
     };
     let entries = catalog::visible_entries(&shared, &caller).await;
-    match entries.iter().find(|e| e.id == model) {
-        Some(entry) => catalog::json(&ModelObject::from(entry)),
-        None => ApiError::new(
-            Api::OpenAi,
-            ProviderError::new(
-                ErrorKind::ModelNotFound,
-                format!("model `{model}` not found; GET /v1/models lists the models served here"),
-            ),
-        )
-        .into_response(),
-    }
+    catalog::json_or_not_found(
+        Api::OpenAi,
+        entries
+            .iter()
+            .find(|e| e.id == model)
+            .map(ModelObject::from),
+        || format!("model `{model}` not found; GET /v1/models lists the models served here"),
+    )
 }
 
 #[derive(Serialize)]

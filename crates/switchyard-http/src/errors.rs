@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::HeaderMap;
-use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase, classify_http_error};
+use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase, classify_http_answer};
 
 /// The most bytes of an error answer's body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -75,30 +75,20 @@ fn error_chain_text(err: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
+/// The headers of an answer as `(name, value)` pairs for core's classification (values
+/// that are not visible ASCII are left out).
+fn header_pairs(headers: &HeaderMap) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect()
+}
+
 /// Reads the retry hint of an answer: `retry-after-ms` (milliseconds, sent by some
 /// OpenAI-compatible APIs) when present, else `retry-after` as delay seconds or an HTTP date
-/// (a date in the past gives zero).
+/// (a date in the past gives zero). The parsing is core's [`switchyard_core::retry_hint`].
 pub fn retry_after_from_headers(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && (0.0..1e12).contains(&ms) {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
-    }
-    let value = text(reqwest::header::RETRY_AFTER.as_str())?;
-    if let Some(d) = switchyard_core::parse_retry_after(value) {
-        return Some(d);
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    switchyard_core::retry_hint(&header_pairs(headers), SystemTime::now())
 }
 
 /// Reads at most `max` bytes of a body; the rest is left unread.
@@ -118,7 +108,8 @@ pub async fn read_body_bounded(
 }
 
 /// Turns a non-success HTTP answer into a classified error: status, the upstream's own
-/// message and code, `retry-after`, and any `x-ratelimit-*` headers (kept in the message).
+/// message and code, `retry-after`, and any `x-ratelimit-*` headers (kept in the message);
+/// the classification is core's [`classify_http_answer`], this reads the answer.
 /// The body is read for at most [`ERROR_BODY_TIMEOUT`]; see [`error_from_response_within`].
 pub async fn error_from_response(response: reqwest::Response, target: &str) -> ProviderError {
     error_from_response_within(response, target, ERROR_BODY_TIMEOUT).await
@@ -142,20 +133,6 @@ pub async fn error_from_response_within(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let mut err = classify_http_error(status, &body, None);
-    if let Some(after) = retry_after_from_headers(&headers) {
-        err = err.with_retry_after(after);
-    }
-    let mut limits: Vec<String> = headers
-        .iter()
-        .filter(|(name, _)| name.as_str().starts_with("x-ratelimit-"))
-        .filter_map(|(name, value)| Some(format!("{}={}", name.as_str(), value.to_str().ok()?)))
-        .collect();
-    limits.sort();
-    let err = if limits.is_empty() {
-        err
-    } else {
-        err.context(format_args!("[{}]", limits.join(", ")))
-    };
+    let err = classify_http_answer(status, &body, &header_pairs(&headers), SystemTime::now());
     err.context(format_args!("{target} answered HTTP {status}"))
 }

@@ -1,6 +1,7 @@
-//! Small JSON helpers shared by the decoders: a string that borrows from the input when it
+//! Small JSON helpers shared by the codecs: a string that borrows from the input when it
 //! has no escapes (serde only borrows a bare `Cow<str>` field, not one inside `Option`),
-//! an incremental scanner that tells where a JSON value ends, and id seeding.
+//! an incremental scanner that tells where a JSON value ends, id seeding, and the two
+//! rules both stream encoders share (writing a value, skipping empty deltas).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -124,4 +125,17 @@ pub(crate) struct WholeFunction<'a> {
     pub(crate) name: CowStr<'a>,
     #[serde(borrow, default)]
     pub(crate) arguments: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Serialises `value` onto `out`. The values the encoders write (strings, integers, maps of
+/// JSON values, plain structs of those) cannot fail to serialise into a `Vec`.
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Whether a stream encoder writes nothing for `event`: a text or thinking delta without
+/// text, which would only be an empty frame.
+pub(crate) fn is_empty_delta(event: &switchyard_core::ChatEvent) -> bool {
+    use switchyard_core::ChatEvent;
+    matches!(event, ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } if text.is_empty())
 }

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchyard_core::PrivacyClass;
 
 /// Switchyard: a local-first LLM gateway between your agents and your models.
 ///
@@ -119,8 +121,8 @@ pub(crate) struct ExplainArgs {
     #[arg(long)]
     pub(crate) caller: Option<String>,
     /// The request's privacy class.
-    #[arg(long, value_enum)]
-    pub(crate) privacy: Option<PrivacyArg>,
+    #[arg(long, value_parser = privacy_class())]
+    pub(crate) privacy: Option<PrivacyClass>,
     /// Whether the request offers tools (routes may prefer tool-capable targets).
     #[arg(long)]
     pub(crate) tools: bool,
@@ -129,13 +131,14 @@ pub(crate) struct ExplainArgs {
     pub(crate) json: bool,
 }
 
-/// A privacy class on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PrivacyArg {
-    /// Any target the route allows.
-    Any,
-    /// Never a cloud target.
-    LocalOnly,
+/// Parses `--privacy` straight into core's [`PrivacyClass`], by the names the config and the
+/// `x-switchyard-privacy` header use (`any`, `local-only`), listed in the help.
+fn privacy_class() -> impl TypedValueParser<Value = PrivacyClass> {
+    PossibleValuesParser::new([
+        PossibleValue::new(PrivacyClass::Any.as_str()).help("Any target the route allows"),
+        PossibleValue::new(PrivacyClass::LocalOnly.as_str()).help("Never a cloud target"),
+    ])
+    .try_map(|name| PrivacyClass::parse(&name).ok_or("not a privacy class"))
 }
 
 /// `config` subcommands.

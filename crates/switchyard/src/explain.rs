@@ -7,7 +7,7 @@ use switchyard_core::{ChatRequest, Message, PrivacyClass, ToolSpec};
 use switchyard_gateway::ApiKey;
 use switchyard_router::Explanation;
 
-use crate::cli::{ExplainArgs, PrivacyArg};
+use crate::cli::ExplainArgs;
 use crate::config::build;
 use crate::serve::EXIT_CONFIG;
 use crate::wiring;
@@ -37,13 +37,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     request.meta.caller = args.caller.clone();
     // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
     // `x-switchyard-privacy` header).
-    request.meta.privacy = PrivacyClass::strictest(
-        key.and_then(|k| k.privacy),
-        args.privacy.map(|p| match p {
-            PrivacyArg::Any => PrivacyClass::Any,
-            PrivacyArg::LocalOnly => PrivacyClass::LocalOnly,
-        }),
-    );
+    request.meta.privacy = PrivacyClass::strictest(key.and_then(|k| k.privacy), args.privacy);
     if args.tools {
         request.tools.push(ToolSpec {
             name: "tool".to_owned(),

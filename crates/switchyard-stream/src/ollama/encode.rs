@@ -10,6 +10,8 @@ use switchyard_core::{
     Usage, parse_arguments,
 };
 
+use crate::json_util::{is_empty_delta, write_json};
+
 /// A tool call whose argument fragments are still arriving.
 #[derive(Debug)]
 struct PendingCall {
@@ -71,22 +73,16 @@ impl OllamaStreamEncoder {
 
     /// Appends the lines for one event to `out` (zero or more complete lines).
     pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
-        if self.done {
+        if self.done || is_empty_delta(event) {
             return;
         }
         match event {
             ChatEvent::TextDelta { text } => {
-                if text.is_empty() {
-                    return;
-                }
                 out.extend_from_slice(&self.prefix);
                 write_json(out, text.as_str());
                 out.extend_from_slice(OPEN_TAIL);
             }
             ChatEvent::ThinkingDelta { text } => {
-                if text.is_empty() {
-                    return;
-                }
                 out.extend_from_slice(&self.prefix);
                 out.extend_from_slice(b"\"\",\"thinking\":");
                 write_json(out, text.as_str());
@@ -313,12 +309,6 @@ fn write_counts(out: &mut Vec<u8>, usage: Option<&Usage>) {
         usage.completion_tokens,
         t.eval_ns
     );
-}
-
-/// Serialises `value` onto `out`. The values written here (strings, integers, maps of
-/// JSON values, plain structs of those) cannot fail to serialise into a `Vec`.
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 #[derive(Serialize)]

@@ -16,9 +16,15 @@ use crate::sse::{SseEventRef, SseFramer};
 /// Public so benchmarks and fuzz targets can parse exactly what the decoder parses;
 /// its fields are private.
 #[derive(Debug, Deserialize)]
-pub struct OpenAiWireChunk<'a> {
-    #[serde(borrow, default)]
-    choices: Vec<WireChoice<'a>>,
+#[serde(transparent)]
+pub struct OpenAiWireChunk<'a>(#[serde(borrow)] WireObject<'a, WireChoice<'a>>);
+
+/// The top level of a chunk or of a whole completion: its choices (`C`), usage and error.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+struct WireObject<'a, C> {
+    #[serde(default)]
+    choices: Vec<C>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(borrow, default)]
@@ -35,16 +41,29 @@ struct WireChoice<'a> {
     finish_reason: Option<CowStr<'a>>,
 }
 
+/// A chunk's `delta`: a message whose tool calls arrive as fragments.
+type WireDelta<'a> = WireMessage<'a, WireToolDelta<'a>>;
+
+/// A chunk's `delta` or a completion's `message`; `T` is the shape of its tool calls.
 #[derive(Debug, Deserialize)]
-struct WireDelta<'a> {
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct WireMessage<'a, T> {
     #[serde(borrow, default)]
     content: Option<CowStr<'a>>,
     #[serde(borrow, default)]
     reasoning_content: Option<CowStr<'a>>,
     #[serde(borrow, default)]
     reasoning: Option<CowStr<'a>>,
-    #[serde(borrow, default)]
-    tool_calls: Option<Vec<WireToolDelta<'a>>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<T>>,
+}
+
+impl<'a, T> WireMessage<'a, T> {
+    /// The reasoning text: `reasoning_content`, else `reasoning`; empty ones count as none.
+    fn take_thinking(&mut self) -> Option<CowStr<'a>> {
+        let content = self.reasoning_content.take().filter(|t| !t.is_empty());
+        content.or_else(|| self.reasoning.take().filter(|t| !t.is_empty()))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,7 +303,7 @@ impl State {
             }
             return Ok(());
         }
-        let chunk: OpenAiWireChunk<'_> = serde_json::from_str(data).map_err(|e| {
+        let OpenAiWireChunk(chunk) = serde_json::from_str(data).map_err(|e| {
             ProviderError::malformed(format!("an SSE event is not a chat completion chunk: {e}"))
         })?;
         if chunk.error.is_some_and(|e| e.get() != "null") {
@@ -312,14 +331,10 @@ impl State {
 
     fn delta(
         &mut self,
-        delta: WireDelta<'_>,
+        mut delta: WireDelta<'_>,
         out: &mut Vec<ChatEvent>,
     ) -> Result<(), ProviderError> {
-        let thinking = delta
-            .reasoning_content
-            .filter(|t| !t.is_empty())
-            .or(delta.reasoning.filter(|t| !t.is_empty()));
-        if let Some(t) = thinking {
+        if let Some(t) = delta.take_thinking() {
             out.push(ChatEvent::thinking(t.0.into_owned()));
         }
         if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
@@ -504,36 +519,16 @@ impl State {
 }
 
 /// The wire shape of a non-streamed `chat.completion` object.
-#[derive(Debug, Deserialize)]
-struct WireCompletion<'a> {
-    #[serde(borrow, default)]
-    choices: Vec<WireRespChoice<'a>>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    #[serde(borrow, default)]
-    error: Option<&'a RawValue>,
-}
+type WireCompletion<'a> = WireObject<'a, WireRespChoice<'a>>;
 
 #[derive(Debug, Deserialize)]
 struct WireRespChoice<'a> {
     #[serde(default)]
     index: u32,
     #[serde(borrow, default)]
-    message: Option<WireRespMessage<'a>>,
+    message: Option<WireMessage<'a, WholeToolCall<'a>>>,
     #[serde(borrow, default)]
     finish_reason: Option<CowStr<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireRespMessage<'a> {
-    #[serde(borrow, default)]
-    content: Option<CowStr<'a>>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<CowStr<'a>>,
-    #[serde(borrow, default)]
-    reasoning: Option<CowStr<'a>>,
-    #[serde(borrow, default)]
-    tool_calls: Option<Vec<WholeToolCall<'a>>>,
 }
 
 /// Decodes a non-streamed `chat.completion` object into a [`ChatResponse`] (the first
@@ -551,9 +546,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
             "the chat completion has no choices",
         ));
     };
-    let message = choice
+    let mut message = choice
         .message
         .ok_or_else(|| ProviderError::malformed("the chat completion's choice has no message"))?;
+    let thinking = message.take_thinking().map(|t| t.0.into_owned());
     let seed = fresh_seed();
     let mut tool_calls = Vec::new();
     for (i, call) in message.tool_calls.into_iter().flatten().enumerate() {
@@ -585,11 +581,6 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
     if !tool_calls.is_empty() && finish_reason == FinishReason::Stop {
         finish_reason = FinishReason::ToolCalls;
     }
-    let thinking = message
-        .reasoning_content
-        .filter(|t| !t.is_empty())
-        .or(message.reasoning.filter(|t| !t.is_empty()))
-        .map(|t| t.0.into_owned());
     Ok(ChatResponse {
         content: message
             .content

@@ -8,6 +8,8 @@ use switchyard_core::{
     ChatEvent, ChatResponse, ErrorKind, FinishReason, MAX_TOOL_CALLS, ProviderError, Usage,
 };
 
+use crate::json_util::{is_empty_delta, write_json};
+
 /// Encodes a stream of [`ChatEvent`]s as OpenAI `chat.completion.chunk` SSE frames.
 ///
 /// The first frame's delta carries `"role":"assistant"`. Text goes to `delta.content`,
@@ -80,23 +82,17 @@ impl OpenAiStreamEncoder {
 
     /// Appends the frames for one event to `out` (zero or more complete frames).
     pub fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
-        if self.done {
+        if self.done || is_empty_delta(event) {
             return;
         }
         match event {
             ChatEvent::TextDelta { text } => {
-                if text.is_empty() {
-                    return;
-                }
                 self.open_delta(out, true);
                 out.extend_from_slice(b"\"content\":");
                 write_json(out, text.as_str());
                 self.close_delta(out);
             }
             ChatEvent::ThinkingDelta { text } => {
-                if text.is_empty() {
-                    return;
-                }
                 self.open_delta(out, false);
                 // Both spellings: DeepSeek-style clients (Vercel AI SDK, OpenCode) read
                 // `reasoning_content`, newer ones (vLLM, Ollama's /v1) `reasoning`.
@@ -337,12 +333,6 @@ fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted => "insufficient_quota",
         _ => "server_error",
     }
-}
-
-/// Serialises `value` onto `out`. The values written here (strings, integers, plain
-/// structs of those) cannot fail to serialise into a `Vec`.
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 #[derive(Serialize)]

@@ -26,166 +26,83 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
         pos: 0,
     };
     let mut chunk = ContentChunk::default();
-    let mut seen = 0u8;
-    cur.eat(b'{')?;
-    if cur.peek()? != b'}' {
-        loop {
-            let key = cur.plain_string()?;
-            cur.eat(b':')?;
-            let bit = match key {
-                "id" => 1,
-                "object" => 2,
-                "model" => 4,
-                "system_fingerprint" => 8,
-                "created" => 16,
-                "choices" => 32,
-                "usage" => 64,
-                _ => return None,
-            };
-            if seen & bit != 0 {
-                return None;
+    const KEYS: &[&str] = &[
+        "id",
+        "object",
+        "model",
+        "system_fingerprint",
+        "created",
+        "choices",
+        "usage",
+    ];
+    cur.object(KEYS, |cur, key| {
+        match KEYS[key] {
+            "created" => {
+                cur.unsigned()?;
             }
-            seen |= bit;
-            match key {
-                "created" => {
-                    cur.unsigned()?;
-                }
-                "usage" => {
-                    if !cur.null() {
-                        chunk.usage = Some(usage(&mut cur)?);
-                    }
-                }
-                "choices" => {
-                    cur.eat(b'[')?;
-                    if cur.peek()? != b']' {
-                        choice(&mut cur, &mut chunk)?;
-                    }
-                    cur.eat(b']')?;
-                }
-                _ => {
-                    if !cur.null() {
-                        cur.plain_string()?;
-                    }
+            "usage" => {
+                if !cur.null() {
+                    chunk.usage = Some(usage(cur)?);
                 }
             }
-            match cur.next()? {
-                b',' => {}
-                b'}' => break,
-                _ => return None,
+            "choices" => {
+                cur.eat(b'[')?;
+                if cur.peek()? != b']' {
+                    choice(cur, &mut chunk)?;
+                }
+                cur.eat(b']')?;
+            }
+            _ => {
+                if !cur.null() {
+                    cur.plain_string()?;
+                }
             }
         }
-    } else {
-        cur.pos += 1;
-    }
+        Some(())
+    })?;
     (cur.pos == cur.bytes.len()).then_some(chunk)
 }
 
 /// One choice object: `index` (must be 0), `delta`, `finish_reason`, `logprobs` (`null`).
 fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
-    let mut seen = 0u8;
-    cur.eat(b'{')?;
-    if cur.peek()? == b'}' {
-        cur.pos += 1;
-        return Some(());
-    }
-    loop {
-        let key = cur.plain_string()?;
-        cur.eat(b':')?;
-        let bit = match key {
-            "index" => 1,
-            "delta" => 2,
-            "finish_reason" => 4,
-            "logprobs" => 8,
-            _ => return None,
-        };
-        if seen & bit != 0 {
-            return None;
-        }
-        seen |= bit;
-        match key {
-            "index" => {
-                cur.eat(b'0')?;
+    const KEYS: &[&str] = &["index", "delta", "finish_reason", "logprobs"];
+    cur.object(KEYS, |cur, key| match KEYS[key] {
+        "index" => cur.eat(b'0'),
+        "delta" => delta(cur, chunk),
+        "finish_reason" => {
+            if !cur.null() {
+                chunk.finish_reason = Some(cur.plain_string()?);
             }
-            "delta" => delta(cur, chunk)?,
-            "finish_reason" => {
-                if !cur.null() {
-                    chunk.finish_reason = Some(cur.plain_string()?);
-                }
-            }
-            _ => {
-                if !cur.null() {
-                    return None;
-                }
-            }
+            Some(())
         }
-        match cur.next()? {
-            b',' => {}
-            b'}' => return Some(()),
-            _ => return None,
-        }
-    }
+        _ => cur.null().then_some(()),
+    })
 }
 
 /// A usage object with up to one each of `prompt_tokens`, `completion_tokens` and
 /// `total_tokens`, unsigned integers.
 fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
-    let (mut prompt, mut completion, mut total) = (None, None, None);
-    cur.eat(b'{')?;
-    if cur.peek()? == b'}' {
-        cur.pos += 1;
-        return Some((prompt, completion));
-    }
-    loop {
-        let key = cur.plain_string()?;
-        cur.eat(b':')?;
-        let field = match key {
-            "prompt_tokens" => &mut prompt,
-            "completion_tokens" => &mut completion,
-            "total_tokens" => &mut total,
-            _ => return None,
-        };
-        if field.is_some() {
-            return None;
-        }
-        *field = Some(cur.unsigned()?);
-        match cur.next()? {
-            b',' => {}
-            b'}' => return Some((prompt, completion)),
-            _ => return None,
-        }
-    }
+    let mut counts = [None; 3];
+    cur.object(
+        &["prompt_tokens", "completion_tokens", "total_tokens"],
+        |cur, key| {
+            counts[key] = Some(cur.unsigned()?);
+            Some(())
+        },
+    )?;
+    Some((counts[0], counts[1]))
 }
 
 /// The delta object: `{}` or up to one `role` and one `content`, plain strings.
 fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
-    let mut seen = 0u8;
-    cur.eat(b'{')?;
-    if cur.peek()? == b'}' {
-        cur.pos += 1;
-        return Some(());
-    }
-    loop {
-        let key = cur.plain_string()?;
-        cur.eat(b':')?;
-        match key {
-            "role" if seen & 1 == 0 => {
-                seen |= 1;
-                cur.plain_string()?;
-            }
-            "content" if seen & 2 == 0 => {
-                seen |= 2;
-                if !cur.null() {
-                    chunk.content = Some(cur.plain_string()?);
-                }
-            }
-            _ => return None,
+    cur.object(&["role", "content"], |cur, key| {
+        if key == 0 {
+            cur.plain_string()?;
+        } else if !cur.null() {
+            chunk.content = Some(cur.plain_string()?);
         }
-        match cur.next()? {
-            b',' => {}
-            b'}' => return Some(()),
-            _ => return None,
-        }
-    }
+        Some(())
+    })
 }
 
 struct Cursor<'a> {
@@ -195,6 +112,38 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// An object whose keys are among `keys` (at most 8), each at most once: calls
+    /// `value` with the key's index to read each value. `None` on any other key, a repeated
+    /// key, or a value `value` refuses.
+    fn object(
+        &mut self,
+        keys: &[&str],
+        mut value: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0u8;
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.eat(b':')?;
+            let index = keys.iter().position(|k| *k == key)?;
+            let bit = 1u8.checked_shl(u32::try_from(index).ok()?)?;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            value(self, index)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }

@@ -168,9 +168,9 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
             if discover {
                 Arc::new(ollama)
             } else {
-                Arc::new(StaticCatalog {
+                Arc::new(CatalogProvider {
                     inner: Arc::new(ollama),
-                    models: models.clone(),
+                    catalog: Catalog::Static(models.clone()),
                 })
             }
         }
@@ -199,10 +199,13 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
                 // Asks `/models` (the client does when it has no static list).
                 (true, true) => Arc::new(client),
                 // Asks `/models` and merges the configured prices and limits in.
-                (true, false) => Arc::new(MergedCatalog { client }),
-                (false, _) => Arc::new(StaticCatalog {
+                (true, false) => Arc::new(CatalogProvider {
+                    inner: Arc::new(client.clone()),
+                    catalog: Catalog::Merged(client),
+                }),
+                (false, _) => Arc::new(CatalogProvider {
                     inner: Arc::new(client),
-                    models: models.clone(),
+                    catalog: Catalog::Static(models.clone()),
                 }),
             }
         }
@@ -277,16 +280,25 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
     }
 }
 
-/// An Ollama provider with `discover: false`: chat goes to the server, the catalog is the
-/// configured list.
+/// Where a provider's catalog comes from when it is not its client's own.
 #[derive(Debug)]
-struct StaticCatalog {
+enum Catalog {
+    /// The configured model list (`discover: false`).
+    Static(Vec<ModelInfo>),
+    /// What an OpenAI-compatible server's `/models` lists, with the configured prices and
+    /// limits merged in (`discover: true` and a configured model list).
+    Merged(OpenAiClient),
+}
+
+/// A provider whose chat and health go to its client and whose catalog is a [`Catalog`].
+#[derive(Debug)]
+struct CatalogProvider {
     inner: Arc<dyn Provider>,
-    models: Vec<ModelInfo>,
+    catalog: Catalog,
 }
 
 #[async_trait]
-impl Provider for StaticCatalog {
+impl Provider for CatalogProvider {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
         self.inner.chat(request).await
     }
@@ -300,40 +312,13 @@ impl Provider for StaticCatalog {
     }
 
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
-        Ok(self.models.clone())
+        match &self.catalog {
+            Catalog::Static(models) => Ok(models.clone()),
+            Catalog::Merged(client) => client.list_models().await,
+        }
     }
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
-    }
-}
-
-/// An OpenAI-compatible provider with `discover: true` and a configured model list: the
-/// catalog is what `/models` lists, with the configured prices and limits merged in.
-#[derive(Debug)]
-struct MergedCatalog {
-    client: OpenAiClient,
-}
-
-#[async_trait]
-impl Provider for MergedCatalog {
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        self.client.chat(request).await
-    }
-
-    async fn chat_as(
-        &self,
-        request: &ChatRequest,
-        model: &str,
-    ) -> Result<ChatStream, ProviderError> {
-        self.client.chat_as(request, model).await
-    }
-
-    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
-        self.client.list_models().await
-    }
-
-    async fn health(&self) -> Result<(), ProviderError> {
-        self.client.health().await
     }
 }

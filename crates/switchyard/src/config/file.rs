@@ -79,16 +79,12 @@ pub(crate) struct KeySection {
     /// The secret, normally `"env:NAME"`.
     pub(crate) token: Secret,
     /// The privacy class of every request made with this key.
-    #[serde(default)]
     pub(crate) privacy: Option<PrivacyClass>,
     /// Route aliases (or `provider/model` names) this key may use; absent: all.
-    #[serde(default)]
     pub(crate) allowed_routes: Option<Vec<String>>,
     /// Request rate limit.
-    #[serde(default)]
     pub(crate) requests_per_minute: Option<u32>,
     /// Token rate limit (prompt + completion).
-    #[serde(default)]
     pub(crate) tokens_per_minute: Option<u32>,
 }
 
@@ -123,31 +119,24 @@ pub(crate) struct ProviderSection {
     /// Where it runs; default: `local` for a loopback address, `cloud` otherwise (write
     /// `lan` for a server on your network). Decides privacy; timeout defaults see
     /// [`TimeoutsSection`].
-    #[serde(default)]
     pub(crate) locality: Option<Locality>,
     /// Ask the server for its model list (default: only when `models` is empty).
-    #[serde(default)]
     pub(crate) discover: Option<bool>,
     /// Requests in flight at most (default 4).
-    #[serde(default)]
     pub(crate) max_concurrency: Option<usize>,
     /// Requests waiting at most (default 16).
-    #[serde(default)]
     pub(crate) max_queue: Option<usize>,
     /// How long a request may wait for a slot (default 30 s).
-    #[serde(default)]
     pub(crate) queue_timeout_ms: Option<u64>,
     /// Phase timeouts.
     #[serde(default)]
     pub(crate) timeouts: TimeoutsSection,
     /// API key, normally `"env:NAME"`.
-    #[serde(default)]
     pub(crate) api_key: Option<Secret>,
     /// Extra headers sent with every request (values may be `"env:NAME"`).
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, Secret>,
     /// A PEM file of extra trusted CA certificates.
-    #[serde(default)]
     pub(crate) ca_file: Option<PathBuf>,
     /// Static model list with prices and limits.
     #[serde(default)]
@@ -155,13 +144,10 @@ pub(crate) struct ProviderSection {
     /// Turn tool calls written as text into structured calls: `true`, `false`, or (for
     /// OpenAI-compatible providers) a list of the upstream model ids to do it for. Absent:
     /// on for Ollama and for local/LAN OpenAI-compatible providers, off for cloud ones.
-    #[serde(default)]
     pub(crate) text_tool_recovery: Option<TextRecoverySetting>,
     /// `max_tokens` or `max_completion_tokens` (OpenAI-compatible only).
-    #[serde(default)]
     pub(crate) max_tokens_field: Option<MaxTokensFieldSetting>,
     /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
-    #[serde(default)]
     pub(crate) num_ctx: Option<u32>,
 }
 
@@ -207,25 +193,18 @@ pub(crate) struct ModelSection {
     /// The upstream's model id.
     pub(crate) id: String,
     /// Price of prompt tokens.
-    #[serde(default)]
     pub(crate) input_usd_per_mtok: Option<f64>,
     /// Price of generated tokens.
-    #[serde(default)]
     pub(crate) output_usd_per_mtok: Option<f64>,
     /// Context window in tokens.
-    #[serde(default)]
     pub(crate) context_window: Option<u32>,
     /// Maximum output tokens.
-    #[serde(default)]
     pub(crate) max_output: Option<u32>,
     /// Native tool calling (default true).
-    #[serde(default)]
     pub(crate) tools: Option<bool>,
     /// Image input (default false).
-    #[serde(default)]
     pub(crate) vision: Option<bool>,
     /// Reasoning output (default false).
-    #[serde(default)]
     pub(crate) thinking: Option<bool>,
 }
 

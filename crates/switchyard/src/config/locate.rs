@@ -220,20 +220,7 @@ impl Scanner<'_> {
         match self.peek() {
             Some(b'{') => {
                 self.bump();
-                loop {
-                    self.skip_trivia();
-                    match self.peek() {
-                        None => return,
-                        Some(b'}') => {
-                            self.bump();
-                            return;
-                        }
-                        Some(b',') => {
-                            self.bump();
-                            continue;
-                        }
-                        _ => {}
-                    }
+                while self.next_member(b'}') {
                     let key_line = self.line;
                     let key = match self.peek() {
                         Some(b'"' | b'\'') => self.string(),
@@ -250,43 +237,54 @@ impl Scanner<'_> {
                     }
                     self.skip_trivia();
                     let matched = matches!(wanted, Some(Segment::Key(k)) if *k == key);
-                    if matched {
-                        *best = Some(key_line);
-                        self.value(path, depth + 1, best);
-                    } else {
-                        self.skip_value();
-                    }
+                    self.member_value(matched, key_line, (path, depth), best);
                 }
             }
             Some(b'[') => {
                 self.bump();
                 let mut index = 0;
-                loop {
-                    self.skip_trivia();
-                    match self.peek() {
-                        None => return,
-                        Some(b']') => {
-                            self.bump();
-                            return;
-                        }
-                        Some(b',') => {
-                            self.bump();
-                            continue;
-                        }
-                        _ => {}
-                    }
+                while self.next_member(b']') {
                     let matched = matches!(wanted, Some(Segment::Index(i)) if *i == index);
-                    if matched {
-                        *best = Some(self.line);
-                        self.value(path, depth + 1, best);
-                    } else {
-                        self.skip_value();
-                    }
+                    self.member_value(matched, self.line, (path, depth), best);
                     index += 1;
                 }
             }
             Some(_) => self.skip_value(),
             None => {}
+        }
+    }
+
+    /// Moves to the next member of the object or array that `close` ends: skips trivia and
+    /// commas; `false` at the end of the text or once `close` is consumed.
+    fn next_member(&mut self, close: u8) -> bool {
+        loop {
+            self.skip_trivia();
+            match self.peek() {
+                None => return false,
+                Some(b) if b == close => {
+                    self.bump();
+                    return false;
+                }
+                Some(b',') => self.bump(),
+                Some(_) => return true,
+            }
+        }
+    }
+
+    /// Scans a member's value: into it, recording `line`, when its key or index is the
+    /// wanted segment `path[depth]`; past it otherwise.
+    fn member_value(
+        &mut self,
+        matched: bool,
+        line: usize,
+        (path, depth): (&[Segment], usize),
+        best: &mut Option<usize>,
+    ) {
+        if matched {
+            *best = Some(line);
+            self.value(path, depth + 1, best);
+        } else {
+            self.skip_value();
         }
     }
 }
