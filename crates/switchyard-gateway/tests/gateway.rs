@@ -1683,3 +1683,100 @@ async fn at_the_connection_cap_a_new_connection_waits_for_a_free_one() {
     assert_eq!(status, 200);
     h.shutdown().await;
 }
+
+/// The model ids `/v1/models` and `/api/tags` list for `key`, in that order.
+async fn listed_for(h: &Harness, key: &str) -> (Vec<String>, Vec<String>) {
+    let v1: Value = http()
+        .get(h.url("/v1/models"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tags: Value = http()
+        .get(h.url("/api/tags"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids = |list: &Value, field: &str| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    (ids(&v1["data"], "id"), ids(&tags["models"], "name"))
+}
+
+#[tokio::test]
+async fn model_lists_show_only_what_the_calling_key_may_use() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(
+        UpstreamConfig::default()
+            .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443")),
+    )
+    .await
+    .unwrap();
+    let slots = vec![
+        ProviderSlot::new(
+            "cloud",
+            provider(Kind::OpenAi, &cloud, Locality::Cloud),
+            Locality::Cloud,
+        ),
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": {
+            "chat": { "targets": ["up/test-model"] },
+            "mixed": { "targets": ["cloud/test-model", "up/test-model"] },
+            "cloudonly": { "targets": ["cloud/test-model"] },
+            "other": { "targets": ["up/test-model"] },
+        } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, keyed_config()).await;
+
+    let (v1, tags) = listed_for(&h, "sk-laptop").await;
+    for id in [
+        "chat",
+        "mixed",
+        "cloudonly",
+        "cloud/test-model",
+        "up/test-model",
+    ] {
+        assert!(v1.contains(&id.to_owned()), "{id} in {v1:?}");
+    }
+    assert!(v1.contains(&"up/gpt-oss:120b-cloud".to_owned()), "{v1:?}");
+    assert_eq!(v1, tags, "both APIs list the same models");
+
+    // A local-only key: no cloud provider's models, no Ollama `-cloud` model, no route
+    // that leads only to the cloud; a route with a local target stays.
+    let (v1, tags) = listed_for(&h, "sk-private").await;
+    assert_eq!(v1, tags);
+    for id in ["chat", "mixed", "up/test-model"] {
+        assert!(v1.contains(&id.to_owned()), "{id} in {v1:?}");
+    }
+    for id in ["cloudonly", "cloud/test-model", "up/gpt-oss:120b-cloud"] {
+        assert!(
+            !v1.contains(&id.to_owned()),
+            "{id} listed to a local-only key: {v1:?}"
+        );
+    }
+    // A key limited to some routes sees those only.
+    let (v1, _) = listed_for(&h, "sk-narrow").await;
+    assert_eq!(v1, vec!["other".to_owned()]);
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
