@@ -550,12 +550,22 @@ async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
 
 #[tokio::test]
 async fn ollama_probe_endpoints_answer_like_ollama() {
-    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let upstream = UpstreamConfig::default()
+        .version("0.7.1")
+        .loaded("test-model");
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
     let root = http().get(h.url("/")).send().await.unwrap();
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     assert_eq!(http().head(h.url("/")).send().await.unwrap().status(), 200);
+    // The upstream Ollama's version; the gateway's own in a header.
     let version = h.ollama_client(None).version().await.unwrap();
-    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(version, "0.7.1");
+    let r = http().get(h.url("/api/version")).send().await.unwrap();
+    assert_eq!(
+        r.headers()[switchyard_gateway::VERSION_HEADER],
+        env!("CARGO_PKG_VERSION")
+    );
+    // The upstream's loaded model, named as the catalog names it.
     let ps: Value = http()
         .get(h.url("/api/ps"))
         .send()
@@ -564,7 +574,12 @@ async fn ollama_probe_endpoints_answer_like_ollama() {
         .json()
         .await
         .unwrap();
-    assert!(ps["models"].is_array());
+    assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
+    assert_eq!(ps["models"][0]["model"], "up/test-model");
+    assert!(ps["models"][0]["expires_at"].is_string());
+    assert_eq!(ps["models"].as_array().unwrap().len(), 1);
+    let loaded = h.ollama_client(None).ps().await.unwrap();
+    assert_eq!(loaded[0].name, "up/test-model");
     h.shutdown().await;
 }
 
@@ -1777,6 +1792,149 @@ async fn model_lists_show_only_what_the_calling_key_may_use() {
     // A key limited to some routes sees those only.
     let (v1, _) = listed_for(&h, "sk-narrow").await;
     assert_eq!(v1, vec!["other".to_owned()]);
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+/// Three upstreams: two Ollama servers (versions 0.9.0 and 0.7.1) and an OpenAI-compatible
+/// one in the cloud; routes over all three; an admin key and a plain one.
+async fn lifecycle_harness() -> (Harness, TestUpstream, TestUpstream) {
+    let lan = TestUpstream::start(UpstreamConfig::default().version("0.9.0"))
+        .await
+        .unwrap();
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default().version("0.7.1"))
+        .await
+        .unwrap();
+    let slots = vec![
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+        ProviderSlot::new(
+            "lan",
+            provider(Kind::Ollama, &lan, Locality::Lan),
+            Locality::Lan,
+        ),
+        ProviderSlot::new(
+            "cloud",
+            provider(Kind::OpenAi, &cloud, Locality::Cloud),
+            Locality::Cloud,
+        ),
+    ];
+    let router = router_over(slots, default_routes());
+    let config = GatewayConfig {
+        keys: vec![
+            ApiKey {
+                admin: true,
+                ..ApiKey::new("ops", "sk-ops")
+            },
+            ApiKey::new("laptop", "sk-laptop"),
+        ],
+        ..gateway_config()
+    };
+    (
+        Harness::serve(Kind::Ollama, local, router, config).await,
+        lan,
+        cloud,
+    )
+}
+
+#[tokio::test]
+async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback() {
+    let (h, lan, cloud) = lifecycle_harness().await;
+    let r = http().get(h.url("/api/version")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["x-switchyard-version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["version"], "0.7.1");
+    // Neither Ollama answers: the fixed version.
+    h.upstream.set_fault(Some(Fault::Refuse));
+    lan.set_fault(Some(Fault::Refuse));
+    let body: Value = http()
+        .get(h.url("/api/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["version"], switchyard_gateway::FALLBACK_OLLAMA_VERSION);
+    lan.shutdown().await;
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+async fn pull(h: &Harness, key: &str, body: Value) -> (u16, String) {
+    let r = http()
+        .post(h.url("/api/pull"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn api_pull_needs_an_admin_key_and_a_local_provider_and_streams_progress() {
+    let (h, lan, cloud) = lifecycle_harness().await;
+    // Not an admin.
+    let (status, body) = pull(&h, "sk-laptop", json!({"model": "up/qwen3:0.6b"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin"), "{body}");
+    // Two local providers: which one must be said.
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "qwen3:0.6b"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("up, lan"), "{body}");
+    // Never onto a cloud provider.
+    let (status, body) = pull(
+        &h,
+        "sk-ops",
+        json!({"model": "qwen3:0.6b", "provider": "cloud"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(cloud.request_count(), 0);
+    // Streamed progress from the named provider, NDJSON, ending in success.
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "lan/qwen3:0.6b"})).await;
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["status"], "pulling manifest");
+    assert_eq!(lines.last().unwrap()["status"], "success");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["completed"].is_u64() && l["total"].is_u64())
+    );
+    let sent = lan.requests().last().unwrap().body.clone();
+    assert!(String::from_utf8_lossy(&sent).contains("\"qwen3:0.6b\""));
+    assert_eq!(
+        h.upstream.request_count(),
+        0,
+        "the other local provider untouched"
+    );
+    // Not streamed: the last report. A failure mid-pull is an error line, or an error.
+    let (status, body) = pull(
+        &h,
+        "sk-ops",
+        json!({"model": "qwen3:0.6b", "provider": "up", "stream": false}),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"success"}"#));
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "up/missing-x"})).await;
+    assert_eq!(status, 200);
+    assert!(body.lines().last().unwrap().contains("\"error\""), "{body}");
+    lan.shutdown().await;
     cloud.shutdown().await;
     h.shutdown().await;
 }

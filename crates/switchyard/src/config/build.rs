@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatStream, Locality, ModelInfo, Price, Provider, ProviderError,
+    Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
+    Provider, ProviderError, PullStream,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -266,6 +267,7 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
                 allowed_routes: k.allowed_routes.clone(),
                 requests_per_minute: k.requests_per_minute,
                 tokens_per_minute: k.tokens_per_minute,
+                admin: k.admin,
             })
             .collect(),
         max_body_bytes: server.max_body_bytes,
@@ -305,6 +307,22 @@ impl Provider for StaticCatalog {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
+    }
+
+    async fn server_version(&self) -> Result<Option<String>, ProviderError> {
+        self.inner.server_version().await
+    }
+
+    async fn loaded_models(&self) -> Result<Vec<LoadedModel>, ProviderError> {
+        self.inner.loaded_models().await
+    }
+
+    async fn pull(&self, model: &str) -> Result<PullStream, ProviderError> {
+        self.inner.pull(model).await
+    }
+
+    async fn warm(&self, model: &str, keep_alive: Option<&KeepAlive>) -> Result<(), ProviderError> {
+        self.inner.warm(model, keep_alive).await
     }
 }
 

@@ -90,6 +90,9 @@ pub(crate) struct KeySection {
     /// Token rate limit (prompt + completion).
     #[serde(default)]
     pub(crate) tokens_per_minute: Option<u32>,
+    /// May pull models onto local providers through the gateway (`POST /api/pull`).
+    #[serde(default)]
+    pub(crate) admin: bool,
 }
 
 /// Which protocol a provider speaks.
