@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) settings: ArcSwap<Settings>,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
+    pub(crate) warmup: Arc<crate::warmup::Warmup>,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -78,6 +79,7 @@ impl Gateway {
                 settings: ArcSwap::from_pointee(Settings::new(config)),
                 limiter,
                 metrics: ArcSwapOption::empty(),
+                warmup: Arc::default(),
             }),
         }
     }

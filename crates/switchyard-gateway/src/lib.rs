@@ -72,6 +72,7 @@ mod ops;
 mod server;
 mod telemetry;
 mod time;
+mod warmup;
 
 pub use api::status_for;
 pub use chat::{
@@ -83,3 +84,4 @@ pub use gateway::{Gateway, RouterHandle};
 pub use lifecycle::{FALLBACK_OLLAMA_VERSION, VERSION_HEADER};
 pub use server::check_listen_policy;
 pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
+pub use warmup::WarmTarget;

@@ -1938,3 +1938,65 @@ async fn api_pull_needs_an_admin_key_and_a_local_provider_and_streams_progress()
     cloud.shutdown().await;
     h.shutdown().await;
 }
+
+async fn readyz(h: &Harness) -> (u16, Value) {
+    let r = http().get(h.url("/readyz")).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Polls `/readyz` until it answers `status` (bounded: 200 tries, 25 ms apart).
+async fn readyz_until(h: &Harness, status: u16) -> Value {
+    for _ in 0..200 {
+        let (s, body) = readyz(h).await;
+        if s == status {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("/readyz never answered {status}");
+}
+
+#[tokio::test]
+async fn warm_models_load_with_keep_alive_and_readyz_waits_for_them() {
+    use switchyard_gateway::WarmTarget;
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    // The upstream hangs: /readyz names the model it waits for, then gives up waiting.
+    h.upstream.set_fault(Some(Fault::AcceptAndHang));
+    let target = WarmTarget {
+        provider: "up".into(),
+        model: "test-model".into(),
+        keep_alive: Some(switchyard_core::KeepAlive::Seconds(-1.0)),
+    };
+    h.gateway
+        .warm(vec![target.clone()], Duration::from_millis(400));
+    let (status, body) = readyz(&h).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["warming"], json!(["up/test-model"]));
+    let body = readyz_until(&h, 200).await;
+    assert!(body.get("warming").is_none(), "{body}");
+
+    // The upstream answers: the model is loaded, kept loaded, and /api/ps lists it.
+    h.upstream.set_fault(None);
+    h.gateway.warm(vec![target], Duration::from_secs(5));
+    readyz_until(&h, 200).await;
+    let load = h
+        .upstream
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/api/generate")
+        .expect("a load request");
+    let load: Value = serde_json::from_slice(&load.body).unwrap();
+    assert_eq!(load["model"], "test-model");
+    assert_eq!(load["keep_alive"], -1.0);
+    let ps: Value = http()
+        .get(h.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
+    h.shutdown().await;
+}

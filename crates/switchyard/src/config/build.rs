@@ -9,7 +9,7 @@ use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
     Provider, ProviderError, PullStream,
 };
-use switchyard_gateway::{ApiKey, GatewayConfig};
+use switchyard_gateway::{ApiKey, GatewayConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
@@ -354,4 +354,25 @@ impl Provider for MergedCatalog {
     async fn health(&self) -> Result<(), ProviderError> {
         self.client.health().await
     }
+}
+
+/// How long `/readyz` waits for warming models when `warm.timeout_ms` is not set.
+pub(crate) const DEFAULT_WARM_TIMEOUT_MS: u64 = 300_000;
+
+/// The models every provider's `warm` section lists, kept loaded for its `keep_alive`
+/// (default `-1`: as long as the server runs), and the longest of their timeouts.
+pub(crate) fn warm_targets(file: &FileConfig) -> (Vec<WarmTarget>, Duration) {
+    let mut targets = Vec::new();
+    let mut timeout_ms = 0;
+    for (id, p) in &file.providers {
+        let Some(warm) = &p.warm else { continue };
+        timeout_ms = timeout_ms.max(warm.timeout_ms.unwrap_or(DEFAULT_WARM_TIMEOUT_MS));
+        let keep_alive = warm.keep_alive.clone().unwrap_or(KeepAlive::Seconds(-1.0));
+        targets.extend(warm.models.iter().map(|m| WarmTarget {
+            provider: id.clone(),
+            model: m.clone(),
+            keep_alive: Some(keep_alive.clone()),
+        }));
+    }
+    (targets, Duration::from_millis(timeout_ms))
 }
