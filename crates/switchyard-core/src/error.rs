@@ -67,11 +67,14 @@ pub enum ErrorKind {
     QueueFull,
     /// A bug or an unexpected local condition in the gateway itself.
     Internal,
+    /// The provider does not offer this operation (embeddings on a backend without them,
+    /// pulling on a server that cannot pull): skipped, not a fault of its health.
+    Unsupported,
 }
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 26] = [
         ErrorKind::ConnectRefused,
         ErrorKind::Dns,
         ErrorKind::Tls,
@@ -97,6 +100,7 @@ impl ErrorKind {
         ErrorKind::BudgetExhausted,
         ErrorKind::QueueFull,
         ErrorKind::Internal,
+        ErrorKind::Unsupported,
     ];
 
     /// A stable snake_case code for logs, metrics labels and API error bodies.
@@ -127,6 +131,7 @@ impl ErrorKind {
             ErrorKind::BudgetExhausted => "budget_exhausted",
             ErrorKind::QueueFull => "queue_full",
             ErrorKind::Internal => "internal_error",
+            ErrorKind::Unsupported => "unsupported",
         }
     }
 
@@ -164,6 +169,7 @@ impl ErrorKind {
             && !matches!(
                 self,
                 ErrorKind::ModelNotFound
+                    | ErrorKind::Unsupported
                     | ErrorKind::BudgetExhausted
                     | ErrorKind::QueueFull
                     | ErrorKind::Timeout(TimeoutPhase::Queue)

@@ -26,6 +26,7 @@ pub mod civil;
 mod classify;
 mod error;
 mod event;
+mod lifecycle;
 mod model;
 mod provider;
 mod reason;
@@ -41,8 +42,9 @@ pub use classify::{
 };
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
+pub use lifecycle::{LoadedModel, PullProgress, PullStream};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
-pub use provider::{ChatStream, Provider, collect_response};
+pub use provider::{ChatStream, Provider, collect_response, unsupported};
 pub use reason::ReasonCode;
 pub use request::{
     ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, MessageExtras, RequestMeta,

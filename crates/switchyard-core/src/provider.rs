@@ -8,8 +8,9 @@ use futures::{Stream, StreamExt};
 use crate::accumulate::{ChatResponse, ResponseBuilder};
 use crate::error::ProviderError;
 use crate::event::ChatEvent;
+use crate::lifecycle::{LoadedModel, PullStream};
 use crate::model::ModelInfo;
-use crate::request::ChatRequest;
+use crate::request::{ChatRequest, KeepAlive};
 
 /// A streamed chat answer: events, or a classified error that ends it.
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent, ProviderError>> + Send>>;
@@ -46,6 +47,36 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// A cheap liveness check of the upstream.
     async fn health(&self) -> Result<(), ProviderError>;
+
+    /// The upstream server's own version (Ollama's `/api/version`), when it has one.
+    async fn server_version(&self) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
+    /// The models the upstream holds in memory now (Ollama's `/api/ps`); none by default.
+    async fn loaded_models(&self) -> Result<Vec<LoadedModel>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// Pulls (downloads) `model` onto the upstream, reporting progress.
+    async fn pull(&self, model: &str) -> Result<PullStream, ProviderError> {
+        Err(unsupported(format_args!("pulling `{model}`")))
+    }
+
+    /// Loads `model` into memory and keeps it there for `keep_alive` (the upstream's
+    /// default when `None`), so the first request does not wait for the load.
+    async fn warm(&self, model: &str, keep_alive: Option<&KeepAlive>) -> Result<(), ProviderError> {
+        let _ = keep_alive;
+        Err(unsupported(format_args!("loading `{model}` ahead of use")))
+    }
+}
+
+/// The error of an operation a provider does not offer.
+pub fn unsupported(what: std::fmt::Arguments<'_>) -> ProviderError {
+    ProviderError::new(
+        crate::ErrorKind::Unsupported,
+        format!("{what} is not supported by this provider"),
+    )
 }
 
 /// Folds a stream into a whole [`ChatResponse`]; an error if the stream fails or ends

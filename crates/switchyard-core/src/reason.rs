@@ -167,6 +167,7 @@ fn fallback_after_str(kind: ErrorKind) -> &'static str {
         ErrorKind::BudgetExhausted => "fallback_after_budget_exhausted",
         ErrorKind::PolicyBlocked => "fallback_after_policy_blocked",
         ErrorKind::QueueFull => "overflow_queue_full",
+        ErrorKind::Unsupported => "fallback_after_unsupported",
         ErrorKind::ContextOverflow
         | ErrorKind::InvalidRequest
         | ErrorKind::Cancelled

@@ -299,6 +299,7 @@ fn every_kind_has_a_stable_reason_code() {
         (ErrorKind::BudgetExhausted, "budget_exhausted", true, false),
         (ErrorKind::QueueFull, "queue_full", true, false),
         (ErrorKind::Internal, "internal_error", false, false),
+        (ErrorKind::Unsupported, "unsupported", true, false),
     ];
     assert_eq!(expected.len(), ErrorKind::ALL.len());
     let mut seen = std::collections::HashSet::new();

@@ -90,6 +90,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         | ErrorKind::Cancelled
         | ErrorKind::Timeout(TimeoutPhase::Queue) => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -6,22 +6,39 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use serde::Serialize;
-use switchyard_core::{ErrorKind, ProviderError};
-use switchyard_router::CatalogEntry;
+use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError, ReasonCode};
+use switchyard_router::{CatalogEntry, Router};
 
 use crate::api::{Api, ApiError, JSON};
 use crate::auth::Caller;
 use crate::gateway::Shared;
 
 /// The router's catalog (route aliases first, as the router orders it), without the
-/// entries the caller's key may not use.
+/// entries the caller's key may not use: models outside the key's allowed list, and those
+/// whose every target the key's privacy class rules out (a `local-only` key sees no cloud
+/// models, nor routes that lead only to the cloud).
 pub(crate) async fn visible_entries(shared: &Shared, caller: &Caller) -> Vec<CatalogEntry> {
     let router = shared.router.load_full();
     let mut entries = router.catalog().await;
     if let Some(key) = &caller.0 {
         entries.retain(|e| key.allows_model(&e.id));
     }
+    let privacy = caller.0.as_ref().and_then(|k| k.privacy);
+    entries.retain(|e| !privacy_rules_out(&router, e, privacy));
     entries
+}
+
+/// Whether a request for `entry` under `privacy` (the router's default when `None`) could
+/// reach none of its targets for privacy reasons alone.
+fn privacy_rules_out(router: &Router, entry: &CatalogEntry, privacy: Option<PrivacyClass>) -> bool {
+    let mut probe = ChatRequest::new(entry.id.clone(), Vec::new());
+    probe.meta.privacy = privacy;
+    let plan = router.explain(&probe);
+    !plan.targets.is_empty()
+        && plan
+            .targets
+            .iter()
+            .all(|t| !t.included && t.reason == ReasonCode::PrivacyLocalOnly)
 }
 
 /// The entry a client names: exactly, or without Ollama's implicit `:latest` tag.

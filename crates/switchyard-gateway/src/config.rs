@@ -24,6 +24,8 @@ pub struct ApiKey {
     pub requests_per_minute: Option<u32>,
     /// Tokens (prompt plus completion) per minute at most; `None`: unlimited.
     pub tokens_per_minute: Option<u32>,
+    /// May manage models on the upstreams (`POST /api/pull`).
+    pub admin: bool,
 }
 
 impl ApiKey {
@@ -36,6 +38,7 @@ impl ApiKey {
             allowed_routes: None,
             requests_per_minute: None,
             tokens_per_minute: None,
+            admin: false,
         }
     }
 
@@ -56,6 +59,7 @@ impl fmt::Debug for ApiKey {
             .field("allowed_routes", &self.allowed_routes)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("admin", &self.admin)
             .finish()
     }
 }

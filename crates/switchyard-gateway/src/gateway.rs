@@ -21,7 +21,7 @@ use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, ollama, openai, ops, telemetry};
+use crate::{auth, lifecycle, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) settings: ArcSwap<Settings>,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
+    pub(crate) warmup: Arc<crate::warmup::Warmup>,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -78,6 +79,7 @@ impl Gateway {
                 settings: ArcSwap::from_pointee(Settings::new(config)),
                 limiter,
                 metrics: ArcSwapOption::empty(),
+                warmup: Arc::default(),
             }),
         }
     }
@@ -109,7 +111,7 @@ impl Gateway {
     /// Every route with its tower layers, ready to serve (or to call in tests).
     ///
     /// Authenticated (when keys are configured): `/v1/*`, `/api/chat`, `/api/tags`,
-    /// `/api/show`, `/api/ps`, `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
+    /// `/api/show`, `/api/ps`, `/api/pull` (admin keys), `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
     pub fn app(&self) -> AxumRouter {
         let shared = Arc::clone(&self.shared);
         let authenticated = AxumRouter::new()
@@ -119,7 +121,8 @@ impl Gateway {
             .route("/api/chat", post(ollama::chat))
             .route("/api/tags", get(ollama::tags))
             .route("/api/show", post(ollama::show))
-            .route("/api/ps", get(ollama::ps))
+            .route("/api/ps", get(lifecycle::ps))
+            .route("/api/pull", post(lifecycle::pull))
             .route("/metrics", get(ops::metrics))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),
@@ -127,7 +130,7 @@ impl Gateway {
             ));
         let open = AxumRouter::new()
             .route("/", get(ollama::root))
-            .route("/api/version", get(ollama::version))
+            .route("/api/version", get(lifecycle::version))
             .route("/healthz", get(ops::healthz))
             .route("/readyz", get(ops::readyz));
         authenticated

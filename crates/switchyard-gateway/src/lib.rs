@@ -64,6 +64,7 @@ mod chat;
 mod config;
 mod error;
 mod gateway;
+mod lifecycle;
 mod limits;
 mod ollama;
 mod openai;
@@ -71,6 +72,7 @@ mod ops;
 mod server;
 mod telemetry;
 mod time;
+mod warmup;
 
 pub use api::status_for;
 pub use chat::{
@@ -79,5 +81,7 @@ pub use chat::{
 pub use config::{ApiKey, GatewayConfig};
 pub use error::GatewayError;
 pub use gateway::{Gateway, RouterHandle};
+pub use lifecycle::{FALLBACK_OLLAMA_VERSION, VERSION_HEADER};
 pub use server::check_listen_policy;
 pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
+pub use warmup::WarmTarget;

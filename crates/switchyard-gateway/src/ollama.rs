@@ -1,5 +1,6 @@
 //! Ollama's native API: `POST /api/chat`, `GET /api/tags`, `POST /api/show`,
-//! `GET /api/version`, `GET /api/ps`, and `GET /` / `HEAD /` ("Ollama is running").
+//! and `GET /` / `HEAD /` ("Ollama is running"); the model lifecycle endpoints are in
+//! `lifecycle.rs`.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,19 +26,6 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, request: Request) ->
 /// `GET /` and `HEAD /`: what Ollama answers, so clients that probe the base URL work.
 pub(crate) async fn root() -> &'static str {
     "Ollama is running"
-}
-
-/// `GET /api/version`.
-pub(crate) async fn version(State(shared): State<Arc<Shared>>) -> Response {
-    let settings = shared.settings.load();
-    catalog::json(&VersionBody {
-        version: &settings.config.version,
-    })
-}
-
-/// `GET /api/ps`: the gateway does not load models itself, so the list is empty.
-pub(crate) async fn ps() -> Response {
-    catalog::json(&TagList { models: Vec::new() })
 }
 
 /// `GET /api/tags`: route aliases and exact `provider/model` refs, as Ollama lists models.
@@ -90,11 +78,6 @@ pub(crate) async fn show(
         catalog::find(&entries, &wanted).map(ShowBody::of),
         || format!("model '{wanted}' not found"),
     )
-}
-
-#[derive(Serialize)]
-struct VersionBody<'a> {
-    version: &'a str,
 }
 
 #[derive(Serialize)]

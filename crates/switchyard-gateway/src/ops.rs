@@ -20,14 +20,17 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: provider states; 503 when no provider is up.
+/// `GET /readyz`: provider states; 503 when no provider is up, or while models listed to
+/// warm at start are still loading (named in `warming`, until their timeout).
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let router = shared.router.load_full();
     let providers = router.provider_status();
-    let ready = providers.iter().any(|p| matches!(p.health, Health::Up));
+    let warming = shared.warmup.waiting_for();
+    let ready = warming.is_empty() && providers.iter().any(|p| matches!(p.health, Health::Up));
     let mut response = catalog::json(&Readiness {
         ready,
         providers: &providers,
+        warming,
     });
     if !ready {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -39,6 +42,8 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 struct Readiness<'a> {
     ready: bool,
     providers: &'a [ProviderStatus],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warming: Vec<String>,
 }
 
 /// `GET /metrics`: the Prometheus exporter's text (router and gateway metrics).

@@ -550,12 +550,22 @@ async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
 
 #[tokio::test]
 async fn ollama_probe_endpoints_answer_like_ollama() {
-    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let upstream = UpstreamConfig::default()
+        .version("0.7.1")
+        .loaded("test-model");
+    let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
     let root = http().get(h.url("/")).send().await.unwrap();
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     assert_eq!(http().head(h.url("/")).send().await.unwrap().status(), 200);
+    // The upstream Ollama's version; the gateway's own in a header.
     let version = h.ollama_client(None).version().await.unwrap();
-    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(version, "0.7.1");
+    let r = http().get(h.url("/api/version")).send().await.unwrap();
+    assert_eq!(
+        r.headers()[switchyard_gateway::VERSION_HEADER],
+        env!("CARGO_PKG_VERSION")
+    );
+    // The upstream's loaded model, named as the catalog names it.
     let ps: Value = http()
         .get(h.url("/api/ps"))
         .send()
@@ -564,7 +574,12 @@ async fn ollama_probe_endpoints_answer_like_ollama() {
         .json()
         .await
         .unwrap();
-    assert!(ps["models"].is_array());
+    assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
+    assert_eq!(ps["models"][0]["model"], "up/test-model");
+    assert!(ps["models"][0]["expires_at"].is_string());
+    assert_eq!(ps["models"].as_array().unwrap().len(), 1);
+    let loaded = h.ollama_client(None).ps().await.unwrap();
+    assert_eq!(loaded[0].name, "up/test-model");
     h.shutdown().await;
 }
 
@@ -1681,5 +1696,307 @@ async fn at_the_connection_cap_a_new_connection_waits_for_a_free_one() {
         .unwrap()
         .unwrap();
     assert_eq!(status, 200);
+    h.shutdown().await;
+}
+
+/// The model ids `/v1/models` and `/api/tags` list for `key`, in that order.
+async fn listed_for(h: &Harness, key: &str) -> (Vec<String>, Vec<String>) {
+    let v1: Value = http()
+        .get(h.url("/v1/models"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tags: Value = http()
+        .get(h.url("/api/tags"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids = |list: &Value, field: &str| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    (ids(&v1["data"], "id"), ids(&tags["models"], "name"))
+}
+
+#[tokio::test]
+async fn model_lists_show_only_what_the_calling_key_may_use() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(
+        UpstreamConfig::default()
+            .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443")),
+    )
+    .await
+    .unwrap();
+    let slots = vec![
+        ProviderSlot::new(
+            "cloud",
+            provider(Kind::OpenAi, &cloud, Locality::Cloud),
+            Locality::Cloud,
+        ),
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": {
+            "chat": { "targets": ["up/test-model"] },
+            "mixed": { "targets": ["cloud/test-model", "up/test-model"] },
+            "cloudonly": { "targets": ["cloud/test-model"] },
+            "other": { "targets": ["up/test-model"] },
+        } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, keyed_config()).await;
+
+    let (v1, tags) = listed_for(&h, "sk-laptop").await;
+    for id in [
+        "chat",
+        "mixed",
+        "cloudonly",
+        "cloud/test-model",
+        "up/test-model",
+    ] {
+        assert!(v1.contains(&id.to_owned()), "{id} in {v1:?}");
+    }
+    assert!(v1.contains(&"up/gpt-oss:120b-cloud".to_owned()), "{v1:?}");
+    assert_eq!(v1, tags, "both APIs list the same models");
+
+    // A local-only key: no cloud provider's models, no Ollama `-cloud` model, no route
+    // that leads only to the cloud; a route with a local target stays.
+    let (v1, tags) = listed_for(&h, "sk-private").await;
+    assert_eq!(v1, tags);
+    for id in ["chat", "mixed", "up/test-model"] {
+        assert!(v1.contains(&id.to_owned()), "{id} in {v1:?}");
+    }
+    for id in ["cloudonly", "cloud/test-model", "up/gpt-oss:120b-cloud"] {
+        assert!(
+            !v1.contains(&id.to_owned()),
+            "{id} listed to a local-only key: {v1:?}"
+        );
+    }
+    // A key limited to some routes sees those only.
+    let (v1, _) = listed_for(&h, "sk-narrow").await;
+    assert_eq!(v1, vec!["other".to_owned()]);
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+/// Three upstreams: two Ollama servers (versions 0.9.0 and 0.7.1) and an OpenAI-compatible
+/// one in the cloud; routes over all three; an admin key and a plain one.
+async fn lifecycle_harness() -> (Harness, TestUpstream, TestUpstream) {
+    let lan = TestUpstream::start(UpstreamConfig::default().version("0.9.0"))
+        .await
+        .unwrap();
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default().version("0.7.1"))
+        .await
+        .unwrap();
+    let slots = vec![
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+        ProviderSlot::new(
+            "lan",
+            provider(Kind::Ollama, &lan, Locality::Lan),
+            Locality::Lan,
+        ),
+        ProviderSlot::new(
+            "cloud",
+            provider(Kind::OpenAi, &cloud, Locality::Cloud),
+            Locality::Cloud,
+        ),
+    ];
+    let router = router_over(slots, default_routes());
+    let config = GatewayConfig {
+        keys: vec![
+            ApiKey {
+                admin: true,
+                ..ApiKey::new("ops", "sk-ops")
+            },
+            ApiKey::new("laptop", "sk-laptop"),
+        ],
+        ..gateway_config()
+    };
+    (
+        Harness::serve(Kind::Ollama, local, router, config).await,
+        lan,
+        cloud,
+    )
+}
+
+#[tokio::test]
+async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback() {
+    let (h, lan, cloud) = lifecycle_harness().await;
+    let r = http().get(h.url("/api/version")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["x-switchyard-version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["version"], "0.7.1");
+    // Neither Ollama answers: the fixed version.
+    h.upstream.set_fault(Some(Fault::Refuse));
+    lan.set_fault(Some(Fault::Refuse));
+    let body: Value = http()
+        .get(h.url("/api/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["version"], switchyard_gateway::FALLBACK_OLLAMA_VERSION);
+    lan.shutdown().await;
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+async fn pull(h: &Harness, key: &str, body: Value) -> (u16, String) {
+    let r = http()
+        .post(h.url("/api/pull"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn api_pull_needs_an_admin_key_and_a_local_provider_and_streams_progress() {
+    let (h, lan, cloud) = lifecycle_harness().await;
+    // Not an admin.
+    let (status, body) = pull(&h, "sk-laptop", json!({"model": "up/qwen3:0.6b"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin"), "{body}");
+    // Two local providers: which one must be said.
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "qwen3:0.6b"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("up, lan"), "{body}");
+    // Never onto a cloud provider.
+    let (status, body) = pull(
+        &h,
+        "sk-ops",
+        json!({"model": "qwen3:0.6b", "provider": "cloud"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(cloud.request_count(), 0);
+    // Streamed progress from the named provider, NDJSON, ending in success.
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "lan/qwen3:0.6b"})).await;
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["status"], "pulling manifest");
+    assert_eq!(lines.last().unwrap()["status"], "success");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["completed"].is_u64() && l["total"].is_u64())
+    );
+    let sent = lan.requests().last().unwrap().body.clone();
+    assert!(String::from_utf8_lossy(&sent).contains("\"qwen3:0.6b\""));
+    assert_eq!(
+        h.upstream.request_count(),
+        0,
+        "the other local provider untouched"
+    );
+    // Not streamed: the last report. A failure mid-pull is an error line, or an error.
+    let (status, body) = pull(
+        &h,
+        "sk-ops",
+        json!({"model": "qwen3:0.6b", "provider": "up", "stream": false}),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"success"}"#));
+    let (status, body) = pull(&h, "sk-ops", json!({"model": "up/missing-x"})).await;
+    assert_eq!(status, 200);
+    assert!(body.lines().last().unwrap().contains("\"error\""), "{body}");
+    lan.shutdown().await;
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+async fn readyz(h: &Harness) -> (u16, Value) {
+    let r = http().get(h.url("/readyz")).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Polls `/readyz` until it answers `status` (bounded: 200 tries, 25 ms apart).
+async fn readyz_until(h: &Harness, status: u16) -> Value {
+    for _ in 0..200 {
+        let (s, body) = readyz(h).await;
+        if s == status {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("/readyz never answered {status}");
+}
+
+#[tokio::test]
+async fn warm_models_load_with_keep_alive_and_readyz_waits_for_them() {
+    use switchyard_gateway::WarmTarget;
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    // The upstream hangs: /readyz names the model it waits for, then gives up waiting.
+    h.upstream.set_fault(Some(Fault::AcceptAndHang));
+    let target = WarmTarget {
+        provider: "up".into(),
+        model: "test-model".into(),
+        keep_alive: Some(switchyard_core::KeepAlive::Seconds(-1.0)),
+    };
+    h.gateway
+        .warm(vec![target.clone()], Duration::from_millis(400));
+    let (status, body) = readyz(&h).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["warming"], json!(["up/test-model"]));
+    let body = readyz_until(&h, 200).await;
+    assert!(body.get("warming").is_none(), "{body}");
+
+    // The upstream answers: the model is loaded, kept loaded, and /api/ps lists it.
+    h.upstream.set_fault(None);
+    h.gateway.warm(vec![target], Duration::from_secs(5));
+    readyz_until(&h, 200).await;
+    let load = h
+        .upstream
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/api/generate")
+        .expect("a load request");
+    let load: Value = serde_json::from_slice(&load.body).unwrap();
+    assert_eq!(load["model"], "test-model");
+    assert_eq!(load["keep_alive"], -1.0);
+    let ps: Value = http()
+        .get(h.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
     h.shutdown().await;
 }

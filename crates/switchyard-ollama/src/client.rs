@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use switchyard_core::{
-    ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
+    ChatRequest, ChatResponse, ChatStream, ErrorKind, KeepAlive, LoadedModel, ModelInfo, Provider,
+    ProviderError, PullStream,
 };
 use switchyard_http::{
     BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
@@ -259,5 +260,21 @@ impl Provider for OllamaClient {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.version().await.map(drop)
+    }
+
+    async fn server_version(&self) -> Result<Option<String>, ProviderError> {
+        self.version().await.map(Some)
+    }
+
+    async fn loaded_models(&self) -> Result<Vec<LoadedModel>, ProviderError> {
+        self.loaded().await
+    }
+
+    async fn pull(&self, model: &str) -> Result<PullStream, ProviderError> {
+        self.pull_progress(model).await
+    }
+
+    async fn warm(&self, model: &str, keep_alive: Option<&KeepAlive>) -> Result<(), ProviderError> {
+        self.load(model, keep_alive).await
     }
 }

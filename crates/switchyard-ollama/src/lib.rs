@@ -25,6 +25,8 @@
 //!   (the connection was made; only an address that drops the SYN gives `timeout_connect`).
 //! - Metadata: [`OllamaClient::version`], [`OllamaClient::ps`] (warm models),
 //!   [`OllamaClient::tags`], [`OllamaClient::show`].
+//! - Lifecycle: [`OllamaClient::pull_progress`] (`/api/pull`, streamed progress),
+//!   [`OllamaClient::load`] (load a model and keep it loaded), [`OllamaClient::loaded`].
 //! - Discovery: [`OllamaClient::refresh_catalog`] lists `/api/tags` and enriches each model
 //!   with `/api/show` (bounded concurrency and count): capabilities, context window,
 //!   family, size, quantization; embedding-only models listed apart; a failed `/api/show`
@@ -57,6 +59,7 @@
 mod catalog;
 mod client;
 mod config;
+mod lifecycle;
 mod wire;
 
 pub use catalog::{CatalogSnapshot, ShowFailure};

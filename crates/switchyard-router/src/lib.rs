@@ -59,6 +59,7 @@ mod budget;
 mod clock;
 mod config;
 mod error;
+mod handles;
 mod health;
 mod ledger;
 pub mod metrics;
@@ -78,6 +79,7 @@ pub use config::{
     RouterConfig, TargetStep,
 };
 pub use error::RouterError;
+pub use handles::{LocalTargetError, ProviderHandle};
 pub use ledger::{BudgetWindow, LedgerError, MemoryLedger, RedbLedger, SpendLedger};
 pub use record::{
     Attempt, AttemptOutcome, CatalogEntry, CatalogKind, DecisionObserver, DecisionRecord,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::body::{InjectedDrop, ResponseBody};
 use crate::chat::chat;
+use crate::lifecycle;
 use crate::record::RawRequest;
 use crate::render::{Api, catalog};
 use crate::respond::{
@@ -146,6 +147,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
             Ok(json(StatusCode::OK, catalog::ps(&c.models, &c.loaded)))
         }
         (&Method::POST, "/api/show") => Ok(show(&shared, &body)),
+        (&Method::POST, "/api/pull") => Ok(lifecycle::pull(&shared, &body)),
+        (&Method::POST, "/api/generate") => Ok(lifecycle::generate(&shared, &body)),
         (&Method::POST, "/api/chat") => chat(&shared, Api::Ollama, &body, server_fault).await,
         (&Method::GET, "/v1/models") => Ok(json(
             StatusCode::OK,

@@ -102,6 +102,37 @@ pub(crate) struct ModelsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Model lifecycle on the upstreams; without one, the catalog is listed.
+    #[command(subcommand)]
+    pub(crate) action: Option<ModelsAction>,
+}
+
+/// `models` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsAction {
+    /// Pull (download) a model onto a local provider, showing progress (size, speed, ETA;
+    /// plain lines when stderr is not a terminal).
+    Pull(PullArgs),
+    /// List the models the upstreams hold in memory now.
+    Ps(PsArgs),
+}
+
+/// `models pull` options.
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// The model, as the provider names it (`qwen3:8b`), or `provider/model`.
+    pub(crate) name: String,
+    /// The provider to pull onto; needed when several local providers are configured.
+    #[arg(long, value_name = "ID")]
+    pub(crate) provider: Option<String>,
+}
+
+/// `models ps` options.
+#[derive(Debug, Args)]
+pub(crate) struct PsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `route` subcommands.

@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod doctor;
 mod explain;
+mod lifecycle;
 mod logging;
 mod models;
 mod nofile;

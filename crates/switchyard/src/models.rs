@@ -10,8 +10,11 @@ use switchyard_router::{CatalogEntry, CatalogKind};
 use crate::cli::ModelsArgs;
 use crate::wiring;
 
-/// Prints the catalog.
+/// Prints the catalog, or runs a lifecycle subcommand (`pull`, `ps`).
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &ModelsArgs) -> u8 {
+    if let Some(action) = &args.action {
+        return crate::lifecycle::run(config_path, action).await;
+    }
     let built = match wiring::load_router(config_path.as_ref()) {
         Ok((_config, built)) => built,
         Err(code) => return code,

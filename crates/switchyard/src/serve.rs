@@ -118,6 +118,8 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         }
     };
     let discovery = wiring::spawn_discovery(&providers);
+    let (warm, warm_timeout) = crate::config::build::warm_targets(&config.file);
+    gateway.warm(warm, warm_timeout);
     let bound = listener.local_addr().unwrap_or(listen);
     let announce = format!(
         "switchyard {} listening on http://{bound}",

@@ -527,3 +527,93 @@ async fn route_explain_applies_switchyard_no_cloud_from_the_environment() {
     );
     assert!(!plan.contains("2. "), "{plan}");
 }
+
+#[tokio::test]
+async fn models_pull_shows_plain_progress_and_models_ps_lists_loaded_models() {
+    use switchyard_testkit::{TestUpstream, UpstreamConfig};
+    let upstream = TestUpstream::start(UpstreamConfig::default().loaded("test-model"))
+        .await
+        .unwrap();
+    let dir = TempDir::new("models-pull");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            r#"{{ providers: {{
+    local: {{ api: "ollama", base_url: "{}" }},
+    cloud: {{ api: "openai", base_url: "https://api.example.invalid/v1", discover: false,
+             models: [ {{ id: "gpt-4.1-mini" }} ] }},
+}} }}"#,
+            upstream.base_url()
+        ),
+    );
+    let path = file.to_str().unwrap();
+
+    // Not a terminal: plain lines, the layer in tenths, the size.
+    let out = run(
+        &["models", "pull", "qwen3:0.6b", "--config", path],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let progress = text(&out.stderr);
+    for needle in [
+        "pulling manifest",
+        "50% (1.91 MiB of 3.81 MiB)",
+        "100%",
+        "success",
+    ] {
+        assert!(progress.contains(needle), "{needle} in {progress}");
+    }
+    assert!(
+        !progress.contains('\r'),
+        "no redraws when not on a terminal"
+    );
+    assert_eq!(text(&out.stdout).trim(), "pulled qwen3:0.6b onto local");
+    assert!(
+        String::from_utf8_lossy(&upstream.requests().last().unwrap().body).contains("qwen3:0.6b")
+    );
+    // Failures and wrong providers exit non-zero with the reason.
+    let out = run(
+        &["models", "pull", "missing-x", "--config", path],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("file does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "models",
+            "pull",
+            "x",
+            "--provider",
+            "cloud",
+            "--config",
+            path,
+        ],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cloud provider"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&["models", "ps", "--config", path], &[], SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("local/test-model"), "{table}");
+    let out = run(&["models", "ps", "--json", "--config", path], &[], SHORT).await;
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["name"], "local/test-model");
+    upstream.shutdown().await;
+}

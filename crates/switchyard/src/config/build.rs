@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatStream, Locality, ModelInfo, Price, Provider, ProviderError,
+    Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
+    Provider, ProviderError, PullStream,
 };
-use switchyard_gateway::{ApiKey, GatewayConfig};
+use switchyard_gateway::{ApiKey, GatewayConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
@@ -269,6 +270,7 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
                 allowed_routes: k.allowed_routes.clone(),
                 requests_per_minute: k.requests_per_minute,
                 tokens_per_minute: k.tokens_per_minute,
+                admin: k.admin,
             })
             .collect(),
         max_body_bytes: server.max_body_bytes,
@@ -321,4 +323,41 @@ impl Provider for CatalogProvider {
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
     }
+
+    async fn server_version(&self) -> Result<Option<String>, ProviderError> {
+        self.inner.server_version().await
+    }
+
+    async fn loaded_models(&self) -> Result<Vec<LoadedModel>, ProviderError> {
+        self.inner.loaded_models().await
+    }
+
+    async fn pull(&self, model: &str) -> Result<PullStream, ProviderError> {
+        self.inner.pull(model).await
+    }
+
+    async fn warm(&self, model: &str, keep_alive: Option<&KeepAlive>) -> Result<(), ProviderError> {
+        self.inner.warm(model, keep_alive).await
+    }
+}
+
+/// How long `/readyz` waits for warming models when `warm.timeout_ms` is not set.
+pub(crate) const DEFAULT_WARM_TIMEOUT_MS: u64 = 300_000;
+
+/// The models every provider's `warm` section lists, kept loaded for its `keep_alive`
+/// (default `-1`: as long as the server runs), and the longest of their timeouts.
+pub(crate) fn warm_targets(file: &FileConfig) -> (Vec<WarmTarget>, Duration) {
+    let mut targets = Vec::new();
+    let mut timeout_ms = 0;
+    for (id, p) in &file.providers {
+        let Some(warm) = &p.warm else { continue };
+        timeout_ms = timeout_ms.max(warm.timeout_ms.unwrap_or(DEFAULT_WARM_TIMEOUT_MS));
+        let keep_alive = warm.keep_alive.clone().unwrap_or(KeepAlive::Seconds(-1.0));
+        targets.extend(warm.models.iter().map(|m| WarmTarget {
+            provider: id.clone(),
+            model: m.clone(),
+            keep_alive: Some(keep_alive.clone()),
+        }));
+    }
+    (targets, Duration::from_millis(timeout_ms))
 }

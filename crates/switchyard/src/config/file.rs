@@ -86,6 +86,9 @@ pub(crate) struct KeySection {
     pub(crate) requests_per_minute: Option<u32>,
     /// Token rate limit (prompt + completion).
     pub(crate) tokens_per_minute: Option<u32>,
+    /// May pull models onto local providers through the gateway (`POST /api/pull`).
+    #[serde(default)]
+    pub(crate) admin: bool,
 }
 
 /// Which protocol a provider speaks.
@@ -149,6 +152,26 @@ pub(crate) struct ProviderSection {
     pub(crate) max_tokens_field: Option<MaxTokensFieldSetting>,
     /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
     pub(crate) num_ctx: Option<u32>,
+    /// Models to load when `serve` starts and keep loaded (Ollama providers).
+    #[serde(default)]
+    pub(crate) warm: Option<WarmSection>,
+}
+
+/// `warm: { models: [...], keep_alive: -1, timeout_ms: 300000 }`: models `serve` loads at
+/// start; `/readyz` answers 503 until they are loaded (or `timeout_ms` passed).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WarmSection {
+    /// Model names as the provider knows them.
+    pub(crate) models: Vec<String>,
+    /// How long the upstream keeps them loaded: a duration string (`"30m"`) or seconds;
+    /// default `-1` (for as long as the server runs).
+    #[serde(default)]
+    pub(crate) keep_alive: Option<switchyard_core::KeepAlive>,
+    /// How long `/readyz` waits for them; default 300000 (5 minutes, a cold load of a big
+    /// model from disk).
+    #[serde(default)]
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 /// `text_tool_recovery: true | false | ["model", ...]`.

@@ -446,3 +446,34 @@ async fn text_tool_recovery_defaults_by_api_and_locality() {
     }
     upstream.shutdown().await;
 }
+
+#[test]
+fn warm_sections_become_targets_kept_loaded_by_default() {
+    use std::time::Duration;
+    use switchyard_core::KeepAlive;
+
+    let c = parse_str(
+        "{ providers: {\n\
+           a: { api: 'ollama', base_url: 'http://127.0.0.1:11434',\n\
+                warm: { models: ['qwen3:8b', 'nomic-embed-text'] } },\n\
+           b: { api: 'ollama', base_url: 'http://127.0.0.1:11435',\n\
+                warm: { models: ['llama3.2'], keep_alive: '30m', timeout_ms: 600000 } },\n\
+         } }",
+        &no_env,
+    )
+    .unwrap();
+    let (targets, timeout) = build::warm_targets(&c);
+    assert_eq!(timeout, Duration::from_secs(600));
+    let a: Vec<_> = targets.iter().filter(|t| t.provider == "a").collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].keep_alive, Some(KeepAlive::Seconds(-1.0)));
+    let b = targets.iter().find(|t| t.provider == "b").unwrap();
+    assert_eq!(b.model, "llama3.2");
+    assert_eq!(b.keep_alive, Some(KeepAlive::Duration("30m".into())));
+    let e = parse_str(
+        "{ providers: { a: { api: 'ollama', base_url: 'http://127.0.0.1:1', warm: { model: ['x'] } } } }",
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("warm"), "{e}");
+}
