@@ -19,9 +19,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
+use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, ollama, openai, ops, telemetry};
+use crate::{auth, intake, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) settings: ArcSwap<Settings>,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
+    /// Memory held by request bodies being read.
+    pub(crate) bodies: BodyBudget,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -78,6 +81,7 @@ impl Gateway {
                 settings: ArcSwap::from_pointee(Settings::new(config)),
                 limiter,
                 metrics: ArcSwapOption::empty(),
+                bodies: BodyBudget::default(),
             }),
         }
     }
@@ -134,6 +138,10 @@ impl Gateway {
             .merge(open)
             .fallback(ops::not_found)
             .method_not_allowed_fallback(ops::method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                intake::guard_body,
+            ))
             .with_state(shared)
             .layer(
                 ServiceBuilder::new()
