@@ -24,6 +24,9 @@ pub struct ApiKey {
     pub requests_per_minute: Option<u32>,
     /// Tokens (prompt plus completion) per minute at most; `None`: unlimited.
     pub tokens_per_minute: Option<u32>,
+    /// Sees upstream details: URLs and attempts in error messages, every provider's state
+    /// in `/readyz` (others get the reason code and a generic message).
+    pub admin: bool,
 }
 
 impl ApiKey {
@@ -36,6 +39,7 @@ impl ApiKey {
             allowed_routes: None,
             requests_per_minute: None,
             tokens_per_minute: None,
+            admin: false,
         }
     }
 
@@ -56,6 +60,7 @@ impl fmt::Debug for ApiKey {
             .field("allowed_routes", &self.allowed_routes)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -88,6 +93,9 @@ pub struct GatewayConfig {
     pub shutdown_grace: Duration,
     /// Listen on a non-loopback address without keys anyway.
     pub allow_insecure_non_loopback: bool,
+    /// Callers on a loopback address see upstream details as admin keys do. Turn it off
+    /// when a reverse proxy on this host forwards other hosts' requests.
+    pub loopback_is_admin: bool,
     /// The version reported by `GET /api/version`.
     pub version: String,
     /// Open client connections at most. At the cap a new connection closes the one idle the
@@ -119,6 +127,7 @@ impl Default for GatewayConfig {
             max_body_memory_bytes: Self::DEFAULT_MAX_BODY_MEMORY_BYTES,
             shutdown_grace: Duration::from_secs(30),
             allow_insecure_non_loopback: false,
+            loopback_is_admin: true,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }

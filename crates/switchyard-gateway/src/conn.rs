@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,8 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::Service as _;
+
+use crate::detail::Peer;
 
 /// Why the watchdog closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,18 +158,21 @@ impl http_body::Body for ActiveBody {
     }
 }
 
-/// The service of one connection: `app`, with every request marking the connection busy.
+/// The service of one connection: `app`, with every request marking the connection busy
+/// and carrying the peer's address.
 pub(crate) fn tracked_service(
     app: AxumRouter,
     state: Arc<ConnState>,
+    peer: SocketAddr,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone {
-    hyper::service::service_fn(move |request: Request<Incoming>| {
+    hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let active = state.begin();
+        request.extensions_mut().insert(Peer(peer));
         let mut app = app.clone();
         async move {
             let response = app.call(request).await?;

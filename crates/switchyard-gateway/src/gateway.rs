@@ -22,7 +22,7 @@ use crate::config::{ApiKey, GatewayConfig};
 use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, intake, ollama, openai, ops, telemetry};
+use crate::{auth, detail, intake, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -141,6 +141,10 @@ impl Gateway {
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),
                 intake::guard_body,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                detail::scope,
             ))
             .with_state(shared)
             .layer(

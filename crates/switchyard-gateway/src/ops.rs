@@ -20,14 +20,20 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: provider states; 503 when no provider is up.
+/// `GET /readyz`: provider states (to admin keys and loopback callers; others get only
+/// `ready`); 503 when no provider is up.
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let router = shared.router.load_full();
     let providers = router.provider_status();
     let ready = providers.iter().any(|p| matches!(p.health, Health::Up));
+    let shown: &[ProviderStatus] = if crate::detail::detailed() {
+        &providers
+    } else {
+        &[]
+    };
     let mut response = catalog::json(&Readiness {
         ready,
-        providers: &providers,
+        providers: shown,
     });
     if !ready {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -38,6 +44,7 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 #[derive(Serialize)]
 struct Readiness<'a> {
     ready: bool,
+    #[serde(skip_serializing_if = "<[ProviderStatus]>::is_empty")]
     providers: &'a [ProviderStatus],
 }
 

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::conn::{ConnState, Registry, tracked_service};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::refusal::RefusalIo;
 
 /// Refuses a listen address reachable from other hosts when no API keys are configured,
 /// unless `allow_insecure` says so. Loopback addresses (`127.0.0.0/8`, `::1`) are always
@@ -83,11 +84,11 @@ impl Gateway {
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
             .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
-        let service = tracked_service(app.clone(), Arc::clone(&state));
+        let service = tracked_service(app.clone(), Arc::clone(&state), peer);
         let watcher = graceful.watcher();
         async move {
             let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(RefusalIo::new(stream)), service)
                 .into_owned();
             tokio::select! {
                 result = watcher.watch(connection) => {

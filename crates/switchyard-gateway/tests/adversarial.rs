@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
-use switchyard_core::Locality;
+use switchyard_core::{Locality, Provider};
 use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
 use switchyard_http::ClientConfig;
 use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
 use switchyard_testkit::support::{GUARD, guarded, timeouts};
-use switchyard_testkit::{TestUpstream, UpstreamConfig};
+use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -33,15 +34,25 @@ struct Served {
 
 impl Served {
     async fn start(config: GatewayConfig) -> Served {
-        let upstream = TestUpstream::start(UpstreamConfig::default())
-            .await
-            .unwrap();
-        let mut client = OllamaConfig::new(upstream.base_url());
-        client.client = ClientConfig {
+        Served::start_over(false, UpstreamConfig::default(), config).await
+    }
+
+    /// A gateway over a testkit upstream spoken to as Ollama, or as OpenAI (`openai`).
+    async fn start_over(openai: bool, upstream: UpstreamConfig, config: GatewayConfig) -> Served {
+        let upstream = TestUpstream::start(upstream).await.unwrap();
+        let client = ClientConfig {
             timeouts: timeouts(2000, 2000),
             ..ClientConfig::default()
         };
-        let provider = Arc::new(OllamaClient::new(client).unwrap());
+        let provider: Arc<dyn Provider> = if openai {
+            let mut c = OpenAiConfig::new(upstream.openai_base_url());
+            c.client = client;
+            Arc::new(OpenAiClient::new(c).unwrap())
+        } else {
+            let mut c = OllamaConfig::new(upstream.base_url());
+            c.client = client;
+            Arc::new(OllamaClient::new(c).unwrap())
+        };
         let slot = ProviderSlot::new("up", provider, Locality::Local);
         let routes: RouterConfig = serde_json::from_value(
             json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }),
@@ -347,4 +358,299 @@ async fn bodies_beyond_the_memory_budget_get_503_until_memory_is_free() {
     let after = after.expect("memory given back");
     assert_eq!(after.status, 400, "{after:?}");
     served.assert_serving().await;
+}
+
+// ---- point 5: hyper's own refusals in the API's shape -------------------------------------
+
+#[tokio::test]
+async fn header_fields_too_large_and_uri_too_long_answer_in_the_apis_shape() {
+    let served = Served::start(config()).await;
+    // 1 MB of headers.
+    let huge = format!("X-Big: {}\r\n", "a".repeat(1024 * 1024));
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &huge, b"{}")
+        .await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("POST", "/api/chat", &huge, b"{}").await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    assert_eq!(
+        answer.json()["error"].as_str(),
+        Some("request header fields too large")
+    );
+    // A 70 KB URI.
+    let long = format!("/v1/models/{}", "m".repeat(70 * 1024));
+    let answer = served.raw("GET", &long, &auth(), b"").await;
+    assert_eq!(answer.status, 414, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    served.assert_serving().await;
+}
+
+// ---- point 6: the cases that held ------------------------------------------------------
+
+fn chat_body(stream: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "model": "chat",
+        "stream": stream,
+        "messages": [{ "role": "user", "content": "hi" }],
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn no_key_and_a_wrong_key_get_401_in_each_apis_shape() {
+    let served = Served::start(config()).await;
+    let body = chat_body(false);
+    for head in [
+        "",
+        "Authorization: Bearer sk-wrong\r\n",
+        "Authorization: Basic x\r\n",
+    ] {
+        let answer = served
+            .raw("POST", "/v1/chat/completions", head, &body)
+            .await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.openai_code(), "auth_failed", "{answer:?}");
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+        let answer = served.raw("POST", "/api/chat", head, &body).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert!(answer.json()["error"].is_string(), "{answer:?}");
+    }
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_40_mb_body_is_413_before_it_is_read() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        40 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn json_nested_100k_deep_is_a_400_not_a_stack_overflow() {
+    let served = Served::start(config()).await;
+    let mut body = br#"{"model":"chat","messages":"#.to_vec();
+    body.extend(std::iter::repeat_n(b'[', 100_000));
+    body.extend(std::iter::repeat_n(b']', 100_000));
+    body.push(b'}');
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &body)
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("POST", "/api/chat", &auth(), &body).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn http2_rapid_reset_does_not_stop_the_gateway() {
+    let served = Served::start(config()).await;
+    let tcp = served.connect().await;
+    let (mut client, connection) = guarded(h2::client::handshake(tcp)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let mut sent = 0;
+    for _ in 0..2000 {
+        if guarded(std::future::poll_fn(|cx| client.poll_ready(cx)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let request = http::Request::post(format!("http://{}/v1/chat/completions", served.addr))
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(())
+            .unwrap();
+        let Ok((_, mut stream)) = client.send_request(request, false) else {
+            break;
+        };
+        stream.send_reset(h2::Reason::CANCEL);
+        sent += 1;
+    }
+    assert!(sent > 0);
+    drop(client);
+    // The connection ends (the gateway sends GOAWAY or closes), and nothing reached the
+    // upstream.
+    let _ = guarded(connection).await;
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn an_upstream_dying_mid_stream_ends_the_answer_with_an_error_event() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_fault(Fault::DropAfterChunks(2)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(true))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("data: {\"error\""), "{answer:?}");
+    assert!(!answer.body.contains("[DONE]"), "{answer:?}");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_from_an_openai_upstream_is_an_error_not_replaced() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b"]).with_fault(Fault::InvalidUtf8),
+    );
+    let served = Served::start_over(true, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.openai_code(), "malformed_stream", "{answer:?}");
+    assert!(answer.body.contains("not valid UTF-8"), "{answer:?}");
+    assert!(!answer.body.contains('\u{fffd}'), "{answer:?}");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_5_mb_single_sse_event_from_upstream_is_passed_through_whole() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b"]).with_fault(Fault::OversizedLine(5 * 1024 * 1024)),
+    );
+    let served = Served::start_over(true, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 200, "{}", &answer.head);
+    let content = answer.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .len();
+    assert_eq!(content, 5 * 1024 * 1024 + 2, "a, the 5 MB event, b");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_the_upstream_request() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(200, Duration::from_millis(20)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let mut stream = served.connect().await;
+    let body = chat_body(true);
+    let head = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut first = [0u8; 64];
+    let n = guarded(stream.read(&mut first)).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    assert_eq!(served.upstream.aborted_streams(), 0);
+    drop(stream);
+    let mut cancelled = false;
+    for _ in 0..250 {
+        if served.upstream.aborted_streams() == 1 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cancelled,
+        "the upstream's log shows the request closed early"
+    );
+    served.assert_serving().await;
+}
+
+// ---- point 5: upstream details only for admin keys and loopback --------------------------
+
+#[tokio::test]
+async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
+    const ADMIN: &str = "sk-admin";
+    let served = Served::start(GatewayConfig {
+        keys: vec![
+            ApiKey::new("user", KEY),
+            ApiKey {
+                admin: true,
+                ..ApiKey::new("ops", ADMIN)
+            },
+        ],
+        // Every test caller is on loopback: pretend a proxy on this host forwards them.
+        loopback_is_admin: false,
+        ..config()
+    })
+    .await;
+    served.upstream.set_fault(Some(Fault::Refuse));
+    let upstream_host = served.upstream.addr().to_string();
+    let body = chat_body(false);
+
+    let user = served
+        .raw("POST", "/v1/chat/completions", &auth(), &body)
+        .await;
+    assert_eq!(user.status, 503, "{user:?}");
+    assert_eq!(user.openai_code(), "connect_refused", "{user:?}");
+    assert!(!user.body.contains(&upstream_host), "{user:?}");
+    assert!(!user.body.contains("up/test-model"), "{user:?}");
+    let ollama_user = served.raw("POST", "/api/chat", &auth(), &body).await;
+    assert_eq!(ollama_user.status, 503, "{ollama_user:?}");
+    assert!(
+        !ollama_user.body.contains(&upstream_host),
+        "{ollama_user:?}"
+    );
+
+    let admin_auth = format!("Authorization: Bearer {ADMIN}\r\n");
+    let admin = served
+        .raw("POST", "/v1/chat/completions", &admin_auth, &body)
+        .await;
+    assert_eq!(admin.status, 503, "{admin:?}");
+    assert_eq!(admin.openai_code(), "connect_refused", "{admin:?}");
+    assert!(admin.body.contains(&upstream_host), "{admin:?}");
+
+    // /readyz: only `ready` for others, every provider for an admin key.
+    let open = served.raw("GET", "/readyz", "", b"").await;
+    // (The provider is cooling down after the refusals: not ready.)
+    assert_eq!(open.status, 503, "{open:?}");
+    assert_eq!(open.json(), json!({ "ready": false }), "{open:?}");
+    let detailed = served.raw("GET", "/readyz", &admin_auth, b"").await;
+    assert_eq!(detailed.json()["providers"][0]["id"], "up", "{detailed:?}");
+    served.upstream.set_fault(None);
+    served.assert_serving().await;
+
+    // An error event after the first byte is shown the same way.
+    served.upstream.set_script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_fault(Fault::ErrorLine(format!(
+            "runner at http://{upstream_host}/internal crashed"
+        ))),
+    );
+    let streamed = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(true))
+        .await;
+    assert_eq!(streamed.status, 200, "{streamed:?}");
+    assert!(streamed.body.contains("data: {\"error\""), "{streamed:?}");
+    assert!(!streamed.body.contains(&upstream_host), "{streamed:?}");
+    let streamed = served
+        .raw(
+            "POST",
+            "/v1/chat/completions",
+            &admin_auth,
+            &chat_body(true),
+        )
+        .await;
+    assert!(streamed.body.contains(&upstream_host), "{streamed:?}");
 }

@@ -254,6 +254,7 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
                 allowed_routes: k.allowed_routes.clone(),
                 requests_per_minute: k.requests_per_minute,
                 tokens_per_minute: k.tokens_per_minute,
+                admin: k.admin,
             })
             .collect(),
         max_body_bytes: server.max_body_bytes,
@@ -263,6 +264,7 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
         max_body_memory_bytes: server.max_body_memory_bytes,
         shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
         allow_insecure_non_loopback: server.insecure_listen,
+        loopback_is_admin: server.loopback_is_admin,
         max_connections: crate::nofile::connection_cap(server.max_connections),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     }

@@ -71,6 +71,10 @@ pub(crate) struct ServerSection {
     /// Bytes of request bodies held at once across all requests; beyond it a request gets
     /// a 503 with `retry-after`. Default 268 435 456 (256 MiB).
     pub(crate) max_body_memory_bytes: usize,
+    /// Callers on a loopback address see upstream URLs and provider details in errors and
+    /// `/readyz`, as admin keys do. Default true; set false behind a reverse proxy on this
+    /// host.
+    pub(crate) loopback_is_admin: bool,
 }
 
 impl Default for ServerSection {
@@ -86,6 +90,7 @@ impl Default for ServerSection {
             idle_timeout_ms: millis(GatewayConfig::DEFAULT_IDLE_TIMEOUT),
             body_read_timeout_ms: millis(GatewayConfig::DEFAULT_BODY_READ_TIMEOUT),
             max_body_memory_bytes: GatewayConfig::DEFAULT_MAX_BODY_MEMORY_BYTES,
+            loopback_is_admin: true,
         }
     }
 }
@@ -114,6 +119,9 @@ pub(crate) struct KeySection {
     /// Token rate limit (prompt + completion).
     #[serde(default)]
     pub(crate) tokens_per_minute: Option<u32>,
+    /// This key sees upstream URLs and provider details in errors and `/readyz`.
+    #[serde(default)]
+    pub(crate) admin: bool,
 }
 
 /// Which protocol a provider speaks.

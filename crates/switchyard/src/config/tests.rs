@@ -414,6 +414,16 @@ fn connection_and_body_limits_are_settable_and_checked() {
     assert_eq!(gateway.body_read_timeout, Duration::from_millis(700));
     assert_eq!(gateway.max_body_memory_bytes, 1024 * 1024);
     let defaults = build::gateway_config(&parse_str("{}", &no_env).unwrap());
+    assert!(defaults.loopback_is_admin);
+    let admin = build::gateway_config(
+        &parse_str(
+            "{ server: { loopback_is_admin: false, keys: [ { id: 'ops', token: 'x', admin: true }, { id: 'u', token: 'y' } ] } }",
+            &no_env,
+        )
+        .unwrap(),
+    );
+    assert!(!admin.loopback_is_admin);
+    assert!(admin.keys[0].admin && !admin.keys[1].admin);
     assert_eq!(defaults.idle_timeout, Duration::from_secs(120));
     assert_eq!(defaults.max_body_memory_bytes, 256 * 1024 * 1024);
 
