@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
-use switchyard_core::{Locality, Provider};
+use switchyard_core::{Locality, PrivacyClass, Provider};
 use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
 use switchyard_http::ClientConfig;
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
 use switchyard_testkit::support::{GUARD, guarded, timeouts};
-use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig};
+use switchyard_testkit::{Fault, ModelSpec, Script, TestUpstream, UpstreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -653,4 +653,89 @@ async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
         )
         .await;
     assert!(streamed.body.contains(&upstream_host), "{streamed:?}");
+}
+
+// ---- the other points, replayed raw ------------------------------------------------
+
+#[tokio::test]
+async fn an_ollama_cloud_model_is_refused_to_a_local_only_key_and_no_prompt_leaves() {
+    const PRIVATE: &str = "sk-private";
+    let upstream = UpstreamConfig::default()
+        .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"));
+    let served = Served::start_over(
+        false,
+        upstream,
+        GatewayConfig {
+            keys: vec![ApiKey {
+                privacy: Some(PrivacyClass::LocalOnly),
+                ..ApiKey::new("private", PRIVATE)
+            }],
+            ..config()
+        },
+    )
+    .await;
+    let private = format!("Authorization: Bearer {PRIVATE}\r\n");
+    let body = serde_json::to_vec(&json!({"model": "up/gpt-oss:120b-cloud", "stream": false,
+        "messages": [{"role": "user", "content": "secret"}]}))
+    .unwrap();
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let answer = served.raw("POST", path, &private, &body).await;
+        assert_eq!(answer.status, 403, "{answer:?}");
+        assert!(answer.body.contains("policy_blocked"), "{answer:?}");
+    }
+    assert_eq!(
+        served.upstream.chat_request_count(),
+        0,
+        "no prompt reached it"
+    );
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn wrong_methods_bad_paths_and_bad_shapes_answer_in_the_apis_shape() {
+    let served = Served::start(config()).await;
+    let answer = served
+        .raw("DELETE", "/v1/chat/completions", &auth(), b"")
+        .await;
+    assert_eq!(answer.status, 405, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("GET", "/v1/models/%ff", &auth(), b"").await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.json()["error"]["message"].is_string(), "{answer:?}");
+    let empty = serde_json::to_vec(&json!({"model": "chat", "messages": []})).unwrap();
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &empty)
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("messages"), "{answer:?}");
+    let tool = serde_json::to_vec(&json!({"model": "chat",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": "nope"}}]}))
+    .unwrap();
+    let answer = served.raw("POST", "/api/chat", &auth(), &tool).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(
+        answer.body.contains("tools[0].function.parameters"),
+        "{answer:?}"
+    );
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_non_streamed_answer_cut_by_the_upstream_is_a_502_that_does_not_claim_a_start() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_fault(Fault::DropAfterChunks(2)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        !answer.body.contains("after the answer started"),
+        "{answer:?}"
+    );
+    served.assert_serving().await;
 }
