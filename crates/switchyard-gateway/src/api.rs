@@ -135,8 +135,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = Vec::with_capacity(128 + self.error.message().len());
-        self.api.encode_error_body(&self.error, &mut body);
+        let shown = crate::detail::shown(&self.error, crate::detail::detailed());
+        let error = shown.as_ref().unwrap_or(&self.error);
+        let mut body = Vec::with_capacity(128 + error.message().len());
+        self.api.encode_error_body(error, &mut body);
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();

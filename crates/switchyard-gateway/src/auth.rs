@@ -44,6 +44,11 @@ pub(crate) async fn authenticate(
     next.run(request).await
 }
 
+/// The key a request presents, if it is one of `keys`.
+pub(crate) fn presented_key(keys: &[Arc<ApiKey>], headers: &HeaderMap) -> Option<Arc<ApiKey>> {
+    find_key(keys, bearer_token(headers)?)
+}
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(AUTHORIZATION)?.as_bytes();

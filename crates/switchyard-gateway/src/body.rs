@@ -103,6 +103,8 @@ pub(crate) struct ChatBody {
     /// first has nothing ready).
     drain: Drain,
     overhead_recorded: bool,
+    /// The caller may see upstream details in an error event (see `detail`).
+    detailed: bool,
     /// The router this request started on, kept until the stream ends.
     _router: Arc<Router>,
 }
@@ -128,6 +130,7 @@ impl ChatBody {
             routed_ended: false,
             drain: Drain::new(MAX_DRAIN_ITEMS),
             overhead_recorded: false,
+            detailed: crate::detail::detailed(),
             _router: router,
         }
     }
@@ -189,7 +192,9 @@ impl Stream for ChatBody {
                         error = %err,
                         "upstream failed after the answer started; ending the stream with an error event"
                     );
-                    this.encoder.encode_error(&err, &mut this.scratch);
+                    let shown = crate::detail::shown(&err, this.detailed);
+                    this.encoder
+                        .encode_error(shown.as_ref().unwrap_or(&err), &mut this.scratch);
                 }
                 Poll::Ready(None) => {
                     this.routed_ended = true;

@@ -258,7 +258,8 @@ pub(crate) fn overhead(started: Instant, routed: &RoutedStream) -> Duration {
     started.elapsed().saturating_sub(routed.upstream_wait())
 }
 
-/// Reads the body, at most `limit` bytes (413 in the API's shape above).
+/// Reads the body, at most `limit` bytes (413 in the API's shape above; 408 when the
+/// client stops sending, 503 over the memory budget of all bodies: see `intake`).
 pub(crate) async fn read_body(
     api: Api,
     headers: &HeaderMap,
@@ -279,6 +280,8 @@ pub(crate) async fn read_body(
             .is_some()
         {
             too_large(api, limit)
+        } else if let Some(intake) = crate::intake::intake_error(inner.as_ref()) {
+            crate::intake::refused(api, intake)
         } else {
             ApiError::invalid(api, format!("could not read the request body: {inner}"))
         }

@@ -24,7 +24,9 @@ pub struct ApiKey {
     pub requests_per_minute: Option<u32>,
     /// Tokens (prompt plus completion) per minute at most; `None`: unlimited.
     pub tokens_per_minute: Option<u32>,
-    /// May manage models on the upstreams (`POST /api/pull`).
+    /// May manage models on the upstreams (`POST /api/pull`), and sees upstream details:
+    /// URLs and attempts in error messages, every provider's state in `/readyz` (others get
+    /// the reason code and a generic message).
     pub admin: bool,
 }
 
@@ -65,9 +67,9 @@ impl fmt::Debug for ApiKey {
 }
 
 /// The gateway's settings. Everything here can be reloaded with
-/// [`crate::Gateway::set_config`] except `header_read_timeout` (read per accepted
-/// connection) and `shutdown_grace` (read when shutdown starts), which take effect for new
-/// connections and the next shutdown.
+/// [`crate::Gateway::set_config`]; `header_read_timeout` and `idle_timeout` are read per
+/// accepted connection and `shutdown_grace` when shutdown starts, so they take effect for
+/// new connections and the next shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
     /// Accepted bearer keys. Empty: no authentication (only allowed on loopback unless
@@ -75,15 +77,30 @@ pub struct GatewayConfig {
     pub keys: Vec<ApiKey>,
     /// Largest request body accepted, in bytes (413 above).
     pub max_body_bytes: usize,
-    /// How long a client may take to send a request's headers.
+    /// How long a new connection may take to deliver its first complete request head
+    /// (HTTP/1 headers, or the HTTP/2 preface, settings and first HEADERS), counted from
+    /// accept; also the limit for each later HTTP/1 request's headers.
     pub header_read_timeout: Duration,
+    /// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight for this long
+    /// is closed.
+    pub idle_timeout: Duration,
+    /// Longest pause while a request body is read; a client that stops sending mid-body
+    /// gets a 408 and its connection is closed.
+    pub body_read_timeout: Duration,
+    /// Bytes of request bodies held at once across all requests; beyond it a request gets
+    /// a 503 (`overloaded`, with `retry-after`).
+    pub max_body_memory_bytes: usize,
     /// How long running streams may go on after shutdown was asked for.
     pub shutdown_grace: Duration,
     /// Listen on a non-loopback address without keys anyway.
     pub allow_insecure_non_loopback: bool,
+    /// Callers on a loopback address see upstream details as admin keys do. Turn it off
+    /// when a reverse proxy on this host forwards other hosts' requests.
+    pub loopback_is_admin: bool,
     /// The version reported by `GET /api/version`.
     pub version: String,
-    /// Open client connections at most; further ones wait in the listen backlog.
+    /// Open client connections at most. At the cap a new connection closes the one idle the
+    /// longest; when every connection is busy, new ones wait in the listen backlog.
     pub max_connections: usize,
 }
 
@@ -92,6 +109,12 @@ impl GatewayConfig {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
     /// Default cap on open client connections.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default cap on memory held by request bodies: 256 MiB.
+    pub const DEFAULT_MAX_BODY_MEMORY_BYTES: usize = 256 * 1024 * 1024;
+    /// Default idle timeout of a connection.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Default longest pause in a request body.
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl Default for GatewayConfig {
@@ -100,8 +123,12 @@ impl Default for GatewayConfig {
             keys: Vec::new(),
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
+            max_body_memory_bytes: Self::DEFAULT_MAX_BODY_MEMORY_BYTES,
             shutdown_grace: Duration::from_secs(30),
             allow_insecure_non_loopback: false,
+            loopback_is_admin: true,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }

@@ -19,9 +19,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
+use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, lifecycle, ollama, openai, ops, telemetry};
+use crate::{auth, detail, intake, lifecycle, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
     pub(crate) warmup: Arc<crate::warmup::Warmup>,
+    /// Memory held by request bodies being read.
+    pub(crate) bodies: BodyBudget,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -80,6 +83,7 @@ impl Gateway {
                 limiter,
                 metrics: ArcSwapOption::empty(),
                 warmup: Arc::default(),
+                bodies: BodyBudget::default(),
             }),
         }
     }
@@ -137,6 +141,14 @@ impl Gateway {
             .merge(open)
             .fallback(ops::not_found)
             .method_not_allowed_fallback(ops::method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                intake::guard_body,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                detail::scope,
+            ))
             .with_state(shared)
             .layer(
                 ServiceBuilder::new()

@@ -17,6 +17,18 @@
 //! | `GET /metrics` (Prometheus text; see [`Gateway::with_metrics_handle`]) | bearer key |
 //! | `GET /`, `HEAD /` ("Ollama is running"), `GET /api/version`, `GET /healthz`, `GET /readyz` | open |
 //!
+//! Upstream URLs, provider ids and attempts in error messages, and the providers in
+//! `/readyz`, are shown to admin keys ([`ApiKey::admin`]) and loopback callers only
+//! ([`GatewayConfig::loopback_is_admin`]); others get the reason code and a generic message.
+//!
+//! Every connection must deliver its first request head within
+//! [`GatewayConfig::header_read_timeout`] and is closed after
+//! [`GatewayConfig::idle_timeout`] without a request; at [`GatewayConfig::max_connections`]
+//! the connection idle the longest makes room for a new one. Request bodies must keep
+//! arriving ([`GatewayConfig::body_read_timeout`], else 408) and share
+//! [`GatewayConfig::max_body_memory_bytes`] (else 503). hyper's own 414 and 431 answers are
+//! rewritten into the API's error shape.
+//!
 //! Keys carry a policy ([`ApiKey`]): a privacy class (the `x-switchyard-privacy` header
 //! can raise it, never lower it), allowed routes (others are refused with 403), and
 //! requests-per-minute and tokens-per-minute limits (429 with `retry-after`).
@@ -62,13 +74,17 @@ mod body;
 mod catalog;
 mod chat;
 mod config;
+mod conn;
+mod detail;
 mod error;
 mod gateway;
+mod intake;
 mod lifecycle;
 mod limits;
 mod ollama;
 mod openai;
 mod ops;
+mod refusal;
 mod server;
 mod telemetry;
 mod time;

@@ -20,16 +20,22 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: provider states; 503 when no provider is up, or while models listed to
-/// warm at start are still loading (named in `warming`, until their timeout).
+/// `GET /readyz`: provider states (to admin keys and loopback callers; others get only
+/// `ready`); 503 when no provider is up, or while models listed to warm at start are still
+/// loading (named in `warming`, until their timeout).
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let router = shared.router.load_full();
     let providers = router.provider_status();
     let warming = shared.warmup.waiting_for();
     let ready = warming.is_empty() && providers.iter().any(|p| matches!(p.health, Health::Up));
+    let shown: &[ProviderStatus] = if crate::detail::detailed() {
+        &providers
+    } else {
+        &[]
+    };
     let mut response = catalog::json(&Readiness {
         ready,
-        providers: &providers,
+        providers: shown,
         warming,
     });
     if !ready {
@@ -41,6 +47,7 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 #[derive(Serialize)]
 struct Readiness<'a> {
     ready: bool,
+    #[serde(skip_serializing_if = "<[ProviderStatus]>::is_empty")]
     providers: &'a [ProviderStatus],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warming: Vec<String>,

@@ -1,19 +1,24 @@
-//! The accept loop: TCP_NODELAY on every socket, HTTP/1 and HTTP/2, a header read
-//! timeout, and graceful shutdown that lets running streams finish within a deadline.
+//! The accept loop: TCP_NODELAY on every socket, HTTP/1 and HTTP/2, a deadline for the
+//! first request head and an idle timeout on every connection, a cap on open connections
+//! that sheds the oldest idle ones first, and graceful shutdown that lets running streams
+//! finish within a deadline.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router as AxumRouter;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::conn::{ConnState, Registry, tracked_service};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::refusal::RefusalIo;
 
 /// Refuses a listen address reachable from other hosts when no API keys are configured,
 /// unless `allow_insecure` says so. Loopback addresses (`127.0.0.0/8`, `::1`) are always
@@ -51,18 +56,53 @@ const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long an HTTP/2 keep-alive ping may go unanswered.
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Whether the peer sent a first byte (or closed) within `deadline`. hyper-util's auto
-/// builder reads the first bytes (HTTP/1 or HTTP/2?) with no deadline of its own, before
-/// HTTP/1's header read timeout applies: a connection that never sends would stay open.
-async fn first_byte_within(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
-    let mut first = [0u8; 1];
-    matches!(
-        tokio::time::timeout(deadline, stream.peek(&mut first)).await,
-        Ok(Ok(_))
-    )
-}
-
 impl Gateway {
+    /// The task of one accepted connection: HTTP/1 or HTTP/2 over `stream` until the
+    /// peer closes, an error, or the watchdog closes it (no request head in time, idle too
+    /// long, shed at the cap).
+    fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        app: &AxumRouter,
+        state: Arc<ConnState>,
+        graceful: &GracefulShutdown,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
+        }
+        let settings = self.shared.settings.load();
+        let head_deadline = settings.config.header_read_timeout;
+        let idle_timeout = settings.config.idle_timeout;
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_deadline);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+            .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+        let service = tracked_service(app.clone(), Arc::clone(&state), peer);
+        let watcher = graceful.watcher();
+        async move {
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(RefusalIo::new(stream)), service)
+                .into_owned();
+            tokio::select! {
+                result = watcher.watch(connection) => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                }
+                closed = state.watch(head_deadline, idle_timeout) => {
+                    tracing::debug!(%peer, why = closed.label(), "closing the connection");
+                }
+            }
+        }
+    }
+
     /// Serves the gateway on `listener` until `shutdown` completes, then stops accepting,
     /// lets running requests (streams included) finish for up to `shutdown_grace`, and
     /// closes what is left (dropping a stream cancels its upstream request).
@@ -85,15 +125,17 @@ impl Gateway {
         }
         let app = self.app();
         let graceful = GracefulShutdown::new();
+        let registry = Arc::new(Registry::default());
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         tracing::info!(%addr, "gateway listening");
 
         loop {
+            let max_connections = self.shared.settings.load().config.max_connections.max(1);
+            let room = registry.has_room(max_connections);
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept(),
-                    if connections.len() < self.shared.settings.load().config.max_connections => {
+                accepted = listener.accept(), if room => {
                     let (stream, peer) = match accepted {
                         Ok(pair) => pair,
                         Err(err) => {
@@ -103,36 +145,18 @@ impl Gateway {
                             continue;
                         }
                     };
-                    if let Err(err) = stream.set_nodelay(true) {
-                        tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
+                    let (state, registered) = registry.register();
+                    let shed = registry.shed_over(max_connections);
+                    if shed > 0 {
+                        tracing::debug!(shed, open = registry.len(), "at max_connections: closed the oldest idle connections");
                     }
-                    let header_read_timeout =
-                        self.shared.settings.load().config.header_read_timeout;
-                    let mut builder = Builder::new(TokioExecutor::new());
-                    builder
-                        .http1()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_read_timeout);
-                    builder
-                        .http2()
-                        .timer(TokioTimer::new())
-                        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
-                        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
-                    let service = TowerToHyperService::new(app.clone());
-                    let watcher = graceful.watcher();
+                    let task = self.connection(stream, peer, &app, state, &graceful);
                     connections.spawn(async move {
-                        if !first_byte_within(&stream, header_read_timeout).await {
-                            tracing::debug!(%peer, "no request byte within the header read timeout; closing");
-                            return;
-                        }
-                        let connection = builder
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                            .into_owned();
-                        if let Err(err) = watcher.watch(connection).await {
-                            tracing::debug!(%peer, error = %err, "connection ended with an error");
-                        }
+                        task.await;
+                        drop(registered);
                     });
                 }
+                () = registry.changed(), if !room => {}
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }

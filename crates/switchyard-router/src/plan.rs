@@ -136,12 +136,23 @@ impl Inner {
         }
         // A bare model name: the least exposed provider that offers it (a cloud one is
         // checked again in `plan`: not while a local catalog is unknown, not while cloud
-        // fallback is off).
+        // fallback is off). Among the non-cloud ones, and among the cloud ones, a provider
+        // in cooldown (or probed down) comes after a healthy one; health never sends a bare
+        // name to the cloud instead of a local or LAN provider.
+        let now = self.clock.now();
         self.slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.offers(model))
-            .min_by_key(|(i, s)| (s.model_locality(model), *i))
+            .min_by_key(|(i, s)| {
+                let locality = s.model_locality(model);
+                let unhealthy = s
+                    .live
+                    .health
+                    .lock()
+                    .is_ok_and(|h| !matches!(h.availability(now), Availability::Available));
+                (is_cloud(locality), unhealthy, locality, *i)
+            })
             .map(|(slot, _)| {
                 strict(
                     ParsedTarget {

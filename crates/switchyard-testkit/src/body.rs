@@ -125,6 +125,14 @@ pub(crate) fn apply_fault(
             frames.truncate(content_len);
             (frames, End::Finish)
         }
+        Some(Fault::InvalidUtf8) => {
+            let mut chunk = oversized(4).to_vec();
+            if let Some(p) = chunk.windows(4).position(|w| w == b"xxxx") {
+                chunk[p] = 0xff;
+            }
+            frames.insert(at, Bytes::from(chunk));
+            (frames, End::Finish)
+        }
         _ => (frames, End::Finish),
     }
 }
@@ -359,6 +367,10 @@ mod tests {
         assert_eq!(run(&Fault::NoDone).0, frames()[..3].to_vec());
         assert_eq!(run(&Fault::MalformedLine).0[1], Bytes::from_static(b"bad"));
         assert_eq!(run(&Fault::MalformedLine).0.len(), 5);
+        assert_eq!(
+            run(&Fault::InvalidUtf8).0[1],
+            Bytes::from_static(b"\xffxxx")
+        );
         assert_eq!(
             run(&Fault::ErrorLine("x".into())).0,
             vec![frames()[0].clone(), "err:x".into()]

@@ -292,6 +292,9 @@ pub enum Fault {
     /// no `done:true` line (Ollama) / no finish chunk, usage chunk or `[DONE]` (OpenAI).
     /// Not streamed: the body is cut in half (a complete HTTP response, invalid JSON).
     NoDone,
+    /// After the first chunk, one valid-looking chunk whose text holds a byte that is not
+    /// UTF-8 (0xFF); the stream then goes on normally. Not streamed: no effect.
+    InvalidUtf8,
 }
 
 impl Fault {

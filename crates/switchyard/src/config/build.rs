@@ -275,9 +275,13 @@ pub(crate) fn gateway_config(file: &FileConfig) -> GatewayConfig {
             .collect(),
         max_body_bytes: server.max_body_bytes,
         header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(server.idle_timeout_ms),
+        body_read_timeout: Duration::from_millis(server.body_read_timeout_ms),
+        max_body_memory_bytes: server.max_body_memory_bytes,
         shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
         allow_insecure_non_loopback: server.insecure_listen,
-        max_connections: GatewayConfig::DEFAULT_MAX_CONNECTIONS,
+        loopback_is_admin: server.loopback_is_admin,
+        max_connections: crate::nofile::connection_cap(server.max_connections),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 use switchyard_core::{Locality, PrivacyClass};
+use switchyard_gateway::GatewayConfig;
 use switchyard_router::{CallerPolicy, HealthConfig, PolicyConfig, RetryConfig, RouteConfig};
 
 /// The Ollama address used when there is no config file at all.
@@ -51,10 +52,29 @@ pub(crate) struct ServerSection {
     pub(crate) insecure_listen: bool,
     /// Largest request body accepted.
     pub(crate) max_body_bytes: usize,
-    /// How long a client may take to send its request headers.
+    /// How long a new connection may take to deliver its first complete request head
+    /// (HTTP/1 headers, or the HTTP/2 preface and first HEADERS), counted from accept; also
+    /// the limit for each later HTTP/1 request's headers. Default 10 000.
     pub(crate) header_read_timeout_ms: u64,
     /// How long running streams may continue after a shutdown signal.
     pub(crate) shutdown_grace_ms: u64,
+    /// Open client connections at most (default 4096, and never more than half the
+    /// open-files limit left after 64 spare). At the cap a new connection closes the one
+    /// idle the longest; when all are busy, new ones wait.
+    pub(crate) max_connections: usize,
+    /// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight for this long
+    /// is closed. Default 120 000.
+    pub(crate) idle_timeout_ms: u64,
+    /// Longest pause while a request body arrives; after it the client gets a 408 and the
+    /// connection is closed. Default 30 000.
+    pub(crate) body_read_timeout_ms: u64,
+    /// Bytes of request bodies held at once across all requests; beyond it a request gets
+    /// a 503 with `retry-after`. Default 268 435 456 (256 MiB).
+    pub(crate) max_body_memory_bytes: usize,
+    /// Callers on a loopback address see upstream URLs and provider details in errors and
+    /// `/readyz`, as admin keys do. Default true; set false behind a reverse proxy on this
+    /// host.
+    pub(crate) loopback_is_admin: bool,
 }
 
 impl Default for ServerSection {
@@ -63,11 +83,20 @@ impl Default for ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 4141)),
             keys: Vec::new(),
             insecure_listen: false,
-            max_body_bytes: switchyard_gateway::GatewayConfig::DEFAULT_MAX_BODY_BYTES,
+            max_body_bytes: GatewayConfig::DEFAULT_MAX_BODY_BYTES,
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
+            max_connections: GatewayConfig::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout_ms: millis(GatewayConfig::DEFAULT_IDLE_TIMEOUT),
+            body_read_timeout_ms: millis(GatewayConfig::DEFAULT_BODY_READ_TIMEOUT),
+            max_body_memory_bytes: GatewayConfig::DEFAULT_MAX_BODY_MEMORY_BYTES,
+            loopback_is_admin: true,
         }
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One API key.
@@ -86,7 +115,8 @@ pub(crate) struct KeySection {
     pub(crate) requests_per_minute: Option<u32>,
     /// Token rate limit (prompt + completion).
     pub(crate) tokens_per_minute: Option<u32>,
-    /// May pull models onto local providers through the gateway (`POST /api/pull`).
+    /// May pull models onto local providers through the gateway (`POST /api/pull`), and
+    /// sees upstream URLs and provider details in errors and `/readyz`.
     #[serde(default)]
     pub(crate) admin: bool,
 }

@@ -477,3 +477,47 @@ fn warm_sections_become_targets_kept_loaded_by_default() {
     .unwrap_err();
     assert!(e.to_string().contains("warm"), "{e}");
 }
+
+#[test]
+fn connection_and_body_limits_are_settable_and_checked() {
+    use std::time::Duration;
+
+    let c = parse_str(
+        "{ server: { max_connections: 100, header_read_timeout_ms: 1500, idle_timeout_ms: 9000,\n body_read_timeout_ms: 700, max_body_memory_bytes: 1048576 } }",
+        &no_env,
+    )
+    .unwrap();
+    let gateway = build::gateway_config(&c);
+    // 100 fits under any open-files limit the tests run with.
+    assert_eq!(gateway.max_connections, 100);
+    assert_eq!(gateway.header_read_timeout, Duration::from_millis(1500));
+    assert_eq!(gateway.idle_timeout, Duration::from_secs(9));
+    assert_eq!(gateway.body_read_timeout, Duration::from_millis(700));
+    assert_eq!(gateway.max_body_memory_bytes, 1024 * 1024);
+    let defaults = build::gateway_config(&parse_str("{}", &no_env).unwrap());
+    assert!(defaults.loopback_is_admin);
+    let admin = build::gateway_config(
+        &parse_str(
+            "{ server: { loopback_is_admin: false, keys: [ { id: 'ops', token: 'x', admin: true }, { id: 'u', token: 'y' } ] } }",
+            &no_env,
+        )
+        .unwrap(),
+    );
+    assert!(!admin.loopback_is_admin);
+    assert!(admin.keys[0].admin && !admin.keys[1].admin);
+    assert_eq!(defaults.idle_timeout, Duration::from_secs(120));
+    assert_eq!(defaults.max_body_memory_bytes, 256 * 1024 * 1024);
+
+    for field in [
+        "max_connections",
+        "idle_timeout_ms",
+        "body_read_timeout_ms",
+        "max_body_memory_bytes",
+    ] {
+        let text = format!("{{ server: {{\n {field}: 0 }} }}");
+        let e = parse_str(&text, &no_env).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Invalid, "{text}: {e}");
+        assert_eq!(e.path.as_deref(), Some(format!("server.{field}").as_str()));
+        assert_eq!(e.line, Some(2), "{text}: {e}");
+    }
+}

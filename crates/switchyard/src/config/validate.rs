@@ -49,9 +49,16 @@ fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
             "must be above zero",
         ));
     }
-    if server.header_read_timeout_ms == 0 {
+    let counts = [
+        ("header_read_timeout_ms", server.header_read_timeout_ms),
+        ("idle_timeout_ms", server.idle_timeout_ms),
+        ("body_read_timeout_ms", server.body_read_timeout_ms),
+        ("max_connections", server.max_connections as u64),
+        ("max_body_memory_bytes", server.max_body_memory_bytes as u64),
+    ];
+    if let Some((field, _)) = counts.iter().find(|(_, value)| *value == 0) {
         return Err(invalid(
-            path([key("server"), key("header_read_timeout_ms")]),
+            path([key("server"), key(field)]),
             "must be above zero",
         ));
     }

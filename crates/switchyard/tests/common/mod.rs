@@ -68,8 +68,21 @@ impl Served {
     /// Like [`Served::start`], with extra arguments before `serve`.
     pub async fn start_with(config: &Path, envs: &[(&str, &str)], args: &[&str]) -> Served {
         let mut cmd = Command::new(binary());
-        cmd.args(args)
-            .arg("serve")
+        cmd.args(args);
+        Served::spawn(cmd, config, envs).await
+    }
+
+    /// Like [`Served::start`], under `prlimit` with the open-files limit (soft and hard)
+    /// at `nofile`: `serve` cannot raise it.
+    pub async fn start_with_nofile(config: &Path, nofile: u64) -> Served {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}")).arg(binary());
+        Served::spawn(cmd, config, &[]).await
+    }
+
+    /// Runs `cmd serve --config <config>` and waits (up to 20 s) until it listens.
+    async fn spawn(mut cmd: Command, config: &Path, envs: &[(&str, &str)]) -> Served {
+        cmd.arg("serve")
             .arg("--config")
             .arg(config)
             .env("SWITCHYARD_LOG", "info")

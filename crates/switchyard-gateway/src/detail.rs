@@ -1,0 +1,130 @@
+//! Who may see upstream details: error messages name upstream URLs, provider ids and
+//! attempts, and `/readyz` lists every provider's state. Admin keys and loopback callers
+//! (unless [`crate::GatewayConfig::loopback_is_admin`] is off) see them; every other caller
+//! gets the reason code with a generic message, and `/readyz` only says whether the gateway
+//! is ready. The full message still reaches the gateway's log.
+//!
+//! A middleware decides once per request and keeps the answer in a task-local for the
+//! handler (errors answered before the first byte); a streamed body takes it along for
+//! errors after the first byte.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use switchyard_core::{ErrorKind, ProviderError};
+
+use crate::auth;
+use crate::gateway::Shared;
+
+tokio::task_local! {
+    static DETAILED: bool;
+}
+
+/// The peer address of a request's connection (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+/// Middleware: decides whether this request's caller may see upstream details.
+pub(crate) async fn scope(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let settings = shared.settings.load();
+    // A request that did not come through the accept loop (an embedder calling
+    // `Gateway::app` directly) counts as local.
+    let loopback = request
+        .extensions()
+        .get::<Peer>()
+        .is_none_or(|p| p.0.ip().to_canonical().is_loopback());
+    let admin = auth::presented_key(&settings.keys, request.headers()).is_some_and(|k| k.admin);
+    let detailed = admin || (loopback && settings.config.loopback_is_admin);
+    drop(settings);
+    DETAILED.scope(detailed, next.run(request)).await
+}
+
+/// Whether the current request's caller may see upstream details (true outside a request).
+pub(crate) fn detailed() -> bool {
+    DETAILED.try_with(|d| *d).unwrap_or(true)
+}
+
+/// Kinds whose messages are the caller's own business (what was wrong with the request,
+/// which models exist, which limit was hit): shown to everyone, with URLs masked.
+fn about_the_request(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidRequest
+            | ErrorKind::ModelNotFound
+            | ErrorKind::RateLimited
+            | ErrorKind::QueueFull
+            | ErrorKind::QuotaExhausted
+            | ErrorKind::BudgetExhausted
+    )
+}
+
+/// `err` as the caller may see it: whole when `detailed`; otherwise the reason code with a
+/// generic message (upstream failures, policy refusals naming targets), or the message with
+/// every URL masked (mistakes in the request).
+pub(crate) fn shown(err: &ProviderError, detailed: bool) -> Option<ProviderError> {
+    if detailed {
+        return None;
+    }
+    let code = err.reason_code();
+    let message = if about_the_request(err.kind()) {
+        mask_urls(err.message())
+    } else {
+        format!(
+            "{code}: the request could not be served; the gateway's log has the details \
+             (ask its operator with the x-switchyard-request-id of this answer)"
+        )
+    };
+    let mut shown = ProviderError::new(err.kind(), message);
+    if let Some(after) = err.retry_after() {
+        shown = shown.with_retry_after(after);
+    }
+    Some(shown)
+}
+
+/// `text` with every `http://` or `https://` URL replaced by `<upstream>`.
+fn mask_urls(text: &str) -> String {
+    let next_url = |t: &str| {
+        ["http://", "https://"]
+            .iter()
+            .filter_map(|p| t.find(p))
+            .min()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = next_url(rest) {
+        out.push_str(&rest[..at]);
+        out.push_str("<upstream>");
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | ',' | ';' | '"' | '\''))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_masked_and_upstream_failures_made_generic() {
+        assert_eq!(
+            mask_urls("no model x at http://10.0.0.5:11434/api (see https://a.b/c), ok"),
+            "no model x at <upstream> (see <upstream>), ok"
+        );
+        let err = ProviderError::new(ErrorKind::ConnectRefused, "http://10.0.0.5:11434 refused");
+        let shown = shown(&err, false).unwrap();
+        assert_eq!(shown.reason_code(), "connect_refused");
+        assert!(!shown.message().contains("10.0.0.5"), "{shown}");
+        assert!(super::shown(&err, true).is_none());
+    }
+}

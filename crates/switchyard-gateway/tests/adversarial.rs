@@ -1,0 +1,732 @@
+//! The standing adversarial suite: what an adversarial run against the gateway tried
+//! (issue 16), replayed over real loopback sockets with raw bytes where a polite client
+//! would not do it. Every case asserts the gateway's precise answer and that it keeps
+//! serving afterwards. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use switchyard_core::{Locality, PrivacyClass, Provider};
+use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
+use switchyard_http::ClientConfig;
+use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{OpenAiClient, OpenAiConfig};
+use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_testkit::support::{GUARD, guarded, timeouts};
+use switchyard_testkit::{Fault, ModelSpec, Script, TestUpstream, UpstreamConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+const KEY: &str = "sk-adversarial";
+
+/// A gateway over one testkit Ollama upstream (`up`, route `chat` -> `up/test-model`).
+struct Served {
+    addr: SocketAddr,
+    upstream: TestUpstream,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Served {
+    async fn start(config: GatewayConfig) -> Served {
+        Served::start_over(false, UpstreamConfig::default(), config).await
+    }
+
+    /// A gateway over a testkit upstream spoken to as Ollama, or as OpenAI (`openai`).
+    async fn start_over(openai: bool, upstream: UpstreamConfig, config: GatewayConfig) -> Served {
+        let upstream = TestUpstream::start(upstream).await.unwrap();
+        let client = ClientConfig {
+            timeouts: timeouts(2000, 2000),
+            ..ClientConfig::default()
+        };
+        let provider: Arc<dyn Provider> = if openai {
+            let mut c = OpenAiConfig::new(upstream.openai_base_url());
+            c.client = client;
+            Arc::new(OpenAiClient::new(c).unwrap())
+        } else {
+            let mut c = OllamaConfig::new(upstream.base_url());
+            c.client = client;
+            Arc::new(OllamaClient::new(c).unwrap())
+        };
+        let slot = ProviderSlot::new("up", provider, Locality::Local);
+        let routes: RouterConfig = serde_json::from_value(
+            json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }),
+        )
+        .unwrap();
+        let router = Router::new(routes, vec![slot], Arc::new(MemoryLedger::new())).unwrap();
+        let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = gateway
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Served {
+            addr,
+            upstream,
+            _stop: stop,
+        }
+    }
+
+    async fn connect(&self) -> TcpStream {
+        guarded(TcpStream::connect(self.addr)).await.unwrap()
+    }
+
+    /// One HTTP/1.1 request on a new connection (`Connection: close`), raw: `head_extra`
+    /// lines go after the request line.
+    async fn raw(&self, method: &str, path: &str, head_extra: &str, body: &[u8]) -> Answer {
+        let mut stream = self.connect().await;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n{head_extra}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        read_answer(&mut stream).await
+    }
+
+    /// `GET /healthz` answers `ok`: the gateway still serves.
+    async fn assert_serving(&self) {
+        let answer = self.raw("GET", "/healthz", "", b"").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.body, "ok\n");
+    }
+}
+
+fn config() -> GatewayConfig {
+    GatewayConfig {
+        keys: vec![ApiKey::new("adv", KEY)],
+        header_read_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(1),
+        ..GatewayConfig::default()
+    }
+}
+
+fn auth() -> String {
+    format!("Authorization: Bearer {KEY}\r\n")
+}
+
+/// A raw HTTP/1 answer.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    /// The OpenAI error shape's `code`.
+    fn openai_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Reads until the peer closes (the requests say `Connection: close`).
+async fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut raw = Vec::new();
+    let _ = guarded(stream.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// Whether the peer closes `stream` (EOF or reset) within [`GUARD`], whatever it sends
+/// before.
+async fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(GUARD, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+// ---- point 1: connections ----------------------------------------------------------
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_idle_connection_is_shed_for_a_new_one() {
+    let served = Served::start(GatewayConfig {
+        max_connections: 2,
+        header_read_timeout: Duration::from_secs(60),
+        ..config()
+    })
+    .await;
+    // The gateway accepts in connection order (the listen backlog is a queue).
+    let mut oldest = served.connect().await;
+    let mut second = served.connect().await;
+    // A third connection: the gateway sheds `oldest` (idle since accept) to serve it.
+    served.assert_serving().await;
+    assert!(closed_by_peer(&mut oldest).await, "the oldest idle is shed");
+    // The second was not shed: it is served.
+    second
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut second).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_partial_http2_preface_and_a_preface_without_headers_are_closed() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await;
+    let mut partial = served.connect().await;
+    partial.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let mut no_headers = served.connect().await;
+    no_headers
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    assert!(closed_by_peer(&mut partial).await);
+    assert!(closed_by_peer(&mut no_headers).await);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn slowloris_headers_are_closed_at_the_head_deadline() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await;
+    let stream = served.connect().await;
+    let (mut read, mut write) = stream.into_split();
+    let dripping = tokio::spawn(async move {
+        // A byte every 100 ms: 2000 bytes would take 200 s.
+        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 2000].iter())
+        {
+            if write.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(GUARD, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    dripping.abort();
+    assert!(closed.is_ok(), "the dripping connection was closed");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    let served = Served::start(GatewayConfig {
+        idle_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await;
+    let tcp = served.connect().await;
+    let (mut client, connection) = guarded(h2::client::handshake(tcp)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{}/healthz", served.addr))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = guarded(response).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(client);
+    // Idle from now on: the gateway closes the connection, which ends the client's task.
+    guarded(connection).await.unwrap().ok();
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_mid_body_gets_408_and_its_connection_closed() {
+    let served = Served::start(GatewayConfig {
+        body_read_timeout: Duration::from_millis(500),
+        ..config()
+    })
+    .await;
+    for (path, openai) in [("/v1/chat/completions", true), ("/api/chat", false)] {
+        let mut stream = served.connect().await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: gw\r\n{}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":",
+            auth()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Nothing more is sent; the gateway answers and closes.
+        let answer = read_answer(&mut stream).await;
+        assert_eq!(answer.status, 408, "{answer:?}");
+        assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
+        if openai {
+            assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+        } else {
+            assert!(answer.json()["error"].as_str().is_some(), "{answer:?}");
+        }
+    }
+    served.assert_serving().await;
+    assert_eq!(served.upstream.chat_request_count(), 0);
+}
+
+// ---- point 6: memory held by request bodies --------------------------------------------
+
+#[tokio::test]
+async fn bodies_beyond_the_memory_budget_get_503_until_memory_is_free() {
+    let served = Served::start(GatewayConfig {
+        max_body_memory_bytes: 64 * 1024,
+        body_read_timeout: Duration::from_secs(8),
+        ..config()
+    })
+    .await;
+    // A slow upload holds 60 KB of the 64 KB.
+    let mut holder = served.connect().await;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n{}Content-Length: 100000\r\n\r\n",
+        auth()
+    );
+    holder.write_all(head.as_bytes()).await.unwrap();
+    holder.write_all(&[b' '; 60 * 1024]).await.unwrap();
+    let small = [b' '; 10 * 1024];
+    let mut refused = None;
+    for _ in 0..200 {
+        let answer = served
+            .raw("POST", "/v1/chat/completions", &auth(), &small)
+            .await;
+        if answer.status == 503 {
+            refused = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a 503 while the budget is held");
+    assert_eq!(refused.openai_code(), "overloaded", "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("1"), "{refused:?}");
+    // The holder goes away: its memory is given back and the same body is read (and is
+    // refused for what it is, not for memory).
+    drop(holder);
+    let mut after = None;
+    for _ in 0..200 {
+        let answer = served
+            .raw("POST", "/v1/chat/completions", &auth(), &small)
+            .await;
+        if answer.status != 503 {
+            after = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = after.expect("memory given back");
+    assert_eq!(after.status, 400, "{after:?}");
+    served.assert_serving().await;
+}
+
+// ---- point 5: hyper's own refusals in the API's shape -------------------------------------
+
+#[tokio::test]
+async fn header_fields_too_large_and_uri_too_long_answer_in_the_apis_shape() {
+    let served = Served::start(config()).await;
+    // 1 MB of headers.
+    let huge = format!("X-Big: {}\r\n", "a".repeat(1024 * 1024));
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &huge, b"{}")
+        .await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("POST", "/api/chat", &huge, b"{}").await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    assert_eq!(
+        answer.json()["error"].as_str(),
+        Some("request header fields too large")
+    );
+    // A 70 KB URI.
+    let long = format!("/v1/models/{}", "m".repeat(70 * 1024));
+    let answer = served.raw("GET", &long, &auth(), b"").await;
+    assert_eq!(answer.status, 414, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    served.assert_serving().await;
+}
+
+// ---- point 6: the cases that held ------------------------------------------------------
+
+fn chat_body(stream: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "model": "chat",
+        "stream": stream,
+        "messages": [{ "role": "user", "content": "hi" }],
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn no_key_and_a_wrong_key_get_401_in_each_apis_shape() {
+    let served = Served::start(config()).await;
+    let body = chat_body(false);
+    for head in [
+        "",
+        "Authorization: Bearer sk-wrong\r\n",
+        "Authorization: Basic x\r\n",
+    ] {
+        let answer = served
+            .raw("POST", "/v1/chat/completions", head, &body)
+            .await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.openai_code(), "auth_failed", "{answer:?}");
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+        let answer = served.raw("POST", "/api/chat", head, &body).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert!(answer.json()["error"].is_string(), "{answer:?}");
+    }
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_40_mb_body_is_413_before_it_is_read() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        40 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn json_nested_100k_deep_is_a_400_not_a_stack_overflow() {
+    let served = Served::start(config()).await;
+    let mut body = br#"{"model":"chat","messages":"#.to_vec();
+    body.extend(std::iter::repeat_n(b'[', 100_000));
+    body.extend(std::iter::repeat_n(b']', 100_000));
+    body.push(b'}');
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &body)
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("POST", "/api/chat", &auth(), &body).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn http2_rapid_reset_does_not_stop_the_gateway() {
+    let served = Served::start(config()).await;
+    let tcp = served.connect().await;
+    let (mut client, connection) = guarded(h2::client::handshake(tcp)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let mut sent = 0;
+    for _ in 0..2000 {
+        if guarded(std::future::poll_fn(|cx| client.poll_ready(cx)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let request = http::Request::post(format!("http://{}/v1/chat/completions", served.addr))
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(())
+            .unwrap();
+        let Ok((_, mut stream)) = client.send_request(request, false) else {
+            break;
+        };
+        stream.send_reset(h2::Reason::CANCEL);
+        sent += 1;
+    }
+    assert_eq!(sent, 2000, "every stream was opened and reset");
+    drop(client);
+    // The connection then ends without a protocol error, and nothing reached the upstream.
+    let ended = guarded(connection).await.unwrap();
+    assert!(ended.is_ok(), "{ended:?}");
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn an_upstream_dying_mid_answer_is_an_error_event_or_a_502_never_a_clean_end() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_fault(Fault::DropAfterChunks(2)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(true))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("data: {\"error\""), "{answer:?}");
+    assert!(!answer.body.contains("[DONE]"), "{answer:?}");
+    // Not streamed: a 502 that does not claim the answer had started.
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(
+        !answer.body.contains("after the answer started"),
+        "{answer:?}"
+    );
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_from_an_openai_upstream_is_an_error_not_replaced() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b"]).with_fault(Fault::InvalidUtf8),
+    );
+    let served = Served::start_over(true, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.openai_code(), "malformed_stream", "{answer:?}");
+    assert!(answer.body.contains("not valid UTF-8"), "{answer:?}");
+    assert!(!answer.body.contains('\u{fffd}'), "{answer:?}");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_5_mb_single_sse_event_from_upstream_is_passed_through_whole() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b"]).with_fault(Fault::OversizedLine(5 * 1024 * 1024)),
+    );
+    let served = Served::start_over(true, upstream, config()).await;
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(false))
+        .await;
+    assert_eq!(answer.status, 200, "{}", &answer.head);
+    let content = answer.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .len();
+    assert_eq!(content, 5 * 1024 * 1024 + 2, "a, the 5 MB event, b");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_the_upstream_request() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(200, Duration::from_millis(20)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let mut stream = served.connect().await;
+    let body = chat_body(true);
+    let head = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut first = [0u8; 64];
+    let n = guarded(stream.read(&mut first)).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    assert_eq!(served.upstream.aborted_streams(), 0);
+    drop(stream);
+    let mut cancelled = false;
+    for _ in 0..250 {
+        if served.upstream.aborted_streams() == 1 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cancelled,
+        "the upstream's log shows the request closed early"
+    );
+    served.assert_serving().await;
+}
+
+// ---- point 5: upstream details only for admin keys and loopback --------------------------
+
+#[tokio::test]
+async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
+    const ADMIN: &str = "sk-admin";
+    let served = Served::start(GatewayConfig {
+        keys: vec![
+            ApiKey::new("user", KEY),
+            ApiKey {
+                admin: true,
+                ..ApiKey::new("ops", ADMIN)
+            },
+        ],
+        // Every test caller is on loopback: pretend a proxy on this host forwards them.
+        loopback_is_admin: false,
+        ..config()
+    })
+    .await;
+    served.upstream.set_fault(Some(Fault::Refuse));
+    let upstream_host = served.upstream.addr().to_string();
+    let body = chat_body(false);
+
+    let user = served
+        .raw("POST", "/v1/chat/completions", &auth(), &body)
+        .await;
+    assert_eq!(user.status, 503, "{user:?}");
+    assert_eq!(user.openai_code(), "connect_refused", "{user:?}");
+    assert!(!user.body.contains(&upstream_host), "{user:?}");
+    assert!(!user.body.contains("up/test-model"), "{user:?}");
+    let ollama_user = served.raw("POST", "/api/chat", &auth(), &body).await;
+    assert_eq!(ollama_user.status, 503, "{ollama_user:?}");
+    assert!(
+        !ollama_user.body.contains(&upstream_host),
+        "{ollama_user:?}"
+    );
+
+    let admin_auth = format!("Authorization: Bearer {ADMIN}\r\n");
+    let admin = served
+        .raw("POST", "/v1/chat/completions", &admin_auth, &body)
+        .await;
+    assert_eq!(admin.status, 503, "{admin:?}");
+    assert_eq!(admin.openai_code(), "connect_refused", "{admin:?}");
+    assert!(admin.body.contains(&upstream_host), "{admin:?}");
+
+    // /readyz: only `ready` for others, every provider for an admin key.
+    let open = served.raw("GET", "/readyz", "", b"").await;
+    // (The provider is cooling down after the refusals: not ready.)
+    assert_eq!(open.status, 503, "{open:?}");
+    assert_eq!(open.json(), json!({ "ready": false }), "{open:?}");
+    let detailed = served.raw("GET", "/readyz", &admin_auth, b"").await;
+    assert_eq!(detailed.json()["providers"][0]["id"], "up", "{detailed:?}");
+    served.upstream.set_fault(None);
+    served.assert_serving().await;
+
+    // An error event after the first byte is shown the same way.
+    served.upstream.set_script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_fault(Fault::ErrorLine(format!(
+            "runner at http://{upstream_host}/internal crashed"
+        ))),
+    );
+    let streamed = served
+        .raw("POST", "/v1/chat/completions", &auth(), &chat_body(true))
+        .await;
+    assert_eq!(streamed.status, 200, "{streamed:?}");
+    assert!(streamed.body.contains("data: {\"error\""), "{streamed:?}");
+    assert!(!streamed.body.contains(&upstream_host), "{streamed:?}");
+    let streamed = served
+        .raw(
+            "POST",
+            "/v1/chat/completions",
+            &admin_auth,
+            &chat_body(true),
+        )
+        .await;
+    assert!(streamed.body.contains(&upstream_host), "{streamed:?}");
+}
+
+// ---- the issue's other points, replayed raw ------------------------------------------------
+
+#[tokio::test]
+async fn an_ollama_cloud_model_is_refused_to_a_local_only_key_and_no_prompt_leaves() {
+    const PRIVATE: &str = "sk-private";
+    let upstream = UpstreamConfig::default()
+        .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"));
+    let served = Served::start_over(
+        false,
+        upstream,
+        GatewayConfig {
+            keys: vec![ApiKey {
+                privacy: Some(PrivacyClass::LocalOnly),
+                ..ApiKey::new("private", PRIVATE)
+            }],
+            ..config()
+        },
+    )
+    .await;
+    let private = format!("Authorization: Bearer {PRIVATE}\r\n");
+    let body = serde_json::to_vec(&json!({"model": "up/gpt-oss:120b-cloud", "stream": false,
+        "messages": [{"role": "user", "content": "secret"}]}))
+    .unwrap();
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let answer = served.raw("POST", path, &private, &body).await;
+        assert_eq!(answer.status, 403, "{answer:?}");
+        assert!(answer.body.contains("policy_blocked"), "{answer:?}");
+    }
+    assert_eq!(
+        served.upstream.chat_request_count(),
+        0,
+        "no prompt reached it"
+    );
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn wrong_methods_bad_paths_and_bad_shapes_answer_in_the_apis_shape() {
+    let served = Served::start(config()).await;
+    let answer = served
+        .raw("DELETE", "/v1/chat/completions", &auth(), b"")
+        .await;
+    assert_eq!(answer.status, 405, "{answer:?}");
+    assert_eq!(answer.openai_code(), "invalid_request", "{answer:?}");
+    let answer = served.raw("GET", "/v1/models/%ff", &auth(), b"").await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.json()["error"]["message"].is_string(), "{answer:?}");
+    let empty = serde_json::to_vec(&json!({"model": "chat", "messages": []})).unwrap();
+    let answer = served
+        .raw("POST", "/v1/chat/completions", &auth(), &empty)
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("messages"), "{answer:?}");
+    let tool = serde_json::to_vec(&json!({"model": "chat",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": "nope"}}]}))
+    .unwrap();
+    let answer = served.raw("POST", "/api/chat", &auth(), &tool).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(
+        answer.body.contains("tools[0].function.parameters"),
+        "{answer:?}"
+    );
+    assert_eq!(served.upstream.chat_request_count(), 0);
+    served.assert_serving().await;
+}
