@@ -208,7 +208,7 @@ fn header<'h>(headers: &[(&str, &'h str)], name: &str) -> Option<&'h str> {
         .map(|(_, v)| *v)
 }
 
-/// The retry hint of an answer's headers (`(name, value)` pairs): `retry-after-ms` when it
+/// The retry hint of an answer's headers (`(name, value)` pairs, names in any case): `retry-after-ms` when it
 /// holds a usable number, else `retry-after` as delay seconds or an HTTP date measured from
 /// `now`.
 pub fn retry_hint(headers: &[(&str, &str)], now: SystemTime) -> Option<Duration> {
@@ -243,7 +243,10 @@ pub fn classify_http_answer(
     }
     let mut limits: Vec<String> = headers
         .iter()
-        .filter(|(name, _)| name.starts_with("x-ratelimit-"))
+        .filter(|(name, _)| {
+            name.get(..12)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-ratelimit-"))
+        })
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
     limits.sort();

@@ -398,7 +398,7 @@ fn http_answers_keep_retry_hint_and_sorted_rate_limit_headers() {
     let headers = [
         ("x-ratelimit-remaining-tokens", "0"),
         ("retry-after", "3"),
-        ("x-ratelimit-limit-tokens", "1000"),
+        ("X-RateLimit-Limit-Tokens", "1000"),
         ("content-type", "application/json"),
     ];
     let body = br#"{"error":{"message":"slow down","code":"rate_limit_exceeded"}}"#;
@@ -407,7 +407,7 @@ fn http_answers_keep_retry_hint_and_sorted_rate_limit_headers() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
     assert_eq!(
         err.message(),
-        "[x-ratelimit-limit-tokens=1000, x-ratelimit-remaining-tokens=0]: slow down"
+        "[X-RateLimit-Limit-Tokens=1000, x-ratelimit-remaining-tokens=0]: slow down"
     );
     // Without headers the answer is classified exactly as status and body say.
     let bare = classify_http_answer(429, body, &[], now);
