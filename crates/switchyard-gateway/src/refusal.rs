@@ -3,8 +3,9 @@
 //! any handler runs. [`RefusalIo`] sits between hyper and the socket, recognises those
 //! answers (status 414 or 431 with `content-length: 0`; the handlers never send either)
 //! and writes a JSON body in the shape of the API the request line names instead. After
-//! such an answer the rest of the client's head is read and dropped for a bounded time
-//! before the socket closes, so the client reads the answer instead of a reset.
+//! such an answer, and after a 413 or 408 (which leave the client's body unread), the rest
+//! of the client's input is read and dropped for a bounded time before the socket closes,
+//! so the client reads the answer instead of a reset.
 
 use std::io;
 use std::pin::Pin;
@@ -105,6 +106,12 @@ fn rewrite(head: &[u8], api: Api) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether `head` starts an answer that leaves the client's body unread (413 too large,
+/// 408 stopped sending): the connection closes after it, so it lingers too.
+fn leaves_input_unread(head: &[u8]) -> bool {
+    head.starts_with(b"HTTP/1.1 413 ") || head.starts_with(b"HTTP/1.1 408 ")
+}
+
 impl AsyncRead for RefusalIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -145,7 +152,10 @@ impl AsyncWrite for RefusalIo {
                     this.original_len = buf.len();
                     this.lingering = true;
                 }
-                None => return Pin::new(this.stream()?).poll_write(cx, buf),
+                None => {
+                    this.lingering |= leaves_input_unread(buf);
+                    return Pin::new(this.stream()?).poll_write(cx, buf);
+                }
             }
         }
         while this.written < this.pending.len() {
@@ -179,6 +189,9 @@ impl AsyncWrite for RefusalIo {
             return self.poll_write(cx, head);
         }
         self.answered = true;
+        if bufs.first().is_some_and(|head| leaves_input_unread(head)) {
+            self.lingering = true;
+        }
         Pin::new(self.stream()?).poll_write_vectored(cx, bufs)
     }
 

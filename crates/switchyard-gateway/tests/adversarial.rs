@@ -730,3 +730,34 @@ async fn wrong_methods_bad_paths_and_bad_shapes_answer_in_the_apis_shape() {
     assert_eq!(served.upstream.chat_request_count(), 0);
     served.assert_serving().await;
 }
+
+#[tokio::test]
+async fn a_40_mb_chunked_body_is_413_at_the_limit_and_the_client_reads_it() {
+    let served = Served::start(config()).await;
+    let stream = served.connect().await;
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: gw\r\n{}Transfer-Encoding: chunked\r\n\r\n",
+        auth()
+    );
+    let sending = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        let chunk = vec![b' '; 1024 * 1024];
+        for _ in 0..40 {
+            write.write_all(b"100000\r\n").await?;
+            write.write_all(&chunk).await?;
+            write.write_all(b"\r\n").await?;
+        }
+        write.write_all(b"0\r\n\r\n").await
+    });
+    let mut raw = Vec::new();
+    let _ = guarded(read.read_to_end(&mut raw)).await;
+    sending.abort();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(
+        text.contains("{\"error\":\"request body too large"),
+        "{text}"
+    );
+    served.assert_serving().await;
+}
