@@ -20,8 +20,9 @@ use tower_http::trace::TraceLayer;
 use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::limits::RateLimiter;
+use crate::responses::ResponseStore;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, ollama, openai, ops, telemetry};
+use crate::{auth, ollama, openai, ops, responses, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) settings: ArcSwap<Settings>,
     pub(crate) limiter: RateLimiter,
     pub(crate) metrics: ArcSwapOption<PrometheusHandle>,
+    /// Stored Responses API responses (`store: true`).
+    pub(crate) responses: ArcSwap<ResponseStore>,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -78,6 +81,7 @@ impl Gateway {
                 settings: ArcSwap::from_pointee(Settings::new(config)),
                 limiter,
                 metrics: ArcSwapOption::empty(),
+                responses: ArcSwap::from_pointee(ResponseStore::default()),
             }),
         }
     }
@@ -86,6 +90,14 @@ impl Gateway {
     #[must_use]
     pub fn with_metrics_handle(self, handle: PrometheusHandle) -> Gateway {
         self.shared.metrics.store(Some(Arc::new(handle)));
+        self
+    }
+
+    /// Keeps stored Responses API responses in `store` (by default: in memory with
+    /// [`crate::ResponseStoreConfig::default`] bounds). Responses stored before are dropped.
+    #[must_use]
+    pub fn with_response_store(self, store: ResponseStore) -> Gateway {
+        self.shared.responses.store(Arc::new(store));
         self
     }
 
@@ -116,6 +128,15 @@ impl Gateway {
             .route("/v1/chat/completions", post(openai::chat_completions))
             .route("/v1/models", get(openai::list_models))
             .route("/v1/models/{*model}", get(openai::get_model))
+            .route("/v1/responses", post(responses::create))
+            .route(
+                "/v1/responses/{id}",
+                get(responses::get).delete(responses::delete),
+            )
+            .route(
+                "/v1/responses/{id}/input_items",
+                get(responses::input_items),
+            )
             .route("/api/chat", post(ollama::chat))
             .route("/api/tags", get(ollama::tags))
             .route("/api/show", post(ollama::show))

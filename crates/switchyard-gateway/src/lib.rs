@@ -13,6 +13,7 @@
 //! | endpoint | auth (when keys are configured) |
 //! |---|---|
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}` | bearer key |
+//! | `POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | bearer key |
 //! | `POST /api/chat`, `GET /api/tags`, `POST /api/show`, `GET /api/ps` | bearer key |
 //! | `GET /metrics` (Prometheus text; see [`Gateway::with_metrics_handle`]) | bearer key |
 //! | `GET /`, `HEAD /` ("Ollama is running"), `GET /api/version`, `GET /healthz`, `GET /readyz` | open |
@@ -68,6 +69,7 @@ mod limits;
 mod ollama;
 mod openai;
 mod ops;
+mod responses;
 mod server;
 mod telemetry;
 mod time;
@@ -79,5 +81,6 @@ pub use chat::{
 pub use config::{ApiKey, GatewayConfig};
 pub use error::GatewayError;
 pub use gateway::{Gateway, RouterHandle};
+pub use responses::{ResponseStore, ResponseStoreConfig};
 pub use server::check_listen_policy;
 pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
