@@ -35,6 +35,15 @@ struct Up {
 impl Up {
     async fn start(name: &'static str, ollama: bool, locality: Locality, script: Script) -> Up {
         let config = UpstreamConfig::default().script(MODEL, script);
+        Self::start_with(name, ollama, locality, config).await
+    }
+
+    async fn start_with(
+        name: &'static str,
+        ollama: bool,
+        locality: Locality,
+        config: UpstreamConfig,
+    ) -> Up {
         let server = TestUpstream::start(config).await.unwrap();
         Up {
             name,
@@ -515,4 +524,31 @@ async fn bad_requests_are_400_in_openai_shape() {
         );
     }
     assert_eq!(up.server.chat_request_count(), 0);
+}
+
+#[tokio::test]
+async fn agent_loop_on_one_model_calls_the_tool_then_answers() {
+    // The same model answers a call first and text once the conversation ends with the
+    // tool's result: the loop an agent SDK (or Codex) runs with `previous_response_id`.
+    let call = ScriptedCall::new("get_weather", json!({"city": "Oslo"}));
+    let config = UpstreamConfig::default()
+        .script(MODEL, Script::tool_calls(vec![call]))
+        .after_tool_result(MODEL, Script::text(["Sunny in Oslo."]));
+    for ollama in [true, false] {
+        let up = Up::start_with("up", ollama, Locality::Local, config.clone()).await;
+        let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+        let body = json!({"model": "chat", "input": "Weather?", "tools": [weather_tool()]});
+        let first: Value = post(&base, None, &body).await.json().await.unwrap();
+        let call = &first["output"][0];
+        assert_eq!(call["type"], "function_call", "{first}");
+        let body = json!({"model": "chat", "previous_response_id": first["id"],
+            "tools": [weather_tool()],
+            "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}]});
+        let second: Value = post(&base, None, &body).await.json().await.unwrap();
+        assert_eq!(
+            second["output"][0]["content"][0]["text"], "Sunny in Oslo.",
+            "{second}"
+        );
+        assert_eq!(up.server.chat_request_count(), 2);
+    }
 }
