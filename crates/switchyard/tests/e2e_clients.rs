@@ -146,27 +146,12 @@ async fn ollama_sdk_against_openai_upstream() {
 
 #[tokio::test]
 async fn missing_venv_is_a_skip_or_with_e2e_required_a_failure() {
-    let empty = TempDir::new("no-venv");
-    let venv = empty.path().to_str().unwrap().to_owned();
-    let test = "openai_sdk_against_ollama_upstream";
-    let (ok, out) = common::run_own_test(test, &[("SWITCHYARD_E2E_VENV", &venv)]).await;
-    assert!(ok && out.contains("SKIPPED"), "{out}");
-    let (ok, out) = common::run_own_test(
-        test,
-        &[
-            ("SWITCHYARD_E2E_VENV", &venv),
-            (common::E2E_REQUIRED_ENV, "1"),
-        ],
+    common::missing_prerequisite_skips_or_fails(
+        "openai_sdk_against_ollama_upstream",
+        "SWITCHYARD_E2E_VENV",
+        "python-env",
     )
     .await;
-    assert!(
-        !ok,
-        "a missing venv passed with SWITCHYARD_E2E_REQUIRED=1:\n{out}"
-    );
-    assert!(
-        out.contains("SWITCHYARD_E2E_REQUIRED=1") && out.contains("python-env"),
-        "{out}"
-    );
 }
 
 #[test]

@@ -286,3 +286,22 @@ pub async fn serve_one_upstream(dir: &TempDir, api: &str, base_url: &str) -> Ser
     let path = dir.write("config.json5", &config);
     Served::start(&path, &[("E2E_KEY", "sk-e2e")]).await
 }
+
+/// Runs `test` of the current test binary with `env` pointing at an empty directory: it must
+/// pass with a skip message, and fail under `SWITCHYARD_E2E_REQUIRED=1` with a message that
+/// names `installer` (the script that installs what is missing).
+pub async fn missing_prerequisite_skips_or_fails(test: &str, env: &str, installer: &str) {
+    let empty = TempDir::new("missing-prerequisite");
+    let dir = empty.path().to_str().unwrap().to_owned();
+    let (ok, out) = run_own_test(test, &[(env, &dir)]).await;
+    assert!(ok && out.contains("SKIPPED"), "{out}");
+    let (ok, out) = run_own_test(test, &[(env, &dir), (E2E_REQUIRED_ENV, "1")]).await;
+    assert!(
+        !ok,
+        "a missing prerequisite passed with {E2E_REQUIRED_ENV}=1:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{E2E_REQUIRED_ENV}=1")) && out.contains(installer),
+        "{out}"
+    );
+}
