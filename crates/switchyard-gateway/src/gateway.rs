@@ -129,6 +129,7 @@ impl Gateway {
             .route("/v1/models", get(openai::list_models))
             .route("/v1/models/{*model}", get(openai::get_model))
             .route("/v1/responses", post(responses::create))
+            .route("/v1/responses/compact", post(responses::compact))
             .route(
                 "/v1/responses/{id}",
                 get(responses::get).delete(responses::delete),

@@ -13,7 +13,7 @@
 //! | endpoint | auth (when keys are configured) |
 //! |---|---|
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}` | bearer key |
-//! | `POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | bearer key |
+//! | `POST /v1/responses`, `POST /v1/responses/compact`, `GET`/`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | bearer key |
 //! | `POST /api/chat`, `GET /api/tags`, `POST /api/show`, `GET /api/ps` | bearer key |
 //! | `GET /metrics` (Prometheus text; see [`Gateway::with_metrics_handle`]) | bearer key |
 //! | `GET /`, `HEAD /` ("Ollama is running"), `GET /api/version`, `GET /healthz`, `GET /readyz` | open |

@@ -552,3 +552,47 @@ async fn agent_loop_on_one_model_calls_the_tool_then_answers() {
         assert_eq!(up.server.chat_request_count(), 2);
     }
 }
+
+#[tokio::test]
+async fn compact_asks_the_routed_model_for_a_summary() {
+    let up = Up::start(
+        "up",
+        true,
+        Locality::Local,
+        Script::text(["We fixed ", "the parser."]),
+    )
+    .await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    let body = json!({"model": "chat", "instructions": "You are Codex.", "tools": [weather_tool()],
+        "input": [{"role": "user", "content": "Fix the parser"},
+                  {"role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}]});
+    let r = http()
+        .post(format!("{base}/v1/responses/compact"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(got["object"], "response.compaction");
+    let item = &got["output"][0];
+    assert_eq!(item["role"], "user");
+    let text = item["content"][0]["text"].as_str().unwrap();
+    assert!(text.ends_with("We fixed the parser."), "{text}");
+    // The model got the whole conversation and the request for a summary, and no tools.
+    let sent = &up.bodies()[0];
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages[1]["content"], "Fix the parser");
+    assert!(
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Summarize")
+    );
+    assert!(
+        sent.get("tools")
+            .is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)),
+        "{sent}"
+    );
+}

@@ -9,6 +9,7 @@
 //! the conversation so far are kept in the [`ResponseStore`]. A continued conversation keeps
 //! the privacy class of the response it continues.
 
+mod compact;
 mod items;
 mod sink;
 mod store;
@@ -24,17 +25,20 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
-use switchyard_core::{ApiFamily, ChatEvent, ErrorKind, PrivacyClass, ProviderError, RequestMeta};
+use switchyard_core::{
+    ApiFamily, ChatEvent, ChatRequest, ErrorKind, Message, PrivacyClass, ProviderError, RequestMeta,
+};
 use switchyard_router::{RoutedStream, Router};
 use switchyard_stream::responses::request::{DecodeOptions, ResponsesRequest, decode_request};
 use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
 
+pub(crate) use compact::compact;
 use sink::Pending;
 pub(crate) use sink::ResponsesSink;
 use store::StoredResponse;
 pub use store::{ResponseStore, ResponseStoreConfig};
 
-use crate::api::{Api, ApiError, JSON};
+use crate::api::{Api, ApiError};
 use crate::auth::Caller;
 use crate::body::{ChatBody, MAX_DRAIN_ITEMS, StreamEncoder, TokenAccount};
 use crate::chat;
@@ -54,6 +58,49 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, request: Request) 
 }
 
 async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError> {
+    let p = prepare(&shared, request).await?;
+    let routed = p
+        .router
+        .route(&p.chat)
+        .await
+        .map_err(|failure| ApiError::new(API, failure.into_provider_error()))?;
+    let caller_id = p.chat.meta.caller.clone();
+    let pending = p.keep.map(|(input_items, history)| Pending {
+        store: p.store,
+        record: StoredResponse {
+            id: p.head.id.clone(),
+            caller: caller_id.clone(),
+            privacy: conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
+            response: serde_json::Value::Null,
+            input_items,
+            history,
+        },
+    });
+    let sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), pending);
+    let account = TokenAccount::new(&shared, caller_id.as_deref());
+    if p.chat.stream {
+        Ok(streamed(routed, sink, account, p.started, p.router))
+    } else {
+        whole(routed, sink, &account, p.started).await
+    }
+}
+
+/// A decoded, admitted request, ready to route.
+struct Prepared {
+    started: Instant,
+    /// The chat request with the history of `previous_response_id` and the caller's meta.
+    chat: ChatRequest,
+    /// The router this request runs on (loaded once, kept even if a reload swaps it).
+    router: Arc<Router>,
+    head: ResponseHead,
+    store: Arc<ResponseStore>,
+    /// With `store`: this request's input items (with ids) and every turn so far.
+    keep: Option<(Vec<serde_json::Value>, Vec<Message>)>,
+}
+
+/// Everything before routing: rate limit, body, decoding, the stored conversation it
+/// continues (and its privacy class), the caller's meta and allowed models.
+async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError> {
     let started = Instant::now();
     let request_id = request_id_of(&request);
     let (parts, body) = request.into_parts();
@@ -73,21 +120,15 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
     let decoded = decode_request(&bytes, &opts)
         .map_err(|e| ApiError::invalid(API, format!("invalid request body: {e}")))?;
     drop(bytes);
-    // Loaded once: this request finishes on this router even if a reload swaps it.
     let router = shared.router.load_full();
     check_dropped_tools(&router, &decoded)?;
     let mut privacy = chat::privacy_of(API, caller.as_deref(), &parts.headers)?;
     let store = shared.responses.load_full();
-    let previous = match &decoded.previous_response_id {
-        Some(id) => Some(
-            store
-                .get(id, caller_id.as_deref())
-                .ok_or_else(|| not_found(id))?,
-        ),
-        None => None,
-    };
     let mut history = Vec::new();
-    if let Some(prev) = &previous {
+    if let Some(id) = &decoded.previous_response_id {
+        let prev = store
+            .get(id, caller_id.as_deref())
+            .ok_or_else(|| not_found(id))?;
         privacy = PrivacyClass::strictest(privacy, Some(prev.privacy));
         history.clone_from(&prev.history);
     }
@@ -113,34 +154,20 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
     let mut chat = decoded.into_chat(history);
     chat::check_shape(API, &chat)?;
     chat.meta = RequestMeta {
-        caller: caller_id.clone(),
+        caller: caller_id,
         privacy,
         request_id,
         client_api: Some(ApiFamily::OpenAi),
     };
     chat::authorize_model(API, caller.as_deref(), &chat.model)?;
-    let routed = router
-        .route(&chat)
-        .await
-        .map_err(|failure| ApiError::new(API, failure.into_provider_error()))?;
-    let pending = keep.map(|(input_items, history)| Pending {
+    Ok(Prepared {
+        started,
+        chat,
+        router,
+        head,
         store,
-        record: StoredResponse {
-            id,
-            caller: caller_id.clone(),
-            privacy: conversation_privacy(&router, &chat.meta, &chat.model),
-            response: serde_json::Value::Null,
-            input_items,
-            history,
-        },
-    });
-    let sink = ResponsesSink::new(ResponsesStreamEncoder::new(head), pending);
-    let account = TokenAccount::new(&shared, caller_id.as_deref());
-    if chat.stream {
-        Ok(streamed(routed, sink, account, started, router))
-    } else {
-        whole(routed, sink, &account, started).await
-    }
+        keep,
+    })
 }
 
 /// Hosted tools were left out by the decoder; that is only allowed on a route that says so.
@@ -212,6 +239,20 @@ async fn whole(
     account: &TokenAccount,
     started: Instant,
 ) -> Result<Response, ApiError> {
+    let response = collect(&mut routed, &mut sink, account).await?;
+    let mut answer = items::json(response);
+    chat::routing_headers(answer.headers_mut(), &routed, started);
+    record_overhead(API, chat::overhead(started, &routed));
+    Ok(answer)
+}
+
+/// Feeds the whole answer to `sink`; the finished response object (an error if the
+/// upstream failed or the answer did not end).
+async fn collect<'a>(
+    routed: &mut RoutedStream,
+    sink: &'a mut ResponsesSink,
+    account: &TokenAccount,
+) -> Result<&'a serde_json::Value, ApiError> {
     let mut scratch = Vec::new();
     while let Some(event) = routed.next().await {
         let event = event.map_err(|e| ApiError::new(API, e))?;
@@ -221,7 +262,7 @@ async fn whole(
         sink.encode(&event, &mut scratch);
         scratch.clear();
         if sink.is_done() {
-            switchyard_http::Drain::items(&mut routed, MAX_DRAIN_ITEMS).await;
+            switchyard_http::Drain::items(routed, MAX_DRAIN_ITEMS).await;
             break;
         }
     }
@@ -235,12 +276,7 @@ async fn whole(
         let message = response["error"]["message"].as_str().unwrap_or("failed");
         return Err(ApiError::new(API, ProviderError::malformed(message)));
     }
-    let body = serde_json::to_vec(response).unwrap_or_default();
-    let mut answer = Response::new(Body::from(body));
-    answer.headers_mut().insert(CONTENT_TYPE, JSON);
-    chat::routing_headers(answer.headers_mut(), &routed, started);
-    record_overhead(API, chat::overhead(started, &routed));
-    Ok(answer)
+    Ok(response)
 }
 
 /// `resp_` and 24 hex digits: the time in nanoseconds and a counter, unique in a process
