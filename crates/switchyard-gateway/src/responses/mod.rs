@@ -11,6 +11,7 @@
 
 mod compact;
 mod items;
+mod redb_store;
 mod sink;
 mod store;
 

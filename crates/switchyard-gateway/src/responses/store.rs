@@ -1,6 +1,7 @@
 //! The response store behind `store: true`, `previous_response_id`, `GET` / `DELETE
 //! /v1/responses/{id}` and `/input_items`: bounded (entries and bytes; the oldest go first)
-//! and with a time to live. Responses are visible only to the API key that made them.
+//! and with a time to live, in memory or in a redb database. Responses are visible only to
+//! the API key that made them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::{Message, PrivacyClass};
+
+use super::redb_store::RedbStore;
 
 /// Bounds of the [`ResponseStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,17 +65,28 @@ struct Inner {
     bytes: usize,
 }
 
-/// Stored responses in memory, bounded by [`ResponseStoreConfig`].
+/// Stored responses, bounded by [`ResponseStoreConfig`]: in memory, or in a redb database
+/// ([`ResponseStore::with_redb`]) so they survive a restart.
 pub struct ResponseStore {
     config: ResponseStoreConfig,
-    inner: Mutex<Inner>,
+    backend: Backend,
+}
+
+enum Backend {
+    Memory(Mutex<Inner>),
+    Redb(RedbStore),
 }
 
 impl std::fmt::Debug for ResponseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redb(_) => "redb",
+        };
         f.debug_struct("ResponseStore")
             .field("config", &self.config)
-            .finish_non_exhaustive()
+            .field("backend", &backend)
+            .finish()
     }
 }
 
@@ -83,12 +97,25 @@ impl Default for ResponseStore {
 }
 
 impl ResponseStore {
-    /// An empty store with these bounds.
+    /// An empty in-memory store with these bounds.
     pub fn new(config: ResponseStoreConfig) -> Self {
         Self {
             config,
-            inner: Mutex::new(Inner::default()),
+            backend: Backend::Memory(Mutex::new(Inner::default())),
         }
+    }
+
+    /// A store in the tables `responses`, `responses_order` and `responses_meta` of `db`
+    /// (created on first use; the database may hold other tables, such as the spend
+    /// ledger's).
+    pub fn with_redb(
+        config: ResponseStoreConfig,
+        db: Arc<redb::Database>,
+    ) -> Result<Self, Box<redb::Error>> {
+        Ok(Self {
+            config,
+            backend: Backend::Redb(RedbStore::open(db).map_err(Box::new)?),
+        })
     }
 
     /// Keeps `record`, evicting the oldest responses past the bounds. A record larger than
@@ -103,27 +130,65 @@ impl ResponseStore {
             );
             return;
         }
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        let id = record.id.clone();
-        if let Some(old) = inner.map.remove(&id) {
-            inner.bytes -= old.size;
-            inner.order.retain(|o| o != &id);
-        }
-        while inner.map.len() >= self.config.max_entries
-            || inner.bytes + size > self.config.max_bytes
-        {
-            let Some(oldest) = inner.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = inner.map.remove(&oldest) {
-                inner.bytes -= old.size;
+        match &self.backend {
+            Backend::Memory(inner) => {
+                if let Ok(mut inner) = inner.lock() {
+                    inner.put(record, size, &self.config);
+                }
+            }
+            Backend::Redb(db) => {
+                if let Err(e) = db.put(record, size, &self.config) {
+                    tracing::warn!(error = %e, "response store: could not write; response not kept");
+                }
             }
         }
-        inner.bytes += size;
-        inner.order.push_back(id.clone());
-        inner.map.insert(
+    }
+
+    /// The response `id` if `caller` made it and it has not expired.
+    pub(crate) fn get(&self, id: &str, caller: Option<&str>) -> Option<Arc<StoredResponse>> {
+        let record = match &self.backend {
+            Backend::Memory(inner) => inner.lock().ok()?.get(id, self.config.ttl)?,
+            Backend::Redb(db) => match db.get(id, self.config.ttl) {
+                Ok(found) => Arc::new(found?),
+                Err(e) => {
+                    tracing::warn!(error = %e, "response store: could not read");
+                    return None;
+                }
+            },
+        };
+        (record.caller.as_deref() == caller).then_some(record)
+    }
+
+    /// Deletes the response `id` if `caller` made it; whether it was there.
+    pub(crate) fn delete(&self, id: &str, caller: Option<&str>) -> bool {
+        if self.get(id, caller).is_none() {
+            return false;
+        }
+        match &self.backend {
+            Backend::Memory(inner) => inner.lock().is_ok_and(|mut inner| inner.remove(id)),
+            Backend::Redb(db) => db.delete(id).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "response store: could not delete");
+                false
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn put(&mut self, record: StoredResponse, size: usize, config: &ResponseStoreConfig) {
+        let id = record.id.clone();
+        self.remove(&id);
+        while self.map.len() >= config.max_entries || self.bytes + size > config.max_bytes {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&oldest) {
+                self.bytes -= old.size;
+            }
+        }
+        self.bytes += size;
+        self.order.push_back(id.clone());
+        self.map.insert(
             id,
             Entry {
                 record: Arc::new(record),
@@ -133,32 +198,20 @@ impl ResponseStore {
         );
     }
 
-    /// The response `id` if `caller` made it and it has not expired.
-    pub(crate) fn get(&self, id: &str, caller: Option<&str>) -> Option<Arc<StoredResponse>> {
-        let mut inner = self.inner.lock().ok()?;
-        let entry = inner.map.get(id)?;
-        if entry.stored_at.elapsed() >= self.config.ttl {
-            Self::remove(&mut inner, id);
+    fn get(&mut self, id: &str, ttl: Duration) -> Option<Arc<StoredResponse>> {
+        let entry = self.map.get(id)?;
+        if entry.stored_at.elapsed() >= ttl {
+            self.remove(id);
             return None;
         }
-        (entry.record.caller.as_deref() == caller).then(|| Arc::clone(&entry.record))
+        Some(Arc::clone(&entry.record))
     }
 
-    /// Deletes the response `id` if `caller` made it; whether it was there.
-    pub(crate) fn delete(&self, id: &str, caller: Option<&str>) -> bool {
-        if self.get(id, caller).is_none() {
-            return false;
-        }
-        self.inner
-            .lock()
-            .is_ok_and(|mut inner| Self::remove(&mut inner, id))
-    }
-
-    fn remove(inner: &mut Inner, id: &str) -> bool {
-        match inner.map.remove(id) {
+    fn remove(&mut self, id: &str) -> bool {
+        match self.map.remove(id) {
             Some(old) => {
-                inner.bytes -= old.size;
-                inner.order.retain(|o| o != id);
+                self.bytes -= old.size;
+                self.order.retain(|o| o != id);
                 true
             }
             None => false,
@@ -181,55 +234,97 @@ mod tests {
         }
     }
 
+    /// The same store in memory and in a fresh redb file.
+    fn stores(config: ResponseStoreConfig, tag: &str) -> Vec<ResponseStore> {
+        let dir = std::env::temp_dir().join(format!("sy-responses-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{tag}.redb"));
+        let _ = std::fs::remove_file(&path);
+        let db = Arc::new(redb::Database::create(&path).unwrap());
+        vec![
+            ResponseStore::new(config),
+            ResponseStore::with_redb(config, db).unwrap(),
+        ]
+    }
+
     #[test]
     fn keeps_at_most_max_entries_oldest_first_out() {
-        let store = ResponseStore::new(ResponseStoreConfig {
+        let config = ResponseStoreConfig {
             max_entries: 2,
             ..ResponseStoreConfig::default()
-        });
-        for id in ["a", "b", "c"] {
-            store.put(record(id, None, "x"));
+        };
+        for store in stores(config, "entries") {
+            for id in ["c", "b", "a"] {
+                store.put(record(id, None, "x"));
+            }
+            assert!(store.get("c", None).is_none(), "{store:?}");
+            assert!(store.get("b", None).is_some());
+            assert!(store.get("a", None).is_some());
+            // Storing an id again replaces it (and does not count twice).
+            store.put(record("b", None, "y"));
+            assert!(store.get("a", None).is_some());
+            assert_eq!(store.get("b", None).unwrap().history[0].text_content(), "y");
         }
-        assert!(store.get("a", None).is_none());
-        assert!(store.get("b", None).is_some());
-        assert!(store.get("c", None).is_some());
     }
 
     #[test]
     fn byte_bound_evicts_and_refuses_oversized_records() {
         let one = serde_json::to_vec(&record("a", None, "x")).unwrap().len();
-        let store = ResponseStore::new(ResponseStoreConfig {
+        let config = ResponseStoreConfig {
             max_bytes: one * 2 + 1,
             ..ResponseStoreConfig::default()
-        });
-        for id in ["a", "b", "c"] {
-            store.put(record(id, None, "x"));
+        };
+        for store in stores(config, "bytes") {
+            for id in ["a", "b", "c"] {
+                store.put(record(id, None, "x"));
+            }
+            assert!(store.get("a", None).is_none(), "{store:?}");
+            assert!(store.get("c", None).is_some());
+            store.put(record("big", None, &"y".repeat(one * 3)));
+            assert!(store.get("big", None).is_none());
+            assert!(
+                store.get("c", None).is_some(),
+                "a refused record evicts nothing"
+            );
         }
-        assert!(store.get("a", None).is_none());
-        assert!(store.get("c", None).is_some());
-        store.put(record("big", None, &"y".repeat(one * 3)));
-        assert!(store.get("big", None).is_none());
-        assert!(
-            store.get("c", None).is_some(),
-            "a refused record evicts nothing"
-        );
     }
 
     #[test]
     fn expired_and_foreign_responses_are_not_found() {
-        let store = ResponseStore::new(ResponseStoreConfig {
+        let expiring = ResponseStoreConfig {
             ttl: Duration::ZERO,
             ..ResponseStoreConfig::default()
-        });
-        store.put(record("a", None, "x"));
-        assert!(store.get("a", None).is_none());
+        };
+        for store in stores(expiring, "ttl") {
+            store.put(record("a", None, "x"));
+            assert!(store.get("a", None).is_none(), "{store:?}");
+        }
+        for store in stores(ResponseStoreConfig::default(), "callers") {
+            store.put(record("a", Some("alice"), "x"));
+            assert!(store.get("a", Some("bob")).is_none(), "{store:?}");
+            assert!(store.get("a", None).is_none());
+            assert!(!store.delete("a", Some("bob")));
+            assert!(store.delete("a", Some("alice")));
+            assert!(store.get("a", Some("alice")).is_none());
+        }
+    }
 
-        let store = ResponseStore::default();
-        store.put(record("a", Some("alice"), "x"));
-        assert!(store.get("a", Some("bob")).is_none());
-        assert!(store.get("a", None).is_none());
-        assert!(!store.delete("a", Some("bob")));
-        assert!(store.delete("a", Some("alice")));
-        assert!(store.get("a", Some("alice")).is_none());
+    #[test]
+    fn redb_store_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("sy-responses-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("restart.redb");
+        let _ = std::fs::remove_file(&path);
+        let config = ResponseStoreConfig::default();
+        {
+            let db = Arc::new(redb::Database::create(&path).unwrap());
+            let store = ResponseStore::with_redb(config, db).unwrap();
+            store.put(record("a", Some("alice"), "kept"));
+        }
+        let db = Arc::new(redb::Database::create(&path).unwrap());
+        let store = ResponseStore::with_redb(config, db).unwrap();
+        let got = store.get("a", Some("alice")).unwrap();
+        assert_eq!(got.history[0].text_content(), "kept");
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, Locality, ModelInfo, Price, Provider, ProviderError,
 };
-use switchyard_gateway::{ApiKey, GatewayConfig};
+use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig};
 use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
@@ -237,6 +237,15 @@ pub(crate) fn router_config(file: &FileConfig) -> RouterConfig {
                 .ok()
                 .as_deref(),
         ),
+    }
+}
+
+/// The bounds of the Responses API's response store.
+pub(crate) fn response_store_config(file: &FileConfig) -> ResponseStoreConfig {
+    ResponseStoreConfig {
+        ttl: Duration::from_secs(file.responses.ttl_secs),
+        max_entries: file.responses.max_entries,
+        max_bytes: file.responses.max_bytes,
     }
 }
 
