@@ -596,3 +596,24 @@ async fn compact_asks_the_routed_model_for_a_summary() {
         "{sent}"
     );
 }
+
+#[tokio::test]
+async fn falls_back_before_the_first_byte_like_the_other_apis() {
+    let down = Up::start("down", true, Locality::Local, Script::text(["never"])).await;
+    down.server.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "loading".into(),
+    }));
+    let up = Up::start("up", false, Locality::Lan, Script::text(["served"])).await;
+    let routes = json!({ "chat": { "targets": ["down/test-model", "up/test-model"] } });
+    let base = serve(&[&down, &up], routes, Vec::new()).await;
+    for stream in [true, false] {
+        let body = json!({"model": "chat", "input": "Hi", "stream": stream});
+        let r = post(&base, None, &body).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let reason = r.headers()["x-switchyard-route-reason"].to_str().unwrap();
+        assert!(reason.starts_with("fallback"), "{reason}");
+        assert!(r.text().await.unwrap().contains("served"));
+    }
+}

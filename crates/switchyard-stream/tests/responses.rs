@@ -253,6 +253,7 @@ fn codex_like_request(hosted: bool) -> Value {
             {"type":"custom_tool_call","call_id":"call_2","name":"apply_patch","input":"*** Begin Patch"},
             {"type":"custom_tool_call_output","call_id":"call_2","output":"Done!"},
             {"role":"assistant","content":[{"type":"output_text","text":"A cat; one file."}]},
+            {"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"x"}},
             {"role":"user","content":"thanks"}
         ],
         "tools": tools,
