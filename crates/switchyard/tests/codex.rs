@@ -2,7 +2,8 @@
 //! the gateway, unmodified: a custom model provider with `wire_api = "responses"`, its
 //! `base_url` at the gateway's `/v1` and the gateway key in the environment variable its
 //! `env_key` names; `CODEX_HOME` and `HOME` in a temporary directory, analytics off. One
-//! `codex exec` turn completes a tool round trip against a scripted Ollama upstream: the
+//! `codex exec` turn completes a tool round trip against a scripted upstream (Ollama's native
+//! API, and in a second test an OpenAI-compatible chat server): the
 //! model asks for Codex's own shell tool (`exec_command`) to read a file, Codex runs it and
 //! sends the output back through `/v1/responses`, the model answers with what the file said.
 //!
@@ -64,6 +65,16 @@ enabled = false
 
 #[tokio::test]
 async fn codex_exec_runs_its_shell_tool_through_the_gateway() {
+    codex_round_trip(true).await;
+}
+
+#[tokio::test]
+async fn codex_exec_against_an_openai_chat_upstream() {
+    codex_round_trip(false).await;
+}
+
+/// One `codex exec` tool round trip; the upstream speaks Ollama's API or OpenAI chat.
+async fn codex_round_trip(ollama: bool) {
     let Some(bin) = common::prerequisite(
         codex(),
         "Codex CLI: not installed; run `bash crates/switchyard/tests/e2e/codex-env`",
@@ -81,12 +92,16 @@ async fn codex_exec_runs_its_shell_tool_through_the_gateway() {
     )
     .await
     .unwrap();
+    let (api, base_url) = if ollama {
+        ("ollama", upstream.base_url())
+    } else {
+        ("openai", upstream.openai_base_url())
+    };
     let dir = TempDir::new("codex");
     let config = format!(
         r#"{{ server: {{ listen: "127.0.0.1:0", keys: [ {{ id: "codex", token: "env:CODEX_GATEWAY_KEY" }} ] }},
-  providers: {{ local: {{ api: "ollama", base_url: "{}" }} }},
+  providers: {{ local: {{ api: "{api}", base_url: "{base_url}" }} }},
   routes: {{ chat: {{ targets: ["local/{MODEL}"], drop_unsupported_tools: true }} }} }}"#,
-        upstream.base_url()
     );
     let path = dir.write("switchyard.json5", &config);
     let served = Served::start(&path, &[("CODEX_GATEWAY_KEY", "sk-codex")]).await;
