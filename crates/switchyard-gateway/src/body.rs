@@ -24,6 +24,7 @@ use switchyard_stream::openai::OpenAiStreamEncoder;
 use crate::api::Api;
 use crate::chat::overhead;
 use crate::gateway::Shared;
+use crate::responses::ResponsesSink;
 use crate::telemetry::record_overhead;
 
 /// Output gathered in one poll before it is handed to hyper even if more events are ready.
@@ -38,6 +39,8 @@ pub(crate) enum StreamEncoder {
     OpenAi(OpenAiStreamEncoder),
     /// NDJSON `/api/chat` lines.
     Ollama(OllamaStreamEncoder),
+    /// Typed Responses API events (`/v1/responses`), stored at the end when asked.
+    Responses(Box<ResponsesSink>),
 }
 
 impl StreamEncoder {
@@ -45,6 +48,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.encode(event, out),
             StreamEncoder::Ollama(e) => e.encode(event, out),
+            StreamEncoder::Responses(e) => e.encode(event, out),
         }
     }
 
@@ -52,6 +56,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.encode_error(err, out),
             StreamEncoder::Ollama(e) => e.encode_error(err, out),
+            StreamEncoder::Responses(e) => e.encode_error(err, out),
         }
     }
 
@@ -59,6 +64,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.is_done(),
             StreamEncoder::Ollama(e) => e.is_done(),
+            StreamEncoder::Responses(e) => e.is_done(),
         }
     }
 }

@@ -73,20 +73,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         request_id,
         client_api: Some(api.family()),
     };
-    if let Some(key) = caller.as_ref().filter(|k| !k.allows_model(&chat.model)) {
-        return Err(ApiError::new(
-            api,
-            ProviderError::new(
-                ErrorKind::PolicyBlocked,
-                format!(
-                    "API key `{}` may not use model `{}` (allowed: {})",
-                    key.id,
-                    chat.model,
-                    key.allowed_routes.as_deref().unwrap_or_default().join(", ")
-                ),
-            ),
-        ));
-    }
+    authorize_model(api, caller.as_deref(), &chat.model)?;
 
     // Loaded once: this request finishes on this router even if a reload swaps it.
     let router = shared.router.load_full();
@@ -128,6 +115,24 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         Ok(response)
     } else {
         answer.whole(routed, &account).await
+    }
+}
+
+/// Refuses (403) a model the caller's key may not use.
+pub(crate) fn authorize_model(api: Api, key: Option<&ApiKey>, model: &str) -> Result<(), ApiError> {
+    match key.filter(|k| !k.allows_model(model)) {
+        None => Ok(()),
+        Some(key) => Err(ApiError::new(
+            api,
+            ProviderError::new(
+                ErrorKind::PolicyBlocked,
+                format!(
+                    "API key `{}` may not use model `{model}` (allowed: {})",
+                    key.id,
+                    key.allowed_routes.as_deref().unwrap_or_default().join(", ")
+                ),
+            ),
+        )),
     }
 }
 
@@ -224,22 +229,24 @@ impl Answer {
     }
 
     fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
-        if let Some(v) = target_header(routed.served_by()) {
-            headers.insert(TARGET_HEADER, v);
-        }
-        headers.insert(
-            ROUTE_REASON_HEADER,
-            HeaderValue::from_static(routed.reason().as_str()),
-        );
-        headers.insert(
-            OVERHEAD_HEADER,
-            millis_header(overhead(self.started, routed)),
-        );
-        headers.insert(
-            ATTEMPTS_HEADER,
-            HeaderValue::from(routed.attempts().len() + 1),
-        );
+        routing_headers(headers, routed, self.started);
     }
+}
+
+/// The headers naming the target that served, why, the attempts and the overhead.
+pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, started: Instant) {
+    if let Some(v) = target_header(routed.served_by()) {
+        headers.insert(TARGET_HEADER, v);
+    }
+    headers.insert(
+        ROUTE_REASON_HEADER,
+        HeaderValue::from_static(routed.reason().as_str()),
+    );
+    headers.insert(OVERHEAD_HEADER, millis_header(overhead(started, routed)));
+    headers.insert(
+        ATTEMPTS_HEADER,
+        HeaderValue::from(routed.attempts().len() + 1),
+    );
 }
 
 /// `provider/model` as a header value (one allocation, no `fmt`); `None` when either part
@@ -310,7 +317,7 @@ fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
 /// What the codecs accept but no upstream can answer: refused here with the field's path
 /// rather than forwarded. `messages` must hold at least one message; a tool's
 /// `parameters`, when given, must be a JSON Schema object.
-fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
+pub(crate) fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
     if chat.messages.is_empty() {
         return Err(ApiError::invalid(
             api,
@@ -333,7 +340,7 @@ fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
 /// The request's privacy class: the key's, raised (never lowered) by the header. Every
 /// `x-switchyard-privacy` value counts (a proxy may have appended one), the strictest wins;
 /// any value that is not a privacy class refuses the request.
-fn privacy_of(
+pub(crate) fn privacy_of(
     api: Api,
     key: Option<&ApiKey>,
     headers: &HeaderMap,
@@ -359,7 +366,7 @@ fn privacy_of(
     )
 }
 
-fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {
+pub(crate) fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {
     ApiError::new(
         api,
         ProviderError::new(

@@ -21,8 +21,9 @@ use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
+use crate::responses::ResponseStore;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, detail, intake, lifecycle, ollama, openai, ops, telemetry};
+use crate::{auth, detail, intake, lifecycle, ollama, openai, ops, responses, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) warmup: Arc<crate::warmup::Warmup>,
     /// Memory held by request bodies being read.
     pub(crate) bodies: BodyBudget,
+    /// Stored Responses API responses (`store: true`).
+    pub(crate) responses: ArcSwap<ResponseStore>,
 }
 
 /// The HTTP server: OpenAI and Ollama APIs over a hot-swappable [`Router`].
@@ -84,6 +87,7 @@ impl Gateway {
                 metrics: ArcSwapOption::empty(),
                 warmup: Arc::default(),
                 bodies: BodyBudget::default(),
+                responses: ArcSwap::from_pointee(ResponseStore::default()),
             }),
         }
     }
@@ -92,6 +96,14 @@ impl Gateway {
     #[must_use]
     pub fn with_metrics_handle(self, handle: PrometheusHandle) -> Gateway {
         self.shared.metrics.store(Some(Arc::new(handle)));
+        self
+    }
+
+    /// Keeps stored Responses API responses in `store` (by default: in memory with
+    /// [`crate::ResponseStoreConfig::default`] bounds). Responses stored before are dropped.
+    #[must_use]
+    pub fn with_response_store(self, store: ResponseStore) -> Gateway {
+        self.shared.responses.store(Arc::new(store));
         self
     }
 
@@ -122,6 +134,16 @@ impl Gateway {
             .route("/v1/chat/completions", post(openai::chat_completions))
             .route("/v1/models", get(openai::list_models))
             .route("/v1/models/{*model}", get(openai::get_model))
+            .route("/v1/responses", post(responses::create))
+            .route("/v1/responses/compact", post(responses::compact))
+            .route(
+                "/v1/responses/{id}",
+                get(responses::get).delete(responses::delete),
+            )
+            .route(
+                "/v1/responses/{id}/input_items",
+                get(responses::input_items),
+            )
             .route("/api/chat", post(ollama::chat))
             .route("/api/tags", get(ollama::tags))
             .route("/api/show", post(ollama::show))

@@ -13,6 +13,7 @@
 //! | endpoint | auth (when keys are configured) |
 //! |---|---|
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}` | bearer key |
+//! | `POST /v1/responses`, `POST /v1/responses/compact`, `GET`/`DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | bearer key |
 //! | `POST /api/chat`, `GET /api/tags`, `POST /api/show`, `GET /api/ps` | bearer key |
 //! | `GET /metrics` (Prometheus text; see [`Gateway::with_metrics_handle`]) | bearer key |
 //! | `GET /`, `HEAD /` ("Ollama is running"), `GET /api/version`, `GET /healthz`, `GET /readyz` | open |
@@ -85,6 +86,7 @@ mod ollama;
 mod openai;
 mod ops;
 mod refusal;
+mod responses;
 mod server;
 mod telemetry;
 mod time;
@@ -98,6 +100,7 @@ pub use config::{ApiKey, GatewayConfig};
 pub use error::GatewayError;
 pub use gateway::{Gateway, RouterHandle};
 pub use lifecycle::{FALLBACK_OLLAMA_VERSION, VERSION_HEADER};
+pub use responses::{ResponseStore, ResponseStoreConfig};
 pub use server::check_listen_policy;
 pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
 pub use warmup::WarmTarget;

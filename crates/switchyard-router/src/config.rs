@@ -47,6 +47,11 @@ pub struct RouteConfig {
     /// exact `provider/model` that is this route's first step fall back along this route.
     #[serde(default)]
     pub fallback: Option<bool>,
+    /// Responses API requests to this route that offer hosted tools (`web_search`, ...)
+    /// the targets cannot run: `true` leaves those tools out; `false` (the default)
+    /// refuses the request with a 400 naming the tool.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_unsupported_tools: bool,
 }
 
 /// One step of a route.

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use redb::ReadableTable;
@@ -159,7 +159,7 @@ const SPEND_TABLE: redb::TableDefinition<'static, &'static str, u64> =
 /// [`SpendLedger::spent`] (asked on every planned request) does no I/O.
 pub struct RedbLedger {
     path: PathBuf,
-    db: redb::Database,
+    db: Arc<redb::Database>,
     /// Also serialises writers, so the mirror and the file agree.
     totals: Mutex<Totals>,
 }
@@ -209,9 +209,15 @@ impl RedbLedger {
         }
         Ok(Self {
             path,
-            db,
+            db: Arc::new(db),
             totals: Mutex::new(totals),
         })
+    }
+
+    /// The open database, for other tables that belong in the same file (the gateway keeps
+    /// stored Responses API responses there). redb opens a file once per process.
+    pub fn database(&self) -> Arc<redb::Database> {
+        Arc::clone(&self.db)
     }
 
     /// The database file's path.

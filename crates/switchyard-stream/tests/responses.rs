@@ -233,6 +233,8 @@ fn codex_like_request(hosted: bool) -> Value {
                "strict":false,"parameters":{"type":"object","properties":{"command":{"type":"array","items":{"type":"string"}}},"required":["command"]}}),
         json!({"type":"custom","name":"apply_patch","description":"Edit files",
                "format":{"type":"grammar","syntax":"lark","definition":"start: /.+/"}}),
+        json!({"type":"namespace","name":"multi_agent_v1","description":"Sub-agents",
+               "tools":[{"type":"function","name":"close_agent","parameters":{"type":"object","properties":{}}}]}),
     ];
     if hosted {
         tools.push(json!({"type":"web_search"}));
@@ -251,6 +253,7 @@ fn codex_like_request(hosted: bool) -> Value {
             {"type":"custom_tool_call","call_id":"call_2","name":"apply_patch","input":"*** Begin Patch"},
             {"type":"custom_tool_call_output","call_id":"call_2","output":"Done!"},
             {"role":"assistant","content":[{"type":"output_text","text":"A cat; one file."}]},
+            {"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"x"}},
             {"role":"user","content":"thanks"}
         ],
         "tools": tools,
@@ -295,6 +298,10 @@ fn codex_request_decodes_into_chat_turns() {
     );
     assert_eq!(chat.messages[6].tool_name.as_deref(), Some("apply_patch"));
     assert_eq!(chat.tools[1].parameters["required"], json!(["input"]));
+    assert_eq!(
+        chat.tools[2].name, "close_agent",
+        "namespace members are offered"
+    );
     assert_eq!(chat.tool_choice, Some(ToolChoice::Auto));
     assert_eq!(chat.parallel_tool_calls, Some(false));
     assert_eq!(chat.think, Some(Think::Minimal));
@@ -320,14 +327,14 @@ fn hosted_tools_are_refused_by_name_unless_dropped() {
     let body = serde_json::to_vec(&codex_like_request(true)).unwrap();
     let err = decode_request(&body, &DecodeOptions::default()).unwrap_err();
     assert_eq!(err.reason_code(), "unsupported");
-    assert_eq!(err.path(), Some("tools[2].type"));
+    assert_eq!(err.path(), Some("tools[3].type"));
     assert!(err.to_string().contains("web_search"), "{err}");
     let opts = DecodeOptions {
         drop_unsupported_tools: true,
     };
     let req = decode_request(&body, &opts).unwrap();
     assert_eq!(req.dropped_tools, ["web_search"]);
-    assert_eq!(req.chat.tools.len(), 2);
+    assert_eq!(req.chat.tools.len(), 3);
 }
 
 #[test]

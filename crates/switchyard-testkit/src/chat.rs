@@ -27,6 +27,30 @@ struct ChatProbe<'a> {
     stream_options: Option<StreamOptions>,
 }
 
+/// The roles of a chat request's messages (read only when some model answers differently
+/// after a tool result).
+#[derive(Deserialize)]
+struct RolesProbe<'a> {
+    #[serde(default, borrow)]
+    messages: Vec<RoleOf<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RoleOf<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+}
+
+/// Whether the conversation ends with a tool result.
+fn ends_with_tool_result(body: &[u8]) -> bool {
+    serde_json::from_slice::<RolesProbe<'_>>(body).is_ok_and(|p| {
+        p.messages
+            .last()
+            .and_then(|m| m.role.as_deref())
+            .is_some_and(|r| r == "tool")
+    })
+}
+
 #[derive(Deserialize)]
 struct StreamOptions {
     #[serde(default)]
@@ -62,7 +86,8 @@ pub(crate) async fn chat(
         .stream_options
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let Some(entry) = shared.chat_entry(&model, api) else {
+    let after_tool = shared.has_tool_result_scripts() && ends_with_tool_result(body);
+    let Some(entry) = shared.chat_entry(&model, api, after_tool) else {
         return Ok(model_not_found(api, &model));
     };
     if entry.embedding_only {

@@ -137,6 +137,10 @@ pub struct UpstreamConfig {
     pub scripts: HashMap<String, Script>,
     /// Script for listed models without an entry in `scripts`.
     pub default_script: Script,
+    /// Per-model scripts answered instead when the request's last message is a tool result
+    /// (role `tool`): a model that calls a tool, then answers once it has the result, as an
+    /// agent loop expects.
+    pub tool_result_scripts: HashMap<String, Script>,
     /// When set, `/v1/*` requires `Authorization: Bearer <key>` (else 401, OpenAI shape).
     pub api_key: Option<String>,
     /// Fast mode: every delay is skipped and unfaulted answers are sent as one
@@ -164,6 +168,7 @@ impl Default for UpstreamConfig {
             models: vec![ModelSpec::new("test-model")],
             scripts: HashMap::new(),
             default_script: Script::default(),
+            tool_result_scripts: HashMap::new(),
             api_key: None,
             fast: false,
             version: "0.12.6".to_owned(),
@@ -215,6 +220,14 @@ impl UpstreamConfig {
     #[must_use]
     pub fn script(mut self, model: &str, script: Script) -> Self {
         self.scripts.insert(model.to_owned(), script);
+        self
+    }
+
+    /// Sets the script `model` answers with once the conversation ends with a tool result
+    /// (the model must also be in `models`).
+    #[must_use]
+    pub fn after_tool_result(mut self, model: &str, script: Script) -> Self {
+        self.tool_result_scripts.insert(model.to_owned(), script);
         self
     }
 

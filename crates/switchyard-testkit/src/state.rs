@@ -1,5 +1,6 @@
 //! State shared by the accept loop, every connection and the `TestUpstream` handle.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -16,6 +17,7 @@ pub(crate) struct Catalog {
     pub(crate) models: Vec<ModelSpec>,
     pub(crate) scripts: HashMap<String, Script>,
     pub(crate) default_script: Script,
+    pub(crate) tool_result_scripts: HashMap<String, Script>,
     pub(crate) loaded: Vec<String>,
 }
 
@@ -81,6 +83,7 @@ impl Shared {
                 models: config.models,
                 scripts: config.scripts,
                 default_script: config.default_script,
+                tool_result_scripts: config.tool_result_scripts,
                 loaded: config.loaded,
             }),
             fault: RwLock::new(None),
@@ -131,26 +134,41 @@ impl Shared {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// The entry for a chat with `model` on `api`, or `None` for an unknown model.
-    pub(crate) fn chat_entry(&self, model: &str, api: Api) -> Option<ChatEntry> {
+    /// Whether any model answers differently after a tool result.
+    pub(crate) fn has_tool_result_scripts(&self) -> bool {
+        !self.catalog().tool_result_scripts.is_empty()
+    }
+
+    /// The entry for a chat with `model` on `api`, or `None` for an unknown model;
+    /// `after_tool` picks the model's tool-result script when it has one.
+    pub(crate) fn chat_entry(&self, model: &str, api: Api, after_tool: bool) -> Option<ChatEntry> {
         let catalog = self.catalog();
         let spec = catalog.find(model)?;
         let model = spec.name.as_str();
-        let script = catalog
-            .scripts
+        let followup = catalog
+            .tool_result_scripts
             .get(model)
+            .filter(|_| after_tool);
+        let script = followup
+            .or_else(|| catalog.scripts.get(model))
             .unwrap_or(&catalog.default_script);
+        // Tool-result answers are cached under their own key.
+        let key = if followup.is_some() {
+            Cow::Owned(format!("{model}\u{0}after-tool"))
+        } else {
+            Cow::Borrowed(model)
+        };
         let slot = match api {
             Api::Ollama => 0,
             Api::OpenAi => 1,
         };
         let rendered = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.get(model).and_then(|e| e[slot].as_ref()) {
+            match cache.get(key.as_ref()).and_then(|e| e[slot].as_ref()) {
                 Some(r) => Arc::clone(r),
                 None => {
                     let r = Arc::new(Rendered::new(api, model, script, &self.reasoning_field));
-                    cache.entry(model.to_owned()).or_default()[slot] = Some(Arc::clone(&r));
+                    cache.entry(key.into_owned()).or_default()[slot] = Some(Arc::clone(&r));
                     r
                 }
             }

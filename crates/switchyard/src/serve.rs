@@ -92,7 +92,11 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         return EXIT_CONFIG;
     }
     let metrics = install_metrics();
-    let built = wiring::open_ledger(&config).and_then(|ledger| wiring::new_stack(&config, ledger));
+    let built = wiring::open_ledger(&config).and_then(|kept| {
+        let built = wiring::new_stack(&config, kept.ledger)?;
+        let _ = built.0.gateway.clone().with_response_store(kept.responses);
+        Ok(built)
+    });
     let (stack, providers) = match built {
         Ok(s) => s,
         Err(e) => {

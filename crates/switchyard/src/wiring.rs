@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use switchyard_core::Provider;
-use switchyard_gateway::{Gateway, RouterHandle};
+use switchyard_gateway::{Gateway, ResponseStore, RouterHandle};
 use switchyard_router::{MemoryLedger, RedbLedger, Router, SpendLedger};
 use tokio::task::JoinHandle;
 
@@ -44,15 +44,28 @@ pub(crate) fn new_router(config: &Config) -> Result<BuiltRouter, ConfigError> {
     new_router_with(config, Arc::new(MemoryLedger::new()))
 }
 
-/// The ledger `serve` records spend in: the configured `spend_ledger` file, or memory.
-pub(crate) fn open_ledger(config: &Config) -> Result<Arc<dyn SpendLedger>, ConfigError> {
+/// What `serve` keeps across requests: the spend ledger and the Responses API's store, both in
+/// the configured `spend_ledger` file (one redb database), or both in memory.
+pub(crate) struct Persistence {
+    pub(crate) ledger: Arc<dyn SpendLedger>,
+    pub(crate) responses: ResponseStore,
+}
+
+/// Opens the `spend_ledger` file (or takes memory) for spend and stored responses.
+pub(crate) fn open_ledger(config: &Config) -> Result<Persistence, ConfigError> {
+    let bounds = build::response_store_config(&config.file);
     match &config.file.spend_ledger {
         Some(path) => {
-            let ledger = RedbLedger::open(path).map_err(|e| {
-                ConfigError::new(ConfigErrorKind::Invalid, e.to_string())
-                    .at(vec![Segment::Key("spend_ledger".to_owned())])
+            let at = || vec![Segment::Key("spend_ledger".to_owned())];
+            let ledger = RedbLedger::open(path)
+                .map_err(|e| ConfigError::new(ConfigErrorKind::Invalid, e.to_string()).at(at()))?;
+            let responses = ResponseStore::with_redb(bounds, ledger.database()).map_err(|e| {
+                ConfigError::new(ConfigErrorKind::Invalid, format!("response store: {e}")).at(at())
             })?;
-            Ok(Arc::new(ledger))
+            Ok(Persistence {
+                ledger: Arc::new(ledger),
+                responses,
+            })
         }
         None => {
             let budgets = config.file.policy.budget.usd_per_day.is_some()
@@ -63,7 +76,10 @@ pub(crate) fn open_ledger(config: &Config) -> Result<Arc<dyn SpendLedger>, Confi
                     "budgets are configured but no spend_ledger file: spend starts from zero at every start"
                 );
             }
-            Ok(Arc::new(MemoryLedger::new()))
+            Ok(Persistence {
+                ledger: Arc::new(MemoryLedger::new()),
+                responses: ResponseStore::new(bounds),
+            })
         }
     }
 }

@@ -10,11 +10,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
-use common::{Served, TempDir, prerequisite, python};
+use common::{TempDir, prerequisite, python};
 use serde_json::{Value, json};
 use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
 
@@ -71,17 +67,7 @@ async fn run_case(client: Client, kind: Upstream) {
         Upstream::OpenAi => ("openai", upstream.openai_base_url()),
     };
     let dir = TempDir::new("e2e");
-    let config = format!(
-        r#"{{
-  server: {{ listen: "127.0.0.1:0", keys: [ {{ id: "e2e", token: "env:E2E_KEY" }} ] }},
-  providers: {{ up: {{ api: "{api}", base_url: "{base_url}", locality: "local",
-                       timeouts: {{ connect_ms: 1000, first_token_ms: 10000 }} }} }},
-  routes: {{ chat: {{ targets: ["up/chat-model"] }} }},
-  retry: {{ max_retries: 0 }},
-}}"#
-    );
-    let path = dir.write("config.json5", &config);
-    let served = Served::start(&path, &[("E2E_KEY", "sk-e2e")]).await;
+    let served = common::serve_one_upstream(&dir, api, &base_url).await;
 
     let script = match client {
         Client::OpenAi => "openai_client.py",
@@ -103,29 +89,9 @@ async fn run_case(client: Client, kind: Upstream) {
         "error_status": 404,
         "error_contains": "model_not_found",
     });
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
-    let child = tokio::process::Command::new(py)
-        .arg(scripts.join(script))
-        .arg(spec.to_string())
-        .current_dir(&scripts)
-        .env("NO_PROXY", "*")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("OLLAMA_HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the Python client did not finish within 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, stdout, stderr) = common::run_python(&py, script, &spec).await;
     assert!(
-        out.status.success(),
+        ok,
         "{client:?} client -> {kind:?} upstream failed\nstdout:\n{stdout}\nstderr:\n{stderr}\ngateway log:\n{}",
         served.log_text()
     );
@@ -180,27 +146,12 @@ async fn ollama_sdk_against_openai_upstream() {
 
 #[tokio::test]
 async fn missing_venv_is_a_skip_or_with_e2e_required_a_failure() {
-    let empty = TempDir::new("no-venv");
-    let venv = empty.path().to_str().unwrap().to_owned();
-    let test = "openai_sdk_against_ollama_upstream";
-    let (ok, out) = common::run_own_test(test, &[("SWITCHYARD_E2E_VENV", &venv)]).await;
-    assert!(ok && out.contains("SKIPPED"), "{out}");
-    let (ok, out) = common::run_own_test(
-        test,
-        &[
-            ("SWITCHYARD_E2E_VENV", &venv),
-            (common::E2E_REQUIRED_ENV, "1"),
-        ],
+    common::missing_prerequisite_skips_or_fails(
+        "openai_sdk_against_ollama_upstream",
+        "SWITCHYARD_E2E_VENV",
+        "python-env",
     )
     .await;
-    assert!(
-        !ok,
-        "a missing venv passed with SWITCHYARD_E2E_REQUIRED=1:\n{out}"
-    );
-    assert!(
-        out.contains("SWITCHYARD_E2E_REQUIRED=1") && out.contains("python-env"),
-        "{out}"
-    );
 }
 
 #[test]

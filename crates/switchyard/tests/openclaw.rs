@@ -183,25 +183,10 @@ async fn openclaw_openai_completions_tool_round_trip() {
 
 #[tokio::test]
 async fn missing_openclaw_is_a_skip_or_with_e2e_required_a_failure() {
-    let empty = TempDir::new("no-openclaw");
-    let dir = empty.path().to_str().unwrap().to_owned();
-    let test = "openclaw_ollama_provider_tool_round_trip";
-    let (ok, out) = common::run_own_test(test, &[("SWITCHYARD_OPENCLAW_DIR", &dir)]).await;
-    assert!(ok && out.contains("SKIPPED"), "{out}");
-    let (ok, out) = common::run_own_test(
-        test,
-        &[
-            ("SWITCHYARD_OPENCLAW_DIR", &dir),
-            (common::E2E_REQUIRED_ENV, "1"),
-        ],
+    common::missing_prerequisite_skips_or_fails(
+        "openclaw_ollama_provider_tool_round_trip",
+        "SWITCHYARD_OPENCLAW_DIR",
+        "openclaw-env",
     )
     .await;
-    assert!(
-        !ok,
-        "a missing OpenClaw passed with SWITCHYARD_E2E_REQUIRED=1:\n{out}"
-    );
-    assert!(
-        out.contains("SWITCHYARD_E2E_REQUIRED=1") && out.contains("openclaw-env"),
-        "{out}"
-    );
 }

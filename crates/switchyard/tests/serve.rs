@@ -27,6 +27,15 @@ fn config(upstream: &str, route: &str, keys: &str) -> String {
     )
 }
 
+/// [`config`] with the route `chat`, the spend ledger file `ledger` and `extra` top-level lines.
+fn config_with_ledger(upstream: &str, ledger: &std::path::Path, extra: &str) -> String {
+    let ledger = ledger.to_str().unwrap();
+    config(upstream, "chat", "").replace(
+        "  health: {",
+        &format!("  spend_ledger: {ledger:?},\n{extra}  health: {{"),
+    )
+}
+
 async fn model_ids(base: &str, token: Option<&str>) -> (u16, Vec<String>) {
     let mut req = http().get(format!("{base}/v1/models"));
     if let Some(t) = token {
@@ -196,13 +205,7 @@ async fn json_logs_prometheus_metrics_and_a_spend_ledger_file() {
         .unwrap();
     let dir = TempDir::new("metrics");
     let ledger = dir.path().join("spend.redb");
-    let text = config(&upstream.base_url(), "chat", "").replace(
-        "  health: {",
-        &format!(
-            "  spend_ledger: {:?},\n  health: {{",
-            ledger.to_str().unwrap()
-        ),
-    );
+    let text = config_with_ledger(&upstream.base_url(), &ledger, "");
     let path = dir.write("config.json5", &text);
     let served = Served::start_with(&path, &[], &["--log-format", "json"]).await;
     assert!(ledger.exists(), "the spend ledger file is created");
@@ -283,6 +286,58 @@ async fn a_stream_in_flight_finishes_on_the_router_it_started_with() {
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["done"], true, "{text}");
     assert!(text.contains("tok11"), "every chunk arrived: {text}");
+    drop(served);
+    upstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn stored_responses_live_in_the_spend_ledger_file_across_a_restart() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("responses-store");
+    let ledger = dir.path().join("state.redb");
+    let text = config_with_ledger(
+        &upstream.base_url(),
+        &ledger,
+        "  responses: { ttl_secs: 3600 },\n",
+    );
+    let path = dir.write("config.json5", &text);
+    let mut served = Served::start(&path, &[]).await;
+    let body = serde_json::json!({"model": "chat", "input": "Remember me"});
+    let created: Value = http()
+        .post(format!("{}/v1/responses", served.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    served.child.kill().await.unwrap();
+
+    let served = Served::start(&path, &[]).await;
+    let url = format!("{}/v1/responses/{id}", served.base_url());
+    let got = http().get(&url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.json::<Value>().await.unwrap(), created);
+    // And the conversation continues from it.
+    let next = serde_json::json!({"model": "chat", "input": "Again", "previous_response_id": id});
+    let r = http()
+        .post(format!("{}/v1/responses", served.base_url()))
+        .json(&next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let last = upstream
+        .chat_requests()
+        .last()
+        .unwrap()
+        .body_json()
+        .unwrap();
+    assert_eq!(last["messages"][0]["content"], "Remember me", "{last}");
     drop(served);
     upstream.shutdown().await;
 }

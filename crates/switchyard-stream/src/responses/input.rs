@@ -132,6 +132,13 @@ impl Turns {
                 }
                 Ok(())
             }
+            // Results of hosted tools (and OpenAI's encrypted compaction) that a client replays
+            // from an earlier OpenAI answer: nothing a chat upstream could read.
+            "web_search_call"
+            | "file_search_call"
+            | "code_interpreter_call"
+            | "image_generation_call"
+            | "compaction" => Ok(()),
             other => Err(RequestError::unsupported(
                 format!("{path}.type"),
                 format!("input items of type `{other}` cannot be sent to this model"),

@@ -31,7 +31,8 @@ pub(crate) fn custom_tool_schema() -> Value {
     })
 }
 
-/// Translates the `tools` list.
+/// Translates the `tools` list. A `namespace` (a named group of tools, as Codex sends) is
+/// offered as its members.
 pub(crate) fn decode_tools(
     tools: Vec<Value>,
     drop_hosted: bool,
@@ -39,58 +40,81 @@ pub(crate) fn decode_tools(
     let mut out = DecodedTools::default();
     for (i, tool) in tools.into_iter().enumerate() {
         let path = format!("tools[{i}]");
-        let kind = tool.get("type").and_then(Value::as_str).unwrap_or("");
-        let name = tool.get("name").and_then(Value::as_str).map(str::to_owned);
-        let description = tool
-            .get("description")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        match (kind, name) {
-            ("function", Some(name)) => {
-                let parameters = tool
-                    .get("parameters")
-                    .filter(|p| !p.is_null())
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-                out.specs.push(ToolSpec {
-                    name,
-                    description,
-                    parameters,
-                });
-            }
-            ("custom", Some(name)) => {
-                out.custom.push(name.clone());
-                out.specs.push(ToolSpec {
-                    name,
-                    description,
-                    parameters: custom_tool_schema(),
-                });
-            }
-            ("function" | "custom", None) => {
+        if tool.get("type").and_then(Value::as_str) == Some("namespace") {
+            let Some(Value::Array(members)) = tool.get("tools") else {
                 return Err(RequestError::field(
-                    format!("{path}.name"),
-                    "expected a string",
+                    format!("{path}.tools"),
+                    "expected a list",
                 ));
+            };
+            for (j, member) in members.iter().enumerate() {
+                decode_tool(&mut out, &format!("{path}.tools[{j}]"), member, drop_hosted)?;
             }
-            ("", _) => {
-                return Err(RequestError::field(
-                    format!("{path}.type"),
-                    "expected a string",
-                ));
-            }
-            (hosted, _) if drop_hosted => out.dropped.push(hosted.to_owned()),
-            (hosted, _) => {
-                return Err(RequestError::unsupported(
-                    format!("{path}.type"),
-                    format!(
-                        "the hosted tool `{hosted}` cannot run on this gateway's models; remove \
-                         it, or set `drop_unsupported_tools: true` on the route to leave it out"
-                    ),
-                ));
-            }
+        } else {
+            decode_tool(&mut out, &path, &tool, drop_hosted)?;
         }
     }
     Ok(out)
+}
+
+/// Translates one tool into `out`.
+fn decode_tool(
+    out: &mut DecodedTools,
+    path: &str,
+    tool: &Value,
+    drop_hosted: bool,
+) -> Result<(), RequestError> {
+    let kind = tool.get("type").and_then(Value::as_str).unwrap_or("");
+    let name = tool.get("name").and_then(Value::as_str).map(str::to_owned);
+    let description = tool
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match (kind, name) {
+        ("function", Some(name)) => {
+            let parameters = tool
+                .get("parameters")
+                .filter(|p| !p.is_null())
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            out.specs.push(ToolSpec {
+                name,
+                description,
+                parameters,
+            });
+        }
+        ("custom", Some(name)) => {
+            out.custom.push(name.clone());
+            out.specs.push(ToolSpec {
+                name,
+                description,
+                parameters: custom_tool_schema(),
+            });
+        }
+        ("function" | "custom", None) => {
+            return Err(RequestError::field(
+                format!("{path}.name"),
+                "expected a string",
+            ));
+        }
+        ("", _) => {
+            return Err(RequestError::field(
+                format!("{path}.type"),
+                "expected a string",
+            ));
+        }
+        (hosted, _) if drop_hosted => out.dropped.push(hosted.to_owned()),
+        (hosted, _) => {
+            return Err(RequestError::unsupported(
+                format!("{path}.type"),
+                format!(
+                    "the hosted tool `{hosted}` cannot run on this gateway's models; remove \
+                     it, or set `drop_unsupported_tools: true` on the route to leave it out"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Translates `tool_choice`: a mode string, `{"type":"function"|"custom","name"}`, or

@@ -9,7 +9,7 @@ use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
     Provider, ProviderError, PullStream,
 };
-use switchyard_gateway::{ApiKey, GatewayConfig, WarmTarget};
+use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
@@ -253,6 +253,15 @@ pub(crate) fn router_config(file: &FileConfig) -> RouterConfig {
                 .ok()
                 .as_deref(),
         ),
+    }
+}
+
+/// The bounds of the Responses API's response store.
+pub(crate) fn response_store_config(file: &FileConfig) -> ResponseStoreConfig {
+    ResponseStoreConfig {
+        ttl: Duration::from_secs(file.responses.ttl_secs),
+        max_entries: file.responses.max_entries,
+        max_bytes: file.responses.max_bytes,
     }
 }
 

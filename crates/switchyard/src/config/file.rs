@@ -38,6 +38,32 @@ pub(crate) struct FileConfig {
     /// A file (redb database) where `serve` keeps spend, so budgets survive a restart.
     /// Absent: spend is kept in memory and starts from zero at each start.
     pub(crate) spend_ledger: Option<PathBuf>,
+    /// Bounds of the Responses API's response store (kept in the `spend_ledger` file when
+    /// there is one, in memory otherwise). Read at start.
+    pub(crate) responses: ResponsesSection,
+}
+
+/// `responses: { ... }`: how long and how many stored responses are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ResponsesSection {
+    /// Seconds a stored response is kept.
+    pub(crate) ttl_secs: u64,
+    /// Stored responses kept at most (the oldest go first).
+    pub(crate) max_entries: usize,
+    /// Bytes of stored responses kept at most.
+    pub(crate) max_bytes: usize,
+}
+
+impl Default for ResponsesSection {
+    fn default() -> Self {
+        let d = switchyard_gateway::ResponseStoreConfig::default();
+        Self {
+            ttl_secs: d.ttl.as_secs(),
+            max_entries: d.max_entries,
+            max_bytes: d.max_bytes,
+        }
+    }
 }
 
 /// `server: { ... }`.

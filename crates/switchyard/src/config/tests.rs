@@ -521,3 +521,25 @@ fn connection_and_body_limits_are_settable_and_checked() {
         assert_eq!(e.line, Some(2), "{text}: {e}");
     }
 }
+
+#[test]
+fn responses_section_and_route_flag_for_the_responses_api() {
+    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: { codex: { targets: ['l/m'], drop_unsupported_tools: true } },\n  responses: { ttl_secs: 60, max_entries: 5 },\n}";
+    let c = parse_str(text, &no_env).unwrap();
+    assert!(c.routes["codex"].drop_unsupported_tools);
+    let file = FileConfig {
+        responses: c.responses,
+        ..FileConfig::default()
+    };
+    let bounds = super::build::response_store_config(&file);
+    assert_eq!(bounds.ttl, std::time::Duration::from_secs(60));
+    assert_eq!(bounds.max_entries, 5);
+    assert_eq!(
+        bounds.max_bytes,
+        switchyard_gateway::ResponseStoreConfig::default().max_bytes
+    );
+
+    let e = parse_str("{\n  responses: { ttl: 60 },\n}", &no_env).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("responses.ttl"));
+    assert_eq!(e.line, Some(2));
+}

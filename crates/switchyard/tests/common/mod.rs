@@ -248,3 +248,73 @@ pub async fn run_own_test(name: &str, envs: &[(&str, &str)]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Runs the e2e client script `script` (in `tests/e2e/`) with `py` and the JSON `spec` as its
+/// argument, without proxy or OpenAI/Ollama environment, for at most 90 s; its exit success,
+/// stdout and stderr.
+pub async fn run_python(
+    py: &Path,
+    script: &str,
+    spec: &serde_json::Value,
+) -> (bool, String, String) {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let child = Command::new(py)
+        .arg(scripts.join(script))
+        .arg(spec.to_string())
+        .current_dir(&scripts)
+        .env("NO_PROXY", "*")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OLLAMA_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the Python client did not finish within 90 s")
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `switchyard serve` (config in `dir`) with one local provider `up` of `api` (`ollama` or
+/// `openai`) at `base_url`, the route `chat` -> `up/chat-model`, no retries, and the key
+/// `sk-e2e` (id `e2e`).
+pub async fn serve_one_upstream(dir: &TempDir, api: &str, base_url: &str) -> Served {
+    let config = format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0", keys: [ {{ id: "e2e", token: "env:E2E_KEY" }} ] }},
+  providers: {{ up: {{ api: "{api}", base_url: "{base_url}", locality: "local",
+                       timeouts: {{ connect_ms: 1000, first_token_ms: 10000 }} }} }},
+  routes: {{ chat: {{ targets: ["up/chat-model"] }} }},
+  retry: {{ max_retries: 0 }},
+}}"#
+    );
+    let path = dir.write("config.json5", &config);
+    Served::start(&path, &[("E2E_KEY", "sk-e2e")]).await
+}
+
+/// Runs `test` of the current test binary with `env` pointing at an empty directory: it must
+/// pass with a skip message, and fail under `SWITCHYARD_E2E_REQUIRED=1` with a message that
+/// names `installer` (the script that installs what is missing).
+pub async fn missing_prerequisite_skips_or_fails(test: &str, env: &str, installer: &str) {
+    let empty = TempDir::new("missing-prerequisite");
+    let dir = empty.path().to_str().unwrap().to_owned();
+    let (ok, out) = run_own_test(test, &[(env, &dir)]).await;
+    assert!(ok && out.contains("SKIPPED"), "{out}");
+    let (ok, out) = run_own_test(test, &[(env, &dir), (E2E_REQUIRED_ENV, "1")]).await;
+    assert!(
+        !ok,
+        "a missing prerequisite passed with {E2E_REQUIRED_ENV}=1:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{E2E_REQUIRED_ENV}=1")) && out.contains(installer),
+        "{out}"
+    );
+}

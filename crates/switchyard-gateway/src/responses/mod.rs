@@ -1,0 +1,354 @@
+//! The OpenAI Responses API: `POST /v1/responses` (streamed and not), `GET` and `DELETE
+//! /v1/responses/{id}`, `GET /v1/responses/{id}/input_items`.
+//!
+//! A request is decoded with the Responses codec into a `ChatRequest` (with the turns of
+//! its `previous_response_id` in front) and takes the same path as the other APIs: key
+//! policy, rate limits, the router (routes, privacy, fallback, budgets, the decision
+//! record), the routing headers and the token account. The answer's events are encoded as
+//! Responses events; with `store` (OpenAI's default) the finished response, its input and
+//! the conversation so far are kept in the [`ResponseStore`]. A continued conversation keeps
+//! the privacy class of the response it continues.
+
+mod compact;
+mod items;
+mod redb_store;
+mod sink;
+mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use switchyard_core::{
+    ApiFamily, ChatEvent, ChatRequest, ErrorKind, Message, PrivacyClass, ProviderError, RequestMeta,
+};
+use switchyard_router::{RoutedStream, Router};
+use switchyard_stream::responses::request::{DecodeOptions, ResponsesRequest, decode_request};
+use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
+
+pub(crate) use compact::compact;
+use sink::Pending;
+pub(crate) use sink::ResponsesSink;
+use store::StoredResponse;
+pub use store::{ResponseStore, ResponseStoreConfig};
+
+use crate::api::{Api, ApiError};
+use crate::auth::Caller;
+use crate::body::{ChatBody, MAX_DRAIN_ITEMS, StreamEncoder, TokenAccount};
+use crate::chat;
+use crate::gateway::Shared;
+use crate::telemetry::{record_overhead, request_id_of};
+use crate::time;
+
+/// Errors are answered in OpenAI's shape.
+const API: Api = Api::OpenAi;
+
+/// `POST /v1/responses`.
+pub(crate) async fn create(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match run(shared, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError> {
+    let p = prepare(&shared, request).await?;
+    let routed = p
+        .router
+        .route(&p.chat)
+        .await
+        .map_err(|failure| ApiError::new(API, failure.into_provider_error()))?;
+    let caller_id = p.chat.meta.caller.clone();
+    let pending = p.keep.map(|(input_items, history)| Pending {
+        store: p.store,
+        record: StoredResponse {
+            id: p.head.id.clone(),
+            caller: caller_id.clone(),
+            privacy: conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
+            response: serde_json::Value::Null,
+            input_items,
+            history,
+        },
+    });
+    let sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), pending);
+    let account = TokenAccount::new(&shared, caller_id.as_deref());
+    if p.chat.stream {
+        Ok(streamed(routed, sink, account, p.started, p.router))
+    } else {
+        whole(routed, sink, &account, p.started).await
+    }
+}
+
+/// A decoded, admitted request, ready to route.
+struct Prepared {
+    started: Instant,
+    /// The chat request with the history of `previous_response_id` and the caller's meta.
+    chat: ChatRequest,
+    /// The router this request runs on (loaded once, kept even if a reload swaps it).
+    router: Arc<Router>,
+    head: ResponseHead,
+    store: Arc<ResponseStore>,
+    /// With `store`: this request's input items (with ids) and every turn so far.
+    keep: Option<(Vec<serde_json::Value>, Vec<Message>)>,
+}
+
+/// Everything before routing: rate limit, body, decoding, the stored conversation it
+/// continues (and its privacy class), the caller's meta and allowed models.
+async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError> {
+    let started = Instant::now();
+    let request_id = request_id_of(&request);
+    let (parts, body) = request.into_parts();
+    let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
+    let caller_id = caller.as_ref().map(|k| k.id.clone());
+    let max_body = shared.settings.load().config.max_body_bytes;
+    if let Some(key) = &caller {
+        shared
+            .limiter
+            .admit(&key.id)
+            .map_err(|wait| chat::rate_limited(API, key, wait))?;
+    }
+    let bytes = chat::read_body(API, &parts.headers, body, max_body).await?;
+    let opts = DecodeOptions {
+        drop_unsupported_tools: true,
+    };
+    let decoded = decode_request(&bytes, &opts)
+        .map_err(|e| ApiError::invalid(API, format!("invalid request body: {e}")))?;
+    drop(bytes);
+    let router = shared.router.load_full();
+    check_dropped_tools(&router, &decoded)?;
+    let mut privacy = chat::privacy_of(API, caller.as_deref(), &parts.headers)?;
+    let store = shared.responses.load_full();
+    let mut history = Vec::new();
+    if let Some(id) = &decoded.previous_response_id {
+        let prev = store
+            .get(id, caller_id.as_deref())
+            .ok_or_else(|| not_found(id))?;
+        privacy = PrivacyClass::strictest(privacy, Some(prev.privacy));
+        history.clone_from(&prev.history);
+    }
+    if decoded.chat.messages.is_empty() {
+        return Err(ApiError::invalid(
+            API,
+            "invalid request body: `input` must hold at least one item",
+        ));
+    }
+    let id = new_response_id();
+    let head = ResponseHead {
+        id: id.clone(),
+        created_at: time::unix_secs(SystemTime::now()),
+        model: decoded.chat.model.clone(),
+        echo: decoded.echo.clone(),
+        custom_tools: decoded.custom_tools.clone(),
+    };
+    let keep = decoded.store.then(|| {
+        let mut turns = history.clone();
+        turns.extend(decoded.chat.messages.iter().cloned());
+        (items::with_ids(&id, decoded.input_items.clone()), turns)
+    });
+    let mut chat = decoded.into_chat(history);
+    chat::check_shape(API, &chat)?;
+    chat.meta = RequestMeta {
+        caller: caller_id,
+        privacy,
+        request_id,
+        client_api: Some(ApiFamily::OpenAi),
+    };
+    chat::authorize_model(API, caller.as_deref(), &chat.model)?;
+    Ok(Prepared {
+        started,
+        chat,
+        router,
+        head,
+        store,
+        keep,
+    })
+}
+
+/// Hosted tools were left out by the decoder; that is only allowed on a route that says so.
+fn check_dropped_tools(router: &Router, req: &ResponsesRequest) -> Result<(), ApiError> {
+    let Some(tool) = req.dropped_tools.first() else {
+        return Ok(());
+    };
+    let allowed = router
+        .config()
+        .routes
+        .get(&req.chat.model)
+        .is_some_and(|r| r.drop_unsupported_tools);
+    if allowed {
+        tracing::debug!(tools = ?req.dropped_tools, "hosted tools left out");
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        API,
+        format!(
+            "invalid request body: the hosted tool `{tool}` cannot run on this gateway's models; \
+             remove it, or set `drop_unsupported_tools: true` on the route to leave it out"
+        ),
+    ))
+}
+
+/// The privacy class a stored conversation keeps: the strictest of the request's, its
+/// caller's, its route's and the default.
+fn conversation_privacy(router: &Router, meta: &RequestMeta, model: &str) -> PrivacyClass {
+    let config = router.config();
+    let caller = meta
+        .caller
+        .as_ref()
+        .and_then(|c| config.callers.get(c))
+        .and_then(|p| p.privacy);
+    let route = config.routes.get(model).and_then(|r| r.privacy);
+    [meta.privacy, caller, route]
+        .into_iter()
+        .flatten()
+        .fold(config.policy.default_privacy, PrivacyClass::stricter)
+}
+
+fn streamed(
+    routed: RoutedStream,
+    sink: ResponsesSink,
+    account: TokenAccount,
+    started: Instant,
+    router: Arc<Router>,
+) -> Response {
+    let mut response = Response::new(Body::empty());
+    chat::routing_headers(response.headers_mut(), &routed, started);
+    let encoder = StreamEncoder::Responses(Box::new(sink));
+    let body = ChatBody::new(routed, encoder, account, API, started, router);
+    *response.body_mut() = Body::from_stream(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// Runs the whole answer through the encoder and answers with the response object. An
+/// upstream failure before the end is an HTTP error: no byte has gone out yet.
+async fn whole(
+    mut routed: RoutedStream,
+    mut sink: ResponsesSink,
+    account: &TokenAccount,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let response = collect(&mut routed, &mut sink, account).await?;
+    let mut answer = items::json(response);
+    chat::routing_headers(answer.headers_mut(), &routed, started);
+    record_overhead(API, chat::overhead(started, &routed));
+    Ok(answer)
+}
+
+/// Feeds the whole answer to `sink`; the finished response object (an error if the
+/// upstream failed or the answer did not end).
+async fn collect<'a>(
+    routed: &mut RoutedStream,
+    sink: &'a mut ResponsesSink,
+    account: &TokenAccount,
+) -> Result<&'a serde_json::Value, ApiError> {
+    let mut scratch = Vec::new();
+    while let Some(event) = routed.next().await {
+        let event = event.map_err(|e| ApiError::new(API, e))?;
+        if let ChatEvent::Usage(usage) = &event {
+            account.charge(usage.total_tokens());
+        }
+        sink.encode(&event, &mut scratch);
+        scratch.clear();
+        if sink.is_done() {
+            switchyard_http::Drain::items(routed, MAX_DRAIN_ITEMS).await;
+            break;
+        }
+    }
+    let response = sink.final_response().ok_or_else(|| {
+        ApiError::new(
+            API,
+            ProviderError::ended_early("the upstream stream ended without its final event"),
+        )
+    })?;
+    if response["status"] == "failed" {
+        let message = response["error"]["message"].as_str().unwrap_or("failed");
+        return Err(ApiError::new(API, ProviderError::malformed(message)));
+    }
+    Ok(response)
+}
+
+/// `resp_` and 24 hex digits: the time in nanoseconds and a counter, unique in a process
+/// and across restarts.
+fn new_response_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("resp_{:016x}{:08x}", nanos as u64, n as u32)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::with_status(
+        API,
+        StatusCode::NOT_FOUND,
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("no response found with id `{id}` (it may have expired or never been stored)"),
+        ),
+    )
+}
+
+fn stored(shared: &Shared, caller: &Caller, id: &str) -> Result<Arc<StoredResponse>, ApiError> {
+    let caller = caller.0.as_ref().map(|k| k.id.as_str());
+    shared
+        .responses
+        .load()
+        .get(id, caller)
+        .ok_or_else(|| not_found(id))
+}
+
+/// `GET /v1/responses/{id}`.
+pub(crate) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match stored(&shared, &caller, &id) {
+        Ok(record) => items::json(&record.response),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `DELETE /v1/responses/{id}`.
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let key = caller.0.as_ref().map(|k| k.id.as_str());
+    if shared.responses.load().delete(&id, key) {
+        items::json(&serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}))
+    } else {
+        not_found(&id).into_response()
+    }
+}
+
+/// `GET /v1/responses/{id}/input_items` (`order`, `limit`, `after`).
+pub(crate) async fn input_items(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(page): Query<items::Page>,
+) -> Response {
+    match stored(&shared, &caller, &id) {
+        Ok(record) => match items::list(&record.input_items, &page) {
+            Ok(list) => items::json(&list),
+            Err(message) => ApiError::invalid(API, message).into_response(),
+        },
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,619 @@
+//! The Responses API (`/v1/responses`) over real loopback sockets: a plain HTTP client in
+//! front of the gateway, testkit upstreams (Ollama native and OpenAI chat) behind real
+//! clients and the router. Tool round trips (function and custom tools), reasoning, images,
+//! structured output, streaming and not, upstream errors before and after the first byte,
+//! `previous_response_id` chains, the store endpoints, `store: false`, and privacy of
+//! continued conversations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use switchyard_core::{Locality, Provider};
+use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
+use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{OpenAiClient, OpenAiConfig};
+use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(5);
+const MODEL: &str = "test-model";
+
+/// One upstream behind the gateway: its name, whether it speaks Ollama natively, locality.
+struct Up {
+    name: &'static str,
+    ollama: bool,
+    locality: Locality,
+    server: TestUpstream,
+}
+
+impl Up {
+    async fn start(name: &'static str, ollama: bool, locality: Locality, script: Script) -> Up {
+        let config = UpstreamConfig::default().script(MODEL, script);
+        Self::start_with(name, ollama, locality, config).await
+    }
+
+    async fn start_with(
+        name: &'static str,
+        ollama: bool,
+        locality: Locality,
+        config: UpstreamConfig,
+    ) -> Up {
+        let server = TestUpstream::start(config).await.unwrap();
+        Up {
+            name,
+            ollama,
+            locality,
+            server,
+        }
+    }
+
+    fn provider(&self) -> Arc<dyn Provider> {
+        let client = ClientConfig {
+            timeouts: Timeouts {
+                connect: Duration::from_secs(1),
+                first_token: Duration::from_secs(2),
+                idle: Duration::from_secs(2),
+                total: None,
+            },
+            ..ClientConfig::default()
+        };
+        if self.ollama {
+            let mut c = OllamaConfig::new(self.server.base_url());
+            c.client = client;
+            c.locality = self.locality;
+            Arc::new(OllamaClient::new(c).unwrap())
+        } else {
+            let mut c = OpenAiConfig::new(self.server.openai_base_url());
+            c.client = client;
+            c.locality = self.locality;
+            Arc::new(OpenAiClient::new(c).unwrap())
+        }
+    }
+
+    /// The JSON bodies of the chat requests this upstream received.
+    fn bodies(&self) -> Vec<Value> {
+        self.server
+            .chat_requests()
+            .iter()
+            .map(|r| r.body_json().unwrap())
+            .collect()
+    }
+}
+
+/// The gateway on 127.0.0.1:0 over `ups`, with `routes` and `keys`.
+async fn serve(ups: &[&Up], routes: Value, keys: Vec<ApiKey>) -> String {
+    let slots = ups
+        .iter()
+        .map(|u| ProviderSlot::new(u.name, u.provider(), u.locality))
+        .collect();
+    let config: RouterConfig = serde_json::from_value(json!({ "routes": routes })).unwrap();
+    let router = Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap();
+    let config = GatewayConfig {
+        keys,
+        header_read_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(1),
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The server runs until the test's runtime ends.
+    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
+    format!("http://{addr}")
+}
+
+fn one_route(target: &str) -> Value {
+    json!({ "chat": { "targets": [target] } })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+async fn post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = http().post(format!("{base}/v1/responses")).json(body);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    req.send().await.unwrap()
+}
+
+/// Events of an SSE body: (event name, data).
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| {
+            let (event, data) = f.split_once('\n').unwrap();
+            let event = event.strip_prefix("event: ").unwrap().to_owned();
+            let data = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            (event, data)
+        })
+        .collect()
+}
+
+/// The final response object of a streamed answer.
+fn final_of(events: &[(String, Value)]) -> &Value {
+    &events.last().unwrap().1["response"]
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "name": "get_weather", "description": "Weather of a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                          "required": ["city"]}, "strict": true})
+}
+
+#[tokio::test]
+async fn function_tool_round_trip_to_ollama_streamed() {
+    let call = ScriptedCall::new("get_weather", json!({"city": "Paris"}));
+    let up = Up::start("up", true, Locality::Local, Script::tool_calls(vec![call])).await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+
+    let first = json!({"model": "chat", "stream": true, "store": false,
+        "instructions": "Use tools.", "input": "Weather in Paris?", "tools": [weather_tool()],
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "include": ["reasoning.encrypted_content"]});
+    let r = post(&base, None, &first).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let evs = events(&r.text().await.unwrap());
+    let kinds: Vec<&str> = evs.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(kinds[..2], ["response.created", "response.in_progress"]);
+    assert!(kinds.contains(&"response.function_call_arguments.done"));
+    let out = &final_of(&evs)["output"][0];
+    assert_eq!(out["type"], "function_call");
+    assert_eq!(out["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(out["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"})
+    );
+    let call_id = out["call_id"].as_str().unwrap().to_owned();
+    // Ollama gets `think` as a level, never the summary setting.
+    let sent = &up.bodies()[0];
+    assert_eq!(sent["think"], "low");
+    assert!(!sent.to_string().contains("summary"), "{sent}");
+    assert_eq!(sent["tools"][0]["function"]["name"], "get_weather");
+
+    // The client sends the whole history back with the tool's output (as Codex does).
+    up.server
+        .set_script(MODEL, Script::text(["It is ", "sunny."]));
+    let second = json!({"model": "chat", "stream": true, "store": false,
+        "input": [{"role": "user", "content": "Weather in Paris?"}, out,
+                  {"type": "function_call_output", "call_id": call_id, "output": "22C sunny"}],
+        "tools": [weather_tool()]});
+    let evs = events(&post(&base, None, &second).await.text().await.unwrap());
+    let done = final_of(&evs);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"][0]["content"][0]["text"], "It is sunny.");
+    assert!(done["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let sent = &up.bodies()[1];
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[1]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(messages[2]["role"], "tool");
+    assert_eq!(messages[2]["content"], "22C sunny");
+}
+
+#[tokio::test]
+async fn custom_tool_round_trip_to_openai_chat_upstream_with_previous_response_id() {
+    let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch";
+    let call = ScriptedCall::new("apply_patch", json!({ "input": patch }));
+    let up = Up::start("up", false, Locality::Local, Script::tool_calls(vec![call])).await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files",
+                        "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]);
+
+    let first = json!({"model": "chat", "input": "Add a.txt", "tools": tools});
+    let r = post(&base, None, &first).await;
+    assert_eq!(r.status(), 200);
+    let resp: Value = r.json().await.unwrap();
+    assert_eq!(resp["object"], "response");
+    assert_eq!(resp["status"], "completed");
+    let out = &resp["output"][0];
+    assert_eq!(out["type"], "custom_tool_call");
+    assert_eq!(out["input"], patch);
+    // The chat upstream was offered the custom tool as a function with one string `input`.
+    let offered = &up.bodies()[0]["tools"][0]["function"];
+    assert_eq!(offered["name"], "apply_patch");
+    assert_eq!(
+        offered["parameters"]["properties"]["input"]["type"],
+        "string"
+    );
+
+    up.server.set_script(MODEL, Script::text(["Added."]));
+    let second = json!({"model": "chat", "previous_response_id": resp["id"], "tools": tools,
+        "input": [{"type": "custom_tool_call_output", "call_id": out["call_id"], "output": "Done!"}]});
+    let resp2: Value = post(&base, None, &second).await.json().await.unwrap();
+    assert_eq!(resp2["output"][0]["content"][0]["text"], "Added.");
+    assert_eq!(resp2["previous_response_id"], resp["id"]);
+    let messages = up.bodies()[1]["messages"].as_array().unwrap().clone();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool"]);
+    assert_eq!(messages[1]["tool_calls"][0]["id"], out["call_id"]);
+    assert_eq!(messages[2]["tool_call_id"], out["call_id"]);
+}
+
+#[tokio::test]
+async fn reasoning_image_and_structured_output_to_ollama() {
+    let script = Script::thinking_then_text(["Look", "ing."], ["{\"animal\":", "\"cat\"}"]);
+    let up = Up::start("up", true, Locality::Local, script).await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    let body = json!({"model": "chat", "stream": true,
+        "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "What animal?"},
+            {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}],
+        "reasoning": {"effort": "high"},
+        "text": {"format": {"type": "json_schema", "name": "animal", "strict": true,
+                 "schema": {"type": "object", "properties": {"animal": {"type": "string"}}}}}});
+    let evs = events(&post(&base, None, &body).await.text().await.unwrap());
+    let kinds: Vec<&str> = evs.iter().map(|(e, _)| e.as_str()).collect();
+    assert!(
+        kinds.contains(&"response.reasoning_text.delta"),
+        "{kinds:?}"
+    );
+    let done = final_of(&evs);
+    assert_eq!(done["output"][0]["type"], "reasoning");
+    assert_eq!(done["output"][0]["content"][0]["text"], "Looking.");
+    assert_eq!(
+        done["output"][1]["content"][0]["text"],
+        "{\"animal\":\"cat\"}"
+    );
+    assert_eq!(done["text"]["format"]["name"], "animal");
+    let sent = &up.bodies()[0];
+    assert_eq!(sent["messages"][0]["images"][0], "iVBORw0KGgo=");
+    assert_eq!(sent["format"]["properties"]["animal"]["type"], "string");
+    assert_eq!(sent["think"], "high");
+}
+
+#[tokio::test]
+async fn length_stop_is_incomplete() {
+    let script = Script::text(["Par"]).with_finish_reason("length");
+    let up = Up::start("up", false, Locality::Local, script).await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    let body = json!({"model": "chat", "input": "Write a novel", "max_output_tokens": 1});
+    let resp: Value = post(&base, None, &body).await.json().await.unwrap();
+    assert_eq!(resp["status"], "incomplete");
+    assert_eq!(resp["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(up.bodies()[0]["max_tokens"], 1);
+}
+
+#[tokio::test]
+async fn upstream_errors_before_and_after_the_first_byte() {
+    let fault = Fault::HttpError {
+        status: 500,
+        message: "boom".into(),
+    };
+    let up = Up::start(
+        "up",
+        true,
+        Locality::Local,
+        Script::default().with_fault(fault),
+    )
+    .await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    for stream in [false, true] {
+        let body = json!({"model": "chat", "input": "Hi", "stream": stream});
+        let r = post(&base, None, &body).await;
+        assert_eq!(r.status(), 502, "stream: {stream}");
+        let err: Value = r.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "upstream_error");
+    }
+
+    up.server.set_script(
+        MODEL,
+        Script::text(["Hel", "lo"]).with_fault(Fault::ErrorLine("model crashed".into())),
+    );
+    let body = json!({"model": "chat", "input": "Hi", "stream": true});
+    let r = post(&base, None, &body).await;
+    assert_eq!(r.status(), 200);
+    let evs = events(&r.text().await.unwrap());
+    let (last, data) = evs.last().unwrap();
+    assert_eq!(last, "response.failed");
+    assert_eq!(data["response"]["status"], "failed");
+    assert!(
+        data["response"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model crashed")
+    );
+    assert!(evs.iter().any(|(e, _)| e == "error"));
+}
+
+#[tokio::test]
+async fn stored_responses_get_list_delete_and_store_false() {
+    let up = Up::start("up", true, Locality::Local, Script::text(["Hi!"])).await;
+    let keys = vec![
+        ApiKey::new("alice", "sk-alice"),
+        ApiKey::new("bob", "sk-bob"),
+    ];
+    let base = serve(&[&up], one_route("up/test-model"), keys).await;
+    let body = json!({"model": "chat", "input": [{"role": "user", "content": "Hello"}],
+                      "metadata": {"topic": "greeting"}});
+    let resp: Value = post(&base, Some("sk-alice"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = resp["id"].as_str().unwrap();
+    assert!(id.starts_with("resp_"));
+    assert_eq!(resp["metadata"]["topic"], "greeting");
+    let url = format!("{base}/v1/responses/{id}");
+
+    let got: Value = http()
+        .get(&url)
+        .bearer_auth("sk-alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, resp);
+    let items: Value = http()
+        .get(format!("{url}/input_items"))
+        .bearer_auth("sk-alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items["object"], "list");
+    assert_eq!(items["data"][0]["content"], "Hello");
+    assert!(items["data"][0]["id"].is_string());
+
+    // Another key does not see it, nor can it continue it.
+    let r = http().get(&url).bearer_auth("sk-bob").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let cont = json!({"model": "chat", "input": "more", "previous_response_id": id});
+    let r = post(&base, Some("sk-bob"), &cont).await;
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains(id));
+
+    let r = http()
+        .delete(&url)
+        .bearer_auth("sk-alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted"], true);
+    let r = http()
+        .get(&url)
+        .bearer_auth("sk-alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let unstored = json!({"model": "chat", "input": "Hello", "store": false});
+    let resp: Value = post(&base, Some("sk-alice"), &unstored)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["store"], false);
+    let url = format!("{base}/v1/responses/{}", resp["id"].as_str().unwrap());
+    let r = http()
+        .get(&url)
+        .bearer_auth("sk-alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_local_only_conversation_never_continues_in_the_cloud() {
+    let cloud = Up::start("cloud", false, Locality::Cloud, Script::text(["cloud"])).await;
+    let local = Up::start("up", true, Locality::Local, Script::text(["local"])).await;
+    let routes = json!({ "chat": { "targets": ["cloud/test-model", "up/test-model"] } });
+    let base = serve(&[&cloud, &local], routes, Vec::new()).await;
+    let secret = json!({"model": "chat", "input": "my secret"});
+
+    // Without a privacy class the route's first step, the cloud, serves.
+    let r = post(&base, None, &secret).await;
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    assert_eq!(cloud.server.chat_request_count(), 1);
+
+    let r = http()
+        .post(format!("{base}/v1/responses"))
+        .header("x-switchyard-privacy", "local-only")
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let first: Value = r.json().await.unwrap();
+
+    // The continuation states no class; it keeps the conversation's.
+    let cont = json!({"model": "chat", "input": "and more", "previous_response_id": first["id"]});
+    let r = post(&base, None, &cont).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(
+        cloud.server.chat_request_count(),
+        1,
+        "history never reached the cloud"
+    );
+    let history = &local.bodies()[1]["messages"];
+    assert_eq!(history[0]["content"], "my secret");
+
+    // With the local target down, the continuation fails loudly rather than fall back.
+    local.server.set_fault(Some(Fault::Refuse));
+    let r = post(&base, None, &cont).await;
+    assert!(
+        r.status().is_server_error() || r.status() == 403,
+        "{}",
+        r.status()
+    );
+    assert_eq!(cloud.server.chat_request_count(), 1);
+}
+
+#[tokio::test]
+async fn hosted_tools_are_refused_by_name_unless_the_route_drops_them() {
+    let up = Up::start("up", true, Locality::Local, Script::text(["ok"])).await;
+    let routes = json!({ "chat": { "targets": ["up/test-model"] },
+                         "lenient": { "targets": ["up/test-model"], "drop_unsupported_tools": true } });
+    let base = serve(&[&up], routes, Vec::new()).await;
+    let tools = json!([weather_tool(), {"type": "web_search"}]);
+    let r = post(
+        &base,
+        None,
+        &json!({"model": "chat", "input": "x", "tools": tools}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("web_search"),
+        "{err}"
+    );
+    assert_eq!(up.server.chat_request_count(), 0);
+
+    let r = post(
+        &base,
+        None,
+        &json!({"model": "lenient", "input": "x", "tools": tools}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = &up.bodies()[0];
+    assert_eq!(sent["tools"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_are_400_in_openai_shape() {
+    let up = Up::start("up", true, Locality::Local, Script::text(["ok"])).await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    for (body, needle) in [
+        (json!({"model": "chat", "input": []}), "input"),
+        (
+            json!({"model": "chat", "input": "x", "reasoning": {"effort": "huge"}}),
+            "reasoning.effort",
+        ),
+        (
+            json!({"model": "chat", "input": "x", "previous_response_id": "resp_nope"}),
+            "resp_nope",
+        ),
+    ] {
+        let r = post(&base, None, &body).await;
+        assert!(r.status() == 400 || r.status() == 404, "{}", r.status());
+        let err: Value = r.json().await.unwrap();
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{err}"
+        );
+    }
+    assert_eq!(up.server.chat_request_count(), 0);
+}
+
+#[tokio::test]
+async fn agent_loop_on_one_model_calls_the_tool_then_answers() {
+    // The same model answers a call first and text once the conversation ends with the
+    // tool's result: the loop an agent SDK (or Codex) runs with `previous_response_id`.
+    let call = ScriptedCall::new("get_weather", json!({"city": "Oslo"}));
+    let config = UpstreamConfig::default()
+        .script(MODEL, Script::tool_calls(vec![call]))
+        .after_tool_result(MODEL, Script::text(["Sunny in Oslo."]));
+    for ollama in [true, false] {
+        let up = Up::start_with("up", ollama, Locality::Local, config.clone()).await;
+        let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+        let body = json!({"model": "chat", "input": "Weather?", "tools": [weather_tool()]});
+        let first: Value = post(&base, None, &body).await.json().await.unwrap();
+        let call = &first["output"][0];
+        assert_eq!(call["type"], "function_call", "{first}");
+        let body = json!({"model": "chat", "previous_response_id": first["id"],
+            "tools": [weather_tool()],
+            "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}]});
+        let second: Value = post(&base, None, &body).await.json().await.unwrap();
+        assert_eq!(
+            second["output"][0]["content"][0]["text"], "Sunny in Oslo.",
+            "{second}"
+        );
+        assert_eq!(up.server.chat_request_count(), 2);
+    }
+}
+
+#[tokio::test]
+async fn compact_asks_the_routed_model_for_a_summary() {
+    let up = Up::start(
+        "up",
+        true,
+        Locality::Local,
+        Script::text(["We fixed ", "the parser."]),
+    )
+    .await;
+    let base = serve(&[&up], one_route("up/test-model"), Vec::new()).await;
+    let body = json!({"model": "chat", "instructions": "You are Codex.", "tools": [weather_tool()],
+        "input": [{"role": "user", "content": "Fix the parser"},
+                  {"role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}]});
+    let r = http()
+        .post(format!("{base}/v1/responses/compact"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(got["object"], "response.compaction");
+    let item = &got["output"][0];
+    assert_eq!(item["role"], "user");
+    let text = item["content"][0]["text"].as_str().unwrap();
+    assert!(text.ends_with("We fixed the parser."), "{text}");
+    // The model got the whole conversation and the request for a summary, and no tools.
+    let sent = &up.bodies()[0];
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages[1]["content"], "Fix the parser");
+    assert!(
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Summarize")
+    );
+    assert!(
+        sent.get("tools")
+            .is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn falls_back_before_the_first_byte_like_the_other_apis() {
+    let down = Up::start("down", true, Locality::Local, Script::text(["never"])).await;
+    down.server.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "loading".into(),
+    }));
+    let up = Up::start("up", false, Locality::Lan, Script::text(["served"])).await;
+    let routes = json!({ "chat": { "targets": ["down/test-model", "up/test-model"] } });
+    let base = serve(&[&down, &up], routes, Vec::new()).await;
+    for stream in [true, false] {
+        let body = json!({"model": "chat", "input": "Hi", "stream": stream});
+        let r = post(&base, None, &body).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let reason = r.headers()["x-switchyard-route-reason"].to_str().unwrap();
+        assert!(reason.starts_with("fallback"), "{reason}");
+        assert!(r.text().await.unwrap().contains("served"));
+    }
+}
