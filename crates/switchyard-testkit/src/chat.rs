@@ -9,7 +9,7 @@ use hyper::header::{self, HeaderValue};
 use serde::Deserialize;
 
 use crate::body::{End, InjectedDrop, Plan, ResponseBody, StreamGuard, apply_fault};
-use crate::render::{Api, ollama, openai};
+use crate::render::{Api, anthropic, ollama, openai};
 use crate::respond::{
     EVENT_STREAM, HandlerResult, JSON, NDJSON, api_error, fault_response, model_not_found, response,
 };
@@ -54,6 +54,7 @@ pub(crate) async fn chat(
         let msg = match api {
             Api::Ollama => "model is required",
             Api::OpenAi => "you must provide a model parameter",
+            Api::Anthropic => "model: Field required",
         };
         return Ok(api_error(api, StatusCode::BAD_REQUEST, msg));
     };
@@ -111,7 +112,7 @@ pub(crate) async fn chat(
     }
     let content_type = match api {
         Api::Ollama => NDJSON,
-        Api::OpenAi => EVENT_STREAM,
+        Api::OpenAi | Api::Anthropic => EVENT_STREAM,
     };
     let body = if fast && fault.is_none() {
         ResponseBody::full(if include_usage {
@@ -128,6 +129,7 @@ pub(crate) async fn chat(
             |m| match api {
                 Api::Ollama => ollama::error_line(m),
                 Api::OpenAi => openai::error_event(m),
+                Api::Anthropic => anthropic::error_event(m),
             },
             |n| r.oversized(n),
         );
@@ -144,7 +146,7 @@ pub(crate) async fn chat(
         })
     };
     let mut resp = response(StatusCode::OK, content_type, body.with_guard(guard));
-    if api == Api::OpenAi {
+    if api != Api::Ollama {
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }

@@ -46,7 +46,7 @@ pub(crate) struct ChatEntry {
 }
 
 /// Rendered answers per model, indexed by API (`Ollama`, `OpenAi`).
-type Cache = HashMap<String, [Option<Arc<Rendered>>; 2]>;
+type Cache = HashMap<String, [Option<Arc<Rendered>>; 3]>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -143,6 +143,7 @@ impl Shared {
         let slot = match api {
             Api::Ollama => 0,
             Api::OpenAi => 1,
+            Api::Anthropic => 2,
         };
         let rendered = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
