@@ -100,6 +100,8 @@ pub(crate) enum ProviderApi {
     Ollama,
     /// An OpenAI-compatible API (`/v1/chat/completions`).
     Openai,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Anthropic,
 }
 
 /// Which field carries the output limit on an OpenAI-compatible upstream.
@@ -162,6 +164,12 @@ pub(crate) struct ProviderSection {
     /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
     #[serde(default)]
     pub(crate) num_ctx: Option<u32>,
+    /// `anthropic-version` (Anthropic only; default `2023-06-01`).
+    #[serde(default)]
+    pub(crate) anthropic_version: Option<String>,
+    /// `anthropic-beta` values (Anthropic only).
+    #[serde(default)]
+    pub(crate) anthropic_beta: Vec<String>,
 }
 
 /// `text_tool_recovery: true | false | ["model", ...]`.
@@ -211,6 +219,12 @@ pub(crate) struct ModelSection {
     /// Price of generated tokens.
     #[serde(default)]
     pub(crate) output_usd_per_mtok: Option<f64>,
+    /// Price of prompt tokens read from the prompt cache (default: the input price).
+    #[serde(default)]
+    pub(crate) cache_read_usd_per_mtok: Option<f64>,
+    /// Price of prompt tokens written to the prompt cache (default: the input price).
+    #[serde(default)]
+    pub(crate) cache_write_usd_per_mtok: Option<f64>,
     /// Context window in tokens.
     #[serde(default)]
     pub(crate) context_window: Option<u32>,

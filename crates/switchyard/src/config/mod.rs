@@ -67,6 +67,8 @@ fn default_ollama() -> file::ProviderSection {
         text_tool_recovery: None,
         max_tokens_field: None,
         num_ctx: None,
+        anthropic_version: None,
+        anthropic_beta: Vec::new(),
     }
 }
 
@@ -224,3 +226,6 @@ mod tests;
 
 #[cfg(test)]
 mod prop_tests;
+
+#[cfg(test)]
+mod anthropic_tests;
