@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt as _};
 use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_http::Drain;
 use switchyard_router::{RoutedStream, Router};
+use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -38,6 +39,8 @@ pub(crate) enum StreamEncoder {
     OpenAi(OpenAiStreamEncoder),
     /// NDJSON `/api/chat` lines.
     Ollama(OllamaStreamEncoder),
+    /// Anthropic `message_start` ... `message_stop` SSE events.
+    Anthropic(AnthropicStreamEncoder),
 }
 
 impl StreamEncoder {
@@ -45,6 +48,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.encode(event, out),
             StreamEncoder::Ollama(e) => e.encode(event, out),
+            StreamEncoder::Anthropic(e) => e.encode(event, out),
         }
     }
 
@@ -52,6 +56,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.encode_error(err, out),
             StreamEncoder::Ollama(e) => e.encode_error(err, out),
+            StreamEncoder::Anthropic(e) => e.encode_error(err, out),
         }
     }
 
@@ -59,6 +64,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.is_done(),
             StreamEncoder::Ollama(e) => e.is_done(),
+            StreamEncoder::Anthropic(e) => e.is_done(),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, ollama, openai, ops, telemetry};
+use crate::{anthropic, auth, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -114,7 +114,9 @@ impl Gateway {
         let shared = Arc::clone(&self.shared);
         let authenticated = AxumRouter::new()
             .route("/v1/chat/completions", post(openai::chat_completions))
-            .route("/v1/models", get(openai::list_models))
+            .route("/v1/models", get(anthropic::list_models))
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1/models/{*model}", get(openai::get_model))
             .route("/api/chat", post(ollama::chat))
             .route("/api/tags", get(ollama::tags))
@@ -137,7 +139,10 @@ impl Gateway {
             .with_state(shared)
             .layer(
                 ServiceBuilder::new()
-                    .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+                    .layer(SetSensitiveRequestHeadersLayer::new([
+                        AUTHORIZATION,
+                        auth::X_API_KEY,
+                    ]))
                     .map_request(telemetry::drop_unusable_request_id::<Body>)
                     .layer(SetRequestIdLayer::new(
                         REQUEST_ID_HEADER,

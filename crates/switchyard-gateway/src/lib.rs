@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+mod anthropic;
 mod api;
 mod auth;
 mod body;
@@ -72,6 +73,7 @@ mod server;
 mod telemetry;
 mod time;
 
+pub use anthropic::TOKEN_COUNT_HEADER;
 pub use api::status_for;
 pub use chat::{
     ATTEMPTS_HEADER, OVERHEAD_HEADER, PRIVACY_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER,

@@ -1,0 +1,142 @@
+//! The Anthropic Messages API: `POST /v1/messages` (streamed and not, `?beta=true`
+//! accepted), `POST /v1/messages/count_tokens`, and `GET /v1/models` in Anthropic's list
+//! shape when the request carries `anthropic-version`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use switchyard_core::{ChatRequest, ContentPart};
+use switchyard_router::CatalogEntry;
+
+use crate::api::{Api, ApiError};
+use crate::auth::Caller;
+use crate::gateway::Shared;
+use crate::{catalog, chat, openai};
+
+/// Response header on `count_tokens`: `estimate` when the count is the gateway's own
+/// estimate rather than an upstream's.
+pub const TOKEN_COUNT_HEADER: HeaderName = HeaderName::from_static("x-switchyard-token-count");
+
+/// The request header Anthropic's SDKs always send.
+pub(crate) const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+
+/// `POST /v1/messages`.
+pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    chat::handle(shared, Api::Anthropic, request).await
+}
+
+/// `POST /v1/messages/count_tokens`: the gateway's estimate of the request's input tokens
+/// (about four bytes of text a token), marked `x-switchyard-token-count: estimate`.
+pub(crate) async fn count_tokens(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let max_body = shared.settings.load().config.max_body_bytes;
+    let counted = async {
+        let bytes = chat::read_body(Api::Anthropic, &parts.headers, body, max_body).await?;
+        let mut with_limit: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::invalid(Api::Anthropic, format!("invalid request body: {e}"))
+            })?;
+        // count_tokens bodies have no `max_tokens`; the decoder wants one.
+        with_limit.entry("max_tokens").or_insert(1.into());
+        let body = serde_json::to_vec(&with_limit)
+            .map_err(|e| ApiError::invalid(Api::Anthropic, e.to_string()))?;
+        let chat = switchyard_stream::anthropic::request::decode_request(&body)
+            .map_err(|e| ApiError::invalid(Api::Anthropic, format!("invalid request body: {e}")))?;
+        Ok::<u32, ApiError>(estimate_input_tokens(&chat))
+    };
+    match counted.await {
+        Ok(tokens) => {
+            let mut response = catalog::json(&TokenCount {
+                input_tokens: tokens,
+            });
+            response
+                .headers_mut()
+                .insert(TOKEN_COUNT_HEADER, HeaderValue::from_static("estimate"));
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `GET /v1/models`: Anthropic's list shape for Anthropic clients, OpenAI's otherwise.
+pub(crate) async fn list_models(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
+    if !headers.contains_key(VERSION_HEADER) {
+        return openai::list_models(State(shared), Extension(caller)).await;
+    }
+    let entries = catalog::visible_entries(&shared, &caller).await;
+    let data: Vec<ModelObject<'_>> = entries.iter().map(ModelObject::from).collect();
+    catalog::json(&ModelPage {
+        first_id: data.first().map(|m| m.id),
+        last_id: data.last().map(|m| m.id),
+        has_more: false,
+        data,
+    })
+}
+
+/// About four bytes of text (or schema) a token, at least one: what `message_start` reports
+/// before the upstream's own count arrives, and what `count_tokens` answers.
+pub(crate) fn estimate_input_tokens(chat: &ChatRequest) -> u32 {
+    let mut bytes = 0usize;
+    for m in &chat.messages {
+        for part in &m.content {
+            bytes += match part {
+                ContentPart::Text(t) => t.len(),
+                // Anthropic bills an image at roughly 1,600 tokens.
+                ContentPart::Image(_) => 6_400,
+            };
+        }
+        bytes += m.thinking.as_ref().map_or(0, String::len);
+        for call in &m.tool_calls {
+            bytes +=
+                call.name.len() + serde_json::to_string(&call.arguments).map_or(0, |s| s.len());
+        }
+    }
+    for tool in &chat.tools {
+        bytes += tool.name.len()
+            + tool.description.as_ref().map_or(0, String::len)
+            + tool.parameters.to_string().len();
+    }
+    u32::try_from(bytes / 4).unwrap_or(u32::MAX).max(1)
+}
+
+#[derive(Serialize)]
+struct TokenCount {
+    input_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct ModelPage<'a> {
+    data: Vec<ModelObject<'a>>,
+    has_more: bool,
+    first_id: Option<&'a str>,
+    last_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ModelObject<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    display_name: &'a str,
+    created_at: &'static str,
+}
+
+impl<'a> From<&'a CatalogEntry> for ModelObject<'a> {
+    fn from(entry: &'a CatalogEntry) -> Self {
+        ModelObject {
+            kind: "model",
+            id: &entry.id,
+            display_name: &entry.id,
+            // Catalogs do not know when a model was made.
+            created_at: "1970-01-01T00:00:00Z",
+        }
+    }
+}
