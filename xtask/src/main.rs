@@ -1,6 +1,6 @@
 //! Developer tasks: `cargo xtask test` is the test command (it installs what the end-to-end
-//! tests need — the Python venv with the official `openai` and `ollama` clients, and OpenClaw
-//! with its Node — then runs `cargo test --workspace` with those tests required);
+//! tests need — the Python venv with the official `openai`, `ollama` and `anthropic` clients,
+//! OpenClaw with its Node, and Claude Code — then runs `cargo test --workspace` with those tests required);
 //! `cargo xtask ci` runs exactly what `.ci/run` runs; `cargo xtask bench`
 //! runs the side-by-side load test (`bench/peers-switchyard.sh`: Switchyard vs nginx, and
 //! with `PEERS="nginx portkey litellm"` the other gateways too).
@@ -32,7 +32,11 @@ fn main() -> ExitCode {
 /// so a green run means the real clients and OpenClaw did run.
 fn test() -> ExitCode {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    for script in [".ci/python-env", "crates/switchyard/tests/e2e/openclaw-env"] {
+    for script in [
+        ".ci/python-env",
+        "crates/switchyard/tests/e2e/openclaw-env",
+        "crates/switchyard/tests/e2e/claude-code-env",
+    ] {
         let code = run("bash", &[&format!("{root}/{script}")]);
         if code != ExitCode::SUCCESS {
             return code;

@@ -25,6 +25,26 @@ struct ChatProbe<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    #[serde(default, borrow)]
+    messages: Vec<MessageProbe<'a>>,
+}
+
+/// A message's role and raw content, to tell whether the conversation ends in a tool result.
+#[derive(Deserialize)]
+struct MessageProbe<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<&'a serde_json::value::RawValue>,
+}
+
+impl MessageProbe<'_> {
+    fn is_tool_result(&self) -> bool {
+        self.role.as_deref() == Some("tool")
+            || self
+                .content
+                .is_some_and(|c| c.get().contains("\"tool_result\""))
+    }
 }
 
 #[derive(Deserialize)]
@@ -63,7 +83,11 @@ pub(crate) async fn chat(
         .stream_options
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let Some(entry) = shared.chat_entry(&model, api) else {
+    let after_tool_result = probe
+        .messages
+        .last()
+        .is_some_and(MessageProbe::is_tool_result);
+    let Some(entry) = shared.chat_entry(&model, api, after_tool_result) else {
         return Ok(model_not_found(api, &model));
     };
     if entry.embedding_only {

@@ -218,6 +218,15 @@ impl UpstreamConfig {
         self
     }
 
+    /// Sets the script a model answers with once the conversation's last turn is a tool
+    /// result (a `tool` message, or an Anthropic user turn with a `tool_result` block), so
+    /// an agent's loop ends: typically a tool call first, then text after the result.
+    #[must_use]
+    pub fn script_after_tool_result(mut self, model: &str, script: Script) -> Self {
+        self.scripts.insert(after_tool_key(model), script);
+        self
+    }
+
     /// Sets the default script.
     #[must_use]
     pub fn default_script(mut self, script: Script) -> Self {
@@ -281,4 +290,9 @@ impl UpstreamConfig {
         self.listen = addr;
         self
     }
+}
+
+/// The script key of a model's answer after a tool result.
+pub(crate) fn after_tool_key(model: &str) -> String {
+    format!("{model}\u{0}after-tool-result")
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::body::StreamCounters;
-use crate::config::{ModelSpec, UpstreamConfig};
+use crate::config::{ModelSpec, UpstreamConfig, after_tool_key};
 use crate::record::RequestLog;
 use crate::render::{Api, Rendered};
 use crate::script::{Delays, Fault, Script};
@@ -132,14 +132,26 @@ impl Shared {
     }
 
     /// The entry for a chat with `model` on `api`, or `None` for an unknown model.
-    pub(crate) fn chat_entry(&self, model: &str, api: Api) -> Option<ChatEntry> {
+    pub(crate) fn chat_entry(
+        &self,
+        model: &str,
+        api: Api,
+        after_tool_result: bool,
+    ) -> Option<ChatEntry> {
         let catalog = self.catalog();
         let spec = catalog.find(model)?;
+        let after_key = after_tool_key(&spec.name);
         let model = spec.name.as_str();
-        let script = catalog
-            .scripts
-            .get(model)
-            .unwrap_or(&catalog.default_script);
+        let (key, script) = match catalog.scripts.get(&after_key) {
+            Some(script) if after_tool_result => (after_key.as_str(), script),
+            _ => (
+                spec.name.as_str(),
+                catalog
+                    .scripts
+                    .get(&spec.name)
+                    .unwrap_or(&catalog.default_script),
+            ),
+        };
         let slot = match api {
             Api::Ollama => 0,
             Api::OpenAi => 1,
@@ -147,11 +159,11 @@ impl Shared {
         };
         let rendered = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.get(model).and_then(|e| e[slot].as_ref()) {
+            match cache.get(key).and_then(|e| e[slot].as_ref()) {
                 Some(r) => Arc::clone(r),
                 None => {
                     let r = Arc::new(Rendered::new(api, model, script, &self.reasoning_field));
-                    cache.entry(model.to_owned()).or_default()[slot] = Some(Arc::clone(&r));
+                    cache.entry(key.to_owned()).or_default()[slot] = Some(Arc::clone(&r));
                     r
                 }
             }

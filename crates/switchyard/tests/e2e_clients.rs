@@ -10,12 +10,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
 use common::{Served, TempDir, prerequisite, python};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
 
 const EXPECT_TEXT: &str = "Hello from the test upstream.";
@@ -103,33 +99,14 @@ async fn run_case(client: Client, kind: Upstream) {
         "error_status": 404,
         "error_contains": "model_not_found",
     });
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
-    let child = tokio::process::Command::new(py)
-        .arg(scripts.join(script))
-        .arg(spec.to_string())
-        .current_dir(&scripts)
-        .env("NO_PROXY", "*")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("OLLAMA_HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the Python client did not finish within 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = common::run_e2e_script(&py, script, &spec).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
-        out.status.success(),
+        run.success,
         "{client:?} client -> {kind:?} upstream failed\nstdout:\n{stdout}\nstderr:\n{stderr}\ngateway log:\n{}",
         served.log_text()
     );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    let summary = run.summary();
 
     // The tool result reached the upstream, in the upstream's own API.
     let followups: Vec<_> = upstream
