@@ -318,4 +318,15 @@ impl Provider for AnthropicClient {
     async fn health(&self) -> Result<(), ProviderError> {
         self.list_models().await.map(drop)
     }
+
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        // The inherent method (inherent methods win over the trait's of the same name).
+        AnthropicClient::count_tokens(self, request, model)
+            .await
+            .map(Some)
+    }
 }

@@ -46,6 +46,17 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// A cheap liveness check of the upstream.
     async fn health(&self) -> Result<(), ProviderError>;
+
+    /// The upstream's count of `request`'s input tokens for its model `model`, when the
+    /// upstream can count (Anthropic's `count_tokens`); `None` (the default) when it cannot.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        let _ = (request, model);
+        Ok(None)
+    }
 }
 
 /// Folds a stream into a whole [`ChatResponse`]; an error if the stream fails or ends

@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
-use switchyard_core::{ChatRequest, ContentPart};
+use switchyard_core::{ChatRequest, ContentPart, ErrorKind, ProviderError};
 use switchyard_router::CatalogEntry;
 
 use crate::api::{Api, ApiError};
@@ -17,8 +17,8 @@ use crate::auth::Caller;
 use crate::gateway::Shared;
 use crate::{catalog, chat, openai};
 
-/// Response header on `count_tokens`: `estimate` when the count is the gateway's own
-/// estimate rather than an upstream's.
+/// Response header on `count_tokens`: `upstream` when a target's upstream counted, `estimate`
+/// when the count is the gateway's own estimate.
 pub const TOKEN_COUNT_HEADER: HeaderName = HeaderName::from_static("x-switchyard-token-count");
 
 /// The request header Anthropic's SDKs always send.
@@ -29,37 +29,65 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
     chat::handle(shared, Api::Anthropic, request).await
 }
 
-/// `POST /v1/messages/count_tokens`: the gateway's estimate of the request's input tokens
-/// (about four bytes of text a token), marked `x-switchyard-token-count: estimate`.
+/// `POST /v1/messages/count_tokens`: forwarded to the target the request would be served
+/// by when that target counts tokens (an Anthropic provider; `x-switchyard-token-count:
+/// upstream` and the target header), else the gateway's estimate (about four bytes of text a
+/// token, `x-switchyard-token-count: estimate`). The caller's privacy and allowed routes
+/// apply as to a message.
 pub(crate) async fn count_tokens(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let max_body = shared.settings.load().config.max_body_bytes;
-    let counted = async {
-        let bytes = chat::read_body(Api::Anthropic, &parts.headers, body, max_body).await?;
-        let mut with_limit: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::invalid(Api::Anthropic, format!("invalid request body: {e}"))
-            })?;
-        // count_tokens bodies have no `max_tokens`; the decoder wants one.
-        with_limit.entry("max_tokens").or_insert(1.into());
-        let body = serde_json::to_vec(&with_limit)
-            .map_err(|e| ApiError::invalid(Api::Anthropic, e.to_string()))?;
-        let chat = switchyard_stream::anthropic::request::decode_request(&body)
-            .map_err(|e| ApiError::invalid(Api::Anthropic, format!("invalid request body: {e}")))?;
-        Ok::<u32, ApiError>(estimate_input_tokens(&chat))
-    };
-    match counted.await {
-        Ok(tokens) => {
+    match counted(&shared, request).await {
+        Ok((tokens, target)) => {
             let mut response = catalog::json(&TokenCount {
                 input_tokens: tokens,
             });
-            response
-                .headers_mut()
-                .insert(TOKEN_COUNT_HEADER, HeaderValue::from_static("estimate"));
+            let headers = response.headers_mut();
+            let source = if target.is_some() {
+                "upstream"
+            } else {
+                "estimate"
+            };
+            headers.insert(TOKEN_COUNT_HEADER, HeaderValue::from_static(source));
+            if let Some(v) = target.and_then(|t| HeaderValue::try_from(t.to_string()).ok()) {
+                headers.insert(chat::TARGET_HEADER, v);
+            }
             response
         }
         Err(err) => err.into_response(),
     }
+}
+
+/// The count and, when an upstream counted, the target that did.
+async fn counted(
+    shared: &Arc<Shared>,
+    request: Request,
+) -> Result<(u64, Option<switchyard_router::TargetRef>), ApiError> {
+    let api = Api::Anthropic;
+    let (parts, body) = request.into_parts();
+    let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
+    let max_body = shared.settings.load().config.max_body_bytes;
+    let bytes = chat::read_body(api, &parts.headers, body, max_body).await?;
+    let mut members: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))?;
+    // count_tokens bodies have no `max_tokens`; the decoder wants one.
+    members.entry("max_tokens").or_insert(1.into());
+    let body = serde_json::to_vec(&members).map_err(|e| ApiError::invalid(api, e.to_string()))?;
+    let mut chat = switchyard_stream::anthropic::request::decode_request(&body)
+        .map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))?;
+    chat.meta.caller = caller.as_ref().map(|k| k.id.clone());
+    chat.meta.privacy = chat::privacy_of(api, caller.as_deref(), &parts.headers)?;
+    if caller
+        .as_ref()
+        .is_some_and(|k| !k.allows_model(&chat.model))
+    {
+        let message = format!("this API key may not use model `{}`", chat.model);
+        let error = ProviderError::new(ErrorKind::PolicyBlocked, message);
+        return Err(ApiError::new(api, error));
+    }
+    let router = shared.router.load_full();
+    Ok(match router.count_tokens(&chat).await {
+        Some((target, tokens)) => (tokens, Some(target)),
+        None => (u64::from(estimate_input_tokens(&chat)), None),
+    })
 }
 
 /// `GET /v1/models`: Anthropic's list shape for Anthropic clients, OpenAI's otherwise.
@@ -109,7 +137,7 @@ pub(crate) fn estimate_input_tokens(chat: &ChatRequest) -> u32 {
 
 #[derive(Serialize)]
 struct TokenCount {
-    input_tokens: u32,
+    input_tokens: u64,
 }
 
 #[derive(Serialize)]

@@ -350,7 +350,7 @@ fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
 /// The request's privacy class: the key's, raised (never lowered) by the header. Every
 /// `x-switchyard-privacy` value counts (a proxy may have appended one), the strictest wins;
 /// any value that is not a privacy class refuses the request.
-fn privacy_of(
+pub(crate) fn privacy_of(
     api: Api,
     key: Option<&ApiKey>,
     headers: &HeaderMap,

@@ -22,6 +22,7 @@ use crate::record::{
 };
 use crate::slot::{Live, ProviderSlot, Slot};
 
+mod count;
 mod glob;
 mod probes;
 mod provider;

@@ -470,6 +470,21 @@ async fn gateway_speaks_anthropic_auth_models_count_tokens_wildcards_and_529() {
     assert_eq!(r.headers()["x-switchyard-token-count"], "estimate");
     let v: Value = r.json().await.unwrap();
     assert!(v["input_tokens"].as_u64().unwrap() >= 1);
+    // For an Anthropic target, the upstream counts (without `max_tokens`, which it refuses).
+    let body = json!({"model": "ant/chat-model", "messages": [hi], "system": "Be brief."});
+    let r = post(&served, "/v1/messages/count_tokens", body).await;
+    assert_eq!(r.headers()["x-switchyard-token-count"], "upstream");
+    assert_eq!(r.headers()["x-switchyard-target"], "ant/chat-model");
+    let counted = up
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/messages/count_tokens");
+    let sent = counted.unwrap().body_json().unwrap();
+    assert_eq!(sent["model"], "chat-model");
+    assert!(
+        sent.get("max_tokens").is_none() && sent.get("stream").is_none(),
+        "{sent}"
+    );
 
     let r = http()
         .get(format!("{base}/v1/models"))
@@ -528,6 +543,16 @@ async fn a_local_only_caller_never_reaches_the_anthropic_provider() {
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "permission_error");
+    // Counting tokens for the cloud route is the gateway's estimate, never the cloud's.
+    let body = json!({"model": "cloudy", "messages": [{"role": "user", "content": "secret"}]});
+    let r = http()
+        .post(format!("{}/v1/messages/count_tokens", served.base_url()))
+        .header("x-api-key", LOCAL_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-switchyard-token-count"], "estimate");
     // The local target fails; the cloud fallback is not taken for this caller.
     up.set_fault(Some(Fault::HttpError {
         status: 500,

@@ -329,6 +329,14 @@ impl Provider for StaticCatalog {
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
     }
+
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        self.inner.count_tokens(request, model).await
+    }
 }
 
 /// An OpenAI-compatible provider with `discover: true` and a configured model list: the
