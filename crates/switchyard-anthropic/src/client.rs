@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchyard_core::{
-    ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
+    ApiFamily, ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
     BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
@@ -180,7 +180,9 @@ impl AnthropicClient {
         let body = serde_json::to_vec(&kept)
             .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let url = &self.inner.count_url;
-        let bytes = self.small_request(self.post_json(url, body), url).await?;
+        let bytes = self
+            .small_request(self.post_for(request, url, body), url)
+            .await?;
         let count: TokenCount = serde_json::from_slice(&bytes).map_err(|e| {
             ProviderError::malformed(format!("{url}: the answer is not a token count: {e}"))
         })?;
@@ -192,7 +194,7 @@ impl AnthropicClient {
         let body = self.encode(request, &request.model, false)?;
         let url = &self.inner.messages_url;
         switchyard_http::complete(
-            self.post_json(url, body),
+            self.post_for(request, url, body),
             &self.inner.config.client.timeouts,
             url,
             MAX_MESSAGE_BODY,
@@ -234,6 +236,31 @@ impl AnthropicClient {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
+    }
+
+    /// [`post_json`](Self::post_json) with the `anthropic-beta` values of an Anthropic
+    /// client added to the configured ones (each value once).
+    fn post_for(&self, request: &ChatRequest, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let post = self.post_json(url, body);
+        let from_client = request
+            .meta
+            .anthropic_beta
+            .as_deref()
+            .filter(|_| request.meta.client_api == Some(ApiFamily::Anthropic));
+        let Some(from_client) = from_client else {
+            return post;
+        };
+        let mut values: Vec<&str> = self.inner.config.beta.iter().map(String::as_str).collect();
+        for v in from_client
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        post.header("anthropic-beta", values.join(","))
     }
 
     /// Sends a small request and reads its whole answer under [`SMALL_TIMEOUT`].
@@ -291,7 +318,7 @@ impl Provider for AnthropicClient {
         let url = &self.inner.messages_url;
         tracing::debug!(url = %url, model = %model, "streamed messages request");
         let timeouts = self.inner.config.client.timeouts;
-        let post = self.post_json(url, body);
+        let post = self.post_for(request, url, body);
         let started =
             switchyard_http::chat_stream(post, AnthropicStreamDecoder::new(), timeouts, url);
         started.await.map_err(anthropic_error)

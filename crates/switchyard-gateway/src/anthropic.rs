@@ -21,6 +21,9 @@ use crate::{catalog, chat, openai};
 /// when the count is the gateway's own estimate.
 pub const TOKEN_COUNT_HEADER: HeaderName = HeaderName::from_static("x-switchyard-token-count");
 
+/// The request header naming Anthropic beta features, forwarded to Anthropic targets.
+const BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
+
 /// The request header Anthropic's SDKs always send.
 pub(crate) const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
@@ -74,6 +77,7 @@ async fn counted(
     let mut chat = switchyard_stream::anthropic::request::decode_request(&body)
         .map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))?;
     chat.meta.caller = caller.as_ref().map(|k| k.id.clone());
+    chat.meta.anthropic_beta = beta_header(api, &parts.headers);
     chat.meta.privacy = chat::privacy_of(api, caller.as_deref(), &parts.headers)?;
     if caller
         .as_ref()
@@ -107,6 +111,22 @@ pub(crate) async fn list_models(
         has_more: false,
         data,
     })
+}
+
+/// The `anthropic-beta` values an Anthropic client sent (every header joined by commas), to
+/// forward to Anthropic targets; `None` for other APIs.
+pub(crate) fn beta_header(api: Api, headers: &HeaderMap) -> Option<String> {
+    if api != Api::Anthropic {
+        return None;
+    }
+    let values: Vec<&str> = headers
+        .get_all(BETA_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
 }
 
 /// About four bytes of text (or schema) a token, at least one: what `message_start` reports

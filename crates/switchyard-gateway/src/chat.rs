@@ -73,6 +73,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
         request_id,
         client_api: Some(api.family()),
+        anthropic_beta: crate::anthropic::beta_header(api, &parts.headers),
     };
     if let Some(key) = caller.as_ref().filter(|k| !k.allows_model(&chat.model)) {
         return Err(ApiError::new(

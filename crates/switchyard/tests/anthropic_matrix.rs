@@ -99,6 +99,7 @@ async fn post(served: &Served, path: &str, body: Value) -> reqwest::Response {
         .post(format!("{}{path}", served.base_url()))
         .header("x-api-key", KEY)
         .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
         .json(&body)
         .send()
         .await
@@ -169,6 +170,15 @@ async fn anthropic_client_case(provider: &str, path: &str) {
     assert_eq!(events.last().unwrap().0, "message_stop");
     let (upstream_path, body) = last_upstream(&up, "tool-model");
     assert_eq!(upstream_path, path);
+    let beta = up
+        .chat_requests()
+        .last()
+        .and_then(|r| r.header("anthropic-beta").map(str::to_owned));
+    let want = (provider == "ant").then(|| "interleaved-thinking-2025-05-14".to_owned());
+    assert_eq!(
+        beta, want,
+        "the client's anthropic-beta reaches Anthropic targets only"
+    );
     assert!(
         body.contains(IMAGE),
         "the image reached the upstream: {body}"
