@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask test` is the test command (it installs what the end-to-end
-//! tests need — the Python venv with the official `openai` and `ollama` clients and the OpenAI
-//! Agents SDK, OpenClaw with its Node, and the Codex CLI — then runs `cargo test --workspace` with those tests required);
+//! tests need — the Python venv with the official `openai`, `ollama` and `anthropic` clients and
+//! the OpenAI Agents SDK, OpenClaw with its Node, the Codex CLI and Claude Code — then runs
+//! `cargo test --workspace` with those tests required);
 //! `cargo xtask ci` runs exactly what `.ci/run` runs; `cargo xtask bench`
 //! runs the side-by-side load test (`bench/peers-switchyard.sh`: Switchyard vs nginx, and
 //! with `PEERS="nginx portkey litellm"` the other gateways too).
@@ -36,6 +37,7 @@ fn test() -> ExitCode {
         ".ci/python-env",
         "crates/switchyard/tests/e2e/openclaw-env",
         "crates/switchyard/tests/e2e/codex-env",
+        "crates/switchyard/tests/e2e/claude-code-env",
     ] {
         let code = run("bash", &[&format!("{root}/{script}")]);
         if code != ExitCode::SUCCESS {

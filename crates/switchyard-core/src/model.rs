@@ -146,6 +146,14 @@ pub struct Price {
     pub input_usd_per_mtok: f64,
     /// Generated tokens.
     pub output_usd_per_mtok: f64,
+    /// Prompt tokens read from the provider's prompt cache (Anthropic); the input price
+    /// when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_usd_per_mtok: Option<f64>,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic); the input price
+    /// when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_usd_per_mtok: Option<f64>,
 }
 
 impl Price {
@@ -153,8 +161,13 @@ impl Price {
     /// that spend is never under-counted.
     pub fn cost_micro_usd(&self, usage: &Usage) -> u64 {
         // usd_per_mtok * tokens / 1e6 dollars = usd_per_mtok * tokens micro-dollars.
-        let micro = self.input_usd_per_mtok.max(0.0) * f64::from(usage.prompt_tokens)
-            + self.output_usd_per_mtok.max(0.0) * f64::from(usage.completion_tokens);
+        let input = self.input_usd_per_mtok.max(0.0);
+        let cache_read = self.cache_read_usd_per_mtok.map_or(input, |p| p.max(0.0));
+        let cache_write = self.cache_write_usd_per_mtok.map_or(input, |p| p.max(0.0));
+        let micro = input * f64::from(usage.prompt_tokens)
+            + self.output_usd_per_mtok.max(0.0) * f64::from(usage.completion_tokens)
+            + cache_read * f64::from(usage.cache_read_tokens)
+            + cache_write * f64::from(usage.cache_creation_tokens);
         if micro.is_finite() {
             // Saturating float-to-int conversion; the value is non-negative.
             micro.ceil() as u64

@@ -48,6 +48,17 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// A cheap liveness check of the upstream.
     async fn health(&self) -> Result<(), ProviderError>;
 
+    /// The upstream's count of `request`'s input tokens for its model `model`, when the
+    /// upstream can count (Anthropic's `count_tokens`); `None` (the default) when it cannot.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        let _ = (request, model);
+        Ok(None)
+    }
+
     /// The upstream server's own version (Ollama's `/api/version`), when it has one.
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {
         Ok(None)

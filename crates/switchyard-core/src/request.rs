@@ -437,6 +437,10 @@ pub struct RequestMeta {
     /// upstreams that speak the same API (an unknown OpenAI field means nothing to Ollama).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_api: Option<ApiFamily>,
+    /// The `anthropic-beta` header an Anthropic client sent (a comma list): Anthropic
+    /// targets receive it with their configured values; nothing else does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic_beta: Option<String>,
 }
 
 /// The API families Switchyard speaks, on either side.

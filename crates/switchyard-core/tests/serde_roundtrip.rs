@@ -83,6 +83,7 @@ fn full_request() -> ChatRequest {
             privacy: Some(PrivacyClass::LocalOnly),
             request_id: "req-1".into(),
             client_api: Some(switchyard_core::ApiFamily::OpenAi),
+            anthropic_beta: None,
         },
     }
 }
@@ -112,6 +113,7 @@ fn model_info_and_enums_round_trip() {
     info.price = Some(Price {
         input_usd_per_mtok: 0.4,
         output_usd_per_mtok: 1.6,
+        ..Price::default()
     });
     let back: ModelInfo = serde_json::from_str(&serde_json::to_string(&info).unwrap()).unwrap();
     assert_eq!(back, info);
@@ -182,6 +184,7 @@ fn price_rounds_up_to_the_micro_dollar() {
     let price = Price {
         input_usd_per_mtok: 0.4,
         output_usd_per_mtok: 1.6,
+        ..Price::default()
     };
     let usage = Usage {
         prompt_tokens: 1000,

@@ -16,15 +16,30 @@ pub(crate) enum Api {
     OpenAi,
     /// `/api/...` and `/`: `{"error":"..."}`, NDJSON streams.
     Ollama,
+    /// `/v1/messages...` (and any request carrying `anthropic-version`):
+    /// `{"type":"error","error":{"type","message"}}`, typed SSE events.
+    Anthropic,
 }
 
 impl Api {
     /// The API whose error shape fits a path (`/api/...` is Ollama's, the rest OpenAI's).
     pub(crate) fn for_path(path: &str) -> Api {
-        if path.starts_with("/api/") || path == "/" {
+        if path.starts_with("/v1/messages") {
+            Api::Anthropic
+        } else if path.starts_with("/api/") || path == "/" {
             Api::Ollama
         } else {
             Api::OpenAi
+        }
+    }
+
+    /// The API whose error shape fits a request: Anthropic's when it carries
+    /// `anthropic-version` (Anthropic's SDKs send it on every call), else by path.
+    pub(crate) fn for_request(path: &str, headers: &http::HeaderMap) -> Api {
+        if headers.contains_key(crate::anthropic::VERSION_HEADER) {
+            Api::Anthropic
+        } else {
+            Api::for_path(path)
         }
     }
 
@@ -33,6 +48,7 @@ impl Api {
         match self {
             Api::OpenAi => ApiFamily::OpenAi,
             Api::Ollama => ApiFamily::Ollama,
+            Api::Anthropic => ApiFamily::Anthropic,
         }
     }
 
@@ -41,6 +57,7 @@ impl Api {
         match self {
             Api::OpenAi => "openai",
             Api::Ollama => "ollama",
+            Api::Anthropic => "anthropic",
         }
     }
 
@@ -49,6 +66,7 @@ impl Api {
         match self {
             Api::OpenAi => switchyard_stream::openai::encode_error_body(err, out),
             Api::Ollama => switchyard_stream::ollama::encode_error_body(err, out),
+            Api::Anthropic => switchyard_stream::anthropic::encode_error_body(err, out),
         }
     }
 }
@@ -134,11 +152,20 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let shown = crate::detail::shown(&self.error, crate::detail::detailed());
         let error = shown.as_ref().unwrap_or(&self.error);
         let mut body = Vec::with_capacity(128 + error.message().len());
-        self.api.encode_error_body(error, &mut body);
+        if self.api == Api::Anthropic {
+            // Anthropic's mapping: the `error.type` follows the status, 529 for overloaded.
+            if error.kind() == ErrorKind::Overloaded {
+                self.status = StatusCode::from_u16(529).unwrap_or(self.status);
+            }
+            let kind = switchyard_stream::anthropic::error_type_for_status(self.status.as_u16());
+            switchyard_stream::anthropic::encode_error_body_as(error, kind, &mut body);
+        } else {
+            self.api.encode_error_body(error, &mut body);
+        }
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();

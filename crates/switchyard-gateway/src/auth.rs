@@ -6,13 +6,16 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
 use crate::api::{Api, ApiError};
 use crate::config::ApiKey;
 use crate::gateway::Shared;
+
+/// The header Anthropic's clients send their key in.
+pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Who sent a request: the matching key, or `None` when no keys are configured.
 #[derive(Debug, Clone)]
@@ -29,11 +32,12 @@ pub(crate) async fn authenticate(
         request.extensions_mut().insert(Caller(None));
         return next.run(request).await;
     }
-    let api = Api::for_path(request.uri().path());
-    let Some(presented) = bearer_token(request.headers()) else {
+    let api = Api::for_request(request.uri().path(), request.headers());
+    let presented = bearer_token(request.headers()).or_else(|| x_api_key(request.headers()));
+    let Some(presented) = presented else {
         return ApiError::unauthorized(
             api,
-            "missing API key: send it as `Authorization: Bearer <key>`",
+            "missing API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`",
         )
         .into_response();
     };
@@ -58,6 +62,12 @@ fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
     }
     let token = rest.trim_ascii();
     (!token.is_empty() && rest.first().is_some_and(|b| *b == b' ')).then_some(token)
+}
+
+/// The token of an `x-api-key` header (Anthropic's clients send the key that way).
+fn x_api_key(headers: &HeaderMap) -> Option<&[u8]> {
+    let token = headers.get(X_API_KEY)?.as_bytes().trim_ascii();
+    (!token.is_empty()).then_some(token)
 }
 
 /// The key whose token equals `presented`. Every key is compared, each in constant time,

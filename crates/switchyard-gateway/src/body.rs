@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt as _};
 use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_http::Drain;
 use switchyard_router::{RoutedStream, Router};
+use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -41,6 +42,8 @@ pub(crate) enum StreamEncoder {
     Ollama(OllamaStreamEncoder),
     /// Typed Responses API events (`/v1/responses`), stored at the end when asked.
     Responses(Box<ResponsesSink>),
+    /// Anthropic `message_start` ... `message_stop` SSE events.
+    Anthropic(AnthropicStreamEncoder),
 }
 
 impl StreamEncoder {
@@ -49,6 +52,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.encode(event, out),
             StreamEncoder::Ollama(e) => e.encode(event, out),
             StreamEncoder::Responses(e) => e.encode(event, out),
+            StreamEncoder::Anthropic(e) => e.encode(event, out),
         }
     }
 
@@ -57,6 +61,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.encode_error(err, out),
             StreamEncoder::Ollama(e) => e.encode_error(err, out),
             StreamEncoder::Responses(e) => e.encode_error(err, out),
+            StreamEncoder::Anthropic(e) => e.encode_error(err, out),
         }
     }
 
@@ -65,6 +70,7 @@ impl StreamEncoder {
             StreamEncoder::OpenAi(e) => e.is_done(),
             StreamEncoder::Ollama(e) => e.is_done(),
             StreamEncoder::Responses(e) => e.is_done(),
+            StreamEncoder::Anthropic(e) => e.is_done(),
         }
     }
 }

@@ -15,6 +15,7 @@ use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
 };
 use switchyard_router::{RoutedStream, TargetRef};
+use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
@@ -72,6 +73,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
         request_id,
         client_api: Some(api.family()),
+        anthropic_beta: crate::anthropic::beta_header(api, &parts.headers),
     };
     authorize_model(api, caller.as_deref(), &chat.model)?;
 
@@ -84,6 +86,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     let answer = Answer {
         api,
+        input_estimate: crate::anthropic::estimate_input_tokens(&chat),
         model: chat.model,
         request_id: chat.meta.request_id,
         include_usage: chat.include_usage,
@@ -97,7 +100,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         *response.body_mut() = Body::from_stream(body);
         let headers = response.headers_mut();
         match api {
-            Api::OpenAi => {
+            Api::OpenAi | Api::Anthropic => {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             }
@@ -139,6 +142,8 @@ pub(crate) fn authorize_model(api: Api, key: Option<&ApiKey>, model: &str) -> Re
 /// What the answer needs to know about the request.
 struct Answer {
     api: Api,
+    /// The input-token estimate Anthropic's `message_start` reports.
+    input_estimate: u32,
     /// The model as the client named it (echoed in the answer).
     model: String,
     request_id: String,
@@ -160,11 +165,20 @@ impl Answer {
                 self.model.as_str(),
                 time::rfc3339(now),
             )),
+            Api::Anthropic => StreamEncoder::Anthropic(AnthropicStreamEncoder::new(
+                self.model.as_str(),
+                self.message_id(),
+                self.input_estimate,
+            )),
         }
     }
 
     fn completion_id(&self) -> String {
         format!("chatcmpl-{}", self.request_id)
+    }
+
+    fn message_id(&self) -> String {
+        format!("msg_{}", self.request_id)
     }
 
     /// Collects the whole answer, then encodes it. An upstream failure before the end is
@@ -218,6 +232,12 @@ impl Answer {
                 &answer,
                 &self.model,
                 &time::rfc3339(now),
+                &mut body,
+            ),
+            Api::Anthropic => switchyard_stream::anthropic::encode_response(
+                &answer,
+                &self.model,
+                &self.message_id(),
                 &mut body,
             ),
         }
@@ -310,6 +330,7 @@ fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
     let decoded = match api {
         Api::OpenAi => switchyard_stream::openai::request::decode_request(body),
         Api::Ollama => switchyard_stream::ollama::request::decode_request(body),
+        Api::Anthropic => switchyard_stream::anthropic::request::decode_request(body),
     };
     decoded.map_err(|e| ApiError::invalid(api, format!("invalid request body: {e}")))
 }

@@ -23,7 +23,7 @@ use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::responses::ResponseStore;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, detail, intake, lifecycle, ollama, openai, ops, responses, telemetry};
+use crate::{anthropic, auth, detail, intake, lifecycle, ollama, openai, ops, responses, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -132,7 +132,9 @@ impl Gateway {
         let shared = Arc::clone(&self.shared);
         let authenticated = AxumRouter::new()
             .route("/v1/chat/completions", post(openai::chat_completions))
-            .route("/v1/models", get(openai::list_models))
+            .route("/v1/models", get(anthropic::list_models))
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1/models/{*model}", get(openai::get_model))
             .route("/v1/responses", post(responses::create))
             .route("/v1/responses/compact", post(responses::compact))
@@ -174,7 +176,10 @@ impl Gateway {
             .with_state(shared)
             .layer(
                 ServiceBuilder::new()
-                    .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+                    .layer(SetSensitiveRequestHeadersLayer::new([
+                        AUTHORIZATION,
+                        auth::X_API_KEY,
+                    ]))
                     .map_request(telemetry::drop_unusable_request_id::<Body>)
                     .layer(SetRequestIdLayer::new(
                         REQUEST_ID_HEADER,

@@ -69,6 +69,7 @@
 //! # }
 //! ```
 
+mod anthropic;
 mod api;
 mod auth;
 mod body;
@@ -92,6 +93,7 @@ mod telemetry;
 mod time;
 mod warmup;
 
+pub use anthropic::TOKEN_COUNT_HEADER;
 pub use api::status_for;
 pub use chat::{
     ATTEMPTS_HEADER, OVERHEAD_HEADER, PRIVACY_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER,

@@ -89,7 +89,7 @@ pub(crate) async fn not_found(request: Request) -> Response {
 
 /// An error about the request's method and path, in the shape of the path's API.
 fn path_error(request: &Request, status: StatusCode, kind: ErrorKind, what: &str) -> Response {
-    let api = Api::for_path(request.uri().path());
+    let api = Api::for_request(request.uri().path(), request.headers());
     let message = format!("{what}: {} {}", request.method(), request.uri().path());
     ApiError::with_status(api, status, ProviderError::new(kind, message)).into_response()
 }

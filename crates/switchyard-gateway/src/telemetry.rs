@@ -24,7 +24,9 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-switchyard-
 /// Records `switchyard_http_requests_total` for every answer.
 pub(crate) async fn count_http_requests(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let api = if path.starts_with("/v1/") {
+    let api = if path.starts_with("/v1/messages") {
+        Api::Anthropic.label()
+    } else if path.starts_with("/v1/") {
         Api::OpenAi.label()
     } else if path.starts_with("/api/") || path == "/" {
         Api::Ollama.label()

@@ -325,6 +325,7 @@ async fn models_are_listed_from_v1_models_or_the_static_catalog() {
     priced.price = Some(Price {
         input_usd_per_mtok: 0.4,
         output_usd_per_mtok: 1.6,
+        ..Price::default()
     });
     priced.context_window = Some(32768);
     let mut config = OpenAiConfig::new(up.openai_base_url());

@@ -85,7 +85,7 @@ impl Inner {
     }
 
     fn resolve(&self, model: &str) -> Option<Resolved<'_>> {
-        if let Some(route) = self.routes.get(model) {
+        if let Some(route) = self.route_for(model) {
             return Some(Resolved {
                 route: Some(route.name.clone()),
                 steps: Cow::Borrowed(&route.steps),

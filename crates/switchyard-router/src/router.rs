@@ -22,6 +22,8 @@ use crate::record::{
 };
 use crate::slot::{Live, ProviderSlot, Slot};
 
+mod count;
+mod glob;
 mod probes;
 mod provider;
 mod validate;
@@ -123,7 +125,7 @@ impl Inner {
     /// Whether `model` is a bare model name: neither a route alias nor `provider/model`
     /// with a known provider.
     pub(crate) fn is_bare_name(&self, model: &str) -> bool {
-        !self.routes.contains_key(model)
+        self.route_for(model).is_none()
             && model
                 .split_once('/')
                 .is_none_or(|(provider, _)| !self.by_id.contains_key(provider))

@@ -9,7 +9,7 @@ use hyper::header::{self, HeaderValue};
 use serde::Deserialize;
 
 use crate::body::{End, InjectedDrop, Plan, ResponseBody, StreamGuard, apply_fault};
-use crate::render::{Api, ollama, openai};
+use crate::render::{Api, anthropic, ollama, openai};
 use crate::respond::{
     EVENT_STREAM, HandlerResult, JSON, NDJSON, api_error, fault_response, model_not_found, response,
 };
@@ -25,30 +25,26 @@ struct ChatProbe<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
-}
-
-/// The roles of a chat request's messages (read only when some model answers differently
-/// after a tool result).
-#[derive(Deserialize)]
-struct RolesProbe<'a> {
     #[serde(default, borrow)]
-    messages: Vec<RoleOf<'a>>,
+    messages: Vec<MessageProbe<'a>>,
 }
 
+/// A message's role and raw content, to tell whether the conversation ends in a tool result.
 #[derive(Deserialize)]
-struct RoleOf<'a> {
+struct MessageProbe<'a> {
     #[serde(default, borrow)]
     role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<&'a serde_json::value::RawValue>,
 }
 
-/// Whether the conversation ends with a tool result.
-fn ends_with_tool_result(body: &[u8]) -> bool {
-    serde_json::from_slice::<RolesProbe<'_>>(body).is_ok_and(|p| {
-        p.messages
-            .last()
-            .and_then(|m| m.role.as_deref())
-            .is_some_and(|r| r == "tool")
-    })
+impl MessageProbe<'_> {
+    fn is_tool_result(&self) -> bool {
+        self.role.as_deref() == Some("tool")
+            || self
+                .content
+                .is_some_and(|c| c.get().contains("\"tool_result\""))
+    }
 }
 
 #[derive(Deserialize)]
@@ -78,6 +74,7 @@ pub(crate) async fn chat(
         let msg = match api {
             Api::Ollama => "model is required",
             Api::OpenAi => "you must provide a model parameter",
+            Api::Anthropic => "model: Field required",
         };
         return Ok(api_error(api, StatusCode::BAD_REQUEST, msg));
     };
@@ -86,8 +83,11 @@ pub(crate) async fn chat(
         .stream_options
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let after_tool = shared.has_tool_result_scripts() && ends_with_tool_result(body);
-    let Some(entry) = shared.chat_entry(&model, api, after_tool) else {
+    let after_tool_result = probe
+        .messages
+        .last()
+        .is_some_and(MessageProbe::is_tool_result);
+    let Some(entry) = shared.chat_entry(&model, api, after_tool_result) else {
         return Ok(model_not_found(api, &model));
     };
     if entry.embedding_only {
@@ -136,7 +136,7 @@ pub(crate) async fn chat(
     }
     let content_type = match api {
         Api::Ollama => NDJSON,
-        Api::OpenAi => EVENT_STREAM,
+        Api::OpenAi | Api::Anthropic => EVENT_STREAM,
     };
     let body = if fast && fault.is_none() {
         ResponseBody::full(if include_usage {
@@ -153,6 +153,7 @@ pub(crate) async fn chat(
             |m| match api {
                 Api::Ollama => ollama::error_line(m),
                 Api::OpenAi => openai::error_event(m),
+                Api::Anthropic => anthropic::error_event(m),
             },
             |n| r.oversized(n),
         );
@@ -169,7 +170,7 @@ pub(crate) async fn chat(
         })
     };
     let mut resp = response(StatusCode::OK, content_type, body.with_guard(guard));
-    if api == Api::OpenAi {
+    if api != Api::Ollama {
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }

@@ -137,10 +137,6 @@ pub struct UpstreamConfig {
     pub scripts: HashMap<String, Script>,
     /// Script for listed models without an entry in `scripts`.
     pub default_script: Script,
-    /// Per-model scripts answered instead when the request's last message is a tool result
-    /// (role `tool`): a model that calls a tool, then answers once it has the result, as an
-    /// agent loop expects.
-    pub tool_result_scripts: HashMap<String, Script>,
     /// When set, `/v1/*` requires `Authorization: Bearer <key>` (else 401, OpenAI shape).
     pub api_key: Option<String>,
     /// Fast mode: every delay is skipped and unfaulted answers are sent as one
@@ -168,7 +164,6 @@ impl Default for UpstreamConfig {
             models: vec![ModelSpec::new("test-model")],
             scripts: HashMap::new(),
             default_script: Script::default(),
-            tool_result_scripts: HashMap::new(),
             api_key: None,
             fast: false,
             version: "0.12.6".to_owned(),
@@ -223,11 +218,12 @@ impl UpstreamConfig {
         self
     }
 
-    /// Sets the script `model` answers with once the conversation ends with a tool result
-    /// (the model must also be in `models`).
+    /// Sets the script a model answers with once the conversation's last turn is a tool
+    /// result (a `tool` message, or an Anthropic user turn with a `tool_result` block), so
+    /// an agent's loop ends: typically a tool call first, then text after the result.
     #[must_use]
     pub fn after_tool_result(mut self, model: &str, script: Script) -> Self {
-        self.tool_result_scripts.insert(model.to_owned(), script);
+        self.scripts.insert(after_tool_key(model), script);
         self
     }
 
@@ -294,4 +290,9 @@ impl UpstreamConfig {
         self.listen = addr;
         self
     }
+}
+
+/// The script key of a model's answer after a tool result.
+pub(crate) fn after_tool_key(model: &str) -> String {
+    format!("{model}\u{0}after-tool-result")
 }

@@ -77,7 +77,10 @@ async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError>
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> HandlerResult {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let api = if path == "/v1" || path.starts_with("/v1/") {
+    let api = if path.starts_with("/v1/messages") || parts.headers.contains_key("anthropic-version")
+    {
+        Api::Anthropic
+    } else if path == "/v1" || path.starts_with("/v1/") {
         Api::OpenAi
     } else {
         Api::Ollama
@@ -88,14 +91,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         Err(BodyError::TooLarge) => Bytes::new(),
         Err(BodyError::Broken) => return Err(InjectedDrop),
     };
-    let bearer_ok = api != Api::OpenAi
+    let bearer_ok = api == Api::Ollama
         || shared.api_key.as_deref().is_none_or(|key| {
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|v| v.trim() == key)
+            let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            let bearer = header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+            // Anthropic's clients send the key as `x-api-key` (or as a bearer token).
+            let x_api_key = header(header::HeaderName::from_static("x-api-key"))
+                .filter(|_| api == Api::Anthropic);
+            bearer.or(x_api_key).is_some_and(|v| v.trim() == key)
         });
     let method = parts.method.clone();
     let uri = parts.uri.clone();
@@ -165,6 +168,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         (&Method::POST, "/v1/chat/completions") => {
             chat(&shared, Api::OpenAi, &body, server_fault).await
         }
+        (&Method::POST, "/v1/messages") => chat(&shared, Api::Anthropic, &body, server_fault).await,
+        (&Method::POST, "/v1/messages/count_tokens") => Ok(json(
+            StatusCode::OK,
+            crate::render::anthropic::count_tokens(&body),
+        )),
         _ => Ok(not_found_page(api, &method, path)),
     }
 }

@@ -3,7 +3,9 @@
 //! [`TestUpstream`] is one HTTP server on `127.0.0.1:0` that speaks both Ollama's native
 //! API (`GET /`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`, `/api/chat` as NDJSON
 //! or one object, `/api/pull` with progress, `/api/generate` without a prompt to load a
-//! model) and OpenAI's (`/v1/models`, `/v1/chat/completions` as SSE or one object).
+//! model), OpenAI's (`/v1/models`, `/v1/chat/completions` as SSE or one object) and
+//! Anthropic's (`/v1/messages` as typed SSE events or one message, `x-api-key` auth,
+//! `/v1/messages/count_tokens`; errors in Anthropic's shape).
 //! Each model answers from a [`Script`]: text, reasoning, native tool calls (split into
 //! argument fragments and interleaved on the OpenAI side) or tool calls written as text in
 //! a model family's format ([`TextCallFormat`]), paced by [`Delays`], broken on purpose by a

@@ -5,7 +5,7 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
 use crate::body::{InjectedDrop, ResponseBody};
-use crate::render::{Api, ollama, openai};
+use crate::render::{Api, anthropic, ollama, openai};
 use crate::script::Fault;
 
 pub(crate) type Resp = Response<ResponseBody>;
@@ -53,6 +53,7 @@ pub(crate) fn openai_error(
 pub(crate) fn api_error(api: Api, status: StatusCode, message: &str) -> Resp {
     match api {
         Api::Ollama => ollama_error(status, message),
+        Api::Anthropic => json(status, anthropic::error_body(status.as_u16(), message)),
         Api::OpenAi => {
             let lower = message.to_ascii_lowercase();
             let (kind, code) = match status.as_u16() {
@@ -84,6 +85,7 @@ pub(crate) fn not_found_page(api: Api, method: &Method, path: &str) -> Resp {
             TEXT,
             ResponseBody::full(Bytes::from_static(b"404 page not found")),
         ),
+        Api::Anthropic => api_error(api, StatusCode::NOT_FOUND, &format!("Not found: {path}")),
         Api::OpenAi => openai_error(
             StatusCode::NOT_FOUND,
             &format!("Invalid URL ({method} {path})"),
@@ -99,6 +101,7 @@ pub(crate) fn model_not_found(api: Api, model: &str) -> Resp {
             StatusCode::NOT_FOUND,
             &format!("model \"{model}\" not found, try pulling it first"),
         ),
+        Api::Anthropic => api_error(api, StatusCode::NOT_FOUND, &format!("model: {model}")),
         Api::OpenAi => openai_error(
             StatusCode::NOT_FOUND,
             &format!("The model `{model}` does not exist or you do not have access to it."),
@@ -111,6 +114,7 @@ pub(crate) fn model_not_found(api: Api, model: &str) -> Resp {
 pub(crate) fn unauthorized(api: Api) -> Resp {
     match api {
         Api::Ollama => ollama_error(StatusCode::UNAUTHORIZED, "unauthorized"),
+        Api::Anthropic => api_error(api, StatusCode::UNAUTHORIZED, "invalid x-api-key"),
         Api::OpenAi => openai_error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided. You can find your API key in your account settings.",
@@ -125,6 +129,11 @@ pub(crate) fn rate_limited(api: Api, retry_after_secs: u64) -> Resp {
         Api::Ollama => ollama_error(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("rate limit exceeded, retry after {retry_after_secs} seconds"),
+        ),
+        Api::Anthropic => api_error(
+            api,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Number of request tokens has exceeded your per-minute rate limit",
         ),
         Api::OpenAi => {
             let mut r = openai_error(

@@ -1,11 +1,10 @@
 //! State shared by the accept loop, every connection and the `TestUpstream` handle.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::body::StreamCounters;
-use crate::config::{ModelSpec, UpstreamConfig};
+use crate::config::{ModelSpec, UpstreamConfig, after_tool_key};
 use crate::record::RequestLog;
 use crate::render::{Api, Rendered};
 use crate::script::{Delays, Fault, Script};
@@ -17,7 +16,6 @@ pub(crate) struct Catalog {
     pub(crate) models: Vec<ModelSpec>,
     pub(crate) scripts: HashMap<String, Script>,
     pub(crate) default_script: Script,
-    pub(crate) tool_result_scripts: HashMap<String, Script>,
     pub(crate) loaded: Vec<String>,
 }
 
@@ -48,7 +46,7 @@ pub(crate) struct ChatEntry {
 }
 
 /// Rendered answers per model, indexed by API (`Ollama`, `OpenAi`).
-type Cache = HashMap<String, [Option<Arc<Rendered>>; 2]>;
+type Cache = HashMap<String, [Option<Arc<Rendered>>; 3]>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -83,7 +81,6 @@ impl Shared {
                 models: config.models,
                 scripts: config.scripts,
                 default_script: config.default_script,
-                tool_result_scripts: config.tool_result_scripts,
                 loaded: config.loaded,
             }),
             fault: RwLock::new(None),
@@ -134,41 +131,39 @@ impl Shared {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// Whether any model answers differently after a tool result.
-    pub(crate) fn has_tool_result_scripts(&self) -> bool {
-        !self.catalog().tool_result_scripts.is_empty()
-    }
-
-    /// The entry for a chat with `model` on `api`, or `None` for an unknown model;
-    /// `after_tool` picks the model's tool-result script when it has one.
-    pub(crate) fn chat_entry(&self, model: &str, api: Api, after_tool: bool) -> Option<ChatEntry> {
+    /// The entry for a chat with `model` on `api`, or `None` for an unknown model.
+    pub(crate) fn chat_entry(
+        &self,
+        model: &str,
+        api: Api,
+        after_tool_result: bool,
+    ) -> Option<ChatEntry> {
         let catalog = self.catalog();
         let spec = catalog.find(model)?;
+        let after_key = after_tool_key(&spec.name);
         let model = spec.name.as_str();
-        let followup = catalog
-            .tool_result_scripts
-            .get(model)
-            .filter(|_| after_tool);
-        let script = followup
-            .or_else(|| catalog.scripts.get(model))
-            .unwrap_or(&catalog.default_script);
-        // Tool-result answers are cached under their own key.
-        let key = if followup.is_some() {
-            Cow::Owned(format!("{model}\u{0}after-tool"))
-        } else {
-            Cow::Borrowed(model)
+        let (key, script) = match catalog.scripts.get(&after_key) {
+            Some(script) if after_tool_result => (after_key.as_str(), script),
+            _ => (
+                spec.name.as_str(),
+                catalog
+                    .scripts
+                    .get(&spec.name)
+                    .unwrap_or(&catalog.default_script),
+            ),
         };
         let slot = match api {
             Api::Ollama => 0,
             Api::OpenAi => 1,
+            Api::Anthropic => 2,
         };
         let rendered = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.get(key.as_ref()).and_then(|e| e[slot].as_ref()) {
+            match cache.get(key).and_then(|e| e[slot].as_ref()) {
                 Some(r) => Arc::clone(r),
                 None => {
                     let r = Arc::new(Rendered::new(api, model, script, &self.reasoning_field));
-                    cache.entry(key.into_owned()).or_default()[slot] = Some(Arc::clone(&r));
+                    cache.entry(key.to_owned()).or_default()[slot] = Some(Arc::clone(&r));
                     r
                 }
             }

@@ -194,6 +194,8 @@ pub(crate) enum WireApi {
     Ollama,
     /// OpenAI's `/v1/chat/completions` server-sent events.
     Openai,
+    /// Anthropic's `/v1/messages` server-sent events.
+    Anthropic,
 }
 
 /// `replay` options.

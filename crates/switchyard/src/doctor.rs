@@ -58,11 +58,12 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
 }
 
 /// What the doctor probes: every provider (or only `only`), with the models the routes
-/// send to it.
+/// send to it. Anthropic providers have no probe ladder yet and are left out.
 fn provider_probes(file: &FileConfig, only: Option<&str>) -> Vec<ProviderProbe> {
     file.providers
         .iter()
         .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))
+        .filter(|(_, p)| p.api != ProviderApi::Anthropic)
         .map(|(id, p)| {
             let locality = locality(p);
             let client = client_config(p, locality);
@@ -97,7 +98,7 @@ fn provider_probes(file: &FileConfig, only: Option<&str>) -> Vec<ProviderProbe> 
                 id: id.clone(),
                 api: match p.api {
                     ProviderApi::Ollama => ProbeApi::Ollama,
-                    ProviderApi::Openai => ProbeApi::OpenAi,
+                    ProviderApi::Openai | ProviderApi::Anthropic => ProbeApi::OpenAi,
                 },
                 base_url: p.base_url.clone(),
                 locality,

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 
 use serde::Serialize;
 use switchyard_core::{ChatEvent, ProviderError};
+use switchyard_stream::anthropic::{AnthropicStreamDecoder, AnthropicStreamEncoder};
 use switchyard_stream::ollama::{OllamaStreamDecoder, OllamaStreamEncoder};
 use switchyard_stream::openai::{OpenAiStreamDecoder, OpenAiStreamEncoder};
 
@@ -28,6 +29,7 @@ pub(crate) enum ReplayError {
 enum Decoder {
     Ollama(Box<OllamaStreamDecoder>),
     OpenAi(Box<OpenAiStreamDecoder>),
+    Anthropic(Box<AnthropicStreamDecoder>),
 }
 
 impl Decoder {
@@ -36,6 +38,7 @@ impl Decoder {
         match api {
             WireApi::Ollama => Decoder::Ollama(Box::new(OllamaStreamDecoder::with_id_seed(0))),
             WireApi::Openai => Decoder::OpenAi(Box::new(OpenAiStreamDecoder::with_id_seed(0))),
+            WireApi::Anthropic => Decoder::Anthropic(Box::new(AnthropicStreamDecoder::new())),
         }
     }
 
@@ -43,6 +46,7 @@ impl Decoder {
         match self {
             Decoder::Ollama(d) => d.feed(bytes, out),
             Decoder::OpenAi(d) => d.feed(bytes, out),
+            Decoder::Anthropic(d) => d.feed(bytes, out),
         }
     }
 
@@ -50,6 +54,7 @@ impl Decoder {
         match self {
             Decoder::Ollama(d) => d.finish(out),
             Decoder::OpenAi(d) => d.finish(out),
+            Decoder::Anthropic(d) => d.finish(out),
         }
     }
 }
@@ -62,6 +67,8 @@ enum Sink {
     Ollama(OllamaStreamEncoder),
     /// OpenAI SSE.
     OpenAi(OpenAiStreamEncoder),
+    /// Anthropic SSE.
+    Anthropic(AnthropicStreamEncoder),
 }
 
 /// An error as a JSON line.
@@ -84,6 +91,10 @@ impl Sink {
             Some(WireApi::Openai) => {
                 Sink::OpenAi(OpenAiStreamEncoder::new(model, "chatcmpl-replay", 0, true))
             }
+            // No input figure is known before the end; the real count follows in message_delta.
+            Some(WireApi::Anthropic) => {
+                Sink::Anthropic(AnthropicStreamEncoder::new(model, "msg_replay", 1))
+            }
         }
     }
 
@@ -96,6 +107,7 @@ impl Sink {
                 }
                 Sink::Ollama(enc) => enc.encode(event, out),
                 Sink::OpenAi(enc) => enc.encode(event, out),
+                Sink::Anthropic(enc) => enc.encode(event, out),
             }
         }
         Ok(())
@@ -114,6 +126,7 @@ impl Sink {
             }
             Sink::Ollama(enc) => enc.encode_error(error, out),
             Sink::OpenAi(enc) => enc.encode_error(error, out),
+            Sink::Anthropic(enc) => enc.encode_error(error, out),
         }
         Ok(())
     }
@@ -272,5 +285,27 @@ mod tests {
         let (out, ok) = run_to_string(WireApi::Openai, None, b"data: {not json\n\n");
         assert!(!ok);
         assert!(out.contains("malformed"), "{out}");
+    }
+
+    #[test]
+    fn ollama_capture_reencodes_as_anthropic_sse_and_back() {
+        let to = Some(WireApi::Anthropic);
+        let (sse, ok) = run_to_string(WireApi::Ollama, to, OLLAMA.as_bytes());
+        assert!(ok, "{sse}");
+        assert!(sse.starts_with("event: message_start\n"), "{sse}");
+        assert!(sse.contains(r#""stop_reason":"tool_use""#), "{sse}");
+        assert!(sse.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+        let (lines, ok) = run_to_string(WireApi::Anthropic, None, sse.as_bytes());
+        assert!(ok, "{lines}");
+        let events: Vec<ChatEvent> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events[..2], [ChatEvent::text("Hel"), ChatEvent::text("lo")]);
+        let calls = events
+            .iter()
+            .filter(|e| matches!(e, ChatEvent::ToolCallStart { .. }))
+            .count();
+        assert_eq!(calls, 1);
     }
 }

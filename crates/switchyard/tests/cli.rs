@@ -385,13 +385,14 @@ async fn the_deploy_example_config_is_valid() {
             ("SWITCHYARD_KEY", "k1"),
             ("SWITCHYARD_CI_KEY", "k2"),
             ("OPENAI_API_KEY", "k3"),
+            ("ANTHROPIC_API_KEY", "k4"),
         ],
         SHORT,
     )
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("3 providers, 2 routes, 2 keys"),
+        text(&out.stdout).contains("4 providers, 3 routes, 2 keys"),
         "{}",
         text(&out.stdout)
     );

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{TempDir, prerequisite, python};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
 
 const EXPECT_TEXT: &str = "Hello from the test upstream.";
@@ -89,13 +89,14 @@ async fn run_case(client: Client, kind: Upstream) {
         "error_status": 404,
         "error_contains": "model_not_found",
     });
-    let (ok, stdout, stderr) = common::run_python(&py, script, &spec).await;
+    let run = common::run_e2e_script(&py, script, &spec).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
-        ok,
+        run.success,
         "{client:?} client -> {kind:?} upstream failed\nstdout:\n{stdout}\nstderr:\n{stderr}\ngateway log:\n{}",
         served.log_text()
     );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    let summary = run.summary();
 
     // The tool result reached the upstream, in the upstream's own API.
     let followups: Vec<_> = upstream

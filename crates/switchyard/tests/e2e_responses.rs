@@ -64,9 +64,10 @@ async fn run_script(script: &str, ollama: bool) {
         "error_status": 404,
         "error_contains": "model_not_found",
     });
-    let (ok, stdout, stderr) = common::run_python(&py, script, &spec).await;
+    let run = common::run_e2e_script(&py, script, &spec).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
-        ok,
+        run.success,
         "{script} (ollama upstream: {ollama}) failed\nstdout:\n{stdout}\nstderr:\n{stderr}\ngateway log:\n{}",
         served.log_text()
     );

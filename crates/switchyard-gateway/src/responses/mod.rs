@@ -159,6 +159,7 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
         privacy,
         request_id,
         client_api: Some(ApiFamily::OpenAi),
+        anthropic_beta: None,
     };
     chat::authorize_model(API, caller.as_deref(), &chat.model)?;
     Ok(Prepared {

@@ -59,6 +59,7 @@ pub(crate) fn openai_at(
             price: Some(Price {
                 input_usd_per_mtok: *input,
                 output_usd_per_mtok: *output,
+                ..Price::default()
             }),
             ..ModelInfo::new(*m, locality)
         })

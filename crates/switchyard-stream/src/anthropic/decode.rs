@@ -585,3 +585,13 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         extras,
     })
 }
+
+impl crate::decoder::EventDecoder for AnthropicStreamDecoder {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        AnthropicStreamDecoder::feed(self, chunk, out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        AnthropicStreamDecoder::finish(self, out)
+    }
+}

@@ -357,8 +357,15 @@ pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: 
     let _ = serde_json::to_writer(out, &msg);
 }
 
-/// Appends Anthropic's error body `{"type":"error","error":{"type","message"}}`.
+/// Appends Anthropic's error body `{"type":"error","error":{"type","message"}}`, the type
+/// from the failure's kind ([`error_type`]).
 pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
+    encode_error_body_as(err, error_type(err.kind()), out);
+}
+
+/// Appends Anthropic's error body with the given `error.type` (a gateway that answers with
+/// its own status gives the type matching that status, [`error_type_for_status`]).
+pub fn encode_error_body_as(err: &ProviderError, error_type: &'static str, out: &mut Vec<u8>) {
     let message = if err.message().is_empty() {
         err.reason_code()
     } else {
@@ -367,7 +374,7 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
     let body = ErrorEnvelope {
         kind: "error",
         error: ErrorObject {
-            kind: error_type(err.kind()),
+            kind: error_type,
             message,
         },
     };
@@ -377,9 +384,8 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
 /// Anthropic's `error.type` for a kind of failure.
 pub fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::InvalidRequest | ErrorKind::ContextOverflow | ErrorKind::PolicyBlocked => {
-            "invalid_request_error"
-        }
+        ErrorKind::InvalidRequest | ErrorKind::ContextOverflow => "invalid_request_error",
+        ErrorKind::PolicyBlocked => "permission_error",
         ErrorKind::Auth => "authentication_error",
         ErrorKind::ModelNotFound | ErrorKind::EndpointNotFound => "not_found_error",
         ErrorKind::RateLimited
@@ -387,6 +393,21 @@ pub fn error_type(kind: ErrorKind) -> &'static str {
         | ErrorKind::QuotaExhausted
         | ErrorKind::BudgetExhausted => "rate_limit_error",
         ErrorKind::Overloaded => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// The `error.type` Anthropic uses for an HTTP status (the inverse of
+/// [`status_for_error_type`]; other 4xx are `invalid_request_error`, other 5xx `api_error`).
+pub fn error_type_for_status(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 | 503 => "overloaded_error",
+        400..=499 => "invalid_request_error",
         _ => "api_error",
     }
 }

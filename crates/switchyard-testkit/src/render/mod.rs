@@ -3,6 +3,7 @@
 //! Rendering builds JSON with `serde_json::json!`; it runs once per (model, API, script) and
 //! the bytes are replayed for every request, so nothing JSON-related happens per request.
 
+pub(crate) mod anthropic;
 pub(crate) mod catalog;
 pub(crate) mod ollama;
 pub(crate) mod openai;
@@ -18,6 +19,9 @@ pub(crate) enum Api {
     Ollama,
     /// OpenAI-compatible (`/v1/*`).
     OpenAi,
+    /// Anthropic Messages (`/v1/messages*`, and other `/v1/*` paths asked with an
+    /// `anthropic-version` header).
+    Anthropic,
 }
 
 /// Everything needed to answer a chat request from one script, as bytes.
@@ -50,6 +54,7 @@ impl Rendered {
         let mut r = match api {
             Api::Ollama => ollama::render(model, script),
             Api::OpenAi => openai::render(model, script, reasoning_field),
+            Api::Anthropic => anthropic::render(model, script),
         };
         r.stream_all = concat(r.content.iter().chain(&r.tail));
         r.stream_all_usage = concat(r.content_usage.iter().chain(&r.tail_usage));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use switchyard_anthropic::{AnthropicClient, AnthropicConfig};
 use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
     Provider, ProviderError, PullStream,
@@ -68,7 +69,7 @@ pub(crate) fn locality(p: &ProviderSection) -> Locality {
 pub(crate) fn timeouts(p: &ProviderSection, locality: Locality) -> Timeouts {
     let answers_fast = match p.api {
         ProviderApi::Ollama => false,
-        ProviderApi::Openai => locality == Locality::Cloud,
+        ProviderApi::Openai | ProviderApi::Anthropic => locality == Locality::Cloud,
     };
     let base = if answers_fast {
         Timeouts {
@@ -122,6 +123,8 @@ pub(crate) fn model_info(m: &ModelSection, locality: Locality) -> ModelInfo {
         info.price = Some(Price {
             input_usd_per_mtok: m.input_usd_per_mtok.unwrap_or(0.0),
             output_usd_per_mtok: m.output_usd_per_mtok.unwrap_or(0.0),
+            cache_read_usd_per_mtok: m.cache_read_usd_per_mtok,
+            cache_write_usd_per_mtok: m.cache_write_usd_per_mtok,
         });
     }
     info
@@ -210,6 +213,7 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
                 }),
             }
         }
+        ProviderApi::Anthropic => anthropic_provider(id, p, client, locality, &models, discover)?,
     };
     let mut slot = ProviderSlot::new(id, provider, locality);
     slot.max_concurrency = p.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
@@ -219,6 +223,37 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
         .map_or(DEFAULT_QUEUE_TIMEOUT, Duration::from_millis);
     slot.models = models;
     Ok(BuiltProvider { slot, discover })
+}
+
+/// The client of an `api: "anthropic"` provider: the key goes out as `x-api-key`; the
+/// catalog is `/v1/models` when discovering without a static list, the static list otherwise.
+fn anthropic_provider(
+    id: &str,
+    p: &ProviderSection,
+    mut client: ClientConfig,
+    locality: Locality,
+    models: &[ModelInfo],
+    discover: bool,
+) -> Result<Arc<dyn Provider>, ConfigError> {
+    let mut config = AnthropicConfig::new(p.base_url.clone());
+    config.api_key = client.bearer_token.take();
+    config.client = client;
+    config.locality = locality;
+    config.beta = p.anthropic_beta.clone();
+    if let Some(version) = &p.anthropic_version {
+        config.version = version.clone();
+    }
+    config.models = models.to_vec();
+    let client = AnthropicClient::new(config)
+        .map_err(|e| provider_error(id, field_of_client_error(e.reason_code()), e.to_string()))?;
+    Ok(if discover || !models.is_empty() {
+        Arc::new(client)
+    } else {
+        Arc::new(CatalogProvider {
+            inner: Arc::new(client),
+            catalog: Catalog::Static(Vec::new()),
+        })
+    })
 }
 
 /// The config key a client build error is most likely about.
@@ -335,6 +370,14 @@ impl Provider for CatalogProvider {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.inner.health().await
+    }
+
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        self.inner.count_tokens(request, model).await
     }
 
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {

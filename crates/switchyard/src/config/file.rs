@@ -155,6 +155,8 @@ pub(crate) enum ProviderApi {
     Ollama,
     /// An OpenAI-compatible API (`/v1/chat/completions`).
     Openai,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Anthropic,
 }
 
 /// Which field carries the output limit on an OpenAI-compatible upstream.
@@ -208,6 +210,11 @@ pub(crate) struct ProviderSection {
     pub(crate) max_tokens_field: Option<MaxTokensFieldSetting>,
     /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
     pub(crate) num_ctx: Option<u32>,
+    /// `anthropic-version` (Anthropic only; default `2023-06-01`).
+    pub(crate) anthropic_version: Option<String>,
+    /// `anthropic-beta` values (Anthropic only).
+    #[serde(default)]
+    pub(crate) anthropic_beta: Vec<String>,
     /// Models to load when `serve` starts and keep loaded (Ollama providers).
     #[serde(default)]
     pub(crate) warm: Option<WarmSection>,
@@ -275,6 +282,10 @@ pub(crate) struct ModelSection {
     pub(crate) input_usd_per_mtok: Option<f64>,
     /// Price of generated tokens.
     pub(crate) output_usd_per_mtok: Option<f64>,
+    /// Price of prompt tokens read from the prompt cache (default: the input price).
+    pub(crate) cache_read_usd_per_mtok: Option<f64>,
+    /// Price of prompt tokens written to the prompt cache (default: the input price).
+    pub(crate) cache_write_usd_per_mtok: Option<f64>,
     /// Context window in tokens.
     pub(crate) context_window: Option<u32>,
     /// Maximum output tokens.

@@ -68,6 +68,8 @@ fn default_ollama() -> file::ProviderSection {
         max_tokens_field: None,
         num_ctx: None,
         warm: None,
+        anthropic_version: None,
+        anthropic_beta: Vec::new(),
     }
 }
 
@@ -225,3 +227,6 @@ mod tests;
 
 #[cfg(test)]
 mod prop_tests;
+
+#[cfg(test)]
+mod anthropic_tests;

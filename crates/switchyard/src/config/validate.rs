@@ -168,6 +168,26 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
             ));
         }
     }
+    if p.api == ProviderApi::Anthropic {
+        let openai_only = [
+            ("max_tokens_field", p.max_tokens_field.is_some()),
+            ("num_ctx", p.num_ctx.is_some()),
+            ("text_tool_recovery", p.text_tool_recovery.is_some()),
+        ];
+        if let Some((field, _)) = openai_only.iter().find(|(_, set)| *set) {
+            return Err(invalid(at(field), "not for `api: \"anthropic\"` providers"));
+        }
+    } else if p.anthropic_version.is_some() || !p.anthropic_beta.is_empty() {
+        let field = if p.anthropic_version.is_some() {
+            "anthropic_version"
+        } else {
+            "anthropic_beta"
+        };
+        return Err(invalid(
+            at(field),
+            "only for `api: \"anthropic\"` providers",
+        ));
+    }
     if p.num_ctx == Some(0) {
         return Err(invalid(at("num_ctx"), "must be above zero"));
     }

@@ -249,38 +249,53 @@ pub async fn run_own_test(name: &str, envs: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Runs the e2e client script `script` (in `tests/e2e/`) with `py` and the JSON `spec` as its
-/// argument, without proxy or OpenAI/Ollama environment, for at most 90 s; its exit success,
-/// stdout and stderr.
-pub async fn run_python(
-    py: &Path,
-    script: &str,
-    spec: &serde_json::Value,
-) -> (bool, String, String) {
+/// What an end-to-end client script printed, and whether it succeeded.
+pub struct ScriptRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ScriptRun {
+    /// The JSON summary the script prints last on success.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.lines().last().unwrap_or("{}")).unwrap()
+    }
+}
+
+/// Runs `tests/e2e/<script>` with the venv's Python `py` and the JSON `spec` (at most 90 s),
+/// with no proxy and without the SDKs' own environment variables.
+pub async fn run_e2e_script(py: &Path, script: &str, spec: &serde_json::Value) -> ScriptRun {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
-    let child = Command::new(py)
-        .arg(scripts.join(script))
+    let mut cmd = Command::new(py);
+    cmd.arg(scripts.join(script))
         .arg(spec.to_string())
         .current_dir(&scripts)
         .env("NO_PROXY", "*")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("OLLAMA_HOST")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .kill_on_drop(true);
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OLLAMA_HOST",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    let child = cmd.spawn().unwrap();
     let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
         .await
         .expect("the Python client did not finish within 90 s")
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    ScriptRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// `switchyard serve` (config in `dir`) with one local provider `up` of `api` (`ollama` or
