@@ -27,9 +27,18 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
             facts.config_checksum = config.checksum.clone();
             facts.listen = Some(config.file.server.listen);
             facts.keys_configured = !config.file.server.keys.is_empty();
+            for (id, _) in config.file.providers.iter().filter(|(id, p)| {
+                p.api == ProviderApi::Anthropic
+                    && args.provider.as_deref().is_none_or(|o| o == id.as_str())
+            }) {
+                eprintln!(
+                    "switchyard doctor: provider `{id}` (api \"anthropic\") has no probe ladder \
+                     yet; skipped"
+                );
+            }
             let probes = provider_probes(&config.file, args.provider.as_deref());
             if let Some(only) = &args.provider {
-                if probes.is_empty() {
+                if probes.is_empty() && !config.file.providers.contains_key(only) {
                     eprintln!("switchyard: no provider `{only}` in the config");
                     return 2;
                 }

@@ -18,6 +18,18 @@ const TOOL_RESULT: &str = r#"{"temperature_c": 21, "sky": "sunny"}"#;
 
 #[tokio::test]
 async fn anthropic_sdk_streams_a_tool_call_and_finishes_the_turn() {
+    sdk_case("ollama").await;
+}
+
+/// The same through an Anthropic upstream: the SDK's own body (its `tool_use` block and the
+/// `tool_result` answering it) reaches the upstream unchanged.
+#[tokio::test]
+async fn anthropic_sdk_through_an_anthropic_upstream() {
+    sdk_case("anthropic").await;
+}
+
+/// The SDK's checks through the gateway to an upstream speaking `api`.
+async fn sdk_case(api: &str) {
     let Some(py) = prerequisite(
         python(),
         "e2e anthropic SDK: no .venv with the official clients; run `bash .ci/python-env`",
@@ -48,7 +60,7 @@ async fn anthropic_sdk_streams_a_tool_call_and_finishes_the_turn() {
     let config = format!(
         r#"{{
   server: {{ listen: "127.0.0.1:0", keys: [ {{ id: "e2e", token: "env:E2E_KEY" }} ] }},
-  providers: {{ up: {{ api: "ollama", base_url: "{}", locality: "local",
+  providers: {{ up: {{ api: "{api}", base_url: "{}", locality: "local",
                        timeouts: {{ connect_ms: 1000, first_token_ms: 10000 }} }} }},
   routes: {{ "claude-*": {{ targets: ["up/chat-model"] }} }},
   retry: {{ max_retries: 0 }},
@@ -78,24 +90,26 @@ async fn anthropic_sdk_streams_a_tool_call_and_finishes_the_turn() {
         run.stderr,
         served.log_text()
     );
-    // The tool result reached the Ollama upstream as a tool message.
+    // The tool result reached the upstream in its own API: an Ollama `tool` message, or an
+    // Anthropic `tool_result` block.
     let followup = upstream
         .chat_requests()
         .into_iter()
         .find(|r| r.model().as_deref() == Some("followup-model"))
         .expect("the follow-up reached the upstream");
     let body = followup.body_json().unwrap();
-    let tool = body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .cloned();
-    assert_eq!(
-        tool.map(|m| m["content"].clone()),
-        Some(json!(TOOL_RESULT)),
-        "{body}"
-    );
+    let messages = body["messages"].as_array().unwrap();
+    let result = if api == "ollama" {
+        messages
+            .iter()
+            .find(|m| m["role"] == "tool")
+            .map(|m| m["content"].clone())
+    } else {
+        let last = &messages[messages.len() - 1]["content"][0];
+        assert_eq!(last["type"], "tool_result", "{body}");
+        Some(last["content"].clone())
+    };
+    assert_eq!(result, Some(json!(TOOL_RESULT)), "{body}");
     eprintln!("anthropic SDK:\n{}", run.stdout);
     drop(served);
     upstream.shutdown().await;
