@@ -24,6 +24,7 @@
 mod accumulate;
 pub mod civil;
 mod classify;
+mod embed;
 mod error;
 mod event;
 mod lifecycle;
@@ -37,6 +38,7 @@ pub use accumulate::{
     parse_arguments,
 };
 pub use classify::{ErrorBody, classify_http_error, classify_stream_error, parse_retry_after};
+pub use embed::{EmbedRequest, EmbedResponse};
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
 pub use lifecycle::{LoadedModel, PullProgress, PullStream};

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
 use crate::accumulate::{ChatResponse, ResponseBuilder};
+use crate::embed::{EmbedRequest, EmbedResponse};
 use crate::error::ProviderError;
 use crate::event::ChatEvent;
 use crate::lifecycle::{LoadedModel, PullStream};
@@ -47,6 +48,16 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// A cheap liveness check of the upstream.
     async fn health(&self) -> Result<(), ProviderError>;
+
+    /// Embeddings of `request.input` from the model `model` (the upstream's own name).
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        let _ = request;
+        Err(unsupported(format_args!("embeddings with `{model}`")))
+    }
 
     /// The upstream server's own version (Ollama's `/api/version`), when it has one.
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {

@@ -50,43 +50,81 @@ pub(crate) async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> R
     }
 }
 
-async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+/// A routed request admitted: its body, who sent it and under which policy.
+pub(crate) struct Admitted {
+    pub(crate) started: Instant,
+    pub(crate) body: Bytes,
+    pub(crate) caller: Option<Arc<ApiKey>>,
+    pub(crate) meta: RequestMeta,
+}
+
+/// What every routed request of `api` starts with: the caller's rate limit, the body read
+/// within the size limit, and the request's metadata (caller, privacy, request id).
+pub(crate) async fn admit(
+    shared: &Shared,
+    api: Api,
+    request: Request,
+) -> Result<Admitted, ApiError> {
     let started = Instant::now();
     let request_id = request_id_of(&request);
     let (parts, body) = request.into_parts();
     let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
     let max_body = shared.settings.load().config.max_body_bytes;
-
     if let Some(key) = &caller {
         shared
             .limiter
             .admit(&key.id)
             .map_err(|wait| rate_limited(api, key, wait))?;
     }
-    let bytes = read_body(api, &parts.headers, body, max_body).await?;
-    let mut chat = decode(api, &bytes)?;
-    drop(bytes);
-    check_shape(api, &chat)?;
-    chat.meta = RequestMeta {
+    let body = read_body(api, &parts.headers, body, max_body).await?;
+    let meta = RequestMeta {
         caller: caller.as_ref().map(|k| k.id.clone()),
         privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
         request_id,
         client_api: Some(api.family()),
     };
-    if let Some(key) = caller.as_ref().filter(|k| !k.allows_model(&chat.model)) {
-        return Err(ApiError::new(
+    Ok(Admitted {
+        started,
+        body,
+        caller,
+        meta,
+    })
+}
+
+/// A 403 unless the caller's key may use `model`.
+pub(crate) fn check_allowed(
+    api: Api,
+    caller: Option<&ApiKey>,
+    model: &str,
+) -> Result<(), ApiError> {
+    match caller.filter(|k| !k.allows_model(model)) {
+        None => Ok(()),
+        Some(key) => Err(ApiError::new(
             api,
             ProviderError::new(
                 ErrorKind::PolicyBlocked,
                 format!(
-                    "API key `{}` may not use model `{}` (allowed: {})",
+                    "API key `{}` may not use model `{model}` (allowed: {})",
                     key.id,
-                    chat.model,
                     key.allowed_routes.as_deref().unwrap_or_default().join(", ")
                 ),
             ),
-        ));
+        )),
     }
+}
+
+async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+    let Admitted {
+        started,
+        body: bytes,
+        caller,
+        meta,
+    } = admit(&shared, api, request).await?;
+    let mut chat = decode(api, &bytes)?;
+    drop(bytes);
+    check_shape(api, &chat)?;
+    chat.meta = meta;
+    check_allowed(api, caller.as_deref(), &chat.model)?;
 
     // Loaded once: this request finishes on this router even if a reload swaps it.
     let router = shared.router.load_full();
@@ -224,22 +262,25 @@ impl Answer {
     }
 
     fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
-        if let Some(v) = target_header(routed.served_by()) {
-            headers.insert(TARGET_HEADER, v);
-        }
-        headers.insert(
-            ROUTE_REASON_HEADER,
-            HeaderValue::from_static(routed.reason().as_str()),
-        );
-        headers.insert(
-            OVERHEAD_HEADER,
-            millis_header(overhead(self.started, routed)),
-        );
-        headers.insert(
-            ATTEMPTS_HEADER,
-            HeaderValue::from(routed.attempts().len() + 1),
-        );
+        routing_headers(headers, routed, self.started);
     }
+}
+
+/// The headers naming the target that served, why, the gateway's overhead and the number
+/// of attempts.
+pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, started: Instant) {
+    if let Some(v) = target_header(routed.served_by()) {
+        headers.insert(TARGET_HEADER, v);
+    }
+    headers.insert(
+        ROUTE_REASON_HEADER,
+        HeaderValue::from_static(routed.reason().as_str()),
+    );
+    headers.insert(OVERHEAD_HEADER, millis_header(overhead(started, routed)));
+    headers.insert(
+        ATTEMPTS_HEADER,
+        HeaderValue::from(routed.attempts().len() + 1),
+    );
 }
 
 /// `provider/model` as a header value (one allocation, no `fmt`); `None` when either part

@@ -21,7 +21,7 @@ use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, lifecycle, ollama, openai, ops, telemetry};
+use crate::{auth, embed, lifecycle, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -123,6 +123,9 @@ impl Gateway {
             .route("/api/show", post(ollama::show))
             .route("/api/ps", get(lifecycle::ps))
             .route("/api/pull", post(lifecycle::pull))
+            .route("/api/embed", post(embed::ollama_embed))
+            .route("/api/embeddings", post(embed::ollama_embeddings))
+            .route("/v1/embeddings", post(embed::openai_embeddings))
             .route("/metrics", get(ops::metrics))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),

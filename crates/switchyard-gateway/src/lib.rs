@@ -62,6 +62,7 @@ mod body;
 mod catalog;
 mod chat;
 mod config;
+mod embed;
 mod error;
 mod gateway;
 mod lifecycle;

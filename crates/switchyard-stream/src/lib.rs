@@ -46,6 +46,7 @@
 //! ```
 
 pub mod decoder;
+pub mod embed;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

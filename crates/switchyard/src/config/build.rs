@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
-    Provider, ProviderError, PullStream,
+    Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, KeepAlive, LoadedModel,
+    Locality, ModelInfo, Price, Provider, ProviderError, PullStream,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -309,6 +309,14 @@ impl Provider for StaticCatalog {
         self.inner.health().await
     }
 
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        self.inner.embed(request, model).await
+    }
+
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {
         self.inner.server_version().await
     }
@@ -353,6 +361,14 @@ impl Provider for MergedCatalog {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.client.health().await
+    }
+
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        self.client.embed(request, model).await
     }
 }
 
