@@ -5,7 +5,7 @@ import json
 import openai
 from openai import OpenAI
 
-from common import TOOLS_SCHEMA, run
+from common import TOOLS_SCHEMA, close, run
 
 USER = {"role": "user", "content": "What is the weather in Oslo?"}
 
@@ -119,6 +119,16 @@ def main(spec, c):
     r = client.chat.completions.create(model=spec["followup_model"], messages=messages, tools=tools)
     c.check(r.choices[0].message.content == spec["followup_text"], f"content {r.choices[0].message.content!r}")
     c.ok()
+
+    c.step("embeddings")
+    # The SDK asks for base64 unless told otherwise, and decodes it.
+    r = client.embeddings.create(model=spec["embed_model"], input=spec["embed_inputs"])
+    got = [d.embedding for d in r.data]
+    c.check(close(got, spec["embed_expected"]), f"embeddings {got!r}")
+    r = client.embeddings.create(model=spec["embed_model"], input=spec["embed_inputs"][0], encoding_format="float")
+    c.check(close([r.data[0].embedding], spec["embed_expected"][:1]), f"float embedding {r.data[0].embedding!r}")
+    c.check(r.usage.prompt_tokens > 0, f"usage {r.usage!r}")
+    c.ok(f"{len(got)} vectors")
 
     c.step("error")
     try:
