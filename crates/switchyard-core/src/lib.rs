@@ -27,6 +27,7 @@ mod classify;
 mod embed;
 mod error;
 mod event;
+mod generate;
 mod lifecycle;
 mod model;
 mod provider;
@@ -41,6 +42,7 @@ pub use classify::{ErrorBody, classify_http_error, classify_stream_error, parse_
 pub use embed::{EmbedRequest, EmbedResponse};
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
+pub use generate::GenerateRequest;
 pub use lifecycle::{LoadedModel, PullProgress, PullStream};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
 pub use provider::{ChatStream, Provider, collect_response, unsupported};

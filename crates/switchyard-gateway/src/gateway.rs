@@ -21,7 +21,7 @@ use crate::api::JSON;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::limits::RateLimiter;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{auth, embed, lifecycle, ollama, openai, ops, telemetry};
+use crate::{auth, embed, generate, lifecycle, ollama, openai, ops, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -126,6 +126,8 @@ impl Gateway {
             .route("/api/embed", post(embed::ollama_embed))
             .route("/api/embeddings", post(embed::ollama_embeddings))
             .route("/v1/embeddings", post(embed::openai_embeddings))
+            .route("/api/generate", post(generate::ollama_generate))
+            .route("/v1/completions", post(generate::openai_completions))
             .route("/metrics", get(ops::metrics))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),

@@ -65,6 +65,7 @@ mod config;
 mod embed;
 mod error;
 mod gateway;
+mod generate;
 mod lifecycle;
 mod limits;
 mod ollama;

@@ -2261,3 +2261,147 @@ async fn chat_and_embeddings_share_one_concurrency_limit() {
     assert_eq!(status, 200);
     h.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Generate and legacy completions
+
+#[tokio::test]
+async fn generate_and_completions_on_both_apis_reach_both_kinds_of_upstream() {
+    use switchyard_testkit::completion_for;
+    let fim = completion_for("def add(a, b):", Some("\nprint(add(1, 2))"));
+    for kind in [Kind::Ollama, Kind::OpenAi] {
+        let h = Harness::start(kind, UpstreamConfig::default(), gateway_config()).await;
+        // Ollama /api/generate, streamed (the default), with a suffix.
+        let r = post_json(&h, "/api/generate", None, json!({"model": "chat",
+            "prompt": "def add(a, b):", "suffix": "\nprint(add(1, 2))", "options": {"temperature": 0}})).await;
+        assert_eq!(r.status(), 200, "{kind:?}");
+        assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let body = r.text().await.unwrap();
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let text: String = lines
+            .iter()
+            .filter_map(|l| l["response"].as_str())
+            .collect();
+        assert_eq!(text, fim, "{kind:?}: {body}");
+        assert!(lines.len() >= 3, "streamed in parts: {body}");
+        let last = lines.last().unwrap();
+        assert_eq!(
+            (last["done"].clone(), last["done_reason"].clone()),
+            (json!(true), json!("stop"))
+        );
+        assert_eq!(last["prompt_eval_count"], 3);
+        // Whole.
+        let v: Value = post_json(
+            &h,
+            "/api/generate",
+            None,
+            json!({"model": "chat", "prompt": "hi there", "stream": false}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(v["response"], "Hello from the test upstream.", "{kind:?}");
+        assert_eq!(v["done"], true);
+        // OpenAI /v1/completions, whole (the default) and streamed, with a suffix.
+        let v: Value = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat",
+            "prompt": "def add(a, b):", "suffix": "\nprint(add(1, 2))", "max_tokens": 16}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["choices"][0]["text"], fim.as_str(), "{kind:?}");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(v["usage"]["prompt_tokens"], 3);
+        let r = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat", "prompt": ["hi"], "stream": true}),
+        )
+        .await;
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        let body = r.text().await.unwrap();
+        assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+        let text: String = body
+            .split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(text, "Hello from the test upstream.", "{kind:?}");
+        // Natively to Ollama, as /v1/completions to OpenAI-compatible upstreams; the
+        // suffix and options reach them.
+        let sent: Vec<_> = h
+            .upstream
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("generate") || r.path.contains("completions"))
+            .collect();
+        let path = if kind == Kind::Ollama {
+            "/api/generate"
+        } else {
+            "/v1/completions"
+        };
+        assert!(sent.iter().all(|r| r.path == path), "{kind:?}: {sent:?}");
+        let first = sent[0].body_json().unwrap();
+        assert_eq!(first["suffix"], "\nprint(add(1, 2))", "{kind:?}");
+        if kind == Kind::Ollama {
+            assert_eq!(first["options"]["temperature"], 0.0);
+        } else {
+            assert_eq!(sent[2].body_json().unwrap()["max_tokens"], 16);
+        }
+        // Token-array prompts are refused naming the field.
+        let r = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat", "prompt": [1, 2]}),
+        )
+        .await;
+        assert_eq!(r.status(), 400);
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_local_only_caller_never_reaches_a_cloud_completion_target() {
+    let routes =
+        json!({ "routes": { "chat": { "targets": ["cloud/test-model", "up/test-model"] } } });
+    let (h, cloud) = cloud_and_local(UpstreamConfig::default(), routes).await;
+    for (path, body) in [
+        (
+            "/api/generate",
+            json!({"model": "chat", "prompt": "secret", "stream": false}),
+        ),
+        (
+            "/v1/completions",
+            json!({"model": "chat", "prompt": "secret"}),
+        ),
+    ] {
+        let r = post_json(&h, path, Some("sk-private"), body.clone()).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let r = post_json(&h, path, Some("sk-laptop"), body).await;
+        assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    }
+    let to_cloud = cloud
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/completions")
+        .count();
+    assert_eq!(to_cloud, 2, "only the unrestricted key's requests");
+    cloud.shutdown().await;
+    h.shutdown().await;
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard_core::{
-    ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, ModelInfo,
-    Provider, ProviderError,
+    ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, GenerateRequest,
+    ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
     BaseUrl, Timeouts, build_client, normalize_base_url, post_json_decoded, read_body_timed,
@@ -300,6 +300,24 @@ impl Provider for OpenAiClient {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.list_models().await.map(drop)
+    }
+
+    /// `POST {base}/completions`, streamed.
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        use switchyard_stream::generate::openai::{CompletionsDecoder, encode_request};
+        let url = self.inner.base.join("/completions");
+        let post = self
+            .inner
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(encode_request(request, model));
+        let timeouts = self.inner.config.client.timeouts;
+        switchyard_http::chat_stream(post, CompletionsDecoder::default(), timeouts, &url).await
     }
 
     /// `POST {base}/embeddings`.

@@ -47,6 +47,7 @@
 
 pub mod decoder;
 pub mod embed;
+pub mod generate;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

@@ -21,7 +21,7 @@ use crate::respond::{
 use crate::script::Fault;
 use crate::state::Shared;
 use crate::time::unix_now;
-use crate::{embed, lifecycle};
+use crate::{embed, generate, lifecycle};
 
 /// `{"model": …}` (or the older `{"name": …}`) of `/api/show`.
 #[derive(Deserialize)]
@@ -152,6 +152,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
             Ok(embed::embed(&shared, p, &body))
         }
         (&Method::POST, "/api/generate") => Ok(lifecycle::generate(&shared, &body)),
+        (&Method::POST, "/v1/completions") => Ok(generate::answer(&shared, Api::OpenAi, &body)),
         (&Method::POST, "/api/chat") => chat(&shared, Api::Ollama, &body, server_fault).await,
         (&Method::GET, "/v1/models") => Ok(json(
             StatusCode::OK,

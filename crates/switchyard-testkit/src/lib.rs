@@ -3,8 +3,8 @@
 //! [`TestUpstream`] is one HTTP server on `127.0.0.1:0` that speaks both Ollama's native
 //! API (`GET /`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`, `/api/chat` as NDJSON
 //! or one object, `/api/pull` with progress, `/api/generate` without a prompt to load a
-//! model, `/api/embed`, `/api/embeddings`) and OpenAI's (`/v1/models`, `/v1/chat/completions` as SSE or one object,
-//! `/v1/embeddings`).
+//! model, `/api/embed`, `/api/embeddings`, `/api/generate` with a prompt) and OpenAI's (`/v1/models`, `/v1/chat/completions` as SSE or one object,
+//! `/v1/embeddings`, `/v1/completions`).
 //! Each model answers from a [`Script`]: text, reasoning, native tool calls (split into
 //! argument fragments and interleaved on the OpenAI side) or tool calls written as text in
 //! a model family's format ([`TextCallFormat`]), paced by [`Delays`], broken on purpose by a
@@ -64,6 +64,7 @@ mod body;
 mod chat;
 mod config;
 mod embed;
+mod generate;
 mod handler;
 mod lifecycle;
 mod record;
@@ -78,6 +79,7 @@ mod time;
 pub use blackhole::{BlackHole, refused_addr};
 pub use config::{ModelSpec, UpstreamConfig};
 pub use embed::{DEFAULT_DIMENSIONS, vector_for};
+pub use generate::completion_for;
 pub use record::RecordedRequest;
 pub use script::{Delays, Fault, Reply, Script, ScriptedCall, TextCallFormat};
 pub use server::TestUpstream;

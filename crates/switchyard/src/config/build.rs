@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, KeepAlive, LoadedModel,
-    Locality, ModelInfo, Price, Provider, ProviderError, PullStream,
+    Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive,
+    LoadedModel, Locality, ModelInfo, Price, Provider, ProviderError, PullStream,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -317,6 +317,14 @@ impl Provider for StaticCatalog {
         self.inner.embed(request, model).await
     }
 
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.inner.generate(request, model).await
+    }
+
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {
         self.inner.server_version().await
     }
@@ -369,6 +377,14 @@ impl Provider for MergedCatalog {
         model: &str,
     ) -> Result<EmbedResponse, ProviderError> {
         self.client.embed(request, model).await
+    }
+
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.client.generate(request, model).await
     }
 }
 

@@ -89,6 +89,15 @@ def main(spec, c):
     c.check(close([r.embedding], spec["embed_expected"][:1]), f"embedding {r.embedding!r}")
     c.ok()
 
+    c.step("generate_suffix")
+    r = client.generate(model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"])
+    c.check(r.response == spec["fim_expected"], f"response {r.response!r}")
+    c.check(r.done, "done is not true")
+    text = "".join(p.response for p in client.generate(
+        model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], stream=True))
+    c.check(text == spec["fim_expected"], f"streamed {text!r}")
+    c.ok()
+
     c.step("error")
     try:
         client.chat(model=spec["error_model"], messages=[USER])

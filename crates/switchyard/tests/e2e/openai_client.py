@@ -130,6 +130,19 @@ def main(spec, c):
     c.check(r.usage.prompt_tokens > 0, f"usage {r.usage!r}")
     c.ok(f"{len(got)} vectors")
 
+    c.step("completions_suffix")
+    r = client.completions.create(model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], max_tokens=32)
+    c.check(r.choices[0].text == spec["fim_expected"], f"text {r.choices[0].text!r}")
+    text = "".join(
+        ch.choices[0].text
+        for ch in client.completions.create(
+            model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], stream=True
+        )
+        if ch.choices
+    )
+    c.check(text == spec["fim_expected"], f"streamed {text!r}")
+    c.ok()
+
     c.step("error")
     try:
         client.chat.completions.create(model=spec["error_model"], messages=[USER])
