@@ -2405,3 +2405,83 @@ async fn a_local_only_caller_never_reaches_a_cloud_completion_target() {
     cloud.shutdown().await;
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn embeddings_spend_is_priced_per_input_token_against_the_budget() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut priced = switchyard_core::ModelInfo::new("test-model", Locality::Cloud);
+    // A dollar per input token, nothing per output token.
+    priced.price = Some(switchyard_core::Price {
+        input_usd_per_mtok: 1_000_000.0,
+        output_usd_per_mtok: 0.0,
+    });
+    let mut cloud_slot = ProviderSlot::new(
+        "cloud",
+        provider(Kind::OpenAi, &cloud, Locality::Cloud),
+        Locality::Cloud,
+    );
+    cloud_slot.models = vec![priced];
+    let slots = vec![
+        cloud_slot,
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": { "emb": { "targets": ["cloud/test-model", "up/test-model"] } },
+                "policy": { "budget": { "usd_per_day": 1.5 } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, gateway_config()).await;
+    // Two input tokens: $2 spent, over the $1.50 cap.
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        None,
+        json!({"model": "emb", "input": "two words"}),
+    )
+    .await;
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], 2);
+    // The cap now keeps the cloud out: the local target serves, the cloud is not asked.
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        None,
+        json!({"model": "emb", "input": "more words"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(embed_requests(&cloud), 1);
+    let r = post_json(
+        &h,
+        "/api/embed",
+        None,
+        json!({"model": "cloud/test-model", "input": "x"}),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("budget"), "a spending cap");
+    assert_eq!(embed_requests(&cloud), 1);
+    // The decision is visible in the metrics like a chat's.
+    let metrics = http()
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("cloud/test-model"), "{metrics}");
+    cloud.shutdown().await;
+    h.shutdown().await;
+}

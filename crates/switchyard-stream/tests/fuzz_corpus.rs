@@ -18,6 +18,8 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "ollama_request" => harness::ollama_request,
         "openai_request" => harness::openai_request,
         "text_recovery" => harness::text_recovery,
+        "generate_stream" => harness::generate_stream,
+        "embed_generate_codecs" => harness::embed_generate_codecs,
         _ => return None,
     })
 }

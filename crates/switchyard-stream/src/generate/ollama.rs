@@ -140,6 +140,8 @@ struct WireLine {
 pub struct GenerateDecoder {
     framer: LineFramer,
     done: bool,
+    /// The error that stopped it; every later call returns it again.
+    failed: Option<ProviderError>,
 }
 
 impl GenerateDecoder {
@@ -179,13 +181,22 @@ impl GenerateDecoder {
 
 impl EventDecoder for GenerateDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let mut framer = std::mem::take(&mut self.framer);
         let result = framer.push_lines(chunk, |line| self.line(line, out).map_err(Wrap));
         self.framer = framer;
-        result.map_err(|Wrap(e)| e)
+        result.map_err(|Wrap(e)| {
+            self.failed = Some(e.clone());
+            e
+        })
     }
 
     fn finish(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         if self.done {
             Ok(())
         } else {

@@ -157,6 +157,8 @@ pub struct CompletionsDecoder {
     framer: SseFramer,
     finish: Option<FinishReason>,
     done: bool,
+    /// The error that stopped it; every later call returns it again.
+    failed: Option<ProviderError>,
 }
 
 impl CompletionsDecoder {
@@ -199,17 +201,29 @@ impl CompletionsDecoder {
 
 impl EventDecoder for CompletionsDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         self.framer.push(chunk);
         while let Some(event) = self.framer.next_event() {
-            let event = event.map_err(|e| ProviderError::malformed(e.to_string()))?;
-            if !self.done {
-                self.data(&event.data, out)?;
+            let step = event
+                .map_err(|e| ProviderError::malformed(e.to_string()))
+                .and_then(|event| match self.done {
+                    true => Ok(()),
+                    false => self.data(&event.data, out),
+                });
+            if let Err(e) = step {
+                self.failed = Some(e.clone());
+                return Err(e);
             }
         }
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         if let Some(Ok(event)) = self.framer.finish() {
             if !self.done {
                 self.data(&event.data, out)?;
