@@ -501,3 +501,58 @@ pub fn responses_stream(data: &[u8]) {
     }
     assert_eq!(finals, 1);
 }
+
+/// The text-completion stream decoders (Ollama `/api/generate` NDJSON, OpenAI
+/// `/v1/completions` SSE): never panic, same result whole or split. The first byte picks
+/// the split, the second the decoder.
+pub fn generate_stream(data: &[u8]) {
+    use switchyard_stream::decoder::EventDecoder;
+    use switchyard_stream::generate::{ollama as gen_ollama, openai as gen_openai};
+    let (seed, rest) = seed_and_payload(data);
+    let (which, body) = seed_and_payload(rest);
+    if which % 2 == 0 {
+        let feed: Feed<gen_ollama::GenerateDecoder> = EventDecoder::feed;
+        let finish: Finish<gen_ollama::GenerateDecoder> = EventDecoder::finish;
+        let whole = drive(Default::default(), &[body], feed, finish);
+        let split = drive(Default::default(), &chunks(body, seed), feed, finish);
+        assert_eq!(whole, split);
+    } else {
+        let feed: Feed<gen_openai::CompletionsDecoder> = EventDecoder::feed;
+        let finish: Finish<gen_openai::CompletionsDecoder> = EventDecoder::finish;
+        let whole = drive(Default::default(), &[body], feed, finish);
+        let split = drive(Default::default(), &chunks(body, seed), feed, finish);
+        assert_eq!(whole, split);
+    }
+}
+
+/// The embeddings and completion request codecs of both APIs, and the embeddings answer
+/// decoders: never panic; what decodes encodes, and our own encoding decodes again.
+pub fn embed_generate_codecs(data: &[u8]) {
+    use switchyard_stream::embed::{ollama as emb_ollama, openai as emb_openai};
+    use switchyard_stream::generate::{ollama as gen_ollama, openai as gen_openai};
+    if let Ok(req) = emb_ollama::decode_request(data) {
+        let again = emb_ollama::decode_request(&emb_ollama::encode_request(&req, "m"))
+            .expect("own output decodes");
+        assert_eq!(again.input, req.input);
+        let _ = emb_openai::encode_request(&req, "m");
+    }
+    if let Ok((req, _)) = emb_openai::decode_request(data) {
+        let (again, _) = emb_openai::decode_request(&emb_openai::encode_request(&req, "m"))
+            .expect("own output decodes");
+        assert_eq!(again.input, req.input);
+    }
+    let _ = emb_ollama::decode_response(data);
+    let _ = emb_openai::decode_response(data);
+    if let Ok(req) = gen_ollama::decode_request(data) {
+        let again = gen_ollama::decode_request(&gen_ollama::encode_request(&req, "m"))
+            .expect("own output decodes");
+        assert_eq!(
+            (again.prompt, again.suffix),
+            (req.prompt.clone(), req.suffix.clone())
+        );
+        let _ = gen_openai::encode_request(&req, "m");
+    }
+    if let Ok(req) = gen_openai::decode_request(data) {
+        let _ = gen_ollama::encode_request(&req, "m");
+    }
+}

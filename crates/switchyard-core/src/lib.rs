@@ -24,8 +24,10 @@
 mod accumulate;
 pub mod civil;
 mod classify;
+mod embed;
 mod error;
 mod event;
+mod generate;
 mod lifecycle;
 mod model;
 mod provider;
@@ -40,8 +42,10 @@ pub use classify::{
     ErrorBody, classify_http_answer, classify_http_error, classify_stream_error, parse_retry_after,
     parse_retry_after_at, parse_retry_after_ms, retry_hint,
 };
+pub use embed::{EmbedRequest, EmbedResponse};
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use event::{ChatEvent, FinishReason, Timings, Usage};
+pub use generate::GenerateRequest;
 pub use lifecycle::{LoadedModel, PullProgress, PullStream};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
 pub use provider::{ChatStream, Provider, collect_response, unsupported};

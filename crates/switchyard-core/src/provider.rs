@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
 use crate::accumulate::{ChatResponse, ResponseBuilder};
+use crate::embed::{EmbedRequest, EmbedResponse};
 use crate::error::ProviderError;
 use crate::event::ChatEvent;
+use crate::generate::GenerateRequest;
 use crate::lifecycle::{LoadedModel, PullStream};
 use crate::model::ModelInfo;
 use crate::request::{ChatRequest, KeepAlive};
@@ -57,6 +59,27 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<u64>, ProviderError> {
         let _ = (request, model);
         Ok(None)
+    }
+
+    /// Embeddings of `request.input` from the model `model` (the upstream's own name).
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        let _ = request;
+        Err(unsupported(format_args!("embeddings with `{model}`")))
+    }
+
+    /// Completes `request.prompt` (and `suffix`) with the model `model`, streamed as chat
+    /// events (text, thinking, usage, done).
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        let _ = request;
+        Err(unsupported(format_args!("text completion with `{model}`")))
     }
 
     /// The upstream server's own version (Ollama's `/api/version`), when it has one.

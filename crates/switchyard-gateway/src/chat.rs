@@ -51,30 +51,59 @@ pub(crate) async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> R
     }
 }
 
-async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+/// A routed request admitted: its body, who sent it and under which policy.
+pub(crate) struct Admitted {
+    pub(crate) started: Instant,
+    pub(crate) body: Bytes,
+    pub(crate) caller: Option<Arc<ApiKey>>,
+    pub(crate) meta: RequestMeta,
+}
+
+/// What every routed request of `api` starts with: the caller's rate limit, the body read
+/// within the size limit, and the request's metadata (caller, privacy, request id).
+pub(crate) async fn admit(
+    shared: &Shared,
+    api: Api,
+    request: Request,
+) -> Result<Admitted, ApiError> {
     let started = Instant::now();
     let request_id = request_id_of(&request);
     let (parts, body) = request.into_parts();
     let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
     let max_body = shared.settings.load().config.max_body_bytes;
-
     if let Some(key) = &caller {
         shared
             .limiter
             .admit(&key.id)
             .map_err(|wait| rate_limited(api, key, wait))?;
     }
-    let bytes = read_body(api, &parts.headers, body, max_body).await?;
-    let mut chat = decode(api, &bytes)?;
-    drop(bytes);
-    check_shape(api, &chat)?;
-    chat.meta = RequestMeta {
+    let body = read_body(api, &parts.headers, body, max_body).await?;
+    let meta = RequestMeta {
         caller: caller.as_ref().map(|k| k.id.clone()),
         privacy: privacy_of(api, caller.as_deref(), &parts.headers)?,
         request_id,
         client_api: Some(api.family()),
         anthropic_beta: crate::anthropic::beta_header(api, &parts.headers),
     };
+    Ok(Admitted {
+        started,
+        body,
+        caller,
+        meta,
+    })
+}
+
+async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+    let Admitted {
+        started,
+        body: bytes,
+        caller,
+        meta,
+    } = admit(&shared, api, request).await?;
+    let mut chat = decode(api, &bytes)?;
+    drop(bytes);
+    check_shape(api, &chat)?;
+    chat.meta = meta;
     authorize_model(api, caller.as_deref(), &chat.model)?;
 
     // Loaded once: this request finishes on this router even if a reload swaps it.

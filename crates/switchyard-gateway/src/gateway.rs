@@ -23,7 +23,7 @@ use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::responses::ResponseStore;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{anthropic, auth, detail, intake, lifecycle, ollama, openai, ops, responses, telemetry};
+use crate::{anthropic, auth, detail, embed, generate, intake, lifecycle, ollama, openai, ops, responses, telemetry};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -151,6 +151,11 @@ impl Gateway {
             .route("/api/show", post(ollama::show))
             .route("/api/ps", get(lifecycle::ps))
             .route("/api/pull", post(lifecycle::pull))
+            .route("/api/embed", post(embed::ollama_embed))
+            .route("/api/embeddings", post(embed::ollama_embeddings))
+            .route("/v1/embeddings", post(embed::openai_embeddings))
+            .route("/api/generate", post(generate::ollama_generate))
+            .route("/v1/completions", post(generate::openai_completions))
             .route("/metrics", get(ops::metrics))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),

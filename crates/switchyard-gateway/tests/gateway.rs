@@ -832,14 +832,13 @@ async fn auth_missing_wrong_and_right_keys_on_both_apis() {
     h.shutdown().await;
 }
 
-#[tokio::test]
-async fn local_only_key_and_header_keep_requests_off_the_cloud() {
+/// A cloud OpenAI-compatible provider `cloud` and a local Ollama `up` (served from
+/// `local`) behind `routes`, with the keyed config; the cloud upstream is returned apart.
+async fn cloud_and_local(local: UpstreamConfig, routes: Value) -> (Harness, TestUpstream) {
     let cloud = TestUpstream::start(UpstreamConfig::default())
         .await
         .unwrap();
-    let local = TestUpstream::start(UpstreamConfig::default())
-        .await
-        .unwrap();
+    let local = TestUpstream::start(local).await.unwrap();
     let slots = vec![
         ProviderSlot::new(
             "cloud",
@@ -852,11 +851,16 @@ async fn local_only_key_and_header_keep_requests_off_the_cloud() {
             Locality::Local,
         ),
     ];
-    let router = router_over(
-        slots,
-        json!({ "routes": { "chat": { "targets": ["cloud/test-model", "up/test-model"] } } }),
-    );
+    let router = router_over(slots, routes);
     let h = Harness::serve(Kind::Ollama, local, router, keyed_config()).await;
+    (h, cloud)
+}
+
+#[tokio::test]
+async fn local_only_key_and_header_keep_requests_off_the_cloud() {
+    let routes =
+        json!({ "routes": { "chat": { "targets": ["cloud/test-model", "up/test-model"] } } });
+    let (h, cloud) = cloud_and_local(UpstreamConfig::default(), routes).await;
     let chat =
         json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
 
@@ -1731,37 +1735,15 @@ async fn listed_for(h: &Harness, key: &str) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn model_lists_show_only_what_the_calling_key_may_use() {
-    let cloud = TestUpstream::start(UpstreamConfig::default())
-        .await
-        .unwrap();
-    let local = TestUpstream::start(
-        UpstreamConfig::default()
-            .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443")),
-    )
-    .await
-    .unwrap();
-    let slots = vec![
-        ProviderSlot::new(
-            "cloud",
-            provider(Kind::OpenAi, &cloud, Locality::Cloud),
-            Locality::Cloud,
-        ),
-        ProviderSlot::new(
-            "up",
-            provider(Kind::Ollama, &local, Locality::Local),
-            Locality::Local,
-        ),
-    ];
-    let router = router_over(
-        slots,
-        json!({ "routes": {
-            "chat": { "targets": ["up/test-model"] },
-            "mixed": { "targets": ["cloud/test-model", "up/test-model"] },
-            "cloudonly": { "targets": ["cloud/test-model"] },
-            "other": { "targets": ["up/test-model"] },
-        } }),
-    );
-    let h = Harness::serve(Kind::Ollama, local, router, keyed_config()).await;
+    let local = UpstreamConfig::default()
+        .model(ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"));
+    let routes = json!({ "routes": {
+        "chat": { "targets": ["up/test-model"] },
+        "mixed": { "targets": ["cloud/test-model", "up/test-model"] },
+        "cloudonly": { "targets": ["cloud/test-model"] },
+        "other": { "targets": ["up/test-model"] },
+    } });
+    let (h, cloud) = cloud_and_local(local, routes).await;
 
     let (v1, tags) = listed_for(&h, "sk-laptop").await;
     for id in [
@@ -1998,5 +1980,509 @@ async fn warm_models_load_with_keep_alive_and_readyz_waits_for_them() {
         .await
         .unwrap();
     assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Embeddings
+
+async fn post_json(h: &Harness, path: &str, key: Option<&str>, body: Value) -> reqwest::Response {
+    let mut r = http().post(h.url(path)).json(&body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r.send().await.unwrap()
+}
+
+fn embed_requests(upstream: &TestUpstream) -> usize {
+    upstream
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("embed"))
+        .count()
+}
+
+#[tokio::test]
+async fn embeddings_on_both_apis_reach_both_kinds_of_upstream() {
+    use switchyard_testkit::{DEFAULT_DIMENSIONS, vector_for};
+    for kind in [Kind::Ollama, Kind::OpenAi] {
+        let h = Harness::start(kind, UpstreamConfig::default(), gateway_config()).await;
+        let want = |t: &str| vector_for(t, DEFAULT_DIMENSIONS);
+        let floats = |v: &Value| -> Vec<f32> { serde_json::from_value(v.clone()).unwrap() };
+        // Ollama /api/embed, a batch.
+        let r = post_json(
+            &h,
+            "/api/embed",
+            None,
+            json!({"model": "chat", "input": ["why is the sky blue", "hi"]}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{kind:?}");
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        assert_eq!(r.headers()["x-switchyard-route-reason"], "primary");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["model"], "chat");
+        let got: Vec<Vec<f32>> = serde_json::from_value(v["embeddings"].clone()).unwrap();
+        assert_eq!(
+            got,
+            vec![want("why is the sky blue"), want("hi")],
+            "{kind:?}"
+        );
+        assert_eq!(v["prompt_eval_count"], 6);
+        // The older /api/embeddings.
+        let v: Value = post_json(
+            &h,
+            "/api/embeddings",
+            None,
+            json!({"model": "chat", "prompt": "llamas"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(floats(&v["embedding"]), want("llamas"), "{kind:?}");
+        // OpenAI /v1/embeddings with dimensions, float and base64.
+        let v: Value = post_json(
+            &h,
+            "/v1/embeddings",
+            None,
+            json!({"model": "up/test-model", "input": "abc", "dimensions": 3}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(v["object"], "list");
+        assert_eq!(
+            floats(&v["data"][0]["embedding"]),
+            vector_for("abc", 3),
+            "{kind:?}"
+        );
+        assert_eq!(v["usage"]["prompt_tokens"], 1);
+        let v: Value = post_json(
+            &h,
+            "/v1/embeddings",
+            None,
+            json!({"model": "chat", "input": ["abc"], "encoding_format": "base64"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let b64 = v["data"][0]["embedding"].as_str().unwrap();
+        let back = switchyard_stream::embed::openai::decode_response(
+            json!({"data": [{"index": 0, "embedding": b64}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(back.vectors[0], vector_for("abc", DEFAULT_DIMENSIONS));
+        // What the upstream was sent, in its own API.
+        let sent: Vec<_> = h
+            .upstream
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("embed"))
+            .collect();
+        let path = if kind == Kind::Ollama {
+            "/api/embed"
+        } else {
+            "/v1/embeddings"
+        };
+        assert!(sent.iter().all(|r| r.path == path), "{kind:?}: {sent:?}");
+        assert_eq!(sent[2].body_json().unwrap()["dimensions"], 3);
+        // Errors name the field, in the client's API shape.
+        let r = post_json(
+            &h,
+            "/v1/embeddings",
+            None,
+            json!({"model": "chat", "input": [[1, 2]]}),
+        )
+        .await;
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("input[0]"),
+            "{v}"
+        );
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_local_only_caller_never_reaches_a_cloud_embedding_target() {
+    let routes = json!({ "routes": {
+        "chat": { "targets": ["cloud/test-model", "up/test-model"] },
+        "other": { "targets": ["cloud/test-model"] },
+    } });
+    let (h, cloud) = cloud_and_local(UpstreamConfig::default(), routes).await;
+    let body = json!({"model": "chat", "input": "private text"});
+    // Any key: the route's first target, the cloud.
+    let r = post_json(&h, "/api/embed", Some("sk-laptop"), body.clone()).await;
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    assert_eq!(embed_requests(&cloud), 1);
+    // Local-only key, on every endpoint: the local target, the cloud never asked.
+    for path in ["/api/embed", "/api/embeddings", "/v1/embeddings"] {
+        let r = post_json(
+            &h,
+            path,
+            Some("sk-private"),
+            json!({"model": "chat", "input": "private text", "prompt": "private text"}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.headers()["x-switchyard-target"],
+            "up/test-model",
+            "{path}"
+        );
+    }
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        Some("sk-private"),
+        json!({"model": "cloud/test-model", "input": "private text"}),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "policy_blocked");
+    assert_eq!(
+        embed_requests(&cloud),
+        1,
+        "the cloud saw only the unrestricted caller"
+    );
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_target_without_embeddings_is_skipped_with_a_reason() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let slots = vec![
+        ProviderSlot::new("anyup", Arc::new(AnyModel), Locality::Local),
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &upstream, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": { "emb": { "targets": ["anyup/x", "up/test-model"] } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    let r = post_json(
+        &h,
+        "/api/embed",
+        None,
+        json!({"model": "emb", "input": "a"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(
+        r.headers()["x-switchyard-route-reason"],
+        "fallback_after_unsupported"
+    );
+    // Named exactly: the provider's own answer, 501 in the API's shape.
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        None,
+        json!({"model": "anyup/x", "input": "a"}),
+    )
+    .await;
+    assert_eq!(r.status(), 501);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_and_embeddings_share_one_concurrency_limit() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(40, Duration::from_millis(25)),
+    );
+    let upstream = TestUpstream::start(upstream).await.unwrap();
+    let mut slot = ProviderSlot::new(
+        "up",
+        provider(Kind::Ollama, &upstream, Locality::Local),
+        Locality::Local,
+    );
+    slot.max_concurrency = 1;
+    slot.max_queue = 0;
+    let router = router_over(vec![slot], default_routes());
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    // A streamed chat holds the provider's one slot while it streams.
+    let chat = post_json(
+        &h,
+        "/api/chat",
+        None,
+        json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(chat.status(), 200);
+    let r = post_json(
+        &h,
+        "/api/embed",
+        None,
+        json!({"model": "chat", "input": "a"}),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        429,
+        "the embedding waits for the same slot as the chat"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("in flight"), "{v}");
+    assert_eq!(embed_requests(&h.upstream), 0);
+    // When the chat is done, the slot is free for embeddings.
+    let _ = chat.text().await.unwrap();
+    let mut status = 0;
+    for _ in 0..100 {
+        let r = post_json(
+            &h,
+            "/api/embed",
+            None,
+            json!({"model": "chat", "input": "a"}),
+        )
+        .await;
+        status = r.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Generate and legacy completions
+
+#[tokio::test]
+async fn generate_and_completions_on_both_apis_reach_both_kinds_of_upstream() {
+    use switchyard_testkit::completion_for;
+    let fim = completion_for("def add(a, b):", Some("\nprint(add(1, 2))"));
+    for kind in [Kind::Ollama, Kind::OpenAi] {
+        let h = Harness::start(kind, UpstreamConfig::default(), gateway_config()).await;
+        // Ollama /api/generate, streamed (the default), with a suffix.
+        let r = post_json(&h, "/api/generate", None, json!({"model": "chat",
+            "prompt": "def add(a, b):", "suffix": "\nprint(add(1, 2))", "options": {"temperature": 0}})).await;
+        assert_eq!(r.status(), 200, "{kind:?}");
+        assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let body = r.text().await.unwrap();
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let text: String = lines
+            .iter()
+            .filter_map(|l| l["response"].as_str())
+            .collect();
+        assert_eq!(text, fim, "{kind:?}: {body}");
+        assert!(lines.len() >= 3, "streamed in parts: {body}");
+        let last = lines.last().unwrap();
+        assert_eq!(
+            (last["done"].clone(), last["done_reason"].clone()),
+            (json!(true), json!("stop"))
+        );
+        assert_eq!(last["prompt_eval_count"], 3);
+        // Whole.
+        let v: Value = post_json(
+            &h,
+            "/api/generate",
+            None,
+            json!({"model": "chat", "prompt": "hi there", "stream": false}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(v["response"], "Hello from the test upstream.", "{kind:?}");
+        assert_eq!(v["done"], true);
+        // OpenAI /v1/completions, whole (the default) and streamed, with a suffix.
+        let v: Value = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat",
+            "prompt": "def add(a, b):", "suffix": "\nprint(add(1, 2))", "max_tokens": 16}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["choices"][0]["text"], fim.as_str(), "{kind:?}");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(v["usage"]["prompt_tokens"], 3);
+        let r = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat", "prompt": ["hi"], "stream": true}),
+        )
+        .await;
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        let body = r.text().await.unwrap();
+        assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+        let text: String = body
+            .split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(text, "Hello from the test upstream.", "{kind:?}");
+        // Natively to Ollama, as /v1/completions to OpenAI-compatible upstreams; the
+        // suffix and options reach them.
+        let sent: Vec<_> = h
+            .upstream
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("generate") || r.path.contains("completions"))
+            .collect();
+        let path = if kind == Kind::Ollama {
+            "/api/generate"
+        } else {
+            "/v1/completions"
+        };
+        assert!(sent.iter().all(|r| r.path == path), "{kind:?}: {sent:?}");
+        let first = sent[0].body_json().unwrap();
+        assert_eq!(first["suffix"], "\nprint(add(1, 2))", "{kind:?}");
+        if kind == Kind::Ollama {
+            assert_eq!(first["options"]["temperature"], 0.0);
+        } else {
+            assert_eq!(sent[2].body_json().unwrap()["max_tokens"], 16);
+        }
+        // Token-array prompts are refused naming the field.
+        let r = post_json(
+            &h,
+            "/v1/completions",
+            None,
+            json!({"model": "chat", "prompt": [1, 2]}),
+        )
+        .await;
+        assert_eq!(r.status(), 400);
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_local_only_caller_never_reaches_a_cloud_completion_target() {
+    let routes =
+        json!({ "routes": { "chat": { "targets": ["cloud/test-model", "up/test-model"] } } });
+    let (h, cloud) = cloud_and_local(UpstreamConfig::default(), routes).await;
+    for (path, body) in [
+        (
+            "/api/generate",
+            json!({"model": "chat", "prompt": "secret", "stream": false}),
+        ),
+        (
+            "/v1/completions",
+            json!({"model": "chat", "prompt": "secret"}),
+        ),
+    ] {
+        let r = post_json(&h, path, Some("sk-private"), body.clone()).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+        let r = post_json(&h, path, Some("sk-laptop"), body).await;
+        assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    }
+    let to_cloud = cloud
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/completions")
+        .count();
+    assert_eq!(to_cloud, 2, "only the unrestricted key's requests");
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn embeddings_spend_is_priced_per_input_token_against_the_budget() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut priced = switchyard_core::ModelInfo::new("test-model", Locality::Cloud);
+    // A dollar per input token, nothing per output token.
+    priced.price = Some(switchyard_core::Price {
+        input_usd_per_mtok: 1_000_000.0,
+        output_usd_per_mtok: 0.0,
+        ..Default::default()
+    });
+    let mut cloud_slot = ProviderSlot::new(
+        "cloud",
+        provider(Kind::OpenAi, &cloud, Locality::Cloud),
+        Locality::Cloud,
+    );
+    cloud_slot.models = vec![priced];
+    let slots = vec![
+        cloud_slot,
+        ProviderSlot::new(
+            "up",
+            provider(Kind::Ollama, &local, Locality::Local),
+            Locality::Local,
+        ),
+    ];
+    let router = router_over(
+        slots,
+        json!({ "routes": { "emb": { "targets": ["cloud/test-model", "up/test-model"] } },
+                "policy": { "budget": { "usd_per_day": 1.5 } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, gateway_config()).await;
+    // Two input tokens: $2 spent, over the $1.50 cap.
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        None,
+        json!({"model": "emb", "input": "two words"}),
+    )
+    .await;
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], 2);
+    // The cap now keeps the cloud out: the local target serves, the cloud is not asked.
+    let r = post_json(
+        &h,
+        "/v1/embeddings",
+        None,
+        json!({"model": "emb", "input": "more words"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(embed_requests(&cloud), 1);
+    let r = post_json(
+        &h,
+        "/api/embed",
+        None,
+        json!({"model": "cloud/test-model", "input": "x"}),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("budget"), "a spending cap");
+    assert_eq!(embed_requests(&cloud), 1);
+    // The decision is visible in the metrics like a chat's.
+    let metrics = http()
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("cloud/test-model"), "{metrics}");
+    cloud.shutdown().await;
     h.shutdown().await;
 }

@@ -46,6 +46,7 @@ mod drain;
 mod errors;
 mod send;
 mod timed;
+mod whole;
 
 pub use chat::{chat_stream, complete};
 pub use client::{
@@ -59,3 +60,4 @@ pub use errors::{
 };
 pub use send::{StartedResponse, read_body_timed, send_request};
 pub use timed::TimedEventStream;
+pub use whole::{MAX_WHOLE_ANSWER, post_json_decoded, post_json_whole};

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use switchyard_core::{
-    ChatRequest, ChatResponse, ChatStream, ErrorKind, KeepAlive, LoadedModel, ModelInfo, Provider,
-    ProviderError, PullStream,
+    ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, GenerateRequest,
+    KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, post_json_decoded, read_body_timed,
+    send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::ollama::OllamaStreamDecoder;
@@ -260,6 +261,38 @@ impl Provider for OllamaClient {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.version().await.map(drop)
+    }
+
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        use switchyard_stream::embed::ollama::{decode_response, encode_request};
+        let url = self.inner.base.join("/api/embed");
+        let (http, timeouts) = (&self.inner.http, &self.inner.config.client.timeouts);
+        post_json_decoded(
+            http,
+            &url,
+            encode_request(request, model),
+            timeouts,
+            decode_response,
+        )
+        .await
+    }
+
+    /// `POST /api/generate`, natively (fill-in-the-middle needs the model's own template).
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        use switchyard_stream::generate::ollama::{GenerateDecoder, encode_request};
+        let url = self.inner.base.join("/api/generate");
+        let body = encode_request(request, model);
+        let decoder = GenerateDecoder::default();
+        let timeouts = self.inner.config.client.timeouts;
+        switchyard_http::chat_stream(self.post_json(&url, body), decoder, timeouts, &url).await
     }
 
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {

@@ -6,10 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard_core::{
-    ChatRequest, ChatResponse, ChatStream, ErrorKind, ModelInfo, Provider, ProviderError,
+    ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, GenerateRequest,
+    ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, post_json_decoded, read_body_timed,
+    send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::openai::OpenAiStreamDecoder;
@@ -298,5 +300,42 @@ impl Provider for OpenAiClient {
 
     async fn health(&self) -> Result<(), ProviderError> {
         self.list_models().await.map(drop)
+    }
+
+    /// `POST {base}/completions`, streamed.
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        use switchyard_stream::generate::openai::{CompletionsDecoder, encode_request};
+        let url = self.inner.base.join("/completions");
+        let post = self
+            .inner
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(encode_request(request, model));
+        let timeouts = self.inner.config.client.timeouts;
+        switchyard_http::chat_stream(post, CompletionsDecoder::default(), timeouts, &url).await
+    }
+
+    /// `POST {base}/embeddings`.
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        use switchyard_stream::embed::openai::{decode_response, encode_request};
+        let url = self.inner.base.join("/embeddings");
+        let (http, timeouts) = (&self.inner.http, &self.inner.config.client.timeouts);
+        post_json_decoded(
+            http,
+            &url,
+            encode_request(request, model),
+            timeouts,
+            decode_response,
+        )
+        .await
     }
 }

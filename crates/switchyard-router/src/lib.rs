@@ -58,6 +58,7 @@
 mod budget;
 mod clock;
 mod config;
+mod dispatch;
 mod error;
 mod handles;
 mod health;
@@ -78,6 +79,7 @@ pub use config::{
     BudgetConfig, CallerPolicy, HealthConfig, OverflowRule, PolicyConfig, RetryConfig, RouteConfig,
     RouterConfig, TargetStep,
 };
+pub use dispatch::{ChatCall, Dispatch};
 pub use error::RouterError;
 pub use handles::{LocalTargetError, ProviderHandle};
 pub use ledger::{BudgetWindow, LedgerError, MemoryLedger, RedbLedger, SpendLedger};

@@ -21,6 +21,7 @@ use crate::record::{
 use crate::router::{Inner, Router};
 use crate::slot::{Live, Slot};
 use crate::stream::{RoutedStream, Served, emit_record};
+use crate::{ChatCall, Dispatch};
 use switchyard_core::ReasonCode;
 
 /// Longest upstream `retry-after` the router waits out on the same target; a longer one
@@ -65,8 +66,8 @@ fn dispatch_check(
     Ok(())
 }
 
-/// The one place a provider's `chat` is called: after [`dispatch_check`], and it waits for
-/// the first event.
+/// The one place a provider is called (its `chat`, or another [`Dispatch`]): after
+/// [`dispatch_check`], and it waits for the first event.
 async fn dispatch(
     inner: &Inner,
     privacy: PrivacyClass,
@@ -74,6 +75,7 @@ async fn dispatch(
     slot: &Slot,
     request: &ChatRequest,
     after_failure: bool,
+    call: &dyn Dispatch,
 ) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
     let check = || {
         let caller = request.meta.caller.as_deref();
@@ -88,9 +90,8 @@ async fn dispatch(
         slot.refresh_catalog(crate::router::CATALOG_TIMEOUT).await;
         check()?;
     }
-    let mut stream = slot
-        .provider
-        .chat_as(request, &planned.target.model)
+    let mut stream = call
+        .call(&slot.provider, request, &planned.target.model)
         .await
         .map_err(DispatchFailure::Failed)?;
     match stream.next().await {
@@ -123,6 +124,18 @@ impl Router {
     /// in hand (fallback and retries happen only before that), or a loud [`RouteFailure`]
     /// naming every attempt and the rule that stopped every other target.
     pub async fn route(&self, request: &ChatRequest) -> Result<RoutedStream, RouteFailure> {
+        self.route_with(request, &ChatCall).await
+    }
+
+    /// [`Router::route`] with another operation than a chat at the end (embeddings,
+    /// generate): planning, policy, queues, retries, fallback, health, the decision record
+    /// and metrics are the same; `call` is what reaches the provider once the last policy
+    /// check passed. `request` stands for the operation (model, metadata, tools).
+    pub async fn route_with(
+        &self,
+        request: &ChatRequest,
+        call: &dyn Dispatch,
+    ) -> Result<RoutedStream, RouteFailure> {
         let started = Instant::now();
         let started_at = self.inner.clock.wall();
         let request_id = if request.meta.request_id.is_empty() {
@@ -136,7 +149,7 @@ impl Router {
             started_at,
         };
         match self.inner.plan_with_fresh_catalogs(request).await {
-            Ok(plan) => run(self.inner.clone(), plan, request, start).await,
+            Ok(plan) => run(self.inner.clone(), plan, request, start, call).await,
             Err(e) => {
                 let e = *e;
                 let mut progress = Progress::new(
@@ -294,6 +307,7 @@ async fn run(
     plan: Plan,
     request: &ChatRequest,
     start: Start,
+    call: &dyn Dispatch,
 ) -> Result<RoutedStream, RouteFailure> {
     let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
     let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
@@ -312,6 +326,7 @@ async fn run(
             inner: &inner,
             plan: &plan,
             idx,
+            call,
         };
         match target
             .attempt(request, &mut progress, last_err.as_ref())
@@ -359,6 +374,7 @@ struct Target<'a> {
     inner: &'a Arc<Inner>,
     plan: &'a Plan,
     idx: usize,
+    call: &'a dyn Dispatch,
 }
 
 /// A dispatch that produced its first event.
@@ -418,7 +434,16 @@ impl Target<'_> {
         loop {
             let dispatched = Instant::now();
             let privacy = self.plan.privacy;
-            match dispatch(inner, privacy, planned, &slot, request, after_failure).await {
+            let sent = dispatch(
+                inner,
+                privacy,
+                planned,
+                &slot,
+                request,
+                after_failure,
+                self.call,
+            );
+            match sent.await {
                 Ok((stream, first)) => {
                     let reason = match (last_err, tries) {
                         (_, t) if t > 0 => ReasonCode::Retry,

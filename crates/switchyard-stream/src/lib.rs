@@ -49,6 +49,8 @@
 
 pub mod anthropic;
 pub mod decoder;
+pub mod embed;
+pub mod generate;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::body::{InjectedDrop, ResponseBody};
 use crate::chat::chat;
-use crate::lifecycle;
 use crate::record::RawRequest;
 use crate::render::{Api, catalog};
 use crate::respond::{
@@ -22,6 +21,7 @@ use crate::respond::{
 use crate::script::Fault;
 use crate::state::Shared;
 use crate::time::unix_now;
+use crate::{embed, generate, lifecycle};
 
 /// `{"model": …}` (or the older `{"name": …}`) of `/api/show`.
 #[derive(Deserialize)]
@@ -151,7 +151,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         }
         (&Method::POST, "/api/show") => Ok(show(&shared, &body)),
         (&Method::POST, "/api/pull") => Ok(lifecycle::pull(&shared, &body)),
+        (&Method::POST, p @ ("/api/embed" | "/api/embeddings" | "/v1/embeddings")) => {
+            Ok(embed::embed(&shared, p, &body))
+        }
         (&Method::POST, "/api/generate") => Ok(lifecycle::generate(&shared, &body)),
+        (&Method::POST, "/v1/completions") => Ok(generate::answer(&shared, Api::OpenAi, &body)),
         (&Method::POST, "/api/chat") => chat(&shared, Api::Ollama, &body, server_fault).await,
         (&Method::GET, "/v1/models") => Ok(json(
             StatusCode::OK,

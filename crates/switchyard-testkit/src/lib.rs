@@ -3,9 +3,10 @@
 //! [`TestUpstream`] is one HTTP server on `127.0.0.1:0` that speaks both Ollama's native
 //! API (`GET /`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`, `/api/chat` as NDJSON
 //! or one object, `/api/pull` with progress, `/api/generate` without a prompt to load a
-//! model), OpenAI's (`/v1/models`, `/v1/chat/completions` as SSE or one object) and
-//! Anthropic's (`/v1/messages` as typed SSE events or one message, `x-api-key` auth,
-//! `/v1/messages/count_tokens`; errors in Anthropic's shape).
+//! model, `/api/embed`, `/api/embeddings`, `/api/generate` with a prompt), OpenAI's
+//! (`/v1/models`, `/v1/chat/completions` as SSE or one object, `/v1/embeddings`,
+//! `/v1/completions`) and Anthropic's (`/v1/messages` as typed SSE events or one message,
+//! `x-api-key` auth, `/v1/messages/count_tokens`; errors in Anthropic's shape).
 //! Each model answers from a [`Script`]: text, reasoning, native tool calls (split into
 //! argument fragments and interleaved on the OpenAI side) or tool calls written as text in
 //! a model family's format ([`TextCallFormat`]), paced by [`Delays`], broken on purpose by a
@@ -64,6 +65,8 @@ mod blackhole;
 mod body;
 mod chat;
 mod config;
+mod embed;
+mod generate;
 mod handler;
 mod lifecycle;
 mod record;
@@ -77,6 +80,8 @@ mod time;
 
 pub use blackhole::{BlackHole, refused_addr};
 pub use config::{ModelSpec, UpstreamConfig};
+pub use embed::{DEFAULT_DIMENSIONS, vector_for};
+pub use generate::completion_for;
 pub use record::RecordedRequest;
 pub use script::{Delays, Fault, Reply, Script, ScriptedCall, TextCallFormat};
 pub use server::TestUpstream;

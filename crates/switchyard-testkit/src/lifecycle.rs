@@ -125,8 +125,5 @@ pub(crate) fn generate(shared: &Shared, body: &Bytes) -> Resp {
     if prompt.is_empty() {
         return load(shared, &name);
     }
-    ollama_error(
-        StatusCode::NOT_IMPLEMENTED,
-        "the test upstream answers /api/generate only without a prompt",
-    )
+    crate::generate::answer(shared, crate::render::Api::Ollama, body)
 }

@@ -1,8 +1,10 @@
 //! End to end with the REAL official clients: the `openai` and `ollama` Python packages
 //! (from the venv `.ci/python-env` creates) talk to the built `switchyard serve`, which
 //! talks to scripted upstreams of both kinds (Ollama native and OpenAI-compatible). Each
-//! client lists models, chats, streams, does a tool round trip (also streamed) and gets an
-//! error, through its own API, against each kind of upstream. The scripts are in
+//! client lists models, chats, streams, does a tool round trip (also streamed), gets
+//! embeddings (`ollama.embed` and `embeddings`, `openai` `embeddings.create` in base64 and
+//! float), completes a prompt with a suffix (`ollama.generate`, `openai` `completions`,
+//! whole and streamed) and gets an error, through its own API, against each kind of upstream. The scripts are in
 //! `tests/e2e/`. Without the venv the tests print why they are skipped, or fail when
 //! `SWITCHYARD_E2E_REQUIRED=1` (`.ci/run` sets it); `SWITCHYARD_E2E_VENV` names another venv.
 
@@ -12,11 +14,17 @@ mod common;
 
 use common::{TempDir, prerequisite, python};
 use serde_json::json;
-use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
+use switchyard_testkit::{
+    DEFAULT_DIMENSIONS, Script, ScriptedCall, TestUpstream, UpstreamConfig, completion_for,
+    vector_for,
+};
 
 const EXPECT_TEXT: &str = "Hello from the test upstream.";
 const FOLLOWUP_TEXT: &str = "It is 21 degrees and sunny in Oslo.";
 const TOOL_RESULT: &str = r#"{"temperature_c": 21, "sky": "sunny"}"#;
+const EMBED_INPUTS: [&str; 2] = ["why is the sky blue", "llamas"];
+/// A fill-in-the-middle prompt and suffix.
+const FIM: (&str, &str) = ("def add(a, b):\n    ", "\n\nprint(add(1, 2))");
 
 fn upstream_config() -> UpstreamConfig {
     UpstreamConfig::empty()
@@ -88,6 +96,12 @@ async fn run_case(client: Client, kind: Upstream) {
         "error_model": "up/missing-model",
         "error_status": 404,
         "error_contains": "model_not_found",
+        "fim_prompt": FIM.0,
+        "fim_suffix": FIM.1,
+        "fim_expected": completion_for(FIM.0, Some(FIM.1)),
+        "embed_model": "chat",
+        "embed_inputs": EMBED_INPUTS,
+        "embed_expected": EMBED_INPUTS.iter().map(|t| vector_for(t, DEFAULT_DIMENSIONS)).collect::<Vec<_>>(),
     });
     let run = common::run_e2e_script(&py, script, &spec).await;
     let (stdout, stderr) = (&run.stdout, &run.stderr);

@@ -82,7 +82,7 @@ struct WireMessage {
 }
 
 #[derive(Deserialize)]
-struct WireOptions {
+pub(crate) struct WireOptions {
     #[serde(default)]
     num_ctx: Option<u32>,
     #[serde(default)]
@@ -107,7 +107,7 @@ struct WireOptions {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum WireThink {
+pub(crate) enum WireThink {
     Bool(bool),
     Level(String),
 }
@@ -153,19 +153,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
     }
     req.stream = wire.stream.unwrap_or(true);
     req.keep_alive = wire.keep_alive;
-    req.think = match wire.think {
-        None => None,
-        Some(WireThink::Bool(true)) => Some(Think::On),
-        Some(WireThink::Bool(false)) => Some(Think::Off),
-        Some(WireThink::Level(level)) => Some(Think::from_effort(&level).ok_or_else(|| {
-            RequestError::field(
-                "think",
-                format!(
-                    "expected true, false, \"low\", \"medium\", \"high\" or \"max\", got {level:?}"
-                ),
-            )
-        })?),
-    };
+    req.think = decode_think(wire.think)?;
     req.extra = extra;
     req.meta.client_api = Some(ApiFamily::Ollama);
     Ok(req)
@@ -233,7 +221,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
     })
 }
 
-fn decode_options(o: WireOptions) -> (SamplingOptions, Map<String, Value>) {
+pub(crate) fn decode_options(o: WireOptions) -> (SamplingOptions, Map<String, Value>) {
     let mut unknown = o.extra;
     let max_tokens = match o.num_predict {
         Some(n) if n >= 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
@@ -314,7 +302,7 @@ enum OutFormat<'a> {
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum OutThink {
+pub(crate) enum OutThink {
     Bool(bool),
     Level(&'static str),
 }
@@ -345,13 +333,7 @@ pub fn encode_request(
         Some(ResponseFormat::Json) => Some(OutFormat::Json("json")),
         Some(ResponseFormat::JsonSchema { schema, .. }) => Some(OutFormat::Schema(schema)),
     };
-    let think = req.think.map(|t| match t {
-        Think::Off => OutThink::Bool(false),
-        Think::On => OutThink::Bool(true),
-        // Ollama knows low/medium/high (and max); `minimal` is the closest to `low`.
-        Think::Minimal => OutThink::Level("low"),
-        other => OutThink::Level(other.effort().unwrap_or("medium")),
-    });
+    let think = req.think.map(encode_think);
     let from_ollama = req.meta.client_api == Some(ApiFamily::Ollama);
     let body = OutRequest {
         model: upstream_model,
@@ -407,7 +389,7 @@ fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError>
     })
 }
 
-fn encode_options(o: &SamplingOptions, extra: Option<&Value>) -> Map<String, Value> {
+pub(crate) fn encode_options(o: &SamplingOptions, extra: Option<&Value>) -> Map<String, Value> {
     let mut map = match extra {
         Some(Value::Object(extra)) => extra.clone(),
         _ => Map::new(),
@@ -429,4 +411,32 @@ fn encode_options(o: &SamplingOptions, extra: Option<&Value>) -> Map<String, Val
         set("stop", Some(Value::from(o.stop.clone())));
     }
     map
+}
+
+/// Ollama's `think`: `true`, `false` or a level.
+pub(crate) fn decode_think(wire: Option<WireThink>) -> Result<Option<Think>, RequestError> {
+    Ok(match wire {
+        None => None,
+        Some(WireThink::Bool(true)) => Some(Think::On),
+        Some(WireThink::Bool(false)) => Some(Think::Off),
+        Some(WireThink::Level(level)) => Some(Think::from_effort(&level).ok_or_else(|| {
+            RequestError::field(
+                "think",
+                format!(
+                    "expected true, false, \"low\", \"medium\", \"high\" or \"max\", got {level:?}"
+                ),
+            )
+        })?),
+    })
+}
+
+/// [`Think`] as Ollama's `think`.
+pub(crate) fn encode_think(t: Think) -> OutThink {
+    match t {
+        Think::Off => OutThink::Bool(false),
+        Think::On => OutThink::Bool(true),
+        // Ollama knows low/medium/high (and max); `minimal` is the closest to `low`.
+        Think::Minimal => OutThink::Level("low"),
+        other => OutThink::Level(other.effort().unwrap_or("medium")),
+    }
 }

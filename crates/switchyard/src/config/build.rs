@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use switchyard_anthropic::{AnthropicClient, AnthropicConfig};
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatStream, KeepAlive, LoadedModel, Locality, ModelInfo, Price,
-    Provider, ProviderError, PullStream,
+    Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive,
+    LoadedModel, Locality, ModelInfo, Price, Provider, ProviderError, PullStream,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -378,6 +378,22 @@ impl Provider for CatalogProvider {
         model: &str,
     ) -> Result<Option<u64>, ProviderError> {
         self.inner.count_tokens(request, model).await
+    }
+
+    async fn embed(
+        &self,
+        request: &EmbedRequest,
+        model: &str,
+    ) -> Result<EmbedResponse, ProviderError> {
+        self.inner.embed(request, model).await
+    }
+
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        self.inner.generate(request, model).await
     }
 
     async fn server_version(&self) -> Result<Option<String>, ProviderError> {

@@ -48,3 +48,10 @@ def run(main):
         print(f"FAIL {checks.current}: {type(e).__name__}: {e}", flush=True)
         sys.exit(1)
     print(json.dumps(summary), flush=True)
+
+
+def close(got, want, tolerance=1e-6):
+    """Whether two lists of vectors are equal within `tolerance` (f32 through JSON)."""
+    return len(got) == len(want) and all(
+        len(g) == len(w) and all(abs(a - b) <= tolerance for a, b in zip(g, w)) for g, w in zip(got, want)
+    )

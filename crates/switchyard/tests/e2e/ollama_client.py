@@ -2,7 +2,7 @@
 
 import ollama
 
-from common import TOOLS_SCHEMA, run
+from common import TOOLS_SCHEMA, close, run
 
 USER = {"role": "user", "content": "What is the weather in Oslo?"}
 
@@ -75,6 +75,27 @@ def main(spec, c):
     ]
     r2 = client.chat(model=spec["followup_model"], messages=messages, tools=tools)
     c.check(r2.message.content == spec["followup_text"], f"content {r2.message.content!r}")
+    c.ok()
+
+    c.step("embed")
+    r = client.embed(model=spec["embed_model"], input=spec["embed_inputs"])
+    c.check(close(r.embeddings, spec["embed_expected"]), f"embeddings {r.embeddings!r}")
+    one = client.embed(model=spec["embed_model"], input=spec["embed_inputs"][0])
+    c.check(close(one.embeddings, spec["embed_expected"][:1]), f"embeddings {one.embeddings!r}")
+    c.ok(f"{len(r.embeddings)} vectors")
+
+    c.step("embeddings_legacy")
+    r = client.embeddings(model=spec["embed_model"], prompt=spec["embed_inputs"][0])
+    c.check(close([r.embedding], spec["embed_expected"][:1]), f"embedding {r.embedding!r}")
+    c.ok()
+
+    c.step("generate_suffix")
+    r = client.generate(model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"])
+    c.check(r.response == spec["fim_expected"], f"response {r.response!r}")
+    c.check(r.done, "done is not true")
+    text = "".join(p.response for p in client.generate(
+        model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], stream=True))
+    c.check(text == spec["fim_expected"], f"streamed {text!r}")
     c.ok()
 
     c.step("error")

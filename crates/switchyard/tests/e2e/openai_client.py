@@ -5,7 +5,7 @@ import json
 import openai
 from openai import OpenAI
 
-from common import TOOLS_SCHEMA, run
+from common import TOOLS_SCHEMA, close, run
 
 USER = {"role": "user", "content": "What is the weather in Oslo?"}
 
@@ -118,6 +118,29 @@ def main(spec, c):
     ]
     r = client.chat.completions.create(model=spec["followup_model"], messages=messages, tools=tools)
     c.check(r.choices[0].message.content == spec["followup_text"], f"content {r.choices[0].message.content!r}")
+    c.ok()
+
+    c.step("embeddings")
+    # The SDK asks for base64 unless told otherwise, and decodes it.
+    r = client.embeddings.create(model=spec["embed_model"], input=spec["embed_inputs"])
+    got = [d.embedding for d in r.data]
+    c.check(close(got, spec["embed_expected"]), f"embeddings {got!r}")
+    r = client.embeddings.create(model=spec["embed_model"], input=spec["embed_inputs"][0], encoding_format="float")
+    c.check(close([r.data[0].embedding], spec["embed_expected"][:1]), f"float embedding {r.data[0].embedding!r}")
+    c.check(r.usage.prompt_tokens > 0, f"usage {r.usage!r}")
+    c.ok(f"{len(got)} vectors")
+
+    c.step("completions_suffix")
+    r = client.completions.create(model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], max_tokens=32)
+    c.check(r.choices[0].text == spec["fim_expected"], f"text {r.choices[0].text!r}")
+    text = "".join(
+        ch.choices[0].text
+        for ch in client.completions.create(
+            model=spec["chat_model"], prompt=spec["fim_prompt"], suffix=spec["fim_suffix"], stream=True
+        )
+        if ch.choices
+    )
+    c.check(text == spec["fim_expected"], f"streamed {text!r}")
     c.ok()
 
     c.step("error")

@@ -1,0 +1,226 @@
+//! Text completion on both APIs: Ollama's `POST /api/generate` and OpenAI's legacy
+//! `POST /v1/completions`, streamed or whole. Routed like chats through
+//! [`Router::route_with`]; an Ollama upstream gets `/api/generate` natively, an
+//! OpenAI-compatible one `/v1/completions`.
+//!
+//! [`Router::route_with`]: switchyard_router::Router::route_with
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
+use switchyard_core::{
+    ChatEvent, ChatRequest, ChatStream, GenerateRequest, Provider, ProviderError, Usage,
+};
+use switchyard_router::{Dispatch, RoutedStream};
+use switchyard_stream::generate::{Completion, ollama, openai};
+
+use crate::api::{Api, ApiError, JSON};
+use crate::body::TokenAccount;
+use crate::chat::{Admitted, admit, authorize_model, routing_headers};
+use crate::gateway::Shared;
+use crate::time;
+
+/// `POST /api/generate`.
+pub(crate) async fn ollama_generate(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    handle(shared, Api::Ollama, request).await
+}
+
+/// `POST /v1/completions`.
+pub(crate) async fn openai_completions(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    handle(shared, Api::OpenAi, request).await
+}
+
+async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> Response {
+    match run(shared, api, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response, ApiError> {
+    let Admitted {
+        started,
+        body,
+        caller,
+        meta,
+    } = admit(&shared, api, request).await?;
+    let decoded = match api {
+        Api::Ollama => ollama::decode_request(&body),
+        _ => openai::decode_request(&body),
+    };
+    let mut generate = decoded.map_err(|e| ApiError::invalid(api, e.to_string()))?;
+    drop(body);
+    generate.meta = meta;
+    authorize_model(api, caller.as_deref(), &generate.model)?;
+    let mut probe = ChatRequest::new(generate.model.clone(), Vec::new());
+    probe.meta = generate.meta.clone();
+    let call = GenerateCall(generate);
+    let router = shared.router.load_full();
+    let routed = router
+        .route_with(&probe, &call)
+        .await
+        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+    let GenerateCall(generate) = call;
+    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
+    let now = SystemTime::now();
+    let answer = Answer {
+        api,
+        model: generate.model,
+        id: format!("cmpl-{}", generate.meta.request_id),
+        created: time::unix_secs(now),
+        created_at: time::rfc3339(now),
+    };
+    let mut headers = http::HeaderMap::new();
+    routing_headers(&mut headers, &routed, started);
+    let mut response = if generate.stream {
+        answer.streamed(routed, account)
+    } else {
+        answer.whole(routed, &account).await?
+    };
+    response.headers_mut().extend(headers);
+    Ok(response)
+}
+
+/// The completion call at the end of a routed request.
+struct GenerateCall(GenerateRequest);
+
+#[async_trait]
+impl Dispatch for GenerateCall {
+    async fn call(
+        &self,
+        provider: &Arc<dyn Provider>,
+        _request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        provider.generate(&self.0, model).await
+    }
+}
+
+/// How the answer is written.
+struct Answer {
+    api: Api,
+    model: String,
+    id: String,
+    created: u64,
+    created_at: String,
+}
+
+impl Answer {
+    fn stamp(&self) -> openai::Stamp<'_> {
+        openai::Stamp {
+            id: &self.id,
+            created: self.created,
+            model: &self.model,
+        }
+    }
+
+    /// Appends what `event` becomes in the client's stream.
+    fn encode(&self, event: &ChatEvent, usage: Option<&Usage>, out: &mut Vec<u8>) {
+        match self.api {
+            Api::Ollama => ollama::encode_event(event, usage, &self.model, &self.created_at, out),
+            _ => openai::encode_event(event, usage, self.stamp(), out),
+        }
+    }
+
+    /// Appends the error that ends a stream after output started.
+    fn encode_error(&self, err: &ProviderError, out: &mut Vec<u8>) {
+        if matches!(self.api, Api::OpenAi) {
+            out.extend_from_slice(b"data: ");
+        }
+        self.api.encode_error_body(err, out);
+        out.extend_from_slice(if matches!(self.api, Api::OpenAi) {
+            b"\n\n"
+        } else {
+            b"\n"
+        });
+    }
+
+    fn streamed(self, routed: RoutedStream, account: TokenAccount) -> Response {
+        let content_type = match self.api {
+            Api::Ollama => "application/x-ndjson",
+            _ => "text/event-stream",
+        };
+        let state = (routed, self, account, None::<Usage>, false);
+        let body = futures::stream::unfold(
+            state,
+            |(mut routed, answer, account, mut usage, ended)| async move {
+                if ended {
+                    return None;
+                }
+                let mut out = Vec::new();
+                let end = match routed.next().await {
+                    None => return None,
+                    Some(Ok(event)) => {
+                        if let ChatEvent::Usage(u) = &event {
+                            account.charge(u.total_tokens());
+                            usage = Some(*u);
+                        }
+                        answer.encode(&event, usage.as_ref(), &mut out);
+                        matches!(event, ChatEvent::Done { .. })
+                    }
+                    Some(Err(e)) => {
+                        answer.encode_error(&e, &mut out);
+                        true
+                    }
+                };
+                Some((
+                    Ok::<_, Infallible>(Bytes::from(out)),
+                    (routed, answer, account, usage, end),
+                ))
+            },
+        );
+        let mut response = Response::new(Body::from_stream(body));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+
+    async fn whole(
+        self,
+        mut routed: RoutedStream,
+        account: &TokenAccount,
+    ) -> Result<Response, ApiError> {
+        let mut answer = Completion::default();
+        while let Some(event) = routed.next().await {
+            let event = event.map_err(|e| ApiError::new(self.api, e))?;
+            if let ChatEvent::Usage(u) = &event {
+                account.charge(u.total_tokens());
+            }
+            answer.push(&event);
+            if answer.text.len() > crate::chat::MAX_WHOLE_ANSWER_BYTES {
+                return Err(ApiError::new(
+                    self.api,
+                    ProviderError::malformed("the answer is too large; ask for a streamed answer"),
+                ));
+            }
+            if answer.finish.is_some() {
+                break;
+            }
+        }
+        let mut out = Vec::with_capacity(256 + answer.text.len());
+        match self.api {
+            Api::Ollama => {
+                ollama::encode_response(&answer, &self.model, &self.created_at, &mut out)
+            }
+            _ => openai::encode_response(&answer, self.stamp(), &mut out),
+        }
+        let mut response = Response::new(Body::from(out));
+        response.headers_mut().insert(CONTENT_TYPE, JSON);
+        Ok(response)
+    }
+}

@@ -1,0 +1,125 @@
+//! Ollama's `POST /api/embed` (`input`: a string or a list) and the older
+//! `POST /api/embeddings` (`prompt`: one string, answered with one `embedding`).
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::{ApiFamily, EmbedRequest, EmbedResponse, KeepAlive, ProviderError};
+
+use super::{MAX_INPUTS, malformed};
+use crate::RequestError;
+use crate::request_error::{OneOrMany, decode_body};
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default)]
+    input: Option<OneOrMany>,
+    /// `/api/embeddings`.
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    dimensions: Option<u32>,
+    #[serde(default)]
+    keep_alive: Option<KeepAlive>,
+}
+
+/// Decodes an `/api/embed` or `/api/embeddings` body (`input` or `prompt`).
+pub fn decode_request(body: &[u8]) -> Result<EmbedRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    let input = match (wire.input, wire.prompt) {
+        (Some(i), _) => i.into_vec(),
+        (None, Some(p)) => vec![p],
+        (None, None) => return Err(RequestError::field("input", "input is required")),
+    };
+    if input.len() > MAX_INPUTS {
+        return Err(RequestError::field(
+            "input",
+            format!("at most {MAX_INPUTS} inputs per request"),
+        ));
+    }
+    let mut req = EmbedRequest {
+        model: wire.model,
+        input,
+        dimensions: wire.dimensions,
+        truncate: wire.truncate,
+        keep_alive: wire.keep_alive,
+        ..EmbedRequest::default()
+    };
+    req.meta.client_api = Some(ApiFamily::Ollama);
+    Ok(req)
+}
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    input: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a KeepAlive>,
+}
+
+/// Encodes `req` as an `/api/embed` body for the model `model`.
+pub fn encode_request(req: &EmbedRequest, model: &str) -> Vec<u8> {
+    serde_json::to_vec(&OutRequest {
+        model,
+        input: &req.input,
+        truncate: req.truncate,
+        dimensions: req.dimensions,
+        keep_alive: req.keep_alive.as_ref(),
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    embeddings: Vec<Vec<f32>>,
+    #[serde(default)]
+    prompt_eval_count: u32,
+}
+
+/// Decodes an `/api/embed` answer.
+pub fn decode_response(body: &[u8]) -> Result<EmbedResponse, ProviderError> {
+    let wire: WireResponse = serde_json::from_slice(body).map_err(|e| malformed("Ollama", &e))?;
+    Ok(EmbedResponse {
+        vectors: wire.embeddings,
+        prompt_tokens: wire.prompt_eval_count,
+    })
+}
+
+#[derive(Serialize)]
+struct OutResponse<'a> {
+    model: &'a str,
+    embeddings: &'a [Vec<f32>],
+    total_duration: u64,
+    load_duration: u64,
+    prompt_eval_count: u32,
+}
+
+/// Appends the `/api/embed` answer: `{"model","embeddings":[[...]],"prompt_eval_count"}`.
+pub fn encode_response(resp: &EmbedResponse, model: &str, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(
+        out,
+        &OutResponse {
+            model,
+            embeddings: &resp.vectors,
+            total_duration: 0,
+            load_duration: 0,
+            prompt_eval_count: resp.prompt_tokens,
+        },
+    );
+}
+
+/// Appends the older `/api/embeddings` answer: `{"embedding":[...]}` (the first vector).
+pub fn encode_legacy_response(resp: &EmbedResponse, out: &mut Vec<u8>) {
+    #[derive(Serialize)]
+    struct Legacy<'a> {
+        embedding: &'a [f32],
+    }
+    let embedding = resp.vectors.first().map_or(&[][..], Vec::as_slice);
+    let _ = serde_json::to_writer(out, &Legacy { embedding });
+}

@@ -1,0 +1,346 @@
+//! OpenAI's legacy `POST /v1/completions`: a string prompt (or a list of one), `suffix`,
+//! SSE chunks with `choices[0].text`, `data: [DONE]` at the end.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchyard_core::{
+    ApiFamily, ChatEvent, FinishReason, GenerateRequest, ProviderError, SamplingOptions, Usage,
+};
+
+use super::Completion;
+use crate::RequestError;
+use crate::decoder::EventDecoder;
+use crate::request_error::{OneOrMany, decode_body};
+use crate::sse::SseFramer;
+
+#[derive(Deserialize)]
+struct WireRequest {
+    model: String,
+    #[serde(default)]
+    prompt: Option<Value>,
+    #[serde(default)]
+    suffix: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    stop: Option<OneOrMany>,
+    #[serde(default)]
+    seed: Option<i64>,
+    #[serde(default)]
+    presence_penalty: Option<f64>,
+    #[serde(default)]
+    frequency_penalty: Option<f64>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// Decodes a `/v1/completions` body. Only string prompts are served (one string, or a list
+/// of one): token arrays and batches are refused naming `prompt`.
+pub fn decode_request(body: &[u8]) -> Result<GenerateRequest, RequestError> {
+    let wire: WireRequest = decode_body(body)?;
+    let prompt = match wire.prompt {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(Value::Array(mut items)) if items.len() == 1 && items[0].is_string() => items
+            .pop()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        Some(_) => {
+            return Err(RequestError::unsupported(
+                "prompt",
+                "only a string prompt (or a list of one string) is served",
+            ));
+        }
+    };
+    let mut req = GenerateRequest {
+        model: wire.model,
+        prompt,
+        suffix: wire.suffix.filter(|s| !s.is_empty()),
+        options: SamplingOptions {
+            temperature: wire.temperature,
+            top_p: wire.top_p,
+            max_tokens: wire.max_tokens,
+            stop: wire.stop.map(OneOrMany::into_vec).unwrap_or_default(),
+            seed: wire.seed,
+            presence_penalty: wire.presence_penalty,
+            frequency_penalty: wire.frequency_penalty,
+            ..SamplingOptions::default()
+        },
+        stream: wire.stream.unwrap_or(false),
+        ..GenerateRequest::default()
+    };
+    req.meta.client_api = Some(ApiFamily::OpenAi);
+    Ok(req)
+}
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    prompt: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suffix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// Encodes `req` as a streamed `/v1/completions` body for `model` (usage asked for).
+pub fn encode_request(req: &GenerateRequest, model: &str) -> Vec<u8> {
+    let o = &req.options;
+    serde_json::to_vec(&OutRequest {
+        model,
+        prompt: &req.prompt,
+        suffix: req.suffix.as_deref(),
+        max_tokens: o.max_tokens,
+        temperature: o.temperature,
+        top_p: o.top_p,
+        stop: &o.stop,
+        seed: o.seed,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+/// Decodes a `/v1/completions` SSE stream into text, usage and done events. The finish
+/// reason is held until `[DONE]` so that a usage chunk after it comes first.
+#[derive(Debug, Default)]
+pub struct CompletionsDecoder {
+    framer: SseFramer,
+    finish: Option<FinishReason>,
+    done: bool,
+    /// The error that stopped it; every later call returns it again.
+    failed: Option<ProviderError>,
+}
+
+impl CompletionsDecoder {
+    fn data(&mut self, data: &str, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if data.trim() == "[DONE]" {
+            let reason = self.finish.take().ok_or_else(|| {
+                ProviderError::ended_early("the completions stream ended without a finish reason")
+            })?;
+            self.done = true;
+            out.push(ChatEvent::done(reason));
+            return Ok(());
+        }
+        let chunk: WireChunk = serde_json::from_str(data).map_err(|e| {
+            ProviderError::malformed(format!("a /v1/completions chunk is not valid: {e}"))
+        })?;
+        if let Some(err) = chunk.error {
+            let body = serde_json::json!({ "error": err }).to_string();
+            return Err(switchyard_core::classify_stream_error(
+                &switchyard_core::ErrorBody::parse(body.as_bytes()),
+            ));
+        }
+        for c in chunk.choices {
+            if !c.text.is_empty() {
+                out.push(ChatEvent::text(c.text));
+            }
+            if let Some(r) = c.finish_reason {
+                self.finish = Some(FinishReason::parse(&r));
+            }
+        }
+        if let Some(u) = chunk.usage {
+            out.push(ChatEvent::Usage(Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                ..Usage::default()
+            }));
+        }
+        Ok(())
+    }
+}
+
+impl EventDecoder for CompletionsDecoder {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.framer.push(chunk);
+        while let Some(event) = self.framer.next_event() {
+            let step = event
+                .map_err(|e| ProviderError::malformed(e.to_string()))
+                .and_then(|event| match self.done {
+                    true => Ok(()),
+                    false => self.data(&event.data, out),
+                });
+            if let Err(e) = step {
+                self.failed = Some(e.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(Ok(event)) = self.framer.finish() {
+            if !self.done {
+                self.data(&event.data, out)?;
+            }
+        }
+        if self.done {
+            Ok(())
+        } else {
+            Err(ProviderError::ended_early(
+                "the completions stream ended without [DONE]",
+            ))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OutChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<OutChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Serialize)]
+struct OutChoice<'a> {
+    text: &'a str,
+    index: u32,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+/// Who the chunks are from: completion id, creation time, model.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    /// `cmpl-…`.
+    pub id: &'a str,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model as the client named it.
+    pub model: &'a str,
+}
+
+fn wire_usage(u: &Usage) -> WireUsage {
+    WireUsage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.total_tokens(),
+    }
+}
+
+fn write_chunk(
+    stamp: Stamp<'_>,
+    choice: Option<OutChoice<'_>>,
+    usage: Option<&Usage>,
+    sse: bool,
+    out: &mut Vec<u8>,
+) {
+    if sse {
+        out.extend_from_slice(b"data: ");
+    }
+    let chunk = OutChunk {
+        id: stamp.id,
+        object: "text_completion",
+        created: stamp.created,
+        model: stamp.model,
+        choices: choice.into_iter().collect(),
+        usage: usage.map(wire_usage),
+    };
+    let _ = serde_json::to_writer(&mut *out, &chunk);
+    if sse {
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// Appends the SSE frames for one event: text as a chunk; `Done` as the finish chunk, the
+/// usage chunk (with the usage seen before it) and `data: [DONE]`.
+pub fn encode_event(event: &ChatEvent, usage: Option<&Usage>, stamp: Stamp<'_>, out: &mut Vec<u8>) {
+    match event {
+        ChatEvent::TextDelta { text } => {
+            let choice = OutChoice {
+                text,
+                index: 0,
+                logprobs: None,
+                finish_reason: None,
+            };
+            write_chunk(stamp, Some(choice), None, true, out);
+        }
+        ChatEvent::Done { finish_reason } => {
+            let reason = finish_reason.as_str();
+            let choice = OutChoice {
+                text: "",
+                index: 0,
+                logprobs: None,
+                finish_reason: Some(reason),
+            };
+            write_chunk(stamp, Some(choice), None, true, out);
+            if usage.is_some() {
+                write_chunk(stamp, None, usage, true, out);
+            }
+            out.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        _ => {}
+    }
+}
+
+/// Appends the whole `text_completion` answer.
+pub fn encode_response(answer: &Completion, stamp: Stamp<'_>, out: &mut Vec<u8>) {
+    let reason = answer.finish.as_ref().map_or("stop", FinishReason::as_str);
+    let choice = OutChoice {
+        text: &answer.text,
+        index: 0,
+        logprobs: None,
+        finish_reason: Some(reason),
+    };
+    let usage = answer.usage.unwrap_or_default();
+    write_chunk(stamp, Some(choice), Some(&usage), false, out);
+}
