@@ -23,7 +23,10 @@ use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::responses::ResponseStore;
 use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{anthropic, auth, detail, embed, generate, intake, lifecycle, ollama, openai, ops, responses, telemetry};
+use crate::{
+    anthropic, auth, detail, embed, generate, intake, lifecycle, ollama, openai, ops, responses,
+    telemetry,
+};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
