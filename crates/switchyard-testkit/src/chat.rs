@@ -9,7 +9,7 @@ use hyper::header::{self, HeaderValue};
 use serde::Deserialize;
 
 use crate::body::{End, InjectedDrop, Plan, ResponseBody, StreamGuard, apply_fault};
-use crate::render::{Api, anthropic, ollama, openai};
+use crate::render::{Api, Rendered, anthropic, ollama, openai};
 use crate::respond::{
     EVENT_STREAM, HandlerResult, JSON, NDJSON, api_error, fault_response, model_not_found, response,
 };
@@ -115,24 +115,7 @@ pub(crate) async fn chat(
     }
     let r = &entry.rendered;
     if !stream {
-        let half = |b: &Bytes| b.slice(..b.len() / 2);
-        let body = match &fault {
-            Some(Fault::HangAfterChunks(_)) => return std::future::pending().await,
-            Some(Fault::DropAfterChunks(_)) => ResponseBody::paced(Plan {
-                frames: vec![half(&r.full)],
-                end: End::Abort,
-                before_first: Duration::ZERO,
-                between: Duration::ZERO,
-            }),
-            Some(Fault::MalformedLine) => ResponseBody::full(r.malformed.clone()),
-            Some(Fault::ErrorLine(msg)) => {
-                let resp = api_error(api, StatusCode::INTERNAL_SERVER_ERROR, msg);
-                return Ok(resp.map(|b| b.with_guard(guard)));
-            }
-            Some(Fault::NoDone) => ResponseBody::full(half(&r.full)),
-            _ => ResponseBody::full(r.full.clone()),
-        };
-        return Ok(response(StatusCode::OK, JSON, body.with_guard(guard)));
+        return whole_answer(api, r, fault.as_ref(), guard).await;
     }
     let content_type = match api {
         Api::Ollama => NDJSON,
@@ -175,4 +158,31 @@ pub(crate) async fn chat(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     Ok(resp)
+}
+
+/// The non-streamed answer: the whole rendered body, or what `fault` makes of it.
+async fn whole_answer(
+    api: Api,
+    r: &Rendered,
+    fault: Option<&Fault>,
+    guard: StreamGuard,
+) -> HandlerResult {
+    let half = |b: &Bytes| b.slice(..b.len() / 2);
+    let body = match fault {
+        Some(Fault::HangAfterChunks(_)) => return std::future::pending().await,
+        Some(Fault::DropAfterChunks(_)) => ResponseBody::paced(Plan {
+            frames: vec![half(&r.full)],
+            end: End::Abort,
+            before_first: Duration::ZERO,
+            between: Duration::ZERO,
+        }),
+        Some(Fault::MalformedLine) => ResponseBody::full(r.malformed.clone()),
+        Some(Fault::ErrorLine(msg)) => {
+            let resp = api_error(api, StatusCode::INTERNAL_SERVER_ERROR, msg);
+            return Ok(resp.map(|b| b.with_guard(guard)));
+        }
+        Some(Fault::NoDone) => ResponseBody::full(half(&r.full)),
+        _ => ResponseBody::full(r.full.clone()),
+    };
+    Ok(response(StatusCode::OK, JSON, body.with_guard(guard)))
 }
