@@ -99,6 +99,19 @@ pub struct PolicyConfig {
     pub strict_exact_targets: bool,
     /// Global spending caps.
     pub budget: BudgetConfig,
+    /// Which tools keep a request off cloud targets.
+    pub tools: ToolPolicy,
+}
+
+/// Tool policy by locality: a request that offers a tool matching one of the globs is
+/// planned on local and LAN targets only (reason `tool_never_to_cloud`), checked again at
+/// dispatch, and refused with `policy_blocked` naming the tool when no target is left.
+/// Tools are never stripped from a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolPolicy {
+    /// Tool-name globs (`exec`, `browser_*`; `*`, `?`, `[...]`) never sent to the cloud.
+    pub never_to_cloud: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -108,6 +121,7 @@ impl Default for PolicyConfig {
             cloud_fallback: true,
             strict_exact_targets: true,
             budget: BudgetConfig::default(),
+            tools: ToolPolicy::default(),
         }
     }
 }
@@ -152,6 +166,8 @@ pub struct CallerPolicy {
     pub allowed_routes: Option<Vec<String>>,
     /// This caller's own spending caps (in addition to the global ones).
     pub budget: Option<BudgetConfig>,
+    /// This caller's own tool policy (in addition to the global `policy.tools`).
+    pub tools: Option<ToolPolicy>,
 }
 
 /// Cooldowns and active probes.

@@ -52,6 +52,16 @@ pub enum RouterError {
     /// The cooldown schedule is empty or has a zero entry.
     #[error("invalid_health: health.cooldowns_ms must be non-empty and positive")]
     InvalidHealth,
+    /// A `never_to_cloud` tool glob does not parse.
+    #[error("invalid_tool_glob: {at}: `{glob}` is not a valid glob ({why})")]
+    InvalidToolGlob {
+        /// Where it is written (`policy.tools.never_to_cloud`, `callers.<id>.tools...`).
+        at: String,
+        /// The glob as written.
+        glob: String,
+        /// Why it does not parse.
+        why: String,
+    },
     /// A provider has `max_concurrency` 0.
     #[error("invalid_concurrency: provider `{0}` needs max_concurrency >= 1")]
     InvalidConcurrency(String),
@@ -71,6 +81,7 @@ impl RouterError {
             RouterError::InvalidBudget(_) => "invalid_budget",
             RouterError::InvalidHealth => "invalid_health",
             RouterError::InvalidConcurrency(_) => "invalid_concurrency",
+            RouterError::InvalidToolGlob { .. } => "invalid_tool_glob",
         }
     }
 }

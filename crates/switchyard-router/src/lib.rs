@@ -63,6 +63,7 @@ mod handles;
 mod health;
 mod ledger;
 pub mod metrics;
+mod needs;
 mod plan;
 mod privacy;
 mod queue;
@@ -71,16 +72,18 @@ mod route;
 mod router;
 mod slot;
 mod stream;
+mod tool_policy;
 mod ttft;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     BudgetConfig, CallerPolicy, HealthConfig, OverflowRule, PolicyConfig, RetryConfig, RouteConfig,
-    RouterConfig, TargetStep,
+    RouterConfig, TargetStep, ToolPolicy,
 };
 pub use error::RouterError;
 pub use handles::{LocalTargetError, ProviderHandle};
 pub use ledger::{BudgetWindow, LedgerError, MemoryLedger, RedbLedger, SpendLedger};
+pub use needs::estimated_prompt_tokens;
 pub use record::{
     Attempt, AttemptOutcome, CatalogEntry, CatalogKind, DecisionObserver, DecisionRecord,
     ExplainedTarget, Explanation, Health, ProviderStatus, RequestOutcome, RouteFailure,

@@ -8,6 +8,7 @@ use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::config::OverflowRule;
 use crate::health::Availability;
+use crate::needs::Needs;
 use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
 use crate::router::{Inner, ParsedTarget};
@@ -61,6 +62,8 @@ pub(crate) struct Plan {
     pub(crate) fallback: bool,
     pub(crate) targets: Vec<PlannedTarget>,
     pub(crate) excluded: Vec<SkippedTarget>,
+    /// The first offered tool that policy keeps off cloud targets, if any.
+    pub(crate) cloud_tool: Option<String>,
 }
 
 /// Why no plan could be made.
@@ -275,6 +278,8 @@ impl Inner {
             budget_configured: self.budget_configured(caller),
             caller,
             budget_out: None,
+            cloud_tool: self.tool_policies.cloud_tool(request),
+            needs: Needs::of(request),
         };
         let mut ready: Vec<PlannedTarget> = Vec::new();
         let mut deferred: Vec<PlannedTarget> = Vec::new();
@@ -324,7 +329,11 @@ impl Inner {
         if ready.is_empty() {
             let budget_out = gate.budget_out.flatten();
             return Err(Box::new(no_target_error(
-                &requested, &resolved, privacy, excluded, budget_out,
+                &requested,
+                &resolved,
+                privacy,
+                excluded,
+                (budget_out, gate.cloud_tool),
             )));
         }
         Ok(Plan {
@@ -334,6 +343,7 @@ impl Inner {
             fallback: resolved.fallback,
             targets: ready,
             excluded,
+            cloud_tool: gate.cloud_tool.map(str::to_owned),
         })
     }
 
@@ -456,6 +466,10 @@ struct Gate<'c> {
     caller: Option<&'c str>,
     /// The spend check's answer, once asked (`Some(Some(why))`: a cap is reached).
     budget_out: Option<Option<String>>,
+    /// The first offered tool that `never_to_cloud` keeps off cloud targets.
+    cloud_tool: Option<&'c str>,
+    /// What the request needs of a model.
+    needs: Needs,
 }
 
 impl Gate<'_> {
@@ -472,6 +486,8 @@ impl Gate<'_> {
             Some(resolved.no_fallback_reason)
         } else if !self.privacy.allows(target.locality) {
             Some(ReasonCode::PrivacyLocalOnly)
+        } else if cloud && self.cloud_tool.is_some() {
+            Some(ReasonCode::ToolNeverToCloud)
         } else if cloud && step_idx > 0 && self.cloud_fallback_off {
             Some(ReasonCode::CloudFallbackDisabled)
         } else if let (true, Some(reason)) = (cloud, self.bare_cloud_out) {
@@ -489,7 +505,9 @@ impl Gate<'_> {
         {
             Some(ReasonCode::UnpricedUnderBudget)
         } else {
-            None
+            let recovers = slot.provider.recovers_text_tool_calls(&t.model);
+            self.needs
+                .unmet(slot.model_info(&t.model).as_ref(), recovers)
         }
     }
 }
@@ -500,7 +518,7 @@ fn no_target_error(
     resolved: &Resolved<'_>,
     privacy: PrivacyClass,
     excluded: Vec<SkippedTarget>,
-    budget_out: Option<String>,
+    (budget_out, cloud_tool): (Option<String>, Option<&str>),
 ) -> PlanError {
     let budget = excluded
         .iter()
@@ -514,7 +532,14 @@ fn no_target_error(
         let why = excluded
             .first()
             .map_or("policy allows no target", |s| s.reason.describe());
-        (ErrorKind::PolicyBlocked, why.to_owned())
+        let tool_out = excluded
+            .iter()
+            .any(|s| s.reason == ReasonCode::ToolNeverToCloud);
+        let why = match cloud_tool {
+            Some(tool) if tool_out => format!("{why}; tool `{tool}` may not reach a cloud target"),
+            _ => why.to_owned(),
+        };
+        (ErrorKind::PolicyBlocked, why)
     };
     PlanError {
         error: ProviderError::new(

@@ -44,9 +44,10 @@ fn dispatch_check(
     privacy: PrivacyClass,
     planned: &PlannedTarget,
     slot: &Slot,
-    caller: Option<&str>,
+    request: &ChatRequest,
     after_failure: bool,
 ) -> Result<(), ReasonCode> {
+    let caller = request.meta.caller.as_deref();
     // The model's own locality counts too (read again: the catalog may have changed).
     let locality = slot
         .model_locality(&planned.target.model)
@@ -55,6 +56,9 @@ fn dispatch_check(
         return Err(ReasonCode::PrivacyLocalOnly);
     }
     if is_cloud(locality) {
+        if inner.tool_policies.cloud_tool(request).is_some() {
+            return Err(ReasonCode::ToolNeverToCloud);
+        }
         if (planned.step > 0 || after_failure) && inner.cloud_fallback_off() {
             return Err(ReasonCode::CloudFallbackDisabled);
         }
@@ -76,8 +80,7 @@ async fn dispatch(
     after_failure: bool,
 ) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
     let check = || {
-        let caller = request.meta.caller.as_deref();
-        dispatch_check(inner, privacy, planned, slot, caller, after_failure)
+        dispatch_check(inner, privacy, planned, slot, request, after_failure)
             .map_err(DispatchFailure::Blocked)
     };
     check()?;
@@ -322,8 +325,35 @@ async fn run(
             Tried::Failed(e) => last_err = Some(e),
         }
     }
-    let error = last_err.unwrap_or_else(|| nothing_allowed(&progress.skipped, &plan.requested));
+    let error = match last_err {
+        Some(e) => tool_kept_local(&plan, &progress.skipped, e),
+        None => nothing_allowed(&progress.skipped, &plan.requested),
+    };
     Err(progress.fail(error))
+}
+
+/// When every target the tool policy left in failed and cloud targets were left out for
+/// a `never_to_cloud` tool, the request is refused as `policy_blocked` naming the tool
+/// (the last failure is in the message): the policy, not the failure, is why it was not
+/// served elsewhere. Other failures pass through unchanged.
+fn tool_kept_local(plan: &Plan, skipped: &[SkippedTarget], last: ProviderError) -> ProviderError {
+    let Some(tool) = plan.cloud_tool.as_deref() else {
+        return last;
+    };
+    if !last.fallback_eligible()
+        || !skipped
+            .iter()
+            .any(|s| s.reason == ReasonCode::ToolNeverToCloud)
+    {
+        return last;
+    }
+    ProviderError::new(
+        ErrorKind::PolicyBlocked,
+        format!(
+            "no target may serve `{}`: tool `{tool}` may not reach a cloud target (tools.never_to_cloud), and every local or LAN target failed (last: {last})",
+            plan.requested
+        ),
+    )
 }
 
 /// The error when policy stopped every target and none failed.
@@ -390,13 +420,12 @@ impl Target<'_> {
         };
         // A target tried after another failed is a fallback, whatever its step.
         let after_failure = last_err.is_some();
-        let caller = request.meta.caller.as_deref();
         if let Err(reason) = dispatch_check(
             inner,
             self.plan.privacy,
             planned,
             &slot,
-            caller,
+            request,
             after_failure,
         ) {
             progress.block(planned, reason);

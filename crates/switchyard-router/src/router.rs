@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) ledger: Arc<dyn SpendLedger>,
     pub(crate) observer: Option<Arc<dyn DecisionObserver>>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The compiled `never_to_cloud` tool globs.
+    pub(crate) tool_policies: crate::tool_policy::ToolPolicies,
 }
 
 impl fmt::Debug for Inner {

@@ -142,6 +142,7 @@ pub(super) fn build(
         return Err(RouterError::InvalidHealth);
     }
 
+    let tool_policies = crate::tool_policy::ToolPolicies::compile(&config)?;
     warn_unpriced_under_budget(&config, &slots);
 
     let built = build_slots(slots, previous, clock.as_ref());
@@ -153,6 +154,7 @@ pub(super) fn build(
         ledger,
         observer,
         clock,
+        tool_policies,
     })
 }
 
