@@ -157,6 +157,10 @@ pub(crate) struct ExplainArgs {
     /// Whether the request offers tools (routes may prefer tool-capable targets).
     #[arg(long)]
     pub(crate) tools: bool,
+    /// A tool the request offers, by name (repeatable; implies `--tools`): the tool
+    /// policy (`never_to_cloud`) applies to these names.
+    #[arg(long = "tool", value_name = "NAME")]
+    pub(crate) tool: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -29,8 +29,11 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
             return EXIT_CONFIG;
         }
     };
-    // Bare model names are found in the discovered catalogs: fill them first.
-    if !args.model.contains('/') && !config.file.routes.contains_key(&args.model) {
+    // Bare model names are found in the discovered catalogs, and what a model can do
+    // (tools) is known from them: fill them first.
+    let offers_tools = args.tools || !args.tool.is_empty();
+    let bare = !args.model.contains('/') && !config.file.routes.contains_key(&args.model);
+    if bare || offers_tools {
         let _ = built.router.catalog().await;
     }
     let mut request = ChatRequest::new(args.model.clone(), vec![Message::user("")]);
@@ -38,9 +41,13 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
     // `x-switchyard-privacy` header).
     request.meta.privacy = PrivacyClass::strictest(key.and_then(|k| k.privacy), args.privacy);
-    if args.tools {
+    let mut names: Vec<&str> = args.tool.iter().map(String::as_str).collect();
+    if names.is_empty() && args.tools {
+        names.push("tool");
+    }
+    for name in names {
         request.tools.push(ToolSpec {
-            name: "tool".to_owned(),
+            name: name.to_owned(),
             description: None,
             parameters: serde_json::json!({"type": "object", "properties": {}}),
         });
