@@ -437,6 +437,10 @@ pub struct RequestMeta {
     /// upstreams that speak the same API (an unknown OpenAI field means nothing to Ollama).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_api: Option<ApiFamily>,
+    /// The task the caller names (the `x-switchyard-task` header), which a route's task
+    /// rules may match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// The API families Switchyard speaks, on either side.

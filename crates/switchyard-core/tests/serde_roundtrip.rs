@@ -83,6 +83,7 @@ fn full_request() -> ChatRequest {
             privacy: Some(PrivacyClass::LocalOnly),
             request_id: "req-1".into(),
             client_api: Some(switchyard_core::ApiFamily::OpenAi),
+            task: Some("summary".into()),
         },
     }
 }

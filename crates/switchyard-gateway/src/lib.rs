@@ -91,6 +91,7 @@ mod time;
 mod warmup;
 
 pub use api::status_for;
+pub use chat::TASK_HEADER;
 pub use chat::{
     ATTEMPTS_HEADER, OVERHEAD_HEADER, PRIVACY_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER,
 };

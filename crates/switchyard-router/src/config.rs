@@ -47,6 +47,29 @@ pub struct RouteConfig {
     /// exact `provider/model` that is this route's first step fall back along this route.
     #[serde(default)]
     pub fallback: Option<bool>,
+    /// Task rules, in order: the first whose conditions all hold sends the request to
+    /// another route (whose own rules then apply). Rules that loop are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<TaskRule>,
+}
+
+/// One task rule of a route: `{ tools: ["browser_*"], to: "heavy" }`,
+/// `{ task: "summary", to: "small" }`, `{ min_prompt_tokens: 8000, to: "long" }`. Every
+/// condition given must hold; a rule needs at least one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRule {
+    /// Holds when the request offers a tool matching one of these globs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Holds when the request's task (the `x-switchyard-task` header) is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Holds when the estimated prompt (bytes / 4) is at least this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_prompt_tokens: Option<u64>,
+    /// The route alias the request goes to.
+    pub to: String,
 }
 
 /// One step of a route.

@@ -62,6 +62,17 @@ pub enum RouterError {
         /// Why it does not parse.
         why: String,
     },
+    /// A task rule has no condition or names an unknown route.
+    #[error("invalid_rule: {rule}: {why}")]
+    InvalidRule {
+        /// Where it is written (`chat.rules[0]`).
+        rule: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Task rules send requests around in a circle.
+    #[error("rule_loop: task rules loop: {0}")]
+    RuleLoop(String),
     /// A provider has `max_concurrency` 0.
     #[error("invalid_concurrency: provider `{0}` needs max_concurrency >= 1")]
     InvalidConcurrency(String),
@@ -82,6 +93,8 @@ impl RouterError {
             RouterError::InvalidHealth => "invalid_health",
             RouterError::InvalidConcurrency(_) => "invalid_concurrency",
             RouterError::InvalidToolGlob { .. } => "invalid_tool_glob",
+            RouterError::InvalidRule { .. } => "invalid_rule",
+            RouterError::RuleLoop(_) => "rule_loop",
         }
     }
 }

@@ -75,6 +75,11 @@ impl Needs {
         }
     }
 
+    /// The estimated prompt size in tokens ([`estimated_prompt_tokens`]).
+    pub(crate) fn prompt_tokens(&self) -> u64 {
+        self.prompt_tokens
+    }
+
     /// Why a model described by `info` cannot serve these needs, if it cannot. A missing
     /// `tools` capability does not count when `recovers_text_tools` (the provider turns
     /// tool calls written as text into calls for this model). Unknown capabilities and an

@@ -64,6 +64,8 @@ pub(crate) struct Plan {
     pub(crate) excluded: Vec<SkippedTarget>,
     /// The first offered tool that policy keeps off cloud targets, if any.
     pub(crate) cloud_tool: Option<String>,
+    /// The task rules that sent the request to its route, if any.
+    pub(crate) rule: Option<String>,
 }
 
 /// Why no plan could be made.
@@ -75,6 +77,8 @@ pub(crate) struct PlanError {
     pub(crate) excluded: Vec<SkippedTarget>,
     /// The model name is unknown (a catalog refresh might help).
     pub(crate) unknown_model: bool,
+    /// The task rules that sent the request to its route, if any.
+    pub(crate) rule: Option<String>,
 }
 
 impl Inner {
@@ -204,6 +208,7 @@ impl Inner {
             privacy,
             excluded: Vec::new(),
             unknown_model: false,
+            rule: None,
         }))
     }
 
@@ -221,8 +226,77 @@ impl Inner {
         members
     }
 
-    /// Plans `request`. Pure apart from reading live state.
+    /// Plans `request`, after its route's task rules: the first rule that holds sends it
+    /// to another route. Pure apart from reading live state.
     pub(crate) fn plan(&self, request: &ChatRequest) -> Result<Plan, Box<PlanError>> {
+        let needs = Needs::of(request);
+        let (name, rule) = self.apply_rules(&request.model, request, needs.prompt_tokens());
+        match self.plan_named(request, &name, needs) {
+            Ok(plan) => Ok(Plan { rule, ..plan }),
+            Err(mut e) => {
+                e.rule = rule;
+                Err(e)
+            }
+        }
+    }
+
+    /// The route task rules send `name` to, and which rules fired (`chat.rules[0] ->
+    /// heavy`; a chain when the next route's rules fire too).
+    fn apply_rules(
+        &self,
+        name: &str,
+        request: &ChatRequest,
+        prompt_tokens: u64,
+    ) -> (String, Option<String>) {
+        let mut current = name;
+        let mut fired: Vec<&str> = Vec::new();
+        // Validation refused loops, so each rule leads to a route not seen before.
+        for _ in 0..=self.routes.len() {
+            let Some(rule) = self.routes.get(current).and_then(|r| {
+                r.rules
+                    .iter()
+                    .find(|rule| rule.matches(request, prompt_tokens))
+            }) else {
+                break;
+            };
+            fired.push(&rule.label);
+            current = &rule.to;
+        }
+        let rule = (!fired.is_empty()).then(|| format!("{} -> {current}", fired.join(" -> ")));
+        (current.to_owned(), rule)
+    }
+
+    /// The unknown-model error of `requested`, listing what the caller may use.
+    fn unknown_model(
+        &self,
+        requested: &str,
+        allowed: Option<&[String]>,
+        privacy: PrivacyClass,
+    ) -> Box<PlanError> {
+        Box::new(PlanError {
+            error: ProviderError::new(
+                ErrorKind::ModelNotFound,
+                format!(
+                    "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
+                    self.known_names(40, None, allowed)
+                ),
+            ),
+            route: None,
+            privacy,
+            excluded: Vec::new(),
+            unknown_model: true,
+            rule: None,
+        })
+    }
+
+    /// Plans `request` for the model or route `name` (the request's own, or where a task
+    /// rule sent it).
+    fn plan_named(
+        &self,
+        request: &ChatRequest,
+        name: &str,
+        needs: Needs,
+    ) -> Result<Plan, Box<PlanError>> {
         let requested = request.model.clone();
         let caller = request.meta.caller.as_deref();
         let caller_policy = caller.and_then(|c| self.config.callers.get(c));
@@ -231,20 +305,8 @@ impl Inner {
             caller_policy.and_then(|p| p.privacy),
         );
         let allowed = caller_policy.and_then(|p| p.allowed_routes.as_deref());
-        let Some(resolved) = self.resolve(&requested) else {
-            return Err(Box::new(PlanError {
-                error: ProviderError::new(
-                    ErrorKind::ModelNotFound,
-                    format!(
-                        "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
-                        self.known_names(40, None, allowed)
-                    ),
-                ),
-                route: None,
-                privacy: base_privacy,
-                excluded: Vec::new(),
-                unknown_model: true,
-            }));
+        let Some(resolved) = self.resolve(name) else {
+            return Err(self.unknown_model(&requested, allowed, base_privacy));
         };
         let privacy = strictest_of(base_privacy, resolved.route_privacy);
 
@@ -259,6 +321,7 @@ impl Inner {
                 privacy,
                 excluded: Vec::new(),
                 unknown_model: true,
+                rule: None,
             }));
         }
         let now = self.clock.now();
@@ -279,7 +342,7 @@ impl Inner {
             caller,
             budget_out: None,
             cloud_tool: self.tool_policies.cloud_tool(request),
-            needs: Needs::of(request),
+            needs,
         };
         let mut ready: Vec<PlannedTarget> = Vec::new();
         let mut deferred: Vec<PlannedTarget> = Vec::new();
@@ -344,6 +407,7 @@ impl Inner {
             targets: ready,
             excluded,
             cloud_tool: gate.cloud_tool.map(str::to_owned),
+            rule: None,
         })
     }
 
@@ -418,6 +482,7 @@ impl Inner {
             Ok(plan) => Explanation {
                 requested: plan.requested,
                 route: plan.route,
+                rule: plan.rule,
                 privacy: plan.privacy,
                 fallback: plan.fallback,
                 targets: plan
@@ -439,6 +504,7 @@ impl Inner {
             Err(e) => Explanation {
                 requested: request.model.clone(),
                 route: e.route,
+                rule: e.rule,
                 privacy: e.privacy,
                 fallback: false,
                 targets: e
@@ -553,6 +619,7 @@ fn no_target_error(
         privacy,
         excluded,
         unknown_model: false,
+        rule: None,
     }
 }
 

@@ -133,6 +133,7 @@ impl Router {
         } else {
             request.meta.request_id.clone()
         };
+        self.inner.observe_tool_set(request, &request_id);
         let start = Start {
             request_id,
             started,
@@ -149,6 +150,7 @@ impl Router {
                     (request.model.clone(), e.route, e.privacy),
                     e.excluded,
                 );
+                progress.rule = e.rule;
                 Err(progress.fail(e.error))
             }
         }
@@ -162,6 +164,26 @@ impl Router {
 }
 
 impl Inner {
+    /// Missing-tools triage: records the tools the caller offered, and warns and counts
+    /// when its tool list shrank.
+    fn observe_tool_set(&self, request: &ChatRequest, request_id: &str) {
+        let caller = request.meta.caller.as_deref().unwrap_or("-");
+        let missing = self.tool_sets.observe(caller, request.tool_names());
+        if missing.is_empty() {
+            return;
+        }
+        let offered: Vec<&str> = request.tool_names().collect();
+        tracing::warn!(
+            caller,
+            request_id,
+            missing = %missing.join(","),
+            offered = %offered.join(","),
+            "the caller's tool list shrank: tools offered in most of its recent requests are missing"
+        );
+        ::metrics::counter!(crate::metrics::TOOL_SET_SHRUNK_TOTAL, "caller" => caller.to_owned())
+            .increment(1);
+    }
+
     /// Plans `request`, knowing the local catalogs first (a bare name goes to the least
     /// exposed provider offering it) and refreshing stale catalogs once when the model is
     /// unknown (it may have been discovered since the last refresh).
@@ -195,6 +217,8 @@ struct Progress {
     caller: Option<String>,
     requested: String,
     route: Option<String>,
+    /// The task rules that sent the request to its route, if any.
+    rule: Option<String>,
     privacy: PrivacyClass,
     started: Instant,
     started_at: std::time::SystemTime,
@@ -203,6 +227,8 @@ struct Progress {
     failed: Vec<Attempt>,
     skipped: Vec<SkippedTarget>,
     decided: bool,
+    /// The tools the request offered, for the serving stream's check of tool calls.
+    offered: crate::unknown_calls::OfferedTools,
 }
 
 impl Progress {
@@ -221,6 +247,7 @@ impl Progress {
             caller: request.meta.caller.clone(),
             requested,
             route,
+            rule: None,
             privacy,
             started: start.started,
             started_at: start.started_at,
@@ -228,6 +255,7 @@ impl Progress {
             failed: Vec::new(),
             skipped,
             decided: false,
+            offered: crate::unknown_calls::OfferedTools::of(request),
         }
     }
 
@@ -238,10 +266,12 @@ impl Progress {
             caller: self.caller.clone(),
             requested: self.requested.clone(),
             route: self.route.clone(),
+            rule: self.rule.clone(),
             privacy: self.privacy,
             attempts: self.failed.clone(),
             skipped: self.skipped.clone(),
             served_by: None,
+            unknown_tool_calls: Vec::new(),
             reason,
             usage: None,
             cost_micro_usd: 0,
@@ -300,6 +330,7 @@ async fn run(
 ) -> Result<RoutedStream, RouteFailure> {
     let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
     let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
+    progress.rule.clone_from(&plan.rule);
     let mut last_err: Option<ProviderError> = None;
     for idx in 0..plan.targets.len() {
         if last_err.as_ref().is_some_and(|e| !e.fallback_eligible()) {
@@ -552,6 +583,7 @@ impl Target<'_> {
             price,
             started: progress.started,
             upstream_wait: progress.exec_start.elapsed(),
+            offered: std::mem::take(&mut progress.offered),
         })
     }
 }

@@ -51,7 +51,8 @@ impl ToolPolicies {
     }
 }
 
-fn compile(at: &str, globs: &[String]) -> Result<Option<GlobSet>, RouterError> {
+/// Compiles tool-name globs (`None` for none); `at` names where they are written.
+pub(crate) fn compile(at: &str, globs: &[String]) -> Result<Option<GlobSet>, RouterError> {
     if globs.is_empty() {
         return Ok(None);
     }

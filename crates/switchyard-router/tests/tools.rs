@@ -226,3 +226,112 @@ async fn a_callers_own_never_to_cloud_applies_to_that_caller_only() {
     drain(stream).await;
     assert_eq!(cloud.chat_request_count(), 1);
 }
+
+#[tokio::test]
+async fn task_rules_send_a_request_to_their_route_and_the_record_says_which() {
+    let up = TestUpstream::start(
+        UpstreamConfig::empty()
+            .model_with_script("small", Script::text(["small"]))
+            .model_with_script("heavy", Script::text(["heavy"]))
+            .model_with_script("summarizer", Script::text(["summary"])),
+    )
+    .await
+    .unwrap();
+    let slots = vec![ollama_at("local", &up.base_url(), Locality::Local, FT)];
+    let (router, records) = build_router(
+        json!({ "routes": {
+            "chat": { "targets": ["local/small"],
+                      "rules": [ { "tools": ["browser_*"], "to": "heavy" },
+                                 { "task": "summary", "to": "sum" },
+                                 { "min_prompt_tokens": 100, "to": "heavy" } ] },
+            "heavy": { "targets": ["local/heavy"] },
+            "sum": { "targets": ["local/summarizer"] } } }),
+        slots,
+    );
+
+    let stream = route(&router, &with_tools("chat", &["search", "browser_open"]))
+        .await
+        .expect("served");
+    assert_eq!(stream.served_by().to_string(), "local/heavy");
+    let (text, _, _) = drain(stream).await;
+    assert_eq!(text, "heavy");
+    let record = records.last();
+    assert_eq!(record.requested, "chat");
+    assert_eq!(record.route.as_deref(), Some("heavy"));
+    assert_eq!(record.rule.as_deref(), Some("chat.rules[0] -> heavy"));
+    let explained = router.explain(&with_tools("chat", &["browser_open"]));
+    assert_eq!(explained.rule.as_deref(), Some("chat.rules[0] -> heavy"));
+
+    let mut summary = request("chat");
+    summary.meta.task = Some("summary".to_owned());
+    let stream = route(&router, &summary).await.expect("served");
+    assert_eq!(stream.served_by().to_string(), "local/summarizer");
+    drain(stream).await;
+    assert_eq!(records.last().rule.as_deref(), Some("chat.rules[1] -> sum"));
+
+    let mut long = request("chat");
+    long.messages = vec![switchyard_core::Message::user("x".repeat(400))];
+    let stream = route(&router, &long).await.expect("served");
+    assert_eq!(stream.served_by().to_string(), "local/heavy");
+    drain(stream).await;
+    assert_eq!(
+        records.last().rule.as_deref(),
+        Some("chat.rules[2] -> heavy")
+    );
+
+    // No rule holds: the route's own targets, and no rule in the record.
+    let stream = route(&router, &with_tools("chat", &["search"]))
+        .await
+        .expect("served");
+    assert_eq!(stream.served_by().to_string(), "local/small");
+    drain(stream).await;
+    assert_eq!(records.last().rule, None);
+}
+
+#[test]
+fn task_rules_that_loop_are_refused() {
+    let config = config(json!({ "routes": {
+        "chat": { "targets": ["local/a"], "rules": [ { "task": "x", "to": "heavy" } ] },
+        "heavy": { "targets": ["local/b"], "rules": [ { "tools": ["*"], "to": "chat" } ] } } }));
+    let slot = ollama_at("local", "http://127.0.0.1:9", Locality::Local, FT);
+    let err = switchyard_router::Router::new(
+        config,
+        vec![slot],
+        std::sync::Arc::new(switchyard_router::MemoryLedger::new()),
+    )
+    .expect_err("a loop is refused");
+    assert_eq!(err.reason_code(), "rule_loop");
+    assert!(err.to_string().contains("chat -> heavy -> chat"), "{err}");
+}
+
+#[tokio::test]
+async fn a_call_of_a_tool_the_request_did_not_offer_is_flagged_and_passed_through() {
+    use switchyard_testkit::ScriptedCall;
+    let up = TestUpstream::start(UpstreamConfig::empty().model_with_script(
+        "m",
+        Script::tool_calls(vec![
+            ScriptedCall::new("search", json!({ "q": "x" })),
+            ScriptedCall::new("rm_rf", json!({ "path": "/" })),
+        ]),
+    ))
+    .await
+    .unwrap();
+    let (router, records) = build_router(
+        json!({ "routes": { "chat": { "targets": ["local/m"] } } }),
+        vec![ollama_at("local", &up.base_url(), Locality::Local, FT)],
+    );
+    let mut req = with_tools("chat", &["search"]);
+    req.meta.caller = Some("agent".to_owned());
+    let stream = route(&router, &req).await.expect("served");
+    let (_, events, error) = drain(stream).await;
+    assert!(error.is_none());
+    let called: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            switchyard_core::ChatEvent::ToolCallStart { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(called, ["search", "rm_rf"], "both calls reach the client");
+    assert_eq!(records.last().unknown_tool_calls, ["rm_rf"]);
+}

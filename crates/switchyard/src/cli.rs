@@ -161,6 +161,9 @@ pub(crate) struct ExplainArgs {
     /// policy (`never_to_cloud`) applies to these names.
     #[arg(long = "tool", value_name = "NAME")]
     pub(crate) tool: Vec<String>,
+    /// The task the request names (the `x-switchyard-task` header), for task rules.
+    #[arg(long)]
+    pub(crate) task: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

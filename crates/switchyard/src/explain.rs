@@ -38,6 +38,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     }
     let mut request = ChatRequest::new(args.model.clone(), vec![Message::user("")]);
     request.meta.caller = args.caller.clone();
+    request.meta.task = args.task.clone();
     // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
     // `x-switchyard-privacy` header).
     request.meta.privacy = PrivacyClass::strictest(key.and_then(|k| k.privacy), args.privacy);
@@ -104,6 +105,9 @@ pub(crate) fn render(e: &Explanation) -> String {
             .as_deref()
             .unwrap_or("(none: exact target or bare model)")
     );
+    if let Some(rule) = &e.rule {
+        let _ = writeln!(out, "rule:     {rule}");
+    }
     let _ = writeln!(out, "privacy:  {}", e.privacy.as_str());
     let _ = writeln!(
         out,

@@ -636,7 +636,9 @@ async fn route_explain_shows_capability_and_tool_policy_skips() {
     cloud: {{ api: "openai", base_url: "https://api.example.invalid/v1", api_key: "env:SY_CLOUD_KEY",
              discover: false, models: [ {{ id: "gpt-4.1-mini" }} ] }},
   }},
-  routes: {{ chat: {{ targets: ["local/plain:1b", "cloud/gpt-4.1-mini"] }} }},
+  routes: {{ chat: {{ targets: ["local/plain:1b", "cloud/gpt-4.1-mini"],
+                    rules: [ {{ task: "summary", to: "cheap" }} ] }},
+            cheap: {{ targets: ["cloud/gpt-4.1-mini"] }} }},
   policy: {{ tools: {{ never_to_cloud: ["exec"] }} }},
 }}"#,
             upstream.base_url()
@@ -674,5 +676,15 @@ async fn route_explain_shows_capability_and_tool_policy_skips() {
     let out = run(&args, &env, SHORT).await;
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("1. local/plain:1b"));
+
+    // A task rule sends the request to its route, and says so.
+    let args = [
+        "route", "explain", "--config", path, "--model", "chat", "--task", "summary",
+    ];
+    let out = run(&args, &env, SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("rule:     chat.rules[0] -> cheap"), "{plan}");
+    assert!(plan.contains("1. cloud/gpt-4.1-mini"), "{plan}");
     upstream.shutdown().await;
 }

@@ -117,9 +117,21 @@ pub(super) fn build(
                 overflow: rc.overflow,
                 privacy: rc.privacy,
                 fallback: rc.fallback,
+                rules: crate::rules::compile(name, &rc.rules, &config.routes)?,
             },
         );
     }
+    let edges = config
+        .routes
+        .iter()
+        .map(|(name, rc)| {
+            (
+                name.clone(),
+                rc.rules.iter().map(|r| r.to.clone()).collect(),
+            )
+        })
+        .collect();
+    crate::rules::check_loops(&edges)?;
     for (caller, policy) in &config.callers {
         for allowed in policy.allowed_routes.iter().flatten() {
             let is_route = routes.contains_key(allowed);
@@ -155,6 +167,7 @@ pub(super) fn build(
         observer,
         clock,
         tool_policies,
+        tool_sets: previous.map_or_else(Default::default, |p| p.tool_sets.clone()),
     })
 }
 
