@@ -220,7 +220,8 @@ pub struct ExplainedTarget {
     /// Why it is in (`primary`, `fallback`, `group_balanced`, `overflow_queue_depth`; or
     /// `cooling_down` / `health_down`: put last, tried only when nothing else is left) or
     /// out (`privacy_local_only`, `cloud_fallback_disabled`, `budget_exhausted`,
-    /// `strict_target`, `no_fallback`).
+    /// `strict_target`, `no_fallback`, `tool_never_to_cloud`, `model_lacks_tools`,
+    /// `model_lacks_vision`, `model_lacks_thinking`, `context_window_exceeded`).
     pub reason: ReasonCode,
 }
 
