@@ -44,6 +44,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         self.chat(&renamed).await
     }
 
+    /// Whether this provider turns tool calls a model writes as text into structured calls
+    /// for `model` (text tool-call recovery), so that a model without native tool calling
+    /// can still serve a request with tools. `false` by default.
+    fn recovers_text_tool_calls(&self, model: &str) -> bool {
+        let _ = model;
+        false
+    }
+
     /// The models this provider offers.
     async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError>;
 

@@ -69,6 +69,17 @@ pub enum ReasonCode {
     Error(ErrorKind),
     /// A probe of one API path failed (the doctor's path rung).
     PathFailed,
+    /// Skipped: the request offers tools and the model lacks the `tools` capability (and
+    /// text tool-call recovery is off for it).
+    ModelLacksTools,
+    /// Skipped: the request carries images and the model lacks the `vision` capability.
+    ModelLacksVision,
+    /// Skipped: the request asks to think and the model lacks the `thinking` capability.
+    ModelLacksThinking,
+    /// Skipped: the request's estimated prompt size is over the model's context window.
+    ContextWindowExceeded,
+    /// Skipped: the request offers a tool that `never_to_cloud` keeps off cloud targets.
+    ToolNeverToCloud,
 }
 
 impl ReasonCode {
@@ -105,6 +116,11 @@ impl ReasonCode {
             ReasonCode::FallbackAfter(kind) => fallback_after_str(kind),
             ReasonCode::Error(kind) => kind.reason_code(),
             ReasonCode::PathFailed => "path_failed",
+            ReasonCode::ModelLacksTools => "model_lacks_tools",
+            ReasonCode::ModelLacksVision => "model_lacks_vision",
+            ReasonCode::ModelLacksThinking => "model_lacks_thinking",
+            ReasonCode::ContextWindowExceeded => "context_window_exceeded",
+            ReasonCode::ToolNeverToCloud => "tool_never_to_cloud",
         }
     }
 
@@ -129,6 +145,21 @@ impl ReasonCode {
             ReasonCode::HealthDown => "the last health probe failed",
             ReasonCode::NotFallbackEligible => "the previous failure is not fallback-eligible",
             ReasonCode::CallerNotAllowed => "the caller may not use this route",
+            ReasonCode::ModelLacksTools => {
+                "the request offers tools and the model cannot call tools (no `tools` capability)"
+            }
+            ReasonCode::ModelLacksVision => {
+                "the request carries images and the model cannot read them (no `vision` capability)"
+            }
+            ReasonCode::ModelLacksThinking => {
+                "the request asks to think and the model cannot (no `thinking` capability)"
+            }
+            ReasonCode::ContextWindowExceeded => {
+                "the estimated prompt (bytes / 4) is over the model's context window"
+            }
+            ReasonCode::ToolNeverToCloud => {
+                "the request offers a tool that policy keeps off cloud targets (tools.never_to_cloud)"
+            }
             ReasonCode::Primary
             | ReasonCode::Fallback
             | ReasonCode::GroupBalanced

@@ -441,6 +441,10 @@ pub struct RequestMeta {
     /// targets receive it with their configured values; nothing else does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anthropic_beta: Option<String>,
+    /// The task the caller names (the `x-switchyard-task` header), which a route's task
+    /// rules may match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// The API families Switchyard speaks, on either side.

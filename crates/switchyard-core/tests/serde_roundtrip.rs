@@ -84,6 +84,7 @@ fn full_request() -> ChatRequest {
             request_id: "req-1".into(),
             client_api: Some(switchyard_core::ApiFamily::OpenAi),
             anthropic_beta: None,
+            task: Some("summary".into()),
         },
     }
 }

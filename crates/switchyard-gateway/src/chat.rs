@@ -36,6 +36,8 @@ pub const ROUTE_REASON_HEADER: HeaderName = HeaderName::from_static("x-switchyar
 /// Response header: milliseconds the gateway itself spent before the headers went out
 /// (time since the request arrived minus time spent waiting on upstreams).
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
+/// Request header: the task the request is for (`summary`), matched by routes' task rules.
+pub const TASK_HEADER: HeaderName = HeaderName::from_static("x-switchyard-task");
 /// Response header: how many targets were tried, the serving one included.
 pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
@@ -84,6 +86,7 @@ pub(crate) async fn admit(
         request_id,
         client_api: Some(api.family()),
         anthropic_beta: crate::anthropic::beta_header(api, &parts.headers),
+        task: task_of(&parts.headers),
     };
     Ok(Admitted {
         started,
@@ -387,6 +390,16 @@ pub(crate) fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The task the request names (`x-switchyard-task`), which a route's task rules may match.
+pub(crate) fn task_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(&TASK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
 /// The request's privacy class: the key's, raised (never lowered) by the header. Every
 /// `x-switchyard-privacy` value counts (a proxy may have appended one), the strictest wins;
 /// any value that is not a privacy class refuses the request.
@@ -434,6 +447,16 @@ pub(crate) fn rate_limited(api: Api, key: &ApiKey, wait: Duration) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_task_header_is_trimmed_and_an_empty_one_is_none() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(task_of(&headers), None);
+        headers.insert(TASK_HEADER, HeaderValue::from_static(" summary "));
+        assert_eq!(task_of(&headers).as_deref(), Some("summary"));
+        headers.insert(TASK_HEADER, HeaderValue::from_static("  "));
+        assert_eq!(task_of(&headers), None);
+    }
 
     #[test]
     fn target_header_is_provider_slash_model_like_display() {

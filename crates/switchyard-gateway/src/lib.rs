@@ -97,6 +97,7 @@ mod warmup;
 
 pub use anthropic::TOKEN_COUNT_HEADER;
 pub use api::status_for;
+pub use chat::TASK_HEADER;
 pub use chat::{
     ATTEMPTS_HEADER, OVERHEAD_HEADER, PRIVACY_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER,
 };

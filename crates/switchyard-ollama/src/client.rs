@@ -247,6 +247,10 @@ impl Provider for OllamaClient {
         self.chat_stream(request).await
     }
 
+    fn recovers_text_tool_calls(&self, _model: &str) -> bool {
+        self.inner.config.text_tool_recovery
+    }
+
     async fn chat_as(
         &self,
         request: &ChatRequest,

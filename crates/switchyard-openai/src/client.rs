@@ -258,6 +258,10 @@ impl Provider for OpenAiClient {
         self.chat_stream(request).await
     }
 
+    fn recovers_text_tool_calls(&self, model: &str) -> bool {
+        self.inner.config.text_tool_recovery.applies_to(model)
+    }
+
     async fn chat_as(
         &self,
         request: &ChatRequest,

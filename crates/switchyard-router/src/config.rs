@@ -52,6 +52,29 @@ pub struct RouteConfig {
     /// refuses the request with a 400 naming the tool.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_unsupported_tools: bool,
+    /// Task rules, in order: the first whose conditions all hold sends the request to
+    /// another route (whose own rules then apply). Rules that loop are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<TaskRule>,
+}
+
+/// One task rule of a route: `{ tools: ["browser_*"], to: "heavy" }`,
+/// `{ task: "summary", to: "small" }`, `{ min_prompt_tokens: 8000, to: "long" }`. Every
+/// condition given must hold; a rule needs at least one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRule {
+    /// Holds when the request offers a tool matching one of these globs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Holds when the request's task (the `x-switchyard-task` header) is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Holds when the estimated prompt (bytes / 4) is at least this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_prompt_tokens: Option<u64>,
+    /// The route alias the request goes to.
+    pub to: String,
 }
 
 /// One step of a route.
@@ -104,6 +127,19 @@ pub struct PolicyConfig {
     pub strict_exact_targets: bool,
     /// Global spending caps.
     pub budget: BudgetConfig,
+    /// Which tools keep a request off cloud targets.
+    pub tools: ToolPolicy,
+}
+
+/// Tool policy by locality: a request that offers a tool matching one of the globs is
+/// planned on local and LAN targets only (reason `tool_never_to_cloud`), checked again at
+/// dispatch, and refused with `policy_blocked` naming the tool when no target is left.
+/// Tools are never stripped from a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolPolicy {
+    /// Tool-name globs (`exec`, `browser_*`; `*`, `?`, `[...]`) never sent to the cloud.
+    pub never_to_cloud: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -113,6 +149,7 @@ impl Default for PolicyConfig {
             cloud_fallback: true,
             strict_exact_targets: true,
             budget: BudgetConfig::default(),
+            tools: ToolPolicy::default(),
         }
     }
 }
@@ -157,6 +194,8 @@ pub struct CallerPolicy {
     pub allowed_routes: Option<Vec<String>>,
     /// This caller's own spending caps (in addition to the global ones).
     pub budget: Option<BudgetConfig>,
+    /// This caller's own tool policy (in addition to the global `policy.tools`).
+    pub tools: Option<ToolPolicy>,
 }
 
 /// Cooldowns and active probes.

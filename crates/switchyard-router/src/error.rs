@@ -52,6 +52,27 @@ pub enum RouterError {
     /// The cooldown schedule is empty or has a zero entry.
     #[error("invalid_health: health.cooldowns_ms must be non-empty and positive")]
     InvalidHealth,
+    /// A `never_to_cloud` tool glob does not parse.
+    #[error("invalid_tool_glob: {at}: `{glob}` is not a valid glob ({why})")]
+    InvalidToolGlob {
+        /// Where it is written (`policy.tools.never_to_cloud`, `callers.<id>.tools...`).
+        at: String,
+        /// The glob as written.
+        glob: String,
+        /// Why it does not parse.
+        why: String,
+    },
+    /// A task rule has no condition or names an unknown route.
+    #[error("invalid_rule: {rule}: {why}")]
+    InvalidRule {
+        /// Where it is written (`chat.rules[0]`).
+        rule: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Task rules send requests around in a circle.
+    #[error("rule_loop: task rules loop: {0}")]
+    RuleLoop(String),
     /// A provider has `max_concurrency` 0.
     #[error("invalid_concurrency: provider `{0}` needs max_concurrency >= 1")]
     InvalidConcurrency(String),
@@ -71,6 +92,9 @@ impl RouterError {
             RouterError::InvalidBudget(_) => "invalid_budget",
             RouterError::InvalidHealth => "invalid_health",
             RouterError::InvalidConcurrency(_) => "invalid_concurrency",
+            RouterError::InvalidToolGlob { .. } => "invalid_tool_glob",
+            RouterError::InvalidRule { .. } => "invalid_rule",
+            RouterError::RuleLoop(_) => "rule_loop",
         }
     }
 }

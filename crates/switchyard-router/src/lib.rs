@@ -22,6 +22,12 @@
 //!   answered a model listing yet (`local_catalog_unknown`) or while cloud fallback is off
 //!   (`cloud_fallback_disabled`): ask for `provider/model` to choose the cloud explicitly.
 //!
+//! Tools are first-class: a target whose model lacks what the request needs (tool calling,
+//! vision, thinking, a context window for its estimated prompt) is left out before dispatch;
+//! `policy.tools.never_to_cloud` keeps requests offering matching tools off cloud targets;
+//! a route's task rules send requests to another route; a caller whose tool list shrank
+//! is warned about and counted.
+//!
 //! While a spending cap applies to a request (global or the caller's), a cloud model with
 //! no price is left out (`unpriced_under_budget`): its spend could not count against the
 //! cap. Every reason code is a [`ReasonCode`] (re-exported from `switchyard-core`).
@@ -64,25 +70,31 @@ mod handles;
 mod health;
 mod ledger;
 pub mod metrics;
+mod needs;
 mod plan;
 mod privacy;
 mod queue;
 mod record;
 mod route;
 mod router;
+mod rules;
 mod slot;
 mod stream;
+mod tool_policy;
+mod tool_sets;
 mod ttft;
+mod unknown_calls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     BudgetConfig, CallerPolicy, HealthConfig, OverflowRule, PolicyConfig, RetryConfig, RouteConfig,
-    RouterConfig, TargetStep,
+    RouterConfig, TargetStep, TaskRule, ToolPolicy,
 };
 pub use dispatch::{ChatCall, Dispatch};
 pub use error::RouterError;
 pub use handles::{LocalTargetError, ProviderHandle};
 pub use ledger::{BudgetWindow, LedgerError, MemoryLedger, RedbLedger, SpendLedger};
+pub use needs::estimated_prompt_tokens;
 pub use record::{
     Attempt, AttemptOutcome, CatalogEntry, CatalogKind, DecisionObserver, DecisionRecord,
     ExplainedTarget, Explanation, Health, ProviderStatus, RequestOutcome, RouteFailure,

@@ -27,6 +27,11 @@ pub const TOKENS_TOTAL: &str = "switchyard_tokens_total";
 pub const SPEND_USD_TOTAL: &str = "switchyard_spend_usd_total";
 /// Gauge `{provider}`: 1 when the provider is up, 0 when down or cooling.
 pub const PROVIDER_UP: &str = "switchyard_provider_up";
+/// Counter `{caller}`: a caller's tool list shrank (a tool offered in most of its recent
+/// requests disappeared). `caller` is the API key id, or `-` without one.
+pub const TOOL_SET_SHRUNK_TOTAL: &str = "switchyard_tool_set_shrunk_total";
+/// Counter `{caller}`: tool calls for a tool the request did not offer.
+pub const UNKNOWN_TOOL_CALLS_TOTAL: &str = "switchyard_unknown_tool_calls_total";
 
 pub(crate) fn set_queue_depth(provider: &str, depth: usize) {
     ::metrics::gauge!(QUEUE_DEPTH, "provider" => provider.to_owned()).set(depth as f64);

@@ -8,6 +8,7 @@ use switchyard_core::{ChatRequest, ErrorKind, PrivacyClass, ProviderError};
 
 use crate::config::OverflowRule;
 use crate::health::Availability;
+use crate::needs::Needs;
 use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
 use crate::router::{Inner, ParsedTarget};
@@ -61,6 +62,10 @@ pub(crate) struct Plan {
     pub(crate) fallback: bool,
     pub(crate) targets: Vec<PlannedTarget>,
     pub(crate) excluded: Vec<SkippedTarget>,
+    /// The first offered tool that policy keeps off cloud targets, if any.
+    pub(crate) cloud_tool: Option<String>,
+    /// The task rules that sent the request to its route, if any.
+    pub(crate) rule: Option<String>,
 }
 
 /// Why no plan could be made.
@@ -72,6 +77,8 @@ pub(crate) struct PlanError {
     pub(crate) excluded: Vec<SkippedTarget>,
     /// The model name is unknown (a catalog refresh might help).
     pub(crate) unknown_model: bool,
+    /// The task rules that sent the request to its route, if any.
+    pub(crate) rule: Option<String>,
 }
 
 impl Inner {
@@ -201,6 +208,7 @@ impl Inner {
             privacy,
             excluded: Vec::new(),
             unknown_model: false,
+            rule: None,
         }))
     }
 
@@ -218,8 +226,77 @@ impl Inner {
         members
     }
 
-    /// Plans `request`. Pure apart from reading live state.
+    /// Plans `request`, after its route's task rules: the first rule that holds sends it
+    /// to another route. Pure apart from reading live state.
     pub(crate) fn plan(&self, request: &ChatRequest) -> Result<Plan, Box<PlanError>> {
+        let needs = Needs::of(request);
+        let (name, rule) = self.apply_rules(&request.model, request, needs.prompt_tokens());
+        match self.plan_named(request, &name, needs) {
+            Ok(plan) => Ok(Plan { rule, ..plan }),
+            Err(mut e) => {
+                e.rule = rule;
+                Err(e)
+            }
+        }
+    }
+
+    /// The route task rules send `name` to, and which rules fired (`chat.rules[0] ->
+    /// heavy`; a chain when the next route's rules fire too).
+    fn apply_rules(
+        &self,
+        name: &str,
+        request: &ChatRequest,
+        prompt_tokens: u64,
+    ) -> (String, Option<String>) {
+        let mut current = name;
+        let mut fired: Vec<&str> = Vec::new();
+        // Validation refused loops, so each rule leads to a route not seen before.
+        for _ in 0..=self.routes.len() {
+            let Some(rule) = self.routes.get(current).and_then(|r| {
+                r.rules
+                    .iter()
+                    .find(|rule| rule.matches(request, prompt_tokens))
+            }) else {
+                break;
+            };
+            fired.push(&rule.label);
+            current = &rule.to;
+        }
+        let rule = (!fired.is_empty()).then(|| format!("{} -> {current}", fired.join(" -> ")));
+        (current.to_owned(), rule)
+    }
+
+    /// The unknown-model error of `requested`, listing what the caller may use.
+    fn unknown_model(
+        &self,
+        requested: &str,
+        allowed: Option<&[String]>,
+        privacy: PrivacyClass,
+    ) -> Box<PlanError> {
+        Box::new(PlanError {
+            error: ProviderError::new(
+                ErrorKind::ModelNotFound,
+                format!(
+                    "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
+                    self.known_names(40, None, allowed)
+                ),
+            ),
+            route: None,
+            privacy,
+            excluded: Vec::new(),
+            unknown_model: true,
+            rule: None,
+        })
+    }
+
+    /// Plans `request` for the model or route `name` (the request's own, or where a task
+    /// rule sent it).
+    fn plan_named(
+        &self,
+        request: &ChatRequest,
+        name: &str,
+        needs: Needs,
+    ) -> Result<Plan, Box<PlanError>> {
         let requested = request.model.clone();
         let caller = request.meta.caller.as_deref();
         let caller_policy = caller.and_then(|c| self.config.callers.get(c));
@@ -228,20 +305,8 @@ impl Inner {
             caller_policy.and_then(|p| p.privacy),
         );
         let allowed = caller_policy.and_then(|p| p.allowed_routes.as_deref());
-        let Some(resolved) = self.resolve(&requested) else {
-            return Err(Box::new(PlanError {
-                error: ProviderError::new(
-                    ErrorKind::ModelNotFound,
-                    format!(
-                        "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
-                        self.known_names(40, None, allowed)
-                    ),
-                ),
-                route: None,
-                privacy: base_privacy,
-                excluded: Vec::new(),
-                unknown_model: true,
-            }));
+        let Some(resolved) = self.resolve(name) else {
+            return Err(self.unknown_model(&requested, allowed, base_privacy));
         };
         let privacy = strictest_of(base_privacy, resolved.route_privacy);
 
@@ -256,6 +321,7 @@ impl Inner {
                 privacy,
                 excluded: Vec::new(),
                 unknown_model: true,
+                rule: None,
             }));
         }
         let now = self.clock.now();
@@ -275,6 +341,8 @@ impl Inner {
             budget_configured: self.budget_configured(caller),
             caller,
             budget_out: None,
+            cloud_tool: self.tool_policies.cloud_tool(request),
+            needs,
         };
         let mut ready: Vec<PlannedTarget> = Vec::new();
         let mut deferred: Vec<PlannedTarget> = Vec::new();
@@ -324,7 +392,11 @@ impl Inner {
         if ready.is_empty() {
             let budget_out = gate.budget_out.flatten();
             return Err(Box::new(no_target_error(
-                &requested, &resolved, privacy, excluded, budget_out,
+                &requested,
+                &resolved,
+                privacy,
+                excluded,
+                (budget_out, gate.cloud_tool),
             )));
         }
         Ok(Plan {
@@ -334,6 +406,8 @@ impl Inner {
             fallback: resolved.fallback,
             targets: ready,
             excluded,
+            cloud_tool: gate.cloud_tool.map(str::to_owned),
+            rule: None,
         })
     }
 
@@ -408,6 +482,7 @@ impl Inner {
             Ok(plan) => Explanation {
                 requested: plan.requested,
                 route: plan.route,
+                rule: plan.rule,
                 privacy: plan.privacy,
                 fallback: plan.fallback,
                 targets: plan
@@ -429,6 +504,7 @@ impl Inner {
             Err(e) => Explanation {
                 requested: request.model.clone(),
                 route: e.route,
+                rule: e.rule,
                 privacy: e.privacy,
                 fallback: false,
                 targets: e
@@ -456,6 +532,10 @@ struct Gate<'c> {
     caller: Option<&'c str>,
     /// The spend check's answer, once asked (`Some(Some(why))`: a cap is reached).
     budget_out: Option<Option<String>>,
+    /// The first offered tool that `never_to_cloud` keeps off cloud targets.
+    cloud_tool: Option<&'c str>,
+    /// What the request needs of a model.
+    needs: Needs,
 }
 
 impl Gate<'_> {
@@ -472,6 +552,8 @@ impl Gate<'_> {
             Some(resolved.no_fallback_reason)
         } else if !self.privacy.allows(target.locality) {
             Some(ReasonCode::PrivacyLocalOnly)
+        } else if cloud && self.cloud_tool.is_some() {
+            Some(ReasonCode::ToolNeverToCloud)
         } else if cloud && step_idx > 0 && self.cloud_fallback_off {
             Some(ReasonCode::CloudFallbackDisabled)
         } else if let (true, Some(reason)) = (cloud, self.bare_cloud_out) {
@@ -489,7 +571,9 @@ impl Gate<'_> {
         {
             Some(ReasonCode::UnpricedUnderBudget)
         } else {
-            None
+            let recovers = slot.provider.recovers_text_tool_calls(&t.model);
+            self.needs
+                .unmet(slot.model_info(&t.model).as_ref(), recovers)
         }
     }
 }
@@ -500,7 +584,7 @@ fn no_target_error(
     resolved: &Resolved<'_>,
     privacy: PrivacyClass,
     excluded: Vec<SkippedTarget>,
-    budget_out: Option<String>,
+    (budget_out, cloud_tool): (Option<String>, Option<&str>),
 ) -> PlanError {
     let budget = excluded
         .iter()
@@ -514,7 +598,14 @@ fn no_target_error(
         let why = excluded
             .first()
             .map_or("policy allows no target", |s| s.reason.describe());
-        (ErrorKind::PolicyBlocked, why.to_owned())
+        let tool_out = excluded
+            .iter()
+            .any(|s| s.reason == ReasonCode::ToolNeverToCloud);
+        let why = match cloud_tool {
+            Some(tool) if tool_out => format!("{why}; tool `{tool}` may not reach a cloud target"),
+            _ => why.to_owned(),
+        };
+        (ErrorKind::PolicyBlocked, why)
     };
     PlanError {
         error: ProviderError::new(
@@ -528,6 +619,7 @@ fn no_target_error(
         privacy,
         excluded,
         unknown_model: false,
+        rule: None,
     }
 }
 

@@ -101,6 +101,9 @@ pub struct DecisionRecord {
     pub requested: String,
     /// The route alias it resolved to, if any.
     pub route: Option<String>,
+    /// The task rules that sent it to that route (`chat.rules[0] -> heavy`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// The privacy class applied.
     pub privacy: PrivacyClass,
     /// Every attempt, in order.
@@ -109,6 +112,9 @@ pub struct DecisionRecord {
     pub skipped: Vec<SkippedTarget>,
     /// The target that served the request.
     pub served_by: Option<TargetRef>,
+    /// Tool calls the model made for tools the request did not offer (passed through).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_tool_calls: Vec<String>,
     /// Why the serving target was chosen (or the decisive error's reason code).
     pub reason: ReasonCode,
     /// Token usage reported by the upstream.
@@ -214,7 +220,8 @@ pub struct ExplainedTarget {
     /// Why it is in (`primary`, `fallback`, `group_balanced`, `overflow_queue_depth`; or
     /// `cooling_down` / `health_down`: put last, tried only when nothing else is left) or
     /// out (`privacy_local_only`, `cloud_fallback_disabled`, `budget_exhausted`,
-    /// `strict_target`, `no_fallback`).
+    /// `strict_target`, `no_fallback`, `tool_never_to_cloud`, `model_lacks_tools`,
+    /// `model_lacks_vision`, `model_lacks_thinking`, `context_window_exceeded`).
     pub reason: ReasonCode,
 }
 
@@ -225,6 +232,9 @@ pub struct Explanation {
     pub requested: String,
     /// The route alias it resolved to.
     pub route: Option<String>,
+    /// The task rules that sent it to that route (`chat.rules[0] -> heavy`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// The privacy class that applies.
     pub privacy: PrivacyClass,
     /// Whether fallback past the first step is allowed.

@@ -45,9 +45,10 @@ fn dispatch_check(
     privacy: PrivacyClass,
     planned: &PlannedTarget,
     slot: &Slot,
-    caller: Option<&str>,
+    request: &ChatRequest,
     after_failure: bool,
 ) -> Result<(), ReasonCode> {
+    let caller = request.meta.caller.as_deref();
     // The model's own locality counts too (read again: the catalog may have changed).
     let locality = slot
         .model_locality(&planned.target.model)
@@ -56,6 +57,9 @@ fn dispatch_check(
         return Err(ReasonCode::PrivacyLocalOnly);
     }
     if is_cloud(locality) {
+        if inner.tool_policies.cloud_tool(request).is_some() {
+            return Err(ReasonCode::ToolNeverToCloud);
+        }
         if (planned.step > 0 || after_failure) && inner.cloud_fallback_off() {
             return Err(ReasonCode::CloudFallbackDisabled);
         }
@@ -78,8 +82,7 @@ async fn dispatch(
     call: &dyn Dispatch,
 ) -> Result<(ChatStream, ChatEvent), DispatchFailure> {
     let check = || {
-        let caller = request.meta.caller.as_deref();
-        dispatch_check(inner, privacy, planned, slot, caller, after_failure)
+        dispatch_check(inner, privacy, planned, slot, request, after_failure)
             .map_err(DispatchFailure::Blocked)
     };
     check()?;
@@ -143,6 +146,7 @@ impl Router {
         } else {
             request.meta.request_id.clone()
         };
+        self.inner.observe_tool_set(request, &request_id);
         let start = Start {
             request_id,
             started,
@@ -159,6 +163,7 @@ impl Router {
                     (request.model.clone(), e.route, e.privacy),
                     e.excluded,
                 );
+                progress.rule = e.rule;
                 Err(progress.fail(e.error))
             }
         }
@@ -172,6 +177,26 @@ impl Router {
 }
 
 impl Inner {
+    /// Missing-tools triage: records the tools the caller offered, and warns and counts
+    /// when its tool list shrank.
+    fn observe_tool_set(&self, request: &ChatRequest, request_id: &str) {
+        let caller = request.meta.caller.as_deref().unwrap_or("-");
+        let missing = self.tool_sets.observe(caller, request.tool_names());
+        if missing.is_empty() {
+            return;
+        }
+        let offered: Vec<&str> = request.tool_names().collect();
+        tracing::warn!(
+            caller,
+            request_id,
+            missing = %missing.join(","),
+            offered = %offered.join(","),
+            "the caller's tool list shrank: tools offered in most of its recent requests are missing"
+        );
+        ::metrics::counter!(crate::metrics::TOOL_SET_SHRUNK_TOTAL, "caller" => caller.to_owned())
+            .increment(1);
+    }
+
     /// Plans `request`, knowing the local catalogs first (a bare name goes to the least
     /// exposed provider offering it) and refreshing stale catalogs once when the model is
     /// unknown (it may have been discovered since the last refresh).
@@ -205,6 +230,8 @@ struct Progress {
     caller: Option<String>,
     requested: String,
     route: Option<String>,
+    /// The task rules that sent the request to its route, if any.
+    rule: Option<String>,
     privacy: PrivacyClass,
     started: Instant,
     started_at: std::time::SystemTime,
@@ -213,6 +240,8 @@ struct Progress {
     failed: Vec<Attempt>,
     skipped: Vec<SkippedTarget>,
     decided: bool,
+    /// The tools the request offered, for the serving stream's check of tool calls.
+    offered: crate::unknown_calls::OfferedTools,
 }
 
 impl Progress {
@@ -231,6 +260,7 @@ impl Progress {
             caller: request.meta.caller.clone(),
             requested,
             route,
+            rule: None,
             privacy,
             started: start.started,
             started_at: start.started_at,
@@ -238,6 +268,7 @@ impl Progress {
             failed: Vec::new(),
             skipped,
             decided: false,
+            offered: crate::unknown_calls::OfferedTools::of(request),
         }
     }
 
@@ -248,10 +279,12 @@ impl Progress {
             caller: self.caller.clone(),
             requested: self.requested.clone(),
             route: self.route.clone(),
+            rule: self.rule.clone(),
             privacy: self.privacy,
             attempts: self.failed.clone(),
             skipped: self.skipped.clone(),
             served_by: None,
+            unknown_tool_calls: Vec::new(),
             reason,
             usage: None,
             cost_micro_usd: 0,
@@ -311,6 +344,7 @@ async fn run(
 ) -> Result<RoutedStream, RouteFailure> {
     let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
     let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
+    progress.rule.clone_from(&plan.rule);
     let mut last_err: Option<ProviderError> = None;
     for idx in 0..plan.targets.len() {
         if last_err.as_ref().is_some_and(|e| !e.fallback_eligible()) {
@@ -337,8 +371,35 @@ async fn run(
             Tried::Failed(e) => last_err = Some(e),
         }
     }
-    let error = last_err.unwrap_or_else(|| nothing_allowed(&progress.skipped, &plan.requested));
+    let error = match last_err {
+        Some(e) => tool_kept_local(&plan, &progress.skipped, e),
+        None => nothing_allowed(&progress.skipped, &plan.requested),
+    };
     Err(progress.fail(error))
+}
+
+/// When every target the tool policy left in failed and cloud targets were left out for
+/// a `never_to_cloud` tool, the request is refused as `policy_blocked` naming the tool
+/// (the last failure is in the message): the policy, not the failure, is why it was not
+/// served elsewhere. Other failures pass through unchanged.
+fn tool_kept_local(plan: &Plan, skipped: &[SkippedTarget], last: ProviderError) -> ProviderError {
+    let Some(tool) = plan.cloud_tool.as_deref() else {
+        return last;
+    };
+    if !last.fallback_eligible()
+        || !skipped
+            .iter()
+            .any(|s| s.reason == ReasonCode::ToolNeverToCloud)
+    {
+        return last;
+    }
+    ProviderError::new(
+        ErrorKind::PolicyBlocked,
+        format!(
+            "no target may serve `{}`: tool `{tool}` may not reach a cloud target (tools.never_to_cloud), and every local or LAN target failed (last: {last})",
+            plan.requested
+        ),
+    )
 }
 
 /// The error when policy stopped every target and none failed.
@@ -406,13 +467,12 @@ impl Target<'_> {
         };
         // A target tried after another failed is a fallback, whatever its step.
         let after_failure = last_err.is_some();
-        let caller = request.meta.caller.as_deref();
         if let Err(reason) = dispatch_check(
             inner,
             self.plan.privacy,
             planned,
             &slot,
-            caller,
+            request,
             after_failure,
         ) {
             progress.block(planned, reason);
@@ -548,6 +608,7 @@ impl Target<'_> {
             price,
             started: progress.started,
             upstream_wait: progress.exec_start.elapsed(),
+            offered: std::mem::take(&mut progress.offered),
         })
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct Route {
     pub(crate) overflow: Option<OverflowRule>,
     pub(crate) privacy: Option<PrivacyClass>,
     pub(crate) fallback: Option<bool>,
+    /// Task rules, in order.
+    pub(crate) rules: Vec<crate::rules::CompiledRule>,
 }
 
 /// Everything one router generation knows.
@@ -70,6 +72,10 @@ pub(crate) struct Inner {
     pub(crate) ledger: Arc<dyn SpendLedger>,
     pub(crate) observer: Option<Arc<dyn DecisionObserver>>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The compiled `never_to_cloud` tool globs.
+    pub(crate) tool_policies: crate::tool_policy::ToolPolicies,
+    /// Each caller's recently offered tools (kept across reloads).
+    pub(crate) tool_sets: Arc<crate::tool_sets::ToolSets>,
 }
 
 impl fmt::Debug for Inner {

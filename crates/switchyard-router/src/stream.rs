@@ -1,5 +1,6 @@
 //! The stream a routed request yields, and the decision record emitted when it ends.
 
+use crate::unknown_calls::OfferedTools;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,6 +26,8 @@ pub(crate) struct Served {
     pub(crate) price: Option<Price>,
     pub(crate) started: Instant,
     pub(crate) upstream_wait: Duration,
+    /// The tools the request offered.
+    pub(crate) offered: OfferedTools,
 }
 
 /// Bookkeeping until the stream ends; taken exactly once.
@@ -36,6 +39,7 @@ struct Finish {
     price: Option<Price>,
     usage: Option<Usage>,
     started: Instant,
+    offered: OfferedTools,
 }
 
 /// The answer of a routed request, returned once the first event is in hand (fallback
@@ -92,6 +96,7 @@ impl RoutedStream {
                 price: s.price,
                 usage: None,
                 started: s.started,
+                offered: s.offered,
             }),
             ended: false,
         }
@@ -135,6 +140,11 @@ impl RoutedStream {
                 }
             }
             ChatEvent::Done { .. } => self.complete(RequestOutcome::Ok, None),
+            ChatEvent::ToolCallStart { name, .. } => {
+                if let Some(f) = self.finish.as_mut() {
+                    f.offered.check(name, &mut f.record);
+                }
+            }
             _ => {}
         }
     }
@@ -150,6 +160,7 @@ impl RoutedStream {
             price,
             usage,
             started,
+            offered: _,
         } = f;
         drop(permit);
         if let Some(e) = error {
@@ -278,6 +289,7 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
         caller = record.caller.as_deref().unwrap_or("-"),
         requested = %record.requested,
         route = record.route.as_deref().unwrap_or("-"),
+        rule = record.rule.as_deref(),
         privacy = record.privacy.as_str(),
         served_by = %served_by,
         reason = record.reason.as_str(),

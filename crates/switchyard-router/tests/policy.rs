@@ -1081,3 +1081,61 @@ fn a_failure_after_the_first_byte_marks_the_provider_down_in_metrics() {
         "the gauge agrees with the health"
     );
 }
+
+/// Issue 18: a caller whose tool list drops from ten tools to two is warned about and
+/// counted, once; a call of a tool the request did not offer is counted.
+#[test]
+fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
+    use switchyard_core::ToolSpec;
+    use switchyard_router::metrics as m;
+    let captured = recorder::Captured::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let offering = |n: usize| {
+        let mut r = request_from("chat", "agent");
+        r.tools = (0..n)
+            .map(|i| ToolSpec {
+                name: format!("tool_{i}"),
+                description: None,
+                parameters: json!({ "type": "object" }),
+            })
+            .collect();
+        r
+    };
+    metrics::with_local_recorder(&captured, || {
+        runtime.block_on(async {
+            let cloud = cloud_upstream().await;
+            let caller = TestUpstream::start(UpstreamConfig::empty().model_with_script(
+                "caller",
+                Script::tool_calls(vec![switchyard_testkit::ScriptedCall::new(
+                    "rm_rf",
+                    json!({}),
+                )]),
+            ))
+            .await
+            .unwrap();
+            let (router, _r) = build_router(
+                json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
+                                    "calls": { "targets": ["local/caller"] } } }),
+                vec![
+                    cloud_slot(&cloud),
+                    ollama_at("local", &caller.base_url(), Locality::Local, FT),
+                ],
+            );
+            for n in [10, 10, 10, 2, 2] {
+                drain(route(&router, &offering(n)).await.unwrap()).await;
+            }
+            let mut calls = offering(2);
+            calls.model = "calls".to_owned();
+            drain(route(&router, &calls).await.unwrap()).await;
+            cloud.shutdown().await;
+            caller.shutdown().await;
+        })
+    });
+    let key = format!("{}{{caller=agent}}", m::TOOL_SET_SHRUNK_TOTAL);
+    assert_eq!(captured.get(&key), Some(1.0), "{:?}", captured.keys());
+    let key = format!("{}{{caller=agent}}", m::UNKNOWN_TOOL_CALLS_TOTAL);
+    assert_eq!(captured.get(&key), Some(1.0), "{:?}", captured.keys());
+}

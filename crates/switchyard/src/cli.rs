@@ -157,6 +157,13 @@ pub(crate) struct ExplainArgs {
     /// Whether the request offers tools (routes may prefer tool-capable targets).
     #[arg(long)]
     pub(crate) tools: bool,
+    /// A tool the request offers, by name (repeatable; implies `--tools`): the tool
+    /// policy (`never_to_cloud`) applies to these names.
+    #[arg(long = "tool", value_name = "NAME")]
+    pub(crate) tool: Vec<String>,
+    /// The task the request names (the `x-switchyard-task` header), for task rules.
+    #[arg(long)]
+    pub(crate) task: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

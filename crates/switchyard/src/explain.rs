@@ -29,18 +29,26 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
             return EXIT_CONFIG;
         }
     };
-    // Bare model names are found in the discovered catalogs: fill them first.
-    if !args.model.contains('/') && !config.file.routes.contains_key(&args.model) {
+    // Bare model names are found in the discovered catalogs, and what a model can do
+    // (tools) is known from them: fill them first.
+    let offers_tools = args.tools || !args.tool.is_empty();
+    let bare = !args.model.contains('/') && !config.file.routes.contains_key(&args.model);
+    if bare || offers_tools {
         let _ = built.router.catalog().await;
     }
     let mut request = ChatRequest::new(args.model.clone(), vec![Message::user("")]);
     request.meta.caller = args.caller.clone();
+    request.meta.task = args.task.clone();
     // Like the gateway: the key's privacy, raised (never lowered) by `--privacy` (the
     // `x-switchyard-privacy` header).
     request.meta.privacy = PrivacyClass::strictest(key.and_then(|k| k.privacy), args.privacy);
-    if args.tools {
+    let mut names: Vec<&str> = args.tool.iter().map(String::as_str).collect();
+    if names.is_empty() && args.tools {
+        names.push("tool");
+    }
+    for name in names {
         request.tools.push(ToolSpec {
-            name: "tool".to_owned(),
+            name: name.to_owned(),
             description: None,
             parameters: serde_json::json!({"type": "object", "properties": {}}),
         });
@@ -97,6 +105,9 @@ pub(crate) fn render(e: &Explanation) -> String {
             .as_deref()
             .unwrap_or("(none: exact target or bare model)")
     );
+    if let Some(rule) = &e.rule {
+        let _ = writeln!(out, "rule:     {rule}");
+    }
     let _ = writeln!(out, "privacy:  {}", e.privacy.as_str());
     let _ = writeln!(
         out,

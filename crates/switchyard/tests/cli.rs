@@ -618,3 +618,74 @@ async fn models_pull_shows_plain_progress_and_models_ps_lists_loaded_models() {
     assert_eq!(rows[0]["name"], "local/test-model");
     upstream.shutdown().await;
 }
+
+#[tokio::test]
+async fn route_explain_shows_capability_and_tool_policy_skips() {
+    use switchyard_testkit::{ModelSpec, TestUpstream, UpstreamConfig};
+    let upstream = TestUpstream::start(
+        UpstreamConfig::empty().model(ModelSpec::new("plain:1b").capabilities(["completion"])),
+    )
+    .await
+    .unwrap();
+    let dir = TempDir::new("explain-tools");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            r#"{{
+  providers: {{
+    local: {{ api: "ollama", base_url: "{}", text_tool_recovery: false }},
+    cloud: {{ api: "openai", base_url: "https://api.example.invalid/v1", api_key: "env:SY_CLOUD_KEY",
+             discover: false, models: [ {{ id: "gpt-4.1-mini" }} ] }},
+  }},
+  routes: {{ chat: {{ targets: ["local/plain:1b", "cloud/gpt-4.1-mini"],
+                    rules: [ {{ task: "summary", to: "cheap" }} ] }},
+            cheap: {{ targets: ["cloud/gpt-4.1-mini"] }} }},
+  policy: {{ tools: {{ never_to_cloud: ["exec"] }} }},
+}}"#,
+            upstream.base_url()
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let env = [("SY_CLOUD_KEY", "sk-x")];
+    let args = [
+        "route", "explain", "--config", path, "--model", "chat", "--tool", "exec", "--json",
+    ];
+    let out = run(&args, &env, SHORT).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reasons: Vec<(&str, &str)> = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let target = &t["target"];
+            (
+                target["provider"].as_str().unwrap(),
+                t["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(reasons.contains(&("local", "model_lacks_tools")), "{plan}");
+    assert!(
+        reasons.contains(&("cloud", "tool_never_to_cloud")),
+        "{plan}"
+    );
+    assert!(plan["error"].as_str().unwrap().contains("`exec`"), "{plan}");
+
+    // Without tools, the plain model is the plan.
+    let args = ["route", "explain", "--config", path, "--model", "chat"];
+    let out = run(&args, &env, SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("1. local/plain:1b"));
+
+    // A task rule sends the request to its route, and says so.
+    let args = [
+        "route", "explain", "--config", path, "--model", "chat", "--task", "summary",
+    ];
+    let out = run(&args, &env, SHORT).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("rule:     chat.rules[0] -> cheap"), "{plan}");
+    assert!(plan.contains("1. cloud/gpt-4.1-mini"), "{plan}");
+    upstream.shutdown().await;
+}

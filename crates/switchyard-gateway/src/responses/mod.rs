@@ -160,6 +160,7 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
         request_id,
         client_api: Some(ApiFamily::OpenAi),
         anthropic_beta: None,
+        task: chat::task_of(&parts.headers),
     };
     chat::authorize_model(API, caller.as_deref(), &chat.model)?;
     Ok(Prepared {

@@ -117,9 +117,21 @@ pub(super) fn build(
                 overflow: rc.overflow,
                 privacy: rc.privacy,
                 fallback: rc.fallback,
+                rules: crate::rules::compile(name, &rc.rules, &config.routes)?,
             },
         );
     }
+    let edges = config
+        .routes
+        .iter()
+        .map(|(name, rc)| {
+            (
+                name.clone(),
+                rc.rules.iter().map(|r| r.to.clone()).collect(),
+            )
+        })
+        .collect();
+    crate::rules::check_loops(&edges)?;
     for (caller, policy) in &config.callers {
         for allowed in policy.allowed_routes.iter().flatten() {
             let is_route = routes.contains_key(allowed);
@@ -142,6 +154,7 @@ pub(super) fn build(
         return Err(RouterError::InvalidHealth);
     }
 
+    let tool_policies = crate::tool_policy::ToolPolicies::compile(&config)?;
     warn_unpriced_under_budget(&config, &slots);
 
     let built = build_slots(slots, previous, clock.as_ref());
@@ -153,6 +166,8 @@ pub(super) fn build(
         ledger,
         observer,
         clock,
+        tool_policies,
+        tool_sets: previous.map_or_else(Default::default, |p| p.tool_sets.clone()),
     })
 }
 

@@ -411,6 +411,10 @@ impl Provider for CatalogProvider {
     async fn warm(&self, model: &str, keep_alive: Option<&KeepAlive>) -> Result<(), ProviderError> {
         self.inner.warm(model, keep_alive).await
     }
+
+    fn recovers_text_tool_calls(&self, model: &str) -> bool {
+        self.inner.recovers_text_tool_calls(model)
+    }
 }
 
 /// How long `/readyz` waits for warming models when `warm.timeout_ms` is not set.
