@@ -110,7 +110,10 @@ pub(crate) fn client_config(p: &ProviderSection, locality: Locality) -> ClientCo
 /// A statically configured model as the router and clients see it.
 pub(crate) fn model_info(m: &ModelSection, locality: Locality) -> ModelInfo {
     let mut info = ModelInfo::new(m.id.clone(), locality);
-    info.capabilities = Some(Capabilities {
+    // A model whose section states no capability has unknown ones: the router tries it
+    // rather than skipping it for lacking `vision` or `thinking` nobody said it lacks.
+    let stated = m.tools.is_some() || m.thinking.is_some() || m.vision.is_some();
+    info.capabilities = stated.then(|| Capabilities {
         completion: true,
         tools: m.tools.unwrap_or(true),
         thinking: m.thinking.unwrap_or(false),

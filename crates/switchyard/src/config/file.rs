@@ -290,7 +290,9 @@ pub(crate) struct ModelSection {
     pub(crate) context_window: Option<u32>,
     /// Maximum output tokens.
     pub(crate) max_output: Option<u32>,
-    /// Native tool calling (default true).
+    /// Native tool calling (default true once any capability is stated; when none of
+    /// `tools`, `vision`, `thinking` is given the capabilities are unknown and the router
+    /// tries the model).
     pub(crate) tools: Option<bool>,
     /// Image input (default false).
     pub(crate) vision: Option<bool>,

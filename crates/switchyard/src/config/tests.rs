@@ -317,7 +317,17 @@ fn build_maps_the_config_onto_router_gateway_and_clients() {
     // Static models carry prices.
     let info = build::model_info(&c.providers["cloud"].models[0], Locality::Cloud);
     assert_eq!(info.price.unwrap().output_usd_per_mtok, 1.6);
-    assert!(info.capabilities.unwrap().tools);
+    // Nothing stated: unknown capabilities, which the router tries.
+    assert_eq!(info.capabilities, None);
+    let stated = parse_str(
+        "{ providers: { c: { api: 'openai', base_url: 'https://api.openai.com/v1', discover: false,\n models: [ { id: 'm', vision: true } ] } } }",
+        &no_env,
+    )
+    .unwrap();
+    let caps = build::model_info(&stated.providers["c"].models[0], Locality::Cloud)
+        .capabilities
+        .unwrap();
+    assert!(caps.vision && caps.tools && !caps.thinking, "{caps:?}");
 
     let router = build::router_config(&c);
     assert_eq!(router.routes["chat"].targets.len(), 2);
