@@ -27,7 +27,7 @@ use futures::StreamExt as _;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
-    ApiFamily, ChatEvent, ChatRequest, ErrorKind, Message, PrivacyClass, ProviderError, RequestMeta,
+    ChatEvent, ChatRequest, ErrorKind, Message, PrivacyClass, ProviderError, RequestMeta,
 };
 use switchyard_router::{RoutedStream, Router};
 use switchyard_stream::responses::request::{DecodeOptions, ResponsesRequest, decode_request};
@@ -44,7 +44,7 @@ use crate::auth::Caller;
 use crate::body::{ChatBody, MAX_DRAIN_ITEMS, StreamEncoder, TokenAccount};
 use crate::chat;
 use crate::gateway::Shared;
-use crate::telemetry::{record_overhead, request_id_of};
+use crate::telemetry::record_overhead;
 use crate::time;
 
 /// Errors are answered in OpenAI's shape.
@@ -102,19 +102,12 @@ struct Prepared {
 /// Everything before routing: rate limit, body, decoding, the stored conversation it
 /// continues (and its privacy class), the caller's meta and allowed models.
 async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError> {
-    let started = Instant::now();
-    let request_id = request_id_of(&request);
-    let (parts, body) = request.into_parts();
-    let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
-    let caller_id = caller.as_ref().map(|k| k.id.clone());
-    let max_body = shared.settings.load().config.max_body_bytes;
-    if let Some(key) = &caller {
-        shared
-            .limiter
-            .admit(&key.id)
-            .map_err(|wait| chat::rate_limited(API, key, wait))?;
-    }
-    let bytes = chat::read_body(API, &parts.headers, body, max_body).await?;
+    let chat::Admitted {
+        started,
+        body: bytes,
+        caller,
+        mut meta,
+    } = chat::admit(shared, API, request).await?;
     let opts = DecodeOptions {
         drop_unsupported_tools: true,
     };
@@ -123,14 +116,13 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     drop(bytes);
     let router = shared.router.load_full();
     check_dropped_tools(&router, &decoded)?;
-    let mut privacy = chat::privacy_of(API, caller.as_deref(), &parts.headers)?;
     let store = shared.responses.load_full();
     let mut history = Vec::new();
     if let Some(id) = &decoded.previous_response_id {
         let prev = store
-            .get(id, caller_id.as_deref())
+            .get(id, meta.caller.as_deref())
             .ok_or_else(|| not_found(id))?;
-        privacy = PrivacyClass::strictest(privacy, Some(prev.privacy));
+        meta.privacy = PrivacyClass::strictest(meta.privacy, Some(prev.privacy));
         history.clone_from(&prev.history);
     }
     if decoded.chat.messages.is_empty() {
@@ -154,14 +146,7 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     });
     let mut chat = decoded.into_chat(history);
     chat::check_shape(API, &chat)?;
-    chat.meta = RequestMeta {
-        caller: caller_id,
-        privacy,
-        request_id,
-        client_api: Some(ApiFamily::OpenAi),
-        anthropic_beta: None,
-        task: chat::task_of(&parts.headers),
-    };
+    chat.meta = meta;
     chat::authorize_model(API, caller.as_deref(), &chat.model)?;
     Ok(Prepared {
         started,
