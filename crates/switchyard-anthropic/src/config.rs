@@ -1,7 +1,7 @@
 //! How to reach one Anthropic Messages upstream, and why a configuration is refused.
 
 use switchyard_core::{Locality, ModelInfo};
-use switchyard_http::{BaseUrlError, ClientBuildError, ClientConfig};
+use switchyard_http::{ClientConfig, SetupError, check_catalog};
 
 /// The `anthropic-version` sent when none is configured.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
@@ -56,50 +56,19 @@ impl AnthropicConfig {
     }
 }
 
-/// Why an [`AnthropicConfig`] was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AnthropicBuildError {
-    /// The base URL is not an absolute `http`/`https` URL, or carries login details.
-    #[error(transparent)]
-    BaseUrl(#[from] BaseUrlError),
-    /// The HTTP client could not be built (bad header, CA file, proxy).
-    #[error(transparent)]
-    Client(#[from] ClientBuildError),
-    /// `default_max_tokens` is zero.
-    #[error("default_max_tokens must be above zero")]
-    InvalidMaxTokens,
-    /// The static catalog names the same model twice.
-    #[error("the static model catalog lists `{id}` twice")]
-    DuplicateModel {
-        /// The repeated model id.
-        id: String,
-    },
-}
-
-impl AnthropicBuildError {
-    /// A stable snake_case code for this error.
-    pub fn reason_code(&self) -> &'static str {
-        match self {
-            AnthropicBuildError::BaseUrl(_) => "invalid_base_url",
-            AnthropicBuildError::Client(e) => e.reason_code(),
-            AnthropicBuildError::InvalidMaxTokens => "invalid_max_tokens",
-            AnthropicBuildError::DuplicateModel { .. } => "duplicate_model",
-        }
-    }
-}
+/// Why an [`AnthropicConfig`] was refused: the error all client crates share
+/// ([`SetupError`]); `default_max_tokens` at zero is `invalid_max_tokens`.
+pub type AnthropicBuildError = SetupError;
 
 /// Checks the config and returns the transport config with Anthropic's headers added.
 pub(crate) fn resolve(config: &AnthropicConfig) -> Result<ClientConfig, AnthropicBuildError> {
     if config.default_max_tokens == 0 {
-        return Err(AnthropicBuildError::InvalidMaxTokens);
+        return Err(SetupError::Zero {
+            field: "default_max_tokens",
+            code: "invalid_max_tokens",
+        });
     }
-    let models = &config.models;
-    let repeated = (0..models.len()).find(|&i| models[..i].iter().any(|o| o.id == models[i].id));
-    if let Some(i) = repeated {
-        let id = models[i].id.clone();
-        return Err(AnthropicBuildError::DuplicateModel { id });
-    }
+    check_catalog(&config.models)?;
     let mut transport = config.client.clone();
     let headers = &mut transport.extra_headers;
     headers.push(("anthropic-version".to_owned(), config.version.clone()));

@@ -4,7 +4,8 @@
 //! total) applied to a streamed body without spawning a task, driving a sans-IO
 //! `switchyard_stream::decoder::EventDecoder`; the shared transport half of a chat call
 //! ([`chat_stream`], [`complete`]); reading an upstream body's rest after the final event
-//! ([`Drain`], [`DRAIN_GRACE`]); and the classification of
+//! ([`Drain`], [`DRAIN_GRACE`]); why a client's configuration is refused ([`SetupError`]);
+//! and the classification of
 //! transport failures (refused, DNS, TLS, timeouts) and HTTP error answers into
 //! [`switchyard_core::ProviderError`].
 //!
@@ -45,6 +46,7 @@ mod client;
 mod drain;
 mod errors;
 mod send;
+mod setup;
 mod timed;
 mod whole;
 
@@ -59,5 +61,6 @@ pub use errors::{
     read_body_bounded, retry_after_from_headers,
 };
 pub use send::{StartedResponse, read_body_timed, send_request};
+pub use setup::{SetupError, check_catalog};
 pub use timed::TimedEventStream;
-pub use whole::{MAX_WHOLE_ANSWER, post_json_decoded, post_json_whole};
+pub use whole::{MAX_WHOLE_ANSWER, embed, post_json_decoded, post_json_whole};

@@ -2,9 +2,10 @@
 //! phase timeouts over the wait and the read.
 
 use bytes::Bytes;
-use switchyard_core::ProviderError;
+use switchyard_core::{EmbedRequest, EmbedResponse, ProviderError};
+use switchyard_stream::embed::EmbedEndpoint;
 
-use crate::client::Timeouts;
+use crate::client::{BaseUrl, Timeouts};
 use crate::send::{read_body_timed, send_request};
 
 /// `POST url` with the JSON `body`; the whole answer body, at most `max` bytes. The wait
@@ -37,6 +38,21 @@ pub async fn post_json_decoded<T>(
 ) -> Result<T, ProviderError> {
     let bytes = post_json_whole(http, url, body, timeouts, MAX_WHOLE_ANSWER).await?;
     decode(&bytes)
+}
+
+/// Embeddings from an upstream: `endpoint`'s request for `model`, posted below `base`,
+/// its whole answer decoded (the clients' `Provider::embed`).
+pub async fn embed(
+    http: &reqwest::Client,
+    base: &BaseUrl,
+    timeouts: &Timeouts,
+    endpoint: &EmbedEndpoint,
+    request: &EmbedRequest,
+    model: &str,
+) -> Result<EmbedResponse, ProviderError> {
+    let url = base.join(endpoint.path);
+    let body = (endpoint.encode_request)(request, model);
+    post_json_decoded(http, &url, body, timeouts, endpoint.decode_response).await
 }
 
 /// The largest whole answer [`post_json_decoded`] reads (64 MiB).

@@ -10,8 +10,7 @@ use switchyard_core::{
     KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, post_json_decoded, read_body_timed,
-    send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::ollama::OllamaStreamDecoder;
@@ -272,17 +271,9 @@ impl Provider for OllamaClient {
         request: &EmbedRequest,
         model: &str,
     ) -> Result<EmbedResponse, ProviderError> {
-        use switchyard_stream::embed::ollama::{decode_response, encode_request};
-        let url = self.inner.base.join("/api/embed");
-        let (http, timeouts) = (&self.inner.http, &self.inner.config.client.timeouts);
-        post_json_decoded(
-            http,
-            &url,
-            encode_request(request, model),
-            timeouts,
-            decode_response,
-        )
-        .await
+        let (inner, endpoint) = (&self.inner, &switchyard_stream::embed::ollama::ENDPOINT);
+        let timeouts = &inner.config.client.timeouts;
+        switchyard_http::embed(&inner.http, &inner.base, timeouts, endpoint, request, model).await
     }
 
     /// `POST /api/generate`, natively (fill-in-the-middle needs the model's own template).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use switchyard_core::Locality;
-use switchyard_http::{BaseUrlError, ClientBuildError, ClientConfig};
+use switchyard_http::{ClientConfig, SetupError};
 
 /// The configuration of one Ollama server.
 ///
@@ -82,47 +82,25 @@ impl Default for DiscoveryConfig {
     }
 }
 
-/// Why an [`crate::OllamaClient`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OllamaBuildError {
-    /// The base URL is not an absolute `http`/`https` URL, or carries login details.
-    #[error(transparent)]
-    BaseUrl(#[from] BaseUrlError),
-    /// The HTTP client could not be built (bad header, CA file, proxy).
-    #[error(transparent)]
-    Client(#[from] ClientBuildError),
-    /// A discovery limit is zero.
-    #[error("discovery.{field} must be above zero")]
-    ZeroLimit {
-        /// The field (`max_models`, `concurrency`, `request_timeout`).
-        field: &'static str,
-    },
-}
+/// Why an [`crate::OllamaClient`] could not be built: the error all client crates share
+/// ([`SetupError`]); a zero discovery limit is `invalid_discovery_limit`.
+pub type OllamaBuildError = SetupError;
 
-impl OllamaBuildError {
-    /// A stable snake_case code for this error.
-    pub fn reason_code(&self) -> &'static str {
-        match self {
-            OllamaBuildError::BaseUrl(_) => "invalid_base_url",
-            OllamaBuildError::Client(e) => e.reason_code(),
-            OllamaBuildError::ZeroLimit { .. } => "invalid_discovery_limit",
-        }
-    }
-}
-
-pub(crate) fn check_discovery(d: &DiscoveryConfig) -> Result<(), OllamaBuildError> {
+pub(crate) fn check_discovery(d: &DiscoveryConfig) -> Result<(), SetupError> {
     let zero = if d.max_models == 0 {
-        Some("max_models")
+        Some("discovery.max_models")
     } else if d.concurrency == 0 {
-        Some("concurrency")
+        Some("discovery.concurrency")
     } else if d.request_timeout.is_zero() {
-        Some("request_timeout")
+        Some("discovery.request_timeout")
     } else {
         None
     };
     match zero {
-        Some(field) => Err(OllamaBuildError::ZeroLimit { field }),
+        Some(field) => Err(SetupError::Zero {
+            field,
+            code: "invalid_discovery_limit",
+        }),
         None => Ok(()),
     }
 }

@@ -10,8 +10,7 @@ use switchyard_core::{
     ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, post_json_decoded, read_body_timed,
-    send_request,
+    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::openai::OpenAiStreamDecoder;
@@ -330,16 +329,8 @@ impl Provider for OpenAiClient {
         request: &EmbedRequest,
         model: &str,
     ) -> Result<EmbedResponse, ProviderError> {
-        use switchyard_stream::embed::openai::{decode_response, encode_request};
-        let url = self.inner.base.join("/embeddings");
-        let (http, timeouts) = (&self.inner.http, &self.inner.config.client.timeouts);
-        post_json_decoded(
-            http,
-            &url,
-            encode_request(request, model),
-            timeouts,
-            decode_response,
-        )
-        .await
+        let (inner, endpoint) = (&self.inner, &switchyard_stream::embed::openai::ENDPOINT);
+        let timeouts = &inner.config.client.timeouts;
+        switchyard_http::embed(&inner.http, &inner.base, timeouts, endpoint, request, model).await
     }
 }

@@ -1,7 +1,7 @@
 //! How to reach one OpenAI-compatible upstream, and why a configuration is refused.
 
 use switchyard_core::{Locality, ModelInfo};
-use switchyard_http::{BaseUrlError, ClientBuildError, ClientConfig};
+use switchyard_http::{ClientConfig, SetupError, check_catalog};
 
 pub use switchyard_stream::openai::request::MaxTokensField;
 
@@ -101,50 +101,20 @@ impl OpenAiConfig {
     }
 }
 
-/// Why an [`OpenAiConfig`] was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenAiBuildError {
-    /// The base URL is not an absolute `http`/`https` URL, or carries login details.
-    #[error(transparent)]
-    BaseUrl(#[from] BaseUrlError),
-    /// The HTTP client could not be built (bad header, CA file, proxy).
-    #[error(transparent)]
-    Client(#[from] ClientBuildError),
-    /// `num_ctx` is zero.
-    #[error("num_ctx must be above zero")]
-    InvalidNumCtx,
-    /// The static catalog names the same model twice.
-    #[error("the static model catalog lists `{id}` twice")]
-    DuplicateModel {
-        /// The repeated model id.
-        id: String,
-    },
-}
-
-impl OpenAiBuildError {
-    /// A stable snake_case code for this error.
-    pub fn reason_code(&self) -> &'static str {
-        match self {
-            OpenAiBuildError::BaseUrl(_) => "invalid_base_url",
-            OpenAiBuildError::Client(e) => e.reason_code(),
-            OpenAiBuildError::InvalidNumCtx => "invalid_num_ctx",
-            OpenAiBuildError::DuplicateModel { .. } => "duplicate_model",
-        }
-    }
-}
+/// Why an [`OpenAiConfig`] was refused: the error all client crates share
+/// ([`SetupError`]); `num_ctx` at zero is `invalid_num_ctx`.
+pub type OpenAiBuildError = SetupError;
 
 /// Checks the parts of a config that do not need I/O.
 /// Returns the transport config to build the client from.
 pub(crate) fn resolve(config: &OpenAiConfig) -> Result<ClientConfig, OpenAiBuildError> {
     if config.num_ctx == Some(0) {
-        return Err(OpenAiBuildError::InvalidNumCtx);
+        return Err(SetupError::Zero {
+            field: "num_ctx",
+            code: "invalid_num_ctx",
+        });
     }
-    for (i, m) in config.models.iter().enumerate() {
-        if config.models[..i].iter().any(|other| other.id == m.id) {
-            return Err(OpenAiBuildError::DuplicateModel { id: m.id.clone() });
-        }
-    }
+    check_catalog(&config.models)?;
     Ok(config.client.clone())
 }
 

@@ -60,4 +60,5 @@ pub mod sse;
 
 mod json_util;
 mod request_error;
+mod sticky;
 pub use request_error::RequestError;

@@ -17,10 +17,22 @@
 pub mod ollama;
 pub mod openai;
 
-use switchyard_core::ProviderError;
+use switchyard_core::{EmbedRequest, EmbedResponse, ProviderError};
 
 /// The most inputs one request may carry (OpenAI's limit is 2048).
 pub const MAX_INPUTS: usize = 2048;
+
+/// An upstream API's embeddings endpoint, without I/O: where it is below a client's base
+/// URL and how its request and answer are coded ([`ollama::ENDPOINT`], [`openai::ENDPOINT`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedEndpoint {
+    /// The path below the client's base URL (`/api/embed`; `/embeddings` after `/v1`).
+    pub path: &'static str,
+    /// Encodes a request for the upstream model named.
+    pub encode_request: fn(&EmbedRequest, &str) -> Vec<u8>,
+    /// Decodes the upstream's whole answer.
+    pub decode_response: fn(&[u8]) -> Result<EmbedResponse, ProviderError>,
+}
 
 /// A malformed upstream answer.
 fn malformed(api: &str, e: &serde_json::Error) -> ProviderError {

@@ -4,9 +4,16 @@
 use serde::{Deserialize, Serialize};
 use switchyard_core::{ApiFamily, EmbedRequest, EmbedResponse, KeepAlive, ProviderError};
 
-use super::{MAX_INPUTS, malformed};
+use super::{EmbedEndpoint, MAX_INPUTS, malformed};
 use crate::RequestError;
 use crate::request_error::{OneOrMany, decode_body};
+
+/// `POST /api/embed` on an Ollama upstream, with this module's codec.
+pub const ENDPOINT: EmbedEndpoint = EmbedEndpoint {
+    path: "/api/embed",
+    encode_request,
+    decode_response,
+};
 
 #[derive(Deserialize)]
 struct WireRequest {

@@ -7,9 +7,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::{ApiFamily, EmbedRequest, EmbedResponse, ProviderError};
 
-use super::{MAX_INPUTS, malformed};
+use super::{EmbedEndpoint, MAX_INPUTS, malformed};
 use crate::RequestError;
 use crate::request_error::decode_body;
+
+/// `POST {base}/embeddings` on an OpenAI-compatible upstream (its base ends in `/v1`), with
+/// this module's codec.
+pub const ENDPOINT: EmbedEndpoint = EmbedEndpoint {
+    path: "/embeddings",
+    encode_request,
+    decode_response,
+};
 
 /// How the client wants vectors written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::ollama::request::{
     OutThink, WireOptions, WireThink, decode_options, decode_think, encode_options, encode_think,
 };
 use crate::request_error::decode_body;
+use crate::sticky::StickyError;
 
 #[derive(Deserialize)]
 struct WireRequest {
@@ -141,7 +142,7 @@ pub struct GenerateDecoder {
     framer: LineFramer,
     done: bool,
     /// The error that stopped it; every later call returns it again.
-    failed: Option<ProviderError>,
+    failed: StickyError,
 }
 
 impl GenerateDecoder {
@@ -181,22 +182,15 @@ impl GenerateDecoder {
 
 impl EventDecoder for GenerateDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let mut framer = std::mem::take(&mut self.framer);
         let result = framer.push_lines(chunk, |line| self.line(line, out).map_err(Wrap));
         self.framer = framer;
-        result.map_err(|Wrap(e)| {
-            self.failed = Some(e.clone());
-            e
-        })
+        self.failed.keep(result.map_err(|Wrap(e)| e))
     }
 
     fn finish(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if self.done {
             Ok(())
         } else {

@@ -12,6 +12,7 @@ use crate::RequestError;
 use crate::decoder::EventDecoder;
 use crate::request_error::{OneOrMany, decode_body};
 use crate::sse::SseFramer;
+use crate::sticky::StickyError;
 
 #[derive(Deserialize)]
 struct WireRequest {
@@ -158,7 +159,7 @@ pub struct CompletionsDecoder {
     finish: Option<FinishReason>,
     done: bool,
     /// The error that stopped it; every later call returns it again.
-    failed: Option<ProviderError>,
+    failed: StickyError,
 }
 
 impl CompletionsDecoder {
@@ -201,9 +202,7 @@ impl CompletionsDecoder {
 
 impl EventDecoder for CompletionsDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         self.framer.push(chunk);
         while let Some(event) = self.framer.next_event() {
             let step = event
@@ -212,18 +211,13 @@ impl EventDecoder for CompletionsDecoder {
                     true => Ok(()),
                     false => self.data(&event.data, out),
                 });
-            if let Err(e) = step {
-                self.failed = Some(e.clone());
-                return Err(e);
-            }
+            self.failed.keep(step)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if let Some(Ok(event)) = self.framer.finish() {
             if !self.done {
                 self.data(&event.data, out)?;

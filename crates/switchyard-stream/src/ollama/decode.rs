@@ -9,6 +9,7 @@ use switchyard_core::{
 
 use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::ndjson::LineFramer;
+use crate::sticky::StickyError;
 
 /// The wire shape of one `/api/chat` line, borrowing its strings from the input.
 ///
@@ -90,6 +91,7 @@ fn arguments_text(raw: Option<&RawValue>) -> Result<String, ProviderError> {
 pub struct OllamaStreamDecoder {
     framer: LineFramer,
     state: State,
+    failed: StickyError,
 }
 
 #[derive(Debug)]
@@ -98,7 +100,6 @@ struct State {
     next_index: u32,
     calls: ToolCallAccumulator,
     done: bool,
-    error: Option<ProviderError>,
 }
 
 impl Default for OllamaStreamDecoder {
@@ -123,8 +124,8 @@ impl OllamaStreamDecoder {
                 next_index: 0,
                 calls: ToolCallAccumulator::default(),
                 done: false,
-                error: None,
             },
+            failed: StickyError::default(),
         }
     }
 
@@ -137,37 +138,29 @@ impl OllamaStreamDecoder {
 
     /// Feeds bytes of the response body; complete lines are decoded into `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.state.error {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let state = &mut self.state;
         let res = self.framer.push_lines(chunk, |line| state.line(line, out));
-        if let Err(e) = res {
-            self.state.error = Some(e.clone());
-            return Err(e);
-        }
-        Ok(())
+        self.failed.keep(res)
     }
 
     /// Ends the input: decodes a last line without newline, and fails with
     /// `StreamEndedEarly` when no `done` line came.
     pub fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.state.error {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
+        let res = self.finish_lines(out);
+        self.failed.keep(res)
+    }
+
+    /// The last lines, then the check that the `done` line came.
+    fn finish_lines(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
         while let Some(line) = self.framer.finish() {
-            let res = line
-                .map_err(ProviderError::from)
-                .and_then(|l| self.state.line(l, out));
-            if let Err(e) = res {
-                self.state.error = Some(e.clone());
-                return Err(e);
-            }
+            self.state.line(line?, out)?;
         }
         if !self.state.done {
-            let e = ProviderError::ended_early("the Ollama stream ended without a done line");
-            self.state.error = Some(e.clone());
-            return Err(e);
+            return Err(ProviderError::ended_early(
+                "the Ollama stream ended without a done line",
+            ));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use switchyard_core::{
 
 use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::sse::{SseEventRef, SseFramer};
+use crate::sticky::StickyError;
 
 /// The wire shape of one `chat.completion.chunk`, borrowing its strings from the input.
 ///
@@ -166,6 +167,7 @@ struct Slot {
 pub struct OpenAiStreamDecoder {
     framer: SseFramer,
     state: State,
+    failed: StickyError,
 }
 
 #[derive(Debug)]
@@ -176,7 +178,6 @@ struct State {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     done: bool,
-    error: Option<ProviderError>,
 }
 
 impl Default for OpenAiStreamDecoder {
@@ -202,8 +203,8 @@ impl OpenAiStreamDecoder {
                 finish: None,
                 usage: None,
                 done: false,
-                error: None,
             },
+            failed: StickyError::default(),
         }
     }
 
@@ -218,18 +219,16 @@ impl OpenAiStreamDecoder {
 
     /// Feeds bytes of the SSE body; complete events are decoded into `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.state.error {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         self.framer.push(chunk);
+        let res = self.decode_events(out);
+        self.failed.keep(res)
+    }
+
+    /// Decodes the complete events framed so far.
+    fn decode_events(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
         while let Some(ev) = self.framer.next_event_ref() {
-            let res = ev
-                .map_err(ProviderError::from)
-                .and_then(|ev| self.state.event(ev, out));
-            if let Err(e) = res {
-                self.state.error = Some(e.clone());
-                return Err(e);
-            }
+            self.state.event(ev?, out)?;
         }
         Ok(())
     }
@@ -237,23 +236,18 @@ impl OpenAiStreamDecoder {
     /// Ends the input. A finish reason without `[DONE]` is accepted (`Done` is emitted);
     /// no finish reason at all is `StreamEndedEarly`.
     pub fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        if let Some(e) = &self.state.error {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
+        let res = self.finish_events(out);
+        self.failed.keep(res)
+    }
+
+    /// The last events, then the end of the stream when no `[DONE]` came.
+    fn finish_events(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
         while let Some(ev) = self.framer.finish_ref() {
-            let res = ev
-                .map_err(ProviderError::from)
-                .and_then(|ev| self.state.event(ev, out));
-            if let Err(e) = res {
-                self.state.error = Some(e.clone());
-                return Err(e);
-            }
+            self.state.event(ev?, out)?;
         }
         if !self.state.done {
-            if let Err(e) = self.state.end(out) {
-                self.state.error = Some(e.clone());
-                return Err(e);
-            }
+            self.state.end(out)?;
         }
         Ok(())
     }
