@@ -114,7 +114,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let routed = router
         .route(&chat)
         .await
-        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(api, failure))?;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     let answer = Answer {
         api,

@@ -4,10 +4,12 @@
 //! keeps saying why the serving target served.
 
 use http::{HeaderName, HeaderValue};
-use switchyard_router::SkippedTarget;
+use switchyard_router::{RouteFailure, SkippedTarget};
 
-/// Response header: `target=reason_code, ...` for every target the plan skipped; absent
-/// when none was. At most [`MAX_SKIPPED_HEADER_BYTES`]; entries that do not fit are
+use crate::api::{Api, ApiError};
+
+/// Response header: `target=reason_code, ...` for every target the plan skipped (on served
+/// answers and on refusals); absent when none was. At most [`MAX_SKIPPED_HEADER_BYTES`]; entries that do not fit are
 /// summed up as `+N more`.
 pub const SKIPPED_HEADER: HeaderName = HeaderName::from_static("x-switchyard-skipped");
 
@@ -35,6 +37,15 @@ pub(crate) fn skipped_header(skipped: &[SkippedTarget]) -> Option<HeaderValue> {
         value.push_str(&entry);
     }
     HeaderValue::from_str(&value).ok()
+}
+
+/// A request no target served, answered in `api`'s error shape with the skipped targets in
+/// the header.
+pub(crate) fn refusal(api: Api, failure: RouteFailure) -> ApiError {
+    let skipped = skipped_header(&failure.skipped).map(Box::new);
+    let mut error = ApiError::new(api, failure.into_provider_error());
+    error.skipped = skipped;
+    error
 }
 
 #[cfg(test)]

@@ -67,13 +67,16 @@ fn requests(model: &str, stream: bool) -> Vec<(&'static str, Value)> {
     ]
 }
 
-async fn post(base: &str, path: &str, body: &Value) -> (reqwest::header::HeaderMap, String) {
-    let client = reqwest::Client::builder()
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
         .build()
-        .unwrap();
-    let r = client
+        .unwrap()
+}
+
+async fn post(base: &str, path: &str, body: &Value) -> (reqwest::header::HeaderMap, String) {
+    let r = client()
         .post(format!("{base}{path}"))
         .json(body)
         .send()
@@ -148,7 +151,8 @@ async fn skipped_targets_are_named_in_a_header_and_the_route_reason_keeps_its_me
     .unwrap();
     let base = gateway_over(
         &up,
-        json!({ "chat": { "targets": ["local/plain:1b", "local/tooled:8b"] } }),
+        json!({ "chat": { "targets": ["local/plain:1b", "local/tooled:8b"] },
+                "plain": { "targets": ["local/plain:1b"] } }),
     )
     .await;
     for stream in [true, false] {
@@ -164,6 +168,21 @@ async fn skipped_targets_are_named_in_a_header_and_the_route_reason_keeps_its_me
             assert_eq!(headers["x-switchyard-target"], "local/tooled:8b", "{at}");
             assert_eq!(headers["x-switchyard-route-reason"], "fallback", "{at}");
         }
+    }
+    // A refusal names the skips too.
+    for (path, body) in requests("plain", false) {
+        let r = client()
+            .post(format!("{base}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        assert_eq!(
+            r.headers().get(SKIPPED_HEADER).map(|v| v.to_str().unwrap()),
+            Some("local/plain:1b=model_lacks_tools"),
+            "{path}"
+        );
     }
     // Nothing skipped: no header.
     let mut plain = requests("chat", false).remove(0).1;
