@@ -33,6 +33,9 @@ pub(crate) struct Ladder<'a> {
     pub(crate) present_models: Vec<String>,
     /// Configured tool models found on the server with tool capability (or unknown).
     pub(crate) usable_tool_models: Vec<String>,
+    /// Configured tool models whose catalog says they lack the `tools` capability
+    /// (reported on the tool rung by [`crate::rungs::tool_capability`]).
+    pub(crate) toolless_models: Vec<String>,
     /// The time the non-streamed generation took when the model was cold.
     pub(crate) cold_start: Option<std::time::Duration>,
     /// The checks so far.

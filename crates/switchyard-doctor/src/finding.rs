@@ -707,9 +707,14 @@ impl Finding {
                 ),
             },
             Finding::NoToolsCapability { model } => format!(
-                "tool requests to {model} are refused (\"does not support tools\"): route tool \
-                 requests to a tool-capable model (qwen2.5, qwen3, llama3.1, mistral-nemo...) or \
-                 pull a newer version of {model} whose template supports tools"
+                "requests that offer tools skip {model} (`model_lacks_tools`: they go to the \
+                 route's next target, maybe a cloud one), or with `text_tool_recovery` on for it \
+                 reach it and are refused (\"does not support tools\"). Put a tool-capable model \
+                 (qwen2.5, qwen3, llama3.1, mistral-nemo...) or a newer {model} whose template \
+                 supports tools in its place; or add a route rule that sends tool requests \
+                 elsewhere (`rules: [{{ tools: [\"*\"], to: \"ROUTE_WITH_A_TOOL_MODEL\" }}]`); or, \
+                 when the server accepts tools and {model} writes calls as text, turn on \
+                 `text_tool_recovery` for its provider"
             ),
             Finding::EmbeddingOnly { model } => {
                 format!("remove {model} from chat routes; use it for embeddings only")

@@ -10,7 +10,7 @@ use crate::finding::Finding;
 use crate::input::{DoctorOptions, ProbeApi, ProviderProbe};
 use crate::progress::{TICK, with_ticks};
 use crate::report::{Check, ProviderSection, Rung, Status};
-use crate::rungs::{catalog, dns, generate, http, paths, stream, tcp, tls, tools};
+use crate::rungs::{catalog, dns, generate, http, paths, stream, tcp, tls, tool_capability, tools};
 use crate::target::Target;
 use crate::upstream::Upstream;
 
@@ -162,6 +162,7 @@ async fn climb(
         server_models: Vec::new(),
         present_models: Vec::new(),
         usable_tool_models: Vec::new(),
+        toolless_models: Vec::new(),
         cold_start: None,
         checks: std::mem::take(out),
     };
@@ -200,7 +201,7 @@ async fn upper_rungs(
         ladder
             .checks
             .push(skipped(Rung::Generate, "generation rungs turned off"));
-        return true;
+        return tool_capability::report(ladder);
     }
     let Some(model) = ladder.present_models.first().cloned() else {
         let why = if ladder.probe.models.is_empty() {
@@ -233,6 +234,12 @@ async fn upper_rungs(
 }
 
 async fn tool_rung(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> bool {
+    let capable = tool_capability::report(ladder);
+    round_trip(ladder, progress).await && capable
+}
+
+/// The tool round trip with the first usable tool model.
+async fn round_trip(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> bool {
     let Some(model) = ladder.usable_tool_models.first().cloned() else {
         let why = if ladder.probe.tool_models.is_empty() {
             "no model configured for tools"

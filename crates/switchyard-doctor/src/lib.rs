@@ -11,11 +11,13 @@
 //! 4. **http**: Ollama's `GET /` and `/api/version`, or `/models` of an OpenAI-compatible
 //!    API; a `/v1` base URL on an Ollama provider is flagged;
 //! 5. **catalog**: an empty catalog explained, every configured model present, its
-//!    capabilities and context window, tool models without the `tools` capability flagged;
+//!    capabilities and context window;
 //! 6. **paths**: every API path reaches the server (no proxy that forwards only some);
 //! 7. **generate**: a tiny non-streamed answer, the load time (cold or warm);
 //! 8. **stream**: time to first token and the largest gap, against the configured timeouts;
-//! 9. **tools**: a tool round trip (structured call, call written as text, or none);
+//! 9. **tools**: every model that receives tool requests but lacks the `tools`
+//!    capability (the router skips it for them, or the server refuses them), with what to
+//!    change; then a tool round trip (structured call, call written as text, or none);
 //! 10. **account**: the key accepted, the quota left.
 //!
 //! It stops at the first failing rung. The gateway's own checks come first: the config,

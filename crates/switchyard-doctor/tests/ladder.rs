@@ -237,6 +237,83 @@ async fn a_tool_model_without_the_tools_capability_is_flagged() {
     upstream.shutdown().await;
 }
 
+/// Issue 18: the tool rung names a tool model whose `/api/show` lacks `tools`, with what to
+/// change, after the chat rungs ran (it still serves requests without tools), and still
+/// runs the round trip with a tool-capable model.
+#[tokio::test]
+async fn the_tool_rung_names_a_model_without_tools_and_what_to_change() {
+    let small = ModelSpec::new("small:1b").capabilities(["completion"]);
+    let upstream = TestUpstream::start(
+        UpstreamConfig::default()
+            .model(small)
+            .model_with_script("tool-model", tool_script()),
+    )
+    .await
+    .unwrap();
+    let probe = ollama(
+        upstream.base_url(),
+        &["small:1b", "test-model"],
+        &["small:1b", "tool-model"],
+    );
+    let report = doctor(probe).await;
+    let check = find(&report, "no_tools_capability");
+    assert_eq!(check.rung, Rung::Tools, "{}", report.to_table());
+    assert_eq!(check.status, Status::Fail);
+    assert_eq!(check.subject.as_deref(), Some("small:1b"));
+    let hint = check.hint.as_deref().unwrap();
+    for needed in [
+        "small:1b",
+        "model_lacks_tools",
+        "text_tool_recovery",
+        "rules",
+        "tools: [\"*\"]",
+    ] {
+        assert!(hint.contains(needed), "`{needed}` in {hint}");
+    }
+    // The chat rungs ran on the tool-less model, and the round trip on the tool model.
+    assert!(
+        section(&report)
+            .checks
+            .iter()
+            .any(|c| c.rung == Rung::Stream && c.status == Status::Ok),
+        "{}",
+        report.to_table()
+    );
+    assert!(
+        section(&report).checks.iter().any(|c| c.rung == Rung::Tools
+            && c.status == Status::Ok
+            && c.subject.as_deref() == Some("tool-model")),
+        "{}",
+        report.to_table()
+    );
+    assert_eq!(section(&report).stopped_at, Some(Rung::Tools));
+    assert_eq!(report.exit_code(), 2);
+    let asked_for_tools = upstream
+        .chat_requests()
+        .iter()
+        .filter(|r| {
+            let body = r.body_json().unwrap();
+            body["model"] == "small:1b" && body.get("tools").is_some()
+        })
+        .count();
+    assert_eq!(asked_for_tools, 0, "reported before anyone sent it tools");
+
+    // Without generation the tool rung still reports it.
+    let probe = ollama(upstream.base_url(), &["test-model"], &["small:1b"]);
+    let mut progress = |_: &str| {};
+    let no_generation = DoctorOptions {
+        generate: false,
+        ..options()
+    };
+    let run = switchyard_doctor::run_with(no_generation, facts(), vec![probe], &mut progress);
+    let report = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap();
+    assert_eq!(find(&report, "no_tools_capability").rung, Rung::Tools);
+    assert_eq!(report.exit_code(), 2);
+    upstream.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_tool_call_written_as_text_warns_with_a_hint() {
     let calls = vec![ScriptedCall::new(

@@ -119,6 +119,8 @@ pub(crate) struct ApiError {
     pub(crate) api: Api,
     pub(crate) status: StatusCode,
     pub(crate) error: ProviderError,
+    /// The `x-switchyard-skipped` value of a refused request (see [`crate::skipped`]).
+    pub(crate) skipped: Option<Box<HeaderValue>>,
 }
 
 impl ApiError {
@@ -128,12 +130,18 @@ impl ApiError {
             api,
             status: status_for(error.kind()),
             error,
+            skipped: None,
         }
     }
 
     /// The error with an explicit status.
     pub(crate) fn with_status(api: Api, status: StatusCode, error: ProviderError) -> Self {
-        Self { api, status, error }
+        Self {
+            api,
+            status,
+            error,
+            skipped: None,
+        }
     }
 
     /// A 400 for a bad request body or header.
@@ -172,6 +180,9 @@ impl IntoResponse for ApiError {
         headers.insert(CONTENT_TYPE, JSON);
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(v) = self.skipped.take() {
+            headers.insert(crate::skipped::SKIPPED_HEADER, *v);
         }
         if matches!(
             self.status,

@@ -114,7 +114,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let routed = router
         .route(&chat)
         .await
-        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(api, failure))?;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     let answer = Answer {
         api,
@@ -285,7 +285,8 @@ impl Answer {
     }
 }
 
-/// The headers naming the target that served, why, the attempts and the overhead.
+/// The headers naming the target that served, why, the attempts, the overhead and the
+/// targets skipped.
 pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, started: Instant) {
     if let Some(v) = target_header(routed.served_by()) {
         headers.insert(TARGET_HEADER, v);
@@ -299,6 +300,9 @@ pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, st
         ATTEMPTS_HEADER,
         HeaderValue::from(routed.attempts().len() + 1),
     );
+    if let Some(v) = crate::skipped::skipped_header(routed.skipped()) {
+        headers.insert(crate::skipped::SKIPPED_HEADER, v);
+    }
 }
 
 /// `provider/model` as a header value (one allocation, no `fmt`); `None` when either part

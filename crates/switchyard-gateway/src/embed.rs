@@ -110,7 +110,7 @@ async fn run(shared: Arc<Shared>, shape: Shape, request: Request) -> Result<Resp
     let mut routed = router
         .route_with(&probe, &call)
         .await
-        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(api, failure))?;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     while let Some(event) = routed.next().await {
         if let ChatEvent::Usage(usage) = event.map_err(|e| ApiError::new(api, e))? {

@@ -130,7 +130,7 @@ impl Gateway {
     /// Every route with its tower layers, ready to serve (or to call in tests).
     ///
     /// Authenticated (when keys are configured): `/v1/*`, `/api/chat`, `/api/tags`,
-    /// `/api/show`, `/api/ps`, `/api/pull` (admin keys), `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
+    /// `/api/show`, `/api/ps`, `/api/pull` (admin keys), `/admin/tools` (admin keys), `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
     pub fn app(&self) -> AxumRouter {
         let shared = Arc::clone(&self.shared);
         let authenticated = AxumRouter::new()
@@ -160,6 +160,7 @@ impl Gateway {
             .route("/api/generate", post(generate::ollama_generate))
             .route("/v1/completions", post(generate::openai_completions))
             .route("/metrics", get(ops::metrics))
+            .route("/admin/tools", get(crate::tools::tools))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&shared),
                 auth::authenticate,

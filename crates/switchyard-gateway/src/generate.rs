@@ -73,7 +73,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let routed = router
         .route_with(&probe, &call)
         .await
-        .map_err(|failure| ApiError::new(api, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(api, failure))?;
     let GenerateCall(generate) = call;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     let now = SystemTime::now();

@@ -91,8 +91,10 @@ mod ops;
 mod refusal;
 mod responses;
 mod server;
+mod skipped;
 mod telemetry;
 mod time;
+mod tools;
 mod warmup;
 
 pub use anthropic::TOKEN_COUNT_HEADER;
@@ -107,5 +109,6 @@ pub use gateway::{Gateway, RouterHandle};
 pub use lifecycle::{FALLBACK_OLLAMA_VERSION, VERSION_HEADER};
 pub use responses::{ResponseStore, ResponseStoreConfig};
 pub use server::check_listen_policy;
+pub use skipped::{MAX_SKIPPED_HEADER_BYTES, SKIPPED_HEADER};
 pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
 pub use warmup::WarmTarget;

@@ -52,6 +52,12 @@ pub struct RouteConfig {
     /// refuses the request with a 400 naming the tool.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_unsupported_tools: bool,
+    /// A tool call for a tool the request did not offer: `true` removes it from the answer
+    /// (its stream events are never sent; when it was the only tool call, a `tool_calls`
+    /// finish reason becomes `stop`); `false` (the default) passes it to the client. Either
+    /// way it is flagged in the decision record, logged and counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_unknown_tool_calls: bool,
     /// Task rules, in order: the first whose conditions all hold sends the request to
     /// another route (whose own rules then apply). Rules that loop are refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -62,6 +62,7 @@
 //! ```
 
 mod budget;
+mod call_filter;
 mod clock;
 mod config;
 mod dispatch;
@@ -81,6 +82,7 @@ mod rules;
 mod slot;
 mod stream;
 mod tool_policy;
+mod tool_report;
 mod tool_sets;
 mod ttft;
 mod unknown_calls;
@@ -104,3 +106,4 @@ pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
 pub use slot::ProviderSlot;
 pub use stream::RoutedStream;
 pub use switchyard_core::ReasonCode;
+pub use tool_report::{CallerTools, ToolSeen, ToolSetShrink, UnknownToolCall};

@@ -112,9 +112,14 @@ pub struct DecisionRecord {
     pub skipped: Vec<SkippedTarget>,
     /// The target that served the request.
     pub served_by: Option<TargetRef>,
-    /// Tool calls the model made for tools the request did not offer (passed through).
+    /// Tool calls the model made for tools the request did not offer (passed through,
+    /// unless `unknown_tool_calls_dropped`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_tool_calls: Vec<String>,
+    /// The unknown tool calls were removed from the answer (the route's
+    /// `drop_unknown_tool_calls`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_tool_calls_dropped: bool,
     /// Why the serving target was chosen (or the decisive error's reason code).
     pub reason: ReasonCode,
     /// Token usage reported by the upstream.

@@ -146,7 +146,8 @@ impl Router {
         } else {
             request.meta.request_id.clone()
         };
-        self.inner.observe_tool_set(request, &request_id);
+        self.inner
+            .observe_tool_set(request, &request_id, started_at);
         let start = Start {
             request_id,
             started,
@@ -169,6 +170,13 @@ impl Router {
         }
     }
 
+    /// Each caller's recent tool set, tool-set shrinks and unknown tool calls (only
+    /// `caller`'s when given), kept across reloads and bounded (1024 callers; 8 requests,
+    /// 16 shrinks and 32 unknown calls each).
+    pub fn tool_report(&self, caller: Option<&str>) -> Vec<crate::CallerTools> {
+        self.inner.tool_sets.report(caller)
+    }
+
     /// The plan for `request` with the reason each target is in or out, without sending
     /// anything.
     pub fn explain(&self, request: &ChatRequest) -> crate::Explanation {
@@ -179,9 +187,9 @@ impl Router {
 impl Inner {
     /// Missing-tools triage: records the tools the caller offered, and warns and counts
     /// when its tool list shrank.
-    fn observe_tool_set(&self, request: &ChatRequest, request_id: &str) {
+    fn observe_tool_set(&self, request: &ChatRequest, request_id: &str, at: std::time::SystemTime) {
         let caller = request.meta.caller.as_deref().unwrap_or("-");
-        let missing = self.tool_sets.observe(caller, request.tool_names());
+        let missing = self.tool_sets.observe(caller, request.tool_names(), at);
         if missing.is_empty() {
             return;
         }
@@ -285,6 +293,7 @@ impl Progress {
             skipped: self.skipped.clone(),
             served_by: None,
             unknown_tool_calls: Vec::new(),
+            unknown_tool_calls_dropped: false,
             reason,
             usage: None,
             cost_micro_usd: 0,
@@ -345,6 +354,11 @@ async fn run(
     let named = (plan.requested.clone(), plan.route.clone(), plan.privacy);
     let mut progress = Progress::new(inner.clone(), request, start, named, plan.excluded.clone());
     progress.rule.clone_from(&plan.rule);
+    progress.offered.drop_unknown = plan
+        .route
+        .as_ref()
+        .and_then(|r| inner.config.routes.get(r))
+        .is_some_and(|r| r.drop_unknown_tool_calls);
     let mut last_err: Option<ProviderError> = None;
     for idx in 0..plan.targets.len() {
         if last_err.as_ref().is_some_and(|e| !e.fallback_eligible()) {

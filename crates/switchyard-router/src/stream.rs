@@ -1,5 +1,6 @@
 //! The stream a routed request yields, and the decision record emitted when it ends.
 
+use crate::call_filter::CallFilter;
 use crate::unknown_calls::OfferedTools;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use futures::Stream;
 use switchyard_core::{ChatEvent, ChatStream, Price, ProviderError, ReasonCode, Usage};
 
 use crate::queue::SlotPermit;
-use crate::record::{Attempt, DecisionRecord, RequestOutcome, TargetRef};
+use crate::record::{Attempt, DecisionRecord, RequestOutcome, SkippedTarget, TargetRef};
 use crate::router::Inner;
 use crate::slot::Slot;
 
@@ -55,10 +56,13 @@ pub struct RoutedStream {
     reason: ReasonCode,
     request_id: String,
     attempts: Vec<Attempt>,
+    skipped: Vec<SkippedTarget>,
     upstream_wait: Duration,
     pending_since: Option<Instant>,
     finish: Option<Finish>,
     ended: bool,
+    /// Removes unknown tool calls (`drop_unknown_tool_calls`); `None` on other routes.
+    filter: Option<Box<CallFilter>>,
 }
 
 impl std::fmt::Debug for RoutedStream {
@@ -79,6 +83,7 @@ impl RoutedStream {
             model: String::new(),
             locality: s.slot.locality,
         });
+        let filter = s.offered.drop_unknown.then(Box::default);
         Self {
             stream: s.stream,
             first: Some(s.first),
@@ -86,6 +91,7 @@ impl RoutedStream {
             reason: s.record.reason,
             request_id: s.record.request_id.clone(),
             attempts: s.failed_attempts,
+            skipped: s.record.skipped.clone(),
             upstream_wait: s.upstream_wait,
             pending_since: None,
             finish: Some(Finish {
@@ -99,6 +105,7 @@ impl RoutedStream {
                 offered: s.offered,
             }),
             ended: false,
+            filter,
         }
     }
 
@@ -123,6 +130,12 @@ impl RoutedStream {
         &self.attempts
     }
 
+    /// The targets the plan left out or never reached, with their reason codes (also in
+    /// the decision record's `skipped`).
+    pub fn skipped(&self) -> &[SkippedTarget] {
+        &self.skipped
+    }
+
     /// Time spent waiting on upstreams so far: queue waits, upstream calls up to the first
     /// event, retry back-offs, and polls of this stream that were pending.
     pub fn upstream_wait(&self) -> Duration {
@@ -132,7 +145,9 @@ impl RoutedStream {
         }
     }
 
-    fn observe(&mut self, event: &ChatEvent) {
+    /// Bookkeeping for one event; answers whether it starts a call of a tool the request
+    /// did not offer.
+    fn observe(&mut self, event: &ChatEvent) -> bool {
         match event {
             ChatEvent::Usage(u) => {
                 if let Some(f) = self.finish.as_mut() {
@@ -141,11 +156,34 @@ impl RoutedStream {
             }
             ChatEvent::Done { .. } => self.complete(RequestOutcome::Ok, None),
             ChatEvent::ToolCallStart { name, .. } => {
+                let dropped = self.filter.as_ref().is_some_and(|f| f.has_room());
                 if let Some(f) = self.finish.as_mut() {
-                    f.offered.check(name, &mut f.record);
+                    let unknown = f.offered.check(name, dropped, &mut f.record);
+                    if unknown {
+                        let call = crate::UnknownToolCall {
+                            at_unix_ms: crate::tool_report::unix_ms(f.inner.clock.wall()),
+                            tool: name.clone(),
+                            target: self.served_by.to_string(),
+                            dropped,
+                        };
+                        let caller = f.record.caller.as_deref().unwrap_or("-");
+                        f.inner.tool_sets.unknown_call(caller, call);
+                    }
+                    return unknown;
                 }
             }
             _ => {}
+        }
+        false
+    }
+
+    /// Observes `event` and answers it as the client gets it: `None` when the route's
+    /// filter removed it.
+    fn pass(&mut self, event: ChatEvent) -> Option<ChatEvent> {
+        let unknown = self.observe(&event);
+        match self.filter.as_mut() {
+            None => Some(event),
+            Some(filter) => filter.apply(event, unknown),
         }
     }
 
@@ -206,9 +244,36 @@ impl Stream for RoutedStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let Some(first) = this.first.take() {
-            this.observe(&first);
-            return Poll::Ready(Some(Ok(first)));
+            if let Some(first) = this.pass(first) {
+                return Poll::Ready(Some(Ok(first)));
+            }
         }
+        for _ in 0..MAX_REMOVED_IN_A_ROW {
+            match this.poll_upstream(cx) {
+                // An event the filter removed: the next one.
+                Poll::Ready(Some(Ok(None))) => {}
+                Poll::Ready(Some(Ok(Some(event)))) => return Poll::Ready(Some(Ok(event))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Many removed events in a row: let other tasks run, then go on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Events the call filter may remove in one poll before the stream yields to the runtime.
+const MAX_REMOVED_IN_A_ROW: usize = 64;
+
+/// An upstream item after the filter: `Ok(None)` when the filter removed the event.
+type Filtered = Option<Result<Option<ChatEvent>, ProviderError>>;
+
+impl RoutedStream {
+    /// The next upstream item, observed and filtered (`Ok(None)`: the filter removed it).
+    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Filtered> {
+        let this = self;
         if this.ended {
             return Poll::Ready(None);
         }
@@ -225,10 +290,7 @@ impl Stream for RoutedStream {
             }
         }
         match polled {
-            Poll::Ready(Some(Ok(event))) => {
-                this.observe(&event);
-                Poll::Ready(Some(Ok(event)))
-            }
+            Poll::Ready(Some(Ok(event))) => Poll::Ready(Some(Ok(this.pass(event)))),
             Poll::Ready(Some(Err(e))) => {
                 let e = e.context(format!(
                     "{} failed before the end of its answer",

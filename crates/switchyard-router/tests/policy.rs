@@ -1083,7 +1083,8 @@ fn a_failure_after_the_first_byte_marks_the_provider_down_in_metrics() {
 }
 
 /// Issue 18: a caller whose tool list drops from ten tools to two is warned about and
-/// counted, once; a call of a tool the request did not offer is counted.
+/// counted, once; a call of a tool the request did not offer is counted, whether it is
+/// passed to the client or dropped (`drop_unknown_tool_calls`).
 #[test]
 fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
     use switchyard_core::ToolSpec;
@@ -1118,7 +1119,9 @@ fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
             .unwrap();
             let (router, _r) = build_router(
                 json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
-                                    "calls": { "targets": ["local/caller"] } } }),
+                                    "calls": { "targets": ["local/caller"] },
+                                    "dropped": { "targets": ["local/caller"],
+                                                 "drop_unknown_tool_calls": true } } }),
                 vec![
                     cloud_slot(&cloud),
                     ollama_at("local", &caller.base_url(), Locality::Local, FT),
@@ -1130,6 +1133,9 @@ fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
             let mut calls = offering(2);
             calls.model = "calls".to_owned();
             drain(route(&router, &calls).await.unwrap()).await;
+            // Dropped from the answer, still counted.
+            calls.model = "dropped".to_owned();
+            drain(route(&router, &calls).await.unwrap()).await;
             cloud.shutdown().await;
             caller.shutdown().await;
         })
@@ -1137,5 +1143,5 @@ fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
     let key = format!("{}{{caller=agent}}", m::TOOL_SET_SHRUNK_TOTAL);
     assert_eq!(captured.get(&key), Some(1.0), "{:?}", captured.keys());
     let key = format!("{}{{caller=agent}}", m::UNKNOWN_TOOL_CALLS_TOTAL);
-    assert_eq!(captured.get(&key), Some(1.0), "{:?}", captured.keys());
+    assert_eq!(captured.get(&key), Some(2.0), "{:?}", captured.keys());
 }

@@ -334,4 +334,95 @@ async fn a_call_of_a_tool_the_request_did_not_offer_is_flagged_and_passed_throug
         .collect();
     assert_eq!(called, ["search", "rm_rf"], "both calls reach the client");
     assert_eq!(records.last().unknown_tool_calls, ["rm_rf"]);
+    assert!(!records.last().unknown_tool_calls_dropped);
+}
+
+/// The tool calls of `events`, as (index, name), and the finish reason.
+fn calls_and_finish(
+    events: &[switchyard_core::ChatEvent],
+) -> (Vec<(u32, String)>, Option<switchyard_core::FinishReason>) {
+    use switchyard_core::ChatEvent;
+    let calls = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::ToolCallStart { index, name, .. } => Some((*index, name.clone())),
+            _ => None,
+        })
+        .collect();
+    let finish = events.iter().find_map(|e| match e {
+        ChatEvent::Done { finish_reason } => Some(finish_reason.clone()),
+        _ => None,
+    });
+    (calls, finish)
+}
+
+#[tokio::test]
+async fn drop_unknown_tool_calls_removes_them_flags_the_record_and_fixes_the_finish_reason() {
+    use switchyard_core::{ChatEvent, FinishReason};
+    use switchyard_testkit::ScriptedCall;
+    let up = TestUpstream::start(
+        UpstreamConfig::empty()
+            .model_with_script(
+                "mixed",
+                Script::tool_calls(vec![
+                    ScriptedCall::new("rm_rf", json!({ "path": "/" })),
+                    ScriptedCall::new("search", json!({ "q": "x" })),
+                ]),
+            )
+            .model_with_script(
+                "rogue",
+                Script::tool_calls(vec![ScriptedCall::new("rm_rf", json!({ "path": "/" }))]),
+            ),
+    )
+    .await
+    .unwrap();
+    let (router, records) = build_router(
+        json!({ "routes": {
+            "mixed": { "targets": ["local/mixed"], "drop_unknown_tool_calls": true },
+            "rogue": { "targets": ["local/rogue"], "drop_unknown_tool_calls": true } } }),
+        vec![ollama_at("local", &up.base_url(), Locality::Local, FT)],
+    );
+
+    let (_, events, error) = drain(
+        route(&router, &with_tools("mixed", &["search"]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(error.is_none());
+    let (calls, finish) = calls_and_finish(&events);
+    assert_eq!(
+        calls,
+        [(0, "search".to_owned())],
+        "rm_rf is removed, search renumbered"
+    );
+    assert!(
+        events.iter().all(|e| match e {
+            ChatEvent::ToolCallArgs { fragment, .. } => !fragment.contains('/'),
+            _ => true,
+        }),
+        "no fragment of the dropped call: {events:?}"
+    );
+    assert_eq!(finish, Some(FinishReason::ToolCalls));
+    let record = records.last();
+    assert_eq!(record.unknown_tool_calls, ["rm_rf"]);
+    assert!(record.unknown_tool_calls_dropped);
+
+    let (_, events, error) = drain(
+        route(&router, &with_tools("rogue", &["search"]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(error.is_none());
+    let (calls, finish) = calls_and_finish(&events);
+    assert!(calls.is_empty(), "{events:?}");
+    assert_eq!(finish, Some(FinishReason::Stop), "nothing left to run");
+    let record = records.last();
+    assert_eq!(record.unknown_tool_calls, ["rm_rf"]);
+    assert!(record.unknown_tool_calls_dropped);
+    assert_eq!(
+        serde_json::to_value(&record).unwrap()["unknown_tool_calls_dropped"],
+        true
+    );
 }

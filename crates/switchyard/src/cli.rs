@@ -59,6 +59,10 @@ pub(crate) enum Command {
     Replay(ReplayArgs),
     /// Probe every configured provider and say what is wrong and how to fix it.
     Doctor(DoctorArgs),
+    /// Ask the running gateway (with the config's first admin key) for each caller's
+    /// recent tool set, the tools that went missing from it, and the calls of tools a
+    /// request did not offer.
+    Tools(ToolsArgs),
     /// Run a simulated model server speaking the Ollama API and the OpenAI-compatible `/v1`
     /// API, to try the gateway (or load-test it) without Ollama or any model.
     ///
@@ -79,6 +83,21 @@ pub(crate) struct ServeArgs {
     /// runs on the same machine and needs the cores more.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) threads: Option<u16>,
+}
+
+/// `tools` options.
+#[derive(Debug, Args)]
+pub(crate) struct ToolsArgs {
+    /// Only this caller (API key id; `-` for requests without a key).
+    #[arg(long, value_name = "ID")]
+    pub(crate) caller: Option<String>,
+    /// The gateway's address; default: the config's `server.listen` (an unspecified address
+    /// as loopback).
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Print the gateway's JSON instead of tables.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `simulate` options.

@@ -17,6 +17,7 @@ mod reload;
 mod replay;
 mod serve;
 mod simulate;
+mod tools;
 mod wiring;
 
 use std::future::Future;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         Command::Route(RouteCommand::Explain(args)) => block_on(explain::run(config, args)),
         Command::Config(ConfigCommand::Check(args)) => block_on(check::run(config, args)),
         Command::Doctor(args) => block_on(doctor::run(config, args)),
+        Command::Tools(args) => block_on(tools::run(config, args)),
         Command::Simulate(args) => block_on_one_thread(simulate::run(args)),
     };
     ExitCode::from(code)

@@ -45,6 +45,7 @@ async fn every_subcommand_has_help() {
         vec!["config", "check", "--help"],
         vec!["replay", "--help"],
         vec!["doctor", "--help"],
+        vec!["tools", "--help"],
     ] {
         let out = run(&args, &[], SHORT).await;
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));

@@ -1,6 +1,6 @@
 //! Rung 5: the catalog. Ollama: `/api/tags` (an empty list explained), each configured
 //! model present, its capabilities and context window from `/api/show`, tool models without
-//! the `tools` capability flagged. OpenAI-compatible: each configured model listed by
+//! the `tools` capability collected for the tool rung. OpenAI-compatible: each configured model listed by
 //! `/models`.
 
 use std::time::Instant;
@@ -217,10 +217,8 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
                 ok = false;
             }
             if used_for_tools && !caps.tools {
-                check_extra.push(Finding::NoToolsCapability {
-                    model: model.to_owned(),
-                });
-                ok = false;
+                // Reported on the tool rung; the model still serves requests without tools.
+                ladder.toolless_models.push(model.to_owned());
                 tools_ok = false;
             }
         }

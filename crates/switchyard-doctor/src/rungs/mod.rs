@@ -10,4 +10,5 @@ pub(crate) mod paths;
 pub(crate) mod stream;
 pub(crate) mod tcp;
 pub(crate) mod tls;
+pub(crate) mod tool_capability;
 pub(crate) mod tools;

@@ -49,7 +49,7 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         .router
         .route(&p.chat)
         .await
-        .map_err(|failure| ApiError::new(API, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(API, failure))?;
     let id = p.head.id.replacen("resp_", "cmp_", 1);
     let created_at = p.head.created_at;
     let mut sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), None);

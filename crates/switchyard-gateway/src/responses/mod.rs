@@ -64,7 +64,7 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         .router
         .route(&p.chat)
         .await
-        .map_err(|failure| ApiError::new(API, failure.into_provider_error()))?;
+        .map_err(|failure| crate::skipped::refusal(API, failure))?;
     let caller_id = p.chat.meta.caller.clone();
     let pending = p.keep.map(|(input_items, history)| Pending {
         store: p.store,

@@ -553,3 +553,20 @@ fn responses_section_and_route_flag_for_the_responses_api() {
     assert_eq!(e.path.as_deref(), Some("responses.ttl"));
     assert_eq!(e.line, Some(2));
 }
+
+#[test]
+fn drop_unknown_tool_calls_is_a_route_flag_and_must_be_a_bool() {
+    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: { agent: { targets: ['l/m'], drop_unknown_tool_calls: true },\n            chat: { targets: ['l/m'] } },\n}";
+    let c = parse_str(text, &no_env).unwrap();
+    assert!(c.routes["agent"].drop_unknown_tool_calls);
+    assert!(!c.routes["chat"].drop_unknown_tool_calls, "off by default");
+
+    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: { agent: { targets: ['l/m'],\n    drop_unknown_tool_calls: 'yes' } },\n}";
+    let e = parse_str(text, &no_env).unwrap_err();
+    assert_eq!(
+        e.path.as_deref(),
+        Some("routes.agent.drop_unknown_tool_calls"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(4), "{e}");
+}
