@@ -172,6 +172,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         (&Method::POST, "/v1/chat/completions") => {
             chat(&shared, Api::OpenAi, &body, server_fault).await
         }
+        (&Method::POST, "/v1/responses") => {
+            chat(&shared, Api::Responses, &body, server_fault).await
+        }
         (&Method::POST, "/v1/messages") => chat(&shared, Api::Anthropic, &body, server_fault).await,
         (&Method::POST, "/v1/messages/count_tokens") => Ok(json(
             StatusCode::OK,
