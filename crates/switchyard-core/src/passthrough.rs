@@ -9,6 +9,33 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// Which Responses endpoint a pass-through call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsesEndpoint {
+    /// `POST /responses`: SSE events when `stream`, else the whole response object.
+    Create {
+        /// Whether the client asked for a stream.
+        stream: bool,
+    },
+    /// `POST /responses/compact`: a whole `response.compaction` object.
+    Compact,
+}
+
+impl ResponsesEndpoint {
+    /// The path under the base URL (`/responses`, `/responses/compact`).
+    pub fn path(self) -> &'static str {
+        match self {
+            ResponsesEndpoint::Create { .. } => "/responses",
+            ResponsesEndpoint::Compact => "/responses/compact",
+        }
+    }
+
+    /// Whether the answer is an SSE stream.
+    pub fn streamed(self) -> bool {
+        matches!(self, ResponsesEndpoint::Create { stream: true })
+    }
+}
+
 /// Pending bytes the server has not taken yet, at most (a bound against an upstream that
 /// sends frames without any event the router would see).
 pub const MAX_PENDING_FRAME_BYTES: usize = 32 * 1024 * 1024;

@@ -275,10 +275,10 @@ impl Provider for OpenAiClient {
         &self,
         body: &[u8],
         model: &str,
-        stream: bool,
+        endpoint: switchyard_core::ResponsesEndpoint,
         frames: &switchyard_core::RawFrames,
     ) -> Result<ChatStream, ProviderError> {
-        OpenAiClient::responses(self, body, model, stream, frames).await
+        OpenAiClient::responses(self, body, model, endpoint, frames).await
     }
 
     async fn chat_as(

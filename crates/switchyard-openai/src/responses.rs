@@ -1,14 +1,16 @@
-//! Native pass-through of OpenAI Responses requests (`POST {base}/responses`) to servers
-//! that serve the Responses API themselves (OpenAI, Ollama >= 0.13.3, vLLM), for
-//! providers configured with [`OpenAiConfig::responses`](crate::OpenAiConfig::responses).
+//! Native pass-through of OpenAI Responses requests (`POST {base}/responses` and
+//! `/responses/compact`) to servers that serve the Responses API themselves (OpenAI,
+//! Ollama >= 0.13.3, vLLM), for providers configured with
+//! [`OpenAiConfig::responses`](crate::OpenAiConfig::responses).
 //!
 //! The client's body goes out as it is but for `model`; the answer's bytes (SSE events or
-//! the whole response object) go to the caller's [`RawFrames`] unchanged, while the
-//! returned stream yields the chat events they carry (output, usage, the end) under the
-//! same phase timeouts as a chat.
+//! the whole object) go to the caller's [`RawFrames`] unchanged, while the returned stream
+//! yields the chat events they carry (output, usage, the end) under the same phase
+//! timeouts as a chat.
 
-use switchyard_core::MAX_PENDING_FRAME_BYTES;
-use switchyard_core::{ChatStream, ErrorKind, ProviderError, RawFrames};
+use switchyard_core::{
+    ChatStream, ErrorKind, MAX_PENDING_FRAME_BYTES, ProviderError, RawFrames, ResponsesEndpoint,
+};
 use switchyard_http::post_json_whole;
 use switchyard_stream::responses::passthrough::{PassThroughDecoder, decode_whole, with_model};
 
@@ -20,19 +22,19 @@ impl OpenAiClient {
         self.config().responses
     }
 
-    /// `POST {base}/responses` with the client's `body`, `model` replacing its model.
-    /// Streamed (`stream`): returns once the server answered with headers, then the
-    /// stream appends every upstream event to `frames` and yields the chat events it
-    /// carries. Whole: reads the response object into `frames` and yields
-    /// its events (at most 32 MiB). Errors before output are returned here, classified as for chats.
+    /// `POST {base}{endpoint}` with the client's `body`, `model` replacing its model.
+    /// Streamed: returns once the server answered with headers, then the stream appends
+    /// every upstream event to `frames` and yields the chat events it carries. Whole:
+    /// reads the object (at most 32 MiB) into `frames` and yields its events. Errors before
+    /// output are returned here, classified as for chats.
     pub async fn responses(
         &self,
         body: &[u8],
         model: &str,
-        stream: bool,
+        endpoint: ResponsesEndpoint,
         frames: &RawFrames,
     ) -> Result<ChatStream, ProviderError> {
-        let url = self.responses_url();
+        let url = self.base_url().to_owned() + endpoint.path();
         let body = with_model(body, model).map_err(|e| {
             ProviderError::new(
                 ErrorKind::InvalidRequest,
@@ -41,8 +43,8 @@ impl OpenAiClient {
             .with_source(e)
         })?;
         let timeouts = self.config().client.timeouts;
-        tracing::debug!(url = %url, model = %model, stream, "Responses pass-through request");
-        if stream {
+        tracing::debug!(url = %url, model = %model, "Responses pass-through request");
+        if endpoint.streamed() {
             let post = self
                 .http()
                 .post(&url)
@@ -59,10 +61,11 @@ impl OpenAiClient {
                 "{url}: the answer exceeds {max} bytes"
             )));
         }
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        frames.update_meta(|m| {
+            m.ended = true;
+            m.final_response = Some(text);
+        });
         Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
-    }
-
-    fn responses_url(&self) -> String {
-        format!("{}/responses", self.base_url())
     }
 }

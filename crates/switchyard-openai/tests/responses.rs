@@ -7,8 +7,11 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use switchyard_core::{ChatEvent, ErrorKind, FinishReason, RawFrames};
+use switchyard_core::{ChatEvent, ErrorKind, FinishReason, RawFrames, ResponsesEndpoint};
 use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+
+const STREAMED: ResponsesEndpoint = ResponsesEndpoint::Create { stream: true };
+const WHOLE: ResponsesEndpoint = ResponsesEndpoint::Create { stream: false };
 
 const BODY: &str = r#"{"model":"alias","input":[{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB\u002bopaque=="},{"type":"message","role":"user","content":"hi"}],"tools":[{"type":"web_search","search_context_size":"low"}],"include":["reasoning.encrypted_content"],"stream":true}"#;
 
@@ -37,7 +40,7 @@ async fn a_streamed_answer_passes_through_unchanged_and_its_events_are_read() {
     let client = client(&up.openai_base_url());
     assert!(!client.serves_responses());
     let frames = RawFrames::new();
-    let stream = guarded(client.responses(BODY.as_bytes(), "m", true, &frames))
+    let stream = guarded(client.responses(BODY.as_bytes(), "m", STREAMED, &frames))
         .await
         .unwrap();
     let (events, err) = split(drain(stream).await);
@@ -79,7 +82,7 @@ async fn a_whole_answer_is_kept_as_the_server_sent_it() {
     .unwrap();
     let frames = RawFrames::new();
     let stream = client(&up.openai_base_url())
-        .responses(br#"{"model":"x","input":"hi"}"#, "m", false, &frames)
+        .responses(br#"{"model":"x","input":"hi"}"#, "m", WHOLE, &frames)
         .await
         .unwrap();
     let (events, err) = split(drain(stream).await);
@@ -106,14 +109,17 @@ async fn errors_before_output_are_classified_and_a_cut_stream_ended_early() {
         status: 503,
         message: "busy".into(),
     }));
-    let err = match client.responses(BODY.as_bytes(), "m", true, &frames).await {
+    let err = match client
+        .responses(BODY.as_bytes(), "m", STREAMED, &frames)
+        .await
+    {
         Err(e) => e,
         Ok(_) => panic!("a 503 must fail"),
     };
     assert_eq!(err.kind(), ErrorKind::Overloaded);
     up.set_fault(Some(Fault::DropAfterChunks(4)));
     let stream = client
-        .responses(BODY.as_bytes(), "m", true, &frames)
+        .responses(BODY.as_bytes(), "m", STREAMED, &frames)
         .await
         .unwrap();
     let (_, err) = split(drain(stream).await);

@@ -47,8 +47,8 @@ impl RecordedRequest {
         self.body_json()?.get("model")?.as_str().map(str::to_owned)
     }
 
-    /// Whether this is a chat request (`/api/chat`, `/v1/chat/completions`, `/v1/messages` or
-    /// `/v1/responses`).
+    /// Whether this is a chat request (`/api/chat`, `/v1/chat/completions`, `/v1/messages`,
+    /// `/v1/responses` or `/v1/responses/compact`).
     pub fn is_chat(&self) -> bool {
         is_chat_path(&self.path)
     }
@@ -57,7 +57,11 @@ impl RecordedRequest {
 pub(crate) fn is_chat_path(path: &str) -> bool {
     matches!(
         path,
-        "/api/chat" | "/v1/chat/completions" | "/v1/messages" | "/v1/responses"
+        "/api/chat"
+            | "/v1/chat/completions"
+            | "/v1/messages"
+            | "/v1/responses"
+            | "/v1/responses/compact"
     )
 }
 

@@ -203,6 +203,19 @@ pub(crate) fn render(model: &str, script: &Script) -> Rendered {
     }
 }
 
+/// The answer of `/v1/responses/compact` for `model`: one encrypted compaction item.
+pub(crate) fn compaction(model: &str) -> Bytes {
+    let tag = fnv(&[model, "compact"]);
+    Bytes::from(
+        json!({"id": format!("cmp_{tag:08x}"), "object": "response.compaction",
+               "created_at": unix_now(),
+               "output": [{"type": "compaction", "id": format!("cmpi_{tag:08x}"),
+                           "encrypted_content": format!("enc_compaction_{tag:08x}")}],
+               "usage": {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}})
+        .to_string(),
+    )
+}
+
 /// A mid-stream `error` event.
 pub(crate) fn error_event(message: &str) -> Bytes {
     let data = json!({"type": "error", "code": "server_error", "message": message, "param": null,

@@ -9,6 +9,7 @@ use switchyard_anthropic::{AnthropicClient, AnthropicConfig};
 use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive,
     LoadedModel, Locality, ModelInfo, Price, Provider, ProviderError, PullStream, RawFrames,
+    ResponsesEndpoint,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -428,10 +429,10 @@ impl Provider for CatalogProvider {
         &self,
         body: &[u8],
         model: &str,
-        stream: bool,
+        endpoint: ResponsesEndpoint,
         frames: &RawFrames,
     ) -> Result<ChatStream, ProviderError> {
-        self.inner.responses(body, model, stream, frames).await
+        self.inner.responses(body, model, endpoint, frames).await
     }
 }
 
