@@ -719,6 +719,15 @@ async fn decided(records: &Records, n: usize) -> Vec<switchyard_router::Decision
     panic!("fewer than {n} decisions recorded");
 }
 
+/// One pass-through upstream `native` serving `script`, alone behind the gateway's route
+/// `chat`.
+async fn native_alone(locality: Locality, script: Script) -> (Up, String, Arc<Records>) {
+    let up = Up::start("native", false, locality, script).await.native();
+    let routes = json!({"routes": one_route("native/test-model")});
+    let (base, records) = serve_observed(&[&up], routes, Vec::new()).await;
+    (up, base, records)
+}
+
 fn native_script() -> Script {
     Script::text_then_tool_calls(
         ["Checking ", "the weather."],
@@ -729,15 +738,7 @@ fn native_script() -> Script {
 
 #[tokio::test]
 async fn pass_through_keeps_the_body_and_the_stream_byte_for_byte_and_accounts_usage() {
-    let up = Up::start("native", false, Locality::Cloud, native_script())
-        .await
-        .native();
-    let (base, records) = serve_observed(
-        &[&up],
-        json!({"routes": one_route("native/test-model")}),
-        Vec::new(),
-    )
-    .await;
+    let (up, base, records) = native_alone(Locality::Cloud, native_script()).await;
     let r = post_raw(&base, None, "/v1/responses", CODEX_BODY).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
@@ -904,20 +905,8 @@ async fn hosted_tools_are_refused_only_when_no_pass_through_target_is_planned() 
 
 #[tokio::test]
 async fn an_error_after_the_first_byte_ends_the_passed_through_stream_with_response_failed() {
-    let up = Up::start(
-        "native",
-        false,
-        Locality::Local,
-        Script::text(["a", "b", "c", "d", "e", "f"]).with_fault(Fault::DropAfterChunks(5)),
-    )
-    .await
-    .native();
-    let (base, _) = serve_observed(
-        &[&up],
-        json!({"routes": one_route("native/test-model")}),
-        Vec::new(),
-    )
-    .await;
+    let script = Script::text(["a", "b", "c", "d", "e", "f"]).with_fault(Fault::DropAfterChunks(5));
+    let (_up, base, _) = native_alone(Locality::Local, script).await;
     let body = json!({"model": "chat", "input": "hi", "stream": true});
     let r = post(&base, None, &body).await;
     assert_eq!(r.status(), 200);
@@ -968,15 +957,7 @@ async fn a_local_only_key_never_reaches_a_cloud_pass_through_target() {
 
 #[tokio::test]
 async fn compact_is_forwarded_to_a_pass_through_target() {
-    let up = Up::start("native", false, Locality::Local, Script::text(["Summary."]))
-        .await
-        .native();
-    let (base, _) = serve_observed(
-        &[&up],
-        json!({"routes": one_route("native/test-model")}),
-        Vec::new(),
-    )
-    .await;
+    let (up, base, _) = native_alone(Locality::Local, Script::text(["Summary."])).await;
     let body = r#"{"model":"chat","input":[{"type":"message","role":"user","content":"long"}],"instructions":"x"}"#;
     let r = post_raw(&base, None, "/v1/responses/compact", body).await;
     assert_eq!(r.status(), 200);
@@ -989,4 +970,60 @@ async fn compact_is_forwarded_to_a_pass_through_target() {
     );
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["object"], "response.compaction");
+}
+
+#[tokio::test]
+async fn a_streamed_pass_through_is_stored_under_the_upstreams_id_only_when_asked() {
+    let (_up, base, _) = native_alone(Locality::Local, Script::text(["Kept."])).await;
+    let get = |id: String| {
+        let base = base.clone();
+        async move {
+            http()
+                .get(format!("{base}/v1/responses/{id}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Not stored with `store: false` (the testkit gives every answer of a model the same
+    // id, so this comes first).
+    let unstored = json!({"model": "chat", "input": "hi", "stream": true, "store": false});
+    let evs = events(&post(&base, None, &unstored).await.text().await.unwrap());
+    let id = final_of(&evs)["id"].as_str().unwrap().to_owned();
+    assert_eq!(get(id).await.status(), 404);
+
+    // `store` left out: OpenAI's default is to store.
+    let body = json!({"model": "chat", "input": "hi", "stream": true});
+    let evs = events(&post(&base, None, &body).await.text().await.unwrap());
+    let completed = final_of(&evs).clone();
+    assert_eq!(completed["status"], "completed");
+    let id = completed["id"].as_str().unwrap().to_owned();
+    assert_eq!(evs[0].1["response"]["id"], id.as_str(), "the upstream's id");
+    let r = get(id.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), completed);
+    let items: Value = get(format!("{id}/input_items")).await.json().await.unwrap();
+    assert_eq!(items["data"][0]["content"][0]["text"], "hi");
+}
+
+#[tokio::test]
+async fn a_pass_through_target_without_the_endpoint_gets_the_translated_chat() {
+    let (up, base, _) = native_alone(Locality::Local, Script::text(["Via chat."])).await;
+    up.server.set_blocked_paths(vec!["/v1/responses".into()]);
+    let r = post(&base, None, &json!({"model": "chat", "input": "hi"})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "native/test-model");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["model"], "chat",
+        "translated: the gateway's own object"
+    );
+    assert_eq!(answer["output"][0]["content"][0]["text"], "Via chat.");
+    let paths: Vec<String> = up
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/v1/responses", "/v1/chat/completions"]);
 }

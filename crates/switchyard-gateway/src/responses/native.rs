@@ -9,7 +9,8 @@
 //! (`unsupported`, so the router falls back) when the request offers a hosted tool the
 //! route does not allow leaving out. [`NativeSink`] passes the upstream's events through,
 //! closes a stream the upstream broke off with `error` and `response.failed`, and keeps
-//! the response in the store (under the upstream's id) when asked.
+//! the response in the store (under the upstream's id) when asked. A Responses server that
+//! answers 404 for the endpoint gets the translated chat instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,9 +134,20 @@ impl Dispatch for ResponsesCall {
         let native = self.continuation.native(provider, model);
         self.native.store(native, Ordering::Release);
         if native {
-            return provider
+            match provider
                 .responses(&self.body, model, self.endpoint, &self.frames)
-                .await;
+                .await
+            {
+                // A server marked `responses: true` that does not serve the endpoint (an
+                // older Ollama): its chat endpoint still can.
+                Err(e) if e.kind() == ErrorKind::EndpointNotFound => {
+                    tracing::warn!(model, error = %e,
+                        "the upstream does not serve the Responses API; sending the chat instead");
+                    self.frames.reset();
+                    self.native.store(false, Ordering::Release);
+                }
+                answer => return answer,
+            }
         }
         if let Some(tool) = &self.hosted {
             return Err(ProviderError::new(
