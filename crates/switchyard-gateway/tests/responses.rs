@@ -700,11 +700,20 @@ async fn serve_observed(ups: &[&Up], config: Value, keys: Vec<ApiKey>) -> (Strin
             ..GatewayConfig::default()
         },
         Arc::new(ArcSwap::from_pointee(router)),
-    );
+    )
+    .with_metrics_handle(metrics_handle());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
     (format!("http://{addr}"), records)
+}
+
+/// The Prometheus recorder of this test binary (installed once).
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let install = || metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
+    HANDLE.get_or_init(|| install().unwrap()).clone()
 }
 
 /// The records once `n` requests were decided (bounded wait).
@@ -765,6 +774,25 @@ async fn pass_through_keeps_the_body_and_the_stream_byte_for_byte_and_accounts_u
     assert_eq!(record.cost_micro_usd, 48);
     assert!(record.ttft_ms.is_some());
     assert_eq!(record.served_by.unwrap().to_string(), "native/test-model");
+    // And the metrics, as for any routed request.
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |name: &str, label: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with(name) && l.contains("target=\"native/test-model\"") && l.contains(label)
+        })
+    };
+    assert!(
+        has("switchyard_tokens_total", "kind=\"prompt\""),
+        "{metrics}"
+    );
+    assert!(has("switchyard_requests_total", ""), "{metrics}");
 }
 
 #[tokio::test]
