@@ -556,3 +556,46 @@ pub fn embed_generate_codecs(data: &[u8]) {
         let _ = gen_ollama::encode_request(&req, "m");
     }
 }
+
+/// Responses pass-through: the decoder's events and the bytes it keeps for the client do not
+/// depend on how the stream is split (the first byte picks the split point), the kept bytes
+/// stay within the bound, and `with_model` on any body either fails or keeps every other
+/// member and sets `model`.
+pub fn responses_passthrough(data: &[u8]) {
+    use switchyard_core::RawFrames;
+    use switchyard_stream::decoder::EventDecoder;
+    use switchyard_stream::responses::passthrough::{PassThroughDecoder, with_model};
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    let run = |split: usize| {
+        let frames = RawFrames::new();
+        let mut decoder = PassThroughDecoder::new(frames.clone());
+        let mut events = Vec::new();
+        let (a, b) = body.split_at(split.min(body.len()));
+        let mut result = decoder.feed(a, &mut events);
+        if result.is_ok() {
+            result = decoder.feed(b, &mut events);
+        }
+        if result.is_ok() {
+            result = decoder.finish(&mut events);
+        }
+        let mut raw = Vec::new();
+        frames.take_into(&mut raw);
+        assert!(raw.len() <= switchyard_core::MAX_PENDING_FRAME_BYTES);
+        (events, raw, result.map_err(|e| e.kind()))
+    };
+    assert_eq!(run(body.len()), run(usize::from(first)));
+    if let Ok(out) = with_model(body, "m\"x") {
+        type Object = serde_json::Map<String, serde_json::Value>;
+        // Numbers serde_json cannot hold as values are kept as written but not compared.
+        let Ok(before) = serde_json::from_slice::<Object>(body) else {
+            return;
+        };
+        let mut after: Object = serde_json::from_slice(&out).unwrap();
+        assert_eq!(after.remove("model"), Some(serde_json::Value::from("m\"x")));
+        let mut before = before;
+        before.remove("model");
+        assert_eq!(after, before);
+    }
+}

@@ -30,6 +30,7 @@ mod event;
 mod generate;
 mod lifecycle;
 mod model;
+mod passthrough;
 mod provider;
 mod reason;
 mod request;
@@ -48,6 +49,7 @@ pub use event::{ChatEvent, FinishReason, Timings, Usage};
 pub use generate::GenerateRequest;
 pub use lifecycle::{LoadedModel, PullProgress, PullStream};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};
+pub use passthrough::{FramesMeta, MAX_PENDING_FRAME_BYTES, RawFrames, ResponsesEndpoint};
 pub use provider::{ChatStream, Provider, collect_response, unsupported};
 pub use reason::ReasonCode;
 pub use request::{

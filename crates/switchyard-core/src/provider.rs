@@ -12,6 +12,7 @@ use crate::event::ChatEvent;
 use crate::generate::GenerateRequest;
 use crate::lifecycle::{LoadedModel, PullStream};
 use crate::model::ModelInfo;
+use crate::passthrough::{RawFrames, ResponsesEndpoint};
 use crate::request::{ChatRequest, KeepAlive};
 
 /// A streamed chat answer: events, or a classified error that ends it.
@@ -50,6 +51,29 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn recovers_text_tool_calls(&self, model: &str) -> bool {
         let _ = model;
         false
+    }
+
+    /// Whether this provider takes OpenAI Responses requests natively for `model`
+    /// ([`Provider::responses`]). `false` by default.
+    fn serves_responses(&self, model: &str) -> bool {
+        let _ = model;
+        false
+    }
+
+    /// Native pass-through of an OpenAI Responses request: `body` is the client's request
+    /// body, sent as it is but for `model` (the upstream's own name) to `endpoint` (which
+    /// also says whether the body asks for a stream). The upstream's answer bytes go to `frames` unchanged (SSE events, or
+    /// the whole response object); the stream yields the chat events they carry (output,
+    /// usage, the end), so routing and accounting see the answer as they see a chat.
+    async fn responses(
+        &self,
+        body: &[u8],
+        model: &str,
+        endpoint: ResponsesEndpoint,
+        frames: &RawFrames,
+    ) -> Result<ChatStream, ProviderError> {
+        let _ = (body, endpoint, frames);
+        Err(unsupported(format_args!("Responses requests to `{model}`")))
     }
 
     /// The models this provider offers.

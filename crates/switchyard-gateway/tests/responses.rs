@@ -3,7 +3,9 @@
 //! clients and the router. Tool round trips (function and custom tools), reasoning, images,
 //! structured output, streaming and not, upstream errors before and after the first byte,
 //! `previous_response_id` chains, the store endpoints, `store: false`, and privacy of
-//! continued conversations.
+//! continued conversations; native pass-through to upstreams that serve `/v1/responses`
+//! (byte-identical bodies and streams, accounting, fallback to chat targets, errors after
+//! the first byte, privacy, hosted tools, stored pass-through responses, compaction).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -30,6 +32,8 @@ struct Up {
     ollama: bool,
     locality: Locality,
     server: TestUpstream,
+    /// An OpenAI-compatible upstream that serves `/v1/responses` (`responses: true`).
+    responses: bool,
 }
 
 impl Up {
@@ -50,7 +54,14 @@ impl Up {
             ollama,
             locality,
             server,
+            responses: false,
         }
+    }
+
+    /// Marks the (OpenAI-compatible) upstream as a server of the Responses API.
+    fn native(mut self) -> Up {
+        self.responses = true;
+        self
     }
 
     fn provider(&self) -> Arc<dyn Provider> {
@@ -72,6 +83,7 @@ impl Up {
             let mut c = OpenAiConfig::new(self.server.openai_base_url());
             c.client = client;
             c.locality = self.locality;
+            c.responses = self.responses;
             Arc::new(OpenAiClient::new(c).unwrap())
         }
     }
@@ -616,4 +628,430 @@ async fn falls_back_before_the_first_byte_like_the_other_apis() {
         assert!(reason.starts_with("fallback"), "{reason}");
         assert!(r.text().await.unwrap().contains("served"));
     }
+}
+
+// ---- Native pass-through to upstreams that serve `/v1/responses` (`responses: true`) ----
+
+/// Decision records, as the router reports them.
+#[derive(Debug, Default)]
+struct Records(std::sync::Mutex<Vec<switchyard_router::DecisionRecord>>);
+
+impl switchyard_router::DecisionObserver for Records {
+    fn on_decision(&self, record: &switchyard_router::DecisionRecord) {
+        self.0.lock().unwrap().push(record.clone());
+    }
+}
+
+/// What Codex sends: an encrypted reasoning item, a hosted tool, `include`, and members
+/// the gateway does not model (`prompt_cache_key`, `text.verbosity`).
+const CODEX_BODY: &str = r#"{"model":"chat","instructions":"Be brief.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]},{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB\u002bopaque\/blob=="},{"type":"message","role":"user","content":[{"type":"input_text","text":"again"}]}],"tools":[{"type":"web_search","search_context_size":"low"},{"type":"function","name":"get_weather","parameters":{"type":"object"},"strict":false}],"tool_choice":"auto","parallel_tool_calls":false,"reasoning":{"effort":"medium","summary":"auto"},"store":false,"stream":true,"include":["reasoning.encrypted_content"],"prompt_cache_key":"k1","text":{"verbosity":"low"}}"#;
+
+async fn post_raw(base: &str, key: Option<&str>, path: &str, body: &str) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    req.send().await.unwrap()
+}
+
+/// The upstream's own answer to `body` (asked directly): the golden bytes.
+async fn golden(up: &Up, path: &str, body: &str) -> String {
+    post_raw(
+        &up.server.openai_base_url().replace("/v1", ""),
+        None,
+        &format!("/v1{path}"),
+        body,
+    )
+    .await
+    .text()
+    .await
+    .unwrap()
+}
+
+/// The gateway over `ups` with a decision observer and a priced cloud model.
+async fn serve_observed(ups: &[&Up], config: Value, keys: Vec<ApiKey>) -> (String, Arc<Records>) {
+    let slots = ups
+        .iter()
+        .map(|u| {
+            let mut slot = ProviderSlot::new(u.name, u.provider(), u.locality);
+            let mut priced = switchyard_core::ModelInfo::new(MODEL, u.locality);
+            priced.price = Some(switchyard_core::Price {
+                input_usd_per_mtok: 1.0,
+                output_usd_per_mtok: 2.0,
+                ..Default::default()
+            });
+            slot.models = vec![priced];
+            slot
+        })
+        .collect();
+    let records = Arc::new(Records::default());
+    let config: RouterConfig = serde_json::from_value(config).unwrap();
+    let router = Router::new(config, slots, Arc::new(MemoryLedger::new()))
+        .unwrap()
+        .with_observer(records.clone());
+    let gateway = Gateway::new(
+        GatewayConfig {
+            keys,
+            header_read_timeout: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(1),
+            ..GatewayConfig::default()
+        },
+        Arc::new(ArcSwap::from_pointee(router)),
+    )
+    .with_metrics_handle(metrics_handle());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
+    (format!("http://{addr}"), records)
+}
+
+/// The Prometheus recorder of this test binary (installed once).
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let install = || metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
+    HANDLE.get_or_init(|| install().unwrap()).clone()
+}
+
+/// The records once `n` requests were decided (bounded wait).
+async fn decided(records: &Records, n: usize) -> Vec<switchyard_router::DecisionRecord> {
+    for _ in 0..100 {
+        let got = records.0.lock().unwrap().clone();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} decisions recorded");
+}
+
+/// One pass-through upstream `native` serving `script`, alone behind the gateway's route
+/// `chat`.
+async fn native_alone(locality: Locality, script: Script) -> (Up, String, Arc<Records>) {
+    let up = Up::start("native", false, locality, script).await.native();
+    let routes = json!({"routes": one_route("native/test-model")});
+    let (base, records) = serve_observed(&[&up], routes, Vec::new()).await;
+    (up, base, records)
+}
+
+fn native_script() -> Script {
+    Script::text_then_tool_calls(
+        ["Checking ", "the weather."],
+        vec![ScriptedCall::new("get_weather", json!({"city": "Oslo"}))],
+    )
+    .with_usage(30, 9)
+}
+
+#[tokio::test]
+async fn pass_through_keeps_the_body_and_the_stream_byte_for_byte_and_accounts_usage() {
+    let (up, base, records) = native_alone(Locality::Cloud, native_script()).await;
+    let r = post_raw(&base, None, "/v1/responses", CODEX_BODY).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    assert_eq!(r.headers()["x-switchyard-target"], "native/test-model");
+    assert_eq!(r.headers()["x-switchyard-route-reason"], "primary");
+    let streamed = r.text().await.unwrap();
+
+    // The upstream got the client's body, only `model` replaced: the encrypted reasoning
+    // item, the hosted tool and the members the gateway does not model are unchanged.
+    let sent = up.server.chat_requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/v1/responses");
+    let expected = CODEX_BODY.replacen(r#""model":"chat""#, r#""model":"test-model""#, 1);
+    assert_eq!(sent[0].body_text(), expected);
+
+    // The client got the upstream's events unchanged (golden: the upstream asked directly).
+    assert_eq!(streamed, golden(&up, "/responses", &expected).await);
+    assert!(streamed.contains("event: response.completed"));
+
+    // Usage reached the decision record and was priced.
+    let record = decided(&records, 1).await.pop().unwrap();
+    let usage = record.usage.unwrap();
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (30, 9));
+    assert_eq!(record.cost_micro_usd, 48);
+    assert!(record.ttft_ms.is_some());
+    assert_eq!(record.served_by.unwrap().to_string(), "native/test-model");
+    // And the metrics, as for any routed request.
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |name: &str, label: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with(name) && l.contains("target=\"native/test-model\"") && l.contains(label)
+        })
+    };
+    assert!(
+        has("switchyard_tokens_total", "kind=\"prompt\""),
+        "{metrics}"
+    );
+    assert!(has("switchyard_requests_total", ""), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_whole_answer_passes_through_and_is_stored_for_a_chat_continuation() {
+    let up = Up::start(
+        "native",
+        false,
+        Locality::Local,
+        Script::text(["Hi ", "there."]),
+    )
+    .await
+    .native();
+    let chat = Up::start("local", true, Locality::Local, Script::text(["Again."])).await;
+    let routes = json!({"chat": {"targets": ["native/test-model"]},
+                        "small": {"targets": ["local/test-model"]}});
+    let (base, _) = serve_observed(&[&up, &chat], json!({"routes": routes}), Vec::new()).await;
+    let body = r#"{"model":"chat","input":"hello","store":true}"#;
+    let r = post_raw(&base, None, "/v1/responses", body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "native/test-model");
+    let text = r.text().await.unwrap();
+    let expected = body.replacen("\"chat\"", "\"test-model\"", 1);
+    assert_eq!(text, golden(&up, "/responses", &expected).await);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let id = answer["id"].as_str().unwrap();
+
+    // Stored under the upstream's id: readable, and continued by a chat target with the
+    // history (the upstream's answer as the assistant turn).
+    let stored: Value = http()
+        .get(format!("{base}/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, answer);
+    let next = json!({"model": "small", "previous_response_id": id, "input": "more"});
+    let r = post(&base, None, &next).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "local/test-model");
+    let messages = chat.bodies()[0]["messages"].clone();
+    assert_eq!(messages[0]["content"], "hello");
+    assert_eq!(messages[1]["content"], "Hi there.");
+    assert_eq!(messages[2]["content"], "more");
+
+    // Continued on the pass-through target that served it: forwarded natively with
+    // `previous_response_id` (that upstream holds the response).
+    let again = json!({"model": "chat", "previous_response_id": id, "input": "and?"});
+    let r = post(&base, None, &again).await;
+    assert_eq!(r.status(), 200);
+    let sent = up.bodies();
+    assert_eq!(
+        sent.len(),
+        3,
+        "the first request, the golden one, the continuation"
+    );
+    assert_eq!(sent[2]["previous_response_id"], id);
+    assert_eq!(sent[2]["input"], "and?");
+}
+
+#[tokio::test]
+async fn falls_back_from_a_failing_pass_through_target_to_a_chat_target() {
+    let up = Up::start("native", false, Locality::Local, Script::default())
+        .await
+        .native();
+    up.server.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let chat = Up::start("local", true, Locality::Local, Script::text(["From chat."])).await;
+    let routes = json!({"chat": {"targets": ["native/test-model", "local/test-model"]}});
+    let (base, records) =
+        serve_observed(&[&up, &chat], json!({"routes": routes}), Vec::new()).await;
+    let body = json!({"model": "chat", "input": "hi", "stream": true, "store": false});
+    let r = post(&base, None, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "local/test-model");
+    let evs = events(&r.text().await.unwrap());
+    // Translated for the chat target: the gateway's own events, the client's alias.
+    let done = final_of(&evs);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["model"], "chat");
+    assert_eq!(done["output"][0]["content"][0]["text"], "From chat.");
+    assert_eq!(up.server.chat_requests()[0].path, "/v1/responses");
+    assert_eq!(chat.server.chat_requests()[0].path, "/api/chat");
+    let record = decided(&records, 1).await.pop().unwrap();
+    // The pass-through target was tried (and retried: 503 is transient) before the fallback.
+    assert!(record.attempts.len() >= 2, "{:?}", record.attempts);
+    assert!(
+        record.attempts[..record.attempts.len() - 1]
+            .iter()
+            .all(|a| a.target.provider == "native")
+    );
+
+    // A hosted tool cannot go to the chat target: with the pass-through target down the
+    // request fails loudly, naming the tool, instead of dropping it.
+    let hosted = json!({"model": "chat", "input": "hi", "tools": [{"type": "web_search"}]});
+    let r = post(&base, None, &hosted).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let text = r.text().await.unwrap();
+    assert!(text.contains("web_search"), "{text}");
+    assert_eq!(
+        chat.server.chat_requests().len(),
+        1,
+        "the chat target was not asked"
+    );
+}
+
+#[tokio::test]
+async fn hosted_tools_are_refused_only_when_no_pass_through_target_is_planned() {
+    let up = Up::start("native", false, Locality::Local, Script::default())
+        .await
+        .native();
+    let chat = Up::start("local", true, Locality::Local, Script::default()).await;
+    let routes = json!({"chat": {"targets": ["native/test-model"]},
+                        "plain": {"targets": ["local/test-model"]}});
+    let (base, _) = serve_observed(&[&up, &chat], json!({"routes": routes}), Vec::new()).await;
+    let tools = json!([{"type": "file_search", "vector_store_ids": ["vs_1"]}]);
+    let r = post(
+        &base,
+        None,
+        &json!({"model": "chat", "input": "hi", "tools": tools}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.bodies()[0]["tools"], tools);
+    let r = post(
+        &base,
+        None,
+        &json!({"model": "plain", "input": "hi", "tools": tools}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("file_search"));
+    assert!(chat.server.chat_requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_error_after_the_first_byte_ends_the_passed_through_stream_with_response_failed() {
+    let script = Script::text(["a", "b", "c", "d", "e", "f"]).with_fault(Fault::DropAfterChunks(5));
+    let (_up, base, _) = native_alone(Locality::Local, script).await;
+    let body = json!({"model": "chat", "input": "hi", "stream": true});
+    let r = post(&base, None, &body).await;
+    assert_eq!(r.status(), 200);
+    let evs = events(&r.text().await.unwrap());
+    let n = evs.len();
+    assert!(n >= 4, "{evs:?}");
+    assert_eq!(evs[n - 2].0, "error");
+    assert_eq!(evs[n - 1].0, "response.failed");
+    let failed = &evs[n - 1].1;
+    assert_eq!(failed["response"]["status"], "failed");
+    assert_eq!(failed["response"]["id"], evs[0].1["response"]["id"]);
+    // Sequence numbers go on from the upstream's.
+    let seqs: Vec<u64> = evs
+        .iter()
+        .map(|(_, d)| d["sequence_number"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+#[tokio::test]
+async fn a_local_only_key_never_reaches_a_cloud_pass_through_target() {
+    let cloud = Up::start("cloud", false, Locality::Cloud, Script::default())
+        .await
+        .native();
+    let local = Up::start("local", true, Locality::Local, Script::text(["Local."])).await;
+    let routes = json!({"chat": {"targets": ["cloud/test-model", "local/test-model"]},
+                        "cloudy": {"targets": ["cloud/test-model"]}});
+    let keys = vec![ApiKey {
+        privacy: Some(switchyard_core::PrivacyClass::LocalOnly),
+        ..ApiKey::new("laptop", "secret-1")
+    }];
+    let (base, _) = serve_observed(&[&cloud, &local], json!({"routes": routes}), keys).await;
+    let body = json!({"model": "chat", "input": "private", "tools": [weather_tool()]});
+    let r = post(&base, Some("secret-1"), &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "local/test-model");
+    let hosted = json!({"model": "cloudy", "input": "private", "tools": [{"type": "web_search"}]});
+    let r = post(&base, Some("secret-1"), &hosted).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(
+        cloud
+            .server
+            .requests()
+            .iter()
+            .all(|r| r.path != "/v1/responses")
+    );
+}
+
+#[tokio::test]
+async fn compact_is_forwarded_to_a_pass_through_target() {
+    let (up, base, _) = native_alone(Locality::Local, Script::text(["Summary."])).await;
+    let body = r#"{"model":"chat","input":[{"type":"message","role":"user","content":"long"}],"instructions":"x"}"#;
+    let r = post_raw(&base, None, "/v1/responses/compact", body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "native/test-model");
+    let sent = up.server.chat_requests();
+    assert_eq!(sent[0].path, "/v1/responses/compact");
+    assert_eq!(
+        sent[0].body_text(),
+        body.replacen("\"chat\"", "\"test-model\"", 1)
+    );
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["object"], "response.compaction");
+}
+
+#[tokio::test]
+async fn a_streamed_pass_through_is_stored_under_the_upstreams_id_only_when_asked() {
+    let (_up, base, _) = native_alone(Locality::Local, Script::text(["Kept."])).await;
+    let get = |id: String| {
+        let base = base.clone();
+        async move {
+            http()
+                .get(format!("{base}/v1/responses/{id}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Not stored with `store: false` (the testkit gives every answer of a model the same
+    // id, so this comes first).
+    let unstored = json!({"model": "chat", "input": "hi", "stream": true, "store": false});
+    let evs = events(&post(&base, None, &unstored).await.text().await.unwrap());
+    let id = final_of(&evs)["id"].as_str().unwrap().to_owned();
+    assert_eq!(get(id).await.status(), 404);
+
+    // `store` left out: OpenAI's default is to store.
+    let body = json!({"model": "chat", "input": "hi", "stream": true});
+    let evs = events(&post(&base, None, &body).await.text().await.unwrap());
+    let completed = final_of(&evs).clone();
+    assert_eq!(completed["status"], "completed");
+    let id = completed["id"].as_str().unwrap().to_owned();
+    assert_eq!(evs[0].1["response"]["id"], id.as_str(), "the upstream's id");
+    let r = get(id.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), completed);
+    let items: Value = get(format!("{id}/input_items")).await.json().await.unwrap();
+    assert_eq!(items["data"][0]["content"][0]["text"], "hi");
+}
+
+#[tokio::test]
+async fn a_pass_through_target_without_the_endpoint_gets_the_translated_chat() {
+    let (up, base, _) = native_alone(Locality::Local, Script::text(["Via chat."])).await;
+    up.server.set_blocked_paths(vec!["/v1/responses".into()]);
+    let r = post(&base, None, &json!({"model": "chat", "input": "hi"})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "native/test-model");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["model"], "chat",
+        "translated: the gateway's own object"
+    );
+    assert_eq!(answer["output"][0]["content"][0]["text"], "Via chat.");
+    let paths: Vec<String> = up
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/v1/responses", "/v1/chat/completions"]);
 }

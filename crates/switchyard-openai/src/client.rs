@@ -110,6 +110,11 @@ impl OpenAiClient {
         &self.inner.config
     }
 
+    /// The HTTP client (shared by every request of this upstream).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     /// `GET /models`: the upstream's model ids, with the static catalog's prices and
     /// limits merged into entries of the same id.
     pub async fn list_models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
@@ -259,6 +264,20 @@ impl Provider for OpenAiClient {
 
     fn recovers_text_tool_calls(&self, model: &str) -> bool {
         self.inner.config.text_tool_recovery.applies_to(model)
+    }
+
+    fn serves_responses(&self, _model: &str) -> bool {
+        OpenAiClient::serves_responses(self)
+    }
+
+    async fn responses(
+        &self,
+        body: &[u8],
+        model: &str,
+        endpoint: switchyard_core::ResponsesEndpoint,
+        frames: &switchyard_core::RawFrames,
+    ) -> Result<ChatStream, ProviderError> {
+        OpenAiClient::responses(self, body, model, endpoint, frames).await
     }
 
     async fn chat_as(

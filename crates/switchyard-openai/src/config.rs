@@ -48,6 +48,10 @@ pub struct OpenAiConfig {
     /// Where the upstream runs (default [`Locality::Cloud`]); copied into every
     /// [`ModelInfo`] this client reports. Whoever builds the client sets it.
     pub locality: Locality,
+    /// The upstream serves the OpenAI Responses API (`{base_url}/responses`: OpenAI,
+    /// Ollama >= 0.13.3, vLLM): Responses requests are passed through to it natively
+    /// ([`crate::OpenAiClient::responses`]) instead of translated into chat. Default `false`.
+    pub responses: bool,
 }
 
 /// When text tool-call recovery runs.
@@ -85,6 +89,7 @@ impl OpenAiConfig {
             text_tool_recovery: TextRecovery::Off,
             models: Vec::new(),
             locality: Locality::Cloud,
+            responses: false,
         }
     }
 

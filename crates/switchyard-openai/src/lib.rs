@@ -13,6 +13,10 @@
 //!   (tool-call argument fragments assembled by index, parallel calls kept apart).
 //!   [`OpenAiClient::complete`] is the non-streamed variant. `Provider::chat` always
 //!   streams from the upstream, whatever `request.stream` says.
+//! - [`OpenAiClient::responses`]: native pass-through of OpenAI Responses requests to
+//!   `POST {base_url}/responses` when [`OpenAiConfig::responses`] says the upstream serves
+//!   them: the client's body as it is but for `model`, the answer's bytes kept for the
+//!   caller while its usage and end are read (streamed SSE or the whole object).
 //! - [`OpenAiClient::list_models`]: `GET {base_url}/models`.
 //! - Bearer auth from [`switchyard_http::ClientConfig::bearer_token`] (the caller passes
 //!   the key's value in; this crate reads no environment variables), extra headers,
@@ -57,6 +61,7 @@
 
 mod client;
 mod config;
+mod responses;
 
 pub use client::OpenAiClient;
 pub use config::{MaxTokensField, OpenAiBuildError, OpenAiConfig, TextRecovery};

@@ -22,6 +22,7 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "anthropic_request" => harness::anthropic_request,
         "responses_request" => harness::responses_request,
         "responses_stream" => harness::responses_stream,
+        "responses_passthrough" => harness::responses_passthrough,
         "generate_stream" => harness::generate_stream,
         "embed_generate_codecs" => harness::embed_generate_codecs,
         _ => return None,

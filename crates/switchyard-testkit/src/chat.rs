@@ -9,7 +9,7 @@ use hyper::header::{self, HeaderValue};
 use serde::Deserialize;
 
 use crate::body::{End, InjectedDrop, Plan, ResponseBody, StreamGuard, apply_fault};
-use crate::render::{Api, Rendered, anthropic, ollama, openai};
+use crate::render::{Api, Rendered, anthropic, ollama, openai, responses};
 use crate::respond::{
     EVENT_STREAM, HandlerResult, JSON, NDJSON, api_error, fault_response, model_not_found, response,
 };
@@ -27,6 +27,25 @@ struct ChatProbe<'a> {
     stream_options: Option<StreamOptions>,
     #[serde(default, borrow)]
     messages: Vec<MessageProbe<'a>>,
+    /// A Responses request's `input` (a string or items).
+    #[serde(default, borrow)]
+    input: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The type of a Responses input item.
+#[derive(Deserialize)]
+struct ItemProbe<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// Whether a Responses `input` ends with a tool's output.
+fn ends_with_tool_output(input: Option<&serde_json::value::RawValue>) -> bool {
+    input
+        .and_then(|raw| serde_json::from_str::<Vec<ItemProbe<'_>>>(raw.get()).ok())
+        .and_then(|items| items.into_iter().last())
+        .and_then(|item| item.kind)
+        .is_some_and(|kind| kind.ends_with("_call_output"))
 }
 
 /// A message's role and raw content, to tell whether the conversation ends in a tool result.
@@ -73,7 +92,7 @@ pub(crate) async fn chat(
     let Some(model) = probe.model.filter(|m| !m.is_empty()) else {
         let msg = match api {
             Api::Ollama => "model is required",
-            Api::OpenAi => "you must provide a model parameter",
+            Api::OpenAi | Api::Responses => "you must provide a model parameter",
             Api::Anthropic => "model: Field required",
         };
         return Ok(api_error(api, StatusCode::BAD_REQUEST, msg));
@@ -86,7 +105,8 @@ pub(crate) async fn chat(
     let after_tool_result = probe
         .messages
         .last()
-        .is_some_and(MessageProbe::is_tool_result);
+        .is_some_and(MessageProbe::is_tool_result)
+        || ends_with_tool_output(probe.input);
     let Some(entry) = shared.chat_entry(&model, api, after_tool_result) else {
         return Ok(model_not_found(api, &model));
     };
@@ -119,7 +139,7 @@ pub(crate) async fn chat(
     }
     let content_type = match api {
         Api::Ollama => NDJSON,
-        Api::OpenAi | Api::Anthropic => EVENT_STREAM,
+        Api::OpenAi | Api::Anthropic | Api::Responses => EVENT_STREAM,
     };
     let body = if fast && fault.is_none() {
         ResponseBody::full(if include_usage {
@@ -137,6 +157,7 @@ pub(crate) async fn chat(
                 Api::Ollama => ollama::error_line(m),
                 Api::OpenAi => openai::error_event(m),
                 Api::Anthropic => anthropic::error_event(m),
+                Api::Responses => responses::error_event(m),
             },
             |n| r.oversized(n),
         );

@@ -86,6 +86,6 @@ pub(crate) fn answer(shared: &Shared, api: Api, body: &Bytes) -> Resp {
             "created": unix_now(), "model": model, "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": words, "completion_tokens": 3, "total_tokens": words + 3}}).to_string())),
         // Anthropic has no text-completion endpoint; the router never sends one there.
-        (Api::Anthropic, _) => api_error(api, StatusCode::NOT_FOUND, "no completions endpoint"),
+        (Api::Anthropic | Api::Responses, _) => api_error(api, StatusCode::NOT_FOUND, "no completions endpoint"),
     }
 }

@@ -172,6 +172,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         (&Method::POST, "/v1/chat/completions") => {
             chat(&shared, Api::OpenAi, &body, server_fault).await
         }
+        (&Method::POST, "/v1/responses/compact") => Ok(compact(&shared, &body)),
+        (&Method::POST, "/v1/responses") => {
+            chat(&shared, Api::Responses, &body, server_fault).await
+        }
         (&Method::POST, "/v1/messages") => chat(&shared, Api::Anthropic, &body, server_fault).await,
         (&Method::POST, "/v1/messages/count_tokens") => Ok(json(
             StatusCode::OK,
@@ -179,6 +183,18 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Handl
         )),
         _ => Ok(not_found_page(api, &method, path)),
     }
+}
+
+/// `/v1/responses/compact`: the model's compaction item.
+fn compact(shared: &Shared, body: &Bytes) -> Resp {
+    let model = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["model"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if shared.catalog().find(&model).is_none() {
+        return model_not_found(Api::OpenAi, &model);
+    }
+    json(StatusCode::OK, crate::render::responses::compaction(&model))
 }
 
 fn show(shared: &Shared, body: &Bytes) -> Resp {

@@ -5,7 +5,8 @@
 //! or one object, `/api/pull` with progress, `/api/generate` without a prompt to load a
 //! model, `/api/embed`, `/api/embeddings`, `/api/generate` with a prompt), OpenAI's
 //! (`/v1/models`, `/v1/chat/completions` as SSE or one object, `/v1/embeddings`,
-//! `/v1/completions`) and Anthropic's (`/v1/messages` as typed SSE events or one message,
+//! `/v1/completions`, and `/v1/responses` as a server of the Responses API answers: typed
+//! SSE events or the whole response object, and `/v1/responses/compact`) and Anthropic's (`/v1/messages` as typed SSE events or one message,
 //! `x-api-key` auth, `/v1/messages/count_tokens`; errors in Anthropic's shape).
 //! Each model answers from a [`Script`]: text, reasoning, native tool calls (split into
 //! argument fragments and interleaved on the OpenAI side) or tool calls written as text in

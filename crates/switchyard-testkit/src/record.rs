@@ -47,14 +47,22 @@ impl RecordedRequest {
         self.body_json()?.get("model")?.as_str().map(str::to_owned)
     }
 
-    /// Whether this is a chat request (`/api/chat`, `/v1/chat/completions` or `/v1/messages`).
+    /// Whether this is a chat request (`/api/chat`, `/v1/chat/completions`, `/v1/messages`,
+    /// `/v1/responses` or `/v1/responses/compact`).
     pub fn is_chat(&self) -> bool {
         is_chat_path(&self.path)
     }
 }
 
 pub(crate) fn is_chat_path(path: &str) -> bool {
-    path == "/api/chat" || path == "/v1/chat/completions" || path == "/v1/messages"
+    matches!(
+        path,
+        "/api/chat"
+            | "/v1/chat/completions"
+            | "/v1/messages"
+            | "/v1/responses"
+            | "/v1/responses/compact"
+    )
 }
 
 /// A request as stored: the parsed head, turned into a [`RecordedRequest`] only when a test

@@ -54,7 +54,7 @@ pub(crate) fn api_error(api: Api, status: StatusCode, message: &str) -> Resp {
     match api {
         Api::Ollama => ollama_error(status, message),
         Api::Anthropic => json(status, anthropic::error_body(status.as_u16(), message)),
-        Api::OpenAi => {
+        Api::OpenAi | Api::Responses => {
             let lower = message.to_ascii_lowercase();
             let (kind, code) = match status.as_u16() {
                 400 if lower.contains("context length") => {
@@ -86,7 +86,7 @@ pub(crate) fn not_found_page(api: Api, method: &Method, path: &str) -> Resp {
             ResponseBody::full(Bytes::from_static(b"404 page not found")),
         ),
         Api::Anthropic => api_error(api, StatusCode::NOT_FOUND, &format!("Not found: {path}")),
-        Api::OpenAi => openai_error(
+        Api::OpenAi | Api::Responses => openai_error(
             StatusCode::NOT_FOUND,
             &format!("Invalid URL ({method} {path})"),
             "invalid_request_error",
@@ -102,7 +102,7 @@ pub(crate) fn model_not_found(api: Api, model: &str) -> Resp {
             &format!("model \"{model}\" not found, try pulling it first"),
         ),
         Api::Anthropic => api_error(api, StatusCode::NOT_FOUND, &format!("model: {model}")),
-        Api::OpenAi => openai_error(
+        Api::OpenAi | Api::Responses => openai_error(
             StatusCode::NOT_FOUND,
             &format!("The model `{model}` does not exist or you do not have access to it."),
             "invalid_request_error",
@@ -115,7 +115,7 @@ pub(crate) fn unauthorized(api: Api) -> Resp {
     match api {
         Api::Ollama => ollama_error(StatusCode::UNAUTHORIZED, "unauthorized"),
         Api::Anthropic => api_error(api, StatusCode::UNAUTHORIZED, "invalid x-api-key"),
-        Api::OpenAi => openai_error(
+        Api::OpenAi | Api::Responses => openai_error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided. You can find your API key in your account settings.",
             "invalid_request_error",
@@ -135,7 +135,7 @@ pub(crate) fn rate_limited(api: Api, retry_after_secs: u64) -> Resp {
             StatusCode::TOO_MANY_REQUESTS,
             "Number of request tokens has exceeded your per-minute rate limit",
         ),
-        Api::OpenAi => {
+        Api::OpenAi | Api::Responses => {
             let mut r = openai_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(

@@ -174,7 +174,8 @@ impl TestUpstream {
         self.shared.log.snapshot()
     }
 
-    /// The recorded chat requests (`/api/chat`, `/v1/chat/completions`, `/v1/messages`).
+    /// The recorded chat requests (`/api/chat`, `/v1/chat/completions`, `/v1/messages`,
+    /// `/v1/responses`).
     pub fn chat_requests(&self) -> Vec<RecordedRequest> {
         let mut all = self.shared.log.snapshot();
         all.retain(RecordedRequest::is_chat);

@@ -46,7 +46,7 @@ pub(crate) struct ChatEntry {
 }
 
 /// Rendered answers per model, indexed by API (`Ollama`, `OpenAi`).
-type Cache = HashMap<String, [Option<Arc<Rendered>>; 3]>;
+type Cache = HashMap<String, [Option<Arc<Rendered>>; 4]>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -156,6 +156,7 @@ impl Shared {
             Api::Ollama => 0,
             Api::OpenAi => 1,
             Api::Anthropic => 2,
+            Api::Responses => 3,
         };
         let rendered = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

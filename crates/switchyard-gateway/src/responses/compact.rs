@@ -3,17 +3,20 @@
 //! accounting as any request) for a summary of the conversation, and answers with a
 //! `response.compaction` object whose `output` is one user message holding that summary.
 //! The compacted history is plain text, so any target can read it: a compacted session
-//! needs no pinning to the target that wrote it.
+//! needs no pinning to the target that wrote it. A target that serves the Responses API
+//! itself (`responses: true`) gets the client's request natively at `/responses/compact`
+//! and its answer goes back as it is (OpenAI's encrypted compaction item included).
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use switchyard_core::Message;
+use switchyard_core::{Message, ResponsesEndpoint};
 use switchyard_stream::responses::ResponsesStreamEncoder;
 
-use super::{API, ResponsesSink, collect, items, prepare};
+use super::native::NativeSink;
+use super::{API, ResponsesSink, collect, items, passed_through, prepare};
 use crate::api::ApiError;
 use crate::body::TokenAccount;
 use crate::chat;
@@ -38,6 +41,7 @@ pub(crate) async fn compact(State(shared): State<Arc<Shared>>, request: Request)
 
 async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError> {
     let mut p = prepare(&shared, request).await?;
+    p.call.endpoint = ResponsesEndpoint::Compact;
     let chat_req = &mut p.chat;
     chat_req.tools.clear();
     chat_req.tool_choice = None;
@@ -47,13 +51,17 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
     chat_req.messages.push(Message::user(COMPACT_PROMPT));
     let mut routed = p
         .router
-        .route(&p.chat)
+        .route_with(&p.chat, &p.call)
         .await
         .map_err(|failure| crate::skipped::refusal(API, failure))?;
+    let account = TokenAccount::new(&shared, p.chat.meta.caller.as_deref());
+    if p.call.went_native() {
+        let sink = ResponsesSink::Native(NativeSink::new(p.call.frames().clone(), None));
+        return passed_through(routed, sink, &account, p.started).await;
+    }
     let id = p.head.id.replacen("resp_", "cmp_", 1);
     let created_at = p.head.created_at;
     let mut sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), None);
-    let account = TokenAccount::new(&shared, p.chat.meta.caller.as_deref());
     let response = collect(&mut routed, &mut sink, &account).await?;
     let summary: String = response["output"]
         .as_array()

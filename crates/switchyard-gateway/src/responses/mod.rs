@@ -8,9 +8,14 @@
 //! Responses events; with `store` (OpenAI's default) the finished response, its input and
 //! the conversation so far are kept in the [`ResponseStore`]. A continued conversation keeps
 //! the privacy class of the response it continues.
+//!
+//! A target whose provider serves the Responses API itself (`responses: true`) gets the
+//! client's body and answers with its own bytes ([`native`]); routing, policy, fallback and
+//! accounting are the same, the router plans on the decoded request either way.
 
 mod compact;
 mod items;
+mod native;
 mod redb_store;
 mod sink;
 mod store;
@@ -28,18 +33,20 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, Message, PrivacyClass, ProviderError, RequestMeta,
+    ResponsesEndpoint,
 };
 use switchyard_router::{RoutedStream, Router};
 use switchyard_stream::responses::request::{DecodeOptions, ResponsesRequest, decode_request};
 use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
 
 pub(crate) use compact::compact;
+use native::{Continuation, NativeKeep, NativeSink, ResponsesCall};
 use sink::Pending;
 pub(crate) use sink::ResponsesSink;
 use store::StoredResponse;
 pub use store::{ResponseStore, ResponseStoreConfig};
 
-use crate::api::{Api, ApiError};
+use crate::api::{Api, ApiError, JSON};
 use crate::auth::Caller;
 use crate::body::{ChatBody, MAX_DRAIN_ITEMS, StreamEncoder, TokenAccount};
 use crate::chat;
@@ -62,25 +69,40 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
     let p = prepare(&shared, request).await?;
     let routed = p
         .router
-        .route(&p.chat)
+        .route_with(&p.chat, &p.call)
         .await
         .map_err(|failure| crate::skipped::refusal(API, failure))?;
     let caller_id = p.chat.meta.caller.clone();
-    let pending = p.keep.map(|(input_items, history)| Pending {
-        store: p.store,
-        record: StoredResponse {
-            id: p.head.id.clone(),
-            caller: caller_id.clone(),
-            privacy: conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
-            response: serde_json::Value::Null,
-            input_items,
-            history,
-        },
-    });
-    let sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), pending);
+    let record = |(input_items, history)| StoredResponse {
+        id: p.head.id.clone(),
+        caller: caller_id.clone(),
+        privacy: conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
+        response: serde_json::Value::Null,
+        input_items,
+        history,
+        native_target: None,
+    };
     let account = TokenAccount::new(&shared, caller_id.as_deref());
+    let native = p.call.went_native();
+    let sink = if native {
+        let keep = p.keep.map(|kept| NativeKeep {
+            store: Arc::clone(&p.store),
+            record: record(kept),
+            turn: ResponsesStreamEncoder::new(p.head.clone()),
+            target: routed.served_by().to_string(),
+        });
+        ResponsesSink::Native(NativeSink::new(p.call.frames().clone(), keep))
+    } else {
+        let pending = p.keep.map(|kept| Pending {
+            store: Arc::clone(&p.store),
+            record: record(kept),
+        });
+        ResponsesSink::new(ResponsesStreamEncoder::new(p.head), pending)
+    };
     if p.chat.stream {
         Ok(streamed(routed, sink, account, p.started, p.router))
+    } else if native {
+        passed_through(routed, sink, &account, p.started).await
     } else {
         whole(routed, sink, &account, p.started).await
     }
@@ -97,6 +119,8 @@ struct Prepared {
     store: Arc<ResponseStore>,
     /// With `store`: this request's input items (with ids) and every turn so far.
     keep: Option<(Vec<serde_json::Value>, Vec<Message>)>,
+    /// What each planned target gets: the client's body natively, or the chat.
+    call: ResponsesCall,
 }
 
 /// Everything before routing: rate limit, body, decoding, the stored conversation it
@@ -113,17 +137,18 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     };
     let decoded = decode_request(&bytes, &opts)
         .map_err(|e| ApiError::invalid(API, format!("invalid request body: {e}")))?;
-    drop(bytes);
     let router = shared.router.load_full();
-    check_dropped_tools(&router, &decoded)?;
+    let hosted = refused_hosted_tool(&router, &decoded);
     let store = shared.responses.load_full();
     let mut history = Vec::new();
+    let mut continuation = Continuation::New;
     if let Some(id) = &decoded.previous_response_id {
         let prev = store
             .get(id, meta.caller.as_deref())
             .ok_or_else(|| not_found(id))?;
         meta.privacy = PrivacyClass::strictest(meta.privacy, Some(prev.privacy));
         history.clone_from(&prev.history);
+        continuation = Continuation::of(&router, prev.native_target.as_deref());
     }
     if decoded.chat.messages.is_empty() {
         return Err(ApiError::invalid(
@@ -148,6 +173,15 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     chat::check_shape(API, &chat)?;
     chat.meta = meta;
     chat::authorize_model(API, caller.as_deref(), &chat.model)?;
+    let endpoint = ResponsesEndpoint::Create {
+        stream: chat.stream,
+    };
+    let call = ResponsesCall::new(bytes, endpoint, hosted.clone(), continuation);
+    if let Some(tool) = hosted {
+        if !call.native_possible(&router, &chat) {
+            return Err(hosted_tool_refused(&tool));
+        }
+    }
     Ok(Prepared {
         started,
         chat,
@@ -155,30 +189,36 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
         head,
         store,
         keep,
+        call,
     })
 }
 
-/// Hosted tools were left out by the decoder; that is only allowed on a route that says so.
-fn check_dropped_tools(router: &Router, req: &ResponsesRequest) -> Result<(), ApiError> {
-    let Some(tool) = req.dropped_tools.first() else {
-        return Ok(());
-    };
+/// The first hosted tool the decoder left out of the chat, unless the route allows leaving
+/// it out: such a request may only go to a target that takes it natively.
+fn refused_hosted_tool(router: &Router, req: &ResponsesRequest) -> Option<String> {
+    let tool = req.dropped_tools.first()?;
     let allowed = router
         .config()
         .routes
         .get(&req.chat.model)
         .is_some_and(|r| r.drop_unsupported_tools);
     if allowed {
-        tracing::debug!(tools = ?req.dropped_tools, "hosted tools left out");
-        return Ok(());
+        tracing::debug!(tools = ?req.dropped_tools, "hosted tools left out for chat targets");
+        return None;
     }
-    Err(ApiError::invalid(
+    Some(tool.clone())
+}
+
+/// A hosted tool that no planned target can run.
+fn hosted_tool_refused(tool: &str) -> ApiError {
+    ApiError::invalid(
         API,
         format!(
-            "invalid request body: the hosted tool `{tool}` cannot run on this gateway's models; \
-             remove it, or set `drop_unsupported_tools: true` on the route to leave it out"
+            "invalid request body: the hosted tool `{tool}` cannot run on this route's models \
+             (none takes Responses requests natively); remove it, or set \
+             `drop_unsupported_tools: true` on the route to leave it out"
         ),
-    ))
+    )
 }
 
 /// The privacy class a stored conversation keeps: the strictest of the request's, its
@@ -232,6 +272,36 @@ async fn whole(
     chat::routing_headers(answer.headers_mut(), &routed, started);
     record_overhead(API, chat::overhead(started, &routed));
     Ok(answer)
+}
+
+/// A whole answer passed through: the upstream's response object as it sent it (usage
+/// charged from its events). A failure is an HTTP error: no byte has gone out yet.
+async fn passed_through(
+    mut routed: RoutedStream,
+    mut sink: ResponsesSink,
+    account: &TokenAccount,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let mut body = Vec::new();
+    while let Some(event) = routed.next().await {
+        let event = event.map_err(|e| ApiError::new(API, e))?;
+        if let ChatEvent::Usage(usage) = &event {
+            account.charge(usage.total_tokens());
+        }
+        sink.encode(&event, &mut body);
+        if sink.is_done() {
+            switchyard_http::Drain::items(&mut routed, MAX_DRAIN_ITEMS).await;
+            let mut answer = Response::new(Body::from(body));
+            answer.headers_mut().insert(CONTENT_TYPE, JSON);
+            chat::routing_headers(answer.headers_mut(), &routed, started);
+            record_overhead(API, chat::overhead(started, &routed));
+            return Ok(answer);
+        }
+    }
+    Err(ApiError::new(
+        API,
+        ProviderError::ended_early("the upstream's answer ended before its end"),
+    ))
 }
 
 /// Feeds the whole answer to `sink`; the finished response object (an error if the

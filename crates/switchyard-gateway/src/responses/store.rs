@@ -49,6 +49,10 @@ pub(crate) struct StoredResponse {
     pub(crate) input_items: Vec<Value>,
     /// Every turn so far (without `instructions`), this answer included.
     pub(crate) history: Vec<Message>,
+    /// The target (`provider/model`) that served it natively (Responses pass-through), which
+    /// alone can continue it natively; `None` when it was translated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) native_target: Option<String>,
 }
 
 struct Entry {
@@ -231,6 +235,7 @@ mod tests {
             response: serde_json::json!({"id": id, "text": text}),
             input_items: Vec::new(),
             history: vec![Message::user(text)],
+            native_target: None,
         }
     }
 

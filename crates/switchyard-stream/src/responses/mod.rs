@@ -3,10 +3,13 @@
 //! as Responses stream events and the whole `response` object ([`ResponsesStreamEncoder`]).
 //!
 //! Switchyard serves this API to clients (Codex, the Agents SDK) and translates to the chat
-//! upstreams; it does not speak it upstream, so there is no stream decoder here.
+//! upstreams; to an upstream that serves `/v1/responses` itself it passes the client's
+//! request and the upstream's answer through ([`passthrough`]: the body with `model`
+//! replaced, and a decoder that keeps the answer's bytes while reading its usage and end).
 
 mod encode;
 mod input;
+pub mod passthrough;
 pub mod request;
 mod tools;
 

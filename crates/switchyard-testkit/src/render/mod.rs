@@ -7,6 +7,7 @@ pub(crate) mod anthropic;
 pub(crate) mod catalog;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod responses;
 
 use bytes::{Bytes, BytesMut};
 
@@ -22,6 +23,8 @@ pub(crate) enum Api {
     /// Anthropic Messages (`/v1/messages*`, and other `/v1/*` paths asked with an
     /// `anthropic-version` header).
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`; errors in OpenAI's shape).
+    Responses,
 }
 
 /// Everything needed to answer a chat request from one script, as bytes.
@@ -55,6 +58,7 @@ impl Rendered {
             Api::Ollama => ollama::render(model, script),
             Api::OpenAi => openai::render(model, script, reasoning_field),
             Api::Anthropic => anthropic::render(model, script),
+            Api::Responses => responses::render(model, script),
         };
         r.stream_all = concat(r.content.iter().chain(&r.tail));
         r.stream_all_usage = concat(r.content_usage.iter().chain(&r.tail_usage));

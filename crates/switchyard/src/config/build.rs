@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use switchyard_anthropic::{AnthropicClient, AnthropicConfig};
 use switchyard_core::{
     Capabilities, ChatRequest, ChatStream, EmbedRequest, EmbedResponse, GenerateRequest, KeepAlive,
-    LoadedModel, Locality, ModelInfo, Price, Provider, ProviderError, PullStream,
+    LoadedModel, Locality, ModelInfo, Price, Provider, ProviderError, PullStream, RawFrames,
+    ResponsesEndpoint,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig, WarmTarget};
 use switchyard_http::{ClientConfig, Timeouts};
@@ -192,6 +193,7 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
                 Some(MaxTokensFieldSetting::MaxTokens) | None => MaxTokensField::MaxTokens,
             };
             config.num_ctx = p.num_ctx;
+            config.responses = p.responses;
             config.text_tool_recovery = match &p.text_tool_recovery {
                 None if recovery_by_default(p.api, locality) => TextRecovery::On,
                 None | Some(TextRecoverySetting::Flag(false)) => TextRecovery::Off,
@@ -417,6 +419,20 @@ impl Provider for CatalogProvider {
 
     fn recovers_text_tool_calls(&self, model: &str) -> bool {
         self.inner.recovers_text_tool_calls(model)
+    }
+
+    fn serves_responses(&self, model: &str) -> bool {
+        self.inner.serves_responses(model)
+    }
+
+    async fn responses(
+        &self,
+        body: &[u8],
+        model: &str,
+        endpoint: ResponsesEndpoint,
+        frames: &RawFrames,
+    ) -> Result<ChatStream, ProviderError> {
+        self.inner.responses(body, model, endpoint, frames).await
     }
 }
 

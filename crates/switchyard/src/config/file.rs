@@ -210,6 +210,11 @@ pub(crate) struct ProviderSection {
     pub(crate) max_tokens_field: Option<MaxTokensFieldSetting>,
     /// Ollama `options.num_ctx` sent through an OpenAI-compatible `/v1` (Ollama's `/v1`).
     pub(crate) num_ctx: Option<u32>,
+    /// The upstream serves the OpenAI Responses API itself (`{base_url}/responses`: OpenAI,
+    /// Ollama >= 0.13.3, vLLM): Responses requests are passed through natively
+    /// (OpenAI-compatible only; default false).
+    #[serde(default)]
+    pub(crate) responses: bool,
     /// `anthropic-version` (Anthropic only; default `2023-06-01`).
     pub(crate) anthropic_version: Option<String>,
     /// `anthropic-beta` values (Anthropic only).

@@ -67,6 +67,7 @@ fn default_ollama() -> file::ProviderSection {
         text_tool_recovery: None,
         max_tokens_field: None,
         num_ctx: None,
+        responses: false,
         warm: None,
         anthropic_version: None,
         anthropic_beta: Vec::new(),

@@ -189,6 +189,11 @@ fn validation_errors_name_the_key_and_line() {
             2,
         ),
         (
+            "{ providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1',\n   responses: true } } }",
+            "providers.l.responses",
+            2,
+        ),
+        (
             "{ server: {\n listen: '0.0.0.0:4141' } }",
             "server.listen",
             2,
@@ -455,6 +460,24 @@ async fn text_tool_recovery_defaults_by_api_and_locality() {
         assert_eq!(resp.content.contains("<tool_call>"), !recovered, "{id}");
     }
     upstream.shutdown().await;
+}
+
+#[test]
+fn responses_marks_an_openai_provider_as_a_responses_server() {
+    let c = parse_str(
+        "{ providers: {\n\
+           up: { api: 'openai', base_url: 'http://127.0.0.1:1/v1', responses: true },\n\
+           chat: { api: 'openai', base_url: 'http://127.0.0.1:1/v1' },\n\
+         } }",
+        &no_env,
+    )
+    .unwrap();
+    let served = |id: &str| {
+        let built = build::build_provider(id, &c.providers[id]).unwrap();
+        built.slot.provider.serves_responses("m")
+    };
+    assert!(served("up"));
+    assert!(!served("chat"));
 }
 
 #[test]

@@ -188,6 +188,12 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
             "only for `api: \"anthropic\"` providers",
         ));
     }
+    if p.responses && p.api != ProviderApi::Openai {
+        return Err(invalid(
+            at("responses"),
+            "only for `api: \"openai\"` providers (servers of `/v1/responses`)",
+        ));
+    }
     if p.num_ctx == Some(0) {
         return Err(invalid(at("num_ctx"), "must be above zero"));
     }

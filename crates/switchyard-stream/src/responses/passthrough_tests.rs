@@ -1,0 +1,144 @@
+use super::*;
+
+const STREAM: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_up\",\"status\":\"in_progress\"}}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"type\":\"web_search_call\",\"id\":\"ws_1\"}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"output_index\":1,\"delta\":\"Hi \\\"there\\\"\"}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":3,\"output_index\":2,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\",\"arguments\":\"\"}}\n\n",
+    "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":4,\"output_index\":2,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":5,\"response\":{\"id\":\"resp_up\",\"status\":\"completed\",\"usage\":{\"input_tokens\":11,\"output_tokens\":7,\"total_tokens\":18}}}\n\n",
+);
+
+fn run(bytes: &[u8], split: usize) -> (Vec<ChatEvent>, Vec<u8>, Result<(), ProviderError>) {
+    let frames = RawFrames::new();
+    let mut decoder = PassThroughDecoder::new(frames.clone());
+    let mut events = Vec::new();
+    let mut result = Ok(());
+    for chunk in bytes.chunks(split.max(1)) {
+        result = decoder.feed(chunk, &mut events);
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = decoder.finish(&mut events);
+    }
+    let mut raw = Vec::new();
+    frames.take_into(&mut raw);
+    (events, raw, result)
+}
+
+#[test]
+fn the_stream_passes_unchanged_and_its_events_are_read_however_split() {
+    for split in [1, 7, 64, STREAM.len()] {
+        let (events, raw, result) = run(STREAM.as_bytes(), split);
+        result.unwrap();
+        assert_eq!(String::from_utf8(raw).unwrap(), STREAM, "split {split}");
+        assert_eq!(
+            events,
+            vec![
+                ChatEvent::text("Hi \"there\""),
+                ChatEvent::ToolCallStart {
+                    index: 0,
+                    id: "call_1".into(),
+                    name: "get_weather".into()
+                },
+                ChatEvent::ToolCallArgs {
+                    index: 0,
+                    fragment: "{\"city\":\"Oslo\"}".into()
+                },
+                ChatEvent::ToolCallEnd { index: 0 },
+                ChatEvent::Usage(Usage {
+                    prompt_tokens: 11,
+                    completion_tokens: 7,
+                    ..Usage::default()
+                }),
+                ChatEvent::done(FinishReason::ToolCalls),
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_failed_response_is_passed_on_and_ends_as_an_error() {
+    let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":1,\"response\":{\"id\":\"r\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}}}\n\n";
+    let frames = RawFrames::new();
+    let mut decoder = PassThroughDecoder::new(frames.clone());
+    let err = decoder
+        .feed(failed.as_bytes(), &mut Vec::new())
+        .unwrap_err();
+    assert!(err.message().contains("boom"), "{err}");
+    assert!(frames.meta().ended);
+    let mut raw = Vec::new();
+    frames.take_into(&mut raw);
+    assert_eq!(raw, failed.as_bytes());
+}
+
+#[test]
+fn a_stream_without_its_final_event_ended_early() {
+    let cut = STREAM.find("event: response.completed").unwrap();
+    let (_, _, result) = run(&STREAM.as_bytes()[..cut], 5);
+    assert_eq!(
+        result.unwrap_err().kind(),
+        switchyard_core::ErrorKind::StreamEndedEarly
+    );
+}
+
+#[test]
+fn with_model_replaces_only_the_model_and_keeps_every_other_member_verbatim() {
+    let body = br#"{ "input": [{"type":"reasoning","encrypted_content":"gAAA\u002b=="}],
+        "model" : "alias", "tools":[{"type":"web_search","zz":1,"aa":2}], "stream":true }"#;
+    let out = String::from_utf8(with_model(body, "gpt-5").unwrap()).unwrap();
+    assert_eq!(
+        out,
+        r#"{"input":[{"type":"reasoning","encrypted_content":"gAAA\u002b=="}],"model":"gpt-5","tools":[{"type":"web_search","zz":1,"aa":2}],"stream":true}"#
+    );
+    assert_eq!(
+        with_model(br#"{"input":"hi"}"#, "m").unwrap(),
+        br#"{"input":"hi","model":"m"}"#
+    );
+    assert!(with_model(b"[1]", "m").is_err());
+    assert!(with_model(b"{\"a\":", "m").is_err());
+}
+
+#[test]
+fn a_whole_response_carries_text_calls_usage_and_its_end() {
+    let body = br#"{"id":"r","status":"incomplete","output":[
+        {"type":"reasoning","summary":[{"type":"summary_text","text":"think"}]},
+        {"type":"message","content":[{"type":"output_text","text":"Hello"}]},
+        {"type":"custom_tool_call","call_id":"c","name":"apply_patch","input":"*** x"}],
+        "usage":{"input_tokens":3,"output_tokens":4}}"#;
+    let events = decode_whole(body).unwrap();
+    assert_eq!(events[0], ChatEvent::thinking("think"));
+    assert_eq!(events[1], ChatEvent::text("Hello"));
+    assert_eq!(
+        events[3],
+        ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: r#"{"input":"*** x"}"#.into()
+        }
+    );
+    assert_eq!(events.last(), Some(&ChatEvent::done(FinishReason::Length)));
+    let failed = br#"{"status":"failed","error":{"code":"rate_limit_exceeded","message":"slow"}}"#;
+    assert_eq!(
+        decode_whole(failed).unwrap_err().kind(),
+        switchyard_core::ErrorKind::RateLimited
+    );
+}
+
+#[test]
+fn the_closing_events_continue_the_upstreams_sequence() {
+    let mut out = Vec::new();
+    encode_failure(
+        &ProviderError::ended_early("cut"),
+        Some("resp_up"),
+        Some(4),
+        &mut out,
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("event: error\ndata: {"), "{text}");
+    assert!(text.contains("\"sequence_number\":5"), "{text}");
+    assert!(text.contains("\"sequence_number\":6"), "{text}");
+    assert!(text.contains("\"id\":\"resp_up\""), "{text}");
+    assert!(text.contains("event: response.failed"), "{text}");
+}
