@@ -10,6 +10,8 @@ use crate::request::{MessageExtras, ToolCall};
 pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 16 * 1024 * 1024;
 /// The most tool calls one answer may carry.
 pub const MAX_TOOL_CALLS: usize = 1024;
+/// The most pass-through block events ([`ChatEvent::Opaque`]) one whole answer keeps.
+pub const MAX_OPAQUE_EVENTS: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct PendingCall {
@@ -248,6 +250,21 @@ impl ResponseBuilder {
                     )));
                 }
                 self.extras.redacted_thinking.push(data);
+            }
+            ChatEvent::Opaque { index, part, json } => {
+                if self.extras.opaque.len() >= MAX_OPAQUE_EVENTS {
+                    return Err(ProviderError::malformed(format!(
+                        "more than {MAX_OPAQUE_EVENTS} pass-through block events in one answer"
+                    )));
+                }
+                let text_at = self.content.len();
+                let mark = crate::OpaqueMark {
+                    text_at,
+                    index,
+                    part,
+                    json,
+                };
+                self.extras.opaque.push(mark);
             }
             ChatEvent::Usage(u) => self.usage = Some(u),
             ChatEvent::Done { finish_reason } => self.finish = Some(finish_reason),
