@@ -946,3 +946,24 @@ fn anthropic_pass_through_needs_json_and_stays_out_of_other_apis() {
     oai.encode(&block, &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn anthropic_whole_message_keeps_server_tool_blocks_and_citations() {
+    let body = golden("anthropic_web_search_message.json");
+    let want: Value = serde_json::from_slice(&body).unwrap();
+    let resp = anthropic::decode_response(&body).unwrap();
+    assert!(resp.content.starts_with("I'll search") && resp.content.ends_with("Michigan"));
+    let mut out = Vec::new();
+    anthropic::encode_response(&resp, "claude-x", "msg_1", &mut out);
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(got["content"], want["content"]);
+    assert_eq!(got["stop_reason"], "end_turn");
+    // Other APIs get the text.
+    let mut out = Vec::new();
+    openai::encode_response(&resp, "m", "c", 1, &mut out);
+    let oai: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        oai["choices"][0]["message"]["content"],
+        resp.content.as_str()
+    );
+}

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use switchyard_core::{
-    ChatEvent, ChatResponse, ErrorBody, FinishReason, MessageExtras, OpaquePart, ProviderError,
-    ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
+    ChatEvent, ChatResponse, ErrorBody, FinishReason, MessageExtras, OpaqueMark, OpaquePart,
+    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
 };
 
 use crate::json_util::{CowStr, count};
@@ -567,7 +567,7 @@ impl State {
 #[derive(Deserialize)]
 struct WireMessage {
     #[serde(default)]
-    content: Vec<WireWholeBlock>,
+    content: Vec<Box<RawValue>>,
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
@@ -581,6 +581,8 @@ struct WireMessage {
 enum WireWholeBlock {
     Text {
         text: String,
+        #[serde(default)]
+        citations: Option<serde::de::IgnoredAny>,
     },
     Thinking {
         #[serde(default)]
@@ -601,7 +603,9 @@ enum WireWholeBlock {
     Other,
 }
 
-/// Decodes a whole (non-streamed) Anthropic `message` object.
+/// Decodes a whole (non-streamed) Anthropic `message` object. Text blocks with `citations`
+/// and blocks of types the gateway does not model (server tools) are kept verbatim in
+/// `extras.opaque`, for [`crate::anthropic::encode_response`]; their text is in `content`.
 ///
 /// ```
 /// use switchyard_core::FinishReason;
@@ -623,9 +627,40 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
     let mut thinking: Option<String> = None;
     let mut extras = MessageExtras::default();
     let mut tool_calls = Vec::new();
-    for block in msg.content {
+    if msg.content.len() > MAX_CONTENT_BLOCKS {
+        return Err(ProviderError::malformed(format!(
+            "more than {MAX_CONTENT_BLOCKS} content blocks in one answer"
+        )));
+    }
+    for (index, raw) in msg.content.iter().enumerate() {
+        let block: WireWholeBlock = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::malformed(format!("a content block is not an Anthropic block: {e}"))
+        })?;
+        // Cited text and unknown blocks are kept verbatim for an Anthropic client.
+        let keep = |extras: &mut MessageExtras, part: OpaquePart, text_at: usize| {
+            let json = match part {
+                OpaquePart::Start => raw.get().to_owned(),
+                _ => String::new(),
+            };
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let mark = OpaqueMark {
+                text_at,
+                index,
+                part,
+                json,
+            };
+            extras.opaque.push(mark);
+        };
         match block {
-            WireWholeBlock::Text { text } => content.push_str(&text),
+            WireWholeBlock::Text {
+                text,
+                citations: Some(_),
+            } => {
+                keep(&mut extras, OpaquePart::Start, content.len());
+                content.push_str(&text);
+                keep(&mut extras, OpaquePart::Stop, content.len());
+            }
+            WireWholeBlock::Text { text, .. } => content.push_str(&text),
             WireWholeBlock::Thinking {
                 thinking: t,
                 signature,
@@ -652,7 +687,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
                     arguments,
                 });
             }
-            WireWholeBlock::Other => {}
+            WireWholeBlock::Other => {
+                keep(&mut extras, OpaquePart::Start, content.len());
+                keep(&mut extras, OpaquePart::Stop, content.len());
+            }
         }
     }
     let mut reason = finish_reason(
