@@ -12,6 +12,8 @@ pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_TOOL_CALLS: usize = 1024;
 /// The most pass-through block events ([`ChatEvent::Opaque`]) one whole answer keeps.
 pub const MAX_OPAQUE_EVENTS: usize = 16 * 1024;
+/// The most bytes of pass-through JSON one whole answer keeps (64 MiB).
+const MAX_OPAQUE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]
 struct PendingCall {
@@ -223,6 +225,8 @@ pub struct ResponseBuilder {
     usage: Option<Usage>,
     finish: Option<FinishReason>,
     extras: MessageExtras,
+    /// Bytes of pass-through JSON kept so far.
+    opaque_bytes: usize,
 }
 
 impl ResponseBuilder {
@@ -252,9 +256,12 @@ impl ResponseBuilder {
                 self.extras.redacted_thinking.push(data);
             }
             ChatEvent::Opaque { index, part, json } => {
-                if self.extras.opaque.len() >= MAX_OPAQUE_EVENTS {
+                self.opaque_bytes = self.opaque_bytes.saturating_add(json.len());
+                if self.extras.opaque.len() >= MAX_OPAQUE_EVENTS
+                    || self.opaque_bytes > MAX_OPAQUE_BYTES
+                {
                     return Err(ProviderError::malformed(format!(
-                        "more than {MAX_OPAQUE_EVENTS} pass-through block events in one answer"
+                        "more than {MAX_OPAQUE_EVENTS} pass-through block events or                          {MAX_OPAQUE_BYTES} bytes of them in one answer"
                     )));
                 }
                 let text_at = self.content.len();
