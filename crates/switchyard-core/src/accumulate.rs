@@ -182,9 +182,7 @@ impl ChatResponse {
                 signature: signature.clone(),
             });
         }
-        if !self.content.is_empty() {
-            events.push(ChatEvent::text(self.content.clone()));
-        }
+        self.text_events(&mut events);
         for (i, call) in self.tool_calls.iter().enumerate() {
             let index = u32::try_from(i).unwrap_or(u32::MAX);
             events.push(ChatEvent::ToolCallStart {
@@ -203,6 +201,30 @@ impl ChatResponse {
         }
         events.push(ChatEvent::done(self.finish_reason.clone()));
         events
+    }
+}
+
+impl ChatResponse {
+    /// The text, with the pass-through events (`extras.opaque`) at their places in it.
+    fn text_events(&self, events: &mut Vec<ChatEvent>) {
+        let mut cursor = 0usize;
+        for mark in &self.extras.opaque {
+            let at = mark.text_at.clamp(cursor, self.content.len());
+            if let Some(piece) = self.content.get(cursor..at) {
+                if !piece.is_empty() {
+                    events.push(ChatEvent::text(piece));
+                }
+                cursor = at;
+            }
+            events.push(ChatEvent::Opaque {
+                index: mark.index,
+                part: mark.part,
+                json: mark.json.clone(),
+            });
+        }
+        if let Some(rest) = self.content.get(cursor..).filter(|r| !r.is_empty()) {
+            events.push(ChatEvent::text(rest));
+        }
     }
 }
 

@@ -45,6 +45,12 @@ fn opaque_events_are_kept_with_their_text_position() {
     );
     let json = serde_json::to_string(&r.extras).unwrap();
     assert!(json.contains(r#""part":"start""#), "{json}");
+    // Replayed as events, the marks come back at their places.
+    let mut again = ResponseBuilder::default();
+    for e in r.to_events() {
+        again.push(e).unwrap();
+    }
+    assert_eq!(again.finish().unwrap(), r);
 }
 
 #[test]
