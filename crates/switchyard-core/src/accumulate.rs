@@ -10,6 +10,10 @@ use crate::request::{MessageExtras, ToolCall};
 pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 16 * 1024 * 1024;
 /// The most tool calls one answer may carry.
 pub const MAX_TOOL_CALLS: usize = 1024;
+/// The most pass-through block events ([`ChatEvent::Opaque`]) one whole answer keeps.
+pub const MAX_OPAQUE_EVENTS: usize = 16 * 1024;
+/// The most bytes of pass-through JSON one whole answer keeps (64 MiB).
+const MAX_OPAQUE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug)]
 struct PendingCall {
@@ -178,9 +182,7 @@ impl ChatResponse {
                 signature: signature.clone(),
             });
         }
-        if !self.content.is_empty() {
-            events.push(ChatEvent::text(self.content.clone()));
-        }
+        self.text_events(&mut events);
         for (i, call) in self.tool_calls.iter().enumerate() {
             let index = u32::try_from(i).unwrap_or(u32::MAX);
             events.push(ChatEvent::ToolCallStart {
@@ -199,6 +201,30 @@ impl ChatResponse {
         }
         events.push(ChatEvent::done(self.finish_reason.clone()));
         events
+    }
+}
+
+impl ChatResponse {
+    /// The text, with the pass-through events (`extras.opaque`) at their places in it.
+    fn text_events(&self, events: &mut Vec<ChatEvent>) {
+        let mut cursor = 0usize;
+        for mark in &self.extras.opaque {
+            let at = mark.text_at.clamp(cursor, self.content.len());
+            if let Some(piece) = self.content.get(cursor..at) {
+                if !piece.is_empty() {
+                    events.push(ChatEvent::text(piece));
+                }
+                cursor = at;
+            }
+            events.push(ChatEvent::Opaque {
+                index: mark.index,
+                part: mark.part,
+                json: mark.json.clone(),
+            });
+        }
+        if let Some(rest) = self.content.get(cursor..).filter(|r| !r.is_empty()) {
+            events.push(ChatEvent::text(rest));
+        }
     }
 }
 
@@ -221,6 +247,8 @@ pub struct ResponseBuilder {
     usage: Option<Usage>,
     finish: Option<FinishReason>,
     extras: MessageExtras,
+    /// Bytes of pass-through JSON kept so far.
+    opaque_bytes: usize,
 }
 
 impl ResponseBuilder {
@@ -248,6 +276,24 @@ impl ResponseBuilder {
                     )));
                 }
                 self.extras.redacted_thinking.push(data);
+            }
+            ChatEvent::Opaque { index, part, json } => {
+                self.opaque_bytes = self.opaque_bytes.saturating_add(json.len());
+                if self.extras.opaque.len() >= MAX_OPAQUE_EVENTS
+                    || self.opaque_bytes > MAX_OPAQUE_BYTES
+                {
+                    return Err(ProviderError::malformed(format!(
+                        "more than {MAX_OPAQUE_EVENTS} pass-through block events or                          {MAX_OPAQUE_BYTES} bytes of them in one answer"
+                    )));
+                }
+                let text_at = self.content.len();
+                let mark = crate::OpaqueMark {
+                    text_at,
+                    index,
+                    part,
+                    json,
+                };
+                self.extras.opaque.push(mark);
             }
             ChatEvent::Usage(u) => self.usage = Some(u),
             ChatEvent::Done { finish_reason } => self.finish = Some(finish_reason),

@@ -55,6 +55,20 @@ pub enum ChatEvent {
         /// The opaque data.
         data: String,
     },
+    /// A content-block event of a kind the gateway does not model, kept verbatim so that an
+    /// answer reaches a client of the same API untouched (Anthropic: `citations_delta`, text
+    /// blocks that carry citations, `server_tool_use`, `web_search_tool_result` and other
+    /// block types); encoders of other APIs drop it. Text inside such blocks that other APIs
+    /// can show still comes as [`ChatEvent::TextDelta`].
+    Opaque {
+        /// The upstream's content-block index (an encoder numbers its own blocks).
+        index: u32,
+        /// Where in the block's life the event stands.
+        part: OpaquePart,
+        /// The JSON verbatim: the `content_block` of a start, the `delta` of a delta; empty
+        /// for a stop.
+        json: String,
+    },
     /// Token counts (and, from Ollama, timings).
     Usage(Usage),
     /// The answer is complete.
@@ -85,6 +99,33 @@ impl ChatEvent {
     pub fn is_output(&self) -> bool {
         !matches!(self, ChatEvent::Usage(_) | ChatEvent::Done { .. })
     }
+}
+
+/// Where an [`ChatEvent::Opaque`] event stands in its content block's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpaquePart {
+    /// The block starts (`content_block_start`): the JSON is the block.
+    Start,
+    /// A delta of the block (`content_block_delta`): the JSON is the delta.
+    Delta,
+    /// The block ends (`content_block_stop`).
+    Stop,
+}
+
+/// An [`ChatEvent::Opaque`] event kept in a whole answer, with the length the answer's
+/// text had when it came, so that an encoder of the same API can rebuild the blocks in
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpaqueMark {
+    /// The length (bytes) of the answer's text before this event.
+    pub text_at: usize,
+    /// The upstream's content-block index.
+    pub index: u32,
+    /// Where in the block's life the event stands.
+    pub part: OpaquePart,
+    /// The JSON verbatim (empty for a stop).
+    pub json: String,
 }
 
 /// Token counts and timings for one answer.

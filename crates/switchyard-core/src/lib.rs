@@ -36,8 +36,8 @@ mod reason;
 mod request;
 
 pub use accumulate::{
-    ChatResponse, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ResponseBuilder, ToolCallAccumulator,
-    parse_arguments,
+    ChatResponse, MAX_OPAQUE_EVENTS, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ResponseBuilder,
+    ToolCallAccumulator, parse_arguments,
 };
 pub use classify::{
     ErrorBody, classify_http_answer, classify_http_error, classify_stream_error, parse_retry_after,
@@ -45,7 +45,7 @@ pub use classify::{
 };
 pub use embed::{EmbedRequest, EmbedResponse};
 pub use error::{ErrorKind, ProviderError, TimeoutPhase};
-pub use event::{ChatEvent, FinishReason, Timings, Usage};
+pub use event::{ChatEvent, FinishReason, OpaqueMark, OpaquePart, Timings, Usage};
 pub use generate::GenerateRequest;
 pub use lifecycle::{LoadedModel, PullProgress, PullStream};
 pub use model::{Capabilities, Locality, ModelInfo, Price, PrivacyClass};

@@ -136,6 +136,10 @@ pub struct MessageExtras {
     /// On a tool result: the tool failed (Anthropic `is_error`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_error: bool,
+    /// In a whole answer: the [`crate::ChatEvent::Opaque`] events (citations, server-tool
+    /// blocks), in order, for an encoder of the API they came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opaque: Vec<crate::OpaqueMark>,
 }
 
 impl MessageExtras {

@@ -38,6 +38,8 @@ pub(crate) struct Ladder<'a> {
     pub(crate) toolless_models: Vec<String>,
     /// The time the non-streamed generation took when the model was cold.
     pub(crate) cold_start: Option<std::time::Duration>,
+    /// The structured call the tool rung got back (answered by Anthropic's second leg).
+    pub(crate) tool_call: Option<switchyard_core::ToolCall>,
     /// The checks so far.
     pub(crate) checks: Vec<Check>,
 }

@@ -248,6 +248,58 @@ pub enum Finding {
         /// The model.
         model: String,
     },
+    /// An Anthropic provider without an API key (or one the upstream wanted and did not get).
+    AnthropicNoKey {
+        /// The provider's id in the config.
+        provider: String,
+    },
+    /// Anthropic refused the key (401 `authentication_error`).
+    AnthropicKeyRejected {
+        /// The provider's id in the config.
+        provider: String,
+        /// The status.
+        status: u16,
+        /// Whether the key does not look like an Anthropic key (`sk-ant-…`) while the base
+        /// URL is Anthropic's own API.
+        foreign_key: bool,
+        /// The upstream's words.
+        message: String,
+    },
+    /// Anthropic accepted the key but refused it this request (403 `permission_error`).
+    AnthropicPermission {
+        /// The provider's id in the config.
+        provider: String,
+        /// The configured `anthropic-beta` values, if any.
+        beta: Option<String>,
+        /// The upstream's words.
+        message: String,
+    },
+    /// Anthropic rate limits the key (429 `rate_limit_error`).
+    AnthropicRateLimited {
+        /// The provider's id in the config.
+        provider: String,
+        /// How long the upstream asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The upstream is overloaded (Anthropic's 529 `overloaded_error`): passing and
+    /// fallback-eligible.
+    Overloaded {
+        /// The provider's id in the config.
+        provider: String,
+        /// The status, when one came.
+        status: Option<u16>,
+        /// How long the upstream asked to wait.
+        retry_after: Option<Duration>,
+        /// The upstream's words.
+        message: String,
+    },
+    /// The model called the tool but did not answer the `tool_result` sent back in text.
+    ToolResultUnanswered {
+        /// The model.
+        model: String,
+        /// The finish reason of the second answer, if it finished.
+        finish: Option<String>,
+    },
     /// The gateway's config does not parse or validate.
     ConfigInvalid {
         /// The error, with path and line.
@@ -328,6 +380,12 @@ impl Finding {
             Finding::StreamBuffered { .. } => "stream_buffered",
             Finding::ToolCallAsText { .. } => "tool_call_as_text",
             Finding::NoToolCall { .. } => "no_tool_call",
+            Finding::AnthropicNoKey { .. } => "no_api_key",
+            Finding::AnthropicKeyRejected { .. } => "key_rejected",
+            Finding::AnthropicPermission { .. } => "permission_denied",
+            Finding::AnthropicRateLimited { .. } => "rate_limited",
+            Finding::Overloaded { .. } => "overloaded",
+            Finding::ToolResultUnanswered { .. } => "tool_result_unanswered",
             Finding::ConfigInvalid { .. } => "config_invalid",
             Finding::ListenInUse { .. } => "listen_in_use",
             Finding::ListenUnavailable { .. } => "listen_unavailable",
@@ -340,6 +398,8 @@ impl Finding {
         match self {
             Finding::V1OnOllama { .. }
             | Finding::RateLimited { .. }
+            | Finding::AnthropicRateLimited { .. }
+            | Finding::Overloaded { .. }
             | Finding::FirstTokenTimeoutTooShort { .. }
             | Finding::IdleGapTooLong { .. }
             | Finding::TotalTimeoutTooShort { .. }
@@ -507,6 +567,38 @@ impl Finding {
             Finding::NoToolCall { .. } => {
                 "the model answered in text and did not call the offered tool".to_owned()
             }
+            Finding::AnthropicNoKey { provider } => {
+                format!("no API key is configured for the Anthropic provider `{provider}`")
+            }
+            Finding::AnthropicKeyRejected {
+                status, message, ..
+            } => {
+                format!("Anthropic refused the key (HTTP {status} authentication_error): {message}")
+            }
+            Finding::AnthropicPermission { message, .. } => {
+                format!("the key may not do this (HTTP 403 permission_error): {message}")
+            }
+            Finding::AnthropicRateLimited { retry_after, .. } => match retry_after {
+                Some(d) => format!(
+                    "rate limited (HTTP 429 rate_limit_error), retry after {}",
+                    secs(*d)
+                ),
+                None => "rate limited (HTTP 429 rate_limit_error)".to_owned(),
+            },
+            Finding::Overloaded {
+                status, message, ..
+            } => match status {
+                Some(s) => {
+                    format!("the upstream is overloaded (HTTP {s} overloaded_error): {message}")
+                }
+                None => format!("the upstream is overloaded (overloaded_error): {message}"),
+            },
+            Finding::ToolResultUnanswered { finish, .. } => match finish {
+                Some(f) => format!(
+                    "the model called the tool, but answered the tool_result without text                      (stop reason {f})"
+                ),
+                None => "the model called the tool, but did not answer the tool_result".to_owned(),
+            },
             Finding::ConfigInvalid { error } => format!("the config is invalid: {error}"),
             Finding::ListenInUse { addr } => format!(
                 "something already listens on {addr} (a running gateway, or another program)"
@@ -553,7 +645,9 @@ impl Finding {
                             "start Ollama (`ollama serve` or `systemctl start ollama`) and check \
                              its port (OLLAMA_HOST)"
                         }
-                        ProbeApi::OpenAi => "start the server and check the port it listens on",
+                        ProbeApi::OpenAi | ProbeApi::Anthropic => {
+                            "start the server and check the port it listens on"
+                        }
                     };
                     format!(
                         "{start}; if the gateway runs in a container, 127.0.0.1 is the container \
@@ -572,7 +666,7 @@ impl Finding {
                             addr.port(),
                             addr.port()
                         ),
-                        ProbeApi::OpenAi => format!(
+                        ProbeApi::OpenAi | ProbeApi::Anthropic => format!(
                             "start the server on {} and make it listen on all interfaces \
                              (e.g. --host 0.0.0.0), or fix the port in base_url",
                             addr.ip()
@@ -647,6 +741,10 @@ impl Finding {
                 ProbeApi::OpenAi => "check base_url: it should be the server's OpenAI-compatible \
                                      root, ending in /v1"
                     .to_owned(),
+                ProbeApi::Anthropic => "check base_url: it should be the Messages API's root \
+                                        (https://api.anthropic.com, without /v1/messages: the \
+                                        client appends it)"
+                    .to_owned(),
             },
             Finding::HttpFailed { .. } => {
                 "check the server's log; the base URL must point at the API root".to_owned()
@@ -705,6 +803,15 @@ impl Finding {
                         format!(" ({})", similar.join(", "))
                     }
                 ),
+                ProbeApi::Anthropic => format!(
+                    "use a model id exactly as {base_url}/v1/models lists it, or its alias \
+                     without the date, in the route's target and the provider's models{}",
+                    if similar.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (this key sees: {})", similar.join(", "))
+                    }
+                ),
             },
             Finding::NoToolsCapability { model } => format!(
                 "requests that offer tools skip {model} (`model_lacks_tools`: they go to the \
@@ -761,11 +868,23 @@ impl Finding {
                      template supports tools, or turn on tool_text_recovery for this provider"
                         .to_owned()
                 }
+                (ProbeApi::Anthropic, _) => {
+                    "the server wrote the call as text instead of a tool_use block: route tool \
+                     requests to a model the server serves with tool use (every Claude model has \
+                     it), or use the server's native API as another provider"
+                        .to_owned()
+                }
             },
             Finding::NoToolCall { model } => format!(
                 "use a tool-capable model for tool routes ({model} ignored the tool it was \
                  offered; Ollama lists `tools` in its capabilities)"
             ),
+            Finding::AnthropicNoKey { .. }
+            | Finding::AnthropicKeyRejected { .. }
+            | Finding::AnthropicPermission { .. }
+            | Finding::AnthropicRateLimited { .. }
+            | Finding::Overloaded { .. }
+            | Finding::ToolResultUnanswered { .. } => self.anthropic_hint(),
             Finding::ConfigInvalid { .. } => {
                 "fix the place named above; `switchyard config check` checks the file again"
                     .to_owned()
@@ -797,6 +916,66 @@ impl Finding {
         }
     }
 
+    /// The hints of the Anthropic findings: each names the config field or variable to
+    /// change.
+    fn anthropic_hint(&self) -> String {
+        match self {
+            Finding::AnthropicNoKey { provider } => format!(
+                "set providers.{provider}.api_key to \"env:ANTHROPIC_API_KEY\" and export \
+                 ANTHROPIC_API_KEY (a key from console.anthropic.com, Settings > API keys, \
+                 starting sk-ant-) where the gateway runs; it is sent as x-api-key"
+            ),
+            Finding::AnthropicKeyRejected {
+                provider,
+                foreign_key,
+                ..
+            } => {
+                let shape = if *foreign_key {
+                    "the key does not start with sk-ant-: it is another provider's key; "
+                } else {
+                    "the key is mistyped, revoked or from another organisation; "
+                };
+                format!(
+                    "{shape}create a key at console.anthropic.com (Settings > API keys) and put \
+                     it in the variable providers.{provider}.api_key names (\"env:NAME\" reads \
+                     NAME, e.g. ANTHROPIC_API_KEY) where the gateway runs, then restart it"
+                )
+            }
+            Finding::AnthropicPermission { provider, beta, .. } => {
+                let beta = match beta {
+                    Some(b) => format!(
+                        ", or remove the beta features it may not use ({b}) from \
+                         providers.{provider}.anthropic_beta"
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "the key is valid but its workspace may not use this model or feature: use a \
+                     key of a workspace with access (console.anthropic.com > Workspaces) in \
+                     providers.{provider}.api_key, or route to a model this key may use{beta}"
+                )
+            }
+            Finding::AnthropicRateLimited { provider, .. } => format!(
+                "this key's per-minute limits are reached (another client shares them, or the \
+                 tier is low): the gateway honours retry-after and cools {provider} down, so give \
+                 its routes a fallback step (a local model) to serve meanwhile; lower \
+                 providers.{provider}.max_concurrency or ask Anthropic for a higher tier"
+            ),
+            Finding::Overloaded { provider, .. } => format!(
+                "a passing overload on the provider's side, not a config error: the gateway \
+                 treats it as fallback-eligible and cools {provider} down, so give every route \
+                 that uses {provider} a fallback step (a local model or another provider) and \
+                 requests move on while it cools; run the doctor again later"
+            ),
+            Finding::ToolResultUnanswered { model, .. } => format!(
+                "{model} could not finish a tool round trip: check that the server accepts \
+                 tool_result blocks (a proxy in between may rewrite them), or route tool \
+                 requests to another model"
+            ),
+            _ => "check the server's log for this request".to_owned(),
+        }
+    }
+
     /// The finding as a table line for `rung`.
     pub fn check(&self, rung: Rung) -> Check {
         Check::problem(
@@ -819,6 +998,7 @@ fn api_name(api: ProbeApi) -> &'static str {
     match api {
         ProbeApi::Ollama => "Ollama",
         ProbeApi::OpenAi => "OpenAI-compatible",
+        ProbeApi::Anthropic => "Anthropic",
     }
 }
 

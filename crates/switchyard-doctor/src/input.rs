@@ -17,6 +17,8 @@ pub enum ProbeApi {
     /// An OpenAI-compatible chat-completions API (`/v1/...`).
     #[serde(rename = "openai")]
     OpenAi,
+    /// Anthropic's Messages API (`/v1/messages`, `x-api-key`, `anthropic-version`).
+    Anthropic,
 }
 
 impl ProbeApi {
@@ -25,6 +27,7 @@ impl ProbeApi {
         match self {
             ProbeApi::Ollama => "ollama",
             ProbeApi::OpenAi => "openai",
+            ProbeApi::Anthropic => "anthropic",
         }
     }
 }
@@ -41,6 +44,9 @@ pub struct ProviderProbe {
     /// Where it runs.
     pub locality: Locality,
     /// Transport settings: timeouts, API key (`bearer_token`), headers, CA file, proxy.
+    /// For [`ProbeApi::Anthropic`] the key is sent as `x-api-key`, and `anthropic-version`
+    /// and `anthropic-beta` among `extra_headers` become the client's version and beta
+    /// values.
     pub client: ClientConfig,
     /// The models the config routes to on this provider (upstream names).
     pub models: Vec<String>,

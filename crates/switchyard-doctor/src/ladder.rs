@@ -10,7 +10,9 @@ use crate::finding::Finding;
 use crate::input::{DoctorOptions, ProbeApi, ProviderProbe};
 use crate::progress::{TICK, with_ticks};
 use crate::report::{Check, ProviderSection, Rung, Status};
-use crate::rungs::{catalog, dns, generate, http, paths, stream, tcp, tls, tool_capability, tools};
+use crate::rungs::{
+    anthropic, catalog, dns, generate, http, paths, stream, tcp, tls, tool_capability, tools,
+};
 use crate::target::Target;
 use crate::upstream::Upstream;
 
@@ -75,11 +77,17 @@ async fn climb(
             return false;
         }
     };
-    if probe.api == ProbeApi::OpenAi
+    if probe.api != ProbeApi::Ollama
         && probe.locality == Locality::Cloud
         && probe.client.bearer_token.is_none()
     {
-        out.push(Finding::NoApiKey.check(Rung::Account));
+        let finding = match probe.api {
+            ProbeApi::Anthropic => Finding::AnthropicNoKey {
+                provider: probe.id.clone(),
+            },
+            _ => Finding::NoApiKey,
+        };
+        out.push(finding.check(Rung::Account));
         return false;
     }
     // Through a configured proxy, the network rungs look at the proxy.
@@ -128,7 +136,7 @@ async fn climb(
     };
 
     let api_base = match probe.api {
-        ProbeApi::Ollama => target.base.without_v1().as_str().to_owned(),
+        ProbeApi::Ollama | ProbeApi::Anthropic => target.base.without_v1().as_str().to_owned(),
         ProbeApi::OpenAi => target.base.as_str().to_owned(),
     };
     let raw = match build_client(&raw_client_config(probe, options)) {
@@ -164,6 +172,7 @@ async fn climb(
         usable_tool_models: Vec::new(),
         toolless_models: Vec::new(),
         cold_start: None,
+        tool_call: None,
         checks: std::mem::take(out),
     };
     let completed = upper_rungs(
@@ -251,9 +260,18 @@ async fn round_trip(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> 
     };
     let label = format!("{}: rung 9 tools", ladder.probe.id);
     progress(&format!("{label}: a tool round trip with {model}"));
-    with_ticks(tools::probe(ladder, &model), TICK, &label, progress)
+    if with_ticks(tools::probe(ladder, &model), TICK, &label, progress)
         .await
-        .is_some()
+        .is_none()
+    {
+        return false;
+    }
+    if ladder.probe.api != ProbeApi::Anthropic {
+        return true;
+    }
+    progress(&format!("{label}: answering the call with a tool_result"));
+    let leg = anthropic::tool_result_leg(ladder, &model);
+    with_ticks(leg, TICK, &label, progress).await.is_some()
 }
 
 fn skipped(rung: Rung, why: &str) -> Check {

@@ -9,7 +9,8 @@
 //! 3. **tls**: the certificate is trusted and valid for the name; plain HTTP spoken to a
 //!    TLS port and the reverse are recognised by the bytes that come back;
 //! 4. **http**: Ollama's `GET /` and `/api/version`, or `/models` of an OpenAI-compatible
-//!    API; a `/v1` base URL on an Ollama provider is flagged;
+//!    API, or Anthropic's `GET /v1/models` with `x-api-key` and `anthropic-version`; a `/v1`
+//!    base URL on an Ollama provider is flagged;
 //! 5. **catalog**: an empty catalog explained, every configured model present, its
 //!    capabilities and context window;
 //! 6. **paths**: every API path reaches the server (no proxy that forwards only some);
@@ -17,8 +18,11 @@
 //! 8. **stream**: time to first token and the largest gap, against the configured timeouts;
 //! 9. **tools**: every model that receives tool requests but lacks the `tools`
 //!    capability (the router skips it for them, or the server refuses them), with what to
-//!    change; then a tool round trip (structured call, call written as text, or none);
-//! 10. **account**: the key accepted, the quota left.
+//!    change; then a tool round trip (structured call, call written as text, or none); on
+//!    Anthropic the call is then answered with a `tool_result`, which must get a text answer;
+//! 10. **account**: the key accepted, the quota left; on Anthropic 401 and 403 told apart
+//!     (which key, which config field), 429 and 529 `overloaded_error` (a warning: passing,
+//!     fallback-eligible).
 //!
 //! It stops at the first failing rung. The gateway's own checks come first: the config,
 //! its checksum, the version and build id, the listen address, keys beyond loopback.

@@ -1,9 +1,11 @@
-//! The real clients (`switchyard-ollama`, `switchyard-openai`) as the doctor uses them:
+//! The real clients (`switchyard-ollama`, `switchyard-openai`, `switchyard-anthropic`) as
+//! the doctor uses them:
 //! built from a probe with the doctor's own limits, text tool-call recovery off (the doctor
 //! wants to see what the server really sends).
 
 use std::time::Duration;
 
+use switchyard_anthropic::AnthropicClient;
 use switchyard_core::{
     Capabilities, ChatRequest, ChatResponse, ModelInfo, Provider, ProviderError,
 };
@@ -25,6 +27,7 @@ pub(crate) struct ModelDetails {
 pub(crate) enum Upstream {
     Ollama(OllamaClient),
     OpenAi(OpenAiClient),
+    Anthropic(AnthropicClient),
 }
 
 impl Upstream {
@@ -87,6 +90,12 @@ impl Upstream {
                     .map(Upstream::OpenAi)
                     .map_err(|e| error(&e))
             }
+            ProbeApi::Anthropic => {
+                let config = crate::rungs::anthropic::client_config(probe, base_url, client);
+                AnthropicClient::new(config)
+                    .map(Upstream::Anthropic)
+                    .map_err(|e| error(&e))
+            }
         }
     }
 
@@ -95,6 +104,7 @@ impl Upstream {
         match self {
             Upstream::Ollama(c) => c,
             Upstream::OpenAi(c) => c,
+            Upstream::Anthropic(c) => c,
         }
     }
 
@@ -106,6 +116,7 @@ impl Upstream {
         match self {
             Upstream::Ollama(c) => c.complete(request).await,
             Upstream::OpenAi(c) => c.complete(request).await,
+            Upstream::Anthropic(c) => c.complete(request).await,
         }
     }
 
@@ -113,11 +124,12 @@ impl Upstream {
     pub(crate) async fn version(&self) -> Result<Option<String>, ProviderError> {
         match self {
             Upstream::Ollama(c) => c.version().await.map(Some),
-            Upstream::OpenAi(_) => Ok(None),
+            Upstream::OpenAi(_) | Upstream::Anthropic(_) => Ok(None),
         }
     }
 
-    /// The server's model names (`/api/tags` or `/v1/models`).
+    /// The server's model names (`/api/tags` or `/v1/models`, Anthropic's with `x-api-key`
+    /// and `anthropic-version`).
     pub(crate) async fn model_names(&self) -> Result<Vec<String>, ProviderError> {
         match self {
             Upstream::Ollama(c) => Ok(c.tags().await?.into_iter().map(|t| t.name).collect()),
@@ -127,6 +139,9 @@ impl Upstream {
                 .into_iter()
                 .map(|m: ModelInfo| m.id)
                 .collect()),
+            Upstream::Anthropic(c) => {
+                Ok(c.list_models().await?.into_iter().map(|m| m.id).collect())
+            }
         }
     }
 
@@ -140,7 +155,7 @@ impl Upstream {
                     context_window: show.context_window(),
                 }))
             }
-            Upstream::OpenAi(_) => Ok(None),
+            Upstream::OpenAi(_) | Upstream::Anthropic(_) => Ok(None),
         }
     }
 
@@ -155,7 +170,7 @@ impl Upstream {
                         .any(|m| same_model(&m.name, model) || same_model(&m.model, model)),
                 )
             }
-            Upstream::OpenAi(_) => None,
+            Upstream::OpenAi(_) | Upstream::Anthropic(_) => None,
         }
     }
 }

@@ -412,7 +412,8 @@ impl TextToolCallRecovery {
             }
             ChatEvent::ThinkingDelta { .. }
             | ChatEvent::ThinkingSignature { .. }
-            | ChatEvent::RedactedThinking { .. } => out.push(event),
+            | ChatEvent::RedactedThinking { .. }
+            | ChatEvent::Opaque { .. } => out.push(event),
         }
     }
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use switchyard_core::{
-    ChatEvent, ChatResponse, ErrorKind, FinishReason, ProviderError, Timings, ToolCall, Usage,
+    ChatEvent, ChatResponse, ErrorKind, FinishReason, OpaquePart, ProviderError, Timings, ToolCall,
+    Usage,
 };
 use switchyard_stream::anthropic::{self, AnthropicStreamDecoder, AnthropicStreamEncoder};
 use switchyard_stream::ollama::{self, OllamaStreamDecoder, OllamaStreamEncoder};
@@ -850,4 +851,119 @@ fn invalid_utf8_is_malformed_stream_from_both_upstream_protocols() {
         b"{\"message\":{\"role\":\"assistant\",\"content\":\"a\xff\"},\"done\":false}\n";
     let err = decode_every_way(ollama, run_ollama).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MalformedStream, "{err}");
+}
+
+/// The pass-through events of a decoded answer: (index, part, JSON).
+fn opaque_events(events: &[ChatEvent]) -> Vec<(u32, OpaquePart, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Opaque { index, part, json } => Some((*index, *part, json.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn anthropic_server_tool_blocks_and_citations_pass_verbatim() {
+    use OpaquePart::{Delta, Start, Stop};
+    let body = golden("anthropic_web_search.sse");
+    let text = String::from_utf8(body.clone()).unwrap();
+    let events = decode_every_way(&body, run_anthropic).unwrap();
+    let opaque = opaque_events(&events);
+    let parts: Vec<(u32, OpaquePart)> = opaque.iter().map(|(i, p, _)| (*i, *p)).collect();
+    let want = [
+        (1, Start),
+        (1, Delta),
+        (1, Delta),
+        (1, Delta),
+        (1, Stop),
+        (2, Start),
+        (2, Stop),
+        (3, Stop),
+        (4, Start),
+        (4, Delta),
+    ];
+    assert_eq!(parts, want);
+    for (_, part, json) in &opaque {
+        assert!(
+            *part == Stop || text.contains(&format!(": {json}}}")),
+            "verbatim: {json}"
+        );
+    }
+    let shown: String = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(shown.starts_with("I'll search") && shown.ends_with("Petoskey, Michigan"));
+    assert_eq!(events.last(), Some(&ChatEvent::done(FinishReason::Stop)));
+
+    // Encoded for an Anthropic client: the same blocks, with the same JSON, in order.
+    let mut enc = AnthropicStreamEncoder::new("claude-x", "msg_1", 10);
+    let mut out = Vec::new();
+    for e in &events {
+        enc.encode(e, &mut out);
+    }
+    let encoded = String::from_utf8(out).unwrap();
+    let mut at = 0;
+    for (index, part, json) in &opaque {
+        let needle = match part {
+            Start => format!("\"index\":{index},\"content_block\":{json}}}"),
+            Delta => format!("\"index\":{index},\"delta\":{json}}}"),
+            Stop => format!("{{\"type\":\"content_block_stop\",\"index\":{index}}}"),
+        };
+        let found = encoded[at..].find(&needle).map(|p| p + at);
+        at = found.unwrap_or_else(|| panic!("{needle} in order in\n{encoded}"));
+    }
+    // A plain decoder of the encoded stream sees the same text.
+    let again = decode_every_way(encoded.as_bytes(), run_anthropic).unwrap();
+    assert_eq!(opaque_events(&again), opaque);
+}
+
+#[test]
+fn anthropic_pass_through_needs_json_and_stays_out_of_other_apis() {
+    let bad = ChatEvent::Opaque {
+        index: 0,
+        part: OpaquePart::Start,
+        json: "{not json".into(),
+    };
+    let mut enc = AnthropicStreamEncoder::new("claude-x", "msg_1", 10);
+    let mut out = Vec::new();
+    enc.encode(&bad, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("event: error"), "{text}");
+    assert!(enc.is_done());
+    let block = ChatEvent::Opaque {
+        index: 0,
+        part: OpaquePart::Start,
+        json: r#"{"type":"web_search_tool_result","content":[]}"#.into(),
+    };
+    let mut oai = OpenAiStreamEncoder::new("m", "c", 0, false);
+    let mut out = Vec::new();
+    oai.encode(&block, &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn anthropic_whole_message_keeps_server_tool_blocks_and_citations() {
+    let body = golden("anthropic_web_search_message.json");
+    let want: Value = serde_json::from_slice(&body).unwrap();
+    let resp = anthropic::decode_response(&body).unwrap();
+    assert!(resp.content.starts_with("I'll search") && resp.content.ends_with("Michigan"));
+    let mut out = Vec::new();
+    anthropic::encode_response(&resp, "claude-x", "msg_1", &mut out);
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(got["content"], want["content"]);
+    assert_eq!(got["stop_reason"], "end_turn");
+    // Other APIs get the text.
+    let mut out = Vec::new();
+    openai::encode_response(&resp, "m", "c", 1, &mut out);
+    let oai: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        oai["choices"][0]["message"]["content"],
+        resp.content.as_str()
+    );
 }

@@ -69,6 +69,8 @@ fn normalise(events: &[ChatEvent]) -> Vec<Norm> {
             }
             ChatEvent::Usage(u) => out.push(Norm::Usage(u.prompt_tokens, u.completion_tokens)),
             ChatEvent::Done { finish_reason } => out.push(Norm::Done(finish_reason.clone())),
+            // Block boundaries and pass-through blocks exist only between Anthropic ends.
+            ChatEvent::Opaque { .. } => {}
         }
     }
     out

@@ -87,6 +87,21 @@ impl Script {
         })
     }
 
+    /// An Anthropic answer given verbatim: `events` are the stream's SSE frames (each a whole
+    /// `event: …\ndata: …\n\n`, `message_start` to `message_stop`) and `message` the
+    /// non-streamed body, for payloads the renderer does not write (citations, server
+    /// tools). Other APIs answer it with empty text.
+    pub fn anthropic_raw<I, S>(events: I, message: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Script::new(Reply::AnthropicRaw {
+            events: collect(events),
+            message: message.into(),
+        })
+    }
+
     /// Tool calls written as plain text content, in the given model family's format.
     pub fn tool_calls_as_text(format: TextCallFormat, calls: Vec<ScriptedCall>) -> Self {
         Script::new(Reply::ToolCallsAsText { format, calls })
@@ -181,6 +196,13 @@ pub enum Reply {
         format: TextCallFormat,
         /// The calls to write.
         calls: Vec<ScriptedCall>,
+    },
+    /// Anthropic only, verbatim (see [`Script::anthropic_raw`]).
+    AnthropicRaw {
+        /// The SSE frames of the streamed answer, in order.
+        events: Vec<String>,
+        /// The non-streamed body.
+        message: String,
     },
 }
 

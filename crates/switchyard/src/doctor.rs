@@ -27,15 +27,6 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
             facts.config_checksum = config.checksum.clone();
             facts.listen = Some(config.file.server.listen);
             facts.keys_configured = !config.file.server.keys.is_empty();
-            for (id, _) in config.file.providers.iter().filter(|(id, p)| {
-                p.api == ProviderApi::Anthropic
-                    && args.provider.as_deref().is_none_or(|o| o == id.as_str())
-            }) {
-                eprintln!(
-                    "switchyard doctor: provider `{id}` (api \"anthropic\") has no probe ladder \
-                     yet; skipped"
-                );
-            }
             let probes = provider_probes(&config.file, args.provider.as_deref());
             if let Some(only) = &args.provider {
                 if probes.is_empty() && !config.file.providers.contains_key(only) {
@@ -67,15 +58,24 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
 }
 
 /// What the doctor probes: every provider (or only `only`), with the models the routes
-/// send to it. Anthropic providers have no probe ladder yet and are left out.
+/// send to it. An Anthropic provider's `anthropic_version` and `anthropic_beta` travel as
+/// headers of its client config (the doctor sends them as such).
 fn provider_probes(file: &FileConfig, only: Option<&str>) -> Vec<ProviderProbe> {
     file.providers
         .iter()
         .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))
-        .filter(|(_, p)| p.api != ProviderApi::Anthropic)
         .map(|(id, p)| {
             let locality = locality(p);
-            let client = client_config(p, locality);
+            let mut client = client_config(p, locality);
+            // The doctor's Anthropic client reads these headers as its version and beta.
+            if let Some(version) = &p.anthropic_version {
+                let header = ("anthropic-version".to_owned(), version.clone());
+                client.extra_headers.push(header);
+            }
+            if !p.anthropic_beta.is_empty() {
+                let header = ("anthropic-beta".to_owned(), p.anthropic_beta.join(","));
+                client.extra_headers.push(header);
+            }
             let mut models: Vec<String> = Vec::new();
             for route in file.routes.values() {
                 for step in &route.targets {
@@ -107,7 +107,8 @@ fn provider_probes(file: &FileConfig, only: Option<&str>) -> Vec<ProviderProbe> 
                 id: id.clone(),
                 api: match p.api {
                     ProviderApi::Ollama => ProbeApi::Ollama,
-                    ProviderApi::Openai | ProviderApi::Anthropic => ProbeApi::OpenAi,
+                    ProviderApi::Openai => ProbeApi::OpenAi,
+                    ProviderApi::Anthropic => ProbeApi::Anthropic,
                 },
                 base_url: p.base_url.clone(),
                 locality,

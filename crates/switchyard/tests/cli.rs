@@ -284,6 +284,56 @@ async fn doctor_reports_a_refused_provider_with_exit_code_2() {
 }
 
 #[tokio::test]
+async fn doctor_climbs_the_ladder_of_an_anthropic_provider() {
+    use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
+    let model = "claude-sonnet-4-5-20250929";
+    let call = ScriptedCall::new("get_current_time", serde_json::json!({"timezone": "UTC"}));
+    let upstream = TestUpstream::start(
+        UpstreamConfig::empty()
+            .api_key("sk-ant-doctor")
+            .model_with_script(model, Script::tool_calls(vec![call]))
+            .after_tool_result(model, Script::text(["noon"])),
+    )
+    .await
+    .unwrap();
+    let dir = TempDir::new("doctor-anthropic");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            "{{ providers: {{ claude: {{ api: 'anthropic', base_url: '{}', api_key: 'env:DOCTOR_ANTHROPIC_KEY',\n  anthropic_version: '2023-06-01', anthropic_beta: ['beta-one'] }} }},\n  routes: {{ chat: {{ targets: ['claude/{model}'] }} }} }}",
+            upstream.base_url()
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let out = run(
+        &["doctor", "--config", path, "--provider", "claude", "--json"],
+        &[("DOCTOR_ANTHROPIC_KEY", "sk-ant-doctor")],
+        Duration::from_secs(60),
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["providers"][0]["api"], "anthropic", "{report}");
+    assert!(
+        !text(&out.stderr).contains("skipped"),
+        "{}",
+        text(&out.stderr)
+    );
+    let sent = upstream.requests();
+    // The paths rung's bare `{}` aside, every message went out with the configured headers.
+    let messages: Vec<_> = sent
+        .iter()
+        .filter(|r| r.path == "/v1/messages" && r.body.len() > 2)
+        .collect();
+    assert_eq!(messages.len(), 4, "generate, stream and two tool legs");
+    for r in messages {
+        assert_eq!(r.header("x-api-key"), Some("sk-ant-doctor"));
+        assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(r.header("anthropic-beta"), Some("beta-one"));
+    }
+}
+
+#[tokio::test]
 async fn models_and_route_explain_read_the_config_and_the_upstream() {
     use switchyard_testkit::{ModelSpec, TestUpstream, UpstreamConfig};
     let upstream = TestUpstream::start(

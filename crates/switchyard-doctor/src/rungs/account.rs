@@ -6,11 +6,14 @@
 use switchyard_core::{ErrorKind, ProviderError};
 
 use crate::finding::Finding;
-use crate::input::ProviderProbe;
+use crate::input::{ProbeApi, ProviderProbe};
 use crate::report::{Check, Rung};
 
 /// The account finding an error stands for, if it concerns the key or the account.
 pub(crate) fn finding_for(probe: &ProviderProbe, err: &ProviderError) -> Option<Finding> {
+    if probe.api == ProbeApi::Anthropic {
+        return crate::rungs::anthropic::account_finding(probe, err);
+    }
     match err.kind() {
         ErrorKind::Auth => Some(if probe.client.bearer_token.is_none() {
             Finding::NoApiKey
@@ -48,7 +51,6 @@ mod tests {
     use switchyard_http::ClientConfig;
 
     use super::*;
-    use crate::input::ProbeApi;
 
     fn probe(key: Option<&str>) -> ProviderProbe {
         ProviderProbe {

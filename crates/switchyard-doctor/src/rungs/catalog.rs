@@ -154,6 +154,7 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
     let found = ladder.server_models.iter().any(|n| match api {
         ProbeApi::Ollama => same_model(n, model),
         ProbeApi::OpenAi => n == model,
+        ProbeApi::Anthropic => crate::rungs::anthropic::listed(model, std::slice::from_ref(n)),
     });
     if !found {
         let finding = Finding::ModelMissing {

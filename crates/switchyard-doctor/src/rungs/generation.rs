@@ -184,6 +184,10 @@ pub(crate) fn record_failure(
         }
         GenerationError::Provider(e) => e,
     };
+    if let Some(f) = crate::rungs::anthropic::overloaded(ladder.probe, &err) {
+        ladder.checks.push(f.check(rung).subject(model));
+        return;
+    }
     if let Some(f) = ladder.account_finding(&err) {
         ladder.push(Rung::Account, &f);
         return;
@@ -191,6 +195,7 @@ pub(crate) fn record_failure(
     let chat_path = match ladder.probe.api {
         ProbeApi::Ollama => "/api/chat",
         ProbeApi::OpenAi => "/chat/completions",
+        ProbeApi::Anthropic => "/v1/messages",
     };
     let (rung, finding) = match err.kind() {
         ErrorKind::EndpointNotFound => (
@@ -207,7 +212,12 @@ pub(crate) fn record_failure(
                 model: model.to_owned(),
                 api: ladder.probe.api,
                 base_url: ladder.api_base.clone(),
-                similar: Vec::new(),
+                // Anthropic's catalog is listed before generating: name what the key sees.
+                similar: if ladder.probe.api == ProbeApi::Anthropic {
+                    crate::rungs::catalog::similar_names(model, &ladder.server_models)
+                } else {
+                    Vec::new()
+                },
             },
         ),
         ErrorKind::InvalidRequest

@@ -12,7 +12,7 @@ use crate::context::Ladder;
 use crate::finding::Finding;
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung};
-use crate::rungs::account;
+use crate::rungs::{account, anthropic};
 use crate::upstream::Upstream;
 
 /// Ollama's answer to `GET /`.
@@ -44,6 +44,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, addr: SocketAddr, silent: boo
     match ladder.probe.api {
         ProbeApi::Ollama => ollama(ladder, addr, started).await,
         ProbeApi::OpenAi => openai(ladder, addr, started).await,
+        ProbeApi::Anthropic => anthropic::probe_http(ladder, addr, started).await,
     }
 }
 
@@ -151,7 +152,7 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
 /// A probe that failed: `None` (the ladder ends here) when no HTTP answer came
 /// within `limit` (`failed` is `None`) or the error is an account problem, both recorded;
 /// otherwise the error, for the caller to classify.
-fn failed_probe(
+pub(crate) fn failed_probe(
     ladder: &mut Ladder<'_>,
     failed: Option<ProviderError>,
     addr: SocketAddr,
@@ -171,7 +172,11 @@ fn failed_probe(
     Some(err)
 }
 
-fn transport_finding(err: &ProviderError, addr: SocketAddr, limit: std::time::Duration) -> Finding {
+pub(crate) fn transport_finding(
+    err: &ProviderError,
+    addr: SocketAddr,
+    limit: std::time::Duration,
+) -> Finding {
     if err.is_timeout() {
         Finding::NoHttpAnswer { addr, after: limit }
     } else {

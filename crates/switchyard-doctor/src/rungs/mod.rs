@@ -1,6 +1,7 @@
 //! The provider ladder's rungs, one module each.
 
 pub(crate) mod account;
+pub(crate) mod anthropic;
 pub(crate) mod catalog;
 pub(crate) mod dns;
 pub(crate) mod generate;

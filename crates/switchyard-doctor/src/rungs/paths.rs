@@ -56,6 +56,7 @@ fn paths(api: ProbeApi) -> &'static [(&'static str, &'static str)] {
             ("POST", "/api/chat"),
         ],
         ProbeApi::OpenAi => &[("GET", "/models"), ("POST", "/chat/completions")],
+        ProbeApi::Anthropic => &[("GET", "/v1/models"), ("POST", "/v1/messages")],
     }
 }
 

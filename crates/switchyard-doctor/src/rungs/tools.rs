@@ -1,7 +1,7 @@
 //! Rung 9: a tool round trip with a tiny tool. A structured call passes; a call written as
 //! text warns (text recovery or the native API fixes it); no call at all fails.
 
-use switchyard_core::ChatEvent;
+use switchyard_core::{ChatEvent, ToolCall, ToolCallAccumulator};
 
 use crate::context::Ladder;
 use crate::finding::Finding;
@@ -44,6 +44,15 @@ pub(crate) fn classify(events: &[ChatEvent]) -> ToolOutcome {
     }
 }
 
+/// The first complete tool call among an answer's events.
+pub(crate) fn first_call(events: &[ChatEvent]) -> Option<ToolCall> {
+    let mut calls = ToolCallAccumulator::default();
+    for e in events {
+        calls.push(e).ok()?;
+    }
+    calls.finish().ok()?.into_iter().next()
+}
+
 /// Rung 9 for `model`. `None` after a failure.
 pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
     let request = tool_request(model);
@@ -57,6 +66,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
     };
     match classify(&timed.events) {
         ToolOutcome::Structured => {
+            ladder.tool_call = first_call(&timed.events);
             ladder.checks.push(
                 Check::ok(
                     Rung::Tools,

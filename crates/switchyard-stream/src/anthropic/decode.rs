@@ -3,9 +3,10 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use switchyard_core::{
-    ChatEvent, ChatResponse, ErrorBody, FinishReason, MessageExtras, ProviderError, ToolCall,
-    ToolCallAccumulator, Usage, classify_stream_error,
+    ChatEvent, ChatResponse, ErrorBody, FinishReason, MessageExtras, OpaqueMark, OpaquePart,
+    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
 };
 
 use crate::json_util::{CowStr, count};
@@ -47,6 +48,33 @@ enum WireEvent<'a> {
     Other,
 }
 
+/// A `content_block_start` event's block, verbatim.
+#[derive(Deserialize)]
+struct RawStart<'a> {
+    #[serde(borrow)]
+    content_block: &'a RawValue,
+}
+
+/// A `content_block_delta` event's delta, verbatim.
+#[derive(Deserialize)]
+struct RawDelta<'a> {
+    #[serde(borrow)]
+    delta: &'a RawValue,
+}
+
+/// The verbatim JSON of a start's block or a delta's delta, found in the event `data`.
+fn raw_part(data: &str, part: OpaquePart) -> Result<String, ProviderError> {
+    let raw = match part {
+        OpaquePart::Delta => serde_json::from_str::<RawDelta<'_>>(data).map(|d| d.delta),
+        _ => serde_json::from_str::<RawStart<'_>>(data).map(|s| s.content_block),
+    };
+    raw.map(|r| r.get().to_owned()).map_err(|e| {
+        ProviderError::malformed(format!(
+            "an Anthropic content block event is malformed: {e}"
+        ))
+    })
+}
+
 #[derive(Deserialize)]
 struct WireStartMessage {
     #[serde(default)]
@@ -59,6 +87,10 @@ enum WireBlockStart<'a> {
     Text {
         #[serde(borrow, default)]
         text: CowStr<'a>,
+        /// Present on a block that carries citations (whole, or filled by
+        /// `citations_delta`s).
+        #[serde(default)]
+        citations: Option<serde::de::IgnoredAny>,
     },
     Thinking {
         #[serde(borrow, default)]
@@ -164,6 +196,8 @@ enum Block {
     Text,
     Thinking,
     Tool(u32),
+    /// A block type the gateway does not model: passed on verbatim.
+    Opaque,
     Other,
 }
 
@@ -178,8 +212,15 @@ enum Block {
 /// and `Done` come at `message_stop`; the stop reason maps exactly (`tool_use` to
 /// `ToolCalls`, `max_tokens` to `Length`, `stop_sequence` to
 /// [`FinishReason::StopSequence`] with the sequence). An `error` event is a classified
-/// error; a stream without `message_stop` is `StreamEndedEarly`. Block types it does not
-/// know (citations, server tools) are skipped.
+/// error; a stream without `message_stop` is `StreamEndedEarly`.
+///
+/// What the gateway does not model passes as [`ChatEvent::Opaque`] with the JSON verbatim,
+/// for an Anthropic client: blocks of other types (`server_tool_use`,
+/// `web_search_tool_result`, ...) with all their deltas, a text block's start when it
+/// carries `citations`, deltas of unknown types on text and thinking blocks
+/// (`citations_delta`), and the stop of a text block that another text block follows (so
+/// the blocks keep their boundaries). Their text still comes as text deltas, for the other
+/// APIs.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -210,6 +251,17 @@ struct State {
     usage: Option<WireUsage>,
     finish: Option<FinishReason>,
     done: bool,
+    /// A text block that stopped, its stop not yet passed on.
+    text_ended: Option<u32>,
+}
+
+/// The stop of a passed-through block (or of a text block followed by another).
+fn opaque_stop(index: u32) -> ChatEvent {
+    ChatEvent::Opaque {
+        index,
+        part: OpaquePart::Stop,
+        json: String::new(),
+    }
 }
 
 impl Default for AnthropicStreamDecoder {
@@ -308,13 +360,19 @@ impl State {
             WireEvent::ContentBlockStart {
                 index,
                 content_block,
-            } => self.block_start(index, content_block, out)?,
-            WireEvent::ContentBlockDelta { index, delta } => self.delta(index, delta, out)?,
-            WireEvent::ContentBlockStop { index } => {
-                if let Some(Block::Tool(call)) = self.block(index) {
+            } => self.block_start(index, content_block, data, out)?,
+            WireEvent::ContentBlockDelta { index, delta } => {
+                self.delta(index, delta, data, out)?;
+            }
+            WireEvent::ContentBlockStop { index } => match self.block(index) {
+                Some(Block::Tool(call)) => {
                     self.call_event(out, ChatEvent::ToolCallEnd { index: call })?;
                 }
-            }
+                Some(Block::Opaque) => out.push(opaque_stop(index)),
+                // Told when the next text block starts: a lone text block stays as it was.
+                Some(Block::Text) => self.text_ended = Some(index),
+                _ => {}
+            },
             WireEvent::MessageDelta { delta, usage } => {
                 if let Some(reason) = delta.stop_reason {
                     self.finish = Some(finish_reason(&reason, delta.stop_sequence.as_deref()));
@@ -350,6 +408,7 @@ impl State {
         &mut self,
         index: u32,
         start: WireBlockStart<'_>,
+        data: &str,
         out: &mut Vec<ChatEvent>,
     ) -> Result<(), ProviderError> {
         if self.block(index).is_some() {
@@ -362,8 +421,22 @@ impl State {
                 "more than {MAX_CONTENT_BLOCKS} content blocks in one answer"
             )));
         }
+        if let (WireBlockStart::Text { .. }, Some(ended)) = (&start, self.text_ended.take()) {
+            out.push(opaque_stop(ended));
+        }
         let block = match start {
-            WireBlockStart::Text { text } => {
+            // A cited block's start passes verbatim (its text, empty when streamed, would
+            // then be written twice, so a start with text does not).
+            WireBlockStart::Text {
+                text,
+                citations: Some(_),
+            } if text.is_empty() => {
+                let json = raw_part(data, OpaquePart::Start)?;
+                let part = OpaquePart::Start;
+                out.push(ChatEvent::Opaque { index, part, json });
+                Block::Text
+            }
+            WireBlockStart::Text { text, .. } => {
                 if !text.is_empty() {
                     out.push(ChatEvent::text(text.0.into_owned()));
                 }
@@ -405,7 +478,12 @@ impl State {
                 }
                 Block::Tool(call)
             }
-            WireBlockStart::Other => Block::Other,
+            WireBlockStart::Other => {
+                let json = raw_part(data, OpaquePart::Start)?;
+                let part = OpaquePart::Start;
+                out.push(ChatEvent::Opaque { index, part, json });
+                Block::Opaque
+            }
         };
         self.blocks.push((index, block));
         Ok(())
@@ -415,12 +493,20 @@ impl State {
         &mut self,
         index: u32,
         delta: WireDelta<'_>,
+        data: &str,
         out: &mut Vec<ChatEvent>,
     ) -> Result<(), ProviderError> {
         let block = self.block(index).ok_or_else(|| {
             ProviderError::malformed(format!("content block {index} continued before it started"))
         })?;
         match (delta, block) {
+            // Every delta of a block passed verbatim, and unknown deltas (`citations_delta`)
+            // of text and thinking blocks, pass verbatim too.
+            (_, Block::Opaque) | (WireDelta::Other, Block::Text | Block::Thinking) => {
+                let json = raw_part(data, OpaquePart::Delta)?;
+                let part = OpaquePart::Delta;
+                out.push(ChatEvent::Opaque { index, part, json });
+            }
             (WireDelta::TextDelta { text }, _) if !text.is_empty() => {
                 out.push(ChatEvent::text(text.0.into_owned()));
             }
@@ -481,7 +567,7 @@ impl State {
 #[derive(Deserialize)]
 struct WireMessage {
     #[serde(default)]
-    content: Vec<WireWholeBlock>,
+    content: Vec<Box<RawValue>>,
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
@@ -495,6 +581,8 @@ struct WireMessage {
 enum WireWholeBlock {
     Text {
         text: String,
+        #[serde(default)]
+        citations: Option<serde::de::IgnoredAny>,
     },
     Thinking {
         #[serde(default)]
@@ -515,7 +603,9 @@ enum WireWholeBlock {
     Other,
 }
 
-/// Decodes a whole (non-streamed) Anthropic `message` object.
+/// Decodes a whole (non-streamed) Anthropic `message` object. Text blocks with `citations`
+/// and blocks of types the gateway does not model (server tools) are kept verbatim in
+/// `extras.opaque`, for [`crate::anthropic::encode_response`]; their text is in `content`.
 ///
 /// ```
 /// use switchyard_core::FinishReason;
@@ -537,9 +627,40 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
     let mut thinking: Option<String> = None;
     let mut extras = MessageExtras::default();
     let mut tool_calls = Vec::new();
-    for block in msg.content {
+    if msg.content.len() > MAX_CONTENT_BLOCKS {
+        return Err(ProviderError::malformed(format!(
+            "more than {MAX_CONTENT_BLOCKS} content blocks in one answer"
+        )));
+    }
+    for (index, raw) in msg.content.iter().enumerate() {
+        let block: WireWholeBlock = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::malformed(format!("a content block is not an Anthropic block: {e}"))
+        })?;
+        // Cited text and unknown blocks are kept verbatim for an Anthropic client.
+        let keep = |extras: &mut MessageExtras, part: OpaquePart, text_at: usize| {
+            let json = match part {
+                OpaquePart::Start => raw.get().to_owned(),
+                _ => String::new(),
+            };
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let mark = OpaqueMark {
+                text_at,
+                index,
+                part,
+                json,
+            };
+            extras.opaque.push(mark);
+        };
         match block {
-            WireWholeBlock::Text { text } => content.push_str(&text),
+            WireWholeBlock::Text {
+                text,
+                citations: Some(_),
+            } => {
+                keep(&mut extras, OpaquePart::Start, content.len());
+                content.push_str(&text);
+                keep(&mut extras, OpaquePart::Stop, content.len());
+            }
+            WireWholeBlock::Text { text, .. } => content.push_str(&text),
             WireWholeBlock::Thinking {
                 thinking: t,
                 signature,
@@ -566,7 +687,10 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
                     arguments,
                 });
             }
-            WireWholeBlock::Other => {}
+            WireWholeBlock::Other => {
+                keep(&mut extras, OpaquePart::Start, content.len());
+                keep(&mut extras, OpaquePart::Stop, content.len());
+            }
         }
     }
     let mut reason = finish_reason(

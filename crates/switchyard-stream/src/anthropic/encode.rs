@@ -3,6 +3,8 @@
 
 use std::io::Write as _;
 
+mod opaque;
+
 use serde::Serialize;
 use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, FinishReason, ProviderError, Usage};
 
@@ -17,6 +19,12 @@ use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, FinishReason, Provider
 /// whenever calls were made, `max_tokens` for a length stop, `stop_sequence` with the
 /// sequence, `end_turn` otherwise — with the usage, then `message_stop`. After `Done`, or
 /// after an error event, the encoder writes nothing more.
+///
+/// [`ChatEvent::Opaque`] events (from an Anthropic upstream) are written verbatim: a start
+/// opens a block with the upstream's JSON (a `text` one becomes the open text run), its
+/// deltas go to that block (deltas of upstream text blocks, `citations_delta`, to the open
+/// run), and a stop closes it (an upstream text block's stop closes the run, so blocks keep
+/// their boundaries). Block indexes are the encoder's own, consecutive as always.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -44,6 +52,8 @@ pub struct AnthropicStreamEncoder {
     open_run: Option<(u32, bool)>,
     /// Open tool calls: (call index, block index).
     open_calls: Vec<(u32, u32)>,
+    /// Open pass-through blocks: (upstream block index, block index).
+    open_opaque: Vec<(u32, u32)>,
     any_call: bool,
     usage: Option<Usage>,
     done: bool,
@@ -61,6 +71,7 @@ impl AnthropicStreamEncoder {
             next_block: 0,
             open_run: None,
             open_calls: Vec::new(),
+            open_opaque: Vec::new(),
             any_call: false,
             usage: None,
             done: false,
@@ -139,6 +150,7 @@ impl AnthropicStreamEncoder {
                     }
                 }
             }
+            ChatEvent::Opaque { index, part, json } => self.opaque(*index, *part, json, out),
             ChatEvent::Usage(usage) => self.usage = Some(*usage),
             ChatEvent::Done { finish_reason } => self.finish(finish_reason, out),
             ChatEvent::TextDelta { .. } | ChatEvent::ThinkingDelta { .. } => {}
@@ -231,8 +243,10 @@ impl AnthropicStreamEncoder {
 
     fn finish(&mut self, reason: &FinishReason, out: &mut Vec<u8>) {
         self.close_run(out);
-        self.open_calls.sort_by_key(|(_, block)| *block);
-        for (_, block) in std::mem::take(&mut self.open_calls) {
+        let mut open: Vec<u32> = self.open_calls.drain(..).map(|(_, b)| b).collect();
+        open.extend(self.open_opaque.drain(..).map(|(_, b)| b));
+        open.sort_unstable();
+        for block in open {
             stop(out, block);
         }
         let (stop_reason, stop_sequence) = if self.any_call {
@@ -302,6 +316,14 @@ fn delta(out: &mut Vec<u8>, index: u32, delta: &Delta<'_>) {
     sse(out, "content_block_delta", &event);
 }
 
+/// A `content_block_delta` whose delta is `json`, verbatim.
+fn delta_raw(out: &mut Vec<u8>, index: u32, json: &str) {
+    let _ = write!(
+        out,
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{json}}}\n\n"
+    );
+}
+
 fn stop(out: &mut Vec<u8>, index: u32) {
     let _ = write!(
         out,
@@ -309,7 +331,9 @@ fn stop(out: &mut Vec<u8>, index: u32) {
     );
 }
 
-/// Appends a non-streamed Anthropic `message` object for a whole response.
+/// Appends a non-streamed Anthropic `message` object for a whole response. When the
+/// response kept pass-through blocks (`extras.opaque`: citations, server-tool blocks), the
+/// text and those blocks are rebuilt in the upstream's order.
 pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: &mut Vec<u8>) {
     let mut content = Vec::with_capacity(2 + resp.tool_calls.len());
     for data in &resp.extras.redacted_thinking {
@@ -354,7 +378,11 @@ pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: 
             cache_creation_input_tokens: nonzero(u.cache_creation_tokens),
         },
     };
-    let _ = serde_json::to_writer(out, &msg);
+    if resp.extras.opaque.is_empty() {
+        let _ = serde_json::to_writer(out, &msg);
+    } else {
+        opaque::write_whole(&msg, resp, out);
+    }
 }
 
 /// Appends Anthropic's error body `{"type":"error","error":{"type","message"}}`, the type

@@ -135,7 +135,9 @@ impl OllamaStreamEncoder {
             }
             ChatEvent::Usage(usage) => self.usage = Some(*usage),
             // Ollama has no place for Anthropic's signatures and redacted thinking.
-            ChatEvent::ThinkingSignature { .. } | ChatEvent::RedactedThinking { .. } => {}
+            ChatEvent::ThinkingSignature { .. }
+            | ChatEvent::RedactedThinking { .. }
+            | ChatEvent::Opaque { .. } => {}
             ChatEvent::Done { finish_reason } => {
                 // Calls that never saw their end are sent now rather than lost.
                 let mut pending = std::mem::take(&mut self.calls);

@@ -147,7 +147,9 @@ impl OpenAiStreamEncoder {
             }
             ChatEvent::Usage(usage) => self.usage = Some(*usage),
             // OpenAI has no place for Anthropic's signatures and redacted thinking.
-            ChatEvent::ThinkingSignature { .. } | ChatEvent::RedactedThinking { .. } => {}
+            ChatEvent::ThinkingSignature { .. }
+            | ChatEvent::RedactedThinking { .. }
+            | ChatEvent::Opaque { .. } => {}
             ChatEvent::Done { finish_reason } => {
                 if !self.role_sent {
                     // An empty answer still opens with the assistant's role.

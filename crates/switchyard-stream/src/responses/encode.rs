@@ -228,7 +228,9 @@ impl ResponsesStreamEncoder {
             ChatEvent::Done { finish_reason } => self.finish(finish_reason, out),
             // Anthropic's thinking signatures have no Responses field (its reasoning items
             // carry OpenAI's own `encrypted_content`): dropped, as the chat encoders do.
-            ChatEvent::ThinkingSignature { .. } | ChatEvent::RedactedThinking { .. } => {}
+            ChatEvent::ThinkingSignature { .. }
+            | ChatEvent::RedactedThinking { .. }
+            | ChatEvent::Opaque { .. } => {}
         }
     }
 

@@ -41,7 +41,31 @@ fn stop_reason(script: &Script, calls: bool) -> String {
     }
 }
 
+/// A verbatim answer: all frames but the last two are content, those two (`message_delta`,
+/// `message_stop`) the tail.
+fn raw(events: &[String], message: &str) -> Rendered {
+    let frames: Vec<Bytes> = events.iter().map(|e| Bytes::from(e.clone())).collect();
+    let split = frames.len().saturating_sub(2);
+    let (content, tail) = (frames[..split].to_vec(), frames[split..].to_vec());
+    let template = event(&json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "text_delta", "text": oversize_mark()}}));
+    Rendered {
+        content_usage: content.clone(),
+        content,
+        tail_usage: tail.clone(),
+        tail,
+        full: Bytes::from(message.to_owned()),
+        stream_all: Bytes::new(),
+        stream_all_usage: Bytes::new(),
+        text_frame: split_mark(&template),
+        malformed: Bytes::from_static(b"event: ping\ndata: {\"type\n\n"),
+    }
+}
+
 pub(crate) fn render(model: &str, script: &Script) -> Rendered {
+    if let crate::script::Reply::AnthropicRaw { events, message } = &script.reply {
+        return raw(events, message);
+    }
     let id = format!("msg_{:08x}", fnv(&[model, "message"]));
     let p = parts(&script.reply);
     let (input, output) = script.usage;

@@ -222,6 +222,12 @@ pub(crate) fn parts(reply: &Reply) -> Parts<'_> {
             calls,
             interleave: true,
         },
+        Reply::AnthropicRaw { .. } => Parts {
+            thinking: vec![],
+            text: vec![],
+            calls: &[],
+            interleave: false,
+        },
         Reply::ToolCallsAsText { format, calls } => {
             let text = calls_as_text(*format, calls);
             Parts {
