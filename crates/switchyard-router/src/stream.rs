@@ -59,6 +59,10 @@ pub struct RoutedStream {
     pending_since: Option<Instant>,
     finish: Option<Finish>,
     ended: bool,
+    /// With shared state: the charge of this request's spend, awaited before the item
+    /// `held` is yielded (so the next request, on any replica, sees it).
+    flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    held: Option<Option<Result<ChatEvent, ProviderError>>>,
 }
 
 impl std::fmt::Debug for RoutedStream {
@@ -99,7 +103,36 @@ impl RoutedStream {
                 offered: s.offered,
             }),
             ended: false,
+            flush: None,
+            held: None,
         }
+    }
+
+    /// Yields `item`, after the pending shared-state charge if there is one.
+    fn deliver(
+        &mut self,
+        item: Option<Result<ChatEvent, ProviderError>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChatEvent, ProviderError>>> {
+        if self.flush.is_none() {
+            return Poll::Ready(item);
+        }
+        self.held = Some(item);
+        self.poll_flush(cx)
+    }
+
+    /// Polls the pending charge; once done, yields the held item.
+    fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChatEvent, ProviderError>>> {
+        if let Some(flush) = self.flush.as_mut() {
+            if flush.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.flush = None;
+        }
+        Poll::Ready(self.held.take().flatten())
     }
 
     /// The target serving this request.
@@ -182,6 +215,15 @@ impl RoutedStream {
                     "could not record spend"
                 );
             }
+            if let Some(shared) = inner.shared.clone() {
+                let charge = shared.new_charge(
+                    &record.request_id,
+                    record.caller.as_deref(),
+                    cost,
+                    inner.clock.wall(),
+                );
+                self.flush = Some(Box::pin(async move { shared.charge(charge).await }));
+            }
             ::metrics::gauge!(crate::metrics::SPEND_USD_TOTAL, "provider" => slot.id.clone())
                 .increment(crate::budget::micro_to_usd(cost));
         }
@@ -205,9 +247,12 @@ impl Stream for RoutedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.held.is_some() {
+            return this.poll_flush(cx);
+        }
         if let Some(first) = this.first.take() {
             this.observe(&first);
-            return Poll::Ready(Some(Ok(first)));
+            return this.deliver(Some(Ok(first)), cx);
         }
         if this.ended {
             return Poll::Ready(None);
@@ -227,7 +272,7 @@ impl Stream for RoutedStream {
         match polled {
             Poll::Ready(Some(Ok(event))) => {
                 this.observe(&event);
-                Poll::Ready(Some(Ok(event)))
+                this.deliver(Some(Ok(event)), cx)
             }
             Poll::Ready(Some(Err(e))) => {
                 let e = e.context(format!(
@@ -236,7 +281,7 @@ impl Stream for RoutedStream {
                 ));
                 this.ended = true;
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                Poll::Ready(Some(Err(e)))
+                this.deliver(Some(Err(e)), cx)
             }
             Poll::Ready(None) => {
                 this.ended = true;
@@ -249,7 +294,7 @@ impl Stream for RoutedStream {
                     this.served_by
                 ));
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                Poll::Ready(Some(Err(e)))
+                this.deliver(Some(Err(e)), cx)
             }
             Poll::Pending => Poll::Pending,
         }
@@ -260,6 +305,12 @@ impl Drop for RoutedStream {
     fn drop(&mut self) {
         if self.finish.is_some() {
             self.complete(RequestOutcome::Cancelled, None);
+        }
+        // A charge not yet applied (the client went away) still reaches the shared state.
+        if let Some(flush) = self.flush.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(flush);
         }
     }
 }
