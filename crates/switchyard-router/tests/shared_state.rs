@@ -11,12 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use serde_json::json;
-use switchyard_core::Locality;
 use switchyard_router::{
     BudgetWindow, InProcessState, OutagePolicy, ReasonCode, Router, SharedState, SharedStateHandle,
     SpendCounter,
 };
-use switchyard_testkit::{Script, TestUpstream, UpstreamConfig, refused_addr};
+use switchyard_testkit::{Script, TestUpstream, UpstreamConfig};
 
 const FT: Duration = Duration::from_secs(2);
 
@@ -27,20 +26,7 @@ async fn replicas(
     let state = Arc::new(InProcessState::new());
     let mut out = Vec::new();
     for _ in 0..2 {
-        let slots = vec![
-            ollama_at(
-                "local",
-                &format!("http://{}", refused_addr()),
-                Locality::Local,
-                FT,
-            ),
-            openai_at(
-                "cloud",
-                &cloud.openai_base_url(),
-                Locality::Cloud,
-                &[("gpt-test", 10_000.0, 0.0)],
-            ),
-        ];
+        let slots = refused_local_and_priced_cloud(&cloud.openai_base_url(), 10_000.0, FT);
         let (router, _) = build_router(cfg.clone(), slots);
         let handle = SharedStateHandle::new(state.clone(), OutagePolicy::default());
         out.push(router.with_shared_state(Arc::new(handle)));
