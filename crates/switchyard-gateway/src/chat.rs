@@ -74,9 +74,11 @@ pub(crate) async fn admit(
     let caller = parts.extensions.get::<Caller>().and_then(|c| c.0.clone());
     let max_body = shared.settings.load().config.max_body_bytes;
     if let Some(key) = &caller {
+        let router = shared.router.load_full();
         shared
             .limiter
-            .admit(&key.id)
+            .admit_key(router.shared_state().map(|s| &**s), key)
+            .await
             .map_err(|wait| rate_limited(api, key, wait))?;
     }
     let body = read_body(api, &parts.headers, body, max_body).await?;

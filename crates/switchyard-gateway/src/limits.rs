@@ -83,8 +83,30 @@ impl RateLimiter {
         }
     }
 
+    /// Admits one chat request of `key`: requests per minute by the router's shared state
+    /// when it has one (fleet-wide; this replica's buckets when the shared state is
+    /// unreachable and `on_outage.rate_limits` is `local`), tokens per minute here.
+    pub(crate) async fn admit_key(
+        &self,
+        shared: Option<&switchyard_router::SharedStateHandle>,
+        key: &ApiKey,
+    ) -> Result<(), Duration> {
+        if let (Some(shared), Some(rpm)) = (shared, key.requests_per_minute)
+            && shared.rate(&key.id, rpm).await?.is_some()
+        {
+            return self.admit_counting(&key.id, false);
+        }
+        self.admit(&key.id)
+    }
+
     /// Admits one chat request of `key_id`, or says how long to wait.
     pub(crate) fn admit(&self, key_id: &str) -> Result<(), Duration> {
+        self.admit_counting(key_id, true)
+    }
+
+    /// Like `admit`; `count_requests: false` checks only the token bucket (the request
+    /// rate was decided elsewhere).
+    fn admit_counting(&self, key_id: &str, count_requests: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let Ok(mut map) = self.keys.lock() else {
             return Ok(());
@@ -98,7 +120,7 @@ impl RateLimiter {
                 return Err(tokens.wait_for(1.0));
             }
         }
-        if let Some(requests) = buckets.requests.as_mut() {
+        if let Some(requests) = buckets.requests.as_mut().filter(|_| count_requests) {
             requests.refill(now);
             if requests.level < 1.0 {
                 return Err(requests.wait_for(1.0));

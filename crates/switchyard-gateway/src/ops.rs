@@ -22,11 +22,20 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: provider states (to admin keys and loopback callers; others get only
 /// `ready`); 503 when no provider is up, or while models listed to warm at start are still
-/// loading (named in `warming`, until their timeout).
+/// loading (named in `warming`, until their timeout). With shared state, `shared_state`
+/// says whether its store answers (asked now) and how many charges wait for it.
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let router = shared.router.load_full();
     let providers = router.provider_status();
     let warming = shared.warmup.waiting_for();
+    let shared_state = match router.shared_state() {
+        Some(state) => Some(SharedStateStatus {
+            up: state.check().await,
+            store: state.kind(),
+            pending_charges: state.pending_charges(),
+        }),
+        None => None,
+    };
     let ready = warming.is_empty() && providers.iter().any(|p| matches!(p.health, Health::Up));
     let shown: &[ProviderStatus] = if crate::detail::detailed() {
         &providers
@@ -37,6 +46,7 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         ready,
         providers: shown,
         warming,
+        shared_state,
     });
     if !ready {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -51,6 +61,17 @@ struct Readiness<'a> {
     providers: &'a [ProviderStatus],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warming: Vec<String>,
+    /// With shared state: whether it answers. An unreachable store does not make the
+    /// replica unready (every replica shares the outage; see docs/DECISIONS.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_state: Option<SharedStateStatus>,
+}
+
+#[derive(Serialize)]
+struct SharedStateStatus {
+    store: &'static str,
+    up: bool,
+    pending_charges: usize,
 }
 
 /// `GET /metrics`: the Prometheus exporter's text (router and gateway metrics).

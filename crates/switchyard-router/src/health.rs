@@ -76,6 +76,22 @@ impl HealthState {
         self.trial = None;
     }
 
+    /// A cooldown another replica set (read from the shared state): cools until `until`
+    /// unless a longer cooldown runs. Failures are not counted (no half-open trial after).
+    pub(crate) fn hold(&mut self, until: Instant) {
+        if self.cooling.is_none_or(|c| c.until < until) {
+            let reason = self.cooling.map_or(ErrorKind::Upstream, |c| c.reason);
+            self.cooling = Some(Cooldown { until, reason });
+        }
+    }
+
+    /// How much longer the current cooldown lasts, if one runs.
+    pub(crate) fn cooling_left(&self, now: Instant) -> Option<Duration> {
+        self.cooling
+            .and_then(|c| c.until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
     pub(crate) fn on_success(&mut self) {
         self.failures = 0;
         self.cooling = None;

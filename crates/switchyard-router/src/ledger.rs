@@ -66,7 +66,7 @@ pub trait SpendLedger: Send + Sync + fmt::Debug {
 }
 
 /// The key of the window containing `at`: `2025-03-07` or `2025-03`.
-fn window_key(window: BudgetWindow, at: SystemTime) -> String {
+pub(crate) fn window_key(window: BudgetWindow, at: SystemTime) -> String {
     let (y, m, d) = civil_date(at);
     match window {
         BudgetWindow::Day => format!("{y:04}-{m:02}-{d:02}"),

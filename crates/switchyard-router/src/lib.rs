@@ -79,6 +79,7 @@ mod record;
 mod route;
 mod router;
 mod rules;
+mod shared;
 mod slot;
 mod stream;
 mod tool_policy;
@@ -103,6 +104,10 @@ pub use record::{
     SkippedTarget, TargetRef,
 };
 pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
+pub use shared::{
+    InProcessState, OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError,
+    SharedStateHandle, Snapshot, SpendCharge, SpendCounter,
+};
 pub use slot::ProviderSlot;
 pub use stream::RoutedStream;
 pub use switchyard_core::ReasonCode;

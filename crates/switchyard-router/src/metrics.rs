@@ -33,6 +33,16 @@ pub const TOOL_SET_SHRUNK_TOTAL: &str = "switchyard_tool_set_shrunk_total";
 /// Counter `{caller}`: tool calls for a tool the request did not offer.
 pub const UNKNOWN_TOOL_CALLS_TOTAL: &str = "switchyard_unknown_tool_calls_total";
 
+/// Gauge: 1 while the shared state (`shared_state` in the config) answers, 0 while it is
+/// unreachable. Absent without shared state.
+pub const SHARED_STATE_UP: &str = "switchyard_shared_state_up";
+/// Counter `{op}`: failed shared-state operations; `op` is `snapshot`, `charge`, `rate`,
+/// `cool`, `ping` or `reconcile`.
+pub const SHARED_STATE_ERRORS_TOTAL: &str = "switchyard_shared_state_errors_total";
+/// Counter: spend charges recorded while the shared state was unreachable and applied to
+/// it once it answered again.
+pub const SHARED_STATE_RECONCILED_TOTAL: &str = "switchyard_shared_state_reconciled_total";
+
 pub(crate) fn set_queue_depth(provider: &str, depth: usize) {
     ::metrics::gauge!(QUEUE_DEPTH, "provider" => provider.to_owned()).set(depth as f64);
 }

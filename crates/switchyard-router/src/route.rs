@@ -148,6 +148,7 @@ impl Router {
         };
         self.inner
             .observe_tool_set(request, &request_id, started_at);
+        self.inner.read_shared_state(request).await;
         let start = Start {
             request_id,
             started,
@@ -185,6 +186,41 @@ impl Router {
 }
 
 impl Inner {
+    /// With shared state: reads the spend totals budget checks need and the cooldowns
+    /// other replicas set, and cools the targets they cooled.
+    async fn read_shared_state(&self, request: &ChatRequest) {
+        let Some(shared) = &self.shared else { return };
+        let caller = request.meta.caller.as_deref();
+        let targets: Vec<String> = self.slots.iter().map(|s| s.id.clone()).collect();
+        let with_spend = self.budget_configured(caller);
+        let at = self.clock.wall();
+        let Some(cooling) = shared.before_plan(caller, with_spend, &targets, at).await else {
+            return;
+        };
+        let now = self.clock.now();
+        for (slot, left) in self.slots.iter().zip(cooling) {
+            if let (Some(left), Ok(mut health)) = (left, slot.live.health.lock()) {
+                health.hold(now + left);
+            }
+        }
+    }
+
+    /// With shared state: publishes the cooldown `slot` is in, if any, so the other
+    /// replicas skip it too.
+    async fn publish_cooldown(&self, slot: &Slot) {
+        let Some(shared) = &self.shared else { return };
+        let now = self.clock.now();
+        let left = slot
+            .live
+            .health
+            .lock()
+            .ok()
+            .and_then(|h| h.cooling_left(now));
+        if let Some(left) = left {
+            shared.cool(&slot.id, left).await;
+        }
+    }
+
     /// Missing-tools triage: records the tools the caller offered, and warns and counts
     /// when its tool list shrank.
     fn observe_tool_set(&self, request: &ChatRequest, request_id: &str, at: std::time::SystemTime) {
@@ -558,6 +594,7 @@ impl Target<'_> {
                         continue;
                     }
                     slot.record_failure(&e, inner.clock.now(), &inner.config.health.cooldowns_ms);
+                    inner.publish_cooldown(&slot).await;
                     tracing::info!(
                         target_ref = %planned.target,
                         reason = e.reason_code(),

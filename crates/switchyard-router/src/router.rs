@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) tool_policies: crate::tool_policy::ToolPolicies,
     /// Each caller's recently offered tools (kept across reloads).
     pub(crate) tool_sets: Arc<crate::tool_sets::ToolSets>,
+    /// The shared state of a fleet of replicas, if configured (kept across reloads).
+    pub(crate) shared: Option<crate::shared::SharedHandle>,
 }
 
 impl fmt::Debug for Inner {
@@ -104,8 +106,28 @@ impl Inner {
                 .and_then(|p| p.budget.as_ref())
                 .map(|b| (c, b))
         });
+        let shared_spend;
+        let ledger: &dyn SpendLedger = match &self.shared {
+            Some(handle) => {
+                if let Some(why) = handle.closed_budget_reason()
+                    && self.budget_configured(caller)
+                {
+                    return Some(why);
+                }
+                if handle.reads_shared_spend() {
+                    shared_spend = crate::shared::handle::SharedSpend {
+                        handle,
+                        local: self.ledger.as_ref(),
+                    };
+                    &shared_spend
+                } else {
+                    self.ledger.as_ref()
+                }
+            }
+            None => self.ledger.as_ref(),
+        };
         crate::budget::exhausted_cap(
-            self.ledger.as_ref(),
+            ledger,
             &self.config.policy.budget,
             caller_budget,
             self.clock.wall(),
@@ -284,6 +306,23 @@ impl Router {
             inner: Arc::new(inner),
             alive: self.alive,
         }
+    }
+
+    /// Shares spend, budget checks, cooldowns and (through the gateway) per-key rate limits
+    /// with the other replicas using the same store; kept across reloads.
+    #[must_use]
+    pub fn with_shared_state(self, shared: Arc<crate::SharedStateHandle>) -> Router {
+        let mut inner = (*self.inner).clone();
+        inner.shared = Some(shared);
+        Router {
+            inner: Arc::new(inner),
+            alive: self.alive,
+        }
+    }
+
+    /// The shared state, when the router has one.
+    pub fn shared_state(&self) -> Option<&Arc<crate::SharedStateHandle>> {
+        self.inner.shared.as_ref()
     }
 
     /// Uses `clock` for cooldowns and budget windows (tests use [`crate::ManualClock`]).

@@ -63,6 +63,10 @@ pub struct RoutedStream {
     ended: bool,
     /// Removes unknown tool calls (`drop_unknown_tool_calls`); `None` on other routes.
     filter: Option<Box<CallFilter>>,
+    /// With shared state: the charge of this request's spend, awaited before the item
+    /// `held` is yielded (so the next request, on any replica, sees it).
+    flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    held: Option<Option<Result<ChatEvent, ProviderError>>>,
 }
 
 impl std::fmt::Debug for RoutedStream {
@@ -106,7 +110,36 @@ impl RoutedStream {
             }),
             ended: false,
             filter,
+            flush: None,
+            held: None,
         }
+    }
+
+    /// Yields `item`, after the pending shared-state charge if there is one.
+    fn deliver(
+        &mut self,
+        item: Option<Result<ChatEvent, ProviderError>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChatEvent, ProviderError>>> {
+        if self.flush.is_none() {
+            return Poll::Ready(item);
+        }
+        self.held = Some(item);
+        self.poll_flush(cx)
+    }
+
+    /// Polls the pending charge; once done, yields the held item.
+    fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChatEvent, ProviderError>>> {
+        if let Some(flush) = self.flush.as_mut() {
+            if flush.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.flush = None;
+        }
+        Poll::Ready(self.held.take().flatten())
     }
 
     /// The target serving this request.
@@ -220,6 +253,15 @@ impl RoutedStream {
                     "could not record spend"
                 );
             }
+            if let Some(shared) = inner.shared.clone() {
+                let charge = shared.new_charge(
+                    &record.request_id,
+                    record.caller.as_deref(),
+                    cost,
+                    inner.clock.wall(),
+                );
+                self.flush = Some(Box::pin(async move { shared.charge(charge).await }));
+            }
             ::metrics::gauge!(crate::metrics::SPEND_USD_TOTAL, "provider" => slot.id.clone())
                 .increment(crate::budget::micro_to_usd(cost));
         }
@@ -243,18 +285,22 @@ impl Stream for RoutedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.held.is_some() {
+            return this.poll_flush(cx);
+        }
         if let Some(first) = this.first.take() {
             if let Some(first) = this.pass(first) {
-                return Poll::Ready(Some(Ok(first)));
+                return this.deliver(Some(Ok(first)), cx);
             }
         }
         for _ in 0..MAX_REMOVED_IN_A_ROW {
             match this.poll_upstream(cx) {
                 // An event the filter removed: the next one.
                 Poll::Ready(Some(Ok(None))) => {}
-                Poll::Ready(Some(Ok(Some(event)))) => return Poll::Ready(Some(Ok(event))),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Ok(Some(event)))) => return this.deliver(Some(Ok(event)), cx),
+                Poll::Ready(Some(Err(e))) => return this.deliver(Some(Err(e)), cx),
+                // A charge still being applied is awaited before the end, too.
+                Poll::Ready(None) => return this.deliver(None, cx),
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -298,7 +344,7 @@ impl RoutedStream {
                 ));
                 this.ended = true;
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                Poll::Ready(Some(Err(e)))
+                this.deliver(Some(Err(e)), cx)
             }
             Poll::Ready(None) => {
                 this.ended = true;
@@ -311,7 +357,7 @@ impl RoutedStream {
                     this.served_by
                 ));
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                Poll::Ready(Some(Err(e)))
+                this.deliver(Some(Err(e)), cx)
             }
             Poll::Pending => Poll::Pending,
         }
@@ -322,6 +368,12 @@ impl Drop for RoutedStream {
     fn drop(&mut self) {
         if self.finish.is_some() {
             self.complete(RequestOutcome::Cancelled, None);
+        }
+        // A charge not yet applied (the client went away) still reaches the shared state.
+        if let Some(flush) = self.flush.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(flush);
         }
     }
 }

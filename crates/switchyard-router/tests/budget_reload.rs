@@ -11,7 +11,7 @@ use common::*;
 use serde_json::json;
 use switchyard_core::{ErrorKind, Locality, PrivacyClass};
 use switchyard_router::{BudgetWindow, MemoryLedger, ReasonCode, RedbLedger, Router, SpendLedger};
-use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig, refused_addr};
+use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig};
 
 const FT: Duration = Duration::from_secs(2);
 
@@ -31,20 +31,7 @@ async fn an_exhausted_budget_removes_cloud_targets_and_no_cloud_call_is_made() {
     let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model", "cloud/gpt-test"] } },
                       "policy": { "budget": { "usd_per_day": 1.0 } },
                       "retry": { "max_retries": 0 } });
-    let slots = vec![
-        ollama_at(
-            "local",
-            &format!("http://{}", refused_addr()),
-            Locality::Local,
-            FT,
-        ),
-        openai_at(
-            "cloud",
-            &cloud.openai_base_url(),
-            Locality::Cloud,
-            &[("gpt-test", 100_000.0, 0.0)],
-        ),
-    ];
+    let slots = refused_local_and_priced_cloud(&cloud.openai_base_url(), 100_000.0, FT);
     let (router, records) = build_router(cfg, slots);
 
     let s = route(&router, &request("chat"))
@@ -325,22 +312,7 @@ async fn a_reload_keeps_cooldowns_and_the_ledger() {
     let cloud = priced_cloud((10, 0)).await;
     let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model", "cloud/gpt-test"] } },
                       "retry": { "max_retries": 0 } });
-    let slots = || {
-        vec![
-            ollama_at(
-                "local",
-                &format!("http://{}", refused_addr()),
-                Locality::Local,
-                FT,
-            ),
-            openai_at(
-                "cloud",
-                &cloud.openai_base_url(),
-                Locality::Cloud,
-                &[("gpt-test", 1.0, 0.0)],
-            ),
-        ]
-    };
+    let slots = || refused_local_and_priced_cloud(&cloud.openai_base_url(), 1.0, FT);
     let (gen1, _r) = build_router(cfg.clone(), slots());
     drain(route(&gen1, &request("chat")).await.unwrap()).await;
     let gen2 = gen1.reload(common::config(cfg), slots()).unwrap();

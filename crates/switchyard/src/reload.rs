@@ -150,6 +150,13 @@ impl Reloader {
         if next.file.spend_ledger != self.current.file.spend_ledger {
             tracing::warn!("spend_ledger changed: a restart is needed to use the new file");
         }
+        let shared_changed = match (&next.file.shared_state, &self.current.file.shared_state) {
+            (Some(a), Some(b)) => !a.same_as(b),
+            (a, b) => a.is_some() != b.is_some(),
+        };
+        if shared_changed {
+            tracing::warn!("shared_state changed: a restart is needed to use it");
+        }
         if server.listen != self.current.file.server.listen {
             tracing::warn!(
                 running = %self.listen,

@@ -121,7 +121,10 @@ pub(crate) fn new_stack(
     config: &Config,
     ledger: Arc<dyn SpendLedger>,
 ) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
-    let built = new_router_with(config, ledger)?;
+    let mut built = new_router_with(config, ledger)?;
+    if let Some(shared) = &config.file.shared_state {
+        built.router = built.router.with_shared_state(shared_state(shared)?);
+    }
     let handle: RouterHandle = Arc::new(ArcSwap::from_pointee(built.router));
     handle.load().start_probes();
     let gateway = Gateway::new(build::gateway_config(&config.file), Arc::clone(&handle));
@@ -132,6 +135,22 @@ pub(crate) fn new_stack(
         },
         built.providers,
     ))
+}
+
+/// The shared state `shared_state` names (the URL is checked; the connection is made on
+/// first use, so a replica starts while Redis is down).
+fn shared_state(
+    section: &crate::config::SharedStateSection,
+) -> Result<Arc<switchyard_router::SharedStateHandle>, ConfigError> {
+    let state = switchyard_redis::RedisState::new(section.redis_config()).map_err(|e| {
+        ConfigError::new(ConfigErrorKind::Invalid, e.to_string())
+            .at(vec![Segment::Key("shared_state".to_owned())])
+    })?;
+    tracing::info!(store = %state.describe(), prefix = %section.key_prefix, "shared state");
+    Ok(Arc::new(switchyard_router::SharedStateHandle::new(
+        Arc::new(state),
+        section.on_outage,
+    )))
 }
 
 /// Longest pause between two discovery attempts.

@@ -449,6 +449,49 @@ async fn the_deploy_example_config_is_valid() {
     );
 }
 
+/// The config embedded in a Kubernetes ConfigMap: the block under `switchyard.json5: |`.
+fn configmap_config(yaml: &str) -> String {
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("switchyard.json5: |"));
+    let head = lines.next().expect("the ConfigMap has switchyard.json5");
+    let indent = head.len() - head.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_deploy_examples_configs_are_valid() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/deploy");
+    let dir = TempDir::new("deploy-examples");
+    let yaml = std::fs::read_to_string(deploy.join("kubernetes/configmap.yaml")).unwrap();
+    let embedded = dir.write("configmap.json5", &configmap_config(&yaml));
+    let env = [
+        ("SWITCHYARD_TEAM_KEY", "k1"),
+        ("SWITCHYARD_CI_KEY", "k2"),
+        ("OPENAI_API_KEY", "k3"),
+        ("REDIS_PASSWORD", "k4"),
+    ];
+    for file in [deploy.join("replicas/switchyard.json5"), embedded] {
+        let out = run(&["config", "check", file.to_str().unwrap()], &env, SHORT).await;
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains("2 providers, 1 routes, 2 keys"),
+            "{}: {}",
+            file.display(),
+            text(&out.stdout)
+        );
+    }
+}
+
 #[tokio::test]
 async fn config_check_builds_providers_and_names_the_key_on_failure() {
     let dir = TempDir::new("check-build");

@@ -168,6 +168,7 @@ pub(super) fn build(
         clock,
         tool_policies,
         tool_sets: previous.map_or_else(Default::default, |p| p.tool_sets.clone()),
+        shared: previous.and_then(|p| p.shared.clone()),
     })
 }
 

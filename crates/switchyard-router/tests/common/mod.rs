@@ -181,3 +181,26 @@ impl Records {
 
 /// The text the testkit's default script answers.
 pub(crate) const DEFAULT_TEXT: &str = "Hello from the test upstream.";
+
+/// `local`: an Ollama nothing listens for; `cloud`: `gpt-test` at `cloud_base_url`, priced
+/// `usd_per_mtok` per prompt token (completion tokens free).
+pub(crate) fn refused_local_and_priced_cloud(
+    cloud_base_url: &str,
+    usd_per_mtok: f64,
+    first_token: Duration,
+) -> Vec<ProviderSlot> {
+    vec![
+        ollama_at(
+            "local",
+            &format!("http://{}", switchyard_testkit::refused_addr()),
+            Locality::Local,
+            first_token,
+        ),
+        openai_at(
+            "cloud",
+            cloud_base_url,
+            Locality::Cloud,
+            &[("gpt-test", usd_per_mtok, 0.0)],
+        ),
+    ]
+}

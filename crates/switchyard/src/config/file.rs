@@ -41,6 +41,52 @@ pub(crate) struct FileConfig {
     /// Bounds of the Responses API's response store (kept in the `spend_ledger` file when
     /// there is one, in memory otherwise). Read at start.
     pub(crate) responses: ResponsesSection,
+    /// State shared by several replicas (Redis or Valkey): spend, budgets, rate limits,
+    /// cooldowns. Absent: everything stays in this process. Read at start.
+    pub(crate) shared_state: Option<SharedStateSection>,
+}
+
+/// `shared_state: { url, password, key_prefix, on_outage }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SharedStateSection {
+    /// `redis://[user:password@]host:port/db`, `rediss://` (TLS),
+    /// `redis+sentinel://host:port[,host:port]/service[/db]`,
+    /// `redis+cluster://host:port[,host:port]` (`rediss+` for TLS); may be `env:NAME`.
+    pub(crate) url: Secret,
+    /// The password, apart from the URL (`env:NAME`); wins over one in the URL.
+    #[serde(default)]
+    pub(crate) password: Option<Secret>,
+    /// Prefix of every key (default `switchyard`): replicas sharing state use the same one.
+    #[serde(default = "default_key_prefix")]
+    pub(crate) key_prefix: String,
+    /// While the store is unreachable: `budgets` (default `closed`), `rate_limits` and
+    /// `health` (default `local`), each `closed` or `local`.
+    #[serde(default)]
+    pub(crate) on_outage: switchyard_router::OutagePolicy,
+}
+
+fn default_key_prefix() -> String {
+    "switchyard".to_owned()
+}
+
+impl SharedStateSection {
+    /// The client's config (secrets resolved).
+    pub(crate) fn redis_config(&self) -> switchyard_redis::RedisConfig {
+        switchyard_redis::RedisConfig {
+            url: self.url.value().to_owned(),
+            key_prefix: self.key_prefix.clone(),
+            password: self.password.as_ref().map(|p| p.value().to_owned()),
+        }
+    }
+
+    /// Whether a reload changed what a restart would connect to.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        self.url.raw() == other.url.raw()
+            && self.key_prefix == other.key_prefix
+            && self.on_outage == other.on_outage
+            && self.password.as_ref().map(Secret::raw) == other.password.as_ref().map(Secret::raw)
+    }
 }
 
 /// `responses: { ... }`: how long and how many stored responses are kept.

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 pub(crate) use error::{ConfigError, ConfigErrorKind};
 #[cfg(test)]
 pub(crate) use file::Secret;
-pub(crate) use file::{DEFAULT_OLLAMA_URL, DEFAULT_PROVIDER_ID, FileConfig, ProviderApi};
+pub(crate) use file::{
+    DEFAULT_OLLAMA_URL, DEFAULT_PROVIDER_ID, FileConfig, ProviderApi, SharedStateSection,
+};
 pub(crate) use locate::Segment;
 
 /// A config file may not be larger than this.

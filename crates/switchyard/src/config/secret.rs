@@ -29,6 +29,17 @@ pub(crate) fn resolve(
             resolve_one(value, path, env)?;
         }
     }
+    if let Some(shared) = &mut file.shared_state {
+        // A URL is a secret only when it is a reference or carries credentials.
+        if shared.url.env_name().is_some() || shared.url.raw().contains('@') {
+            let path = vec![key("shared_state"), key("url")];
+            resolve_one(&mut shared.url, path, env)?;
+        }
+        if let Some(password) = &mut shared.password {
+            let path = vec![key("shared_state"), key("password")];
+            resolve_one(password, path, env)?;
+        }
+    }
     Ok(())
 }
 

@@ -593,3 +593,70 @@ fn drop_unknown_tool_calls_is_a_route_flag_and_must_be_a_bool() {
     );
     assert_eq!(e.line, Some(4), "{e}");
 }
+
+#[test]
+fn shared_state_parses_resolves_its_secrets_and_names_mistakes() {
+    let text = r#"{ shared_state: { url: "rediss://redis.internal:6380/1", password: "env:REDIS_PASSWORD",
+                    key_prefix: "team-a", on_outage: { rate_limits: "closed" } } }"#;
+    let c = parse_str(text, &env_with(&[("REDIS_PASSWORD", "pw-1")])).unwrap();
+    let shared = c.shared_state.as_ref().unwrap();
+    let redis = shared.redis_config();
+    assert_eq!(redis.password.as_deref(), Some("pw-1"));
+    assert_eq!(redis.key_prefix, "team-a");
+    assert_eq!(
+        shared.on_outage.budgets,
+        switchyard_router::OnOutage::Closed,
+        "budgets default to closed"
+    );
+    assert_eq!(
+        shared.on_outage.rate_limits,
+        switchyard_router::OnOutage::Closed
+    );
+    assert_eq!(shared.on_outage.health, switchyard_router::OnOutage::Local);
+    assert!(!format!("{c:?}").contains("pw-1"));
+    // The whole URL may come from the environment; Sentinel and Cluster URLs are accepted.
+    for (url, env) in [
+        ("env:REDIS_URL", "redis://:pw@127.0.0.1:6379/0"),
+        ("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/main", ""),
+        ("redis+cluster://10.0.0.1:7000,10.0.0.2:7000", ""),
+    ] {
+        let text = format!("{{ shared_state: {{ url: \"{url}\" }} }}");
+        let env: &'static [(&str, &str)] = if env.is_empty() {
+            &[]
+        } else {
+            &[("REDIS_URL", "redis://:pw@127.0.0.1:6379/0")]
+        };
+        parse_str(&text, &env_with(env)).unwrap();
+    }
+    for (text, path, code) in [
+        (
+            "{ shared_state: {\n url: 'http://127.0.0.1:6379' } }",
+            "shared_state.url",
+            "config_invalid",
+        ),
+        (
+            "{ shared_state: {\n url: 'redis+sentinel://10.0.0.1:26379' } }",
+            "shared_state.url",
+            "config_invalid",
+        ),
+        (
+            "{ shared_state: { url: 'redis://127.0.0.1:6379/0',\n key_prefix: '{x}' } }",
+            "shared_state.key_prefix",
+            "config_invalid",
+        ),
+        (
+            "{ shared_state: { url: 'redis://127.0.0.1:6379/0',\n on_outage: { budgets: 'open' } } }",
+            "shared_state.on_outage.budgets",
+            "config_invalid_value",
+        ),
+        (
+            "{ shared_state: { url: 'env:NOPE' } }",
+            "shared_state.url",
+            "config_missing_env",
+        ),
+    ] {
+        let e = parse_str(text, &no_env).unwrap_err();
+        assert_eq!(e.kind.reason_code(), code, "{text}: {e}");
+        assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
+    }
+}

@@ -31,7 +31,25 @@ pub(crate) fn validate(file: &FileConfig) -> Result<(), ConfigError> {
     validate_routes(file)?;
     validate_callers(file)?;
     validate_policy(file)?;
+    validate_shared_state(file)?;
     Ok(())
+}
+
+/// The shared-state URL and prefix (the client's own parser, so `config check` and `serve`
+/// agree); nothing connects here.
+fn validate_shared_state(file: &FileConfig) -> Result<(), ConfigError> {
+    let Some(shared) = &file.shared_state else {
+        return Ok(());
+    };
+    let cfg = shared.redis_config();
+    let at = if cfg.key_prefix.is_empty() || cfg.key_prefix.contains(['{', '}']) {
+        "key_prefix"
+    } else {
+        "url"
+    };
+    switchyard_redis::RedisState::new(cfg)
+        .map(|_| ())
+        .map_err(|e| invalid(path([key("shared_state"), key(at)]), e.to_string()))
 }
 
 fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {

@@ -1,0 +1,36 @@
+//! Shared state for a fleet of Switchyard replicas on Redis or Valkey: the
+//! [`switchyard_router::SharedState`] implementation [`RedisState`].
+//!
+//! What it keeps (all keys under one hash tag, `{<key_prefix>}:`, so a Cluster keeps them
+//! on one slot and every script's keys are together):
+//! - `spend:<scope>:<period>`: micro-dollars per day and month, global and per caller,
+//!   added by one Lua script that first sets `charge:<charge id>` with `SET NX` (three
+//!   days), so a charge sent twice (a retry, a reconciliation) counts once;
+//! - `rate:<key id>`: the GCRA theoretical arrival time of a key's requests, checked and
+//!   advanced by one script using the server's clock (`TIME`), one round trip a request;
+//! - `cool:<provider id>`: a cooldown, as a key whose TTL is the time left.
+//!
+//! URLs: `redis://[user:password@]host:port/db`, `rediss://` (TLS, rustls),
+//! `redis+sentinel://host:port[,host:port...]/service[/db]` (the master of `service`, found
+//! through the Sentinels at connect and again after a failure) and
+//! `redis+cluster://host:port[,host:port...]` (`rediss+` for TLS on either). A password
+//! given apart ([`RedisConfig::password`]) overrides one in the URL.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchyard_redis::{RedisConfig, RedisState};
+//! use switchyard_router::{OutagePolicy, SharedStateHandle};
+//!
+//! let state = RedisState::new(RedisConfig::new("redis://127.0.0.1:6379/0"))?;
+//! let handle = Arc::new(SharedStateHandle::new(Arc::new(state), OutagePolicy::default()));
+//! // router.with_shared_state(handle)
+//! # Ok::<(), switchyard_redis::RedisConfigError>(())
+//! ```
+
+mod conn;
+mod endpoint;
+mod scripts;
+mod state;
+
+pub use endpoint::{Endpoint, RedisConfigError};
+pub use state::{RedisConfig, RedisState};

@@ -1,0 +1,406 @@
+//! Two `switchyard serve` replicas sharing one real `redis-server` (each test starts its
+//! own on a free loopback port), clients alternating between them: rate limits, budgets,
+//! spend and cooldowns hold for the fleet as for one gateway; a Redis outage fails budgets
+//! closed and rate limits over to local, both logged, and its end reconciles the spend
+//! once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use serde_json::{Value, json};
+use switchyard_router::{BudgetWindow, SpendCounter};
+use switchyard_testkit::{
+    Fault, RedisServer, RedisServerError, Script, TestUpstream, UpstreamConfig,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// 31 prompt tokens at $10 000 per million: $0.31 a request.
+const COST_MICRO: u64 = 310_000;
+
+fn redis() -> Option<RedisServer> {
+    match RedisServer::start() {
+        Ok(s) => Some(s),
+        Err(RedisServerError::Missing) => prerequisite(
+            None,
+            "redis-server (Debian package redis-server, installed by .ci/run)",
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn cloud() -> TestUpstream {
+    TestUpstream::start(
+        UpstreamConfig::empty()
+            .model_with_script("gpt-test", Script::text(["paid"]).with_usage(31, 0))
+            .model_with_script("free-model", Script::text(["free"]).with_usage(1, 0))
+            .model_with_script(
+                "broken",
+                Script::text(["never"]).with_fault(Fault::HttpError {
+                    status: 500,
+                    message: "boom".to_owned(),
+                }),
+            ),
+    )
+    .await
+    .unwrap()
+}
+
+/// The replicas' config (identical for both), with `shared_state` pointing at `redis_url`.
+fn config(cloud: &TestUpstream, redis_url: &str) -> String {
+    format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0", keys: [
+      {{ id: "team", token: "sk-team", requests_per_minute: 10 }},
+      {{ id: "spender", token: "sk-spender" }},
+      {{ id: "bulk", token: "sk-bulk" }} ] }},
+  providers: {{
+    flaky: {{ api: "openai", base_url: "{cloud}", locality: "lan", models: [ {{ id: "broken" }} ] }},
+    cloud: {{ api: "openai", base_url: "{cloud}", locality: "cloud", max_concurrency: 128, max_queue: 256,
+              models: [ {{ id: "gpt-test", input_usd_per_mtok: 10000, output_usd_per_mtok: 0 }},
+                        {{ id: "free-model", input_usd_per_mtok: 0, output_usd_per_mtok: 0 }} ] }} }},
+  routes: {{ paid: {{ targets: ["cloud/gpt-test"] }}, free: {{ targets: ["cloud/free-model"] }},
+             fall: {{ targets: ["flaky/broken", "cloud/free-model"] }} }},
+  callers: {{ spender: {{ budget: {{ usd_per_day: 1 }} }} }},
+  retry: {{ max_retries: 0 }},
+  shared_state: {{ url: "{redis_url}", key_prefix: "test" }},
+}}"#,
+        cloud = cloud.openai_base_url(),
+    )
+}
+
+struct Fleet {
+    replicas: Vec<Served>,
+    _dir: TempDir,
+}
+
+impl Fleet {
+    async fn start(cloud: &TestUpstream, redis_url: &str) -> Fleet {
+        let dir = TempDir::new("replicas");
+        let path = dir.write("config.json5", &config(cloud, redis_url));
+        let a = Served::start(&path, &[]).await;
+        let b = Served::start(&path, &[]).await;
+        Fleet {
+            replicas: vec![a, b],
+            _dir: dir,
+        }
+    }
+
+    fn base(&self, i: usize) -> String {
+        self.replicas[i % 2].base_url()
+    }
+}
+
+/// One chat request: status, the error code (if any), the attempts header.
+async fn chat(base: &str, token: &str, model: &str) -> (u16, Option<String>, Option<String>) {
+    let response = http()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&json!({ "model": model, "messages": [ { "role": "user", "content": "hi" } ] }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let attempts = response
+        .headers()
+        .get("x-switchyard-attempts")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().map(str::to_owned);
+    (status, code, attempts)
+}
+
+async fn shared_total(redis_url: &str, caller: Option<&str>) -> u64 {
+    let counter = SpendCounter::new(caller, BudgetWindow::Day, SystemTime::now());
+    let key = format!("{{test}}:spend:{}:{}", counter.scope, counter.period);
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let total: Option<u64> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    total.unwrap_or(0)
+}
+
+async fn redis_cmd(redis_url: &str, name: &str) {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: Value = redis::cmd(name)
+        .query_async::<redis::Value>(&mut conn)
+        .await
+        .map(|_| Value::Null)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_10_rpm_key_gets_10_of_14_requests_through_two_replicas() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let mut ok = 0;
+    let mut limited = 0;
+    for i in 0..14 {
+        match chat(&fleet.base(i), "sk-team", "free").await {
+            (200, _, _) => ok += 1,
+            (429, Some(code), _) if code == "rate_limited" => limited += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((ok, limited), (10, 4));
+    assert_eq!(cloud.chat_request_count(), 10);
+}
+
+#[tokio::test]
+async fn a_1_usd_daily_cap_lets_through_what_one_gateway_would() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let mut ok = 0;
+    for i in 0..8 {
+        match chat(&fleet.base(i), "sk-spender", "paid").await {
+            (200, _, _) => ok += 1,
+            (429, Some(code), _) if code == "budget_exhausted" => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    // $0.31 each: 0.93 < 1 lets a 4th through, then 1.24 >= 1 stops — as on one gateway.
+    assert_eq!(ok, 4);
+    assert_eq!(cloud.chat_request_count(), 4);
+    assert_eq!(
+        shared_total(&server.url(), Some("spender")).await,
+        4 * COST_MICRO
+    );
+}
+
+#[tokio::test]
+async fn spend_of_100_parallel_requests_totals_exactly_the_sum_of_their_costs() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let base = fleet.base(i);
+            tokio::spawn(async move { chat(&base, "sk-bulk", "paid").await.0 })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        assert_eq!(t.unwrap(), 200);
+    }
+    assert_eq!(shared_total(&server.url(), None).await, 100 * COST_MICRO);
+    assert_eq!(
+        shared_total(&server.url(), Some("bulk")).await,
+        100 * COST_MICRO
+    );
+}
+
+#[tokio::test]
+async fn a_cooldown_set_by_one_replica_is_honoured_by_the_other() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let (status, _, attempts) = chat(&fleet.base(0), "sk-bulk", "fall").await;
+    assert_eq!(
+        (status, attempts.as_deref()),
+        (200, Some("2")),
+        "flaky failed, then cloud"
+    );
+    let (status, _, attempts) = chat(&fleet.base(1), "sk-bulk", "fall").await;
+    assert_eq!(
+        (status, attempts.as_deref()),
+        (200, Some("1")),
+        "the other replica skipped the target the first one cooled"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconciles_once() {
+    let Some(mut server) = redis() else { return };
+    let url = server.url();
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &url).await;
+    assert_eq!(chat(&fleet.base(0), "sk-bulk", "paid").await.0, 200);
+    assert_eq!(chat(&fleet.base(1), "sk-spender", "paid").await.0, 200);
+    // A persistent Redis keeps its data across a restart; this one saves by hand.
+    redis_cmd(&url, "SAVE").await;
+    let logs_before: Vec<usize> = fleet.replicas.iter().map(Served::log_len).collect();
+
+    server.stop();
+    // Budgets fail closed: the capped caller is refused on both replicas, naming the outage.
+    for i in 0..2 {
+        let (status, code, _) = chat(&fleet.base(i), "sk-spender", "paid").await;
+        assert_eq!((status, code.as_deref()), (429, Some("budget_exhausted")));
+    }
+    // Rate limits fall back to each replica's own buckets: the key is still served.
+    assert_eq!(chat(&fleet.base(0), "sk-team", "free").await.0, 200);
+    // Uncapped spend goes on, journaled for the shared totals.
+    for i in 0..4 {
+        assert_eq!(chat(&fleet.base(i), "sk-bulk", "paid").await.0, 200);
+    }
+    for (served, skip) in fleet.replicas.iter().zip(logs_before) {
+        served
+            .wait_for_log_after(skip, "shared state unreachable", WAIT)
+            .await;
+    }
+    let ready: Value = http()
+        .get(format!("{}/readyz", fleet.base(0)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["shared_state"]["up"], false, "{ready}");
+
+    server.restart().unwrap();
+    // `/readyz` asks the store; once it answers, the journal is applied.
+    for i in 0..2 {
+        let mut up = false;
+        for _ in 0..50 {
+            let ready: Value = http()
+                .get(format!("{}/readyz", fleet.base(i)))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if ready["shared_state"]["up"] == true && ready["shared_state"]["pending_charges"] == 0
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "replica {i} reconciled");
+    }
+    // 1 bulk before, 4 during the outage; nothing counted twice.
+    assert_eq!(shared_total(&url, Some("bulk")).await, 5 * COST_MICRO);
+    assert_eq!(shared_total(&url, None).await, 6 * COST_MICRO);
+    assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
+}
+
+/// nginx (from the Debian package) on a free loopback port, balancing over `backends`;
+/// `None` (skip) when nginx is not installed.
+/// A running nginx, stopped with `nginx -s stop` on drop (a SIGKILL to the master would
+/// leave its worker behind).
+struct Nginx {
+    child: std::process::Child,
+    prefix: std::path::PathBuf,
+    conf: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-s", "stop"])
+            .stderr(std::process::Stdio::null())
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn nginx(dir: &TempDir, backends: &[String]) -> Option<(Nginx, String)> {
+    let found = std::process::Command::new("nginx")
+        .arg("-v")
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    prerequisite(found, "nginx (Debian package nginx, installed by .ci/run)")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers: String = backends
+        .iter()
+        .map(|b| format!("        server {};\n", b.trim_start_matches("http://")))
+        .collect();
+    let root = dir.path().display();
+    let conf = format!(
+        "worker_processes 1;\npid {root}/nginx.pid;\nerror_log stderr warn;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n    access_log off;\n    client_body_temp_path {root}/body;\n\
+         proxy_temp_path {root}/proxy;\n    fastcgi_temp_path {root}/fastcgi;\n\
+         uwsgi_temp_path {root}/uwsgi;\n    scgi_temp_path {root}/scgi;\n\
+         upstream switchyard {{\n{servers}    }}\n\
+         server {{\n        listen 127.0.0.1:{port};\n        location / {{\n\
+         proxy_pass http://switchyard;\n            proxy_http_version 1.1;\n\
+         proxy_buffering off;\n        }}\n    }}\n}}\n"
+    );
+    let path = dir.write("nginx.conf", &conf);
+    let child = std::process::Command::new("nginx")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Nginx {
+        child,
+        prefix: dir.path().to_owned(),
+        conf: path,
+    };
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            return Some((running, format!("http://{addr}")));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nginx did not listen on {addr}");
+}
+
+#[tokio::test]
+async fn behind_nginx_two_replicas_keep_one_rate_limit_and_one_budget() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let dir = TempDir::new("nginx");
+    let backends = [fleet.base(0), fleet.base(1)];
+    let Some((_nginx, front)) = nginx(&dir, &backends).await else {
+        return;
+    };
+    let before: Vec<usize> = fleet.replicas.iter().map(Served::log_len).collect();
+    let mut ok = 0;
+    for _ in 0..14 {
+        match chat(&front, "sk-team", "free").await {
+            (200, _, _) => ok += 1,
+            (429, Some(code), _) if code == "rate_limited" => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(ok, 10, "a 10 rpm key behind the balancer");
+    let mut paid = 0;
+    for _ in 0..8 {
+        if chat(&front, "sk-spender", "paid").await.0 == 200 {
+            paid += 1;
+        }
+    }
+    assert_eq!(paid, 4, "a $1/day cap behind the balancer");
+    // nginx balanced: both replicas served requests.
+    for (served, skip) in fleet.replicas.iter().zip(before) {
+        served
+            .wait_for_log_after(skip, "request routed", WAIT)
+            .await;
+    }
+}
