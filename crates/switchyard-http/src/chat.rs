@@ -7,7 +7,9 @@ use switchyard_stream::decoder::{EventDecoder, recover_tool_calls};
 use switchyard_stream::recovery::TextToolCallRecovery;
 
 use crate::client::Timeouts;
-use crate::send::{read_body_timed, send_request};
+use crate::direct::{DirectClient, body_error};
+use crate::errors::error_from_direct;
+use crate::send::{first_deadline, header_timeout, read_body_timed, send_request};
 use crate::timed::TimedEventStream;
 
 /// Sends a streamed chat `request` to `url` and returns once the server answered with
@@ -25,6 +27,39 @@ pub async fn chat_stream<D: EventDecoder>(
         decoder,
         timeouts,
         started.started,
+        url.to_owned(),
+    )))
+}
+
+/// [`chat_stream`] over a [`DirectClient`] (a plain `http://` upstream without a proxy):
+/// the same phases, errors and decoding, with the connection driven by the stream itself.
+pub async fn chat_stream_direct<D: EventDecoder>(
+    client: &DirectClient,
+    body: Vec<u8>,
+    decoder: D,
+    timeouts: Timeouts,
+) -> Result<ChatStream, ProviderError> {
+    use futures::TryStreamExt as _;
+    let url = client.url();
+    let started = tokio::time::Instant::now();
+    let (deadline, phase) = first_deadline(started, &timeouts);
+    let sent = tokio::time::timeout_at(deadline, client.post(body.into())).await;
+    let (head, body) = match sent {
+        Err(_elapsed) => return Err(header_timeout(phase, &timeouts, url)),
+        Ok(answer) => answer?,
+    };
+    let status = head.status();
+    if !status.is_success() {
+        let limit = timeouts.idle;
+        return Err(error_from_direct(status.as_u16(), head.headers(), body, url, limit).await);
+    }
+    let named = url.to_owned();
+    let body = body.map_err(move |e| body_error(e, &named));
+    Ok(Box::pin(TimedEventStream::over(
+        Box::pin(body),
+        decoder,
+        timeouts,
+        started,
         url.to_owned(),
     )))
 }

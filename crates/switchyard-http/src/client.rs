@@ -118,27 +118,7 @@ impl ClientBuildError {
 /// Builds a pooled rustls client with TCP_NODELAY, the connect timeout, default headers and
 /// trust roots (webpki roots, the system's roots, and the optional CA file).
 pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, ClientBuildError> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in &config.extra_headers {
-        let invalid = |reason: String| ClientBuildError::InvalidHeader {
-            name: name.clone(),
-            reason,
-        };
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
-        let mut v = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
-        v.set_sensitive(true);
-        headers.insert(n, v);
-    }
-    if let Some(token) = &config.bearer_token {
-        let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
-            ClientBuildError::InvalidHeader {
-                name: "authorization".into(),
-                reason: e.to_string(),
-            }
-        })?;
-        v.set_sensitive(true);
-        headers.insert(AUTHORIZATION, v);
-    }
+    let headers = default_headers(config)?;
     let mut builder = reqwest::Client::builder()
         .default_headers(headers)
         .connect_timeout(config.timeouts.connect)
@@ -170,6 +150,33 @@ pub fn build_client(config: &ClientConfig) -> Result<reqwest::Client, ClientBuil
         }
     }
     builder.build().map_err(ClientBuildError::Build)
+}
+
+/// The headers every request carries: the configured extra headers and the bearer token
+/// (values marked sensitive, so they never show in debug output).
+pub(crate) fn default_headers(config: &ClientConfig) -> Result<HeaderMap, ClientBuildError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &config.extra_headers {
+        let invalid = |reason: String| ClientBuildError::InvalidHeader {
+            name: name.clone(),
+            reason,
+        };
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        let mut v = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
+        v.set_sensitive(true);
+        headers.insert(n, v);
+    }
+    if let Some(token) = &config.bearer_token {
+        let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
+            ClientBuildError::InvalidHeader {
+                name: "authorization".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
+    }
+    Ok(headers)
 }
 
 /// A normalised upstream base URL: no trailing `/`.

@@ -133,6 +133,34 @@ pub async fn error_from_response_within(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let err = classify_http_answer(status, &body, &header_pairs(&headers), SystemTime::now());
+    classified_answer(status, &headers, &body, target)
+}
+
+/// [`error_from_response_within`] for an answer of the direct client.
+pub(crate) async fn error_from_direct(
+    status: u16,
+    headers: &HeaderMap,
+    mut body: crate::direct::DirectBody,
+    target: &str,
+    limit: Duration,
+) -> ProviderError {
+    use futures::StreamExt as _;
+    let read = async {
+        let mut buf = BytesMut::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            let room = MAX_ERROR_BODY.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+        buf.freeze()
+    };
+    let body = tokio::time::timeout(limit, read).await.unwrap_or_default();
+    classified_answer(status, headers, &body, target)
+}
+
+fn classified_answer(status: u16, headers: &HeaderMap, body: &[u8], target: &str) -> ProviderError {
+    let err = classify_http_answer(status, body, &header_pairs(headers), SystemTime::now());
     err.context(format_args!("{target} answered HTTP {status}"))
 }

@@ -17,7 +17,7 @@
 //!   back by text tool-call recovery (`switchyard_stream::decoder::RecoveringDecoder`) counts: the phase ends at the
 //!   first decoded upstream output. An upstream
 //!   that accepts the connection and never answers ends here, not in the connect phase.
-//! - **idle**: the longest gap between two chunks once output flows, re-armed on every chunk
+//! - **idle**: the longest gap between two chunks once output flows, counted from every chunk
 //!   ([`TimedEventStream`]) → `timeout_idle`. A slow stream that keeps producing chunks is
 //!   never cut.
 //! - **total** (optional): the whole request → `timeout_total`.
@@ -43,6 +43,7 @@
 
 mod chat;
 mod client;
+mod direct;
 mod drain;
 mod errors;
 mod send;
@@ -50,11 +51,12 @@ mod setup;
 mod timed;
 mod whole;
 
-pub use chat::{chat_stream, complete};
+pub use chat::{chat_stream, chat_stream_direct, complete};
 pub use client::{
     BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
     normalize_base_url,
 };
+pub use direct::DirectClient;
 pub use drain::{DRAIN_GRACE, Drain};
 pub use errors::{
     ERROR_BODY_TIMEOUT, classify_transport_error, error_from_response, error_from_response_within,

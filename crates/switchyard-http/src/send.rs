@@ -50,7 +50,7 @@ pub async fn send_request(
 }
 
 /// The deadline for the answer's headers and the phase that owns it.
-fn first_deadline(started: Instant, timeouts: &Timeouts) -> (Instant, TimeoutPhase) {
+pub(crate) fn first_deadline(started: Instant, timeouts: &Timeouts) -> (Instant, TimeoutPhase) {
     let first = started + timeouts.first_token;
     match timeouts.total {
         Some(total) if started + total < first => (started + total, TimeoutPhase::Total),
@@ -58,7 +58,11 @@ fn first_deadline(started: Instant, timeouts: &Timeouts) -> (Instant, TimeoutPha
     }
 }
 
-fn header_timeout(phase: TimeoutPhase, timeouts: &Timeouts, target: &str) -> ProviderError {
+pub(crate) fn header_timeout(
+    phase: TimeoutPhase,
+    timeouts: &Timeouts,
+    target: &str,
+) -> ProviderError {
     let message = match phase {
         TimeoutPhase::Total => format!(
             "{target}: request not finished within {} ms",

@@ -17,7 +17,8 @@ use crate::drain::Drain;
 /// The most bytes read after the final event (to return the connection to the pool).
 const MAX_DRAIN_AFTER_DONE: usize = 64 * 1024;
 
-type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+/// A response body whose failures are already classified (`stream_ended_early`).
+pub(crate) type Body = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -30,15 +31,22 @@ enum State {
 /// A chat stream over an HTTP body with phase timeouts:
 /// until the first event (or the decoder's [`EventDecoder::progressed`]) the first-token
 /// deadline applies (counted from `started`, the
-/// moment the request was sent); afterwards every chunk of bytes re-arms the idle timer, so a
+/// moment the request was sent); afterwards every chunk of bytes restarts the idle phase, so a
 /// slow stream that keeps producing is never cut; `total`, when set, bounds everything.
 /// Dropping it drops the body, which closes the upstream request.
+///
+/// The timer is not reset per chunk: a chunk only notes when it arrived, and the one
+/// `Sleep` is moved to the real deadline when it fires early (deadlines only move later
+/// while output flows), so a fast stream pays a clock read per chunk, not a timer-wheel
+/// update.
 pub struct TimedEventStream<D> {
     body: Body,
     decoder: D,
     pending: VecDeque<ChatEvent>,
     scratch: Vec<ChatEvent>,
     timer: Pin<Box<Sleep>>,
+    /// When the last chunk of bytes arrived once output flows (the idle phase's start).
+    last_chunk: Instant,
     timeouts: Timeouts,
     first_token_deadline: Instant,
     total_deadline: Option<Instant>,
@@ -70,15 +78,33 @@ impl<D: EventDecoder> TimedEventStream<D> {
         started: Instant,
         target: impl Into<String>,
     ) -> Self {
+        use futures::TryStreamExt as _;
+        let target = target.into();
+        let named = target.clone();
+        let body = response
+            .bytes_stream()
+            .map_err(move |e| reqwest_body_error(e, &named));
+        Self::over(Box::pin(body), decoder, timeouts, started, target)
+    }
+
+    /// Over any body (the direct client's as well as reqwest's).
+    pub(crate) fn over(
+        body: Body,
+        decoder: D,
+        timeouts: Timeouts,
+        started: Instant,
+        target: String,
+    ) -> Self {
         let first_token_deadline = started + timeouts.first_token;
         let total_deadline = timeouts.total.map(|t| started + t);
         let deadline = earliest(first_token_deadline, total_deadline);
         Self {
-            body: Box::pin(response.bytes_stream()),
+            body,
             decoder,
             pending: VecDeque::new(),
             scratch: Vec::new(),
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            last_chunk: started,
             timeouts,
             first_token_deadline,
             total_deadline,
@@ -86,18 +112,45 @@ impl<D: EventDecoder> TimedEventStream<D> {
             state: State::Streaming,
             drain: Drain::new(MAX_DRAIN_AFTER_DONE),
             deferred_error: None,
-            target: target.into(),
+            target,
         }
     }
 
-    fn rearm(&mut self) {
+    /// The deadline of the current phase: first token (from the request), or idle (from the
+    /// last chunk), whichever applies, bounded by `total`.
+    fn deadline(&self) -> Instant {
         let phase_deadline = if self.seen_event {
-            Instant::now() + self.timeouts.idle
+            self.last_chunk + self.timeouts.idle
         } else {
             self.first_token_deadline
         };
-        let deadline = earliest(phase_deadline, self.total_deadline);
-        self.timer.as_mut().reset(deadline);
+        earliest(phase_deadline, self.total_deadline)
+    }
+
+    /// Notes a chunk of bytes. The first output moves the timer once (the idle deadline can
+    /// be earlier than the first-token one); later chunks only move `last_chunk`, and the
+    /// timer catches up when it fires ([`Self::timed_out`]).
+    fn note_chunk(&mut self, was_streaming: bool) {
+        if self.seen_event {
+            self.last_chunk = Instant::now();
+            if !was_streaming {
+                let deadline = self.deadline();
+                self.timer.as_mut().reset(deadline);
+            }
+        }
+    }
+
+    /// Whether the phase deadline has passed; when the timer fired early (chunks arrived
+    /// since it was set), it is moved to the real deadline and registered again.
+    fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let deadline = self.deadline();
+            if Instant::now() >= deadline {
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 
     fn timeout_error(&self) -> ProviderError {
@@ -116,6 +169,16 @@ impl<D: EventDecoder> TimedEventStream<D> {
             ErrorKind::Timeout(phase),
             format!("{}: {what} {} ms", self.target, limit.as_millis()),
         )
+    }
+}
+
+/// A reqwest body that broke off: `stream_ended_early`, with the transport's words.
+fn reqwest_body_error(e: reqwest::Error, target: &str) -> ProviderError {
+    let err = crate::errors::classify_transport_error(&e, target);
+    if err.kind() == ErrorKind::StreamEndedEarly {
+        err
+    } else {
+        ProviderError::ended_early(err.message().to_owned()).with_source(e)
     }
 }
 
@@ -159,6 +222,7 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
             }
             match this.body.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(bytes))) => {
+                    let was_streaming = this.seen_event;
                     let fed = this.decoder.feed(&bytes, &mut this.scratch);
                     if !this.scratch.is_empty() {
                         this.seen_event = true;
@@ -172,14 +236,10 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                         this.deferred_error = Some(e.context(&this.target));
                         continue;
                     }
-                    this.rearm();
+                    this.note_chunk(was_streaming);
                 }
-                Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(err))) => {
                     this.state = State::Ended;
-                    let mut err = crate::errors::classify_transport_error(&e, &this.target);
-                    if err.kind() != ErrorKind::StreamEndedEarly {
-                        err = ProviderError::ended_early(err.message().to_owned()).with_source(e);
-                    }
                     return Poll::Ready(Some(Err(err)));
                 }
                 Poll::Ready(None) => {
@@ -192,7 +252,7 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                     }
                 }
                 Poll::Pending => {
-                    if this.timer.as_mut().poll(cx).is_ready() {
+                    if this.timed_out(cx) {
                         this.state = State::Ended;
                         return Poll::Ready(Some(Err(this.timeout_error())));
                     }

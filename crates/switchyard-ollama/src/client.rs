@@ -10,7 +10,8 @@ use switchyard_core::{
     KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
+    BaseUrl, DirectClient, Timeouts, build_client, normalize_base_url, read_body_timed,
+    send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::ollama::OllamaStreamDecoder;
@@ -42,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) base: BaseUrl,
     pub(crate) config: OllamaConfig,
     pub(crate) chat_url: String,
+    /// Streamed chats to a plain `http://` server without a proxy go through this.
+    pub(crate) direct: Option<DirectClient>,
     pub(crate) catalog: Mutex<CatalogSnapshot>,
     pub(crate) refresh: tokio::sync::Mutex<()>,
     /// Finished discoveries, to let callers that waited share the result.
@@ -73,12 +76,14 @@ impl OllamaClient {
         }
         let http = build_client(&config.client)?;
         let chat_url = base.join("/api/chat");
+        let direct = DirectClient::for_url(&config.client, &chat_url)?;
         Ok(OllamaClient {
             inner: Arc::new(Inner {
                 http,
                 base,
                 config,
                 chat_url,
+                direct,
                 catalog: Mutex::new(CatalogSnapshot::default()),
                 refresh: tokio::sync::Mutex::new(()),
                 refreshes: AtomicU64::new(0),
@@ -171,7 +176,15 @@ impl OllamaClient {
         tracing::debug!(url = %url, model = %model, "streamed chat request");
         let decoder =
             RecoveringDecoder::new(OllamaStreamDecoder::new(), self.recovery_for(request));
-        switchyard_http::chat_stream(self.post_json(url, body), decoder, timeouts, url).await
+        match &self.inner.direct {
+            Some(direct) => {
+                switchyard_http::chat_stream_direct(direct, body, decoder, timeouts).await
+            }
+            None => {
+                switchyard_http::chat_stream(self.post_json(url, body), decoder, timeouts, url)
+                    .await
+            }
+        }
     }
 
     fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {

@@ -10,7 +10,8 @@ use switchyard_core::{
     ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, Timeouts, build_client, normalize_base_url, read_body_timed, send_request,
+    BaseUrl, DirectClient, Timeouts, build_client, normalize_base_url, read_body_timed,
+    send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::openai::OpenAiStreamDecoder;
@@ -45,6 +46,8 @@ struct Inner {
     chat_url: String,
     /// `chat_url` parsed once, so a request does not parse (and IDNA-map) it again.
     chat_target: Option<reqwest::Url>,
+    /// Streamed chats to a plain `http://` upstream without a proxy go through this.
+    direct: Option<DirectClient>,
     models_url: String,
     /// The last discovered list and when it was fetched.
     discovered: Mutex<Option<(Instant, Vec<ModelInfo>)>>,
@@ -87,6 +90,7 @@ impl OpenAiClient {
         let chat_url = base.join("/chat/completions");
         let models_url = base.join("/models");
         let chat_target = reqwest::Url::parse(&chat_url).ok();
+        let direct = DirectClient::for_url(&transport, &chat_url)?;
         Ok(OpenAiClient {
             inner: Arc::new(Inner {
                 http,
@@ -94,6 +98,7 @@ impl OpenAiClient {
                 config,
                 chat_url,
                 chat_target,
+                direct,
                 models_url,
                 discovered: Mutex::new(None),
             }),
@@ -180,7 +185,14 @@ impl OpenAiClient {
         tracing::debug!(url = %url, model = %model, "streamed chat request");
         let decoder =
             RecoveringDecoder::new(OpenAiStreamDecoder::new(), self.recovery_for(request));
-        switchyard_http::chat_stream(self.post_chat(body), decoder, timeouts, url).await
+        match &self.inner.direct {
+            Some(direct) => {
+                switchyard_http::chat_stream_direct(direct, body, decoder, timeouts).await
+            }
+            None => {
+                switchyard_http::chat_stream(self.post_chat(body), decoder, timeouts, url).await
+            }
+        }
     }
 
     /// A whole (non-streamed) chat: `POST /chat/completions` with `"stream": false`. The

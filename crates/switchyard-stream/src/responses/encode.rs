@@ -2,6 +2,7 @@
 //! each with a `sequence_number`), and assembling the whole `response` object that
 //! `response.completed` carries (and a non-streamed answer is).
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
@@ -302,12 +303,22 @@ impl ResponsesStreamEncoder {
         };
         item.text.push_str(text);
         let ch = Channel::of(kind, self.summary);
-        let mut data = json!({"item_id": item.id, "output_index": item.output_index,
-                              ch.index_key: 0, "delta": text});
-        if kind == ItemKind::Message {
-            data["logprobs"] = json!([]);
-        }
-        self.emit(out, ch.delta, data);
+        let (content_index, summary_index) = match ch.index_key {
+            "summary_index" => (None, Some(0)),
+            _ => (Some(0), None),
+        };
+        let frame = DeltaFrame {
+            content_index,
+            delta: text,
+            item_id: &item.id,
+            logprobs: (kind == ItemKind::Message).then_some([]),
+            output_index: item.output_index,
+            sequence_number: self.seq,
+            summary_index,
+            kind: ch.delta,
+        };
+        self.seq += 1;
+        frame.write(out);
     }
 
     fn open_item(&mut self, kind: ItemKind, out: &mut Vec<u8>) {
@@ -447,9 +458,18 @@ impl ResponsesStreamEncoder {
             // A custom tool's input is the `input` argument: known once the call is whole.
             return;
         }
-        let data =
-            json!({"item_id": call.id, "output_index": call.output_index, "delta": fragment});
-        self.emit(out, "response.function_call_arguments.delta", data);
+        DeltaFrame {
+            content_index: None,
+            delta: fragment,
+            item_id: &call.id,
+            logprobs: None,
+            output_index: call.output_index,
+            sequence_number: self.seq,
+            summary_index: None,
+            kind: "response.function_call_arguments.delta",
+        }
+        .write(out);
+        self.seq += 1;
     }
 
     fn call_end(&mut self, call: OpenCall, out: &mut Vec<u8>) {
@@ -530,6 +550,37 @@ impl ResponsesStreamEncoder {
             obj.insert(k.to_owned(), v);
         }
         Value::Object(obj)
+    }
+}
+
+/// A delta event (text, reasoning or tool-call arguments), the one event written per
+/// upstream chunk: written straight from borrowed fields, no `Value` built. The fields are
+/// in the order a `Value` object writes them (sorted keys), so the bytes are those of the
+/// other events' path.
+#[derive(Serialize)]
+struct DeltaFrame<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u32>,
+    delta: &'a str,
+    item_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<[u8; 0]>,
+    output_index: usize,
+    sequence_number: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_index: Option<u32>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl DeltaFrame<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(self.kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // Strings and numbers always serialise.
+        let _ = serde_json::to_writer(&mut *out, self);
+        out.extend_from_slice(b"\n\n");
     }
 }
 

@@ -1,0 +1,210 @@
+//! The direct client (plain `http://`, no proxy) over real loopback sockets: connections go
+//! back to its pool and are reused, a pooled connection the server closed is replaced, and
+//! transport failures are classified as the reqwest path classifies them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchyard_core::{ChatEvent, ErrorKind, TimeoutPhase};
+use switchyard_http::{ClientConfig, DirectClient, Timeouts, chat_stream_direct};
+use switchyard_stream::ollama::OllamaStreamDecoder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LINES: &str = concat!(
+    r#"{"model":"m","message":{"role":"assistant","content":"Hel"},"done":false}"#,
+    "\n",
+    r#"{"model":"m","message":{"role":"assistant","content":"lo"},"done":false}"#,
+    "\n",
+    r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}"#,
+    "\n",
+);
+
+/// Reads one request (head and the `content-length` body) from `sock`; false at EOF.
+async fn read_request(sock: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return true;
+            }
+        }
+    }
+}
+
+/// Serves NDJSON answers: `per_connection` of them on each accepted connection (then
+/// closes it). Returns the URL and the count of accepted connections.
+async fn upstream(per_connection: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                for _ in 0..per_connection {
+                    if !read_request(&mut sock).await {
+                        return;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+                        LINES.len()
+                    );
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(LINES.as_bytes()).await;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/api/chat"), accepted)
+}
+
+fn direct(url: &str, config: &ClientConfig) -> DirectClient {
+    DirectClient::for_url(config, url)
+        .unwrap()
+        .expect("plain http uses the direct client")
+}
+
+/// The error a streamed chat to `url` ends in before any output.
+async fn failure(url: &str, timeouts: Timeouts) -> switchyard_core::ProviderError {
+    let client = direct(url, &ClientConfig::default());
+    chat_stream_direct(&client, Vec::new(), OllamaStreamDecoder::new(), timeouts)
+        .await
+        .err()
+        .expect("the request fails")
+}
+
+async fn chat_text(client: &DirectClient) -> String {
+    let timeouts = Timeouts {
+        first_token: Duration::from_secs(10),
+        ..Timeouts::default()
+    };
+    let mut stream =
+        chat_stream_direct(client, b"{}".to_vec(), OllamaStreamDecoder::new(), timeouts)
+            .await
+            .unwrap();
+    let mut text = String::new();
+    let mut done = false;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            ChatEvent::TextDelta { text: t } => text.push_str(&t),
+            ChatEvent::Done { .. } => done = true,
+            _ => {}
+        }
+    }
+    assert!(done, "the answer ends with its final event");
+    text
+}
+
+#[tokio::test]
+async fn a_finished_answer_returns_its_connection_to_the_pool() {
+    let (url, accepted) = upstream(3).await;
+    let client = direct(&url, &ClientConfig::default());
+    for _ in 0..3 {
+        assert_eq!(chat_text(&client).await, "Hello");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one connection served all three"
+    );
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_replaced() {
+    let (url, accepted) = upstream(1).await;
+    let client = direct(&url, &ClientConfig::default());
+    assert_eq!(chat_text(&client).await, "Hello");
+    // The server closes after one answer; let the close arrive before the next request.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(chat_text(&client).await, "Hello");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn https_and_proxied_upstreams_keep_the_reqwest_client() {
+    let config = ClientConfig::default();
+    assert!(
+        DirectClient::for_url(&config, "https://127.0.0.1:1/v1/chat/completions")
+            .unwrap()
+            .is_none()
+    );
+    let proxied = ClientConfig {
+        proxy: Some("http://127.0.0.1:3128".into()),
+        ..ClientConfig::default()
+    };
+    assert!(
+        DirectClient::for_url(&proxied, "http://127.0.0.1:1/api/chat")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn nothing_listening_is_connect_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = failure(&format!("http://{addr}/api/chat"), Timeouts::default()).await;
+    assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err}");
+}
+
+#[tokio::test]
+async fn an_accepted_connection_without_an_answer_is_timeout_first_token() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(sock);
+    });
+    let timeouts = Timeouts {
+        first_token: Duration::from_millis(200),
+        ..Timeouts::default()
+    };
+    let err = failure(&format!("http://{addr}/api/chat"), timeouts).await;
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Timeout(TimeoutPhase::FirstToken),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_answer_is_classified_by_its_status() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        read_request(&mut sock).await;
+        let body = r#"{"error":"model \"nope\" not found, try pulling it first"}"#;
+        let head = format!(
+            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = sock.write_all(head.as_bytes()).await;
+        let _ = sock.write_all(body.as_bytes()).await;
+    });
+    let err = failure(&format!("http://{addr}/api/chat"), Timeouts::default()).await;
+    assert_eq!(err.kind(), ErrorKind::ModelNotFound, "{err}");
+    assert!(err.message().contains("HTTP 404"), "{err}");
+}
