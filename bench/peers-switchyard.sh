@@ -3,7 +3,6 @@
 #
 #   bash bench/peers-switchyard.sh                       # Switchyard vs direct and nginx
 #   PEERS="nginx portkey litellm" bash bench/peers-switchyard.sh   # the full comparison
-#   cargo xtask bench                                    # the same, from anywhere in the tree
 #
 # Builds the release binary, starts `switchyard simulate` as the UPSTREAM (fast mode,
 # OpenAI-compatible at /v1, model `bench`), starts `switchyard serve` on a temporary config
@@ -13,7 +12,8 @@
 #
 # Env: PEERS (default "nginx"), C, D, CACHE (passed on to peers.sh), PEERS_SH (path of
 # peers.sh, default ../shared/bench/peers.sh from the workspace root), UPSTREAM_PORT (18080),
-# GATEWAY_PORT (4141), SKIP_BUILD=1 (use the existing target/release/switchyard).
+# GATEWAY_PORT (4141), SKIP_BUILD=1 (use the existing target/release/switchyard), SIM_CHUNKS
+# (chunks per simulated answer, e.g. 20 as the reference upstream; default: a short greeting).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PEERS_SH=${PEERS_SH:-$root/../shared/bench/peers.sh}
@@ -45,7 +45,7 @@ for port in "$UPSTREAM_PORT" "$GATEWAY_PORT"; do
   fi
 done
 
-"$bin" simulate --listen "127.0.0.1:$UPSTREAM_PORT" --model bench >"$work/simulate.log" 2>&1 &
+"$bin" simulate --listen "127.0.0.1:$UPSTREAM_PORT" --model bench ${SIM_CHUNKS:+--chunks "$SIM_CHUNKS"} >"$work/simulate.log" 2>&1 &
 pids+=($!)
 wait_port "$UPSTREAM_PORT"
 

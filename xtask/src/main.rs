@@ -2,11 +2,18 @@
 //! tests need — the Python venv with the official `openai`, `ollama` and `anthropic` clients and
 //! the OpenAI Agents SDK, OpenClaw with its Node, the Codex CLI and Claude Code — then runs
 //! `cargo test --workspace` with those tests required);
-//! `cargo xtask ci` runs exactly what `.ci/run` runs; `cargo xtask bench`
-//! runs the side-by-side load test (`bench/peers-switchyard.sh`: Switchyard vs nginx, and
-//! with `PEERS="nginx portkey litellm"` the other gateways too).
+//! `cargo xtask ci` runs exactly what `.ci/run` runs; `cargo xtask bench` runs
+//! `bench/bench.sh` (Switchyard next to nginx on every path, against the reference mock
+//! upstream; writes `BENCHMARKS.md`); `cargo xtask soak` runs `bench/soak.sh` (1,000 slow
+//! streams through the gateway: all complete, peak RSS, open files), whose client is
+//! `cargo xtask soak-client` ([`soak`]).
+
+mod soak;
 
 use std::process::{Command, ExitCode};
+
+/// The workspace root.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -14,15 +21,11 @@ fn main() -> ExitCode {
         "test" => test(),
         "ci" => run("bash", &[".ci/run"]),
         "fuzz-smoke" => run("bash", &[".ci/fuzz-smoke"]),
-        "bench" => run(
-            "bash",
-            &[concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../bench/peers-switchyard.sh"
-            )],
-        ),
+        "bench" => run("bash", &[&format!("{ROOT}/bench/bench.sh")]),
+        "soak" => soak_script(),
+        "soak-client" => soak::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|bench>");
+            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|bench|soak>");
             ExitCode::from(2)
         }
     }
@@ -32,7 +35,7 @@ fn main() -> ExitCode {
 /// `SWITCHYARD_E2E_REQUIRED=1` a missing prerequisite fails its tests instead of skipping them,
 /// so a green run means the real clients, OpenClaw and Codex did run.
 fn test() -> ExitCode {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let root = ROOT;
     for script in [
         ".ci/python-env",
         "crates/switchyard/tests/e2e/openclaw-env",
@@ -44,33 +47,48 @@ fn test() -> ExitCode {
             return code;
         }
     }
-    match Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["test", "--workspace"])
-        .current_dir(root)
-        .env("SWITCHYARD_E2E_REQUIRED", "1")
-        .status()
-    {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("xtask: cargo test --workspace failed: {status}");
-            ExitCode::FAILURE
-        }
+    status(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(["test", "--workspace"])
+            .current_dir(root)
+            .env("SWITCHYARD_E2E_REQUIRED", "1"),
+        "cargo test --workspace",
+    )
+}
+
+/// `bench/soak.sh`, told where this binary is (its client is `soak-client`).
+fn soak_script() -> ExitCode {
+    match std::env::current_exe() {
+        Ok(me) => status(
+            Command::new("bash")
+                .arg(format!("{ROOT}/bench/soak.sh"))
+                .env("SOAK_CLIENT", me),
+            "bash bench/soak.sh",
+        ),
         Err(e) => {
-            eprintln!("xtask: cannot run cargo: {e}");
+            eprintln!("xtask: cannot find its own binary: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
 fn run(program: &str, args: &[&str]) -> ExitCode {
-    match Command::new(program).args(args).status() {
+    status(
+        Command::new(program).args(args),
+        &format!("{program} {}", args.join(" ")),
+    )
+}
+
+/// Runs `command` to its end; success when it exits 0.
+fn status(command: &mut Command, what: &str) -> ExitCode {
+    match command.status() {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => {
-            eprintln!("xtask: {program} {} failed: {status}", args.join(" "));
+            eprintln!("xtask: {what} failed: {status}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("xtask: cannot run {program}: {e}");
+            eprintln!("xtask: cannot run {what}: {e}");
             ExitCode::FAILURE
         }
     }

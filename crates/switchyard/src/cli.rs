@@ -113,6 +113,13 @@ pub(crate) struct SimulateArgs {
     /// is fast mode: no pauses, each answer one precomputed body (for load tests).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) delay_ms: u64,
+    /// Pause between chunks only, in milliseconds (overrides `--delay-ms` between chunks).
+    #[arg(long, value_name = "N")]
+    pub(crate) chunk_delay_ms: Option<u64>,
+    /// Stream N chunks per answer (`tok0 `, `tok1 `, …; at most 100000), as the reference
+    /// benchmark upstream does with 20. Without it: a short seven-chunk greeting.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) chunks: Option<u32>,
 }
 
 /// `models` options.

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# `cargo xtask bench`: Switchyard on every path next to nginx, against the reference upstream.
+#
+#   cargo xtask bench          # or: bash bench/bench.sh
+#   D=20 C=32 cargo xtask bench
+#
+# Builds the reference mock upstream (SWITCHYARD_BENCH_MOCK, default ../shared/bench/mock-upstream,
+# into target/bench-mock) and the release gateway, starts the mock (CHUNKS=20 per streamed
+# answer), `switchyard serve` on bench/switchyard-bench.json5 (an OpenAI and an Ollama provider
+# at the mock, logs at warn) and nginx as the floor (as ../shared/bench/peers.sh runs it: one
+# worker, keep-alive 64, no buffering, no access log). Then, plain and streamed, with
+# `wrk -t2 -cC -dD --latency -s bench/post.lua` after a 1 s warm-up:
+#   nginx in front of the mock's /v1/chat/completions and its /api/chat (the floors), and
+#   Switchyard on six paths: OpenAI->OpenAI, Ollama->Ollama, OpenAI->Ollama, Ollama->OpenAI,
+#   Anthropic (/v1/messages)->OpenAI, Responses (/v1/responses)->OpenAI.
+# A path's floor is nginx proxying the same upstream exchange (the upstream protocol, same mode).
+# Per path: rps, p50, p99, ratio to the floor's rps and p99, the gateway's CPU per request
+# (utime+stime delta over the run / requests) and per upstream chunk (/ CHUNKS), and, with
+# strace, syscalls per request from `strace -c -f -p` during a separate STRACE_D-second run.
+# The gateway's peak RSS (VmHWM) is over the whole run. Writes BENCH_OUT (BENCHMARKS.md).
+#
+# Last, the criterion bench of the per-chunk pipeline (switchyard-router/benches/pipeline.rs,
+# decode -> route -> encode of a 20-chunk answer per protocol pair) in ns per chunk.
+#
+# Env: D (8 s per run), C (16 connections), CHUNKS (20), STRACE_D (2; 0 skips strace),
+# PIPELINE (1; 0 skips the criterion bench),
+# BENCH_OUT, NGINX_PORT (18981), and those of bench/lib.sh (SWITCHYARD_BENCH_MOCK,
+# SKIP_BUILD, UPSTREAM_PORT, GATEWAY_PORT).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+D=${D:-8}; C=${C:-16}; CHUNKS=${CHUNKS:-20}; STRACE_D=${STRACE_D:-2}
+NGINX_PORT=${NGINX_PORT:-18981}
+BENCH_OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+need wrk wrk || { echo "wrk is missing and could not be installed" >&2; exit 2; }
+need nginx nginx-light || { echo "nginx is missing and could not be installed" >&2; exit 2; }
+if [ "$STRACE_D" != 0 ] && ! need strace strace; then
+  echo "strace is missing and could not be installed: no syscall counts" >&2; STRACE_D=0
+fi
+ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT" "$NGINX_PORT"
+build_all
+start_mock "$CHUNKS" 0
+start_gateway "$root/bench/switchyard-bench.json5"
+cat >"$work/nginx.conf" <<NGX
+worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err; daemon on;
+events { worker_connections 4096; }
+http { access_log off; upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://up; proxy_http_version 1.1;
+           proxy_set_header Connection ""; proxy_buffering off; } } }
+NGX
+nginx -c "$work/nginx.conf"
+wait_port "$NGINX_PORT"
+
+# body KIND MODEL STREAM: the request body a client of that API sends.
+body() {
+  local msg='[{"role":"user","content":"Say hello"}]'
+  case $1 in
+    openai | ollama) echo "{\"model\":\"$2\",\"messages\":$msg,\"stream\":$3}" ;;
+    anthropic) echo "{\"model\":\"$2\",\"max_tokens\":256,\"messages\":$msg,\"stream\":$3}" ;;
+    responses) echo "{\"model\":\"$2\",\"input\":\"Say hello\",\"store\":false,\"stream\":$3}" ;;
+  esac
+}
+# to_ms LATENCY: wrk's 420.00us / 1.23ms / 1.02s in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
+
+# wrk_run NAME URL KIND MODEL STREAM PID: warm-up, then the counted run; sets RPS P50 P99 REQS
+# BAD and, when PID is given, CPU_US (its CPU per request in µs).
+wrk_run() {
+  local b out t0 t1
+  b=$(body "$3" "$4" "$5")
+  WRK_BODY=$b WRK_ANTHROPIC_VERSION=2023-06-01 wrk -t1 -c2 -d1s -s "$root/bench/post.lua" "$2" >/dev/null 2>&1 || true
+  [ -n "$6" ] && t0=$(cpu_ticks "$6")
+  out=$(WRK_BODY=$b WRK_ANTHROPIC_VERSION=2023-06-01 wrk -t2 -c"$C" -d"${D}s" --latency -s "$root/bench/post.lua" "$2" 2>&1)
+  [ -n "$6" ] && t1=$(cpu_ticks "$6")
+  RPS=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  P50=$(echo "$out" | awk '$1=="50%" {print $2}'); P99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  REQS=$(echo "$out" | awk '/requests in/ {print $1}')
+  BAD=$(echo "$out" | awk '/Non-2xx/ {print $5}'); BAD=${BAD:-0}
+  CPU_US=-
+  if [ -n "$6" ] && [ "${REQS:-0}" -gt 0 ]; then CPU_US=$(( (t1 - t0) * TICK_US / REQS )); fi
+  printf '%-28s %-8s rps=%-7s p50=%-9s p99=%-9s failed=%-5s cpu/req=%s us\n' "$1" "$5" "${RPS:-0}" "${P50:-?}" "${P99:-?}" "$BAD" "$CPU_US" >&2
+}
+
+# strace_run URL KIND MODEL STREAM: syscalls and writev per request on the gateway during a
+# short wrk run under `strace -c -f -p`; sets SYS and WRITEV.
+strace_run() {
+  SYS=-; WRITEV=-
+  [ "$STRACE_D" != 0 ] || return 0
+  local b reqs
+  b=$(body "$2" "$3" "$4")
+  strace -c -f -p "$gw" -o "$work/strace.out" 2>/dev/null &
+  local st=$!
+  sleep 0.5
+  reqs=$(WRK_BODY=$b WRK_ANTHROPIC_VERSION=2023-06-01 wrk -t1 -c"$C" -d"${STRACE_D}s" -s "$root/bench/post.lua" "$1" 2>&1 | awk '/requests in/ {print $1}')
+  kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+  if [ -s "$work/strace.out" ] && [ "${reqs:-0}" -gt 0 ]; then
+    SYS=$(awk -v r="$reqs" '$NF=="total" {printf "%.1f", $4 / r}' "$work/strace.out")
+    WRITEV=$(awk -v r="$reqs" '$NF=="writev" {printf "%.1f", $4 / r}' "$work/strace.out")
+    WRITEV=${WRITEV:-0}
+  fi
+}
+
+nginx_url="http://127.0.0.1:$NGINX_PORT"
+gw_url="http://127.0.0.1:$GATEWAY_PORT"
+# The paths: label | client kind | gateway path | route | floor (upstream protocol).
+paths=(
+  "OpenAI client, OpenAI upstream|openai|/v1/chat/completions|bench-openai|openai"
+  "Ollama client, Ollama upstream|ollama|/api/chat|bench-ollama|ollama"
+  "OpenAI client, Ollama upstream|openai|/v1/chat/completions|bench-ollama|ollama"
+  "Ollama client, OpenAI upstream|ollama|/api/chat|bench-openai|openai"
+  "Anthropic client, OpenAI upstream|anthropic|/v1/messages|bench-openai|openai"
+  "Responses client, OpenAI upstream|responses|/v1/responses|bench-openai|openai"
+)
+echo "switchyard (pid $gw) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
+rows=()
+for stream in false true; do
+  declare -A FLOOR_RPS=() FLOOR_P99=()
+  wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$stream" ""
+  FLOOR_RPS[openai]=$RPS; FLOOR_P99[openai]=$P99
+  wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$stream" ""
+  FLOOR_RPS[ollama]=$RPS; FLOOR_P99[ollama]=$P99
+  mode=plain; [ "$stream" = true ] && mode=streamed
+  for p in "${paths[@]}"; do
+    IFS='|' read -r label kind path route floor <<<"$p"
+    wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
+    strace_run "$gw_url$path" "$kind" "$route" "$stream"
+    ratio=$(awk -v a="${RPS:-0}" -v b="${FLOOR_RPS[$floor]:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+    p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${FLOOR_P99[$floor]:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+    per_chunk=-; [ "$CPU_US" != - ] && per_chunk=$(awk -v c="$CPU_US" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
+    rows+=("| $label | $mode | ${FLOOR_RPS[$floor]} | ${RPS:-0} | **$ratio** | ${FLOOR_P99[$floor]} | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
+  done
+done
+hwm=$(status_kb "$gw" VmHWM)
+
+# The criterion pipeline bench, as `name | ns per answer | ns per chunk` rows.
+pipeline_rows=()
+if [ "${PIPELINE:-1}" != 0 ]; then
+  echo "criterion: cargo bench -p switchyard-router --bench pipeline" >&2
+  while read -r name ns; do
+    pipeline_rows+=("| ${name%%/*} | ${name#*/} | $ns | $(awk -v n="$ns" 'BEGIN { printf "%.0f", n / 20 }') |")
+  done < <(cd "$root" && cargo bench -q -p switchyard-router --bench pipeline -- --warm-up-time 1 --measurement-time 2 --output-format bencher 2>/dev/null |
+    awk '$1 == "test" && $3 == "..." { gsub(",", "", $5); print $2, $5 }')
+fi
+# A soak section (bench/soak.sh) already in BENCH_OUT is kept.
+soak_part=$(sed -n '/^<!-- soak -->$/,$p' "$BENCH_OUT" 2>/dev/null || true)
+if grep -qiE 'error|panic' "$work/serve.log"; then
+  echo "gateway log (errors):" >&2; grep -iE 'error|panic' "$work/serve.log" | head -20 >&2
+fi
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`cargo xtask bench\` (bench/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); the soak section by"
+  echo "\`cargo xtask soak\` (bench/soak.sh). Method and how to rerun: bench/README.md."
+  echo
+  echo "## Machine"
+  echo
+  machine
+  echo "- load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) when the run ended; the machine is shared, so only ratios from one run mean anything"
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  echo "CARGO_TARGET_DIR=target/bench-mock cargo build --release --locked --manifest-path ${MOCK_SRC#"$root/"}/Cargo.toml"
+  echo "cargo build --release -p switchyard"
+  echo "PORT=$UPSTREAM_PORT CHUNKS=$CHUNKS CHUNK_DELAY_US=0 target/bench-mock/release/mock-upstream"
+  echo "SWITCHYARD_LOG=warn target/release/switchyard --config bench/switchyard-bench.json5 serve"
+  echo "nginx -c nginx.conf   # worker_processes 1; keepalive 64; proxy_buffering off; access_log off (as peers.sh)"
+  echo "WRK_BODY='<body>' wrk -t1 -c2 -d1s -s bench/post.lua URL   # warm-up"
+  echo "WRK_BODY='<body>' wrk -t2 -c$C -d${D}s --latency -s bench/post.lua URL"
+  echo "strace -c -f -p GATEWAY_PID & WRK_BODY='<body>' wrk -t1 -c$C -d${STRACE_D}s -s bench/post.lua URL"
+  echo '```'
+  echo
+  echo "## Every path (mock-upstream, $CHUNKS chunks per streamed answer)"
+  echo
+  echo "The floor of a path is nginx proxying the same upstream exchange (nginx cannot translate):"
+  echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones."
+  echo "CPU is the gateway's utime+stime over the counted run divided by its requests; per chunk"
+  echo "divides that by $CHUNKS. Syscalls are per request under strace (a separate, slower run)."
+  echo
+  echo "| path | mode | nginx rps | Switchyard rps | ratio | nginx p99 | Switchyard p99 | p99 ratio | Switchyard p50 | CPU µs/req | CPU µs/chunk | syscalls/req | writev/req | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Gateway peak RSS (VmHWM over the whole run): $((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 )) MB."
+  echo
+  echo "The bar (issue 15): at least 0.7x nginx's requests/s (0.5x on translated paths), p99 within 1.5x, RSS under 30 MB."
+  if [ "${#pipeline_rows[@]}" -gt 0 ]; then
+    echo
+    echo "## Per-chunk pipeline (criterion)"
+    echo
+    echo "\`cargo bench -p switchyard-router --bench pipeline -- --warm-up-time 1 --measurement-time 2\`: one"
+    echo "20-chunk answer per iteration (the mock upstream's frames), \`pipeline_20_chunks\` = decode -> route"
+    echo "(a Router in front of a provider replaying the frames) -> encode, \`codec_20_chunks\` = decode -> encode."
+    echo
+    echo "| group | upstream -> client | ns per answer | ns per chunk |"
+    echo "|---|---|---|---|"
+    printf '%s\n' "${pipeline_rows[@]}"
+  fi
+  echo
+  echo "## Baseline (issue 15, before the work)"
+  echo
+  echo "One run on the same 2-core machine, release build of main then (wrk -c16, \`max_concurrency\`/\`max_queue\` 1024, logs at warn):"
+  echo
+  echo "| path | nginx rps | Switchyard rps | ratio |"
+  echo "|---|---|---|---|"
+  echo "| OpenAI client, OpenAI upstream, not streamed | 26,775 | 5,689 | 0.21x |"
+  echo "| OpenAI client, OpenAI upstream, streamed | 9,405 | 2,700 | 0.29x |"
+  echo "| Ollama client, Ollama upstream, streamed | 9,317 | 1,867 | 0.20x |"
+  echo
+  echo "Gateway CPU then: about 205 µs per request not streamed, about 490 µs streamed (about 23 µs per"
+  echo "upstream chunk); about 7.5 \`writev\` per streamed request."
+  if [ -n "$soak_part" ]; then echo; echo "$soak_part"; fi
+} >"$BENCH_OUT"
+echo "wrote $BENCH_OUT" >&2

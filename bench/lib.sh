@@ -1,0 +1,87 @@
+# Shared by bench/bench.sh and bench/soak.sh (sourced, not run): builds the reference mock
+# upstream and the release gateway, starts and stops them, reads /proc figures.
+#
+# Env: SWITCHYARD_BENCH_MOCK (the mock-upstream crate, default ../shared/bench/mock-upstream
+# from the workspace root; built with CARGO_TARGET_DIR=target/bench-mock so the shared
+# folder stays read-only), SKIP_BUILD=1 (use the binaries already built), UPSTREAM_PORT
+# (18080), GATEWAY_PORT (4141).
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MOCK_SRC=${SWITCHYARD_BENCH_MOCK:-$root/../shared/bench/mock-upstream}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
+GATEWAY_PORT=${GATEWAY_PORT:-4141}
+MOCK_BIN=$root/target/bench-mock/release/mock-upstream
+BIN=$root/target/release/switchyard
+work=$(mktemp -d)
+pids=()
+
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# Installs a missing tool with apt (as ../shared/bench/peers.sh does).
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  { apt-get update -qq && apt-get install -y -qq "$2"; } >/dev/null 2>&1 || true
+  command -v "$1" >/dev/null 2>&1
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened" >&2
+  return 1
+}
+
+ports_free() {
+  for port in "$@"; do
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port is already in use (set UPSTREAM_PORT / GATEWAY_PORT)" >&2
+      exit 2
+    fi
+  done
+}
+
+# The mock upstream and the release gateway, unless SKIP_BUILD=1.
+build_all() {
+  [ -f "$MOCK_SRC/Cargo.toml" ] || { echo "no mock upstream at $MOCK_SRC (set SWITCHYARD_BENCH_MOCK)" >&2; exit 2; }
+  if [ -z "${SKIP_BUILD:-}" ]; then
+    CARGO_TARGET_DIR=$root/target/bench-mock cargo build --release -q --locked --manifest-path "$MOCK_SRC/Cargo.toml"
+    (cd "$root" && cargo build --release -q -p switchyard)
+  fi
+  [ -x "$MOCK_BIN" ] || { echo "no mock upstream binary at $MOCK_BIN" >&2; exit 2; }
+  [ -x "$BIN" ] || { echo "no gateway binary at $BIN" >&2; exit 2; }
+}
+
+# start_mock CHUNKS CHUNK_DELAY_US: the mock upstream on UPSTREAM_PORT.
+start_mock() {
+  PORT=$UPSTREAM_PORT CHUNKS=$1 CHUNK_DELAY_US=$2 "$MOCK_BIN" >"$work/mock.log" 2>&1 &
+  pids+=($!)
+  wait_port "$UPSTREAM_PORT"
+}
+
+# start_gateway CONFIG: `switchyard serve` at warn on CONFIG with the ports rewritten;
+# sets gw to its pid.
+start_gateway() {
+  sed -e "s/127\.0\.0\.1:18080/127.0.0.1:$UPSTREAM_PORT/g" -e "s/127\.0\.0\.1:4141/127.0.0.1:$GATEWAY_PORT/g" \
+    "$1" >"$work/switchyard.json5"
+  SWITCHYARD_LOG=warn "$BIN" --config "$work/switchyard.json5" serve >"$work/serve.log" 2>&1 &
+  gw=$!
+  pids+=("$gw")
+  wait_port "$GATEWAY_PORT"
+}
+
+# cpu_ticks PID: utime + stime of the process (all threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# status_kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).
+status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+machine() {
+  echo "- CPUs: $(nproc) ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))"
+  echo "- kernel: $(uname -sr)"
+  echo "- switchyard $("$BIN" --version | awk '{print $2}') at commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+}
