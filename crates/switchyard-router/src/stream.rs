@@ -344,7 +344,7 @@ impl RoutedStream {
                 ));
                 this.ended = true;
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                this.deliver(Some(Err(e)), cx)
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
                 this.ended = true;
@@ -357,7 +357,7 @@ impl RoutedStream {
                     this.served_by
                 ));
                 this.complete(RequestOutcome::Error(e.kind()), Some(&e));
-                this.deliver(Some(Err(e)), cx)
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => Poll::Pending,
         }
