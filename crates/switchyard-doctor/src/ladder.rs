@@ -69,7 +69,6 @@ async fn climb(
     progress: &mut dyn FnMut(&str),
     out: &mut Vec<Check>,
 ) -> bool {
-    let id = probe.id.as_str();
     let target = match Target::parse(&probe.base_url) {
         Ok(t) => t,
         Err(finding) => {
@@ -90,49 +89,8 @@ async fn climb(
         out.push(finding.check(Rung::Account));
         return false;
     }
-    // Through a configured proxy, the network rungs look at the proxy.
-    let network_target = match &probe.client.proxy {
-        Some(proxy) => match Target::parse(proxy) {
-            Ok(t) => t,
-            Err(finding) => {
-                out.push(finding.check(Rung::Dns).subject("proxy"));
-                return false;
-            }
-        },
-        None => target.clone(),
-    };
-    let connect = connect_timeout(probe, options);
-
-    progress(&format!(
-        "{id}: rung 1 dns: resolving {}",
-        network_target.host
-    ));
-    let Some(addrs) = dns::probe(&network_target, options.dns_timeout, out).await else {
+    let Some((addr, protocol)) = network_rungs(probe, options, &target, progress, out).await else {
         return false;
-    };
-    progress(&format!(
-        "{id}: rung 2 tcp: connecting to {}",
-        network_target.authority()
-    ));
-    let Some(addr) = tcp::probe(&addrs, probe.api, connect, out).await else {
-        return false;
-    };
-    let protocol = if probe.client.proxy.is_some() {
-        out.push(Check::ok(
-            Rung::Tls,
-            "through the configured proxy: checked by the next rung",
-        ));
-        tls::Protocol::Fine
-    } else {
-        progress(&format!(
-            "{id}: rung 3 tls: what {} speaks",
-            target.authority()
-        ));
-        let ca = probe.client.ca_file.as_deref();
-        match tls::probe(&target, addr, ca, connect, options.request_timeout, out).await {
-            Some(p) => p,
-            None => return false,
-        }
     };
 
     let api_base = match probe.api {
@@ -316,4 +274,61 @@ mod tests {
         assert_eq!(section.stopped_at, Some(Rung::Account));
         assert_eq!(section.checks[0].code, "no_api_key");
     }
+}
+
+/// Rungs 1 to 3 (dns, tcp, tls), through the configured proxy when there is one: the
+/// address reached and what it speaks, or `None` (the failing check is in `out`).
+async fn network_rungs(
+    probe: &ProviderProbe,
+    options: &DoctorOptions,
+    target: &Target,
+    progress: &mut dyn FnMut(&str),
+    out: &mut Vec<Check>,
+) -> Option<(std::net::SocketAddr, tls::Protocol)> {
+    let id = probe.id.as_str();
+    // Through a configured proxy, the network rungs look at the proxy.
+    let network_target = match &probe.client.proxy {
+        Some(proxy) => match Target::parse(proxy) {
+            Ok(t) => t,
+            Err(finding) => {
+                out.push(finding.check(Rung::Dns).subject("proxy"));
+                return None;
+            }
+        },
+        None => target.clone(),
+    };
+    let connect = connect_timeout(probe, options);
+
+    progress(&format!(
+        "{id}: rung 1 dns: resolving {}",
+        network_target.host
+    ));
+    let Some(addrs) = dns::probe(&network_target, options.dns_timeout, out).await else {
+        return None;
+    };
+    progress(&format!(
+        "{id}: rung 2 tcp: connecting to {}",
+        network_target.authority()
+    ));
+    let Some(addr) = tcp::probe(&addrs, probe.api, connect, out).await else {
+        return None;
+    };
+    let protocol = if probe.client.proxy.is_some() {
+        out.push(Check::ok(
+            Rung::Tls,
+            "through the configured proxy: checked by the next rung",
+        ));
+        tls::Protocol::Fine
+    } else {
+        progress(&format!(
+            "{id}: rung 3 tls: what {} speaks",
+            target.authority()
+        ));
+        let ca = probe.client.ca_file.as_deref();
+        match tls::probe(&target, addr, ca, connect, options.request_timeout, out).await {
+            Some(p) => p,
+            None => return None,
+        }
+    };
+    Some((addr, protocol))
 }

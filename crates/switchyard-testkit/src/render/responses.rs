@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::ollama::{oversize_mark, split_mark};
 use super::{Rendered, call_id, fnv, parts, split_even};
+use crate::ScriptedCall;
 use crate::script::Script;
 use crate::time::unix_now;
 
@@ -76,87 +77,12 @@ pub(crate) fn render(model: &str, script: &Script) -> Rendered {
     );
     let mut output = Vec::new();
     if !p.thinking.is_empty() {
-        let rid = format!("rs_{tag}");
-        let text = p.thinking.concat();
-        let done = json!({"id": rid, "type": "reasoning", "encrypted_content": format!("enc_{tag}"),
-            "summary": [{"type": "summary_text", "text": text}]});
-        let mut inner = Vec::new();
-        for t in &p.thinking {
-            inner.push((
-                "response.reasoning_summary_text.delta",
-                json!({"item_id": rid, "summary_index": 0, "delta": t}),
-            ));
-        }
-        item_events(
-            &mut ev,
-            output.len(),
-            &json!({"id": rid, "type": "reasoning", "summary": []}),
-            &inner,
-            &done,
-        );
-        output.push(done);
+        reasoning_item(&mut ev, &mut output, &tag, &p.thinking);
     }
     if !p.text.is_empty() {
-        let mid = format!("msg_{tag}");
-        let text = p.text.concat();
-        let part = |t: &str| json!({"type": "output_text", "text": t, "annotations": []});
-        let done = json!({"id": mid, "type": "message", "role": "assistant", "status": "completed",
-            "content": [part(&text)]});
-        let at = json!({"item_id": mid, "content_index": 0});
-        let with = |extra: Value| {
-            let mut v = at.clone();
-            if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-                v.extend(extra.clone());
-            }
-            v
-        };
-        let mut inner = vec![(
-            "response.content_part.added",
-            with(json!({"part": part("")})),
-        )];
-        for t in &p.text {
-            inner.push(("response.output_text.delta", with(json!({"delta": t}))));
-        }
-        inner.push(("response.output_text.done", with(json!({"text": text}))));
-        inner.push((
-            "response.content_part.done",
-            with(json!({"part": part(&text)})),
-        ));
-        let added = json!({"id": mid, "type": "message", "role": "assistant",
-            "status": "in_progress", "content": []});
-        item_events(&mut ev, output.len(), &added, &inner, &done);
-        output.push(done);
+        message_item(&mut ev, &mut output, &tag, &p.text);
     }
-    for (i, c) in p.calls.iter().enumerate() {
-        let fid = format!("fc_{tag}_{i}");
-        let args = c.arguments.to_string();
-        let call = |arguments: &str, status: &str| {
-            json!({"id": fid, "type": "function_call", "call_id": call_id(model, c, i),
-                   "name": c.name, "arguments": arguments, "status": status})
-        };
-        let mut inner: Vec<(&str, Value)> = split_even(&args, ARG_PIECES)
-            .into_iter()
-            .map(|frag| {
-                (
-                    "response.function_call_arguments.delta",
-                    json!({"item_id": fid, "delta": frag}),
-                )
-            })
-            .collect();
-        inner.push((
-            "response.function_call_arguments.done",
-            json!({"item_id": fid, "arguments": args}),
-        ));
-        let done = call(&args, "completed");
-        item_events(
-            &mut ev,
-            output.len(),
-            &call("", "in_progress"),
-            &inner,
-            &done,
-        );
-        output.push(done);
-    }
+    call_items(&mut ev, &mut output, &tag, model, &p.calls);
     let content = std::mem::take(&mut ev.frames);
 
     let (prompt, completion) = script.usage;
@@ -221,4 +147,94 @@ pub(crate) fn error_event(message: &str) -> Bytes {
     let data = json!({"type": "error", "code": "server_error", "message": message, "param": null,
                       "sequence_number": 0});
     Bytes::from(format!("event: error\ndata: {data}\n\n"))
+}
+
+/// The reasoning item of a scripted answer: its events, and the done item in `output`.
+fn reasoning_item(ev: &mut Events, output: &mut Vec<Value>, tag: &str, thinking: &[&str]) {
+    let rid = format!("rs_{tag}");
+    let text = thinking.concat();
+    let done = json!({"id": rid, "type": "reasoning", "encrypted_content": format!("enc_{tag}"),
+        "summary": [{"type": "summary_text", "text": text}]});
+    let mut inner = Vec::new();
+    for t in thinking {
+        inner.push((
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": rid, "summary_index": 0, "delta": t}),
+        ));
+    }
+    item_events(
+        ev,
+        output.len(),
+        &json!({"id": rid, "type": "reasoning", "summary": []}),
+        &inner,
+        &done,
+    );
+    output.push(done);
+}
+
+/// The assistant message item of a scripted answer: its events, and the done item in `output`.
+fn message_item(ev: &mut Events, output: &mut Vec<Value>, tag: &str, texts: &[String]) {
+    let mid = format!("msg_{tag}");
+    let text = texts.concat();
+    let part = |t: &str| json!({"type": "output_text", "text": t, "annotations": []});
+    let done = json!({"id": mid, "type": "message", "role": "assistant", "status": "completed",
+        "content": [part(&text)]});
+    let at = json!({"item_id": mid, "content_index": 0});
+    let with = |extra: Value| {
+        let mut v = at.clone();
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        v
+    };
+    let mut inner = vec![(
+        "response.content_part.added",
+        with(json!({"part": part("")})),
+    )];
+    for t in texts {
+        inner.push(("response.output_text.delta", with(json!({"delta": t}))));
+    }
+    inner.push(("response.output_text.done", with(json!({"text": text}))));
+    inner.push((
+        "response.content_part.done",
+        with(json!({"part": part(&text)})),
+    ));
+    let added = json!({"id": mid, "type": "message", "role": "assistant",
+        "status": "in_progress", "content": []});
+    item_events(ev, output.len(), &added, &inner, &done);
+    output.push(done);
+}
+
+/// The function-call items of a scripted answer: their events, and the done items in `output`.
+fn call_items(
+    ev: &mut Events,
+    output: &mut Vec<Value>,
+    tag: &str,
+    model: &str,
+    calls: &[ScriptedCall],
+) {
+    for (i, c) in calls.iter().enumerate() {
+        let fid = format!("fc_{tag}_{i}");
+        let args = c.arguments.to_string();
+        let call = |arguments: &str, status: &str| {
+            json!({"id": fid, "type": "function_call", "call_id": call_id(model, c, i),
+                   "name": c.name, "arguments": arguments, "status": status})
+        };
+        let mut inner: Vec<(&str, Value)> = split_even(&args, ARG_PIECES)
+            .into_iter()
+            .map(|frag| {
+                (
+                    "response.function_call_arguments.delta",
+                    json!({"item_id": fid, "delta": frag}),
+                )
+            })
+            .collect();
+        inner.push((
+            "response.function_call_arguments.done",
+            json!({"item_id": fid, "arguments": args}),
+        ));
+        let done = call(&args, "completed");
+        item_events(ev, output.len(), &call("", "in_progress"), &inner, &done);
+        output.push(done);
+    }
 }
