@@ -82,7 +82,7 @@ pub(crate) fn render(model: &str, script: &Script) -> Rendered {
     if !p.text.is_empty() {
         message_item(&mut ev, &mut output, &tag, &p.text);
     }
-    call_items(&mut ev, &mut output, &tag, model, &p.calls);
+    call_items(&mut ev, &mut output, &tag, model, p.calls);
     let content = std::mem::take(&mut ev.frames);
 
     let (prompt, completion) = script.usage;
