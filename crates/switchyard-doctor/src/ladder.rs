@@ -303,16 +303,12 @@ async fn network_rungs(
         "{id}: rung 1 dns: resolving {}",
         network_target.host
     ));
-    let Some(addrs) = dns::probe(&network_target, options.dns_timeout, out).await else {
-        return None;
-    };
+    let addrs = dns::probe(&network_target, options.dns_timeout, out).await?;
     progress(&format!(
         "{id}: rung 2 tcp: connecting to {}",
         network_target.authority()
     ));
-    let Some(addr) = tcp::probe(&addrs, probe.api, connect, out).await else {
-        return None;
-    };
+    let addr = tcp::probe(&addrs, probe.api, connect, out).await?;
     let protocol = if probe.client.proxy.is_some() {
         out.push(Check::ok(
             Rung::Tls,
@@ -325,10 +321,7 @@ async fn network_rungs(
             target.authority()
         ));
         let ca = probe.client.ca_file.as_deref();
-        match tls::probe(&target, addr, ca, connect, options.request_timeout, out).await {
-            Some(p) => p,
-            None => return None,
-        }
+        tls::probe(target, addr, ca, connect, options.request_timeout, out).await?
     };
     Some((addr, protocol))
 }
