@@ -238,44 +238,6 @@ fn skipped(rung: Rung, why: &str) -> Check {
     check
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn probe(api: ProbeApi, base: &str, locality: Locality) -> ProviderProbe {
-        ProviderProbe {
-            id: "p".into(),
-            api,
-            base_url: base.into(),
-            locality,
-            client: ClientConfig::default(),
-            models: vec![],
-            tool_models: vec![],
-            first_token_timeout: Duration::from_secs(1),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_bad_base_url_stops_before_dns() {
-        let p = probe(ProbeApi::Ollama, "127.0.0.1:11434", Locality::Local);
-        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
-        assert_eq!(section.stopped_at, Some(Rung::Dns));
-        assert_eq!(section.checks[0].code, "invalid_base_url");
-    }
-
-    #[tokio::test]
-    async fn a_cloud_provider_without_a_key_stops_at_once() {
-        let p = probe(
-            ProbeApi::OpenAi,
-            "https://api.example.invalid/v1",
-            Locality::Cloud,
-        );
-        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
-        assert_eq!(section.stopped_at, Some(Rung::Account));
-        assert_eq!(section.checks[0].code, "no_api_key");
-    }
-}
-
 /// Rungs 1 to 3 (dns, tcp, tls), through the configured proxy when there is one: the
 /// address reached and what it speaks, or `None` (the failing check is in `out`).
 async fn network_rungs(
@@ -324,4 +286,42 @@ async fn network_rungs(
         tls::probe(target, addr, ca, connect, options.request_timeout, out).await?
     };
     Some((addr, protocol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(api: ProbeApi, base: &str, locality: Locality) -> ProviderProbe {
+        ProviderProbe {
+            id: "p".into(),
+            api,
+            base_url: base.into(),
+            locality,
+            client: ClientConfig::default(),
+            models: vec![],
+            tool_models: vec![],
+            first_token_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_base_url_stops_before_dns() {
+        let p = probe(ProbeApi::Ollama, "127.0.0.1:11434", Locality::Local);
+        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
+        assert_eq!(section.stopped_at, Some(Rung::Dns));
+        assert_eq!(section.checks[0].code, "invalid_base_url");
+    }
+
+    #[tokio::test]
+    async fn a_cloud_provider_without_a_key_stops_at_once() {
+        let p = probe(
+            ProbeApi::OpenAi,
+            "https://api.example.invalid/v1",
+            Locality::Cloud,
+        );
+        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
+        assert_eq!(section.stopped_at, Some(Rung::Account));
+        assert_eq!(section.checks[0].code, "no_api_key");
+    }
 }
