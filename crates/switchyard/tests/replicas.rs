@@ -2,8 +2,8 @@
 //! own on a free loopback port), clients alternating between them: rate limits, budgets,
 //! spend, cooldowns and a fleet-wide `max_concurrency` hold for the fleet as for one
 //! gateway, and one replica's health probe serves both; a Redis outage fails budgets
-//! closed and rate limits over to local, both logged, and its end reconciles the spend
-//! once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
+//! closed and rate limits and the fleet-wide concurrency limit over to local, logged, and
+//! its end reconciles the spend once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -289,15 +289,18 @@ async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconcil
     assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
 }
 
-#[tokio::test]
-async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas() {
-    let Some(server) = redis() else { return };
-    let slow = TestUpstream::start(UpstreamConfig::empty().model_with_script(
+/// An upstream whose answers take about 3 s (five chunks, 600 ms apart).
+async fn slow_upstream() -> TestUpstream {
+    TestUpstream::start(UpstreamConfig::empty().model_with_script(
         "slow-model",
         Script::slow_stream(5, Duration::from_millis(600)),
     ))
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Two replicas whose provider `slow` has a fleet-wide `max_concurrency` of 2, no queue.
+async fn fleet_limited(slow: &TestUpstream, redis_url: &str) -> Fleet {
     let text = format!(
         r#"{{
   server: {{ listen: "127.0.0.1:0" }},
@@ -306,22 +309,23 @@ async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas(
              max_concurrency: 2, max_queue: 0, concurrency_scope: "fleet" }} }},
   routes: {{ slow: {{ targets: ["slow/slow-model"] }} }},
   retry: {{ max_retries: 0 }},
-  shared_state: {{ url: "{redis}", key_prefix: "fleet" }},
+  shared_state: {{ url: "{redis_url}", key_prefix: "fleet" }},
 }}"#,
         slow = slow.openai_base_url(),
-        redis = server.url(),
     );
-    let fleet = Fleet::with_config(&text).await;
-    // Six at once, three on each replica: the fleet serves two and refuses four, as one
-    // gateway with max_concurrency 2 and max_queue 0 would.
-    let tasks: Vec<_> = (0..6)
+    Fleet::with_config(&text).await
+}
+
+/// `n` slow chat requests at once, alternating replicas: (served, refused with
+/// `queue_full`).
+async fn at_once(fleet: &Fleet, n: usize) -> (usize, usize) {
+    let tasks: Vec<_> = (0..n)
         .map(|i| {
             let base = fleet.base(i);
             tokio::spawn(async move { chat(&base, "-", "slow").await })
         })
         .collect();
-    let mut served = 0;
-    let mut refused = 0;
+    let (mut served, mut refused) = (0, 0);
     for answer in futures::future::join_all(tasks).await {
         match answer.unwrap() {
             (200, _, _) => served += 1,
@@ -329,7 +333,17 @@ async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas(
             other => panic!("unexpected answer {other:?}"),
         }
     }
-    assert_eq!((served, refused), (2, 4));
+    (served, refused)
+}
+
+#[tokio::test]
+async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas() {
+    let Some(server) = redis() else { return };
+    let slow = slow_upstream().await;
+    let fleet = fleet_limited(&slow, &server.url()).await;
+    // Six at once, three on each replica: the fleet serves two and refuses four, as one
+    // gateway with max_concurrency 2 and max_queue 0 would.
+    assert_eq!(at_once(&fleet, 6).await, (2, 4));
     assert_eq!(slow.chat_request_count(), 2, "the upstream saw two streams");
     // The slots were given back: the next request is served (each replica publishes its
     // count when a stream ends; the bounded loop waits for that write).
@@ -342,6 +356,21 @@ async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn without_redis_a_fleet_wide_max_concurrency_falls_back_to_each_replica_logged() {
+    let Some(mut server) = redis() else { return };
+    let slow = slow_upstream().await;
+    let fleet = fleet_limited(&slow, &server.url()).await;
+    server.stop();
+    // Each replica applies the limit alone: two of three on each are served.
+    assert_eq!(at_once(&fleet, 6).await, (4, 2));
+    for served in &fleet.replicas {
+        served
+            .wait_for_log_after(0, "fleet-wide max_concurrency falls back", WAIT)
+            .await;
+    }
 }
 
 /// The state `/readyz` shows for `provider` (`up`, `down`, `cooling`).
