@@ -8,7 +8,12 @@
 //!   days), so a charge sent twice (a retry, a reconciliation) counts once;
 //! - `rate:<key id>`: the GCRA theoretical arrival time of a key's requests, checked and
 //!   advanced by one script using the server's clock (`TIME`), one round trip a request;
-//! - `cool:<provider id>`: a cooldown, as a key whose TTL is the time left.
+//! - `cool:<provider id>`: a cooldown, as a key whose TTL is the time left;
+//! - `inflight:<provider id>`: each replica's in-flight count of a provider whose
+//!   `max_concurrency` is fleet-wide (a hash field per replica, `<count>:<expiry ms>`),
+//!   admitted by one script that sums the live fields;
+//! - `probe:<provider id>`: the last health probe result, fresh for one probe interval, and
+//!   `probe-claim:<provider id>`, the claim of the replica probing it now.
 //!
 //! URLs: `redis://[user:password@]host:port/db`, `rediss://` (TLS, rustls),
 //! `redis+sentinel://host:port[,host:port...]/service[/db]` (the master of `service`, found

@@ -12,6 +12,8 @@ use crate::conn::{Conn, Connector, classify};
 use crate::endpoint::{Endpoint, RedisConfigError};
 use crate::scripts::{CHARGE, COOL, RATE};
 
+mod fleet;
+
 /// How long a charge id is remembered (a reconciliation after a longer outage could count a
 /// charge twice that had reached Redis just before it).
 const CHARGE_ID_TTL: Duration = Duration::from_secs(3 * 86_400);

@@ -160,3 +160,74 @@ async fn redis_save(server: &RedisServer) {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: String = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
 }
+
+#[tokio::test]
+async fn in_flight_counts_of_two_replicas_share_one_limit_and_expire() {
+    use switchyard_router::{FleetAdmit, FleetState};
+    let Some(server) = server() else { return };
+    let (a, b) = (state(&server), state(&server));
+    let ttl = Duration::from_secs(30);
+    assert_eq!(
+        a.admit("p", "ra", 1, 2, ttl).await.unwrap(),
+        FleetAdmit::Admitted
+    );
+    assert_eq!(
+        b.admit("p", "rb", 1, 2, ttl).await.unwrap(),
+        FleetAdmit::Admitted
+    );
+    assert_eq!(
+        a.admit("p", "ra", 2, 2, ttl).await.unwrap(),
+        FleetAdmit::Full { others: 1 }
+    );
+    assert_eq!(
+        b.admit("p", "rb", 2, 2, ttl).await.unwrap(),
+        FleetAdmit::Full { others: 1 }
+    );
+    // Another provider has its own count.
+    assert_eq!(
+        a.admit("q", "ra", 2, 2, ttl).await.unwrap(),
+        FleetAdmit::Admitted
+    );
+    // A replica whose request ended publishes its lower count: the other gets the slot.
+    a.publish_in_flight("p", "ra", 0, ttl).await.unwrap();
+    assert_eq!(
+        b.admit("p", "rb", 2, 2, ttl).await.unwrap(),
+        FleetAdmit::Admitted
+    );
+    // A replica that stops refreshing stops counting once its TTL ends.
+    a.publish_in_flight("r", "gone", 5, Duration::from_millis(50))
+        .await
+        .unwrap();
+    let mut admitted = false;
+    for _ in 0..100 {
+        if b.admit("r", "rb", 1, 2, ttl).await.unwrap() == FleetAdmit::Admitted {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "the expired count no longer held the slots");
+}
+
+#[tokio::test]
+async fn one_replica_probes_and_the_others_read_its_result() {
+    use switchyard_core::ErrorKind;
+    use switchyard_router::{FleetState, ProbeTurn, SharedProbe};
+    let Some(server) = server() else { return };
+    let (a, b) = (state(&server), state(&server));
+    let claim = Duration::from_secs(5);
+    assert_eq!(a.probe_turn("p", claim).await.unwrap(), ProbeTurn::Yours);
+    assert_eq!(b.probe_turn("p", claim).await.unwrap(), ProbeTurn::Busy);
+    let down = SharedProbe::Down(ErrorKind::ConnectRefused);
+    a.publish_probe("p", down, Duration::from_secs(30))
+        .await
+        .unwrap();
+    for s in [&a, &b] {
+        assert_eq!(
+            s.probe_turn("p", claim).await.unwrap(),
+            ProbeTurn::Fresh(down)
+        );
+    }
+    // Another provider is not covered by it.
+    assert_eq!(b.probe_turn("q", claim).await.unwrap(), ProbeTurn::Yours);
+}

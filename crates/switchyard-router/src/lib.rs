@@ -105,10 +105,11 @@ pub use record::{
 };
 pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
 pub use shared::{
-    InProcessState, OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError,
-    SharedStateHandle, Snapshot, SpendCharge, SpendCounter,
+    FleetAdmit, FleetState, IN_FLIGHT_TTL, InProcessState, OnOutage, OutagePolicy, ProbeTurn,
+    RateDecision, SharedProbe, SharedState, SharedStateError, SharedStateHandle, Snapshot,
+    SpendCharge, SpendCounter,
 };
-pub use slot::ProviderSlot;
+pub use slot::{ConcurrencyScope, ProviderSlot};
 pub use stream::RoutedStream;
 pub use switchyard_core::ReasonCode;
 pub use tool_report::{CallerTools, ToolSeen, ToolSetShrink, UnknownToolCall};

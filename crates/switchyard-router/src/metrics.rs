@@ -37,11 +37,16 @@ pub const UNKNOWN_TOOL_CALLS_TOTAL: &str = "switchyard_unknown_tool_calls_total"
 /// unreachable. Absent without shared state.
 pub const SHARED_STATE_UP: &str = "switchyard_shared_state_up";
 /// Counter `{op}`: failed shared-state operations; `op` is `snapshot`, `charge`, `rate`,
-/// `cool`, `ping` or `reconcile`.
+/// `cool`, `ping`, `reconcile`, `concurrency` (fleet-wide `max_concurrency`) or `probe`
+/// (shared health probes).
 pub const SHARED_STATE_ERRORS_TOTAL: &str = "switchyard_shared_state_errors_total";
 /// Counter: spend charges recorded while the shared state was unreachable and applied to
 /// it once it answered again.
 pub const SHARED_STATE_RECONCILED_TOTAL: &str = "switchyard_shared_state_reconciled_total";
+
+/// Counter `{provider, source}`: health probe results applied; `source` is `own` (this
+/// replica probed) or `shared` (another replica's fresh result, read from the shared state).
+pub const HEALTH_PROBES_TOTAL: &str = "switchyard_health_probes_total";
 
 pub(crate) fn set_queue_depth(provider: &str, depth: usize) {
     ::metrics::gauge!(QUEUE_DEPTH, "provider" => provider.to_owned()).set(depth as f64);

@@ -1,16 +1,23 @@
 //! Per-provider admission: at most `max_concurrency` in flight, at most `max_queue`
 //! waiting, each waiter at most `queue_timeout`. The limits can change on a reload while
-//! requests hold slots; the counters stay exact.
+//! requests hold slots; the counters stay exact. A provider whose concurrency scope is the
+//! fleet is admitted by the shared state too, against every replica's in-flight total.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::shared::{FleetSlot, SharedHandle};
+
 /// Retry hint given with `QueueFull`.
 pub(crate) const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The first pause of a request waiting for a slot of the fleet; it doubles up to
+/// [`FLEET_POLL_MAX`] (the store is asked again after each).
+const FLEET_POLL_FIRST: Duration = Duration::from_millis(25);
+const FLEET_POLL_MAX: Duration = Duration::from_millis(400);
 
 #[derive(Debug)]
 pub(crate) struct Admission {
@@ -25,6 +32,8 @@ pub(crate) struct Admission {
     debt: AtomicUsize,
     /// Serialises resizes.
     resizing: Mutex<()>,
+    /// `max_concurrency` is a limit of the fleet (with shared state).
+    fleet_scoped: AtomicBool,
 }
 
 /// Decrements the waiting count when a waiter leaves (admitted, timed out or cancelled).
@@ -46,10 +55,13 @@ impl Drop for WaitGuard<'_> {
 pub(crate) struct SlotPermit {
     permit: Option<OwnedSemaphorePermit>,
     admission: Arc<Admission>,
+    /// The fleet's slot, for a fleet-scoped provider (released first, on drop).
+    fleet: Option<FleetSlot>,
 }
 
 impl Drop for SlotPermit {
     fn drop(&mut self) {
+        self.fleet.take();
         if let Some(permit) = self.permit.take() {
             let retire = self
                 .admission
@@ -89,7 +101,13 @@ impl Admission {
             waiting: AtomicUsize::new(0),
             debt: AtomicUsize::new(0),
             resizing: Mutex::new(()),
+            fleet_scoped: AtomicBool::new(false),
         }
+    }
+
+    /// Makes `max_concurrency` a limit of the fleet (`true`) or of this replica.
+    pub(crate) fn set_fleet_scoped(&self, fleet: bool) {
+        self.fleet_scoped.store(fleet, Ordering::Release);
     }
 
     /// Applies new limits (a reload). Raising the concurrency frees slots at once;
@@ -134,7 +152,64 @@ impl Admission {
         SlotPermit {
             permit: Some(permit),
             admission: self.clone(),
+            fleet: None,
         }
+    }
+
+    /// Takes a slot ([`Admission::acquire`]); for a fleet-scoped provider with `shared`
+    /// state, also a slot of the fleet: while the fleet is full the request waits (within
+    /// the queue timeout, when `max_queue` allows waiting) or is refused with `QueueFull`.
+    /// When the store is unreachable, this replica's limit alone applies (logged).
+    pub(crate) async fn acquire_with(
+        self: &Arc<Self>,
+        shared: Option<&SharedHandle>,
+    ) -> Result<SlotPermit, ProviderError> {
+        let start = tokio::time::Instant::now();
+        let mut permit = self.acquire().await?;
+        let Some(shared) = shared.filter(|_| self.fleet_scoped.load(Ordering::Acquire)) else {
+            return Ok(permit);
+        };
+        let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Acquire));
+        let mut pause = FLEET_POLL_FIRST;
+        loop {
+            let limit = self.max_concurrency.load(Ordering::Acquire);
+            match shared.admit_in_flight(&self.provider, limit).await {
+                Ok(fleet) => {
+                    permit.fleet = fleet;
+                    return Ok(permit);
+                }
+                Err(others) if self.max_queue.load(Ordering::Acquire) == 0 => {
+                    return Err(self.fleet_full(others, limit));
+                }
+                Err(others) => {
+                    if start.elapsed() + pause > timeout {
+                        return Err(ProviderError::new(
+                            ErrorKind::Timeout(TimeoutPhase::Queue),
+                            format!(
+                                "provider `{}`: waited {} ms for a slot of the fleet ({others} in flight on other replicas, max_concurrency {limit})",
+                                self.provider,
+                                timeout.as_millis()
+                            ),
+                        )
+                        .with_retry_after(QUEUE_FULL_RETRY_AFTER));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(FLEET_POLL_MAX);
+                }
+            }
+        }
+    }
+
+    fn fleet_full(&self, others: u64, limit: usize) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::QueueFull,
+            format!(
+                "provider `{}`: the fleet has {} in flight ({others} on other replicas; fleet-wide max_concurrency {limit}, max_queue 0)",
+                self.provider,
+                others.saturating_add(u64::try_from(self.in_flight().saturating_sub(1)).unwrap_or(0)),
+            ),
+        )
+        .with_retry_after(QUEUE_FULL_RETRY_AFTER)
     }
 
     /// Takes a slot, waiting in the bounded queue if needed.

@@ -529,7 +529,7 @@ impl Target<'_> {
             return Tried::Skipped;
         }
         let queue_start = Instant::now();
-        let permit = match slot.admission.acquire().await {
+        let permit = match slot.admission.acquire_with(inner.shared.as_ref()).await {
             Ok(p) => p,
             Err(e) => {
                 let took = queue_start.elapsed();

@@ -22,6 +22,8 @@ pub struct ProviderSlot {
     pub locality: Locality,
     /// Requests in flight at most.
     pub max_concurrency: usize,
+    /// Whether `max_concurrency` bounds this replica or (with shared state) the fleet.
+    pub concurrency_scope: ConcurrencyScope,
     /// Requests waiting for a slot at most; more are refused with `QueueFull`.
     pub max_queue: usize,
     /// How long a request may wait for a slot (`Timeout(Queue)` after).
@@ -37,6 +39,7 @@ impl fmt::Debug for ProviderSlot {
             .field("id", &self.id)
             .field("locality", &self.locality)
             .field("max_concurrency", &self.max_concurrency)
+            .field("concurrency_scope", &self.concurrency_scope)
             .field("max_queue", &self.max_queue)
             .field("queue_timeout", &self.queue_timeout)
             .field("models", &self.models.len())
@@ -52,11 +55,24 @@ impl ProviderSlot {
             provider,
             locality,
             max_concurrency: 4,
+            concurrency_scope: ConcurrencyScope::Replica,
             max_queue: 16,
             queue_timeout: Duration::from_secs(30),
             models: Vec::new(),
         }
     }
+}
+
+/// What a provider's `max_concurrency` bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyScope {
+    /// This replica's requests (queues are always per replica).
+    #[default]
+    Replica,
+    /// Every replica's requests together, counted in the shared state; without shared
+    /// state (or while it is unreachable) the same as `Replica`.
+    Fleet,
 }
 
 /// How long a discovered catalog is reused.

@@ -109,3 +109,124 @@ async fn a_charge_id_counts_once() {
     let snap = state.snapshot(&counters, &[]).await.unwrap();
     assert_eq!(snap.spent, vec![5, 5, 5, 5]);
 }
+
+/// Two routers sharing `state`, each with the provider `up` (`max_concurrency` 2,
+/// `max_queue` 0, `concurrency_scope` as given) and probes every `probe_ms` when given.
+fn fleet_of_two(
+    state: &Arc<InProcessState>,
+    up: &TestUpstream,
+    scope: switchyard_router::ConcurrencyScope,
+    probe_ms: Option<u64>,
+) -> Vec<Router> {
+    let cfg = json!({ "routes": { "chat": { "targets": ["up/m"] } },
+                      "retry": { "max_retries": 0 },
+                      "health": { "probe_interval_ms": probe_ms } });
+    (0..2)
+        .map(|_| {
+            let mut slot = openai_at(
+                "up",
+                &up.openai_base_url(),
+                switchyard_core::Locality::Lan,
+                &[("m", 0.0, 0.0)],
+            );
+            (slot.max_concurrency, slot.max_queue, slot.concurrency_scope) = (2, 0, scope);
+            let (router, _) = build_router(cfg.clone(), vec![slot]);
+            let handle = SharedStateHandle::new(state.clone(), OutagePolicy::default());
+            router.with_shared_state(Arc::new(handle))
+        })
+        .collect()
+}
+
+/// Routes one request on each router in turn (`n` in all), keeping the streams open;
+/// returns the streams admitted and the refusals' kinds.
+async fn hold(
+    routers: &[Router],
+    n: usize,
+) -> (
+    Vec<switchyard_router::RoutedStream>,
+    Vec<switchyard_core::ErrorKind>,
+) {
+    let (mut held, mut refused) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        match route(&routers[i % 2], &request("chat")).await {
+            Ok(s) => held.push(s),
+            Err(f) => refused.push(f.kind()),
+        }
+    }
+    (held, refused)
+}
+
+#[tokio::test]
+async fn a_fleet_scoped_max_concurrency_admits_its_limit_across_two_routers() {
+    use switchyard_core::ErrorKind;
+    use switchyard_router::ConcurrencyScope;
+    let up =
+        TestUpstream::start(UpstreamConfig::empty().model_with_script("m", Script::text(["ok"])))
+            .await
+            .unwrap();
+    let state = Arc::new(InProcessState::new());
+    let routers = fleet_of_two(&state, &up, ConcurrencyScope::Fleet, None);
+    let (mut held, refused) = hold(&routers, 6).await;
+    assert_eq!(held.len(), 2, "two in flight for the whole fleet");
+    assert_eq!(refused, vec![ErrorKind::QueueFull; 4]);
+    // The slot of the second router frees: that router admits one again at once.
+    drop(held.pop());
+    let (again, refused) = hold(&routers[1..], 1).await;
+    assert_eq!((again.len(), refused.len()), (1, 0));
+    drop(again);
+    drop(held);
+
+    // The same with the default scope: each router admits its own two.
+    let routers = fleet_of_two(
+        &Arc::new(InProcessState::new()),
+        &up,
+        ConcurrencyScope::Replica,
+        None,
+    );
+    let (held, refused) = hold(&routers, 6).await;
+    assert_eq!((held.len(), refused.len()), (4, 2));
+}
+
+#[tokio::test]
+async fn a_probe_result_of_one_router_is_used_by_the_other_without_probing() {
+    use switchyard_router::Health;
+    let dead =
+        TestUpstream::start(UpstreamConfig::empty().model_with_script("m", Script::text(["ok"])))
+            .await
+            .unwrap();
+    dead.set_fault(Some(switchyard_testkit::Fault::HttpError {
+        status: 503,
+        message: "down".to_owned(),
+    }));
+    let state = Arc::new(InProcessState::new());
+    let routers = fleet_of_two(
+        &state,
+        &dead,
+        switchyard_router::ConcurrencyScope::Replica,
+        Some(60_000),
+    );
+    let down = |r: &Router| matches!(r.provider_status()[0].health, Health::Down { .. });
+    let wait_down = |r: Router| async move {
+        for _ in 0..200 {
+            if down(&r) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    };
+    let _first = routers[0].start_probes().unwrap();
+    assert!(
+        wait_down(routers[0].clone()).await,
+        "the first router probed"
+    );
+    let probes = dead.request_count();
+    assert!(probes >= 1);
+    assert!(!down(&routers[1]), "the second has not looked yet");
+    let _second = routers[1].start_probes().unwrap();
+    assert!(
+        wait_down(routers[1].clone()).await,
+        "the second took the shared result"
+    );
+    assert_eq!(dead.request_count(), probes, "the second did not probe");
+}

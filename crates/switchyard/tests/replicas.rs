@@ -1,8 +1,9 @@
 //! Two `switchyard serve` replicas sharing one real `redis-server` (each test starts its
 //! own on a free loopback port), clients alternating between them: rate limits, budgets,
-//! spend and cooldowns hold for the fleet as for one gateway; a Redis outage fails budgets
-//! closed and rate limits over to local, both logged, and its end reconciles the spend
-//! once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
+//! spend, cooldowns and a fleet-wide `max_concurrency` hold for the fleet as for one
+//! gateway, and one replica's health probe serves both; a Redis outage fails budgets
+//! closed and rate limits and the fleet-wide concurrency limit over to local, logged, and
+//! its end reconciles the spend once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -79,8 +80,12 @@ struct Fleet {
 
 impl Fleet {
     async fn start(cloud: &TestUpstream, redis_url: &str) -> Fleet {
+        Fleet::with_config(&config(cloud, redis_url)).await
+    }
+
+    async fn with_config(text: &str) -> Fleet {
         let dir = TempDir::new("replicas");
-        let path = dir.write("config.json5", &config(cloud, redis_url));
+        let path = dir.write("config.json5", text);
         let a = Served::start(&path, &[]).await;
         let b = Served::start(&path, &[]).await;
         Fleet {
@@ -282,6 +287,178 @@ async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconcil
     assert_eq!(shared_total(&url, Some("bulk")).await, 5 * COST_MICRO);
     assert_eq!(shared_total(&url, None).await, 6 * COST_MICRO);
     assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
+}
+
+/// An upstream whose answers take about 3 s (five chunks, 600 ms apart).
+async fn slow_upstream() -> TestUpstream {
+    TestUpstream::start(UpstreamConfig::empty().model_with_script(
+        "slow-model",
+        Script::slow_stream(5, Duration::from_millis(600)),
+    ))
+    .await
+    .unwrap()
+}
+
+/// Two replicas whose provider `slow` has a fleet-wide `max_concurrency` of 2, no queue.
+async fn fleet_limited(slow: &TestUpstream, redis_url: &str) -> Fleet {
+    let text = format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0" }},
+  providers: {{
+    slow: {{ api: "openai", base_url: "{slow}", locality: "lan", models: [ {{ id: "slow-model" }} ],
+             max_concurrency: 2, max_queue: 0, concurrency_scope: "fleet" }} }},
+  routes: {{ slow: {{ targets: ["slow/slow-model"] }} }},
+  retry: {{ max_retries: 0 }},
+  shared_state: {{ url: "{redis_url}", key_prefix: "fleet" }},
+}}"#,
+        slow = slow.openai_base_url(),
+    );
+    Fleet::with_config(&text).await
+}
+
+/// `n` slow chat requests at once, alternating replicas: (served, refused with
+/// `queue_full`).
+async fn at_once(fleet: &Fleet, n: usize) -> (usize, usize) {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let base = fleet.base(i);
+            tokio::spawn(async move { chat(&base, "-", "slow").await })
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for answer in futures::future::join_all(tasks).await {
+        match answer.unwrap() {
+            (200, _, _) => served += 1,
+            (429, Some(code), _) if code == "queue_full" => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    (served, refused)
+}
+
+#[tokio::test]
+async fn a_fleet_wide_max_concurrency_of_2_admits_2_streams_across_two_replicas() {
+    let Some(server) = redis() else { return };
+    let slow = slow_upstream().await;
+    let fleet = fleet_limited(&slow, &server.url()).await;
+    // Six at once, three on each replica: the fleet serves two and refuses four, as one
+    // gateway with max_concurrency 2 and max_queue 0 would.
+    assert_eq!(at_once(&fleet, 6).await, (2, 4));
+    assert_eq!(slow.chat_request_count(), 2, "the upstream saw two streams");
+    // The slots were given back: the next request is served (each replica publishes its
+    // count when a stream ends; the bounded loop waits for that write).
+    let mut status = 0;
+    for _ in 0..50 {
+        status = chat(&fleet.base(1), "-", "slow").await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn without_redis_a_fleet_wide_max_concurrency_falls_back_to_each_replica_logged() {
+    let Some(mut server) = redis() else { return };
+    let slow = slow_upstream().await;
+    let fleet = fleet_limited(&slow, &server.url()).await;
+    server.stop();
+    // Each replica applies the limit alone: two of three on each are served.
+    assert_eq!(at_once(&fleet, 6).await, (4, 2));
+    for served in &fleet.replicas {
+        served
+            .wait_for_log_after(0, "fleet-wide max_concurrency falls back", WAIT)
+            .await;
+    }
+}
+
+/// The state `/readyz` shows for `provider` (`up`, `down`, `cooling`).
+async fn provider_state(base: &str, provider: &str) -> String {
+    let ready: Value = http()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["providers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == provider))
+        .and_then(|p| p["health"]["state"].as_str())
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+async fn wait_down(base: &str, provider: &str) {
+    for _ in 0..100 {
+        if provider_state(base, provider).await == "down" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{provider} never shown down by {base}");
+}
+
+#[tokio::test]
+async fn a_dead_upstream_probed_by_one_replica_is_down_on_the_other_without_its_probe() {
+    let Some(server) = redis() else { return };
+    let dead = TestUpstream::start(
+        UpstreamConfig::empty().model_with_script("m", Script::text(["never"])),
+    )
+    .await
+    .unwrap();
+    dead.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "down".to_owned(),
+    }));
+    let dir = TempDir::new("probes");
+    let path = dir.write(
+        "config.json5",
+        &format!(
+            r#"{{
+  server: {{ listen: "127.0.0.1:0" }},
+  providers: {{ dead: {{ api: "openai", base_url: "{dead}", locality: "lan", models: [ {{ id: "m" }} ] }} }},
+  routes: {{ r: {{ targets: ["dead/m"] }} }},
+  health: {{ probe_interval_ms: 60000 }},
+  shared_state: {{ url: "{redis}", key_prefix: "probes" }},
+}}"#,
+            dead = dead.openai_base_url(),
+            redis = server.url(),
+        ),
+    );
+    let first = Served::start(&path, &[]).await;
+    wait_down(&first.base_url(), "dead").await;
+    let probed = dead.request_count();
+    assert!(probed >= 1, "the first replica probed the upstream");
+    let second = Served::start(&path, &[]).await;
+    wait_down(&second.base_url(), "dead").await;
+    assert_eq!(
+        dead.request_count(),
+        probed,
+        "the second replica did not probe: it used the shared result"
+    );
+    let metrics = http()
+        .get(format!("{}/metrics", second.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let probes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_health_probes_total"))
+        .collect();
+    assert!(
+        probes.iter().any(|l| l.contains(r#"source="shared""#)),
+        "{probes:?}"
+    );
+    assert!(
+        !probes.iter().any(|l| l.contains(r#"source="own""#)),
+        "{probes:?}"
+    );
 }
 
 /// nginx (from the Debian package) on a free loopback port, balancing over `backends`;

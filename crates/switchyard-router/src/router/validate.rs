@@ -219,6 +219,7 @@ fn build_slots(
                     s.queue_timeout,
                 )),
             };
+            admission.set_fleet_scoped(s.concurrency_scope == crate::ConcurrencyScope::Fleet);
             crate::metrics::set_provider_up(
                 &s.id,
                 live.health

@@ -27,15 +27,17 @@ const MAX_VIEW: usize = 4_096;
 /// unreachable, and the bookkeeping around it. Cheap to share (`Arc`); kept across reloads.
 #[derive(Debug)]
 pub struct SharedStateHandle {
-    state: Arc<dyn SharedState>,
+    pub(super) state: Arc<dyn SharedState>,
     policy: OutagePolicy,
-    replica: String,
+    pub(super) replica: String,
     seq: AtomicU64,
     up: AtomicBool,
     view: Mutex<HashMap<(String, String), u64>>,
     journal: Mutex<VecDeque<SpendCharge>>,
     reconciling: AtomicBool,
     last_log: Mutex<Option<Instant>>,
+    /// This replica's in-flight counts of fleet-scoped providers.
+    pub(super) fleet: super::fleet::FleetCounters,
 }
 
 impl SharedStateHandle {
@@ -52,6 +54,7 @@ impl SharedStateHandle {
             journal: Mutex::default(),
             reconciling: AtomicBool::new(false),
             last_log: Mutex::default(),
+            fleet: super::fleet::FleetCounters::default(),
         }
     }
 
@@ -101,7 +104,7 @@ impl SharedStateHandle {
     }
 
     /// Runs one operation with the timeout, keeping the up/down state, metric and log.
-    async fn timed<T>(
+    pub(super) async fn timed<T>(
         &self,
         op: &'static str,
         fut: impl Future<Output = Result<T, SharedStateError>>,

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 
 use super::{RateDecision, SharedState, SharedStateError, Snapshot, SpendCharge, SpendCounter};
 
+mod fleet;
+
 /// How many charge ids are remembered for idempotency (oldest forgotten first).
 const MAX_CHARGE_IDS: usize = 100_000;
 /// How many rate-limit keys and cooled targets are kept (oldest entries dropped first).
@@ -22,6 +24,8 @@ struct State {
     /// GCRA theoretical arrival time per rate-limit key.
     tat: HashMap<String, Instant>,
     cooling: HashMap<String, Instant>,
+    /// In-flight counts and probe results.
+    fleet: fleet::FleetMem,
 }
 
 /// Shared state in this process's memory: what several routers in one process (or one

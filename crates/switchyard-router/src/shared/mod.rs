@@ -8,10 +8,15 @@
 //! ([`crate::Router::with_shared_state`]), spend is charged to the shared counters once
 //! per charge id, budget checks read the shared totals, cooldowns are published and
 //! honoured, and per-key request rates are decided by the shared state. When the shared
-//! state fails, each concern does what its [`OutagePolicy`] says.
+//! state fails, each concern does what its [`OutagePolicy`] says. Providers configured
+//! with a fleet-wide concurrency scope are admitted against the fleet's in-flight total,
+//! and health probe results are shared ([`FleetState`]).
 
+mod fleet;
 pub(crate) mod handle;
+mod in_flight;
 mod local;
+mod probe;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -21,9 +26,12 @@ use serde::Deserialize;
 
 use crate::ledger::BudgetWindow;
 
+pub use fleet::{FleetAdmit, FleetState, IN_FLIGHT_TTL, ProbeTurn, SharedProbe};
 pub(crate) use handle::SharedHandle;
 pub use handle::SharedStateHandle;
+pub(crate) use in_flight::FleetSlot;
 pub use local::InProcessState;
+pub(crate) use probe::ProbeStep;
 
 /// One spend charge: `micro_usd` for `caller` (and the global scope) in the periods
 /// containing `at`. `charge_id` makes it idempotent: a charge applied twice counts once.
@@ -127,9 +135,10 @@ impl SharedStateError {
 }
 
 /// The store of state several replicas share. Implementations: [`InProcessState`], and
-/// `switchyard_redis::RedisState`. Every method is one round trip to the store.
+/// `switchyard_redis::RedisState`. Every method is one round trip to the store; in-flight
+/// counts and probe results are its [`FleetState`] side.
 #[async_trait]
-pub trait SharedState: Send + Sync + fmt::Debug {
+pub trait SharedState: FleetState + Send + Sync + fmt::Debug {
     /// What the store is, for logs and `/readyz` (`in_process`, `redis`).
     fn kind(&self) -> &'static str;
 

@@ -222,6 +222,7 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
     };
     let mut slot = ProviderSlot::new(id, provider, locality);
     slot.max_concurrency = p.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+    slot.concurrency_scope = p.concurrency_scope;
     slot.max_queue = p.max_queue.unwrap_or(DEFAULT_MAX_QUEUE);
     slot.queue_timeout = p
         .queue_timeout_ms

@@ -231,6 +231,10 @@ pub(crate) struct ProviderSection {
     pub(crate) discover: Option<bool>,
     /// Requests in flight at most (default 4).
     pub(crate) max_concurrency: Option<usize>,
+    /// What `max_concurrency` bounds: `replica` (default) or `fleet` (every replica on the
+    /// same `shared_state` together; needs `shared_state`).
+    #[serde(default)]
+    pub(crate) concurrency_scope: switchyard_router::ConcurrencyScope,
     /// Requests waiting at most (default 16).
     pub(crate) max_queue: Option<usize>,
     /// How long a request may wait for a slot (default 30 s).

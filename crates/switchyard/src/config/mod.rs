@@ -59,6 +59,7 @@ fn default_ollama() -> file::ProviderSection {
         locality: Some(switchyard_core::Locality::Local),
         discover: Some(true),
         max_concurrency: None,
+        concurrency_scope: switchyard_router::ConcurrencyScope::Replica,
         max_queue: None,
         queue_timeout_ms: None,
         timeouts: file::TimeoutsSection::default(),

@@ -660,3 +660,40 @@ fn shared_state_parses_resolves_its_secrets_and_names_mistakes() {
         assert_eq!(e.path.as_deref(), Some(path), "{text}: {e}");
     }
 }
+
+#[test]
+fn concurrency_scope_fleet_needs_shared_state_and_names_mistakes() {
+    use switchyard_router::ConcurrencyScope;
+    let provider = "providers: { up: { api: 'openai', base_url: 'http://127.0.0.1:9/v1', models: [ { id: 'm' } ],";
+    let fleet = format!(
+        "{{ {provider} max_concurrency: 2, concurrency_scope: 'fleet' }} }},\n shared_state: {{ url: 'redis://127.0.0.1:6379/0' }} }}"
+    );
+    let c = parse_str(&fleet, &no_env).unwrap();
+    assert_eq!(c.providers["up"].concurrency_scope, ConcurrencyScope::Fleet);
+    let default = format!("{{ {provider} }} }} }}");
+    let c = parse_str(&default, &no_env).unwrap();
+    assert_eq!(
+        c.providers["up"].concurrency_scope,
+        ConcurrencyScope::Replica,
+        "replica by default"
+    );
+    for (text, code) in [
+        (
+            format!("{{ {provider}\n concurrency_scope: 'fleet' }} }} }}"),
+            "config_invalid",
+        ),
+        (
+            format!("{{ {provider}\n concurrency_scope: 'cluster' }} }} }}"),
+            "config_invalid_value",
+        ),
+    ] {
+        let e = parse_str(&text, &no_env).unwrap_err();
+        assert_eq!(e.kind.reason_code(), code, "{text}: {e}");
+        assert_eq!(
+            e.path.as_deref(),
+            Some("providers.up.concurrency_scope"),
+            "{text}: {e}"
+        );
+        assert_eq!(e.line, Some(2), "{text}: {e}");
+    }
+}

@@ -32,7 +32,26 @@ pub(crate) fn validate(file: &FileConfig) -> Result<(), ConfigError> {
     validate_callers(file)?;
     validate_policy(file)?;
     validate_shared_state(file)?;
+    validate_concurrency_scopes(file)?;
     Ok(())
+}
+
+/// `concurrency_scope: "fleet"` counts in the shared state, so it needs one.
+fn validate_concurrency_scopes(file: &FileConfig) -> Result<(), ConfigError> {
+    if file.shared_state.is_some() {
+        return Ok(());
+    }
+    let fleet = file
+        .providers
+        .iter()
+        .find(|(_, p)| p.concurrency_scope == switchyard_router::ConcurrencyScope::Fleet);
+    match fleet {
+        Some((id, _)) => Err(invalid(
+            path([key("providers"), key(id), key("concurrency_scope")]),
+            "`fleet` needs `shared_state` (the replicas' in-flight counts are kept there); without it use `replica`",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The shared-state URL and prefix (the client's own parser, so `config check` and `serve`
