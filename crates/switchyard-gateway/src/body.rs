@@ -100,10 +100,12 @@ impl TokenAccount {
 pub(crate) struct ChatBody {
     routed: RoutedStream,
     encoder: StreamEncoder,
-    /// Encoder output of the current poll (reused, never shrinks below its high-water mark).
+    /// Encoder output of the current poll (reused, never shrinks below its high-water mark;
+    /// starts empty, so a thousand idle streams hold no buffers).
     scratch: Vec<u8>,
     /// Backing store of the frames handed out; its memory is reclaimed once hyper has
     /// written and dropped them, so steady-state streaming does not allocate per write.
+    /// Starts empty like `scratch`.
     out: BytesMut,
     account: TokenAccount,
     api: Api,
@@ -133,8 +135,8 @@ impl ChatBody {
         Self {
             routed,
             encoder,
-            scratch: Vec::with_capacity(1024),
-            out: BytesMut::with_capacity(4096),
+            scratch: Vec::new(),
+            out: BytesMut::new(),
             account,
             api,
             started,

@@ -87,9 +87,10 @@ impl Gateway {
         let service = tracked_service(app.clone(), Arc::clone(&state), peer);
         let watcher = graceful.watcher();
         async move {
+            // Borrows the builder this future owns: `into_owned` would keep a second copy
+            // of it per connection.
             let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(RefusalIo::new(stream)), service)
-                .into_owned();
+                .serve_connection_with_upgrades(TokioIo::new(RefusalIo::new(stream)), service);
             tokio::select! {
                 result = watcher.watch(connection) => {
                     if let Err(err) = result {

@@ -16,7 +16,7 @@ use switchyard_core::{
     ToolSpec,
 };
 use switchyard_gateway::{ApiKey, Gateway, GatewayConfig, check_listen_policy};
-use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_http::{ClientConfig, Timeouts, UpstreamStreaming};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
@@ -47,17 +47,33 @@ fn short_timeouts() -> ClientConfig {
 
 /// A provider (a real client) for an upstream of `kind`.
 fn provider(kind: Kind, upstream: &TestUpstream, locality: Locality) -> Arc<dyn Provider> {
+    provider_with(kind, upstream, locality, short_timeouts(), false)
+}
+
+/// [`provider`] with the transport settings `client`, recovering tool calls written as
+/// text when `recover`.
+fn provider_with(
+    kind: Kind,
+    upstream: &TestUpstream,
+    locality: Locality,
+    client: ClientConfig,
+    recover: bool,
+) -> Arc<dyn Provider> {
     match kind {
         Kind::Ollama => {
             let mut config = OllamaConfig::new(upstream.base_url());
-            config.client = short_timeouts();
+            config.client = client;
+            config.text_tool_recovery = recover;
             config.locality = locality;
             Arc::new(OllamaClient::new(config).unwrap())
         }
         Kind::OpenAi => {
             let mut config = OpenAiConfig::new(upstream.openai_base_url());
-            config.client = short_timeouts();
+            config.client = client;
             config.locality = locality;
+            if recover {
+                config.text_tool_recovery = switchyard_openai::TextRecovery::On;
+            }
             Arc::new(OpenAiClient::new(config).unwrap())
         }
     }
@@ -100,6 +116,27 @@ impl Harness {
         );
         let router = router_over(vec![slot], routes);
         Self::serve(kind, upstream, router, config).await
+    }
+
+    /// A gateway whose provider asks the upstream for a whole answer when the client asks
+    /// for one (`upstream_streaming: "as_client"`).
+    async fn start_as_client(kind: Kind, upstream: UpstreamConfig) -> Harness {
+        let upstream = TestUpstream::start(upstream).await.unwrap();
+        let client = ClientConfig {
+            upstream_streaming: UpstreamStreaming::AsClient,
+            ..short_timeouts()
+        };
+        let provider = provider_with(kind, &upstream, Locality::Local, client, true);
+        let slot = ProviderSlot::new("up", provider, Locality::Local);
+        let router = router_over(vec![slot], default_routes());
+        Self::serve(kind, upstream, router, gateway_config()).await
+    }
+
+    /// Whether the upstream's last chat request asked for a stream.
+    fn upstream_streamed(&self) -> bool {
+        let requests = self.upstream.requests();
+        let chat = requests.iter().rev().find(|r| r.is_chat()).expect("a chat");
+        chat.body_json().expect("a JSON body")["stream"] == true
     }
 
     async fn serve(
@@ -455,6 +492,84 @@ async fn ollama_non_streamed_and_stream_absent_means_streamed() {
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let body = response.text().await.unwrap();
     assert!(body.lines().count() > 2, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn as_client_asks_the_upstream_for_a_whole_answer_only_when_the_client_does() {
+    for kind in [Kind::Ollama, Kind::OpenAi] {
+        let h = Harness::start_as_client(kind, UpstreamConfig::default()).await;
+        let chat = |stream: bool| json!({"model": "chat", "stream": stream, "messages": [{"role": "user", "content": "Hi"}]});
+        let whole = http()
+            .post(h.url("/v1/chat/completions"))
+            .json(&chat(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(whole.status(), 200, "{kind:?}");
+        assert!(
+            whole.headers().contains_key("x-switchyard-target"),
+            "{kind:?}"
+        );
+        let whole: Value = whole.json().await.unwrap();
+        assert_eq!(
+            whole["choices"][0]["message"]["content"], "Hello from the test upstream.",
+            "{kind:?}"
+        );
+        assert_eq!(whole["usage"]["total_tokens"], 17, "{kind:?}");
+        assert!(
+            !h.upstream_streamed(),
+            "{kind:?}: a whole answer was asked for"
+        );
+
+        let streamed = http()
+            .post(h.url("/api/chat"))
+            .json(&chat(true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.headers()["content-type"], "application/x-ndjson");
+        assert!(
+            streamed.text().await.unwrap().lines().count() > 2,
+            "{kind:?}"
+        );
+        assert!(
+            h.upstream_streamed(),
+            "{kind:?}: a streamed client streams upstream"
+        );
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn as_client_recovers_tool_calls_written_as_text_in_a_whole_answer() {
+    let upstream = UpstreamConfig::default().default_script(Script::tool_calls_as_text(
+        switchyard_testkit::TextCallFormat::Hermes,
+        vec![ScriptedCall::new("get_weather", json!({"city": "Oslo"}))],
+    ));
+    let h = Harness::start_as_client(Kind::Ollama, upstream).await;
+    let whole: Value = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({
+            "model": "chat", "stream": false,
+            "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!h.upstream_streamed());
+    let call = &whole["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(call["name"], "get_weather", "{whole}");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Oslo"}));
+    assert_eq!(
+        whole["choices"][0]["finish_reason"], "tool_calls",
+        "{whole}"
+    );
     h.shutdown().await;
 }
 

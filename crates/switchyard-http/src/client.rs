@@ -47,6 +47,25 @@ pub struct ClientConfig {
     pub proxy: Option<String>,
     /// How long an idle pooled connection is kept (default 90 s).
     pub pool_idle_timeout: Option<Duration>,
+    /// Whether a client's non-streamed chat is asked of the upstream streamed (the
+    /// default) or whole.
+    pub upstream_streaming: UpstreamStreaming,
+}
+
+/// How a client's non-streamed chat request is sent to the upstream.
+///
+/// A streamed upstream answer keeps every phase timeout meaningful: a slow local model is
+/// never cut off while it is producing tokens, because each token ends an idle gap. A
+/// whole answer puts the entire generation inside the first-token phase, but costs the
+/// upstream and the gateway one JSON document instead of one event per token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpstreamStreaming {
+    /// Always stream from the upstream; a non-streamed answer is folded from the stream.
+    #[default]
+    Always,
+    /// Stream from the upstream only when the client asked for a stream; otherwise ask
+    /// for the whole answer (bounded by the first-token timeout).
+    AsClient,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -66,6 +85,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("ca_file", &self.ca_file)
             .field("proxy", &self.proxy)
             .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("upstream_streaming", &self.upstream_streaming)
             .finish()
     }
 }

@@ -51,10 +51,10 @@ mod setup;
 mod timed;
 mod whole;
 
-pub use chat::{chat_stream, chat_stream_direct, complete};
+pub use chat::{answer_stream, chat_stream, chat_stream_direct, complete, complete_direct};
 pub use client::{
-    BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, build_client,
-    normalize_base_url,
+    BaseUrl, BaseUrlError, ClientBuildError, ClientConfig, Timeouts, UpstreamStreaming,
+    build_client, normalize_base_url,
 };
 pub use direct::DirectClient;
 pub use drain::{DRAIN_GRACE, Drain};

@@ -89,6 +89,39 @@ pub async fn read_body_timed(
     started: Instant,
     target: &str,
 ) -> Result<Bytes, ProviderError> {
+    let chunks = futures::stream::unfold(response, |r| async move {
+        r.chunk().await.transpose().map(|chunk| (chunk, r))
+    });
+    let transport = |e: reqwest::Error| {
+        let err = classify_transport_error(&e, target);
+        ProviderError::ended_early(err.message().to_owned()).with_source(e)
+    };
+    read_stream_timed(
+        std::pin::pin!(chunks),
+        max,
+        timeouts,
+        started,
+        target,
+        transport,
+    )
+    .await
+}
+
+/// [`read_body_timed`] over any body stream: the whole body, at most `max` bytes, each
+/// chunk within the idle timeout and all of it within `total`; a transport error becomes
+/// `transport`'s error.
+pub(crate) async fn read_stream_timed<S, E>(
+    mut body: S,
+    max: usize,
+    timeouts: &Timeouts,
+    started: Instant,
+    target: &str,
+    transport: impl Fn(E) -> ProviderError,
+) -> Result<Bytes, ProviderError>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    use futures::StreamExt as _;
     let total_deadline = timeouts.total.map(|t| started + t);
     let mut buf = BytesMut::new();
     loop {
@@ -100,27 +133,11 @@ pub async fn read_body_timed(
                 phase = TimeoutPhase::Total;
             }
         }
-        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Err(_elapsed) => {
-                let limit = match phase {
-                    TimeoutPhase::Total => timeouts.total.unwrap_or_default(),
-                    _ => timeouts.idle,
-                };
-                return Err(ProviderError::new(
-                    ErrorKind::Timeout(phase),
-                    format!(
-                        "{target}: body stalled after {} bytes (limit {} ms)",
-                        buf.len(),
-                        limit.as_millis()
-                    ),
-                ));
-            }
-            Ok(Err(e)) => {
-                let err = classify_transport_error(&e, target);
-                return Err(ProviderError::ended_early(err.message().to_owned()).with_source(e));
-            }
-            Ok(Ok(None)) => return Ok(buf.freeze()),
-            Ok(Ok(Some(chunk))) => chunk,
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_elapsed) => return Err(body_stalled(phase, timeouts, buf.len(), target)),
+            Ok(Some(Err(e))) => return Err(transport(e)),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Ok(chunk))) => chunk,
         };
         if buf.len() + chunk.len() > max {
             return Err(ProviderError::malformed(format!(
@@ -129,4 +146,23 @@ pub async fn read_body_timed(
         }
         buf.extend_from_slice(&chunk);
     }
+}
+
+fn body_stalled(
+    phase: TimeoutPhase,
+    timeouts: &Timeouts,
+    read: usize,
+    target: &str,
+) -> ProviderError {
+    let limit = match phase {
+        TimeoutPhase::Total => timeouts.total.unwrap_or_default(),
+        _ => timeouts.idle,
+    };
+    ProviderError::new(
+        ErrorKind::Timeout(phase),
+        format!(
+            "{target}: body stalled after {read} bytes (limit {} ms)",
+            limit.as_millis()
+        ),
+    )
 }

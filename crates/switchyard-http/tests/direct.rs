@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchyard_core::{ChatEvent, ErrorKind, TimeoutPhase};
-use switchyard_http::{ClientConfig, DirectClient, Timeouts, chat_stream_direct};
+use switchyard_http::{
+    ClientConfig, DirectClient, Timeouts, answer_stream, chat_stream_direct, complete_direct,
+};
 use switchyard_stream::ollama::OllamaStreamDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,9 +49,17 @@ async fn read_request(sock: &mut TcpStream) -> bool {
     }
 }
 
+/// A whole (non-streamed) Ollama answer.
+const WHOLE: &str = r#"{"model":"m","message":{"role":"assistant","content":"Hello whole"},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2}"#;
+
 /// Serves NDJSON answers: `per_connection` of them on each accepted connection (then
 /// closes it). Returns the URL and the count of accepted connections.
 async fn upstream(per_connection: usize) -> (String, Arc<AtomicUsize>) {
+    upstream_serving(per_connection, LINES).await
+}
+
+/// [`upstream`] answering `body` every time.
+async fn upstream_serving(per_connection: usize, body: &'static str) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -67,10 +77,10 @@ async fn upstream(per_connection: usize) -> (String, Arc<AtomicUsize>) {
                     }
                     let head = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
-                        LINES.len()
+                        body.len()
                     );
                     let _ = sock.write_all(head.as_bytes()).await;
-                    let _ = sock.write_all(LINES.as_bytes()).await;
+                    let _ = sock.write_all(body.as_bytes()).await;
                 }
             });
         }
@@ -207,4 +217,57 @@ async fn an_error_answer_is_classified_by_its_status() {
     let err = failure(&format!("http://{addr}/api/chat"), Timeouts::default()).await;
     assert_eq!(err.kind(), ErrorKind::ModelNotFound, "{err}");
     assert!(err.message().contains("HTTP 404"), "{err}");
+}
+
+#[tokio::test]
+async fn a_whole_answer_is_decoded_and_its_connection_reused() {
+    let (url, accepted) = upstream_serving(2, WHOLE).await;
+    let client = direct(&url, &ClientConfig::default());
+    let decode = switchyard_stream::ollama::decode_response;
+    for _ in 0..2 {
+        let answer = complete_direct(
+            &client,
+            b"{}".to_vec(),
+            &Timeouts::default(),
+            1024,
+            decode,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.content, "Hello whole");
+        let events: Vec<ChatEvent> = answer_stream(&answer).map(Result::unwrap).collect().await;
+        assert!(
+            matches!(events.first(), Some(ChatEvent::TextDelta { text }) if text == "Hello whole"),
+            "the replayed stream starts with the text: {events:?}"
+        );
+        assert!(
+            matches!(events.last(), Some(ChatEvent::Done { .. })),
+            "{events:?}"
+        );
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one connection served both"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_answer_over_the_limit_is_refused_naming_it() {
+    let (url, _) = upstream_serving(1, WHOLE).await;
+    let client = direct(&url, &ClientConfig::default());
+    let decode = switchyard_stream::ollama::decode_response;
+    let err = complete_direct(
+        &client,
+        b"{}".to_vec(),
+        &Timeouts::default(),
+        16,
+        decode,
+        None,
+    )
+    .await
+    .expect_err("the answer is larger than 16 bytes");
+    assert_eq!(err.reason_code(), "malformed_stream", "{err}");
+    assert!(err.message().contains("larger than 16 bytes"), "{err}");
 }

@@ -10,8 +10,8 @@ use switchyard_core::{
     KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream,
 };
 use switchyard_http::{
-    BaseUrl, DirectClient, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, DirectClient, Timeouts, UpstreamStreaming, build_client, normalize_base_url,
+    read_body_timed, send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::ollama::OllamaStreamDecoder;
@@ -143,17 +143,38 @@ impl OllamaClient {
     /// before answering), the body by the idle timeout; `total` bounds both. Dropping the
     /// future closes the upstream request. `request.model` is the upstream model name.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = encode(request, &request.model, false)?;
-        let url = &self.inner.chat_url;
-        switchyard_http::complete(
-            self.post_json(url, body),
-            &self.inner.config.client.timeouts,
-            url,
-            MAX_CHAT_BODY,
-            switchyard_stream::ollama::decode_response,
-            self.recovery_for(request),
-        )
-        .await
+        self.complete_as(request, &request.model).await
+    }
+
+    /// [`complete`](Self::complete) with `model` as the upstream model name.
+    async fn complete_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = encode(request, model, false)?;
+        let timeouts = &self.inner.config.client.timeouts;
+        let decode = switchyard_stream::ollama::decode_response;
+        let recovery = self.recovery_for(request);
+        match &self.inner.direct {
+            Some(direct) => {
+                switchyard_http::complete_direct(
+                    direct,
+                    body,
+                    timeouts,
+                    MAX_CHAT_BODY,
+                    decode,
+                    recovery,
+                )
+                .await
+            }
+            None => {
+                let url = &self.inner.chat_url;
+                let post = self.post_json(url, body);
+                switchyard_http::complete(post, timeouts, url, MAX_CHAT_BODY, decode, recovery)
+                    .await
+            }
+        }
     }
 
     /// Starts a streamed chat (`POST /api/chat`): returns once the server answered with
@@ -170,6 +191,12 @@ impl OllamaClient {
         request: &ChatRequest,
         model: &str,
     ) -> Result<ChatStream, ProviderError> {
+        if !request.stream
+            && self.inner.config.client.upstream_streaming == UpstreamStreaming::AsClient
+        {
+            let answer = self.complete_as(request, model).await?;
+            return Ok(switchyard_http::answer_stream(&answer));
+        }
         let body = encode(request, model, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;

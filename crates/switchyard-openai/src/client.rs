@@ -10,8 +10,8 @@ use switchyard_core::{
     ModelInfo, Provider, ProviderError,
 };
 use switchyard_http::{
-    BaseUrl, DirectClient, Timeouts, build_client, normalize_base_url, read_body_timed,
-    send_request,
+    BaseUrl, DirectClient, Timeouts, UpstreamStreaming, build_client, normalize_base_url,
+    read_body_timed, send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
 use switchyard_stream::openai::OpenAiStreamDecoder;
@@ -179,6 +179,12 @@ impl OpenAiClient {
         request: &ChatRequest,
         model: &str,
     ) -> Result<ChatStream, ProviderError> {
+        if !request.stream
+            && self.inner.config.client.upstream_streaming == UpstreamStreaming::AsClient
+        {
+            let answer = self.complete_as(request, model).await?;
+            return Ok(switchyard_http::answer_stream(&answer));
+        }
         let body = self.encode(request, model, true)?;
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
@@ -199,16 +205,38 @@ impl OpenAiClient {
     /// wait for the answer is bounded by the first-token timeout, the body by the idle
     /// timeout; `total` bounds both. Dropping the future closes the upstream request.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = self.encode(request, &request.model, false)?;
-        switchyard_http::complete(
-            self.post_chat(body),
-            &self.inner.config.client.timeouts,
-            &self.inner.chat_url,
-            MAX_CHAT_BODY,
-            switchyard_stream::openai::decode_response,
-            self.recovery_for(request),
-        )
-        .await
+        self.complete_as(request, &request.model).await
+    }
+
+    /// [`complete`](Self::complete) with `model` as the upstream model id.
+    async fn complete_as(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatResponse, ProviderError> {
+        let body = self.encode(request, model, false)?;
+        let timeouts = &self.inner.config.client.timeouts;
+        let decode = switchyard_stream::openai::decode_response;
+        let recovery = self.recovery_for(request);
+        match &self.inner.direct {
+            Some(direct) => {
+                switchyard_http::complete_direct(
+                    direct,
+                    body,
+                    timeouts,
+                    MAX_CHAT_BODY,
+                    decode,
+                    recovery,
+                )
+                .await
+            }
+            None => {
+                let url = &self.inner.chat_url;
+                let post = self.post_chat(body);
+                switchyard_http::complete(post, timeouts, url, MAX_CHAT_BODY, decode, recovery)
+                    .await
+            }
+        }
     }
 
     fn encode(

@@ -48,6 +48,10 @@ fn fields_of_other_apis_are_refused_with_their_path() {
             r#"{ providers: { o: { api: "openai", base_url: "https://api.openai.com/v1", anthropic_beta: ["x"] } } }"#,
             "providers.o.anthropic_beta",
         ),
+        (
+            r#"{ providers: { c: { api: "anthropic", base_url: "https://api.anthropic.com", upstream_streaming: "as_client" } } }"#,
+            "providers.c.upstream_streaming",
+        ),
     ];
     for (text, path) in cases {
         let e = parse_str(text, &no_env).unwrap_err();

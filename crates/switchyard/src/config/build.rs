@@ -12,7 +12,7 @@ use switchyard_core::{
     ResponsesEndpoint,
 };
 use switchyard_gateway::{ApiKey, GatewayConfig, ResponseStoreConfig, WarmTarget};
-use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_http::{ClientConfig, Timeouts, UpstreamStreaming};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{MaxTokensField, OpenAiClient, OpenAiConfig, TextRecovery};
 use switchyard_router::{ProviderSlot, RouterConfig};
@@ -20,7 +20,7 @@ use switchyard_router::{ProviderSlot, RouterConfig};
 use super::error::{ConfigError, ConfigErrorKind};
 use super::file::{
     FileConfig, MaxTokensFieldSetting, ModelSection, ProviderApi, ProviderSection,
-    TextRecoverySetting,
+    TextRecoverySetting, UpstreamStreamingSetting,
 };
 use super::locate::Segment;
 
@@ -104,6 +104,10 @@ pub(crate) fn client_config(p: &ProviderSection, locality: Locality) -> ClientCo
             .map(|(k, v)| (k.clone(), v.value().to_owned()))
             .collect(),
         ca_file: p.ca_file.clone(),
+        upstream_streaming: match p.upstream_streaming {
+            Some(UpstreamStreamingSetting::AsClient) => UpstreamStreaming::AsClient,
+            Some(UpstreamStreamingSetting::Always) | None => UpstreamStreaming::Always,
+        },
         ..ClientConfig::default()
     }
 }

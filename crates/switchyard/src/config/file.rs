@@ -205,6 +205,18 @@ pub(crate) enum ProviderApi {
     Anthropic,
 }
 
+/// How a client's non-streamed chat is asked of the upstream (`upstream_streaming`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum UpstreamStreamingSetting {
+    /// Always streamed; a whole answer is folded from the stream (the default: the phase
+    /// timeouts then see every token).
+    Always,
+    /// Streamed only when the client streams; a non-streamed request asks for the whole
+    /// answer, so the first-token timeout bounds the whole generation.
+    AsClient,
+}
+
 /// Which field carries the output limit on an OpenAI-compatible upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -265,6 +277,10 @@ pub(crate) struct ProviderSection {
     /// (OpenAI-compatible only; default false).
     #[serde(default)]
     pub(crate) responses: bool,
+    /// How a client's non-streamed chat is sent upstream: `always` streamed (default) or
+    /// `as_client` (whole when the client asked for a whole answer; Ollama and
+    /// OpenAI-compatible providers).
+    pub(crate) upstream_streaming: Option<UpstreamStreamingSetting>,
     /// `anthropic-version` (Anthropic only; default `2023-06-01`).
     pub(crate) anthropic_version: Option<String>,
     /// `anthropic-beta` values (Anthropic only).

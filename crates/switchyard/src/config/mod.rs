@@ -72,6 +72,7 @@ fn default_ollama() -> file::ProviderSection {
         num_ctx: None,
         responses: false,
         warm: None,
+        upstream_streaming: None,
         anthropic_version: None,
         anthropic_beta: Vec::new(),
     }

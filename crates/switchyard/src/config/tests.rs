@@ -697,3 +697,25 @@ fn concurrency_scope_fleet_needs_shared_state_and_names_mistakes() {
         assert_eq!(e.line, Some(2), "{text}: {e}");
     }
 }
+
+#[test]
+fn upstream_streaming_defaults_to_always_and_takes_as_client() {
+    use switchyard_http::UpstreamStreaming;
+    let text = r#"{ providers: {
+        a: { api: "ollama", base_url: "http://127.0.0.1:11434" },
+        b: { api: "openai", base_url: "http://127.0.0.1:8000/v1", upstream_streaming: "as_client" },
+    } }"#;
+    let c = parse_str(text, &|_| None).unwrap();
+    let of = |id: &str| {
+        let p = &c.providers[id];
+        build::client_config(p, build::locality(p)).upstream_streaming
+    };
+    assert_eq!(of("a"), UpstreamStreaming::Always);
+    assert_eq!(of("b"), UpstreamStreaming::AsClient);
+    let e = parse_str(
+        r#"{ providers: { a: { api: "ollama", base_url: "http://127.0.0.1:11434", upstream_streaming: "sometimes" } } }"#,
+        &|_| None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("upstream_streaming"), "{e}");
+}

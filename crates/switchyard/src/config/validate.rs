@@ -210,6 +210,7 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
             ("max_tokens_field", p.max_tokens_field.is_some()),
             ("num_ctx", p.num_ctx.is_some()),
             ("text_tool_recovery", p.text_tool_recovery.is_some()),
+            ("upstream_streaming", p.upstream_streaming.is_some()),
         ];
         if let Some((field, _)) = openai_only.iter().find(|(_, set)| *set) {
             return Err(invalid(at(field), "not for `api: \"anthropic\"` providers"));
