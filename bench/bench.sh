@@ -102,6 +102,8 @@ strace_run() {
 }
 
 nginx_url="http://127.0.0.1:$NGINX_PORT"
+# The nginx worker (worker_processes 1), whose CPU per request is the floor's.
+ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 gw_url="http://127.0.0.1:$GATEWAY_PORT"
 # The paths: label | client kind | gateway path | route | floor (upstream protocol).
 paths=(
@@ -114,21 +116,27 @@ paths=(
 )
 echo "switchyard (pid $gw) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
 rows=()
-for stream in false true; do
-  declare -A FLOOR_RPS=() FLOOR_P99=()
-  wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$stream" ""
-  FLOOR_RPS[openai]=$RPS; FLOOR_P99[openai]=$P99
-  wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$stream" ""
-  FLOOR_RPS[ollama]=$RPS; FLOOR_P99[ollama]=$P99
-  mode=plain; [ "$stream" = true ] && mode=streamed
+# Modes: stream flag | mode label | route suffix. `plain, as_client` is the plain request on
+# the routes whose providers set `upstream_streaming: "as_client"` (a whole upstream answer).
+modes=("false|plain|" "true|streamed|" "false|plain, as_client|-whole")
+declare -A FLOOR_RPS=() FLOOR_P99=() FLOOR_CPU=()
+for m in "${modes[@]}"; do
+  IFS='|' read -r stream mode suffix <<<"$m"
+  if [ -z "$suffix" ]; then
+    wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$stream" "$ngw"
+    FLOOR_RPS[openai]=$RPS; FLOOR_P99[openai]=$P99; FLOOR_CPU[openai]=$CPU_US
+    wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$stream" "$ngw"
+    FLOOR_RPS[ollama]=$RPS; FLOOR_P99[ollama]=$P99; FLOOR_CPU[ollama]=$CPU_US
+  fi
   for p in "${paths[@]}"; do
     IFS='|' read -r label kind path route floor <<<"$p"
+    route=$route$suffix
     wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
     strace_run "$gw_url$path" "$kind" "$route" "$stream"
     ratio=$(awk -v a="${RPS:-0}" -v b="${FLOOR_RPS[$floor]:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${FLOOR_P99[$floor]:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     per_chunk=-; [ "$CPU_US" != - ] && per_chunk=$(awk -v c="$CPU_US" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
-    rows+=("| $label | $mode | ${FLOOR_RPS[$floor]} | ${RPS:-0} | **$ratio** | ${FLOOR_P99[$floor]} | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
+    rows+=("| $label | $mode | ${FLOOR_RPS[$floor]} | ${RPS:-0} | **$ratio** | ${FLOOR_P99[$floor]} | ${P99:-?} | **$p99_ratio** | ${P50:-?} | ${FLOOR_CPU[$floor]} | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
   done
 done
 hwm=$(status_kb "$gw" VmHWM)
@@ -176,11 +184,14 @@ fi
   echo
   echo "The floor of a path is nginx proxying the same upstream exchange (nginx cannot translate):"
   echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones."
-  echo "CPU is the gateway's utime+stime over the counted run divided by its requests; per chunk"
+  echo "CPU is the process's utime+stime over the counted run divided by its requests (nginx: its one worker); per chunk"
   echo "divides that by $CHUNKS. Syscalls are per request under strace (a separate, slower run)."
+  echo "\`plain\` asks the upstream for a stream and folds it (the default: phase timeouts see every"
+  echo "token); \`plain, as_client\` goes through providers with \`upstream_streaming: \"as_client\"\`,"
+  echo "which ask the upstream for the whole answer as nginx's client does. The floor of both is nginx plain."
   echo
-  echo "| path | mode | nginx rps | Switchyard rps | ratio | nginx p99 | Switchyard p99 | p99 ratio | Switchyard p50 | CPU µs/req | CPU µs/chunk | syscalls/req | writev/req | non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| path | mode | nginx rps | Switchyard rps | ratio | nginx p99 | Switchyard p99 | p99 ratio | Switchyard p50 | nginx CPU µs/req | CPU µs/req | CPU µs/chunk | syscalls/req | writev/req | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Gateway peak RSS (VmHWM over the whole run): $((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 )) MB."

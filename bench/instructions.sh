@@ -6,8 +6,9 @@
 #   PORT=18115 /tmp/mock/release/mock-upstream &        # ../shared/bench/mock-upstream
 #   CONFIG=bench.json5 BIN=target/release/switchyard bash bench/instructions.sh
 #
-# CONFIG listens on 127.0.0.1:$GATEWAY_PORT (4115) and routes `bench` / `bench-ollama` as in
-# bench/paths.sh. Env: N (200), CASES (default: all of them; names as printed).
+# CONFIG listens on 127.0.0.1:$GATEWAY_PORT (4115) and routes `bench` to an `api: "openai"`
+# provider at the mock's /v1 (model `bench`) and `bench-ollama` to an `api: "ollama"` one
+# (model `bench:7b`). Env: N (200), CASES (default: all of them; names as printed).
 set -euo pipefail
 BIN=${BIN:-target/release/switchyard}; CONFIG=${CONFIG:?set CONFIG}
 GATEWAY_PORT=${GATEWAY_PORT:-4115}; N=${N:-200}
