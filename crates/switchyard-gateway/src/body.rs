@@ -5,9 +5,12 @@
 //! channel: back-pressure reaches the upstream, and dropping the body (the client went
 //! away) drops the stream, which cancels the upstream request. A failure after the first
 //! byte ends the stream with the API's error event; a stream that ends without its final
-//! event gets one too, so an interrupted answer never looks complete.
+//! event gets one too, so an interrupted answer never looks complete. Work that must be
+//! done before the client sees the answer end (keeping a stored response) is awaited
+//! before the bytes that follow it are handed out.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -73,6 +76,28 @@ impl StreamEncoder {
             StreamEncoder::Anthropic(e) => e.is_done(),
         }
     }
+
+    /// Work the encoder asks to finish before more bytes go out (a store write).
+    fn take_hold(&mut self) -> Option<Hold> {
+        match self {
+            StreamEncoder::Responses(e) => e.take_write(),
+            _ => None,
+        }
+    }
+}
+
+/// Work awaited before the body hands out more bytes.
+pub(crate) type Hold = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// `first`, then `then`.
+fn chain(first: Option<Hold>, then: Hold) -> Hold {
+    match first {
+        Some(first) => Box::pin(async move {
+            first.await;
+            then.await;
+        }),
+        None => then,
+    }
 }
 
 /// Charges the tokens of answers to the caller's tokens-per-minute limit.
@@ -117,6 +142,8 @@ pub(crate) struct ChatBody {
     overhead_recorded: bool,
     /// The caller may see upstream details in an error event (see `detail`).
     detailed: bool,
+    /// Work to finish before the bytes in `scratch` go out.
+    hold: Option<Hold>,
     /// The router this request started on, kept until the stream ends.
     _router: Arc<Router>,
 }
@@ -143,6 +170,7 @@ impl ChatBody {
             drain: Drain::new(MAX_DRAIN_ITEMS),
             overhead_recorded: false,
             detailed: crate::detail::detailed(),
+            hold: None,
             _router: router,
         }
     }
@@ -161,6 +189,29 @@ impl ChatBody {
 }
 
 impl ChatBody {
+    /// Polls the held work; whether it is finished (then it is gone).
+    fn poll_hold(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(hold) = self.encoder.take_hold() {
+            self.hold = Some(chain(self.hold.take(), hold));
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            return true;
+        };
+        if hold.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.hold = None;
+        true
+    }
+
+    /// Hands out what `scratch` holds as one frame.
+    fn flush(&mut self) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.out.reserve(self.scratch.len());
+        self.out.extend_from_slice(&self.scratch);
+        self.scratch.clear();
+        Poll::Ready(Some(Ok(self.out.split().freeze())))
+    }
+
     /// After the final event: lets the upstream response end (so its connection goes back
     /// to the pool) before the client's body ends. The client already has every byte; this
     /// only delays the end-of-body marker, by [`switchyard_http::DRAIN_GRACE`] at most.
@@ -185,6 +236,12 @@ impl Stream for ChatBody {
         let this = self.get_mut();
         if this.finished {
             return Poll::Ready(None);
+        }
+        if !this.poll_hold(cx) {
+            return Poll::Pending;
+        }
+        if !this.scratch.is_empty() {
+            return this.flush();
         }
         if this.encoder.is_done() {
             return this.poll_drain(cx);
@@ -220,16 +277,16 @@ impl Stream for ChatBody {
                 Poll::Pending => break,
             }
         }
+        if !this.poll_hold(cx) {
+            return Poll::Pending;
+        }
         if this.scratch.is_empty() {
             if this.encoder.is_done() {
                 return this.poll_drain(cx);
             }
             return Poll::Pending;
         }
-        this.out.reserve(this.scratch.len());
-        this.out.extend_from_slice(&this.scratch);
-        this.scratch.clear();
-        Poll::Ready(Some(Ok(this.out.split().freeze())))
+        this.flush()
     }
 }
 

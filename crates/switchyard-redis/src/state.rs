@@ -1,5 +1,6 @@
 //! [`RedisState`]: the router's shared state in Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,7 +44,7 @@ impl RedisConfig {
 /// The shared state of a fleet in Redis (or Valkey, or a Redis-protocol Cluster).
 /// Connects on first use and again after failures; never blocks startup.
 pub struct RedisState {
-    connector: Connector,
+    connector: Arc<Connector>,
     prefix: String,
 }
 
@@ -66,7 +67,7 @@ impl RedisState {
             ));
         }
         Ok(Self {
-            connector: Connector::new(endpoint),
+            connector: Arc::new(Connector::new(endpoint)),
             prefix: format!("{{{}}}", config.key_prefix),
         })
     }
@@ -74,6 +75,16 @@ impl RedisState {
     /// The endpoint, without credentials, for logs.
     pub fn describe(&self) -> String {
         self.connector.endpoint().describe()
+    }
+
+    /// The Responses API's store on the same connection and key prefix
+    /// (`{<prefix>}:resp:<id>`), values at most `max_entry_bytes`.
+    pub fn responses(&self, max_entry_bytes: usize) -> crate::RedisResponses {
+        crate::RedisResponses::new(
+            Arc::clone(&self.connector),
+            self.prefix.clone(),
+            max_entry_bytes,
+        )
     }
 
     fn spend_key(&self, c: &SpendCounter) -> String {
