@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_http::Drain;
-use switchyard_router::{RoutedStream, Router};
+use switchyard_router::{RoutedStream, Router, SharedStateHandle};
 use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
@@ -100,23 +100,45 @@ fn chain(first: Option<Hold>, then: Hold) -> Hold {
     }
 }
 
-/// Charges the tokens of answers to the caller's tokens-per-minute limit.
+/// Charges the tokens of answers to the caller's tokens-per-minute limit: this replica's
+/// bucket, and the fleet's when the router has shared state and the key such a limit.
 pub(crate) struct TokenAccount {
     shared: Arc<Shared>,
     key_id: Option<String>,
+    /// The shared state and the key's tokens per minute.
+    fleet: Option<(Arc<SharedStateHandle>, u32)>,
 }
 
 impl TokenAccount {
     pub(crate) fn new(shared: &Arc<Shared>, key_id: Option<&str>) -> Self {
+        let fleet = key_id.and_then(|id| {
+            let tpm = shared.limiter.tokens_per_minute(id)?;
+            let state = Arc::clone(shared.router.load().shared_state()?);
+            Some((state, tpm))
+        });
         Self {
             shared: Arc::clone(shared),
             key_id: key_id.map(str::to_owned),
+            fleet,
         }
     }
 
-    pub(crate) fn charge(&self, tokens: u64) {
-        if let Some(id) = &self.key_id {
-            self.shared.limiter.charge_tokens(id, tokens);
+    /// Charges `tokens` to this replica's bucket now; the fleet's charge is the returned
+    /// work, to finish before the answer ends (so the next request on any replica sees it).
+    pub(crate) fn charge_later(&self, tokens: u64) -> Option<Hold> {
+        let id = self.key_id.as_ref()?;
+        self.shared.limiter.charge_tokens(id, tokens);
+        let (state, tpm) = self.fleet.as_ref().filter(|_| tokens > 0)?;
+        let (state, tpm, id) = (Arc::clone(state), *tpm, id.clone());
+        Some(Box::pin(async move {
+            state.charge_tokens(&id, tokens, tpm).await;
+        }))
+    }
+
+    /// Charges `tokens`, the fleet's charge included.
+    pub(crate) async fn charge(&self, tokens: u64) {
+        if let Some(fleet) = self.charge_later(tokens) {
+            fleet.await;
         }
     }
 }
@@ -250,8 +272,10 @@ impl Stream for ChatBody {
         while !this.encoder.is_done() && this.scratch.len() < FLUSH_BYTES {
             match this.routed.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(event))) => {
-                    if let ChatEvent::Usage(usage) = &event {
-                        this.account.charge(usage.total_tokens());
+                    if let ChatEvent::Usage(usage) = &event
+                        && let Some(fleet) = this.account.charge_later(usage.total_tokens())
+                    {
+                        this.hold = Some(chain(this.hold.take(), fleet));
                     }
                     this.encoder.encode(&event, &mut this.scratch);
                 }

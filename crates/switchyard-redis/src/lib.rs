@@ -8,8 +8,10 @@
 //! - `spend:<scope>:<period>`: micro-dollars per day and month, global and per caller,
 //!   added by one Lua script that first sets `charge:<charge id>` with `SET NX` (three
 //!   days), so a charge sent twice (a retry, a reconciliation) counts once;
-//! - `rate:<key id>`: the GCRA theoretical arrival time of a key's requests, checked and
-//!   advanced by one script using the server's clock (`TIME`), one round trip a request;
+//! - `rate:<key id>` and `tpm:<key id>`: the GCRA theoretical arrival times of a key's
+//!   requests and tokens, both checked (the request counted) by one script using the
+//!   server's clock (`TIME`), one round trip a request; an answer's tokens move `tpm:` on
+//!   with another script after it;
 //! - `cool:<provider id>`: a cooldown, as a key whose TTL is the time left;
 //! - `inflight:<provider id>`: each replica's in-flight count of a provider whose
 //!   `max_concurrency` is fleet-wide (a hash field per replica, `<count>:<expiry ms>`),

@@ -11,7 +11,7 @@ use switchyard_router::{
 
 use crate::conn::{Conn, Connector, classify};
 use crate::endpoint::{Endpoint, RedisConfigError};
-use crate::scripts::{CHARGE, COOL, RATE};
+use crate::scripts::{CHARGE, COOL, RATE, TOKENS};
 
 mod fleet;
 
@@ -178,11 +178,18 @@ impl SharedState for RedisState {
         }
     }
 
-    async fn rate(&self, key: &str, per_minute: u32) -> Result<RateDecision, SharedStateError> {
+    async fn rate(
+        &self,
+        key: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Result<RateDecision, SharedStateError> {
         let mut conn = self.conn().await?;
         let result = RATE
             .key(format!("{}:rate:{key}", self.prefix))
-            .arg(per_minute.max(1))
+            .key(format!("{}:tpm:{key}", self.prefix))
+            .arg(rpm.map_or(0, |n| n.max(1)))
+            .arg(tpm.map_or(0, |n| n.max(1)))
             .invoke_async::<i64>(&mut conn)
             .await;
         match result {
@@ -190,6 +197,28 @@ impl SharedState for RedisState {
             Ok(wait) => Ok(RateDecision::Wait(Duration::from_millis(
                 u64::try_from(wait).unwrap_or(1),
             ))),
+            Err(e) => Err(self.fail(&e).await),
+        }
+    }
+
+    async fn charge_tokens(
+        &self,
+        key: &str,
+        tokens: u64,
+        tpm: u32,
+    ) -> Result<(), SharedStateError> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        let result = TOKENS
+            .key(format!("{}:tpm:{key}", self.prefix))
+            .arg(tokens)
+            .arg(tpm.max(1))
+            .invoke_async::<i64>(&mut conn)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
             Err(e) => Err(self.fail(&e).await),
         }
     }

@@ -1,5 +1,6 @@
 //! Two `switchyard serve` replicas sharing one real `redis-server` (each test starts its
-//! own on a free loopback port), clients alternating between them: rate limits, budgets,
+//! own on a free loopback port), clients alternating between them: rate limits (requests
+//! and tokens per minute), budgets,
 //! spend, cooldowns and a fleet-wide `max_concurrency` hold for the fleet as for one
 //! gateway, and one replica's health probe serves both; a Redis outage fails budgets
 //! closed and rate limits and the fleet-wide concurrency limit over to local, logged, and
@@ -58,7 +59,8 @@ fn config(cloud: &TestUpstream, redis_url: &str) -> String {
   server: {{ listen: "127.0.0.1:0", keys: [
       {{ id: "team", token: "sk-team", requests_per_minute: 10 }},
       {{ id: "spender", token: "sk-spender" }},
-      {{ id: "bulk", token: "sk-bulk" }} ] }},
+      {{ id: "bulk", token: "sk-bulk" }},
+      {{ id: "tokens", token: "sk-tokens", tokens_per_minute: 40 }} ] }},
   providers: {{
     flaky: {{ api: "openai", base_url: "{cloud}", locality: "lan", models: [ {{ id: "broken" }} ] }},
     cloud: {{ api: "openai", base_url: "{cloud}", locality: "cloud", max_concurrency: 128, max_queue: 256,
@@ -288,6 +290,37 @@ async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconcil
     assert_eq!(shared_total(&url, Some("bulk")).await, 5 * COST_MICRO);
     assert_eq!(shared_total(&url, None).await, 6 * COST_MICRO);
     assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
+}
+
+#[tokio::test]
+async fn a_40_tpm_key_spent_through_one_replica_is_refused_by_the_other_with_retry_after() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    // 31 tokens an answer at 40 a minute: 46.5 s of the key's minute each. Two answers
+    // through A put it 93 s ahead; the third request is refused there.
+    for _ in 0..2 {
+        assert_eq!(chat(&fleet.base(0), "sk-tokens", "paid").await.0, 200);
+    }
+    let (status, code, _) = chat(&fleet.base(0), "sk-tokens", "paid").await;
+    assert_eq!((status, code.as_deref()), (429, Some("rate_limited")));
+    // B never served the key (its own bucket is full), yet refuses: the limit is the fleet's.
+    let response = http()
+        .post(format!("{}/v1/chat/completions", fleet.base(1)))
+        .bearer_auth("sk-tokens")
+        .json(&json!({ "model": "paid", "messages": [ { "role": "user", "content": "hi" } ] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a retry-after header");
+    assert!((30..=35).contains(&retry_after), "{retry_after}");
+    assert_eq!(cloud.chat_request_count(), 2);
 }
 
 /// One Responses API call: status and body.

@@ -296,7 +296,7 @@ async fn passed_through(
     while let Some(event) = routed.next().await {
         let event = event.map_err(|e| ApiError::new(API, e))?;
         if let ChatEvent::Usage(usage) = &event {
-            account.charge(usage.total_tokens());
+            account.charge(usage.total_tokens()).await;
         }
         sink.encode(&event, &mut body);
         if sink.is_done() {
@@ -327,7 +327,7 @@ async fn collect(
     while let Some(event) = routed.next().await {
         let event = event.map_err(|e| ApiError::new(API, e))?;
         if let ChatEvent::Usage(usage) = &event {
-            account.charge(usage.total_tokens());
+            account.charge(usage.total_tokens()).await;
         }
         sink.encode(&event, &mut scratch);
         scratch.clear();

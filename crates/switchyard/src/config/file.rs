@@ -42,7 +42,8 @@ pub(crate) struct FileConfig {
     /// there is one, in memory otherwise). Read at start.
     pub(crate) responses: ResponsesSection,
     /// State shared by several replicas (Redis or Valkey): spend, budgets, rate limits,
-    /// cooldowns. Absent: everything stays in this process. Read at start.
+    /// cooldowns, probe results, stored responses. Absent: everything stays in this
+    /// process. Read at start.
     pub(crate) shared_state: Option<SharedStateSection>,
 }
 
