@@ -5,9 +5,12 @@
 //! channel: back-pressure reaches the upstream, and dropping the body (the client went
 //! away) drops the stream, which cancels the upstream request. A failure after the first
 //! byte ends the stream with the API's error event; a stream that ends without its final
-//! event gets one too, so an interrupted answer never looks complete.
+//! event gets one too, so an interrupted answer never looks complete. Work that must be
+//! done before the client sees the answer end (keeping a stored response) is awaited
+//! before the bytes that follow it are handed out.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_http::Drain;
-use switchyard_router::{RoutedStream, Router};
+use switchyard_router::{RoutedStream, Router, SharedStateHandle};
 use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
@@ -73,25 +76,69 @@ impl StreamEncoder {
             StreamEncoder::Anthropic(e) => e.is_done(),
         }
     }
+
+    /// Work the encoder asks to finish before more bytes go out (a store write).
+    fn take_hold(&mut self) -> Option<Hold> {
+        match self {
+            StreamEncoder::Responses(e) => e.take_write(),
+            _ => None,
+        }
+    }
 }
 
-/// Charges the tokens of answers to the caller's tokens-per-minute limit.
+/// Work awaited before the body hands out more bytes.
+pub(crate) type Hold = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// `first`, then `then`.
+fn chain(first: Option<Hold>, then: Hold) -> Hold {
+    match first {
+        Some(first) => Box::pin(async move {
+            first.await;
+            then.await;
+        }),
+        None => then,
+    }
+}
+
+/// Charges the tokens of answers to the caller's tokens-per-minute limit: this replica's
+/// bucket, and the fleet's when the router has shared state and the key such a limit.
 pub(crate) struct TokenAccount {
     shared: Arc<Shared>,
     key_id: Option<String>,
+    /// The shared state and the key's tokens per minute.
+    fleet: Option<(Arc<SharedStateHandle>, u32)>,
 }
 
 impl TokenAccount {
     pub(crate) fn new(shared: &Arc<Shared>, key_id: Option<&str>) -> Self {
+        let fleet = key_id.and_then(|id| {
+            let tpm = shared.limiter.tokens_per_minute(id)?;
+            let state = Arc::clone(shared.router.load().shared_state()?);
+            Some((state, tpm))
+        });
         Self {
             shared: Arc::clone(shared),
             key_id: key_id.map(str::to_owned),
+            fleet,
         }
     }
 
-    pub(crate) fn charge(&self, tokens: u64) {
-        if let Some(id) = &self.key_id {
-            self.shared.limiter.charge_tokens(id, tokens);
+    /// Charges `tokens` to this replica's bucket now; the fleet's charge is the returned
+    /// work, to finish before the answer ends (so the next request on any replica sees it).
+    pub(crate) fn charge_later(&self, tokens: u64) -> Option<Hold> {
+        let id = self.key_id.as_ref()?;
+        self.shared.limiter.charge_tokens(id, tokens);
+        let (state, tpm) = self.fleet.as_ref().filter(|_| tokens > 0)?;
+        let (state, tpm, id) = (Arc::clone(state), *tpm, id.clone());
+        Some(Box::pin(async move {
+            state.charge_tokens(&id, tokens, tpm).await;
+        }))
+    }
+
+    /// Charges `tokens`, the fleet's charge included.
+    pub(crate) async fn charge(&self, tokens: u64) {
+        if let Some(fleet) = self.charge_later(tokens) {
+            fleet.await;
         }
     }
 }
@@ -119,6 +166,8 @@ pub(crate) struct ChatBody {
     overhead_recorded: bool,
     /// The caller may see upstream details in an error event (see `detail`).
     detailed: bool,
+    /// Work to finish before the bytes in `scratch` go out.
+    hold: Option<Hold>,
     /// The router this request started on, kept until the stream ends.
     _router: Arc<Router>,
 }
@@ -145,6 +194,7 @@ impl ChatBody {
             drain: Drain::new(MAX_DRAIN_ITEMS),
             overhead_recorded: false,
             detailed: crate::detail::detailed(),
+            hold: None,
             _router: router,
         }
     }
@@ -163,6 +213,29 @@ impl ChatBody {
 }
 
 impl ChatBody {
+    /// Polls the held work; whether it is finished (then it is gone).
+    fn poll_hold(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(hold) = self.encoder.take_hold() {
+            self.hold = Some(chain(self.hold.take(), hold));
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            return true;
+        };
+        if hold.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.hold = None;
+        true
+    }
+
+    /// Hands out what `scratch` holds as one frame.
+    fn flush(&mut self) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.out.reserve(self.scratch.len());
+        self.out.extend_from_slice(&self.scratch);
+        self.scratch.clear();
+        Poll::Ready(Some(Ok(self.out.split().freeze())))
+    }
+
     /// After the final event: lets the upstream response end (so its connection goes back
     /// to the pool) before the client's body ends. The client already has every byte; this
     /// only delays the end-of-body marker, by [`switchyard_http::DRAIN_GRACE`] at most.
@@ -188,6 +261,12 @@ impl Stream for ChatBody {
         if this.finished {
             return Poll::Ready(None);
         }
+        if !this.poll_hold(cx) {
+            return Poll::Pending;
+        }
+        if !this.scratch.is_empty() {
+            return this.flush();
+        }
         if this.encoder.is_done() {
             return this.poll_drain(cx);
         }
@@ -195,8 +274,10 @@ impl Stream for ChatBody {
         while !this.encoder.is_done() && this.scratch.len() < FLUSH_BYTES {
             match this.routed.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(event))) => {
-                    if let ChatEvent::Usage(usage) = &event {
-                        this.account.charge(usage.total_tokens());
+                    if let ChatEvent::Usage(usage) = &event
+                        && let Some(fleet) = this.account.charge_later(usage.total_tokens())
+                    {
+                        this.hold = Some(chain(this.hold.take(), fleet));
                     }
                     this.encoder.encode(&event, &mut this.scratch);
                 }
@@ -222,16 +303,16 @@ impl Stream for ChatBody {
                 Poll::Pending => break,
             }
         }
+        if !this.poll_hold(cx) {
+            return Poll::Pending;
+        }
         if this.scratch.is_empty() {
             if this.encoder.is_done() {
                 return this.poll_drain(cx);
             }
             return Poll::Pending;
         }
-        this.out.reserve(this.scratch.len());
-        this.out.extend_from_slice(&this.scratch);
-        this.scratch.clear();
-        Poll::Ready(Some(Ok(this.out.split().freeze())))
+        this.flush()
     }
 }
 

@@ -228,7 +228,7 @@ impl Answer {
         while let Some(event) = routed.next().await {
             let event = event.map_err(|e| ApiError::new(api, e))?;
             match &event {
-                ChatEvent::Usage(usage) => account.charge(usage.total_tokens()),
+                ChatEvent::Usage(usage) => account.charge(usage.total_tokens()).await,
                 ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => {
                     size += text.len();
                 }

@@ -114,7 +114,7 @@ async fn run(shared: Arc<Shared>, shape: Shape, request: Request) -> Result<Resp
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     while let Some(event) = routed.next().await {
         if let ChatEvent::Usage(usage) = event.map_err(|e| ApiError::new(api, e))? {
-            account.charge(usage.total_tokens());
+            account.charge(usage.total_tokens()).await;
         }
     }
     let answer = call

@@ -166,7 +166,7 @@ impl Answer {
                     None => return None,
                     Some(Ok(event)) => {
                         if let ChatEvent::Usage(u) = &event {
-                            account.charge(u.total_tokens());
+                            account.charge(u.total_tokens()).await;
                             usage = Some(*u);
                         }
                         answer.encode(&event, usage.as_ref(), &mut out);
@@ -199,7 +199,7 @@ impl Answer {
         while let Some(event) = routed.next().await {
             let event = event.map_err(|e| ApiError::new(self.api, e))?;
             if let ChatEvent::Usage(u) = &event {
-                account.charge(u.total_tokens());
+                account.charge(u.total_tokens()).await;
             }
             answer.push(&event);
             if answer.text.len() > crate::chat::MAX_WHOLE_ANSWER_BYTES {

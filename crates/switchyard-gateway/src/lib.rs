@@ -107,8 +107,12 @@ pub use config::{ApiKey, GatewayConfig};
 pub use error::GatewayError;
 pub use gateway::{Gateway, RouterHandle};
 pub use lifecycle::{FALLBACK_OLLAMA_VERSION, VERSION_HEADER};
-pub use responses::{ResponseStore, ResponseStoreConfig};
+pub use responses::{
+    ResponseBackend, ResponseStore, ResponseStoreConfig, ResponseStoreError, StoredBytes,
+};
 pub use server::check_listen_policy;
 pub use skipped::{MAX_SKIPPED_HEADER_BYTES, SKIPPED_HEADER};
-pub use telemetry::{GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER};
+pub use telemetry::{
+    GATEWAY_OVERHEAD_SECONDS, HTTP_REQUESTS_TOTAL, REQUEST_ID_HEADER, RESPONSE_STORE_ERRORS_TOTAL,
+};
 pub use warmup::WarmTarget;

@@ -5,6 +5,11 @@
 //! admitted while the bucket is positive, and the tokens an answer used (its `Usage`) are
 //! taken afterwards, possibly into debt (bounded by one minute's worth), which the next
 //! requests wait out. Levels survive a reload for keys whose id stays.
+//!
+//! With the router's shared state, both limits are the fleet's (one check per request,
+//! the answer's tokens charged there too, see `switchyard_router::SharedState::rate`);
+//! these buckets are still charged, and decide while the shared state is unreachable
+//! and `on_outage.rate_limits` is `local`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -56,6 +61,8 @@ impl Bucket {
 struct KeyBuckets {
     requests: Option<Bucket>,
     tokens: Option<Bucket>,
+    /// The configured tokens per minute.
+    tokens_per_minute: Option<u32>,
 }
 
 /// The rate limits of every key, by key id.
@@ -80,33 +87,37 @@ impl RateLimiter {
             let entry = map.entry(key.id.clone()).or_default();
             update(&mut entry.requests, key.requests_per_minute, now);
             update(&mut entry.tokens, key.tokens_per_minute, now);
+            entry.tokens_per_minute = key.tokens_per_minute;
         }
     }
 
-    /// Admits one chat request of `key`: requests per minute by the router's shared state
-    /// when it has one (fleet-wide; this replica's buckets when the shared state is
-    /// unreachable and `on_outage.rate_limits` is `local`), tokens per minute here.
+    /// The tokens per minute of `key_id`, if it has such a limit.
+    pub(crate) fn tokens_per_minute(&self, key_id: &str) -> Option<u32> {
+        let map = self.keys.lock().ok()?;
+        map.get(key_id)?.tokens_per_minute
+    }
+
+    /// Admits one chat request of `key`: by the router's shared state when it has one
+    /// (requests and tokens per minute fleet-wide, one round trip), by this replica's
+    /// buckets without it, or when it is unreachable and `on_outage.rate_limits` is `local`.
     pub(crate) async fn admit_key(
         &self,
         shared: Option<&switchyard_router::SharedStateHandle>,
         key: &ApiKey,
     ) -> Result<(), Duration> {
-        if let (Some(shared), Some(rpm)) = (shared, key.requests_per_minute)
-            && shared.rate(&key.id, rpm).await?.is_some()
+        let (rpm, tpm) = (key.requests_per_minute, key.tokens_per_minute);
+        if let Some(shared) = shared
+            && (rpm.is_some() || tpm.is_some())
+            && shared.rate(&key.id, rpm, tpm).await?.is_some()
         {
-            return self.admit_counting(&key.id, false);
+            return Ok(());
         }
         self.admit(&key.id)
     }
 
-    /// Admits one chat request of `key_id`, or says how long to wait.
+    /// Admits one chat request of `key_id` by this replica's buckets, or says how long to
+    /// wait.
     pub(crate) fn admit(&self, key_id: &str) -> Result<(), Duration> {
-        self.admit_counting(key_id, true)
-    }
-
-    /// Like `admit`; `count_requests: false` checks only the token bucket (the request
-    /// rate was decided elsewhere).
-    fn admit_counting(&self, key_id: &str, count_requests: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let Ok(mut map) = self.keys.lock() else {
             return Ok(());
@@ -120,7 +131,7 @@ impl RateLimiter {
                 return Err(tokens.wait_for(1.0));
             }
         }
-        if let Some(requests) = buckets.requests.as_mut().filter(|_| count_requests) {
+        if let Some(requests) = buckets.requests.as_mut() {
             requests.refill(now);
             if requests.level < 1.0 {
                 return Err(requests.wait_for(1.0));
@@ -190,6 +201,30 @@ mod tests {
         limiter.charge_tokens("k", 150);
         let wait = limiter.admit("k").unwrap_err();
         assert!(wait >= Duration::from_secs(29), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn with_shared_state_the_fleet_decides_both_limits_and_local_buckets_cover_outages() {
+        use std::sync::Arc;
+        use switchyard_router::{InProcessState, OutagePolicy, SharedStateHandle};
+
+        let k = key(Some(10), Some(100));
+        let shared =
+            SharedStateHandle::new(Arc::new(InProcessState::new()), OutagePolicy::default());
+        let (a, b) = (RateLimiter::default(), RateLimiter::default());
+        a.configure(std::slice::from_ref(&k));
+        b.configure(std::slice::from_ref(&k));
+        assert_eq!(a.tokens_per_minute("k"), Some(100));
+        assert!(a.admit_key(Some(&shared), &k).await.is_ok());
+        // Replica A's answer used 150 tokens: charged to the fleet (and A's bucket).
+        a.charge_tokens("k", 150);
+        shared.charge_tokens("k", 150, 100).await;
+        // Replica B's own bucket is full, but the fleet's tokens are spent.
+        assert!(b.admit("k").is_ok());
+        let wait = b.admit_key(Some(&shared), &k).await.unwrap_err();
+        assert!(wait > Duration::from_secs(29), "{wait:?}");
+        // A's bucket alone (what an outage falls back to) refuses as well.
+        assert!(a.admit("k").is_err());
     }
 
     #[test]

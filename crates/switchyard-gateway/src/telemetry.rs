@@ -17,6 +17,9 @@ use crate::api::Api;
 pub const GATEWAY_OVERHEAD_SECONDS: &str = "switchyard_gateway_overhead_seconds";
 /// Counter: HTTP requests answered, by `api` (`openai`, `ollama`, `ops`) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
+/// Counter: response store operations that failed, by `op` (`put`, `get`, `delete`) and
+/// `reason` (`response_store_unreachable`, `response_store_error`, `response_too_large`).
+pub const RESPONSE_STORE_ERRORS_TOTAL: &str = "switchyard_response_store_errors_total";
 
 /// The request id header, taken from the client when it sends one, echoed on every answer.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-switchyard-request-id");

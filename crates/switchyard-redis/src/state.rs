@@ -1,5 +1,6 @@
 //! [`RedisState`]: the router's shared state in Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +11,7 @@ use switchyard_router::{
 
 use crate::conn::{Conn, Connector, classify};
 use crate::endpoint::{Endpoint, RedisConfigError};
-use crate::scripts::{CHARGE, COOL, RATE};
+use crate::scripts::{CHARGE, COOL, RATE, TOKENS};
 
 mod fleet;
 
@@ -43,7 +44,7 @@ impl RedisConfig {
 /// The shared state of a fleet in Redis (or Valkey, or a Redis-protocol Cluster).
 /// Connects on first use and again after failures; never blocks startup.
 pub struct RedisState {
-    connector: Connector,
+    connector: Arc<Connector>,
     prefix: String,
 }
 
@@ -66,7 +67,7 @@ impl RedisState {
             ));
         }
         Ok(Self {
-            connector: Connector::new(endpoint),
+            connector: Arc::new(Connector::new(endpoint)),
             prefix: format!("{{{}}}", config.key_prefix),
         })
     }
@@ -74,6 +75,16 @@ impl RedisState {
     /// The endpoint, without credentials, for logs.
     pub fn describe(&self) -> String {
         self.connector.endpoint().describe()
+    }
+
+    /// The Responses API's store on the same connection and key prefix
+    /// (`{<prefix>}:resp:<id>`), values at most `max_entry_bytes`.
+    pub fn responses(&self, max_entry_bytes: usize) -> crate::RedisResponses {
+        crate::RedisResponses::new(
+            Arc::clone(&self.connector),
+            self.prefix.clone(),
+            max_entry_bytes,
+        )
     }
 
     fn spend_key(&self, c: &SpendCounter) -> String {
@@ -167,11 +178,18 @@ impl SharedState for RedisState {
         }
     }
 
-    async fn rate(&self, key: &str, per_minute: u32) -> Result<RateDecision, SharedStateError> {
+    async fn rate(
+        &self,
+        key: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Result<RateDecision, SharedStateError> {
         let mut conn = self.conn().await?;
         let result = RATE
             .key(format!("{}:rate:{key}", self.prefix))
-            .arg(per_minute.max(1))
+            .key(format!("{}:tpm:{key}", self.prefix))
+            .arg(rpm.map_or(0, |n| n.max(1)))
+            .arg(tpm.map_or(0, |n| n.max(1)))
             .invoke_async::<i64>(&mut conn)
             .await;
         match result {
@@ -179,6 +197,28 @@ impl SharedState for RedisState {
             Ok(wait) => Ok(RateDecision::Wait(Duration::from_millis(
                 u64::try_from(wait).unwrap_or(1),
             ))),
+            Err(e) => Err(self.fail(&e).await),
+        }
+    }
+
+    async fn charge_tokens(
+        &self,
+        key: &str,
+        tokens: u64,
+        tpm: u32,
+    ) -> Result<(), SharedStateError> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        let result = TOKENS
+            .key(format!("{}:tpm:{key}", self.prefix))
+            .arg(tokens)
+            .arg(tpm.max(1))
+            .invoke_async::<i64>(&mut conn)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
             Err(e) => Err(self.fail(&e).await),
         }
     }

@@ -84,7 +84,7 @@ async fn gcra_lets_10_of_14_through_a_10_rpm_key_across_two_clients() {
     let mut last_wait = Duration::ZERO;
     for i in 0..14 {
         let s = if i % 2 == 0 { &a } else { &b };
-        match s.rate("key-1", 10).await.unwrap() {
+        match s.rate("key-1", Some(10), None).await.unwrap() {
             RateDecision::Allowed => allowed += 1,
             RateDecision::Wait(w) => last_wait = w,
         }
@@ -95,7 +95,56 @@ async fn gcra_lets_10_of_14_through_a_10_rpm_key_across_two_clients() {
         "{last_wait:?}"
     );
     // Another key is not affected.
-    assert_eq!(a.rate("key-2", 10).await.unwrap(), RateDecision::Allowed);
+    assert_eq!(
+        a.rate("key-2", Some(10), None).await.unwrap(),
+        RateDecision::Allowed
+    );
+}
+
+#[tokio::test]
+async fn tokens_per_minute_are_shared_checked_with_requests_in_one_call_and_debt_is_capped() {
+    let Some(server) = server() else { return };
+    let (a, b) = (state(&server), state(&server));
+    // 100 tpm: a token costs 600 ms of the key's minute.
+    assert_eq!(
+        a.rate("t", Some(5), Some(100)).await.unwrap(),
+        RateDecision::Allowed
+    );
+    a.charge_tokens("t", 90, 100).await.unwrap();
+    // 54 s ahead: still under a minute, admitted through the other client.
+    assert_eq!(
+        b.rate("t", Some(5), Some(100)).await.unwrap(),
+        RateDecision::Allowed
+    );
+    b.charge_tokens("t", 1_000, 100).await.unwrap();
+    // Capped at two minutes ahead: a minute to wait, not ten.
+    let RateDecision::Wait(wait) = a.rate("t", Some(5), Some(100)).await.unwrap() else {
+        panic!("tokens exhausted");
+    };
+    assert!(
+        wait > Duration::from_secs(59) && wait <= Duration::from_millis(60_001),
+        "{wait:?}"
+    );
+    // The refused requests were not counted: three more of the five fit (tokens aside).
+    for _ in 0..3 {
+        assert_eq!(
+            b.rate("t", Some(5), None).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
+    assert!(matches!(
+        b.rate("t", Some(5), None).await.unwrap(),
+        RateDecision::Wait(_)
+    ));
+    // Keys are stored under the prefix with a TTL.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("{switchyard}:tpm:t")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 110_000 && ttl <= 120_000, "{ttl}");
 }
 
 #[tokio::test]
@@ -129,7 +178,7 @@ async fn an_outage_journals_charges_and_the_return_reconciles_them_once() {
     assert!(!handle.is_up());
     assert_eq!(handle.policy().budgets, OnOutage::Closed);
     // Limits fall back to local by default: the handle says "decide locally".
-    assert_eq!(handle.rate("k", 10).await, Ok(None));
+    assert_eq!(handle.rate("k", Some(10), Some(100)).await, Ok(None));
 
     // Spend while Redis is down is journaled.
     handle.charge(charge("during", None, 20)).await;

@@ -116,18 +116,34 @@ pub(crate) struct Stack {
 }
 
 /// Builds the gateway over a new router from `config` (spend recorded in `ledger`), and
-/// starts the router's probes.
+/// starts the router's probes. With `shared_state`, stored responses are kept there too
+/// (on the same connection), so `previous_response_id` works on every replica; without it
+/// the gateway keeps its default store (`serve` gives it the one of [`open_ledger`]).
 pub(crate) fn new_stack(
     config: &Config,
     ledger: Arc<dyn SpendLedger>,
 ) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
     let mut built = new_router_with(config, ledger)?;
-    if let Some(shared) = &config.file.shared_state {
-        built.router = built.router.with_shared_state(shared_state(shared)?);
+    let mut responses = None;
+    if let Some(section) = &config.file.shared_state {
+        let state = redis_state(section)?;
+        let bounds = build::response_store_config(&config.file);
+        let backend = Arc::new(state.responses(bounds.max_entry_bytes));
+        responses = Some(ResponseStore::with_backend(bounds, backend));
+        built.router =
+            built
+                .router
+                .with_shared_state(Arc::new(switchyard_router::SharedStateHandle::new(
+                    Arc::new(state),
+                    section.on_outage,
+                )));
     }
     let handle: RouterHandle = Arc::new(ArcSwap::from_pointee(built.router));
     handle.load().start_probes();
-    let gateway = Gateway::new(build::gateway_config(&config.file), Arc::clone(&handle));
+    let mut gateway = Gateway::new(build::gateway_config(&config.file), Arc::clone(&handle));
+    if let Some(store) = responses {
+        gateway = gateway.with_response_store(store);
+    }
     Ok((
         Stack {
             gateway,
@@ -137,20 +153,18 @@ pub(crate) fn new_stack(
     ))
 }
 
-/// The shared state `shared_state` names (the URL is checked; the connection is made on
-/// first use, so a replica starts while Redis is down).
-fn shared_state(
+/// The store `shared_state` names (the URL is checked; the connection is made on first
+/// use, so a replica starts while Redis is down).
+fn redis_state(
     section: &crate::config::SharedStateSection,
-) -> Result<Arc<switchyard_router::SharedStateHandle>, ConfigError> {
+) -> Result<switchyard_redis::RedisState, ConfigError> {
     let state = switchyard_redis::RedisState::new(section.redis_config()).map_err(|e| {
         ConfigError::new(ConfigErrorKind::Invalid, e.to_string())
             .at(vec![Segment::Key("shared_state".to_owned())])
     })?;
-    tracing::info!(store = %state.describe(), prefix = %section.key_prefix, "shared state");
-    Ok(Arc::new(switchyard_router::SharedStateHandle::new(
-        Arc::new(state),
-        section.on_outage,
-    )))
+    tracing::info!(store = %state.describe(), prefix = %section.key_prefix,
+        "shared state (spend, rate limits, cooldowns, probes, stored responses)");
+    Ok(state)
 }
 
 /// Longest pause between two discovery attempts.

@@ -1,9 +1,11 @@
 //! Two `switchyard serve` replicas sharing one real `redis-server` (each test starts its
-//! own on a free loopback port), clients alternating between them: rate limits, budgets,
+//! own on a free loopback port), clients alternating between them: rate limits (requests
+//! and tokens per minute), budgets,
 //! spend, cooldowns and a fleet-wide `max_concurrency` hold for the fleet as for one
 //! gateway, and one replica's health probe serves both; a Redis outage fails budgets
 //! closed and rate limits and the fleet-wide concurrency limit over to local, logged, and
-//! its end reconciles the spend once. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
+//! its end reconciles the spend once. Stored Responses live in Redis: one replica continues,
+//! reads and deletes what the other stored, and an outage answers 503 naming the shared state. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -57,7 +59,8 @@ fn config(cloud: &TestUpstream, redis_url: &str) -> String {
   server: {{ listen: "127.0.0.1:0", keys: [
       {{ id: "team", token: "sk-team", requests_per_minute: 10 }},
       {{ id: "spender", token: "sk-spender" }},
-      {{ id: "bulk", token: "sk-bulk" }} ] }},
+      {{ id: "bulk", token: "sk-bulk" }},
+      {{ id: "tokens", token: "sk-tokens", tokens_per_minute: 40 }} ] }},
   providers: {{
     flaky: {{ api: "openai", base_url: "{cloud}", locality: "lan", models: [ {{ id: "broken" }} ] }},
     cloud: {{ api: "openai", base_url: "{cloud}", locality: "cloud", max_concurrency: 128, max_queue: 256,
@@ -287,6 +290,165 @@ async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconcil
     assert_eq!(shared_total(&url, Some("bulk")).await, 5 * COST_MICRO);
     assert_eq!(shared_total(&url, None).await, 6 * COST_MICRO);
     assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
+}
+
+#[tokio::test]
+async fn a_40_tpm_key_spent_through_one_replica_is_refused_by_the_other_with_retry_after() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    // 31 tokens an answer at 40 a minute: 46.5 s of the key's minute each. Two answers
+    // through A put it 93 s ahead; the third request is refused there.
+    for _ in 0..2 {
+        assert_eq!(chat(&fleet.base(0), "sk-tokens", "paid").await.0, 200);
+    }
+    let (status, code, _) = chat(&fleet.base(0), "sk-tokens", "paid").await;
+    assert_eq!((status, code.as_deref()), (429, Some("rate_limited")));
+    // B never served the key (its own bucket is full), yet refuses: the limit is the fleet's.
+    let response = http()
+        .post(format!("{}/v1/chat/completions", fleet.base(1)))
+        .bearer_auth("sk-tokens")
+        .json(&json!({ "model": "paid", "messages": [ { "role": "user", "content": "hi" } ] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a retry-after header");
+    assert!((30..=35).contains(&retry_after), "{retry_after}");
+    assert_eq!(cloud.chat_request_count(), 2);
+}
+
+/// One Responses API call: status and body.
+async fn respond(
+    base: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{base}/v1/responses{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /v1/responses` on the `free` route: status and body.
+async fn create(base: &str, token: &str, input: &str, previous: Option<&str>) -> (u16, Value) {
+    let mut body = json!({ "model": "free", "input": input, "store": true });
+    if let Some(id) = previous {
+        body["previous_response_id"] = json!(id);
+    }
+    respond(base, token, reqwest::Method::POST, "", Some(body)).await
+}
+
+#[tokio::test]
+async fn a_response_stored_through_one_replica_is_continued_read_and_deleted_through_the_other() {
+    let Some(server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let (a, b) = (fleet.base(0), fleet.base(1));
+    let (status, first) = create(&a, "sk-bulk", "remember the colour blue", None).await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_owned();
+
+    let (status, next) = create(&b, "sk-bulk", "which colour?", Some(&id)).await;
+    assert_eq!(status, 200, "{next}");
+    let sent = cloud.chat_requests().last().unwrap().body.clone();
+    let sent = String::from_utf8_lossy(&sent);
+    assert!(
+        sent.contains("remember the colour blue") && sent.contains("which colour?"),
+        "replica B sent the stored history: {sent}"
+    );
+
+    let get = |base: String, token: &'static str| {
+        let path = format!("/{id}");
+        async move { respond(&base, token, reqwest::Method::GET, &path, None).await }
+    };
+    let (status, got) = get(b.clone(), "sk-bulk").await;
+    assert_eq!(
+        (status, got["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{got}"
+    );
+    let (status, _) = get(b.clone(), "sk-spender").await;
+    assert_eq!(status, 404, "another key does not see it");
+    let (status, _) = create(&b, "sk-spender", "steal", Some(&id)).await;
+    assert_eq!(status, 404, "another key cannot continue it");
+
+    let path = format!("/{id}");
+    let (status, deleted) = respond(&b, "sk-bulk", reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status, deleted["deleted"].as_bool()),
+        (200, Some(true)),
+        "{deleted}"
+    );
+    let (status, _) = get(a.clone(), "sk-bulk").await;
+    assert_eq!(status, 404, "deleted through B, gone on A");
+    let (status, _) = create(&a, "sk-bulk", "again", Some(&id)).await;
+    assert_eq!(status, 404);
+
+    // Streamed: the response is kept before the stream ends, so B continues it at once.
+    let text = http()
+        .post(format!("{a}/v1/responses"))
+        .bearer_auth("sk-bulk")
+        .json(&json!({ "model": "free", "input": "streamed", "store": true, "stream": true }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let completed = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|e| e["type"] == "response.completed")
+        .unwrap_or_else(|| panic!("no response.completed in {text}"));
+    let streamed_id = completed["response"]["id"].as_str().unwrap();
+    let (status, body) = create(&b, "sk-bulk", "next", Some(streamed_id)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn without_redis_a_previous_response_id_answers_503_naming_the_shared_state() {
+    let Some(mut server) = redis() else { return };
+    let cloud = cloud().await;
+    let fleet = Fleet::start(&cloud, &server.url()).await;
+    let (status, first) = create(&fleet.base(0), "sk-bulk", "hello", None).await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let skip = fleet.replicas[1].log_len();
+
+    server.stop();
+    let (status, body) = create(&fleet.base(1), "sk-bulk", "more", Some(&id)).await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("shared state (redis)"), "{message}");
+    let (status, _) = respond(
+        &fleet.base(1),
+        "sk-bulk",
+        reqwest::Method::GET,
+        &format!("/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 503);
+    // A new answer is still served; only keeping it fails (logged).
+    let (status, body) = create(&fleet.base(1), "sk-bulk", "new", None).await;
+    assert_eq!(status, 200, "{body}");
+    fleet.replicas[1]
+        .wait_for_log_after(skip, "response not kept in the response store", WAIT)
+        .await;
 }
 
 /// An upstream whose answers take about 3 s (five chunks, 600 ms apart).

@@ -16,7 +16,7 @@ use switchyard_core::{Message, ResponsesEndpoint};
 use switchyard_stream::responses::ResponsesStreamEncoder;
 
 use super::native::NativeSink;
-use super::{API, ResponsesSink, collect, items, passed_through, prepare};
+use super::{API, ResponsesSink, collect, final_response, items, passed_through, prepare};
 use crate::api::ApiError;
 use crate::body::TokenAccount;
 use crate::chat;
@@ -62,7 +62,8 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
     let id = p.head.id.replacen("resp_", "cmp_", 1);
     let created_at = p.head.created_at;
     let mut sink = ResponsesSink::new(ResponsesStreamEncoder::new(p.head), None);
-    let response = collect(&mut routed, &mut sink, &account).await?;
+    collect(&mut routed, &mut sink, &account).await?;
+    let response = final_response(&sink)?;
     let summary: String = response["output"]
         .as_array()
         .into_iter()

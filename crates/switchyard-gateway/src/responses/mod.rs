@@ -6,13 +6,16 @@
 //! policy, rate limits, the router (routes, privacy, fallback, budgets, the decision
 //! record), the routing headers and the token account. The answer's events are encoded as
 //! Responses events; with `store` (OpenAI's default) the finished response, its input and
-//! the conversation so far are kept in the [`ResponseStore`]. A continued conversation keeps
-//! the privacy class of the response it continues.
+//! the conversation so far are kept in the [`ResponseStore`] (written before the client
+//! gets the answer's last bytes). A continued conversation keeps the privacy class of the
+//! response it continues. A store that cannot be read (the shared state is down) answers
+//! 503 naming it; one that cannot be written loses the response, logged, not the answer.
 //!
 //! A target whose provider serves the Responses API itself (`responses: true`) gets the
 //! client's body and answers with its own bytes ([`native`]); routing, policy, fallback and
 //! accounting are the same, the router plans on the decoded request either way.
 
+mod backend;
 mod compact;
 mod items;
 mod native;
@@ -39,6 +42,7 @@ use switchyard_router::{RoutedStream, Router};
 use switchyard_stream::responses::request::{DecodeOptions, ResponsesRequest, decode_request};
 use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
 
+pub use backend::{ResponseBackend, ResponseStoreError, StoredBytes};
 pub(crate) use compact::compact;
 use native::{Continuation, NativeKeep, NativeSink, ResponsesCall};
 use sink::Pending;
@@ -145,6 +149,8 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     if let Some(id) = &decoded.previous_response_id {
         let prev = store
             .get(id, meta.caller.as_deref())
+            .await
+            .map_err(|e| store_unavailable(&store, &e))?
             .ok_or_else(|| not_found(id))?;
         meta.privacy = PrivacyClass::strictest(meta.privacy, Some(prev.privacy));
         history.clone_from(&prev.history);
@@ -267,7 +273,11 @@ async fn whole(
     account: &TokenAccount,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let response = collect(&mut routed, &mut sink, account).await?;
+    collect(&mut routed, &mut sink, account).await?;
+    if let Some(write) = sink.take_write() {
+        write.await;
+    }
+    let response = final_response(&sink)?;
     let mut answer = items::json(response);
     chat::routing_headers(answer.headers_mut(), &routed, started);
     record_overhead(API, chat::overhead(started, &routed));
@@ -286,11 +296,14 @@ async fn passed_through(
     while let Some(event) = routed.next().await {
         let event = event.map_err(|e| ApiError::new(API, e))?;
         if let ChatEvent::Usage(usage) = &event {
-            account.charge(usage.total_tokens());
+            account.charge(usage.total_tokens()).await;
         }
         sink.encode(&event, &mut body);
         if sink.is_done() {
             switchyard_http::Drain::items(&mut routed, MAX_DRAIN_ITEMS).await;
+            if let Some(write) = sink.take_write() {
+                write.await;
+            }
             let mut answer = Response::new(Body::from(body));
             answer.headers_mut().insert(CONTENT_TYPE, JSON);
             chat::routing_headers(answer.headers_mut(), &routed, started);
@@ -304,18 +317,17 @@ async fn passed_through(
     ))
 }
 
-/// Feeds the whole answer to `sink`; the finished response object (an error if the
-/// upstream failed or the answer did not end).
-async fn collect<'a>(
+/// Feeds the whole answer to `sink` (an error if the upstream failed).
+async fn collect(
     routed: &mut RoutedStream,
-    sink: &'a mut ResponsesSink,
+    sink: &mut ResponsesSink,
     account: &TokenAccount,
-) -> Result<&'a serde_json::Value, ApiError> {
+) -> Result<(), ApiError> {
     let mut scratch = Vec::new();
     while let Some(event) = routed.next().await {
         let event = event.map_err(|e| ApiError::new(API, e))?;
         if let ChatEvent::Usage(usage) = &event {
-            account.charge(usage.total_tokens());
+            account.charge(usage.total_tokens()).await;
         }
         sink.encode(&event, &mut scratch);
         scratch.clear();
@@ -324,6 +336,12 @@ async fn collect<'a>(
             break;
         }
     }
+    Ok(())
+}
+
+/// The finished response object of a whole translated answer (an error if the answer did
+/// not end or failed).
+fn final_response(sink: &ResponsesSink) -> Result<&serde_json::Value, ApiError> {
     let response = sink.final_response().ok_or_else(|| {
         ApiError::new(
             API,
@@ -359,12 +377,39 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn stored(shared: &Shared, caller: &Caller, id: &str) -> Result<Arc<StoredResponse>, ApiError> {
+/// A 503 for a response store that could not be read: the shared state (or the local
+/// store) is named; the underlying error (which may name hosts) goes to the log.
+fn store_unavailable(store: &ResponseStore, e: &ResponseStoreError) -> ApiError {
+    tracing::warn!(store = store.kind(), reason = e.reason_code(), error = %e,
+        "response store could not be read");
+    let what = if e.is_unreachable() {
+        "cannot be reached"
+    } else {
+        "answered with an error"
+    };
+    let message = if store.is_shared() {
+        format!(
+            "stored responses are kept in the shared state ({}), which {what}; \
+             `previous_response_id` and stored responses work again once it answers",
+            store.kind()
+        )
+    } else {
+        format!("the response store ({}) {what}", store.kind())
+    };
+    ApiError::with_status(
+        API,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProviderError::new(ErrorKind::Internal, message),
+    )
+}
+
+async fn stored(shared: &Shared, caller: &Caller, id: &str) -> Result<StoredResponse, ApiError> {
     let caller = caller.0.as_ref().map(|k| k.id.as_str());
-    shared
-        .responses
-        .load()
+    let store = shared.responses.load_full();
+    store
         .get(id, caller)
+        .await
+        .map_err(|e| store_unavailable(&store, &e))?
         .ok_or_else(|| not_found(id))
 }
 
@@ -374,7 +419,7 @@ pub(crate) async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    match stored(&shared, &caller, &id) {
+    match stored(&shared, &caller, &id).await {
         Ok(record) => items::json(&record.response),
         Err(err) => err.into_response(),
     }
@@ -387,10 +432,13 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     let key = caller.0.as_ref().map(|k| k.id.as_str());
-    if shared.responses.load().delete(&id, key) {
-        items::json(&serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}))
-    } else {
-        not_found(&id).into_response()
+    let store = shared.responses.load_full();
+    match store.delete(&id, key).await {
+        Ok(true) => items::json(
+            &serde_json::json!({"id": id, "object": "response.deleted", "deleted": true}),
+        ),
+        Ok(false) => not_found(&id).into_response(),
+        Err(e) => store_unavailable(&store, &e).into_response(),
     }
 }
 
@@ -401,7 +449,7 @@ pub(crate) async fn input_items(
     Path(id): Path<String>,
     Query(page): Query<items::Page>,
 ) -> Response {
-    match stored(&shared, &caller, &id) {
+    match stored(&shared, &caller, &id).await {
         Ok(record) => match items::list(&record.input_items, &page) {
             Ok(list) => items::json(&list),
             Err(message) => ApiError::invalid(API, message).into_response(),

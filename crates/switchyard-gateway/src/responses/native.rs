@@ -26,7 +26,8 @@ use switchyard_stream::responses::ResponsesStreamEncoder;
 use switchyard_stream::responses::passthrough::encode_failure;
 
 use super::items;
-use super::store::{ResponseStore, StoredResponse};
+use super::sink::StoreWriteSlot;
+use super::store::{ResponseStore, StoreWrite, StoredResponse};
 
 /// Where a continued conversation may go natively.
 #[derive(Debug)]
@@ -172,11 +173,23 @@ pub(crate) struct NativeKeep {
 }
 
 /// The upstream's own events (or whole response) on their way to the client.
-#[derive(Debug)]
 pub(crate) struct NativeSink {
     frames: RawFrames,
     done: bool,
     keep: Option<Box<NativeKeep>>,
+    /// The store write of the finished response, until taken.
+    write: Option<StoreWrite>,
+}
+
+impl std::fmt::Debug for NativeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeSink")
+            .field("frames", &self.frames)
+            .field("done", &self.done)
+            .field("keep", &self.keep)
+            .field("write", &StoreWriteSlot(&self.write))
+            .finish()
+    }
 }
 
 impl NativeSink {
@@ -185,7 +198,13 @@ impl NativeSink {
             frames,
             done: false,
             keep: keep.map(Box::new),
+            write: None,
         }
+    }
+
+    /// The store write of the finished response, once.
+    pub(crate) fn take_write(&mut self) -> Option<StoreWrite> {
+        self.write.take()
     }
 
     /// Writes the upstream's bytes that came with `event`.
@@ -196,7 +215,7 @@ impl NativeSink {
         }
         if matches!(event, ChatEvent::Done { .. }) {
             self.done = true;
-            self.persist();
+            self.write = self.persist();
         }
     }
 
@@ -216,10 +235,9 @@ impl NativeSink {
         self.done
     }
 
-    fn persist(&mut self) {
-        let Some(keep) = self.keep.take() else {
-            return;
-        };
+    /// The store write of the finished response (none without a final response object).
+    fn persist(&mut self) -> Option<StoreWrite> {
+        let keep = self.keep.take()?;
         let NativeKeep {
             store,
             mut record,
@@ -231,17 +249,13 @@ impl NativeSink {
             .meta()
             .final_response
             .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok());
-        let Some(response) = response else {
-            return;
-        };
-        let Some(id) = response["id"].as_str().filter(|id| !id.is_empty()) else {
-            return;
-        };
+        let response = response?;
+        let id = response["id"].as_str().filter(|id| !id.is_empty())?;
         record.id = id.to_owned();
         record.input_items = items::with_ids(id, std::mem::take(&mut record.input_items));
         record.response = response;
         record.native_target = Some(target);
         record.history.push(turn.assistant_turn().clone());
-        store.put(record);
+        Some(store.write_after_answer(record))
     }
 }

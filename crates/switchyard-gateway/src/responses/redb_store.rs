@@ -1,19 +1,22 @@
 //! The persistent backend of the response store: tables in a redb database (the spend
 //! ledger's file when the binary has one), so stored responses and `previous_response_id`
 //! survive a restart. Same bounds as in memory: time to live, entries and bytes, the oldest
-//! evicted first, each `put` one write transaction.
+//! evicted first, each `put` one write transaction. redb is synchronous and local: each
+//! operation runs on the calling task (a short transaction, as before the async seam).
 //!
-//! The functions here return redb's own error (160 bytes): they are private, called at most
-//! once per request, and every error is logged by the caller; the public constructor boxes it.
+//! The inner functions return redb's own error (160 bytes): they are private and turned
+//! into a [`ResponseStoreError`] at the trait; the public constructor boxes it.
 #![allow(clippy::result_large_err)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use super::store::{ResponseStoreConfig, StoredResponse};
+use super::backend::{ResponseBackend, ResponseStoreError, StoredBytes};
 
 /// Response id -> the stored JSON ([`Persisted`]).
 const RESPONSES: TableDefinition<'static, &'static str, &'static [u8]> =
@@ -29,7 +32,16 @@ const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("
 struct Persisted {
     seq: u64,
     stored_at_ms: u64,
-    record: StoredResponse,
+    /// How long it is kept; absent in records written before the async seam (then the
+    /// backend's time to live applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl_ms: Option<u64>,
+    /// The key that stored it; absent in records written before the async seam (those are
+    /// then visible to no key: refused rather than shown to the wrong one).
+    #[serde(default)]
+    caller: Option<String>,
+    /// The serialised response, kept as it came.
+    record: Box<RawValue>,
 }
 
 fn now_ms() -> u64 {
@@ -47,11 +59,72 @@ pub(crate) struct RedbStore {
     db: Arc<redb::Database>,
     /// Serialises writers (redb does too; this keeps eviction decisions consistent).
     writer: Mutex<()>,
+    max_entries: u64,
+    max_bytes: u64,
+    /// The time to live of records that do not carry their own.
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> ResponseStoreError {
+    ResponseStoreError::Failed {
+        store: "redb",
+        message: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl ResponseBackend for RedbStore {
+    fn kind(&self) -> &'static str {
+        "redb"
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), ResponseStoreError> {
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > self.max_bytes || self.max_entries == 0 {
+            return Err(ResponseStoreError::TooLarge {
+                size: bytes.len(),
+                max: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+            });
+        }
+        let record = String::from_utf8(bytes)
+            .map_err(failed)
+            .and_then(|text| RawValue::from_string(text).map_err(failed))?;
+        self.put_record(id, caller, record, ttl).map_err(failed)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredBytes>, ResponseStoreError> {
+        self.get_record(id).map_err(failed)
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, ResponseStoreError> {
+        self.delete_record(id).map_err(failed)
+    }
 }
 
 impl RedbStore {
-    /// Uses `db`, creating the tables on first use.
-    pub(crate) fn open(db: Arc<redb::Database>) -> Result<Self, redb::Error> {
+    /// Uses `db`, creating the tables on first use; bounded by `max_entries` and
+    /// `max_bytes`, records without their own time to live kept for `ttl`.
+    pub(crate) fn open(
+        db: Arc<redb::Database>,
+        max_entries: usize,
+        max_bytes: usize,
+        ttl: Duration,
+    ) -> Result<Self, redb::Error> {
         let txn = db.begin_write()?;
         txn.open_table(RESPONSES)?;
         txn.open_table(ORDER)?;
@@ -60,21 +133,23 @@ impl RedbStore {
         Ok(Self {
             db,
             writer: Mutex::new(()),
+            max_entries: u64::try_from(max_entries).unwrap_or(u64::MAX),
+            max_bytes: u64::try_from(max_bytes).unwrap_or(u64::MAX),
+            ttl,
         })
     }
 
-    /// Keeps `record` (`size` bytes), evicting expired and then the oldest responses past
-    /// the bounds.
-    pub(crate) fn put(
+    /// Keeps `record`, evicting expired and then the oldest responses past the bounds.
+    fn put_record(
         &self,
-        record: StoredResponse,
-        size: usize,
-        config: &ResponseStoreConfig,
+        id: &str,
+        caller: Option<&str>,
+        record: Box<RawValue>,
+        ttl: Duration,
     ) -> Result<(), redb::Error> {
         let _guard = self.writer.lock();
         let now = now_ms();
-        let id = record.id.clone();
-        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        let size = u64::try_from(record.get().len()).unwrap_or(u64::MAX);
         let txn = self.db.begin_write()?;
         {
             let mut responses = txn.open_table(RESPONSES)?;
@@ -82,12 +157,11 @@ impl RedbStore {
             let mut meta = txn.open_table(META)?;
             let mut bytes = meta.get("bytes")?.map_or(0, |v| v.value());
             let seq = meta.get("seq")?.map_or(0, |v| v.value());
-            if let Some(old) = remove(&mut responses, &mut order, &id)? {
+            if let Some(old) = remove(&mut responses, &mut order, id)? {
                 bytes = bytes.saturating_sub(old);
             }
-            let max_entries = u64::try_from(config.max_entries).unwrap_or(u64::MAX);
-            let max_bytes = u64::try_from(config.max_bytes).unwrap_or(u64::MAX);
-            let expired_before = now.saturating_sub(ttl_ms(config.ttl));
+            let (max_entries, max_bytes) = (self.max_entries, self.max_bytes);
+            let expired_before = now.saturating_sub(ttl_ms(ttl));
             loop {
                 let Some((first, oldest, at, old_size)) = order.first()?.map(|(k, v)| {
                     let (oldest, at, old_size) = v.value();
@@ -106,11 +180,13 @@ impl RedbStore {
             let value = serde_json::to_vec(&Persisted {
                 seq,
                 stored_at_ms: now,
+                ttl_ms: Some(ttl_ms(ttl)),
+                caller: caller.map(str::to_owned),
                 record,
             })
             .unwrap_or_default();
-            responses.insert(id.as_str(), value.as_slice())?;
-            order.insert(seq, (id.as_str(), now, size))?;
+            responses.insert(id, value.as_slice())?;
+            order.insert(seq, (id, now, size))?;
             meta.insert("bytes", bytes.saturating_add(size))?;
             meta.insert("seq", seq.saturating_add(1))?;
         }
@@ -119,11 +195,7 @@ impl RedbStore {
     }
 
     /// The response `id`, unless it has expired.
-    pub(crate) fn get(
-        &self,
-        id: &str,
-        ttl: Duration,
-    ) -> Result<Option<StoredResponse>, redb::Error> {
+    fn get_record(&self, id: &str) -> Result<Option<StoredBytes>, redb::Error> {
         let txn = self.db.begin_read()?;
         let responses = txn.open_table(RESPONSES)?;
         let Some(raw) = responses.get(id)? else {
@@ -133,12 +205,16 @@ impl RedbStore {
             tracing::warn!(id, "response store: an unreadable record; ignored");
             return Ok(None);
         };
-        let expired = now_ms().saturating_sub(persisted.stored_at_ms) >= ttl_ms(ttl);
-        Ok((!expired).then_some(persisted.record))
+        let ttl = persisted.ttl_ms.unwrap_or_else(|| ttl_ms(self.ttl));
+        let expired = now_ms().saturating_sub(persisted.stored_at_ms) >= ttl;
+        Ok((!expired).then(|| StoredBytes {
+            caller: persisted.caller,
+            bytes: persisted.record.get().as_bytes().to_vec(),
+        }))
     }
 
     /// Deletes the response `id`; whether it was there.
-    pub(crate) fn delete(&self, id: &str) -> Result<bool, redb::Error> {
+    fn delete_record(&self, id: &str) -> Result<bool, redb::Error> {
         let _guard = self.writer.lock();
         let txn = self.db.begin_write()?;
         let removed = {

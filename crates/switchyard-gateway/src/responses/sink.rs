@@ -1,7 +1,8 @@
 //! The Responses encoder of one answer, keeping the response in the store once it is
 //! complete (`store: true`); failed responses are not kept. A translated answer is
 //! encoded by the Responses stream encoder; a passed-through one is the upstream's own
-//! bytes ([`NativeSink`]).
+//! bytes ([`NativeSink`]). The store write is handed out as a future
+//! ([`ResponsesSink::take_write`]) that the body awaits before the answer's last bytes.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_stream::responses::ResponsesStreamEncoder;
 
 use super::native::NativeSink;
-use super::store::{ResponseStore, StoredResponse};
+use super::store::{ResponseStore, StoreWrite, StoredResponse};
 
 /// A response to keep once it is complete: the record without the response object and
 /// without the answer's turn (both added at the end).
@@ -30,15 +31,38 @@ pub(crate) enum ResponsesSink {
 }
 
 /// The encoder of a translated answer and the response it keeps.
-#[derive(Debug)]
 pub(crate) struct Translated {
     encoder: ResponsesStreamEncoder,
     pending: Option<Pending>,
+    /// The store write of the finished response, until taken.
+    write: Option<StoreWrite>,
 }
+
+impl std::fmt::Debug for StoreWriteSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "pending" } else { "none" })
+    }
+}
+
+/// Shows whether a write waits (the future itself has no `Debug`).
+pub(crate) struct StoreWriteSlot<'a>(pub(crate) &'a Option<StoreWrite>);
 
 impl ResponsesSink {
     pub(crate) fn new(encoder: ResponsesStreamEncoder, pending: Option<Pending>) -> Self {
-        ResponsesSink::Translated(Box::new(Translated { encoder, pending }))
+        ResponsesSink::Translated(Box::new(Translated {
+            encoder,
+            pending,
+            write: None,
+        }))
+    }
+
+    /// The store write of the finished response, once (`None` when there is nothing to
+    /// keep, or not yet).
+    pub(crate) fn take_write(&mut self) -> Option<StoreWrite> {
+        match self {
+            ResponsesSink::Translated(t) => t.write.take(),
+            ResponsesSink::Native(sink) => sink.take_write(),
+        }
     }
 
     pub(crate) fn encode(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
@@ -46,7 +70,7 @@ impl ResponsesSink {
             ResponsesSink::Translated(t) => {
                 t.encoder.encode(event, out);
                 if t.encoder.is_done() {
-                    persist(&t.encoder, &mut t.pending);
+                    t.write = persist(&t.encoder, &mut t.pending);
                 }
             }
             ResponsesSink::Native(sink) => sink.encode(event, out),
@@ -79,17 +103,24 @@ impl ResponsesSink {
     }
 }
 
-fn persist(encoder: &ResponsesStreamEncoder, pending: &mut Option<Pending>) {
-    let Some(Pending { store, mut record }) = pending.take() else {
-        return;
-    };
-    let Some(response) = encoder.final_response() else {
-        return;
-    };
+impl std::fmt::Debug for Translated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translated")
+            .field("encoder", &self.encoder)
+            .field("pending", &self.pending)
+            .field("write", &StoreWriteSlot(&self.write))
+            .finish()
+    }
+}
+
+/// The store write of the finished response (none for a failed one).
+fn persist(encoder: &ResponsesStreamEncoder, pending: &mut Option<Pending>) -> Option<StoreWrite> {
+    let Pending { store, mut record } = pending.take()?;
+    let response = encoder.final_response()?;
     if response["status"] == "failed" {
-        return;
+        return None;
     }
     record.response = response.clone();
     record.history.push(encoder.assistant_turn().clone());
-    store.put(record);
+    Some(store.write_after_answer(record))
 }

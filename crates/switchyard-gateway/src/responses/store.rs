@@ -1,17 +1,23 @@
 //! The response store behind `store: true`, `previous_response_id`, `GET` / `DELETE
 //! /v1/responses/{id}` and `/input_items`: bounded (entries and bytes; the oldest go first)
-//! and with a time to live, in memory or in a redb database. Responses are visible only to
-//! the API key that made them.
+//! and with a time to live, in memory, in a redb database or in any [`ResponseBackend`]
+//! (Redis, shared by a fleet). Responses are visible only to the API key that made them.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_core::{Message, PrivacyClass};
 
+use super::backend::{MemoryBackend, ResponseBackend, ResponseStoreError};
 use super::redb_store::RedbStore;
+use crate::telemetry::RESPONSE_STORE_ERRORS_TOTAL;
+
+/// How long one backend operation may take before it counts as unreachable.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Bounds of the [`ResponseStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +28,9 @@ pub struct ResponseStoreConfig {
     pub max_entries: usize,
     /// Bytes (of the stored JSON) kept at most.
     pub max_bytes: usize,
+    /// Bytes of one stored response at most (a larger one is not kept, logged); what
+    /// bounds a value in a shared store, which evicts by its own memory policy.
+    pub max_entry_bytes: usize,
 }
 
 impl Default for ResponseStoreConfig {
@@ -30,6 +39,7 @@ impl Default for ResponseStoreConfig {
             ttl: Duration::from_secs(24 * 3600),
             max_entries: 10_000,
             max_bytes: 256 * 1024 * 1024,
+            max_entry_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -55,41 +65,19 @@ pub(crate) struct StoredResponse {
     pub(crate) native_target: Option<String>,
 }
 
-struct Entry {
-    record: Arc<StoredResponse>,
-    size: usize,
-    stored_at: Instant,
-}
-
-#[derive(Default)]
-struct Inner {
-    map: HashMap<String, Entry>,
-    /// Ids, oldest first.
-    order: VecDeque<String>,
-    bytes: usize,
-}
-
-/// Stored responses, bounded by [`ResponseStoreConfig`]: in memory, or in a redb database
-/// ([`ResponseStore::with_redb`]) so they survive a restart.
+/// Stored responses, bounded by [`ResponseStoreConfig`]: in memory, in a redb database
+/// ([`ResponseStore::with_redb`]) so they survive a restart, or in another
+/// [`ResponseBackend`] ([`ResponseStore::with_backend`]).
 pub struct ResponseStore {
     config: ResponseStoreConfig,
-    backend: Backend,
-}
-
-enum Backend {
-    Memory(Mutex<Inner>),
-    Redb(RedbStore),
+    backend: Arc<dyn ResponseBackend>,
 }
 
 impl std::fmt::Debug for ResponseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let backend = match self.backend {
-            Backend::Memory(_) => "memory",
-            Backend::Redb(_) => "redb",
-        };
         f.debug_struct("ResponseStore")
             .field("config", &self.config)
-            .field("backend", &backend)
+            .field("backend", &self.backend.kind())
             .finish()
     }
 }
@@ -100,13 +88,17 @@ impl Default for ResponseStore {
     }
 }
 
+/// A store write that runs after an answer: awaited before the client gets the answer's
+/// last bytes, so a continuation sent right after finds the response.
+pub(crate) type StoreWrite = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl ResponseStore {
     /// An empty in-memory store with these bounds.
     pub fn new(config: ResponseStoreConfig) -> Self {
-        Self {
+        Self::with_backend(
             config,
-            backend: Backend::Memory(Mutex::new(Inner::default())),
-        }
+            Arc::new(MemoryBackend::new(config.max_entries, config.max_bytes)),
+        )
     }
 
     /// A store in the tables `responses`, `responses_order` and `responses_meta` of `db`
@@ -116,111 +108,121 @@ impl ResponseStore {
         config: ResponseStoreConfig,
         db: Arc<redb::Database>,
     ) -> Result<Self, Box<redb::Error>> {
-        Ok(Self {
-            config,
-            backend: Backend::Redb(RedbStore::open(db).map_err(Box::new)?),
+        let store = RedbStore::open(db, config.max_entries, config.max_bytes, config.ttl)
+            .map_err(Box::new)?;
+        Ok(Self::with_backend(config, Arc::new(store)))
+    }
+
+    /// A store on `backend` (for instance `switchyard_redis::RedisResponses`, shared by a
+    /// fleet); `config` gives the time to live and the bound of one entry, the backend
+    /// keeps its own other bounds.
+    pub fn with_backend(config: ResponseStoreConfig, backend: Arc<dyn ResponseBackend>) -> Self {
+        Self { config, backend }
+    }
+
+    /// The backend's kind (`memory`, `redb`, `redis`).
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    /// Whether the backend is shared by several gateways.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.backend.is_shared()
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl Future<Output = Result<T, ResponseStoreError>>,
+    ) -> Result<T, ResponseStoreError> {
+        tokio::time::timeout(OP_TIMEOUT, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ResponseStoreError::Unreachable {
+                    store: self.backend.kind(),
+                    message: format!("no answer within {} ms", OP_TIMEOUT.as_millis()),
+                })
+            })
+    }
+
+    /// Keeps `record` (replacing one with its id). A record larger than
+    /// `max_entry_bytes` (or the whole byte bound) is refused with
+    /// [`ResponseStoreError::TooLarge`].
+    pub(crate) async fn put(&self, record: &StoredResponse) -> Result<(), ResponseStoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| ResponseStoreError::Failed {
+            store: self.backend.kind(),
+            message: format!("could not serialise the response: {e}"),
+        })?;
+        let max = self.config.max_entry_bytes.min(self.config.max_bytes);
+        if bytes.len() > max {
+            return Err(ResponseStoreError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        let caller = record.caller.as_deref();
+        self.timed(self.backend.put(&record.id, caller, bytes, self.config.ttl))
+            .await
+    }
+
+    /// The write of `record` after an answer: a failure is logged and counted
+    /// (`switchyard_response_store_errors_total{op="put"}`); the client keeps its answer.
+    pub(crate) fn write_after_answer(self: &Arc<Self>, record: StoredResponse) -> StoreWrite {
+        let store = Arc::clone(self);
+        Box::pin(async move {
+            if let Err(e) = store.put(&record).await {
+                count_error("put", &e);
+                tracing::warn!(
+                    id = record.id,
+                    store = store.kind(),
+                    reason = e.reason_code(),
+                    error = %e,
+                    "response not kept in the response store; the client got its answer"
+                );
+            }
         })
     }
 
-    /// Keeps `record`, evicting the oldest responses past the bounds. A record larger than
-    /// the whole byte bound is not kept (logged).
-    pub(crate) fn put(&self, record: StoredResponse) {
-        let size = serde_json::to_vec(&record).map_or(usize::MAX, |v| v.len());
-        if size > self.config.max_bytes || self.config.max_entries == 0 {
-            tracing::warn!(
-                id = record.id,
-                size,
-                "response too large for the response store; not kept"
-            );
-            return;
-        }
-        match &self.backend {
-            Backend::Memory(inner) => {
-                if let Ok(mut inner) = inner.lock() {
-                    inner.put(record, size, &self.config);
-                }
-            }
-            Backend::Redb(db) => {
-                if let Err(e) = db.put(record, size, &self.config) {
-                    tracing::warn!(error = %e, "response store: could not write; response not kept");
-                }
-            }
-        }
-    }
-
     /// The response `id` if `caller` made it and it has not expired.
-    pub(crate) fn get(&self, id: &str, caller: Option<&str>) -> Option<Arc<StoredResponse>> {
-        let record = match &self.backend {
-            Backend::Memory(inner) => inner.lock().ok()?.get(id, self.config.ttl)?,
-            Backend::Redb(db) => match db.get(id, self.config.ttl) {
-                Ok(found) => Arc::new(found?),
-                Err(e) => {
-                    tracing::warn!(error = %e, "response store: could not read");
-                    return None;
-                }
-            },
+    pub(crate) async fn get(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<Option<StoredResponse>, ResponseStoreError> {
+        let found = self.timed(self.backend.get(id)).await;
+        let Some(stored) = found.inspect_err(|e| count_error("get", e))? else {
+            return Ok(None);
         };
-        (record.caller.as_deref() == caller).then_some(record)
+        if stored.caller.as_deref() != caller {
+            return Ok(None);
+        }
+        match serde_json::from_slice::<StoredResponse>(&stored.bytes) {
+            Ok(record) => Ok((record.caller.as_deref() == caller).then_some(record)),
+            Err(e) => {
+                tracing::warn!(id, store = self.kind(), error = %e,
+                    "response store: an unreadable record; ignored");
+                Ok(None)
+            }
+        }
     }
 
     /// Deletes the response `id` if `caller` made it; whether it was there.
-    pub(crate) fn delete(&self, id: &str, caller: Option<&str>) -> bool {
-        if self.get(id, caller).is_none() {
-            return false;
+    pub(crate) async fn delete(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<bool, ResponseStoreError> {
+        if self.get(id, caller).await?.is_none() {
+            return Ok(false);
         }
-        match &self.backend {
-            Backend::Memory(inner) => inner.lock().is_ok_and(|mut inner| inner.remove(id)),
-            Backend::Redb(db) => db.delete(id).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "response store: could not delete");
-                false
-            }),
-        }
+        self.timed(self.backend.delete(id))
+            .await
+            .inspect_err(|e| count_error("delete", e))
     }
 }
 
-impl Inner {
-    fn put(&mut self, record: StoredResponse, size: usize, config: &ResponseStoreConfig) {
-        let id = record.id.clone();
-        self.remove(&id);
-        while self.map.len() >= config.max_entries || self.bytes + size > config.max_bytes {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = self.map.remove(&oldest) {
-                self.bytes -= old.size;
-            }
-        }
-        self.bytes += size;
-        self.order.push_back(id.clone());
-        self.map.insert(
-            id,
-            Entry {
-                record: Arc::new(record),
-                size,
-                stored_at: Instant::now(),
-            },
-        );
-    }
-
-    fn get(&mut self, id: &str, ttl: Duration) -> Option<Arc<StoredResponse>> {
-        let entry = self.map.get(id)?;
-        if entry.stored_at.elapsed() >= ttl {
-            self.remove(id);
-            return None;
-        }
-        Some(Arc::clone(&entry.record))
-    }
-
-    fn remove(&mut self, id: &str) -> bool {
-        match self.map.remove(id) {
-            Some(old) => {
-                self.bytes -= old.size;
-                self.order.retain(|o| o != id);
-                true
-            }
-            None => false,
-        }
-    }
+fn count_error(op: &'static str, e: &ResponseStoreError) {
+    ::metrics::counter!(RESPONSE_STORE_ERRORS_TOTAL, "op" => op, "reason" => e.reason_code())
+        .increment(1);
 }
 
 #[cfg(test)]
@@ -252,28 +254,31 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn keeps_at_most_max_entries_oldest_first_out() {
+    #[tokio::test]
+    async fn keeps_at_most_max_entries_oldest_first_out() {
         let config = ResponseStoreConfig {
             max_entries: 2,
             ..ResponseStoreConfig::default()
         };
         for store in stores(config, "entries") {
             for id in ["c", "b", "a"] {
-                store.put(record(id, None, "x"));
+                store.put(&record(id, None, "x")).await.unwrap();
             }
-            assert!(store.get("c", None).is_none(), "{store:?}");
-            assert!(store.get("b", None).is_some());
-            assert!(store.get("a", None).is_some());
+            assert!(store.get("c", None).await.unwrap().is_none(), "{store:?}");
+            assert!(store.get("b", None).await.unwrap().is_some());
+            assert!(store.get("a", None).await.unwrap().is_some());
             // Storing an id again replaces it (and does not count twice).
-            store.put(record("b", None, "y"));
-            assert!(store.get("a", None).is_some());
-            assert_eq!(store.get("b", None).unwrap().history[0].text_content(), "y");
+            store.put(&record("b", None, "y")).await.unwrap();
+            assert!(store.get("a", None).await.unwrap().is_some());
+            assert_eq!(
+                store.get("b", None).await.unwrap().unwrap().history[0].text_content(),
+                "y"
+            );
         }
     }
 
-    #[test]
-    fn byte_bound_evicts_and_refuses_oversized_records() {
+    #[tokio::test]
+    async fn byte_bound_evicts_and_refuses_oversized_records() {
         let one = serde_json::to_vec(&record("a", None, "x")).unwrap().len();
         let config = ResponseStoreConfig {
             max_bytes: one * 2 + 1,
@@ -281,41 +286,45 @@ mod tests {
         };
         for store in stores(config, "bytes") {
             for id in ["a", "b", "c"] {
-                store.put(record(id, None, "x"));
+                store.put(&record(id, None, "x")).await.unwrap();
             }
-            assert!(store.get("a", None).is_none(), "{store:?}");
-            assert!(store.get("c", None).is_some());
-            store.put(record("big", None, &"y".repeat(one * 3)));
-            assert!(store.get("big", None).is_none());
+            assert!(store.get("a", None).await.unwrap().is_none(), "{store:?}");
+            assert!(store.get("c", None).await.unwrap().is_some());
+            let err = store.put(&record("big", None, &"y".repeat(one * 3))).await;
+            assert_eq!(err.unwrap_err().reason_code(), "response_too_large");
+            assert!(store.get("big", None).await.unwrap().is_none());
             assert!(
-                store.get("c", None).is_some(),
+                store.get("c", None).await.unwrap().is_some(),
                 "a refused record evicts nothing"
             );
         }
     }
 
-    #[test]
-    fn expired_and_foreign_responses_are_not_found() {
+    #[tokio::test]
+    async fn expired_and_foreign_responses_are_not_found() {
         let expiring = ResponseStoreConfig {
             ttl: Duration::ZERO,
             ..ResponseStoreConfig::default()
         };
         for store in stores(expiring, "ttl") {
-            store.put(record("a", None, "x"));
-            assert!(store.get("a", None).is_none(), "{store:?}");
+            store.put(&record("a", None, "x")).await.unwrap();
+            assert!(store.get("a", None).await.unwrap().is_none(), "{store:?}");
         }
         for store in stores(ResponseStoreConfig::default(), "callers") {
-            store.put(record("a", Some("alice"), "x"));
-            assert!(store.get("a", Some("bob")).is_none(), "{store:?}");
-            assert!(store.get("a", None).is_none());
-            assert!(!store.delete("a", Some("bob")));
-            assert!(store.delete("a", Some("alice")));
-            assert!(store.get("a", Some("alice")).is_none());
+            store.put(&record("a", Some("alice"), "x")).await.unwrap();
+            assert!(
+                store.get("a", Some("bob")).await.unwrap().is_none(),
+                "{store:?}"
+            );
+            assert!(store.get("a", None).await.unwrap().is_none());
+            assert!(!store.delete("a", Some("bob")).await.unwrap());
+            assert!(store.delete("a", Some("alice")).await.unwrap());
+            assert!(store.get("a", Some("alice")).await.unwrap().is_none());
         }
     }
 
-    #[test]
-    fn redb_store_survives_a_restart() {
+    #[tokio::test]
+    async fn redb_store_survives_a_restart() {
         let dir = std::env::temp_dir().join(format!("sy-responses-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("restart.redb");
@@ -324,11 +333,14 @@ mod tests {
         {
             let db = Arc::new(redb::Database::create(&path).unwrap());
             let store = ResponseStore::with_redb(config, db).unwrap();
-            store.put(record("a", Some("alice"), "kept"));
+            store
+                .put(&record("a", Some("alice"), "kept"))
+                .await
+                .unwrap();
         }
         let db = Arc::new(redb::Database::create(&path).unwrap());
         let store = ResponseStore::with_redb(config, db).unwrap();
-        let got = store.get("a", Some("alice")).unwrap();
+        let got = store.get("a", Some("alice")).await.unwrap().unwrap();
         assert_eq!(got.history[0].text_content(), "kept");
         let _ = std::fs::remove_file(&path);
     }

@@ -89,17 +89,32 @@ impl SharedStateHandle {
         }
     }
 
-    /// Admits one request of API key `key` under `per_minute` requests per minute.
-    /// `Ok(None)`: the store is unreachable and the policy says `local` (the caller
-    /// applies its own limiter); `Err(wait)`: refused.
-    pub async fn rate(&self, key: &str, per_minute: u32) -> Result<Option<()>, Duration> {
-        match self.timed("rate", self.state.rate(key, per_minute)).await {
+    /// Admits one request of API key `key` under `rpm` requests and `tpm` tokens per
+    /// minute (one round trip). `Ok(None)`: the store is unreachable and the policy says
+    /// `local` (the caller applies its own limiter); `Err(wait)`: refused.
+    pub async fn rate(
+        &self,
+        key: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Result<Option<()>, Duration> {
+        match self.timed("rate", self.state.rate(key, rpm, tpm)).await {
             Some(RateDecision::Allowed) => Ok(Some(())),
             Some(RateDecision::Wait(wait)) => Err(wait),
             None => match self.policy.rate_limits {
                 OnOutage::Local => Ok(None),
                 OnOutage::Closed => Err(Duration::from_secs(1)),
             },
+        }
+    }
+
+    /// Charges the `tokens` an answer of API key `key` used under `tpm` tokens per minute
+    /// (best effort: a failure is counted and logged; the caller's own bucket is charged
+    /// too, for outages).
+    pub async fn charge_tokens(&self, key: &str, tokens: u64, tpm: u32) {
+        if tokens > 0 {
+            self.timed("charge_tokens", self.state.charge_tokens(key, tokens, tpm))
+                .await;
         }
     }
 

@@ -23,6 +23,8 @@ struct State {
     seen_order: VecDeque<String>,
     /// GCRA theoretical arrival time per rate-limit key.
     tat: HashMap<String, Instant>,
+    /// Theoretical arrival time of each key's tokens (tokens per minute).
+    tokens: HashMap<String, Instant>,
     cooling: HashMap<String, Instant>,
     /// In-flight counts and probe results.
     fleet: fleet::FleetMem,
@@ -61,6 +63,34 @@ pub(crate) fn gcra(tat_from_now_ms: u64, per_minute: u32) -> Result<u64, Duratio
     } else {
         Ok(next)
     }
+}
+
+/// A minute in ms: how far ahead a key's token arrival time may be for a request to be
+/// admitted.
+pub(crate) const TOKEN_WINDOW_MS: u64 = 60_000;
+
+/// Tokens per minute, at admission: with the key's token arrival time `ahead_ms` past now,
+/// admitted while it is less than a minute ahead, else the wait until it is.
+pub(crate) fn tokens_admit(ahead_ms: u64) -> Result<(), Duration> {
+    if ahead_ms < TOKEN_WINDOW_MS {
+        Ok(())
+    } else {
+        Err(Duration::from_millis(ahead_ms - TOKEN_WINDOW_MS + 1))
+    }
+}
+
+/// Tokens per minute, after an answer: the new arrival time (ms past now) once `tokens`
+/// are charged at `tpm`, each costing `60 s / tpm` (rounded up to the ms), capped at two
+/// minutes ahead.
+pub(crate) fn tokens_charge(ahead_ms: u64, tokens: u64, tpm: u32) -> u64 {
+    let cost = (u128::from(tokens) * u128::from(TOKEN_WINDOW_MS)).div_ceil(u128::from(tpm.max(1)));
+    let cost = u64::try_from(cost).unwrap_or(u64::MAX);
+    ahead_ms.saturating_add(cost).min(2 * TOKEN_WINDOW_MS)
+}
+
+fn ms_ahead(at: Option<&Instant>, now: Instant) -> u64 {
+    at.and_then(|t| t.checked_duration_since(now))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4))
 }
 
 fn evict<V>(map: &mut HashMap<String, V>, now: Instant, alive: impl Fn(&V, Instant) -> bool) {
@@ -124,24 +154,52 @@ impl SharedState for InProcessState {
         Ok(true)
     }
 
-    async fn rate(&self, key: &str, per_minute: u32) -> Result<RateDecision, SharedStateError> {
+    async fn rate(
+        &self,
+        key: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Result<RateDecision, SharedStateError> {
         let mut state = self.lock()?;
         let now = Instant::now();
         evict(&mut state.tat, now, |tat, now| *tat > now);
-        let tat = state
-            .tat
-            .get(key)
-            .and_then(|t| t.checked_duration_since(now))
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4));
-        match gcra(tat, per_minute) {
-            Ok(next) => {
-                state
-                    .tat
-                    .insert(key.to_owned(), now + Duration::from_millis(next));
-                Ok(RateDecision::Allowed)
-            }
-            Err(wait) => Ok(RateDecision::Wait(wait)),
+        let token_wait = tpm
+            .and_then(|_| tokens_admit(ms_ahead(state.tokens.get(key), now)).err())
+            .unwrap_or(Duration::ZERO);
+        let requests = rpm.map(|rpm| gcra(ms_ahead(state.tat.get(key), now), rpm));
+        let request_wait = match requests {
+            Some(Err(wait)) => wait,
+            _ => Duration::ZERO,
+        };
+        let wait = token_wait.max(request_wait);
+        if !wait.is_zero() {
+            return Ok(RateDecision::Wait(wait));
         }
+        if let Some(Ok(next)) = requests {
+            state
+                .tat
+                .insert(key.to_owned(), now + Duration::from_millis(next));
+        }
+        Ok(RateDecision::Allowed)
+    }
+
+    async fn charge_tokens(
+        &self,
+        key: &str,
+        tokens: u64,
+        tpm: u32,
+    ) -> Result<(), SharedStateError> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        let mut state = self.lock()?;
+        let now = Instant::now();
+        evict(&mut state.tokens, now, |tat, now| *tat > now);
+        let ahead = tokens_charge(ms_ahead(state.tokens.get(key), now), tokens, tpm);
+        state
+            .tokens
+            .insert(key.to_owned(), now + Duration::from_millis(ahead));
+        Ok(())
     }
 
     async fn cool(&self, target: &str, duration: Duration) -> Result<(), SharedStateError> {
@@ -177,5 +235,54 @@ mod tests {
         assert_eq!(gcra(tat, 10), Err(Duration::from_secs(6)));
         // Six seconds later (tat 6 s nearer), one more fits.
         assert!(gcra(tat - 6_000, 10).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_admitted_under_a_minute_ahead_and_debt_is_capped_at_one_minute() {
+        // 100 tpm: a token costs 600 ms.
+        assert_eq!(tokens_charge(0, 50, 100), 30_000);
+        assert!(tokens_admit(30_000).is_ok());
+        assert_eq!(tokens_charge(30_000, 50, 100), 60_000);
+        assert_eq!(tokens_admit(60_000), Err(Duration::from_millis(1)));
+        assert_eq!(tokens_charge(60_000, 1_000, 100), 120_000, "capped");
+        assert_eq!(tokens_admit(120_000), Err(Duration::from_millis(60_001)));
+        // Costs round up to the ms, never down to nothing.
+        assert_eq!(tokens_charge(0, 1, 1_000_000), 1);
+    }
+
+    #[tokio::test]
+    async fn one_rate_check_applies_both_limits_and_answers_the_longer_wait() {
+        let state = InProcessState::new();
+        assert_eq!(
+            state.rate("k", Some(2), Some(100)).await.unwrap(),
+            RateDecision::Allowed
+        );
+        state.charge_tokens("k", 150, 100).await.unwrap();
+        // 90 s ahead: 30 s of token wait; the request limit alone would admit.
+        let RateDecision::Wait(wait) = state.rate("k", Some(2), Some(100)).await.unwrap() else {
+            panic!("tokens exhausted");
+        };
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        // A refused request is not counted: the request limit still has its second slot.
+        assert_eq!(
+            state.rate("k", Some(2), None).await.unwrap(),
+            RateDecision::Allowed
+        );
+        let RateDecision::Wait(wait) = state.rate("k", Some(2), None).await.unwrap() else {
+            panic!("two requests a minute");
+        };
+        assert!(wait > Duration::from_secs(29), "{wait:?}");
+        // Another key is untouched; no limit at all admits.
+        assert_eq!(
+            state.rate("other", Some(2), Some(100)).await.unwrap(),
+            RateDecision::Allowed
+        );
+        assert_eq!(
+            state.rate("k", None, None).await.unwrap(),
+            RateDecision::Allowed
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! before: its ledger, its cooldowns, the gateway's token buckets. With one
 //! ([`crate::Router::with_shared_state`]), spend is charged to the shared counters once
 //! per charge id, budget checks read the shared totals, cooldowns are published and
-//! honoured, and per-key request rates are decided by the shared state. When the shared
+//! honoured, and per-key request and token rates are decided by the shared state. When the shared
 //! state fails, each concern does what its [`OutagePolicy`] says. Providers configured
 //! with a fleet-wide concurrency scope are admitted against the fleet's in-flight total,
 //! and health probe results are shared ([`FleetState`]).
@@ -153,9 +153,23 @@ pub trait SharedState: FleetState + Send + Sync + fmt::Debug {
     /// (then nothing changes). Returns whether it was applied now.
     async fn charge(&self, charge: &SpendCharge) -> Result<bool, SharedStateError>;
 
-    /// Admits one request of `key` under `per_minute` requests per minute (GCRA: a burst of
-    /// up to `per_minute`, then one every `60 s / per_minute`), counting it when admitted.
-    async fn rate(&self, key: &str, per_minute: u32) -> Result<RateDecision, SharedStateError>;
+    /// Admits one request of `key` under its limits, in one round trip: `rpm` requests per
+    /// minute (GCRA: a burst of up to `rpm`, then one every `60 s / rpm`), counted when
+    /// admitted, and `tpm` tokens per minute (admitted while the key's token arrival time is
+    /// less than a minute ahead; tokens are charged after the answer with
+    /// [`SharedState::charge_tokens`]). Refused: the longer of the two waits.
+    async fn rate(
+        &self,
+        key: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Result<RateDecision, SharedStateError>;
+
+    /// Charges the `tokens` an answer of `key` used under `tpm` tokens per minute: the
+    /// key's token arrival time moves `tokens * 60 s / tpm` on from itself or now (the
+    /// later), at most two minutes ahead (one minute of debt).
+    async fn charge_tokens(&self, key: &str, tokens: u64, tpm: u32)
+    -> Result<(), SharedStateError>;
 
     /// Cools `target` (a provider id) for `duration` for every replica (a longer cooldown
     /// already set stays).

@@ -307,6 +307,7 @@ pub(crate) fn response_store_config(file: &FileConfig) -> ResponseStoreConfig {
         ttl: Duration::from_secs(file.responses.ttl_secs),
         max_entries: file.responses.max_entries,
         max_bytes: file.responses.max_bytes,
+        max_entry_bytes: file.responses.max_entry_bytes,
     }
 }
 

@@ -42,7 +42,8 @@ pub(crate) struct FileConfig {
     /// there is one, in memory otherwise). Read at start.
     pub(crate) responses: ResponsesSection,
     /// State shared by several replicas (Redis or Valkey): spend, budgets, rate limits,
-    /// cooldowns. Absent: everything stays in this process. Read at start.
+    /// cooldowns, probe results, stored responses. Absent: everything stays in this
+    /// process. Read at start.
     pub(crate) shared_state: Option<SharedStateSection>,
 }
 
@@ -99,6 +100,8 @@ pub(crate) struct ResponsesSection {
     pub(crate) max_entries: usize,
     /// Bytes of stored responses kept at most.
     pub(crate) max_bytes: usize,
+    /// Bytes of one stored response at most (also the bound of a value in the shared state).
+    pub(crate) max_entry_bytes: usize,
 }
 
 impl Default for ResponsesSection {
@@ -108,6 +111,7 @@ impl Default for ResponsesSection {
             ttl_secs: d.ttl.as_secs(),
             max_entries: d.max_entries,
             max_bytes: d.max_bytes,
+            max_entry_bytes: d.max_entry_bytes,
         }
     }
 }

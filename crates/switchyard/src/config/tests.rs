@@ -557,7 +557,7 @@ fn connection_and_body_limits_are_settable_and_checked() {
 
 #[test]
 fn responses_section_and_route_flag_for_the_responses_api() {
-    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: { codex: { targets: ['l/m'], drop_unsupported_tools: true } },\n  responses: { ttl_secs: 60, max_entries: 5 },\n}";
+    let text = "{\n  providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: { codex: { targets: ['l/m'], drop_unsupported_tools: true } },\n  responses: { ttl_secs: 60, max_entries: 5, max_entry_bytes: 4096 },\n}";
     let c = parse_str(text, &no_env).unwrap();
     assert!(c.routes["codex"].drop_unsupported_tools);
     let file = FileConfig {
@@ -567,6 +567,7 @@ fn responses_section_and_route_flag_for_the_responses_api() {
     let bounds = super::build::response_store_config(&file);
     assert_eq!(bounds.ttl, std::time::Duration::from_secs(60));
     assert_eq!(bounds.max_entries, 5);
+    assert_eq!(bounds.max_entry_bytes, 4096);
     assert_eq!(
         bounds.max_bytes,
         switchyard_gateway::ResponseStoreConfig::default().max_bytes

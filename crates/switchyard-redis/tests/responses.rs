@@ -1,0 +1,89 @@
+//! `RedisResponses` against a real `redis-server` (skipped when the binary is missing,
+//! failed then under `SWITCHYARD_E2E_REQUIRED=1`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use switchyard_gateway::{ResponseBackend, StoredBytes};
+use switchyard_redis::{RedisConfig, RedisState};
+use switchyard_testkit::{RedisServer, RedisServerError};
+
+fn server() -> Option<RedisServer> {
+    match RedisServer::start() {
+        Ok(s) => Some(s),
+        Err(RedisServerError::Missing) => {
+            let required = std::env::var("SWITCHYARD_E2E_REQUIRED").is_ok_and(|v| v.trim() == "1");
+            assert!(
+                !required,
+                "redis-server is missing (SWITCHYARD_E2E_REQUIRED=1)"
+            );
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[tokio::test]
+async fn responses_are_kept_with_their_caller_under_the_prefix_with_a_ttl() {
+    let Some(server) = server() else { return };
+    let mut config = RedisConfig::new(server.url());
+    config.key_prefix = "t".to_owned();
+    let state = RedisState::new(config).unwrap();
+    let store = state.responses(64);
+    assert_eq!((store.kind(), store.is_shared()), ("redis", true));
+
+    store
+        .put("resp_1", Some("alice"), b"{\"a\":1}".to_vec(), DAY)
+        .await
+        .unwrap();
+    let got = store.get("resp_1").await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        StoredBytes {
+            caller: Some("alice".to_owned()),
+            bytes: b"{\"a\":1}".to_vec()
+        }
+    );
+    // The key and its time to live, as another client sees them.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("{t}:resp:resp_1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 86_000_000 && ttl <= 86_400_000, "{ttl}");
+
+    store
+        .put("short", None, b"{}".to_vec(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(store.get("short").await.unwrap().is_none(), "expired");
+
+    let err = store
+        .put("big", None, vec![b'x'; 100], DAY)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "response_too_large");
+
+    assert!(store.delete("resp_1").await.unwrap());
+    assert!(!store.delete("resp_1").await.unwrap());
+    assert!(store.get("resp_1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_classified_error() {
+    let Some(mut server) = server() else { return };
+    let state = RedisState::new(RedisConfig::new(server.url())).unwrap();
+    let store = state.responses(1024);
+    store.put("r", None, b"{}".to_vec(), DAY).await.unwrap();
+    server.stop();
+    let err = store.get("r").await.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+    assert_eq!(err.reason_code(), "response_store_unreachable");
+}
