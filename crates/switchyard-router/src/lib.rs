@@ -105,9 +105,9 @@ pub use record::{
 };
 pub use router::{NO_CLOUD_ENV, Router, no_cloud_from_env_value};
 pub use shared::{
-    FleetAdmit, FleetState, IN_FLIGHT_TTL, InProcessState, OnOutage, OutagePolicy, ProbeTurn,
-    RateDecision, SharedProbe, SharedState, SharedStateError, SharedStateHandle, Snapshot,
-    SpendCharge, SpendCounter,
+    ChargeJournal, DEFAULT_JOURNAL_CAPACITY, FleetAdmit, FleetState, IN_FLIGHT_TTL, InProcessState,
+    MemoryJournal, OnOutage, OutagePolicy, ProbeTurn, RateDecision, RedbJournal, SharedProbe,
+    SharedState, SharedStateError, SharedStateHandle, Snapshot, SpendCharge, SpendCounter,
 };
 pub use slot::{ConcurrencyScope, ProviderSlot};
 pub use stream::RoutedStream;

@@ -43,6 +43,11 @@ pub const SHARED_STATE_ERRORS_TOTAL: &str = "switchyard_shared_state_errors_tota
 /// Counter: spend charges recorded while the shared state was unreachable and applied to
 /// it once it answered again.
 pub const SHARED_STATE_RECONCILED_TOTAL: &str = "switchyard_shared_state_reconciled_total";
+/// Counter: spend charges the outage journal could not keep (it was full and dropped its
+/// oldest, or writing it failed): they never reach the shared totals (the local ledger
+/// still has them).
+pub const SHARED_STATE_JOURNAL_DROPPED_TOTAL: &str =
+    "switchyard_shared_state_journal_dropped_total";
 
 /// Counter `{provider, source}`: health probe results applied; `source` is `own` (this
 /// replica probed) or `shared` (another replica's fresh result, read from the shared state).

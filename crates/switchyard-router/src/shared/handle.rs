@@ -2,24 +2,31 @@
 //! up/down state with its metric and rate-limited log line, the spend totals read before
 //! planning, and the journal of charges the store missed (reconciled once it answers).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::journal::{ChargeJournal, MemoryJournal};
 use super::{
     OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError, SpendCharge, SpendCounter,
 };
 use crate::ledger::{BudgetWindow, LedgerError, SpendLedger};
-use crate::metrics::{SHARED_STATE_ERRORS_TOTAL, SHARED_STATE_RECONCILED_TOTAL, SHARED_STATE_UP};
+use crate::metrics::{
+    SHARED_STATE_ERRORS_TOTAL, SHARED_STATE_JOURNAL_DROPPED_TOTAL, SHARED_STATE_RECONCILED_TOTAL,
+    SHARED_STATE_UP,
+};
 
 /// How long one shared-state operation may take before it counts as a failure.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most one "unreachable" log line per this interval.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// Charges kept for reconciliation while the store is unreachable (the oldest are dropped
-/// past it, with an error log; the local ledger still has them).
-const MAX_JOURNAL: usize = 65_536;
+/// Charges sent to the store per reconciliation step (then removed from the journal in
+/// one write).
+const RECONCILE_BATCH: usize = 256;
+/// First and longest pause between two pings of the reconciler started with charges from
+/// a previous run.
+const RECONCILE_PAUSE: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 /// Spend totals kept from snapshots.
 const MAX_VIEW: usize = 4_096;
 
@@ -33,7 +40,7 @@ pub struct SharedStateHandle {
     seq: AtomicU64,
     up: AtomicBool,
     view: Mutex<HashMap<(String, String), u64>>,
-    journal: Mutex<VecDeque<SpendCharge>>,
+    journal: Arc<dyn ChargeJournal>,
     reconciling: AtomicBool,
     last_log: Mutex<Option<Instant>>,
     /// This replica's in-flight counts of fleet-scoped providers.
@@ -41,7 +48,8 @@ pub struct SharedStateHandle {
 }
 
 impl SharedStateHandle {
-    /// A handle on `state` with `policy` for outages. Starts as up.
+    /// A handle on `state` with `policy` for outages, journaling the charges the store
+    /// misses in memory (bounded; see [`SharedStateHandle::with_journal`]). Starts as up.
     pub fn new(state: Arc<dyn SharedState>, policy: OutagePolicy) -> Self {
         ::metrics::gauge!(SHARED_STATE_UP).set(1.0);
         Self {
@@ -51,11 +59,19 @@ impl SharedStateHandle {
             seq: AtomicU64::new(0),
             up: AtomicBool::new(true),
             view: Mutex::default(),
-            journal: Mutex::default(),
+            journal: Arc::new(MemoryJournal::default()),
             reconciling: AtomicBool::new(false),
             last_log: Mutex::default(),
             fleet: super::fleet::FleetCounters::default(),
         }
+    }
+
+    /// Journals the charges the store misses in `journal` instead of memory (a
+    /// [`super::RedbJournal`] keeps them across a restart; charges it holds from a previous
+    /// run are applied once the store answers: [`SharedStateHandle::start_reconciler`]).
+    pub fn with_journal(mut self, journal: Arc<dyn ChargeJournal>) -> Self {
+        self.journal = journal;
+        self
     }
 
     /// The outage policy.
@@ -75,7 +91,7 @@ impl SharedStateHandle {
 
     /// Charges waiting to be applied to the store (recorded while it was unreachable).
     pub fn pending_charges(&self) -> usize {
-        self.journal.lock().map_or(0, |j| j.len())
+        self.journal.len()
     }
 
     /// Asks the store whether it answers; when it does, applies the journal first.
@@ -274,44 +290,61 @@ impl SharedStateHandle {
     }
 
     fn journal_push(&self, charge: SpendCharge) {
-        let Ok(mut journal) = self.journal.lock() else {
-            return;
+        let (charge_id, micro_usd) = (charge.charge_id.clone(), charge.micro_usd);
+        let dropped = match self.journal.push(charge) {
+            Ok(None) => return,
+            Ok(Some(oldest)) => oldest,
+            Err(e) => {
+                ::metrics::counter!(SHARED_STATE_JOURNAL_DROPPED_TOTAL).increment(1);
+                tracing::error!(%charge_id, micro_usd, reason = e.reason_code(), error = %e,
+                    "shared-state journal failed: a charge will not reach the shared totals");
+                return;
+            }
         };
-        if journal.len() >= MAX_JOURNAL
-            && let Some(dropped) = journal.pop_front()
-        {
-            tracing::error!(
-                charge_id = %dropped.charge_id,
-                micro_usd = dropped.micro_usd,
-                "shared-state journal full: a charge will not reach the shared totals"
-            );
-        }
-        journal.push_back(charge);
+        ::metrics::counter!(SHARED_STATE_JOURNAL_DROPPED_TOTAL).increment(1);
+        tracing::error!(
+            charge_id = %dropped.charge_id,
+            micro_usd = dropped.micro_usd,
+            "shared-state journal full: a charge will not reach the shared totals"
+        );
     }
 
-    /// Applies the journal to the store, oldest first, each charge exactly once (charge
-    /// ids are idempotent, so a charge applied just before a failure is not counted
-    /// twice when it is sent again).
+    /// Applies the journal to the store, oldest first, each charge exactly once: a charge
+    /// leaves the journal only after the store applied it (or already had it: charge ids
+    /// are idempotent, so a charge applied just before a failure or a crash is not
+    /// counted twice when it is sent again).
     async fn reconcile(&self) {
-        if self.pending_charges() == 0 || self.reconciling.swap(true, Ordering::AcqRel) {
+        if self.journal.is_empty() || self.reconciling.swap(true, Ordering::AcqRel) {
             return;
         }
         let mut applied = 0u64;
         loop {
-            let next = self.journal.lock().ok().and_then(|mut j| j.pop_front());
-            let Some(charge) = next else { break };
-            if self
-                .timed("reconcile", self.state.charge(&charge))
-                .await
-                .is_none()
-            {
-                if let Ok(mut j) = self.journal.lock() {
-                    j.push_front(charge);
-                }
+            let batch = self.journal.oldest(RECONCILE_BATCH);
+            if batch.is_empty() {
                 break;
             }
-            self.add_to_view(&charge);
-            applied += 1;
+            let mut done = Vec::with_capacity(batch.len());
+            for charge in &batch {
+                if self
+                    .timed("reconcile", self.state.charge(charge))
+                    .await
+                    .is_none()
+                {
+                    break;
+                }
+                self.add_to_view(charge);
+                done.push(charge.charge_id.as_str());
+            }
+            let complete = done.len() == batch.len();
+            if let Err(e) = self.journal.remove(&done) {
+                tracing::error!(reason = e.reason_code(), error = %e,
+                    "shared-state journal: applied charges could not be removed (sent again later, counted once)");
+                break;
+            }
+            applied += done.len() as u64;
+            if !complete {
+                break;
+            }
         }
         self.reconciling.store(false, Ordering::Release);
         if applied > 0 {
@@ -321,6 +354,32 @@ impl SharedStateHandle {
                 "spend recorded during the shared-state outage applied to the shared totals"
             );
         }
+    }
+
+    /// When the journal holds charges (a previous run's, kept in the ledger file), starts
+    /// a task that pings the store (250 ms, doubling to 5 s) until it answers and the
+    /// journal is applied; it stops then, or when the handle is dropped. Needs a Tokio
+    /// runtime (without one, `/readyz` and the next request reconcile).
+    pub fn start_reconciler(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.journal.is_empty() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut pause = RECONCILE_PAUSE.0;
+            loop {
+                let Some(handle) = weak.upgrade() else { break };
+                if handle.check().await && handle.journal.is_empty() {
+                    break;
+                }
+                drop(handle);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONCILE_PAUSE.1);
+            }
+        });
     }
 
     /// Publishes a cooldown of `target` (best effort: a failure is counted and logged).

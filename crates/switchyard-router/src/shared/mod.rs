@@ -15,6 +15,7 @@
 mod fleet;
 pub(crate) mod handle;
 mod in_flight;
+mod journal;
 mod local;
 mod probe;
 
@@ -30,6 +31,7 @@ pub use fleet::{FleetAdmit, FleetState, IN_FLIGHT_TTL, ProbeTurn, SharedProbe};
 pub(crate) use handle::SharedHandle;
 pub use handle::SharedStateHandle;
 pub(crate) use in_flight::FleetSlot;
+pub use journal::{ChargeJournal, DEFAULT_JOURNAL_CAPACITY, MemoryJournal, RedbJournal};
 pub use local::InProcessState;
 pub(crate) use probe::ProbeStep;
 
