@@ -1,6 +1,7 @@
 //! Two routers sharing one `InProcessState` (the seam's reference implementation): spend,
 //! budgets and cooldowns agree across them. The Redis implementation runs the same
-//! scenarios in `switchyard-redis` and the binary's replica tests.
+//! scenarios in `switchyard-redis` and the binary's replica tests. A journal a previous
+//! run left in the ledger file is applied once when the store answers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -229,4 +230,57 @@ async fn a_probe_result_of_one_router_is_used_by_the_other_without_probing() {
         "the second took the shared result"
     );
     assert_eq!(dead.request_count(), probes, "the second did not probe");
+}
+
+#[tokio::test]
+async fn a_journal_left_by_a_previous_run_is_applied_once_when_the_store_answers() {
+    use switchyard_router::{ChargeJournal, RedbJournal, RedbLedger, SpendCharge};
+    let dir = std::env::temp_dir().join(format!("sy-shared-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spend.redb");
+    let at = SystemTime::now();
+    let charge = |id: &str, micro_usd| SpendCharge {
+        charge_id: id.to_owned(),
+        caller: Some("team".to_owned()),
+        micro_usd,
+        at,
+    };
+    let state = Arc::new(InProcessState::new());
+    {
+        // A previous run journaled two charges; the store applied the first one before
+        // the run ended (a crash between applying and removing it).
+        let ledger = RedbLedger::open(&path).unwrap();
+        let journal = RedbJournal::open(&ledger, 16).unwrap();
+        journal.push(charge("old:r1:0", 5)).unwrap();
+        journal.push(charge("old:r2:1", 7)).unwrap();
+        assert!(state.charge(&charge("old:r1:0", 5)).await.unwrap());
+    }
+    let ledger = RedbLedger::open(&path).unwrap();
+    let journal: Arc<dyn ChargeJournal> = Arc::new(RedbJournal::open(&ledger, 16).unwrap());
+    let handle = Arc::new(
+        SharedStateHandle::new(state.clone(), OutagePolicy::default())
+            .with_journal(Arc::clone(&journal)),
+    );
+    assert_eq!(handle.pending_charges(), 2);
+    handle.start_reconciler();
+    let team = SpendCounter::new(Some("team"), BudgetWindow::Day, at);
+    for _ in 0..100 {
+        if handle.pending_charges() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handle.pending_charges(), 0);
+    assert!(journal.is_empty());
+    let spent = state.snapshot(&[team], &[]).await.unwrap().spent;
+    assert_eq!(spent, [12], "each charge counted once");
+    drop((handle, journal, ledger));
+    let ledger = RedbLedger::open(&path).unwrap();
+    assert!(
+        RedbJournal::open(&ledger, 16).unwrap().is_empty(),
+        "removed on disk too"
+    );
+    drop(ledger);
+    let _ = std::fs::remove_dir_all(&dir);
 }

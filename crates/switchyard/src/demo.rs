@@ -123,7 +123,7 @@ async fn demo() -> Result<(), DemoError> {
         path: None,
         checksum: Some(config::checksum(text.as_bytes())),
     };
-    let (stack, _providers) = wiring::new_stack(&config, Arc::new(MemoryLedger::new()))
+    let (stack, _providers) = wiring::new_stack(&config, Arc::new(MemoryLedger::new()), None)
         .map_err(|e| DemoError::Startup(e.to_string()))?;
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

@@ -279,7 +279,7 @@ mod tests {
             "local/test-model",
         );
         let (stack, _providers) =
-            wiring::new_stack(&running, Arc::new(MemoryLedger::new())).unwrap();
+            wiring::new_stack(&running, Arc::new(MemoryLedger::new()), None).unwrap();
         // Serving on every interface (`--listen`), which needs keys.
         let listen: SocketAddr = "0.0.0.0:4141".parse().unwrap();
         let mut reloader = Reloader::new(stack.clone(), running, listen, Vec::new());
@@ -350,7 +350,7 @@ mod tests {
             |keys: &str| config(base_url, "locality: 'local'", keys, "local/test-model");
         let running = with_keys("keys: [ { id: 'k', token: 'sk-1' } ]");
         let (stack, _providers) =
-            wiring::new_stack(&running, Arc::new(MemoryLedger::new())).unwrap();
+            wiring::new_stack(&running, Arc::new(MemoryLedger::new()), None).unwrap();
         let listen: SocketAddr = "127.0.0.1:4141".parse().unwrap();
         let mut reloader = Reloader::new(stack, running, listen, Vec::new());
         let buf = Buf::default();

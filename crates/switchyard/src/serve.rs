@@ -93,7 +93,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
     }
     let metrics = install_metrics();
     let built = wiring::open_ledger(&config).and_then(|kept| {
-        let built = wiring::new_stack(&config, kept.ledger)?;
+        let built = wiring::new_stack(&config, kept.ledger, kept.journal)?;
         // With shared state the stack keeps stored responses there.
         if config.file.shared_state.is_none() {
             let _ = built.0.gateway.clone().with_response_store(kept.responses);

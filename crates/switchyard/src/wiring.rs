@@ -8,7 +8,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use switchyard_core::Provider;
 use switchyard_gateway::{Gateway, ResponseStore, RouterHandle};
-use switchyard_router::{MemoryLedger, RedbLedger, Router, SpendLedger};
+use switchyard_router::{
+    ChargeJournal, DEFAULT_JOURNAL_CAPACITY, MemoryLedger, RedbJournal, RedbLedger, Router,
+    SpendLedger,
+};
 use tokio::task::JoinHandle;
 
 use crate::config::build::{self, BuiltProvider};
@@ -45,13 +48,17 @@ pub(crate) fn new_router(config: &Config) -> Result<BuiltRouter, ConfigError> {
 }
 
 /// What `serve` keeps across requests: the spend ledger and the Responses API's store, both in
-/// the configured `spend_ledger` file (one redb database), or both in memory.
+/// the configured `spend_ledger` file (one redb database), or both in memory; with
+/// `shared_state` and a file, the outage journal of spend charges too.
 pub(crate) struct Persistence {
     pub(crate) ledger: Arc<dyn SpendLedger>,
     pub(crate) responses: ResponseStore,
+    /// The outage journal in the `spend_ledger` file (`None`: in memory).
+    pub(crate) journal: Option<Arc<dyn ChargeJournal>>,
 }
 
-/// Opens the `spend_ledger` file (or takes memory) for spend and stored responses.
+/// Opens the `spend_ledger` file (or takes memory) for spend, stored responses and, with
+/// `shared_state`, the journal of charges the shared state has not applied yet.
 pub(crate) fn open_ledger(config: &Config) -> Result<Persistence, ConfigError> {
     let bounds = build::response_store_config(&config.file);
     match &config.file.spend_ledger {
@@ -62,9 +69,24 @@ pub(crate) fn open_ledger(config: &Config) -> Result<Persistence, ConfigError> {
             let responses = ResponseStore::with_redb(bounds, ledger.database()).map_err(|e| {
                 ConfigError::new(ConfigErrorKind::Invalid, format!("response store: {e}")).at(at())
             })?;
+            let journal = match config.file.shared_state {
+                Some(_) => {
+                    let journal =
+                        RedbJournal::open(&ledger, DEFAULT_JOURNAL_CAPACITY).map_err(|e| {
+                            ConfigError::new(
+                                ConfigErrorKind::Invalid,
+                                format!("outage journal: {e}"),
+                            )
+                            .at(at())
+                        })?;
+                    Some(Arc::new(journal) as Arc<dyn ChargeJournal>)
+                }
+                None => None,
+            };
             Ok(Persistence {
                 ledger: Arc::new(ledger),
                 responses,
+                journal,
             })
         }
         None => {
@@ -79,6 +101,7 @@ pub(crate) fn open_ledger(config: &Config) -> Result<Persistence, ConfigError> {
             Ok(Persistence {
                 ledger: Arc::new(MemoryLedger::new()),
                 responses: ResponseStore::new(bounds),
+                journal: None,
             })
         }
     }
@@ -119,9 +142,12 @@ pub(crate) struct Stack {
 /// starts the router's probes. With `shared_state`, stored responses are kept there too
 /// (on the same connection), so `previous_response_id` works on every replica; without it
 /// the gateway keeps its default store (`serve` gives it the one of [`open_ledger`]).
+/// Charges the shared state misses wait in `journal` (`None`: in memory); charges it holds
+/// from a previous run are applied as soon as the store answers.
 pub(crate) fn new_stack(
     config: &Config,
     ledger: Arc<dyn SpendLedger>,
+    journal: Option<Arc<dyn ChargeJournal>>,
 ) -> Result<(Stack, Vec<BuiltProvider>), ConfigError> {
     let mut built = new_router_with(config, ledger)?;
     let mut responses = None;
@@ -130,13 +156,14 @@ pub(crate) fn new_stack(
         let bounds = build::response_store_config(&config.file);
         let backend = Arc::new(state.responses(bounds.max_entry_bytes));
         responses = Some(ResponseStore::with_backend(bounds, backend));
-        built.router =
-            built
-                .router
-                .with_shared_state(Arc::new(switchyard_router::SharedStateHandle::new(
-                    Arc::new(state),
-                    section.on_outage,
-                )));
+        let mut shared =
+            switchyard_router::SharedStateHandle::new(Arc::new(state), section.on_outage);
+        if let Some(journal) = journal {
+            shared = shared.with_journal(journal);
+        }
+        let shared = Arc::new(shared);
+        shared.start_reconciler();
+        built.router = built.router.with_shared_state(shared);
     }
     let handle: RouterHandle = Arc::new(ArcSwap::from_pointee(built.router));
     handle.load().start_probes();

@@ -4,7 +4,8 @@
 //! spend, cooldowns and a fleet-wide `max_concurrency` hold for the fleet as for one
 //! gateway, and one replica's health probe serves both; a Redis outage fails budgets
 //! closed and rate limits and the fleet-wide concurrency limit over to local, logged, and
-//! its end reconciles the spend once. Stored Responses live in Redis: one replica continues,
+//! its end reconciles the spend once, even the spend of a replica restarted meanwhile
+//! (journaled in its `spend_ledger` file). Stored Responses live in Redis: one replica continues,
 //! reads and deletes what the other stored, and an outage answers 503 naming the shared state. Skipped when redis-server is missing (failed under `SWITCHYARD_E2E_REQUIRED=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -290,6 +291,113 @@ async fn a_redis_outage_fails_budgets_closed_and_rate_limits_local_then_reconcil
     assert_eq!(shared_total(&url, Some("bulk")).await, 5 * COST_MICRO);
     assert_eq!(shared_total(&url, None).await, 6 * COST_MICRO);
     assert_eq!(shared_total(&url, Some("spender")).await, COST_MICRO);
+}
+
+/// `/readyz`'s `shared_state` section of `base`.
+async fn shared_readiness(base: &str) -> Value {
+    let ready: Value = http()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["shared_state"].clone()
+}
+
+/// Waits (bounded) until the shared total of `caller` is `want`; returns the last total.
+async fn wait_shared_total(redis_url: &str, caller: Option<&str>, want: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let total = shared_total(redis_url, caller).await;
+        if total == want || tokio::time::Instant::now() > deadline {
+            return total;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn charges_journaled_in_the_ledger_file_survive_a_restart_and_reconcile_once() {
+    let Some(mut server) = redis() else { return };
+    let url = server.url();
+    let cloud = cloud().await;
+    let dir = TempDir::new("journal");
+    let ledger = dir.path().join("spend.redb");
+    let text = config(&cloud, &url).replace(
+        "  retry:",
+        &format!(
+            "  spend_ledger: {:?},\n  retry:",
+            ledger.display().to_string()
+        ),
+    );
+    let path = dir.write("config.json5", &text);
+    let replica = Served::start(&path, &[]).await;
+    assert_eq!(chat(&replica.base_url(), "sk-bulk", "paid").await.0, 200);
+    redis_cmd(&url, "SAVE").await;
+
+    server.stop();
+    // Uncapped spend goes on while Redis is down, journaled in the ledger file.
+    for _ in 0..3 {
+        assert_eq!(chat(&replica.base_url(), "sk-bulk", "paid").await.0, 200);
+    }
+    let state = shared_readiness(&replica.base_url()).await;
+    assert_eq!(
+        (state["up"].clone(), state["pending_charges"].clone()),
+        (json!(false), json!(3))
+    );
+    // Killed, not shut down: what was journaled is on disk already.
+    let Served { mut child, .. } = replica;
+    child.kill().await.unwrap();
+
+    let replica = Served::start(&path, &[]).await;
+    replica
+        .wait_for_log_after(
+            0,
+            "charges from a previous run wait for the shared state",
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        shared_readiness(&replica.base_url()).await["pending_charges"],
+        3
+    );
+    assert_eq!(chat(&replica.base_url(), "sk-bulk", "paid").await.0, 200);
+    assert_eq!(
+        shared_readiness(&replica.base_url()).await["pending_charges"],
+        4
+    );
+
+    server.restart().unwrap();
+    // No request and no `/readyz`: the replica's own pings find the store and reconcile.
+    let skip = replica.log_len();
+    replica
+        .wait_for_log_after(skip, "applied to the shared totals", WAIT)
+        .await;
+    // 1 before, 3 before the restart, 1 after it; nothing lost, nothing counted twice.
+    assert_eq!(
+        wait_shared_total(&url, Some("bulk"), 5 * COST_MICRO).await,
+        5 * COST_MICRO
+    );
+    assert_eq!(shared_total(&url, None).await, 5 * COST_MICRO);
+    let state = shared_readiness(&replica.base_url()).await;
+    assert_eq!(
+        (state["up"].clone(), state["pending_charges"].clone()),
+        (json!(true), json!(0))
+    );
+
+    // Restarted once more, the replica finds an empty journal and sends nothing again.
+    let Served { mut child, .. } = replica;
+    child.kill().await.unwrap();
+    let replica = Served::start(&path, &[]).await;
+    assert_eq!(
+        shared_readiness(&replica.base_url()).await["pending_charges"],
+        0
+    );
+    assert_eq!(chat(&replica.base_url(), "sk-bulk", "paid").await.0, 200);
+    assert_eq!(shared_total(&url, Some("bulk")).await, 6 * COST_MICRO);
+    assert!(!replica.log_text().contains("from a previous run"));
 }
 
 #[tokio::test]
