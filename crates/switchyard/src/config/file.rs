@@ -35,7 +35,8 @@ pub(crate) struct FileConfig {
     pub(crate) health: HealthConfig,
     /// Retries on the same target.
     pub(crate) retry: RetryConfig,
-    /// A file (redb database) where `serve` keeps spend, so budgets survive a restart.
+    /// A file (redb database) where `serve` keeps spend, so budgets survive a restart
+    /// (with `shared_state`, also the charges Redis has not applied yet).
     /// Absent: spend is kept in memory and starts from zero at each start.
     pub(crate) spend_ledger: Option<PathBuf>,
     /// Bounds of the Responses API's response store (kept in the `spend_ledger` file when
