@@ -317,6 +317,8 @@ impl SharedStateHandle {
         if self.journal.is_empty() || self.reconciling.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Cleared however this ends (a caller may drop the future mid-way).
+        let _turn = ReconcileTurn(&self.reconciling);
         let mut applied = 0u64;
         loop {
             let batch = self.journal.oldest(RECONCILE_BATCH);
@@ -325,14 +327,11 @@ impl SharedStateHandle {
             }
             let mut done = Vec::with_capacity(batch.len());
             for charge in &batch {
-                if self
-                    .timed("reconcile", self.state.charge(charge))
-                    .await
-                    .is_none()
-                {
-                    break;
+                match self.timed("reconcile", self.state.charge(charge)).await {
+                    None => break,
+                    Some(true) => self.add_to_view(charge),
+                    Some(false) => {}
                 }
-                self.add_to_view(charge);
                 done.push(charge.charge_id.as_str());
             }
             let complete = done.len() == batch.len();
@@ -346,7 +345,6 @@ impl SharedStateHandle {
                 break;
             }
         }
-        self.reconciling.store(false, Ordering::Release);
         if applied > 0 {
             ::metrics::counter!(SHARED_STATE_RECONCILED_TOTAL).increment(applied);
             tracing::warn!(
@@ -385,6 +383,15 @@ impl SharedStateHandle {
     /// Publishes a cooldown of `target` (best effort: a failure is counted and logged).
     pub(crate) async fn cool(&self, target: &str, duration: Duration) {
         self.timed("cool", self.state.cool(target, duration)).await;
+    }
+}
+
+/// Whose turn it is to reconcile: held by one `reconcile` at a time, given back on drop.
+struct ReconcileTurn<'a>(&'a AtomicBool);
+
+impl Drop for ReconcileTurn<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
