@@ -378,9 +378,9 @@ impl Drop for RoutedStream {
     }
 }
 
-/// Emits one decision record: a structured tracing event (target `switchyard::decision`),
-/// the request metrics, and the observer.
-pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<&ProviderError>) {
+/// The decision log line (built only when it is logged: its strings cost more than the
+/// rest of the record).
+fn log_record(record: &DecisionRecord, error: Option<&ProviderError>) {
     let served_by = record
         .served_by
         .as_ref()
@@ -418,6 +418,14 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
         error = error.map(ToString::to_string),
         "request routed"
     );
+}
+
+/// Emits one decision record: a structured tracing event (target `switchyard::decision`),
+/// the request metrics, and the observer.
+pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<&ProviderError>) {
+    if tracing::enabled!(target: "switchyard::decision", tracing::Level::INFO) {
+        log_record(record, error);
+    }
     let route = record.route.clone().unwrap_or_else(|| "direct".to_owned());
     let target_label = record.served_by.as_ref().map_or_else(
         || "none".to_owned(),
