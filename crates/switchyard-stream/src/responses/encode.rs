@@ -2,7 +2,7 @@
 //! each with a `sequence_number`), and assembling the whole `response` object that
 //! `response.completed` carries (and a non-streamed answer is).
 
-use serde::Serialize;
+use crate::json_util::write_json;
 use serde_json::{Map, Value, json};
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
@@ -253,7 +253,7 @@ impl ResponsesStreamEncoder {
         );
         let mut response = self.response_object("failed");
         response["error"] = json!({"code": err.reason_code(), "message": message});
-        self.emit(out, "response.failed", json!({ "response": response }));
+        self.emit_response(out, "response.failed", &serialized(&response));
         self.final_response = Some(response);
     }
 
@@ -262,9 +262,10 @@ impl ResponsesStreamEncoder {
             return;
         }
         self.started = true;
-        let response = self.response_object("in_progress");
-        self.emit(out, "response.created", json!({ "response": response }));
-        self.emit(out, "response.in_progress", json!({ "response": response }));
+        // One object, serialised once, written twice.
+        let response = serialized(&self.response_object("in_progress"));
+        self.emit_response(out, "response.created", &response);
+        self.emit_response(out, "response.in_progress", &response);
     }
 
     /// Writes one frame: `event: <kind>` and the data with `type` and `sequence_number`.
@@ -280,6 +281,22 @@ impl ResponsesStreamEncoder {
         // A `Value` always serialises.
         let _ = serde_json::to_writer(&mut *out, &data);
         out.extend_from_slice(b"\n\n");
+    }
+
+    /// Writes a frame whose data is `{"response": <response>}` from the response object's
+    /// JSON text (the bytes [`Self::emit`] writes for it, without copying the object into a
+    /// wrapper first).
+    fn emit_response(&mut self, out: &mut Vec<u8>, kind: &str, response: &[u8]) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: {\"response\":");
+        out.extend_from_slice(response);
+        out.extend_from_slice(b",\"sequence_number\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        out.extend_from_slice(b",\"type\":");
+        write_json(out, kind);
+        out.extend_from_slice(b"}\n\n");
+        self.seq += 1;
     }
 
     fn next_index(&mut self, prefix: &str) -> (usize, String) {
@@ -311,7 +328,7 @@ impl ResponsesStreamEncoder {
             content_index,
             delta: text,
             item_id: &item.id,
-            logprobs: (kind == ItemKind::Message).then_some([]),
+            logprobs: kind == ItemKind::Message,
             output_index: item.output_index,
             sequence_number: self.seq,
             summary_index,
@@ -462,7 +479,7 @@ impl ResponsesStreamEncoder {
             content_index: None,
             delta: fragment,
             item_id: &call.id,
-            logprobs: None,
+            logprobs: false,
             output_index: call.output_index,
             sequence_number: self.seq,
             summary_index: None,
@@ -524,7 +541,7 @@ impl ResponsesStreamEncoder {
         if let Some(reason) = incomplete {
             response["incomplete_details"] = json!({ "reason": reason });
         }
-        self.emit(out, event, json!({ "response": response }));
+        self.emit_response(out, event, &serialized(&response));
         self.final_response = Some(response);
     }
 
@@ -554,34 +571,58 @@ impl ResponsesStreamEncoder {
 }
 
 /// A delta event (text, reasoning or tool-call arguments), the one event written per
-/// upstream chunk: written straight from borrowed fields, no `Value` built. The fields are
-/// in the order a `Value` object writes them (sorted keys), so the bytes are those of the
-/// other events' path.
-#[derive(Serialize)]
+/// upstream chunk: written straight from borrowed fields, no `Value` built and no serde
+/// struct machinery (only the two strings are escaped). The fields are in the order a
+/// `Value` object writes them (sorted keys), so the bytes are those of the other events'
+/// path.
 struct DeltaFrame<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     content_index: Option<u32>,
     delta: &'a str,
     item_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logprobs: Option<[u8; 0]>,
+    /// Writes `"logprobs":[]` (answer text).
+    logprobs: bool,
     output_index: usize,
     sequence_number: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     summary_index: Option<u32>,
-    #[serde(rename = "type")]
+    /// The event type: a static ASCII name, written as is.
     kind: &'static str,
 }
 
 impl DeltaFrame<'_> {
     fn write(&self, out: &mut Vec<u8>) {
+        let mut digits = itoa::Buffer::new();
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(self.kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        // Strings and numbers always serialise.
-        let _ = serde_json::to_writer(&mut *out, self);
-        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(b"\ndata: {");
+        if let Some(index) = self.content_index {
+            out.extend_from_slice(b"\"content_index\":");
+            out.extend_from_slice(digits.format(index).as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"delta\":");
+        write_json(out, self.delta);
+        out.extend_from_slice(b",\"item_id\":");
+        write_json(out, self.item_id);
+        if self.logprobs {
+            out.extend_from_slice(b",\"logprobs\":[]");
+        }
+        out.extend_from_slice(b",\"output_index\":");
+        out.extend_from_slice(digits.format(self.output_index).as_bytes());
+        out.extend_from_slice(b",\"sequence_number\":");
+        out.extend_from_slice(digits.format(self.sequence_number).as_bytes());
+        if let Some(index) = self.summary_index {
+            out.extend_from_slice(b",\"summary_index\":");
+            out.extend_from_slice(digits.format(index).as_bytes());
+        }
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(self.kind.as_bytes());
+        out.extend_from_slice(b"\"}\n\n");
     }
+}
+
+/// The JSON text of `value` (a `Value` always serialises).
+fn serialized(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 /// OpenAI's usage object of a response.
@@ -593,4 +634,86 @@ fn usage_object(usage: &Usage) -> Value {
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.total_tokens(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoder() -> ResponsesStreamEncoder {
+        let mut echo = Map::new();
+        echo.insert("tools".to_owned(), json!([]));
+        echo.insert("temperature".to_owned(), json!(1.0));
+        ResponsesStreamEncoder::new(ResponseHead {
+            id: "resp_1".to_owned(),
+            created_at: 1,
+            model: "m".to_owned(),
+            echo,
+            custom_tools: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_response_frame_is_the_bytes_of_the_generic_frame() {
+        let response =
+            json!({"id": "resp_1", "output": [{"text": "a \"quoted\" é"}], "usage": null});
+        let (mut generic, mut direct) = (encoder(), encoder());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        generic.emit(
+            &mut a,
+            "response.completed",
+            json!({ "response": response }),
+        );
+        direct.emit_response(&mut b, "response.completed", &serialized(&response));
+        assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        assert_eq!(generic.seq, direct.seq);
+    }
+
+    #[test]
+    fn a_delta_frame_is_the_bytes_of_the_generic_frame() {
+        let cases = [
+            (Some(0), None, true, "response.output_text.delta"),
+            (
+                None,
+                Some(0),
+                false,
+                "response.reasoning_summary_text.delta",
+            ),
+            (None, None, false, "response.function_call_arguments.delta"),
+        ];
+        for (content_index, summary_index, logprobs, kind) in cases {
+            let delta = "tok \"q\" \\ é\n";
+            let mut data = json!({"delta": delta, "item_id": "msg_1_0", "output_index": 3});
+            if let Some(i) = content_index {
+                data["content_index"] = json!(i);
+            }
+            if let Some(i) = summary_index {
+                data["summary_index"] = json!(i);
+            }
+            if logprobs {
+                data["logprobs"] = json!([]);
+            }
+            let mut generic = encoder();
+            generic.seq = 7;
+            let mut a = Vec::new();
+            generic.emit(&mut a, kind, data);
+            let mut b = Vec::new();
+            DeltaFrame {
+                content_index,
+                delta,
+                item_id: "msg_1_0",
+                logprobs,
+                output_index: 3,
+                sequence_number: 7,
+                summary_index,
+                kind,
+            }
+            .write(&mut b);
+            assert_eq!(
+                String::from_utf8(a).unwrap(),
+                String::from_utf8(b).unwrap(),
+                "{kind}"
+            );
+        }
+    }
 }
