@@ -3,6 +3,8 @@
 //! `response.completed` carries (and a non-streamed answer is).
 
 use crate::json_util::write_json;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
@@ -150,7 +152,18 @@ pub struct ResponsesStreamEncoder {
     turn: Message,
     usage: Option<Usage>,
     bytes: usize,
-    final_response: Option<Value>,
+    /// How the response ended, once it has.
+    ending: Option<Ending>,
+    /// The whole response object, built when first asked for (a streamed answer that is
+    /// not stored never needs it: its frames are written without it).
+    final_response: OnceLock<Value>,
+}
+
+/// How a response ended: its status and, for `incomplete`, the reason.
+#[derive(Debug, Clone, Copy)]
+struct Ending {
+    status: &'static str,
+    incomplete: Option<&'static str>,
 }
 
 impl ResponsesStreamEncoder {
@@ -177,18 +190,26 @@ impl ResponsesStreamEncoder {
             },
             usage: None,
             bytes: 0,
-            final_response: None,
+            ending: None,
+            final_response: OnceLock::new(),
         }
     }
 
     /// Whether the final event (`response.completed`, `.incomplete` or `.failed`) was written.
     pub fn is_done(&self) -> bool {
-        self.final_response.is_some()
+        self.ending.is_some()
     }
 
     /// The whole response object, once the stream has ended.
     pub fn final_response(&self) -> Option<&Value> {
-        self.final_response.as_ref()
+        let ending = self.ending?;
+        Some(self.final_response.get_or_init(|| {
+            let mut response = self.response_object(ending.status);
+            if let Some(reason) = ending.incomplete {
+                response["incomplete_details"] = json!({ "reason": reason });
+            }
+            response
+        }))
     }
 
     /// The answer as an assistant turn (text, reasoning, tool calls; a custom tool's call
@@ -254,7 +275,11 @@ impl ResponsesStreamEncoder {
         let mut response = self.response_object("failed");
         response["error"] = json!({"code": err.reason_code(), "message": message});
         self.emit_response(out, "response.failed", &serialized(&response));
-        self.final_response = Some(response);
+        let _ = self.final_response.set(response);
+        self.ending = Some(Ending {
+            status: "failed",
+            incomplete: None,
+        });
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -262,8 +287,15 @@ impl ResponsesStreamEncoder {
             return;
         }
         self.started = true;
-        // One object, serialised once, written twice.
-        let response = serialized(&self.response_object("in_progress"));
+        // One object, written once and copied into the second frame.
+        let mut response = Vec::with_capacity(512);
+        self.write_response_object(
+            Ending {
+                status: "in_progress",
+                incomplete: None,
+            },
+            &mut response,
+        );
         self.emit_response(out, "response.created", &response);
         self.emit_response(out, "response.in_progress", &response);
     }
@@ -537,12 +569,83 @@ impl ResponsesStreamEncoder {
             Some(_) => ("incomplete", "response.incomplete"),
             None => ("completed", "response.completed"),
         };
-        let mut response = self.response_object(status);
-        if let Some(reason) = incomplete {
-            response["incomplete_details"] = json!({ "reason": reason });
+        let ending = Ending { status, incomplete };
+        let mut response = Vec::with_capacity(1024);
+        self.write_response_object(ending, &mut response);
+        self.emit_response(out, event, &response);
+        self.ending = Some(ending);
+    }
+
+    /// Writes the response object as [`Self::response_object`] (with the ending's
+    /// `incomplete_details`) serialises, without building it: the fixed fields, sorted as a
+    /// JSON object writes its keys, merged with the request's echoed parameters (a sorted
+    /// map; a fixed field wins a clash).
+    fn write_response_object(&self, ending: Ending, out: &mut Vec<u8>) {
+        let mut fixed = FIXED_FIELDS.iter().peekable();
+        let mut echo = self.head.echo.iter().peekable();
+        let mut first = true;
+        out.push(b'{');
+        loop {
+            let take_fixed = match (fixed.peek(), echo.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(f), Some((k, _))) => {
+                    if k.as_str() == **f {
+                        echo.next();
+                        continue;
+                    }
+                    **f < k.as_str()
+                }
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            if take_fixed {
+                if let Some(&field) = fixed.next() {
+                    write_json(out, field);
+                    out.push(b':');
+                    self.write_fixed(field, ending, out);
+                }
+            } else if let Some((key, value)) = echo.next() {
+                write_json(out, key);
+                out.push(b':');
+                write_json(out, value);
+            }
         }
-        self.emit_response(out, event, &serialized(&response));
-        self.final_response = Some(response);
+        out.push(b'}');
+    }
+
+    /// The value of one of [`FIXED_FIELDS`].
+    fn write_fixed(&self, field: &str, ending: Ending, out: &mut Vec<u8>) {
+        match field {
+            "created_at" => {
+                out.extend_from_slice(itoa::Buffer::new().format(self.head.created_at).as_bytes())
+            }
+            "id" => write_json(out, &self.head.id),
+            "incomplete_details" => match ending.incomplete {
+                Some(reason) => write_json(out, &json!({ "reason": reason })),
+                None => out.extend_from_slice(b"null"),
+            },
+            "model" => write_json(out, &self.head.model),
+            "object" => out.extend_from_slice(b"\"response\""),
+            "output" => {
+                out.push(b'[');
+                for (i, item) in self.output.iter().flatten().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json(out, item);
+                }
+                out.push(b']');
+            }
+            "status" => write_json(out, ending.status),
+            "usage" if ending.status != "in_progress" => {
+                write_json(out, &usage_object(&self.usage.unwrap_or_default()));
+            }
+            _ => out.extend_from_slice(b"null"),
+        }
     }
 
     /// The response object as it stands, with `status`.
@@ -620,6 +723,20 @@ impl DeltaFrame<'_> {
     }
 }
 
+/// The fields of a response object that do not come from the request, in the order a JSON
+/// object writes its keys (sorted).
+const FIXED_FIELDS: [&str; 9] = [
+    "created_at",
+    "error",
+    "id",
+    "incomplete_details",
+    "model",
+    "object",
+    "output",
+    "status",
+    "usage",
+];
+
 /// The JSON text of `value` (a `Value` always serialises).
 fn serialized(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
@@ -667,6 +784,45 @@ mod tests {
         direct.emit_response(&mut b, "response.completed", &serialized(&response));
         assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
         assert_eq!(generic.seq, direct.seq);
+    }
+
+    #[test]
+    fn the_written_response_object_is_the_serialised_value() {
+        let mut enc = encoder();
+        enc.head.echo.insert("store".to_owned(), json!(false));
+        enc.head
+            .echo
+            .insert("status".to_owned(), json!("ignored: the fixed field wins"));
+        enc.head
+            .echo
+            .insert("zeta".to_owned(), json!({"b": [1, 2]}));
+        enc.head.echo.insert("aaa".to_owned(), json!(null));
+        enc.output.push(Some(
+            json!({"id": "msg_1", "content": [{"text": "hé \"x\""}]}),
+        ));
+        enc.output.push(None);
+        enc.usage = Some(Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            ..Usage::default()
+        });
+        for (status, incomplete) in [
+            ("in_progress", None),
+            ("completed", None),
+            ("incomplete", Some("max_output_tokens")),
+        ] {
+            let mut expected = enc.response_object(status);
+            if let Some(reason) = incomplete {
+                expected["incomplete_details"] = json!({ "reason": reason });
+            }
+            let mut written = Vec::new();
+            enc.write_response_object(Ending { status, incomplete }, &mut written);
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                expected.to_string(),
+                "{status}"
+            );
+        }
     }
 
     #[test]
