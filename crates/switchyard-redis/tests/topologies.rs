@@ -1,6 +1,7 @@
 //! `RedisState` through the other deployment forms, each against real servers the test
 //! starts on free loopback ports: an ACL user with a password, TLS with a private CA,
-//! Sentinel (with a failover) and a 3-master Cluster. Skipped when redis-server is missing
+//! Sentinel (with a failover and a crash), a 3-master Cluster, and TLS through a Sentinel
+//! and a Cluster. Skipped when redis-server is missing
 //! (failed then under `SWITCHYARD_E2E_REQUIRED=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -348,4 +349,51 @@ async fn a_three_master_cluster_runs_every_script() {
         b.probe_turn("p", claim).await.unwrap(),
         ProbeTurn::Fresh(SharedProbe::Up)
     );
+}
+
+#[tokio::test]
+async fn a_tls_cluster_with_the_private_ca_works_and_refuses_an_unknown_ca() {
+    let cluster = RedisCluster::start_tls(
+        fixture("server.pem"),
+        fixture("server.key"),
+        fixture("ca.pem"),
+    );
+    let Some(cluster) = started(cluster) else {
+        return;
+    };
+    assert!(cluster.url().starts_with("rediss+cluster://"));
+    let mut trusted = config(cluster.url());
+    trusted.ca_file = Some(fixture("ca.pem"));
+    round_trip(&RedisState::new(trusted).unwrap(), "tls-cluster").await;
+    let mut unknown = config(cluster.url());
+    unknown.ca_file = Some(fixture("other-ca.pem"));
+    let e = RedisState::new(unknown)
+        .unwrap()
+        .charge(&charge("c", None, 1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+}
+
+#[tokio::test]
+async fn a_tls_master_is_found_through_a_tls_sentinel_with_the_private_ca() {
+    let tls = |b: RedisServerBuilder| {
+        b.tls(
+            fixture("server.pem"),
+            fixture("server.key"),
+            fixture("ca.pem"),
+        )
+    };
+    let Some(master) = started(tls(RedisServer::builder()).start()) else {
+        return;
+    };
+    // The Sentinel talks TLS to the master too.
+    let sentinel = tls(RedisServer::builder())
+        .sentinel(master.addr(), "main")
+        .args(["--tls-replication", "yes"])
+        .start()
+        .unwrap();
+    let mut cfg = config(format!("rediss+sentinel://{}/main", sentinel.addr()));
+    cfg.ca_file = Some(fixture("ca.pem"));
+    round_trip(&RedisState::new(cfg).unwrap(), "tls-sentinel").await;
 }

@@ -4,7 +4,8 @@
 //!
 //! - [`RedisServer::start`]: a plain server; [`RedisServer::builder`] adds arguments (an
 //!   ACL user, `--replicaof`), TLS with given certificate files, or makes it a Sentinel;
-//! - [`RedisCluster::start`]: three masters joined by `redis-cli --cluster create`.
+//! - [`RedisCluster::start`]: three masters joined by `redis-cli --cluster create`
+//!   ([`RedisCluster::start_tls`]: TLS only, the cluster bus too).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
