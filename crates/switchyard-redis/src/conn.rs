@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+use redis::{
+    Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, TlsCertificates,
+    TlsMode, Value,
+};
 use switchyard_router::SharedStateError;
 
 use crate::endpoint::Endpoint;
@@ -52,26 +55,63 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// A Redis error as the router's shared-state error.
-pub(crate) fn classify(e: &RedisError) -> SharedStateError {
-    if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
+/// A Redis error as the router's shared-state error, naming what to check when the cause
+/// is the credentials, a permission or the server's certificate.
+fn classify(e: &RedisError) -> SharedStateError {
+    let code = e.code();
+    if e.kind() == ErrorKind::AuthenticationFailed || matches!(code, Some("WRONGPASS" | "NOAUTH")) {
+        return SharedStateError::Answer(format!(
+            "authentication failed (check the user and password of shared_state): {e}"
+        ));
+    }
+    if code == Some("NOPERM") {
+        return SharedStateError::Answer(format!(
+            "the ACL user lacks a permission (it needs the scripting commands and the keys \
+             under the key prefix): {e}"
+        ));
+    }
+    let unreachable =
+        e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped();
+    if unreachable && is_certificate_error(e) {
+        return SharedStateError::Unreachable(format!(
+            "TLS handshake refused the server's certificate (for a private CA set \
+             shared_state.ca_file): {e}"
+        ));
+    }
+    if unreachable {
         SharedStateError::Unreachable(e.to_string())
     } else {
         SharedStateError::Answer(e.to_string())
     }
 }
 
+/// Whether a connection error comes from checking the server's certificate (rustls says
+/// `invalid peer certificate`).
+fn is_certificate_error(e: &RedisError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("certificate") || text.contains("unknownissuer")
+}
+
+/// Whether the error shows that a Sentinel's master is no longer the master (a failover
+/// demoted it), so the master must be looked up again.
+fn is_demoted(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::ReadOnly
+}
+
 /// Holds the connection, made on first use and again after a Sentinel failover.
 pub(crate) struct Connector {
     endpoint: Endpoint,
+    /// The private CA (PEM) trusted for TLS servers, instead of the web roots.
+    ca: Option<Vec<u8>>,
     conn: tokio::sync::Mutex<Option<Conn>>,
     failed_at: Mutex<Option<Instant>>,
 }
 
 impl Connector {
-    pub(crate) fn new(endpoint: Endpoint) -> Self {
+    pub(crate) fn new(endpoint: Endpoint, ca: Option<Vec<u8>>) -> Self {
         Self {
             endpoint,
+            ca,
             conn: tokio::sync::Mutex::new(None),
             failed_at: Mutex::new(None),
         }
@@ -100,7 +140,7 @@ impl Connector {
                 self.endpoint.describe()
             )));
         }
-        match tokio::time::timeout(TIMEOUT * 2, connect(&self.endpoint)).await {
+        match tokio::time::timeout(TIMEOUT * 2, connect(&self.endpoint, self.certs())).await {
             Ok(Ok(c)) => {
                 *held = Some(c.clone());
                 Ok(c)
@@ -113,6 +153,13 @@ impl Connector {
         }
     }
 
+    fn certs(&self) -> Option<TlsCertificates> {
+        self.ca.as_ref().map(|pem| TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        })
+    }
+
     fn failed(&self, e: SharedStateError) -> SharedStateError {
         if let Ok(mut f) = self.failed_at.lock() {
             *f = Some(Instant::now());
@@ -120,9 +167,19 @@ impl Connector {
         e
     }
 
-    /// After an unreachable error: a Sentinel's master is looked up again on the next use
-    /// (single servers and Clusters reconnect by themselves).
-    pub(crate) async fn after_failure(&self) {
+    /// `e` as the router's error; after an unreachable error or a `READONLY` answer (a
+    /// failover demoted the master), a Sentinel's master is looked up again on the next
+    /// use (single servers and Clusters reconnect by themselves).
+    pub(crate) async fn failure(&self, e: &RedisError) -> SharedStateError {
+        let demoted = is_demoted(e);
+        let e = classify(e);
+        if demoted || matches!(e, SharedStateError::Unreachable(_)) {
+            self.after_failure().await;
+        }
+        e
+    }
+
+    async fn after_failure(&self) {
         if matches!(self.endpoint, Endpoint::Sentinel { .. }) {
             *self.conn.lock().await = None;
         }
@@ -136,10 +193,13 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_number_of_retries(1)
 }
 
-async fn connect(endpoint: &Endpoint) -> Result<Conn, RedisError> {
+async fn connect(endpoint: &Endpoint, certs: Option<TlsCertificates>) -> Result<Conn, RedisError> {
     match endpoint {
         Endpoint::Single(info) => {
-            let client = redis::Client::open(info.clone())?;
+            let client = match certs {
+                Some(certs) => Client::build_with_tls(info.clone(), certs)?,
+                None => Client::open(info.clone())?,
+            };
             Ok(Conn::Single(
                 client
                     .get_connection_manager_with_config(manager_config())
@@ -147,31 +207,102 @@ async fn connect(endpoint: &Endpoint) -> Result<Conn, RedisError> {
             ))
         }
         Endpoint::Cluster(nodes) => {
-            let client = redis::cluster::ClusterClient::new(nodes.clone())?;
-            Ok(Conn::Cluster(client.get_async_connection().await?))
-        }
-        Endpoint::Sentinel {
-            nodes,
-            service,
-            redis,
-            tls,
-        } => {
-            let info = SentinelNodeConnectionInfo {
-                tls_mode: tls.then_some(redis::TlsMode::Secure),
-                redis_connection_info: Some(redis.clone()),
-            };
-            let mut sentinel = SentinelClient::build(
-                nodes.clone(),
-                service.clone(),
-                Some(info),
-                SentinelServerType::Master,
-            )?;
-            let client = sentinel.async_get_client().await?;
-            Ok(Conn::Single(
-                client
-                    .get_connection_manager_with_config(manager_config())
-                    .await?,
+            let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                .connection_timeout(TIMEOUT)
+                .response_timeout(TIMEOUT);
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
+            }
+            Ok(Conn::Cluster(
+                builder.build()?.get_async_connection().await?,
             ))
         }
+        Endpoint::Sentinel { .. } => connect_sentinel(endpoint, certs).await,
+    }
+}
+
+/// The master of a Sentinel service, asked of the Sentinels (the same CA for both when
+/// they speak TLS).
+async fn connect_sentinel(
+    endpoint: &Endpoint,
+    certs: Option<TlsCertificates>,
+) -> Result<Conn, RedisError> {
+    let Endpoint::Sentinel {
+        nodes,
+        service,
+        redis,
+        tls,
+    } = endpoint
+    else {
+        return Err(RedisError::from((
+            ErrorKind::InvalidClientConfig,
+            "not a Sentinel endpoint",
+        )));
+    };
+    let mut builder = SentinelClientBuilder::new(
+        nodes.iter().map(|n| n.addr.clone()),
+        service.clone(),
+        SentinelServerType::Master,
+    )?
+    .set_client_to_redis_db(redis.db);
+    if let Some(user) = &redis.username {
+        builder = builder.set_client_to_redis_username(user.clone());
+    }
+    if let Some(password) = &redis.password {
+        builder = builder.set_client_to_redis_password(password.clone());
+    }
+    if *tls {
+        builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+        if let Some(certs) = &certs {
+            builder = builder.set_client_to_redis_certificates(certs.clone());
+        }
+    }
+    let sentinels_tls = nodes
+        .iter()
+        .any(|n| matches!(n.addr, ConnectionAddr::TcpTls { .. }));
+    if let (true, Some(certs)) = (sentinels_tls, certs) {
+        builder = builder.set_client_to_sentinel_certificates(certs);
+    }
+    let client = builder.build()?.async_get_client().await?;
+    Ok(Conn::Single(
+        client
+            .get_connection_manager_with_config(manager_config())
+            .await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_what_to_check() {
+        let auth = RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        let e = classify(&auth);
+        assert!(matches!(e, SharedStateError::Answer(_)), "{e}");
+        assert!(e.to_string().contains("authentication failed"), "{e}");
+
+        let tls = RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        let e = classify(&tls);
+        assert!(matches!(e, SharedStateError::Unreachable(_)), "{e}");
+        assert!(e.to_string().contains("shared_state.ca_file"), "{e}");
+
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let e = classify(&refused);
+        assert!(matches!(e, SharedStateError::Unreachable(_)), "{e}");
+        assert!(!e.to_string().contains("ca_file"), "{e}");
+
+        let readonly = RedisError::from((
+            ErrorKind::ReadOnly,
+            "You can't write against a read only replica.",
+        ));
+        assert!(is_demoted(&readonly));
+        assert!(!is_demoted(&auth));
     }
 }

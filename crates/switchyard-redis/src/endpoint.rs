@@ -14,6 +14,9 @@ pub enum RedisConfigError {
     /// The URL is malformed (host, port, database or service missing or wrong).
     #[error("invalid shared-state URL: {0}")]
     Invalid(String),
+    /// The CA file cannot be read, holds no certificate, or is given for a non-TLS URL.
+    #[error("shared-state CA file: {0}")]
+    CaFile(String),
 }
 
 impl RedisConfigError {
@@ -22,6 +25,7 @@ impl RedisConfigError {
         match self {
             Self::Scheme(_) => "unsupported_url_scheme",
             Self::Invalid(_) => "invalid_url",
+            Self::CaFile(_) => "invalid_ca_file",
         }
     }
 }
@@ -116,6 +120,17 @@ impl Endpoint {
                     tls: matches!(master.addr, ConnectionAddr::TcpTls { .. }),
                 })
             }
+        }
+    }
+
+    /// Whether the servers are reached over TLS (`rediss`, `rediss+sentinel`,
+    /// `rediss+cluster`).
+    pub fn is_tls(&self) -> bool {
+        let tls = |i: &ConnectionInfo| matches!(i.addr, ConnectionAddr::TcpTls { .. });
+        match self {
+            Self::Single(i) => tls(i),
+            Self::Sentinel { tls, .. } => *tls,
+            Self::Cluster(nodes) => nodes.iter().any(tls),
         }
     }
 

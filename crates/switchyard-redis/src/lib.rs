@@ -25,7 +25,15 @@
 //! `redis+sentinel://host:port[,host:port...]/service[/db]` (the master of `service`, found
 //! through the Sentinels at connect and again after a failure) and
 //! `redis+cluster://host:port[,host:port...]` (`rediss+` for TLS on either). A password
-//! given apart ([`RedisConfig::password`]) overrides one in the URL.
+//! given apart ([`RedisConfig::password`]) overrides one in the URL. TLS trusts the
+//! built-in web roots, or only the CAs of [`RedisConfig::ca_file`] (a private CA) for the
+//! server, every Cluster node, a Sentinel's master and TLS Sentinels.
+//!
+//! Errors name what to check: a wrong or missing password or user (`authentication
+//! failed`), an ACL user without the scripting commands or the prefix's keys (`lacks a
+//! permission`), a server certificate that no trusted CA signed (`set
+//! shared_state.ca_file`). After a Sentinel failover (the connection drops, or a demoted
+//! master answers `READONLY`), the master is looked up again.
 //!
 //! ```no_run
 //! use std::sync::Arc;

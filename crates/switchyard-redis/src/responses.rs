@@ -15,7 +15,7 @@ use redis::{AsyncCommands as _, RedisError};
 use switchyard_gateway::{ResponseBackend, ResponseStoreError, StoredBytes};
 use switchyard_router::SharedStateError;
 
-use crate::conn::{Conn, Connector, classify};
+use crate::conn::{Conn, Connector};
 
 /// Stored responses in Redis (see the module documentation). Made by
 /// [`crate::RedisState::responses`].
@@ -68,11 +68,7 @@ impl RedisResponses {
     }
 
     async fn fail(&self, e: &RedisError) -> ResponseStoreError {
-        let e = classify(e);
-        if matches!(e, SharedStateError::Unreachable(_)) {
-            self.connector.after_failure().await;
-        }
-        store_error(e)
+        store_error(self.connector.failure(e).await)
     }
 }
 

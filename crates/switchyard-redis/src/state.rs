@@ -1,5 +1,6 @@
 //! [`RedisState`]: the router's shared state in Redis.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use switchyard_router::{
     RateDecision, SharedState, SharedStateError, Snapshot, SpendCharge, SpendCounter,
 };
 
-use crate::conn::{Conn, Connector, classify};
+use crate::conn::{Conn, Connector};
 use crate::endpoint::{Endpoint, RedisConfigError};
 use crate::scripts::{CHARGE, COOL, RATE, TOKENS};
 
@@ -28,6 +29,10 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// A password given apart from the URL (it wins over one in the URL).
     pub password: Option<String>,
+    /// A PEM file of CA certificates trusted (instead of the built-in web roots) for the
+    /// server certificates of a `rediss` URL: a private CA. Read once, by
+    /// [`RedisState::new`].
+    pub ca_file: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -37,6 +42,7 @@ impl RedisConfig {
             url: url.into(),
             key_prefix: "switchyard".to_owned(),
             password: None,
+            ca_file: None,
         }
     }
 }
@@ -58,16 +64,26 @@ impl std::fmt::Debug for RedisState {
 }
 
 impl RedisState {
-    /// Checks the URL; does not connect yet.
+    /// Checks the URL and reads the CA file; does not connect yet.
     pub fn new(config: RedisConfig) -> Result<Self, RedisConfigError> {
         let endpoint = Endpoint::parse(&config.url, config.password.as_deref())?;
+        let ca = match &config.ca_file {
+            Some(path) if !endpoint.is_tls() => {
+                return Err(RedisConfigError::CaFile(format!(
+                    "`{}` is given but the URL is not a TLS one (use rediss://)",
+                    path.display()
+                )));
+            }
+            Some(path) => Some(read_ca(path)?),
+            None => None,
+        };
         if config.key_prefix.is_empty() || config.key_prefix.contains(['{', '}']) {
             return Err(RedisConfigError::Invalid(
                 "key_prefix must be non-empty and without `{` or `}`".to_owned(),
             ));
         }
         Ok(Self {
-            connector: Arc::new(Connector::new(endpoint)),
+            connector: Arc::new(Connector::new(endpoint, ca)),
             prefix: format!("{{{}}}", config.key_prefix),
         })
     }
@@ -100,12 +116,21 @@ impl RedisState {
     }
 
     async fn fail(&self, e: &RedisError) -> SharedStateError {
-        let e = classify(e);
-        if matches!(e, SharedStateError::Unreachable(_)) {
-            self.connector.after_failure().await;
-        }
-        e
+        self.connector.failure(e).await
     }
+}
+
+/// The PEM text of a CA file, checked to hold at least one certificate.
+fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, RedisConfigError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| RedisConfigError::CaFile(format!("cannot read `{}`: {e}", path.display())))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(RedisConfigError::CaFile(format!(
+            "`{}` holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 fn millis(d: Duration) -> u64 {

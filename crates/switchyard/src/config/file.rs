@@ -48,7 +48,7 @@ pub(crate) struct FileConfig {
     pub(crate) shared_state: Option<SharedStateSection>,
 }
 
-/// `shared_state: { url, password, key_prefix, on_outage }`.
+/// `shared_state: { url, password, ca_file, key_prefix, on_outage }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SharedStateSection {
@@ -59,6 +59,10 @@ pub(crate) struct SharedStateSection {
     /// The password, apart from the URL (`env:NAME`); wins over one in the URL.
     #[serde(default)]
     pub(crate) password: Option<Secret>,
+    /// A PEM file of the CA(s) that signed the servers' certificates, for a `rediss` URL
+    /// served with a private CA (absent: the built-in web roots). Read at start.
+    #[serde(default)]
+    pub(crate) ca_file: Option<PathBuf>,
     /// Prefix of every key (default `switchyard`): replicas sharing state use the same one.
     #[serde(default = "default_key_prefix")]
     pub(crate) key_prefix: String,
@@ -79,6 +83,7 @@ impl SharedStateSection {
             url: self.url.value().to_owned(),
             key_prefix: self.key_prefix.clone(),
             password: self.password.as_ref().map(|p| p.value().to_owned()),
+            ca_file: self.ca_file.clone(),
         }
     }
 
@@ -86,6 +91,7 @@ impl SharedStateSection {
     pub(crate) fn same_as(&self, other: &Self) -> bool {
         self.url.raw() == other.url.raw()
             && self.key_prefix == other.key_prefix
+            && self.ca_file == other.ca_file
             && self.on_outage == other.on_outage
             && self.password.as_ref().map(Secret::raw) == other.password.as_ref().map(Secret::raw)
     }

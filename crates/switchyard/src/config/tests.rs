@@ -655,6 +655,16 @@ fn shared_state_parses_resolves_its_secrets_and_names_mistakes() {
             "shared_state.url",
             "config_missing_env",
         ),
+        (
+            "{ shared_state: { url: 'rediss://127.0.0.1:6379/0',\n ca_file: '/nonexistent/ca.pem' } }",
+            "shared_state.ca_file",
+            "config_invalid",
+        ),
+        (
+            "{ shared_state: { url: 'redis://127.0.0.1:6379/0',\n ca_file: '/nonexistent/ca.pem' } }",
+            "shared_state.ca_file",
+            "config_invalid",
+        ),
     ] {
         let e = parse_str(text, &no_env).unwrap_err();
         assert_eq!(e.kind.reason_code(), code, "{text}: {e}");

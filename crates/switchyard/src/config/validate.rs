@@ -54,8 +54,8 @@ fn validate_concurrency_scopes(file: &FileConfig) -> Result<(), ConfigError> {
     }
 }
 
-/// The shared-state URL and prefix (the client's own parser, so `config check` and `serve`
-/// agree); nothing connects here.
+/// The shared-state URL, prefix and CA file (the client's own checks, so `config check`
+/// and `serve` agree); nothing connects here.
 fn validate_shared_state(file: &FileConfig) -> Result<(), ConfigError> {
     let Some(shared) = &file.shared_state else {
         return Ok(());
@@ -68,7 +68,13 @@ fn validate_shared_state(file: &FileConfig) -> Result<(), ConfigError> {
     };
     switchyard_redis::RedisState::new(cfg)
         .map(|_| ())
-        .map_err(|e| invalid(path([key("shared_state"), key(at)]), e.to_string()))
+        .map_err(|e| {
+            let at = match e {
+                switchyard_redis::RedisConfigError::CaFile(_) => "ca_file",
+                _ => at,
+            };
+            invalid(path([key("shared_state"), key(at)]), e.to_string())
+        })
 }
 
 fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
