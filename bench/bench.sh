@@ -122,15 +122,16 @@ modes=("false|plain|" "true|streamed|" "false|plain, as_client|-whole")
 declare -A FLOOR_RPS=() FLOOR_P99=() FLOOR_CPU=()
 for m in "${modes[@]}"; do
   IFS='|' read -r stream mode suffix <<<"$m"
-  if [ -z "$suffix" ]; then
+  # The floors of this stream flag, measured once (the first mode that has it).
+  if [ -z "${FLOOR_RPS[openai:$stream]:-}" ]; then
     wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$stream" "$ngw"
-    FLOOR_RPS[openai]=$RPS; FLOOR_P99[openai]=$P99; FLOOR_CPU[openai]=$CPU_US
+    FLOOR_RPS[openai:$stream]=$RPS; FLOOR_P99[openai:$stream]=$P99; FLOOR_CPU[openai:$stream]=$CPU_US
     wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$stream" "$ngw"
-    FLOOR_RPS[ollama]=$RPS; FLOOR_P99[ollama]=$P99; FLOOR_CPU[ollama]=$CPU_US
+    FLOOR_RPS[ollama:$stream]=$RPS; FLOOR_P99[ollama:$stream]=$P99; FLOOR_CPU[ollama:$stream]=$CPU_US
   fi
   for p in "${paths[@]}"; do
     IFS='|' read -r label kind path route floor <<<"$p"
-    route=$route$suffix
+    route=$route$suffix; floor=$floor:$stream
     wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
     strace_run "$gw_url$path" "$kind" "$route" "$stream"
     ratio=$(awk -v a="${RPS:-0}" -v b="${FLOOR_RPS[$floor]:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
