@@ -11,23 +11,11 @@ use switchyard_router::{
     BudgetWindow, OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError,
     SharedStateHandle, SpendCharge, SpendCounter,
 };
-use switchyard_testkit::{RedisServer, RedisServerError};
+use switchyard_testkit::{RedisServer, started_or_skip};
 
 /// A fresh server, or `None` (skip) when redis-server is not installed.
 fn server() -> Option<RedisServer> {
-    match RedisServer::start() {
-        Ok(s) => Some(s),
-        Err(RedisServerError::Missing) => {
-            let required = std::env::var("SWITCHYARD_E2E_REQUIRED").is_ok_and(|v| v.trim() == "1");
-            assert!(
-                !required,
-                "redis-server is missing (SWITCHYARD_E2E_REQUIRED=1: install the Debian package redis-server)"
-            );
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    started_or_skip(RedisServer::start())
 }
 
 fn state(server: &RedisServer) -> RedisState {

@@ -7,22 +7,10 @@ use std::time::Duration;
 
 use switchyard_gateway::{ResponseBackend, StoredBytes};
 use switchyard_redis::{RedisConfig, RedisState};
-use switchyard_testkit::{RedisServer, RedisServerError};
+use switchyard_testkit::{RedisServer, started_or_skip};
 
 fn server() -> Option<RedisServer> {
-    match RedisServer::start() {
-        Ok(s) => Some(s),
-        Err(RedisServerError::Missing) => {
-            let required = std::env::var("SWITCHYARD_E2E_REQUIRED").is_ok_and(|v| v.trim() == "1");
-            assert!(
-                !required,
-                "redis-server is missing (SWITCHYARD_E2E_REQUIRED=1)"
-            );
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    started_or_skip(RedisServer::start())
 }
 
 const DAY: Duration = Duration::from_secs(86_400);

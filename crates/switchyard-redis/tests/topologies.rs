@@ -14,24 +14,7 @@ use switchyard_router::{
     BudgetWindow, FleetAdmit, FleetState, ProbeTurn, RateDecision, SharedProbe, SharedState,
     SharedStateError, SpendCharge, SpendCounter,
 };
-use switchyard_testkit::{RedisCluster, RedisServer, RedisServerBuilder, RedisServerError};
-
-/// `Some(value)`, or `None` (skip) when redis-server is not installed.
-fn started<T>(r: Result<T, RedisServerError>) -> Option<T> {
-    match r {
-        Ok(s) => Some(s),
-        Err(RedisServerError::Missing) => {
-            let required = std::env::var("SWITCHYARD_E2E_REQUIRED").is_ok_and(|v| v.trim() == "1");
-            assert!(
-                !required,
-                "redis-server is missing (SWITCHYARD_E2E_REQUIRED=1: install the Debian package redis-server)"
-            );
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
+use switchyard_testkit::{RedisCluster, RedisServer, RedisServerBuilder, started_or_skip};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -101,7 +84,7 @@ fn acl_server() -> Option<RedisServer> {
             "+@all",
         ])
         .args(["--user", "default", "off"]);
-    started(builder.start())
+    started_or_skip(builder.start())
 }
 
 #[tokio::test]
@@ -145,7 +128,7 @@ fn tls_server() -> Option<RedisServer> {
         fixture("server.key"),
         fixture("ca.pem"),
     );
-    started(builder.start())
+    started_or_skip(builder.start())
 }
 
 #[tokio::test]
@@ -252,7 +235,7 @@ async fn charge_until_applied(s: &RedisState, c: &SpendCharge) -> u32 {
 
 #[tokio::test]
 async fn sentinel_finds_the_master_and_follows_a_failover_and_a_crash() {
-    let Some(master) = started(RedisServer::start()) else {
+    let Some(master) = started_or_skip(RedisServer::start()) else {
         return;
     };
     let replica = RedisServer::builder()
@@ -310,7 +293,7 @@ async fn sentinel_finds_the_master_and_follows_a_failover_and_a_crash() {
 
 #[tokio::test]
 async fn a_three_master_cluster_runs_every_script() {
-    let Some(cluster) = started(RedisCluster::start()) else {
+    let Some(cluster) = started_or_skip(RedisCluster::start()) else {
         return;
     };
     assert_eq!(cluster.nodes().len(), 3);
@@ -358,7 +341,7 @@ async fn a_tls_cluster_with_the_private_ca_works_and_refuses_an_unknown_ca() {
         fixture("server.key"),
         fixture("ca.pem"),
     );
-    let Some(cluster) = started(cluster) else {
+    let Some(cluster) = started_or_skip(cluster) else {
         return;
     };
     assert!(cluster.url().starts_with("rediss+cluster://"));
@@ -384,7 +367,7 @@ async fn a_tls_master_is_found_through_a_tls_sentinel_with_the_private_ca() {
             fixture("ca.pem"),
         )
     };
-    let Some(master) = started(tls(RedisServer::builder()).start()) else {
+    let Some(master) = started_or_skip(tls(RedisServer::builder()).start()) else {
         return;
     };
     // The Sentinel talks TLS to the master too.

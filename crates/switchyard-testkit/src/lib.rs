@@ -85,6 +85,6 @@ pub use config::{ModelSpec, UpstreamConfig};
 pub use embed::{DEFAULT_DIMENSIONS, vector_for};
 pub use generate::completion_for;
 pub use record::RecordedRequest;
-pub use redis::{RedisCluster, RedisServer, RedisServerBuilder, RedisServerError};
+pub use redis::{RedisCluster, RedisServer, RedisServerBuilder, RedisServerError, started_or_skip};
 pub use script::{Delays, Fault, Reply, Script, ScriptedCall, TextCallFormat};
 pub use server::TestUpstream;

@@ -104,6 +104,27 @@ impl RedisServerBuilder {
     }
 }
 
+/// A started server (or cluster) for a test: `Some` when it started; `None` with a printed
+/// skip when `redis-server` is not installed, unless `SWITCHYARD_E2E_REQUIRED=1` (as
+/// `.ci/run` sets), which makes the missing binary a failure. Any other start error fails
+/// the test.
+#[allow(clippy::panic)] // test support: a failed start fails the test that asked for it
+pub fn started_or_skip<T>(started: Result<T, RedisServerError>) -> Option<T> {
+    match started {
+        Ok(server) => Some(server),
+        Err(RedisServerError::Missing) => {
+            let required = std::env::var("SWITCHYARD_E2E_REQUIRED").is_ok_and(|v| v.trim() == "1");
+            assert!(
+                !required,
+                "redis-server is missing (SWITCHYARD_E2E_REQUIRED=1: install the Debian package redis-server)"
+            );
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
