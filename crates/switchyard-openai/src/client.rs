@@ -174,6 +174,9 @@ impl OpenAiClient {
 
     /// [`chat_stream`](Self::chat_stream) with `model` as the upstream model id in place of
     /// `request.model` (the request is not copied).
+    ///
+    /// With `upstream_streaming: AsClient` and a request that is not streamed, the upstream
+    /// is asked for the whole answer and the stream replays its events.
     pub async fn chat_stream_as(
         &self,
         request: &ChatRequest,
