@@ -3,13 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{charge, global_spent};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use switchyard_redis::{RedisConfig, RedisState};
 use switchyard_router::{
-    BudgetWindow, OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError,
-    SharedStateHandle, SpendCharge, SpendCounter,
+    OnOutage, OutagePolicy, RateDecision, SharedState, SharedStateError, SharedStateHandle,
 };
 use switchyard_testkit::{RedisServer, started_or_skip};
 
@@ -20,23 +22,6 @@ fn server() -> Option<RedisServer> {
 
 fn state(server: &RedisServer) -> RedisState {
     RedisState::new(RedisConfig::new(server.url())).unwrap()
-}
-
-fn charge(id: &str, caller: Option<&str>, micro: u64) -> SpendCharge {
-    SpendCharge {
-        charge_id: id.to_owned(),
-        caller: caller.map(str::to_owned),
-        micro_usd: micro,
-        at: SystemTime::now(),
-    }
-}
-
-fn global_day() -> SpendCounter {
-    SpendCounter::new(None, BudgetWindow::Day, SystemTime::now())
-}
-
-async fn global_spent(s: &dyn SharedState) -> u64 {
-    s.snapshot(&[global_day()], &[]).await.unwrap().spent[0]
 }
 
 #[tokio::test]

@@ -6,13 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{charge, global_spent};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use switchyard_redis::{RedisConfig, RedisState};
 use switchyard_router::{
-    BudgetWindow, FleetAdmit, FleetState, ProbeTurn, RateDecision, SharedProbe, SharedState,
-    SharedStateError, SpendCharge, SpendCounter,
+    FleetAdmit, FleetState, ProbeTurn, RateDecision, SharedProbe, SharedState, SharedStateError,
+    SpendCharge,
 };
 use switchyard_testkit::{RedisCluster, RedisServer, RedisServerBuilder, started_or_skip};
 
@@ -24,23 +27,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn config(url: String) -> RedisConfig {
     RedisConfig::new(url)
-}
-
-fn charge(id: &str, caller: Option<&str>, micro: u64) -> SpendCharge {
-    SpendCharge {
-        charge_id: id.to_owned(),
-        caller: caller.map(str::to_owned),
-        micro_usd: micro,
-        at: SystemTime::now(),
-    }
-}
-
-fn global_day() -> SpendCounter {
-    SpendCounter::new(None, BudgetWindow::Day, SystemTime::now())
-}
-
-async fn global_spent(s: &RedisState) -> u64 {
-    s.snapshot(&[global_day()], &[]).await.unwrap().spent[0]
 }
 
 /// Charge (once, even sent twice), snapshot totals, rate, cool: every script once.
