@@ -1,14 +1,17 @@
 //! Bearer-key authentication: constant-time comparison, the caller's key in the request
 //! extensions, 401 in the API's own shape. Tokens are never logged.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready, ready};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
+use tower::{Layer, Service};
 
 use crate::api::{Api, ApiError};
 use crate::config::ApiKey;
@@ -21,31 +24,80 @@ pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Option<Arc<ApiKey>>);
 
-/// Middleware: requires a valid bearer key when keys are configured.
-pub(crate) async fn authenticate(
-    State(shared): State<Arc<Shared>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Layer of the authenticated routes: requires a valid key when keys are configured and
+/// puts the [`Caller`] into the request's extensions.
+#[derive(Clone)]
+pub(crate) struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuthLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Authenticated<S> {
+        Authenticated {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// A route behind [`AuthLayer`]: a refused request is answered 401 in its API's shape
+/// without reaching the route.
+#[derive(Clone)]
+pub(crate) struct Authenticated<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for Authenticated<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match caller(&self.shared, &request) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                Either::Left(self.inner.call(request))
+            }
+            Err(refused) => Either::Right(ready(Ok(refused.into_response()))),
+        }
+    }
+}
+
+/// Who `request` comes from, or the 401 when keys are configured and it presents none of
+/// them.
+fn caller(shared: &Shared, request: &Request) -> Result<Caller, ApiError> {
     let settings = shared.settings.load();
     if settings.keys.is_empty() {
-        request.extensions_mut().insert(Caller(None));
-        return next.run(request).await;
+        return Ok(Caller(None));
     }
     let api = Api::for_request(request.uri().path(), request.headers());
     let presented = bearer_token(request.headers()).or_else(|| x_api_key(request.headers()));
     let Some(presented) = presented else {
-        return ApiError::unauthorized(
+        return Err(ApiError::unauthorized(
             api,
             "missing API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`",
-        )
-        .into_response();
+        ));
     };
     let Some(key) = find_key(&settings.keys, presented) else {
-        return ApiError::unauthorized(api, "invalid API key").into_response();
+        return Err(ApiError::unauthorized(api, "invalid API key"));
     };
-    request.extensions_mut().insert(Caller(Some(key)));
-    next.run(request).await
+    Ok(Caller(Some(key)))
 }
 
 /// The key a request presents, if it is one of `keys`.

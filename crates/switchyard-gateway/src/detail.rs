@@ -4,16 +4,14 @@
 //! gets the reason code with a generic message, and `/readyz` only says whether the gateway
 //! is ready. The full message still reaches the gateway's log.
 //!
-//! A middleware decides once per request and keeps the answer in a task-local for the
+//! The front layer decides once per request and keeps the answer in a task-local for the
 //! handler (errors answered before the first byte); a streamed body takes it along for
 //! errors after the first byte.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::Request;
 use switchyard_core::{ErrorKind, ProviderError};
 
 use crate::auth;
@@ -27,12 +25,9 @@ tokio::task_local! {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
 
-/// Middleware: decides whether this request's caller may see upstream details.
-pub(crate) async fn scope(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Whether `request`'s caller may see upstream details: an admin key, or a loopback peer
+/// while `loopback_is_admin` is on.
+pub(crate) fn decide(shared: &Shared, request: &Request) -> bool {
     let settings = shared.settings.load();
     // A request that did not come through the accept loop (an embedder calling
     // `Gateway::app` directly) counts as local.
@@ -41,9 +36,17 @@ pub(crate) async fn scope(
         .get::<Peer>()
         .is_none_or(|p| p.0.ip().to_canonical().is_loopback());
     let admin = auth::presented_key(&settings.keys, request.headers()).is_some_and(|k| k.admin);
-    let detailed = admin || (loopback && settings.config.loopback_is_admin);
-    drop(settings);
-    DETAILED.scope(detailed, next.run(request)).await
+    admin || (loopback && settings.config.loopback_is_admin)
+}
+
+/// Runs `call` (a handler's call) and then `future` (its answer) with `detailed` in
+/// effect for [`detailed`].
+pub(crate) fn scoped<F: Future>(
+    detailed: bool,
+    call: impl FnOnce() -> F,
+) -> tokio::task::futures::TaskLocalFuture<bool, F> {
+    let future = DETAILED.sync_scope(detailed, call);
+    DETAILED.scope(detailed, future)
 }
 
 /// Whether the current request's caller may see upstream details (true outside a request).

@@ -5,28 +5,17 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::Router as AxumRouter;
-use axum::body::Body;
 use axum::routing::{get, post};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchyard_router::Router;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
-use crate::api::JSON;
+use crate::auth::AuthLayer;
 use crate::config::{ApiKey, GatewayConfig};
+use crate::front::FrontLayer;
 use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::responses::ResponseStore;
-use crate::telemetry::{MakeSwitchyardRequestId, REQUEST_ID_HEADER};
-use crate::{
-    anthropic, auth, detail, embed, generate, intake, lifecycle, ollama, openai, ops, responses,
-    telemetry,
-};
+use crate::{anthropic, embed, generate, lifecycle, ollama, openai, ops, responses};
 
 /// The router behind an atomic pointer: a reload stores a new [`Router`]; each request
 /// loads the pointer once and keeps its `Arc<Router>` to the end, so in-flight requests
@@ -161,10 +150,7 @@ impl Gateway {
             .route("/v1/completions", post(generate::openai_completions))
             .route("/metrics", get(ops::metrics))
             .route("/admin/tools", get(crate::tools::tools))
-            .route_layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&shared),
-                auth::authenticate,
-            ));
+            .route_layer(AuthLayer::new(Arc::clone(&shared)));
         let open = AxumRouter::new()
             .route("/", get(ollama::root))
             .route("/api/version", get(lifecycle::version))
@@ -174,41 +160,7 @@ impl Gateway {
             .merge(open)
             .fallback(ops::not_found)
             .method_not_allowed_fallback(ops::method_not_allowed)
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&shared),
-                intake::guard_body,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&shared),
-                detail::scope,
-            ))
+            .layer(FrontLayer::new(Arc::clone(&shared)))
             .with_state(shared)
-            .layer(
-                ServiceBuilder::new()
-                    .layer(SetSensitiveRequestHeadersLayer::new([
-                        AUTHORIZATION,
-                        auth::X_API_KEY,
-                    ]))
-                    .map_request(telemetry::drop_unusable_request_id::<Body>)
-                    .layer(SetRequestIdLayer::new(
-                        REQUEST_ID_HEADER,
-                        MakeSwitchyardRequestId::default(),
-                    ))
-                    .layer(TraceLayer::new_for_http())
-                    .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
-                    .layer(CatchPanicLayer::custom(panic_response))
-                    .layer(axum::middleware::from_fn(telemetry::count_http_requests)),
-            )
     }
-}
-
-/// A handler panicked: a 500 with a JSON body readable by both APIs' clients.
-fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    tracing::error!("a request handler panicked");
-    let mut response = Response::new(Body::from(
-        r#"{"error":{"message":"internal error in the gateway","type":"server_error","param":null,"code":"internal_error"}}"#,
-    ));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(CONTENT_TYPE, JSON);
-    response
 }

@@ -2,7 +2,7 @@
 //! mid-body gets a 408 and its connection closed) and one budget for the memory that all
 //! request bodies being read hold together (a 503 with `retry-after` beyond it).
 //!
-//! A middleware wraps every request body in [`GuardedBody`]; [`crate::chat::read_body`]
+//! The front layer wraps every request body in [`GuardedBody`]; [`crate::chat::read_body`]
 //! turns its [`IntakeError`] into the API's error shape. Bytes count against the budget
 //! from the moment they are read until the body is consumed or dropped.
 
@@ -14,8 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use http::header::CONNECTION;
 use http::{HeaderValue, Version};
@@ -64,7 +63,9 @@ pub(crate) struct GuardedBody {
     shared: Arc<Shared>,
     held: usize,
     timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// Armed when a read first has to wait (a body that is all there never needs one),
+    /// re-armed after every piece.
+    deadline: Option<Pin<Box<Sleep>>>,
     timed_out: Arc<AtomicBool>,
     failed: bool,
 }
@@ -93,7 +94,11 @@ impl http_body::Body for GuardedBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
-                if this.deadline.as_mut().poll(cx).is_ready() {
+                let timeout = this.timeout;
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
                     return this.fail(IntakeError::Timeout(this.timeout));
                 }
                 Poll::Pending
@@ -105,8 +110,9 @@ impl http_body::Body for GuardedBody {
                     return this.fail(IntakeError::OverBudget(max));
                 }
                 this.held += len;
-                let next = Instant::now() + this.timeout;
-                this.deadline.as_mut().reset(next);
+                if let Some(deadline) = this.deadline.as_mut() {
+                    deadline.as_mut().reset(Instant::now() + this.timeout);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             other => other,
@@ -128,34 +134,42 @@ impl Drop for GuardedBody {
     }
 }
 
-/// Middleware: guards the request body; when it timed out, the HTTP/1 connection is
-/// closed after the answer (the client is in the middle of a body we will not read).
-pub(crate) async fn guard_body(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// What [`guard`] leaves to do once the answer is there.
+pub(crate) struct BodyGuard {
+    timed_out: Arc<AtomicBool>,
+    version: Version,
+}
+
+/// Wraps `request`'s body in a [`GuardedBody`] (done for every request by
+/// [`crate::front::Front`]).
+pub(crate) fn guard(shared: &Arc<Shared>, request: Request) -> (Request, BodyGuard) {
     let timeout = shared.settings.load().config.body_read_timeout;
     let timed_out = Arc::new(AtomicBool::new(false));
     let version = request.version();
     let request = request.map(|inner| {
         Body::new(GuardedBody {
             inner,
-            shared: Arc::clone(&shared),
+            shared: Arc::clone(shared),
             held: 0,
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: None,
             timed_out: Arc::clone(&timed_out),
             failed: false,
         })
     });
-    let mut response = next.run(request).await;
-    if timed_out.load(Ordering::Acquire) && version <= Version::HTTP_11 {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+    (request, BodyGuard { timed_out, version })
+}
+
+impl BodyGuard {
+    /// When the body timed out, the HTTP/1 connection is closed after the answer (the
+    /// client is in the middle of a body we will not read).
+    pub(crate) fn finish(&self, response: &mut Response) {
+        if self.timed_out.load(Ordering::Acquire) && self.version <= Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
     }
-    response
 }
 
 /// The answer to a body that could not be read: 408 (`invalid_request`) for a client that

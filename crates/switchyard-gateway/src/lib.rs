@@ -80,6 +80,7 @@ mod conn;
 mod detail;
 mod embed;
 mod error;
+mod front;
 mod gateway;
 mod generate;
 mod intake;

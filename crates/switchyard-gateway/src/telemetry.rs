@@ -4,11 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
 use http::{HeaderName, HeaderValue, StatusCode};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use tower_http::request_id::RequestId;
 
 use crate::api::Api;
 
@@ -24,10 +21,9 @@ pub const RESPONSE_STORE_ERRORS_TOTAL: &str = "switchyard_response_store_errors_
 /// The request id header, taken from the client when it sends one, echoed on every answer.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-switchyard-request-id");
 
-/// Records `switchyard_http_requests_total` for every answer.
-pub(crate) async fn count_http_requests(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let api = if path.starts_with("/v1/messages") {
+/// The `api` label of `switchyard_http_requests_total` for a request to `path`.
+pub(crate) fn api_label(path: &str) -> &'static str {
+    if path.starts_with("/v1/messages") {
         Api::Anthropic.label()
     } else if path.starts_with("/v1/") {
         Api::OpenAi.label()
@@ -35,11 +31,14 @@ pub(crate) async fn count_http_requests(request: Request, next: Next) -> Respons
         Api::Ollama.label()
     } else {
         "ops"
-    };
-    let response = next.run(request).await;
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "api" => api, "status" => status_label(response.status()))
+    }
+}
+
+/// Records `switchyard_http_requests_total` for one answer (done for every request by
+/// [`crate::front::Front`]).
+pub(crate) fn count_http_request(api: &'static str, status: StatusCode) {
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "api" => api, "status" => status_label(status))
         .increment(1);
-    response
 }
 
 /// Records the gateway's overhead for one chat request.
@@ -73,13 +72,13 @@ fn status_label(status: StatusCode) -> &'static str {
 /// Makes request ids `req_` + 16 hex digits: a per-process seed mixed with a counter, so
 /// ids are unique within a process and unlikely to repeat across restarts.
 #[derive(Debug, Clone)]
-pub(crate) struct MakeSwitchyardRequestId {
+pub(crate) struct RequestIds {
     seed: u64,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-impl Default for MakeSwitchyardRequestId {
+impl Default for RequestIds {
     fn default() -> Self {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -90,11 +89,34 @@ impl Default for MakeSwitchyardRequestId {
     }
 }
 
-impl MakeRequestId for MakeSwitchyardRequestId {
-    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+impl RequestIds {
+    /// A fresh id.
+    fn next(&self) -> HeaderValue {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = request_id_bytes(mix(self.seed.wrapping_add(n)));
-        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+        // 20 bytes of `req_` and hex digits: always a valid header value.
+        HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("req_"))
+    }
+
+    /// Gives `request` its id: the client's `x-switchyard-request-id` when it is usable
+    /// (1 to 128 printable ASCII bytes; ids end up in logs and headers), a fresh one
+    /// otherwise (set on the request's headers). The id also goes into the request's
+    /// extensions (as tower-http's [`RequestId`], for [`request_id_of`]).
+    pub(crate) fn assign<B>(&self, request: &mut http::Request<B>) -> HeaderValue {
+        let given = request.headers().get(&REQUEST_ID_HEADER).filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
+        });
+        let id = match given {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.next();
+                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+                id
+            }
+        };
+        request.extensions_mut().insert(RequestId::new(id.clone()));
+        id
     }
 }
 
@@ -140,19 +162,6 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// Drops a client-sent request id that is empty, longer than 128 bytes or not printable
-/// ASCII, so the request-id layer makes a fresh one (ids end up in logs and headers).
-pub(crate) fn drop_unusable_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let unusable = request.headers().get(&REQUEST_ID_HEADER).is_some_and(|v| {
-        let b = v.as_bytes();
-        b.is_empty() || b.len() > 128 || !b.iter().all(|c| c.is_ascii_graphic())
-    });
-    if unusable {
-        request.headers_mut().remove(&REQUEST_ID_HEADER);
-    }
-    request
 }
 
 /// The id of a request: the one the request-id layer set, if it is short and printable;

@@ -1,0 +1,159 @@
+//! The front of every route: one tower layer that does, in one future, what every answer
+//! needs around its handler.
+//!
+//! Before the handler: the `authorization` and `x-api-key` values are marked sensitive (so
+//! no `Debug` print shows them), the request gets its id ([`RequestIds::assign`]), the
+//! caller's right to upstream details is decided ([`detail::decide`]) and the body is
+//! guarded ([`intake::guard`]). Around it: a panic becomes a 500 in both APIs' error shape
+//! (the connection lives on), and a `request` span (debug level) covers the handler. After
+//! it: the id is echoed on the answer, a timed-out body closes the connection,
+//! `switchyard_http_requests_total` is counted, and a 5xx is logged.
+//!
+//! One hand-written layer instead of tower-http's sensitive-headers, request-id, trace and
+//! catch-panic layers plus axum `from_fn` middlewares: each of those boxed a future or
+//! cloned a boxed service per request, about 19,000 instructions per request together
+//! (callgrind, `bench/instructions.sh`); this one boxes one future.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use futures::FutureExt as _;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, Entry};
+use http::{HeaderMap, HeaderName, StatusCode};
+use tower::{Layer, Service};
+use tracing::Instrument as _;
+
+use crate::api::JSON;
+use crate::gateway::Shared;
+use crate::telemetry::{self, REQUEST_ID_HEADER, RequestIds};
+use crate::{auth, detail, intake};
+
+/// Layer for every route (see the module doc).
+#[derive(Clone)]
+pub(crate) struct FrontLayer {
+    shared: Arc<Shared>,
+    ids: RequestIds,
+}
+
+impl FrontLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            ids: RequestIds::default(),
+        }
+    }
+}
+
+impl<S> Layer<S> for FrontLayer {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Front<S> {
+        Front {
+            inner,
+            shared: Arc::clone(&self.shared),
+            ids: self.ids.clone(),
+        }
+    }
+}
+
+/// A route behind [`FrontLayer`].
+#[derive(Clone)]
+pub(crate) struct Front<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    ids: RequestIds,
+}
+
+/// The future of [`Front`]: one box per request.
+pub(crate) type FrontFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = FrontFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> FrontFuture {
+        let started = Instant::now();
+        mark_sensitive(request.headers_mut(), AUTHORIZATION);
+        mark_sensitive(request.headers_mut(), auth::X_API_KEY);
+        let id = self.ids.assign(&mut request);
+        let api = telemetry::api_label(request.uri().path());
+        let detailed = detail::decide(&self.shared, &request);
+        let span = tracing::debug_span!(
+            "request",
+            method = %request.method(),
+            uri = %request.uri(),
+            version = ?request.version(),
+        );
+        let (request, body_guard) = intake::guard(&self.shared, request);
+        let inner = &mut self.inner;
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            detail::scoped(detailed, || inner.call(request))
+        }));
+        Box::pin(
+            async move {
+                let answered = match handled {
+                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                };
+                let mut response = match answered {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(panic) => panic_response(panic),
+                };
+                body_guard.finish(&mut response);
+                if let Entry::Vacant(slot) = response.headers_mut().entry(REQUEST_ID_HEADER) {
+                    slot.insert(id);
+                }
+                let status = response.status();
+                telemetry::count_http_request(api, status);
+                if status.is_server_error() {
+                    tracing::error!(
+                        status = status.as_u16(),
+                        latency_ms = started.elapsed().as_millis() as u64,
+                        "response failed"
+                    );
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Marks every value of header `name` sensitive (left out of `Debug` prints).
+fn mark_sensitive(headers: &mut HeaderMap, name: HeaderName) {
+    if let Entry::Occupied(mut entry) = headers.entry(name) {
+        for value in entry.iter_mut() {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+/// A handler panicked: a 500 with a JSON body readable by both APIs' clients.
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    let mut response = Response::new(Body::from(
+        r#"{"error":{"message":"internal error in the gateway","type":"server_error","param":null,"code":"internal_error"}}"#,
+    ));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(CONTENT_TYPE, JSON);
+    response
+}
