@@ -2,8 +2,14 @@
 //! facade. The binary installs the exporter; without one the calls cost next to nothing.
 //!
 //! Labels stay low-cardinality: route aliases and provider ids come from the config,
-//! `target` labels from `target_label` (known models only, else `<provider>/other`),
+//! `target` labels from `label_of` (known models only, else `<provider>/other`),
 //! outcomes and reasons are reason codes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ::metrics::{Counter, Gauge, Histogram, SharedString};
 
 /// Counter `{route, target, outcome}`: finished requests. `route` is the alias, or
 /// `direct` for exact and bare model names; `target` is `provider/model` or `none`;
@@ -53,32 +59,170 @@ pub const SHARED_STATE_JOURNAL_DROPPED_TOTAL: &str =
 /// replica probed) or `shared` (another replica's fresh result, read from the shared state).
 pub const HEALTH_PROBES_TOTAL: &str = "switchyard_health_probes_total";
 
-pub(crate) fn set_queue_depth(provider: &str, depth: usize) {
-    ::metrics::gauge!(QUEUE_DEPTH, "provider" => provider.to_owned()).set(depth as f64);
+/// How long a cached metric handle is used before it is looked up in the recorder again.
+/// The exporter drops counter and histogram series that went without an update for its
+/// idle timeout (an hour in the binary): a handle kept longer than that could count into a
+/// dropped series, and a recorder installed later would never see it.
+const HANDLE_TTL: Duration = Duration::from_secs(10);
+
+/// A metric handle looked up at most once per [`HANDLE_TTL`] (the facade's macros build
+/// a key, allocate its labels and hash it into the registry on every call).
+pub(crate) struct CachedHandle<T> {
+    slot: Mutex<Option<(Instant, T)>>,
 }
 
-pub(crate) fn set_in_flight(provider: &str, in_flight: usize) {
-    ::metrics::gauge!(IN_FLIGHT, "provider" => provider.to_owned()).set(in_flight as f64);
+impl<T> Default for CachedHandle<T> {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
 }
 
-pub(crate) fn set_provider_up(provider: &str, up: bool) {
-    ::metrics::gauge!(PROVIDER_UP, "provider" => provider.to_owned()).set(if up {
-        1.0
-    } else {
-        0.0
-    });
+impl<T: Clone> CachedHandle<T> {
+    /// The handle, made by `make` when there is none or it is older than [`HANDLE_TTL`].
+    pub(crate) fn get(&self, make: impl FnOnce() -> T) -> T {
+        let now = Instant::now();
+        let Ok(mut slot) = self.slot.lock() else {
+            return make();
+        };
+        match &*slot {
+            Some((made, handle)) if now.duration_since(*made) < HANDLE_TTL => handle.clone(),
+            _ => {
+                let handle = make();
+                *slot = Some((now, handle.clone()));
+                handle
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for CachedHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CachedHandle")
+    }
+}
+
+/// A provider's gauges (`{provider}`), each handle cached.
+#[derive(Debug)]
+pub(crate) struct ProviderGauges {
+    provider: SharedString,
+    queue_depth: CachedHandle<Gauge>,
+    in_flight: CachedHandle<Gauge>,
+    up: CachedHandle<Gauge>,
+}
+
+impl ProviderGauges {
+    pub(crate) fn new(provider: &str) -> Self {
+        Self {
+            provider: SharedString::from(Arc::<str>::from(provider)),
+            queue_depth: CachedHandle::default(),
+            in_flight: CachedHandle::default(),
+            up: CachedHandle::default(),
+        }
+    }
+
+    fn gauge(&self, cache: &CachedHandle<Gauge>, name: &'static str) -> Gauge {
+        cache.get(|| ::metrics::gauge!(name, "provider" => self.provider.clone()))
+    }
+
+    pub(crate) fn set_queue_depth(&self, depth: usize) {
+        self.gauge(&self.queue_depth, QUEUE_DEPTH).set(depth as f64);
+    }
+
+    pub(crate) fn set_in_flight(&self, in_flight: usize) {
+        self.gauge(&self.in_flight, IN_FLIGHT).set(in_flight as f64);
+    }
+
+    pub(crate) fn set_up(&self, up: bool) {
+        self.gauge(&self.up, PROVIDER_UP)
+            .set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+/// The handles of one `target` label: time to first token, request duration, tokens.
+#[derive(Debug)]
+pub(crate) struct TargetMetrics {
+    /// The label (see [`label_of`]).
+    pub(crate) label: SharedString,
+    pub(crate) ttft: Histogram,
+    pub(crate) duration: Histogram,
+    pub(crate) prompt_tokens: Counter,
+    pub(crate) completion_tokens: Counter,
+}
+
+impl TargetMetrics {
+    fn new(label: SharedString) -> Self {
+        Self {
+            ttft: ::metrics::histogram!(TTFT_SECONDS, "target" => label.clone()),
+            duration: ::metrics::histogram!(REQUEST_DURATION_SECONDS, "target" => label.clone()),
+            prompt_tokens: ::metrics::counter!(TOKENS_TOTAL, "target" => label.clone(), "kind" => "prompt"),
+            completion_tokens: ::metrics::counter!(TOKENS_TOTAL, "target" => label.clone(), "kind" => "completion"),
+            label,
+        }
+    }
+}
+
+/// Most targets whose metric handles a router generation keeps (known models only, so
+/// the config and the discovered catalogs bound it; this is a backstop).
+const MAX_CACHED_TARGETS: usize = 4096;
+
+/// The [`TargetMetrics`] of the targets a router generation served, by target.
+#[derive(Debug, Default)]
+pub(crate) struct TargetMetricsCache {
+    targets: Mutex<HashMap<crate::TargetRef, (Instant, Arc<TargetMetrics>)>>,
+}
+
+impl Clone for TargetMetricsCache {
+    /// An empty cache (a copy of a generation looks its handles up again).
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl TargetMetricsCache {
+    /// The handles for `target`: cached for a known model (refreshed after
+    /// [`HANDLE_TTL`]), made afresh for any other (its label is `<provider>/other`).
+    pub(crate) fn get(
+        &self,
+        inner: &crate::router::Inner,
+        target: &crate::TargetRef,
+    ) -> Arc<TargetMetrics> {
+        let now = Instant::now();
+        if let Ok(targets) = self.targets.lock() {
+            if let Some((made, metrics)) = targets.get(target) {
+                if now.duration_since(*made) < HANDLE_TTL {
+                    return Arc::clone(metrics);
+                }
+            }
+        }
+        let (label, known) = label_of(inner, target);
+        let metrics = Arc::new(TargetMetrics::new(SharedString::from(Arc::<str>::from(
+            label,
+        ))));
+        if known {
+            if let Ok(mut targets) = self.targets.lock() {
+                if targets.len() >= MAX_CACHED_TARGETS && !targets.contains_key(target) {
+                    targets.clear();
+                }
+                targets.insert(target.clone(), (now, Arc::clone(&metrics)));
+            }
+        }
+        metrics
+    }
 }
 
 /// Longest `provider/model` written as a `target` label; longer ones become `<provider>/other`.
 pub(crate) const MAX_TARGET_LABEL: usize = 128;
 
-/// The `target` label for `target`: `provider/model` when the model is one this generation
-/// knows (configured statically, named by a route, or discovered) and the label is short and
-/// plain; `<provider>/other` otherwise, and `other` for an unknown provider. Names a
-/// caller sends to an upstream that accepts anything so never grow `/metrics`.
-pub(crate) fn target_label(inner: &crate::router::Inner, target: &crate::TargetRef) -> String {
+/// The `target` label for `target`, and whether it names the model: `provider/model`
+/// when the model is one this generation knows (configured statically, named by a route,
+/// or discovered) and the label is short and plain; `<provider>/other` otherwise, and
+/// `other` for an unknown provider. Names a caller sends to an upstream that accepts
+/// anything so never grow `/metrics`.
+fn label_of(inner: &crate::router::Inner, target: &crate::TargetRef) -> (String, bool) {
     let Some(&index) = inner.by_id.get(&target.provider) else {
-        return "other".to_owned();
+        return ("other".to_owned(), false);
     };
     let plain = |s: &str| {
         s.bytes()
@@ -101,10 +245,29 @@ pub(crate) fn target_label(inner: &crate::router::Inner, target: &crate::TargetR
         && plain(&target.model)
         && known()
     {
-        target.to_string()
+        (target.to_string(), true)
     } else if plain(&target.provider) && target.provider.len() <= MAX_TARGET_LABEL {
-        format!("{}/other", target.provider)
+        (format!("{}/other", target.provider), false)
     } else {
-        "other".to_owned()
+        ("other".to_owned(), false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_handle_is_made_once_within_its_ttl() {
+        let cache = CachedHandle::<u32>::default();
+        let mut made = 0;
+        for _ in 0..3 {
+            let handle = cache.get(|| {
+                made += 1;
+                7
+            });
+            assert_eq!(handle, 7);
+        }
+        assert_eq!(made, 1);
     }
 }

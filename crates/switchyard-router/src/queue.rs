@@ -22,6 +22,8 @@ const FLEET_POLL_MAX: Duration = Duration::from_millis(400);
 #[derive(Debug)]
 pub(crate) struct Admission {
     provider: String,
+    /// The provider's gauges (queue depth, in flight, up).
+    pub(crate) gauges: crate::metrics::ProviderGauges,
     sem: Arc<Semaphore>,
     max_concurrency: AtomicUsize,
     max_queue: AtomicUsize,
@@ -46,7 +48,7 @@ impl Drop for WaitGuard<'_> {
             .waiting
             .fetch_sub(1, Ordering::AcqRel)
             .saturating_sub(1);
-        crate::metrics::set_queue_depth(&self.0.provider, left);
+        self.0.gauges.set_queue_depth(left);
     }
 }
 
@@ -72,7 +74,9 @@ impl Drop for SlotPermit {
                 permit.forget();
             }
         }
-        crate::metrics::set_in_flight(&self.admission.provider, self.admission.in_flight());
+        self.admission
+            .gauges
+            .set_in_flight(self.admission.in_flight());
     }
 }
 
@@ -92,8 +96,10 @@ impl Admission {
         timeout: Duration,
     ) -> Self {
         let max_concurrency = clamp(max_concurrency);
+        let provider = provider.into();
         Self {
-            provider: provider.into(),
+            gauges: crate::metrics::ProviderGauges::new(&provider),
+            provider,
             sem: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency: AtomicUsize::new(max_concurrency),
             max_queue: AtomicUsize::new(max_queue),
@@ -148,7 +154,7 @@ impl Admission {
     }
 
     fn admitted(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> SlotPermit {
-        crate::metrics::set_in_flight(&self.provider, self.in_flight());
+        self.gauges.set_in_flight(self.in_flight());
         SlotPermit {
             permit: Some(permit),
             admission: self.clone(),
@@ -238,7 +244,7 @@ impl Admission {
             .with_retry_after(QUEUE_FULL_RETRY_AFTER));
         }
         let _guard = WaitGuard(self);
-        crate::metrics::set_queue_depth(provider, self.queued());
+        self.gauges.set_queue_depth(self.queued());
         let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Acquire));
         match tokio::time::timeout(timeout, self.sem.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(self.admitted(p)),

@@ -617,9 +617,11 @@ impl Target<'_> {
         if let Ok(mut h) = slot.live.health.lock() {
             h.on_success();
         }
-        crate::metrics::set_provider_up(&slot.id, true);
-        let target_label = crate::metrics::target_label(inner, &planned.target);
-        ::metrics::histogram!(crate::metrics::TTFT_SECONDS, "target" => target_label)
+        slot.admission.gauges.set_up(true);
+        inner
+            .target_metrics
+            .get(inner, &planned.target)
+            .ttft
             .record(ttft.as_secs_f64());
         if reason != ReasonCode::Primary && reason != ReasonCode::GroupBalanced {
             ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())

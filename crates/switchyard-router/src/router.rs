@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) tool_sets: Arc<crate::tool_sets::ToolSets>,
     /// The shared state of a fleet of replicas, if configured (kept across reloads).
     pub(crate) shared: Option<crate::shared::SharedHandle>,
+    /// Metric handles per served target (this generation's labels).
+    pub(crate) target_metrics: crate::metrics::TargetMetricsCache,
 }
 
 impl fmt::Debug for Inner {

@@ -252,7 +252,7 @@ impl Slot {
         if let Ok(mut h) = self.live.health.lock() {
             h.on_failure(error.kind(), error.retry_after(), now, cooldowns_ms);
         }
-        crate::metrics::set_provider_up(&self.id, false);
+        self.admission.gauges.set_up(false);
     }
 
     /// The load used for balancing: in flight plus queued.

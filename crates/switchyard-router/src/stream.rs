@@ -266,10 +266,10 @@ impl RoutedStream {
                 .increment(crate::budget::micro_to_usd(cost));
         }
         if let Some(u) = usage {
-            let target = crate::metrics::target_label(&inner, &self.served_by);
-            ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target.clone(), "kind" => "prompt")
-                .increment(u64::from(u.prompt_tokens));
-            ::metrics::counter!(crate::metrics::TOKENS_TOTAL, "target" => target, "kind" => "completion")
+            let metrics = inner.target_metrics.get(&inner, &self.served_by);
+            metrics.prompt_tokens.increment(u64::from(u.prompt_tokens));
+            metrics
+                .completion_tokens
                 .increment(u64::from(u.completion_tokens));
         }
         record.usage = usage;
@@ -427,19 +427,26 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
         log_record(record, error);
     }
     let route = record.route.clone().unwrap_or_else(|| "direct".to_owned());
-    let target_label = record.served_by.as_ref().map_or_else(
-        || "none".to_owned(),
-        |t| crate::metrics::target_label(inner, t),
-    );
+    let seconds = record.duration_ms as f64 / 1000.0;
+    let target_label = match &record.served_by {
+        Some(target) => {
+            let metrics = inner.target_metrics.get(inner, target);
+            metrics.duration.record(seconds);
+            metrics.label.clone()
+        }
+        None => {
+            ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => "none")
+                .record(seconds);
+            ::metrics::SharedString::const_str("none")
+        }
+    };
     ::metrics::counter!(
         crate::metrics::REQUESTS_TOTAL,
         "route" => route,
-        "target" => target_label.clone(),
+        "target" => target_label,
         "outcome" => record.outcome.as_str()
     )
     .increment(1);
-    ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => target_label)
-        .record(record.duration_ms as f64 / 1000.0);
     if let Some(observer) = &inner.observer {
         observer.on_decision(record);
     }

@@ -56,7 +56,7 @@ async fn probe_all(inner: &Inner, timeout: Duration, interval: Duration) {
         if let Ok(mut h) = slot.live.health.lock() {
             h.on_probe(result);
         }
-        crate::metrics::set_provider_up(&slot.id, up);
+        slot.admission.gauges.set_up(up);
     });
     futures::future::join_all(probes).await;
 }

@@ -169,6 +169,7 @@ pub(super) fn build(
         tool_policies,
         tool_sets: previous.map_or_else(Default::default, |p| p.tool_sets.clone()),
         shared: previous.and_then(|p| p.shared.clone()),
+        target_metrics: Default::default(),
     })
 }
 
@@ -220,8 +221,7 @@ fn build_slots(
                 )),
             };
             admission.set_fleet_scoped(s.concurrency_scope == crate::ConcurrencyScope::Fleet);
-            crate::metrics::set_provider_up(
-                &s.id,
+            admission.gauges.set_up(
                 live.health
                     .lock()
                     .map_or(true, |h| h.status(clock.now()) == Health::Up),
