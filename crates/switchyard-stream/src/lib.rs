@@ -59,6 +59,7 @@ pub mod responses;
 pub mod sse;
 
 mod json_util;
+mod open_object;
 mod request_error;
 mod sticky;
 pub use request_error::RequestError;

@@ -146,12 +146,13 @@ where
 }
 
 /// One string or a list of strings (`stop`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
+
+crate::open_object::string_or_list!(OneOrMany::One | Many);
 
 impl OneOrMany {
     pub(crate) fn into_vec(self) -> Vec<String> {

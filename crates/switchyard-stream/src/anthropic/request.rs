@@ -25,7 +25,7 @@ use switchyard_core::{
     Think, ToolCall, ToolChoice, ToolSpec,
 };
 
-use crate::request_error::{RequestError, decode_body, nullable, pair_tool_results};
+use crate::request_error::{RequestError, decode_body, pair_tool_results};
 
 pub use super::request_out::{AnthropicRequestOptions, encode_request};
 
@@ -46,33 +46,36 @@ pub(crate) const RESERVED: &[&str] = &[
     "thinking",
 ];
 
-#[derive(Deserialize)]
 struct WireRequest {
     model: String,
-    #[serde(default, deserialize_with = "nullable")]
     messages: Vec<WireMessage>,
-    #[serde(default)]
     system: Option<WireContent>,
-    #[serde(default, deserialize_with = "nullable")]
     tools: Vec<WireTool>,
-    #[serde(default)]
     tool_choice: Option<WireToolChoice>,
     max_tokens: u32,
-    #[serde(default, deserialize_with = "nullable")]
     stop_sequences: Vec<String>,
-    #[serde(default)]
     temperature: Option<f64>,
-    #[serde(default)]
     top_p: Option<f64>,
-    #[serde(default)]
     top_k: Option<u32>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(default)]
     thinking: Option<WireThinking>,
-    #[serde(flatten)]
     extra: Map<String, Value>,
 }
+
+crate::open_object::open_object!(WireRequest {
+    model: required,
+    messages: nullable,
+    system: optional,
+    tools: nullable,
+    tool_choice: optional,
+    max_tokens: required,
+    stop_sequences: nullable,
+    temperature: optional,
+    top_p: optional,
+    top_k: optional,
+    stream: optional,
+    thinking: optional,
+} extra: extra);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,12 +91,12 @@ struct WireMessage {
 }
 
 /// A `content` (or `system`): a string or a list of blocks.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum WireContent {
     Text(String),
     Blocks(Vec<WireBlock>),
 }
+
+crate::open_object::string_or_list!(WireContent::Text | Blocks);
 
 /// The content blocks Switchyard models; any other type (`document`, `server_tool_use`,
 /// `search_result`, ...) is skipped when translating to another API, and reaches an

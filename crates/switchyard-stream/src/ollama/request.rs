@@ -34,26 +34,28 @@ const RESERVED: &[&str] = &[
     "think",
 ];
 
-#[derive(Deserialize)]
 struct WireRequest {
     model: String,
-    #[serde(default, deserialize_with = "nullable")]
     messages: Vec<WireMessage>,
-    #[serde(default, deserialize_with = "nullable")]
     tools: Vec<WireTool>,
-    #[serde(default)]
     format: Option<Value>,
-    #[serde(default)]
     options: Option<WireOptions>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(default)]
     keep_alive: Option<KeepAlive>,
-    #[serde(default)]
     think: Option<WireThink>,
-    #[serde(flatten)]
     extra: Map<String, Value>,
 }
+
+crate::open_object::open_object!(WireRequest {
+    model: required,
+    messages: nullable,
+    tools: nullable,
+    format: optional,
+    options: optional,
+    stream: optional,
+    keep_alive: optional,
+    think: optional,
+} extra: extra);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,29 +83,30 @@ struct WireMessage {
     tool_call_id: Option<String>,
 }
 
-#[derive(Deserialize)]
 pub(crate) struct WireOptions {
-    #[serde(default)]
     num_ctx: Option<u32>,
-    #[serde(default)]
     temperature: Option<f64>,
-    #[serde(default)]
     top_p: Option<f64>,
-    #[serde(default)]
     top_k: Option<u32>,
-    #[serde(default)]
     seed: Option<i64>,
-    #[serde(default)]
     stop: Option<OneOrMany>,
-    #[serde(default)]
     num_predict: Option<i64>,
-    #[serde(default)]
     presence_penalty: Option<f64>,
-    #[serde(default)]
     frequency_penalty: Option<f64>,
-    #[serde(flatten)]
     extra: Map<String, Value>,
 }
+
+crate::open_object::open_object!(WireOptions {
+    num_ctx: optional,
+    temperature: optional,
+    top_p: optional,
+    top_k: optional,
+    seed: optional,
+    stop: optional,
+    num_predict: optional,
+    presence_penalty: optional,
+    frequency_penalty: optional,
+} extra: extra);
 
 #[derive(Deserialize)]
 #[serde(untagged)]

@@ -92,48 +92,50 @@ const RESERVED: &[&str] = &[
     "options",
 ];
 
-#[derive(Deserialize)]
 struct WireRequest {
     model: String,
-    #[serde(default, deserialize_with = "nullable")]
     messages: Vec<WireMessage>,
-    #[serde(default, deserialize_with = "nullable")]
     tools: Vec<WireTool>,
-    #[serde(default)]
     tool_choice: Option<WireToolChoice>,
-    #[serde(default)]
     parallel_tool_calls: Option<bool>,
-    #[serde(default)]
     temperature: Option<f64>,
-    #[serde(default)]
     top_p: Option<f64>,
-    #[serde(default)]
     top_k: Option<u32>,
-    #[serde(default)]
     max_tokens: Option<u32>,
-    #[serde(default)]
     max_completion_tokens: Option<u32>,
-    #[serde(default)]
     stop: Option<OneOrMany>,
-    #[serde(default)]
     seed: Option<i64>,
-    #[serde(default)]
     presence_penalty: Option<f64>,
-    #[serde(default)]
     frequency_penalty: Option<f64>,
-    #[serde(default)]
     response_format: Option<WireResponseFormat>,
-    #[serde(default)]
     reasoning_effort: Option<String>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(default)]
     stream_options: Option<WireStreamOptions>,
-    #[serde(default)]
     n: Option<u32>,
-    #[serde(flatten)]
     extra: Map<String, Value>,
 }
+
+crate::open_object::open_object!(WireRequest {
+    model: required,
+    messages: nullable,
+    tools: nullable,
+    tool_choice: optional,
+    parallel_tool_calls: optional,
+    temperature: optional,
+    top_p: optional,
+    top_k: optional,
+    max_tokens: optional,
+    max_completion_tokens: optional,
+    stop: optional,
+    seed: optional,
+    presence_penalty: optional,
+    frequency_penalty: optional,
+    response_format: optional,
+    reasoning_effort: optional,
+    stream: optional,
+    stream_options: optional,
+    n: optional,
+} extra: extra);
 
 #[derive(Deserialize)]
 struct WireStreamOptions {
@@ -168,12 +170,12 @@ struct WireMessage {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum WireContent {
     Text(String),
     Parts(Vec<WirePart>),
 }
+
+crate::open_object::string_or_list!(WireContent::Text | Parts);
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

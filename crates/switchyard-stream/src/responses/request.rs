@@ -108,12 +108,12 @@ struct WireRequest {
     user: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum WireInput {
     Text(String),
     Items(Vec<Value>),
 }
+
+crate::open_object::string_or_list!(WireInput::Text | Items);
 
 #[derive(Deserialize, Default)]
 struct WireReasoning {
