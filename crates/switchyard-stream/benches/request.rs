@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p switchyard-stream --bench request -- --warm-up-time 1 --measurement-time 2`
 
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
