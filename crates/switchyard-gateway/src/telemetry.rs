@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderName, HeaderValue, StatusCode};
+use metrics::{Counter, Histogram};
+use switchyard_router::metrics::CachedHandle;
 use tower_http::request_id::RequestId;
 
 use crate::api::Api;
@@ -34,16 +36,38 @@ pub(crate) fn api_label(path: &str) -> &'static str {
     }
 }
 
+/// `switchyard_http_requests_total` with status 200, per `api` label (the common case,
+/// kept as handles).
+static ANSWERED_OK: [CachedHandle<Counter>; 4] = [const { CachedHandle::new() }; 4];
+/// `switchyard_gateway_overhead_seconds` per [`Api`].
+static OVERHEAD: [CachedHandle<Histogram>; 3] = [const { CachedHandle::new() }; 3];
+
 /// Records `switchyard_http_requests_total` for one answer (done for every request by
 /// [`crate::front::Front`]).
 pub(crate) fn count_http_request(api: &'static str, status: StatusCode) {
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "api" => api, "status" => status_label(status))
-        .increment(1);
+    let ok_slot = (status == StatusCode::OK).then_some(match api {
+        "openai" => 0,
+        "ollama" => 1,
+        "anthropic" => 2,
+        _ => 3,
+    });
+    let counter =
+        || metrics::counter!(HTTP_REQUESTS_TOTAL, "api" => api, "status" => status_label(status));
+    match ok_slot {
+        Some(i) => ANSWERED_OK[i].get(counter).increment(1),
+        None => counter().increment(1),
+    }
 }
 
 /// Records the gateway's overhead for one chat request.
 pub(crate) fn record_overhead(api: Api, overhead: Duration) {
-    metrics::histogram!(GATEWAY_OVERHEAD_SECONDS, "api" => api.label())
+    let slot = match api {
+        Api::OpenAi => 0,
+        Api::Ollama => 1,
+        Api::Anthropic => 2,
+    };
+    OVERHEAD[slot]
+        .get(|| metrics::histogram!(GATEWAY_OVERHEAD_SECONDS, "api" => api.label()))
         .record(overhead.as_secs_f64());
 }
 

@@ -63,16 +63,31 @@ pub const HEALTH_PROBES_TOTAL: &str = "switchyard_health_probes_total";
 /// The exporter drops counter and histogram series that went without an update for its
 /// idle timeout (an hour in the binary): a handle kept longer than that could count into a
 /// dropped series, and a recorder installed later would never see it.
-const HANDLE_TTL: Duration = Duration::from_secs(10);
+pub const HANDLE_TTL: Duration = Duration::from_secs(10);
 
-/// A metric handle looked up at most once per [`HANDLE_TTL`] (the facade's macros build
-/// a key, allocate its labels and hash it into the registry on every call).
-pub(crate) struct CachedHandle<T> {
+/// A metric handle looked up at most once per [`HANDLE_TTL`] (10 s): the facade's macros
+/// build a key, allocate its labels and hash it into the registry on every call. Keep one
+/// per label set, e.g. in a `static`:
+///
+/// ```
+/// use switchyard_router::metrics::CachedHandle;
+///
+/// static SERVED: CachedHandle<metrics::Counter> = CachedHandle::new();
+/// SERVED.get(|| metrics::counter!("served_total")).increment(1);
+/// ```
+pub struct CachedHandle<T> {
     slot: Mutex<Option<(Instant, T)>>,
 }
 
 impl<T> Default for CachedHandle<T> {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> CachedHandle<T> {
+    /// An empty cache.
+    pub const fn new() -> Self {
         Self {
             slot: Mutex::new(None),
         }
@@ -81,7 +96,7 @@ impl<T> Default for CachedHandle<T> {
 
 impl<T: Clone> CachedHandle<T> {
     /// The handle, made by `make` when there is none or it is older than [`HANDLE_TTL`].
-    pub(crate) fn get(&self, make: impl FnOnce() -> T) -> T {
+    pub fn get(&self, make: impl FnOnce() -> T) -> T {
         let now = Instant::now();
         let Ok(mut slot) = self.slot.lock() else {
             return make();
