@@ -157,3 +157,109 @@ fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
     response.headers_mut().insert(CONTENT_TYPE, JSON);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arc_swap::ArcSwap;
+    use http_body_util::BodyExt as _;
+    use switchyard_router::{MemoryLedger, Router, RouterConfig};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::{Gateway, GatewayConfig};
+
+    fn front<S>(inner: S) -> Front<S> {
+        let router = Router::new(
+            RouterConfig::default(),
+            Vec::new(),
+            Arc::new(MemoryLedger::new()),
+        )
+        .unwrap();
+        let gateway = Gateway::new(
+            GatewayConfig::default(),
+            Arc::new(ArcSwap::from_pointee(router)),
+        );
+        FrontLayer::new(Arc::clone(&gateway.shared)).layer(inner)
+    }
+
+    fn request(id: Option<&str>) -> Request {
+        let mut builder = http::Request::post("/v1/chat/completions");
+        if let Some(id) = id {
+            builder = builder.header(REQUEST_ID_HEADER, id);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_in_the_error_shape_with_the_request_id() {
+        let panics_when_called = tower::service_fn(
+            |_: Request| -> std::future::Ready<Result<Response, Infallible>> {
+                panic!("handler bug")
+            },
+        );
+        let response = front(panics_when_called)
+            .oneshot(request(Some("abc")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "abc");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "internal_error");
+
+        let panics_when_polled = tower::service_fn(|_: Request| async {
+            if true {
+                panic!("handler bug");
+            }
+            Ok::<Response, Infallible>(Response::new(Body::empty()))
+        });
+        let response = front(panics_when_polled)
+            .oneshot(request(None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.headers()[REQUEST_ID_HEADER]
+                .to_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_handler_sees_the_request_id_and_sensitive_keys() {
+        let echo = tower::service_fn(|request: Request| async move {
+            let key = request
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|v| v.is_sensitive());
+            let id = telemetry::request_id_of(&request);
+            let mut response = Response::new(Body::from(format!("{id} {key:?}")));
+            *response.status_mut() = StatusCode::OK;
+            Ok::<_, Infallible>(response)
+        });
+        let mut given = request(Some("client-id-1"));
+        given
+            .headers_mut()
+            .insert(AUTHORIZATION, http::HeaderValue::from_static("Bearer k"));
+        let response = front(echo).oneshot(given).await.unwrap();
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "client-id-1");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "client-id-1 Some(true)");
+
+        // Not printable: replaced by a fresh id, on the request and on the answer.
+        let unusable = http::HeaderValue::from_static("bad id");
+        let mut given = request(None);
+        given.headers_mut().insert(REQUEST_ID_HEADER, unusable);
+        let response = front(echo).oneshot(given).await.unwrap();
+        let id = response.headers()[REQUEST_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(id.starts_with("req_") && id.len() == 20, "{id}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, format!("{id} None"));
+    }
+}
