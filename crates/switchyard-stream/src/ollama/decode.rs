@@ -176,6 +176,16 @@ impl State {
         if self.done {
             return Ok(());
         }
+        if let Some(fast) = super::fast_chunk::scan(line) {
+            // The common content line; the same result as the serde path below.
+            if let Some(t) = fast.thinking.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::thinking(t));
+            }
+            if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::text(t));
+            }
+            return Ok(());
+        }
         let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).map_err(|e| {
             ProviderError::malformed(format!("an Ollama stream line is not a chat chunk: {e}"))
         })?;
@@ -264,4 +274,105 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         builder.push(ev)?;
     }
     builder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Near-misses of real lines: a few characters inserted, removed or replaced.
+    fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
+        const BASES: &[&str] = &[
+            r#"{"model":"bench:7b","created_at":"2026-03-14T10:00:00Z","message":{"role":"assistant","content":"tok0 "},"done":false}"#,
+            r#"{"model":"qwen3:8b","created_at":"2025-06-01T10:00:00.123456789Z","message":{"role":"assistant","content":"","thinking":" café"},"done":false}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":20}"#,
+            r#"{"message":{"content":null,"thinking":null,"role":null},"done":false}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"x"},"done":true}"#,
+            r#"{"message":{"role":"assistant","content":"x","tool_calls":[]},"done":false}"#,
+        ];
+        const ALPHABET: &[&str] = &[
+            "{", "}", "[", "]", "\"", ":", ",", "0", "n", "u", "l", "f", "a", "s", "e", "t", "x",
+            " ", "\\", "\n", "\u{1}", "é", "🦀", "\u{ff}",
+        ];
+        let edit = (
+            any::<prop::sample::Index>(),
+            0..3u8,
+            prop::sample::select(ALPHABET),
+            any::<bool>(),
+        );
+        (
+            prop::sample::select(BASES),
+            prop::collection::vec(edit, 0..4),
+        )
+            .prop_map(|(base, edits)| {
+                let mut bytes = base.as_bytes().to_vec();
+                for (at, op, s, raw) in edits {
+                    // Sometimes a raw byte of the character (invalid UTF-8 on its own).
+                    let piece: &[u8] = if raw {
+                        &s.as_bytes()[..1]
+                    } else {
+                        s.as_bytes()
+                    };
+                    let i = at.index(bytes.len() + 1);
+                    match op {
+                        0 => {
+                            bytes.splice(i..i, piece.iter().copied());
+                        }
+                        1 if i < bytes.len() => {
+                            bytes.remove(i);
+                        }
+                        _ => {
+                            let end = (i + piece.len()).min(bytes.len());
+                            bytes.splice(i..end, piece.iter().copied());
+                        }
+                    }
+                }
+                bytes
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever the fast path accepts, serde reads the same way: a content line (no
+        /// error, not done, no tool calls) with the same content and thinking.
+        #[test]
+        fn fast_path_agrees_with_serde(line in mutated_line()) {
+            if let Some(fast) = super::super::fast_chunk::scan(&line) {
+                let chunk: OllamaWireChunk<'_> = serde_json::from_slice(&line)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {:?}", String::from_utf8_lossy(&line))))?;
+                prop_assert!(chunk.error.is_none_or(|e| e.get() == "null"));
+                prop_assert!(!chunk.done);
+                let (content, thinking, calls) = match &chunk.message {
+                    Some(m) => (m.content.as_deref(), m.thinking.as_deref(), m.tool_calls.is_some()),
+                    None => (None, None, false),
+                };
+                prop_assert!(!calls);
+                prop_assert_eq!(fast.content, content);
+                prop_assert_eq!(fast.thinking, thinking);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_and_serde_lines_decode_alike() {
+        let fast = br#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#;
+        let slow = br#"{"model":"m", "created_at":"t","message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#;
+        assert!(super::super::fast_chunk::scan(fast).is_some());
+        assert!(super::super::fast_chunk::scan(slow).is_none());
+        let decode = |line: &[u8]| {
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            let mut out = Vec::new();
+            dec.feed(line, &mut out).unwrap();
+            dec.feed(b"\n", &mut out).unwrap();
+            out
+        };
+        assert_eq!(decode(fast), decode(slow));
+        assert_eq!(
+            decode(fast),
+            [ChatEvent::thinking("hm"), ChatEvent::text("Hi")]
+        );
+    }
 }
