@@ -5,12 +5,15 @@
 
 /// Whether `bytes` holds a byte below 0x20 or a `\`: 32 bytes at a time without early
 /// exit (LLVM turns a block into a few wide compares), the tail as the last 32 bytes again.
+#[inline]
 fn has_control_or_backslash(bytes: &[u8]) -> bool {
+    #[inline]
     fn any(bytes: &[u8]) -> bool {
         bytes
             .iter()
             .fold(false, |found, &b| found | (b < 0x20) | (b == b'\\'))
     }
+    #[inline]
     fn block(bytes: &[u8; 32]) -> bool {
         any(bytes)
     }
@@ -36,6 +39,7 @@ fn has_control_or_backslash(bytes: &[u8]) -> bool {
 /// The position of the first `"` in `bytes`. The strings of a chunk are short (keys, ids,
 /// a token or two), where `memchr`'s set-up costs more than it saves: eight bytes at a time
 /// in a word instead.
+#[inline]
 fn find_quote(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
