@@ -90,7 +90,7 @@ impl<'a> Cursor<'a> {
         self.pos == self.bytes.len()
     }
 
-    /// An object whose keys are among `keys` (at most 8, each given as its name, closing
+    /// An object whose keys are among `keys` (at most 16, each given as its name, closing
     /// quote and colon), each at most once: calls `value` with the key's index to read
     /// each value. `None` on any other key, a repeated key, or a value `value` refuses.
     #[inline(always)]
@@ -99,7 +99,7 @@ impl<'a> Cursor<'a> {
         keys: &[&[u8]],
         mut value: impl FnMut(&mut Self, usize) -> Option<()>,
     ) -> Option<()> {
-        let mut seen = 0u8;
+        let mut seen = 0u16;
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -108,7 +108,7 @@ impl<'a> Cursor<'a> {
         loop {
             self.eat(b'"')?;
             let index = self.key(keys)?;
-            let bit = 1u8.checked_shl(u32::try_from(index).ok()?)?;
+            let bit = 1u16.checked_shl(u32::try_from(index).ok()?)?;
             if seen & bit != 0 {
                 return None;
             }

@@ -177,12 +177,35 @@ impl State {
             return Ok(());
         }
         if let Some(fast) = super::fast_chunk::scan(line) {
-            // The common content line; the same result as the serde path below.
+            // The common line (no tool calls, no error); the same result as the serde path
+            // below.
             if let Some(t) = fast.thinking.filter(|t| !t.is_empty()) {
                 out.push(ChatEvent::thinking(t));
             }
             if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
                 out.push(ChatEvent::text(t));
+            }
+            if fast.done {
+                let [
+                    prompt_eval_count,
+                    eval_count,
+                    total_duration,
+                    load_duration,
+                    prompt_eval_duration,
+                    eval_duration,
+                ] = fast.counts;
+                self.done_line(
+                    DoneLine {
+                        done_reason: fast.done_reason,
+                        prompt_eval_count,
+                        eval_count,
+                        total_duration,
+                        load_duration,
+                        prompt_eval_duration,
+                        eval_duration,
+                    },
+                    out,
+                )?;
             }
             return Ok(());
         }
@@ -225,41 +248,72 @@ impl State {
             }
         }
         if chunk.done {
-            // Every call's arguments must be a JSON object; report the first that is not.
-            let made_calls = !self.calls.is_empty();
-            std::mem::take(&mut self.calls).finish()?;
-            let mut reason = chunk
-                .done_reason
-                .as_deref()
-                .map_or(FinishReason::Stop, FinishReason::parse);
-            if made_calls && reason == FinishReason::Stop {
-                reason = FinishReason::ToolCalls;
-            }
-            if chunk.prompt_eval_count.is_some()
-                || chunk.eval_count.is_some()
-                || chunk.total_duration.is_some()
-            {
-                let any_timing = chunk.total_duration.is_some()
-                    || chunk.load_duration.is_some()
-                    || chunk.prompt_eval_duration.is_some()
-                    || chunk.eval_duration.is_some();
-                out.push(ChatEvent::Usage(Usage {
-                    prompt_tokens: count(chunk.prompt_eval_count),
-                    completion_tokens: count(chunk.eval_count),
-                    timings: any_timing.then(|| Timings {
-                        total_ns: chunk.total_duration.unwrap_or(0),
-                        load_ns: chunk.load_duration.unwrap_or(0),
-                        prompt_eval_ns: chunk.prompt_eval_duration.unwrap_or(0),
-                        eval_ns: chunk.eval_duration.unwrap_or(0),
-                    }),
-                    ..Usage::default()
-                }));
-            }
-            out.push(ChatEvent::done(reason));
-            self.done = true;
+            self.done_line(
+                DoneLine {
+                    done_reason: chunk.done_reason.as_deref(),
+                    prompt_eval_count: chunk.prompt_eval_count,
+                    eval_count: chunk.eval_count,
+                    total_duration: chunk.total_duration,
+                    load_duration: chunk.load_duration,
+                    prompt_eval_duration: chunk.prompt_eval_duration,
+                    eval_duration: chunk.eval_duration,
+                },
+                out,
+            )?;
         }
         Ok(())
     }
+
+    /// The end of the stream: the tool calls checked, `Usage` when counts came, `Done`.
+    fn done_line(
+        &mut self,
+        done: DoneLine<'_>,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
+        // Every call's arguments must be a JSON object; report the first that is not.
+        let made_calls = !self.calls.is_empty();
+        std::mem::take(&mut self.calls).finish()?;
+        let mut reason = done
+            .done_reason
+            .map_or(FinishReason::Stop, FinishReason::parse);
+        if made_calls && reason == FinishReason::Stop {
+            reason = FinishReason::ToolCalls;
+        }
+        if done.prompt_eval_count.is_some()
+            || done.eval_count.is_some()
+            || done.total_duration.is_some()
+        {
+            let any_timing = done.total_duration.is_some()
+                || done.load_duration.is_some()
+                || done.prompt_eval_duration.is_some()
+                || done.eval_duration.is_some();
+            out.push(ChatEvent::Usage(Usage {
+                prompt_tokens: count(done.prompt_eval_count),
+                completion_tokens: count(done.eval_count),
+                timings: any_timing.then(|| Timings {
+                    total_ns: done.total_duration.unwrap_or(0),
+                    load_ns: done.load_duration.unwrap_or(0),
+                    prompt_eval_ns: done.prompt_eval_duration.unwrap_or(0),
+                    eval_ns: done.eval_duration.unwrap_or(0),
+                }),
+                ..Usage::default()
+            }));
+        }
+        out.push(ChatEvent::done(reason));
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// What the done line carries besides the message.
+struct DoneLine<'a> {
+    done_reason: Option<&'a str>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    total_duration: Option<u64>,
+    load_duration: Option<u64>,
+    prompt_eval_duration: Option<u64>,
+    eval_duration: Option<u64>,
 }
 
 /// Decodes a non-streamed `/api/chat` answer (one object with `"done": true`; an NDJSON
@@ -288,6 +342,8 @@ mod tests {
             r#"{"model":"bench:7b","created_at":"2026-03-14T10:00:00Z","message":{"role":"assistant","content":"tok0 "},"done":false}"#,
             r#"{"model":"qwen3:8b","created_at":"2025-06-01T10:00:00.123456789Z","message":{"role":"assistant","content":"","thinking":" café"},"done":false}"#,
             r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":20}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":10,"prompt_eval_duration":342546000,"eval_count":20,"eval_duration":4535599000}"#,
+            r#"{"done":true,"done_reason":null,"prompt_eval_count":null,"eval_count":0}"#,
             r#"{"message":{"content":null,"thinking":null,"role":null},"done":false}"#,
             r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"x"},"done":true}"#,
             r#"{"message":{"role":"assistant","content":"x","tool_calls":[]},"done":false}"#,
@@ -336,15 +392,27 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// Whatever the fast path accepts, serde reads the same way: a content line (no
-        /// error, not done, no tool calls) with the same content and thinking.
+        /// Whatever the fast path accepts, serde reads the same way: no error, no tool
+        /// calls, the same content, thinking, done, done reason, counts and durations.
         #[test]
         fn fast_path_agrees_with_serde(line in mutated_line()) {
             if let Some(fast) = super::super::fast_chunk::scan(&line) {
                 let chunk: OllamaWireChunk<'_> = serde_json::from_slice(&line)
                     .map_err(|e| TestCaseError::fail(format!("{e}: {:?}", String::from_utf8_lossy(&line))))?;
                 prop_assert!(chunk.error.is_none_or(|e| e.get() == "null"));
-                prop_assert!(!chunk.done);
+                prop_assert_eq!(fast.done, chunk.done);
+                prop_assert_eq!(fast.done_reason, chunk.done_reason.as_deref());
+                prop_assert_eq!(
+                    fast.counts,
+                    [
+                        chunk.prompt_eval_count,
+                        chunk.eval_count,
+                        chunk.total_duration,
+                        chunk.load_duration,
+                        chunk.prompt_eval_duration,
+                        chunk.eval_duration,
+                    ]
+                );
                 let (content, thinking, calls) = match &chunk.message {
                     Some(m) => (m.content.as_deref(), m.thinking.as_deref(), m.tool_calls.is_some()),
                     None => (None, None, false),
@@ -374,5 +442,26 @@ mod tests {
             decode(fast),
             [ChatEvent::thinking("hm"), ChatEvent::text("Hi")]
         );
+        // A whole answer, its done line with counts and durations, taken by either path.
+        let answer = concat!(
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi"},"done":false}"#,
+            "\n",
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":10,"prompt_eval_duration":342546000,"eval_count":20,"eval_duration":4535599000}"#,
+            "\n",
+        );
+        let decode_all = |text: &str| {
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            let mut out = Vec::new();
+            dec.feed(text.as_bytes(), &mut out).unwrap();
+            dec.finish(&mut out).unwrap();
+            out
+        };
+        let fast_events = decode_all(answer);
+        assert_eq!(
+            fast_events,
+            decode_all(&answer.replace("{\"model\"", "{ \"model\""))
+        );
+        assert_eq!(fast_events.len(), 3);
+        assert_eq!(fast_events[2], ChatEvent::done(FinishReason::Length));
     }
 }

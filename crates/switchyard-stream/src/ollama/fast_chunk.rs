@@ -1,20 +1,29 @@
-//! A fast path for the common `/api/chat` stream line: compact JSON with plain
+//! A fast path for the common `/api/chat` stream lines: compact JSON with plain
 //! (escape-free) strings, `model` and `created_at` plain strings, a `message` with at most a
-//! `role`, a `content` and a `thinking` (plain strings or `null`), and `done` `false`.
+//! `role`, a `content` and a `thinking` (plain strings or `null`), `done` `true` or `false`,
+//! and on the done line a `done_reason` (plain string or `null`) and the token counts and
+//! durations (unsigned integers or `null`).
 //!
 //! The scanner accepts only a strict subset of JSON for which the serde decoder gives the
 //! same result; anything else (whitespace, escapes, other keys, repeated keys, tool calls,
-//! the `done` line, errors, invalid UTF-8) returns `None` and the caller falls back to serde.
+//! errors, invalid UTF-8) returns `None` and the caller falls back to serde.
 
 use crate::fast_json::Cursor;
 
-/// What the decoder needs from a content line.
+/// What the decoder needs from a line without tool calls or error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ContentLine<'a> {
     /// The message's `content`, when present and not `null`.
     pub(crate) content: Option<&'a str>,
     /// The message's `thinking`, when present and not `null`.
     pub(crate) thinking: Option<&'a str>,
+    /// `done` (absent is `false`).
+    pub(crate) done: bool,
+    /// `done_reason`, when present and not `null`.
+    pub(crate) done_reason: Option<&'a str>,
+    /// `prompt_eval_count`, `eval_count`, `total_duration`, `load_duration`,
+    /// `prompt_eval_duration`, `eval_duration`, when present and not `null`.
+    pub(crate) counts: [Option<u64>; 6],
 }
 
 /// Scans `line` (one NDJSON line, without its line ending) as a content line.
@@ -22,14 +31,44 @@ pub(crate) fn scan(line: &[u8]) -> Option<ContentLine<'_>> {
     let text = std::str::from_utf8(line).ok()?;
     let mut cur = Cursor::new(text)?;
     let mut chunk = ContentLine::default();
-    const KEYS: &[&[u8]] = &[b"model\":", b"created_at\":", b"message\":", b"done\":"];
+    const KEYS: &[&[u8]] = &[
+        b"model\":",
+        b"created_at\":",
+        b"message\":",
+        b"done\":",
+        b"done_reason\":",
+        // The counts, in the order of `ContentLine::counts`.
+        b"prompt_eval_count\":",
+        b"eval_count\":",
+        b"total_duration\":",
+        b"load_duration\":",
+        b"prompt_eval_duration\":",
+        b"eval_duration\":",
+    ];
     cur.object(KEYS, |cur, key| match key {
+        // model, created_at
+        0 | 1 => cur.plain_string().map(drop),
         // message
         2 => message(cur, &mut chunk),
         // done
-        3 => cur.literal(b"false").then_some(()),
-        // model, created_at
-        _ => cur.plain_string().map(drop),
+        3 => {
+            chunk.done = cur.literal(b"true");
+            (chunk.done || cur.literal(b"false")).then_some(())
+        }
+        // done_reason
+        4 => {
+            if !cur.null() {
+                chunk.done_reason = Some(cur.plain_string()?);
+            }
+            Some(())
+        }
+        // the counts
+        _ => {
+            if !cur.null() {
+                *chunk.counts.get_mut(key - 5)? = Some(cur.unsigned()?);
+            }
+            Some(())
+        }
     })?;
     cur.at_end().then_some(chunk)
 }
@@ -64,15 +103,41 @@ mod tests {
             scan(line),
             Some(ContentLine {
                 content: Some("tok0 "),
-                thinking: None,
+                ..ContentLine::default()
             })
         );
         let line = r#"{"message":{"thinking":"hmm é 🦀","content":null,"role":null}}"#;
         assert_eq!(
             scan(line.as_bytes()),
             Some(ContentLine {
-                content: None,
                 thinking: Some("hmm é 🦀"),
+                ..ContentLine::default()
+            })
+        );
+        let line = br#"{"model":"bench:7b","created_at":"2026-03-14T10:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":10,"prompt_eval_duration":342546000,"eval_count":20,"eval_duration":4535599000}"#;
+        assert_eq!(
+            scan(line),
+            Some(ContentLine {
+                content: Some(""),
+                done: true,
+                done_reason: Some("stop"),
+                counts: [
+                    Some(10),
+                    Some(20),
+                    Some(4_883_583_458),
+                    Some(1_334_875),
+                    Some(342_546_000),
+                    Some(4_535_599_000),
+                ],
+                ..ContentLine::default()
+            })
+        );
+        let line = br#"{"done":true,"done_reason":null,"eval_count":null}"#;
+        assert_eq!(
+            scan(line),
+            Some(ContentLine {
+                done: true,
+                ..ContentLine::default()
             })
         );
         assert_eq!(scan(b"{}"), Some(ContentLine::default()));
@@ -85,8 +150,15 @@ mod tests {
             r#"{"message":{"role":"assistant","content":"a\nb"},"done":false}"#,
             r#"{"message":{"role":"assistant","content":"a\"b"},"done":false}"#,
             "{\"message\":{\"content\":\"a\tb\"},\"done\":false}",
-            r#"{"message":{"content":"x"},"done":true}"#,
-            r#"{"message":{"content":"x"},"done":false,"done_reason":"stop"}"#,
+            r#"{"message":{"content":"x"},"done":truex}"#,
+            r#"{"message":{"content":"x"},"done":"true"}"#,
+            r#"{"done":true,"done_reason":1}"#,
+            r#"{"done":true,"eval_count":-1}"#,
+            r#"{"done":true,"eval_count":1.0}"#,
+            r#"{"done":true,"eval_count":01}"#,
+            r#"{"done":true,"eval_count":18446744073709551615}"#,
+            r#"{"done":true,"eval_count":1,"eval_count":1}"#,
+            r#"{"done":true,"context":[1,2]}"#,
             r#"{"message":{"content":"x"},"done":null}"#,
             r#"{"message":{"content":"x"},"done":fals}"#,
             r#"{"message":{"content":"x"},"done":falsey}"#,
@@ -98,7 +170,7 @@ mod tests {
             r#"{"message":{"content":1}}"#,
             r#"{"error":"model not found"}"#,
             r#"{"model":null}"#,
-            r#"{"model":"m","eval_count":3}"#,
+            r#"{"model":"m","eval_count":3,"context":[]}"#,
             r#"{"message":{"content":"x"}} "#,
             r#" {"message":{"content":"x"}}"#,
             r#"{"message":{"content":"x"}}}"#,
