@@ -1,7 +1,8 @@
 //! Decode throughput of a realistic 10k-chunk Ollama NDJSON stream and OpenAI SSE stream
 //! through the full decoders, beside a baseline that only splits lines and runs
 //! `serde_json::from_slice` into the same wire structs; and one long SSE event arriving in
-//! 64-byte chunks through our framer and through `eventsource-stream` (linear vs. not).
+//! 64-byte chunks through our framer and through `eventsource-stream` (linear vs. not);
+//! and one 20-chunk answer, fed frame by frame, as the reference mock upstream streams it.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
@@ -288,5 +289,91 @@ fn long_sse_event(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_streams, long_sse_event);
+/// Content chunks per answer, as the reference mock upstream streams them.
+const ANSWER_CHUNKS: usize = 20;
+
+/// The frames of a 20-chunk OpenAI SSE answer as the reference mock upstream writes them
+/// (the same bytes as the router's `pipeline` bench): one frame per chunk, then the finish
+/// chunk and `[DONE]`.
+fn openai_answer_frames() -> Vec<Vec<u8>> {
+    let mut frames: Vec<Vec<u8>> = (0..ANSWER_CHUNKS)
+        .map(|i| {
+            format!(
+                "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
+            )
+            .into_bytes()
+        })
+        .collect();
+    frames.push(
+        b"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
+            .to_vec(),
+    );
+    frames
+}
+
+/// The frames of a 20-chunk Ollama NDJSON answer as the reference mock upstream writes them.
+fn ollama_answer_frames() -> Vec<Vec<u8>> {
+    let mut frames: Vec<Vec<u8>> = (0..ANSWER_CHUNKS)
+        .map(|i| {
+            format!(
+                "{{\"model\":\"bench:7b\",\"created_at\":\"2026-03-14T10:00:00Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"tok{i} \"}},\"done\":false}}\n"
+            )
+            .into_bytes()
+        })
+        .collect();
+    frames.push(
+        b"{\"model\":\"bench:7b\",\"created_at\":\"2026-03-14T10:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":10,\"eval_count\":20}\n"
+            .to_vec(),
+    );
+    frames
+}
+
+/// One streamed answer of 20 content chunks, each upstream frame fed on its own (as the
+/// gateway's upstream client does): the per-chunk cost the gateway pays.
+fn decode_answer(c: &mut Criterion) {
+    let openai = openai_answer_frames();
+    let ollama = ollama_answer_frames();
+    let mut group = c.benchmark_group("decode_20_chunk_answer");
+    let mut out = Vec::with_capacity(64);
+    group.bench_function("openai_sse", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = OpenAiStreamDecoder::with_id_seed(1);
+            for frame in &openai {
+                dec.feed(black_box(frame), &mut out).unwrap();
+            }
+            dec.finish(&mut out).unwrap();
+            assert_eq!(out.len(), ANSWER_CHUNKS + 1);
+            black_box(out.len())
+        });
+    });
+    group.bench_function("openai_sse_framer_only", |b| {
+        b.iter(|| {
+            let mut framer = SseFramer::new();
+            let mut n = 0usize;
+            for frame in &openai {
+                framer.push(black_box(frame));
+                while let Some(ev) = framer.next_event_ref() {
+                    n += ev.unwrap().data.len();
+                }
+            }
+            black_box(n)
+        });
+    });
+    group.bench_function("ollama_ndjson", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            for frame in &ollama {
+                dec.feed(black_box(frame), &mut out).unwrap();
+            }
+            dec.finish(&mut out).unwrap();
+            assert_eq!(out.len(), ANSWER_CHUNKS + 2);
+            black_box(out.len())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode_answer, decode_streams, long_sse_event);
 criterion_main!(benches);

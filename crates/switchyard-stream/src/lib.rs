@@ -58,6 +58,7 @@ pub mod recovery;
 pub mod responses;
 pub mod sse;
 
+mod fast_json;
 mod json_util;
 mod open_object;
 mod request_error;

@@ -168,7 +168,12 @@ impl LineFramer {
         }
         let complete = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
         let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', &rest[..complete]) {
+        // `rest[..complete]` ends with a newline: no search past the last line.
+        while start < complete {
+            let Some(i) = memchr::memchr(b'\n', &rest[start..complete]) else {
+                break;
+            };
+            let nl = start + i;
             let mut end = nl;
             if end > start && rest[end - 1] == b'\r' {
                 end -= 1;
@@ -186,6 +191,10 @@ impl LineFramer {
                 continue;
             }
             on_line(line)?;
+        }
+        if complete == rest.len() && self.pos == self.buf.len() {
+            // Nothing left over and nothing buffered: no line to look for.
+            return Ok(());
         }
         self.push(&rest[complete..]);
         self.drain_lines(&mut on_line)
@@ -278,6 +287,74 @@ impl LineFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines (or the error) `push_lines` hands out for `input` cut at `cuts`, then `finish`.
+    fn by_push_lines(input: &[u8], cuts: &[usize], max: usize) -> Vec<Result<Vec<u8>, FrameError>> {
+        let mut f = LineFramer::with_max_line(max);
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&input.len()]) {
+            let res = f.push_lines(&input[at..cut], |l| {
+                out.push(Ok(l.to_vec()));
+                Ok::<_, FrameError>(())
+            });
+            if let Err(e) = res {
+                out.push(Err(e));
+            }
+            at = cut;
+        }
+        while let Some(l) = f.finish() {
+            out.push(l.map(<[u8]>::to_vec));
+        }
+        out
+    }
+
+    /// The same through `push` and `next_line`.
+    fn by_next_line(input: &[u8], cuts: &[usize], max: usize) -> Vec<Result<Vec<u8>, FrameError>> {
+        let mut f = LineFramer::with_max_line(max);
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&input.len()]) {
+            f.push(&input[at..cut]);
+            out.extend(lines(&mut f));
+            at = cut;
+        }
+        while let Some(l) = f.finish() {
+            out.push(l.map(<[u8]>::to_vec));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn push_lines_gives_what_next_line_gives(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just(b'\n'),
+                    proptest::prelude::Just(b'\r'),
+                    proptest::prelude::Just(b' '),
+                    proptest::prelude::Just(b'x'),
+                    proptest::prelude::Just(b'{'),
+                ],
+                0..40,
+            ),
+            cuts in proptest::collection::vec(0usize..40, 0..5),
+            max in proptest::prop_oneof![
+                proptest::prelude::Just(3usize),
+                proptest::prelude::Just(8),
+                proptest::prelude::Just(DEFAULT_MAX_LINE),
+            ],
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            proptest::prop_assert_eq!(
+                by_push_lines(&input, &cuts, max),
+                by_next_line(&input, &cuts, max)
+            );
+        }
+    }
 
     fn lines(framer: &mut LineFramer) -> Vec<Result<Vec<u8>, FrameError>> {
         let mut out = Vec::new();

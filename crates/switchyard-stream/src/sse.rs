@@ -10,6 +10,9 @@
 //! re-parses its whole pending buffer on every chunk). The event being assembled and the
 //! line being read together are bounded by a configurable maximum.
 //!
+//! The common event, one `data:` line and the blank line after it, both already received,
+//! is lent out of the input buffer as it is: no copy, and its text is checked (UTF-8) once.
+//!
 //! At end of input [`SseFramer::finish`] also dispatches a last event that lacked its
 //! blank line (the spec would drop it; upstreams that close right after `data: [DONE]`
 //! exist), so a truncated stream is judged by the decoder, not lost in framing.
@@ -97,8 +100,14 @@ pub struct SseFramer {
     retry: Option<u64>,
     // The event last dispatched (kept to lend it out).
     out_data: String,
+    /// When set, the event last dispatched is the single data line `buf[start..end]`
+    /// (unchecked UTF-8) instead of `out_data`.
+    out_span: Option<(usize, usize)>,
     out_event: String,
     out_retry: Option<u64>,
+    /// Tests compare the fast path against the line-by-line one.
+    #[cfg(test)]
+    no_fast_path: bool,
 }
 
 impl Default for SseFramer {
@@ -140,8 +149,11 @@ impl SseFramer {
             last_id: None,
             retry: None,
             out_data: String::new(),
+            out_span: None,
             out_event: String::new(),
             out_retry: None,
+            #[cfg(test)]
+            no_fast_path: false,
         }
     }
 
@@ -173,7 +185,7 @@ impl SseFramer {
     /// Like [`next_event`](Self::next_event), but lends the event out instead of allocating.
     pub fn next_event_ref(&mut self) -> Option<Result<SseEventRef<'_>, FrameError>> {
         match self.advance(false)? {
-            Ok(()) => Some(Ok(self.dispatched())),
+            Ok(()) => Some(self.dispatched()),
             Err(e) => Some(Err(e)),
         }
     }
@@ -187,18 +199,47 @@ impl SseFramer {
     /// Like [`finish`](Self::finish), borrowing.
     pub fn finish_ref(&mut self) -> Option<Result<SseEventRef<'_>, FrameError>> {
         match self.advance(true)? {
-            Ok(()) => Some(Ok(self.dispatched())),
+            Ok(()) => Some(self.dispatched()),
             Err(e) => Some(Err(e)),
         }
     }
 
-    fn dispatched(&self) -> SseEventRef<'_> {
-        SseEventRef {
+    /// The event `advance` has just dispatched. A data line lent out of the buffer is
+    /// checked here, once: in strict mode invalid UTF-8 fails the framer (as it does when
+    /// the line is copied), otherwise it is replaced and held to the limit like a copied line.
+    fn dispatched(&mut self) -> Result<SseEventRef<'_>, FrameError> {
+        let data = match self.out_span.take() {
+            None => self.out_data.as_str(),
+            Some((start, end)) => match std::str::from_utf8(&self.buf[start..end]) {
+                Ok(text) => text,
+                // `buf` stays borrowed in these arms (the text above is lent out of it), so
+                // a failure is `fail` on the other fields, and the next `advance` releases
+                // `buf`.
+                Err(_) if self.strict_utf8 => {
+                    self.invalid_utf8 = true;
+                    self.failed = true;
+                    self.data = String::new();
+                    return Err(FrameError::InvalidUtf8);
+                }
+                Err(_) => {
+                    self.out_data = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
+                    if self.out_data.len() + 1 > self.max_event {
+                        self.failed = true;
+                        self.data = String::new();
+                        return Err(FrameError::EventTooLong {
+                            max: self.max_event,
+                        });
+                    }
+                    self.out_data.as_str()
+                }
+            },
+        };
+        Ok(SseEventRef {
             event: (!self.out_event.is_empty()).then_some(self.out_event.as_str()),
-            data: &self.out_data,
+            data,
             id: self.last_id.as_deref(),
             retry: self.out_retry,
-        }
+        })
     }
 
     fn fail(&mut self) -> Option<Result<(), FrameError>> {
@@ -221,6 +262,12 @@ impl SseFramer {
     /// input is needed (`None`), or a limit is hit.
     fn advance(&mut self, at_end: bool) -> Option<Result<(), FrameError>> {
         if self.failed || self.finished {
+            if self.failed && self.buf.capacity() != 0 {
+                // Failed while an event was lent out of the buffer (`dispatched`).
+                self.buf = Vec::new();
+                self.pos = 0;
+                self.scan = 0;
+            }
             return None;
         }
         if !self.started {
@@ -235,7 +282,10 @@ impl SseFramer {
             self.started = true;
         }
         loop {
-            let found = memchr::memchr2(b'\r', b'\n', &self.buf[self.scan..]);
+            let found = match self.buf.get(self.scan..) {
+                Some(rest) if !rest.is_empty() => memchr::memchr2(b'\r', b'\n', rest),
+                _ => None,
+            };
             let (line_end, next) = match found {
                 Some(i) => {
                     let at = self.scan + i;
@@ -275,6 +325,11 @@ impl SseFramer {
                 }
             };
             let start = self.pos;
+            if let Some(after) = self.lone_data_line(start, line_end, next) {
+                self.pos = after;
+                self.scan = after;
+                return Some(Ok(()));
+            }
             self.pos = next;
             self.scan = next;
             if self.line(start, line_end) {
@@ -293,6 +348,41 @@ impl SseFramer {
         None
     }
 
+    /// The fast path: when no event is being assembled, `buf[start..end]` is a `data:`
+    /// line within the limit and the line from `next` is blank (its end already
+    /// received), dispatches the line's value in place (`out_span`) and returns where the
+    /// line after the blank one starts. Exactly what `line` on both lines would do, minus
+    /// the copy and the UTF-8 check, which [`dispatched`](Self::dispatched) does.
+    #[inline]
+    fn lone_data_line(&mut self, start: usize, end: usize, next: usize) -> Option<usize> {
+        #[cfg(test)]
+        if self.no_fast_path {
+            return None;
+        }
+        if !(self.data.is_empty() && self.event_type.is_empty() && self.retry.is_none()) {
+            return None;
+        }
+        let line = self.buf.get(start..end)?;
+        let value = line.strip_prefix(b"data:")?;
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        // The copied line would count its value and a `\n` toward the limit.
+        if value.len() >= self.max_event {
+            return None;
+        }
+        let after = match self.buf.get(next..)? {
+            [b'\n', ..] => next + 1,
+            [b'\r', b'\n', ..] => next + 2,
+            // A CR followed by another byte; a CR at the end of the buffer may still be
+            // followed by LF, which the slow path waits for.
+            [b'\r', _, ..] => next + 1,
+            _ => return None,
+        };
+        self.out_span = Some((end - value.len(), end));
+        self.out_event.clear();
+        self.out_retry = None;
+        Some(after)
+    }
+
     /// Handles one line; true when it dispatched an event.
     fn line(&mut self, start: usize, end: usize) -> bool {
         let line = &self.buf[start..end];
@@ -302,7 +392,12 @@ impl SseFramer {
         if line[0] == b':' {
             return false;
         }
-        let (name, value) = match memchr::memchr(b':', line) {
+        let colon = if line.starts_with(b"data:") {
+            Some(4)
+        } else {
+            memchr::memchr(b':', line)
+        };
+        let (name, value) = match colon {
             Some(c) => {
                 let v = &line[c + 1..];
                 (&line[..c], v.strip_prefix(b" ").unwrap_or(v))
@@ -351,5 +446,137 @@ impl SseFramer {
         self.event_type.clear();
         self.out_retry = retry;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Everything a framer gives for `input` pushed in pieces cut at `cuts`: the events
+    /// (and errors) after each push, then at finish.
+    fn run(
+        mut framer: SseFramer,
+        input: &[u8],
+        cuts: &[usize],
+    ) -> Vec<Result<SseEvent, FrameError>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(input.len());
+        for cut in cuts {
+            framer.push(&input[at..cut]);
+            at = cut;
+            while let Some(ev) = framer.next_event_ref() {
+                out.push(ev.map(|e| e.to_owned_event()));
+            }
+        }
+        while let Some(ev) = framer.finish_ref() {
+            out.push(ev.map(|e| e.to_owned_event()));
+        }
+        out
+    }
+
+    fn framer(strict: bool, max_event: usize, fast: bool) -> SseFramer {
+        let mut framer = SseFramer::with_max_event(max_event);
+        framer.strict_utf8 = strict;
+        framer.no_fast_path = !fast;
+        framer
+    }
+
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => "data: ?[a-z {}\":é]{0,12}".prop_map(String::into_bytes),
+            1 => "data:( )?[a-z]{0,4}".prop_map(|s| {
+                // Invalid UTF-8: a lone continuation byte, a truncated sequence, 0xFF.
+                let mut b = s.into_bytes();
+                b.extend_from_slice(b"\x80x\xc3\xff");
+                b
+            }),
+            1 => Just(b"data".to_vec()),
+            1 => Just(b"data:".to_vec()),
+            1 => "event: ?[a-z]{0,6}".prop_map(String::into_bytes),
+            1 => "id: ?[a-z0-9]{0,4}".prop_map(String::into_bytes),
+            1 => "retry: ?[0-9x]{0,4}".prop_map(String::into_bytes),
+            1 => ": ?[a-z ]{0,10}".prop_map(String::into_bytes),
+            1 => "[a-z]{1,5}(: ?[a-z]{0,4})?".prop_map(String::into_bytes),
+            3 => Just(Vec::new()),
+        ]
+    }
+
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        let terminator = prop_oneof![Just(&b"\n"[..]), Just(&b"\r\n"[..]), Just(&b"\r"[..])];
+        (
+            proptest::option::of(Just(BOM)),
+            proptest::collection::vec((line(), terminator), 0..16),
+            proptest::collection::vec(any::<u8>(), 0..3),
+        )
+            .prop_map(|(bom, lines, tail)| {
+                let mut input = bom.map(<[u8]>::to_vec).unwrap_or_default();
+                for (line, term) in lines {
+                    input.extend_from_slice(&line);
+                    input.extend_from_slice(term);
+                }
+                input.extend_from_slice(&tail);
+                input
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Lending a lone data line out of the buffer gives exactly what copying it does:
+        /// the same events, errors and limits, in strict and lenient mode, for any split.
+        #[test]
+        fn fast_path_is_the_line_by_line_path(
+            input in input(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+            strict in any::<bool>(),
+            max_event in prop_oneof![Just(4usize), Just(8), Just(16), Just(DEFAULT_MAX_EVENT)],
+        ) {
+            let fast = run(framer(strict, max_event, true), &input, &cuts);
+            let slow = run(framer(strict, max_event, false), &input, &cuts);
+            prop_assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&input));
+        }
+    }
+
+    #[test]
+    fn lone_data_lines_are_lent_and_checked() {
+        let input = b"data: a\n\ndata:b\r\n\r\ndata:  c\r\rdata: \xff\n\ndata: d\n\n";
+        let lenient = run(framer(false, DEFAULT_MAX_EVENT, true), input, &[]);
+        let data: Vec<_> = lenient
+            .iter()
+            .map(|e| e.as_ref().map(|e| e.data.as_str()))
+            .collect();
+        assert_eq!(data, [Ok("a"), Ok("b"), Ok(" c"), Ok("\u{fffd}"), Ok("d")]);
+        let strict = run(framer(true, DEFAULT_MAX_EVENT, true), input, &[]);
+        let data: Vec<_> = strict
+            .iter()
+            .map(|e| e.as_ref().map(|e| e.data.as_str()))
+            .collect();
+        assert_eq!(
+            data,
+            [Ok("a"), Ok("b"), Ok(" c"), Err(&FrameError::InvalidUtf8)]
+        );
+        // The limit counts the value and its newline; U+FFFD counts three bytes.
+        let at_limit = run(framer(false, 4, true), b"data: abc\n\n", &[]);
+        assert_eq!(at_limit[0].as_ref().map(|e| e.data.as_str()), Ok("abc"));
+        for input in [&b"data: abcd\n\n"[..], b"data: a\xff\n\n"] {
+            assert_eq!(
+                run(framer(false, 4, true), input, &[]),
+                [Err(FrameError::EventTooLong { max: 4 })]
+            );
+        }
+        // After a failure the buffer is released and nothing more comes.
+        let mut f = framer(true, DEFAULT_MAX_EVENT, true);
+        f.push(b"data: \xff\n\ndata: ok\n\n");
+        assert_eq!(f.next_event_ref(), Some(Err(FrameError::InvalidUtf8)));
+        assert_eq!(f.next_event_ref(), None);
+        assert_eq!(f.buf.capacity(), 0);
+        f.push(b"data: more\n\n");
+        assert_eq!(f.finish_ref(), None);
     }
 }

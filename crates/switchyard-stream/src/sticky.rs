@@ -9,6 +9,7 @@ pub(crate) struct StickyError(Option<ProviderError>);
 
 impl StickyError {
     /// The kept error, if any, as an `Err`.
+    #[inline]
     pub(crate) fn check(&self) -> Result<(), ProviderError> {
         match &self.0 {
             Some(e) => Err(e.clone()),
@@ -17,6 +18,7 @@ impl StickyError {
     }
 
     /// `result`, unchanged; its error (if any) is kept for later calls.
+    #[inline]
     pub(crate) fn keep<T>(&mut self, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
         if let Err(e) = &result {
             self.0 = Some(e.clone());

@@ -176,6 +176,39 @@ impl State {
         if self.done {
             return Ok(());
         }
+        if let Some(fast) = super::fast_chunk::scan(line) {
+            // The common line (no tool calls, no error); the same result as the serde path
+            // below.
+            if let Some(t) = fast.thinking.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::thinking(t));
+            }
+            if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
+                out.push(ChatEvent::text(t));
+            }
+            if fast.done {
+                let [
+                    prompt_eval_count,
+                    eval_count,
+                    total_duration,
+                    load_duration,
+                    prompt_eval_duration,
+                    eval_duration,
+                ] = fast.counts;
+                self.done_line(
+                    DoneLine {
+                        done_reason: fast.done_reason,
+                        prompt_eval_count,
+                        eval_count,
+                        total_duration,
+                        load_duration,
+                        prompt_eval_duration,
+                        eval_duration,
+                    },
+                    out,
+                )?;
+            }
+            return Ok(());
+        }
         let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).map_err(|e| {
             ProviderError::malformed(format!("an Ollama stream line is not a chat chunk: {e}"))
         })?;
@@ -215,41 +248,72 @@ impl State {
             }
         }
         if chunk.done {
-            // Every call's arguments must be a JSON object; report the first that is not.
-            let made_calls = !self.calls.is_empty();
-            std::mem::take(&mut self.calls).finish()?;
-            let mut reason = chunk
-                .done_reason
-                .as_deref()
-                .map_or(FinishReason::Stop, FinishReason::parse);
-            if made_calls && reason == FinishReason::Stop {
-                reason = FinishReason::ToolCalls;
-            }
-            if chunk.prompt_eval_count.is_some()
-                || chunk.eval_count.is_some()
-                || chunk.total_duration.is_some()
-            {
-                let any_timing = chunk.total_duration.is_some()
-                    || chunk.load_duration.is_some()
-                    || chunk.prompt_eval_duration.is_some()
-                    || chunk.eval_duration.is_some();
-                out.push(ChatEvent::Usage(Usage {
-                    prompt_tokens: count(chunk.prompt_eval_count),
-                    completion_tokens: count(chunk.eval_count),
-                    timings: any_timing.then(|| Timings {
-                        total_ns: chunk.total_duration.unwrap_or(0),
-                        load_ns: chunk.load_duration.unwrap_or(0),
-                        prompt_eval_ns: chunk.prompt_eval_duration.unwrap_or(0),
-                        eval_ns: chunk.eval_duration.unwrap_or(0),
-                    }),
-                    ..Usage::default()
-                }));
-            }
-            out.push(ChatEvent::done(reason));
-            self.done = true;
+            self.done_line(
+                DoneLine {
+                    done_reason: chunk.done_reason.as_deref(),
+                    prompt_eval_count: chunk.prompt_eval_count,
+                    eval_count: chunk.eval_count,
+                    total_duration: chunk.total_duration,
+                    load_duration: chunk.load_duration,
+                    prompt_eval_duration: chunk.prompt_eval_duration,
+                    eval_duration: chunk.eval_duration,
+                },
+                out,
+            )?;
         }
         Ok(())
     }
+
+    /// The end of the stream: the tool calls checked, `Usage` when counts came, `Done`.
+    fn done_line(
+        &mut self,
+        done: DoneLine<'_>,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), ProviderError> {
+        // Every call's arguments must be a JSON object; report the first that is not.
+        let made_calls = !self.calls.is_empty();
+        std::mem::take(&mut self.calls).finish()?;
+        let mut reason = done
+            .done_reason
+            .map_or(FinishReason::Stop, FinishReason::parse);
+        if made_calls && reason == FinishReason::Stop {
+            reason = FinishReason::ToolCalls;
+        }
+        if done.prompt_eval_count.is_some()
+            || done.eval_count.is_some()
+            || done.total_duration.is_some()
+        {
+            let any_timing = done.total_duration.is_some()
+                || done.load_duration.is_some()
+                || done.prompt_eval_duration.is_some()
+                || done.eval_duration.is_some();
+            out.push(ChatEvent::Usage(Usage {
+                prompt_tokens: count(done.prompt_eval_count),
+                completion_tokens: count(done.eval_count),
+                timings: any_timing.then(|| Timings {
+                    total_ns: done.total_duration.unwrap_or(0),
+                    load_ns: done.load_duration.unwrap_or(0),
+                    prompt_eval_ns: done.prompt_eval_duration.unwrap_or(0),
+                    eval_ns: done.eval_duration.unwrap_or(0),
+                }),
+                ..Usage::default()
+            }));
+        }
+        out.push(ChatEvent::done(reason));
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// What the done line carries besides the message.
+struct DoneLine<'a> {
+    done_reason: Option<&'a str>,
+    prompt_eval_count: Option<u64>,
+    eval_count: Option<u64>,
+    total_duration: Option<u64>,
+    load_duration: Option<u64>,
+    prompt_eval_duration: Option<u64>,
+    eval_duration: Option<u64>,
 }
 
 /// Decodes a non-streamed `/api/chat` answer (one object with `"done": true`; an NDJSON
@@ -264,4 +328,140 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         builder.push(ev)?;
     }
     builder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Near-misses of real lines: a few characters inserted, removed or replaced.
+    fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
+        const BASES: &[&str] = &[
+            r#"{"model":"bench:7b","created_at":"2026-03-14T10:00:00Z","message":{"role":"assistant","content":"tok0 "},"done":false}"#,
+            r#"{"model":"qwen3:8b","created_at":"2025-06-01T10:00:00.123456789Z","message":{"role":"assistant","content":"","thinking":" café"},"done":false}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","eval_count":20}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":10,"prompt_eval_duration":342546000,"eval_count":20,"eval_duration":4535599000}"#,
+            r#"{"done":true,"done_reason":null,"prompt_eval_count":null,"eval_count":0}"#,
+            r#"{"message":{"content":null,"thinking":null,"role":null},"done":false}"#,
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"x"},"done":true}"#,
+            r#"{"message":{"role":"assistant","content":"x","tool_calls":[]},"done":false}"#,
+        ];
+        const ALPHABET: &[&str] = &[
+            "{", "}", "[", "]", "\"", ":", ",", "0", "n", "u", "l", "f", "a", "s", "e", "t", "x",
+            " ", "\\", "\n", "\u{1}", "é", "🦀", "\u{ff}",
+        ];
+        let edit = (
+            any::<prop::sample::Index>(),
+            0..3u8,
+            prop::sample::select(ALPHABET),
+            any::<bool>(),
+        );
+        (
+            prop::sample::select(BASES),
+            prop::collection::vec(edit, 0..4),
+        )
+            .prop_map(|(base, edits)| {
+                let mut bytes = base.as_bytes().to_vec();
+                for (at, op, s, raw) in edits {
+                    // Sometimes a raw byte of the character (invalid UTF-8 on its own).
+                    let piece: &[u8] = if raw {
+                        &s.as_bytes()[..1]
+                    } else {
+                        s.as_bytes()
+                    };
+                    let i = at.index(bytes.len() + 1);
+                    match op {
+                        0 => {
+                            bytes.splice(i..i, piece.iter().copied());
+                        }
+                        1 if i < bytes.len() => {
+                            bytes.remove(i);
+                        }
+                        _ => {
+                            let end = (i + piece.len()).min(bytes.len());
+                            bytes.splice(i..end, piece.iter().copied());
+                        }
+                    }
+                }
+                bytes
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever the fast path accepts, serde reads the same way: no error, no tool
+        /// calls, the same content, thinking, done, done reason, counts and durations.
+        #[test]
+        fn fast_path_agrees_with_serde(line in mutated_line()) {
+            if let Some(fast) = super::super::fast_chunk::scan(&line) {
+                let chunk: OllamaWireChunk<'_> = serde_json::from_slice(&line)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {:?}", String::from_utf8_lossy(&line))))?;
+                prop_assert!(chunk.error.is_none_or(|e| e.get() == "null"));
+                prop_assert_eq!(fast.done, chunk.done);
+                prop_assert_eq!(fast.done_reason, chunk.done_reason.as_deref());
+                prop_assert_eq!(
+                    fast.counts,
+                    [
+                        chunk.prompt_eval_count,
+                        chunk.eval_count,
+                        chunk.total_duration,
+                        chunk.load_duration,
+                        chunk.prompt_eval_duration,
+                        chunk.eval_duration,
+                    ]
+                );
+                let (content, thinking, calls) = match &chunk.message {
+                    Some(m) => (m.content.as_deref(), m.thinking.as_deref(), m.tool_calls.is_some()),
+                    None => (None, None, false),
+                };
+                prop_assert!(!calls);
+                prop_assert_eq!(fast.content, content);
+                prop_assert_eq!(fast.thinking, thinking);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_and_serde_lines_decode_alike() {
+        let fast = br#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#;
+        let slow = br#"{"model":"m", "created_at":"t","message":{"role":"assistant","content":"Hi","thinking":"hm"},"done":false}"#;
+        assert!(super::super::fast_chunk::scan(fast).is_some());
+        assert!(super::super::fast_chunk::scan(slow).is_none());
+        let decode = |line: &[u8]| {
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            let mut out = Vec::new();
+            dec.feed(line, &mut out).unwrap();
+            dec.feed(b"\n", &mut out).unwrap();
+            out
+        };
+        assert_eq!(decode(fast), decode(slow));
+        assert_eq!(
+            decode(fast),
+            [ChatEvent::thinking("hm"), ChatEvent::text("Hi")]
+        );
+        // A whole answer, its done line with counts and durations, taken by either path.
+        let answer = concat!(
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi"},"done":false}"#,
+            "\n",
+            r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":10,"prompt_eval_duration":342546000,"eval_count":20,"eval_duration":4535599000}"#,
+            "\n",
+        );
+        let decode_all = |text: &str| {
+            let mut dec = OllamaStreamDecoder::with_id_seed(1);
+            let mut out = Vec::new();
+            dec.feed(text.as_bytes(), &mut out).unwrap();
+            dec.finish(&mut out).unwrap();
+            out
+        };
+        let fast_events = decode_all(answer);
+        assert_eq!(
+            fast_events,
+            decode_all(&answer.replace("{\"model\"", "{ \"model\""))
+        );
+        assert_eq!(fast_events.len(), 3);
+        assert_eq!(fast_events[2], ChatEvent::done(FinishReason::Length));
+    }
 }

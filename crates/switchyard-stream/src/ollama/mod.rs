@@ -2,6 +2,7 @@
 
 mod decode;
 mod encode;
+mod fast_chunk;
 pub mod request;
 
 pub use decode::*;

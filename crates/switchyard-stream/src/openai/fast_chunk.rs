@@ -7,6 +7,8 @@
 //! same result; anything else (whitespace, escapes, other keys, repeated keys, tool calls,
 //! usage, errors) returns `None` and the caller falls back to serde.
 
+use crate::fast_json::Cursor;
+
 /// What the decoder needs from a content-only chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ContentChunk<'a> {
@@ -20,38 +22,40 @@ pub(crate) struct ContentChunk<'a> {
 
 /// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
 pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
-    let mut cur = Cursor {
-        text: data,
-        bytes: data.as_bytes(),
-        pos: 0,
-    };
+    // The subset has no whitespace and no escapes, so a control byte or a backslash
+    // anywhere (inside a string or not) puts `data` outside it: `Cursor::new` refuses it.
+    let mut cur = Cursor::new(data)?;
     let mut chunk = ContentChunk::default();
-    const KEYS: &[&str] = &[
-        "id",
-        "object",
-        "model",
-        "system_fingerprint",
-        "created",
-        "choices",
-        "usage",
+    const KEYS: &[&[u8]] = &[
+        b"id\":",
+        b"object\":",
+        b"model\":",
+        b"system_fingerprint\":",
+        b"created\":",
+        b"choices\":",
+        b"usage\":",
     ];
     cur.object(KEYS, |cur, key| {
-        match KEYS[key] {
-            "created" => {
+        match key {
+            // created
+            4 => {
                 cur.unsigned()?;
             }
-            "usage" => {
-                if !cur.null() {
-                    chunk.usage = Some(usage(cur)?);
-                }
-            }
-            "choices" => {
+            // choices
+            5 => {
                 cur.eat(b'[')?;
                 if cur.peek()? != b']' {
                     choice(cur, &mut chunk)?;
                 }
                 cur.eat(b']')?;
             }
+            // usage
+            6 => {
+                if !cur.null() {
+                    chunk.usage = Some(usage(cur)?);
+                }
+            }
+            // id, object, model, system_fingerprint
             _ => {
                 if !cur.null() {
                     cur.plain_string()?;
@@ -60,21 +64,30 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
         }
         Some(())
     })?;
-    (cur.pos == cur.bytes.len()).then_some(chunk)
+    cur.at_end().then_some(chunk)
 }
 
 /// One choice object: `index` (must be 0), `delta`, `finish_reason`, `logprobs` (`null`).
 fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
-    const KEYS: &[&str] = &["index", "delta", "finish_reason", "logprobs"];
-    cur.object(KEYS, |cur, key| match KEYS[key] {
-        "index" => cur.eat(b'0'),
-        "delta" => delta(cur, chunk),
-        "finish_reason" => {
+    const KEYS: &[&[u8]] = &[
+        b"index\":",
+        b"delta\":",
+        b"finish_reason\":",
+        b"logprobs\":",
+    ];
+    cur.object(KEYS, |cur, key| match key {
+        // index
+        0 => cur.eat(b'0'),
+        // delta
+        1 => delta(cur, chunk),
+        // finish_reason
+        2 => {
             if !cur.null() {
                 chunk.finish_reason = Some(cur.plain_string()?);
             }
             Some(())
         }
+        // logprobs
         _ => cur.null().then_some(()),
     })
 }
@@ -84,9 +97,13 @@ fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> 
 fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
     let mut counts = [None; 3];
     cur.object(
-        &["prompt_tokens", "completion_tokens", "total_tokens"],
+        &[
+            b"prompt_tokens\":",
+            b"completion_tokens\":",
+            b"total_tokens\":",
+        ],
         |cur, key| {
-            counts[key] = Some(cur.unsigned()?);
+            *counts.get_mut(key)? = Some(cur.unsigned()?);
             Some(())
         },
     )?;
@@ -95,7 +112,7 @@ fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
 
 /// The delta object: `{}` or up to one `role` and one `content`, plain strings.
 fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
-    cur.object(&["role", "content"], |cur, key| {
+    cur.object(&[b"role\":", b"content\":"], |cur, key| {
         if key == 0 {
             cur.plain_string()?;
         } else if !cur.null() {
@@ -103,100 +120,6 @@ fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
         }
         Some(())
     })
-}
-
-struct Cursor<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// An object whose keys are among `keys` (at most 8), each at most once: calls
-    /// `value` with the key's index to read each value. `None` on any other key, a repeated
-    /// key, or a value `value` refuses.
-    fn object(
-        &mut self,
-        keys: &[&str],
-        mut value: impl FnMut(&mut Self, usize) -> Option<()>,
-    ) -> Option<()> {
-        let mut seen = 0u8;
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.plain_string()?;
-            self.eat(b':')?;
-            let index = keys.iter().position(|k| *k == key)?;
-            let bit = 1u8.checked_shl(u32::try_from(index).ok()?)?;
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            value(self, index)?;
-            match self.next()? {
-                b',' => {}
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    fn eat(&mut self, want: u8) -> Option<()> {
-        (self.next()? == want).then_some(())
-    }
-
-    /// Consumes `null` if it comes next.
-    fn null(&mut self) -> bool {
-        let hit = self.bytes[self.pos..].starts_with(b"null");
-        if hit {
-            self.pos += 4;
-        }
-        hit
-    }
-
-    /// A string without escapes or control characters; its contents.
-    fn plain_string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        let len = self.bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + len;
-        if self.bytes[end] != b'"' {
-            return None;
-        }
-        self.pos = end + 1;
-        // Both ends sit next to an ASCII quote, so they are char boundaries.
-        self.text.get(start..end)
-    }
-
-    /// A JSON unsigned integer (no leading zeros, no fraction or exponent, at most 19
-    /// digits so that it fits a `u64`).
-    fn unsigned(&mut self) -> Option<u64> {
-        let start = self.pos;
-        let len = self.bytes[start..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(self.bytes.len() - start);
-        if len == 0 || len > 19 || (len > 1 && self.bytes[start] == b'0') {
-            return None;
-        }
-        self.pos = start + len;
-        self.text.get(start..start + len)?.parse().ok()
-    }
 }
 
 #[cfg(test)]
@@ -287,6 +210,340 @@ mod tests {
             "",
         ] {
             assert_eq!(scan(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn edges_of_strings() {
+        // A control byte or a backslash anywhere, inside a string or between tokens.
+        for text in [
+            "{\"id\":\"a\tb\",\"choices\":[]}",
+            "{\"id\":\"a\u{1}\",\"choices\":[]}",
+            "{\"id\":\"a\u{1f}\",\"choices\":[]}",
+            "{\"id\":\"a\",\t\"choices\":[]}",
+            "{\"id\":\"a\"}\n",
+            r#"{"i\d":"a","choices":[]}"#,
+            r#"{"id":"a\\","choices":[]}"#,
+        ] {
+            assert_eq!(scan(text), None, "{text:?}");
+        }
+        // Multi-byte UTF-8, DEL (allowed unescaped in JSON), empty strings.
+        let text = with_choices(
+            r#"[{"index":0,"delta":{"content":"café 東京 🦀 a\u{7f}"},"finish_reason":null}]"#,
+        );
+        let text = text.replace("\\u{7f}", "\u{7f}");
+        assert_eq!(
+            scan(&text).and_then(|c| c.content),
+            Some("café 東京 🦀 a\u{7f}")
+        );
+        let text = with_choices(r#"[{"index":0,"delta":{"content":""},"finish_reason":"é"}]"#);
+        assert_eq!(
+            scan(&text),
+            Some(ContentChunk {
+                content: Some(""),
+                finish_reason: Some("é"),
+                usage: None,
+            })
+        );
+        // A string that runs to the very end of the text, closed or not.
+        assert_eq!(
+            scan(r#"{"choices":[],"id":"abc"}"#),
+            Some(ContentChunk::default())
+        );
+        assert_eq!(
+            scan(r#"{"choices":[],"id":"é"}"#),
+            Some(ContentChunk::default())
+        );
+        for text in [
+            r#"{"choices":[],"id":"abc"#,
+            r#"{"choices":[],"id":"é"#,
+            r#"{"choices":[],"id":""#,
+            r#"{"choices":[],"id":"#,
+            r#"{"choices":[],"id"#,
+            r#"{"choices":[],""#,
+            r#"{"choices":[],"id":nul"#,
+            r#"{"choices":[],"id":null"#,
+        ] {
+            assert_eq!(scan(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn keys_must_match_whole() {
+        for text in [
+            r#"{"i":"a","choices":[]}"#,
+            r#"{"idx":"a","choices":[]}"#,
+            r#"{"id" :"a","choices":[]}"#,
+            r#"{"choice":[]}"#,
+            r#"{"choicesx":[]}"#,
+            r#"{"":[]}"#,
+            r#"{choices:[]}"#,
+        ] {
+            assert_eq!(scan(text), None, "{text:?}");
+        }
+        assert_eq!(
+            scan(
+                r#"{"id":null,"object":null,"model":null,"system_fingerprint":"fp","created":0,"choices":[],"usage":null}"#
+            ),
+            Some(ContentChunk::default())
+        );
+        let text = r#"{"usage":{"total_tokens":3,"prompt_tokens":1,"completion_tokens":2}}"#;
+        assert_eq!(
+            scan(text),
+            Some(ContentChunk {
+                usage: Some((Some(1), Some(2))),
+                ..ContentChunk::default()
+            })
+        );
+        let max = r#"{"created":9999999999999999999}"#;
+        assert_eq!(scan(max), Some(ContentChunk::default()));
+        for text in [
+            r#"{"created":10000000000000000000}"#,
+            r#"{"created":}"#,
+            r#"{"created":-1}"#,
+            r#"{"created":00}"#,
+        ] {
+            assert_eq!(scan(text), None, "{text:?}");
+        }
+    }
+
+    /// The scanner as it was before it was tuned for speed: the definition of the subset.
+    mod reference {
+        use super::super::ContentChunk;
+
+        /// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
+        pub(super) fn scan(data: &str) -> Option<ContentChunk<'_>> {
+            let mut cur = Cursor {
+                text: data,
+                bytes: data.as_bytes(),
+                pos: 0,
+            };
+            let mut chunk = ContentChunk::default();
+            const KEYS: &[&str] = &[
+                "id",
+                "object",
+                "model",
+                "system_fingerprint",
+                "created",
+                "choices",
+                "usage",
+            ];
+            cur.object(KEYS, |cur, key| {
+                match KEYS[key] {
+                    "created" => {
+                        cur.unsigned()?;
+                    }
+                    "usage" => {
+                        if !cur.null() {
+                            chunk.usage = Some(usage(cur)?);
+                        }
+                    }
+                    "choices" => {
+                        cur.eat(b'[')?;
+                        if cur.peek()? != b']' {
+                            choice(cur, &mut chunk)?;
+                        }
+                        cur.eat(b']')?;
+                    }
+                    _ => {
+                        if !cur.null() {
+                            cur.plain_string()?;
+                        }
+                    }
+                }
+                Some(())
+            })?;
+            (cur.pos == cur.bytes.len()).then_some(chunk)
+        }
+
+        /// One choice object: `index` (must be 0), `delta`, `finish_reason`, `logprobs` (`null`).
+        fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
+            const KEYS: &[&str] = &["index", "delta", "finish_reason", "logprobs"];
+            cur.object(KEYS, |cur, key| match KEYS[key] {
+                "index" => cur.eat(b'0'),
+                "delta" => delta(cur, chunk),
+                "finish_reason" => {
+                    if !cur.null() {
+                        chunk.finish_reason = Some(cur.plain_string()?);
+                    }
+                    Some(())
+                }
+                _ => cur.null().then_some(()),
+            })
+        }
+
+        /// A usage object with up to one each of `prompt_tokens`, `completion_tokens` and
+        /// `total_tokens`, unsigned integers.
+        fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
+            let mut counts = [None; 3];
+            cur.object(
+                &["prompt_tokens", "completion_tokens", "total_tokens"],
+                |cur, key| {
+                    counts[key] = Some(cur.unsigned()?);
+                    Some(())
+                },
+            )?;
+            Some((counts[0], counts[1]))
+        }
+
+        /// The delta object: `{}` or up to one `role` and one `content`, plain strings.
+        fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
+            cur.object(&["role", "content"], |cur, key| {
+                if key == 0 {
+                    cur.plain_string()?;
+                } else if !cur.null() {
+                    chunk.content = Some(cur.plain_string()?);
+                }
+                Some(())
+            })
+        }
+
+        struct Cursor<'a> {
+            text: &'a str,
+            bytes: &'a [u8],
+            pos: usize,
+        }
+
+        impl<'a> Cursor<'a> {
+            /// An object whose keys are among `keys` (at most 8), each at most once: calls
+            /// `value` with the key's index to read each value. `None` on any other key, a repeated
+            /// key, or a value `value` refuses.
+            fn object(
+                &mut self,
+                keys: &[&str],
+                mut value: impl FnMut(&mut Self, usize) -> Option<()>,
+            ) -> Option<()> {
+                let mut seen = 0u8;
+                self.eat(b'{')?;
+                if self.peek()? == b'}' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    let key = self.plain_string()?;
+                    self.eat(b':')?;
+                    let index = keys.iter().position(|k| *k == key)?;
+                    let bit = 1u8.checked_shl(u32::try_from(index).ok()?)?;
+                    if seen & bit != 0 {
+                        return None;
+                    }
+                    seen |= bit;
+                    value(self, index)?;
+                    match self.next()? {
+                        b',' => {}
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+
+            fn peek(&self) -> Option<u8> {
+                self.bytes.get(self.pos).copied()
+            }
+
+            fn next(&mut self) -> Option<u8> {
+                let b = self.peek()?;
+                self.pos += 1;
+                Some(b)
+            }
+
+            fn eat(&mut self, want: u8) -> Option<()> {
+                (self.next()? == want).then_some(())
+            }
+
+            /// Consumes `null` if it comes next.
+            fn null(&mut self) -> bool {
+                let hit = self.bytes[self.pos..].starts_with(b"null");
+                if hit {
+                    self.pos += 4;
+                }
+                hit
+            }
+
+            /// A string without escapes or control characters; its contents.
+            fn plain_string(&mut self) -> Option<&'a str> {
+                self.eat(b'"')?;
+                let start = self.pos;
+                let len = self.bytes[start..]
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                let end = start + len;
+                if self.bytes[end] != b'"' {
+                    return None;
+                }
+                self.pos = end + 1;
+                // Both ends sit next to an ASCII quote, so they are char boundaries.
+                self.text.get(start..end)
+            }
+
+            /// A JSON unsigned integer (no leading zeros, no fraction or exponent, at most 19
+            /// digits so that it fits a `u64`).
+            fn unsigned(&mut self) -> Option<u64> {
+                let start = self.pos;
+                let len = self.bytes[start..]
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(self.bytes.len() - start);
+                if len == 0 || len > 19 || (len > 1 && self.bytes[start] == b'0') {
+                    return None;
+                }
+                self.pos = start + len;
+                self.text.get(start..start + len)?.parse().ok()
+            }
+        }
+    }
+
+    /// Near-misses of real chunks: a few characters inserted, removed or replaced.
+    fn mutated_chunk() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const BASES: &[&str] = &[
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok0 "},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","created":1741570283,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"role":"assistant","content":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#,
+            r#"{"choices":[{"delta":{"content":"café"},"index":0}]}"#,
+        ];
+        const ALPHABET: &[char] = &[
+            '{', '}', '[', ']', '"', ':', ',', '0', '1', '9', 'n', 'u', 'l', 'x', ' ', '\\', '\n',
+            '\t', '\u{1}', '\u{7f}', 'é', '🦀',
+        ];
+        let edit = (
+            any::<prop::sample::Index>(),
+            0..3u8,
+            prop::sample::select(ALPHABET),
+        );
+        (
+            prop::sample::select(BASES),
+            prop::collection::vec(edit, 0..4),
+        )
+            .prop_map(|(base, edits)| {
+                let mut chars: Vec<char> = base.chars().collect();
+                for (at, op, c) in edits {
+                    let i = at.index(chars.len() + 1);
+                    match op {
+                        0 => chars.insert(i, c),
+                        1 if i < chars.len() => {
+                            chars.remove(i);
+                        }
+                        _ if i < chars.len() => chars[i] = c,
+                        _ => chars.push(c),
+                    }
+                }
+                chars.into_iter().collect()
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn accepts_exactly_what_the_reference_accepts(text in mutated_chunk()) {
+            proptest::prop_assert_eq!(scan(&text), reference::scan(&text), "{:?}", text);
+        }
+
+        #[test]
+        fn agrees_with_the_reference_on_any_text(text in "[{}\\[\\]\":,0-9a-z\\\\ é\u{1}]{0,40}") {
+            proptest::prop_assert_eq!(scan(&text), reference::scan(&text), "{:?}", text);
         }
     }
 }
