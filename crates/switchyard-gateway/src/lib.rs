@@ -41,16 +41,17 @@
 //!
 //! # Speed
 //!
-//! Measured with the official side-by-side load test (`bash bench/peers-switchyard.sh`:
-//! wrk, 16 connections, 10 s, a fast simulated upstream, on a shared 2-core machine; one
-//! run, ratios to nginx in front of the same upstream; see `bench/README.md`): plain
-//! requests 0.50x nginx's requests/s with p99 0.9x nginx's, streamed 0.48x with p99 1.2x,
-//! peak RSS 20 MB (the `switchyard` binary: one worker on two cores, mimalloc; earlier runs
-//! gave 0.49-0.50x / 1.0-1.9x plain and 0.45-0.56x / 1.1-1.5x streamed: one run's ratios
-//! move by about 0.1x). Per request the gateway runs about 182k instructions (callgrind,
-//! plain and streamed alike), most of it in the upstream client and chunk decoding. Sockets
-//! have TCP_NODELAY; a streamed answer takes every upstream event that is ready into one
-//! write; the gateway itself adds well under a millisecond (`x-switchyard-overhead-ms`).
+//! Measured with `cargo xtask bench` (`bench/bench.sh`: wrk, 16 connections, the reference
+//! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; one run, ratios
+//! to nginx proxying the same upstream exchange; figures and method in `BENCHMARKS.md`):
+//! streamed requests 0.56x-1.13x nginx's requests/s depending on the path, non-streamed
+//! requests 0.39x-0.54x through providers with `upstream_streaming: "as_client"` and
+//! 0.21x-0.30x by default (the upstream streams and the gateway folds every chunk), peak RSS
+//! under 30 MB. Per request the gateway runs about 101k instructions non-streamed
+//! (`as_client`) and 193k streamed (callgrind, `bench/instructions.sh`), most of it in
+//! hyper on both sides, tokio and JSON. Sockets have TCP_NODELAY; a streamed answer takes
+//! every upstream event that is ready into one write; the gateway itself adds well under a
+//! millisecond (`x-switchyard-overhead-ms`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
