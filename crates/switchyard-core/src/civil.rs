@@ -47,12 +47,32 @@ pub fn rfc3339(secs: u64, nanos: u32) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-    )
+    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let plain_year = u64::try_from(year)
+        .ok()
+        .filter(|y| *y <= 9999 && nanos <= 999_999_999);
+    let Some(year4) = plain_year else {
+        return format!(
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{nanos:09}Z"
+        );
+    };
+    // Written digit by digit (this runs once per streamed Ollama answer; `format!` cost
+    // about ten times as much).
+    let mut out = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year4);
+    put(5, 2, u64::from(month));
+    put(8, 2, u64::from(day));
+    put(11, 2, hour);
+    put(14, 2, minute);
+    put(17, 2, second);
+    put(20, 9, u64::from(nanos));
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// [`rfc3339`] of a time (a time before 1970 counts as the epoch).
@@ -74,6 +94,18 @@ mod tests {
         assert_eq!(civil_date(day(20_089)), (2025, 1, 1));
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(1_735_787_045, 0), "2025-01-02T03:04:05.000000000Z");
+        assert_eq!(
+            rfc3339(1_735_787_045, 7_000_001),
+            "2025-01-02T03:04:05.007000001Z"
+        );
+        assert_eq!(
+            rfc3339(253_402_300_799, 0),
+            "9999-12-31T23:59:59.000000000Z"
+        );
+        assert_eq!(
+            rfc3339(253_402_300_800, 0),
+            "10000-01-01T00:00:00.000000000Z"
+        );
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
         assert_eq!(rfc3339_at(t), "2023-11-14T22:13:20.000000005Z");
     }
