@@ -93,7 +93,11 @@ pub(crate) fn list<'a>(items: &'a [Value], page: &Page) -> Result<ItemList<'a>, 
 
 /// A 200 JSON answer.
 pub(crate) fn json<T: Serialize>(value: &T) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A 200 with `body`, JSON text already written.
+pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(CONTENT_TYPE, JSON);
     response

@@ -101,7 +101,14 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
             store: Arc::clone(&p.store),
             record: record(kept),
         });
-        ResponsesSink::new(ResponsesStreamEncoder::new(p.head), pending)
+        let encoder = ResponsesStreamEncoder::new(p.head);
+        // A whole answer needs the final response, not the frames on the way.
+        let encoder = if p.chat.stream {
+            encoder
+        } else {
+            encoder.without_frames()
+        };
+        ResponsesSink::new(encoder, pending)
     };
     if p.chat.stream {
         Ok(streamed(routed, sink, account, p.started, p.router))
@@ -277,8 +284,10 @@ async fn whole(
     if let Some(write) = sink.take_write() {
         write.await;
     }
-    let response = final_response(&sink)?;
-    let mut answer = items::json(response);
+    let mut answer = match sink.final_response_json() {
+        Some(body) => items::json_bytes(body),
+        None => items::json(final_response(&sink)?),
+    };
     chat::routing_headers(answer.headers_mut(), &routed, started);
     record_overhead(API, chat::overhead(started, &routed));
     Ok(answer)

@@ -94,6 +94,15 @@ impl ResponsesSink {
         }
     }
 
+    /// The JSON text of a translated answer's completed (or incomplete) response, written
+    /// without building its `Value` (`None` for a failed one, and for native answers).
+    pub(crate) fn final_response_json(&self) -> Option<Vec<u8>> {
+        match self {
+            ResponsesSink::Translated(t) => t.encoder.final_response_json(),
+            ResponsesSink::Native(_) => None,
+        }
+    }
+
     /// The whole response object of a translated answer, once it has ended.
     pub(crate) fn final_response(&self) -> Option<&Value> {
         match self {

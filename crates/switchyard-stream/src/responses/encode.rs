@@ -157,6 +157,8 @@ pub struct ResponsesStreamEncoder {
     /// The whole response object, built when first asked for (a streamed answer that is
     /// not stored never needs it: its frames are written without it).
     final_response: OnceLock<Value>,
+    /// Whether frames are written (not for a whole answer: [`Self::without_frames`]).
+    frames: bool,
 }
 
 /// How a response ended: its status and, for `incomplete`, the reason.
@@ -192,7 +194,27 @@ impl ResponsesStreamEncoder {
             bytes: 0,
             ending: None,
             final_response: OnceLock::new(),
+            frames: true,
         }
+    }
+
+    /// For a whole (non-streamed) answer: the same items, turn, usage and ending, but no
+    /// frames are written (`encode` appends nothing); the answer is
+    /// [`Self::final_response_json`] (or [`Self::final_response`]).
+    #[must_use]
+    pub fn without_frames(mut self) -> Self {
+        self.frames = false;
+        self
+    }
+
+    /// The JSON text of [`Self::final_response`] (the same bytes), written without building
+    /// the `Value`, once the response has completed or is incomplete; `None` before the
+    /// end and for a failed response (whose object [`Self::final_response`] keeps).
+    pub fn final_response_json(&self) -> Option<Vec<u8>> {
+        let ending = self.ending.filter(|e| e.status != "failed")?;
+        let mut out = Vec::with_capacity(1024);
+        self.write_response_object(ending, &mut out);
+        Some(out)
     }
 
     /// Whether the final event (`response.completed`, `.incomplete` or `.failed`) was written.
@@ -287,6 +309,10 @@ impl ResponsesStreamEncoder {
             return;
         }
         self.started = true;
+        if !self.frames {
+            self.seq += 2;
+            return;
+        }
         // One object, written once and copied into the second frame.
         let mut response = Vec::with_capacity(512);
         self.write_response_object(
@@ -302,6 +328,10 @@ impl ResponsesStreamEncoder {
 
     /// Writes one frame: `event: <kind>` and the data with `type` and `sequence_number`.
     fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
+        if !self.frames {
+            self.seq += 1;
+            return;
+        }
         if let Some(obj) = data.as_object_mut() {
             obj.insert("type".to_owned(), Value::String(kind.to_owned()));
             obj.insert("sequence_number".to_owned(), Value::from(self.seq));
@@ -319,6 +349,10 @@ impl ResponsesStreamEncoder {
     /// JSON text (the bytes [`Self::emit`] writes for it, without copying the object into a
     /// wrapper first).
     fn emit_response(&mut self, out: &mut Vec<u8>, kind: &str, response: &[u8]) {
+        if !self.frames {
+            self.seq += 1;
+            return;
+        }
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\ndata: {\"response\":");
@@ -367,7 +401,9 @@ impl ResponsesStreamEncoder {
             kind: ch.delta,
         };
         self.seq += 1;
-        frame.write(out);
+        if self.frames {
+            frame.write(out);
+        }
     }
 
     fn open_item(&mut self, kind: ItemKind, out: &mut Vec<u8>) {
@@ -507,17 +543,19 @@ impl ResponsesStreamEncoder {
             // A custom tool's input is the `input` argument: known once the call is whole.
             return;
         }
-        DeltaFrame {
-            content_index: None,
-            delta: fragment,
-            item_id: &call.id,
-            logprobs: false,
-            output_index: call.output_index,
-            sequence_number: self.seq,
-            summary_index: None,
-            kind: "response.function_call_arguments.delta",
+        if self.frames {
+            DeltaFrame {
+                content_index: None,
+                delta: fragment,
+                item_id: &call.id,
+                logprobs: false,
+                output_index: call.output_index,
+                sequence_number: self.seq,
+                summary_index: None,
+                kind: "response.function_call_arguments.delta",
+            }
+            .write(out);
         }
-        .write(out);
         self.seq += 1;
     }
 
@@ -570,9 +608,13 @@ impl ResponsesStreamEncoder {
             None => ("completed", "response.completed"),
         };
         let ending = Ending { status, incomplete };
-        let mut response = Vec::with_capacity(1024);
-        self.write_response_object(ending, &mut response);
-        self.emit_response(out, event, &response);
+        if self.frames {
+            let mut response = Vec::with_capacity(1024);
+            self.write_response_object(ending, &mut response);
+            self.emit_response(out, event, &response);
+        } else {
+            self.seq += 1;
+        }
         self.ending = Some(ending);
     }
 
@@ -871,5 +913,52 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn a_whole_answer_without_frames_ends_in_the_same_response() {
+        let events = |finish: FinishReason| {
+            vec![
+                ChatEvent::thinking("why"),
+                ChatEvent::text("Hello \"there\""),
+                ChatEvent::ToolCallStart {
+                    index: 0,
+                    id: "call_1".to_owned(),
+                    name: "read".to_owned(),
+                },
+                ChatEvent::ToolCallArgs {
+                    index: 0,
+                    fragment: r#"{"path":"a"}"#.to_owned(),
+                },
+                ChatEvent::ToolCallEnd { index: 0 },
+                ChatEvent::Usage(Usage {
+                    prompt_tokens: 3,
+                    completion_tokens: 4,
+                    ..Usage::default()
+                }),
+                ChatEvent::done(finish),
+            ]
+        };
+        for finish in [FinishReason::Stop, FinishReason::Length] {
+            let (mut framed, mut whole) = (encoder(), encoder().without_frames());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for event in events(finish.clone()) {
+                framed.encode(&event, &mut a);
+                whole.encode(&event, &mut b);
+            }
+            assert!(!a.is_empty() && b.is_empty(), "no frames without frames");
+            let expected = serde_json::to_vec(framed.final_response().unwrap()).unwrap();
+            let written = whole.final_response_json().unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+            assert_eq!(whole.final_response(), framed.final_response());
+            assert_eq!(whole.assistant_turn(), framed.assistant_turn());
+        }
+        let mut failed = encoder().without_frames();
+        failed.encode_error(&ProviderError::malformed("bad"), &mut Vec::new());
+        assert!(failed.final_response_json().is_none());
+        assert_eq!(failed.final_response().unwrap()["status"], "failed");
     }
 }
