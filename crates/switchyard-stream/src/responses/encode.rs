@@ -411,25 +411,29 @@ impl ResponsesStreamEncoder {
             ItemKind::Message => self.next_index("msg"),
             ItemKind::Reasoning => self.next_index("rs"),
         };
-        let item = match kind {
-            ItemKind::Message => json!({"id": id, "type": "message", "status": "in_progress",
-                                        "role": "assistant", "content": []}),
-            ItemKind::Reasoning if self.summary => {
-                json!({"id": id, "type": "reasoning", "summary": []})
-            }
-            ItemKind::Reasoning => {
-                json!({"id": id, "type": "reasoning", "summary": [], "content": []})
-            }
-        };
-        self.emit(
-            out,
-            "response.output_item.added",
-            json!({"output_index": output_index, "item": item}),
-        );
-        let ch = Channel::of(kind, self.summary);
-        let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                          "part": ch.part("")});
-        self.emit(out, ch.part_added, data);
+        if self.frames {
+            let item = match kind {
+                ItemKind::Message => json!({"id": id, "type": "message", "status": "in_progress",
+                                            "role": "assistant", "content": []}),
+                ItemKind::Reasoning if self.summary => {
+                    json!({"id": id, "type": "reasoning", "summary": []})
+                }
+                ItemKind::Reasoning => {
+                    json!({"id": id, "type": "reasoning", "summary": [], "content": []})
+                }
+            };
+            self.emit(
+                out,
+                "response.output_item.added",
+                json!({"output_index": output_index, "item": item}),
+            );
+            let ch = Channel::of(kind, self.summary);
+            let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                              "part": ch.part("")});
+            self.emit(out, ch.part_added, data);
+        } else {
+            self.seq += 2;
+        }
         self.open = Some(OpenItem {
             kind,
             output_index,
@@ -450,15 +454,19 @@ impl ResponsesStreamEncoder {
         } = item;
         let ch = Channel::of(kind, self.summary);
         let part = ch.part(&text);
-        let mut data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                              "text": text});
-        if kind == ItemKind::Message {
-            data["logprobs"] = json!([]);
+        if self.frames {
+            let mut data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                                  "text": text});
+            if kind == ItemKind::Message {
+                data["logprobs"] = json!([]);
+            }
+            self.emit(out, ch.text_done, data);
+            let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
+                              "part": part});
+            self.emit(out, ch.part_done, data);
+        } else {
+            self.seq += 2;
         }
-        self.emit(out, ch.text_done, data);
-        let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                          "part": part});
-        self.emit(out, ch.part_done, data);
         let done_item = match (kind, self.summary) {
             (ItemKind::Message, _) => {
                 self.turn
@@ -485,11 +493,15 @@ impl ResponsesStreamEncoder {
     }
 
     fn item_done(&mut self, output_index: usize, item: Value, out: &mut Vec<u8>) {
-        self.emit(
-            out,
-            "response.output_item.done",
-            json!({"output_index": output_index, "item": item.clone()}),
-        );
+        if self.frames {
+            self.emit(
+                out,
+                "response.output_item.done",
+                json!({"output_index": output_index, "item": item.clone()}),
+            );
+        } else {
+            self.seq += 1;
+        }
         if let Some(slot) = self.output.get_mut(output_index) {
             *slot = Some(item);
         }
