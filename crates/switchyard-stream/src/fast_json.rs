@@ -3,20 +3,25 @@
 //! have no escapes, which the scanners use to accept a strict subset of JSON and leave
 //! everything else to serde.
 
-/// Whether `bytes` holds a byte below 0x20 or a `\`: 32 bytes at a time without early
-/// exit (LLVM turns a block into a few wide compares), the tail as the last 32 bytes again.
+/// Whether `bytes` holds a byte below 0x20 or a `\`.
 #[inline]
 fn has_control_or_backslash(bytes: &[u8]) -> bool {
-    #[inline]
-    fn any(bytes: &[u8]) -> bool {
-        bytes
-            .iter()
-            .fold(false, |found, &b| found | (b < 0x20) | (b == b'\\'))
-    }
-    #[inline]
-    fn block(bytes: &[u8; 32]) -> bool {
-        any(bytes)
-    }
+    any_byte(bytes, |b| (b < 0x20) | (b == b'\\'))
+}
+
+/// Whether a JSON string of `bytes` needs escapes: a byte below 0x20, a `"` or a `\` (the
+/// bytes serde_json escapes; every other byte is written as it is).
+#[inline]
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    any_byte(bytes, |b| (b < 0x20) | (b == b'"') | (b == b'\\'))
+}
+
+/// Whether any byte of `bytes` matches `hit`: 32 bytes at a time without early exit (LLVM
+/// turns a block into a few wide compares), the tail as the last 32 bytes again.
+#[inline]
+fn any_byte(bytes: &[u8], hit: impl Fn(u8) -> bool + Copy) -> bool {
+    let any = |bytes: &[u8]| bytes.iter().fold(false, |found, &b| found | hit(b));
+    let block = |bytes: &[u8; 32]| any(bytes);
     let mut blocks = bytes.chunks_exact(32);
     let mut found = false;
     for b in &mut blocks {
@@ -228,6 +233,34 @@ mod tests {
                 bytes[at] = 0x20;
                 assert!(!has_control_or_backslash(&bytes));
             }
+        }
+    }
+
+    #[test]
+    fn needs_escape_anywhere() {
+        for len in 0..70 {
+            let clean = vec![b'a'; len];
+            assert!(!needs_escape(&clean));
+            for at in 0..len {
+                for bad in [0x00, 0x1f, b'\\', b'"'] {
+                    let mut bytes = clean.clone();
+                    bytes[at] = bad;
+                    assert!(needs_escape(&bytes), "{len} {at} {bad}");
+                }
+                let mut bytes = clean.clone();
+                bytes[at] = 0x7f;
+                assert!(!needs_escape(&bytes));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_written_string_is_serde_jsons(text in "(?s).{0,80}") {
+            let mut out = b"x".to_vec();
+            crate::json_util::write_json_str(&mut out, &text);
+            let expected = format!("x{}", serde_json::to_string(&text).unwrap_or_default());
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap_or_default(), expected);
         }
     }
 

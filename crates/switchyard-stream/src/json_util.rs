@@ -133,6 +133,19 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value:
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
+/// Appends `text` as a JSON string: the bytes serde_json writes, copied as they are when
+/// nothing needs an escape (a model's tokens, ids), through serde otherwise.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    if crate::fast_json::needs_escape(text.as_bytes()) {
+        write_json(out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+}
+
 /// Whether a stream encoder writes nothing for `event`: a text or thinking delta without
 /// text, which would only be an empty frame.
 pub(crate) fn is_empty_delta(event: &switchyard_core::ChatEvent) -> bool {

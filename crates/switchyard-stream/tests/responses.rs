@@ -356,6 +356,22 @@ fn string_input_and_defaults() {
 }
 
 #[test]
+fn a_string_input_decodes_as_its_one_message_item() {
+    let opts = DecodeOptions::default();
+    for text in ["Hello", "", "with \\\"escapes\\\" é"] {
+        let quoted = serde_json::to_string(text).unwrap();
+        let short = format!(r#"{{"model":"m","input":{quoted}}}"#);
+        let items = format!(
+            r#"{{"model":"m","input":[{{"type":"message","role":"user","content":[{{"type":"input_text","text":{quoted}}}]}}]}}"#
+        );
+        let short = decode_request(short.as_bytes(), &opts).unwrap();
+        let items = decode_request(items.as_bytes(), &opts).unwrap();
+        assert_eq!(short.chat.messages, items.chat.messages, "{text:?}");
+        assert_eq!(short.input_items, items.input_items, "{text:?}");
+    }
+}
+
+#[test]
 fn bad_requests_name_the_field() {
     let cases: &[(&[u8], &str)] = &[
         (br#"{"model":"m","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"[1]"}]}"#, "input[0].arguments"),

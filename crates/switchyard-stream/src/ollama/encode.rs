@@ -10,7 +10,7 @@ use switchyard_core::{
     Usage, parse_arguments,
 };
 
-use crate::json_util::{is_empty_delta, write_json};
+use crate::json_util::{is_empty_delta, write_json, write_json_str};
 
 /// A tool call whose argument fragments are still arriving.
 #[derive(Debug)]
@@ -79,13 +79,13 @@ impl OllamaStreamEncoder {
         match event {
             ChatEvent::TextDelta { text } => {
                 out.extend_from_slice(&self.prefix);
-                write_json(out, text.as_str());
+                write_json_str(out, text);
                 out.extend_from_slice(OPEN_TAIL);
             }
             ChatEvent::ThinkingDelta { text } => {
                 out.extend_from_slice(&self.prefix);
                 out.extend_from_slice(b"\"\",\"thinking\":");
-                write_json(out, text.as_str());
+                write_json_str(out, text);
                 out.extend_from_slice(OPEN_TAIL);
             }
             ChatEvent::ToolCallStart { index, id, name } => {

@@ -8,7 +8,7 @@ use switchyard_core::{
     ChatEvent, ChatResponse, ErrorKind, FinishReason, MAX_TOOL_CALLS, ProviderError, Usage,
 };
 
-use crate::json_util::{is_empty_delta, write_json};
+use crate::json_util::{is_empty_delta, write_json, write_json_str};
 
 /// Encodes a stream of [`ChatEvent`]s as OpenAI `chat.completion.chunk` SSE frames.
 ///
@@ -89,7 +89,7 @@ impl OpenAiStreamEncoder {
             ChatEvent::TextDelta { text } => {
                 self.open_delta(out, true);
                 out.extend_from_slice(b"\"content\":");
-                write_json(out, text.as_str());
+                write_json_str(out, text);
                 self.close_delta(out);
             }
             ChatEvent::ThinkingDelta { text } => {
@@ -97,9 +97,9 @@ impl OpenAiStreamEncoder {
                 // Both spellings: DeepSeek-style clients (Vercel AI SDK, OpenCode) read
                 // `reasoning_content`, newer ones (vLLM, Ollama's /v1) `reasoning`.
                 out.extend_from_slice(b"\"reasoning_content\":");
-                write_json(out, text.as_str());
+                write_json_str(out, text);
                 out.extend_from_slice(b",\"reasoning\":");
-                write_json(out, text.as_str());
+                write_json_str(out, text);
                 self.close_delta(out);
             }
             ChatEvent::ToolCallStart { index, id, name } => {
@@ -115,9 +115,9 @@ impl OpenAiStreamEncoder {
                 self.started.push(*index);
                 self.open_delta(out, false);
                 let _ = write!(out, "\"tool_calls\":[{{\"index\":{index},\"id\":");
-                write_json(out, id.as_str());
+                write_json_str(out, id);
                 out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
-                write_json(out, name.as_str());
+                write_json_str(out, name);
                 out.extend_from_slice(b",\"arguments\":\"\"}}]");
                 self.close_delta(out);
             }
@@ -135,7 +135,7 @@ impl OpenAiStreamEncoder {
                     out,
                     "\"tool_calls\":[{{\"index\":{index},\"function\":{{\"arguments\":"
                 );
-                write_json(out, fragment.as_str());
+                write_json_str(out, fragment);
                 out.extend_from_slice(b"}}]");
                 self.close_delta(out);
             }

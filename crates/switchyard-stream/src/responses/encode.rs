@@ -2,14 +2,17 @@
 //! each with a `sequence_number`), and assembling the whole `response` object that
 //! `response.completed` carries (and a non-streamed answer is).
 
-use crate::json_util::write_json;
+use crate::json_util::{write_json, write_json_str};
 use std::sync::OnceLock;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
     parse_arguments,
 };
+
+use super::frame::{DeltaFrame, ObjectWriter, write_frame};
+use super::output::{Channel, ItemKind, OutputItem, write_call_item, write_text_item, write_usage};
 
 /// The most text (answer, reasoning and tool arguments together) one response object holds.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -28,63 +31,6 @@ pub struct ResponseHead {
     pub echo: Map<String, Value>,
     /// Names of the tools whose calls are `custom_tool_call`s (input is free text).
     pub custom_tools: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ItemKind {
-    Message,
-    Reasoning,
-}
-
-/// The event names and part shape of one kind of text item.
-struct Channel {
-    delta: &'static str,
-    text_done: &'static str,
-    part_added: &'static str,
-    part_done: &'static str,
-    /// `content_index` or `summary_index`.
-    index_key: &'static str,
-    part_type: &'static str,
-}
-
-impl Channel {
-    /// Answer text; reasoning as a summary (when the request asked for one) or as text.
-    fn of(kind: ItemKind, summary: bool) -> Channel {
-        match (kind, summary) {
-            (ItemKind::Message, _) => Channel {
-                delta: "response.output_text.delta",
-                text_done: "response.output_text.done",
-                part_added: "response.content_part.added",
-                part_done: "response.content_part.done",
-                index_key: "content_index",
-                part_type: "output_text",
-            },
-            (ItemKind::Reasoning, true) => Channel {
-                delta: "response.reasoning_summary_text.delta",
-                text_done: "response.reasoning_summary_text.done",
-                part_added: "response.reasoning_summary_part.added",
-                part_done: "response.reasoning_summary_part.done",
-                index_key: "summary_index",
-                part_type: "summary_text",
-            },
-            (ItemKind::Reasoning, false) => Channel {
-                delta: "response.reasoning_text.delta",
-                text_done: "response.reasoning_text.done",
-                part_added: "response.content_part.added",
-                part_done: "response.content_part.done",
-                index_key: "content_index",
-                part_type: "reasoning_text",
-            },
-        }
-    }
-
-    fn part(&self, text: &str) -> Value {
-        if self.part_type == "output_text" {
-            json!({"type": self.part_type, "text": text, "annotations": []})
-        } else {
-            json!({"type": self.part_type, "text": text})
-        }
-    }
 }
 
 /// The message or reasoning item being written.
@@ -145,7 +91,7 @@ pub struct ResponsesStreamEncoder {
     seq: u64,
     started: bool,
     /// Finished items by output index (`None` while an item is open).
-    output: Vec<Option<Value>>,
+    output: Vec<Option<OutputItem>>,
     open: Option<OpenItem>,
     calls: Vec<OpenCall>,
     /// The answer as a conversation turn, for `previous_response_id`.
@@ -154,6 +100,8 @@ pub struct ResponsesStreamEncoder {
     bytes: usize,
     /// How the response ended, once it has.
     ending: Option<Ending>,
+    /// A failed response's error: reason code and message.
+    failure: Option<(&'static str, String)>,
     /// The whole response object, built when first asked for (a streamed answer that is
     /// not stored never needs it: its frames are written without it).
     final_response: OnceLock<Value>,
@@ -193,6 +141,7 @@ impl ResponsesStreamEncoder {
             usage: None,
             bytes: 0,
             ending: None,
+            failure: None,
             final_response: OnceLock::new(),
             frames: true,
         }
@@ -222,15 +171,15 @@ impl ResponsesStreamEncoder {
         self.ending.is_some()
     }
 
-    /// The whole response object, once the stream has ended.
+    /// The whole response object, once the stream has ended (read back from the JSON text
+    /// the encoder writes for it).
     pub fn final_response(&self) -> Option<&Value> {
         let ending = self.ending?;
         Some(self.final_response.get_or_init(|| {
-            let mut response = self.response_object(ending.status);
-            if let Some(reason) = ending.incomplete {
-                response["incomplete_details"] = json!({ "reason": reason });
-            }
-            response
+            let mut json = Vec::with_capacity(1024);
+            self.write_response_object(ending, &mut json);
+            // The writer writes valid JSON (unit tests read every shape back).
+            serde_json::from_slice(&json).unwrap_or(Value::Null)
         }))
     }
 
@@ -284,24 +233,30 @@ impl ResponsesStreamEncoder {
             return;
         }
         self.start(out);
+        let code = err.reason_code();
         let message = if err.message().is_empty() {
-            err.reason_code()
+            code
         } else {
             err.message()
         };
-        self.emit(
-            out,
-            "error",
-            json!({"code": err.reason_code(), "message": message, "param": null}),
-        );
-        let mut response = self.response_object("failed");
-        response["error"] = json!({"code": err.reason_code(), "message": message});
-        self.emit_response(out, "response.failed", &serialized(&response));
-        let _ = self.final_response.set(response);
-        self.ending = Some(Ending {
+        self.failure = Some((code, message.to_owned()));
+        let ending = Ending {
             status: "failed",
             incomplete: None,
-        });
+        };
+        let seq = self.next_seq();
+        let mut response = Vec::new();
+        if self.frames {
+            write_frame(out, "error", |data| {
+                data.str("code", code)
+                    .str("message", message)
+                    .raw("param", b"null")
+                    .num("sequence_number", seq);
+            });
+            self.write_response_object(ending, &mut response);
+        }
+        self.emit_response(out, "response.failed", &response);
+        self.ending = Some(ending);
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -326,28 +281,15 @@ impl ResponsesStreamEncoder {
         self.emit_response(out, "response.in_progress", &response);
     }
 
-    /// Writes one frame: `event: <kind>` and the data with `type` and `sequence_number`.
-    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
-        if !self.frames {
-            self.seq += 1;
-            return;
-        }
-        if let Some(obj) = data.as_object_mut() {
-            obj.insert("type".to_owned(), Value::String(kind.to_owned()));
-            obj.insert("sequence_number".to_owned(), Value::from(self.seq));
-        }
+    /// The sequence number of the next event, counted whether or not frames are written.
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.seq;
         self.seq += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        // A `Value` always serialises.
-        let _ = serde_json::to_writer(&mut *out, &data);
-        out.extend_from_slice(b"\n\n");
+        seq
     }
 
     /// Writes a frame whose data is `{"response": <response>}` from the response object's
-    /// JSON text (the bytes [`Self::emit`] writes for it, without copying the object into a
-    /// wrapper first).
+    /// JSON text.
     fn emit_response(&mut self, out: &mut Vec<u8>, kind: &str, response: &[u8]) {
         if !self.frames {
             self.seq += 1;
@@ -386,18 +328,15 @@ impl ResponsesStreamEncoder {
         };
         item.text.push_str(text);
         let ch = Channel::of(kind, self.summary);
-        let (content_index, summary_index) = match ch.index_key {
-            "summary_index" => (None, Some(0)),
-            _ => (Some(0), None),
-        };
+        let index = |summary: bool| (ch.summary_index == summary).then_some(0);
         let frame = DeltaFrame {
-            content_index,
+            content_index: index(false),
             delta: text,
             item_id: &item.id,
             logprobs: kind == ItemKind::Message,
             output_index: item.output_index,
             sequence_number: self.seq,
-            summary_index,
+            summary_index: index(true),
             kind: ch.delta,
         };
         self.seq += 1;
@@ -411,28 +350,18 @@ impl ResponsesStreamEncoder {
             ItemKind::Message => self.next_index("msg"),
             ItemKind::Reasoning => self.next_index("rs"),
         };
+        let summary = self.summary;
+        let (added, part_added) = (self.next_seq(), self.next_seq());
         if self.frames {
-            let item = match kind {
-                ItemKind::Message => json!({"id": id, "type": "message", "status": "in_progress",
-                                            "role": "assistant", "content": []}),
-                ItemKind::Reasoning if self.summary => {
-                    json!({"id": id, "type": "reasoning", "summary": []})
-                }
-                ItemKind::Reasoning => {
-                    json!({"id": id, "type": "reasoning", "summary": [], "content": []})
-                }
-            };
-            self.emit(
-                out,
-                "response.output_item.added",
-                json!({"output_index": output_index, "item": item}),
-            );
-            let ch = Channel::of(kind, self.summary);
-            let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                              "part": ch.part("")});
-            self.emit(out, ch.part_added, data);
-        } else {
-            self.seq += 2;
+            write_frame(out, "response.output_item.added", |data| {
+                data.with("item", |out| write_text_item(kind, summary, &id, None, out))
+                    .num("output_index", output_index)
+                    .num("sequence_number", added);
+            });
+            let ch = Channel::of(kind, summary);
+            write_frame(out, ch.part_added, |data| {
+                part_event(data, &ch, &id, output_index, part_added, "");
+            });
         }
         self.open = Some(OpenItem {
             kind,
@@ -453,38 +382,37 @@ impl ResponsesStreamEncoder {
             text,
         } = item;
         let ch = Channel::of(kind, self.summary);
-        let part = ch.part(&text);
+        let (text_done, part_done) = (self.next_seq(), self.next_seq());
         if self.frames {
-            let mut data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                                  "text": text});
-            if kind == ItemKind::Message {
-                data["logprobs"] = json!([]);
-            }
-            self.emit(out, ch.text_done, data);
-            let data = json!({"item_id": id, "output_index": output_index, ch.index_key: 0,
-                              "part": part});
-            self.emit(out, ch.part_done, data);
-        } else {
-            self.seq += 2;
+            write_frame(out, ch.text_done, |data| {
+                ch.index_before(data);
+                data.str("item_id", &id);
+                if kind == ItemKind::Message {
+                    data.raw("logprobs", b"[]");
+                }
+                data.num("output_index", output_index)
+                    .num("sequence_number", text_done);
+                ch.index_after(data);
+                data.str("text", &text);
+            });
+            write_frame(out, ch.part_done, |data| {
+                part_event(data, &ch, &id, output_index, part_done, &text);
+            });
         }
-        let done_item = match (kind, self.summary) {
-            (ItemKind::Message, _) => {
-                self.turn
-                    .content
-                    .push(switchyard_core::ContentPart::Text(text));
-                json!({"id": id, "type": "message", "status": "completed",
-                       "role": "assistant", "content": [part]})
-            }
-            (ItemKind::Reasoning, true) => {
-                self.add_thinking(&text);
-                json!({"id": id, "type": "reasoning", "summary": [part]})
-            }
-            (ItemKind::Reasoning, false) => {
-                self.add_thinking(&text);
-                json!({"id": id, "type": "reasoning", "summary": [], "content": [part]})
-            }
+        match kind {
+            ItemKind::Message => self
+                .turn
+                .content
+                .push(switchyard_core::ContentPart::Text(text.clone())),
+            ItemKind::Reasoning => self.add_thinking(&text),
+        }
+        let item = OutputItem::Text {
+            kind,
+            summary: self.summary,
+            id,
+            text,
         };
-        self.item_done(output_index, done_item, out);
+        self.item_done(output_index, item, out);
     }
 
     fn add_thinking(&mut self, text: &str) {
@@ -492,15 +420,14 @@ impl ResponsesStreamEncoder {
         thinking.push_str(text);
     }
 
-    fn item_done(&mut self, output_index: usize, item: Value, out: &mut Vec<u8>) {
+    fn item_done(&mut self, output_index: usize, item: OutputItem, out: &mut Vec<u8>) {
+        let seq = self.next_seq();
         if self.frames {
-            self.emit(
-                out,
-                "response.output_item.done",
-                json!({"output_index": output_index, "item": item.clone()}),
-            );
-        } else {
-            self.seq += 1;
+            write_frame(out, "response.output_item.done", |data| {
+                data.with("item", |out| item.write(out))
+                    .num("output_index", output_index)
+                    .num("sequence_number", seq);
+            });
         }
         if let Some(slot) = self.output.get_mut(output_index) {
             *slot = Some(item);
@@ -521,18 +448,16 @@ impl ResponsesStreamEncoder {
         self.close_open(out);
         let custom = self.head.custom_tools.iter().any(|t| t == name);
         let (output_index, id) = self.next_index(if custom { "ctc" } else { "fc" });
-        let item = if custom {
-            json!({"id": id, "type": "custom_tool_call", "status": "in_progress",
-                   "call_id": call_id, "name": name, "input": ""})
-        } else {
-            json!({"id": id, "type": "function_call", "status": "in_progress",
-                   "call_id": call_id, "name": name, "arguments": ""})
-        };
-        self.emit(
-            out,
-            "response.output_item.added",
-            json!({"output_index": output_index, "item": item}),
-        );
+        let seq = self.next_seq();
+        if self.frames {
+            write_frame(out, "response.output_item.added", |data| {
+                data.with("item", |out| {
+                    write_call_item(custom, &id, call_id, name, None, out);
+                })
+                .num("output_index", output_index)
+                .num("sequence_number", seq);
+            });
+        }
         self.calls.push(OpenCall {
             index,
             output_index,
@@ -573,35 +498,63 @@ impl ResponsesStreamEncoder {
 
     fn call_end(&mut self, call: OpenCall, out: &mut Vec<u8>) {
         let parsed = parse_arguments(&call.arguments);
-        let base = json!({"item_id": call.id, "output_index": call.output_index});
-        let item = if call.custom {
+        let OpenCall {
+            output_index,
+            id,
+            call_id,
+            name,
+            arguments,
+            custom,
+            ..
+        } = call;
+        let body = if custom {
             let input = parsed
                 .as_ref()
                 .and_then(|args| args.get("input"))
                 .and_then(Value::as_str)
-                .map_or_else(|| call.arguments.clone(), str::to_owned);
-            let mut data = base.clone();
-            data["delta"] = json!(input);
-            self.emit(out, "response.custom_tool_call_input.delta", data);
-            let mut data = base;
-            data["input"] = json!(input);
-            self.emit(out, "response.custom_tool_call_input.done", data);
-            json!({"id": call.id, "type": "custom_tool_call", "status": "completed",
-                   "call_id": call.call_id, "name": call.name, "input": input})
+                .map(str::to_owned);
+            let input = input.unwrap_or_else(|| arguments.clone());
+            let (delta, done) = (self.next_seq(), self.next_seq());
+            if self.frames {
+                for (kind, key, seq) in [
+                    ("response.custom_tool_call_input.delta", "delta", delta),
+                    ("response.custom_tool_call_input.done", "input", done),
+                ] {
+                    write_frame(out, kind, |data| {
+                        data.str(key, &input)
+                            .str("item_id", &id)
+                            .num("output_index", output_index)
+                            .num("sequence_number", seq);
+                    });
+                }
+            }
+            input
         } else {
-            let mut data = base;
-            data["name"] = json!(call.name);
-            data["arguments"] = json!(call.arguments);
-            self.emit(out, "response.function_call_arguments.done", data);
-            json!({"id": call.id, "type": "function_call", "status": "completed",
-                   "call_id": call.call_id, "name": call.name, "arguments": call.arguments})
+            let seq = self.next_seq();
+            if self.frames {
+                write_frame(out, "response.function_call_arguments.done", |data| {
+                    data.str("arguments", &arguments)
+                        .str("item_id", &id)
+                        .str("name", &name)
+                        .num("output_index", output_index)
+                        .num("sequence_number", seq);
+                });
+            }
+            arguments
         };
         self.turn.tool_calls.push(ToolCall {
-            id: call.call_id.clone(),
-            name: call.name.clone(),
+            id: call_id.clone(),
+            name: name.clone(),
             arguments: parsed.unwrap_or_default(),
         });
-        self.item_done(call.output_index, item, out);
+        let item = OutputItem::Call {
+            custom,
+            id,
+            call_id,
+            name,
+            body,
+        };
+        self.item_done(output_index, item, out);
     }
 
     fn finish(&mut self, reason: &FinishReason, out: &mut Vec<u8>) {
@@ -630,10 +583,9 @@ impl ResponsesStreamEncoder {
         self.ending = Some(ending);
     }
 
-    /// Writes the response object as [`Self::response_object`] (with the ending's
-    /// `incomplete_details`) serialises, without building it: the fixed fields, sorted as a
-    /// JSON object writes its keys, merged with the request's echoed parameters (a sorted
-    /// map; a fixed field wins a clash).
+    /// Writes the response object with the ending's status (and `incomplete_details`, or a
+    /// failure's `error`): the fixed fields, sorted as a JSON object writes its keys, merged
+    /// with the request's echoed parameters (a sorted map; a fixed field wins a clash).
     fn write_response_object(&self, ending: Ending, out: &mut Vec<u8>) {
         let mut fixed = FIXED_FIELDS.iter().peekable();
         let mut echo = self.head.echo.iter().peekable();
@@ -658,12 +610,12 @@ impl ResponsesStreamEncoder {
             first = false;
             if take_fixed {
                 if let Some(&field) = fixed.next() {
-                    write_json(out, field);
+                    write_json_str(out, field);
                     out.push(b':');
                     self.write_fixed(field, ending, out);
                 }
             } else if let Some((key, value)) = echo.next() {
-                write_json(out, key);
+                write_json_str(out, key);
                 out.push(b':');
                 write_json(out, value);
             }
@@ -677,12 +629,24 @@ impl ResponsesStreamEncoder {
             "created_at" => {
                 out.extend_from_slice(itoa::Buffer::new().format(self.head.created_at).as_bytes())
             }
-            "id" => write_json(out, &self.head.id),
-            "incomplete_details" => match ending.incomplete {
-                Some(reason) => write_json(out, &json!({ "reason": reason })),
+            "error" => match &self.failure {
+                Some((code, message)) => {
+                    let mut error = ObjectWriter::open(out);
+                    error.str("code", code).str("message", message);
+                    error.close();
+                }
                 None => out.extend_from_slice(b"null"),
             },
-            "model" => write_json(out, &self.head.model),
+            "id" => write_json_str(out, &self.head.id),
+            "incomplete_details" => match ending.incomplete {
+                Some(reason) => {
+                    let mut details = ObjectWriter::open(out);
+                    details.name("reason", reason);
+                    details.close();
+                }
+                None => out.extend_from_slice(b"null"),
+            },
+            "model" => write_json_str(out, &self.head.model),
             "object" => out.extend_from_slice(b"\"response\""),
             "output" => {
                 out.push(b'[');
@@ -690,91 +654,35 @@ impl ResponsesStreamEncoder {
                     if i > 0 {
                         out.push(b',');
                     }
-                    write_json(out, item);
+                    item.write(out);
                 }
                 out.push(b']');
             }
-            "status" => write_json(out, ending.status),
+            "status" => write_json_str(out, ending.status),
             "usage" if ending.status != "in_progress" => {
-                write_json(out, &usage_object(&self.usage.unwrap_or_default()));
+                write_usage(&self.usage.unwrap_or_default(), out);
             }
             _ => out.extend_from_slice(b"null"),
         }
     }
-
-    /// The response object as it stands, with `status`.
-    fn response_object(&self, status: &str) -> Value {
-        let mut obj = self.head.echo.clone();
-        let output: Vec<Value> = self.output.iter().flatten().cloned().collect();
-        let usage = match (&self.usage, status) {
-            (_, "in_progress") => Value::Null,
-            (usage, _) => usage_object(&usage.unwrap_or_default()),
-        };
-        for (k, v) in [
-            ("id", json!(self.head.id)),
-            ("object", json!("response")),
-            ("created_at", json!(self.head.created_at)),
-            ("status", json!(status)),
-            ("model", json!(self.head.model)),
-            ("output", Value::Array(output)),
-            ("usage", usage),
-            ("error", Value::Null),
-            ("incomplete_details", Value::Null),
-        ] {
-            obj.insert(k.to_owned(), v);
-        }
-        Value::Object(obj)
-    }
 }
 
-/// A delta event (text, reasoning or tool-call arguments), the one event written per
-/// upstream chunk: written straight from borrowed fields, no `Value` built and no serde
-/// struct machinery (only the two strings are escaped). The fields are in the order a
-/// `Value` object writes them (sorted keys), so the bytes are those of the other events'
-/// path.
-struct DeltaFrame<'a> {
-    content_index: Option<u32>,
-    delta: &'a str,
-    item_id: &'a str,
-    /// Writes `"logprobs":[]` (answer text).
-    logprobs: bool,
+/// The members of a `content_part` / `reasoning_summary_part` event (`added` with an empty
+/// part, `done` with the whole text), sorted, before `type`.
+fn part_event(
+    data: &mut ObjectWriter<'_>,
+    ch: &Channel,
+    item_id: &str,
     output_index: usize,
-    sequence_number: u64,
-    summary_index: Option<u32>,
-    /// The event type: a static ASCII name, written as is.
-    kind: &'static str,
-}
-
-impl DeltaFrame<'_> {
-    fn write(&self, out: &mut Vec<u8>) {
-        let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(self.kind.as_bytes());
-        out.extend_from_slice(b"\ndata: {");
-        if let Some(index) = self.content_index {
-            out.extend_from_slice(b"\"content_index\":");
-            out.extend_from_slice(digits.format(index).as_bytes());
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"delta\":");
-        write_json(out, self.delta);
-        out.extend_from_slice(b",\"item_id\":");
-        write_json(out, self.item_id);
-        if self.logprobs {
-            out.extend_from_slice(b",\"logprobs\":[]");
-        }
-        out.extend_from_slice(b",\"output_index\":");
-        out.extend_from_slice(digits.format(self.output_index).as_bytes());
-        out.extend_from_slice(b",\"sequence_number\":");
-        out.extend_from_slice(digits.format(self.sequence_number).as_bytes());
-        if let Some(index) = self.summary_index {
-            out.extend_from_slice(b",\"summary_index\":");
-            out.extend_from_slice(digits.format(index).as_bytes());
-        }
-        out.extend_from_slice(b",\"type\":\"");
-        out.extend_from_slice(self.kind.as_bytes());
-        out.extend_from_slice(b"\"}\n\n");
-    }
+    seq: u64,
+    text: &str,
+) {
+    ch.index_before(data);
+    data.str("item_id", item_id)
+        .num("output_index", output_index)
+        .with("part", |out| ch.write_part(text, out))
+        .num("sequence_number", seq);
+    ch.index_after(data);
 }
 
 /// The fields of a response object that do not come from the request, in the order a JSON
@@ -791,25 +699,10 @@ const FIXED_FIELDS: [&str; 9] = [
     "usage",
 ];
 
-/// The JSON text of `value` (a `Value` always serialises).
-fn serialized(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-/// OpenAI's usage object of a response.
-fn usage_object(usage: &Usage) -> Value {
-    json!({
-        "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": usage.total_tokens(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn encoder() -> ResponsesStreamEncoder {
         let mut echo = Map::new();
@@ -824,24 +717,95 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_response_frame_is_the_bytes_of_the_generic_frame() {
-        let response =
-            json!({"id": "resp_1", "output": [{"text": "a \"quoted\" é"}], "usage": null});
-        let (mut generic, mut direct) = (encoder(), encoder());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        generic.emit(
-            &mut a,
-            "response.completed",
-            json!({ "response": response }),
-        );
-        direct.emit_response(&mut b, "response.completed", &serialized(&response));
-        assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
-        assert_eq!(generic.seq, direct.seq);
+    /// Every shape of event: reasoning, text, a function call and a custom tool call.
+    fn every_event(finish: FinishReason) -> Vec<ChatEvent> {
+        vec![
+            ChatEvent::thinking("why \"so\""),
+            ChatEvent::text("Hello \"there\" é\n"),
+            ChatEvent::ToolCallStart {
+                index: 0,
+                id: "call_1".to_owned(),
+                name: "read".to_owned(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                fragment: r#"{"path":"a"}"#.to_owned(),
+            },
+            ChatEvent::ToolCallEnd { index: 0 },
+            ChatEvent::ToolCallStart {
+                index: 1,
+                id: "call_2".to_owned(),
+                name: "apply_patch".to_owned(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 1,
+                fragment: r#"{"input":"*** Begin"}"#.to_owned(),
+            },
+            ChatEvent::ToolCallEnd { index: 1 },
+            ChatEvent::Usage(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                ..Usage::default()
+            }),
+            ChatEvent::done(finish),
+        ]
+    }
+
+    /// The frames of `out`: event name and data.
+    fn frames(out: &[u8]) -> Vec<(String, String)> {
+        let text = std::str::from_utf8(out).unwrap();
+        text.split_terminator("\n\n")
+            .map(|frame| {
+                let (event, data) = frame.split_once('\n').unwrap();
+                let event = event.strip_prefix("event: ").unwrap();
+                (
+                    event.to_owned(),
+                    data.strip_prefix("data: ").unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 
     #[test]
-    fn the_written_response_object_is_the_serialised_value() {
+    fn every_frame_is_the_json_a_value_writes_with_its_type_and_sequence_number() {
+        for summary in [false, true] {
+            for (finish, last) in [
+                (FinishReason::Stop, "response.completed"),
+                (FinishReason::Length, "response.incomplete"),
+            ] {
+                let mut enc = encoder();
+                enc.summary = summary;
+                enc.head.custom_tools = vec!["apply_patch".to_owned()];
+                let mut out = Vec::new();
+                for event in every_event(finish) {
+                    enc.encode(&event, &mut out);
+                }
+                let frames = frames(&out);
+                assert_eq!(frames.last().unwrap().0, last);
+                for (seq, (event, data)) in frames.iter().enumerate() {
+                    let value: Value = serde_json::from_str(data).unwrap();
+                    assert_eq!(&value.to_string(), data, "sorted keys, no spaces: {event}");
+                    assert_eq!(value["type"], event.as_str());
+                    assert_eq!(value["sequence_number"], seq);
+                }
+            }
+        }
+        let mut enc = encoder();
+        let mut out = Vec::new();
+        enc.encode(&ChatEvent::text("partial"), &mut out);
+        enc.encode_error(&ProviderError::malformed("bad \"json\""), &mut out);
+        let frames = frames(&out);
+        let names: Vec<&str> = frames.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(names[names.len() - 2..], ["error", "response.failed"]);
+        for (seq, (event, data)) in frames.iter().enumerate() {
+            let value: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(&value.to_string(), data, "{event}");
+            assert_eq!(value["sequence_number"], seq);
+        }
+    }
+
+    #[test]
+    fn the_written_response_object_is_the_documented_object() {
         let mut enc = encoder();
         enc.head.echo.insert("store".to_owned(), json!(false));
         enc.head
@@ -851,24 +815,38 @@ mod tests {
             .echo
             .insert("zeta".to_owned(), json!({"b": [1, 2]}));
         enc.head.echo.insert("aaa".to_owned(), json!(null));
-        enc.output.push(Some(
-            json!({"id": "msg_1", "content": [{"text": "hé \"x\""}]}),
-        ));
+        enc.output.push(Some(OutputItem::Text {
+            kind: ItemKind::Message,
+            summary: false,
+            id: "msg_1".to_owned(),
+            text: "hé \"x\"".to_owned(),
+        }));
         enc.output.push(None);
         enc.usage = Some(Usage {
             prompt_tokens: 3,
             completion_tokens: 4,
             ..Usage::default()
         });
+        let usage = json!({"input_tokens": 3, "input_tokens_details": {"cached_tokens": 0},
+                           "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0},
+                           "total_tokens": 7});
         for (status, incomplete) in [
             ("in_progress", None),
             ("completed", None),
             ("incomplete", Some("max_output_tokens")),
         ] {
-            let mut expected = enc.response_object(status);
-            if let Some(reason) = incomplete {
-                expected["incomplete_details"] = json!({ "reason": reason });
-            }
+            let expected = json!({
+                "aaa": null, "created_at": 1, "error": null, "id": "resp_1",
+                "incomplete_details": incomplete.map(|reason| json!({"reason": reason})),
+                "model": "m", "object": "response",
+                "output": [{"content": [{"annotations": [], "text": "hé \"x\"",
+                                         "type": "output_text"}],
+                            "id": "msg_1", "role": "assistant", "status": "completed",
+                            "type": "message"}],
+                "status": status, "store": false, "temperature": 1.0, "tools": [],
+                "usage": if status == "in_progress" { Value::Null } else { usage.clone() },
+                "zeta": {"b": [1, 2]},
+            });
             let mut written = Vec::new();
             enc.write_response_object(Ending { status, incomplete }, &mut written);
             assert_eq!(
@@ -880,81 +858,11 @@ mod tests {
     }
 
     #[test]
-    fn a_delta_frame_is_the_bytes_of_the_generic_frame() {
-        let cases = [
-            (Some(0), None, true, "response.output_text.delta"),
-            (
-                None,
-                Some(0),
-                false,
-                "response.reasoning_summary_text.delta",
-            ),
-            (None, None, false, "response.function_call_arguments.delta"),
-        ];
-        for (content_index, summary_index, logprobs, kind) in cases {
-            let delta = "tok \"q\" \\ é\n";
-            let mut data = json!({"delta": delta, "item_id": "msg_1_0", "output_index": 3});
-            if let Some(i) = content_index {
-                data["content_index"] = json!(i);
-            }
-            if let Some(i) = summary_index {
-                data["summary_index"] = json!(i);
-            }
-            if logprobs {
-                data["logprobs"] = json!([]);
-            }
-            let mut generic = encoder();
-            generic.seq = 7;
-            let mut a = Vec::new();
-            generic.emit(&mut a, kind, data);
-            let mut b = Vec::new();
-            DeltaFrame {
-                content_index,
-                delta,
-                item_id: "msg_1_0",
-                logprobs,
-                output_index: 3,
-                sequence_number: 7,
-                summary_index,
-                kind,
-            }
-            .write(&mut b);
-            assert_eq!(
-                String::from_utf8(a).unwrap(),
-                String::from_utf8(b).unwrap(),
-                "{kind}"
-            );
-        }
-    }
-
-    #[test]
     fn a_whole_answer_without_frames_ends_in_the_same_response() {
-        let events = |finish: FinishReason| {
-            vec![
-                ChatEvent::thinking("why"),
-                ChatEvent::text("Hello \"there\""),
-                ChatEvent::ToolCallStart {
-                    index: 0,
-                    id: "call_1".to_owned(),
-                    name: "read".to_owned(),
-                },
-                ChatEvent::ToolCallArgs {
-                    index: 0,
-                    fragment: r#"{"path":"a"}"#.to_owned(),
-                },
-                ChatEvent::ToolCallEnd { index: 0 },
-                ChatEvent::Usage(Usage {
-                    prompt_tokens: 3,
-                    completion_tokens: 4,
-                    ..Usage::default()
-                }),
-                ChatEvent::done(finish),
-            ]
-        };
         for finish in [FinishReason::Stop, FinishReason::Length] {
             let (mut framed, mut whole) = (encoder(), encoder().without_frames());
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            for event in events(finish.clone()) {
+            for event in every_event(finish.clone()) {
                 framed.encode(&event, &mut a);
                 whole.encode(&event, &mut b);
             }

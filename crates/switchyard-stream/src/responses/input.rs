@@ -146,6 +146,16 @@ impl Turns {
         }
     }
 
+    /// Adds a string `input`: one user message with one text part (what
+    /// [`Self::push_item`] makes of the item `{"type":"message","role":"user",
+    /// "content":[{"type":"input_text","text":...}]}`, without building and reading it).
+    pub(crate) fn push_user_text(&mut self, text: String) {
+        self.messages.push(Message {
+            content: vec![ContentPart::Text(text)],
+            ..Message::text(Role::User, "")
+        });
+    }
+
     fn push_message(&mut self, path: &str, m: WireMessage) -> Result<(), RequestError> {
         let role = match m.role.as_str() {
             "system" | "developer" => Role::System,

@@ -8,7 +8,9 @@
 //! replaced, and a decoder that keeps the answer's bytes while reading its usage and end).
 
 mod encode;
+mod frame;
 mod input;
+mod output;
 pub mod passthrough;
 pub mod request;
 mod tools;

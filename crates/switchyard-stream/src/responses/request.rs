@@ -167,20 +167,24 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
     let input_items = match wire.input {
         None => Vec::new(),
         Some(WireInput::Text(text)) => {
-            vec![json!({"type": "message", "role": "user",
-                        "content": [{"type": "input_text", "text": text}]})]
+            let item = json!({"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": text}]});
+            turns.push_user_text(text);
+            vec![item]
         }
-        Some(WireInput::Items(items)) => items,
+        Some(WireInput::Items(items)) => {
+            if items.len() > MAX_INPUT_ITEMS {
+                return Err(RequestError::field(
+                    "input",
+                    format!("more than {MAX_INPUT_ITEMS} items"),
+                ));
+            }
+            for (i, item) in items.iter().enumerate() {
+                turns.push_item(&format!("input[{i}]"), item.clone())?;
+            }
+            items
+        }
     };
-    if input_items.len() > MAX_INPUT_ITEMS {
-        return Err(RequestError::field(
-            "input",
-            format!("more than {MAX_INPUT_ITEMS} items"),
-        ));
-    }
-    for (i, item) in input_items.iter().enumerate() {
-        turns.push_item(&format!("input[{i}]"), item.clone())?;
-    }
     let tools = decode_tools(wire.tools, opts.drop_unsupported_tools)?;
     let mut chat = ChatRequest::new(wire.model, turns.messages);
     chat.tools = tools.specs;
