@@ -1,61 +1,106 @@
-//! A thin HTTP/1 client for plain `http://` upstreams reached without a proxy: its own
-//! bounded pool of hyper connections, each one driven by the task of the request that uses
-//! it, so the chunks of a streamed answer go from the socket to the decoder without a
-//! hand-off to another task (reqwest's connection task and body channel cost a task
-//! wake-up per chunk). `https://` upstreams and upstreams behind a proxy keep the reqwest
-//! client (rustls, private CA, proxies).
+//! A thin HTTP/1.1 client for plain `http://` upstreams reached without a proxy: its own
+//! bounded pool of connections, each one read and written by the task of the request that
+//! uses it, the wire handled by [`crate::h1`] (heads by `httparse`, the body's framing
+//! decoded in place). The chunks of a streamed answer go from the socket to the decoder
+//! without a hand-off to another task (reqwest's connection task and body channel cost a
+//! task wake-up per chunk) and without a piece of body per chunk (hyper's client hands each
+//! chunk through its body channel). `https://` upstreams and upstreams behind a proxy keep
+//! the reqwest client (rustls, private CA, proxies).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, USER_AGENT};
-use http::{Request, Response, Uri};
-use http_body::Body as _;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, Connection, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::Response;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use switchyard_core::{ErrorKind, ProviderError, TimeoutPhase};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::{ClientBuildError, ClientConfig, default_headers};
+use crate::h1::{self, BodyDecoder, WireError};
 
 /// Idle connections kept per upstream (as the reqwest client's `pool_max_idle_per_host`).
 const MAX_IDLE: usize = 64;
 
-type Driver = Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+/// How much room a read asks for in the connection's buffer.
+const READ_ROOM: usize = 16 * 1024;
 
-/// One connection: the handle that sends requests and the future that runs it.
+/// One connection to the upstream and the bytes read from it and not used yet.
+#[derive(Debug)]
 struct Conn {
-    send: SendRequest<Full<Bytes>>,
-    /// `None` once the connection has ended.
-    driver: Option<Driver>,
+    stream: TcpStream,
+    buf: BytesMut,
+    /// Whether it has carried an answer before (a failure before the first byte of an
+    /// answer on a reused connection is the server having closed it while idle).
+    reused: bool,
+}
+
+/// Why a read of the answer stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DirectError {
+    /// The socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The answer is not valid HTTP/1.1.
+    #[error("{0}")]
+    Wire(#[from] WireError),
 }
 
 impl Conn {
-    /// Runs the connection as far as it can go now (reads, writes, hands the body a chunk).
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        if let Some(driver) = self.driver.as_mut() {
-            if driver.as_mut().poll(cx).is_ready() {
-                self.driver = None;
+    /// Reads more bytes into the buffer: `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_ROOM / 4 {
+            self.buf.reserve(READ_ROOM);
+        }
+        loop {
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    match self.stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    /// Whether an idle connection can take a request: still open, and ready.
-    fn usable(&mut self) -> bool {
-        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        self.drive(&mut cx);
-        self.driver.is_some() && matches!(self.send.poll_ready(&mut cx), Poll::Ready(Ok(())))
+    /// Reads until a whole answer head is in; `Ok(None)`: the connection ended (or broke)
+    /// before any byte of an answer came.
+    async fn read_head(&mut self) -> Result<Option<h1::Head>, DirectError> {
+        loop {
+            if let Some(head) = h1::parse_head(&mut self.buf)? {
+                return Ok(Some(head));
+            }
+            let empty = self.buf.is_empty();
+            match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
+                Ok(0) if empty => return Ok(None),
+                Ok(0) => return Err(WireError::EndedEarly.into()),
+                Ok(_) => {}
+                Err(e) if empty && is_reset(&e) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
+/// A connection the peer closed or reset.
+fn is_reset(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+    )
+}
+
+#[derive(Debug)]
 struct Pool {
     idle: Mutex<Vec<(Conn, Instant)>>,
     idle_timeout: Duration,
@@ -64,13 +109,12 @@ struct Pool {
     addr: String,
     /// The URL requests go to, for error messages.
     url: String,
-    /// Its path and query (the request target).
-    path: Uri,
-    /// Every request's headers: the configured ones, bearer token, user agent, host.
-    headers: HeaderMap,
+    /// Every request's head up to its length: `POST <path>`, the configured headers,
+    /// bearer token, user agent, host.
+    head: Vec<u8>,
 }
 
-/// A pooled HTTP/1 client for one plain-HTTP URL (an upstream's chat endpoint), sending
+/// A pooled HTTP/1.1 client for one plain-HTTP URL (an upstream's chat endpoint), sending
 /// JSON `POST`s. Cheap to clone.
 #[derive(Clone)]
 pub struct DirectClient {
@@ -105,9 +149,10 @@ impl DirectClient {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let Ok(path) = Uri::try_from(&parsed[url::Position::BeforePath..]) else {
+        let target = &parsed[url::Position::BeforePath..];
+        if http::Uri::try_from(target).is_err() {
             return Ok(None);
-        };
+        }
         let mut headers = default_headers(config)?;
         let invalid = |e: http::header::InvalidHeaderValue| ClientBuildError::InvalidHeader {
             name: "host".into(),
@@ -136,8 +181,7 @@ impl DirectClient {
                 connect_timeout: config.timeouts.connect,
                 addr,
                 url: url.to_owned(),
-                path,
-                headers,
+                head: h1::request_head(target, &headers),
             }),
         }))
     }
@@ -147,59 +191,59 @@ impl DirectClient {
         &self.pool.url
     }
 
-    /// `POST` the JSON `body`: the answer's head, and its body as a stream that
-    /// drives the connection. An idle pooled connection that turns out closed before the
-    /// request was written is replaced by a new one.
+    /// `POST` the JSON `body`: the answer's head, and its body as a stream that reads the
+    /// connection. A pooled connection that turns out closed (the write fails, or it ends
+    /// before any byte of an answer) is replaced by a new one, once.
     pub(crate) async fn post(
         &self,
         body: Bytes,
     ) -> Result<(Response<()>, DirectBody), ProviderError> {
         let target = self.pool.url.as_str();
+        let mut request = Vec::new();
+        h1::write_request(&self.pool.head, &body, &mut request);
         let mut conn = match self.checkout() {
             Some(conn) => conn,
             None => self.connect(target).await?,
         };
-        let mut request = self.request(body);
-        for _ in 0..2 {
-            match exchange(&mut conn, request).await {
-                Ok(response) => {
-                    let (parts, incoming) = response.into_parts();
-                    let body = DirectBody {
-                        incoming,
-                        conn: Some(conn),
-                        pool: Arc::clone(&self.pool),
-                    };
-                    return Ok((Response::from_parts(parts, ()), body));
+        loop {
+            let reused = conn.reused;
+            let sent = match conn.stream.write_all(&request).await {
+                Ok(()) => conn.read_head().await,
+                Err(e) if reused && is_reset(&e) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+            let head = match sent {
+                Ok(Some(head)) => head,
+                Ok(None) if reused => {
+                    conn = self.connect(target).await?;
+                    continue;
                 }
-                Err(mut failed) => match failed.take_message() {
-                    // Not written: the pooled connection was closed; once more on a new one.
-                    Some(unsent) => {
-                        request = unsent;
-                        conn = self.connect(target).await?;
-                    }
-                    None => return Err(send_error(failed.error(), target)),
-                },
-            }
+                Ok(None) => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Upstream,
+                        format!("{target}: the connection closed before an answer came"),
+                    ));
+                }
+                Err(e) => return Err(send_error(&e, target)),
+            };
+            let mut response = Response::new(());
+            *response.status_mut() = head.status;
+            *response.headers_mut() = head.headers;
+            let body = DirectBody {
+                decoder: BodyDecoder::new(head.framing),
+                keep_alive: head.keep_alive,
+                conn: Some(conn),
+                pool: Arc::clone(&self.pool),
+            };
+            return Ok((response, body));
         }
-        Err(ProviderError::new(
-            ErrorKind::Connect,
-            format!("{target}: the connection closed before the request was sent"),
-        ))
     }
 
-    fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.pool.path.clone();
-        *request.headers_mut() = self.pool.headers.clone();
-        request
-    }
-
-    /// The most recently used idle connection that is still open and not too old.
+    /// The most recently used idle connection that is not too old.
     fn checkout(&self) -> Option<Conn> {
         let mut idle = self.pool.idle.lock().ok()?;
-        while let Some((mut conn, since)) = idle.pop() {
-            if since.elapsed() < self.pool.idle_timeout && conn.usable() {
+        while let Some((conn, since)) = idle.pop() {
+            if since.elapsed() < self.pool.idle_timeout {
                 return Some(conn);
             }
         }
@@ -224,29 +268,12 @@ impl DirectClient {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY on an upstream connection");
         }
-        let (send, driver) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ProviderError::new(ErrorKind::Connect, format!("{target}: {e}")))?;
         Ok(Conn {
-            send,
-            driver: Some(Box::pin(driver)),
+            stream,
+            buf: BytesMut::with_capacity(READ_ROOM),
+            reused: false,
         })
     }
-}
-
-type Failed = hyper::client::conn::TrySendError<Request<Full<Bytes>>>;
-
-/// Sends `request` on `conn`, driving the connection until the answer's head arrives.
-async fn exchange(
-    conn: &mut Conn,
-    request: Request<Full<Bytes>>,
-) -> Result<Response<Incoming>, Failed> {
-    let mut answer = std::pin::pin!(conn.send.try_send_request(request));
-    std::future::poll_fn(|cx| {
-        conn.drive(cx);
-        answer.as_mut().poll(cx)
-    })
-    .await
 }
 
 /// A refused, unresolvable or failed connection attempt, classified as reqwest's are.
@@ -268,50 +295,43 @@ fn connect_error(err: &std::io::Error, target: &str) -> ProviderError {
 }
 
 /// A failure after the connection was made and before the answer's head.
-fn send_error(err: &hyper::Error, target: &str) -> ProviderError {
+fn send_error(err: &DirectError, target: &str) -> ProviderError {
     ProviderError::new(
         ErrorKind::Upstream,
-        format!("{target}: error sending request: {}", error_text(err)),
+        format!("{target}: error sending request: {err}"),
     )
 }
 
 /// A direct body that broke off: `stream_ended_early`.
-pub(crate) fn body_error(err: hyper::Error, target: &str) -> ProviderError {
-    let text = error_text(&err);
-    ProviderError::ended_early(format!("{target}: error decoding response body: {text}"))
+pub(crate) fn body_error(err: DirectError, target: &str) -> ProviderError {
+    ProviderError::ended_early(format!("{target}: error decoding response body: {err}"))
         .with_source(err)
 }
 
-fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-/// The body of an answer from [`DirectClient::post`]: polling it drives the connection, and
+/// The body of an answer from [`DirectClient::post`]: polling it reads the connection, and
 /// a connection whose answer was read to the end goes back to the pool. Dropping it
 /// earlier closes the connection (which cancels the upstream request).
+#[derive(Debug)]
 pub(crate) struct DirectBody {
-    incoming: Incoming,
+    decoder: BodyDecoder,
+    /// Whether the connection can take another request once the body has ended.
+    keep_alive: bool,
+    /// `None` once the body has ended or failed.
     conn: Option<Conn>,
     pool: Arc<Pool>,
 }
 
 impl DirectBody {
-    fn release(&mut self, cx: &mut Context<'_>) {
+    /// The body has ended: the connection goes back to the pool when it can take another
+    /// request (nothing unread after the answer).
+    fn release(&mut self) {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        // Let the connection see the end of the answer, so it can take the next request.
-        conn.drive(cx);
-        if conn.driver.is_none() || conn.send.is_closed() {
+        if !self.keep_alive || !conn.buf.is_empty() {
             return;
         }
+        conn.reused = true;
         if let Ok(mut idle) = self.pool.idle.lock() {
             if idle.len() < MAX_IDLE {
                 idle.push((conn, Instant::now()));
@@ -321,29 +341,47 @@ impl DirectBody {
 }
 
 impl Stream for DirectBody {
-    type Item = Result<Bytes, hyper::Error>;
+    type Item = Result<Bytes, DirectError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(conn) = this.conn.as_mut() {
-                conn.drive(cx);
-            }
-            match Pin::new(&mut this.incoming).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Poll::Ready(Some(Ok(data)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let data = match this.decoder.decode(&mut conn.buf) {
+                Ok(n) => conn.buf.split_to(n),
+                Err(e) => {
                     this.conn = None;
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(Some(Err(e.into())));
                 }
-                Poll::Ready(None) => {
-                    this.release(cx);
+            };
+            if this.decoder.is_done() {
+                this.release();
+            }
+            if !data.is_empty() {
+                return Poll::Ready(Some(Ok(data.freeze())));
+            }
+            if this.conn.is_none() {
+                return Poll::Ready(None);
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match conn.poll_fill(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    this.conn = None;
+                    if let Err(e) = this.decoder.end_of_input() {
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
                     return Poll::Ready(None);
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
             }
         }
     }

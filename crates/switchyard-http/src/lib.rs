@@ -46,6 +46,7 @@ mod client;
 mod direct;
 mod drain;
 mod errors;
+pub mod h1;
 mod send;
 mod setup;
 mod timed;

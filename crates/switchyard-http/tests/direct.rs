@@ -271,3 +271,124 @@ async fn a_whole_answer_over_the_limit_is_refused_naming_it() {
     assert_eq!(err.reason_code(), "malformed_stream", "{err}");
     assert!(err.message().contains("larger than 16 bytes"), "{err}");
 }
+
+/// Serves every request on every accepted connection with `pieces`, written one at a time
+/// with a pause between them (so the client reads them apart); closes the connection after
+/// the answer when `close`. Returns the URL and the count of accepted connections.
+async fn upstream_writing(pieces: Vec<Vec<u8>>, close: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let pieces = Arc::new(pieces);
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let pieces = Arc::clone(&pieces);
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    if !read_request(&mut sock).await {
+                        return;
+                    }
+                    for piece in pieces.iter() {
+                        let _ = sock.write_all(piece).await;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/api/chat"), accepted)
+}
+
+/// The NDJSON lines as a chunked answer: one chunk per line, each written in pieces that
+/// split the size lines, the data and the CRLFs; then the last chunk and a trailer.
+fn chunked_pieces() -> Vec<Vec<u8>> {
+    let mut wire = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for line in LINES.split_inclusive('\n') {
+        wire.extend_from_slice(format!("{:x};ext=1\r\n{line}\r\n", line.len()).as_bytes());
+    }
+    wire.extend_from_slice(b"0\r\nx-trailer: 1\r\n\r\n");
+    wire.chunks(37).map(<[u8]>::to_vec).collect()
+}
+
+#[tokio::test]
+async fn a_chunked_answer_read_in_pieces_decodes_and_its_connection_is_reused() {
+    let (url, accepted) = upstream_writing(chunked_pieces(), false).await;
+    let client = direct(&url, &ClientConfig::default());
+    for _ in 0..2 {
+        assert_eq!(chat_text(&client).await, "Hello");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one connection served both"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_that_ends_at_the_close_decodes_on_a_new_connection_each_time() {
+    let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n\r\n".to_vec();
+    let (url, accepted) = upstream_writing(vec![head, LINES.as_bytes().to_vec()], true).await;
+    let client = direct(&url, &ClientConfig::default());
+    for _ in 0..2 {
+        assert_eq!(chat_text(&client).await, "Hello");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "no reuse without framing"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_cut_inside_a_chunk_is_stream_ended_early_after_its_text() {
+    let mut pieces = chunked_pieces();
+    let whole: Vec<u8> = pieces.concat();
+    let cut = whole.len() - 60;
+    pieces = vec![whole[..cut].to_vec()];
+    let (url, _) = upstream_writing(pieces, true).await;
+    let client = direct(&url, &ClientConfig::default());
+    let timeouts = Timeouts {
+        first_token: Duration::from_secs(10),
+        ..Timeouts::default()
+    };
+    let mut stream = chat_stream_direct(
+        &client,
+        b"{}".to_vec(),
+        OllamaStreamDecoder::new(),
+        timeouts,
+    )
+    .await
+    .unwrap();
+    let mut text = String::new();
+    let mut failure = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(ChatEvent::TextDelta { text: t }) => text.push_str(&t),
+            Ok(_) => {}
+            Err(e) => failure = Some(e),
+        }
+    }
+    assert_eq!(text, "Hello", "the text before the cut is delivered");
+    let err = failure.expect("the cut is an error");
+    assert_eq!(err.reason_code(), "stream_ended_early", "{err}");
+}
+
+#[tokio::test]
+async fn a_broken_answer_head_is_an_upstream_error_naming_it() {
+    let (url, _) = upstream_writing(
+        vec![b"HTTP/1.1 200 OK\r\ncontent-length: many\r\n\r\n".to_vec()],
+        true,
+    )
+    .await;
+    let err = failure(&url, Timeouts::default()).await;
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(err.message().contains("content-length"), "{err}");
+}
