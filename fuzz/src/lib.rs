@@ -5,7 +5,9 @@
 //! code under test is a finding too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+use bytes::BytesMut;
 use switchyard_core::{ChatEvent, ProviderError};
+use switchyard_stream::h1::{BodyDecoder, MAX_CHUNK_LINE, MAX_TRAILERS, WireError, parse_head};
 use switchyard_stream::ndjson::LineFramer;
 use switchyard_stream::recovery::TextToolCallRecovery;
 use switchyard_stream::sse::SseFramer;
@@ -597,5 +599,64 @@ pub fn responses_passthrough(data: &[u8]) {
         let mut before = before;
         before.remove("model");
         assert_eq!(after, before);
+    }
+}
+
+/// What decoding a body in some pieces gave: the body bytes, whether it ended, and the
+/// error that stopped it.
+fn decode_in_pieces(
+    framing: switchyard_stream::h1::Framing,
+    wire: &[u8],
+    piece: usize,
+) -> (Vec<u8>, bool, Option<WireError>) {
+    let mut decoder = BodyDecoder::new(framing);
+    let mut buf = BytesMut::new();
+    let mut body = Vec::new();
+    for part in wire.chunks(piece.max(1)) {
+        buf.extend_from_slice(part);
+        match decoder.decode(&mut buf) {
+            Ok(n) => body.extend_from_slice(&buf.split_to(n)),
+            Err(e) => return (body, false, Some(e)),
+        }
+        // Only a partial line (a chunk size or a trailer) is ever kept back.
+        assert!(
+            decoder.is_done() || buf.len() <= MAX_TRAILERS.max(MAX_CHUNK_LINE) + 2,
+            "{} bytes kept back",
+            buf.len()
+        );
+        if decoder.is_done() {
+            break;
+        }
+    }
+    let done = decoder.is_done() || decoder.end_of_input().is_ok();
+    (body, done, None)
+}
+
+/// An answer (head and body) on the wire, read in pieces whose size comes from the first
+/// byte: the head parses or fails without panicking, and the body decodes to the same bytes
+/// and the same outcome whether it is read in pieces or all at once.
+pub fn h1_answer(data: &[u8]) {
+    let Some((&seed, wire)) = data.split_first() else {
+        return;
+    };
+    let mut buf = BytesMut::from(wire);
+    let Ok(Some(head)) = parse_head(&mut buf) else {
+        return;
+    };
+    let rest = buf.to_vec();
+    let whole = decode_in_pieces(head.framing, &rest, rest.len());
+    let pieces = decode_in_pieces(head.framing, &rest, usize::from(seed % 64) + 1);
+    assert!(whole.0.len() <= rest.len());
+    match (&whole.2, &pieces.2) {
+        (None, None) => {
+            assert_eq!(whole.0, pieces.0, "the body depends on how it was read");
+            assert_eq!(whole.1, pieces.1, "the end depends on how it was read");
+        }
+        // An error may come earlier or later in pieces (a line's end is not seen yet),
+        // but the body decoded before it never disagrees.
+        _ => {
+            let n = whole.0.len().min(pieces.0.len());
+            assert_eq!(whole.0[..n], pieces.0[..n]);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! A thin HTTP/1.1 client for plain `http://` upstreams reached without a proxy: its own
 //! bounded pool of connections, each one read and written by the task of the request that
-//! uses it, the wire handled by [`crate::h1`] (heads by `httparse`, the body's framing
+//! uses it, the wire handled by `switchyard_stream::h1` (heads by `httparse`, the body's framing
 //! decoded in place). The chunks of a streamed answer go from the socket to the decoder
 //! without a hand-off to another task (reqwest's connection task and body channel cost a
 //! task wake-up per chunk) and without a piece of body per chunk (hyper's client hands each
@@ -22,10 +22,21 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::{ClientBuildError, ClientConfig, default_headers};
-use crate::h1::{self, BodyDecoder, WireError};
+use switchyard_stream::h1::{self, BodyDecoder, WireError};
 
 /// Idle connections kept per upstream (as the reqwest client's `pool_max_idle_per_host`).
 const MAX_IDLE: usize = 64;
+
+/// Headers about a message's framing or its connection, which only the client writes.
+const FRAMING_HEADERS: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+];
 
 /// How much room a read asks for in the connection's buffer.
 const READ_ROOM: usize = 16 * 1024;
@@ -49,6 +60,9 @@ pub(crate) enum DirectError {
     /// The answer is not valid HTTP/1.1.
     #[error("{0}")]
     Wire(#[from] WireError),
+    /// The connection closed before an answer's head was complete.
+    #[error("the connection closed before an answer came")]
+    Closed,
 }
 
 impl Conn {
@@ -72,22 +86,29 @@ impl Conn {
         }
     }
 
-    /// Reads until a whole answer head is in; `Ok(None)`: the connection ended (or broke)
-    /// before any byte of an answer came.
-    async fn read_head(&mut self) -> Result<Option<h1::Head>, DirectError> {
+    /// Reads until a whole answer head is in.
+    async fn read_head(&mut self) -> Result<h1::Head, DirectError> {
         loop {
             if let Some(head) = h1::parse_head(&mut self.buf)? {
-                return Ok(Some(head));
+                return Ok(head);
             }
-            let empty = self.buf.is_empty();
             match std::future::poll_fn(|cx| self.poll_fill(cx)).await {
-                Ok(0) if empty => return Ok(None),
-                Ok(0) => return Err(WireError::EndedEarly.into()),
+                Ok(0) => return Err(DirectError::Closed),
                 Ok(_) => {}
-                Err(e) if empty && is_reset(&e) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Whether a pooled connection can take a request: the server has not closed it and
+    /// sent nothing since its last answer (one non-blocking read; a stale byte would be
+    /// read as the next answer).
+    fn idle_and_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(
+            self.stream.try_read(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
     }
 }
 
@@ -149,11 +170,17 @@ impl DirectClient {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let target = &parsed[url::Position::BeforePath..];
+        // Path and query; a fragment is never sent.
+        let target = &parsed[url::Position::BeforePath..url::Position::AfterQuery];
         if http::Uri::try_from(target).is_err() {
             return Ok(None);
         }
         let mut headers = default_headers(config)?;
+        // The request's framing is the client's own (`content-length`); configured headers
+        // cannot change it or the connection's handling.
+        for name in FRAMING_HEADERS {
+            headers.remove(name);
+        }
         let invalid = |e: http::header::InvalidHeaderValue| ClientBuildError::InvalidHeader {
             name: "host".into(),
             reason: e.to_string(),
@@ -192,8 +219,11 @@ impl DirectClient {
     }
 
     /// `POST` the JSON `body`: the answer's head, and its body as a stream that reads the
-    /// connection. A pooled connection that turns out closed (the write fails, or it ends
-    /// before any byte of an answer) is replaced by a new one, once.
+    /// connection. A pooled connection is checked before use (closed, or holding bytes
+    /// nobody asked for: dropped); one the server closes between the check and the write
+    /// (the write fails) is replaced by a new one, once. After a written request nothing is
+    /// sent again: the server may have taken it. An answer the server sent before it
+    /// stopped reading (a 413) is still read.
     pub(crate) async fn post(
         &self,
         body: Bytes,
@@ -205,45 +235,47 @@ impl DirectClient {
             Some(conn) => conn,
             None => self.connect(target).await?,
         };
-        loop {
-            let reused = conn.reused;
-            let sent = match conn.stream.write_all(&request).await {
-                Ok(()) => conn.read_head().await,
-                Err(e) if reused && is_reset(&e) => Ok(None),
-                Err(e) => Err(e.into()),
-            };
-            let head = match sent {
-                Ok(Some(head)) => head,
-                Ok(None) if reused => {
-                    conn = self.connect(target).await?;
-                    continue;
+        let head = loop {
+            match conn.stream.write_all(&request).await {
+                Ok(()) => match conn.read_head().await {
+                    Ok(head) => break head,
+                    Err(e) => return Err(answer_error(&e, target)),
+                },
+                Err(write) => {
+                    // The server may have answered (413, 400) before it stopped reading.
+                    if let Ok(head) = conn.read_head().await {
+                        break h1::Head {
+                            keep_alive: false,
+                            ..head
+                        };
+                    }
+                    // A pooled connection the server closed between the check and the
+                    // write: nothing of the request was taken; once more on a new one.
+                    if conn.reused && is_reset(&write) {
+                        conn = self.connect(target).await?;
+                        continue;
+                    }
+                    return Err(answer_error(&write.into(), target));
                 }
-                Ok(None) => {
-                    return Err(ProviderError::new(
-                        ErrorKind::Upstream,
-                        format!("{target}: the connection closed before an answer came"),
-                    ));
-                }
-                Err(e) => return Err(send_error(&e, target)),
-            };
-            let mut response = Response::new(());
-            *response.status_mut() = head.status;
-            *response.headers_mut() = head.headers;
-            let body = DirectBody {
-                decoder: BodyDecoder::new(head.framing),
-                keep_alive: head.keep_alive,
-                conn: Some(conn),
-                pool: Arc::clone(&self.pool),
-            };
-            return Ok((response, body));
-        }
+            }
+        };
+        let mut response = Response::new(());
+        *response.status_mut() = head.status;
+        *response.headers_mut() = head.headers;
+        let body = DirectBody {
+            decoder: BodyDecoder::new(head.framing),
+            keep_alive: head.keep_alive,
+            conn: Some(conn),
+            pool: Arc::clone(&self.pool),
+        };
+        Ok((response, body))
     }
 
-    /// The most recently used idle connection that is not too old.
+    /// The most recently used idle connection that is not too old and still open.
     fn checkout(&self) -> Option<Conn> {
         let mut idle = self.pool.idle.lock().ok()?;
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < self.pool.idle_timeout {
+            if since.elapsed() < self.pool.idle_timeout && conn.idle_and_open() {
                 return Some(conn);
             }
         }
@@ -294,12 +326,14 @@ fn connect_error(err: &std::io::Error, target: &str) -> ProviderError {
     ProviderError::new(kind, format!("{target}: error connecting: {text}"))
 }
 
-/// A failure after the connection was made and before the answer's head.
-fn send_error(err: &DirectError, target: &str) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::Upstream,
-        format!("{target}: error sending request: {err}"),
-    )
+/// A failure after the connection was made and before the answer's head: the socket
+/// (`error sending request`) or an answer that is not HTTP/1.1 (`bad answer`).
+fn answer_error(err: &DirectError, target: &str) -> ProviderError {
+    let what = match err {
+        DirectError::Wire(_) => "bad answer",
+        DirectError::Io(_) | DirectError::Closed => "error sending request",
+    };
+    ProviderError::new(ErrorKind::Upstream, format!("{target}: {what}: {err}"))
 }
 
 /// A direct body that broke off: `stream_ended_early`.
@@ -333,6 +367,13 @@ impl DirectBody {
         }
         conn.reused = true;
         if let Ok(mut idle) = self.pool.idle.lock() {
+            // The oldest come first: close those past the idle timeout.
+            let timeout = self.pool.idle_timeout;
+            let expired = idle
+                .iter()
+                .take_while(|(_, since)| since.elapsed() >= timeout);
+            let expired = expired.count();
+            idle.drain(..expired);
             if idle.len() < MAX_IDLE {
                 idle.push((conn, Instant::now()));
             }

@@ -46,7 +46,6 @@ mod client;
 mod direct;
 mod drain;
 mod errors;
-pub mod h1;
 mod send;
 mod setup;
 mod timed;

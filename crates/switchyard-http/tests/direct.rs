@@ -392,3 +392,49 @@ async fn a_broken_answer_head_is_an_upstream_error_naming_it() {
     assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
     assert!(err.message().contains("content-length"), "{err}");
 }
+
+#[tokio::test]
+async fn a_pooled_connection_with_stale_bytes_is_not_used() {
+    // Each answer is followed by a stray byte; the next request must not read it as its
+    // answer.
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+        LINES.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(LINES.as_bytes());
+    let (url, accepted) = upstream_writing(vec![head, b"X".to_vec()], false).await;
+    let client = direct(&url, &ClientConfig::default());
+    assert_eq!(chat_text(&client).await, "Hello");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(chat_text(&client).await, "Hello");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the stale connection was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_is_not_sent_again() {
+    // The server reads the request and closes without answering: no second attempt.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    tokio::spawn(async move {
+        for _ in 0..4 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            if read_request(&mut sock).await {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let err = failure(&format!("http://{addr}/api/chat"), Timeouts::default()).await;
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    assert!(err.message().contains("closed before an answer"), "{err}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}

@@ -1,6 +1,6 @@
 //! Sans-IO codecs for every byte Switchyard reads from an upstream or writes to a client.
 //!
-//! No tokio, no HTTP: decoders are fed byte slices of any size (split anywhere, also inside
+//! No tokio, no sockets: decoders are fed byte slices of any size (split anywhere, also inside
 //! a UTF-8 sequence or a CRLF pair) and push [`switchyard_core::ChatEvent`]s; encoders turn
 //! events back into bytes. Every buffer is bounded (lines and SSE events: 16 MiB by default,
 //! configurable, with a clear error past it) and nothing here panics on bad input.
@@ -15,6 +15,9 @@
 //! - [`recovery`]: [`recovery::TextToolCallRecovery`], tool calls written as text
 //!   (`<tool_call>`, `[TOOL_CALLS]`, `<|python_tag|>`, bare or fenced JSON) turned into
 //!   structured calls.
+//! - [`h1`]: the HTTP/1.1 wire of an upstream client: the request head, answer heads
+//!   (`httparse`) and the body's framing (`content-length`, `chunked`, until the close),
+//!   decoded in place.
 //! - [`decoder`]: the decode pipeline a transport drives, [`decoder::EventDecoder`]
 //!   (implemented by both stream decoders), [`decoder::RecoveringDecoder`] (a decoder
 //!   followed by text tool-call recovery) and [`decoder::recover_tool_calls`] for whole
@@ -51,6 +54,7 @@ pub mod anthropic;
 pub mod decoder;
 pub mod embed;
 pub mod generate;
+pub mod h1;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

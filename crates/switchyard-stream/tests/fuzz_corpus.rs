@@ -25,6 +25,7 @@ fn target(name: &str) -> Option<fn(&[u8])> {
         "responses_passthrough" => harness::responses_passthrough,
         "generate_stream" => harness::generate_stream,
         "embed_generate_codecs" => harness::embed_generate_codecs,
+        "h1_answer" => harness::h1_answer,
         _ => return None,
     })
 }

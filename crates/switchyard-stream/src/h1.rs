@@ -1,4 +1,5 @@
-//! The HTTP/1.1 wire of the direct client, without I/O: the request head written once per
+//! The HTTP/1.1 wire of an upstream client, without I/O (switchyard-http's direct client
+//! runs it over its sockets): the request head written once per
 //! upstream, the answer's head read with `httparse` (the parser hyper uses), and the body's
 //! framing (`content-length`, `chunked`, or until the connection closes) decoded in place in
 //! the read buffer.
@@ -11,13 +12,13 @@
 //!
 //! ```
 //! # use bytes::BytesMut;
-//! # use switchyard_http::h1::{BodyDecoder, Framing};
+//! # use switchyard_stream::h1::{BodyDecoder, Framing};
 //! let mut buf = BytesMut::from(&b"5\r\nHello\r\n1;ext=1\r\n!\r\n0\r\n\r\n"[..]);
 //! let mut body = BodyDecoder::new(Framing::Chunked);
 //! let n = body.decode(&mut buf)?;
 //! assert_eq!(&buf[..n], b"Hello!");
 //! assert!(body.is_done());
-//! # Ok::<(), switchyard_http::h1::WireError>(())
+//! # Ok::<(), switchyard_stream::h1::WireError>(())
 //! ```
 
 use bytes::BytesMut;
@@ -37,7 +38,7 @@ pub const MAX_TRAILERS: usize = 64 * 1024;
 
 /// What is wrong with an upstream's answer on the wire. Stable reason codes:
 /// [`WireError::reason_code`].
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
     /// The head is longer than [`MAX_HEAD`].
     #[error("the answer's head is longer than {MAX_HEAD} bytes")]
@@ -51,8 +52,8 @@ pub enum WireError {
     /// The server switched protocols, which the client never asks for.
     #[error("the answer switches protocols (HTTP 101), which was not asked for")]
     SwitchingProtocols,
-    /// A chunk-size line that is not hexadecimal, or too long.
-    #[error("a chunk size is not valid: {0}")]
+    /// A chunked body that breaks the chunk format (the detail says how).
+    #[error("the chunked body is not valid: {0}")]
     BadChunk(&'static str),
     /// The trailers are longer than [`MAX_TRAILERS`].
     #[error("the answer's trailers are longer than {MAX_TRAILERS} bytes")]
@@ -171,12 +172,20 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
             headers.append(name, value);
         }
         let http11 = answer.version == Some(1);
-        let framing = framing_of(status, &headers)?;
+        let mut framing = framing_of(status, &headers)?;
+        // RFC 9112 6.1: an HTTP/1.0 answer with a transfer coding has faulty framing; read it
+        // to the close.
+        if !http11 && framing == Framing::Chunked {
+            framing = Framing::UntilClose;
+        }
         let close = headers
             .get_all(CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"close"));
-        let keep_alive = http11 && !close && framing != Framing::UntilClose;
+        // Both framings at once (6.3) is a smuggling pattern: the connection is not reused.
+        let ambiguous =
+            headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
+        let keep_alive = http11 && !close && !ambiguous && framing != Framing::UntilClose;
         let _ = buf.split_to(parsed);
         return Ok(Some(Head {
             status,
@@ -244,6 +253,9 @@ pub struct BodyDecoder {
     state: State,
     /// Trailer bytes read so far.
     trailers: usize,
+    /// An error found after some body data of the same call: returned by the next call,
+    /// so the data before it is delivered first.
+    failed: Option<WireError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +286,11 @@ impl BodyDecoder {
             Framing::Chunked => State::Size,
             Framing::UntilClose => State::UntilClose,
         };
-        Self { state, trailers: 0 }
+        Self {
+            state,
+            trailers: 0,
+            failed: None,
+        }
     }
 
     /// Whether the body has ended (all of it decoded).
@@ -298,7 +314,13 @@ impl BodyDecoder {
     /// Decodes what `buf` holds: moves the body data in it to its front and returns its
     /// length; the bytes after it are what is left to decode (a partial chunk-size line,
     /// or, once the body is done, whatever followed it).
+    ///
+    /// An error is returned once the data decoded before it has been: a call that finds one
+    /// after some data returns the data, the next call the error.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<usize, WireError> {
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
         let len = buf.len();
         let (mut read, mut written) = (0usize, 0usize);
         let result = loop {
@@ -331,10 +353,15 @@ impl BodyDecoder {
                     };
                 }
                 State::Size => {
-                    let Some(line) = line_of(rest, MAX_CHUNK_LINE)? else {
-                        break Ok(());
+                    let line = match line_of(rest, MAX_CHUNK_LINE) {
+                        Ok(Some(line)) => line,
+                        Ok(None) => break Ok(()),
+                        Err(()) => break Err(WireError::BadChunk("a chunk-size line is too long")),
                     };
-                    let size = chunk_size(&rest[..line.content])?;
+                    let size = match chunk_size(&rest[..line.content]) {
+                        Ok(size) => size,
+                        Err(e) => break Err(e),
+                    };
                     read += line.whole;
                     self.state = if size == 0 {
                         State::Trailers
@@ -346,11 +373,14 @@ impl BodyDecoder {
                     };
                 }
                 State::DataEnd => {
-                    let Some(line) = line_of(rest, 2)? else {
-                        break Ok(());
+                    let overrun = WireError::BadChunk("a chunk's data is longer than its size");
+                    let line = match line_of(rest, 0) {
+                        Ok(Some(line)) => line,
+                        Ok(None) => break Ok(()),
+                        Err(()) => break Err(overrun),
                     };
                     if line.content != 0 {
-                        break Err(WireError::BadChunk("no CRLF after a chunk's data"));
+                        break Err(overrun);
                     }
                     read += line.whole;
                     self.state = State::Size;
@@ -358,9 +388,9 @@ impl BodyDecoder {
                 State::Trailers => {
                     let room = MAX_TRAILERS.saturating_sub(self.trailers);
                     let line = match line_of(rest, room) {
-                        Ok(Some(line)) => line,
+                        Ok(Some(line)) if line.whole <= room => line,
                         Ok(None) => break Ok(()),
-                        Err(_) => break Err(WireError::TrailersTooLarge),
+                        Ok(Some(_)) | Err(()) => break Err(WireError::TrailersTooLarge),
                     };
                     read += line.whole;
                     self.trailers += line.whole;
@@ -375,7 +405,14 @@ impl BodyDecoder {
             buf.copy_within(read..len, written);
             buf.truncate(written + (len - read));
         }
-        result.map(|()| written)
+        match result {
+            Ok(()) => Ok(written),
+            Err(err) if written == 0 => Err(err),
+            Err(err) => {
+                self.failed = Some(err);
+                Ok(written)
+            }
+        }
     }
 }
 
@@ -386,8 +423,8 @@ struct Line {
 }
 
 /// The line at the front of `bytes` (ended by LF, an optional CR before it), when it is
-/// there; an error when no line end comes within `max` bytes.
-fn line_of(bytes: &[u8], max: usize) -> Result<Option<Line>, WireError> {
+/// there; `Err` when no line end comes within `max` bytes of content.
+fn line_of(bytes: &[u8], max: usize) -> Result<Option<Line>, ()> {
     let window = &bytes[..bytes.len().min(max.saturating_add(2))];
     match window.iter().position(|&b| b == b'\n') {
         Some(lf) => {
@@ -401,9 +438,7 @@ fn line_of(bytes: &[u8], max: usize) -> Result<Option<Line>, WireError> {
                 whole: lf + 1,
             }))
         }
-        None if window.len() >= max.saturating_add(2) => {
-            Err(WireError::BadChunk("a line is too long"))
-        }
+        None if window.len() >= max.saturating_add(2) => Err(()),
         None => Ok(None),
     }
 }
@@ -412,17 +447,18 @@ fn line_of(bytes: &[u8], max: usize) -> Result<Option<Line>, WireError> {
 fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 {
-        return Err(WireError::BadChunk("no hexadecimal size"));
+        return Err(WireError::BadChunk("a chunk size is not hexadecimal"));
     }
-    if digits > 15 {
-        return Err(WireError::BadChunk("a size above 2^60"));
+    let zeros = line[..digits].iter().take_while(|&&b| b == b'0').count();
+    if digits - zeros > 15 {
+        return Err(WireError::BadChunk("a chunk size above 2^60"));
     }
     let after = line[digits..].trim_ascii_start();
     if !(after.is_empty() || after[0] == b';') {
-        return Err(WireError::BadChunk("text after the size"));
+        return Err(WireError::BadChunk("text after a chunk size"));
     }
     let mut size = 0u64;
-    for &b in &line[..digits] {
+    for &b in &line[zeros..digits] {
         let digit = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
@@ -482,6 +518,33 @@ mod tests {
     }
 
     #[test]
+    fn data_before_an_error_is_delivered_first() {
+        let mut body = BodyDecoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&b"5\r\nHello\r\nzz\r\n"[..]);
+        assert_eq!(body.decode(&mut buf), Ok(5));
+        assert_eq!(&buf.split_to(5)[..], b"Hello");
+        let err = body.decode(&mut buf).unwrap_err();
+        assert_eq!(err.reason_code(), "bad_chunk");
+    }
+
+    #[test]
+    fn ambiguous_or_old_framing_is_not_reused() {
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(!h.keep_alive, "both framings: the connection is not reused");
+        let h = head("HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            h.framing,
+            Framing::UntilClose,
+            "HTTP/1.0 has no transfer codings"
+        );
+    }
+
+    #[test]
     fn interim_answers_are_skipped_and_the_body_stays_in_the_buffer() {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nlink: x\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"[..],
@@ -538,17 +601,33 @@ mod tests {
 
     #[test]
     fn bad_chunks_are_named_and_lines_are_bounded() {
-        for wire in [
-            &b"zz\r\n"[..],
-            b"5 x\r\n",
-            b"\r\n",
-            b"1234567890abcdef0\r\n",
-            b"1\r\naXYZW",
+        for (wire, detail) in [
+            (&b"zz\r\n"[..], "not hexadecimal"),
+            (b"5 x\r\n", "text after"),
+            (b"\r\n", "not hexadecimal"),
+            (b"1234567890abcdef0\r\n", "above 2^60"),
+            (b"1\r\naXYZW", "longer than its size"),
+            (b"1\r\naX\r\n", "longer than its size"),
         ] {
             let mut body = BodyDecoder::new(Framing::Chunked);
-            let err = body.decode(&mut BytesMut::from(wire)).unwrap_err();
+            let mut buf = BytesMut::from(wire);
+            let err = loop {
+                match body.decode(&mut buf) {
+                    Ok(n) => {
+                        assert!(n > 0, "{wire:?}: no progress and no error");
+                        let _ = buf.split_to(n);
+                    }
+                    Err(err) => break err,
+                }
+            };
             assert_eq!(err.reason_code(), "bad_chunk", "{wire:?}");
+            assert!(err.to_string().contains(detail), "{wire:?}: {err}");
         }
+        // Leading zeros are not digits that count.
+        let mut body = BodyDecoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&b"0000000000000000005\r\nHello\r\n0\r\n\r\n"[..]);
+        assert_eq!(body.decode(&mut buf), Ok(5));
+        assert!(body.is_done());
         let mut body = BodyDecoder::new(Framing::Chunked);
         let long = vec![b'1'; MAX_CHUNK_LINE + 2];
         assert!(body.decode(&mut BytesMut::from(&long[..])).is_err());
@@ -561,6 +640,18 @@ mod tests {
             body.decode(&mut BytesMut::from(&trailers[..])),
             Err(WireError::TrailersTooLarge)
         );
+        // Short lines too: the limit counts every byte.
+        let mut body = BodyDecoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&b"0\r\n"[..]);
+        let mut outcome = Ok(0);
+        for _ in 0..MAX_TRAILERS {
+            buf.extend_from_slice(b"a\n");
+            outcome = body.decode(&mut buf);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert_eq!(outcome, Err(WireError::TrailersTooLarge));
         let mut body = BodyDecoder::new(Framing::Length(5));
         assert_eq!(body.decode(&mut BytesMut::from(&b"abc"[..])), Ok(3));
         assert_eq!(body.end_of_input(), Err(WireError::EndedEarly));
