@@ -110,7 +110,9 @@ pub fn write_request(head: &[u8], body: &[u8], out: &mut Vec<u8>) {
 pub struct Head {
     /// The status.
     pub status: StatusCode,
-    /// The headers, in order.
+    /// The headers, in order, of an answer that is not a success (what the classification
+    /// of an error answer reads: its message, `retry-after`, rate limits); empty for a
+    /// success, whose headers nothing reads (its framing is in [`Head::framing`]).
     pub headers: HeaderMap,
     /// How the body is framed.
     pub framing: Framing,
@@ -163,28 +165,29 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
             let _ = buf.split_to(parsed);
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(answer.headers.len());
-        for h in answer.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| WireError::BadHead(format!("header name {:?}", h.name)))?;
-            let value = HeaderValue::from_bytes(h.value)
-                .map_err(|_| WireError::BadHead(format!("the value of {name}")))?;
-            headers.append(name, value);
+        let raw: &[httparse::Header<'_>] = answer.headers;
+        let mut headers = HeaderMap::new();
+        if !status.is_success() {
+            headers.reserve(raw.len());
+            for h in raw {
+                let name = HeaderName::from_bytes(h.name.as_bytes())
+                    .map_err(|_| WireError::BadHead(format!("header name {:?}", h.name)))?;
+                let value = HeaderValue::from_bytes(h.value)
+                    .map_err(|_| WireError::BadHead(format!("the value of {name}")))?;
+                headers.append(name, value);
+            }
         }
         let http11 = answer.version == Some(1);
-        let mut framing = framing_of(status, &headers)?;
+        let mut framing = framing_of(status, raw)?;
         // RFC 9112 6.1: an HTTP/1.0 answer with a transfer coding has faulty framing; read it
         // to the close.
         if !http11 && framing == Framing::Chunked {
             framing = Framing::UntilClose;
         }
-        let close = headers
-            .get_all(CONNECTION)
-            .iter()
-            .any(|v| has_token(v.as_bytes(), b"close"));
+        let close = values(raw, CONNECTION).any(|v| has_token(v, b"close"));
         // Both framings at once (6.3) is a smuggling pattern: the connection is not reused.
-        let ambiguous =
-            headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
+        let ambiguous = values(raw, TRANSFER_ENCODING).next().is_some()
+            && values(raw, CONTENT_LENGTH).next().is_some();
         let keep_alive = http11 && !close && !ambiguous && framing != Framing::UntilClose;
         let _ = buf.split_to(parsed);
         return Ok(Some(Head {
@@ -196,18 +199,26 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
     }
 }
 
+/// The values of the headers named `name` (any case), in order.
+fn values<'a>(
+    raw: &'a [httparse::Header<'a>],
+    name: HeaderName,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    raw.iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name.as_str()))
+        .map(|h| h.value)
+}
+
 /// The body framing of an answer (RFC 9112 section 6.3, for answers to a `POST`).
-fn framing_of(status: StatusCode, headers: &HeaderMap) -> Result<Framing, WireError> {
+fn framing_of(status: StatusCode, raw: &[httparse::Header<'_>]) -> Result<Framing, WireError> {
     if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
-    let codings = headers.get_all(TRANSFER_ENCODING);
-    if codings.iter().next().is_some() {
+    if let Some(last) = values(raw, TRANSFER_ENCODING).last() {
         // Chunked only when it is the last coding; any other ends at the close.
-        let last_chunked = codings
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+        let last_chunked = last
+            .rsplit(|&b| b == b',')
+            .next()
             .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         return Ok(if last_chunked {
             Framing::Chunked
@@ -216,8 +227,8 @@ fn framing_of(status: StatusCode, headers: &HeaderMap) -> Result<Framing, WireEr
         });
     }
     let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
+    for value in values(raw, CONTENT_LENGTH) {
+        for part in value.split(|&b| b == b',') {
             let text = part.trim_ascii();
             let bad = || WireError::BadContentLength(String::from_utf8_lossy(text).into_owned());
             if text.is_empty() || !text.iter().all(u8::is_ascii_digit) || text.len() > 19 {
@@ -479,13 +490,22 @@ mod tests {
 
     #[test]
     fn heads_give_status_headers_framing_and_reuse() {
-        let h = head("HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: 1\r\nx-a: 2\r\n\r\n")
+        let h = head("HTTP/1.1 429 Slow down\r\ncontent-length: 12\r\nx-a: 1\r\nX-A: 2\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(h.framing, Framing::Length(12));
-        assert_eq!(h.headers.get_all("x-a").iter().count(), 2);
+        assert_eq!(
+            h.headers.get_all("x-a").iter().count(),
+            2,
+            "an error answer's headers"
+        );
         assert!(h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nx-a: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(12), "names match in any case");
+        assert!(h.headers.is_empty(), "a success's headers are not kept");
         let h = head(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
         )
