@@ -39,7 +39,7 @@ const FRAMING_HEADERS: [&str; 7] = [
 ];
 
 /// How much room a read asks for in the connection's buffer.
-const READ_ROOM: usize = 16 * 1024;
+const READ_ROOM: usize = 8 * 1024;
 
 /// One connection to the upstream and the bytes read from it and not used yet.
 #[derive(Debug)]
