@@ -42,14 +42,15 @@
 //! # Speed
 //!
 //! Measured with `cargo xtask bench` (`bench/bench.sh`: wrk, 16 connections, the reference
-//! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; one run, ratios
-//! to nginx proxying the same upstream exchange; figures and method in `BENCHMARKS.md`):
-//! streamed requests 0.56x-1.13x nginx's requests/s depending on the path, non-streamed
-//! requests 0.39x-0.54x through providers with `upstream_streaming: "as_client"` and
-//! 0.21x-0.30x by default (the upstream streams and the gateway folds every chunk), peak RSS
-//! under 30 MB. Per request the gateway runs about 101k instructions non-streamed
-//! (`as_client`) and 193k streamed (callgrind, `bench/instructions.sh`), most of it in
-//! hyper on both sides, tokio and JSON. Sockets have TCP_NODELAY; a streamed answer takes
+//! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; ratios within one
+//! run to nginx proxying the same upstream exchange; figures and method in `BENCHMARKS.md`):
+//! streamed requests 0.89x-1.21x nginx's requests/s on every path (over two runs),
+//! non-streamed requests 0.39x-0.56x through providers with `upstream_streaming:
+//! "as_client"` and 0.21x-0.38x by default (the upstream streams and the gateway folds every
+//! chunk), peak RSS 30 MB. Per request the gateway runs about 87k instructions
+//! non-streamed (`as_client`) and 124k streamed (callgrind, `bench/instructions.sh`), most
+//! of it in hyper and axum on the server side, tokio and JSON; upstream chats go through
+//! switchyard-http's own HTTP/1.1 client. Sockets have TCP_NODELAY; a streamed answer takes
 //! every upstream event that is ready into one write; the gateway itself adds well under a
 //! millisecond (`x-switchyard-overhead-ms`).
 //!
