@@ -218,40 +218,41 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn control_or_backslash_anywhere() {
+    /// `find` sees each of `hits` at every position of every length, and none of `misses`.
+    fn finds_anywhere(find: fn(&[u8]) -> bool, hits: &[u8], misses: &[u8]) {
         for len in 0..100 {
             let clean = vec![b'a'; len];
-            assert!(!has_control_or_backslash(&clean));
+            assert!(!find(&clean));
             for at in 0..len {
-                for bad in [0x00, 0x1f, b'\\', b'\n'] {
+                for (&byte, expected) in hits
+                    .iter()
+                    .zip([true; 8])
+                    .chain(misses.iter().zip([false; 8]))
+                {
                     let mut bytes = clean.clone();
-                    bytes[at] = bad;
-                    assert!(has_control_or_backslash(&bytes), "{len} {at} {bad}");
+                    bytes[at] = byte;
+                    assert_eq!(find(&bytes), expected, "{len} {at} {byte}");
                 }
-                let mut bytes = clean.clone();
-                bytes[at] = 0x20;
-                assert!(!has_control_or_backslash(&bytes));
             }
         }
     }
 
     #[test]
+    fn control_or_backslash_anywhere() {
+        finds_anywhere(
+            has_control_or_backslash,
+            &[0x00, 0x1f, b'\\', b'\n'],
+            &[0x20, b'"'],
+        );
+    }
+
+    #[test]
     fn needs_escape_anywhere() {
-        for len in 0..70 {
-            let clean = vec![b'a'; len];
-            assert!(!needs_escape(&clean));
-            for at in 0..len {
-                for bad in [0x00, 0x1f, b'\\', b'"'] {
-                    let mut bytes = clean.clone();
-                    bytes[at] = bad;
-                    assert!(needs_escape(&bytes), "{len} {at} {bad}");
-                }
-                let mut bytes = clean.clone();
-                bytes[at] = 0x7f;
-                assert!(!needs_escape(&bytes));
-            }
-        }
+        finds_anywhere(
+            needs_escape,
+            &[0x00, 0x1f, b'\\', b'"'],
+            &[0x20, 0x7f, 0xc3],
+        );
     }
 
     proptest::proptest! {
