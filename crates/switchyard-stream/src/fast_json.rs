@@ -66,6 +66,69 @@ fn find_quote(bytes: &[u8]) -> Option<usize> {
     Some(at + tail)
 }
 
+/// A chunk seen before with holes where its plain strings may differ: a stream repeats
+/// most of every chunk (OpenAI: `id`, `object`, `created`, `model` and the choice's frame;
+/// Ollama: `model`, the message's frame), so the next chunk is usually the learned text with
+/// other strings in the holes (content, Ollama's `created_at`). Reading it costs a
+/// comparison per piece and a scan of each hole, where a scanner walks every key.
+#[derive(Debug, Default)]
+pub(crate) struct RepeatedChunk {
+    /// The learned chunk without the holes' contents.
+    text: Vec<u8>,
+    /// Where each hole was in `text`, in order.
+    holes: Vec<usize>,
+}
+
+impl RepeatedChunk {
+    /// The holes' contents of `data` when it is the learned chunk with other plain strings
+    /// (no quote, backslash or control byte; valid UTF-8) in its `N` holes.
+    pub(crate) fn read<'a, const N: usize>(&self, data: &'a [u8]) -> Option<[&'a str; N]> {
+        if self.text.is_empty() || self.holes.len() != N {
+            return None;
+        }
+        let mut found = [""; N];
+        let (mut rest, mut from) = (data, 0);
+        for (slot, &at) in found.iter_mut().zip(&self.holes) {
+            rest = rest.strip_prefix(self.text.get(from..at)?)?;
+            let end = find_quote(rest)?;
+            let (hole, tail) = rest.split_at(end);
+            if has_control_or_backslash(hole) {
+                return None;
+            }
+            *slot = std::str::from_utf8(hole).ok()?;
+            (rest, from) = (tail, at);
+        }
+        (rest == self.text.get(from..)?).then_some(found)
+    }
+
+    /// Learns `data` with holes at `holes`: the insides of plain strings of `data` (slices
+    /// of it), in order. Nothing is learned from anything else.
+    pub(crate) fn learn(&mut self, data: &[u8], holes: &[&str]) {
+        self.text.clear();
+        self.holes.clear();
+        let base = data.as_ptr() as usize;
+        let mut from = 0;
+        for hole in holes {
+            let start = (hole.as_ptr() as usize).wrapping_sub(base);
+            let end = start.wrapping_add(hole.len());
+            let inside = data.get(start..end).map(<[u8]>::as_ptr) == Some(hole.as_ptr());
+            // Each hole is a string's inside: a quote on either side, after the last hole.
+            let quoted =
+                start > from && data.get(start - 1) == Some(&b'"') && data.get(end) == Some(&b'"');
+            let Some(before) = data.get(from..start).filter(|_| inside && quoted) else {
+                self.text.clear();
+                self.holes.clear();
+                return;
+            };
+            self.text.extend_from_slice(before);
+            self.holes.push(self.text.len());
+            from = end;
+        }
+        self.text
+            .extend_from_slice(data.get(from..).unwrap_or_default());
+    }
+}
+
 /// A position in compact JSON text without control bytes or backslashes (checked when
 /// made): every string in it is escape-free, so a string ends at the next quote.
 pub(crate) struct Cursor<'a> {

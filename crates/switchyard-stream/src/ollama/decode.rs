@@ -96,6 +96,8 @@ pub struct OllamaStreamDecoder {
 
 #[derive(Debug)]
 struct State {
+    /// The last plain content line, to read the next one like it quickly.
+    repeated: crate::fast_json::RepeatedChunk,
     seed: u64,
     next_index: u32,
     calls: ToolCallAccumulator,
@@ -120,6 +122,7 @@ impl OllamaStreamDecoder {
         Self {
             framer: LineFramer::new(),
             state: State {
+                repeated: crate::fast_json::RepeatedChunk::default(),
                 seed,
                 next_index: 0,
                 calls: ToolCallAccumulator::default(),
@@ -176,9 +179,21 @@ impl State {
         if self.done {
             return Ok(());
         }
+        if let Some([_created_at, content]) = self.repeated.read::<2>(line) {
+            // The last content line again with another time and content: what `scan` reads.
+            if !content.is_empty() {
+                out.push(ChatEvent::text(content));
+            }
+            return Ok(());
+        }
         if let Some(fast) = super::fast_chunk::scan(line) {
             // The common line (no tool calls, no error); the same result as the serde path
             // below.
+            if let (Some(created_at), Some(content), None, false) =
+                (fast.created_at, fast.content, fast.thinking, fast.done)
+            {
+                self.repeated.learn(line, &[created_at, content]);
+            }
             if let Some(t) = fast.thinking.filter(|t| !t.is_empty()) {
                 out.push(ChatEvent::thinking(t));
             }
@@ -391,6 +406,25 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// A line read as the learned one with other time and content is the content line
+        /// the scanner reads: that content, nothing else.
+        #[test]
+        fn a_repeated_line_is_read_as_the_scanner_reads_it(line in mutated_line()) {
+            let learned = br#"{"model":"bench:7b","created_at":"2026-03-14T10:00:00Z","message":{"role":"assistant","content":"tok0 "},"done":false}"#;
+            let scanned = super::super::fast_chunk::scan(learned).unwrap();
+            let mut repeated = crate::fast_json::RepeatedChunk::default();
+            repeated.learn(learned, &[scanned.created_at.unwrap(), scanned.content.unwrap()]);
+            prop_assert!(repeated.read::<2>(learned).is_some(), "it reads what it learned");
+            if let Some([created_at, content]) = repeated.read::<2>(&line) {
+                let expected = super::super::fast_chunk::ContentLine {
+                    created_at: Some(created_at),
+                    content: Some(content),
+                    ..Default::default()
+                };
+                prop_assert_eq!(super::super::fast_chunk::scan(&line), Some(expected));
+            }
+        }
 
         /// Whatever the fast path accepts, serde reads the same way: no error, no tool
         /// calls, the same content, thinking, done, done reason, counts and durations.

@@ -13,6 +13,8 @@ use crate::fast_json::Cursor;
 /// What the decoder needs from a line without tool calls or error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ContentLine<'a> {
+    /// `created_at`, when present.
+    pub(crate) created_at: Option<&'a str>,
     /// The message's `content`, when present and not `null`.
     pub(crate) content: Option<&'a str>,
     /// The message's `thinking`, when present and not `null`.
@@ -46,8 +48,13 @@ pub(crate) fn scan(line: &[u8]) -> Option<ContentLine<'_>> {
         b"eval_duration\":",
     ];
     cur.object(KEYS, |cur, key| match key {
-        // model, created_at
-        0 | 1 => cur.plain_string().map(drop),
+        // model
+        0 => cur.plain_string().map(drop),
+        // created_at
+        1 => {
+            chunk.created_at = Some(cur.plain_string()?);
+            Some(())
+        }
         // message
         2 => message(cur, &mut chunk),
         // done
@@ -102,6 +109,7 @@ mod tests {
         assert_eq!(
             scan(line),
             Some(ContentLine {
+                created_at: Some("2026-03-14T10:00:00Z"),
                 content: Some("tok0 "),
                 ..ContentLine::default()
             })
@@ -118,6 +126,7 @@ mod tests {
         assert_eq!(
             scan(line),
             Some(ContentLine {
+                created_at: Some("2026-03-14T10:00:00Z"),
                 content: Some(""),
                 done: true,
                 done_reason: Some("stop"),

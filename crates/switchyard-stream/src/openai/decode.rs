@@ -173,7 +173,7 @@ pub struct OpenAiStreamDecoder {
 #[derive(Debug)]
 struct State {
     /// The last plain content chunk, to read the next one like it quickly.
-    repeated: super::fast_chunk::RepeatedChunk,
+    repeated: crate::fast_json::RepeatedChunk,
     seed: u64,
     slots: Vec<Slot>,
     acc: ToolCallAccumulator,
@@ -199,7 +199,7 @@ impl OpenAiStreamDecoder {
         Self {
             framer: SseFramer::new().strict_utf8(),
             state: State {
-                repeated: super::fast_chunk::RepeatedChunk::default(),
+                repeated: crate::fast_json::RepeatedChunk::default(),
                 seed,
                 slots: Vec::new(),
                 acc: ToolCallAccumulator::default(),
@@ -280,7 +280,7 @@ impl State {
         if data.is_empty() {
             return Ok(());
         }
-        if let Some(content) = self.repeated.content(data) {
+        if let Some([content]) = self.repeated.read::<1>(data.as_bytes()) {
             // The last content chunk again with other content: what `scan` reads.
             if self.finish.is_none() && !content.is_empty() {
                 out.push(ChatEvent::text(content));
@@ -289,7 +289,7 @@ impl State {
         }
         if let Some(fast) = super::fast_chunk::scan(data) {
             if let (Some(content), None, None) = (fast.content, fast.finish_reason, fast.usage) {
-                self.repeated.learn(data, content);
+                self.repeated.learn(data.as_bytes(), &[content]);
             }
             // The common content-only chunk; the same result as the serde path below.
             if let Some((prompt_tokens, completion_tokens)) = fast.usage {

@@ -20,51 +20,6 @@ pub(crate) struct ContentChunk<'a> {
     pub(crate) usage: Option<(Option<u64>, Option<u64>)>,
 }
 
-/// The text around the content of the last plain content chunk of a stream: an OpenAI
-/// stream repeats `id`, `object`, `created`, `model`, `system_fingerprint` and the choice's
-/// frame in every chunk, so the next chunk is usually this text with other content.
-/// Recognising it costs two comparisons and a scan of the content, where [`scan`] walks
-/// every key.
-#[derive(Debug, Default)]
-pub(crate) struct RepeatedChunk {
-    /// The chunk without its content: the text before it, then the text after it.
-    text: String,
-    /// Where the content was (the end of the text before it).
-    content_at: usize,
-}
-
-impl RepeatedChunk {
-    /// The content of `data` when it is the learned chunk with other plain content (no
-    /// quote, backslash or control byte): then [`scan`] would read `data` as a content
-    /// chunk with that content, no finish reason and no usage.
-    pub(crate) fn content<'a>(&self, data: &'a str) -> Option<&'a str> {
-        if self.text.is_empty() {
-            return None;
-        }
-        let (before, after) = self.text.split_at_checked(self.content_at)?;
-        let content = data.strip_prefix(before)?.strip_suffix(after)?;
-        (!crate::fast_json::needs_escape(content.as_bytes())).then_some(content)
-    }
-
-    /// Learns `data`, which [`scan`] read as a content chunk without finish reason or usage
-    /// whose content is `content` (a slice of `data`).
-    pub(crate) fn learn(&mut self, data: &str, content: &str) {
-        let start = (content.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-        let end = start.wrapping_add(content.len());
-        // Only a slice of `data` itself is learned.
-        let (Some(before), Some(after)) = (data.get(..start), data.get(end..)) else {
-            return;
-        };
-        if data.get(start..end).map(str::as_ptr) != Some(content.as_ptr()) {
-            return;
-        }
-        self.text.clear();
-        self.text.push_str(before);
-        self.text.push_str(after);
-        self.content_at = start;
-    }
-}
-
 /// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
 pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
     // The subset has no whitespace and no escapes, so a control byte or a backslash
@@ -589,9 +544,9 @@ mod tests {
                 r#"{"id":"c","object":"chat.completion.chunk","created":1741570283,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}],"usage":null}"#,
             ] {
                 let scanned = scan(learned).unwrap();
-                let mut repeated = RepeatedChunk::default();
-                repeated.learn(learned, scanned.content.unwrap());
-                if let Some(content) = repeated.content(&text) {
+                let mut repeated = crate::fast_json::RepeatedChunk::default();
+                repeated.learn(learned.as_bytes(), &[scanned.content.unwrap()]);
+                if let Some([content]) = repeated.read::<1>(text.as_bytes()) {
                     let expected = ContentChunk { content: Some(content), ..ContentChunk::default() };
                     proptest::prop_assert_eq!(scan(&text), Some(expected), "{:?}", text);
                 }
