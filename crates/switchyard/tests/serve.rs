@@ -232,7 +232,17 @@ async fn json_logs_prometheus_metrics_and_a_spend_ledger_file() {
         .await
         .unwrap();
     assert!(text.contains("switchyard_requests_total"), "{text}");
-    assert!(text.contains("switchyard_ttft_seconds"), "{text}");
+    // Histograms are fixed buckets, not summaries (whose sketches grew to megabytes).
+    assert!(text.contains("switchyard_ttft_seconds_bucket{"), "{text}");
+    assert!(
+        text.contains("switchyard_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_gateway_overhead_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(!text.contains("quantile="), "{text}");
     drop(served);
     upstream.shutdown().await;
 }
