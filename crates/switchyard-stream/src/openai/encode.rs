@@ -242,7 +242,8 @@ impl OpenAiStreamEncoder {
 }
 
 /// Appends a non-streamed `chat.completion` object for a whole response, with usage
-/// (zeros when the upstream reported none).
+/// (zeros when the upstream reported none). Written field by field: the bytes serde_json
+/// writes for the same object (a test compares the two), without a serializer per field.
 pub fn encode_response(
     resp: &ChatResponse,
     model: &str,
@@ -250,54 +251,65 @@ pub fn encode_response(
     created_unix: u64,
     out: &mut Vec<u8>,
 ) {
-    let tool_calls: Vec<WholeCall<'_>> = resp
-        .tool_calls
-        .iter()
-        .map(|c| WholeCall {
-            id: &c.id,
-            kind: "function",
-            function: WholeFunction {
-                name: &c.name,
-                arguments: serde_json::to_string(&c.arguments).unwrap_or_default(),
-            },
-        })
-        .collect();
-    let content = if resp.content.is_empty() && !tool_calls.is_empty() {
-        None
-    } else {
-        Some(resp.content.as_str())
-    };
-    let finish_reason = if tool_calls.is_empty() {
-        resp.finish_reason.as_str()
-    } else {
-        FinishReason::ToolCalls.as_str()
-    };
-    let usage = resp.usage.unwrap_or_default();
-    write_json(
-        out,
-        &Completion {
-            id: completion_id,
-            object: "chat.completion",
-            created: created_unix,
-            model,
-            choices: [WholeChoice {
-                index: 0,
-                message: WholeMessage {
-                    role: "assistant",
-                    content,
-                    reasoning_content: resp.thinking.as_deref(),
-                    reasoning: resp.thinking.as_deref(),
-                    tool_calls,
-                },
-                finish_reason,
-            }],
-            usage: WireUsage {
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: usage.completion_tokens,
-                total_tokens: usage.total_tokens(),
-            },
-        },
+    let has_calls = !resp.tool_calls.is_empty();
+    out.extend_from_slice(b"{\"id\":");
+    write_json_str(out, completion_id);
+    out.extend_from_slice(b",\"object\":\"chat.completion\",\"created\":");
+    out.extend_from_slice(itoa::Buffer::new().format(created_unix).as_bytes());
+    out.extend_from_slice(b",\"model\":");
+    write_json_str(out, model);
+    out.extend_from_slice(
+        b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":",
     );
+    if resp.content.is_empty() && has_calls {
+        out.extend_from_slice(b"null");
+    } else {
+        write_json_str(out, &resp.content);
+    }
+    if let Some(thinking) = resp.thinking.as_deref() {
+        out.extend_from_slice(b",\"reasoning_content\":");
+        write_json_str(out, thinking);
+        out.extend_from_slice(b",\"reasoning\":");
+        write_json_str(out, thinking);
+    }
+    if has_calls {
+        out.extend_from_slice(b",\"tool_calls\":[");
+        for (i, call) in resp.tool_calls.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"id\":");
+            write_json_str(out, &call.id);
+            out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+            write_json_str(out, &call.name);
+            out.extend_from_slice(b",\"arguments\":");
+            write_json_str(
+                out,
+                &serde_json::to_string(&call.arguments).unwrap_or_default(),
+            );
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
+    }
+    let finish_reason = if has_calls {
+        FinishReason::ToolCalls.as_str()
+    } else {
+        resp.finish_reason.as_str()
+    };
+    out.extend_from_slice(b"},\"finish_reason\":");
+    write_json_str(out, finish_reason);
+    let usage = resp.usage.unwrap_or_default();
+    out.extend_from_slice(b"}],\"usage\":{\"prompt_tokens\":");
+    out.extend_from_slice(itoa::Buffer::new().format(usage.prompt_tokens).as_bytes());
+    out.extend_from_slice(b",\"completion_tokens\":");
+    out.extend_from_slice(
+        itoa::Buffer::new()
+            .format(usage.completion_tokens)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b",\"total_tokens\":");
+    out.extend_from_slice(itoa::Buffer::new().format(usage.total_tokens()).as_bytes());
+    out.extend_from_slice(b"}}");
 }
 
 /// Appends OpenAI's error body `{"error":{"message","type","param":null,"code"}}`, with
@@ -351,53 +363,170 @@ struct ErrorObject<'a> {
     code: &'a str,
 }
 
-#[derive(Serialize)]
-struct WholeFunction<'a> {
-    name: &'a str,
-    arguments: String,
-}
+#[cfg(test)]
+mod whole_answer_tests {
+    //! The direct `chat.completion` writer against the serde structs it replaced.
 
-#[derive(Serialize)]
-struct WholeCall<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: WholeFunction<'a>,
-}
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use switchyard_core::{ChatResponse, FinishReason, ToolCall, Usage};
 
-#[derive(Serialize)]
-struct WholeMessage<'a> {
-    role: &'static str,
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<&'a str>,
-    /// The same text under the newer spelling.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<WholeCall<'a>>,
-}
+    use super::encode_response;
 
-#[derive(Serialize)]
-struct WholeChoice<'a> {
-    index: u32,
-    message: WholeMessage<'a>,
-    finish_reason: &'a str,
-}
+    #[derive(Serialize)]
+    struct WholeFunction<'a> {
+        name: &'a str,
+        arguments: String,
+    }
 
-#[derive(Serialize)]
-struct WireUsage {
-    prompt_tokens: u32,
-    completion_tokens: u32,
-    total_tokens: u64,
-}
+    #[derive(Serialize)]
+    struct WholeCall<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: WholeFunction<'a>,
+    }
 
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [WholeChoice<'a>; 1],
-    usage: WireUsage,
+    #[derive(Serialize)]
+    struct WholeMessage<'a> {
+        role: &'static str,
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning_content: Option<&'a str>,
+        /// The same text under the newer spelling.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning: Option<&'a str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WholeCall<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct WholeChoice<'a> {
+        index: u32,
+        message: WholeMessage<'a>,
+        finish_reason: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct WireUsage {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        total_tokens: u64,
+    }
+
+    #[derive(Serialize)]
+    struct Completion<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        model: &'a str,
+        choices: [WholeChoice<'a>; 1],
+        usage: WireUsage,
+    }
+
+    /// The bytes serde_json writes for `resp` (the writer before this one).
+    fn reference(resp: &ChatResponse, model: &str, id: &str, created: u64) -> Vec<u8> {
+        let tool_calls: Vec<WholeCall<'_>> = resp
+            .tool_calls
+            .iter()
+            .map(|c| WholeCall {
+                id: &c.id,
+                kind: "function",
+                function: WholeFunction {
+                    name: &c.name,
+                    arguments: serde_json::to_string(&c.arguments).unwrap(),
+                },
+            })
+            .collect();
+        let content = if resp.content.is_empty() && !tool_calls.is_empty() {
+            None
+        } else {
+            Some(resp.content.as_str())
+        };
+        let finish_reason = if tool_calls.is_empty() {
+            resp.finish_reason.as_str()
+        } else {
+            FinishReason::ToolCalls.as_str()
+        };
+        let usage = resp.usage.unwrap_or_default();
+        serde_json::to_vec(&Completion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: [WholeChoice {
+                index: 0,
+                message: WholeMessage {
+                    role: "assistant",
+                    content,
+                    reasoning_content: resp.thinking.as_deref(),
+                    reasoning: resp.thinking.as_deref(),
+                    tool_calls,
+                },
+                finish_reason,
+            }],
+            usage: WireUsage {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                total_tokens: usage.total_tokens(),
+            },
+        })
+        .unwrap()
+    }
+
+    fn finish_reason() -> impl Strategy<Value = FinishReason> {
+        prop_oneof![
+            Just(FinishReason::Stop),
+            Just(FinishReason::Length),
+            Just(FinishReason::ToolCalls),
+            Just(FinishReason::ContentFilter),
+            any::<String>().prop_map(FinishReason::StopSequence),
+            "[a-z\"\\\\]{0,8}".prop_map(FinishReason::Other),
+        ]
+    }
+
+    fn tool_call() -> impl Strategy<Value = ToolCall> {
+        (
+            any::<String>(),
+            any::<String>(),
+            proptest::collection::vec((any::<String>(), any::<String>()), 0..3),
+        )
+            .prop_map(|(id, name, args)| ToolCall {
+                id,
+                name,
+                arguments: args
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn writes_what_serde_wrote(
+            content in prop_oneof![Just(String::new()), any::<String>(), "[ -~\n\t\u{7f}\u{e9}\u{2028}]{0,40}"],
+            thinking in proptest::option::of(any::<String>()),
+            tool_calls in proptest::collection::vec(tool_call(), 0..3),
+            finish in finish_reason(),
+            usage in proptest::option::of((any::<u32>(), any::<u32>())),
+            model in any::<String>(),
+            id in any::<String>(),
+            created in any::<u64>(),
+        ) {
+            let resp = ChatResponse {
+                content,
+                thinking,
+                tool_calls,
+                finish_reason: finish,
+                usage: usage.map(|(p, c)| Usage { prompt_tokens: p, completion_tokens: c, ..Usage::default() }),
+                extras: Default::default(),
+            };
+            let mut out = Vec::new();
+            encode_response(&resp, &model, &id, created, &mut out);
+            prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(reference(&resp, &model, &id, created)).unwrap()
+            );
+        }
+    }
 }
