@@ -164,7 +164,14 @@ pub(crate) struct TargetMetrics {
     pub(crate) duration: Histogram,
     pub(crate) prompt_tokens: Counter,
     pub(crate) completion_tokens: Counter,
+    /// `switchyard_requests_total{outcome="ok"}` of this target, by route label (at most
+    /// [`MAX_CACHED_ROUTES`]; other outcomes are rare and looked up each time).
+    requests_ok: Mutex<Vec<(Box<str>, Counter)>>,
 }
+
+/// Most route labels whose `ok` counters a [`TargetMetrics`] keeps (routes come from the
+/// config; this is a backstop).
+const MAX_CACHED_ROUTES: usize = 64;
 
 impl TargetMetrics {
     fn new(label: SharedString) -> Self {
@@ -173,7 +180,34 @@ impl TargetMetrics {
             duration: ::metrics::histogram!(REQUEST_DURATION_SECONDS, "target" => label.clone()),
             prompt_tokens: ::metrics::counter!(TOKENS_TOTAL, "target" => label.clone(), "kind" => "prompt"),
             completion_tokens: ::metrics::counter!(TOKENS_TOTAL, "target" => label.clone(), "kind" => "completion"),
+            requests_ok: Mutex::new(Vec::new()),
             label,
+        }
+    }
+
+    /// Counts a request to `route` (its label: the alias or `direct`) that this target
+    /// served to its end, in `switchyard_requests_total{route, target, outcome="ok"}`.
+    pub(crate) fn count_ok(&self, route: &str) {
+        let make = || {
+            ::metrics::counter!(
+                REQUESTS_TOTAL,
+                "route" => route.to_owned(),
+                "target" => self.label.clone(),
+                "outcome" => "ok"
+            )
+        };
+        let Ok(mut cached) = self.requests_ok.lock() else {
+            make().increment(1);
+            return;
+        };
+        if let Some((_, counter)) = cached.iter().find(|(r, _)| &**r == route) {
+            counter.increment(1);
+            return;
+        }
+        let counter = make();
+        counter.increment(1);
+        if cached.len() < MAX_CACHED_ROUTES {
+            cached.push((route.into(), counter));
         }
     }
 }

@@ -426,27 +426,33 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
     if tracing::enabled!(target: "switchyard::decision", tracing::Level::INFO) {
         log_record(record, error);
     }
-    let route = record.route.clone().unwrap_or_else(|| "direct".to_owned());
+    let route = record.route.as_deref().unwrap_or("direct");
     let seconds = record.duration_ms as f64 / 1000.0;
-    let target_label = match &record.served_by {
+    let count = |target: ::metrics::SharedString| {
+        ::metrics::counter!(
+            crate::metrics::REQUESTS_TOTAL,
+            "route" => route.to_owned(),
+            "target" => target,
+            "outcome" => record.outcome.as_str()
+        )
+        .increment(1);
+    };
+    match &record.served_by {
         Some(target) => {
             let metrics = inner.target_metrics.get(inner, target);
             metrics.duration.record(seconds);
-            metrics.label.clone()
+            if record.outcome == RequestOutcome::Ok {
+                metrics.count_ok(route);
+            } else {
+                count(metrics.label.clone());
+            }
         }
         None => {
             ::metrics::histogram!(crate::metrics::REQUEST_DURATION_SECONDS, "target" => "none")
                 .record(seconds);
-            ::metrics::SharedString::const_str("none")
+            count(::metrics::SharedString::const_str("none"));
         }
-    };
-    ::metrics::counter!(
-        crate::metrics::REQUESTS_TOTAL,
-        "route" => route,
-        "target" => target_label,
-        "outcome" => record.outcome.as_str()
-    )
-    .increment(1);
+    }
     if let Some(observer) = &inner.observer {
         observer.on_decision(record);
     }

@@ -911,6 +911,40 @@ mod recorder {
 }
 
 #[test]
+fn every_served_request_counts_once_under_its_route() {
+    use switchyard_router::metrics as m;
+    let captured = recorder::Captured::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&captured, || {
+        runtime.block_on(async {
+            let cloud = cloud_upstream().await;
+            let (router, _r) = build_router(
+                json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
+                                    "other": { "targets": ["cloud/gpt-test"] } } }),
+                vec![cloud_slot(&cloud)],
+            );
+            for model in ["chat", "chat", "other", "chat", "cloud/gpt-test"] {
+                let (text, _, error) = drain(route(&router, &request(model)).await.unwrap()).await;
+                assert_eq!((text.as_str(), error), ("From the cloud.", None));
+            }
+            cloud.shutdown().await;
+        })
+    });
+    let count = |route: &str| {
+        captured.get(&format!(
+            "{}{{outcome=ok,route={route},target=cloud/gpt-test}}",
+            m::REQUESTS_TOTAL
+        ))
+    };
+    assert_eq!(count("chat"), Some(3.0), "{:?}", captured.keys());
+    assert_eq!(count("other"), Some(1.0), "{:?}", captured.keys());
+    assert_eq!(count("direct"), Some(1.0), "{:?}", captured.keys());
+}
+
+#[test]
 fn the_router_records_the_contracted_metrics() {
     use switchyard_router::metrics as m;
     let captured = recorder::Captured::default();
