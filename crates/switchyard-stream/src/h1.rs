@@ -139,9 +139,15 @@ pub enum Framing {
 /// answers (HTTP 1xx other than 101) are skipped.
 pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut answer = httparse::Response::new(&mut slots);
-        let parsed = match answer.parse(buf) {
+        // Uninitialised slots: httparse writes the ones it fills (no 4 KiB zeroing per head).
+        let mut slots =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut answer = httparse::Response::new(&mut []);
+        let parsed = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut answer,
+            buf,
+            &mut slots,
+        ) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 return if buf.len() > MAX_HEAD {
