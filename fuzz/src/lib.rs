@@ -443,7 +443,7 @@ pub fn responses_stream(data: &[u8]) {
         id: "resp_f".into(),
         created_at: 0,
         model: "m".into(),
-        echo: serde_json::Map::new(),
+        echo: switchyard_stream::responses::Echo::default(),
         custom_tools: vec!["c".into()],
     };
     let mut enc = ResponsesStreamEncoder::new(head);

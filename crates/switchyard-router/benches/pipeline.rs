@@ -106,7 +106,7 @@ impl Encoder {
                     id: "resp_0123456789abcdef".into(),
                     created_at: 1_700_000_000,
                     model: "bench".into(),
-                    echo: serde_json::Map::new(),
+                    echo: switchyard_stream::responses::Echo::default(),
                     custom_tools: Vec::new(),
                 })))
             }

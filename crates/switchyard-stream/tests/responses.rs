@@ -8,13 +8,13 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use switchyard_core::{
     ChatEvent, ContentPart, ErrorKind, FinishReason, Image, ProviderError, ResponseFormat, Role,
     Think, ToolChoice, Usage,
 };
 use switchyard_stream::responses::request::{DecodeOptions, decode_request};
-use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
+use switchyard_stream::responses::{Echo, ResponseHead, ResponsesStreamEncoder};
 
 fn golden_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,10 +52,10 @@ fn check_golden(name: &str, actual: &str) {
 }
 
 fn head(summary: bool, custom: &[&str]) -> ResponseHead {
-    let mut echo = Map::new();
+    let mut echo = Echo::default();
     echo.insert(
-        "reasoning".into(),
-        json!({"effort": null, "summary": if summary { json!("auto") } else { Value::Null }}),
+        "reasoning",
+        &json!({"effort": null, "summary": if summary { json!("auto") } else { Value::Null }}),
     );
     ResponseHead {
         id: "resp_abc".into(),
@@ -348,8 +348,8 @@ fn string_input_and_defaults() {
     assert!(!req.chat.stream);
     assert_eq!(req.chat.think, Some(Think::Off));
     assert_eq!(req.input_items[0]["content"][0]["text"], "Hello");
-    assert_eq!(req.echo["tool_choice"], "auto");
-    assert_eq!(req.echo["parallel_tool_calls"], true);
+    assert_eq!(req.echo.value("tool_choice"), Some(json!("auto")));
+    assert_eq!(req.echo.value("parallel_tool_calls"), Some(json!(true)));
     let chat = req.into_chat(vec![switchyard_core::Message::assistant("earlier")]);
     assert_eq!(chat.messages.len(), 2);
     assert_eq!(chat.messages[1].text_content(), "Hello");

@@ -5,7 +5,7 @@
 use crate::json_util::{write_json, write_json_str};
 use std::sync::OnceLock;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
     parse_arguments,
@@ -28,7 +28,7 @@ pub struct ResponseHead {
     pub model: String,
     /// Request parameters the response object repeats
     /// ([`super::request::ResponsesRequest::echo`]).
-    pub echo: Map<String, Value>,
+    pub echo: super::Echo,
     /// Names of the tools whose calls are `custom_tool_call`s (input is free text).
     pub custom_tools: Vec<String>,
 }
@@ -67,12 +67,11 @@ struct OpenCall {
 /// `response.failed`. After either, the encoder writes nothing more.
 ///
 /// ```
-/// use serde_json::Map;
 /// use switchyard_core::{ChatEvent, FinishReason};
-/// use switchyard_stream::responses::{ResponseHead, ResponsesStreamEncoder};
+/// use switchyard_stream::responses::{Echo, ResponseHead, ResponsesStreamEncoder};
 ///
 /// let head = ResponseHead { id: "resp_1".into(), created_at: 1_700_000_000,
-///     model: "chat".into(), echo: Map::new(), custom_tools: Vec::new() };
+///     model: "chat".into(), echo: Echo::default(), custom_tools: Vec::new() };
 /// let mut enc = ResponsesStreamEncoder::new(head);
 /// let mut out = Vec::new();
 /// enc.encode(&ChatEvent::text("Hi"), &mut out);
@@ -120,11 +119,7 @@ impl ResponsesStreamEncoder {
     /// An encoder for one response.
     pub fn new(head: ResponseHead) -> Self {
         let suffix = head.id.strip_prefix("resp_").unwrap_or(&head.id).to_owned();
-        let summary = head
-            .echo
-            .get("reasoning")
-            .and_then(|r| r.get("summary"))
-            .is_some_and(|s| !s.is_null());
+        let summary = head.echo.asks_summary();
         Self {
             head,
             suffix,
@@ -597,11 +592,11 @@ impl ResponsesStreamEncoder {
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (Some(f), Some((k, _))) => {
-                    if k.as_str() == **f {
+                    if k == *f {
                         echo.next();
                         continue;
                     }
-                    **f < k.as_str()
+                    **f < *k
                 }
             };
             if !first {
@@ -617,7 +612,7 @@ impl ResponsesStreamEncoder {
             } else if let Some((key, value)) = echo.next() {
                 write_json_str(out, key);
                 out.push(b':');
-                write_json(out, value);
+                out.extend_from_slice(value.get().as_bytes());
             }
         }
         out.push(b'}');
@@ -705,9 +700,9 @@ mod tests {
     use serde_json::json;
 
     fn encoder() -> ResponsesStreamEncoder {
-        let mut echo = Map::new();
-        echo.insert("tools".to_owned(), json!([]));
-        echo.insert("temperature".to_owned(), json!(1.0));
+        let mut echo = super::super::Echo::default();
+        echo.insert("tools", &json!([]));
+        echo.insert("temperature", &json!(1.0));
         ResponsesStreamEncoder::new(ResponseHead {
             id: "resp_1".to_owned(),
             created_at: 1,
@@ -807,14 +802,12 @@ mod tests {
     #[test]
     fn the_written_response_object_is_the_documented_object() {
         let mut enc = encoder();
-        enc.head.echo.insert("store".to_owned(), json!(false));
+        enc.head.echo.insert("store", &json!(false));
         enc.head
             .echo
-            .insert("status".to_owned(), json!("ignored: the fixed field wins"));
-        enc.head
-            .echo
-            .insert("zeta".to_owned(), json!({"b": [1, 2]}));
-        enc.head.echo.insert("aaa".to_owned(), json!(null));
+            .insert("status", &json!("ignored: the fixed field wins"));
+        enc.head.echo.insert("zeta", &json!({"b": [1, 2]}));
+        enc.head.echo.insert("aaa", &json!(null));
         enc.output.push(Some(OutputItem::Text {
             kind: ItemKind::Message,
             summary: false,

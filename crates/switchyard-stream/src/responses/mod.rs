@@ -7,6 +7,7 @@
 //! request and the upstream's answer through ([`passthrough`]: the body with `model`
 //! replaced, and a decoder that keeps the answer's bytes while reading its usage and end).
 
+mod echo;
 mod encode;
 mod frame;
 mod input;
@@ -15,4 +16,5 @@ pub mod passthrough;
 pub mod request;
 mod tools;
 
+pub use echo::Echo;
 pub use encode::*;

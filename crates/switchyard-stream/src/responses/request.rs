@@ -51,7 +51,7 @@ pub struct ResponsesRequest {
     pub input_items: Vec<Value>,
     /// Request parameters the response object repeats (`tools`, `tool_choice`, `text`,
     /// `reasoning`, `metadata`, `temperature`, ...), with OpenAI's defaults filled in.
-    pub echo: Map<String, Value>,
+    pub echo: super::Echo,
 }
 
 impl ResponsesRequest {
@@ -247,42 +247,116 @@ fn think_of(effort: Option<&str>) -> Result<Option<Think>, RequestError> {
     }
 }
 
-/// The request parameters a response object repeats, with OpenAI's defaults.
-fn echo_of(wire: &WireRequest) -> Map<String, Value> {
-    let mut echo = Map::new();
-    let mut put = |k: &str, v: Value| {
-        echo.insert(k.to_owned(), v);
-    };
-    put("instructions", json!(wire.instructions));
-    put("max_output_tokens", json!(wire.max_output_tokens));
-    put("metadata", json!(wire.metadata.clone().unwrap_or_default()));
-    put(
-        "parallel_tool_calls",
-        json!(wire.parallel_tool_calls.unwrap_or(true)),
-    );
-    put("previous_response_id", json!(wire.previous_response_id));
+/// The request parameters a response object repeats, with OpenAI's defaults, each
+/// written as JSON once.
+fn echo_of(wire: &WireRequest) -> super::Echo {
+    #[derive(serde::Serialize)]
+    struct Reasoning<'a> {
+        effort: Option<&'a str>,
+        summary: Option<&'a str>,
+    }
     let reasoning = wire.reasoning.as_ref();
-    put(
-        "reasoning",
-        json!({"effort": reasoning.and_then(|r| r.effort.clone()),
-               "summary": reasoning.and_then(|r| r.summary.clone())}),
-    );
-    put("store", json!(wire.store.unwrap_or(true)));
-    put("temperature", json!(wire.temperature.unwrap_or(1.0)));
-    put("top_p", json!(wire.top_p.unwrap_or(1.0)));
-    put(
-        "tool_choice",
-        wire.tool_choice.clone().unwrap_or_else(|| json!("auto")),
-    );
-    put("tools", Value::Array(wire.tools.clone()));
-    put(
-        "text",
-        wire.text
-            .clone()
-            .filter(Value::is_object)
-            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
-    );
-    put("truncation", json!("disabled"));
-    put("user", json!(wire.user));
-    echo
+    let mut echo = super::echo::EchoBuilder::default();
+    echo.field("instructions", &wire.instructions)
+        .field("max_output_tokens", &wire.max_output_tokens)
+        .field(
+            "parallel_tool_calls",
+            &wire.parallel_tool_calls.unwrap_or(true),
+        )
+        .field("previous_response_id", &wire.previous_response_id)
+        .field(
+            "reasoning",
+            &Reasoning {
+                effort: reasoning.and_then(|r| r.effort.as_deref()),
+                summary: reasoning.and_then(|r| r.summary.as_deref()),
+            },
+        )
+        .field("store", &wire.store.unwrap_or(true))
+        .field("temperature", &wire.temperature.unwrap_or(1.0))
+        .field("top_p", &wire.top_p.unwrap_or(1.0))
+        .field("tools", &wire.tools)
+        .json("truncation", "\"disabled\"")
+        .field("user", &wire.user);
+    match &wire.metadata {
+        Some(metadata) => echo.field("metadata", metadata),
+        None => echo.json("metadata", "{}"),
+    };
+    match &wire.tool_choice {
+        Some(choice) => echo.field("tool_choice", choice),
+        None => echo.json("tool_choice", "\"auto\""),
+    };
+    match wire.text.as_ref().filter(|t| t.is_object()) {
+        Some(text) => echo.field("text", text),
+        None => echo.json("text", r#"{"format":{"type":"text"}}"#),
+    };
+    echo.finish()
+}
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    /// The echo as it was built before [`super::super::Echo`]: a map of values.
+    fn echo_as_values(wire: &WireRequest) -> Map<String, Value> {
+        let mut echo = Map::new();
+        let mut put = |k: &str, v: Value| {
+            echo.insert(k.to_owned(), v);
+        };
+        put("instructions", json!(wire.instructions));
+        put("max_output_tokens", json!(wire.max_output_tokens));
+        put("metadata", json!(wire.metadata.clone().unwrap_or_default()));
+        put(
+            "parallel_tool_calls",
+            json!(wire.parallel_tool_calls.unwrap_or(true)),
+        );
+        put("previous_response_id", json!(wire.previous_response_id));
+        let reasoning = wire.reasoning.as_ref();
+        put(
+            "reasoning",
+            json!({"effort": reasoning.and_then(|r| r.effort.clone()),
+                   "summary": reasoning.and_then(|r| r.summary.clone())}),
+        );
+        put("store", json!(wire.store.unwrap_or(true)));
+        put("temperature", json!(wire.temperature.unwrap_or(1.0)));
+        put("top_p", json!(wire.top_p.unwrap_or(1.0)));
+        put(
+            "tool_choice",
+            wire.tool_choice.clone().unwrap_or_else(|| json!("auto")),
+        );
+        put("tools", Value::Array(wire.tools.clone()));
+        put(
+            "text",
+            wire.text
+                .clone()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+        );
+        put("truncation", json!("disabled"));
+        put("user", json!(wire.user));
+        echo
+    }
+
+    #[test]
+    fn the_echo_is_what_the_values_wrote() {
+        for body in [
+            json!({"model": "m"}),
+            json!({"model": "m", "input": "hi", "instructions": "be \"brief\"\n",
+                   "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+                   "tool_choice": {"type": "function", "name": "f"}, "parallel_tool_calls": false,
+                   "max_output_tokens": 77, "temperature": 0.25, "top_p": 0.5,
+                   "reasoning": {"effort": "high", "summary": "auto"},
+                   "text": {"format": {"type": "json_object"}}, "metadata": {"k": "v", "a": "é"},
+                   "store": false, "previous_response_id": "resp_1", "user": "u"}),
+            json!({"model": "m", "tools": null, "tool_choice": null, "text": "plain",
+                   "reasoning": {"summary": "detailed"}, "temperature": 1e-7}),
+        ] {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let wire: WireRequest = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                echo_of(&wire),
+                super::super::Echo::from_map(&echo_as_values(&wire)),
+                "{body}"
+            );
+        }
+    }
 }
