@@ -11,7 +11,7 @@ use switchyard_core::{
     parse_arguments,
 };
 
-use super::frame::{DeltaFrame, ObjectWriter, write_frame};
+use super::frame::{DeltaFrame, DeltaTemplate, ObjectWriter, write_frame};
 use super::output::{Channel, ItemKind, OutputItem, write_call_item, write_text_item, write_usage};
 
 /// The most text (answer, reasoning and tool arguments together) one response object holds.
@@ -40,6 +40,8 @@ struct OpenItem {
     output_index: usize,
     id: String,
     text: String,
+    /// Its delta frames, made at the first delta.
+    deltas: Option<DeltaTemplate>,
 }
 
 /// A tool call being written.
@@ -322,21 +324,31 @@ impl ResponsesStreamEncoder {
             return;
         };
         item.text.push_str(text);
-        let ch = Channel::of(kind, self.summary);
-        let index = |summary: bool| (ch.summary_index == summary).then_some(0);
-        let frame = DeltaFrame {
-            content_index: index(false),
-            delta: text,
-            item_id: &item.id,
-            logprobs: kind == ItemKind::Message,
-            output_index: item.output_index,
-            sequence_number: self.seq,
-            summary_index: index(true),
-            kind: ch.delta,
-        };
+        let sequence_number = self.seq;
         self.seq += 1;
-        if self.frames {
-            frame.write(out);
+        if !self.frames {
+            return;
+        }
+        if item.deltas.is_none() {
+            let ch = Channel::of(kind, self.summary);
+            let index = |summary: bool| (ch.summary_index == summary).then_some(0);
+            let frame = DeltaFrame {
+                content_index: index(false),
+                delta: text,
+                item_id: &item.id,
+                logprobs: kind == ItemKind::Message,
+                output_index: item.output_index,
+                sequence_number,
+                summary_index: index(true),
+                kind: ch.delta,
+            };
+            match DeltaTemplate::of(&frame) {
+                Some(template) => item.deltas = Some(template),
+                None => return frame.write(out),
+            }
+        }
+        if let Some(template) = &item.deltas {
+            template.write(text, sequence_number, out);
         }
     }
 
@@ -363,6 +375,7 @@ impl ResponsesStreamEncoder {
             output_index,
             id,
             text: String::new(),
+            deltas: None,
         });
     }
 
@@ -375,6 +388,7 @@ impl ResponsesStreamEncoder {
             output_index,
             id,
             text,
+            deltas: _,
         } = item;
         let ch = Channel::of(kind, self.summary);
         let (text_done, part_done) = (self.next_seq(), self.next_seq());

@@ -100,6 +100,7 @@ pub(super) fn write_frame(
 
 /// A delta event (text, reasoning or tool-call arguments), the one event written per
 /// upstream chunk, from borrowed fields.
+#[derive(Clone, Copy)]
 pub(super) struct DeltaFrame<'a> {
     pub(super) content_index: Option<u32>,
     pub(super) delta: &'a str,
@@ -130,5 +131,100 @@ impl DeltaFrame<'_> {
                 data.num("summary_index", index);
             }
         });
+    }
+}
+
+/// The delta frames of one item: the bytes of a frame written once, with two holes, for
+/// the delta text and the sequence number, the only members that change from one delta to
+/// the next. Writing a delta is then three copies, the text and a number.
+#[derive(Debug, Clone)]
+pub(super) struct DeltaTemplate {
+    /// The frame without the delta's value and the sequence number's digits.
+    bytes: Vec<u8>,
+    /// Where the delta's value goes.
+    delta_at: usize,
+    /// Where the sequence number goes.
+    seq_at: usize,
+}
+
+impl DeltaTemplate {
+    /// The template of `frame`'s item (its delta and sequence number are ignored); `None`
+    /// if the written frame lacks either member, which cannot happen.
+    pub(super) fn of(frame: &DeltaFrame<'_>) -> Option<Self> {
+        const DELTA: &[u8] = b"\"delta\":\"\"";
+        const SEQ: &[u8] = b"\"sequence_number\":0";
+        let mut bytes = Vec::new();
+        DeltaFrame {
+            delta: "",
+            sequence_number: 0,
+            ..*frame
+        }
+        .write(&mut bytes);
+        // Inside a JSON string every quote is escaped, so these keys with their unescaped
+        // quotes are found only as members.
+        let find = |what: &[u8]| bytes.windows(what.len()).position(|w| w == what);
+        let delta_key = find(DELTA)?;
+        let seq_key = find(SEQ)?;
+        let delta_at = delta_key + DELTA.len() - 2;
+        let seq_at = seq_key + SEQ.len() - 1;
+        // Cut the empty string and the 0 out: the holes.
+        bytes.remove(seq_at);
+        bytes.drain(delta_at..delta_at + 2);
+        Some(Self {
+            bytes,
+            delta_at,
+            seq_at: seq_at - 2,
+        })
+    }
+
+    /// Appends the frame with `delta` and `sequence_number` in the holes.
+    pub(super) fn write(&self, delta: &str, sequence_number: u64, out: &mut Vec<u8>) {
+        let (head, rest) = self.bytes.split_at(self.delta_at);
+        let (mid, tail) = rest.split_at(self.seq_at - self.delta_at);
+        out.reserve(self.bytes.len() + delta.len() + 22);
+        out.extend_from_slice(head);
+        write_json_str(out, delta);
+        out.extend_from_slice(mid);
+        out.extend_from_slice(itoa::Buffer::new().format(sequence_number).as_bytes());
+        out.extend_from_slice(tail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn a_template_writes_what_the_frame_writes(
+            first in any::<String>(),
+            delta in any::<String>(),
+            item_id in prop_oneof![any::<String>(), Just("x\\\"delta\\\":\\\"\\\"".to_owned())],
+            content_index in proptest::option::of(0u32..3),
+            summary_index in proptest::option::of(0u32..3),
+            logprobs in any::<bool>(),
+            output_index in any::<usize>(),
+            seq in any::<u64>(),
+            kind in prop_oneof![Just("response.output_text.delta"), Just("response.reasoning_text.delta")],
+        ) {
+            let frame = DeltaFrame {
+                content_index,
+                delta: &first,
+                item_id: &item_id,
+                logprobs,
+                output_index,
+                sequence_number: 0,
+                summary_index,
+                kind,
+            };
+            let template = DeltaTemplate::of(&frame).unwrap();
+            let mut by_template = Vec::new();
+            template.write(&delta, seq, &mut by_template);
+            let mut by_frame = Vec::new();
+            DeltaFrame { delta: &delta, sequence_number: seq, ..frame }.write(&mut by_frame);
+            prop_assert_eq!(String::from_utf8(by_template).unwrap(), String::from_utf8(by_frame).unwrap());
+        }
     }
 }
