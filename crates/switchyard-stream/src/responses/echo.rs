@@ -5,11 +5,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use std::ops::Range;
+
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The repeated request parameters, in key order, each as its JSON text.
+/// The repeated request parameters, in key order, each as its JSON text (all of them in
+/// one buffer).
 ///
 /// ```
 /// use serde_json::json;
@@ -20,55 +22,63 @@ use serde_json::{Map, Value};
 /// echo.insert("store", &json!(false));
 /// let keys: Vec<&str> = echo.iter().map(|(k, _)| k).collect();
 /// assert_eq!(keys, ["store", "top_p"]);
-/// assert_eq!(echo.get("store").map(|v| v.get()), Some("false"));
+/// assert_eq!(echo.get("store"), Some("false"));
 /// assert_eq!(echo.value("top_p"), Some(json!(1.0)));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Echo {
-    fields: Arc<Vec<(Cow<'static, str>, Box<RawValue>)>>,
+    inner: Arc<Rendered>,
+}
+
+#[derive(Debug, Default)]
+struct Rendered {
+    /// Every value's JSON text, one after the other.
+    text: String,
+    /// Each key with its value's place in `text`, in key order.
+    fields: Vec<(Cow<'static, str>, Range<usize>)>,
 }
 
 impl Echo {
     /// The echo of `map`'s entries.
     pub fn from_map(map: &Map<String, Value>) -> Self {
-        let mut echo = Self::default();
+        let mut echo = EchoBuilder::default();
         for (key, value) in map {
-            echo.insert(key, value);
+            echo.put(Cow::Owned(key.clone()), value);
         }
-        echo
+        echo.finish()
     }
 
     /// Sets `key` to `value` (in key order; an existing entry is replaced).
     pub fn insert(&mut self, key: &str, value: &Value) {
-        self.put(Cow::Owned(key.to_owned()), rendered(value));
-    }
-
-    /// Sets `key` to the rendered `value`, keeping the fields in key order.
-    fn put(&mut self, key: Cow<'static, str>, value: Box<RawValue>) {
-        let fields = Arc::make_mut(&mut self.fields);
-        match fields.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
-            Ok(at) => fields[at].1 = value,
-            Err(at) => fields.insert(at, (key, value)),
+        let mut echo = EchoBuilder::default();
+        for (k, v) in self.iter() {
+            if k != key {
+                echo.put_json(Cow::Owned(k.to_owned()), v);
+            }
         }
+        echo.put(Cow::Owned(key.to_owned()), value);
+        *self = echo.finish();
     }
 
     /// The JSON text of `key`'s value.
-    pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.fields
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|at| &*self.fields[at].1)
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let fields = &self.inner.fields;
+        let at = fields.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
+        self.inner.text.get(fields.get(at)?.1.clone())
     }
 
     /// `key`'s value, parsed.
     pub fn value(&self, key: &str) -> Option<Value> {
-        self.get(key)
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        self.get(key).and_then(|raw| serde_json::from_str(raw).ok())
     }
 
-    /// The fields in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
-        self.fields.iter().map(|(k, v)| (k.as_ref(), &**v))
+    /// The fields in key order, each value as its JSON text.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let text = &self.inner.text;
+        self.inner
+            .fields
+            .iter()
+            .map(move |(k, at)| (k.as_ref(), text.get(at.clone()).unwrap_or("null")))
     }
 
     /// Whether the request asked for reasoning summaries (`reasoning.summary` not null).
@@ -81,52 +91,62 @@ impl Echo {
 
 impl PartialEq for Echo {
     fn eq(&self, other: &Self) -> bool {
-        self.fields.len() == other.fields.len()
-            && self
-                .iter()
-                .zip(other.iter())
-                .all(|((ka, va), (kb, vb))| ka == kb && va.get() == vb.get())
+        self.inner.fields.len() == other.inner.fields.len() && self.iter().eq(other.iter())
     }
 }
 
-/// Builds an [`Echo`] from fields with static names (a request's parameters).
+/// Builds an [`Echo`]: each value written into one buffer.
 #[derive(Default)]
 pub(crate) struct EchoBuilder {
-    echo: Echo,
+    text: Vec<u8>,
+    fields: Vec<(Cow<'static, str>, Range<usize>)>,
 }
 
 impl EchoBuilder {
-    /// Sets `key` to `value`, serialized.
+    /// Sets `key` (a name not set before) to `value`, serialized.
     pub(crate) fn field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
     ) -> &mut Self {
-        self.echo.put(Cow::Borrowed(key), rendered(value));
+        self.put(Cow::Borrowed(key), value);
         self
     }
 
-    /// Sets `key` to a JSON text known to be valid.
+    /// Sets `key` (a name not set before) to a valid JSON text.
     pub(crate) fn json(&mut self, key: &'static str, json: &'static str) -> &mut Self {
-        let value = RawValue::from_string(json.to_owned()).unwrap_or_else(|_| null());
-        self.echo.put(Cow::Borrowed(key), value);
+        self.put_json(Cow::Borrowed(key), json);
         self
     }
 
-    /// The echo.
-    pub(crate) fn finish(&mut self) -> Echo {
-        std::mem::take(&mut self.echo)
+    fn put<T: Serialize + ?Sized>(&mut self, key: Cow<'static, str>, value: &T) {
+        let start = self.text.len();
+        if serde_json::to_writer(&mut self.text, value).is_err() {
+            // Only a map with keys that are not strings fails, which no field is.
+            self.text.truncate(start);
+            self.text.extend_from_slice(b"null");
+        }
+        self.fields.push((key, start..self.text.len()));
     }
-}
 
-/// `value` as JSON text; `null` for what serde_json cannot write (a map with non-string
-/// keys, which no request field is).
-fn rendered<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| null())
-}
+    fn put_json(&mut self, key: Cow<'static, str>, json: &str) {
+        let start = self.text.len();
+        self.text.extend_from_slice(json.as_bytes());
+        self.fields.push((key, start..self.text.len()));
+    }
 
-fn null() -> Box<RawValue> {
-    RawValue::NULL.to_owned()
+    /// The echo, its fields sorted by key.
+    pub(crate) fn finish(&mut self) -> Echo {
+        let mut fields = std::mem::take(&mut self.fields);
+        if !fields.is_sorted_by(|a, b| a.0 <= b.0) {
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        // serde_json writes UTF-8 and the static texts are `str`s.
+        let text = String::from_utf8(std::mem::take(&mut self.text)).unwrap_or_default();
+        Echo {
+            inner: Arc::new(Rendered { text, fields }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +166,7 @@ mod tests {
         ] {
             echo.insert(k, &v);
         }
-        let all: Vec<(&str, &str)> = echo.iter().map(|(k, v)| (k, v.get())).collect();
+        let all: Vec<(&str, &str)> = echo.iter().collect();
         assert_eq!(all, [("a", "\"x\""), ("b", "[2]"), ("c", "null")]);
         assert!(echo.get("d").is_none());
     }

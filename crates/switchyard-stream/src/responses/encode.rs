@@ -626,7 +626,7 @@ impl ResponsesStreamEncoder {
             } else if let Some((key, value)) = echo.next() {
                 write_json_str(out, key);
                 out.push(b':');
-                out.extend_from_slice(value.get().as_bytes());
+                out.extend_from_slice(value.as_bytes());
             }
         }
         out.push(b'}');

@@ -257,38 +257,39 @@ fn echo_of(wire: &WireRequest) -> super::Echo {
     }
     let reasoning = wire.reasoning.as_ref();
     let mut echo = super::echo::EchoBuilder::default();
+    // In key order, as the echo keeps them (no sort).
     echo.field("instructions", &wire.instructions)
-        .field("max_output_tokens", &wire.max_output_tokens)
-        .field(
-            "parallel_tool_calls",
-            &wire.parallel_tool_calls.unwrap_or(true),
-        )
-        .field("previous_response_id", &wire.previous_response_id)
-        .field(
-            "reasoning",
-            &Reasoning {
-                effort: reasoning.and_then(|r| r.effort.as_deref()),
-                summary: reasoning.and_then(|r| r.summary.as_deref()),
-            },
-        )
-        .field("store", &wire.store.unwrap_or(true))
-        .field("temperature", &wire.temperature.unwrap_or(1.0))
-        .field("top_p", &wire.top_p.unwrap_or(1.0))
-        .field("tools", &wire.tools)
-        .json("truncation", "\"disabled\"")
-        .field("user", &wire.user);
+        .field("max_output_tokens", &wire.max_output_tokens);
     match &wire.metadata {
         Some(metadata) => echo.field("metadata", metadata),
         None => echo.json("metadata", "{}"),
+    };
+    echo.field(
+        "parallel_tool_calls",
+        &wire.parallel_tool_calls.unwrap_or(true),
+    )
+    .field("previous_response_id", &wire.previous_response_id)
+    .field(
+        "reasoning",
+        &Reasoning {
+            effort: reasoning.and_then(|r| r.effort.as_deref()),
+            summary: reasoning.and_then(|r| r.summary.as_deref()),
+        },
+    )
+    .field("store", &wire.store.unwrap_or(true))
+    .field("temperature", &wire.temperature.unwrap_or(1.0));
+    match wire.text.as_ref().filter(|t| t.is_object()) {
+        Some(text) => echo.field("text", text),
+        None => echo.json("text", r#"{"format":{"type":"text"}}"#),
     };
     match &wire.tool_choice {
         Some(choice) => echo.field("tool_choice", choice),
         None => echo.json("tool_choice", "\"auto\""),
     };
-    match wire.text.as_ref().filter(|t| t.is_object()) {
-        Some(text) => echo.field("text", text),
-        None => echo.json("text", r#"{"format":{"type":"text"}}"#),
-    };
+    echo.field("tools", &wire.tools)
+        .field("top_p", &wire.top_p.unwrap_or(1.0))
+        .json("truncation", "\"disabled\"")
+        .field("user", &wire.user);
     echo.finish()
 }
 
