@@ -86,6 +86,8 @@ struct OpenCall {
 #[derive(Debug)]
 pub struct ResponsesStreamEncoder {
     head: ResponseHead,
+    /// The response object's members (from `head.echo`).
+    layout: ObjectLayout,
     /// Items prefix: `resp_abc` -> `abc`.
     suffix: String,
     summary: bool,
@@ -122,7 +124,9 @@ impl ResponsesStreamEncoder {
     pub fn new(head: ResponseHead) -> Self {
         let suffix = head.id.strip_prefix("resp_").unwrap_or(&head.id).to_owned();
         let summary = head.echo.asks_summary();
+        let layout = ObjectLayout::of(&head.echo);
         Self {
+            layout,
             head,
             suffix,
             summary,
@@ -593,40 +597,24 @@ impl ResponsesStreamEncoder {
     }
 
     /// Writes the response object with the ending's status (and `incomplete_details`, or a
-    /// failure's `error`): the fixed fields, sorted as a JSON object writes its keys, merged
-    /// with the request's echoed parameters (a sorted map; a fixed field wins a clash).
+    /// failure's `error`): the fixed fields and the request's echoed parameters, in the
+    /// order of the layout made for this response.
     fn write_response_object(&self, ending: Ending, out: &mut Vec<u8>) {
-        let mut fixed = FIXED_FIELDS.iter().peekable();
-        let mut echo = self.head.echo.iter().peekable();
-        let mut first = true;
         out.push(b'{');
-        loop {
-            let take_fixed = match (fixed.peek(), echo.peek()) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(f), Some((k, _))) => {
-                    if k == *f {
-                        echo.next();
-                        continue;
-                    }
-                    **f < *k
-                }
-            };
-            if !first {
+        for (i, piece) in self.layout.pieces.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
-            if take_fixed {
-                if let Some(&field) = fixed.next() {
-                    write_json_str(out, field);
-                    out.push(b':');
+            match piece {
+                Piece::Fixed(field) => {
+                    out.push(b'"');
+                    out.extend_from_slice(field.as_bytes());
+                    out.extend_from_slice(b"\":");
                     self.write_fixed(field, ending, out);
                 }
-            } else if let Some((key, value)) = echo.next() {
-                write_json_str(out, key);
-                out.push(b':');
-                out.extend_from_slice(value.as_bytes());
+                Piece::Echo(at) => {
+                    out.extend_from_slice(self.layout.echo.get(at.clone()).unwrap_or_default());
+                }
             }
         }
         out.push(b'}');
@@ -707,6 +695,69 @@ const FIXED_FIELDS: [&str; 9] = [
     "status",
     "usage",
 ];
+
+/// The members of a response object, in key order: the fixed fields, and runs of echoed
+/// request parameters written once (`"key":value,...`) when the encoder is made.
+#[derive(Debug, Default)]
+struct ObjectLayout {
+    pieces: Vec<Piece>,
+    /// The echoed members, by run.
+    echo: Vec<u8>,
+}
+
+/// One member, or a run of echoed members.
+#[derive(Debug)]
+enum Piece {
+    /// One of [`FIXED_FIELDS`], written each time.
+    Fixed(&'static str),
+    /// Echoed members: a range of [`ObjectLayout::echo`].
+    Echo(std::ops::Range<usize>),
+}
+
+impl ObjectLayout {
+    /// The layout of a response object repeating `echo` (sorted, as a JSON object writes
+    /// its keys; a fixed field wins a clash).
+    fn of(echo: &super::Echo) -> Self {
+        let mut layout = Self::default();
+        let mut run: Option<usize> = None;
+        let mut fixed = FIXED_FIELDS.iter().peekable();
+        let mut echoed = echo.iter().peekable();
+        loop {
+            let take_fixed = match (fixed.peek(), echoed.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(f), Some((k, _))) => {
+                    if k == *f {
+                        echoed.next();
+                        continue;
+                    }
+                    **f < *k
+                }
+            };
+            if take_fixed {
+                if let Some(start) = run.take() {
+                    layout.pieces.push(Piece::Echo(start..layout.echo.len()));
+                }
+                if let Some(&field) = fixed.next() {
+                    layout.pieces.push(Piece::Fixed(field));
+                }
+            } else if let Some((key, value)) = echoed.next() {
+                match run {
+                    Some(_) => layout.echo.push(b','),
+                    None => run = Some(layout.echo.len()),
+                }
+                write_json_str(&mut layout.echo, key);
+                layout.echo.push(b':');
+                layout.echo.extend_from_slice(value.as_bytes());
+            }
+        }
+        if let Some(start) = run {
+            layout.pieces.push(Piece::Echo(start..layout.echo.len()));
+        }
+        layout
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -822,6 +873,7 @@ mod tests {
             .insert("status", &json!("ignored: the fixed field wins"));
         enc.head.echo.insert("zeta", &json!({"b": [1, 2]}));
         enc.head.echo.insert("aaa", &json!(null));
+        enc.layout = ObjectLayout::of(&enc.head.echo);
         enc.output.push(Some(OutputItem::Text {
             kind: ItemKind::Message,
             summary: false,
