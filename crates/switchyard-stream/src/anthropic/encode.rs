@@ -1,6 +1,7 @@
 //! Encoding [`ChatEvent`]s as Anthropic Messages SSE events, whole answers as a `message`
 //! object, and errors as Anthropic's `{"type":"error","error":{...}}`.
 
+use crate::json_util::write_json_str;
 use std::io::Write as _;
 
 mod opaque;
@@ -307,13 +308,26 @@ fn sse<T: Serialize>(out: &mut Vec<u8>, name: &str, data: &T) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// A `content_block_delta` event, the one written per upstream chunk: written directly, the
+/// bytes serde_json writes for the same event (a test compares the two).
 fn delta(out: &mut Vec<u8>, index: u32, delta: &Delta<'_>) {
-    let event = BlockDelta {
-        kind: "content_block_delta",
-        index,
-        delta,
+    let (kind, field, value) = match delta {
+        Delta::Text { text } => ("text_delta", "text", text),
+        Delta::Thinking { thinking } => ("thinking_delta", "thinking", thinking),
+        Delta::Signature { signature } => ("signature_delta", "signature", signature),
+        Delta::InputJson { partial_json } => ("input_json_delta", "partial_json", partial_json),
     };
-    sse(out, "content_block_delta", &event);
+    out.extend_from_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+    out.extend_from_slice(b",\"delta\":{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"");
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(b"\":");
+    write_json_str(out, value);
+    out.extend_from_slice(b"}}\n\n");
 }
 
 /// A `content_block_delta` whose delta is `json`, verbatim.
@@ -528,25 +542,18 @@ struct BlockStart<'a> {
     content_block: &'a Block<'a>,
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type")]
+/// The delta of a `content_block_delta` event.
+#[cfg_attr(test, derive(Serialize))]
+#[cfg_attr(test, serde(tag = "type"))]
 enum Delta<'a> {
-    #[serde(rename = "text_delta")]
+    #[cfg_attr(test, serde(rename = "text_delta"))]
     Text { text: &'a str },
-    #[serde(rename = "thinking_delta")]
+    #[cfg_attr(test, serde(rename = "thinking_delta"))]
     Thinking { thinking: &'a str },
-    #[serde(rename = "signature_delta")]
+    #[cfg_attr(test, serde(rename = "signature_delta"))]
     Signature { signature: &'a str },
-    #[serde(rename = "input_json_delta")]
+    #[cfg_attr(test, serde(rename = "input_json_delta"))]
     InputJson { partial_json: &'a str },
-}
-
-#[derive(Serialize)]
-struct BlockDelta<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    index: u32,
-    delta: &'a Delta<'a>,
 }
 
 #[derive(Serialize)]
@@ -561,4 +568,39 @@ struct MessageDelta<'a> {
     kind: &'static str,
     delta: StopDelta<'a>,
     usage: WireUsage,
+}
+
+#[cfg(test)]
+mod delta_tests {
+    //! The direct `content_block_delta` writer against the serde structs it replaced.
+
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::{Delta, delta, sse};
+
+    #[derive(Serialize)]
+    struct BlockDelta<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        index: u32,
+        delta: &'a Delta<'a>,
+    }
+
+    proptest! {
+        #[test]
+        fn writes_what_serde_wrote(index in any::<u32>(), value in any::<String>(), variant in 0..4) {
+            let d = match variant {
+                0 => Delta::Text { text: &value },
+                1 => Delta::Thinking { thinking: &value },
+                2 => Delta::Signature { signature: &value },
+                _ => Delta::InputJson { partial_json: &value },
+            };
+            let mut direct = Vec::new();
+            delta(&mut direct, index, &d);
+            let mut reference = Vec::new();
+            sse(&mut reference, "content_block_delta", &BlockDelta { kind: "content_block_delta", index, delta: &d });
+            prop_assert_eq!(String::from_utf8(direct).unwrap(), String::from_utf8(reference).unwrap());
+        }
+    }
 }
