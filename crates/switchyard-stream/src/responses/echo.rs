@@ -36,6 +36,8 @@ struct Rendered {
     text: String,
     /// Each key with its value's place in `text`, in key order.
     fields: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// `reasoning.summary` is set and not null.
+    asks_summary: bool,
 }
 
 impl Echo {
@@ -45,6 +47,7 @@ impl Echo {
         for (key, value) in map {
             echo.put(Cow::Owned(key.clone()), value);
         }
+        echo.summary = map.get("reasoning").is_some_and(summary_asked);
         echo.finish()
     }
 
@@ -57,6 +60,11 @@ impl Echo {
             }
         }
         echo.put(Cow::Owned(key.to_owned()), value);
+        echo.summary = if key == "reasoning" {
+            summary_asked(value)
+        } else {
+            self.inner.asks_summary
+        };
         *self = echo.finish();
     }
 
@@ -83,9 +91,7 @@ impl Echo {
 
     /// Whether the request asked for reasoning summaries (`reasoning.summary` not null).
     pub fn asks_summary(&self) -> bool {
-        self.value("reasoning")
-            .and_then(|r| r.get("summary").cloned())
-            .is_some_and(|s| !s.is_null())
+        self.inner.asks_summary
     }
 }
 
@@ -100,6 +106,8 @@ impl PartialEq for Echo {
 pub(crate) struct EchoBuilder {
     text: Vec<u8>,
     fields: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// What [`Echo::asks_summary`] answers.
+    pub(crate) summary: bool,
 }
 
 impl EchoBuilder {
@@ -144,9 +152,18 @@ impl EchoBuilder {
         // serde_json writes UTF-8 and the static texts are `str`s.
         let text = String::from_utf8(std::mem::take(&mut self.text)).unwrap_or_default();
         Echo {
-            inner: Arc::new(Rendered { text, fields }),
+            inner: Arc::new(Rendered {
+                text,
+                fields,
+                asks_summary: self.summary,
+            }),
         }
     }
+}
+
+/// Whether a `reasoning` value asks for summaries (`summary` set and not null).
+fn summary_asked(reasoning: &Value) -> bool {
+    reasoning.get("summary").is_some_and(|s| !s.is_null())
 }
 
 #[cfg(test)]

@@ -747,7 +747,13 @@ impl ObjectLayout {
                     Some(_) => layout.echo.push(b','),
                     None => run = Some(layout.echo.len()),
                 }
-                write_json_str(&mut layout.echo, key);
+                if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    layout.echo.push(b'"');
+                    layout.echo.extend_from_slice(key.as_bytes());
+                    layout.echo.push(b'"');
+                } else {
+                    write_json_str(&mut layout.echo, key);
+                }
                 layout.echo.push(b':');
                 layout.echo.extend_from_slice(value.as_bytes());
             }

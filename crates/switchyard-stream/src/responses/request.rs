@@ -47,7 +47,8 @@ pub struct ResponsesRequest {
     pub custom_tools: Vec<String>,
     /// Hosted tools that were left out (`drop_unsupported_tools`).
     pub dropped_tools: Vec<String>,
-    /// The input items as sent (a string input as one user message item), for the store.
+    /// The input items as sent (a string input as one user message item), for the store;
+    /// a string input has none when `store` is false.
     pub input_items: Vec<Value>,
     /// Request parameters the response object repeats (`tools`, `tool_choice`, `text`,
     /// `reasoning`, `metadata`, `temperature`, ...), with OpenAI's defaults filled in.
@@ -163,14 +164,18 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
         ));
     }
     let echo = echo_of(&wire);
+    let store = wire.store.unwrap_or(true);
     let mut turns = Turns::default();
     let input_items = match wire.input {
         None => Vec::new(),
         Some(WireInput::Text(text)) => {
-            let item = json!({"type": "message", "role": "user",
-                              "content": [{"type": "input_text", "text": text}]});
+            // The item is for the store only.
+            let item = store.then(|| {
+                json!({"type": "message", "role": "user",
+                       "content": [{"type": "input_text", "text": text}]})
+            });
             turns.push_user_text(text);
-            vec![item]
+            item.into_iter().collect()
         }
         Some(WireInput::Items(items)) => {
             if items.len() > MAX_INPUT_ITEMS {
@@ -223,7 +228,7 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
         chat,
         instructions: wire.instructions,
         previous_response_id: wire.previous_response_id.filter(|id| !id.is_empty()),
-        store: wire.store.unwrap_or(true),
+        store,
         custom_tools: tools.custom,
         dropped_tools: tools.dropped,
         input_items,
@@ -257,6 +262,7 @@ fn echo_of(wire: &WireRequest) -> super::Echo {
     }
     let reasoning = wire.reasoning.as_ref();
     let mut echo = super::echo::EchoBuilder::default();
+    echo.summary = reasoning.is_some_and(|r| r.summary.is_some());
     // In key order, as the echo keeps them (no sort).
     echo.field("instructions", &wire.instructions)
         .field("max_output_tokens", &wire.max_output_tokens);
@@ -350,14 +356,31 @@ mod echo_tests {
                    "store": false, "previous_response_id": "resp_1", "user": "u"}),
             json!({"model": "m", "tools": null, "tool_choice": null, "text": "plain",
                    "reasoning": {"summary": "detailed"}, "temperature": 1e-7}),
+            json!({"model": "m", "reasoning": {"effort": "low", "summary": null}}),
         ] {
             let bytes = serde_json::to_vec(&body).unwrap();
             let wire: WireRequest = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(
+            let (echo, by_values) = (
                 echo_of(&wire),
                 super::super::Echo::from_map(&echo_as_values(&wire)),
-                "{body}"
             );
+            assert_eq!(echo, by_values, "{body}");
+            assert_eq!(echo.asks_summary(), by_values.asks_summary(), "{body}");
         }
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn a_string_input_is_kept_as_an_item_only_for_the_store() {
+        let opts = DecodeOptions::default();
+        let kept = decode_request(br#"{"model":"m","input":"hi"}"#, &opts).unwrap();
+        assert_eq!(kept.input_items.len(), 1);
+        let gone = decode_request(br#"{"model":"m","input":"hi","store":false}"#, &opts).unwrap();
+        assert!(gone.input_items.is_empty());
+        assert_eq!(gone.chat.messages, kept.chat.messages);
     }
 }
