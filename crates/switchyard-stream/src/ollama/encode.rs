@@ -212,44 +212,58 @@ impl OllamaStreamEncoder {
 }
 
 /// Appends the non-streamed `/api/chat` answer object (`done:true`, `done_reason`,
-/// counts and durations) for a whole response.
+/// counts and durations) for a whole response. Written field by field: the bytes serde_json
+/// writes for the same object (a proptest compares the two).
 pub fn encode_response(resp: &ChatResponse, model: &str, created_at: &str, out: &mut Vec<u8>) {
-    let tool_calls: Vec<WireCall<'_>> = resp
-        .tool_calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| WireCall {
-            id: &c.id,
-            function: WireFunction {
-                index: Some(u32::try_from(i).unwrap_or(u32::MAX)),
-                name: &c.name,
-                arguments: &c.arguments,
-            },
-        })
-        .collect();
     let usage = resp.usage.unwrap_or_default();
     let timings = usage.timings.unwrap_or_default();
-    write_json(
+    let number = |out: &mut Vec<u8>, key: &[u8], n: u64| {
+        out.extend_from_slice(key);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    };
+    out.extend_from_slice(b"{\"model\":");
+    write_json_str(out, model);
+    out.extend_from_slice(b",\"created_at\":");
+    write_json_str(out, created_at);
+    out.extend_from_slice(b",\"message\":{\"role\":\"assistant\",\"content\":");
+    write_json_str(out, &resp.content);
+    if let Some(thinking) = resp.thinking.as_deref() {
+        out.extend_from_slice(b",\"thinking\":");
+        write_json_str(out, thinking);
+    }
+    if !resp.tool_calls.is_empty() {
+        out.extend_from_slice(b",\"tool_calls\":[");
+        for (i, c) in resp.tool_calls.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(
+                out,
+                &WireCall {
+                    id: &c.id,
+                    function: WireFunction {
+                        index: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                        name: &c.name,
+                        arguments: &c.arguments,
+                    },
+                },
+            );
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"},\"done\":true,\"done_reason\":");
+    write_json_str(out, done_reason(&resp.finish_reason));
+    number(out, b",\"total_duration\":", timings.total_ns);
+    number(out, b",\"load_duration\":", timings.load_ns);
+    number(
         out,
-        &WholeResponse {
-            model,
-            created_at,
-            message: WholeMessage {
-                role: "assistant",
-                content: &resp.content,
-                thinking: resp.thinking.as_deref(),
-                tool_calls,
-            },
-            done: true,
-            done_reason: done_reason(&resp.finish_reason),
-            total_duration: timings.total_ns,
-            load_duration: timings.load_ns,
-            prompt_eval_count: usage.prompt_tokens,
-            prompt_eval_duration: timings.prompt_eval_ns,
-            eval_count: usage.completion_tokens,
-            eval_duration: timings.eval_ns,
-        },
+        b",\"prompt_eval_count\":",
+        u64::from(usage.prompt_tokens),
     );
+    number(out, b",\"prompt_eval_duration\":", timings.prompt_eval_ns);
+    number(out, b",\"eval_count\":", u64::from(usage.completion_tokens));
+    number(out, b",\"eval_duration\":", timings.eval_ns);
+    out.push(b'}');
 }
 
 /// Appends Ollama's error body `{"error":"<message>"}` (for an HTTP error answer; the
@@ -332,27 +346,115 @@ struct WireFunction<'a> {
     arguments: &'a Map<String, Value>,
 }
 
-#[derive(Serialize)]
-struct WholeMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    thinking: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<WireCall<'a>>,
-}
+#[cfg(test)]
+mod whole_answer_tests {
+    //! The direct `/api/chat` answer writer against the serde structs it replaced.
 
-#[derive(Serialize)]
-struct WholeResponse<'a> {
-    model: &'a str,
-    created_at: &'a str,
-    message: WholeMessage<'a>,
-    done: bool,
-    done_reason: &'a str,
-    total_duration: u64,
-    load_duration: u64,
-    prompt_eval_count: u32,
-    prompt_eval_duration: u64,
-    eval_count: u32,
-    eval_duration: u64,
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use switchyard_core::{ChatResponse, FinishReason, Timings, ToolCall, Usage};
+
+    use super::{WireCall, WireFunction, done_reason, encode_response};
+
+    #[derive(Serialize)]
+    struct WholeMessage<'a> {
+        role: &'static str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thinking: Option<&'a str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct WholeResponse<'a> {
+        model: &'a str,
+        created_at: &'a str,
+        message: WholeMessage<'a>,
+        done: bool,
+        done_reason: &'a str,
+        total_duration: u64,
+        load_duration: u64,
+        prompt_eval_count: u32,
+        prompt_eval_duration: u64,
+        eval_count: u32,
+        eval_duration: u64,
+    }
+
+    fn reference(resp: &ChatResponse, model: &str, created_at: &str) -> String {
+        let tool_calls: Vec<WireCall<'_>> = resp
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| WireCall {
+                id: &c.id,
+                function: WireFunction {
+                    index: Some(u32::try_from(i).unwrap()),
+                    name: &c.name,
+                    arguments: &c.arguments,
+                },
+            })
+            .collect();
+        let usage = resp.usage.unwrap_or_default();
+        let timings = usage.timings.unwrap_or_default();
+        serde_json::to_string(&WholeResponse {
+            model,
+            created_at,
+            message: WholeMessage {
+                role: "assistant",
+                content: &resp.content,
+                thinking: resp.thinking.as_deref(),
+                tool_calls,
+            },
+            done: true,
+            done_reason: done_reason(&resp.finish_reason),
+            total_duration: timings.total_ns,
+            load_duration: timings.load_ns,
+            prompt_eval_count: usage.prompt_tokens,
+            prompt_eval_duration: timings.prompt_eval_ns,
+            eval_count: usage.completion_tokens,
+            eval_duration: timings.eval_ns,
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn writes_what_serde_wrote(
+            content in any::<String>(),
+            thinking in proptest::option::of(any::<String>()),
+            calls in proptest::collection::vec((any::<String>(), any::<String>(), any::<String>()), 0..3),
+            reason in prop_oneof![Just(FinishReason::Stop), Just(FinishReason::Length),
+                                  "[a-z]{0,6}".prop_map(FinishReason::Other)],
+            usage in proptest::option::of((any::<u32>(), any::<u32>(), proptest::option::of(any::<[u64; 4]>()))),
+            model in any::<String>(),
+            created_at in any::<String>(),
+        ) {
+            let resp = ChatResponse {
+                content,
+                thinking,
+                tool_calls: calls
+                    .into_iter()
+                    .map(|(id, name, arg)| ToolCall {
+                        id,
+                        name,
+                        arguments: [("a".to_owned(), serde_json::Value::String(arg))].into_iter().collect(),
+                    })
+                    .collect(),
+                finish_reason: reason,
+                usage: usage.map(|(p, c, t)| Usage {
+                    prompt_tokens: p,
+                    completion_tokens: c,
+                    timings: t.map(|[total_ns, load_ns, prompt_eval_ns, eval_ns]| Timings {
+                        total_ns, load_ns, prompt_eval_ns, eval_ns
+                    }),
+                    ..Usage::default()
+                }),
+                extras: Default::default(),
+            };
+            let mut out = Vec::new();
+            encode_response(&resp, &model, &created_at, &mut out);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), reference(&resp, &model, &created_at));
+        }
+    }
 }
