@@ -393,7 +393,7 @@ pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: 
         },
     };
     if resp.extras.opaque.is_empty() {
-        let _ = serde_json::to_writer(out, &msg);
+        msg.write(out);
     } else {
         opaque::write_whole(&msg, resp, out);
     }
@@ -527,6 +527,82 @@ enum Block<'a> {
     },
 }
 
+impl WholeMessage<'_> {
+    /// Appends the message: the bytes serde_json writes for it (a proptest compares the
+    /// two), field by field.
+    fn write(&self, out: &mut Vec<u8>) {
+        let opt = |out: &mut Vec<u8>, value: Option<&str>| match value {
+            Some(v) => write_json_str(out, v),
+            None => out.extend_from_slice(b"null"),
+        };
+        let number = |out: &mut Vec<u8>, key: &[u8], n: u32| {
+            out.extend_from_slice(key);
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        };
+        out.extend_from_slice(b"{\"id\":");
+        write_json_str(out, self.id);
+        out.extend_from_slice(b",\"type\":");
+        write_json_str(out, self.kind);
+        out.extend_from_slice(b",\"role\":");
+        write_json_str(out, self.role);
+        out.extend_from_slice(b",\"model\":");
+        write_json_str(out, self.model);
+        out.extend_from_slice(b",\"content\":[");
+        for (i, block) in self.content.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            block.write(out);
+        }
+        out.extend_from_slice(b"],\"stop_reason\":");
+        opt(out, self.stop_reason);
+        out.extend_from_slice(b",\"stop_sequence\":");
+        opt(out, self.stop_sequence);
+        let u = &self.usage;
+        number(out, b",\"usage\":{\"input_tokens\":", u.input_tokens);
+        number(out, b",\"output_tokens\":", u.output_tokens);
+        if let Some(n) = u.cache_read_input_tokens {
+            number(out, b",\"cache_read_input_tokens\":", n);
+        }
+        if let Some(n) = u.cache_creation_input_tokens {
+            number(out, b",\"cache_creation_input_tokens\":", n);
+        }
+        out.extend_from_slice(b"}}");
+    }
+}
+
+impl Block<'_> {
+    /// Appends the block as serde_json writes it.
+    fn write(&self, out: &mut Vec<u8>) {
+        let field = |out: &mut Vec<u8>, key: &[u8], value: &str| {
+            out.extend_from_slice(key);
+            write_json_str(out, value);
+        };
+        match self {
+            Block::Text { text } => field(out, b"{\"type\":\"text\",\"text\":", text),
+            Block::Thinking {
+                thinking,
+                signature,
+            } => {
+                field(out, b"{\"type\":\"thinking\",\"thinking\":", thinking);
+                if !signature.is_empty() {
+                    field(out, b",\"signature\":", signature);
+                }
+            }
+            Block::RedactedThinking { data } => {
+                field(out, b"{\"type\":\"redacted_thinking\",\"data\":", data);
+            }
+            Block::ToolUse { id, name, input } => {
+                field(out, b"{\"type\":\"tool_use\",\"id\":", id);
+                field(out, b",\"name\":", name);
+                out.extend_from_slice(b",\"input\":");
+                let _ = serde_json::to_writer(&mut *out, input);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 #[derive(Serialize)]
 struct MessageStart<'a> {
     #[serde(rename = "type")]
@@ -601,6 +677,57 @@ mod delta_tests {
             let mut reference = Vec::new();
             sse(&mut reference, "content_block_delta", &BlockDelta { kind: "content_block_delta", index, delta: &d });
             prop_assert_eq!(String::from_utf8(direct).unwrap(), String::from_utf8(reference).unwrap());
+        }
+    }
+}
+
+#[cfg(test)]
+mod whole_message_tests {
+    //! The direct message writer against serde_json on the same structs.
+
+    use proptest::prelude::*;
+
+    use super::{Block, WholeMessage, WireUsage};
+
+    proptest! {
+        #[test]
+        fn writes_what_serde_writes(
+            id in any::<String>(),
+            model in any::<String>(),
+            blocks in proptest::collection::vec((0u8..4, any::<String>(), prop_oneof![Just(String::new()), any::<String>()]), 0..4),
+            stop_reason in proptest::option::of(any::<String>()),
+            stop_sequence in proptest::option::of(any::<String>()),
+            usage in (any::<u32>(), any::<u32>(), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>())),
+        ) {
+            let input: serde_json::Map<String, serde_json::Value> =
+                [("k".to_owned(), serde_json::json!([1, "x"]))].into_iter().collect();
+            let content: Vec<Block<'_>> = blocks
+                .iter()
+                .map(|(k, a, b)| match k {
+                    0 => Block::Text { text: a },
+                    1 => Block::Thinking { thinking: a, signature: b },
+                    2 => Block::RedactedThinking { data: a },
+                    _ => Block::ToolUse { id: a, name: b, input: &input },
+                })
+                .collect();
+            let msg = WholeMessage {
+                id: &id,
+                kind: "message",
+                role: "assistant",
+                model: &model,
+                content,
+                stop_reason: stop_reason.as_deref(),
+                stop_sequence: stop_sequence.as_deref(),
+                usage: WireUsage {
+                    input_tokens: usage.0,
+                    output_tokens: usage.1,
+                    cache_read_input_tokens: usage.2,
+                    cache_creation_input_tokens: usage.3,
+                },
+            };
+            let mut direct = Vec::new();
+            msg.write(&mut direct);
+            prop_assert_eq!(String::from_utf8(direct).unwrap(), serde_json::to_string(&msg).unwrap());
         }
     }
 }
