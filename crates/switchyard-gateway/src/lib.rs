@@ -44,12 +44,12 @@
 //! Measured with `cargo xtask bench` (`bench/bench.sh`: wrk, 16 connections, the reference
 //! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; ratios within one
 //! run to nginx proxying the same upstream exchange; figures and method in `BENCHMARKS.md`):
-//! streamed requests 0.65x-1.27x nginx's requests/s (three runs; most paths above 0.9x in
-//! each), non-streamed requests 0.33x-0.56x through providers with `upstream_streaming:
-//! "as_client"` and 0.21x-0.38x by default (the upstream streams and the gateway folds every
-//! chunk), peak RSS 29-30 MB. Per request the gateway runs about 87k instructions
-//! non-streamed (`as_client`) and 124k streamed (callgrind, `bench/instructions.sh`), most
-//! of it in hyper and axum on the server side, tokio and JSON; upstream chats go through
+//! streamed requests 0.83x-1.52x nginx's requests/s on every path (two runs), non-streamed
+//! requests 0.40x-0.58x through providers with `upstream_streaming: "as_client"` and
+//! 0.28x-0.34x by default (the upstream streams and the gateway folds every chunk), peak RSS
+//! 18 MB. Per request the gateway runs about 82k instructions non-streamed (`as_client`)
+//! and 123k streamed (callgrind, `bench/instructions.sh`), most of it in hyper and axum on
+//! the server side, tokio and JSON; upstream chats go through
 //! switchyard-http's own HTTP/1.1 client. Sockets have TCP_NODELAY; a streamed answer takes
 //! every upstream event that is ready into one write; the gateway itself adds well under a
 //! millisecond (`x-switchyard-overhead-ms`).
