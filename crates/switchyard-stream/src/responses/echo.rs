@@ -3,9 +3,8 @@
 //! progress, completed) and shared by the encoder and the store without a deep copy.
 
 use std::borrow::Cow;
-use std::sync::Arc;
-
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -30,6 +29,7 @@ pub struct Echo {
     inner: Arc<Rendered>,
 }
 
+/// The rendered fields behind an [`Echo`].
 #[derive(Debug, Default)]
 struct Rendered {
     /// Every value's JSON text, one after the other.
