@@ -356,7 +356,7 @@ impl Progress {
             RequestOutcome::Error(error.kind()),
             ReasonCode::Error(error.kind()),
         );
-        emit_record(&self.inner, &record, Some(&error));
+        emit_record(&self.inner, &record, Some(&error), None);
         RouteFailure {
             error,
             request_id: record.request_id,
@@ -373,7 +373,7 @@ impl Drop for Progress {
                 RequestOutcome::Cancelled,
                 ReasonCode::Error(ErrorKind::Cancelled),
             );
-            emit_record(&self.inner, &record, None);
+            emit_record(&self.inner, &record, None, None);
         }
     }
 }
@@ -618,11 +618,8 @@ impl Target<'_> {
             h.on_success();
         }
         slot.admission.gauges.set_up(true);
-        inner
-            .target_metrics
-            .get(inner, &planned.target)
-            .ttft
-            .record(ttft.as_secs_f64());
+        let metrics = inner.target_metrics.get(inner, &planned.target);
+        metrics.ttft.record(ttft.as_secs_f64());
         if reason != ReasonCode::Primary && reason != ReasonCode::GroupBalanced {
             ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())
                 .increment(1);
@@ -662,6 +659,7 @@ impl Target<'_> {
             started: progress.started,
             upstream_wait: progress.exec_start.elapsed(),
             offered: std::mem::take(&mut progress.offered),
+            metrics,
         })
     }
 }

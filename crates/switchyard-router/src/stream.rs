@@ -1,6 +1,7 @@
 //! The stream a routed request yields, and the decision record emitted when it ends.
 
 use crate::call_filter::CallFilter;
+use crate::metrics::TargetMetrics;
 use crate::unknown_calls::OfferedTools;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub(crate) struct Served {
     pub(crate) upstream_wait: Duration,
     /// The tools the request offered.
     pub(crate) offered: OfferedTools,
+    /// The serving target's metric handles.
+    pub(crate) metrics: Arc<TargetMetrics>,
 }
 
 /// Bookkeeping until the stream ends; taken exactly once.
@@ -41,6 +44,7 @@ struct Finish {
     usage: Option<Usage>,
     started: Instant,
     offered: OfferedTools,
+    metrics: Arc<TargetMetrics>,
 }
 
 /// The answer of a routed request, returned once the first event is in hand (fallback
@@ -107,6 +111,7 @@ impl RoutedStream {
                 usage: None,
                 started: s.started,
                 offered: s.offered,
+                metrics: s.metrics,
             }),
             ended: false,
             filter,
@@ -232,6 +237,7 @@ impl RoutedStream {
             usage,
             started,
             offered: _,
+            metrics,
         } = f;
         drop(permit);
         if let Some(e) = error {
@@ -266,7 +272,6 @@ impl RoutedStream {
                 .increment(crate::budget::micro_to_usd(cost));
         }
         if let Some(u) = usage {
-            let metrics = inner.target_metrics.get(&inner, &self.served_by);
             metrics.prompt_tokens.increment(u64::from(u.prompt_tokens));
             metrics
                 .completion_tokens
@@ -276,7 +281,7 @@ impl RoutedStream {
         record.cost_micro_usd = cost;
         record.outcome = outcome;
         record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        emit_record(&inner, &record, error);
+        emit_record(&inner, &record, error, Some(&metrics));
     }
 }
 
@@ -421,8 +426,14 @@ fn log_record(record: &DecisionRecord, error: Option<&ProviderError>) {
 }
 
 /// Emits one decision record: a structured tracing event (target `switchyard::decision`),
-/// the request metrics, and the observer.
-pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<&ProviderError>) {
+/// the request metrics (`metrics`: the serving target's handles when the caller has them),
+/// and the observer.
+pub(crate) fn emit_record(
+    inner: &Inner,
+    record: &DecisionRecord,
+    error: Option<&ProviderError>,
+    metrics: Option<&TargetMetrics>,
+) {
     if tracing::enabled!(target: "switchyard::decision", tracing::Level::INFO) {
         log_record(record, error);
     }
@@ -439,7 +450,14 @@ pub(crate) fn emit_record(inner: &Inner, record: &DecisionRecord, error: Option<
     };
     match &record.served_by {
         Some(target) => {
-            let metrics = inner.target_metrics.get(inner, target);
+            let looked_up;
+            let metrics = match metrics {
+                Some(m) => m,
+                None => {
+                    looked_up = inner.target_metrics.get(inner, target);
+                    &*looked_up
+                }
+            };
             metrics.duration.record(seconds);
             if record.outcome == RequestOutcome::Ok {
                 metrics.count_ok(route);
