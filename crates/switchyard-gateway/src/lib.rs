@@ -44,11 +44,12 @@
 //! Measured with `cargo xtask bench` (`bench/bench.sh`: wrk, 16 connections, the reference
 //! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; ratios within one
 //! run to nginx proxying the same upstream exchange; figures and method in `BENCHMARKS.md`):
-//! streamed requests 0.83x-1.52x nginx's requests/s on every path (two runs), non-streamed
-//! requests 0.40x-0.58x through providers with `upstream_streaming: "as_client"` and
-//! 0.28x-0.34x by default (the upstream streams and the gateway folds every chunk), peak RSS
-//! 18 MB. Per request the gateway runs about 82k instructions non-streamed (`as_client`)
-//! and 123k streamed (callgrind, `bench/instructions.sh`), most of it in hyper and axum on
+//! streamed requests 0.83x-1.52x nginx's requests/s on every path (three runs), non-streamed
+//! requests 0.36x-0.58x through providers with `upstream_streaming: "as_client"` and
+//! 0.22x-0.34x by default (the upstream streams and the gateway folds every chunk: about
+//! 1.0x-1.4x of nginx proxying that streamed exchange), peak RSS 18 MB. Per request the
+//! gateway runs about 81k instructions non-streamed (`as_client`) and 121k streamed
+//! (callgrind, `bench/instructions.sh`), most of it in hyper and axum on
 //! the server side, tokio and JSON; upstream chats go through
 //! switchyard-http's own HTTP/1.1 client. Sockets have TCP_NODELAY; a streamed answer takes
 //! every upstream event that is ready into one write; the gateway itself adds well under a
