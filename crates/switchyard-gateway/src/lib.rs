@@ -47,7 +47,7 @@
 //! streamed requests 0.83x-1.52x nginx's requests/s on every path (three runs), non-streamed
 //! requests 0.36x-0.58x through providers with `upstream_streaming: "as_client"` and
 //! 0.22x-0.34x by default (the upstream streams and the gateway folds every chunk: about
-//! 1.0x-1.4x of nginx proxying that streamed exchange), peak RSS 18 MB. Per request the
+//! 0.9x-1.4x of nginx proxying that streamed exchange), peak RSS 18 MB. Per request the
 //! gateway runs about 81k instructions non-streamed (`as_client`) and 121k streamed
 //! (callgrind, `bench/instructions.sh`), most of it in hyper and axum on
 //! the server side, tokio and JSON; upstream chats go through
