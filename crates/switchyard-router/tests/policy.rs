@@ -839,6 +839,18 @@ mod recorder {
     #[derive(Debug, Default, Clone)]
     pub(crate) struct Captured(Arc<Mutex<BTreeMap<String, f64>>>);
 
+    /// Runs `work` on a current-thread runtime with a fresh recorder: its output and what
+    /// it recorded.
+    pub(crate) fn capture<T>(work: impl std::future::Future<Output = T>) -> (T, Captured) {
+        let captured = Captured::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let output = metrics::with_local_recorder(&captured, || runtime.block_on(work));
+        (output, captured)
+    }
+
     struct Handle(String, Captured);
 
     impl Captured {
@@ -913,25 +925,18 @@ mod recorder {
 #[test]
 fn every_served_request_counts_once_under_its_route() {
     use switchyard_router::metrics as m;
-    let captured = recorder::Captured::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&captured, || {
-        runtime.block_on(async {
-            let cloud = cloud_upstream().await;
-            let (router, _r) = build_router(
-                json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
+    let ((), captured) = recorder::capture(async {
+        let cloud = cloud_upstream().await;
+        let (router, _r) = build_router(
+            json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
                                     "other": { "targets": ["cloud/gpt-test"] } } }),
-                vec![cloud_slot(&cloud)],
-            );
-            for model in ["chat", "chat", "other", "chat", "cloud/gpt-test"] {
-                let (text, _, error) = drain(route(&router, &request(model)).await.unwrap()).await;
-                assert_eq!((text.as_str(), error), ("From the cloud.", None));
-            }
-            cloud.shutdown().await;
-        })
+            vec![cloud_slot(&cloud)],
+        );
+        for model in ["chat", "chat", "other", "chat", "cloud/gpt-test"] {
+            let (text, _, error) = drain(route(&router, &request(model)).await.unwrap()).await;
+            assert_eq!((text.as_str(), error), ("From the cloud.", None));
+        }
+        cloud.shutdown().await;
     });
     let count = |route: &str| {
         captured.get(&format!(
@@ -947,19 +952,11 @@ fn every_served_request_counts_once_under_its_route() {
 #[test]
 fn the_router_records_the_contracted_metrics() {
     use switchyard_router::metrics as m;
-    let captured = recorder::Captured::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&captured, || {
-        runtime.block_on(async {
-            let cloud = cloud_upstream().await;
-            let (router, _r) =
-                build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
-            drain(route(&router, &request("chat")).await.unwrap()).await;
-            cloud.shutdown().await;
-        })
+    let ((), captured) = recorder::capture(async {
+        let cloud = cloud_upstream().await;
+        let (router, _r) = build_router(chat_route(), vec![refused_local(), cloud_slot(&cloud)]);
+        drain(route(&router, &request("chat")).await.unwrap()).await;
+        cloud.shutdown().await;
     });
     let keys = captured.keys();
     let has = |k: &str| {
@@ -1085,28 +1082,21 @@ async fn a_failing_local_member_of_a_group_does_not_fall_back_to_its_cloud_membe
 #[test]
 fn a_failure_after_the_first_byte_marks_the_provider_down_in_metrics() {
     use switchyard_router::metrics as m;
-    let captured = recorder::Captured::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let (status, captured) = recorder::capture(async {
+        let local = TestUpstream::start(UpstreamConfig::default().script(
+            "test-model",
+            Script::text(["one", " two", " three"]).with_fault(Fault::DropAfterChunks(1)),
+        ))
+        .await
         .unwrap();
-    let status = metrics::with_local_recorder(&captured, || {
-        runtime.block_on(async {
-            let local = TestUpstream::start(UpstreamConfig::default().script(
-                "test-model",
-                Script::text(["one", " two", " three"]).with_fault(Fault::DropAfterChunks(1)),
-            ))
-            .await
-            .unwrap();
-            let (router, _r) = build_router(
-                json!({ "routes": { "chat": { "targets": ["local/test-model"] } } }),
-                vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
-            );
-            let (_, _, error) = drain(route(&router, &request("chat")).await.unwrap()).await;
-            assert!(error.is_some(), "the cut is an error item");
-            local.shutdown().await;
-            router.provider_status()[0].health.clone()
-        })
+        let (router, _r) = build_router(
+            json!({ "routes": { "chat": { "targets": ["local/test-model"] } } }),
+            vec![ollama_at("local", &local.base_url(), Locality::Local, FT)],
+        );
+        let (_, _, error) = drain(route(&router, &request("chat")).await.unwrap()).await;
+        assert!(error.is_some(), "the cut is an error item");
+        local.shutdown().await;
+        router.provider_status()[0].health.clone()
     });
     assert!(matches!(status, Health::Cooling { .. }), "{status:?}");
     assert_eq!(
@@ -1123,11 +1113,6 @@ fn a_failure_after_the_first_byte_marks_the_provider_down_in_metrics() {
 fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
     use switchyard_core::ToolSpec;
     use switchyard_router::metrics as m;
-    let captured = recorder::Captured::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let offering = |n: usize| {
         let mut r = request_from("chat", "agent");
         r.tools = (0..n)
@@ -1139,40 +1124,38 @@ fn tool_set_shrinks_and_unknown_tool_calls_are_counted_per_caller() {
             .collect();
         r
     };
-    metrics::with_local_recorder(&captured, || {
-        runtime.block_on(async {
-            let cloud = cloud_upstream().await;
-            let caller = TestUpstream::start(UpstreamConfig::empty().model_with_script(
-                "caller",
-                Script::tool_calls(vec![switchyard_testkit::ScriptedCall::new(
-                    "rm_rf",
-                    json!({}),
-                )]),
-            ))
-            .await
-            .unwrap();
-            let (router, _r) = build_router(
-                json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
+    let ((), captured) = recorder::capture(async {
+        let cloud = cloud_upstream().await;
+        let caller = TestUpstream::start(UpstreamConfig::empty().model_with_script(
+            "caller",
+            Script::tool_calls(vec![switchyard_testkit::ScriptedCall::new(
+                "rm_rf",
+                json!({}),
+            )]),
+        ))
+        .await
+        .unwrap();
+        let (router, _r) = build_router(
+            json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] },
                                     "calls": { "targets": ["local/caller"] },
                                     "dropped": { "targets": ["local/caller"],
                                                  "drop_unknown_tool_calls": true } } }),
-                vec![
-                    cloud_slot(&cloud),
-                    ollama_at("local", &caller.base_url(), Locality::Local, FT),
-                ],
-            );
-            for n in [10, 10, 10, 2, 2] {
-                drain(route(&router, &offering(n)).await.unwrap()).await;
-            }
-            let mut calls = offering(2);
-            calls.model = "calls".to_owned();
-            drain(route(&router, &calls).await.unwrap()).await;
-            // Dropped from the answer, still counted.
-            calls.model = "dropped".to_owned();
-            drain(route(&router, &calls).await.unwrap()).await;
-            cloud.shutdown().await;
-            caller.shutdown().await;
-        })
+            vec![
+                cloud_slot(&cloud),
+                ollama_at("local", &caller.base_url(), Locality::Local, FT),
+            ],
+        );
+        for n in [10, 10, 10, 2, 2] {
+            drain(route(&router, &offering(n)).await.unwrap()).await;
+        }
+        let mut calls = offering(2);
+        calls.model = "calls".to_owned();
+        drain(route(&router, &calls).await.unwrap()).await;
+        // Dropped from the answer, still counted.
+        calls.model = "dropped".to_owned();
+        drain(route(&router, &calls).await.unwrap()).await;
+        cloud.shutdown().await;
+        caller.shutdown().await;
     });
     let key = format!("{}{{caller=agent}}", m::TOOL_SET_SHRUNK_TOTAL);
     assert_eq!(captured.get(&key), Some(1.0), "{:?}", captured.keys());
