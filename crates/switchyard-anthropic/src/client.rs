@@ -16,6 +16,7 @@ use switchyard_http::{
 };
 use switchyard_stream::anthropic::AnthropicStreamDecoder;
 use switchyard_stream::anthropic::request::{AnthropicRequestOptions, encode_request};
+use switchyard_stream::grain::DeltaGrain;
 use tokio::time::Instant;
 
 use crate::config::{AnthropicBuildError, AnthropicConfig, resolve};
@@ -319,8 +320,11 @@ impl Provider for AnthropicClient {
         tracing::debug!(url = %url, model = %model, "streamed messages request");
         let timeouts = self.inner.config.client.timeouts;
         let post = self.post_for(request, url, body);
-        let started =
-            switchyard_http::chat_stream(post, AnthropicStreamDecoder::new(), timeouts, url);
+        // A client that asked for a whole answer folds the stream: its deltas are merged
+        // as they are decoded.
+        let decoder =
+            AnthropicStreamDecoder::new().with_grain(DeltaGrain::for_client(request.stream));
+        let started = switchyard_http::chat_stream(post, decoder, timeouts, url);
         started.await.map_err(anthropic_error)
     }
 

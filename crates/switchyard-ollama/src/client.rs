@@ -14,6 +14,7 @@ use switchyard_http::{
     read_body_timed, send_request,
 };
 use switchyard_stream::decoder::RecoveringDecoder;
+use switchyard_stream::grain::DeltaGrain;
 use switchyard_stream::ollama::OllamaStreamDecoder;
 use switchyard_stream::recovery::TextToolCallRecovery;
 
@@ -204,8 +205,13 @@ impl OllamaClient {
         let timeouts = self.inner.config.client.timeouts;
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %model, "streamed chat request");
-        let decoder =
-            RecoveringDecoder::new(OllamaStreamDecoder::new(), self.recovery_for(request));
+        // A client that asked for a whole answer folds the stream: its deltas are merged
+        // as they are decoded.
+        let grain = DeltaGrain::for_client(request.stream);
+        let decoder = RecoveringDecoder::new(
+            OllamaStreamDecoder::new().with_grain(grain),
+            self.recovery_for(request),
+        );
         match &self.inner.direct {
             Some(direct) => {
                 switchyard_http::chat_stream_direct(direct, body, decoder, timeouts).await

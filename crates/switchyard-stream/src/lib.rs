@@ -18,6 +18,8 @@
 //! - [`h1`]: the HTTP/1.1 wire of an upstream client: the request head, answer heads
 //!   (`httparse`) and the body's framing (`content-length`, `chunked`, until the close),
 //!   decoded in place.
+//! - [`grain`]: [`grain::DeltaGrain`], whether a stream decoder emits one text event per
+//!   upstream delta or merges the deltas of one read (for a whole answer).
 //! - [`decoder`]: the decode pipeline a transport drives, [`decoder::EventDecoder`]
 //!   (implemented by both stream decoders), [`decoder::RecoveringDecoder`] (a decoder
 //!   followed by text tool-call recovery) and [`decoder::recover_tool_calls`] for whole
@@ -54,6 +56,7 @@ pub mod anthropic;
 pub mod decoder;
 pub mod embed;
 pub mod generate;
+pub mod grain;
 pub mod h1;
 pub mod ndjson;
 pub mod ollama;

@@ -9,6 +9,7 @@ use switchyard_core::{
     ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
 };
 
+use crate::grain::DeltaGrain;
 use crate::json_util::{CowStr, count};
 use crate::sse::{SseEventRef, SseFramer};
 
@@ -253,6 +254,7 @@ struct State {
     done: bool,
     /// A text block that stopped, its stop not yet passed on.
     text_ended: Option<u32>,
+    grain: DeltaGrain,
 }
 
 /// The stop of a passed-through block (or of a text block followed by another).
@@ -278,6 +280,14 @@ impl AnthropicStreamDecoder {
             state: State::default(),
             error: None,
         }
+    }
+
+    /// Emits text and thinking deltas at `grain` ([`DeltaGrain::Merged`] for a client that
+    /// asked for a whole answer).
+    #[must_use]
+    pub fn with_grain(mut self, grain: DeltaGrain) -> Self {
+        self.state.grain = grain;
+        self
     }
 
     /// Uses `framer` (for example one with a smaller event limit) instead of the default.
@@ -508,10 +518,10 @@ impl State {
                 out.push(ChatEvent::Opaque { index, part, json });
             }
             (WireDelta::TextDelta { text }, _) if !text.is_empty() => {
-                out.push(ChatEvent::text(text.0.into_owned()));
+                self.grain.push_text(out, text.0);
             }
             (WireDelta::ThinkingDelta { thinking }, _) if !thinking.is_empty() => {
-                out.push(ChatEvent::thinking(thinking.0.into_owned()));
+                self.grain.push_thinking(out, thinking.0);
             }
             (WireDelta::SignatureDelta { signature }, _) => {
                 out.push(ChatEvent::ThinkingSignature {

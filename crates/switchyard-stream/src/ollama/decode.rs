@@ -7,6 +7,7 @@ use switchyard_core::{
     ToolCallAccumulator, Usage, classify_stream_error, tool_call_id,
 };
 
+use crate::grain::DeltaGrain;
 use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::ndjson::LineFramer;
 use crate::sticky::StickyError;
@@ -102,6 +103,7 @@ struct State {
     next_index: u32,
     calls: ToolCallAccumulator,
     done: bool,
+    grain: DeltaGrain,
 }
 
 impl Default for OllamaStreamDecoder {
@@ -127,9 +129,18 @@ impl OllamaStreamDecoder {
                 next_index: 0,
                 calls: ToolCallAccumulator::default(),
                 done: false,
+                grain: DeltaGrain::PerChunk,
             },
             failed: StickyError::default(),
         }
+    }
+
+    /// Emits text and thinking deltas at `grain` ([`DeltaGrain::Merged`] for a client that
+    /// asked for a whole answer).
+    #[must_use]
+    pub fn with_grain(mut self, grain: DeltaGrain) -> Self {
+        self.state.grain = grain;
+        self
     }
 
     /// Uses `framer` (for example one with a smaller line limit) instead of the default.
@@ -182,7 +193,7 @@ impl State {
         if let Some([_created_at, content]) = self.repeated.read::<2>(line) {
             // The last content line again with another time and content: what `scan` reads.
             if !content.is_empty() {
-                out.push(ChatEvent::text(content));
+                self.grain.push_text(out, content);
             }
             return Ok(());
         }
@@ -195,10 +206,10 @@ impl State {
                 self.repeated.learn(line, &[created_at, content]);
             }
             if let Some(t) = fast.thinking.filter(|t| !t.is_empty()) {
-                out.push(ChatEvent::thinking(t));
+                self.grain.push_thinking(out, t);
             }
             if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
-                out.push(ChatEvent::text(t));
+                self.grain.push_text(out, t);
             }
             if fast.done {
                 let [
@@ -232,10 +243,10 @@ impl State {
         }
         if let Some(msg) = chunk.message {
             if let Some(t) = msg.thinking.filter(|t| !t.is_empty()) {
-                out.push(ChatEvent::thinking(t.0.into_owned()));
+                self.grain.push_thinking(out, t.0);
             }
             if let Some(t) = msg.content.filter(|t| !t.is_empty()) {
-                out.push(ChatEvent::text(t.0.into_owned()));
+                self.grain.push_text(out, t.0);
             }
             for call in msg.tool_calls.into_iter().flatten() {
                 let index = self.next_index;

@@ -8,6 +8,7 @@ use switchyard_core::{
     tool_call_id,
 };
 
+use crate::grain::DeltaGrain;
 use crate::json_util::{CowStr, WholeToolCall, count, fresh_seed};
 use crate::sse::{SseEventRef, SseFramer};
 use crate::sticky::StickyError;
@@ -180,6 +181,7 @@ struct State {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     done: bool,
+    grain: DeltaGrain,
 }
 
 impl Default for OpenAiStreamDecoder {
@@ -206,9 +208,18 @@ impl OpenAiStreamDecoder {
                 finish: None,
                 usage: None,
                 done: false,
+                grain: DeltaGrain::PerChunk,
             },
             failed: StickyError::default(),
         }
+    }
+
+    /// Emits text and thinking deltas at `grain` ([`DeltaGrain::Merged`] for a client that
+    /// asked for a whole answer).
+    #[must_use]
+    pub fn with_grain(mut self, grain: DeltaGrain) -> Self {
+        self.state.grain = grain;
+        self
     }
 
     /// Uses `framer` (for example one with a smaller event limit) instead of the default.
@@ -283,7 +294,7 @@ impl State {
         if let Some([content]) = self.repeated.read::<1>(data.as_bytes()) {
             // The last content chunk again with other content: what `scan` reads.
             if self.finish.is_none() && !content.is_empty() {
-                out.push(ChatEvent::text(content));
+                self.grain.push_text(out, content);
             }
             return Ok(());
         }
@@ -303,7 +314,7 @@ impl State {
                 return Ok(());
             }
             if let Some(t) = fast.content.filter(|t| !t.is_empty()) {
-                out.push(ChatEvent::text(t));
+                self.grain.push_text(out, t);
             }
             if let Some(reason) = fast.finish_reason {
                 self.finished(FinishReason::parse(reason), out)?;
@@ -342,10 +353,10 @@ impl State {
         out: &mut Vec<ChatEvent>,
     ) -> Result<(), ProviderError> {
         if let Some(t) = delta.take_thinking() {
-            out.push(ChatEvent::thinking(t.0.into_owned()));
+            self.grain.push_thinking(out, t.0);
         }
         if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
-            out.push(ChatEvent::text(t.0.into_owned()));
+            self.grain.push_text(out, t.0);
         }
         for tc in delta.tool_calls.into_iter().flatten() {
             self.tool_delta(tc, out)?;
