@@ -74,23 +74,16 @@ pub(crate) enum DirectError {
 
 impl Conn {
     /// Reads more bytes into the buffer: `Ok(0)` at the end of the stream.
+    ///
+    /// Through the stream's `AsyncRead`, which, when a read returns less than it asked for,
+    /// notes that the socket is drained: the next fill waits for the runtime's next
+    /// readiness event instead of reading again for `WouldBlock`, and a pooled connection's
+    /// check ([`Conn::idle_and_open`]) needs no read.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if self.buf.capacity() - self.buf.len() < READ_ROOM / 4 {
             self.buf.reserve(READ_ROOM);
         }
-        loop {
-            match self.stream.try_read_buf(&mut self.buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    match self.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)
     }
 
     /// Reads until a whole answer head is in.
