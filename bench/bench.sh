@@ -13,7 +13,8 @@
 #   nginx in front of the mock's /v1/chat/completions and its /api/chat (the floors), and
 #   Switchyard on six paths: OpenAI->OpenAI, Ollama->Ollama, OpenAI->Ollama, Ollama->OpenAI,
 #   Anthropic (/v1/messages)->OpenAI, Responses (/v1/responses)->OpenAI.
-# A path's floor is nginx proxying the same upstream exchange (the upstream protocol, same mode).
+# A path's floor is nginx proxying the same upstream exchange (the upstream protocol, same mode),
+# run just before the path's row (the machine is shared and its speed drifts over minutes).
 # Per path: rps, p50, p99, ratio to the floor's rps and p99, the gateway's CPU per request
 # (utime+stime delta over the run / requests) and per upstream chunk (/ CHUNKS), and, with
 # strace, syscalls per request from `strace -c -f -p` during a separate STRACE_D-second run.
@@ -119,26 +120,35 @@ rows=()
 # Modes: stream flag | mode label | route suffix. `plain, as_client` is the plain request on
 # the routes whose providers set `upstream_streaming: "as_client"` (a whole upstream answer).
 modes=("false|plain|" "true|streamed|" "false|plain, as_client|-whole")
-declare -A FLOOR_RPS=() FLOOR_P99=() FLOOR_CPU=() PLAIN_RPS=()
+declare -A PLAIN_RPS=() EXCHANGE_RPS=()
+# floor_run UPSTREAM STREAM: nginx proxying the same upstream exchange (openai | ollama), run
+# just before the gateway row it is the floor of, so that both see the same machine (it is
+# shared, and its speed drifts over minutes); sets F_RPS F_P99 F_CPU.
+floor_run() {
+  case $1 in
+    openai) wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$2" "$ngw" ;;
+    ollama) wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$2" "$ngw" ;;
+  esac
+  F_RPS=$RPS; F_P99=$P99; F_CPU=$CPU_US
+}
 for m in "${modes[@]}"; do
   IFS='|' read -r stream mode suffix <<<"$m"
-  # The floors of this stream flag, measured once (the first mode that has it).
-  if [ -z "${FLOOR_RPS[openai:$stream]:-}" ]; then
-    wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$stream" "$ngw"
-    FLOOR_RPS[openai:$stream]=$RPS; FLOOR_P99[openai:$stream]=$P99; FLOOR_CPU[openai:$stream]=$CPU_US
-    wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$stream" "$ngw"
-    FLOOR_RPS[ollama:$stream]=$RPS; FLOOR_P99[ollama:$stream]=$P99; FLOOR_CPU[ollama:$stream]=$CPU_US
-  fi
   for p in "${paths[@]}"; do
     IFS='|' read -r label kind path route floor <<<"$p"
-    route=$route$suffix; floor=$floor:$stream
+    route=$route$suffix
+    if [ "$mode" = plain ]; then
+      # nginx proxying the streamed exchange the default plain mode makes upstream.
+      floor_run "$floor" true
+      EXCHANGE_RPS[$label]=$F_RPS
+    fi
+    floor_run "$floor" "$stream"
     wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
     strace_run "$gw_url$path" "$kind" "$route" "$stream"
-    ratio=$(awk -v a="${RPS:-0}" -v b="${FLOOR_RPS[$floor]:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-    p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${FLOOR_P99[$floor]:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+    ratio=$(awk -v a="${RPS:-0}" -v b="${F_RPS:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+    p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${F_P99:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     per_chunk=-; [ "$CPU_US" != - ] && per_chunk=$(awk -v c="$CPU_US" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
     [ "$mode" = plain ] && PLAIN_RPS[$label]=${RPS:-0}
-    rows+=("| $label | $mode | ${FLOOR_RPS[$floor]} | ${RPS:-0} | **$ratio** | ${FLOOR_P99[$floor]} | ${P99:-?} | **$p99_ratio** | ${P50:-?} | ${FLOOR_CPU[$floor]} | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
+    rows+=("| $label | $mode | $F_RPS | ${RPS:-0} | **$ratio** | $F_P99 | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $F_CPU | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
   done
 done
 hwm=$(status_kb "$gw" VmHWM)
@@ -146,7 +156,7 @@ hwm=$(status_kb "$gw" VmHWM)
 exchange_rows=()
 for p in "${paths[@]}"; do
   IFS='|' read -r label kind path route floor <<<"$p"
-  a=${PLAIN_RPS[$label]:-0}; b=${FLOOR_RPS[$floor:true]:-0}
+  a=${PLAIN_RPS[$label]:-0}; b=${EXCHANGE_RPS[$label]:-0}
   exchange_rows+=("| $label | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }') |")
 done
 
@@ -192,7 +202,8 @@ fi
   echo "## Every path (mock-upstream, $CHUNKS chunks per streamed answer)"
   echo
   echo "The floor of a path is nginx proxying the same upstream exchange (nginx cannot translate):"
-  echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones."
+  echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones,"
+  echo "measured just before each Switchyard row (the shared machine's speed drifts over minutes)."
   echo "CPU is the process's utime+stime over the counted run divided by its requests (nginx: its one worker); per chunk"
   echo "divides that by $CHUNKS. Syscalls are per request under strace (a separate, slower run)."
   echo "\`plain\` asks the upstream for a stream and folds it (the default: phase timeouts see every"
@@ -209,7 +220,7 @@ fi
   echo
   echo "By default a plain request asks the upstream for a stream ($CHUNKS chunks here) and folds it, so"
   echo "the upstream's work is that of a streamed answer. Against nginx proxying that same streamed"
-  echo "exchange (the streamed floor above), the default plain rows are:"
+  echo "exchange (measured just before each plain row), the default plain rows are:"
   echo
   echo "| path | nginx rps, streamed | Switchyard rps, plain | ratio |"
   echo "|---|---|---|---|"
