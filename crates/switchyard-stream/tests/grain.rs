@@ -1,6 +1,8 @@
 //! `DeltaGrain::Merged` (a whole answer's stream) against `PerChunk`: the same answer from
 //! fewer events, for every upstream wire and any split of the body into reads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use switchyard_core::{ChatEvent, ChatResponse, ResponseBuilder};
 use switchyard_stream::anthropic::AnthropicStreamDecoder;
@@ -174,37 +176,26 @@ fn check(per_chunk: impl EventDecoder, merged: impl EventDecoder, body: &str, re
 
 proptest! {
     #[test]
-    fn openai_merged_folds_the_same(d in deltas(), read in 1usize..400) {
-        let body = openai_body(&d);
-        check(
-            OpenAiStreamDecoder::with_id_seed(1),
-            OpenAiStreamDecoder::with_id_seed(1).with_grain(DeltaGrain::Merged),
-            &body,
-            read,
-        );
+    fn merged_folds_the_same_on_every_wire(d in deltas(), read in 1usize..400) {
+        let merged = DeltaGrain::Merged;
+        let openai = OpenAiStreamDecoder::with_id_seed;
+        check(openai(1), openai(1).with_grain(merged), &openai_body(&d), read);
+        let ollama = OllamaStreamDecoder::with_id_seed;
+        check(ollama(1), ollama(1).with_grain(merged), &ollama_body(&d), read);
+        let anthropic = AnthropicStreamDecoder::new;
+        check(anthropic(), anthropic().with_grain(merged), &anthropic_body(&d), read);
     }
+}
 
-    #[test]
-    fn ollama_merged_folds_the_same(d in deltas(), read in 1usize..400) {
-        let body = ollama_body(&d);
-        check(
-            OllamaStreamDecoder::with_id_seed(1),
-            OllamaStreamDecoder::with_id_seed(1).with_grain(DeltaGrain::Merged),
-            &body,
-            read,
-        );
-    }
-
-    #[test]
-    fn anthropic_merged_folds_the_same(d in deltas(), read in 1usize..400) {
-        let body = anthropic_body(&d);
-        check(
-            AnthropicStreamDecoder::new(),
-            AnthropicStreamDecoder::new().with_grain(DeltaGrain::Merged),
-            &body,
-            read,
-        );
-    }
+/// Decodes `body` in one read; its text must come out as one event, `expected`.
+fn one_text_event(decoder: impl EventDecoder, body: &str, expected: &str) {
+    let (reads, _) = decode(decoder, body, body.len());
+    let texts: Vec<_> = reads
+        .iter()
+        .flatten()
+        .filter(|e| matches!(e, ChatEvent::TextDelta { .. }))
+        .collect();
+    assert_eq!(texts, [&ChatEvent::text(expected)], "{body}");
 }
 
 /// A body read whole: twenty text deltas become one event (what a whole answer on the
@@ -218,32 +209,16 @@ fn twenty_deltas_in_one_read_are_one_event() {
             call_after: false,
         })
         .collect();
-    for (body, merged) in [
-        (
-            openai_body(&d),
-            decode(
-                OpenAiStreamDecoder::new().with_grain(DeltaGrain::Merged),
-                &openai_body(&d),
-                1 << 20,
-            ),
-        ),
-        (
-            ollama_body(&d),
-            decode(
-                OllamaStreamDecoder::new().with_grain(DeltaGrain::Merged),
-                &ollama_body(&d),
-                1 << 20,
-            ),
-        ),
-    ] {
-        let texts: Vec<_> = merged
-            .0
-            .iter()
-            .flatten()
-            .filter(|e| matches!(e, ChatEvent::TextDelta { .. }))
-            .collect();
-        assert_eq!(texts.len(), 1, "{body}");
-        let expected: String = d.iter().map(|d| d.text.as_str()).collect();
-        assert_eq!(texts[0], &ChatEvent::text(expected));
-    }
+    let expected: String = d.iter().map(|d| d.text.as_str()).collect();
+    let merged = DeltaGrain::Merged;
+    one_text_event(
+        OpenAiStreamDecoder::new().with_grain(merged),
+        &openai_body(&d),
+        &expected,
+    );
+    one_text_event(
+        OllamaStreamDecoder::new().with_grain(merged),
+        &ollama_body(&d),
+        &expected,
+    );
 }
