@@ -10,6 +10,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::{Deserialize, Deserializer, Visitor};
 
+/// `serde_json::from_slice` with the same result and errors, checking UTF-8 once for the
+/// whole body rather than string by string (keys included): valid UTF-8 is read as a
+/// `str`; anything else goes to `from_slice`, whose error says where it broke.
+pub(crate) fn from_json_bytes<'de, T: Deserialize<'de>>(body: &'de [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+}
+
 /// A JSON string, borrowed from the input when it has no escapes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
@@ -151,4 +161,59 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
 pub(crate) fn is_empty_delta(event: &switchyard_core::ChatEvent) -> bool {
     use switchyard_core::ChatEvent;
     matches!(event, ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } if text.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// Both readers' results: the value, or the error as serde words it.
+    fn both(bytes: &[u8]) -> (String, String) {
+        let shown = |r: serde_json::Result<serde_json::Value>| match r {
+            Ok(v) => format!("ok {v}"),
+            Err(e) => format!("err {e}"),
+        };
+        (
+            shown(super::from_json_bytes(bytes)),
+            shown(serde_json::from_slice(bytes)),
+        )
+    }
+
+    #[test]
+    fn reads_as_from_slice_does() {
+        for bytes in [
+            &br#"{"a":"caf\xc3\xa9","b":[1,2.5,null]}"#[..],
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":\"\xc3\"}",
+            b"\xef\xbb\xbf{}",
+            br#"{"a":"\ud800"}"#,
+            b"{\"a\":1} x",
+            b"",
+        ] {
+            let (fast, slow) = both(bytes);
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    proptest! {
+        /// Any JSON text, with any byte put anywhere (invalid UTF-8 included): the same
+        /// value or the same error.
+        #[test]
+        fn any_bytes_read_as_from_slice_does(
+            value in prop::collection::vec(("[a-z\u{e9}\u{6771}]{0,4}", any::<i32>()), 0..6),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            poke in any::<bool>(),
+        ) {
+            let map: serde_json::Map<_, _> =
+                value.into_iter().map(|(k, n)| (k, serde_json::Value::from(n))).collect();
+            let mut bytes = serde_json::to_vec(&map).unwrap_or_default();
+            if poke && !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let (fast, slow) = both(&bytes);
+            prop_assert_eq!(fast, slow);
+        }
+    }
 }

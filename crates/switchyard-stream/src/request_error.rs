@@ -96,7 +96,7 @@ impl RequestError {
 /// A valid body is decoded once, without path tracking (it costs about as much as the
 /// decoding itself); only a body that fails is decoded again to name the field.
 pub(crate) fn decode_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, RequestError> {
-    if let Ok(value) = serde_json::from_slice(body) {
+    if let Ok(value) = crate::json_util::from_json_bytes(body) {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);

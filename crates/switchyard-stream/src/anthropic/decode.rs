@@ -630,7 +630,7 @@ enum WireWholeBlock {
 /// # Ok::<(), switchyard_core::ProviderError>(())
 /// ```
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
-    let msg: WireMessage = serde_json::from_slice(body).map_err(|e| {
+    let msg: WireMessage = crate::json_util::from_json_bytes(body).map_err(|e| {
         ProviderError::malformed(format!("the answer is not an Anthropic message: {e}"))
     })?;
     let mut content = String::new();

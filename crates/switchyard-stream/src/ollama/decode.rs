@@ -235,7 +235,7 @@ impl State {
             }
             return Ok(());
         }
-        let chunk: OllamaWireChunk<'_> = serde_json::from_slice(line).map_err(|e| {
+        let chunk: OllamaWireChunk<'_> = crate::json_util::from_json_bytes(line).map_err(|e| {
             ProviderError::malformed(format!("an Ollama stream line is not a chat chunk: {e}"))
         })?;
         if chunk.error.is_some_and(|e| e.get() != "null") {

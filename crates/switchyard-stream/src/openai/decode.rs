@@ -553,7 +553,7 @@ struct WireRespChoice<'a> {
 /// choice). Tool-call arguments must be JSON objects (given as a JSON string, or as an
 /// object by some servers); an `{"error": ...}` body is a classified error.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
-    let resp: WireCompletion<'_> = serde_json::from_slice(body).map_err(|e| {
+    let resp: WireCompletion<'_> = crate::json_util::from_json_bytes(body).map_err(|e| {
         ProviderError::malformed(format!("the answer is not a chat completion: {e}"))
     })?;
     if resp.error.is_some_and(|e| e.get() != "null") {

@@ -410,7 +410,7 @@ impl EventDecoder for PassThroughDecoder {
 /// reasoning and tool calls, usage and the end. A `failed` response is its error; the
 /// caller keeps the bytes themselves.
 pub fn decode_whole(body: &[u8]) -> Result<Vec<ChatEvent>, ProviderError> {
-    let response: ResponseObject = serde_json::from_slice(body).map_err(|e| {
+    let response: ResponseObject = crate::json_util::from_json_bytes(body).map_err(|e| {
         ProviderError::malformed(format!("the upstream's response is not valid: {e}"))
     })?;
     if response.status.as_deref() == Some("failed") {
