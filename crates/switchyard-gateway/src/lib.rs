@@ -44,11 +44,11 @@
 //! Measured with `cargo xtask bench` (`bench/bench.sh`: wrk, 16 connections, the reference
 //! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; each ratio is to
 //! nginx proxying the same upstream exchange, measured just before; figures and method in
-//! `BENCHMARKS.md`): streamed requests 0.83x-1.11x nginx's requests/s on every path,
+//! `BENCHMARKS.md`): streamed requests 0.83x-1.35x nginx's requests/s on every path,
 //! non-streamed requests 0.42x-0.58x through providers with `upstream_streaming: "as_client"`
-//! and 0.28x-0.37x by default (the upstream streams and the gateway folds it: 0.87x-1.27x of
-//! nginx proxying that streamed exchange), peak RSS 16 MB. Per request the gateway runs
-//! about 77k instructions non-streamed (`as_client`) and 4.1 system calls
+//! and 0.28x-0.37x by default (the upstream streams and the gateway folds it: 0.87x-1.36x of
+//! nginx proxying that streamed exchange), peak RSS 17 MB (two runs). Per request the gateway
+//! runs about 75k instructions non-streamed (`as_client`) and 4.1 system calls
 //! (callgrind, `bench/instructions.sh`; strace), most of it in hyper and axum on
 //! the server side, tokio and JSON; upstream chats go through
 //! switchyard-http's own HTTP/1.1 client. Sockets have TCP_NODELAY; a streamed answer takes
