@@ -79,7 +79,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// How long a new connection may take to deliver its first complete request head
     /// (HTTP/1 headers, or the HTTP/2 preface, settings and first HEADERS), counted from
-    /// accept; also the limit for each later HTTP/1 request's headers.
+    /// accept. A later HTTP/1 request's head is cut off between one and two of it after
+    /// its first byte; until a head starts, a keep-alive connection is timed by
+    /// `idle_timeout` alone.
     pub header_read_timeout: Duration,
     /// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight for this long
     /// is closed.

@@ -1,11 +1,18 @@
 //! Open client connections: which are idle, shedding the oldest idle one when the cap is
-//! reached, and a watchdog per connection that closes it when its first request head does
-//! not arrive in time or when it has been idle too long.
+//! reached, and a watchdog per connection that closes it when a request head does not
+//! arrive in time or when it has been idle too long.
 //!
 //! A connection is *busy* while one of its requests is being answered (from the moment
 //! hyper hands the parsed request head to the service until the response body is dropped)
 //! and *idle* otherwise, including before its first request. The registry is bounded by the
 //! connection cap (plus the one just accepted).
+//!
+//! Head deadlines: the first request head must be complete `header_read_timeout` after
+//! accept. A later HTTP/1 head is timed from its first byte (the socket wrapper reports it
+//! through [`ConnState::head_started`]); the watchdog looks at an idle connection every half
+//! deadline, so such a head is cut off between one and two deadlines after its first byte.
+//! No timer is armed per request (hyper's own header timer was one, and it also closed
+//! every keep-alive connection idle for one head deadline, whatever `idle_timeout` said).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,6 +33,9 @@ use tokio::time::Instant;
 use tower::Service as _;
 
 use crate::detail::Peer;
+
+/// The shortest interval between two looks of the watchdog at a served connection.
+const MIN_TICK: Duration = Duration::from_millis(10);
 
 /// Why the watchdog closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +68,10 @@ pub(crate) struct ConnState {
     busy: AtomicUsize,
     /// A request head reached the service.
     served: AtomicBool,
+    /// Requests begun so far (tells one pending head from the next).
+    begun: AtomicU64,
+    /// Bytes of a later request head arrived while idle, and no request began since.
+    head_pending: AtomicBool,
     /// Nanoseconds after `epoch` when the connection last became idle.
     idle_since: AtomicU64,
     shed: AtomicBool,
@@ -78,13 +92,29 @@ impl ConnState {
     /// A request started; the returned guard ends it when dropped.
     fn begin(self: &Arc<Self>) -> Active {
         self.served.store(true, Ordering::Release);
+        self.head_pending.store(false, Ordering::Release);
+        self.begun.fetch_add(1, Ordering::AcqRel);
         self.busy.fetch_add(1, Ordering::AcqRel);
         Active(Arc::clone(self))
     }
 
-    /// Waits until the connection must close: no request head by `head_deadline` after
-    /// accept, idle for `idle_timeout`, or shed.
+    /// The first bytes of a request head were read: from now on, if the connection is
+    /// idle, its head deadline runs (bytes read while a request is answered, such as a
+    /// body after `100 Continue`, do not count).
+    pub(crate) fn head_started(&self) {
+        if self.is_idle() {
+            self.head_pending.store(true, Ordering::Release);
+        }
+    }
+
+    /// Waits until the connection must close: no first request head by `head_deadline`
+    /// after accept, a later head pending for between one and two `head_deadline`s, idle
+    /// for `idle_timeout`, or shed.
     pub(crate) async fn watch(&self, head_deadline: Duration, idle_timeout: Duration) -> Closed {
+        // How often a served connection is looked at.
+        let tick = (head_deadline / 2).max(MIN_TICK);
+        // A later head seen pending: the requests begun then, and when it was seen.
+        let mut head_seen: Option<(u64, Instant)> = None;
         loop {
             if self.shed.load(Ordering::Acquire) {
                 return Closed::Shed;
@@ -103,9 +133,23 @@ impl ConnState {
                 if now >= due {
                     return Closed::Idle;
                 }
-                due
+                if self.head_pending.load(Ordering::Acquire) {
+                    let begun = self.begun.load(Ordering::Acquire);
+                    match head_seen {
+                        Some((seen_begun, seen)) if seen_begun == begun => {
+                            if now >= seen + head_deadline {
+                                return Closed::HeadTimeout;
+                            }
+                        }
+                        _ => head_seen = Some((begun, now)),
+                    }
+                } else {
+                    head_seen = None;
+                }
+                due.min(now + tick)
             } else {
-                now + idle_timeout
+                head_seen = None;
+                now + tick.min(idle_timeout)
             };
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
@@ -216,6 +260,8 @@ impl Registry {
             accepted: now,
             busy: AtomicUsize::new(0),
             served: AtomicBool::new(false),
+            begun: AtomicU64::new(0),
+            head_pending: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             shed: AtomicBool::new(false),
             wake: Notify::new(),
@@ -345,5 +391,60 @@ mod tests {
         })
         .await;
         assert!(outcome.is_err(), "a busy connection stays open");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_head_is_cut_off_between_one_and_two_deadlines_after_its_first_byte() {
+        let registry = Arc::new(Registry::default());
+        let head = Duration::from_secs(10);
+        let idle = Duration::from_secs(120);
+
+        // Idle after a request, with no new bytes: only the idle timeout applies.
+        let (state, _guard) = registry.register();
+        drop(state.begin());
+        let start = Instant::now();
+        assert_eq!(state.watch(head, idle).await, Closed::Idle);
+        assert!(start.elapsed() >= idle);
+
+        // A head starts 37 s into the idle time and never completes.
+        let (state, _guard) = registry.register();
+        drop(state.begin());
+        let watch = state.watch(head, idle);
+        let first_byte = async {
+            tokio::time::sleep(Duration::from_secs(37)).await;
+            state.head_started();
+            Instant::now()
+        };
+        let (closed, first_byte) = tokio::join!(watch, first_byte);
+        assert_eq!(closed, Closed::HeadTimeout);
+        let after = first_byte.elapsed();
+        assert!(after >= head && after <= 2 * head, "{after:?}");
+
+        // A head that completes in time (its request begins) is not cut off; the next
+        // idle stretch is timed afresh.
+        let (state, _guard) = registry.register();
+        drop(state.begin());
+        let watch = state.watch(head, idle);
+        let served_in_time = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            state.head_started();
+            tokio::time::sleep(Duration::from_secs(9)).await;
+            let running = state.begin();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(running);
+            Instant::now()
+        };
+        let (closed, idle_from) = tokio::join!(watch, served_in_time);
+        assert_eq!(closed, Closed::Idle);
+        assert!(idle_from.elapsed() >= idle);
+
+        // Bytes read while a request is answered (a body after `100 Continue`) start no head.
+        let (state, _guard) = registry.register();
+        let running = state.begin();
+        state.head_started();
+        drop(running);
+        let start = Instant::now();
+        assert_eq!(state.watch(head, idle).await, Closed::Idle);
+        assert!(start.elapsed() >= idle);
     }
 }

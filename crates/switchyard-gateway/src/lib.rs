@@ -23,7 +23,8 @@
 //! ([`GatewayConfig::loopback_is_admin`]); others get the reason code and a generic message.
 //!
 //! Every connection must deliver its first request head within
-//! [`GatewayConfig::header_read_timeout`] and is closed after
+//! [`GatewayConfig::header_read_timeout`] (a later HTTP/1 head is cut off between one and
+//! two of it after its first byte) and is closed after
 //! [`GatewayConfig::idle_timeout`] without a request; at [`GatewayConfig::max_connections`]
 //! the connection idle the longest makes room for a new one. Request bodies must keep
 //! arriving ([`GatewayConfig::body_read_timeout`], else 408) and share

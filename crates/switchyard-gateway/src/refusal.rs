@@ -6,9 +6,14 @@
 //! such an answer, and after a 413 or 408 (which leave the client's body unread), the rest
 //! of the client's input is read and dropped for a bounded time before the socket closes,
 //! so the client reads the answer instead of a reset.
+//!
+//! It also tells the connection's watchdog when the first bytes of a later HTTP/1 request
+//! head arrive ([`ConnState::head_started`]), so that head's deadline runs without a timer
+//! per request.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use tokio::net::TcpStream;
 
 use crate::api::Api;
+use crate::conn::ConnState;
 
 /// How much of a request line is kept to tell the APIs apart (`POST /api/`).
 const REQUEST_START: usize = 16;
@@ -38,11 +44,30 @@ pub(crate) struct RefusalIo {
     written: usize,
     original_len: usize,
     lingering: bool,
+    /// The connection's protocol, once its first bytes tell.
+    protocol: Protocol,
+    /// Told when a later HTTP/1 request head starts.
+    conn: Arc<ConnState>,
 }
 
+/// What a connection's first bytes say it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// Fewer than [`PREFACE_START`]'s length read so far.
+    Unknown,
+    Http1,
+    /// Starts with the HTTP/2 preface: there are no HTTP/1 heads to time.
+    Http2,
+}
+
+/// How an HTTP/2 connection starts (its preface is `PRI * HTTP/2.0...`).
+const PREFACE_START: &[u8] = b"PRI ";
+
 impl RefusalIo {
-    pub(crate) fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream, conn: Arc<ConnState>) -> Self {
         Self {
+            protocol: Protocol::Unknown,
+            conn,
             stream: Some(stream),
             start: [0; REQUEST_START],
             start_len: 0,
@@ -127,10 +152,20 @@ impl AsyncRead for RefusalIo {
             if this.answered {
                 this.answered = false;
                 this.start_len = 0;
+                if this.protocol == Protocol::Http1 {
+                    this.conn.head_started();
+                }
             }
             let take = new.len().min(REQUEST_START - this.start_len);
             this.start[this.start_len..this.start_len + take].copy_from_slice(&new[..take]);
             this.start_len += take;
+            if this.protocol == Protocol::Unknown && this.start_len >= PREFACE_START.len() {
+                this.protocol = if this.start.starts_with(PREFACE_START) {
+                    Protocol::Http2
+                } else {
+                    Protocol::Http1
+                };
+            }
         }
         result
     }

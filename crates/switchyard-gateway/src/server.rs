@@ -75,10 +75,11 @@ impl Gateway {
         let head_deadline = settings.config.header_read_timeout;
         let idle_timeout = settings.config.idle_timeout;
         let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(head_deadline);
+        // No hyper timer for HTTP/1: the watchdog (`ConnState::watch`) times request
+        // heads. hyper's header timer would cost a timer per request and close every
+        // keep-alive connection idle for one head deadline. (Its default applies only with
+        // a timer; `None` says so explicitly.)
+        builder.http1().header_read_timeout(None);
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -89,8 +90,10 @@ impl Gateway {
         async move {
             // Borrows the builder this future owns: `into_owned` would keep a second copy
             // of it per connection.
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(RefusalIo::new(stream)), service);
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(RefusalIo::new(stream, Arc::clone(&state))),
+                service,
+            );
             tokio::select! {
                 result = watcher.watch(connection) => {
                     if let Err(err) = result {

@@ -258,6 +258,127 @@ async fn slowloris_headers_are_closed_at_the_head_deadline() {
     served.assert_serving().await;
 }
 
+/// Reads one keep-alive answer: its head, then `content-length` bytes of body.
+async fn read_one_answer(stream: &mut TcpStream) -> Answer {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        let n = guarded(stream.read(&mut byte)).await.unwrap();
+        assert_eq!(n, 1, "the connection closed within a head: {raw:?}");
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).into_owned();
+    let mut answer = Answer {
+        status: head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head,
+        body: String::new(),
+    };
+    let length: usize = answer
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    guarded(stream.read_exact(&mut body)).await.unwrap();
+    answer.body = String::from_utf8_lossy(&body).into_owned();
+    answer
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_idle_past_the_head_deadline_is_still_served() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.status, 200);
+    // Idle for more than two head deadlines, far less than the idle timeout: the head
+    // deadline only runs once a head starts.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_slowloris_second_head_on_a_keep_alive_connection_is_closed() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.status, 200);
+    let (mut read, mut write) = stream.into_split();
+    let dripping = tokio::spawn(async move {
+        // A byte every 100 ms: 2000 bytes would take 200 s, the idle timeout is 120 s.
+        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 2000].iter())
+        {
+            if write.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(GUARD, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    dripping.abort();
+    assert!(closed.is_ok(), "the dripping second head was cut off");
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn an_http2_connection_idle_past_the_head_deadline_is_still_served() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let tcp = served.connect().await;
+    let (mut client, mut connection) = guarded(h2::client::handshake(tcp)).await.unwrap();
+    let mut ping_pong = connection.ping_pong().unwrap();
+    let connection = tokio::spawn(connection);
+    for round in 0..2 {
+        let request = http::Request::get(format!("http://{}/healthz", served.addr))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        let response = guarded(response).await.unwrap();
+        assert_eq!(response.status(), 200, "round {round}");
+        // Frames arrive while no request runs (a ping here); none of them starts an
+        // HTTP/1 head with a deadline.
+        guarded(ping_pong.ping(h2::Ping::opaque())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    drop(client);
+    connection.abort();
+}
+
 #[tokio::test]
 async fn an_idle_http2_connection_is_closed() {
     let served = Served::start(GatewayConfig {

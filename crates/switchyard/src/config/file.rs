@@ -136,8 +136,9 @@ pub(crate) struct ServerSection {
     /// Largest request body accepted.
     pub(crate) max_body_bytes: usize,
     /// How long a new connection may take to deliver its first complete request head
-    /// (HTTP/1 headers, or the HTTP/2 preface and first HEADERS), counted from accept; also
-    /// the limit for each later HTTP/1 request's headers. Default 10 000.
+    /// (HTTP/1 headers, or the HTTP/2 preface and first HEADERS), counted from accept. A
+    /// later HTTP/1 request's head is cut off between one and two of it after its first
+    /// byte (an idle keep-alive connection is timed by `idle_timeout_ms`). Default 10 000.
     pub(crate) header_read_timeout_ms: u64,
     /// How long running streams may continue after a shutdown signal.
     pub(crate) shutdown_grace_ms: u64,
