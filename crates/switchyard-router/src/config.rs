@@ -39,7 +39,8 @@ pub struct RouteConfig {
     #[serde(default)]
     pub overflow: Option<OverflowRule>,
     /// The privacy class this route imposes (the strictest class of caller, request,
-    /// route and default applies).
+    /// route and default applies). It also holds for a request this route's task rules
+    /// send to another route.
     #[serde(default)]
     pub privacy: Option<PrivacyClass>,
     /// `Some(false)`: never fall back past the first step. `Some(true)` (or absent) on a

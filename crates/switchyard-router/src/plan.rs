@@ -230,8 +230,9 @@ impl Inner {
     /// to another route. Pure apart from reading live state.
     pub(crate) fn plan(&self, request: &ChatRequest) -> Result<Plan, Box<PlanError>> {
         let needs = Needs::of(request);
-        let (name, rule) = self.apply_rules(&request.model, request, needs.prompt_tokens());
-        match self.plan_named(request, &name, needs) {
+        let (name, rule, passed_privacy) =
+            self.apply_rules(&request.model, request, needs.prompt_tokens());
+        match self.plan_named(request, &name, needs, passed_privacy) {
             Ok(plan) => Ok(Plan { rule, ..plan }),
             Err(mut e) => {
                 e.rule = rule;
@@ -240,30 +241,39 @@ impl Inner {
         }
     }
 
-    /// The route task rules send `name` to, and which rules fired (`chat.rules[0] ->
-    /// heavy`; a chain when the next route's rules fire too).
+    /// The route task rules send `name` to, which rules fired (`chat.rules[0] -> heavy`;
+    /// a chain when the next route's rules fire too), and the strictest privacy of the
+    /// routes the rules sent the request away from: a rule never lifts a route's privacy
+    /// (a `local-only` route's request stays local on the route a rule picks).
     fn apply_rules(
         &self,
         name: &str,
         request: &ChatRequest,
         prompt_tokens: u64,
-    ) -> (String, Option<String>) {
+    ) -> (String, Option<String>, Option<PrivacyClass>) {
         let mut current = name;
         let mut fired: Vec<&str> = Vec::new();
+        let mut passed_privacy: Option<PrivacyClass> = None;
         // Validation refused loops, so each rule leads to a route not seen before.
         for _ in 0..=self.routes.len() {
-            let Some(rule) = self.routes.get(current).and_then(|r| {
-                r.rules
-                    .iter()
-                    .find(|rule| rule.matches(request, prompt_tokens))
-            }) else {
+            let Some(route) = self.routes.get(current) else {
                 break;
             };
+            let Some(rule) = route
+                .rules
+                .iter()
+                .find(|rule| rule.matches(request, prompt_tokens))
+            else {
+                break;
+            };
+            if let Some(privacy) = route.privacy {
+                passed_privacy = Some(strictest_of(privacy, passed_privacy));
+            }
             fired.push(&rule.label);
             current = &rule.to;
         }
         let rule = (!fired.is_empty()).then(|| format!("{} -> {current}", fired.join(" -> ")));
-        (current.to_owned(), rule)
+        (current.to_owned(), rule, passed_privacy)
     }
 
     /// The unknown-model error of `requested`, listing what the caller may use.
@@ -290,19 +300,24 @@ impl Inner {
     }
 
     /// Plans `request` for the model or route `name` (the request's own, or where a task
-    /// rule sent it).
+    /// rule sent it; `passed_privacy` is the strictest privacy of the routes the rules
+    /// passed through).
     fn plan_named(
         &self,
         request: &ChatRequest,
         name: &str,
         needs: Needs,
+        passed_privacy: Option<PrivacyClass>,
     ) -> Result<Plan, Box<PlanError>> {
         let requested = request.model.clone();
         let caller = request.meta.caller.as_deref();
         let caller_policy = caller.and_then(|c| self.config.callers.get(c));
         let base_privacy = strictest_of(
-            strictest_of(self.config.policy.default_privacy, request.meta.privacy),
-            caller_policy.and_then(|p| p.privacy),
+            strictest_of(
+                strictest_of(self.config.policy.default_privacy, request.meta.privacy),
+                caller_policy.and_then(|p| p.privacy),
+            ),
+            passed_privacy,
         );
         let allowed = caller_policy.and_then(|p| p.allowed_routes.as_deref());
         let Some(resolved) = self.resolve(name) else {

@@ -288,6 +288,79 @@ async fn task_rules_send_a_request_to_their_route_and_the_record_says_which() {
     assert_eq!(records.last().rule, None);
 }
 
+#[tokio::test]
+async fn a_task_rule_never_lifts_a_local_only_route_to_the_cloud() {
+    let local = TestUpstream::start(
+        UpstreamConfig::empty()
+            .model_with_script("small", Script::text(["local"]))
+            .model_with_script("summarizer", Script::text(["local summary"])),
+    )
+    .await
+    .unwrap();
+    let cloud = TestUpstream::start(
+        UpstreamConfig::empty().model_with_script("gpt-test", Script::text(["cloud"])),
+    )
+    .await
+    .unwrap();
+    let slots = vec![
+        ollama_at("local", &local.base_url(), Locality::Local, FT),
+        openai_at(
+            "cloud",
+            &cloud.openai_base_url(),
+            Locality::Cloud,
+            &[("gpt-test", 0.4, 1.6)],
+        ),
+    ];
+    // The task header is the client's: a rule out of a local-only route must not be a
+    // way around its privacy, directly or through a chain of rules.
+    let (router, records) = build_router(
+        json!({ "routes": {
+            "private": { "targets": ["local/small"], "privacy": "local-only",
+                         "rules": [ { "task": "summary", "to": "sum" },
+                                    { "task": "chain", "to": "hop" } ] },
+            "sum": { "targets": ["cloud/gpt-test"] },
+            "hop": { "targets": ["local/small"], "rules": [ { "task": "chain", "to": "mixed" } ] },
+            "mixed": { "targets": ["cloud/gpt-test", "local/summarizer"] } } }),
+        slots,
+    );
+
+    let mut summary = request("private");
+    summary.meta.task = Some("summary".to_owned());
+    let failure = route(&router, &summary)
+        .await
+        .err()
+        .expect("no target may serve it");
+    assert_eq!(failure.kind(), ErrorKind::PolicyBlocked, "{failure:?}");
+    let record = records.last();
+    assert_eq!(record.privacy, switchyard_core::PrivacyClass::LocalOnly);
+    assert_eq!(record.rule.as_deref(), Some("private.rules[0] -> sum"));
+    assert!(
+        record
+            .skipped
+            .iter()
+            .any(|s| s.reason == ReasonCode::PrivacyLocalOnly),
+        "{record:?}"
+    );
+
+    let mut chained = request("private");
+    chained.meta.task = Some("chain".to_owned());
+    let stream = route(&router, &chained).await.expect("served locally");
+    assert_eq!(stream.served_by().to_string(), "local/summarizer");
+    drain(stream).await;
+    assert_eq!(
+        records.last().rule.as_deref(),
+        Some("private.rules[1] -> hop.rules[0] -> mixed")
+    );
+    assert_eq!(cloud.chat_request_count(), 0, "nothing reached the cloud");
+
+    // The same rule from a route without privacy still reaches the cloud route.
+    let mut open = request("mixed");
+    open.meta.task = Some("summary".to_owned());
+    let stream = route(&router, &open).await.expect("served");
+    assert_eq!(stream.served_by().to_string(), "cloud/gpt-test");
+    drain(stream).await;
+}
+
 #[test]
 fn task_rules_that_loop_are_refused() {
     let config = config(json!({ "routes": {
