@@ -326,10 +326,9 @@ async fn a_task_rule_never_lifts_a_local_only_route_to_the_cloud() {
 
     let mut summary = request("private");
     summary.meta.task = Some("summary".to_owned());
-    let failure = route(&router, &summary)
-        .await
-        .err()
-        .expect("no target may serve it");
+    let Err(failure) = route(&router, &summary).await else {
+        panic!("no target may serve it");
+    };
     assert_eq!(failure.kind(), ErrorKind::PolicyBlocked, "{failure:?}");
     let record = records.last();
     assert_eq!(record.privacy, switchyard_core::PrivacyClass::LocalOnly);
