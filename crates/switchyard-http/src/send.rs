@@ -125,9 +125,19 @@ where
     let total_deadline = timeouts.total.map(|t| started + t);
     let mut buf = BytesMut::new();
     loop {
-        let mut deadline = Instant::now() + timeouts.idle;
+        let now = Instant::now();
+        let mut deadline = now + timeouts.idle;
         let mut phase = TimeoutPhase::Idle;
         if let Some(total) = total_deadline {
+            if total <= now {
+                // Checked here too: `timeout_at` never fires while the body is always ready.
+                return Err(body_stalled(
+                    TimeoutPhase::Total,
+                    timeouts,
+                    buf.len(),
+                    target,
+                ));
+            }
             if total < deadline {
                 deadline = total;
                 phase = TimeoutPhase::Total;

@@ -32,8 +32,10 @@ enum State {
 /// until the first event (or the decoder's [`EventDecoder::progressed`]) the first-token
 /// deadline applies (counted from `started`, the
 /// moment the request was sent); afterwards every chunk of bytes restarts the idle phase, so a
-/// slow stream that keeps producing is never cut; `total`, when set, bounds everything.
-/// Dropping it drops the body, which closes the upstream request.
+/// slow stream that keeps producing is never cut; `total`, when set, bounds everything: it
+/// is checked when the body has nothing ready and at every chunk that arrives (a body that
+/// is always ready, because its reader is slower than the upstream, never lets the timer
+/// fire). Dropping it drops the body, which closes the upstream request.
 ///
 /// The timer is not reset per chunk: a chunk only notes when it arrived, and the one
 /// `Sleep` is moved to the real deadline when it fires early (deadlines only move later
@@ -140,6 +142,12 @@ impl<D: EventDecoder> TimedEventStream<D> {
         }
     }
 
+    /// Whether the `total` deadline, if any, has passed.
+    fn past_total(&self) -> bool {
+        self.total_deadline
+            .is_some_and(|total| Instant::now() >= total)
+    }
+
     /// Whether the phase deadline has passed; when the timer fired early (chunks arrived
     /// since it was set), it is moved to the real deadline and registered again.
     fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
@@ -221,6 +229,10 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                 State::Streaming => {}
             }
             match this.body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(_))) if this.past_total() => {
+                    this.state = State::Ended;
+                    return Poll::Ready(Some(Err(this.timeout_error())));
+                }
                 Poll::Ready(Some(Ok(bytes))) => {
                     let was_streaming = this.seen_event;
                     let fed = this.decoder.feed(&bytes, &mut this.scratch);

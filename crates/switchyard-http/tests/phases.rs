@@ -6,10 +6,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use switchyard_core::{ChatEvent, ErrorKind, FinishReason, ProviderError, TimeoutPhase};
 use switchyard_http::{
-    ClientConfig, TimedEventStream, Timeouts, build_client, classify_transport_error,
-    error_from_response,
+    ClientConfig, DirectClient, TimedEventStream, Timeouts, build_client, chat_stream_direct,
+    classify_transport_error, error_from_response,
 };
 use switchyard_stream::decoder::EventDecoder;
+use switchyard_stream::ollama::OllamaStreamDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -367,4 +368,78 @@ fn base_urls_with_login_details_are_refused_without_showing_them() {
     assert!(!err.to_string().contains("s3cret"), "{err}");
     // An `@` in the path is not a login.
     assert!(switchyard_http::normalize_base_url("http://host/a@b").is_ok());
+}
+
+const STEADY_LINE: &str =
+    "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"x\"},\"done\":false}\n";
+const STEADY_LAST: &str = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n";
+
+/// One chunked NDJSON answer of `n` token lines, one line every 2 ms.
+async fn steady_upstream(n: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = sock.read(&mut req).await;
+        let _ = sock
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        for i in 0..=n {
+            let line = if i == n { STEADY_LAST } else { STEADY_LINE };
+            let chunk = format!("{:x}\r\n{line}\r\n", line.len());
+            if sock.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = sock.write_all(b"0\r\n\r\n").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    format!("http://{addr}/api/chat")
+}
+
+#[tokio::test]
+async fn total_bounds_a_stream_read_by_a_slow_consumer() {
+    let url = steady_upstream(300).await;
+    let client = DirectClient::for_url(&ClientConfig::default(), &url)
+        .unwrap()
+        .unwrap();
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        first_token: Duration::from_secs(5),
+        idle: Duration::from_secs(5),
+        total: Some(Duration::from_millis(500)),
+    };
+    let started = std::time::Instant::now();
+    let mut stream = chat_stream_direct(
+        &client,
+        b"{}".to_vec(),
+        OllamaStreamDecoder::new(),
+        timeouts,
+    )
+    .await
+    .unwrap();
+    let mut tokens = 0usize;
+    let mut outcome = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(ChatEvent::TextDelta { .. }) => tokens += 1,
+            Ok(ChatEvent::Done { .. }) => outcome = Some(Ok(())),
+            Ok(_) => {}
+            Err(e) => {
+                outcome = Some(Err(e));
+                break;
+            }
+        }
+        // A consumer slower than the upstream (a slow client behind the gateway).
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    let err = outcome
+        .expect("the stream ended")
+        .expect_err("total (500 ms) must end the stream with timeout_total");
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Total), "{err}");
+    // Ended by the deadline, not by the answer (300 lines read 10 ms apart take 3 s).
+    assert!(tokens < 300, "{tokens} tokens, {took:?}");
 }
