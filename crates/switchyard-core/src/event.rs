@@ -157,6 +157,27 @@ impl Usage {
     pub fn total_tokens(&self) -> u64 {
         u64::from(self.prompt_tokens) + u64::from(self.completion_tokens)
     }
+
+    /// Every prompt token, read from or written to a prompt cache or not: what OpenAI's
+    /// `prompt_tokens` and the Responses API's `input_tokens` count (Anthropic counts the
+    /// cached ones apart).
+    ///
+    /// ```
+    /// use switchyard_core::Usage;
+    /// let u = Usage { prompt_tokens: 5, completion_tokens: 3, cache_read_tokens: 4000, ..Usage::default() };
+    /// assert_eq!(u.all_prompt_tokens(), 4005);
+    /// assert_eq!(u.all_tokens(), 4008);
+    /// ```
+    pub fn all_prompt_tokens(&self) -> u32 {
+        self.prompt_tokens
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.cache_creation_tokens)
+    }
+
+    /// [`Usage::all_prompt_tokens`] plus completion tokens.
+    pub fn all_tokens(&self) -> u64 {
+        u64::from(self.all_prompt_tokens()) + u64::from(self.completion_tokens)
+    }
 }
 
 /// Ollama's durations, in nanoseconds.
@@ -190,8 +211,43 @@ pub enum FinishReason {
     Other(String),
 }
 
+/// [`FinishReason::ToolCalls`], lent by [`FinishReason::answering_calls`].
+static TOOL_CALLS: FinishReason = FinishReason::ToolCalls;
+
 impl FinishReason {
-    /// The reason as OpenAI spells it (unknown reasons pass through).
+    /// The reason to tell a client whose answer holds tool calls (`made_calls`): a plain
+    /// stop becomes [`FinishReason::ToolCalls`] (the model waits for their results); a
+    /// length, stop-sequence, content-filter or other stop is kept, since the upstream
+    /// ended the answer for that reason.
+    ///
+    /// ```
+    /// use switchyard_core::FinishReason;
+    /// assert_eq!(FinishReason::Stop.answering_calls(true), &FinishReason::ToolCalls);
+    /// assert_eq!(FinishReason::Length.answering_calls(true), &FinishReason::Length);
+    /// assert_eq!(FinishReason::Stop.answering_calls(false), &FinishReason::Stop);
+    /// ```
+    pub fn answering_calls(&self, made_calls: bool) -> &FinishReason {
+        if made_calls && *self == FinishReason::Stop {
+            &TOOL_CALLS
+        } else {
+            self
+        }
+    }
+
+    /// The reason as an OpenAI chat client may receive it: `stop`, `length`, `tool_calls`
+    /// or `content_filter`. Another upstream's reason (Anthropic's `pause_turn`, Ollama's
+    /// `unload`) reads as `stop`.
+    pub fn openai_str(&self) -> &'static str {
+        match self {
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Stop | FinishReason::StopSequence(_) | FinishReason::Other(_) => "stop",
+        }
+    }
+
+    /// The reason as OpenAI spells it (unknown reasons pass through; for logs and records,
+    /// see [`FinishReason::openai_str`] for clients).
     pub fn as_str(&self) -> &str {
         match self {
             FinishReason::Stop | FinishReason::StopSequence(_) => "stop",

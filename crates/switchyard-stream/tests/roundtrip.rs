@@ -190,8 +190,8 @@ fn expected(input: &[ChatEvent], ollama: bool) -> Vec<Norm> {
     let made_calls = norm.iter().any(|n| matches!(n, Norm::Call { .. }));
     for n in &mut norm {
         if let Norm::Done(r) = n {
-            if made_calls && (*r == FinishReason::Stop || !ollama) {
-                // OpenAI's encoder always says `tool_calls` when calls were made.
+            if made_calls && *r == FinishReason::Stop {
+                // A plain stop after calls reads as `tool_calls`; a length stop stays one.
                 *r = FinishReason::ToolCalls;
             }
             // Ollama has no `tool_calls` done_reason: without calls it reads back as `stop`.

@@ -250,11 +250,7 @@ impl AnthropicStreamEncoder {
         for block in open {
             stop(out, block);
         }
-        let (stop_reason, stop_sequence) = if self.any_call {
-            ("tool_use", None)
-        } else {
-            stop_reason(reason)
-        };
+        let (stop_reason, stop_sequence) = stop_reason(reason.answering_calls(self.any_call));
         let u = self.usage.unwrap_or_default();
         let input_tokens = if self.usage.is_some() {
             u.prompt_tokens
@@ -371,11 +367,10 @@ pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: 
             input: &call.arguments,
         });
     }
-    let (stop_reason, stop_sequence) = if resp.tool_calls.is_empty() {
-        stop_reason(&resp.finish_reason)
-    } else {
-        ("tool_use", None)
-    };
+    let (stop_reason, stop_sequence) = stop_reason(
+        resp.finish_reason
+            .answering_calls(!resp.tool_calls.is_empty()),
+    );
     let u = resp.usage.unwrap_or_default();
     let msg = WholeMessage {
         id: message_id,

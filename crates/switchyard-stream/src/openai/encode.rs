@@ -4,9 +4,7 @@
 use std::io::Write as _;
 
 use serde::Serialize;
-use switchyard_core::{
-    ChatEvent, ChatResponse, ErrorKind, FinishReason, MAX_TOOL_CALLS, ProviderError, Usage,
-};
+use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, MAX_TOOL_CALLS, ProviderError, Usage};
 
 use crate::json_util::{is_empty_delta, write_json, write_json_str};
 
@@ -159,11 +157,9 @@ impl OpenAiStreamEncoder {
                     self.close_delta(out);
                     self.role_sent = true;
                 }
-                let reason = if self.started.is_empty() {
-                    finish_reason.as_str()
-                } else {
-                    FinishReason::ToolCalls.as_str()
-                };
+                let reason = finish_reason
+                    .answering_calls(!self.started.is_empty())
+                    .openai_str();
                 out.extend_from_slice(&self.prefix);
                 out.extend_from_slice(CHOICE_HEAD);
                 out.extend_from_slice(b"{},\"finish_reason\":");
@@ -172,13 +168,9 @@ impl OpenAiStreamEncoder {
                 if self.include_usage {
                     let u = self.usage.unwrap_or_default();
                     out.extend_from_slice(&self.prefix);
-                    let _ = write!(
-                        out,
-                        "],\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}}}\n\n",
-                        u.prompt_tokens,
-                        u.completion_tokens,
-                        u.total_tokens()
-                    );
+                    out.extend_from_slice(b"],\"usage\":");
+                    write_usage(out, &u);
+                    out.extend_from_slice(b"}\n\n");
                 }
                 out.extend_from_slice(b"data: [DONE]\n\n");
                 self.done = true;
@@ -291,25 +283,31 @@ pub fn encode_response(
         }
         out.push(b']');
     }
-    let finish_reason = if has_calls {
-        FinishReason::ToolCalls.as_str()
-    } else {
-        resp.finish_reason.as_str()
-    };
+    let finish_reason = resp.finish_reason.answering_calls(has_calls).openai_str();
     out.extend_from_slice(b"},\"finish_reason\":");
     write_json_str(out, finish_reason);
-    let usage = resp.usage.unwrap_or_default();
-    out.extend_from_slice(b"}],\"usage\":{\"prompt_tokens\":");
-    out.extend_from_slice(itoa::Buffer::new().format(usage.prompt_tokens).as_bytes());
+    out.extend_from_slice(b"}],\"usage\":");
+    write_usage(out, &resp.usage.unwrap_or_default());
+    out.push(b'}');
+}
+
+/// Appends OpenAI's usage object: `prompt_tokens` counts every prompt token, cached ones
+/// included (an Anthropic upstream counts those apart), and `prompt_tokens_details`
+/// names the ones read from a prompt cache when there are any.
+fn write_usage(out: &mut Vec<u8>, usage: &Usage) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"prompt_tokens\":");
+    out.extend_from_slice(number.format(usage.all_prompt_tokens()).as_bytes());
     out.extend_from_slice(b",\"completion_tokens\":");
-    out.extend_from_slice(
-        itoa::Buffer::new()
-            .format(usage.completion_tokens)
-            .as_bytes(),
-    );
+    out.extend_from_slice(number.format(usage.completion_tokens).as_bytes());
     out.extend_from_slice(b",\"total_tokens\":");
-    out.extend_from_slice(itoa::Buffer::new().format(usage.total_tokens()).as_bytes());
-    out.extend_from_slice(b"}}");
+    out.extend_from_slice(number.format(usage.all_tokens()).as_bytes());
+    if usage.cache_read_tokens > 0 {
+        out.extend_from_slice(b",\"prompt_tokens_details\":{\"cached_tokens\":");
+        out.extend_from_slice(number.format(usage.cache_read_tokens).as_bytes());
+        out.push(b'}');
+    }
+    out.push(b'}');
 }
 
 /// Appends OpenAI's error body `{"error":{"message","type","param":null,"code"}}`, with
@@ -412,6 +410,13 @@ mod whole_answer_tests {
         prompt_tokens: u32,
         completion_tokens: u32,
         total_tokens: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prompt_tokens_details: Option<Cached>,
+    }
+
+    #[derive(Serialize)]
+    struct Cached {
+        cached_tokens: u32,
     }
 
     #[derive(Serialize)]
@@ -443,11 +448,10 @@ mod whole_answer_tests {
         } else {
             Some(resp.content.as_str())
         };
-        let finish_reason = if tool_calls.is_empty() {
-            resp.finish_reason.as_str()
-        } else {
-            FinishReason::ToolCalls.as_str()
-        };
+        let finish_reason = resp
+            .finish_reason
+            .answering_calls(!tool_calls.is_empty())
+            .openai_str();
         let usage = resp.usage.unwrap_or_default();
         serde_json::to_vec(&Completion {
             id,
@@ -466,9 +470,12 @@ mod whole_answer_tests {
                 finish_reason,
             }],
             usage: WireUsage {
-                prompt_tokens: usage.prompt_tokens,
+                prompt_tokens: usage.all_prompt_tokens(),
                 completion_tokens: usage.completion_tokens,
-                total_tokens: usage.total_tokens(),
+                total_tokens: usage.all_tokens(),
+                prompt_tokens_details: (usage.cache_read_tokens > 0).then_some(Cached {
+                    cached_tokens: usage.cache_read_tokens,
+                }),
             },
         })
         .unwrap()

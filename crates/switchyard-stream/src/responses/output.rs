@@ -203,14 +203,20 @@ pub(super) fn write_call_item(
     item.close();
 }
 
-/// Appends OpenAI's usage object of a response.
+/// Appends OpenAI's usage object of a response: `input_tokens` counts every prompt token,
+/// cached ones included (an Anthropic upstream counts those apart), and
+/// `input_tokens_details.cached_tokens` the ones read from a prompt cache.
 pub(super) fn write_usage(usage: &Usage, out: &mut Vec<u8>) {
     let mut object = ObjectWriter::open(out);
     object
-        .num("input_tokens", usage.prompt_tokens)
-        .raw("input_tokens_details", b"{\"cached_tokens\":0}")
+        .num("input_tokens", usage.all_prompt_tokens())
+        .with("input_tokens_details", |out| {
+            let mut details = ObjectWriter::open(out);
+            details.num("cached_tokens", usage.cache_read_tokens);
+            details.close();
+        })
         .num("output_tokens", usage.completion_tokens)
         .raw("output_tokens_details", b"{\"reasoning_tokens\":0}")
-        .num("total_tokens", usage.total_tokens());
+        .num("total_tokens", usage.all_tokens());
     object.close();
 }
