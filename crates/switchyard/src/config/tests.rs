@@ -730,3 +730,31 @@ fn upstream_streaming_defaults_to_always_and_takes_as_client() {
     .unwrap_err();
     assert!(e.to_string().contains("upstream_streaming"), "{e}");
 }
+
+#[test]
+fn every_price_of_a_model_must_be_a_finite_number_at_least_zero() {
+    for field in [
+        "input_usd_per_mtok",
+        "output_usd_per_mtok",
+        "cache_read_usd_per_mtok",
+        "cache_write_usd_per_mtok",
+    ] {
+        for bad in ["-3", "-Infinity", "NaN"] {
+            let text = format!(
+                "{{ providers: {{ c: {{ api: 'anthropic', base_url: 'https://api.anthropic.com', \
+                 api_key: 'sk-ant-x', models: [ {{ id: 'claude', {field}: {bad} }} ] }} }} }}"
+            );
+            match parse_str(&text, &no_env) {
+                Ok(c) => panic!("{field}: {bad} accepted: {:?}", c.providers["c"].models[0]),
+                Err(e) => {
+                    assert_eq!(
+                        e.path.as_deref(),
+                        Some(format!("providers.c.models[0].{field}").as_str()),
+                        "{e}"
+                    );
+                    assert!(e.to_string().contains("finite number >= 0"), "{e}");
+                }
+            }
+        }
+    }
+}

@@ -304,6 +304,8 @@ fn validate_model<'a>(
     for (name, price) in [
         ("input_usd_per_mtok", m.input_usd_per_mtok),
         ("output_usd_per_mtok", m.output_usd_per_mtok),
+        ("cache_read_usd_per_mtok", m.cache_read_usd_per_mtok),
+        ("cache_write_usd_per_mtok", m.cache_write_usd_per_mtok),
     ] {
         if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
             return Err(invalid(at(name), "must be a finite number >= 0"));
