@@ -110,9 +110,25 @@ impl RateLimiter {
             && (rpm.is_some() || tpm.is_some())
             && shared.rate(&key.id, rpm, tpm).await?.is_some()
         {
+            // The fleet admitted it; this replica's bucket is charged too, so that it
+            // decides from what was really served if the shared state goes away.
+            self.charge_request(&key.id);
             return Ok(());
         }
         self.admit(&key.id)
+    }
+
+    /// Takes one request from `key_id`'s request bucket without asking it (the fleet
+    /// admitted the request), possibly into debt (bounded by one minute's worth).
+    fn charge_request(&self, key_id: &str) {
+        let now = Instant::now();
+        let Ok(mut map) = self.keys.lock() else {
+            return;
+        };
+        if let Some(bucket) = map.get_mut(key_id).and_then(|b| b.requests.as_mut()) {
+            bucket.refill(now);
+            bucket.level = (bucket.level - 1.0).max(-bucket.capacity);
+        }
     }
 
     /// Admits one chat request of `key_id` by this replica's buckets, or says how long to
@@ -236,5 +252,23 @@ mod tests {
         assert!(limiter.admit("k").is_err());
         limiter.configure(&[]);
         assert!(limiter.admit("k").is_ok());
+    }
+
+    #[tokio::test]
+    async fn requests_the_fleet_admits_are_charged_to_this_replicas_bucket_too() {
+        use std::sync::Arc;
+        use switchyard_router::{InProcessState, OutagePolicy, SharedStateHandle};
+        // Two requests a minute, both admitted by the shared state.
+        let k = key(Some(2), None);
+        let shared =
+            SharedStateHandle::new(Arc::new(InProcessState::default()), OutagePolicy::default());
+        let limiter = RateLimiter::default();
+        limiter.configure(std::slice::from_ref(&k));
+        assert!(limiter.admit_key(Some(&shared), &k).await.is_ok());
+        assert!(limiter.admit_key(Some(&shared), &k).await.is_ok());
+        assert!(limiter.admit_key(Some(&shared), &k).await.is_err());
+        // This replica's own bucket, which decides while the shared state is unreachable,
+        // holds no third request in the minute either.
+        assert!(limiter.admit(&k.id).is_err());
     }
 }
