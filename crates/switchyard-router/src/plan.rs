@@ -66,6 +66,8 @@ pub(crate) struct Plan {
     pub(crate) cloud_tool: Option<String>,
     /// The task rules that sent the request to its route, if any.
     pub(crate) rule: Option<String>,
+    /// The request's prompt tokens, estimated (what an answer without usage is charged).
+    pub(crate) prompt_tokens_estimate: u64,
 }
 
 /// Why no plan could be made.
@@ -423,6 +425,7 @@ impl Inner {
             excluded,
             cloud_tool: gate.cloud_tool.map(str::to_owned),
             rule: None,
+            prompt_tokens_estimate: needs.prompt_tokens(),
         })
     }
 

@@ -126,6 +126,10 @@ pub struct DecisionRecord {
     pub usage: Option<Usage>,
     /// Cost in micro-dollars (0 for unpriced models).
     pub cost_micro_usd: u64,
+    /// The upstream reported no usage (a stream abandoned or broken off): the cost is
+    /// estimated from the prompt and the output sent (about four bytes a token).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
     /// How the request ended.
     pub outcome: RequestOutcome,
     /// Time from the start of routing to the first event, when there was one.

@@ -333,6 +333,7 @@ impl Progress {
             reason,
             usage: None,
             cost_micro_usd: 0,
+            cost_estimated: false,
             outcome,
             ttft_ms: None,
             duration_ms: millis(self.started.elapsed()),
@@ -660,6 +661,7 @@ impl Target<'_> {
             upstream_wait: progress.exec_start.elapsed(),
             offered: std::mem::take(&mut progress.offered),
             metrics,
+            prompt_tokens_estimate: self.plan.prompt_tokens_estimate,
         })
     }
 }

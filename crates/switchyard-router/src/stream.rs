@@ -32,6 +32,8 @@ pub(crate) struct Served {
     pub(crate) offered: OfferedTools,
     /// The serving target's metric handles.
     pub(crate) metrics: Arc<TargetMetrics>,
+    /// The request's prompt tokens, estimated.
+    pub(crate) prompt_tokens_estimate: u64,
 }
 
 /// Bookkeeping until the stream ends; taken exactly once.
@@ -45,6 +47,29 @@ struct Finish {
     started: Instant,
     offered: OfferedTools,
     metrics: Arc<TargetMetrics>,
+    /// What a priced answer is charged when the upstream reported no usage (a stream the
+    /// client abandoned or the upstream broke off): `None` for unpriced targets.
+    estimate: Option<UsageEstimate>,
+}
+
+/// The tokens of an answer without reported usage, estimated like the planner's prompt
+/// figure (about four bytes a token).
+#[derive(Debug, Clone, Copy, Default)]
+struct UsageEstimate {
+    prompt_tokens: u64,
+    /// Bytes of text, thinking and tool-call arguments the upstream sent.
+    output_bytes: u64,
+}
+
+impl UsageEstimate {
+    fn usage(self) -> Usage {
+        let tokens = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        Usage {
+            prompt_tokens: tokens(self.prompt_tokens),
+            completion_tokens: tokens(self.output_bytes.div_ceil(4)),
+            ..Usage::default()
+        }
+    }
 }
 
 /// The answer of a routed request, returned once the first event is in hand (fallback
@@ -110,6 +135,10 @@ impl RoutedStream {
                 price: s.price,
                 usage: None,
                 started: s.started,
+                estimate: s.price.is_some().then_some(UsageEstimate {
+                    prompt_tokens: s.prompt_tokens_estimate,
+                    output_bytes: 0,
+                }),
                 offered: s.offered,
                 metrics: s.metrics,
             }),
@@ -193,6 +222,10 @@ impl RoutedStream {
                 }
             }
             ChatEvent::Done { .. } => self.complete(RequestOutcome::Ok, None),
+            ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => {
+                self.note_output(text.len());
+            }
+            ChatEvent::ToolCallArgs { fragment, .. } => self.note_output(fragment.len()),
             ChatEvent::ToolCallStart { name, .. } => {
                 let dropped = self.filter.as_ref().is_some_and(|f| f.has_room());
                 if let Some(f) = self.finish.as_mut() {
@@ -213,6 +246,13 @@ impl RoutedStream {
             _ => {}
         }
         false
+    }
+
+    /// Counts output bytes toward the usage estimate of a priced answer.
+    fn note_output(&mut self, bytes: usize) {
+        if let Some(estimate) = self.finish.as_mut().and_then(|f| f.estimate.as_mut()) {
+            estimate.output_bytes = estimate.output_bytes.saturating_add(bytes as u64);
+        }
     }
 
     /// Observes `event` and answers it as the client gets it: `None` when the route's
@@ -238,12 +278,16 @@ impl RoutedStream {
             started,
             offered: _,
             metrics,
+            estimate,
         } = f;
         drop(permit);
         if let Some(e) = error {
             slot.record_failure(e, inner.clock.now(), &inner.config.health.cooldowns_ms);
         }
-        let cost = match (price, usage) {
+        // An answer without usage is still billed upstream: charge the estimate, so that
+        // abandoning streams is no way past a budget cap.
+        let estimated = usage.is_none() && estimate.is_some();
+        let cost = match (price, usage.or_else(|| estimate.map(UsageEstimate::usage))) {
             (Some(p), Some(u)) => p.cost_micro_usd(&u),
             _ => 0,
         };
@@ -279,6 +323,7 @@ impl RoutedStream {
         }
         record.usage = usage;
         record.cost_micro_usd = cost;
+        record.cost_estimated = estimated && cost > 0;
         record.outcome = outcome;
         record.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         emit_record(&inner, &record, error, Some(&metrics));
@@ -420,6 +465,7 @@ fn log_record(record: &DecisionRecord, error: Option<&ProviderError>) {
         prompt_tokens = record.usage.map(|u| u.prompt_tokens),
         completion_tokens = record.usage.map(|u| u.completion_tokens),
         cost_micro_usd = record.cost_micro_usd,
+        cost_estimated = record.cost_estimated.then_some(true),
         error = error.map(ToString::to_string),
         "request routed"
     );

@@ -334,3 +334,56 @@ async fn a_reload_keeps_cooldowns_and_the_ledger() {
     drain(s).await;
     cloud.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_abandoned_before_its_usage_is_charged_an_estimate_and_the_cap_holds() {
+    // Usage comes at the end of the answer; the client reads one event and goes away.
+    let cloud = TestUpstream::start(
+        UpstreamConfig::empty().model_with_script(
+            "gpt-test",
+            Script::text((0..40).map(|i| format!("t{i} ")))
+                .with_usage(12, 40)
+                .with_chunk_delay(Duration::from_millis(20)),
+        ),
+    )
+    .await
+    .unwrap();
+    let cfg = json!({ "routes": { "chat": { "targets": ["cloud/gpt-test"] } },
+                      "policy": { "budget": { "usd_per_day": 1.0 } } });
+    // $100k per million tokens: a prompt of about 100 tokens costs about $10.
+    let slots = vec![openai_at(
+        "cloud",
+        &cloud.openai_base_url(),
+        Locality::Cloud,
+        &[("gpt-test", 100_000.0, 100_000.0)],
+    )];
+    let (router, records) = build_router(cfg, slots);
+    let mut long = request("chat");
+    long.messages = vec![switchyard_core::Message::user("x".repeat(400))];
+
+    let mut stream = route(&router, &long).await.expect("within budget");
+    let _ = switchyard_testkit::support::guarded(futures::StreamExt::next(&mut stream)).await;
+    drop(stream);
+    eventually("the decision record", || records.len() == 1).await;
+    let record = records.last();
+    assert_eq!(record.outcome, switchyard_router::RequestOutcome::Cancelled);
+    assert_eq!(record.usage, None, "the upstream never reported usage");
+    assert!(record.cost_estimated, "{record:?}");
+    // About 100 prompt tokens and a token or two of output, at $0.10 a token.
+    assert!(
+        (9_000_000..12_000_000).contains(&record.cost_micro_usd),
+        "{}",
+        record.cost_micro_usd
+    );
+    assert_eq!(
+        router
+            .ledger()
+            .spent(None, BudgetWindow::Day, SystemTime::now()),
+        record.cost_micro_usd
+    );
+
+    // The cap counts it: the next request does not reach the cloud.
+    let failure = route(&router, &long).await.expect_err("over budget");
+    assert_eq!(failure.kind(), ErrorKind::BudgetExhausted);
+    assert_eq!(cloud.chat_request_count(), 1);
+}
