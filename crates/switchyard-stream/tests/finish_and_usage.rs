@@ -179,3 +179,87 @@ fn prompt_cache_tokens_count_as_prompt_tokens_for_openai_and_responses_clients()
         json!({"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
     );
 }
+
+/// Content blocks as an Anthropic client sees them: `(event type, block index)`.
+fn block_events(frames: &[Value]) -> Vec<(String, u64)> {
+    frames
+        .iter()
+        .filter(|f| {
+            f["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("content_block"))
+        })
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap_or_default().to_owned(),
+                f["index"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn anthropic_blocks_never_overlap_when_the_upstream_ends_its_calls_only_at_the_finish() {
+    use switchyard_core::ChatEvent;
+    // An OpenAI upstream's two calls, then text: it never says a call ended until the end.
+    let events = [
+        ChatEvent::ToolCallStart {
+            index: 0,
+            id: "call_a".into(),
+            name: "search".into(),
+        },
+        ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: "{\"q\":\"a\"}".into(),
+        },
+        ChatEvent::ToolCallStart {
+            index: 1,
+            id: "call_b".into(),
+            name: "search".into(),
+        },
+        ChatEvent::ToolCallArgs {
+            index: 1,
+            fragment: "{\"q\":\"b\"}".into(),
+        },
+        ChatEvent::text("done"),
+        ChatEvent::ToolCallEnd { index: 0 },
+        ChatEvent::ToolCallEnd { index: 1 },
+        ChatEvent::done(FinishReason::ToolCalls),
+    ];
+    let mut enc = AnthropicStreamEncoder::new("m", "msg_1", 7);
+    let mut wire = Vec::new();
+    events.iter().for_each(|e| enc.encode(e, &mut wire));
+    let frames = frames(&wire);
+    let blocks = block_events(&frames);
+    let mut open: Option<u64> = None;
+    for (kind, index) in &blocks {
+        match kind.as_str() {
+            "content_block_start" => {
+                assert!(
+                    open.is_none(),
+                    "block {index} starts inside {open:?}: {blocks:?}"
+                );
+                open = Some(*index);
+            }
+            "content_block_stop" => {
+                assert_eq!(open, Some(*index), "{blocks:?}");
+                open = None;
+            }
+            _ => assert_eq!(open, Some(*index), "a delta outside its block: {blocks:?}"),
+        }
+    }
+    assert_eq!(open, None);
+    assert_eq!(
+        blocks
+            .iter()
+            .filter(|(k, _)| k == "content_block_start")
+            .count(),
+        3
+    );
+    assert!(frames.iter().all(|f| f["type"] != "error"), "{frames:?}");
+    let delta = frames
+        .iter()
+        .find(|f| f["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+}

@@ -51,8 +51,12 @@ pub struct AnthropicStreamEncoder {
     next_block: u32,
     /// The open text or thinking block: (index, is thinking).
     open_run: Option<(u32, bool)>,
-    /// Open tool calls: (call index, block index).
+    /// The open tool call: (call index, block index). Blocks never overlap: a call's
+    /// block closes when anything else starts (every upstream finishes one call before
+    /// the next: OpenAI only says so at the end).
     open_calls: Vec<(u32, u32)>,
+    /// Calls whose blocks closed (at most the decoders' call limit).
+    closed_calls: Vec<u32>,
     /// Open pass-through blocks: (upstream block index, block index).
     open_opaque: Vec<(u32, u32)>,
     any_call: bool,
@@ -72,6 +76,7 @@ impl AnthropicStreamEncoder {
             next_block: 0,
             open_run: None,
             open_calls: Vec::new(),
+            closed_calls: Vec::new(),
             open_opaque: Vec::new(),
             any_call: false,
             usage: None,
@@ -100,12 +105,14 @@ impl AnthropicStreamEncoder {
             }
             ChatEvent::RedactedThinking { data } => {
                 self.close_run(out);
+                self.close_calls(out);
                 let index = self.open_block(out, &Block::RedactedThinking { data });
                 stop(out, index);
             }
             ChatEvent::ToolCallStart { index, id, name } => {
                 self.close_run(out);
-                if self.open_calls.iter().any(|(c, _)| c == index) {
+                self.close_calls(out);
+                if self.closed_calls.contains(index) {
                     self.fail(&format!("tool call index {index} started twice"), out);
                     return;
                 }
@@ -133,6 +140,12 @@ impl AnthropicStreamEncoder {
                         );
                     }
                     Some(_) => {}
+                    None if self.closed_calls.contains(index) => {
+                        let msg = format!(
+                            "tool call index {index} continued after another content block began"
+                        );
+                        self.fail(&msg, out);
+                    }
                     None => {
                         let msg = format!("tool call index {index} continued before it started");
                         self.fail(&msg, out);
@@ -142,9 +155,12 @@ impl AnthropicStreamEncoder {
             ChatEvent::ToolCallEnd { index } => {
                 match self.open_calls.iter().position(|(c, _)| c == index) {
                     Some(pos) => {
-                        let (_, block) = self.open_calls.swap_remove(pos);
+                        let (call, block) = self.open_calls.swap_remove(pos);
+                        self.closed_calls.push(call);
                         stop(out, block);
                     }
+                    // Its block closed when the next one began.
+                    None if self.closed_calls.contains(index) => {}
                     None => {
                         let msg = format!("tool call index {index} ended before it started");
                         self.fail(&msg, out);
@@ -209,6 +225,7 @@ impl AnthropicStreamEncoder {
             }
         }
         self.close_run(out);
+        self.close_calls(out);
         let index = if thinking {
             self.open_block(
                 out,
@@ -227,6 +244,14 @@ impl AnthropicStreamEncoder {
     fn close_run(&mut self, out: &mut Vec<u8>) {
         if let Some((index, _)) = self.open_run.take() {
             stop(out, index);
+        }
+    }
+
+    /// Closes the open tool call's block, if any (another block begins).
+    fn close_calls(&mut self, out: &mut Vec<u8>) {
+        for (call, block) in self.open_calls.drain(..) {
+            self.closed_calls.push(call);
+            stop(out, block);
         }
     }
 
