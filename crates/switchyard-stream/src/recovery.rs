@@ -80,8 +80,12 @@ pub struct TextToolCallRecovery {
     at_start: bool,
     /// A call was just recovered: drop whitespace that follows it.
     after_call: bool,
-    /// The next index for a recovered call.
+    /// The next index for a call, recovered or the upstream's own.
     next_index: u32,
+    /// The upstream's own calls: (its index, the index given out), at most
+    /// [`switchyard_core::MAX_TOOL_CALLS`]. Recovered calls take indexes too, so an
+    /// upstream call seen after one gets the next free index, never one already used.
+    native: Vec<(u32, u32)>,
     /// How many calls were recovered.
     recovered: u32,
     /// The text part of the stream has ended (a `Usage` or `Done` came, or `finish`).
@@ -357,6 +361,7 @@ impl TextToolCallRecovery {
             at_start: true,
             after_call: false,
             next_index: 0,
+            native: Vec::new(),
             recovered: 0,
             text_ended: false,
         }
@@ -391,11 +396,17 @@ impl TextToolCallRecovery {
                 }
                 self.process(false, out);
             }
-            ChatEvent::ToolCallStart { index, .. }
-            | ChatEvent::ToolCallArgs { index, .. }
-            | ChatEvent::ToolCallEnd { index } => {
-                self.next_index = self.next_index.max(index.saturating_add(1));
-                out.push(event);
+            ChatEvent::ToolCallStart { index, id, name } => {
+                let index = self.native_index(index);
+                out.push(ChatEvent::ToolCallStart { index, id, name });
+            }
+            ChatEvent::ToolCallArgs { index, fragment } => {
+                let index = self.native_index(index);
+                out.push(ChatEvent::ToolCallArgs { index, fragment });
+            }
+            ChatEvent::ToolCallEnd { index } => {
+                let index = self.native_index(index);
+                out.push(ChatEvent::ToolCallEnd { index });
             }
             ChatEvent::Usage(_) => {
                 self.end_text(out);
@@ -571,6 +582,22 @@ impl TextToolCallRecovery {
                 return step;
             }
         }
+    }
+
+    /// The index given out for the upstream's call `upstream`: the one it got when first
+    /// seen, else the next free one. Past the call limit, indexes pass through (the
+    /// decoders refuse that many calls before this matters).
+    fn native_index(&mut self, upstream: u32) -> u32 {
+        if let Some(&(_, given)) = self.native.iter().find(|(u, _)| *u == upstream) {
+            return given;
+        }
+        if self.native.len() >= switchyard_core::MAX_TOOL_CALLS {
+            return upstream;
+        }
+        let given = self.next_index;
+        self.next_index = self.next_index.saturating_add(1);
+        self.native.push((upstream, given));
+        given
     }
 
     /// The block up to `end` was calls: emits them and drops its text.

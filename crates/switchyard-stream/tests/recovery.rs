@@ -344,3 +344,49 @@ fn corpus_outcomes() {
     );
     assert_eq!(run(&[c[8]]).calls.len(), 1);
 }
+
+#[test]
+fn a_native_call_after_a_recovered_one_gets_its_own_index() {
+    use switchyard_stream::openai::OpenAiStreamEncoder;
+    let mut recovery = TextToolCallRecovery::with_id_seed(["search"], 1);
+    let mut out = Vec::new();
+    let input = [
+        ChatEvent::text(r#"<tool_call>{"name": "search", "arguments": {"q": "a"}}</tool_call>"#),
+        // The upstream's own call, numbered from 0 as if nothing came before it.
+        ChatEvent::ToolCallStart {
+            index: 0,
+            id: "call_x".into(),
+            name: "search".into(),
+        },
+        ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: r#"{"q": "b"}"#.into(),
+        },
+        ChatEvent::ToolCallEnd { index: 0 },
+        ChatEvent::done(FinishReason::ToolCalls),
+    ];
+    for event in input {
+        recovery.push(event, &mut out);
+    }
+    recovery.finish(&mut out);
+    let starts: Vec<(u32, &str)> = out
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::ToolCallStart { index, name, .. } => Some((*index, name.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, [(0, "search"), (1, "search")]);
+    assert!(out.iter().any(|e| *e
+        == ChatEvent::ToolCallArgs {
+            index: 1,
+            fragment: r#"{"q": "b"}"#.into()
+        }));
+    // An OpenAI client gets both calls and a complete stream.
+    let mut enc = OpenAiStreamEncoder::new("m", "chatcmpl-1", 1, false);
+    let mut wire = Vec::new();
+    out.iter().for_each(|e| enc.encode(e, &mut wire));
+    let text = String::from_utf8(wire).unwrap();
+    assert!(!text.contains("\"error\""), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
