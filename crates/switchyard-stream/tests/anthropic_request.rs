@@ -164,10 +164,9 @@ fn translation_lowers_system_merges_turns_and_pairs_results() {
     assert_eq!(v["max_tokens"], 20000);
     assert_eq!(v["stream"], true);
     assert_eq!(v["stop_sequences"], json!(["END"]));
-    assert_eq!(
-        v["thinking"],
-        json!({"type":"enabled","budget_tokens":16384})
-    );
+    // A forced tool (and a tool turn without thinking before it): Anthropic refuses
+    // thinking with either, so it is off.
+    assert_eq!(v["thinking"], json!({"type":"disabled"}));
     assert_eq!(
         v["tool_choice"],
         json!({"type":"any","disable_parallel_tool_use":true})
@@ -257,4 +256,60 @@ fn errors_name_the_field() {
         assert_eq!(err.path(), Some(path), "{err}");
         assert!(matches!(err, RequestError::InvalidField { .. }));
     }
+}
+
+#[test]
+fn nothing_anthropic_refuses_is_sent() {
+    let translate = |body: &[u8]| encode(&openai::request::decode_request(body).unwrap(), false);
+    // Thinking on, with its budget below max_tokens; temperature and top_k cannot go with
+    // it, top_p only from 0.95.
+    let v = translate(
+        br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"medium",
+            "temperature":0.2,"top_p":0.5,"top_k":40,"max_tokens":8000}"#,
+    );
+    assert_eq!(
+        v["thinking"],
+        json!({"type":"enabled","budget_tokens":4096}),
+        "{v}"
+    );
+    assert!(
+        v.get("temperature").is_none() && v.get("top_k").is_none(),
+        "{v}"
+    );
+    assert!(v.get("top_p").is_none(), "{v}");
+    // Without thinking: a temperature over Anthropic's 1.0 is capped; the rest is kept.
+    let v = translate(
+        br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1.5,"top_p":0.5}"#,
+    );
+    assert_eq!(v["temperature"], 1.0, "{v}");
+    assert_eq!(v["top_p"], 0.5, "{v}");
+    // A forced tool turns thinking off; `auto` keeps it.
+    let tools =
+        r#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#;
+    for (choice, thinking) in [("\"required\"", "disabled"), ("\"auto\"", "enabled")] {
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],{tools},
+                "tool_choice":{choice},"reasoning_effort":"high","max_tokens":20000}}"#
+        );
+        let v = translate(body.as_bytes());
+        assert_eq!(v["thinking"]["type"], thinking, "{choice}: {v}");
+    }
+    // The last assistant turn called a tool without thinking first (an OpenAI client keeps
+    // no signed thinking): thinking is off; whitespace-only text is not sent.
+    let v = translate(
+        br#"{"model":"m","reasoning_effort":"high","max_tokens":20000,
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+            "messages":[{"role":"user","content":"go"},
+              {"role":"assistant","content":"\n\n","tool_calls":[
+                {"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"call_1","content":"done"}]}"#,
+    );
+    assert_eq!(v["thinking"], json!({"type":"disabled"}), "{v}");
+    let assistant = &v["messages"][1];
+    assert_eq!(
+        assistant["content"].as_array().unwrap().len(),
+        1,
+        "{assistant}"
+    );
+    assert_eq!(assistant["content"][0]["type"], "tool_use", "{assistant}");
 }

@@ -132,6 +132,13 @@ struct OutThinking {
 /// `thinking` with a budget below `max_tokens` (none when that leaves less than 1024 tokens).
 /// `response_format`, `seed` and penalties have no Anthropic field and are not sent. A tool
 /// result without a call id is [`RequestError::InvalidField`].
+///
+/// What Anthropic refuses is not sent: text blocks of only whitespace; a `temperature` above
+/// 1 (OpenAI allows 2) becomes 1; thinking is turned off when a tool is forced
+/// (`tool_choice` `any` or `tool`) or when the last assistant turn made tool calls without
+/// a thinking block first (a client that keeps no signed thinking, such as an OpenAI
+/// client, cannot give one back); with thinking on, `temperature` and `top_k` are left
+/// out and `top_p` is kept only from 0.95 up.
 pub fn encode_request(
     req: &ChatRequest,
     opts: &AnthropicRequestOptions<'_>,
@@ -191,7 +198,25 @@ pub fn encode_request(
         })
         .collect();
     let tool_choice = tool_choice(req, tools.is_empty());
+    let forced_tool = tool_choice
+        .as_ref()
+        .is_some_and(|c| c.kind == "any" || c.kind == "tool");
+    let thinking = match thinking {
+        Some(t) if t.kind == "enabled" && (forced_tool || unthought_tool_turn(&messages)) => {
+            Some(OutThinking {
+                kind: "disabled",
+                budget_tokens: None,
+            })
+        }
+        other => other,
+    };
+    let thinking_on = thinking.as_ref().is_some_and(|t| t.kind == "enabled");
     let o = &req.options;
+    let (temperature, top_p, top_k) = if thinking_on {
+        (None, o.top_p.filter(|p| *p >= 0.95), None)
+    } else {
+        (o.temperature.map(|t| t.min(1.0)), o.top_p, o.top_k)
+    };
     let body = OutRequest {
         model: opts.model,
         max_tokens,
@@ -200,9 +225,9 @@ pub fn encode_request(
         tools,
         tool_choice,
         stop_sequences: &o.stop,
-        temperature: o.temperature,
-        top_p: o.top_p,
-        top_k: o.top_k,
+        temperature,
+        top_p,
+        top_k,
         thinking,
         stream: opts.stream,
         extra: Extra {
@@ -211,6 +236,24 @@ pub fn encode_request(
         },
     };
     serde_json::to_writer(out, &body).map_err(|e| RequestError::encode(&e))
+}
+
+/// Whether the last assistant turn made tool calls without starting with a thinking block:
+/// Anthropic then refuses a request with thinking on.
+fn unthought_tool_turn(messages: &[OutMessage<'_>]) -> bool {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "assistant")
+        .is_some_and(|m| {
+            m.content
+                .iter()
+                .any(|b| matches!(b, OutBlock::ToolUse { .. }))
+                && !matches!(
+                    m.content.first(),
+                    Some(OutBlock::Thinking { .. } | OutBlock::RedactedThinking { .. })
+                )
+        })
 }
 
 fn tool_choice<'a>(req: &'a ChatRequest, no_tools: bool) -> Option<OutToolChoice<'a>> {
@@ -236,7 +279,7 @@ fn parts(content: &[ContentPart]) -> Vec<OutBlock<'_>> {
     content
         .iter()
         .filter_map(|p| match p {
-            ContentPart::Text(text) if text.is_empty() => None,
+            ContentPart::Text(text) if text.trim().is_empty() => None,
             ContentPart::Text(text) => Some(OutBlock::Text { text }),
             ContentPart::Image(Image::Base64 { media_type, data }) => Some(OutBlock::Image {
                 source: OutImageSource::Base64 {
