@@ -289,7 +289,7 @@ impl Inner {
             error: ProviderError::new(
                 ErrorKind::ModelNotFound,
                 format!(
-                    "unknown model `{requested}`: it is neither a route alias nor a provider/model; available: {}",
+                    "model `{requested}` not found: it is neither a route alias nor a provider/model; available: {}",
                     self.known_names(40, None, allowed)
                 ),
             ),
@@ -449,7 +449,7 @@ impl Inner {
         Some(ProviderError::new(
             ErrorKind::ModelNotFound,
             format!(
-                "unknown model `{requested}`: provider `{}` does not list `{}`; it offers: {}",
+                "model `{requested}` not found: provider `{}` does not list `{}`; it offers: {}",
                 slot.id,
                 target.model,
                 self.known_names(40, Some(target.slot), allowed)

@@ -148,7 +148,7 @@ async fn unknown_models_and_forbidden_routes_are_clear_errors() {
     let explained = router.explain(&request("gpt-5"));
     let error = explained.error.unwrap();
     assert!(
-        error.starts_with("model_not_found: unknown model `gpt-5`"),
+        error.starts_with("model_not_found: model `gpt-5` not found"),
         "{error}"
     );
     for name in ["chat", "pinned", "cloud/gpt-test"] {

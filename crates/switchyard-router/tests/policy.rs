@@ -677,7 +677,7 @@ async fn the_router_is_a_provider_and_resolves_discovered_model_names() {
         .err()
         .expect("unknown model");
     assert_eq!(err.kind(), ErrorKind::ModelNotFound);
-    assert!(err.message().contains("unknown model `nope`"), "{err}");
+    assert!(err.message().contains("model `nope` not found"), "{err}");
     assert!(
         err.message().contains("local/test-model") && err.message().contains("chat"),
         "{err}"
