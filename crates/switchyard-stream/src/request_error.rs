@@ -293,10 +293,14 @@ pub(crate) struct WireToolFunction {
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) parameters: Option<Value>,
+    /// OpenAI's structured-outputs flag for calls; [`ToolSpec`] has no field for it, so the
+    /// OpenAI codec carries it beside the spec (the Ollama codec ignores it).
+    #[serde(default)]
+    pub(crate) strict: Option<bool>,
 }
 
 /// An offered tool as both request bodies carry it (serialize side):
-/// `{"type":"function","function":{"name","description"?,"parameters"}}`.
+/// `{"type":"function","function":{"name","description"?,"parameters","strict"?}}`.
 #[derive(Serialize)]
 pub(crate) struct OutTool<'a> {
     #[serde(rename = "type")]
@@ -310,6 +314,9 @@ struct OutToolFunction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     parameters: &'a Value,
+    /// OpenAI's `strict`, sent only when the client set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
 }
 
 impl<'a> OutTool<'a> {
@@ -321,7 +328,14 @@ impl<'a> OutTool<'a> {
                 name: &tool.name,
                 description: tool.description.as_deref(),
                 parameters: &tool.parameters,
+                strict: None,
             },
         }
+    }
+
+    /// The same tool with OpenAI's `strict` flag (`None` leaves it out).
+    pub(crate) fn with_strict(mut self, strict: Option<bool>) -> Self {
+        self.function.strict = strict;
+        self
     }
 }

@@ -360,7 +360,13 @@ fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError>
     let mut images = Vec::new();
     for (j, part) in m.content.iter().enumerate() {
         match part {
-            ContentPart::Text(t) => content.push_str(t),
+            ContentPart::Text(t) => {
+                // Separate parts stay apart: a line between them, not one run-on text.
+                if !content.is_empty() && !t.is_empty() {
+                    content.push('\n');
+                }
+                content.push_str(t);
+            }
             ContentPart::Image(Image::Base64 { data, .. }) => images.push(data.as_str()),
             ContentPart::Image(Image::Url { .. }) => {
                 return Err(RequestError::unsupported(

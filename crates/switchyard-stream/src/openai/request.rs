@@ -21,6 +21,8 @@
 //! # Ok::<(), switchyard_stream::RequestError>(())
 //! ```
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
@@ -67,6 +69,16 @@ pub struct OpenAiRequestOptions<'a> {
     /// Ask for a streamed answer (then `stream_options.include_usage` is always `true`).
     pub stream: bool,
 }
+
+/// The [`ChatRequest::extra`] key where [`decode_request`] keeps what [`switchyard_core::ToolSpec`]
+/// cannot hold of the client's tools (`strict`), as `[{"function":{"name","strict"}}]`, for
+/// [`encode_request`] to put back. `tools` is reserved here, so it is never passed through as is;
+/// the other codecs pass `extra` only to upstreams of their own API.
+const TOOL_FLAGS_KEY: &str = "tools";
+
+/// Placeholder text of a tool result whose only content was images (OpenAI tool messages
+/// carry text only; the images follow in a user message).
+const IMAGE_PLACEHOLDER: &str = "(image attached below)";
 
 /// Top-level fields this codec reads and writes itself; everything else is `extra`.
 const RESERVED: &[&str] = &[
@@ -227,7 +239,8 @@ struct WireJsonSchema {
 /// parts (`text`, `image_url` with a URL or a `data:` URL) are kept in order; tool-call
 /// arguments (a JSON string) must hold a JSON object. `max_completion_tokens` wins over
 /// `max_tokens`; `reasoning_effort` becomes [`ChatRequest::think`]; `n` above 1 is
-/// [`RequestError::Unsupported`]. Unknown top-level fields go to [`ChatRequest::extra`].
+/// [`RequestError::Unsupported`]. Unknown top-level fields go to [`ChatRequest::extra`], and
+/// so does the `strict` flag of tools (under `tools`, see `TOOL_FLAGS_KEY`).
 /// Tool results get their `tool_name` from the call they answer. Sets `meta.client_api` to
 /// [`ApiFamily::OpenAi`]. Errors name the JSON path of the bad field.
 pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
@@ -243,6 +256,15 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
         req.messages.push(decode_message(i, m)?);
     }
     pair_tool_results(&mut req.messages);
+    let tool_flags: Vec<Value> = wire
+        .tools
+        .iter()
+        .filter_map(|t| {
+            t.function.strict.map(|strict| {
+                serde_json::json!({"function": {"name": t.function.name, "strict": strict}})
+            })
+        })
+        .collect();
     req.tools = wire.tools.into_iter().map(WireTool::into_spec).collect();
     req.tool_choice = match wire.tool_choice {
         None => None,
@@ -302,6 +324,10 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
     req.extra = wire.extra;
+    if !tool_flags.is_empty() {
+        req.extra
+            .insert(TOOL_FLAGS_KEY.to_owned(), Value::Array(tool_flags));
+    }
     req.meta.client_api = Some(ApiFamily::OpenAi);
     Ok(req)
 }
@@ -391,6 +417,9 @@ struct OutRequest<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    /// Not part of OpenAI's own API (it answers 400 to it); vLLM and llama.cpp read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,7 +479,7 @@ enum OutContent<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OutPart<'a> {
-    Text { text: &'a str },
+    Text { text: Cow<'a, str> },
     ImageUrl { image_url: OutImageUrl },
 }
 
@@ -510,23 +539,36 @@ struct OutJsonSchema<'a> {
 ///
 /// The output limit goes in `opts.max_tokens_field`; a streamed request always asks for
 /// `stream_options.include_usage`; `opts.num_ctx` becomes `options.num_ctx` (Ollama's
-/// `/v1`). Images become `image_url` parts (base64 as a `data:` URL); thinking of earlier
-/// assistant turns goes in `reasoning_content`; [`Think`] levels become `reasoning_effort`
-/// (`max` as `high`; `on` sends nothing, `off` sends `"none"` only when an OpenAI client
-/// asked for it). `extra` fields are passed through only when the request came from an
-/// OpenAI client (or from no client API), never overriding the fields set here. A tool
-/// result must carry a `tool_call_id` (the decoders pair them): otherwise
-/// [`RequestError::InvalidField`] naming `messages[i].tool_call_id`.
+/// `/v1`). Images become `image_url` parts (base64 as a `data:` URL); a message of several
+/// text parts is sent as a list of `text` parts (an assistant's as one string, the parts
+/// joined with `"\n"`). Tool messages carry text only: the images of a tool result go in a
+/// user message right after the run of tool results they belong to (into the user message
+/// that follows it, if any), and a result that had only images says `(image attached below)`.
+/// Thinking of earlier assistant turns goes in `reasoning_content`; [`Think`] levels become
+/// `reasoning_effort` (`max` as `high`; `on` sends nothing, `off` sends `"none"` only when an
+/// OpenAI client asked for it). `extra` fields are passed through only when the request came
+/// from an OpenAI client (or from no client API), never overriding the fields set here. The
+/// same holds for `top_k` (OpenAI itself refuses it: only a client that wrote it into an
+/// OpenAI body has it sent) and for the tools' `strict` flags. A tool result must carry a
+/// `tool_call_id` (the decoders pair them): otherwise [`RequestError::InvalidField`] naming
+/// `messages[i].tool_call_id`.
 pub fn encode_request(
     req: &ChatRequest,
     opts: &OpenAiRequestOptions<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), RequestError> {
-    let mut messages = Vec::with_capacity(req.messages.len());
-    for (i, m) in req.messages.iter().enumerate() {
-        messages.push(encode_message(i, m)?);
-    }
-    let tools: Vec<OutTool<'_>> = req.tools.iter().map(OutTool::new).collect();
+    let messages = encode_messages(&req.messages)?;
+    let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
+    let tool_flags = if pass_extra {
+        req.extra.get(TOOL_FLAGS_KEY).and_then(Value::as_array)
+    } else {
+        None
+    };
+    let tools: Vec<OutTool<'_>> = req
+        .tools
+        .iter()
+        .map(|t| OutTool::new(t).with_strict(tool_flags.and_then(|f| strict_flag(f, &t.name))))
+        .collect();
     let tool_choice = req.tool_choice.as_ref().map(|c| match c {
         ToolChoice::Auto => OutToolChoice::Mode("auto"),
         ToolChoice::None => OutToolChoice::Mode("none"),
@@ -557,7 +599,6 @@ pub fn encode_request(
             },
         },
     });
-    let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
     let reasoning_effort = req.think.and_then(|t| match t {
         // An OpenAI client's own `reasoning_effort: "none"` passes as sent; an Ollama
         // client's `think: false` sends nothing (servers without the level reject it).
@@ -579,6 +620,7 @@ pub fn encode_request(
         parallel_tool_calls,
         temperature: o.temperature,
         top_p: o.top_p,
+        top_k: o.top_k.filter(|_| pass_extra),
         max_tokens,
         max_completion_tokens,
         stop: &o.stop,
@@ -600,27 +642,137 @@ pub fn encode_request(
     serde_json::to_writer(out, &body).map_err(|e| RequestError::encode(&e))
 }
 
-fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError> {
+/// The `strict` flag kept for the tool `name` (see `TOOL_FLAGS_KEY`).
+fn strict_flag(flags: &[Value], name: &str) -> Option<bool> {
+    flags
+        .iter()
+        .find(|f| f.pointer("/function/name").and_then(Value::as_str) == Some(name))?
+        .pointer("/function/strict")?
+        .as_bool()
+}
+
+/// Encodes the conversation. Images of tool results cannot stay in the (text-only) tool
+/// messages: they are held until the run of tool results answering one assistant turn ends
+/// (OpenAI wants every call answered by the tool messages right after it), then go at the
+/// front of the user message that follows, or in a user message of their own.
+fn encode_messages(messages: &[Message]) -> Result<Vec<OutMessage<'_>>, RequestError> {
+    let mut out = Vec::with_capacity(messages.len() + 1);
+    let mut held: Vec<OutPart<'_>> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m.role == Role::Tool {
+            out.push(encode_message(i, m, Some(&mut held))?);
+            continue;
+        }
+        let mut msg = encode_message(i, m, None)?;
+        if !held.is_empty() {
+            if m.role == Role::User {
+                let mut parts = std::mem::take(&mut held);
+                match msg.content.take() {
+                    None => {}
+                    Some(OutContent::Text(t)) if t.is_empty() => {}
+                    Some(OutContent::Text(t)) => parts.push(OutPart::Text {
+                        text: Cow::Owned(t),
+                    }),
+                    Some(OutContent::Parts(rest)) => parts.extend(rest),
+                }
+                msg.content = Some(OutContent::Parts(parts));
+            } else {
+                out.push(user_parts(std::mem::take(&mut held)));
+            }
+        }
+        out.push(msg);
+    }
+    if !held.is_empty() {
+        out.push(user_parts(held));
+    }
+    Ok(out)
+}
+
+/// The text of `m` (images left out): one string, or, when it has several non-empty text
+/// parts, a list of `text` parts so they stay apart (an assistant's joined with `"\n"`).
+fn text_content(m: &Message) -> OutContent<'_> {
+    let mut texts = m.content.iter().filter_map(|p| match p {
+        ContentPart::Text(t) if !t.is_empty() => Some(t.as_str()),
+        _ => None,
+    });
+    let Some(first) = texts.next() else {
+        return OutContent::Text(String::new());
+    };
+    let Some(second) = texts.next() else {
+        return OutContent::Text(first.to_owned());
+    };
+    let all = [first, second].into_iter().chain(texts);
+    if m.role == Role::Assistant {
+        OutContent::Text(all.collect::<Vec<_>>().join("\n"))
+    } else {
+        OutContent::Parts(
+            all.map(|text| OutPart::Text {
+                text: Cow::Borrowed(text),
+            })
+            .collect(),
+        )
+    }
+}
+
+fn user_parts(parts: Vec<OutPart<'_>>) -> OutMessage<'_> {
+    OutMessage {
+        role: Role::User.as_str(),
+        content: Some(OutContent::Parts(parts)),
+        reasoning_content: None,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    }
+}
+
+/// Encodes one message. For a tool result, `held` receives its images (after a text part
+/// naming the call), and the message keeps only its text.
+fn encode_message<'a>(
+    i: usize,
+    m: &'a Message,
+    held: Option<&mut Vec<OutPart<'a>>>,
+) -> Result<OutMessage<'a>, RequestError> {
     let has_image = m.content.iter().any(|p| matches!(p, ContentPart::Image(_)));
-    let content = if has_image {
-        Some(OutContent::Parts(
+    let content = match held {
+        Some(held) if has_image => {
+            let label = match m.tool_call_id.as_deref() {
+                Some(id) => format!("Image(s) returned by tool call {id}:"),
+                None => "Image(s) returned by a tool call:".to_owned(),
+            };
+            held.push(OutPart::Text {
+                text: Cow::Owned(label),
+            });
+            held.extend(m.images().map(|img| OutPart::ImageUrl {
+                image_url: OutImageUrl { url: img.to_url() },
+            }));
+            let content = text_content(m);
+            Some(match content {
+                OutContent::Text(t) if t.is_empty() => {
+                    OutContent::Text(IMAGE_PLACEHOLDER.to_owned())
+                }
+                other => other,
+            })
+        }
+        _ if has_image => Some(OutContent::Parts(
             m.content
                 .iter()
                 .map(|p| match p {
-                    ContentPart::Text(text) => OutPart::Text { text },
+                    ContentPart::Text(text) => OutPart::Text {
+                        text: Cow::Borrowed(text),
+                    },
                     ContentPart::Image(img) => OutPart::ImageUrl {
                         image_url: OutImageUrl { url: img.to_url() },
                     },
                 })
                 .collect(),
-        ))
-    } else {
-        let text = m.text_content();
-        if text.is_empty() && m.role == Role::Assistant && !m.tool_calls.is_empty() {
-            None
-        } else {
-            Some(OutContent::Text(text))
-        }
+        )),
+        _ => match text_content(m) {
+            OutContent::Text(t)
+                if t.is_empty() && m.role == Role::Assistant && !m.tool_calls.is_empty() =>
+            {
+                None
+            }
+            other => Some(other),
+        },
     };
     let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
     for (j, c) in m.tool_calls.iter().enumerate() {

@@ -3,8 +3,10 @@
 //! Items map onto turns: `message` items keep their role (`developer` becomes `system`),
 //! `function_call` and `custom_tool_call` items join the assistant turn before them (or
 //! open one), `function_call_output` / `custom_tool_call_output` become tool results, and a
-//! `reasoning` item becomes the thinking of the next assistant turn. `encrypted_content` has
-//! no place in a chat request: it stays in the stored raw items only.
+//! `reasoning` item becomes the thinking of the next assistant turn (a reasoning item between
+//! two calls of one turn joins that turn's thinking: the calls stay in one assistant message,
+//! as chat APIs want every call of a turn answered by the tool results right after it).
+//! `encrypted_content` has no place in a chat request: it stays in the stored raw items only.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -110,7 +112,10 @@ impl Turns {
             }
             "function_call_output" | "custom_tool_call_output" => {
                 let o: WireCallOutput = typed(path, item)?;
-                let mut msg = Message::text(Role::Tool, output_text(o.output));
+                let mut msg = Message {
+                    content: output_parts(o.output),
+                    ..Message::text(Role::Tool, "")
+                };
                 msg.tool_call_id = Some(o.call_id).filter(|id| !id.is_empty());
                 self.messages.push(msg);
                 Ok(())
@@ -195,11 +200,21 @@ impl Turns {
         Ok(())
     }
 
-    /// A call joins the assistant turn right before it, or opens a new one.
+    /// A call joins the assistant turn right before it (reasoning that came in between is
+    /// added to that turn's thinking), or opens a new one.
     fn push_call(&mut self, call: ToolCall) {
         let thinking = self.pending_thinking.take();
         match self.messages.last_mut() {
-            Some(last) if last.role == Role::Assistant && thinking.is_none() => {
+            Some(last) if last.role == Role::Assistant => {
+                if let Some(more) = thinking {
+                    match last.thinking.as_mut() {
+                        Some(t) if !t.is_empty() => {
+                            t.push_str("\n\n");
+                            t.push_str(&more);
+                        }
+                        _ => last.thinking = Some(more),
+                    }
+                }
                 last.tool_calls.push(call);
             }
             _ => {
@@ -277,16 +292,30 @@ fn call_arguments(
     }
 }
 
-/// A tool output: a string, or a list of parts whose texts are joined.
-fn output_text(output: Option<Value>) -> String {
+/// A tool output: a string, or a list of parts whose texts stay separate parts (one empty
+/// text part when there is no text).
+fn output_parts(output: Option<Value>) -> Vec<ContentPart> {
+    let text = |t: String| vec![ContentPart::Text(t)];
     match output {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        Some(other) => other.to_string(),
+        None | Some(Value::Null) => text(String::new()),
+        Some(Value::String(s)) => text(s),
+        Some(Value::Array(parts)) => {
+            let parts: Vec<ContentPart> = parts
+                .into_iter()
+                .filter_map(|p| match p {
+                    Value::Object(mut p) => match p.remove("text") {
+                        Some(Value::String(t)) => Some(ContentPart::Text(t)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            if parts.is_empty() {
+                text(String::new())
+            } else {
+                parts
+            }
+        }
+        Some(other) => text(other.to_string()),
     }
 }
