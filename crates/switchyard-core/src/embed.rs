@@ -2,6 +2,7 @@
 //! answers with.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::request::{KeepAlive, RequestMeta};
 
@@ -21,6 +22,10 @@ pub struct EmbedRequest {
     /// Ollama's `keep_alive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<KeepAlive>,
+    /// Ollama's `options` (model parameters such as `num_ctx`), as the client sent them:
+    /// passed to an Ollama upstream untouched; other upstreams have no place for them.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub options: Map<String, Value>,
     /// Who sent it and under which policy.
     #[serde(default)]
     pub meta: RequestMeta,

@@ -2,7 +2,7 @@
 //! `/v1/completions`, with `suffix` for fill-in-the-middle.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::request::{KeepAlive, RequestMeta, SamplingOptions, Think};
 
@@ -40,6 +40,10 @@ pub struct GenerateRequest {
     /// Sampling options.
     #[serde(default)]
     pub options: SamplingOptions,
+    /// Ollama `options` the gateway does not model (`repeat_penalty`, `min_p`,
+    /// `num_predict: -1`, ...), passed to an Ollama upstream as sent, under `options`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra_options: Map<String, Value>,
     /// Ollama's `keep_alive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<KeepAlive>,

@@ -77,12 +77,14 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let GenerateCall(generate) = call;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
     let now = SystemTime::now();
+    let created_at = time::rfc3339(now);
     let answer = Answer {
         api,
+        ollama: ollama::GenerateEncoder::new(generate.model.clone(), created_at.clone()),
         model: generate.model,
         id: format!("cmpl-{}", generate.meta.request_id),
         created: time::unix_secs(now),
-        created_at: time::rfc3339(now),
+        created_at,
     };
     let mut headers = http::HeaderMap::new();
     routing_headers(&mut headers, &routed, started);
@@ -113,6 +115,8 @@ impl Dispatch for GenerateCall {
 /// How the answer is written.
 struct Answer {
     api: Api,
+    /// The `/api/generate` lines, with the usage and `context` seen for the last one.
+    ollama: ollama::GenerateEncoder,
     model: String,
     id: String,
     created: u64,
@@ -129,9 +133,9 @@ impl Answer {
     }
 
     /// Appends what `event` becomes in the client's stream.
-    fn encode(&self, event: &ChatEvent, usage: Option<&Usage>, out: &mut Vec<u8>) {
+    fn encode(&mut self, event: &ChatEvent, usage: Option<&Usage>, out: &mut Vec<u8>) {
         match self.api {
-            Api::Ollama => ollama::encode_event(event, usage, &self.model, &self.created_at, out),
+            Api::Ollama => self.ollama.encode(event, out),
             _ => openai::encode_event(event, usage, self.stamp(), out),
         }
     }
@@ -157,7 +161,7 @@ impl Answer {
         let state = (routed, self, account, None::<Usage>, false);
         let body = futures::stream::unfold(
             state,
-            |(mut routed, answer, account, mut usage, ended)| async move {
+            |(mut routed, mut answer, account, mut usage, ended)| async move {
                 if ended {
                     return None;
                 }

@@ -27,7 +27,8 @@ fn ollama_embed_requests_decode_and_encode() {
     assert_eq!(
         body,
         json!({"model": "all-minilm:l6", "input": ["Why is the sky blue?", "Why is the grass green?"],
-               "truncate": false, "dimensions": 2, "keep_alive": "10m"})
+               "truncate": false, "dimensions": 2, "keep_alive": "10m",
+               "options": {"temperature": 0}})
     );
     // One string, and the older endpoint's `prompt`.
     let one = ollama::decode_request(br#"{"model":"m","input":"hi"}"#).unwrap();
@@ -136,4 +137,33 @@ fn openai_answers_in_float_and_base64() {
     .unwrap();
     assert_eq!(resp.vectors, vec![vec![1.0], vec![2.0]]);
     assert!(openai::decode_response(br#"{"data":[{"index":0,"embedding":"AAA"}]}"#).is_err());
+}
+
+/// Ollama's `/api/embed` `options` (Modelfile parameters, any of them) reach an Ollama
+/// upstream as sent; `null` or none is no options; an OpenAI upstream has no place for
+/// them; anything but an object is refused naming `options`.
+#[test]
+fn ollama_embed_options_pass_through_untouched() {
+    let options = json!({"num_ctx": 8192, "mirostat": 2, "stop": ["x"], "temperature": 0.5});
+    let body = json!({"model": "m", "input": ["a"], "options": options}).to_string();
+    let req = ollama::decode_request(body.as_bytes()).unwrap();
+    assert_eq!(Value::Object(req.options.clone()), options);
+    assert_eq!(
+        value(&ollama::encode_request(&req, "up"))["options"],
+        options
+    );
+    let sent = value(&openai::encode_request(&req, "up"));
+    assert!(sent.get("options").is_none(), "{sent}");
+    for body in [
+        &br#"{"model":"m","input":"a","options":null}"#[..],
+        br#"{"model":"m","input":"a","options":{}}"#,
+        br#"{"model":"m","input":"a"}"#,
+    ] {
+        let req = ollama::decode_request(body).unwrap();
+        assert!(req.options.is_empty());
+        let sent = value(&ollama::encode_request(&req, "up"));
+        assert!(sent.get("options").is_none(), "{sent}");
+    }
+    let e = ollama::decode_request(br#"{"model":"m","input":"a","options":[1]}"#).unwrap_err();
+    assert!(e.to_string().contains("options"), "{e}");
 }

@@ -2,11 +2,12 @@
 //! `POST /api/embeddings` (`prompt`: one string, answered with one `embedding`).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use switchyard_core::{ApiFamily, EmbedRequest, EmbedResponse, KeepAlive, ProviderError};
 
 use super::{EmbedEndpoint, MAX_INPUTS, malformed};
 use crate::RequestError;
-use crate::request_error::{OneOrMany, decode_body};
+use crate::request_error::{OneOrMany, decode_body, nullable};
 
 /// `POST /api/embed` on an Ollama upstream, with this module's codec.
 pub const ENDPOINT: EmbedEndpoint = EmbedEndpoint {
@@ -29,9 +30,12 @@ struct WireRequest {
     dimensions: Option<u32>,
     #[serde(default)]
     keep_alive: Option<KeepAlive>,
+    #[serde(default, deserialize_with = "nullable")]
+    options: Map<String, Value>,
 }
 
-/// Decodes an `/api/embed` or `/api/embeddings` body (`input` or `prompt`).
+/// Decodes an `/api/embed` or `/api/embeddings` body (`input` or `prompt`); `options` is
+/// kept as sent, for an Ollama upstream.
 pub fn decode_request(body: &[u8]) -> Result<EmbedRequest, RequestError> {
     let wire: WireRequest = decode_body(body)?;
     let input = match (wire.input, wire.prompt) {
@@ -51,6 +55,7 @@ pub fn decode_request(body: &[u8]) -> Result<EmbedRequest, RequestError> {
         dimensions: wire.dimensions,
         truncate: wire.truncate,
         keep_alive: wire.keep_alive,
+        options: wire.options,
         ..EmbedRequest::default()
     };
     req.meta.client_api = Some(ApiFamily::Ollama);
@@ -67,9 +72,12 @@ struct OutRequest<'a> {
     dimensions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     keep_alive: Option<&'a KeepAlive>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    options: &'a Map<String, Value>,
 }
 
-/// Encodes `req` as an `/api/embed` body for the model `model`.
+/// Encodes `req` as an `/api/embed` body for the model `model`, with the client's
+/// `options` untouched.
 pub fn encode_request(req: &EmbedRequest, model: &str) -> Vec<u8> {
     serde_json::to_vec(&OutRequest {
         model,
@@ -77,6 +85,7 @@ pub fn encode_request(req: &EmbedRequest, model: &str) -> Vec<u8> {
         truncate: req.truncate,
         dimensions: req.dimensions,
         keep_alive: req.keep_alive.as_ref(),
+        options: &req.options,
     })
     .unwrap_or_default()
 }

@@ -9,7 +9,8 @@ pub mod openai;
 
 use switchyard_core::{ChatEvent, FinishReason, Usage};
 
-/// A whole answer folded from events: text, thinking, usage, finish.
+/// A whole answer folded from events: text, thinking, usage, finish, and Ollama's
+/// `context`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Completion {
     /// The generated text.
@@ -20,6 +21,9 @@ pub struct Completion {
     pub usage: Option<Usage>,
     /// Why it stopped.
     pub finish: Option<FinishReason>,
+    /// Ollama's `context` (a JSON array, as the upstream wrote it), from an
+    /// [`ollama::context_event`].
+    pub context: Option<String>,
 }
 
 impl Completion {
@@ -30,6 +34,11 @@ impl Completion {
             ChatEvent::ThinkingDelta { text } => self.thinking.push_str(text),
             ChatEvent::Usage(u) => self.usage = Some(*u),
             ChatEvent::Done { finish_reason } => self.finish = Some(finish_reason.clone()),
+            ChatEvent::Opaque { .. } => {
+                if let Some(context) = ollama::context_of(event) {
+                    self.context = Some(context.get().to_owned());
+                }
+            }
             _ => {}
         }
     }

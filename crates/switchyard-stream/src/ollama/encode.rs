@@ -282,7 +282,9 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
 /// Ollama's `done_reason`: only ever `stop`, `length`, `load` or `unload` (WIRE.md). It never
 /// says `tool_calls` (a client learns of calls from the chunks), so `tool_calls` — and any
 /// reason Ollama clients do not know, such as `content_filter` — is sent as `stop`.
-fn done_reason(reason: &FinishReason) -> &str {
+/// Ollama's `done_reason` for `reason`: `stop`, `length`, `load` or `unload` only (chat
+/// and `/api/generate` alike).
+pub(crate) fn done_reason(reason: &FinishReason) -> &str {
     match reason {
         FinishReason::Length => "length",
         FinishReason::Other(r) if r == "load" || r == "unload" => r,

@@ -1,0 +1,318 @@
+//! Ollama's `/api/generate` and `/api/embed` through the gateway, as Ollama's `docs/api.md`
+//! describes them: loading a model with an empty prompt, every `options` reaching an
+//! Ollama upstream, the final line's durations and `context`, `null` for lists.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use switchyard_core::{Locality, Provider};
+use switchyard_gateway::{Gateway, GatewayConfig};
+use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_ollama::{OllamaClient, OllamaConfig};
+use switchyard_openai::{OpenAiClient, OpenAiConfig};
+use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_testkit::{TestUpstream, UpstreamConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ollama,
+    OpenAi,
+}
+
+struct H {
+    addr: SocketAddr,
+    upstream: TestUpstream,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), switchyard_gateway::GatewayError>>,
+}
+
+async fn start(kind: Kind) -> H {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let client = ClientConfig {
+        timeouts: Timeouts {
+            connect: Duration::from_secs(1),
+            first_token: Duration::from_secs(2),
+            idle: Duration::from_secs(2),
+            total: None,
+        },
+        ..ClientConfig::default()
+    };
+    let provider: Arc<dyn Provider> = match kind {
+        Kind::Ollama => {
+            let mut config = OllamaConfig::new(upstream.base_url());
+            config.client = client;
+            config.locality = Locality::Local;
+            Arc::new(OllamaClient::new(config).unwrap())
+        }
+        Kind::OpenAi => {
+            let mut config = OpenAiConfig::new(upstream.openai_base_url());
+            config.client = client;
+            config.locality = Locality::Local;
+            Arc::new(OpenAiClient::new(config).unwrap())
+        }
+    };
+    let slot = ProviderSlot::new("up", provider, Locality::Local);
+    let rc: RouterConfig =
+        serde_json::from_value(json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }))
+            .unwrap();
+    let router = Router::new(rc, vec![slot], Arc::new(MemoryLedger::new())).unwrap();
+    let gw_config = GatewayConfig {
+        header_read_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(2),
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::new(gw_config, Arc::new(ArcSwap::from_pointee(router)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        gateway
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    H {
+        addr,
+        upstream,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl H {
+    async fn post(&self, path: &str, body: Value) -> (u16, String) {
+        let r = reqwest::Client::builder()
+            .timeout(WAIT)
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("http://{}{path}", self.addr))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// The JSON body the upstream received on `path`.
+    fn sent(&self, path: &str) -> Value {
+        let reqs = self.upstream.requests();
+        let req = reqs.iter().find(|r| r.path == path);
+        req.unwrap_or_else(|| panic!("nothing reached {path}"))
+            .body_json()
+            .unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+        self.upstream.shutdown().await;
+    }
+}
+
+fn last_line(body: &str) -> Value {
+    serde_json::from_str(body.lines().last().unwrap()).unwrap()
+}
+
+const FINAL_FIELDS: [&str; 6] = [
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+];
+
+/// Ollama's docs: "If an empty prompt is provided, the model will be loaded into memory";
+/// Ollama answers with one object, `done_reason: "load"`, without a trailing newline.
+/// DECISIONS.md: routed like any other, the answer is empty.
+#[tokio::test]
+async fn generate_with_an_empty_prompt_loads_the_model() {
+    let h = start(Kind::Ollama).await;
+    for stream in [true, false] {
+        let (status, body) = h
+            .post("/api/generate", json!({"model": "chat", "stream": stream}))
+            .await;
+        assert_eq!(status, 200, "stream={stream}: {body}");
+        let last = last_line(&body);
+        assert_eq!(last["done"], true, "{body}");
+        assert_eq!(last["done_reason"], "load", "{body}");
+        assert_eq!(last["response"], "", "{body}");
+    }
+    assert_eq!(h.sent("/api/generate")["prompt"], "");
+    h.shutdown().await;
+}
+
+/// Options the gateway does not model (`repeat_penalty`, `min_p`, `mirostat`,
+/// `num_predict: -1`) reach an Ollama upstream on `/api/generate` as they do on
+/// `/api/chat`.
+#[tokio::test]
+async fn generate_passes_every_option_to_an_ollama_upstream() {
+    let h = start(Kind::Ollama).await;
+    let options = json!({"temperature": 0.5, "repeat_penalty": 1.3, "num_predict": -1,
+        "min_p": 0.05, "mirostat": 2});
+    let (status, body) = h
+        .post(
+            "/api/generate",
+            json!({"model": "chat", "prompt": "hi", "options": options}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = h
+        .post(
+            "/api/chat",
+            json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}],
+            "options": options}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let chat = h.sent("/api/chat");
+    let generate = h.sent("/api/generate");
+    assert_eq!(chat["options"], options, "chat sent: {chat}");
+    assert_eq!(generate["options"], options, "generate sent: {generate}");
+    h.shutdown().await;
+}
+
+/// Ollama's docs, `/api/embed`: "options: additional model parameters listed in the
+/// documentation for the Modelfile such as temperature"; `null` is no options.
+#[tokio::test]
+async fn embed_passes_options_to_an_ollama_upstream() {
+    let h = start(Kind::Ollama).await;
+    let options = json!({"num_ctx": 8192, "temperature": 0, "mirostat": 2});
+    let (status, body) = h
+        .post(
+            "/api/embed",
+            json!({"model": "chat", "input": ["a", "b"], "options": options,
+            "truncate": false, "keep_alive": "5m"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = h.sent("/api/embed");
+    assert_eq!(sent["options"], options, "embed sent: {sent}");
+    assert_eq!(sent["truncate"], false, "embed sent: {sent}");
+    assert_eq!(sent["keep_alive"], "5m", "embed sent: {sent}");
+    let (status, body) = h
+        .post(
+            "/api/embed",
+            json!({"model": "chat", "input": "a", "options": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = h
+        .post(
+            "/api/embed",
+            json!({"model": "chat", "input": "a", "options": 3}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("options"),
+        "the error names the field: {body}"
+    );
+    h.shutdown().await;
+}
+
+/// Ollama's docs (`/api/generate`): "The final response in the stream also includes
+/// additional data about the generation: total_duration, load_duration,
+/// prompt_eval_count, prompt_eval_duration, eval_count, eval_duration, context"; the
+/// same for `stream: false`. The test upstream's `context` is `[1, 2, 3]`.
+#[tokio::test]
+async fn generate_final_line_has_the_documented_fields() {
+    let h = start(Kind::Ollama).await;
+    for stream in [true, false] {
+        let (status, body) = h
+            .post(
+                "/api/generate",
+                json!({"model": "chat", "prompt": "why is the sky blue", "stream": stream}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let last = last_line(&body);
+        assert_eq!(last["done"], true);
+        for key in FINAL_FIELDS {
+            assert!(last[key].is_u64(), "stream={stream}: no {key}: {last}");
+        }
+        assert_eq!(last["context"], json!([1, 2, 3]), "stream={stream}: {last}");
+        // Only the final line carries them.
+        for line in body.lines().rev().skip(1) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert!(
+                v.get("context").is_none() && v.get("eval_count").is_none(),
+                "{line}"
+            );
+        }
+    }
+    h.shutdown().await;
+}
+
+/// An OpenAI-compatible upstream has no `context` to give: none is made up; the counts
+/// and durations are written as `/api/chat` writes them (durations zero).
+#[tokio::test]
+async fn generate_from_an_openai_upstream_has_no_context() {
+    let h = start(Kind::OpenAi).await;
+    for stream in [true, false] {
+        let (status, body) = h
+            .post(
+                "/api/generate",
+                json!({"model": "chat", "prompt": "why is the sky blue", "stream": stream}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let last = last_line(&body);
+        assert_eq!(last["done"], true, "{last}");
+        assert!(last.get("context").is_none(), "stream={stream}: {last}");
+        for key in FINAL_FIELDS {
+            assert!(last[key].is_u64(), "stream={stream}: no {key}: {last}");
+        }
+        assert_eq!(last["total_duration"], 0, "{last}");
+    }
+    h.shutdown().await;
+}
+
+/// Go's encoding/json (Ollama) takes `null` for any field, and `/api/chat` here takes
+/// `null` for its lists; `/api/generate` does too.
+#[tokio::test]
+async fn generate_accepts_null_like_chat_does() {
+    let h = start(Kind::Ollama).await;
+    let (status, body) = h
+        .post(
+            "/api/chat",
+            json!({"model": "chat", "stream": false, "tools": null,
+            "messages": [{"role": "user", "content": "hi", "images": null}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "chat: {body}");
+    let (status, body) = h
+        .post(
+            "/api/generate",
+            json!({"model": "chat", "prompt": "hi", "stream": false, "images": null,
+            "context": null, "options": null, "suffix": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "generate: {body}");
+    let sent = h.sent("/api/generate");
+    assert!(sent.get("images").is_none(), "{sent}");
+    // A wrong type is still refused, naming the field.
+    let (status, body) = h
+        .post(
+            "/api/generate",
+            json!({"model": "chat", "prompt": "hi", "images": "abc"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("images"), "{body}");
+    h.shutdown().await;
+}
