@@ -429,3 +429,36 @@ proptest! {
         let _ = decode_request(&body, &DecodeOptions::default());
     }
 }
+
+#[test]
+fn truncation_is_echoed_as_asked_and_include_must_be_a_list_of_names() {
+    let decode = |extra: &str| {
+        let body = format!(r#"{{"model":"m","input":"hi"{extra}}}"#);
+        decode_request(body.as_bytes(), &DecodeOptions::default())
+    };
+    for (extra, echoed) in [
+        ("", "disabled"),
+        (r#","truncation":"disabled""#, "disabled"),
+        (r#","truncation":"auto""#, "auto"),
+        (r#","truncation":null"#, "disabled"),
+    ] {
+        let req = decode(extra).unwrap();
+        assert_eq!(req.echo.value("truncation"), Some(json!(echoed)), "{extra}");
+    }
+    for extra in [
+        r#","include":["reasoning.encrypted_content"]"#,
+        r#","include":null"#,
+        r#","include":[]"#,
+    ] {
+        assert!(decode(extra).is_ok(), "{extra}");
+    }
+    for (extra, field) in [
+        (r#","truncation":"bogus""#, "truncation"),
+        (r#","include":"reasoning.encrypted_content""#, "include"),
+        (r#","include":5"#, "include"),
+        (r#","include":[5]"#, "include"),
+    ] {
+        let err = decode(extra).unwrap_err();
+        assert!(err.to_string().contains(field), "{extra}: {err}");
+    }
+}

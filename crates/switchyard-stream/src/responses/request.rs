@@ -107,6 +107,22 @@ struct WireRequest {
     background: Option<bool>,
     #[serde(default)]
     user: Option<String>,
+    /// `disabled` or `auto` (echoed; the gateway never drops input items itself, so under
+    /// `auto` a prompt over the context window is still a `context_length_exceeded` error).
+    #[serde(default)]
+    truncation: Option<Truncation>,
+    /// Extra output to include: a list of names (checked for its type; no name changes
+    /// what a translated answer holds).
+    #[serde(default, rename = "include", deserialize_with = "nullable")]
+    _include: Vec<String>,
+}
+
+/// The Responses API's `truncation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Truncation {
+    Disabled,
+    Auto,
 }
 
 enum WireInput {
@@ -294,7 +310,13 @@ fn echo_of(wire: &WireRequest) -> super::Echo {
     };
     echo.field("tools", &wire.tools)
         .field("top_p", &wire.top_p.unwrap_or(1.0))
-        .json("truncation", "\"disabled\"")
+        .json(
+            "truncation",
+            match wire.truncation {
+                Some(Truncation::Auto) => "\"auto\"",
+                _ => "\"disabled\"",
+            },
+        )
         .field("user", &wire.user);
     echo.finish()
 }
@@ -338,7 +360,13 @@ mod echo_tests {
                 .filter(Value::is_object)
                 .unwrap_or_else(|| json!({"format": {"type": "text"}})),
         );
-        put("truncation", json!("disabled"));
+        put(
+            "truncation",
+            json!(match wire.truncation {
+                Some(Truncation::Auto) => "auto",
+                _ => "disabled",
+            }),
+        );
         put("user", json!(wire.user));
         echo
     }
