@@ -119,6 +119,11 @@ pub enum Finding {
         /// The base URL without `/v1`.
         native: String,
     },
+    /// An Ollama provider's base URL ends in `/api`, which the client adds itself.
+    ApiPathOnOllama {
+        /// The base URL without `/api`.
+        native: String,
+    },
     /// An OpenAI-compatible base URL that does not end in `/v1` answered 404.
     MissingV1 {
         /// The base URL.
@@ -361,6 +366,7 @@ impl Finding {
             Finding::NoHttpAnswer { .. } => "no_http_answer",
             Finding::V1OnOllama { .. } => "v1_on_ollama",
             Finding::MissingV1 { .. } => "missing_v1",
+            Finding::ApiPathOnOllama { .. } => "api_path_on_ollama",
             Finding::NotTheApi { .. } => "not_the_api",
             Finding::HttpFailed { .. } => "http_failed",
             Finding::ClientConfig { .. } => "client_config",
@@ -471,6 +477,9 @@ impl Finding {
             Finding::MissingV1 { base_url } => {
                 format!("{base_url}/models answered 404: the base URL lacks /v1")
             }
+            Finding::ApiPathOnOllama { .. } => {
+                "the base URL ends in /api, which the Ollama client adds itself".to_owned()
+            }
             Finding::NotTheApi { api, answer } => {
                 format!("this is not an {} API: {answer}", api_name(*api))
             }
@@ -483,7 +492,9 @@ impl Finding {
             Finding::ClientConfig { error } => {
                 format!("the provider's HTTP settings cannot be used: {error}")
             }
-            Finding::NoApiKey => "no API key is configured for this cloud provider".to_owned(),
+            Finding::NoApiKey => {
+                "the server asks for an API key and none is configured for this provider".to_owned()
+            }
             Finding::KeyRejected { status, message } => {
                 format!("the API key was refused (HTTP {status}): {message}")
             }
@@ -595,7 +606,8 @@ impl Finding {
             },
             Finding::ToolResultUnanswered { finish, .. } => match finish {
                 Some(f) => format!(
-                    "the model called the tool, but answered the tool_result without text                      (stop reason {f})"
+                    "the model called the tool, but answered the tool_result without text \
+                     (stop reason {f})"
                 ),
                 None => "the model called the tool, but did not answer the tool_result".to_owned(),
             },
@@ -732,8 +744,15 @@ impl Finding {
                  lost or written as text on Ollama's /v1"
             ),
             Finding::MissingV1 { base_url } => {
-                format!("OpenAI-compatible base URLs end in /v1: use {base_url}/v1")
+                // `http://host:11434/api` is Ollama's native path: its OpenAI layer is at
+                // the root's /v1.
+                let root = base_url.strip_suffix("/api").unwrap_or(base_url);
+                format!("OpenAI-compatible base URLs end in /v1: use {root}/v1")
             }
+            Finding::ApiPathOnOllama { native } => format!(
+                "set base_url to {native}: the native API's paths (/api/chat, /api/tags) are \
+                 added to the base URL"
+            ),
             Finding::NotTheApi { api, .. } => match api {
                 ProbeApi::Ollama => "check base_url: Ollama's native API is at \
                                      http://HOST:11434 (no path); another program may own this port"
@@ -752,9 +771,12 @@ impl Finding {
             Finding::ClientConfig { .. } => {
                 "fix the provider's headers, proxy or ca_file in the config".to_owned()
             }
-            Finding::NoApiKey => "set api_key for this provider (e.g. \"env:OPENAI_API_KEY\") and \
-                                  export that variable where the gateway runs"
-                .to_owned(),
+            Finding::NoApiKey => {
+                "set api_key for this provider (e.g. \"env:OPENAI_API_KEY\"; for a \
+                                  local server, the key of the proxy in front of it) and export \
+                                  that variable where the gateway runs"
+                    .to_owned()
+            }
             Finding::KeyRejected { .. } => {
                 "the key is stale, revoked or scoped to another project or organisation: create a \
                  new key with access to these models and check that the variable named by api_key \

@@ -155,7 +155,9 @@ async fn demo() -> Result<(), DemoError> {
         "  routes: chat -> local/{LOCAL_MODEL};  big -> lan/{LAN_MODEL}, then local/{LOCAL_MODEL}"
     );
 
+    // Loopback only: never through an environment proxy (HTTP_PROXY).
     let http = reqwest::Client::builder()
+        .no_proxy()
         .timeout(REQUEST_TIMEOUT)
         .tcp_nodelay(true)
         .build()

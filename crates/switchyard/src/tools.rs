@@ -104,7 +104,9 @@ async fn fetch(base: &str, key: Option<&str>, caller: Option<&str>) -> Result<St
     if let Some(c) = caller {
         url.query_pairs_mut().append_pair("caller", c);
     }
+    // The gateway the user named, never through an environment proxy (HTTP_PROXY).
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(WAIT)
         .build()
         .map_err(|e| e.to_string())?;

@@ -151,9 +151,11 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
 /// Checks one configured model; `false` when it failed.
 async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
     let api = ladder.probe.api;
+    // Ollama's `/v1` layer resolves a bare name to `:latest`, as its native API does.
+    let behind_ollama = ladder.native.is_some();
     let found = ladder.server_models.iter().any(|n| match api {
         ProbeApi::Ollama => same_model(n, model),
-        ProbeApi::OpenAi => n == model,
+        ProbeApi::OpenAi => n == model || (behind_ollama && same_model(n, model)),
         ProbeApi::Anthropic => crate::rungs::anthropic::listed(model, std::slice::from_ref(n)),
     });
     if !found {

@@ -78,6 +78,14 @@ async fn ollama(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
     };
     let err = failed_probe(ladder, failed, addr, limit, started)?;
     let finding = match err.kind() {
+        ErrorKind::EndpointNotFound | ErrorKind::MalformedStream | ErrorKind::InvalidRequest
+            if ladder.target.base.as_str().ends_with("/api") =>
+        {
+            let base = ladder.target.base.as_str();
+            Finding::ApiPathOnOllama {
+                native: base.strip_suffix("/api").unwrap_or(base).to_owned(),
+            }
+        }
         ErrorKind::EndpointNotFound | ErrorKind::MalformedStream | ErrorKind::InvalidRequest => {
             let answer = match root {
                 Some((status, text)) => format!("GET / answered HTTP {status} {}", snippet(&text)),
