@@ -90,7 +90,7 @@ impl ConnState {
     }
 
     /// A request started; the returned guard ends it when dropped.
-    fn begin(self: &Arc<Self>) -> Active {
+    pub(crate) fn begin(self: &Arc<Self>) -> Active {
         self.served.store(true, Ordering::Release);
         self.head_pending.store(false, Ordering::Release);
         self.begun.fetch_add(1, Ordering::AcqRel);
@@ -162,7 +162,7 @@ impl ConnState {
 /// Marks a request of a connection as running; dropping it makes the connection idle
 /// again when no other request runs.
 #[derive(Debug)]
-struct Active(Arc<ConnState>);
+pub(crate) struct Active(Arc<ConnState>);
 
 impl Drop for Active {
     fn drop(&mut self) {

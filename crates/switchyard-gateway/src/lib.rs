@@ -87,6 +87,7 @@ mod error;
 mod front;
 mod gateway;
 mod generate;
+mod h1_fast;
 mod intake;
 mod lifecycle;
 mod limits;

@@ -13,11 +13,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::conn::{ConnState, Registry, tracked_service};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::h1_fast::{Ended, FastConn, Rewind};
 use crate::refusal::RefusalIo;
 
 /// Refuses a listen address reachable from other hosts when no API keys are configured,
@@ -59,7 +61,8 @@ const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 impl Gateway {
     /// The task of one accepted connection: HTTP/1 or HTTP/2 over `stream` until the
     /// peer closes, an error, or the watchdog closes it (no request head in time, idle too
-    /// long, shed at the cap).
+    /// long, shed at the cap). Simple HTTP/1.1 requests are served by the fast path
+    /// ([`crate::h1_fast`]) until one is not; hyper serves the rest of the connection.
     fn connection(
         &self,
         stream: TcpStream,
@@ -67,6 +70,7 @@ impl Gateway {
         app: &AxumRouter,
         state: Arc<ConnState>,
         graceful: &GracefulShutdown,
+        stopping: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
@@ -86,12 +90,31 @@ impl Gateway {
             .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
             .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
         let service = tracked_service(app.clone(), Arc::clone(&state), peer);
+        let fast_app = app.clone();
         let watcher = graceful.watcher();
         async move {
+            let mut io = RefusalIo::new(stream, Arc::clone(&state));
+            let fast = FastConn {
+                io: &mut io,
+                app: fast_app,
+                state: Arc::clone(&state),
+                peer,
+                shutdown: stopping,
+            };
+            let ended = tokio::select! {
+                ended = fast.serve() => ended,
+                closed = state.watch(head_deadline, idle_timeout) => {
+                    tracing::debug!(%peer, why = closed.label(), "closing the connection");
+                    return;
+                }
+            };
+            let Ended::Handoff(read_already) = ended else {
+                return;
+            };
             // Borrows the builder this future owns: `into_owned` would keep a second copy
             // of it per connection.
             let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(RefusalIo::new(stream, Arc::clone(&state))),
+                TokioIo::new(Rewind::new(read_already, io)),
                 service,
             );
             tokio::select! {
@@ -129,6 +152,9 @@ impl Gateway {
         }
         let app = self.app();
         let graceful = GracefulShutdown::new();
+        // Tells connections on the fast path to close when idle (hyper's are told by
+        // `graceful`).
+        let (stop, stopping) = watch::channel(false);
         let registry = Arc::new(Registry::default());
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -154,7 +180,7 @@ impl Gateway {
                     if shed > 0 {
                         tracing::debug!(shed, open = registry.len(), "at max_connections: closed the oldest idle connections");
                     }
-                    let task = self.connection(stream, peer, &app, state, &graceful);
+                    let task = self.connection(stream, peer, &app, state, &graceful, stopping.clone());
                     connections.spawn(async move {
                         task.await;
                         drop(registered);
@@ -172,10 +198,12 @@ impl Gateway {
             grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             "shutting down: no new connections; letting running requests finish"
         );
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        stop.send_replace(true);
+        let finished = async {
+            graceful.shutdown().await;
+            while connections.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(grace, finished).await.is_err() {
             tracing::warn!(
                 open_connections = connections.len(),
                 "shutdown grace period over; closing the remaining connections"

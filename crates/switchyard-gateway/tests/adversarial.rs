@@ -870,3 +870,159 @@ async fn a_40_mb_chunked_body_is_413_at_the_limit_and_the_client_reads_it() {
     );
     served.assert_serving().await;
 }
+
+// ---- the HTTP/1.1 fast path and its hand-over to hyper ------------------------------
+
+/// A keep-alive request (no `Connection: close`) with `body`, raw.
+fn keep_alive_request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+#[tokio::test]
+async fn pipelined_requests_in_one_write_are_answered_in_order() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    let mut all = keep_alive_request("GET", "/healthz", b"");
+    all.extend(keep_alive_request("POST", "/api/chat", &chat_body(false)));
+    all.extend(keep_alive_request("GET", "/api/version", b""));
+    stream.write_all(&all).await.unwrap();
+    let health = read_one_answer(&mut stream).await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let chat = read_one_answer(&mut stream).await;
+    assert_eq!(chat.status, 200, "{chat:?}");
+    assert_eq!(chat.json()["done"], true, "{chat:?}");
+    let version = read_one_answer(&mut stream).await;
+    assert_eq!(version.status, 200, "{version:?}");
+    assert!(version.json()["version"].is_string(), "{version:?}");
+}
+
+#[tokio::test]
+async fn a_body_sent_apart_from_its_head_is_served_soon_or_late() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    let body = chat_body(false);
+    for pause in [Duration::from_millis(20), Duration::from_millis(600)] {
+        let raw = keep_alive_request("POST", "/api/chat", &body);
+        let (head, rest) = raw.split_at(raw.len() - body.len());
+        stream.write_all(head).await.unwrap();
+        tokio::time::sleep(pause).await;
+        stream.write_all(rest).await.unwrap();
+        let answer = read_one_answer(&mut stream).await;
+        assert_eq!(answer.status, 200, "after {pause:?}: {answer:?}");
+        assert_eq!(answer.json()["done"], true, "after {pause:?}: {answer:?}");
+    }
+    // The connection (now hyper's, after the slow body) still serves.
+    stream
+        .write_all(&keep_alive_request("GET", "/healthz", b""))
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.body, "ok\n");
+}
+
+#[tokio::test]
+async fn requests_left_to_hyper_are_answered_on_the_same_connection() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(&keep_alive_request("GET", "/healthz", b""))
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.body, "ok\n");
+    // A chunked body is not the fast path's: hyper reads it.
+    let body = chat_body(false);
+    let mut chunked = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: gw\r\n{}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        auth(),
+        body.len()
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&body);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    stream.write_all(&chunked).await.unwrap();
+    let answer = read_one_answer(&mut stream).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json()["done"], true, "{answer:?}");
+    stream
+        .write_all(&keep_alive_request("GET", "/healthz", b""))
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.body, "ok\n");
+
+    // Both a length and chunks: hyper refuses it (no request smuggling past the gateway).
+    let answer = served
+        .raw(
+            "POST",
+            "/api/chat",
+            &format!("{}Transfer-Encoding: chunked\r\n", auth()),
+            b"0\r\n\r\n",
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    // HTTP/1.0 is hyper's too.
+    let mut old = served.connect().await;
+    old.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut old).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "ok\n"));
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_a_whole_answer_cancels_the_upstream_request() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(200, Duration::from_millis(20)),
+    );
+    let served = Served::start_over(false, upstream, config()).await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(&keep_alive_request("POST", "/api/chat", &chat_body(false)))
+        .await
+        .unwrap();
+    // The upstream is streaming to the gateway, which folds it: no answer yet.
+    let mut started = false;
+    for _ in 0..250 {
+        if served.upstream.requests().len() == 1 {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started, "the request reached the upstream");
+    drop(stream);
+    let mut cancelled = false;
+    for _ in 0..250 {
+        if served.upstream.aborted_streams() == 1 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        cancelled,
+        "the upstream's log shows the request closed early"
+    );
+    served.assert_serving().await;
+}
+
+#[tokio::test]
+async fn connection_close_from_the_client_closes_after_the_answer() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "ok\n"));
+    assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
+    assert!(answer.header("date").is_some(), "{answer:?}");
+}
