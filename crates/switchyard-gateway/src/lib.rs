@@ -46,15 +46,16 @@
 //! mock upstream streaming 20 chunks per answer, on a shared 2-core machine; each ratio is to
 //! nginx proxying the same upstream exchange, measured just before; figures and method in
 //! `BENCHMARKS.md`): streamed requests 0.83x-1.35x nginx's requests/s on every path,
-//! non-streamed requests 0.42x-0.58x through providers with `upstream_streaming: "as_client"`
-//! and 0.28x-0.37x by default (the upstream streams and the gateway folds it: 0.87x-1.36x of
-//! nginx proxying that streamed exchange), peak RSS 17 MB (two runs). Per request the gateway
-//! runs about 75k instructions non-streamed (`as_client`) and 4.1 system calls
-//! (callgrind, `bench/instructions.sh`; strace), most of it in hyper and axum on
-//! the server side, tokio and JSON; upstream chats go through
-//! switchyard-http's own HTTP/1.1 client. Sockets have TCP_NODELAY; a streamed answer takes
-//! every upstream event that is ready into one write; the gateway itself adds well under a
-//! millisecond (`x-switchyard-overhead-ms`).
+//! non-streamed requests 0.42x-0.69x through providers with `upstream_streaming: "as_client"`
+//! and 0.28x-0.40x by default (the upstream streams and the gateway folds it: 0.87x-1.46x of
+//! nginx proxying that streamed exchange), peak RSS 17 MB (several runs; the ratios move with
+//! the shared machine's load). Per request the gateway runs about 70k instructions
+//! non-streamed (`as_client`) and 4.1 system calls (callgrind, `bench/instructions.sh`;
+//! strace), spread over JSON, routing, the front layer, tokio and the sockets. Simple HTTP/1.1
+//! requests are parsed and answered by the gateway's own loop (hyper serves the rest and
+//! HTTP/2); upstream chats go through switchyard-http's own HTTP/1.1 client. Sockets have
+//! TCP_NODELAY; a streamed answer takes every upstream event that is ready into one write;
+//! the gateway itself adds well under a millisecond (`x-switchyard-overhead-ms`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
