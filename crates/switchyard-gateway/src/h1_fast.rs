@@ -386,6 +386,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
         let mut headers = Vec::with_capacity(16);
         let mut out = Vec::with_capacity(4 * 1024);
         let mut dates = DateCache::default();
+        // The client shut its sending side while requests it pipelined were buffered:
+        // those are still answered (as hyper did), then the connection closes.
+        let mut read_closed = false;
         loop {
             // A whole simple request in `buf`, or the reason there is none.
             let head = loop {
@@ -407,6 +410,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
                     return Ended::Closed;
                 }
             };
+            // Busy from the parsed head, as with hyper: the watchdog neither times it as a
+            // head nor sheds the connection while its body arrives.
+            let active = self.state.begin();
             let total = head.head_len + head.body_len;
             if buf.len() < total && !self.await_body(&mut buf, total).await {
                 return if buf.is_empty() {
@@ -421,7 +427,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
             };
             drop(raw);
             request.extensions_mut().insert(Peer(self.peer));
-            let active = self.state.begin();
             let handler = self.app.call(request);
             let response = tokio::select! {
                 biased;
@@ -429,12 +434,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
-                () = client_gone(self.io, &mut buf) => return Ended::Closed,
+                () = client_gone(self.io, &mut buf, &mut read_closed) => return Ended::Closed,
             };
             out.clear();
-            let (framing, close) = encode_head(&response, head.close, &mut dates, &mut out);
+            // A graceful shutdown closes the connection after this answer: it says so.
+            let closing = head.close || *self.shutdown.borrow();
+            let (framing, close) = encode_head(&response, closing, &mut dates, &mut out);
             let body = response.into_body();
-            let complete = self.write_body(body, framing, &mut out, &mut buf).await;
+            let complete = self
+                .write_body(body, framing, &mut out, &mut buf, &mut read_closed)
+                .await;
             drop(active);
             if !complete {
                 return Ended::Closed;
@@ -475,6 +484,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
         framing: Framing,
         out: &mut Vec<u8>,
         buf: &mut BytesMut,
+        read_closed: &mut bool,
     ) -> bool {
         let mut sent: u64 = 0;
         if framing == Framing::None {
@@ -488,7 +498,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
                     tokio::select! {
                         biased;
                         step = gather => step,
-                        () = client_gone(self.io, buf) => return false,
+                        () = client_gone(self.io, buf, read_closed) => return false,
                     }
                 } else {
                     // Something (the head at least) is waiting: take only what is ready now.
@@ -575,14 +585,17 @@ async fn read_some<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) -> io::
 
 /// Resolves when the client closed its end (or the socket failed) while an answer is
 /// prepared or streamed; bytes it sends meanwhile (a pipelined request) are kept in `buf`.
-/// Never resolves once `buf` is full: the client then waits for its answers.
-async fn client_gone<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) {
+/// Never resolves once `buf` is full: the client then waits for its answers. The end of
+/// input with pipelined requests still buffered is a half-close, not a departure: it sets
+/// `read_closed` and the buffered requests are answered.
+async fn client_gone<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut, read_closed: &mut bool) {
     loop {
-        if buf.len() >= MAX_REQUEST {
+        if buf.len() >= MAX_REQUEST || *read_closed {
             std::future::pending::<()>().await;
         }
         match read_some(io, buf).await {
             Ok(n) if n > 0 => {}
+            Ok(_) if !buf.is_empty() => *read_closed = true,
             _ => return,
         }
     }

@@ -93,6 +93,7 @@ impl Gateway {
         let fast_app = app.clone();
         let watcher = graceful.watcher();
         async move {
+            let stopped = stopping.clone();
             let mut io = RefusalIo::new(stream, Arc::clone(&state));
             let fast = FastConn {
                 io: &mut io,
@@ -111,14 +112,27 @@ impl Gateway {
             let Ended::Handoff(read_already) = ended else {
                 return;
             };
+            // Handed over during a graceful shutdown: hyper answers the request already
+            // read (the watcher would close the connection before reading it), then closes.
+            let stopping_now = *stopped.borrow();
+            if stopping_now {
+                builder.http1().keep_alive(false);
+            }
             // Borrows the builder this future owns: `into_owned` would keep a second copy
             // of it per connection.
             let connection = builder.serve_connection_with_upgrades(
                 TokioIo::new(Rewind::new(read_already, io)),
                 service,
             );
+            let connection = async move {
+                if stopping_now {
+                    connection.await
+                } else {
+                    watcher.watch(connection).await
+                }
+            };
             tokio::select! {
-                result = watcher.watch(connection) => {
+                result = connection => {
                     if let Err(err) = result {
                         tracing::debug!(%peer, error = %err, "connection ended with an error");
                     }
