@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, GenerateRequest,
-    KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream,
+    KeepAlive, LoadedModel, ModelInfo, Provider, ProviderError, PullStream, ToolChoice,
 };
 use switchyard_http::{
     BaseUrl, DirectClient, Timeouts, UpstreamStreaming, build_client, normalize_base_url,
@@ -223,9 +223,13 @@ impl OllamaClient {
         }
     }
 
+    /// Recovery of calls written as text: configured, tools offered, and calls allowed
+    /// (`tool_choice: none` forbids them, so text that looks like one stays text).
     fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {
-        (self.inner.config.text_tool_recovery && !request.tools.is_empty())
-            .then(|| TextToolCallRecovery::new(request.tool_names()))
+        let applies = self.inner.config.text_tool_recovery
+            && !request.tools.is_empty()
+            && !matches!(request.tool_choice, Some(ToolChoice::None));
+        applies.then(|| TextToolCallRecovery::new(request.tool_names()))
     }
 
     fn post_json(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {

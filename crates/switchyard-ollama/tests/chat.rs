@@ -251,6 +251,38 @@ async fn text_tool_calls_are_recovered_when_configured() {
     up.shutdown().await;
 }
 
+/// `tool_choice: none` sends Ollama no tools, so no call may come back; a call the model
+/// writes as text anyway (imitating earlier turns) must stay text.
+#[tokio::test]
+async fn text_tool_calls_are_not_recovered_when_tool_choice_is_none() {
+    let calls = vec![ScriptedCall::new("get_weather", json!({"city": "Paris"}))];
+    let up = TestUpstream::start(UpstreamConfig::default().model_with_script(
+        "m",
+        Script::tool_calls_as_text(TextCallFormat::Hermes, calls),
+    ))
+    .await
+    .unwrap();
+    let mut req = request("m");
+    req.tools = vec![ToolSpec {
+        name: "get_weather".into(),
+        description: None,
+        parameters: json!({"type": "object"}),
+    }];
+    req.tool_choice = Some(switchyard_core::ToolChoice::None);
+    let mut config = OllamaConfig::new(up.base_url());
+    config.text_tool_recovery = true;
+    let client = OllamaClient::new(config).unwrap();
+    let answer = guarded(collect_response(guarded(client.chat(&req)).await.unwrap()))
+        .await
+        .unwrap();
+    assert!(
+        answer.tool_calls.is_empty(),
+        "the client forbade tool calls and Ollama was offered none: {answer:?}"
+    );
+    assert_ne!(answer.finish_reason, FinishReason::ToolCalls);
+    up.shutdown().await;
+}
+
 #[tokio::test]
 async fn base_url_slash_and_v1_are_removed_and_headers_reach_the_server() {
     let up = TestUpstream::start(UpstreamConfig::default())

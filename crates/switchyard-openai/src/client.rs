@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard_core::{
     ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, ErrorKind, GenerateRequest,
-    ModelInfo, Provider, ProviderError,
+    ModelInfo, Provider, ProviderError, ToolChoice,
 };
 use switchyard_http::{
     BaseUrl, DirectClient, Timeouts, UpstreamStreaming, build_client, normalize_base_url,
@@ -272,8 +272,12 @@ impl OpenAiClient {
         Ok(body)
     }
 
+    /// Recovery of calls written as text: configured for the model, tools offered, and
+    /// calls allowed (`tool_choice: none` forbids them, so text that looks like one stays
+    /// text).
     fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {
         let applies = !request.tools.is_empty()
+            && !matches!(request.tool_choice, Some(ToolChoice::None))
             && self
                 .inner
                 .config

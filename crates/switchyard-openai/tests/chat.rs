@@ -279,6 +279,43 @@ async fn text_tool_calls_are_recovered_on_a_v1_upstream_when_configured() {
     up.shutdown().await;
 }
 
+/// `tool_choice: none` forbids calls: a call the model writes as text anyway stays text,
+/// streamed or not.
+#[tokio::test]
+async fn text_tool_calls_are_not_recovered_when_tool_choice_is_none() {
+    let calls = vec![ScriptedCall::new("get_weather", json!({"city": "Paris"}))];
+    let up = TestUpstream::start(UpstreamConfig::default().model_with_script(
+        "m",
+        Script::tool_calls_as_text(TextCallFormat::Hermes, calls),
+    ))
+    .await
+    .unwrap();
+    let mut config = OpenAiConfig::new(up.openai_base_url());
+    config.text_tool_recovery = TextRecovery::On;
+    let client = OpenAiClient::new(config).unwrap();
+    for stream in [true, false] {
+        let mut req = request("m");
+        req.stream = stream;
+        req.tools = vec![tool("get_weather")];
+        req.tool_choice = Some(ToolChoice::None);
+        let answer = guarded(collect_response(guarded(client.chat(&req)).await.unwrap()))
+            .await
+            .unwrap();
+        assert!(
+            answer.tool_calls.is_empty() && answer.content.contains("<tool_call>"),
+            "stream {stream}: {answer:?}"
+        );
+        assert_ne!(answer.finish_reason, FinishReason::ToolCalls);
+        // Any other choice still recovers.
+        req.tool_choice = Some(ToolChoice::Auto);
+        let answer = guarded(collect_response(guarded(client.chat(&req)).await.unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(answer.tool_calls.len(), 1, "stream {stream}: {answer:?}");
+    }
+    up.shutdown().await;
+}
+
 #[tokio::test]
 async fn non_streamed_chat_decodes_one_completion() {
     let calls = vec![

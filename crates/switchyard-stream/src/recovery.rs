@@ -8,14 +8,24 @@
 //!
 //! | family | shape |
 //! |---|---|
-//! | Hermes / Qwen | `<tool_call>{"name": "f", "arguments": {..}}</tool_call>` (one block per call; a last unclosed block still counts) |
+//! | Hermes / Qwen | `<tool_call>{"name": "f", "arguments": {..}}</tool_call>` (one block per call, or several objects in one block separated by whitespace; a block whose closing tag is missing still counts when the next `<tool_call>` or the end of the text follows its JSON) |
 //! | Mistral | `[TOOL_CALLS][{"name": "f", "arguments": {..}}]`, `[TOOL_CALLS]f{..}`, `[TOOL_CALLS]f[ARGS]{..}` |
 //! | Llama 3.x | `<|python_tag|>{"name": "f", "parameters": {..}}`, several joined by `;` |
-//! | bare | the answer starts with `{"name": "f", "arguments"/"parameters": {..}}` (or a list of them) |
+//! | bare | the answer starts with `{"name": "f", "arguments"/"parameters": {..}}` (or a list of them); further objects separated by whitespace or `;` are calls too |
 //! | fenced | ```` ```json\n{"name": ..}\n``` ```` anywhere in the text |
 //!
-//! Arguments may be an object or a JSON string holding one. Only names of tools offered in
-//! the request become calls; anything else is released as the text it was, unchanged.
+//! A call object has a `name` and `arguments` or `parameters` (an object, a JSON string
+//! holding one, or `null`); an object with only `name` (and perhaps `type`, `id`) is a call
+//! without arguments. Objects with other keys and no arguments (a tool's description or
+//! configuration shown to the user) are not calls. Only names of tools offered in the
+//! request become calls. A block's calls are taken all or none: when one of its objects is
+//! not a call, the whole block is released as the text it was, unchanged.
+//!
+//! After an opening tag, the JSON must start (after whitespace) right away: a tag merely
+//! mentioned in prose ("wrap it in a `<tool_call>` tag") is released as text as soon as the
+//! next character shows it, and the text after it is read again (a real call may follow).
+//! A Hermes block ends where its JSON value ends (found by a JSON-aware scanner), so a
+//! closing tag inside an argument string does not cut the call.
 
 use std::collections::HashSet;
 
@@ -117,8 +127,6 @@ enum Phase {
     Separator,
     /// The language tag after an opening fence.
     FenceLang { start: usize },
-    /// Hermes: the body, up to the closing tag.
-    HermesBody { start: usize },
 }
 
 #[derive(Debug)]
@@ -257,6 +265,19 @@ impl Block {
                 }
                 Some(Step::Reject(value_end + ws))
             }
+            Kind::Hermes | Kind::Bare if rest.starts_with('{') => {
+                // Another call object after whitespace: the block's calls are all or none.
+                self.pos = value_end + ws;
+                self.phase = Phase::Value;
+                None
+            }
+            Kind::Hermes => Some(hermes_end(
+                rest,
+                value_end,
+                value_end + ws,
+                buf.len(),
+                at_end,
+            )),
             Kind::Bare | Kind::PythonTag if rest.starts_with(';') => {
                 self.pos = value_end + ws + 1;
                 self.phase = Phase::Value;
@@ -287,41 +308,31 @@ impl Block {
             Some(_) => Some(Step::Reject(self.pos)),
         }
     }
+}
 
-    /// Hermes: the body from `start`, up to the closing tag.
-    fn step_hermes_body(
-        &mut self,
-        offered: &HashSet<String>,
-        buf: &str,
-        start: usize,
-        at_end: bool,
-    ) -> Step {
-        let bytes = buf.as_bytes();
-        let from = self.pos.saturating_sub(HERMES_CLOSE.len() - 1).max(start);
-        match memchr::memmem::find(&bytes[from..], HERMES_CLOSE.as_bytes()) {
-            Some(at) => {
-                let close = from + at;
-                let end = close + HERMES_CLOSE.len();
-                match calls_in(offered, &buf[start..close]) {
-                    Some(calls) => {
-                        self.calls.extend(calls);
-                        Step::Accept(end)
-                    }
-                    None => Step::Reject(end),
-                }
-            }
-            None if at_end => match calls_in(offered, &buf[start..]) {
-                Some(calls) => {
-                    self.calls.extend(calls);
-                    Step::Accept(buf.len())
-                }
-                None => Step::Reject(buf.len()),
-            },
-            None => {
-                self.pos = buf.len();
-                Step::More
-            }
+/// How a Hermes block goes on after its JSON value, which ended at `value_end`; `rest` (not
+/// empty) starts at `rest_at`, after whitespace. The closing tag ends the block (also cut
+/// short at the end of the text); a missing one still counts when the next block or the end
+/// of the text follows. Anything else means the value was not a call block: text.
+fn hermes_end(rest: &str, value_end: usize, rest_at: usize, buf_len: usize, at_end: bool) -> Step {
+    if rest.starts_with(HERMES_CLOSE) {
+        Step::Accept(rest_at + HERMES_CLOSE.len())
+    } else if rest.starts_with(HERMES_OPEN) {
+        Step::Accept(value_end)
+    } else if HERMES_CLOSE.starts_with(rest) {
+        if at_end {
+            Step::Accept(buf_len)
+        } else {
+            Step::More
         }
+    } else if HERMES_OPEN.starts_with(rest) {
+        if at_end {
+            Step::Accept(value_end)
+        } else {
+            Step::More
+        }
+    } else {
+        Step::Reject(value_end)
     }
 }
 
@@ -542,12 +553,7 @@ impl TextToolCallRecovery {
 
     fn start_block(&mut self, kind: Kind) {
         let (pos, phase) = match kind {
-            Kind::Hermes => (
-                HERMES_OPEN.len(),
-                Phase::HermesBody {
-                    start: HERMES_OPEN.len(),
-                },
-            ),
+            Kind::Hermes => (HERMES_OPEN.len(), Phase::Value),
             Kind::Mistral => (MISTRAL.len(), Phase::Value),
             Kind::PythonTag => (PYTHON_TAG.len(), Phase::Value),
             Kind::Fence => (FENCE.len(), Phase::FenceLang { start: FENCE.len() }),
@@ -574,9 +580,6 @@ impl TextToolCallRecovery {
                 Phase::Json { .. } => block.step_json(&self.offered, buf, at_end),
                 Phase::Separator => block.step_separator(buf, at_end),
                 Phase::FenceLang { start } => block.step_fence_lang(buf, start, at_end),
-                Phase::HermesBody { start } => {
-                    Some(block.step_hermes_body(&self.offered, buf, start, at_end))
-                }
             };
             if let Some(step) = step {
                 return step;
@@ -714,14 +717,17 @@ fn calls_in(offered: &HashSet<String>, text: &str) -> Option<Vec<(String, Map<St
 }
 
 /// `{"name", "arguments"|"parameters"}`, also wrapped as `{"type":"function","function":{..}}`.
+/// Without `arguments`/`parameters`, only `name` (with perhaps `type`, `id`) makes a call, one
+/// without arguments: an object with other keys is some other JSON that names a tool.
 fn call_from_object(
     offered: &HashSet<String>,
     mut obj: Map<String, Value>,
 ) -> Option<(String, Map<String, Value>)> {
-    if let Some(Value::Object(inner)) = obj.remove("function") {
-        if !obj.contains_key("name") {
-            return call_from_object(offered, inner);
-        }
+    if !obj.contains_key("name") {
+        return match obj.remove("function")? {
+            Value::Object(inner) => call_from_object(offered, inner),
+            _ => None,
+        };
     }
     let Value::String(name) = obj.remove("name")? else {
         return None;
@@ -729,7 +735,11 @@ fn call_from_object(
     if !offered.contains(&name) {
         return None;
     }
-    let args = obj.remove("arguments").or_else(|| obj.remove("parameters"));
+    let args = match obj.remove("arguments").or_else(|| obj.remove("parameters")) {
+        Some(args) => Some(args),
+        None if obj.keys().all(|k| k == "type" || k == "id") => None,
+        None => return None,
+    };
     Some((name, arguments_of(args)?))
 }
 

@@ -287,6 +287,11 @@ fn corpus() -> Vec<&'static str> {
         "<tool_call>{\"name\":\"nope\",\"arguments\":{}}</tool_call><tool_call>{\"name\":\"search\"}</tool_call>",
         "  \n [{\"name\": \"search\", \"arguments\": {}}]",
         "日本語 <tool_call>{\"name\":\"search\",\"arguments\":{\"q\":\"日本\"}}</tool_call>",
+        "I use a <tool_call> tag.\n<tool_call>{\"name\": \"search\", \"arguments\": {\"q\": \"a </tool_call> b\"}}</tool_call>",
+        "<tool_call>{\"name\": \"search\", \"arguments\": {}}\n<tool_call>\n{\"name\": \"get_weather\"}\n</tool_call> ok",
+        "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"search\", \"arguments\": {\"q\": \"x\"}}\nDone.",
+        "{\"name\": \"search\", \"arguments\": {}}\n{\"name\": \"search\", \"description\": \"d\"} tail",
+        "<tool_call> mentioned, then ```json\n{\"name\": \"search\", \"version\": 2}\n``` and <tool_call>{\"name\":\"search\",\"type\":\"function\"}",
     ]
 }
 
@@ -295,8 +300,9 @@ proptest! {
 
     /// The released text and the calls do not depend on how the text is split.
     #[test]
-    fn same_result_whatever_the_split(which in 0usize..10, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
-        let input = corpus()[which];
+    fn same_result_whatever_the_split(which in any::<prop::sample::Index>(), cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+        let corpus = corpus();
+        let input = corpus[which.index(corpus.len())];
         let whole = run(&[input]);
         let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
         points.sort_unstable();
@@ -343,6 +349,31 @@ fn corpus_outcomes() {
         "<tool_call>{\"name\":\"nope\",\"arguments\":{}}</tool_call>"
     );
     assert_eq!(run(&[c[8]]).calls.len(), 1);
+    let o = run(&[c[10]]);
+    assert_eq!(
+        o.calls,
+        vec![call("search", json!({"q": "a </tool_call> b"}))]
+    );
+    assert_eq!(o.text, "I use a <tool_call> tag.\n");
+    let o = run(&[c[11]]);
+    assert_eq!(
+        o.calls,
+        vec![call("search", json!({})), call("get_weather", json!({}))]
+    );
+    assert_eq!(o.text, "ok");
+    let o = run(&[c[12]]);
+    assert_eq!(o.calls.len(), 2);
+    assert_eq!(o.text, "Done.");
+    // All or none: the second object is not a call, so neither is the first.
+    let o = run(&[c[13]]);
+    assert!(o.calls.is_empty());
+    assert_eq!(o.text, c[13]);
+    let o = run(&[c[14]]);
+    assert_eq!(o.calls, vec![call("search", json!({}))]);
+    assert_eq!(
+        o.text,
+        "<tool_call> mentioned, then ```json\n{\"name\": \"search\", \"version\": 2}\n``` and "
+    );
 }
 
 #[test]
@@ -389,4 +420,174 @@ fn a_native_call_after_a_recovered_one_gets_its_own_index() {
     let text = String::from_utf8(wire).unwrap();
     assert!(!text.contains("\"error\""), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
+
+/// A sentence that names the tag before the real call: the first `<tool_call>` opens a
+/// "block" that runs to the real call's closing tag, fails to parse, and the whole span,
+/// real call included, is released as text.
+#[test]
+fn a_call_after_a_sentence_mentioning_the_tag_is_recovered() {
+    let o = run(&[
+        "I will wrap the call in a <tool_call> tag.\n",
+        "<tool_call>{\"name\": \"search\", \"arguments\": {\"q\": \"rust\"}}</tool_call>",
+    ]);
+    assert_eq!(o.calls, vec![call("search", json!({"q": "rust"}))], "{o:?}");
+    assert_eq!(o.text, "I will wrap the call in a <tool_call> tag.\n");
+    assert_eq!(o.done, Some(FinishReason::ToolCalls));
+}
+
+/// A small model that forgets the first closing tag: both calls are lost, as text.
+#[test]
+fn a_block_missing_its_closing_tag_does_not_swallow_the_next_call() {
+    let o = run(&[
+        "<tool_call>{\"name\": \"search\", \"arguments\": {\"q\": \"a\"}}\n",
+        "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}</tool_call>",
+    ]);
+    assert_eq!(
+        o.calls,
+        vec![
+            call("search", json!({"q": "a"})),
+            call("get_weather", json!({"city": "Oslo"}))
+        ],
+        "{o:?}"
+    );
+}
+
+/// Text after a `<tool_call>` mention that cannot be a call (no JSON follows the tag) is
+/// held back until the answer ends: a streaming client sees nothing more.
+#[test]
+fn text_after_a_tag_mention_is_not_held_until_the_end() {
+    let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+    let mut out = Vec::new();
+    rec.push(
+        ChatEvent::text("Qwen wraps its calls in <tool_call> tags. "),
+        &mut out,
+    );
+    for _ in 0..50 {
+        rec.push(
+            ChatEvent::text("Here is more of the explanation. "),
+            &mut out,
+        );
+    }
+    let released = summarise(&out).text;
+    assert!(
+        released.contains("Here is more of the explanation."),
+        "held back while the answer streams: {released:?}"
+    );
+}
+
+/// A closing tag inside an argument string (an agent writing a file about tool calls)
+/// cuts the block there: the call is lost and its JSON is shown as text.
+#[test]
+fn a_closing_tag_inside_an_argument_string_does_not_cut_the_call() {
+    let o = run(&[
+        "<tool_call>{\"name\": \"search\", \"arguments\": {\"q\": \"what does </tool_call> mean\"}}</tool_call>",
+    ]);
+    assert_eq!(
+        o.calls,
+        vec![call("search", json!({"q": "what does </tool_call> mean"}))],
+        "{o:?}"
+    );
+    assert_eq!(o.text, "");
+}
+
+/// Two bare call objects, one per line: the first becomes a call, the second leaks into
+/// the text as raw JSON (one call of two is lost, yet the answer says `tool_calls`).
+#[test]
+fn bare_calls_on_separate_lines_are_all_recovered_or_none() {
+    let o = run(&[
+        "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"search\", \"arguments\": {\"q\": \"x\"}}",
+    ]);
+    let all = vec![
+        call("get_weather", json!({"city": "Paris"})),
+        call("search", json!({"q": "x"})),
+    ];
+    assert!(
+        o.calls == all || o.calls.is_empty(),
+        "half recovered: calls {:?}, text {:?}",
+        o.calls,
+        o.text
+    );
+}
+
+/// A JSON object that merely has a `name` equal to an offered tool (a config or a
+/// description shown to the user, an answer in JSON mode) and none of the call keys
+/// (`arguments`/`parameters`) becomes a call with `{}` arguments: its other keys are
+/// dropped and the agent runs the tool with no arguments.
+#[test]
+fn an_object_with_a_tool_name_but_no_call_keys_stays_text() {
+    for input in [
+        "{\"name\": \"search\", \"description\": \"Searches the web\", \"enabled\": true}",
+        "Here is the tool's config:\n```json\n{\"name\": \"search\", \"version\": \"1.2.0\", \"timeout_s\": 30}\n```\n",
+    ] {
+        let o = run(&[input]);
+        assert!(o.calls.is_empty(), "{input:?} became {:?}", o.calls);
+        assert_eq!(o.text, input);
+    }
+}
+
+/// An object with only a `name` (perhaps with `type` and `id`) is a call without arguments,
+/// bare or in a block; `"arguments": null` too.
+#[test]
+fn an_object_with_only_a_tool_name_is_a_call_without_arguments() {
+    for input in [
+        "{\"name\": \"search\"}",
+        "<tool_call>{\"name\": \"search\"}</tool_call>",
+        "<tool_call>{\"type\": \"function\", \"id\": \"c1\", \"name\": \"search\"}</tool_call>",
+        "<tool_call>{\"type\": \"function\", \"function\": {\"name\": \"search\"}}</tool_call>",
+        "<tool_call>{\"name\": \"search\", \"arguments\": null}</tool_call>",
+    ] {
+        let o = run(&[input]);
+        assert_eq!(o.calls, vec![call("search", json!({}))], "{input:?}");
+        assert_eq!(o.text, "", "{input:?}");
+        assert_eq!(o.done, Some(FinishReason::ToolCalls));
+    }
+}
+
+/// A tag mention is released at once, also when the text after it is not JSON; the same
+/// for the other tags.
+#[test]
+fn a_tag_not_followed_by_json_is_released_at_once() {
+    for tag in ["<tool_call>", "<|python_tag|>", "[TOOL_CALLS]"] {
+        let mut rec = TextToolCallRecovery::with_id_seed(TOOLS, 1);
+        let mut out = Vec::new();
+        rec.push(
+            ChatEvent::text(format!("The {tag} \n marker, here")),
+            &mut out,
+        );
+        assert_eq!(
+            summarise(&out).text,
+            format!("The {tag} \n marker, here"),
+            "{tag}"
+        );
+    }
+}
+
+/// A complete call followed by something else than its closing tag, another block or the
+/// end is not a call block: text, unchanged.
+#[test]
+fn a_hermes_value_followed_by_prose_stays_text() {
+    let input = "<tool_call>{\"name\": \"search\", \"arguments\": {}} is how calls look.";
+    let o = run(&[input]);
+    assert!(o.calls.is_empty(), "{o:?}");
+    assert_eq!(o.text, input);
+}
+
+/// Every corpus input cut once at each character boundary, and fed one character at a
+/// time, gives the result of the whole.
+#[test]
+fn every_single_cut_and_char_by_char_give_the_same_result() {
+    for input in corpus() {
+        let whole = run(&[input]);
+        for at in (0..=input.len()).filter(|&i| input.is_char_boundary(i)) {
+            assert_eq!(
+                run(&[&input[..at], &input[at..]]),
+                whole,
+                "{input:?} cut at {at}"
+            );
+        }
+        let chars: Vec<String> = input.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(run(&pieces), whole, "{input:?} char by char");
+    }
 }
