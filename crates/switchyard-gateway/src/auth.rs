@@ -1,4 +1,5 @@
-//! Bearer-key authentication: constant-time comparison, the caller's key in the request
+//! API-key authentication (`Authorization: Bearer <key>`, else `x-api-key: <key>`):
+//! constant-time comparison, the caller's key in the request
 //! extensions, 401 in the API's own shape. Tokens are never logged.
 
 use std::convert::Infallible;
@@ -87,8 +88,7 @@ fn caller(shared: &Shared, request: &Request) -> Result<Caller, ApiError> {
         return Ok(Caller(None));
     }
     let api = Api::for_request(request.uri().path(), request.headers());
-    let presented = bearer_token(request.headers()).or_else(|| x_api_key(request.headers()));
-    let Some(presented) = presented else {
+    let Some(presented) = presented_token(request.headers()) else {
         return Err(ApiError::unauthorized(
             api,
             "missing API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`",
@@ -100,9 +100,16 @@ fn caller(shared: &Shared, request: &Request) -> Result<Caller, ApiError> {
     Ok(Caller(Some(key)))
 }
 
-/// The key a request presents, if it is one of `keys`.
+/// The key a request presents, if it is one of `keys`: the one authentication accepts
+/// ([`presented_token`]).
 pub(crate) fn presented_key(keys: &[Arc<ApiKey>], headers: &HeaderMap) -> Option<Arc<ApiKey>> {
-    find_key(keys, bearer_token(headers)?)
+    find_key(keys, presented_token(headers)?)
+}
+
+/// The token a request presents: its `Authorization: Bearer` token, or else its
+/// `x-api-key`.
+fn presented_token(headers: &HeaderMap) -> Option<&[u8]> {
+    bearer_token(headers).or_else(|| x_api_key(headers))
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
@@ -155,6 +162,22 @@ mod tests {
         assert_eq!(bearer_token(&headers("Bearer")), None);
         assert_eq!(bearer_token(&headers("Bearerabc")), None);
         assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_presented_key_is_the_one_authentication_accepts() {
+        let keys = vec![
+            Arc::new(ApiKey::new("a", "token-a")),
+            Arc::new(ApiKey::new("b", "token-b")),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(X_API_KEY, HeaderValue::from_static("token-b"));
+        assert_eq!(presented_key(&keys, &h).unwrap().id, "b");
+        // A bearer token goes first, as in `caller`, valid or not.
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer token-a"));
+        assert_eq!(presented_key(&keys, &h).unwrap().id, "a");
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer wrong"));
+        assert!(presented_key(&keys, &h).is_none());
     }
 
     #[test]

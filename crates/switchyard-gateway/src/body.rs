@@ -6,13 +6,15 @@
 //! away) drops the stream, which cancels the upstream request. A failure after the first
 //! byte ends the stream with the API's error event; a stream that ends without its final
 //! event gets one too, so an interrupted answer never looks complete. Work that must be
-//! done before the client sees the answer end (keeping a stored response) is awaited
-//! before the bytes that follow it are handed out.
+//! done before the client sees the answer end (keeping a stored response, the fleet's token
+//! charge) is awaited before the bytes that follow it are handed out. An answer that ends
+//! or is dropped before its usage is charged an estimate ([`TokenAccount`]).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -102,17 +104,32 @@ fn chain(first: Option<Hold>, then: Hold) -> Hold {
 
 /// Charges the tokens of answers to the caller's tokens-per-minute limit: this replica's
 /// bucket, and the fleet's when the router has shared state and the key such a limit.
+///
+/// An answer whose usage never arrives (the client left, the upstream broke off or
+/// reports none) is charged an estimate once, when it ends or the account is dropped: the
+/// prompt estimate the handler gives ([`TokenAccount::with_prompt_estimate`], the
+/// router's `estimated_prompt_tokens`) plus the output bytes seen ([`TokenAccount::observe`])
+/// / 4, the figure the router charges a priced answer's spend in that case. Keys without a
+/// tokens-per-minute limit estimate nothing.
 pub(crate) struct TokenAccount {
     shared: Arc<Shared>,
     key_id: Option<String>,
     /// The shared state and the key's tokens per minute.
     fleet: Option<(Arc<SharedStateHandle>, u32)>,
+    /// The key has a tokens-per-minute limit: only then is an estimate kept.
+    limited: bool,
+    /// Usage (or the estimate) was charged: nothing more is estimated.
+    settled: AtomicBool,
+    /// The request's prompt tokens, estimated.
+    prompt_tokens: u64,
+    /// Bytes of text, thinking and tool-call arguments the answer had so far.
+    output_bytes: AtomicU64,
 }
 
 impl TokenAccount {
     pub(crate) fn new(shared: &Arc<Shared>, key_id: Option<&str>) -> Self {
-        let fleet = key_id.and_then(|id| {
-            let tpm = shared.limiter.tokens_per_minute(id)?;
+        let tpm = key_id.and_then(|id| shared.limiter.tokens_per_minute(id));
+        let fleet = tpm.and_then(|tpm| {
             let state = Arc::clone(shared.router.load().shared_state()?);
             Some((state, tpm))
         });
@@ -120,12 +137,79 @@ impl TokenAccount {
             shared: Arc::clone(shared),
             key_id: key_id.map(str::to_owned),
             fleet,
+            limited: tpm.is_some(),
+            settled: AtomicBool::new(false),
+            prompt_tokens: 0,
+            output_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Sets the prompt estimate charged when no usage arrives; `estimate` is only called
+    /// when the key has a tokens-per-minute limit.
+    pub(crate) fn with_prompt_estimate(mut self, estimate: impl FnOnce() -> u64) -> Self {
+        if self.limited {
+            self.prompt_tokens = estimate();
+        }
+        self
+    }
+
+    /// Counts the output of `event` toward the estimate.
+    pub(crate) fn observe(&self, event: &ChatEvent) {
+        if !self.limited {
+            return;
+        }
+        let bytes = match event {
+            ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => text.len(),
+            ChatEvent::ToolCallArgs { fragment, .. } => fragment.len(),
+            _ => return,
+        };
+        self.output_bytes
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Charges `tokens` to this replica's bucket now; the fleet's charge is the returned
     /// work, to finish before the answer ends (so the next request on any replica sees it).
+    /// Usage charged this way settles the account: no estimate follows.
     pub(crate) fn charge_later(&self, tokens: u64) -> Option<Hold> {
+        self.settled.store(true, Ordering::Relaxed);
+        self.charge_tokens(tokens)
+    }
+
+    /// Charges `tokens`, the fleet's charge included.
+    pub(crate) async fn charge(&self, tokens: u64) {
+        if let Some(fleet) = self.charge_later(tokens) {
+            fleet.await;
+        }
+    }
+
+    /// The answer ended: charges the estimate if no usage was charged (once), like
+    /// [`TokenAccount::charge_later`].
+    pub(crate) fn settle_later(&self) -> Option<Hold> {
+        if !self.limited || self.settled.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let output = self.output_bytes.load(Ordering::Relaxed).div_ceil(4);
+        self.charge_tokens(self.prompt_tokens.saturating_add(output))
+    }
+
+    /// [`TokenAccount::settle_later`], the fleet's charge included.
+    pub(crate) async fn settle(&self) {
+        if let Some(fleet) = self.settle_later() {
+            fleet.await;
+        }
+    }
+
+    /// [`TokenAccount::settle_later`] where nothing can wait for the fleet's charge (a
+    /// dropped answer): it is spawned, so it still reaches the shared state.
+    fn settle_detached(&self) {
+        if let Some(fleet) = self.settle_later()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(fleet);
+        }
+    }
+
+    fn charge_tokens(&self, tokens: u64) -> Option<Hold> {
         let id = self.key_id.as_ref()?;
         self.shared.limiter.charge_tokens(id, tokens);
         let (state, tpm) = self.fleet.as_ref().filter(|_| tokens > 0)?;
@@ -134,12 +218,13 @@ impl TokenAccount {
             state.charge_tokens(&id, tokens, tpm).await;
         }))
     }
+}
 
-    /// Charges `tokens`, the fleet's charge included.
-    pub(crate) async fn charge(&self, tokens: u64) {
-        if let Some(fleet) = self.charge_later(tokens) {
-            fleet.await;
-        }
+impl Drop for TokenAccount {
+    /// An answer dropped before its usage (the client went away, the handler was
+    /// cancelled) is charged the estimate.
+    fn drop(&mut self) {
+        self.settle_detached();
     }
 }
 
@@ -279,6 +364,7 @@ impl Stream for ChatBody {
                     {
                         this.hold = Some(chain(this.hold.take(), fleet));
                     }
+                    this.account.observe(&event);
                     this.encoder.encode(&event, &mut this.scratch);
                 }
                 Poll::Ready(Some(Err(err))) => {
@@ -303,6 +389,12 @@ impl Stream for ChatBody {
                 Poll::Pending => break,
             }
         }
+        // The answer ended without usage: its estimate is charged before the end goes out.
+        if (this.encoder.is_done() || this.routed_ended)
+            && let Some(fleet) = this.account.settle_later()
+        {
+            this.hold = Some(chain(this.hold.take(), fleet));
+        }
         if !this.poll_hold(cx) {
             return Poll::Pending;
         }
@@ -321,6 +413,9 @@ impl Drop for ChatBody {
         if !self.finished {
             tracing::debug!("client went away before the end of the stream; cancelling upstream");
         }
+        // Before the upstream request is cancelled (the fields' drop): an answer left
+        // before its usage is charged its estimate.
+        self.account.settle_detached();
         self.record_overhead();
     }
 }

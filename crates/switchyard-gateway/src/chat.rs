@@ -117,7 +117,9 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         .route(&chat)
         .await
         .map_err(|failure| crate::skipped::refusal(api, failure))?;
-    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
+    // Charged if the answer ends without usage (the planner's prompt figure).
+    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()))
+        .with_prompt_estimate(|| switchyard_router::estimated_prompt_tokens(&chat));
     let answer = Answer {
         api,
         input_estimate: crate::anthropic::estimate_input_tokens(&chat),
@@ -235,6 +237,7 @@ impl Answer {
                 ChatEvent::ToolCallArgs { fragment, .. } => size += fragment.len(),
                 _ => {}
             }
+            account.observe(&event);
             if size > MAX_WHOLE_ANSWER_BYTES {
                 return Err(ApiError::new(
                     api,
@@ -251,6 +254,7 @@ impl Answer {
                 break;
             }
         }
+        account.settle().await;
         let answer = builder.finish().map_err(|e| ApiError::new(api, e))?;
         let now = SystemTime::now();
         let mut body = Vec::with_capacity(256 + answer.content.len());

@@ -25,8 +25,9 @@ tokio::task_local! {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
 
-/// Whether `request`'s caller may see upstream details: an admin key, or a loopback peer
-/// while `loopback_is_admin` is on.
+/// Whether `request`'s caller may see upstream details: an admin key (sent as
+/// authentication takes it, Bearer or `x-api-key`), or a loopback peer while
+/// `loopback_is_admin` is on.
 pub(crate) fn decide(shared: &Shared, request: &Request) -> bool {
     let settings = shared.settings.load();
     // A request that did not come through the accept loop (an embedder calling

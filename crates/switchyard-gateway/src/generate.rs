@@ -17,9 +17,9 @@ use futures::StreamExt as _;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use switchyard_core::{
-    ChatEvent, ChatRequest, ChatStream, GenerateRequest, Provider, ProviderError, Usage,
+    ChatEvent, ChatRequest, ChatStream, GenerateRequest, Message, Provider, ProviderError, Usage,
 };
-use switchyard_router::{Dispatch, RoutedStream};
+use switchyard_router::{Dispatch, RoutedStream, estimated_prompt_tokens};
 use switchyard_stream::generate::{Completion, ollama, openai};
 
 use crate::api::{Api, ApiError, JSON};
@@ -75,7 +75,8 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         .await
         .map_err(|failure| crate::skipped::refusal(api, failure))?;
     let GenerateCall(generate) = call;
-    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()));
+    let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()))
+        .with_prompt_estimate(|| prompt_tokens_estimate(&generate));
     let now = SystemTime::now();
     let created_at = time::rfc3339(now);
     let answer = Answer {
@@ -89,12 +90,25 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     let mut headers = http::HeaderMap::new();
     routing_headers(&mut headers, &routed, started);
     let mut response = if generate.stream {
-        answer.streamed(routed, account)
+        // Decided here: the body is polled outside the handler's detail scope.
+        answer.streamed(routed, account, crate::detail::detailed())
     } else {
         answer.whole(routed, &account).await?
     };
     response.headers_mut().extend(headers);
     Ok(response)
+}
+
+/// The router's prompt estimate (`estimated_prompt_tokens`) of `generate`'s text: what a
+/// completion that ends without usage is charged against the key's tokens per minute.
+fn prompt_tokens_estimate(generate: &GenerateRequest) -> u64 {
+    let texts = [
+        generate.system.as_deref(),
+        Some(generate.prompt.as_str()),
+        generate.suffix.as_deref(),
+    ];
+    let messages = texts.into_iter().flatten().map(Message::user).collect();
+    estimated_prompt_tokens(&ChatRequest::new(String::new(), messages))
 }
 
 /// The completion call at the end of a routed request.
@@ -153,37 +167,54 @@ impl Answer {
         });
     }
 
-    fn streamed(self, routed: RoutedStream, account: TokenAccount) -> Response {
+    /// The streamed answer. `detailed`: the caller may see upstream details in an error
+    /// after the first byte (see `detail`).
+    fn streamed(self, routed: RoutedStream, account: TokenAccount, detailed: bool) -> Response {
         let content_type = match self.api {
             Api::Ollama => "application/x-ndjson",
             _ => "text/event-stream",
         };
-        let state = (routed, self, account, None::<Usage>, false);
+        // The account first: between items, a dropped body charges the estimate before the
+        // upstream request is cancelled.
+        let state = (account, routed, self, None::<Usage>, false);
         let body = futures::stream::unfold(
             state,
-            |(mut routed, mut answer, account, mut usage, ended)| async move {
+            move |(account, mut routed, mut answer, mut usage, ended)| async move {
                 if ended {
                     return None;
                 }
                 let mut out = Vec::new();
                 let end = match routed.next().await {
-                    None => return None,
+                    None => {
+                        account.settle().await;
+                        return None;
+                    }
                     Some(Ok(event)) => {
                         if let ChatEvent::Usage(u) = &event {
                             account.charge(u.total_tokens()).await;
                             usage = Some(*u);
                         }
+                        account.observe(&event);
                         answer.encode(&event, usage.as_ref(), &mut out);
                         matches!(event, ChatEvent::Done { .. })
                     }
                     Some(Err(e)) => {
-                        answer.encode_error(&e, &mut out);
+                        tracing::warn!(
+                            reason = e.reason_code(),
+                            error = %e,
+                            "upstream failed after the answer started; ending the stream with an error event"
+                        );
+                        let shown = crate::detail::shown(&e, detailed);
+                        answer.encode_error(shown.as_ref().unwrap_or(&e), &mut out);
                         true
                     }
                 };
+                if end {
+                    account.settle().await;
+                }
                 Some((
                     Ok::<_, Infallible>(Bytes::from(out)),
-                    (routed, answer, account, usage, end),
+                    (account, routed, answer, usage, end),
                 ))
             },
         );
@@ -205,6 +236,7 @@ impl Answer {
             if let ChatEvent::Usage(u) = &event {
                 account.charge(u.total_tokens()).await;
             }
+            account.observe(&event);
             answer.push(&event);
             if answer.text.len() > crate::chat::MAX_WHOLE_ANSWER_BYTES {
                 return Err(ApiError::new(
@@ -216,6 +248,7 @@ impl Answer {
                 break;
             }
         }
+        account.settle().await;
         let mut out = Vec::with_capacity(256 + answer.text.len());
         match self.api {
             Api::Ollama => {

@@ -2,9 +2,10 @@
 //!
 //! The request bucket holds up to a minute's worth of requests and refills continuously;
 //! a request takes one. The token bucket holds a minute's worth of tokens; a request is
-//! admitted while the bucket is positive, and the tokens an answer used (its `Usage`) are
-//! taken afterwards, possibly into debt (bounded by one minute's worth), which the next
-//! requests wait out. Levels survive a reload for keys whose id stays.
+//! admitted while the bucket is positive, and the tokens an answer used (its `Usage`, or an
+//! estimate when it ends or is dropped without one: see `body::TokenAccount`) are taken
+//! afterwards, possibly into debt (bounded by one minute's worth), which the next requests
+//! wait out. Levels survive a reload for keys whose id stays.
 //!
 //! With the router's shared state, both limits are the fleet's (one check per request,
 //! the answer's tokens charged there too, see `switchyard_router::SharedState::rate`);

@@ -875,13 +875,8 @@ async fn a_40_mb_chunked_body_is_413_at_the_limit_and_the_client_reads_it() {
 
 /// A keep-alive request (no `Connection: close`) with `body`, raw.
 fn keep_alive_request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
-        auth(),
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
+    let (mut raw, body) = head_and_body(method, path, body);
+    raw.extend(body);
     raw
 }
 
@@ -1025,4 +1020,214 @@ async fn connection_close_from_the_client_closes_after_the_answer() {
     assert_eq!((answer.status, answer.body.as_str()), (200, "ok\n"));
     assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
     assert!(answer.header("date").is_some(), "{answer:?}");
+}
+
+/// An admin key is an admin key however it is sent: Anthropic's clients send theirs as
+/// `x-api-key` (which authenticates them), and they must see upstream details as a bearer
+/// admin key does, in error answers and in `/readyz`.
+#[tokio::test]
+async fn an_admin_key_sent_as_x_api_key_sees_upstream_details() {
+    const ADMIN: &str = "sk-admin";
+    let served = Served::start(GatewayConfig {
+        keys: vec![
+            ApiKey::new("user", KEY),
+            ApiKey {
+                admin: true,
+                ..ApiKey::new("ops", ADMIN)
+            },
+        ],
+        // Every test caller is on loopback: pretend a proxy on this host forwards them.
+        loopback_is_admin: false,
+        ..config()
+    })
+    .await;
+    served.upstream.set_fault(Some(Fault::Refuse));
+    let upstream_host = served.upstream.addr().to_string();
+    let body = serde_json::to_vec(&json!({
+        "model": "chat",
+        "max_tokens": 16,
+        "messages": [{ "role": "user", "content": "hi" }],
+    }))
+    .unwrap();
+
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\nanthropic-version: 2023-06-01\r\n");
+    let answer = served.raw("POST", "/v1/messages", &bearer, &body).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.body.contains(&upstream_host), "{answer:?}");
+
+    let x_api_key = format!("x-api-key: {ADMIN}\r\nanthropic-version: 2023-06-01\r\n");
+    let answer = served.raw("POST", "/v1/messages", &x_api_key, &body).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(
+        answer.body.contains(&upstream_host),
+        "the admin key sent as x-api-key got the non-admin answer: {answer:?}"
+    );
+
+    let bearer_ready = served
+        .raw(
+            "GET",
+            "/readyz",
+            &format!("Authorization: Bearer {ADMIN}\r\n"),
+            b"",
+        )
+        .await;
+    assert_eq!(
+        bearer_ready.json()["providers"][0]["id"],
+        "up",
+        "{bearer_ready:?}"
+    );
+    let x_ready = served
+        .raw("GET", "/readyz", &format!("x-api-key: {ADMIN}\r\n"), b"")
+        .await;
+    assert_eq!(x_ready.json()["providers"][0]["id"], "up", "{x_ready:?}");
+    served.upstream.set_fault(None);
+    served.assert_serving().await;
+}
+
+// ---- the fast path keeps what hyper did for the same bytes --------------------------
+
+/// A keep-alive request with `body`, split into its head and its body.
+fn head_and_body(method: &str, path: &str, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: gw\r\n{}Content-Length: {}\r\n\r\n",
+        auth(),
+        body.len()
+    )
+    .into_bytes();
+    (head, body.to_vec())
+}
+
+/// Everything the peer sends until it closes (or [`GUARD`]), as text.
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(GUARD, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_then_a_half_close_still_answer_the_first() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    // Two pipelined requests, then the client shuts down its sending side (as
+    // `printf ... | nc -N` does). hyper answers the first: its buffer still held the
+    // second request, so it does not look for the end of input while the first runs.
+    let mut all = keep_alive_request("POST", "/api/chat", &chat_body(false));
+    all.extend(keep_alive_request("GET", "/healthz", b""));
+    stream.write_all(&all).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let text = read_until_closed(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 200 "), "no answer: {text:?}");
+    assert!(text.contains("\"done\":true"), "{text:?}");
+}
+
+#[tokio::test]
+async fn a_request_whose_body_follows_its_head_is_answered_during_a_graceful_shutdown() {
+    let Served {
+        addr,
+        upstream: _upstream,
+        _stop: stop,
+    } = Served::start(config()).await;
+    let mut stream = guarded(TcpStream::connect(addr)).await.unwrap();
+    let (head, body) = head_and_body("POST", "/api/chat", &chat_body(false));
+    stream.write_all(&head).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The gateway starts a graceful shutdown (grace 1 s) while this request is in flight.
+    drop(stop);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stream.write_all(&body).await;
+    let text = read_until_closed(&mut stream).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 "),
+        "the request in flight was dropped: {text:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_first_head_complete_in_time_is_not_cut_off_while_its_body_follows() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(400),
+        ..config()
+    })
+    .await;
+    let mut stream = served.connect().await;
+    let (head, body) = head_and_body("POST", "/api/chat", &chat_body(false));
+    // The whole head arrives 100 ms before the head deadline; its body 200 ms after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&head).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stream.write_all(&body).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .ok();
+    let text = read_until_closed(&mut stream).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 "),
+        "closed at the head deadline though the head was complete: {text:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_whose_body_is_on_its_way_is_not_shed_at_the_cap() {
+    let served = Served::start(GatewayConfig {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(60),
+        ..config()
+    })
+    .await;
+    let mut first = served.connect().await;
+    let body = chat_body(false);
+    let head = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: gw\r\n{}Connection: close\r\nContent-Length: {}\r\n\r\n",
+        auth(),
+        body.len()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    // A second connection arrives while the first request's body is on its way: the
+    // first is busy (its head was read), so it must not be the one shed.
+    let mut second = served.connect().await;
+    let _ = second
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let _ = first.write_all(&body).await;
+    let text = read_until_closed(&mut first).await;
+    assert!(
+        text.starts_with("HTTP/1.1 200 "),
+        "the request in flight was shed: {text:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_finished_during_a_graceful_shutdown_says_connection_close() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(10, Duration::from_millis(30)),
+    );
+    let Served {
+        addr,
+        upstream: _upstream,
+        _stop: stop,
+    } = Served::start_over(false, upstream, config()).await;
+    let mut stream = guarded(TcpStream::connect(addr)).await.unwrap();
+    let (head, body) = head_and_body("POST", "/api/chat", &chat_body(false));
+    stream.write_all(&head).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(stop);
+    let answer = read_one_answer(&mut stream).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // The gateway closes this connection after the answer: it must say so, or a
+    // client sends its next request into a closing socket.
+    assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
 }

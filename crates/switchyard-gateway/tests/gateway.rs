@@ -2601,3 +2601,163 @@ async fn embeddings_spend_is_priced_per_input_token_against_the_budget() {
     cloud.shutdown().await;
     h.shutdown().await;
 }
+
+/// A provider whose answers (chat and completion) break off after the first text with an
+/// error naming an internal upstream URL, as an upstream's error line would.
+#[derive(Debug)]
+struct BreaksMidAnswer;
+
+const INTERNAL_URL: &str = "http://10.9.8.7:11434/internal";
+
+fn breaking_stream() -> ChatStream {
+    let events = vec![
+        Ok(ChatEvent::TextDelta { text: "a".into() }),
+        Err(ProviderError::new(
+            switchyard_core::ErrorKind::Upstream,
+            format!("runner at {INTERNAL_URL} crashed"),
+        )),
+    ];
+    Box::pin(futures::stream::iter(events))
+}
+
+#[async_trait::async_trait]
+impl Provider for BreaksMidAnswer {
+    async fn chat(&self, _request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        Ok(breaking_stream())
+    }
+
+    async fn generate(
+        &self,
+        _request: &switchyard_core::GenerateRequest,
+        _model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        Ok(breaking_stream())
+    }
+
+    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
+        Err(ProviderError::new(
+            switchyard_core::ErrorKind::Connect,
+            "no listing",
+        ))
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+/// Upstream details (URLs, provider ids) are for admin keys only: an error after the first
+/// byte of a streamed `/api/generate` (or `/v1/completions`) answer must be shown to a
+/// non-admin key the way `/api/chat` shows it, with the generic message.
+#[tokio::test]
+async fn a_streamed_completion_error_hides_upstream_details_from_non_admin_keys() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let slot = ProviderSlot::new("broken", Arc::new(BreaksMidAnswer), Locality::Local);
+    let router = router_over(
+        vec![slot],
+        json!({ "routes": { "chat": { "targets": ["broken/test-model"] } } }),
+    );
+    let config = GatewayConfig {
+        keys: vec![ApiKey::new("user", "sk-user")],
+        // Every test caller is on loopback: pretend a proxy on this host forwards them.
+        loopback_is_admin: false,
+        ..gateway_config()
+    };
+    let h = Harness::serve(Kind::Ollama, upstream, router, config).await;
+
+    // The chat path hides them (the documented behaviour).
+    let r = post_json(
+        &h,
+        "/api/chat",
+        Some("sk-user"),
+        json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let chat = r.text().await.unwrap();
+    assert!(chat.contains("\"error\""), "{chat}");
+    assert!(!chat.contains("10.9.8.7"), "{chat}");
+
+    let mut leaks = Vec::new();
+    for (path, body) in [
+        (
+            "/api/generate",
+            json!({"model": "chat", "prompt": "Hi", "stream": true}),
+        ),
+        (
+            "/v1/completions",
+            json!({"model": "chat", "prompt": "Hi", "stream": true}),
+        ),
+    ] {
+        let r = post_json(&h, path, Some("sk-user"), body).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("error"), "{path}: {text}");
+        if text.contains("10.9.8.7") || text.contains("broken/test-model") {
+            leaks.push(format!("{path}: {text}"));
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "a non-admin key sees the upstream's details: {leaks:#?}"
+    );
+    h.shutdown().await;
+}
+
+/// `tokens_per_minute` must hold for a client that leaves before its answer's usage
+/// arrives: the upstream has already read the whole prompt (and written part of the
+/// answer), so those tokens count, as a priced answer without usage is charged an estimate.
+/// Otherwise a key limited to 10 tokens a minute sends prompts of any size, back to back,
+/// by closing each stream before its last chunk.
+#[tokio::test]
+async fn tokens_per_minute_hold_when_the_client_leaves_before_the_usage() {
+    let upstream = UpstreamConfig::default().script(
+        "test-model",
+        Script::slow_stream(100, Duration::from_millis(30)),
+    );
+    let config = GatewayConfig {
+        keys: vec![ApiKey {
+            tokens_per_minute: Some(10),
+            ..ApiKey::new("tokens", "sk-tokens")
+        }],
+        ..gateway_config()
+    };
+    let h = Harness::start(Kind::Ollama, upstream, config).await;
+    // About 1,000 tokens of prompt by the gateway's own estimate (bytes / 4).
+    let prompt = "lorem ipsum ".repeat(350);
+    let chat = json!({"model": "chat", "stream": true,
+        "messages": [{"role": "user", "content": prompt}]});
+    let mut response = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-tokens")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_some());
+    drop(response);
+    assert!(
+        eventually(|| h.upstream.aborted_streams() == 1).await,
+        "upstream stream not aborted"
+    );
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .bearer_auth("sk-tokens")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        429,
+        "a ~1,000-token prompt was served and the 10-tokens-a-minute key was not charged"
+    );
+    h.shutdown().await;
+}

@@ -54,7 +54,8 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         .route_with(&p.chat, &p.call)
         .await
         .map_err(|failure| crate::skipped::refusal(API, failure))?;
-    let account = TokenAccount::new(&shared, p.chat.meta.caller.as_deref());
+    let account = TokenAccount::new(&shared, p.chat.meta.caller.as_deref())
+        .with_prompt_estimate(|| switchyard_router::estimated_prompt_tokens(&p.chat));
     if p.call.went_native() {
         let sink = ResponsesSink::Native(NativeSink::new(p.call.frames().clone(), None));
         return passed_through(routed, sink, &account, p.started).await;

@@ -86,7 +86,8 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         history,
         native_target: None,
     };
-    let account = TokenAccount::new(&shared, caller_id.as_deref());
+    let account = TokenAccount::new(&shared, caller_id.as_deref())
+        .with_prompt_estimate(|| switchyard_router::estimated_prompt_tokens(&p.chat));
     let native = p.call.went_native();
     let sink = if native {
         let keep = p.keep.map(|kept| NativeKeep {
