@@ -25,7 +25,7 @@ return 0
 /// A key's rate limits, both in one call. KEYS[1]: the GCRA theoretical arrival time of
 /// its requests, KEYS[2]: that of its tokens (ms, server clock); ARGV[1]: requests per
 /// minute, ARGV[2]: tokens per minute (0: no such limit). Requests: a burst of up to a
-/// minute's requests, then one per 60 s / n. Tokens: admitted while their arrival time is
+/// minute's requests, then one per 60 s / n (at least 1 ms: `PX 0` is refused). Tokens: admitted while their arrival time is
 /// less than a minute ahead (charged after the answer by [`TOKENS`]). Returns 0 when
 /// admitted (the request counted), else the longer wait in ms (nothing counted).
 pub(crate) static RATE: LazyLock<Script> = LazyLock::new(|| {
@@ -42,6 +42,7 @@ local n = tonumber(ARGV[1])
 local nxt = nil
 if n > 0 then
   local interval = math.floor(60000 / n)
+  if interval < 1 then interval = 1 end
   local limit = interval * n
   local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
   if tat < now then tat = now end

@@ -169,6 +169,10 @@ impl SharedState for RedisState {
         };
         let mut spent = Vec::with_capacity(counters.len());
         let mut cooling = Vec::with_capacity(targets.len());
+        if counters.is_empty() && targets.is_empty() {
+            // Only the PING (reachability) was asked.
+            return Ok(Snapshot::default());
+        }
         for (i, v) in values.iter().enumerate() {
             let n = int(v)?;
             if i < counters.len() {

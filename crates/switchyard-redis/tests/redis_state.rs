@@ -253,3 +253,52 @@ async fn one_replica_probes_and_the_others_read_its_result() {
     // Another provider is not covered by it.
     assert_eq!(b.probe_turn("q", claim).await.unwrap(), ProbeTurn::Yours);
 }
+
+#[tokio::test]
+async fn a_key_allowed_more_than_60000_requests_a_minute_is_admitted_like_the_reference() {
+    use switchyard_router::InProcessState;
+    let Some(server) = server() else { return };
+    // 100 000 requests a minute (an internal batch key): 60 000 / n rounds the emission
+    // interval down to 0 ms. The in-process reference admits the request...
+    let reference = InProcessState::new();
+    assert_eq!(
+        reference.rate("big", Some(100_000), None).await.unwrap(),
+        RateDecision::Allowed
+    );
+    // ...the Redis script must too (it writes the key with `PX 0`, which Redis refuses).
+    let s = state(&server);
+    let answer = s.rate("big", Some(100_000), None).await;
+    assert!(
+        matches!(answer, Ok(RateDecision::Allowed)),
+        "rate with rpm 100000: {answer:?}"
+    );
+    // Through the handle: with rate_limits `closed` every request of the key is refused
+    // (and the store is marked down, so budgets fail closed meanwhile).
+    let handle = SharedStateHandle::new(
+        Arc::new(state(&server)),
+        OutagePolicy {
+            rate_limits: OnOutage::Closed,
+            ..OutagePolicy::default()
+        },
+    );
+    assert_eq!(handle.rate("big", Some(100_000), None).await, Ok(Some(())));
+    assert!(handle.is_up(), "a valid limit marked the shared state down");
+}
+
+#[tokio::test]
+async fn a_snapshot_asking_nothing_is_an_empty_answer_like_the_reference() {
+    use switchyard_router::{InProcessState, Snapshot};
+    let Some(server) = server() else { return };
+    let reference = InProcessState::new();
+    assert_eq!(
+        reference.snapshot(&[], &[]).await.unwrap(),
+        Snapshot::default()
+    );
+    // Redis answers the PING it sends in this case with `PONG`, read as an integer.
+    let s = state(&server);
+    let answer = s.snapshot(&[], &[]).await;
+    assert!(
+        matches!(answer, Ok(ref snap) if *snap == Snapshot::default()),
+        "{answer:?}"
+    );
+}

@@ -284,3 +284,158 @@ async fn a_journal_left_by_a_previous_run_is_applied_once_when_the_store_answers
     drop(ledger);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A store that never answers: a network partition that drops packets (no reset), so
+/// every operation ends only by the handle's own timeout.
+#[derive(Debug, Default)]
+struct Silent;
+
+#[async_trait::async_trait]
+impl switchyard_router::FleetState for Silent {
+    async fn admit(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+        _: Duration,
+    ) -> Result<switchyard_router::FleetAdmit, switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn publish_in_flight(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: Duration,
+    ) -> Result<(), switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn probe_turn(
+        &self,
+        _: &str,
+        _: Duration,
+    ) -> Result<switchyard_router::ProbeTurn, switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn publish_probe(
+        &self,
+        _: &str,
+        _: switchyard_router::SharedProbe,
+        _: Duration,
+    ) -> Result<(), switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+}
+
+#[async_trait::async_trait]
+impl SharedState for Silent {
+    fn kind(&self) -> &'static str {
+        "silent"
+    }
+    async fn snapshot(
+        &self,
+        _: &[SpendCounter],
+        _: &[String],
+    ) -> Result<switchyard_router::Snapshot, switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn charge(
+        &self,
+        _: &switchyard_router::SpendCharge,
+    ) -> Result<bool, switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn rate(
+        &self,
+        _: &str,
+        _: Option<u32>,
+        _: Option<u32>,
+    ) -> Result<switchyard_router::RateDecision, switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn charge_tokens(
+        &self,
+        _: &str,
+        _: u64,
+        _: u32,
+    ) -> Result<(), switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn cool(&self, _: &str, _: Duration) -> Result<(), switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+    async fn ping(&self) -> Result<(), switchyard_router::SharedStateError> {
+        std::future::pending().await
+    }
+}
+
+/// Records when (on the test's paused clock) each request reached the provider.
+#[derive(Default)]
+struct Reached(std::sync::Mutex<Vec<tokio::time::Instant>>);
+
+#[async_trait::async_trait]
+impl switchyard_router::Dispatch for Reached {
+    async fn call(
+        &self,
+        _: &Arc<dyn switchyard_core::Provider>,
+        _: &switchyard_core::ChatRequest,
+        _: &str,
+    ) -> Result<switchyard_core::ChatStream, switchyard_core::ProviderError> {
+        self.0.lock().unwrap().push(tokio::time::Instant::now());
+        Err(switchyard_core::ProviderError::new(
+            switchyard_core::ErrorKind::InvalidRequest,
+            "reached the provider",
+        ))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_store_makes_fleet_scoped_requests_fall_back_each_after_one_timeout() {
+    // max_concurrency 8 on this replica, fleet-wide; the store stops answering. Per the
+    // docs each request is then admitted under this replica's limit once its own store
+    // call timed out (2 s, after the 2 s of the snapshot). The per-provider lock is held
+    // across the round trip, so the requests wait for each other's timeouts instead:
+    // the k-th reaches the provider after 2 + 2k s.
+    let cfg = json!({ "routes": { "chat": { "targets": ["up/m"] } },
+                      "retry": { "max_retries": 0 } });
+    let mut slot = openai_at(
+        "up",
+        "http://127.0.0.1:9/v1",
+        switchyard_core::Locality::Lan,
+        &[("m", 0.0, 0.0)],
+    );
+    (slot.max_concurrency, slot.max_queue, slot.concurrency_scope) =
+        (8, 0, switchyard_router::ConcurrencyScope::Fleet);
+    let (router, _) = build_router(cfg, vec![slot]);
+    let handle = SharedStateHandle::new(Arc::new(Silent), OutagePolicy::default());
+    let router = router.with_shared_state(Arc::new(handle));
+    let reached = Arc::new(Reached::default());
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (router, reached) = (router.clone(), reached.clone());
+            tokio::spawn(async move {
+                let r = router.route_with(&request("chat"), reached.as_ref()).await;
+                r.map(drop).map_err(|f| f.kind())
+            })
+        })
+        .collect();
+    for t in futures::future::join_all(tasks).await {
+        assert_eq!(
+            t.unwrap(),
+            Err(switchyard_core::ErrorKind::InvalidRequest),
+            "every request reached the provider"
+        );
+    }
+    let reached = reached.0.lock().unwrap().clone();
+    assert_eq!(reached.len(), 6);
+    let waits: Vec<u64> = reached
+        .iter()
+        .map(|t| t.duration_since(start).as_secs())
+        .collect();
+    assert!(
+        waits.iter().all(|&s| s <= 6),
+        "seconds (paused clock) until each request reached the provider: {waits:?}"
+    );
+}

@@ -174,6 +174,11 @@ impl FleetCounter {
     pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.publish.lock().await
     }
+
+    /// The lock if nobody holds it now.
+    pub(crate) fn try_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.publish.try_lock().ok()
+    }
 }
 
 /// Per provider, this replica's [`FleetCounter`] (bounded), and whether the refresher

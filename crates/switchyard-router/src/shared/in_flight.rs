@@ -52,7 +52,20 @@ impl SharedStateHandle {
         self.start_refresher();
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         let answer = {
-            let _serial = counter.lock().await;
+            // While the store is down and another call of this provider is waiting on it,
+            // this request does not queue behind that call's timeout (a silent store
+            // would make each request wait for all the earlier ones): it is admitted
+            // under this replica's limit at once.
+            let serial = counter.try_lock();
+            if serial.is_none() && !self.is_up() {
+                drop(serial);
+                counter.add();
+                return Ok(Some(self.fallback_slot(provider, limit, counter)));
+            }
+            let _serial = match serial {
+                Some(serial) => serial,
+                None => counter.lock().await,
+            };
             let count = counter.held().saturating_add(1);
             let asked = self
                 .state
@@ -70,28 +83,43 @@ impl SharedStateHandle {
                 provider: provider.to_owned(),
                 counter,
             })),
-            None => {
-                if self.fleet.log_due(FALLBACK_LOG_EVERY) {
-                    tracing::warn!(
-                        provider,
-                        max_concurrency = limit,
-                        "shared state unreachable: fleet-wide max_concurrency falls back to this replica's limit"
-                    );
-                }
-                // Counted, so the store learns of it once it answers again.
-                Ok(Some(FleetSlot {
-                    handle: Arc::downgrade(self),
-                    provider: provider.to_owned(),
-                    counter,
-                }))
-            }
+            None => Ok(Some(self.fallback_slot(provider, limit, counter))),
+        }
+    }
+
+    /// The slot of a request admitted under this replica's limit alone (the store is
+    /// unreachable; logged at most every [`FALLBACK_LOG_EVERY`]). It is counted, so the
+    /// store learns of it once it answers again.
+    fn fallback_slot(
+        self: &Arc<Self>,
+        provider: &str,
+        limit: u64,
+        counter: Arc<FleetCounter>,
+    ) -> FleetSlot {
+        if self.fleet.log_due(FALLBACK_LOG_EVERY) {
+            tracing::warn!(
+                provider,
+                max_concurrency = limit,
+                "shared state unreachable: fleet-wide max_concurrency falls back to this replica's limit"
+            );
+        }
+        FleetSlot {
+            handle: Arc::downgrade(self),
+            provider: provider.to_owned(),
+            counter,
         }
     }
 
     /// Publishes this replica's count of `provider` (read under the counter's lock, so the
     /// last write is the current count).
     async fn publish_count(&self, provider: &str, counter: &FleetCounter) {
-        let _serial = counter.lock().await;
+        // While the store is down, a publish that would queue behind another call is
+        // skipped: the refresher publishes the count again within IN_FLIGHT_REFRESH.
+        let _serial = match counter.try_lock() {
+            Some(serial) => serial,
+            None if !self.is_up() => return,
+            None => counter.lock().await,
+        };
         let published =
             self.state
                 .publish_in_flight(provider, &self.replica, counter.held(), IN_FLIGHT_TTL);

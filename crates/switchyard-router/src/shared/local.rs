@@ -55,7 +55,7 @@ impl InProcessState {
 /// arrival time stays within `per_minute` emission intervals. Returns the new `tat` offset
 /// (ms from now) or the wait.
 pub(crate) fn gcra(tat_from_now_ms: u64, per_minute: u32) -> Result<u64, Duration> {
-    let interval = 60_000 / u64::from(per_minute.max(1));
+    let interval = (60_000 / u64::from(per_minute.max(1))).max(1);
     let limit = interval * u64::from(per_minute.max(1));
     let next = tat_from_now_ms + interval;
     if next > limit {
