@@ -783,3 +783,53 @@ async fn route_explain_shows_capability_and_tool_policy_skips() {
     assert!(plan.contains("1. cloud/gpt-4.1-mini"), "{plan}");
     upstream.shutdown().await;
 }
+
+// Review (config): deeply nested brackets where the config takes an untagged value (a
+// route's target step) overflow the stack while the parsed document is turned into the
+// config (serde buffers an untagged value recursively; pest's stack guard only covers the
+// parse, and lets through depths that the conversion then cannot take): `config check`
+// is killed by SIGABRT instead of refusing the file, and a running `serve` dies the same
+// way when such a file is reloaded. Depths are tried in steps, since where the window lies
+// depends on the stack and the build.
+#[tokio::test]
+async fn config_check_refuses_deep_nesting_without_crashing() {
+    let dir = TempDir::new("check-deep");
+    for depth in (500..=12_000).step_by(500) {
+        let config = format!(
+            "{{ providers: {{ up: {{ api: 'ollama', base_url: 'http://127.0.0.1:11434' }} }},\n  routes: {{ chat: {{ targets: [{}{}] }} }} }}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let file = dir.write("deep.json5", &config);
+        let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+        let err = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "nesting depth {depth}: expected a refusal (exit 2), got {:?}: {}",
+            out.status,
+            err.chars().take(400).collect::<String>()
+        );
+        assert!(err.starts_with(&format!("{}:", file.display())), "{err}");
+    }
+}
+
+// Review (config): mistakes only the router finds (a task rule's `to` naming no route, a
+// rule loop, a bad tool glob) are reported without a line and without their key path
+// (`ConfigErrorKind::Router` errors carry no segments): `config check` prints
+// `FILE: invalid_rule: chat.rules[0]: ...` where every other mistake gets
+// `FILE:LINE: routes.chat.rules[0].to: ...`, and a refused reload logs the same.
+#[tokio::test]
+async fn config_check_names_line_and_key_of_a_rule_to_an_unknown_route() {
+    let dir = TempDir::new("check-rule");
+    let file = dir.write(
+        "rule.json5",
+        "{\n  providers: { up: { api: 'ollama', base_url: 'http://127.0.0.1:11434' } },\n  routes: {\n    chat: { targets: ['up/m'],\n            rules: [ { task: 'summary', to: 'smal' } ] },\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let expected = format!("{}:5: routes.chat.rules[0].to:", file.display());
+    assert!(err.contains(&expected), "expected `{expected}` in: {err}");
+    assert!(err.contains("smal"), "{err}");
+}

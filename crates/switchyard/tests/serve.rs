@@ -351,3 +351,63 @@ async fn stored_responses_live_in_the_spend_ledger_file_across_a_restart() {
     drop(served);
     upstream.shutdown().await;
 }
+
+// Review (config): a reloaded file with deeply nested brackets where the config takes an
+// untagged value (a route's target step) overflows the stack of the reload task, and the
+// whole gateway aborts (SIGABRT) instead of refusing the file and keeping the running
+// config. Depths are tried in steps (the window depends on the thread's stack and the build).
+#[tokio::test]
+async fn a_reload_of_a_deeply_nested_file_is_refused_and_the_server_keeps_running() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("reload-deep");
+    let good = config(&upstream.base_url(), "chat", "");
+    let path = dir.write("config.json5", &good);
+    let mut served = Served::start(&path, &[]).await;
+    let base = served.base_url();
+    assert_eq!(chat(&base, "chat", None).await.0, 200);
+    for depth in (250..=12_000).step_by(250) {
+        let deep = good.replace(
+            r#"targets: ["up/test-model"]"#,
+            &format!("targets: [{}{}]", "[".repeat(depth), "]".repeat(depth)),
+        );
+        assert_ne!(deep, good);
+        std::fs::write(&path, &deep).unwrap();
+        let mark = served.log_len();
+        served.hangup();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let refused = served
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(mark)
+                .any(|l| l.contains("config reload refused") && l.contains("sighup"));
+            if refused {
+                break;
+            }
+            if let Some(status) = served.child.try_wait().unwrap() {
+                let log = served.log_text();
+                let tail: String = log
+                    .chars()
+                    .rev()
+                    .take(600)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!("the server died reloading nesting depth {depth} ({status}):\n{tail}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "depth {depth}: no refusal logged"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(chat(&base, "chat", None).await.0, 200);
+    drop(served);
+    upstream.shutdown().await;
+}

@@ -758,3 +758,111 @@ fn every_price_of_a_model_must_be_a_finite_number_at_least_zero() {
         }
     }
 }
+
+// Review (config): a provider id, route alias or caller written twice is silently
+// last-wins (JSON5 objects deserialize into `BTreeMap`s), so half of what the user wrote
+// is dropped without a word: a whole provider, a route's targets, a caller's privacy.
+#[test]
+fn an_id_written_twice_in_providers_routes_or_callers_is_refused() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "{ providers: {\n  up: { api: 'ollama', base_url: 'http://127.0.0.1:11434' },\n  up: { api: 'openai', base_url: 'https://api.openai.com/v1', api_key: 'sk-x' } },\n routes: { chat: { targets: ['up/m'] } } }",
+            "providers.up",
+        ),
+        (
+            "{ providers: { up: { api: 'ollama', base_url: 'http://127.0.0.1:11434' } },\n routes: {\n  chat: { targets: ['up/a'] },\n  chat: { targets: ['up/b'] } } }",
+            "routes.chat",
+        ),
+        (
+            "{ server: { keys: [ { id: 'ci', token: 'sk-ci' } ] },\n callers: {\n  ci: { privacy: 'local-only' },\n  ci: { allowed_routes: ['up/m'] } },\n providers: { up: { api: 'ollama', base_url: 'http://127.0.0.1:11434' } } }",
+            "callers.ci",
+        ),
+    ];
+    for (text, path) in cases {
+        match parse_str(text, &no_env) {
+            Ok(c) => panic!(
+                "`{path}` written twice was accepted (last one wins silently): providers {:?}, routes {:?}, callers {:?}",
+                c.providers.keys().collect::<Vec<_>>(),
+                c.routes,
+                c.callers
+            ),
+            Err(e) => assert_eq!(e.path.as_deref(), Some(*path), "{text}: {e}"),
+        }
+    }
+}
+
+// Review (config): the shared-state URL may come from the environment and carry the
+// Redis password (`redis://:PASSWORD@host`); a typo in its scheme or a missing host makes
+// the refusal print the whole URL, password included, to stderr and the log.
+#[test]
+fn a_refused_shared_state_url_never_shows_its_password() {
+    for (written, env_value) in [
+        ("env:REDIS_URL", "reddis://:hunter2-secret@redis:6379/0"),
+        (
+            "env:REDIS_URL",
+            "redis+sentinal://:hunter2-secret@redis:26379/main",
+        ),
+        ("env:REDIS_URL", "redis://:hunter2-secret@"),
+        ("redis:/:hunter2-secret@redis:6379/0", ""),
+    ] {
+        let text = format!("{{ shared_state: {{\n url: \"{written}\" }} }}");
+        let value = env_value.to_owned();
+        let env = move |name: &str| (name == "REDIS_URL").then(|| value.clone());
+        let e = parse_str(&text, &env).unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("shared_state.url"), "{e}");
+        assert!(
+            !e.to_string().contains("hunter2-secret"),
+            "the refusal prints the Redis password: {e}"
+        );
+    }
+}
+
+// Review (config): json5 0.4 reads every integer field through an `f64` and an `as` cast,
+// so a negative, fractional or infinite number in an unsigned field is not refused but
+// silently clamped: `max_queue: -1` (a user's "unlimited") becomes 0 (no queue at all:
+// every request over the concurrency is refused `queue_full`), `retry.max_retries: -1`
+// becomes 0, `responses.ttl_secs: -1` becomes 0 (stored responses expire at once),
+// `max_body_bytes: Infinity` becomes usize::MAX (no body limit), `connect_ms: 2.5` is 2.
+#[test]
+fn numbers_that_do_not_fit_an_unsigned_field_are_refused_not_clamped() {
+    let provider = "providers: { l: { api: 'ollama', base_url: 'http://127.0.0.1:1'";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{{ {provider},\n max_queue: -1 }} }} }}"),
+            "providers.l.max_queue",
+        ),
+        (
+            format!("{{ {provider},\n timeouts: {{ connect_ms: 2.5 }} }} }} }}"),
+            "providers.l.timeouts.connect_ms",
+        ),
+        (
+            "{ retry: {\n max_retries: -1 } }".to_owned(),
+            "retry.max_retries",
+        ),
+        (
+            "{ responses: {\n ttl_secs: -1 } }".to_owned(),
+            "responses.ttl_secs",
+        ),
+        (
+            "{ server: {\n max_body_bytes: Infinity } }".to_owned(),
+            "server.max_body_bytes",
+        ),
+    ];
+    for (text, path) in &cases {
+        match parse_str(text, &no_env) {
+            Ok(c) => panic!(
+                "`{path}` accepted from {text:?}: max_queue {:?}, connect_ms {:?}, max_retries {}, \
+                 ttl_secs {}, max_body_bytes {}",
+                c.providers.get("l").and_then(|p| p.max_queue),
+                c.providers.get("l").and_then(|p| p.timeouts.connect_ms),
+                c.retry.max_retries,
+                c.responses.ttl_secs,
+                c.server.max_body_bytes,
+            ),
+            Err(e) => {
+                assert_eq!(e.kind, ConfigErrorKind::InvalidValue, "{text}: {e}");
+                assert_eq!(e.path.as_deref(), Some(*path), "{text}: {e}");
+            }
+        }
+    }
+}
