@@ -162,6 +162,17 @@ async fn read_answer(stream: &mut TcpStream) -> Answer {
     }
 }
 
+/// Whether `check` holds within five seconds (looked at every 20 ms).
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Whether the peer closes `stream` (EOF or reset) within [`GUARD`], whatever it sends
 /// before.
 async fn closed_by_peer(stream: &mut TcpStream) -> bool {
@@ -680,16 +691,8 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
     assert!(first[..n].starts_with(b"HTTP/1.1 200"));
     assert_eq!(served.upstream.aborted_streams(), 0);
     drop(stream);
-    let mut cancelled = false;
-    for _ in 0..250 {
-        if served.upstream.aborted_streams() == 1 {
-            cancelled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert!(
-        cancelled,
+        eventually(|| served.upstream.aborted_streams() == 1).await,
         "the upstream's log shows the request closed early"
     );
     served.assert_serving().await;
@@ -983,26 +986,13 @@ async fn a_client_that_leaves_before_a_whole_answer_cancels_the_upstream_request
         .await
         .unwrap();
     // The upstream is streaming to the gateway, which folds it: no answer yet.
-    let mut started = false;
-    for _ in 0..250 {
-        if served.upstream.requests().len() == 1 {
-            started = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(started, "the request reached the upstream");
-    drop(stream);
-    let mut cancelled = false;
-    for _ in 0..250 {
-        if served.upstream.aborted_streams() == 1 {
-            cancelled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert!(
-        cancelled,
+        eventually(|| served.upstream.requests().len() == 1).await,
+        "the request reached the upstream"
+    );
+    drop(stream);
+    assert!(
+        eventually(|| served.upstream.aborted_streams() == 1).await,
         "the upstream's log shows the request closed early"
     );
     served.assert_serving().await;
