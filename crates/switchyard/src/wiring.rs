@@ -10,12 +10,12 @@ use switchyard_core::Provider;
 use switchyard_gateway::{Gateway, ResponseStore, RouterHandle};
 use switchyard_router::{
     ChargeJournal, DEFAULT_JOURNAL_CAPACITY, MemoryLedger, RedbJournal, RedbLedger, Router,
-    SpendLedger,
+    RouterError, SpendLedger,
 };
 use tokio::task::JoinHandle;
 
 use crate::config::build::{self, BuiltProvider};
-use crate::config::{Config, ConfigError, ConfigErrorKind, Segment};
+use crate::config::{Config, ConfigError, ConfigErrorKind, FileConfig, Segment};
 
 /// The router built from a config, with the Ollama clients to warm up.
 #[derive(Debug)]
@@ -26,8 +26,118 @@ pub(crate) struct BuiltRouter {
     pub(crate) providers: Vec<BuiltProvider>,
 }
 
-fn router_error(e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::new(ConfigErrorKind::Router, e.to_string())
+/// A mistake only the router finds, at the key path where `file` has it (so its line can
+/// be found like any other config error's).
+fn router_error(file: &FileConfig, e: RouterError) -> ConfigError {
+    let code = e.reason_code();
+    let key = |k: &str| Segment::Key(k.to_owned());
+    // `route.rules[i]`, as the router labels a task rule.
+    let rule_at = |label: &str| -> Vec<Segment> {
+        match label.rsplit_once(".rules[").and_then(|(route, rest)| {
+            let i = rest.strip_suffix(']')?.parse().ok()?;
+            Some((route, i))
+        }) {
+            Some((route, i)) => vec![key("routes"), key(route), key("rules"), Segment::Index(i)],
+            None => Vec::new(),
+        }
+    };
+    // Where a glob list is written, and the glob's place in it.
+    let glob_at = |at: &str, glob: &str| -> Vec<Segment> {
+        let (mut segments, globs): (Vec<Segment>, Option<&Vec<String>>) =
+            if at == "policy.tools.never_to_cloud" {
+                (
+                    vec![key("policy"), key("tools"), key("never_to_cloud")],
+                    Some(&file.policy.tools.never_to_cloud),
+                )
+            } else if let Some(caller) = at
+                .strip_prefix("callers.")
+                .and_then(|c| c.strip_suffix(".tools.never_to_cloud"))
+            {
+                (
+                    vec![
+                        key("callers"),
+                        key(caller),
+                        key("tools"),
+                        key("never_to_cloud"),
+                    ],
+                    file.callers
+                        .get(caller)
+                        .and_then(|c| c.tools.as_ref())
+                        .map(|t| &t.never_to_cloud),
+                )
+            } else if let Some(label) = at.strip_suffix(".tools") {
+                let mut segments = rule_at(label);
+                let rule = match segments.as_slice() {
+                    [_, Segment::Key(route), _, Segment::Index(i)] => {
+                        file.routes.get(route).and_then(|r| r.rules.get(*i))
+                    }
+                    _ => None,
+                };
+                if !segments.is_empty() {
+                    segments.push(key("tools"));
+                }
+                (segments, rule.map(|r| &r.tools))
+            } else {
+                (Vec::new(), None)
+            };
+        if let Some(i) = globs.and_then(|g| g.iter().position(|x| x == glob)) {
+            segments.push(Segment::Index(i));
+        }
+        segments
+    };
+    let (segments, message) = match &e {
+        RouterError::InvalidRule { rule, why } => {
+            let mut segments = rule_at(rule);
+            if why.starts_with("`to:") && !segments.is_empty() {
+                segments.push(key("to"));
+            }
+            (segments, format!("{code}: {why}"))
+        }
+        RouterError::InvalidToolGlob { at, glob, why } => (
+            glob_at(at, glob),
+            format!("{code}: `{glob}` is not a valid glob ({why})"),
+        ),
+        RouterError::RuleLoop(cycle) => {
+            // The first step of the cycle: the rule of its first route that leads on.
+            let mut steps = cycle.split(" -> ");
+            let segments = match (steps.next(), steps.next()) {
+                (Some(from), Some(to)) => file
+                    .routes
+                    .get(from)
+                    .and_then(|r| r.rules.iter().position(|rule| rule.to == to))
+                    .map(|i| {
+                        vec![
+                            key("routes"),
+                            key(from),
+                            key("rules"),
+                            Segment::Index(i),
+                            key("to"),
+                        ]
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            (segments, e.to_string())
+        }
+        RouterError::EmptyRoute(route)
+        | RouterError::InvalidTarget { route, .. }
+        | RouterError::UnknownProvider { route, .. } => (
+            vec![key("routes"), key(route), key("targets")],
+            e.to_string(),
+        ),
+        RouterError::InvalidRouteName(route) => (vec![key("routes"), key(route)], e.to_string()),
+        RouterError::UnknownAllowedRoute { caller, .. } => (
+            vec![key("callers"), key(caller), key("allowed_routes")],
+            e.to_string(),
+        ),
+        RouterError::InvalidConcurrency(provider) => (
+            vec![key("providers"), key(provider), key("max_concurrency")],
+            e.to_string(),
+        ),
+        RouterError::InvalidHealth => (vec![key("health"), key("cooldowns_ms")], e.to_string()),
+        _ => (Vec::new(), e.to_string()),
+    };
+    ConfigError::new(ConfigErrorKind::Router, message).at(segments)
 }
 
 /// For the commands that only look (`models`, `route explain`): loads the config
@@ -114,8 +224,8 @@ pub(crate) fn new_router_with(
 ) -> Result<BuiltRouter, ConfigError> {
     let providers = build::build_providers(&config.file)?;
     let slots = providers.iter().map(|p| p.slot.clone()).collect();
-    let router =
-        Router::new(build::router_config(&config.file), slots, ledger).map_err(router_error)?;
+    let router = Router::new(build::router_config(&config.file), slots, ledger)
+        .map_err(|e| router_error(&config.file, e))?;
     Ok(BuiltRouter { router, providers })
 }
 
@@ -125,7 +235,7 @@ pub(crate) fn reload_router(current: &Router, config: &Config) -> Result<BuiltRo
     let slots = providers.iter().map(|p| p.slot.clone()).collect();
     let router = current
         .reload(build::router_config(&config.file), slots)
-        .map_err(router_error)?;
+        .map_err(|e| router_error(&config.file, e))?;
     Ok(BuiltRouter { router, providers })
 }
 

@@ -1,5 +1,5 @@
 //! The config file's shape: what a user writes, deserialized strictly (unknown keys are
-//! refused). Routing sections (`routes`, `policy`, `callers`, `health`, `retry`) use the
+//! refused, and so is an id written twice in `providers`, `routes` or `callers`). Routing sections (`routes`, `policy`, `callers`, `health`, `retry`) use the
 //! router's own config types, so the file and the router never drift apart.
 
 use std::collections::BTreeMap;
@@ -24,12 +24,15 @@ pub(crate) struct FileConfig {
     /// The HTTP server: address, API keys, limits.
     pub(crate) server: ServerSection,
     /// Upstreams by id (the `provider` in `provider/model`).
+    #[serde(deserialize_with = "unique_keys")]
     pub(crate) providers: BTreeMap<String, ProviderSection>,
     /// Route aliases.
+    #[serde(deserialize_with = "unique_keys")]
     pub(crate) routes: BTreeMap<String, RouteConfig>,
     /// Global routing policy.
     pub(crate) policy: PolicyConfig,
     /// Per-caller routing policy, keyed by API key id.
+    #[serde(deserialize_with = "unique_keys")]
     pub(crate) callers: BTreeMap<String, CallerPolicy>,
     /// Cooldowns and active probes.
     pub(crate) health: HealthConfig,
@@ -46,6 +49,112 @@ pub(crate) struct FileConfig {
     /// cooldowns, probe results, stored responses. Absent: everything stays in this
     /// process. Read at start.
     pub(crate) shared_state: Option<SharedStateSection>,
+}
+
+/// Part of the message of an id written twice (the error's line is then the second one's).
+pub(crate) const WRITTEN_TWICE: &str = "is written twice";
+
+/// A map whose keys must all differ: json5 hands every member to the map, so a repeated
+/// key would otherwise silently replace the first one's value. The error is raised while
+/// reading the second value, so its path ends with the key and its line is the second one.
+fn unique_keys<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    map.next_value_seed(Repeated(&key))?;
+                    // `Repeated` always fails; this is not reached.
+                    return Err(serde::de::Error::custom(format!("`{key}` {WRITTEN_TWICE}")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    deserializer.deserialize_map(Unique(std::marker::PhantomData))
+}
+
+/// The value of a repeated key: refused whatever it is.
+struct Repeated<'a>(&'a str);
+
+impl Repeated<'_> {
+    fn error<E: serde::de::Error>(&self) -> E {
+        E::custom(format!(
+            "`{}` {WRITTEN_TWICE} (each id may appear once; the later one would silently replace the earlier)",
+            self.0
+        ))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Repeated<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        // Through the deserializer, so the error carries the value's place in the file.
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Repeated<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` only once", self.0)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.error())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.error())
+    }
 }
 
 /// `shared_state: { url, password, ca_file, key_prefix, on_outage }`.

@@ -8,6 +8,7 @@ mod error;
 mod file;
 mod locate;
 mod secret;
+mod strict;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -182,12 +183,25 @@ fn locate_error(mut error: ConfigError, text: &str) -> ConfigError {
     error
 }
 
+/// Objects and arrays may not be nested deeper than this. Turning the parsed document into
+/// the config recurses once per level (serde buffers untagged values recursively), so a
+/// deeper file would overflow the stack; a real config is a handful of levels deep.
+pub(crate) const MAX_NESTING: usize = 128;
+
 fn deserialize(text: &str) -> Result<FileConfig, ConfigError> {
+    if let Some(line) = too_deep(text) {
+        return Err(ConfigError::new(
+            ConfigErrorKind::Syntax,
+            format!("objects and arrays are nested deeper than {MAX_NESTING} levels"),
+        )
+        .on_line(Some(line)));
+    }
     let mut de = json5::Deserializer::from_str(text).map_err(|e| {
         let (message, line) = json5_message(&e);
         ConfigError::new(ConfigErrorKind::Syntax, message).on_line(line)
     })?;
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // Integer fields are read strictly (json5 alone clamps `-1` or `2.5` into them).
+    serde_path_to_error::deserialize(strict::Strict(&mut de)).map_err(|e| {
         let segments = locate::from_serde_path(e.path());
         let (message, json5_line) = json5_message(e.inner());
         let kind = if message.starts_with("unknown field") {
@@ -195,9 +209,76 @@ fn deserialize(text: &str) -> Result<FileConfig, ConfigError> {
         } else {
             ConfigErrorKind::InvalidValue
         };
-        let line = locate::line_of(text, &segments).or(json5_line);
+        // A key written twice is found by its path at its first place; json5 knows the
+        // second one, where the mistake is.
+        let line = if message.contains(file::WRITTEN_TWICE) {
+            json5_line.or_else(|| locate::line_of(text, &segments))
+        } else {
+            locate::line_of(text, &segments).or(json5_line)
+        };
         ConfigError::new(kind, message).at(segments).on_line(line)
     })
+}
+
+/// The line where objects and arrays first nest deeper than [`MAX_NESTING`], if they do:
+/// a byte scan counting `[` and `{` outside strings and comments (no recursion, so it
+/// cannot overflow whatever the input).
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut line = 1usize;
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' | b'\'' => {
+                // A string: skip to its closing quote (escapes skip the next byte).
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    if c == b'\n' {
+                        line += 1;
+                    }
+                    if c == b'\\' {
+                        if bytes.get(i + 1) == Some(&b'\n') {
+                            line += 1;
+                        }
+                        i += 1;
+                    } else if c == b {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while bytes.get(i + 1).is_some_and(|&c| c != b'\n') {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while let Some(&c) = bytes.get(i) {
+                    if c == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        i += 1;
+                        break;
+                    }
+                    if c == b'\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The message of a json5 error without its location, and the location's line.

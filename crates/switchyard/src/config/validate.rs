@@ -73,8 +73,36 @@ fn validate_shared_state(file: &FileConfig) -> Result<(), ConfigError> {
                 switchyard_redis::RedisConfigError::CaFile(_) => "ca_file",
                 _ => at,
             };
-            invalid(path([key("shared_state"), key(at)]), e.to_string())
+            let message = hide_url_login(e.to_string(), shared.url.value());
+            invalid(path([key("shared_state"), key(at)]), message)
         })
+}
+
+/// `message` with the login details of `url` (what stands before its last `@`: user and
+/// password) masked wherever they appear, so a refusal quoting the URL never shows the
+/// password; the scheme and host stay, to say what is wrong.
+fn hide_url_login(message: String, url: &str) -> String {
+    let Some((before_at, _)) = url.rsplit_once('@') else {
+        return message;
+    };
+    // The login is what follows the scheme (`scheme://`, or a mangled `scheme:/`).
+    let login = match before_at.split_once("://") {
+        Some((_, login)) => login,
+        None => before_at
+            .split_once(':')
+            .map_or(before_at, |(_, rest)| rest.trim_start_matches('/')),
+    };
+    let mut message = message;
+    if !login.is_empty() {
+        message = message.replace(login, "***");
+    }
+    // The password alone too, in case a message quotes it apart from the user.
+    if let Some((_, password)) = login.split_once(':')
+        && !password.is_empty()
+    {
+        message = message.replace(password, "***");
+    }
+    message
 }
 
 fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
