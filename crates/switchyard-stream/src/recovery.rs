@@ -17,7 +17,8 @@
 //! A call object has a `name` and `arguments` or `parameters` (an object, a JSON string
 //! holding one, or `null`); an object with only `name` (and perhaps `type`, `id`) is a call
 //! without arguments. Objects with other keys and no arguments (a tool's description or
-//! configuration shown to the user) are not calls. Only names of tools offered in the
+//! configuration shown to the user) are not calls, nor is an object with a `description`
+//! (a tool's definition echoed back, schema and all). Only names of tools offered in the
 //! request become calls. A block's calls are taken all or none: when one of its objects is
 //! not a call, the whole block is released as the text it was, unchanged.
 //!
@@ -732,7 +733,8 @@ fn call_from_object(
     let Value::String(name) = obj.remove("name")? else {
         return None;
     };
-    if !offered.contains(&name) {
+    // A call never carries a description: this is the tool's definition echoed back.
+    if !offered.contains(&name) || obj.contains_key("description") {
         return None;
     }
     let args = match obj.remove("arguments").or_else(|| obj.remove("parameters")) {

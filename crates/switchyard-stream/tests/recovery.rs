@@ -526,6 +526,20 @@ fn an_object_with_a_tool_name_but_no_call_keys_stays_text() {
     }
 }
 
+/// A tool's definition echoed back (OpenAI's `{"type":"function","function":{...}}` with its
+/// `description` and `parameters` schema) is text, not a call with the schema as arguments.
+#[test]
+fn an_echoed_tool_definition_stays_text() {
+    for input in [
+        "{\"type\": \"function\", \"function\": {\"name\": \"search\", \"description\": \"Searches the web\", \"parameters\": {\"type\": \"object\", \"properties\": {\"q\": {\"type\": \"string\"}}}}}",
+        "{\"name\": \"search\", \"description\": \"Searches\", \"parameters\": {\"type\": \"object\"}}",
+    ] {
+        let o = run(&[input]);
+        assert!(o.calls.is_empty(), "{input:?} became {:?}", o.calls);
+        assert_eq!(o.text, input);
+    }
+}
+
 /// An object with only a `name` (perhaps with `type` and `id`) is a call without arguments,
 /// bare or in a block; `"arguments": null` too.
 #[test]
