@@ -107,9 +107,11 @@ pub async fn read_body_timed(
     .await
 }
 
-/// [`read_body_timed`] over any body stream: the whole body, at most `max` bytes, each
-/// chunk within the idle timeout and all of it within `total`; a transport error becomes
-/// `transport`'s error.
+/// [`read_body_timed`] over any body stream: the whole body, at most `max` bytes, its first
+/// byte within the first-token timeout (or the idle timeout after the head, the later: an
+/// upstream that answers its head at once and its body when the model is done is still in
+/// the first-token phase), each later chunk within the idle timeout, and all of it within
+/// `total`; a transport error becomes `transport`'s error.
 pub(crate) async fn read_stream_timed<S, E>(
     mut body: S,
     max: usize,
@@ -123,11 +125,16 @@ where
 {
     use futures::StreamExt as _;
     let total_deadline = timeouts.total.map(|t| started + t);
+    let (first_deadline, first_phase) = first_deadline(started, timeouts);
     let mut buf = BytesMut::new();
     loop {
         let now = Instant::now();
         let mut deadline = now + timeouts.idle;
         let mut phase = TimeoutPhase::Idle;
+        if buf.is_empty() && first_deadline > deadline {
+            deadline = first_deadline;
+            phase = first_phase;
+        }
         if let Some(total) = total_deadline {
             if total <= now {
                 // Checked here too: `timeout_at` never fires while the body is always ready.
@@ -166,6 +173,7 @@ fn body_stalled(
 ) -> ProviderError {
     let limit = match phase {
         TimeoutPhase::Total => timeouts.total.unwrap_or_default(),
+        TimeoutPhase::FirstToken => timeouts.first_token,
         _ => timeouts.idle,
     };
     ProviderError::new(

@@ -9,8 +9,9 @@ use crate::client::{BaseUrl, Timeouts};
 use crate::send::{read_body_timed, send_request};
 
 /// `POST url` with the JSON `body`; the whole answer body, at most `max` bytes. The wait
-/// for the answer is the first-token phase, the body read is bounded by the idle timeout
-/// (and `total` bounds both); a non-2xx answer is its classified error.
+/// for the answer and its first body byte is the first-token phase, the gaps between later
+/// body chunks are bounded by the idle timeout (and `total` bounds all of it); a non-2xx
+/// answer is its classified error.
 pub async fn post_json_whole(
     http: &reqwest::Client,
     url: &str,

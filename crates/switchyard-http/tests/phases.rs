@@ -443,3 +443,48 @@ async fn total_bounds_a_stream_read_by_a_slow_consumer() {
     // Ended by the deadline, not by the answer (300 lines read 10 ms apart take 3 s).
     assert!(tokens < 300, "{tokens} tokens, {took:?}");
 }
+
+/// A whole answer (`upstream_streaming: "as_client"`, embeddings, non-streamed generate)
+/// from an upstream that sends its headers at once and its body when the model is done:
+/// the wait for the first byte of the body is still the first-token phase (a cold model
+/// load), not an idle gap between chunks.
+#[tokio::test]
+async fn whole_answer_waiting_for_its_first_byte_is_in_the_first_token_phase() {
+    let url = server(
+        Duration::from_millis(1200),
+        Duration::from_millis(10),
+        vec!["a", "DONE"],
+    )
+    .await;
+    let t = timeouts(5000, 300);
+    let client = build_client(&ClientConfig {
+        timeouts: t,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let got = switchyard_http::post_json_whole(&client, &url, b"{}".to_vec(), &t, 1 << 20).await;
+    let body = got.unwrap_or_else(|e| panic!("cut before the first token deadline: {e}"));
+    assert_eq!(&body[..], b"a\nDONE\n");
+}
+
+/// Once a whole answer's body has started, a gap longer than the idle limit is an idle
+/// timeout (the first-token window is not given again).
+#[tokio::test]
+async fn whole_answer_stalled_after_its_first_byte_is_an_idle_timeout() {
+    let url = server(
+        Duration::from_millis(10),
+        Duration::from_millis(1200),
+        vec!["a", "DONE"],
+    )
+    .await;
+    let t = timeouts(5000, 300);
+    let client = build_client(&ClientConfig {
+        timeouts: t,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let err = switchyard_http::post_json_whole(&client, &url, b"{}".to_vec(), &t, 1 << 20)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Idle), "{err}");
+}
