@@ -700,9 +700,12 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
 
 // ---- point 5: upstream details only for admin keys and loopback --------------------------
 
-#[tokio::test]
-async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
-    const ADMIN: &str = "sk-admin";
+/// The admin key of [`with_an_admin_key_and_a_refusing_upstream`].
+const ADMIN: &str = "sk-admin";
+
+/// A gateway with a user key (`KEY`) and an admin key (`ADMIN`), where loopback callers are
+/// not admins, over an upstream that refuses connections.
+async fn with_an_admin_key_and_a_refusing_upstream() -> Served {
     let served = Served::start(GatewayConfig {
         keys: vec![
             ApiKey::new("user", KEY),
@@ -717,6 +720,12 @@ async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
     })
     .await;
     served.upstream.set_fault(Some(Fault::Refuse));
+    served
+}
+
+#[tokio::test]
+async fn upstream_urls_and_provider_details_are_shown_only_to_admin_keys() {
+    let served = with_an_admin_key_and_a_refusing_upstream().await;
     let upstream_host = served.upstream.addr().to_string();
     let body = chat_body(false);
 
@@ -1017,21 +1026,7 @@ async fn connection_close_from_the_client_closes_after_the_answer() {
 /// admin key does, in error answers and in `/readyz`.
 #[tokio::test]
 async fn an_admin_key_sent_as_x_api_key_sees_upstream_details() {
-    const ADMIN: &str = "sk-admin";
-    let served = Served::start(GatewayConfig {
-        keys: vec![
-            ApiKey::new("user", KEY),
-            ApiKey {
-                admin: true,
-                ..ApiKey::new("ops", ADMIN)
-            },
-        ],
-        // Every test caller is on loopback: pretend a proxy on this host forwards them.
-        loopback_is_admin: false,
-        ..config()
-    })
-    .await;
-    served.upstream.set_fault(Some(Fault::Refuse));
+    let served = with_an_admin_key_and_a_refusing_upstream().await;
     let upstream_host = served.upstream.addr().to_string();
     let body = serde_json::to_vec(&json!({
         "model": "chat",
