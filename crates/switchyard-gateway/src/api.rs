@@ -9,6 +9,19 @@ use switchyard_core::{ApiFamily, ErrorKind, ProviderError, TimeoutPhase};
 /// `application/json`.
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// Header slots a routed answer starts with: its content type (and `cache-control`,
+/// `x-accel-buffering` when streamed), the five routing headers, the request id and the
+/// length or date the server adds. Sized up front, the map never grows (a rehash) while
+/// they are inserted.
+const ROUTED_HEADER_SLOTS: usize = 12;
+
+/// An answer with room for a routed request's headers (see [`ROUTED_HEADER_SLOTS`]).
+pub(crate) fn routed_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.headers_mut() = http::HeaderMap::with_capacity(ROUTED_HEADER_SLOTS);
+    response
+}
+
 /// The API a request arrived on; decides the error shape and the stream encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Api {

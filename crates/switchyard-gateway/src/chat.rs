@@ -129,7 +129,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         started,
     };
     if chat.stream {
-        let mut response = Response::new(Body::empty());
+        let mut response = crate::api::routed_response(Body::empty());
         answer.routing_headers(response.headers_mut(), &routed);
         let encoder = answer.stream_encoder();
         let body = ChatBody::new(routed, encoder, account, api, started, router);
@@ -279,7 +279,7 @@ impl Answer {
                 &mut body,
             ),
         }
-        let mut response = Response::new(Body::from(body));
+        let mut response = crate::api::routed_response(Body::from(body));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
         self.routing_headers(response.headers_mut(), &routed);
         record_overhead(api, overhead(self.started, &routed));

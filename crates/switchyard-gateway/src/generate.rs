@@ -218,7 +218,7 @@ impl Answer {
                 ))
             },
         );
-        let mut response = Response::new(Body::from_stream(body));
+        let mut response = crate::api::routed_response(Body::from_stream(body));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -256,7 +256,7 @@ impl Answer {
             }
             _ => openai::encode_response(&answer, self.stamp(), &mut out),
         }
-        let mut response = Response::new(Body::from(out));
+        let mut response = crate::api::routed_response(Body::from(out));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
         Ok(response)
     }

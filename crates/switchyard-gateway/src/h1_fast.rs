@@ -200,7 +200,8 @@ fn parse(bytes: &[u8], headers: &mut Vec<HeaderAt>) -> Parsed {
 /// not make a valid `http` value (hyper then answers it).
 fn build_request(raw: &Bytes, head: &Head, headers: &[HeaderAt]) -> Option<Request<Body>> {
     let uri = Uri::from_maybe_shared(raw.slice(head.path.clone())).ok()?;
-    let mut map = HeaderMap::with_capacity(headers.len());
+    // One more for the request id the front layer adds when the client sent none.
+    let mut map = HeaderMap::with_capacity(headers.len() + 1);
     for at in headers {
         let name = HeaderName::from_bytes(raw.get(at.name.clone())?).ok()?;
         let value = HeaderValue::from_maybe_shared(raw.slice(at.value.clone())).ok()?;

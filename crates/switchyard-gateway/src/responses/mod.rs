@@ -258,7 +258,7 @@ fn streamed(
     started: Instant,
     router: Arc<Router>,
 ) -> Response {
-    let mut response = Response::new(Body::empty());
+    let mut response = crate::api::routed_response(Body::empty());
     chat::routing_headers(response.headers_mut(), &routed, started);
     let encoder = StreamEncoder::Responses(Box::new(sink));
     let body = ChatBody::new(routed, encoder, account, API, started, router);
