@@ -866,3 +866,25 @@ fn numbers_that_do_not_fit_an_unsigned_field_are_refused_not_clamped() {
         }
     }
 }
+
+// A `requests_per_minute` above 60,000 (one request a millisecond, the limiter's
+// resolution) used to be accepted and then admitted at 60,000 a minute after its burst:
+// the file said one limit and the gateway enforced another.
+#[test]
+fn a_requests_per_minute_finer_than_the_limiter_counts_is_refused() {
+    let key = |rpm: u64| {
+        format!(
+            "{{ server: {{ keys: [\n {{ id: 'ci', token: 'sk-ci', requests_per_minute: {rpm} }} ] }} }}"
+        )
+    };
+    let e = parse_str(&key(60_001), &no_env).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Invalid, "{e}");
+    assert_eq!(
+        e.path.as_deref(),
+        Some("server.keys[0].requests_per_minute"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("60000"), "{e}");
+    let c = parse_str(&key(60_000), &no_env).unwrap();
+    assert_eq!(c.server.keys[0].requests_per_minute, Some(60_000));
+}

@@ -4,6 +4,11 @@
 
 use std::collections::BTreeSet;
 
+/// The highest `requests_per_minute` a key may have: the rate limiter (in-process and the
+/// shared-state script alike) spaces requests in whole milliseconds, so a larger figure
+/// would silently mean this one.
+pub(crate) const MAX_REQUESTS_PER_MINUTE: u32 = 60_000;
+
 use switchyard_router::{BudgetConfig, TargetStep};
 
 use super::error::{ConfigError, ConfigErrorKind};
@@ -159,6 +164,17 @@ fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
             return Err(invalid(
                 at("requests_per_minute"),
                 "must be above zero (or absent)",
+            ));
+        }
+        if k.requests_per_minute
+            .is_some_and(|n| n > MAX_REQUESTS_PER_MINUTE)
+        {
+            return Err(invalid(
+                at("requests_per_minute"),
+                format!(
+                    "must be at most {MAX_REQUESTS_PER_MINUTE} (one request a millisecond, \
+                     the limiter's resolution); leave it out for no limit"
+                ),
             ));
         }
         if k.tokens_per_minute == Some(0) {
