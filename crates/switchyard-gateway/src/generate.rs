@@ -17,7 +17,8 @@ use futures::StreamExt as _;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use switchyard_core::{
-    ChatEvent, ChatRequest, ChatStream, GenerateRequest, Message, Provider, ProviderError, Usage,
+    ChatEvent, ChatRequest, ChatStream, ContentPart, GenerateRequest, Image, Message, Provider,
+    ProviderError, Usage,
 };
 use switchyard_router::{Dispatch, RoutedStream, estimated_prompt_tokens};
 use switchyard_stream::generate::{Completion, ollama, openai};
@@ -59,24 +60,25 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         meta,
     } = admit(&shared, api, request).await?;
     let decoded = match api {
-        Api::Ollama => ollama::decode_request(&body),
-        _ => openai::decode_request(&body),
+        Api::Ollama => ollama::decode_request(&body).map(|g| (g, openai::ClientOptions::default())),
+        _ => openai::decode_request_with_options(&body),
     };
-    let mut generate = decoded.map_err(|e| ApiError::invalid(api, e.to_string()))?;
+    let (mut generate, options) = decoded.map_err(|e| ApiError::invalid(api, e.to_string()))?;
     drop(body);
     generate.meta = meta;
     authorize_model(api, caller.as_deref(), &generate.model)?;
-    let mut probe = ChatRequest::new(generate.model.clone(), Vec::new());
-    probe.meta = generate.meta.clone();
+    let probe = stand_in(&generate);
+    let prompt_tokens = estimated_prompt_tokens(&probe);
     let call = GenerateCall(generate);
     let router = shared.router.load_full();
     let routed = router
         .route_with(&probe, &call)
         .await
         .map_err(|failure| crate::skipped::refusal(api, failure))?;
+    drop(probe);
     let GenerateCall(generate) = call;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()))
-        .with_prompt_estimate(|| prompt_tokens_estimate(&generate));
+        .with_prompt_estimate(|| prompt_tokens);
     let now = SystemTime::now();
     let created_at = time::rfc3339(now);
     let answer = Answer {
@@ -86,6 +88,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         id: format!("cmpl-{}", generate.meta.request_id),
         created: time::unix_secs(now),
         created_at,
+        include_usage: options.include_usage,
     };
     let mut headers = http::HeaderMap::new();
     routing_headers(&mut headers, &routed, started);
@@ -99,16 +102,34 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     Ok(response)
 }
 
-/// The router's prompt estimate (`estimated_prompt_tokens`) of `generate`'s text: what a
-/// completion that ends without usage is charged against the key's tokens per minute.
-fn prompt_tokens_estimate(generate: &GenerateRequest) -> u64 {
-    let texts = [
-        generate.system.as_deref(),
-        Some(generate.prompt.as_str()),
-        generate.suffix.as_deref(),
-    ];
-    let messages = texts.into_iter().flatten().map(Message::user).collect();
-    estimated_prompt_tokens(&ChatRequest::new(String::new(), messages))
+/// The chat request the router plans and checks policy on for `generate`: its model and
+/// metadata, the system prompt, prompt and suffix as message text (the prompt estimate:
+/// context windows, task rules, the spend estimate of an answer without usage), one image
+/// part per image (vision capability), `think` (thinking capability) and the sampling
+/// options. The images are empty placeholders: planning reads only that there are images,
+/// and the estimate does not count them, so their bytes are not copied.
+fn stand_in(generate: &GenerateRequest) -> ChatRequest {
+    let mut messages = Vec::with_capacity(3);
+    if let Some(system) = generate.system.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(Message::system(system));
+    }
+    let mut user = Message::user(generate.prompt.as_str());
+    user.content.extend(generate.images.iter().map(|_| {
+        ContentPart::Image(Image::Base64 {
+            media_type: None,
+            data: String::new(),
+        })
+    }));
+    messages.push(user);
+    if let Some(suffix) = generate.suffix.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(Message::user(suffix));
+    }
+    let mut probe = ChatRequest::new(generate.model.clone(), messages);
+    probe.think = generate.think;
+    probe.options = generate.options.clone();
+    probe.stream = generate.stream;
+    probe.meta = generate.meta.clone();
+    probe
 }
 
 /// The completion call at the end of a routed request.
@@ -135,6 +156,9 @@ struct Answer {
     id: String,
     created: u64,
     created_at: String,
+    /// `/v1/completions`: the client asked for the usage chunk at the end of a stream
+    /// (`stream_options.include_usage`).
+    include_usage: bool,
 }
 
 impl Answer {
@@ -150,7 +174,10 @@ impl Answer {
     fn encode(&mut self, event: &ChatEvent, usage: Option<&Usage>, out: &mut Vec<u8>) {
         match self.api {
             Api::Ollama => self.ollama.encode(event, out),
-            _ => openai::encode_event(event, usage, self.stamp(), out),
+            _ => {
+                let usage = usage.filter(|_| self.include_usage);
+                openai::encode_event(event, usage, self.stamp(), out);
+            }
         }
     }
 

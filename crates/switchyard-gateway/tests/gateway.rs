@@ -2761,3 +2761,456 @@ async fn tokens_per_minute_hold_when_the_client_leaves_before_the_usage() {
     );
     h.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Review: metrics, embeddings and completions against the documented behaviour
+
+/// `switchyard_fallbacks_total` is documented (crates/switchyard-router/src/metrics.rs,
+/// `FALLBACKS_TOTAL`) as "requests served by a target other than the first planned one
+/// (`fallback_after_<code>`, `overflow_queue_full`, ...)". A request served by a retry on
+/// its route's one and only target was served by the first planned target, so it is no
+/// fallback; today it is counted as one, labelled `reason="retry"`.
+#[tokio::test]
+async fn a_retry_on_the_first_planned_target_is_not_counted_as_a_fallback() {
+    let routes = json!({ "routes": { "chat": { "targets": ["up/test-model"] } },
+                         "retry": { "max_retries": 1, "base_backoff_ms": 300 } });
+    let h = Harness::start_with_routes(
+        Kind::Ollama,
+        UpstreamConfig::default(),
+        gateway_config(),
+        routes,
+    )
+    .await;
+    h.upstream.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    // The fault clears right after the first try: the retry on the same target serves.
+    let send = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "stream": false,
+                      "messages": [{"role": "user", "content": "Hi"}]}))
+        .send();
+    let clear = async {
+        assert!(eventually(|| h.upstream.chat_request_count() >= 1).await);
+        h.upstream.set_fault(None);
+    };
+    let (r, ()) = tokio::join!(send, clear);
+    let r = r.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(r.headers()["x-switchyard-route-reason"], "retry");
+    let _ = r.text().await.unwrap();
+    assert_eq!(h.upstream.chat_request_count(), 2, "one try and one retry");
+
+    let metrics = http()
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_fallbacks_total{") && l.contains("reason=\"retry\""))
+        .collect();
+    assert!(
+        counted.is_empty(),
+        "served by the first planned target, yet counted as a fallback: {counted:?}"
+    );
+    h.shutdown().await;
+}
+
+/// OpenAI's embeddings reference (`input`): "The input must not exceed the max input tokens
+/// for the model, cannot be an empty string, and any array must be 2048 dimensions or
+/// less." The gateway already refuses an empty list and token arrays with a 400 naming
+/// `input` (embed/openai.rs); an empty string (alone or in the list) is sent upstream.
+#[tokio::test]
+async fn openai_embeddings_refuse_an_empty_string_input() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    for input in [json!(""), json!([""]), json!(["abc", ""])] {
+        let r = post_json(
+            &h,
+            "/v1/embeddings",
+            None,
+            json!({"model": "chat", "input": input}),
+        )
+        .await;
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "input {input}: {body}");
+        assert!(body.contains("input"), "the error names `input`: {body}");
+    }
+    assert_eq!(
+        embed_requests(&h.upstream),
+        0,
+        "nothing reached the upstream"
+    );
+    h.shutdown().await;
+}
+
+/// OpenAI's completions reference, `stream_options.include_usage`: "If set, an additional
+/// chunk will be streamed before the `data: [DONE]` message ... the `choices` field will
+/// always be an empty array" (docs/WIRE.md says the same for chat: "With
+/// `stream_options.include_usage`, a last chunk has `choices: []` and `usage`"). The chat
+/// endpoint honours it (`include_usage`); a streamed `/v1/completions` answer always sends
+/// the `choices: []` usage chunk, which a client that did not ask for it reads as a chunk
+/// without `choices[0]`.
+#[tokio::test]
+async fn streamed_completions_send_the_usage_chunk_only_when_asked() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let frames = |body: &str| -> Vec<Value> {
+        body.split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .collect()
+    };
+    let usage_chunks = |chunks: &[Value]| {
+        chunks
+            .iter()
+            .filter(|c| c["choices"].as_array().is_some_and(Vec::is_empty))
+            .count()
+    };
+    // Asked: one usage chunk.
+    let asked = post_json(
+        &h,
+        "/v1/completions",
+        None,
+        json!({"model": "chat", "prompt": "hi", "stream": true,
+               "stream_options": {"include_usage": true}}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(usage_chunks(&frames(&asked)), 1, "{asked}");
+    // Not asked: none.
+    let body = post_json(
+        &h,
+        "/v1/completions",
+        None,
+        json!({"model": "chat", "prompt": "hi", "stream": true}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    let chunks = frames(&body);
+    assert_eq!(
+        usage_chunks(&chunks),
+        0,
+        "a usage chunk (`choices: []`) the client did not ask for: {body}"
+    );
+    assert!(
+        chunks.iter().all(|c| c["usage"].is_null()),
+        "usage the client did not ask for: {body}"
+    );
+    h.shutdown().await;
+}
+
+/// `/v1/completions` parameters the gateway cannot honour are refused, not silently
+/// dropped: the chat decoder refuses `n` above 1 (stream/openai/request.rs: "`n` above 1 is
+/// `RequestError::Unsupported`") and DECISIONS.md refuses completion batches ("token arrays
+/// and batches are a 400 naming `prompt`"). OpenAI's completions reference: `n` "How many
+/// completions to generate for each prompt", `echo` "Echo back the prompt in addition to
+/// the completion", `logprobs` "Include the log probabilities on the `logprobs` most likely
+/// output tokens". Today each is ignored and a plain single completion comes back with 200.
+#[tokio::test]
+async fn completions_refuse_or_honour_n_echo_and_logprobs() {
+    let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
+    let prompt = "Say hi";
+    let cases = [
+        ("n", json!(2)),
+        ("echo", json!(true)),
+        ("logprobs", json!(2)),
+    ];
+    let mut ignored = Vec::new();
+    for (field, value) in cases {
+        let mut body = json!({"model": "chat", "prompt": prompt});
+        body[field] = value;
+        let r = post_json(&h, "/v1/completions", None, body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        if status == 400 {
+            let message = v["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(field),
+                "{field}: the refusal names it: {v}"
+            );
+            continue;
+        }
+        assert_eq!(status, 200, "{field}: {v}");
+        let honoured = match field {
+            "n" => v["choices"].as_array().map(Vec::len) == Some(2),
+            "echo" => v["choices"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(prompt)),
+            _ => !v["choices"][0]["logprobs"].is_null(),
+        };
+        if !honoured {
+            ignored.push(format!("`{field}`: {v}"));
+        }
+    }
+    h.shutdown().await;
+    assert!(ignored.is_empty(), "silently ignored: {ignored:#?}");
+}
+
+/// A real Ollama client whose model listing waits `delay` first (a slow `/api/tags`), and
+/// which notes how long the router waited on that listing.
+#[derive(Debug)]
+struct SlowListing {
+    inner: Arc<dyn Provider>,
+    delay: Duration,
+    listing_waited: Arc<std::sync::Mutex<Duration>>,
+}
+
+#[async_trait::async_trait]
+impl Provider for SlowListing {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.inner.chat(request).await
+    }
+
+    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
+        let start = std::time::Instant::now();
+        tokio::time::sleep(self.delay).await;
+        let listed = self.inner.models().await;
+        *self.listing_waited.lock().unwrap() += start.elapsed();
+        listed
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.inner.health().await
+    }
+}
+
+/// `x-switchyard-overhead-ms` / `switchyard_gateway_overhead_seconds`: "time since the
+/// request arrived minus time spent waiting on upstreams" (chat.rs `OVERHEAD_HEADER`,
+/// telemetry.rs `GATEWAY_OVERHEAD_SECONDS`; README: "time the gateway itself spent").
+/// Listing a local upstream's models before a bare name is planned (router.rs
+/// `refresh_local_catalogs_for`, up to `CATALOG_TIMEOUT` = 5 s) is waiting on an upstream,
+/// and is counted as such when the same listing happens at dispatch (route.rs `dispatch`,
+/// after `exec_start`); before planning it is counted as the gateway's own overhead.
+#[tokio::test]
+async fn waiting_on_an_upstream_model_listing_is_not_gateway_overhead() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let listing_waited = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let slow = SlowListing {
+        inner: provider(Kind::Ollama, &upstream, Locality::Local),
+        delay: Duration::from_millis(600),
+        listing_waited: listing_waited.clone(),
+    };
+    let slot = ProviderSlot::new("up", Arc::new(slow), Locality::Local);
+    let router = router_over(vec![slot], json!({}));
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    // A bare model name: the local catalog is listed first (it was never listed).
+    let r = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "test-model", "stream": false,
+                      "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let overhead_ms: f64 = r.headers()["x-switchyard-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let _ = r.text().await.unwrap();
+    let waited = *listing_waited.lock().unwrap();
+    assert!(
+        waited >= Duration::from_millis(600),
+        "the listing was waited on"
+    );
+    // The gateway's own time cannot hold the whole wait on the upstream's listing.
+    assert!(
+        overhead_ms < waited.as_secs_f64() * 1000.0,
+        "overhead {overhead_ms} ms includes the {waited:?} spent waiting on the upstream's model list"
+    );
+    h.shutdown().await;
+}
+
+/// A real OpenAI-compatible client whose completions break off after their first text, as
+/// an upstream that drops the connection would (no usage reaches the gateway).
+#[derive(Debug)]
+struct CompletionBreaksOff {
+    inner: Arc<dyn Provider>,
+}
+
+#[async_trait::async_trait]
+impl Provider for CompletionBreaksOff {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.inner.chat(request).await
+    }
+
+    async fn generate(
+        &self,
+        request: &switchyard_core::GenerateRequest,
+        model: &str,
+    ) -> Result<ChatStream, ProviderError> {
+        let mut upstream = self.inner.generate(request, model).await?;
+        let first = loop {
+            match upstream.next().await {
+                Some(Ok(ChatEvent::TextDelta { text })) => break text,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Err(ProviderError::ended_early("no text")),
+            }
+        };
+        let events = vec![
+            Ok(ChatEvent::TextDelta { text: first }),
+            Err(ProviderError::new(
+                switchyard_core::ErrorKind::StreamEndedEarly,
+                "the upstream broke off",
+            )),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+
+    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
+        self.inner.models().await
+    }
+
+    async fn health(&self) -> Result<(), ProviderError> {
+        self.inner.health().await
+    }
+}
+
+/// DECISIONS.md, "A priced answer without usage is charged an estimate": "one the client
+/// abandons or the upstream breaks off had none and cost 0, although the upstream bills it
+/// ... The estimate is the planner's prompt figure plus the output bytes the upstream sent
+/// / 4" (also ARCHITECTURE.md, Budgets); and "Generate and legacy completions are routed
+/// the same way ... budgets". A completion stands in for the planner as a message-less
+/// request (generate.rs `probe`), so the planner's prompt figure is 0 and a priced
+/// completion that breaks off is charged nothing for its prompt: prompts of any size go
+/// past the cap. (The gateway's own tokens-per-minute estimate already counts the prompt,
+/// generate.rs `prompt_tokens_estimate`; the spend estimate does not.)
+#[tokio::test]
+async fn a_priced_completion_that_breaks_off_is_charged_its_prompt_estimate() {
+    let cloud = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let local = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut priced = switchyard_core::ModelInfo::new("test-model", Locality::Cloud);
+    // A dollar per input token, nothing per output token.
+    priced.price = Some(switchyard_core::Price {
+        input_usd_per_mtok: 1_000_000.0,
+        output_usd_per_mtok: 0.0,
+        ..Default::default()
+    });
+    let breaks_off = CompletionBreaksOff {
+        inner: provider(Kind::OpenAi, &cloud, Locality::Cloud),
+    };
+    let mut cloud_slot = ProviderSlot::new("cloud", Arc::new(breaks_off), Locality::Cloud);
+    cloud_slot.models = vec![priced];
+    let router = router_over(
+        vec![cloud_slot],
+        json!({ "routes": { "c": { "targets": ["cloud/test-model"] } },
+                "policy": { "budget": { "usd_per_day": 5.0 } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, local, router, gateway_config()).await;
+    // 40 bytes of prompt: an estimate of 10 tokens, $10, over the $5 cap.
+    let prompt = "word ".repeat(8);
+    let body = json!({"model": "c", "prompt": prompt, "stream": true});
+    let r = post_json(&h, "/v1/completions", None, body.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("broke off") || text.contains("error"),
+        "{text}"
+    );
+    // The estimate reached the cap: the cloud target is out.
+    let r = post_json(&h, "/v1/completions", None, body).await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        status, 429,
+        "a prompt of ~10 tokens at $1 a token was charged nothing: {text}"
+    );
+    assert!(text.contains("budget"), "{text}");
+    cloud.shutdown().await;
+    h.shutdown().await;
+}
+
+/// README: "plans skip models that lack what a request needs (tools, vision, thinking,
+/// context window)", and embeddings and completion are "all routed under the same policy
+/// as chat" (DECISIONS.md: "Generate and legacy completions are routed the same way");
+/// ARCHITECTURE.md: a target whose model's context window is under the estimated prompt
+/// is "left out of the plan before anything is sent" (`context_window_exceeded`). A chat
+/// skips the small model; a completion with the same prompt is planned as a message-less
+/// request (generate.rs `probe`), so the small model is sent a prompt it cannot hold.
+#[tokio::test]
+async fn a_completion_skips_a_model_whose_context_window_is_too_small_like_a_chat() {
+    let upstream = TestUpstream::start(UpstreamConfig::default().model(ModelSpec::new("small")))
+        .await
+        .unwrap();
+    let mut small = switchyard_core::ModelInfo::new("small", Locality::Local);
+    small.context_window = Some(16);
+    let mut slot = ProviderSlot::new(
+        "up",
+        provider(Kind::Ollama, &upstream, Locality::Local),
+        Locality::Local,
+    );
+    slot.models = vec![
+        small,
+        switchyard_core::ModelInfo::new("test-model", Locality::Local),
+    ];
+    let router = router_over(
+        vec![slot],
+        json!({ "routes": { "r": { "targets": ["up/small", "up/test-model"] } } }),
+    );
+    let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
+    // About 100 estimated tokens (400 bytes / 4): over the small model's 16.
+    let prompt = "word ".repeat(80);
+
+    // A chat: the small model is left out.
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        None,
+        json!({"model": "r", "messages": [{"role": "user", "content": prompt}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let skipped = r.headers()["x-switchyard-skipped"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        skipped.contains("up/small=context_window_exceeded"),
+        "{skipped}"
+    );
+    let _ = r.text().await.unwrap();
+
+    // The same prompt as a completion, on both APIs.
+    for (path, body) in [
+        ("/v1/completions", json!({"model": "r", "prompt": prompt})),
+        (
+            "/api/generate",
+            json!({"model": "r", "prompt": prompt, "stream": false}),
+        ),
+    ] {
+        let r = post_json(&h, path, None, body).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let target = r.headers()["x-switchyard-target"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let _ = r.text().await.unwrap();
+        assert_eq!(
+            target, "up/test-model",
+            "{path}: a prompt over the small model's context window was sent to it"
+        );
+    }
+    h.shutdown().await;
+}

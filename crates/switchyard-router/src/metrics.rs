@@ -23,8 +23,11 @@ pub const REQUEST_DURATION_SECONDS: &str = "switchyard_request_duration_seconds"
 pub const QUEUE_DEPTH: &str = "switchyard_queue_depth";
 /// Gauge `{provider}`: requests holding a slot.
 pub const IN_FLIGHT: &str = "switchyard_in_flight";
-/// Counter `{reason}`: requests served by a target other than the first planned one
-/// (`fallback_after_<code>`, `overflow_queue_full`, ...).
+/// Counter `{reason}`: requests served by a target other than the first planned one: any
+/// target after an earlier one failed (`fallback_after_<code>`, `overflow_queue_full`), or
+/// a later step of the route (`fallback`, `overflow_queue_depth`, `cooling_last_resort`).
+/// A retry that serves on the route's first step (`retry`) and a balanced group's pick are
+/// not counted.
 pub const FALLBACKS_TOTAL: &str = "switchyard_fallbacks_total";
 /// Counter `{target, kind}`: tokens, `kind` = `prompt` or `completion`.
 pub const TOKENS_TOTAL: &str = "switchyard_tokens_total";

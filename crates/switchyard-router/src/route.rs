@@ -149,12 +149,14 @@ impl Router {
         self.inner
             .observe_tool_set(request, &request_id, started_at);
         self.inner.read_shared_state(request).await;
+        let (planned, catalog_wait) = self.inner.plan_with_fresh_catalogs(request).await;
         let start = Start {
             request_id,
             started,
             started_at,
+            catalog_wait,
         };
-        match self.inner.plan_with_fresh_catalogs(request).await {
+        match planned {
             Ok(plan) => run(self.inner.clone(), plan, request, start, call).await,
             Err(e) => {
                 let e = *e;
@@ -243,19 +245,33 @@ impl Inner {
 
     /// Plans `request`, knowing the local catalogs first (a bare name goes to the least
     /// exposed provider offering it) and refreshing stale catalogs once when the model is
-    /// unknown (it may have been discovered since the last refresh).
+    /// unknown (it may have been discovered since the last refresh). Also answers how long
+    /// it waited on those model listings (upstream wait, not the gateway's own time).
     async fn plan_with_fresh_catalogs(
         &self,
         request: &ChatRequest,
-    ) -> Result<Plan, Box<crate::plan::PlanError>> {
-        self.refresh_local_catalogs_for(&request.model).await;
+    ) -> (Result<Plan, Box<crate::plan::PlanError>>, Duration) {
+        let mut waited = waited_on(self.refresh_local_catalogs_for(&request.model)).await;
         let planned = self.plan(request);
         if matches!(&planned, Err(e) if e.unknown_model) && self.any_catalog_stale() {
-            self.refresh_catalogs().await;
-            return self.plan(request);
+            waited += waited_on(self.refresh_catalogs()).await;
+            return (self.plan(request), waited);
         }
-        planned
+        (planned, waited)
     }
+}
+
+/// Runs `refresh` (a catalog refresh) and answers how long it waited on upstreams. One that
+/// finishes on its first poll (nothing to refresh, the usual case) reads no clock and
+/// counts as no wait; otherwise the wait is measured from its first pending poll.
+async fn waited_on(refresh: impl Future<Output = ()>) -> Duration {
+    let mut refresh = std::pin::pin!(refresh);
+    if futures::poll!(refresh.as_mut()).is_ready() {
+        return Duration::ZERO;
+    }
+    let since = Instant::now();
+    refresh.await;
+    since.elapsed()
 }
 
 /// When and as what a request started.
@@ -263,6 +279,8 @@ struct Start {
     request_id: String,
     started: Instant,
     started_at: std::time::SystemTime,
+    /// Time spent waiting on upstream model listings before planning (upstream wait).
+    catalog_wait: Duration,
 }
 
 /// The attempts and skipped targets of a request being routed. If the `route` future is
@@ -281,6 +299,9 @@ struct Progress {
     started_at: std::time::SystemTime,
     /// When the plan started to run (the upstream wait is measured from here).
     exec_start: Instant,
+    /// Time spent waiting on upstream model listings before planning, added to the
+    /// upstream wait.
+    catalog_wait: Duration,
     failed: Vec<Attempt>,
     skipped: Vec<SkippedTarget>,
     decided: bool,
@@ -309,6 +330,7 @@ impl Progress {
             started: start.started,
             started_at: start.started_at,
             exec_start: Instant::now(),
+            catalog_wait: start.catalog_wait,
             failed: Vec::new(),
             skipped,
             decided: false,
@@ -497,6 +519,9 @@ struct FirstEvent {
     ttft: Duration,
     queue_wait: Duration,
     reason: ReasonCode,
+    /// Served by a target other than the first planned one: a later route step, or any
+    /// target after an earlier one failed (counted in `switchyard_fallbacks_total`).
+    fallback: bool,
 }
 
 impl Target<'_> {
@@ -556,18 +581,14 @@ impl Target<'_> {
             );
             match sent.await {
                 Ok((stream, first)) => {
-                    let reason = match (last_err, tries) {
-                        (_, t) if t > 0 => ReasonCode::Retry,
-                        (Some(e), _) => ReasonCode::fallback_after(e.kind()),
-                        (None, _) => planned.reason,
-                    };
                     let won = FirstEvent {
                         permit,
                         stream,
                         first,
                         ttft: dispatched.elapsed(),
                         queue_wait,
-                        reason,
+                        reason: served_reason(planned, last_err, tries),
+                        fallback: after_failure || planned.step > 0,
                     };
                     return Tried::Served(Box::new(self.serve(slot, won, progress)));
                 }
@@ -621,7 +642,7 @@ impl Target<'_> {
         slot.admission.gauges.set_up(true);
         let metrics = inner.target_metrics.get(inner, &planned.target);
         metrics.ttft.record(ttft.as_secs_f64());
-        if reason != ReasonCode::Primary && reason != ReasonCode::GroupBalanced {
+        if won.fallback {
             ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())
                 .increment(1);
         }
@@ -658,11 +679,35 @@ impl Target<'_> {
             record,
             price,
             started: progress.started,
-            upstream_wait: progress.exec_start.elapsed(),
+            upstream_wait: progress.catalog_wait + progress.exec_start.elapsed(),
             offered: std::mem::take(&mut progress.offered),
             metrics,
             prompt_tokens_estimate: self.plan.prompt_tokens_estimate,
         })
+    }
+}
+
+/// Why the target `planned` served after `tries` retries on it; `last_err`: the failure of
+/// the target tried before it, if any. An earlier target's failure is why it serves
+/// (`fallback_after_<code>`, `overflow_queue_full`), whether on its first try or a retry;
+/// `retry` replaces only the reason of the route's first step (`primary`,
+/// `group_balanced`): a later step or a cooling target keeps the reason it was planned with.
+fn served_reason(
+    planned: &PlannedTarget,
+    last_err: Option<&ProviderError>,
+    tries: u32,
+) -> ReasonCode {
+    match last_err {
+        Some(e) => ReasonCode::fallback_after(e.kind()),
+        None if tries > 0
+            && matches!(
+                planned.reason,
+                ReasonCode::Primary | ReasonCode::GroupBalanced
+            ) =>
+        {
+            ReasonCode::Retry
+        }
+        None => planned.reason,
     }
 }
 
@@ -735,5 +780,30 @@ mod tests {
             assert!(d < Duration::from_millis(base * 3 / 2 + 1), "{d:?}");
         }
         assert!(backoff(u64::MAX, 40) > Duration::ZERO);
+    }
+
+    #[test]
+    fn an_earlier_failure_wins_over_a_retry_and_retry_is_only_for_the_first_step() {
+        let planned = |step, reason| PlannedTarget {
+            target: crate::record::TargetRef {
+                provider: "p".into(),
+                model: "m".into(),
+                locality: Locality::Local,
+            },
+            slot: 0,
+            step,
+            reason,
+            deferred: None,
+        };
+        let refused = ProviderError::new(ErrorKind::ConnectRefused, "refused");
+        let first = planned(0, ReasonCode::Primary);
+        assert_eq!(served_reason(&first, None, 0), ReasonCode::Primary);
+        assert_eq!(served_reason(&first, None, 1), ReasonCode::Retry);
+        let later = planned(1, ReasonCode::Fallback);
+        assert_eq!(
+            served_reason(&later, Some(&refused), 1),
+            ReasonCode::FallbackAfter(ErrorKind::ConnectRefused)
+        );
+        assert_eq!(served_reason(&later, None, 1), ReasonCode::Fallback);
     }
 }

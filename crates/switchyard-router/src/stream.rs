@@ -203,8 +203,9 @@ impl RoutedStream {
         &self.skipped
     }
 
-    /// Time spent waiting on upstreams so far: queue waits, upstream calls up to the first
-    /// event, retry back-offs, and polls of this stream that were pending.
+    /// Time spent waiting on upstreams so far: model listings before planning (a bare name's
+    /// local catalogs, a refresh for an unknown model), queue waits, upstream calls up to
+    /// the first event, retry back-offs, and polls of this stream that were pending.
     pub fn upstream_wait(&self) -> Duration {
         match self.pending_since {
             Some(since) => self.upstream_wait + since.elapsed(),

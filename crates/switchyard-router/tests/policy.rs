@@ -359,6 +359,45 @@ async fn transient_errors_are_retried_on_the_same_target_boundedly() {
     local.shutdown().await;
 }
 
+/// Review: a fallback target that serves on its own retry is still a fallback. README
+/// (`x-switchyard-route-reason`: "why it served (`primary`, `fallback`,
+/// `fallback_after_<code>`, ...)"), `ReasonCode::FallbackAfter` ("A later target served after
+/// an error of this kind on an earlier one") and `switchyard_fallbacks_total` ("requests
+/// served by a target other than the first planned one (`fallback_after_<code>`, ...)"):
+/// the earlier target's failure is why this target serves. Today the reason is `retry`, so
+/// the header, the decision record and the fallback counter lose the fallback and its cause.
+#[tokio::test]
+async fn a_fallback_served_on_its_own_retry_is_recorded_as_fallback_after_the_first_error() {
+    let cloud = cloud_upstream().await;
+    cloud.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model", "cloud/gpt-test"] } },
+                      "retry": { "max_retries": 1, "base_backoff_ms": 300 } });
+    let (router, records) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
+
+    // The local target refuses (not retried); the cloud is busy once, then serves its retry.
+    let req = request("chat");
+    let clear = async {
+        eventually("first cloud try", || cloud.chat_request_count() >= 1).await;
+        cloud.set_fault(None);
+    };
+    let (routed, ()) = tokio::join!(route(&router, &req), clear);
+    let s = routed.expect("the cloud's retry serves");
+    assert_eq!(s.served_by().to_string(), "cloud/gpt-test");
+    assert_eq!(s.attempts().len(), 2, "local refused, cloud busy once");
+    assert_eq!(s.attempts()[0].reason_code, "connect_refused");
+    assert_eq!(
+        s.reason(),
+        "fallback_after_connect_refused",
+        "the served target is a fallback after the local target refused"
+    );
+    drain(s).await;
+    assert_eq!(records.last().reason, "fallback_after_connect_refused");
+    cloud.shutdown().await;
+}
+
 #[tokio::test]
 async fn errors_that_are_not_fallback_eligible_do_not_fall_back() {
     let local = TestUpstream::start(UpstreamConfig::default())

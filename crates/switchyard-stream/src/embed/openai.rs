@@ -41,14 +41,23 @@ struct WireRequest {
 
 /// Decodes a `/v1/embeddings` body; the vectors' encoding the client asked for. Token
 /// arrays as input are refused (`input`): the gateway cannot know the upstream's tokenizer.
+/// An empty string, alone or in the list, is refused too (`input`; OpenAI: the input
+/// "cannot be an empty string").
 pub fn decode_request(body: &[u8]) -> Result<(EmbedRequest, EncodingFormat), RequestError> {
     let wire: WireRequest = decode_body(body)?;
     let input = match wire.input {
+        Value::String(s) if s.is_empty() => {
+            return Err(RequestError::field("input", "cannot be an empty string"));
+        }
         Value::String(s) => vec![s],
         Value::Array(items) => items
             .into_iter()
             .enumerate()
             .map(|(i, v)| match v {
+                Value::String(s) if s.is_empty() => Err(RequestError::field(
+                    format!("input[{i}]"),
+                    "cannot be an empty string",
+                )),
                 Value::String(s) => Ok(s),
                 _ => Err(RequestError::unsupported(
                     format!("input[{i}]"),

@@ -37,12 +37,69 @@ struct WireRequest {
     frequency_penalty: Option<f64>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<WireStreamOptions>,
+    #[serde(default)]
+    n: Option<u32>,
+    #[serde(default)]
+    echo: Option<bool>,
+    #[serde(default)]
+    logprobs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct WireStreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// What a `/v1/completions` client asked of the answer's form, beside the request itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// `stream_options.include_usage`: a streamed answer ends with a `choices: []` chunk
+    /// carrying `usage` (pass the usage to [`encode_event`] only then).
+    pub include_usage: bool,
 }
 
 /// Decodes a `/v1/completions` body. Only string prompts are served (one string, or a list
-/// of one): token arrays and batches are refused naming `prompt`.
+/// of one): token arrays and batches are refused naming `prompt`. What the gateway cannot
+/// honour is refused naming the field ([`RequestError::Unsupported`]): `n` above 1,
+/// `echo: true`, and `logprobs` as a number.
 pub fn decode_request(body: &[u8]) -> Result<GenerateRequest, RequestError> {
+    decode_request_with_options(body).map(|(req, _)| req)
+}
+
+/// [`decode_request`], with the [`ClientOptions`] of the answer's form
+/// (`stream_options.include_usage`).
+pub fn decode_request_with_options(
+    body: &[u8],
+) -> Result<(GenerateRequest, ClientOptions), RequestError> {
     let wire: WireRequest = decode_body(body)?;
+    if wire.n.is_some_and(|n| n > 1) {
+        return Err(RequestError::unsupported(
+            "n",
+            "only one completion per request is supported",
+        ));
+    }
+    if wire.echo == Some(true) {
+        return Err(RequestError::unsupported(
+            "echo",
+            "echoing the prompt is not supported",
+        ));
+    }
+    if wire.logprobs.is_some() {
+        return Err(RequestError::unsupported(
+            "logprobs",
+            "log probabilities are not supported",
+        ));
+    }
+    let options = ClientOptions {
+        include_usage: wire
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+    };
     let prompt = match wire.prompt {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
@@ -75,7 +132,7 @@ pub fn decode_request(body: &[u8]) -> Result<GenerateRequest, RequestError> {
         ..GenerateRequest::default()
     };
     req.meta.client_api = Some(ApiFamily::OpenAi);
-    Ok(req)
+    Ok((req, options))
 }
 
 #[derive(Serialize)]
@@ -296,7 +353,8 @@ fn write_chunk(
 }
 
 /// Appends the SSE frames for one event: text as a chunk; `Done` as the finish chunk, the
-/// usage chunk (with the usage seen before it) and `data: [DONE]`.
+/// usage chunk (with the usage seen before it; pass `None` when the client did not ask for
+/// it, [`ClientOptions::include_usage`]) and `data: [DONE]`.
 pub fn encode_event(event: &ChatEvent, usage: Option<&Usage>, stamp: Stamp<'_>, out: &mut Vec<u8>) {
     match event {
         ChatEvent::TextDelta { text } => {
@@ -337,4 +395,36 @@ pub fn encode_response(answer: &Completion, stamp: Stamp<'_>, out: &mut Vec<u8>)
     };
     let usage = answer.usage.unwrap_or_default();
     write_chunk(stamp, Some(choice), Some(&usage), false, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_fields_are_refused_by_name_and_defaults_pass() {
+        for (body, field) in [
+            (r#"{"model":"m","prompt":"hi","n":2}"#, "n"),
+            (r#"{"model":"m","prompt":"hi","echo":true}"#, "echo"),
+            (r#"{"model":"m","prompt":"hi","logprobs":0}"#, "logprobs"),
+        ] {
+            let e = decode_request(body.as_bytes()).unwrap_err();
+            assert_eq!(e.path(), Some(field), "{body}: {e}");
+        }
+        let body = r#"{"model":"m","prompt":"hi","n":1,"echo":false,"logprobs":null}"#;
+        let (req, options) = decode_request_with_options(body.as_bytes()).unwrap();
+        assert_eq!(req.prompt, "hi");
+        assert!(!options.include_usage);
+    }
+
+    #[test]
+    fn include_usage_is_read_from_stream_options() {
+        let body =
+            r#"{"model":"m","prompt":"hi","stream":true,"stream_options":{"include_usage":true}}"#;
+        let (_, options) = decode_request_with_options(body.as_bytes()).unwrap();
+        assert!(options.include_usage);
+        let body = r#"{"model":"m","prompt":"hi","stream":true,"stream_options":null}"#;
+        let (_, options) = decode_request_with_options(body.as_bytes()).unwrap();
+        assert!(!options.include_usage);
+    }
 }
