@@ -62,7 +62,9 @@ pub struct FramesMeta {
     pub response_id: Option<String>,
     /// The last `sequence_number` the upstream sent.
     pub last_sequence: Option<u64>,
-    /// The upstream sent its own final event (completed, incomplete, failed or error).
+    /// The upstream sent its own final event (`response.completed`, `.incomplete` or
+    /// `.failed`). An `error` event alone does not end it: the upstream's `response.failed`
+    /// after it is still forwarded.
     pub ended: bool,
     /// The final response object (JSON) of a finished answer.
     pub final_response: Option<String>,

@@ -1,5 +1,5 @@
 //! Input items as `GET /v1/responses/{id}/input_items` lists them: each with an `id`, paged
-//! with `order`, `limit` and `after` like OpenAI's list endpoints.
+//! with `order`, `limit`, `after` and `before` like OpenAI's list endpoints.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -43,6 +43,8 @@ pub(crate) struct Page {
     limit: Option<String>,
     #[serde(default)]
     after: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,7 +57,9 @@ pub(crate) struct ItemList<'a> {
 }
 
 /// One page of `items`: newest first unless `order=asc`, at most `limit` (1-100, default
-/// 20), after the item `after`.
+/// 20), after the item `after` and before the item `before` (both exclusive, in that order).
+/// With `before` and no `after`, the page is the `limit` items right before `before` (paging
+/// backwards), and `has_more` says whether there are more before them.
 pub(crate) fn list<'a>(items: &'a [Value], page: &Page) -> Result<ItemList<'a>, String> {
     let limit = match page.limit.as_deref() {
         None => 20,
@@ -72,16 +76,27 @@ pub(crate) fn list<'a>(items: &'a [Value], page: &Page) -> Result<ItemList<'a>, 
         Some(other) => return Err(format!("`order` must be `asc` or `desc`, got `{other}`")),
     }
     let id_of = |v: &'a Value| v.get("id").and_then(Value::as_str);
+    let position = |cursor: &str, name: &str| {
+        ordered
+            .iter()
+            .position(|v| id_of(v) == Some(cursor))
+            .ok_or_else(|| format!("`{name}`: no input item `{cursor}` in this response"))
+    };
     let start = match page.after.as_deref() {
         None => 0,
-        Some(after) => ordered
-            .iter()
-            .position(|v| id_of(v) == Some(after))
-            .map(|p| p + 1)
-            .ok_or_else(|| format!("`after`: no input item `{after}` in this response"))?,
+        Some(after) => position(after, "after")? + 1,
     };
-    let rest = ordered.get(start..).unwrap_or_default();
-    let data: Vec<&Value> = rest.iter().take(limit).copied().collect();
+    let end = match page.before.as_deref() {
+        None => ordered.len(),
+        Some(before) => position(before, "before")?,
+    };
+    let rest = ordered.get(start..end.max(start)).unwrap_or_default();
+    let window = if page.before.is_some() && page.after.is_none() {
+        rest.get(rest.len().saturating_sub(limit)..)
+    } else {
+        rest.get(..limit.min(rest.len()))
+    };
+    let data: Vec<&Value> = window.unwrap_or_default().to_vec();
     Ok(ItemList {
         object: "list",
         first_id: data.first().and_then(|v| id_of(v)),
@@ -129,6 +144,7 @@ mod tests {
             order: Some("asc".into()),
             limit: Some("1".into()),
             after: Some("msg_x_in0".into()),
+            before: None,
         };
         let page = list(&items, &asc).unwrap();
         assert_eq!(page.data.len(), 1);
@@ -139,5 +155,40 @@ mod tests {
             ..Page::default()
         };
         assert!(list(&items, &bad).unwrap_err().contains("limit"));
+    }
+
+    #[test]
+    fn before_pages_backwards_in_the_listing_order() {
+        let items = with_ids(
+            "resp_x",
+            (0..5).map(|i| json!({"id": format!("m{i}")})).collect(),
+        );
+        let ids = |page: &ItemList<'_>| -> Vec<String> {
+            page.data
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let page = |order: &str, limit: Option<&str>, after: Option<&str>, before: &str| Page {
+            order: Some(order.into()),
+            limit: limit.map(Into::into),
+            after: after.map(Into::into),
+            before: Some(before.into()),
+        };
+        let asc = list(&items, &page("asc", None, None, "m3")).unwrap();
+        assert_eq!(ids(&asc), ["m0", "m1", "m2"]);
+        assert!(!asc.has_more);
+        let desc = list(&items, &page("desc", None, None, "m3")).unwrap();
+        assert_eq!(ids(&desc), ["m4"]);
+        let near = list(&items, &page("asc", Some("2"), None, "m4")).unwrap();
+        assert_eq!(ids(&near), ["m2", "m3"]);
+        assert!(near.has_more);
+        let between = list(&items, &page("asc", Some("1"), Some("m0"), "m3")).unwrap();
+        assert_eq!(ids(&between), ["m1"]);
+        assert!(between.has_more);
+        let crossed = list(&items, &page("asc", None, Some("m3"), "m1")).unwrap();
+        assert!(crossed.data.is_empty());
+        let unknown = list(&items, &page("asc", None, None, "nope")).unwrap_err();
+        assert!(unknown.contains("`before`"), "{unknown}");
     }
 }

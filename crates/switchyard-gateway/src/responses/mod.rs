@@ -452,7 +452,7 @@ pub(crate) async fn delete(
     }
 }
 
-/// `GET /v1/responses/{id}/input_items` (`order`, `limit`, `after`).
+/// `GET /v1/responses/{id}/input_items` (`order`, `limit`, `after`, `before`).
 pub(crate) async fn input_items(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,

@@ -86,19 +86,38 @@ struct WireFunctionDelta<'a> {
     arguments: Option<&'a RawValue>,
 }
 
+/// A chunk's or a completion's `usage`.
 #[derive(Debug, Deserialize, Clone, Copy)]
 struct WireUsage {
     #[serde(default)]
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+}
+
+/// `usage.prompt_tokens_details`: the prompt tokens read from the prompt cache, a part of
+/// `prompt_tokens`.
+#[derive(Debug, Deserialize, Clone, Copy)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 impl WireUsage {
+    /// The usage with OpenAI's cached prompt tokens (counted inside `prompt_tokens`) kept
+    /// apart in `cache_read_tokens`, as [`Usage`] counts them.
     fn to_usage(self) -> Usage {
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        let cached = self
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
         Usage {
-            prompt_tokens: count(self.prompt_tokens),
+            prompt_tokens: count(Some(prompt.saturating_sub(cached))),
             completion_tokens: count(self.completion_tokens),
+            cache_read_tokens: count(Some(cached)),
             ..Usage::default()
         }
     }
@@ -307,6 +326,7 @@ impl State {
                 let wire = WireUsage {
                     prompt_tokens,
                     completion_tokens,
+                    prompt_tokens_details: None,
                 };
                 self.usage = Some(wire.to_usage());
             }
@@ -610,4 +630,70 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         usage: resp.usage.map(WireUsage::to_usage),
         extras: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    fn cached(prompt: u32, completion: u32, cached: u32) -> Usage {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cache_read_tokens: cached,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_kept_apart_streamed_and_whole() {
+        let usage = r#"{"prompt_tokens":1000,"completion_tokens":5,"total_tokens":1005,"prompt_tokens_details":{"cached_tokens":800}}"#;
+        let mut dec = OpenAiStreamDecoder::new();
+        let mut out = Vec::new();
+        let stream = format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"finish_reason\":\"stop\"}}]}}\n\n\
+             data: {{\"choices\":[],\"usage\":{usage}}}\n\ndata: [DONE]\n\n"
+        );
+        dec.feed(stream.as_bytes(), &mut out).unwrap();
+        dec.finish(&mut out).unwrap();
+        assert!(
+            out.contains(&ChatEvent::Usage(cached(200, 5, 800))),
+            "{out:?}"
+        );
+
+        let whole = format!(
+            r#"{{"choices":[{{"index":0,"message":{{"content":"Hi"}},"finish_reason":"stop"}}],"usage":{usage}}}"#
+        );
+        let resp = decode_response(whole.as_bytes()).unwrap();
+        assert_eq!(resp.usage, Some(cached(200, 5, 800)));
+
+        // No details (or `null` ones): nothing cached; more cached than prompt saturates.
+        for (usage, want) in [
+            (
+                r#"{"prompt_tokens":7,"completion_tokens":1}"#,
+                cached(7, 1, 0),
+            ),
+            (
+                r#"{"prompt_tokens":7,"completion_tokens":1,"prompt_tokens_details":null}"#,
+                cached(7, 1, 0),
+            ),
+            (
+                r#"{"prompt_tokens":7,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":null,"audio_tokens":0}}"#,
+                cached(7, 1, 0),
+            ),
+            (
+                r#"{"prompt_tokens":7,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}"#,
+                cached(0, 1, 9),
+            ),
+        ] {
+            let body = format!(
+                r#"{{"choices":[{{"index":0,"message":{{"content":"x"}}}}],"usage":{usage}}}"#
+            );
+            assert_eq!(
+                decode_response(body.as_bytes()).unwrap().usage,
+                Some(want),
+                "{usage}"
+            );
+        }
+    }
 }

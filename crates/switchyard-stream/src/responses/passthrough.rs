@@ -4,7 +4,8 @@
 //! (output, usage, the end) are read for routing and accounting
 //! ([`PassThroughDecoder`] for SSE, [`decode_whole`] for a whole response object).
 //! [`encode_failure`] writes the closing `error` and `response.failed` events when the
-//! upstream broke off without its own.
+//! upstream broke off without its own ([`encode_failed`] only the `response.failed`, after
+//! the upstream's own `error`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -156,14 +157,31 @@ struct ResponseUsage {
     input_tokens: u32,
     #[serde(default)]
     output_tokens: u32,
+    #[serde(default)]
+    input_tokens_details: Option<InputTokensDetails>,
+}
+
+/// `usage.input_tokens_details`: the input tokens read from the prompt cache, a part of
+/// `input_tokens`.
+#[derive(Deserialize, Default, Clone, Copy)]
+struct InputTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u32>,
 }
 
 impl ResponseObject {
+    /// The usage, cached input tokens kept apart from `prompt_tokens` as [`Usage`] counts
+    /// them.
     fn usage_event(&self) -> Option<ChatEvent> {
         self.usage.map(|u| {
+            let cached = u
+                .input_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
             ChatEvent::Usage(Usage {
-                prompt_tokens: u.input_tokens,
+                prompt_tokens: u.input_tokens.saturating_sub(cached),
                 completion_tokens: u.output_tokens,
+                cache_read_tokens: cached,
                 ..Usage::default()
             })
         })
@@ -210,8 +228,14 @@ fn call_arguments(item: &Item) -> String {
 /// [`RawFrames`] unchanged (`event:` and `data:` lines; comments and `id:` lines are not
 /// kept). Yields text and reasoning deltas, tool calls (start when announced, arguments
 /// and end when done), usage and the end from `response.completed` / `incomplete`; the
-/// upstream's `response.failed` or `error` event is passed on and ends the stream as an
-/// error.
+/// upstream's `response.failed` is passed on and ends the stream as an error.
+///
+/// The upstream's `error` event is passed on too, and the upstream's events after it are
+/// still passed on (nothing more is decoded from them) up to its terminal
+/// `response.failed`, which ends the stream as the `error` event's error: clients such as
+/// Codex read a failure only from `response.failed`. An upstream that ends without one
+/// gets the decoder's own `response.failed` ([`encode_failed`]) after its bytes. The
+/// bytes held meanwhile are bounded by [`switchyard_core::MAX_PENDING_FRAME_BYTES`].
 #[derive(Debug)]
 pub struct PassThroughDecoder {
     framer: SseFramer,
@@ -219,6 +243,9 @@ pub struct PassThroughDecoder {
     /// `output_index` of each tool call, in call order.
     calls: Vec<u64>,
     ended: bool,
+    /// The error of the upstream's `error` event, once one came: the stream ends with it
+    /// at the upstream's `response.failed` (or at the end of its body).
+    failed: Option<ProviderError>,
 }
 
 impl PassThroughDecoder {
@@ -229,6 +256,7 @@ impl PassThroughDecoder {
             frames,
             calls: Vec::new(),
             ended: false,
+            failed: None,
         }
     }
 
@@ -261,6 +289,18 @@ impl PassThroughDecoder {
         };
         if let Some(seq) = event.sequence_number {
             self.frames.update_meta(|m| m.last_sequence = Some(seq));
+        }
+        if let Some(err) = &self.failed {
+            // After the upstream's `error`: its events go on unread up to its terminal one.
+            if matches!(
+                event.kind.as_ref(),
+                "response.failed" | "response.completed" | "response.incomplete"
+            ) {
+                self.ended = true;
+                self.frames.update_meta(|m| m.ended = true);
+                return Err(err.clone());
+            }
+            return Ok(());
         }
         match event.kind.as_ref() {
             "response.created" => {
@@ -297,10 +337,9 @@ impl PassThroughDecoder {
                 return Err(response.failure());
             }
             "error" => {
-                self.ended = true;
-                self.frames.update_meta(|m| m.ended = true);
+                // Not the end yet: the upstream's `response.failed` follows.
                 let error = json!({"message": event.message, "code": event.code});
-                return Err(failure_of(Some(&error), "the upstream reported an error"));
+                self.failed = Some(failure_of(Some(&error), "the upstream reported an error"));
             }
             _ => {}
         }
@@ -397,12 +436,27 @@ impl EventDecoder for PassThroughDecoder {
             }
         }
         if self.ended {
-            Ok(())
-        } else {
-            Err(ProviderError::ended_early(
-                "the upstream's Responses stream ended without response.completed",
-            ))
+            return Ok(());
         }
+        if let Some(err) = self.failed.take() {
+            // The upstream's `error` without its `response.failed`: close with our own.
+            let meta = self.frames.meta();
+            let mut closing = Vec::new();
+            encode_failed(
+                &err,
+                meta.response_id.as_deref(),
+                meta.last_sequence,
+                &mut closing,
+            );
+            if self.frames.push(&closing) {
+                self.ended = true;
+                self.frames.update_meta(|m| m.ended = true);
+            }
+            return Err(err);
+        }
+        Err(ProviderError::ended_early(
+            "the upstream's Responses stream ended without response.completed",
+        ))
     }
 }
 
@@ -467,26 +521,48 @@ pub fn encode_failure(
     last_sequence: Option<u64>,
     out: &mut Vec<u8>,
 ) {
-    let message = if err.message().is_empty() {
-        err.reason_code()
-    } else {
-        err.message()
-    };
-    let code = err.reason_code();
-    let mut seq = last_sequence.map_or(0, |s| s + 1);
+    let (code, message) = code_and_message(err);
+    let seq = last_sequence.map_or(0, |s| s + 1);
     let error = json!({"type": "error", "code": code, "message": message, "param": null,
         "sequence_number": seq});
-    seq += 1;
+    write_event(out, "error", &error);
+    encode_failed(err, response_id, Some(seq), out);
+}
+
+/// The closing `response.failed` alone, for a stream whose upstream sent its `error`
+/// event but ended without its `response.failed`; its sequence number continues the
+/// upstream's.
+pub fn encode_failed(
+    err: &ProviderError,
+    response_id: Option<&str>,
+    last_sequence: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    let (code, message) = code_and_message(err);
+    let seq = last_sequence.map_or(0, |s| s + 1);
     let failed = json!({"type": "response.failed", "sequence_number": seq, "response": {
         "id": response_id.unwrap_or_default(), "object": "response", "status": "failed",
         "error": {"code": code, "message": message}, "output": []}});
-    for (name, data) in [("error", error), ("response.failed", failed)] {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(data.to_string().as_bytes());
-        out.extend_from_slice(b"\n\n");
-    }
+    write_event(out, "response.failed", &failed);
+}
+
+/// The error's code and message (the code when it has no message).
+fn code_and_message(err: &ProviderError) -> (&'static str, &str) {
+    let code = err.reason_code();
+    let message = if err.message().is_empty() {
+        code
+    } else {
+        err.message()
+    };
+    (code, message)
+}
+
+fn write_event(out: &mut Vec<u8>, name: &str, data: &Value) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(data.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

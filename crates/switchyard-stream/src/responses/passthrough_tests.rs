@@ -107,7 +107,7 @@ fn a_whole_response_carries_text_calls_usage_and_its_end() {
         {"type":"reasoning","summary":[{"type":"summary_text","text":"think"}]},
         {"type":"message","content":[{"type":"output_text","text":"Hello"}]},
         {"type":"custom_tool_call","call_id":"c","name":"apply_patch","input":"*** x"}],
-        "usage":{"input_tokens":3,"output_tokens":4}}"#;
+        "usage":{"input_tokens":3,"output_tokens":4,"input_tokens_details":{"cached_tokens":2}}}"#;
     let events = decode_whole(body).unwrap();
     assert_eq!(events[0], ChatEvent::thinking("think"));
     assert_eq!(events[1], ChatEvent::text("Hello"));
@@ -119,6 +119,15 @@ fn a_whole_response_carries_text_calls_usage_and_its_end() {
         }
     );
     assert_eq!(events.last(), Some(&ChatEvent::done(FinishReason::Length)));
+    assert_eq!(
+        events[events.len() - 2],
+        ChatEvent::Usage(Usage {
+            prompt_tokens: 1,
+            completion_tokens: 4,
+            cache_read_tokens: 2,
+            ..Usage::default()
+        })
+    );
     let failed = br#"{"status":"failed","error":{"code":"rate_limit_exceeded","message":"slow"}}"#;
     assert_eq!(
         decode_whole(failed).unwrap_err().kind(),
@@ -141,4 +150,52 @@ fn the_closing_events_continue_the_upstreams_sequence() {
     assert!(text.contains("\"sequence_number\":6"), "{text}");
     assert!(text.contains("\"id\":\"resp_up\""), "{text}");
     assert!(text.contains("event: response.failed"), "{text}");
+}
+
+const ERRORED: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_up\",\"status\":\"in_progress\"}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"output_index\":0,\"delta\":\"Hel\"}\n\n",
+    "event: error\ndata: {\"type\":\"error\",\"sequence_number\":2,\"code\":\"server_error\",\"message\":\"model crashed\"}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"output_index\":0,\"delta\":\"late\"}\n\n",
+);
+
+const FAILED: &str = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":4,\"response\":{\"id\":\"resp_up\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"model crashed\"}}}\n\n";
+
+#[test]
+fn after_an_error_event_the_upstreams_events_pass_up_to_its_response_failed() {
+    let stream = format!("{ERRORED}{FAILED}");
+    for split in [1, 9, stream.len()] {
+        let (events, raw, result) = run(stream.as_bytes(), split);
+        let err = result.unwrap_err();
+        assert!(err.message().contains("model crashed"), "{err}");
+        assert_eq!(events, vec![ChatEvent::text("Hel")], "split {split}");
+        assert_eq!(String::from_utf8(raw).unwrap(), stream, "split {split}");
+    }
+}
+
+#[test]
+fn an_error_event_without_response_failed_gets_our_own() {
+    let frames = RawFrames::new();
+    let mut decoder = PassThroughDecoder::new(frames.clone());
+    let mut events = Vec::new();
+    decoder.feed(ERRORED.as_bytes(), &mut events).unwrap();
+    assert!(
+        !frames.meta().ended,
+        "the upstream's response.failed may follow"
+    );
+    let err = decoder.finish(&mut events).unwrap_err();
+    assert!(err.message().contains("model crashed"), "{err}");
+    assert!(frames.meta().ended);
+    let mut raw = Vec::new();
+    frames.take_into(&mut raw);
+    let text = String::from_utf8(raw).unwrap();
+    let closing = text.strip_prefix(ERRORED).unwrap();
+    assert!(
+        closing.starts_with("event: response.failed\ndata: {"),
+        "{closing}"
+    );
+    assert!(closing.contains("\"sequence_number\":4"), "{closing}");
+    assert!(closing.contains("\"id\":\"resp_up\""), "{closing}");
+    assert!(closing.contains("model crashed"), "{closing}");
+    assert_eq!(closing.matches("event: ").count(), 1, "{closing}");
 }

@@ -179,6 +179,9 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
             "background responses are not supported; use stream: true",
         ));
     }
+    if let Some(metadata) = &wire.metadata {
+        check_metadata(metadata)?;
+    }
     let echo = echo_of(&wire);
     let store = wire.store.unwrap_or(true);
     let mut turns = Turns::default();
@@ -206,10 +209,11 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
             items
         }
     };
-    let tools = decode_tools(wire.tools, opts.drop_unsupported_tools)?;
+    let mut tools = decode_tools(wire.tools, opts.drop_unsupported_tools)?;
+    let tool_choice = decode_tool_choice(wire.tool_choice, &mut tools)?;
     let mut chat = ChatRequest::new(wire.model, turns.messages);
     chat.tools = tools.specs;
-    chat.tool_choice = decode_tool_choice(wire.tool_choice)?;
+    chat.tool_choice = tool_choice;
     chat.parallel_tool_calls = wire.parallel_tool_calls;
     chat.options = SamplingOptions {
         temperature: wire.temperature,
@@ -250,6 +254,51 @@ pub fn decode_request(body: &[u8], opts: &DecodeOptions) -> Result<ResponsesRequ
         input_items,
         echo,
     })
+}
+
+/// Most pairs `metadata` may hold (OpenAI's limit).
+const MAX_METADATA_PAIRS: usize = 16;
+/// Longest `metadata` key, in characters (OpenAI's limit).
+const MAX_METADATA_KEY_CHARS: usize = 64;
+/// Longest `metadata` value, in characters (OpenAI's limit).
+const MAX_METADATA_VALUE_CHARS: usize = 512;
+
+/// Checks `metadata` as OpenAI defines it: at most [`MAX_METADATA_PAIRS`] pairs of string
+/// keys (up to [`MAX_METADATA_KEY_CHARS`] characters) and string values (up to
+/// [`MAX_METADATA_VALUE_CHARS`] characters). Errors name `metadata` and the key.
+fn check_metadata(metadata: &Map<String, Value>) -> Result<(), RequestError> {
+    if metadata.len() > MAX_METADATA_PAIRS {
+        return Err(RequestError::field(
+            "metadata",
+            format!(
+                "at most {MAX_METADATA_PAIRS} pairs are allowed, got {}",
+                metadata.len()
+            ),
+        ));
+    }
+    for (key, value) in metadata {
+        if key.chars().count() > MAX_METADATA_KEY_CHARS {
+            let shown: String = key.chars().take(MAX_METADATA_KEY_CHARS).collect();
+            return Err(RequestError::field(
+                "metadata",
+                format!("the key {shown:?}... is longer than {MAX_METADATA_KEY_CHARS} characters"),
+            ));
+        }
+        let path = || format!("metadata.{key}");
+        let Value::String(text) = value else {
+            return Err(RequestError::field(
+                path(),
+                "metadata values must be strings",
+            ));
+        };
+        if text.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(RequestError::field(
+                path(),
+                format!("values are at most {MAX_METADATA_VALUE_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn think_of(effort: Option<&str>) -> Result<Option<Think>, RequestError> {
