@@ -128,6 +128,14 @@ pub struct OpaqueMark {
     pub json: String,
 }
 
+impl OpaqueMark {
+    /// The `index` of the marks the gateway itself writes into a whole answer for a block it
+    /// models: a `thinking` or `redacted_thinking` block of an answer whose blocks the plain
+    /// layout would misorder (see [`crate::ChatResponse::has_placed_thinking`]). The start
+    /// mark's JSON is the block as Anthropic writes it, the stop mark's is empty.
+    pub const PLACED: u32 = u32::MAX;
+}
+
 /// Token counts and timings for one answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -215,6 +223,10 @@ pub enum FinishReason {
 static TOOL_CALLS: FinishReason = FinishReason::ToolCalls;
 
 impl FinishReason {
+    /// Anthropic's `stop_reason` for an answer cut because the model's context window was
+    /// full, kept as [`FinishReason::Other`] (see [`FinishReason::is_cut`]).
+    pub const CONTEXT_WINDOW_EXCEEDED: &'static str = "model_context_window_exceeded";
+
     /// The reason to tell a client whose answer holds tool calls (`made_calls`): a plain
     /// stop becomes [`FinishReason::ToolCalls`] (the model waits for their results); a
     /// length, stop-sequence, content-filter or other stop is kept, since the upstream
@@ -234,15 +246,42 @@ impl FinishReason {
         }
     }
 
-    /// The reason as an OpenAI chat client may receive it: `stop`, `length`, `tool_calls`
-    /// or `content_filter`. Another upstream's reason (Anthropic's `pause_turn`, Ollama's
-    /// `unload`) reads as `stop`.
-    pub fn openai_str(&self) -> &'static str {
+    /// Whether the answer was cut for lack of room: the output limit was reached
+    /// ([`FinishReason::Length`]) or the context window was full (Anthropic's
+    /// [`FinishReason::CONTEXT_WINDOW_EXCEEDED`]).
+    ///
+    /// ```
+    /// use switchyard_core::FinishReason;
+    /// assert!(FinishReason::Length.is_cut());
+    /// assert!(FinishReason::Other(FinishReason::CONTEXT_WINDOW_EXCEEDED.into()).is_cut());
+    /// assert!(!FinishReason::Other("pause_turn".into()).is_cut());
+    /// ```
+    pub fn is_cut(&self) -> bool {
         match self {
-            FinishReason::Length => "length",
+            FinishReason::Length => true,
+            FinishReason::Other(r) => r == Self::CONTEXT_WINDOW_EXCEEDED,
+            _ => false,
+        }
+    }
+
+    /// The reason as an OpenAI chat client may receive it: `stop`, `length`, `tool_calls`
+    /// or `content_filter`. An answer cut for lack of room ([`FinishReason::is_cut`]) reads
+    /// as `length`; another upstream's reason (Anthropic's `pause_turn`, Ollama's `unload`)
+    /// as `stop`.
+    ///
+    /// ```
+    /// use switchyard_core::FinishReason;
+    /// assert_eq!(FinishReason::Other(FinishReason::CONTEXT_WINDOW_EXCEEDED.into()).openai_str(), "length");
+    /// assert_eq!(FinishReason::Other("pause_turn".into()).openai_str(), "stop");
+    /// ```
+    pub fn openai_str(&self) -> &'static str {
+        if self.is_cut() {
+            return "length";
+        }
+        match self {
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::ContentFilter => "content_filter",
-            FinishReason::Stop | FinishReason::StopSequence(_) | FinishReason::Other(_) => "stop",
+            _ => "stop",
         }
     }
 

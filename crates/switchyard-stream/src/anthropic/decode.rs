@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use switchyard_core::{
-    ChatEvent, ChatResponse, ErrorBody, FinishReason, MessageExtras, OpaqueMark, OpaquePart,
-    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
+    ChatEvent, ChatResponse, ErrorBody, FinishReason, OpaquePart, ProviderError, ResponseBuilder,
+    ToolCallAccumulator, Usage, classify_stream_error,
 };
 
 use crate::grain::DeltaGrain;
@@ -181,12 +181,18 @@ impl WireUsage {
     }
 }
 
-/// Our finish reason for Anthropic's `stop_reason` (and `stop_sequence`).
+/// Our finish reason for Anthropic's `stop_reason` (and `stop_sequence`). Anthropic's own
+/// reasons without a [`FinishReason`] of their own (`pause_turn`,
+/// `model_context_window_exceeded`) are kept as [`FinishReason::Other`], so that an
+/// Anthropic client gets them back as sent; other APIs read a context-window cut as a
+/// length stop ([`FinishReason::is_cut`]).
 pub(crate) fn finish_reason(stop_reason: &str, stop_sequence: Option<&str>) -> FinishReason {
     match (stop_reason, stop_sequence) {
         ("stop_sequence", Some(seq)) => FinishReason::StopSequence(seq.to_owned()),
         ("refusal", _) => FinishReason::ContentFilter,
-        ("pause_turn", _) => FinishReason::Other("pause_turn".to_owned()),
+        ("pause_turn" | FinishReason::CONTEXT_WINDOW_EXCEEDED, _) => {
+            FinishReason::Other(stop_reason.to_owned())
+        }
         (other, _) => FinishReason::parse(other),
     }
 }
@@ -616,6 +622,9 @@ enum WireWholeBlock {
 /// Decodes a whole (non-streamed) Anthropic `message` object. Text blocks with `citations`
 /// and blocks of types the gateway does not model (server tools) are kept verbatim in
 /// `extras.opaque`, for [`crate::anthropic::encode_response`]; their text is in `content`.
+/// The blocks are folded as the events of the same answer streamed would be (a
+/// [`ResponseBuilder`]), so that interleaved thinking blocks keep their own signatures and
+/// places ([`ChatResponse::has_placed_thinking`]).
 ///
 /// ```
 /// use switchyard_core::FinishReason;
@@ -633,91 +642,84 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
     let msg: WireMessage = crate::json_util::from_json_bytes(body).map_err(|e| {
         ProviderError::malformed(format!("the answer is not an Anthropic message: {e}"))
     })?;
-    let mut content = String::new();
-    let mut thinking: Option<String> = None;
-    let mut extras = MessageExtras::default();
-    let mut tool_calls = Vec::new();
     if msg.content.len() > MAX_CONTENT_BLOCKS {
         return Err(ProviderError::malformed(format!(
             "more than {MAX_CONTENT_BLOCKS} content blocks in one answer"
         )));
     }
+    let mut builder = ResponseBuilder::default();
+    let mut calls = 0u32;
     for (index, raw) in msg.content.iter().enumerate() {
         let block: WireWholeBlock = serde_json::from_str(raw.get()).map_err(|e| {
             ProviderError::malformed(format!("a content block is not an Anthropic block: {e}"))
         })?;
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         // Cited text and unknown blocks are kept verbatim for an Anthropic client.
-        let keep = |extras: &mut MessageExtras, part: OpaquePart, text_at: usize| {
-            let json = match part {
-                OpaquePart::Start => raw.get().to_owned(),
-                _ => String::new(),
-            };
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let mark = OpaqueMark {
-                text_at,
-                index,
-                part,
-                json,
-            };
-            extras.opaque.push(mark);
+        let start = || ChatEvent::Opaque {
+            index,
+            part: OpaquePart::Start,
+            json: raw.get().to_owned(),
         };
         match block {
             WireWholeBlock::Text {
                 text,
                 citations: Some(_),
             } => {
-                keep(&mut extras, OpaquePart::Start, content.len());
-                content.push_str(&text);
-                keep(&mut extras, OpaquePart::Stop, content.len());
+                builder.push(start())?;
+                builder.push(ChatEvent::text(text))?;
+                builder.push(opaque_stop(index))?;
             }
-            WireWholeBlock::Text { text, .. } => content.push_str(&text),
+            WireWholeBlock::Text { text, .. } => builder.push(ChatEvent::text(text))?,
             WireWholeBlock::Thinking {
-                thinking: t,
+                thinking,
                 signature,
             } => {
-                thinking.get_or_insert_with(String::new).push_str(&t);
-                if signature.is_some() {
-                    extras.thinking_signature = signature;
+                builder.push(ChatEvent::thinking(thinking))?;
+                if let Some(signature) = signature {
+                    builder.push(ChatEvent::ThinkingSignature { signature })?;
                 }
             }
-            WireWholeBlock::RedactedThinking { data } => extras.redacted_thinking.push(data),
+            WireWholeBlock::RedactedThinking { data } => {
+                builder.push(ChatEvent::RedactedThinking { data })?;
+            }
             WireWholeBlock::ToolUse { id, name, input } => {
-                let arguments = match input {
-                    Value::Object(map) => map,
-                    Value::Null => serde_json::Map::new(),
+                let fragment = match input {
+                    Value::Object(map) => Value::Object(map).to_string(),
+                    Value::Null => String::new(),
                     other => {
                         return Err(ProviderError::malformed(format!(
                             "tool call `{name}` ({id}) has an input that is not a JSON object: {other}"
                         )));
                     }
                 };
-                tool_calls.push(ToolCall {
+                let call = calls;
+                calls = calls.saturating_add(1);
+                builder.push(ChatEvent::ToolCallStart {
+                    index: call,
                     id,
                     name,
-                    arguments,
-                });
+                })?;
+                builder.push(ChatEvent::ToolCallArgs {
+                    index: call,
+                    fragment,
+                })?;
+                builder.push(ChatEvent::ToolCallEnd { index: call })?;
             }
             WireWholeBlock::Other => {
-                keep(&mut extras, OpaquePart::Start, content.len());
-                keep(&mut extras, OpaquePart::Stop, content.len());
+                builder.push(start())?;
+                builder.push(opaque_stop(index))?;
             }
         }
     }
-    let mut reason = finish_reason(
+    if let Some(u) = msg.usage {
+        builder.push(ChatEvent::Usage(u.to_usage()))?;
+    }
+    let reason = finish_reason(
         msg.stop_reason.as_deref().unwrap_or("end_turn"),
         msg.stop_sequence.as_deref(),
     );
-    if !tool_calls.is_empty() && reason == FinishReason::Stop {
-        reason = FinishReason::ToolCalls;
-    }
-    Ok(ChatResponse {
-        content,
-        thinking,
-        tool_calls,
-        finish_reason: reason,
-        usage: msg.usage.map(WireUsage::to_usage),
-        extras,
-    })
+    builder.push(ChatEvent::done(reason))?;
+    builder.finish()
 }
 
 impl crate::decoder::EventDecoder for AnthropicStreamDecoder {

@@ -14,11 +14,13 @@ use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, FinishReason, Provider
 /// The first event is `message_start` (with the input-token figure the caller gives, as
 /// the upstream's own count only arrives at the end); each run of text or thinking is one
 /// content block (`content_block_start`, `text_delta`/`thinking_delta`,
-/// `signature_delta`, `content_block_stop`); each tool call is a `tool_use` block whose
+/// `signature_delta`, `content_block_stop`; a signature ends its thinking block, so
+/// interleaved thinking blocks stay apart); each tool call is a `tool_use` block whose
 /// arguments stream as `input_json_delta`; redacted thinking is a `redacted_thinking`
 /// block. `Done` closes open blocks and writes `message_delta` — `stop_reason` `tool_use`
 /// whenever calls were made, `max_tokens` for a length stop, `stop_sequence` with the
-/// sequence, `end_turn` otherwise — with the usage, then `message_stop`. After `Done`, or
+/// sequence, an Anthropic upstream's own reason as sent ([`stop_reason`]), `end_turn`
+/// otherwise — with the usage, then `message_stop`. After `Done`, or
 /// after an error event, the encoder writes nothing more.
 ///
 /// [`ChatEvent::Opaque`] events (from an Anthropic upstream) are written verbatim: a start
@@ -99,9 +101,12 @@ impl AnthropicStreamEncoder {
                 let index = self.run(true, out);
                 delta(out, index, &Delta::Thinking { thinking: text });
             }
+            // A signature is a thinking block's last delta: thinking after it is a new block
+            // (interleaved thinking), as Anthropic streams it.
             ChatEvent::ThinkingSignature { signature } => {
                 let index = self.run(true, out);
                 delta(out, index, &Delta::Signature { signature });
+                self.close_run(out);
             }
             ChatEvent::RedactedThinking { data } => {
                 self.close_run(out);
@@ -306,7 +311,25 @@ impl AnthropicStreamEncoder {
     }
 }
 
-/// Anthropic's `stop_reason` (and `stop_sequence`) for a finish reason.
+/// Anthropic's own `stop_reason`s that have no [`FinishReason`] of their own: an Anthropic
+/// upstream's reason among them reaches an Anthropic client as sent.
+const PASSED_STOP_REASONS: [&str; 3] = [
+    "pause_turn",
+    "refusal",
+    FinishReason::CONTEXT_WINDOW_EXCEEDED,
+];
+
+/// Anthropic's `stop_reason` (and `stop_sequence`) for a finish reason. Anthropic's own
+/// reasons kept as [`FinishReason::Other`] (`pause_turn`, `model_context_window_exceeded`)
+/// pass through; another upstream's (Ollama's `unload`) reads as `end_turn`.
+///
+/// ```
+/// use switchyard_core::FinishReason;
+/// use switchyard_stream::anthropic::stop_reason;
+/// let cut = FinishReason::Other("model_context_window_exceeded".into());
+/// assert_eq!(stop_reason(&cut), ("model_context_window_exceeded", None));
+/// assert_eq!(stop_reason(&FinishReason::Other("unload".into())), ("end_turn", None));
+/// ```
 pub fn stop_reason(reason: &FinishReason) -> (&str, Option<&str>) {
     match reason {
         FinishReason::Stop => ("end_turn", None),
@@ -314,7 +337,7 @@ pub fn stop_reason(reason: &FinishReason) -> (&str, Option<&str>) {
         FinishReason::Length => ("max_tokens", None),
         FinishReason::ToolCalls => ("tool_use", None),
         FinishReason::ContentFilter => ("refusal", None),
-        FinishReason::Other(r) if r == "pause_turn" || r == "refusal" => (r, None),
+        FinishReason::Other(r) if PASSED_STOP_REASONS.contains(&r.as_str()) => (r, None),
         FinishReason::Other(_) => ("end_turn", None),
     }
 }
@@ -368,17 +391,25 @@ fn stop(out: &mut Vec<u8>, index: u32) {
 
 /// Appends a non-streamed Anthropic `message` object for a whole response. When the
 /// response kept pass-through blocks (`extras.opaque`: citations, server-tool blocks), the
-/// text and those blocks are rebuilt in the upstream's order.
+/// text and those blocks are rebuilt in the upstream's order; so are its thinking and
+/// redacted-thinking blocks, each with its own signature, when they stand there
+/// ([`ChatResponse::has_placed_thinking`]: interleaved thinking). Otherwise redacted
+/// thinking comes first, then the thinking block (when it has text or a signature), then
+/// the text; tool calls come last.
 pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: &mut Vec<u8>) {
     let mut content = Vec::with_capacity(2 + resp.tool_calls.len());
-    for data in &resp.extras.redacted_thinking {
-        content.push(Block::RedactedThinking { data });
-    }
-    if let Some(thinking) = resp.thinking.as_deref().filter(|t| !t.is_empty()) {
-        content.push(Block::Thinking {
-            thinking,
-            signature: resp.extras.thinking_signature.as_deref().unwrap_or(""),
-        });
+    if !resp.has_placed_thinking() {
+        for data in &resp.extras.redacted_thinking {
+            content.push(Block::RedactedThinking { data });
+        }
+        let thinking = resp.thinking.as_deref().unwrap_or("");
+        let signature = resp.extras.thinking_signature.as_deref().unwrap_or("");
+        if !thinking.is_empty() || !signature.is_empty() {
+            content.push(Block::Thinking {
+                thinking,
+                signature,
+            });
+        }
     }
     if !resp.content.is_empty() {
         content.push(Block::Text {
@@ -749,5 +780,103 @@ mod whole_message_tests {
             msg.write(&mut direct);
             prop_assert_eq!(String::from_utf8(direct).unwrap(), serde_json::to_string(&msg).unwrap());
         }
+    }
+}
+
+#[cfg(test)]
+mod thinking_block_tests {
+    //! Interleaved thinking blocks keep their own signatures and places, streamed and whole.
+
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::{Value, json};
+    use switchyard_core::{ChatEvent, FinishReason, ResponseBuilder};
+
+    use super::{AnthropicStreamEncoder, encode_response};
+    use crate::anthropic::decode_response;
+
+    /// Thinking A (sigA), a server tool, thinking B (sigB), text: a whole Anthropic message.
+    fn interleaved() -> Value {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "thinking", "thinking": "First thought.", "signature": "sigA"},
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                 "input": {"query": "x"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "thinking", "thinking": "Second thought.", "signature": "sigB"},
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "text", "text": "Answer."}
+            ],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 20}})
+    }
+
+    #[test]
+    fn a_whole_message_with_interleaved_thinking_comes_back_as_it_was() {
+        let want = interleaved();
+        let resp = decode_response(want.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            resp.thinking.as_deref(),
+            Some("First thought.Second thought.")
+        );
+        let mut out = Vec::new();
+        encode_response(&resp, "claude-x", "msg_1", &mut out);
+        let got: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(got, want);
+        // Folded from its events, as the gateway folds a stream, it is the same answer.
+        let mut b = ResponseBuilder::default();
+        for e in resp.to_events() {
+            b.push(e).unwrap();
+        }
+        assert_eq!(b.finish().unwrap(), resp);
+    }
+
+    #[test]
+    fn streamed_thinking_blocks_stay_apart_after_each_signature() {
+        let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+        let mut out = Vec::new();
+        for e in [
+            ChatEvent::thinking("A"),
+            ChatEvent::ThinkingSignature {
+                signature: "sigA".into(),
+            },
+            ChatEvent::thinking("B"),
+            ChatEvent::ThinkingSignature {
+                signature: "sigB".into(),
+            },
+            ChatEvent::text("Answer."),
+            ChatEvent::done(FinishReason::Stop),
+        ] {
+            enc.encode(&e, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        let starts = text.matches("\"type\":\"content_block_start\"").count();
+        assert_eq!(starts, 3, "{text}");
+        assert!(
+            text.contains(r#""index":1,"delta":{"type":"signature_delta","signature":"sigB"}"#)
+        );
+    }
+
+    #[test]
+    fn anthropics_own_stop_reasons_pass_through() {
+        for reason in ["model_context_window_exceeded", "pause_turn"] {
+            let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+            let mut out = Vec::new();
+            enc.encode(
+                &ChatEvent::done(FinishReason::Other(reason.into())),
+                &mut out,
+            );
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains(&format!(r#""stop_reason":"{reason}""#)),
+                "{text}"
+            );
+        }
+        let body = json!({"content": [], "stop_reason": "model_context_window_exceeded"});
+        let resp = decode_response(body.to_string().as_bytes()).unwrap();
+        let mut out = Vec::new();
+        encode_response(&resp, "m", "msg", &mut out);
+        let got: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(got["stop_reason"], "model_context_window_exceeded");
     }
 }

@@ -281,12 +281,15 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
 
 /// Ollama's `done_reason`: only ever `stop`, `length`, `load` or `unload` (WIRE.md). It never
 /// says `tool_calls` (a client learns of calls from the chunks), so `tool_calls` — and any
-/// reason Ollama clients do not know, such as `content_filter` — is sent as `stop`.
+/// reason Ollama clients do not know, such as `content_filter` — is sent as `stop`; an
+/// answer cut for lack of room (Anthropic's `model_context_window_exceeded`,
+/// [`FinishReason::is_cut`]) as `length`.
 /// Ollama's `done_reason` for `reason`: `stop`, `length`, `load` or `unload` only (chat
 /// and `/api/generate` alike).
 pub(crate) fn done_reason(reason: &FinishReason) -> &str {
     match reason {
         FinishReason::Length => "length",
+        FinishReason::Other(_) if reason.is_cut() => "length",
         FinishReason::Other(r) if r == "load" || r == "unload" => r,
         FinishReason::Stop
         | FinishReason::StopSequence(_)
@@ -309,6 +312,8 @@ mod done_reason_tests {
         assert_eq!(done_reason(&FinishReason::Other("unload".into())), "unload");
         assert_eq!(done_reason(&FinishReason::ContentFilter), "stop");
         assert_eq!(done_reason(&FinishReason::Other("end_turn".into())), "stop");
+        let cut = FinishReason::Other(FinishReason::CONTEXT_WINDOW_EXCEEDED.into());
+        assert_eq!(done_reason(&cut), "length");
     }
 }
 

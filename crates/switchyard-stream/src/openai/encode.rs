@@ -14,7 +14,9 @@ use crate::json_util::{is_empty_delta, write_json, write_json_str};
 /// thinking to both `delta.reasoning_content` and `delta.reasoning`, tool calls stream as `delta.tool_calls`
 /// (the first delta of a call has `id`, `type`, `function.name`; later ones only
 /// argument fragments). `Done` writes the finish frame (`finish_reason` is `tool_calls`
-/// whenever calls were made), then the usage frame when asked for, then `data: [DONE]`.
+/// whenever calls were made, `length` for an answer cut for lack of room, Anthropic's
+/// `model_context_window_exceeded` included: [`switchyard_core::FinishReason::openai_str`]), then the usage
+/// frame when asked for, then `data: [DONE]`.
 /// After `Done`, or after an error frame, the encoder writes nothing more.
 ///
 /// ```
@@ -535,5 +537,23 @@ mod whole_answer_tests {
                 String::from_utf8(reference(&resp, &model, &id, created)).unwrap()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod finish_reason_tests {
+    use switchyard_core::{ChatEvent, FinishReason};
+
+    use super::OpenAiStreamEncoder;
+
+    #[test]
+    fn a_context_window_cut_reads_as_length() {
+        let mut enc = OpenAiStreamEncoder::new("m", "chatcmpl-1", 1, false);
+        let mut out = Vec::new();
+        enc.encode(&ChatEvent::text("Partial"), &mut out);
+        let cut = FinishReason::Other(FinishReason::CONTEXT_WINDOW_EXCEEDED.into());
+        enc.encode(&ChatEvent::done(cut), &mut out);
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.contains(r#""finish_reason":"length""#), "{text}");
     }
 }

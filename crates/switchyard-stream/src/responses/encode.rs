@@ -577,7 +577,7 @@ impl ResponsesStreamEncoder {
             self.call_end(call, out);
         }
         let incomplete = match reason {
-            FinishReason::Length => Some("max_output_tokens"),
+            r if r.is_cut() => Some("max_output_tokens"),
             FinishReason::ContentFilter => Some("content_filter"),
             _ => None,
         };
@@ -838,6 +838,10 @@ mod tests {
             for (finish, last) in [
                 (FinishReason::Stop, "response.completed"),
                 (FinishReason::Length, "response.incomplete"),
+                (
+                    FinishReason::Other(FinishReason::CONTEXT_WINDOW_EXCEEDED.to_owned()),
+                    "response.incomplete",
+                ),
             ] {
                 let mut enc = encoder();
                 enc.summary = summary;

@@ -1,6 +1,6 @@
 //! Pass-through blocks ([`ChatEvent::Opaque`]): written verbatim into a stream, and rebuilt
 //! in order into a whole message (text blocks with their citations, server-tool blocks with
-//! their input).
+//! their input, and placed thinking blocks with their signatures).
 
 use std::io::Write as _;
 
@@ -135,8 +135,8 @@ impl OpenBlock {
     }
 }
 
-/// The text of the answer and its pass-through blocks as Anthropic content blocks, in the
-/// upstream's order.
+/// The text of the answer and its pass-through blocks (and placed thinking and
+/// redacted-thinking blocks) as Anthropic content blocks, in the upstream's order.
 pub(crate) fn rebuild(content: &str, marks: &[OpaqueMark]) -> Vec<Value> {
     let mut out = Vec::new();
     let mut text = TextBlock::default();
@@ -149,7 +149,9 @@ pub(crate) fn rebuild(content: &str, marks: &[OpaqueMark]) -> Vec<Value> {
             cursor = at;
         }
         let value = serde_json::from_str::<Value>(&mark.json).unwrap_or(Value::Null);
-        let pos = open.iter().position(|b| b.upstream == mark.index);
+        // The latest open block of that index (a placed thinking block's marks, index
+        // `OpaqueMark::PLACED`, are a start and its stop).
+        let pos = open.iter().rposition(|b| b.upstream == mark.index);
         match (mark.part, pos) {
             (OpaquePart::Start, _) => {
                 text.flush(&mut out);
