@@ -70,6 +70,16 @@ impl ChatRequest {
     pub fn tool_names(&self) -> impl Iterator<Item = &str> {
         self.tools.iter().map(|t| t.name.as_str())
     }
+
+    /// The first part of the conversation that only the client's own API can carry
+    /// ([`MessageExtras::untranslated`]), as its JSON path and what it is: a codec
+    /// translating the request to another API refuses it, naming both.
+    pub fn untranslated(&self) -> Option<(&str, &str)> {
+        self.messages
+            .iter()
+            .find_map(|m| m.extras.untranslated.first())
+            .map(|(path, what)| (path.as_str(), what.as_str()))
+    }
 }
 
 /// Who is speaking in a [`Message`].
@@ -140,6 +150,14 @@ pub struct MessageExtras {
     /// blocks), in order, for an encoder of the API they came from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opaque: Vec<crate::OpaqueMark>,
+    /// Parts of the turn that only the client's own API can carry, left out of
+    /// [`Message::content`] (an Anthropic image whose `source` is a Files API `file`): each
+    /// as its JSON path in the client's body and what it is
+    /// (`("messages[0].content[0].source", "an image source of type \"file\"")`). The
+    /// client's body ([`ChatRequest::native_body`]) carries them to an upstream of that API;
+    /// a codec translating to another API refuses the request rather than drop them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untranslated: Vec<(String, String)>,
 }
 
 impl MessageExtras {

@@ -1,11 +1,13 @@
 //! The Anthropic Messages API: `POST /v1/messages` (streamed and not, `?beta=true`
-//! accepted), `POST /v1/messages/count_tokens`, and `GET /v1/models` in Anthropic's list
-//! shape when the request carries `anthropic-version`.
+//! accepted), `POST /v1/messages/count_tokens`, and `GET /v1/models` (Anthropic's list
+//! shape) and `GET /v1/models/{id}` (its `ModelInfo`) when the request carries
+//! `anthropic-version`.
 
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
@@ -79,6 +81,7 @@ async fn counted(
     chat.meta.caller = caller.as_ref().map(|k| k.id.clone());
     chat.meta.anthropic_beta = beta_header(api, &parts.headers);
     chat.meta.privacy = chat::privacy_of(api, caller.as_deref(), &parts.headers)?;
+    chat::check_shape(api, &chat)?;
     if caller
         .as_ref()
         .is_some_and(|k| !k.allows_model(&chat.model))
@@ -111,6 +114,24 @@ pub(crate) async fn list_models(
         has_more: false,
         data,
     })
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): Anthropic's `ModelInfo`, and its
+/// error shape for an unknown id, when the request carries `anthropic-version`; OpenAI's
+/// model object otherwise.
+pub(crate) async fn get_model(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    model: Result<Path<String>, PathRejection>,
+) -> Response {
+    if !headers.contains_key(VERSION_HEADER) {
+        return openai::get_model(State(shared), Extension(caller), model).await;
+    }
+    openai::retrieve(&shared, &caller, Api::Anthropic, model, |entry| {
+        catalog::json(&ModelObject::from(entry))
+    })
+    .await
 }
 
 /// The `anthropic-beta` values an Anthropic client sent (every header joined by commas), to

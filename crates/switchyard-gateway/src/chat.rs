@@ -13,6 +13,7 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{
     ChatEvent, ChatRequest, ErrorKind, PrivacyClass, ProviderError, RequestMeta, ResponseBuilder,
+    Role,
 };
 use switchyard_router::{RoutedStream, TargetRef};
 use switchyard_stream::anthropic::AnthropicStreamEncoder;
@@ -378,8 +379,10 @@ fn decode(api: Api, body: &[u8]) -> Result<ChatRequest, ApiError> {
 }
 
 /// What the codecs accept but no upstream can answer: refused here with the field's path
-/// rather than forwarded. `messages` must hold at least one message; a tool's
-/// `parameters`, when given, must be a JSON Schema object.
+/// rather than forwarded. `messages` must hold at least one message, and for an Anthropic
+/// client one besides the `system` prompt (a top-level field there, which Anthropic does not
+/// count: it refuses an empty `messages`); a tool's schema (`parameters`, Anthropic's
+/// `input_schema`), when given, must be a JSON Schema object.
 pub(crate) fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> {
     if chat.messages.is_empty() {
         return Err(ApiError::invalid(
@@ -387,17 +390,47 @@ pub(crate) fn check_shape(api: Api, chat: &ChatRequest) -> Result<(), ApiError> 
             "invalid request body: `messages` must be a non-empty array",
         ));
     }
+    if api == Api::Anthropic
+        && chat.messages.iter().all(|m| m.role == Role::System)
+        && !sent_messages(chat)
+    {
+        return Err(ApiError::invalid(
+            api,
+            "invalid request body: `messages` must hold at least one message \
+             (the `system` prompt is not one)",
+        ));
+    }
     if let Some(i) = chat
         .tools
         .iter()
         .position(|t| !(t.parameters.is_object() || t.parameters.is_null()))
     {
+        let field = match api {
+            Api::Anthropic => "input_schema",
+            Api::OpenAi | Api::Ollama => "function.parameters",
+        };
         return Err(ApiError::invalid(
             api,
-            format!("invalid request body: `tools[{i}].function.parameters` must be a JSON object"),
+            format!("invalid request body: `tools[{i}].{field}` must be a JSON object"),
         ));
     }
     Ok(())
+}
+
+/// Whether the client's own body (kept for Anthropic clients) has a non-empty `messages`:
+/// a turn of only block types Switchyard does not model (`document`, say) decodes to no
+/// message, yet it is one for Anthropic.
+fn sent_messages(chat: &ChatRequest) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Messages {
+        #[serde(default)]
+        messages: Option<Vec<serde::de::IgnoredAny>>,
+    }
+    chat.native_body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<Messages>(body).ok())
+        .and_then(|b| b.messages)
+        .is_some_and(|m| !m.is_empty())
 }
 
 /// The task the request names (`x-switchyard-task`), which a route's task rules may match.

@@ -127,7 +127,7 @@ impl Gateway {
             .route("/v1/models", get(anthropic::list_models))
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
-            .route("/v1/models/{*model}", get(openai::get_model))
+            .route("/v1/models/{*model}", get(anthropic::get_model))
             .route("/v1/responses", post(responses::create))
             .route("/v1/responses/compact", post(responses::compact))
             .route(

@@ -41,25 +41,38 @@ pub(crate) async fn get_model(
     Extension(caller): Extension<Caller>,
     model: Result<Path<String>, PathRejection>,
 ) -> Response {
+    retrieve(&shared, &caller, Api::OpenAi, model, |entry| {
+        catalog::json(&ModelObject::from(entry))
+    })
+    .await
+}
+
+/// `GET /v1/models/{id}` for `api`: the caller's catalog entry named in the path, answered
+/// by `answer`, else `api`'s `model_not_found` (a 400 when the path is not a model id).
+pub(crate) async fn retrieve(
+    shared: &Shared,
+    caller: &Caller,
+    api: Api,
+    model: Result<Path<String>, PathRejection>,
+    answer: impl FnOnce(&CatalogEntry) -> Response,
+) -> Response {
     let model = match model {
         Ok(Path(model)) => model,
         Err(rejection) => {
             return ApiError::invalid(
-                Api::OpenAi,
+                api,
                 format!("invalid model id in the path: {}", rejection.body_text()),
             )
             .into_response();
         }
     };
-    let entries = catalog::visible_entries(&shared, &caller).await;
-    catalog::json_or_not_found(
-        Api::OpenAi,
-        entries
-            .iter()
-            .find(|e| e.id == model)
-            .map(ModelObject::from),
-        || format!("model `{model}` not found; GET /v1/models lists the models served here"),
-    )
+    let entries = catalog::visible_entries(shared, caller).await;
+    match entries.iter().find(|e| e.id == model) {
+        Some(entry) => answer(entry),
+        None => catalog::json_or_not_found(api, None::<()>, || {
+            format!("model `{model}` not found; GET /v1/models lists the models served here")
+        }),
+    }
 }
 
 #[derive(Serialize)]

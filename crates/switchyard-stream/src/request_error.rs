@@ -5,7 +5,7 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use switchyard_core::{Message, Role, ToolSpec};
+use switchyard_core::{ChatRequest, Message, Role, ToolSpec};
 
 /// Why a chat request body could not be decoded, or a request could not be encoded for
 /// an upstream. Messages name the field path (`messages[2].tool_calls[0].function.arguments`)
@@ -87,6 +87,22 @@ impl RequestError {
         RequestError::Encode {
             message: err.to_string(),
         }
+    }
+}
+
+/// Refuses a request holding a part only the client's own API can carry
+/// ([`ChatRequest::untranslated`], an Anthropic Files API image) on its way to `upstream`
+/// (another API's): the error names the part's path, before any byte is sent, rather
+/// than the part being dropped.
+pub(crate) fn refuse_untranslated(req: &ChatRequest, upstream: &str) -> Result<(), RequestError> {
+    match req.untranslated() {
+        None => Ok(()),
+        Some((path, what)) => Err(RequestError::unsupported(
+            path,
+            format!(
+                "{what} cannot be sent to {upstream}; only an upstream of the client's own API takes it"
+            ),
+        )),
     }
 }
 

@@ -327,3 +327,29 @@ fn text_parts_stay_apart_for_ollama() {
         "{v}"
     );
 }
+
+/// An Anthropic Files API image (`source.type: "file"`) reaches an Anthropic upstream in
+/// the client's own body; another API cannot carry it, so translating it is refused,
+/// naming the part, instead of sending the turn without its image.
+#[test]
+fn a_part_only_the_clients_api_carries_is_refused_not_dropped_in_translation() {
+    let body = json!({
+        "model": "m", "max_tokens": 64,
+        "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "file", "file_id": "file_011"}},
+            {"type": "text", "text": "What is in this picture?"}
+        ]}]
+    });
+    let req = anthropic::decode_request(&serde_json::to_vec(&body).unwrap()).unwrap();
+    let opts = OpenAiRequestOptions {
+        model: "up",
+        max_tokens_field: MaxTokensField::MaxTokens,
+        num_ctx: None,
+        stream: false,
+    };
+    let err = openai::encode_request(&req, &opts, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.path(), Some("messages[0].content[0].source"), "{err}");
+    assert!(err.to_string().contains("file"), "{err}");
+    let err = ollama::encode_request(&req, "up", false).unwrap_err();
+    assert_eq!(err.path(), Some("messages[0].content[0].source"), "{err}");
+}

@@ -147,6 +147,8 @@ enum WireImageSource {
     Url {
         url: String,
     },
+    /// A Files API upload (`file_id`): only an Anthropic upstream can resolve it.
+    File,
     #[serde(other)]
     Other,
 }
@@ -184,7 +186,10 @@ struct WireThinking {
 /// results (one [`Role::Tool`] message per `tool_result`, first, as they answer the previous
 /// turn's calls) and the rest of the turn; assistant `tool_use` blocks become tool calls
 /// (their `input` must be an object), `thinking` the turn's thinking with its signature,
-/// `redacted_thinking` opaque data in [`MessageExtras`]. `tool_choice` `any` is
+/// `redacted_thinking` opaque data in [`MessageExtras`]. An image whose `source` is not
+/// `base64` or `url` (a Files API `file`) is not modelled: it is named in
+/// [`MessageExtras::untranslated`] and reaches an Anthropic target in the kept body, while
+/// a codec translating to another API refuses it. `tool_choice` `any` is
 /// [`ToolChoice::Required`]; `disable_parallel_tool_use` clears `parallel_tool_calls`;
 /// `thinking` becomes [`ChatRequest::think`] (`enabled` with a budget as an effort level).
 /// `max_tokens` is required, as Anthropic requires it. The body itself is kept in
@@ -299,15 +304,21 @@ fn system_text(system: WireContent) -> String {
     }
 }
 
-fn image(source: WireImageSource, path: impl FnOnce() -> String) -> Result<Image, RequestError> {
-    match source {
-        WireImageSource::Base64 { media_type, data } => Ok(Image::Base64 { media_type, data }),
-        WireImageSource::Url { url } => Ok(Image::Url { url }),
-        WireImageSource::Other => Err(RequestError::unsupported(
-            path(),
-            "only base64 and url image sources can be translated",
-        )),
-    }
+/// An image block's source: an [`Image`] when Switchyard models it, else the description
+/// of what only an Anthropic upstream can take, for [`MessageExtras::untranslated`].
+fn image(
+    source: WireImageSource,
+    path: impl FnOnce() -> String,
+) -> Result<Image, (String, String)> {
+    let what = match source {
+        WireImageSource::Base64 { media_type, data } => {
+            return Ok(Image::Base64 { media_type, data });
+        }
+        WireImageSource::Url { url } => return Ok(Image::Url { url }),
+        WireImageSource::File => "an image source of type \"file\" (Anthropic Files API)",
+        WireImageSource::Other => "an image source of a type other than base64, url or file",
+    };
+    Err((path(), what.to_owned()))
 }
 
 fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<(), RequestError> {
@@ -330,10 +341,10 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
         let path = || format!("messages[{i}].content[{j}]");
         match block {
             WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
-            WireBlock::Image { source } => {
-                let img = image(source, || format!("{}.source", path()))?;
-                msg.content.push(ContentPart::Image(img));
-            }
+            WireBlock::Image { source } => match image(source, || format!("{}.source", path())) {
+                Ok(img) => msg.content.push(ContentPart::Image(img)),
+                Err(kept) => msg.extras.untranslated.push(kept),
+            },
             WireBlock::ToolUse { id, name, input } => {
                 let arguments = match input {
                     Value::Object(map) => map,
@@ -355,7 +366,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
                 tool_use_id,
                 content,
                 is_error,
-            } => out.push(tool_result(tool_use_id, content, is_error, path)?),
+            } => out.push(tool_result(tool_use_id, content, is_error, path)),
             WireBlock::Thinking {
                 thinking,
                 signature,
@@ -386,7 +397,7 @@ fn tool_result(
     content: Option<WireContent>,
     is_error: Option<bool>,
     path: impl Fn() -> String,
-) -> Result<Message, RequestError> {
+) -> Message {
     let mut msg = Message {
         content: Vec::new(),
         tool_call_id: Some(tool_use_id),
@@ -401,13 +412,15 @@ fn tool_result(
                 match block {
                     WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
                     WireBlock::Image { source } => {
-                        let img = image(source, || format!("{}.content[{k}].source", path()))?;
-                        msg.content.push(ContentPart::Image(img));
+                        match image(source, || format!("{}.content[{k}].source", path())) {
+                            Ok(img) => msg.content.push(ContentPart::Image(img)),
+                            Err(kept) => msg.extras.untranslated.push(kept),
+                        }
                     }
                     _ => {}
                 }
             }
         }
     }
-    Ok(msg)
+    msg
 }

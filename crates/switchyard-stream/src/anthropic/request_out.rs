@@ -122,7 +122,11 @@ struct OutThinking {
 /// When the request came from an Anthropic client with its body kept
 /// ([`ChatRequest::native_body`]), that body is sent with only `model`, `stream` and (when
 /// absent) `max_tokens` replaced: every other member — `cache_control` marks, thinking
-/// signatures, citations, block types Switchyard does not model — goes out byte for byte.
+/// signatures, citations, block types Switchyard does not model — goes out byte for byte,
+/// but for assistant thinking without a signature (from a local or OpenAI target's earlier
+/// answer), which is left out as Anthropic refuses it. Otherwise a request holding a part
+/// only the client's own body can carry ([`ChatRequest::untranslated`]) is
+/// [`RequestError::Unsupported`].
 ///
 /// Otherwise the body is translated: system messages are lowered into `system`, tool results
 /// become `tool_result` blocks of a user turn, consecutive turns of one role are merged (as
@@ -146,7 +150,13 @@ pub fn encode_request(
 ) -> Result<(), RequestError> {
     let from_anthropic = req.meta.client_api == Some(ApiFamily::Anthropic);
     if let (true, Some(native)) = (from_anthropic, req.native_body.as_deref()) {
-        return encode_native(native, opts, out);
+        return encode_native(req, native, opts, out);
+    }
+    if let Some((path, what)) = req.untranslated() {
+        return Err(RequestError::unsupported(
+            path,
+            format!("{what} reaches Anthropic only in an Anthropic client's own request body"),
+        ));
     }
     let mut system = Vec::new();
     let mut messages: Vec<OutMessage<'_>> = Vec::with_capacity(req.messages.len());
@@ -343,7 +353,15 @@ fn encode_message(
 
 /// The client's own body with `model`, `stream` and a missing `max_tokens` replaced; every
 /// other member's bytes are copied unchanged.
+///
+/// But for thinking Anthropic did not sign: assistant `thinking` blocks without a non-empty
+/// `signature` (the client got them from a local or OpenAI target's answer) are left out, as
+/// Anthropic refuses them; an assistant turn left empty is left out too, and when the last
+/// assistant turn then makes tool calls without starting with a thinking block, `thinking`
+/// is turned off (Anthropic refuses that turn with thinking on). Only a body whose decoded
+/// request has assistant thinking at all is looked into.
 fn encode_native(
+    req: &ChatRequest,
     native: &str,
     opts: &AnthropicRequestOptions<'_>,
     out: &mut Vec<u8>,
@@ -354,10 +372,272 @@ fn encode_native(
     let model = raw(serde_json::to_string(opts.model).map_err(|e| RequestError::encode(&e))?)?;
     let default_max = raw(opts.default_max_tokens.to_string())?;
     let stream = raw(opts.stream.to_string())?;
+    let thinking_off = raw(r#"{"type":"disabled"}"#.to_owned())?;
+    let has_thinking = req
+        .messages
+        .iter()
+        .any(|m| m.role == Role::Assistant && m.thinking.is_some());
+    let signed_only = match members.get("messages") {
+        Some(messages) if has_thinking => without_unsigned_thinking(messages.get())?,
+        _ => None,
+    };
+    if let Some(kept) = &signed_only {
+        members.insert("messages".to_owned(), &kept.messages);
+        if kept.unthought_tool_turn && thinking_is_on(members.get("thinking").copied()) {
+            members.insert("thinking".to_owned(), &thinking_off);
+        }
+    }
     members.insert("model".to_owned(), &model);
     members.insert("stream".to_owned(), &stream);
     members
         .entry("max_tokens".to_owned())
         .or_insert(&default_max);
     serde_json::to_writer(out, &members).map_err(|e| RequestError::encode(&e))
+}
+
+/// A kept body's `messages` with unsigned thinking left out.
+struct SignedOnly {
+    messages: Box<RawValue>,
+    /// The last assistant turn makes tool calls without starting with a thinking block.
+    unthought_tool_turn: bool,
+}
+
+/// The head of a content block: its type and, for thinking, its signature.
+#[derive(serde::Deserialize)]
+struct BlockHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    signature: Option<Value>,
+}
+
+impl BlockHead<'_> {
+    fn of(block: &RawValue) -> Option<BlockHead<'_>> {
+        serde_json::from_str(block.get()).ok()
+    }
+
+    fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or_default()
+    }
+
+    /// The block types the thinking rules look at, as static names (`""` for the others).
+    fn kind_static(&self) -> &'static str {
+        match self.kind() {
+            "tool_use" => "tool_use",
+            "thinking" => "thinking",
+            "redacted_thinking" => "redacted_thinking",
+            _ => "",
+        }
+    }
+
+    /// A `thinking` block Anthropic would refuse: no signature, or an empty one.
+    fn unsigned_thinking(&self) -> bool {
+        self.kind() == "thinking"
+            && self
+                .signature
+                .as_ref()
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+    }
+}
+
+/// One message of a rewritten `messages`: as the client wrote it, or an assistant turn with
+/// some blocks left out (its other members as written).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum KeptMessage<'a> {
+    Same(&'a RawValue),
+    Filtered {
+        #[serde(flatten)]
+        members: BTreeMap<&'a str, &'a RawValue>,
+        content: Vec<&'a RawValue>,
+    },
+}
+
+/// `messages` (the kept body's JSON) without assistant thinking blocks that lack a
+/// signature; `None` when there are none (or `messages` is not a list of objects: Anthropic
+/// answers that itself).
+fn without_unsigned_thinking(messages: &str) -> Result<Option<SignedOnly>, RequestError> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, default)]
+        role: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Ok(list) = serde_json::from_str::<Vec<&RawValue>>(messages) else {
+        return Ok(None);
+    };
+    let mut kept = Vec::with_capacity(list.len());
+    let mut changed = false;
+    // Whether the last assistant turn kept (after filtering) has tool calls without a
+    // thinking block first.
+    let mut unthought_tool_turn = false;
+    for message in list {
+        let assistant = serde_json::from_str::<Head<'_>>(message.get())
+            .is_ok_and(|h| h.role.as_deref() == Some("assistant"));
+        if !assistant {
+            kept.push(KeptMessage::Same(message));
+            continue;
+        }
+        let members = serde_json::from_str::<BTreeMap<&str, &RawValue>>(message.get()).ok();
+        let blocks = members
+            .as_ref()
+            .and_then(|m| m.get("content"))
+            .and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok());
+        let (Some(mut members), Some(blocks)) = (members, blocks) else {
+            // Text content: no thinking, no tool calls.
+            unthought_tool_turn = false;
+            kept.push(KeptMessage::Same(message));
+            continue;
+        };
+        let signed: Vec<(&RawValue, &str)> = blocks
+            .iter()
+            .filter_map(|block| match BlockHead::of(block) {
+                Some(head) if head.unsigned_thinking() => None,
+                Some(head) => Some((*block, head.kind_static())),
+                None => Some((*block, "")),
+            })
+            .collect();
+        if signed.is_empty() && !blocks.is_empty() {
+            // A turn of nothing but unsigned thinking: left out whole.
+            changed = true;
+            continue;
+        }
+        unthought_tool_turn = signed.iter().any(|(_, kind)| *kind == "tool_use")
+            && !matches!(signed.first(), Some((_, "thinking" | "redacted_thinking")));
+        if signed.len() == blocks.len() {
+            kept.push(KeptMessage::Same(message));
+            continue;
+        }
+        changed = true;
+        members.remove("content");
+        kept.push(KeptMessage::Filtered {
+            members,
+            content: signed.into_iter().map(|(block, _)| block).collect(),
+        });
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let text = serde_json::to_string(&kept).map_err(|e| RequestError::encode(&e))?;
+    let messages = RawValue::from_string(text).map_err(|e| RequestError::encode(&e))?;
+    Ok(Some(SignedOnly {
+        messages,
+        unthought_tool_turn,
+    }))
+}
+
+/// Whether a kept body's `thinking` member turns thinking on (any type but `disabled`).
+fn thinking_is_on(thinking: Option<&RawValue>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Thinking<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    thinking
+        .and_then(|t| serde_json::from_str::<Thinking<'_>>(t.get()).ok())
+        .is_some_and(|t| t.kind != "disabled")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::anthropic::request::decode_request;
+
+    const OPTS: AnthropicRequestOptions<'static> = AnthropicRequestOptions {
+        model: "claude-x",
+        stream: false,
+        default_max_tokens: 1024,
+    };
+
+    fn encode(body: &str) -> Result<Value, RequestError> {
+        let req = decode_request(body.as_bytes())?;
+        let mut out = Vec::new();
+        encode_request(&req, &OPTS, &mut out)?;
+        Ok(serde_json::from_slice(&out).unwrap())
+    }
+
+    #[test]
+    fn signed_thinking_goes_out_byte_for_byte() {
+        let body = r#"{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"sig"},{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"more"}]}"#;
+        let req = decode_request(body.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        encode_request(&req, &OPTS, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"sig"},{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"more"}]"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unsigned_thinking_is_left_out_of_the_kept_body() {
+        let v = encode(
+            r#"{"model":"m","max_tokens":64,"thinking":{"type":"enabled","budget_tokens":2048},
+                "messages":[{"role":"user","content":"hi"},
+                {"role":"assistant","content":[{"type":"thinking","thinking":"local"},{"type":"text","text":"a"}]},
+                {"role":"user","content":"more"},
+                {"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":""}]},
+                {"role":"user","content":"again"},
+                {"role":"assistant","content":[{"type":"thinking","thinking":"s","signature":"sig"},{"type":"text","text":"b"}]},
+                {"role":"user","content":"last"}]}"#,
+        )
+        .unwrap();
+        let messages = v["messages"].as_array().unwrap();
+        // The turn of only unsigned thinking is gone; the others keep their other blocks.
+        assert_eq!(messages.len(), 6, "{v}");
+        assert_eq!(
+            messages[1]["content"],
+            serde_json::json!([{"type": "text", "text": "a"}])
+        );
+        assert_eq!(messages[2]["content"], "more");
+        assert_eq!(messages[3]["content"], "again");
+        assert_eq!(messages[4]["content"][0]["signature"], "sig");
+        assert_eq!(v["thinking"]["type"], "enabled", "{v}");
+        assert_eq!(v["model"], "claude-x");
+    }
+
+    #[test]
+    fn a_tool_turn_left_without_its_thinking_turns_thinking_off() {
+        let v = encode(
+            r#"{"model":"m","max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":2048},
+                "messages":[{"role":"user","content":"hi"},
+                {"role":"assistant","content":[{"type":"thinking","thinking":"local"},
+                    {"type":"tool_use","id":"t1","name":"f","input":{}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v["thinking"],
+            serde_json::json!({"type": "disabled"}),
+            "{v}"
+        );
+        assert_eq!(v["messages"][1]["content"][0]["type"], "tool_use", "{v}");
+    }
+
+    #[test]
+    fn a_file_image_source_goes_out_only_in_the_kept_body() {
+        let body = r#"{"model":"m","max_tokens":64,"messages":[{"role":"user","content":[
+            {"type":"image","source":{"type":"file","file_id":"file_1"}},{"type":"text","text":"what?"}]}]}"#;
+        let v = encode(body).unwrap();
+        assert_eq!(
+            v["messages"][0]["content"][0]["source"]["file_id"],
+            "file_1"
+        );
+
+        let mut req = decode_request(body.as_bytes()).unwrap();
+        assert_eq!(
+            req.untranslated(),
+            Some((
+                "messages[0].content[0].source",
+                "an image source of type \"file\" (Anthropic Files API)"
+            ))
+        );
+        // Without the client's body (not an Anthropic client's), it cannot be sent.
+        req.native_body = None;
+        let err = encode_request(&req, &OPTS, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.path(), Some("messages[0].content[0].source"), "{err}");
+        assert!(err.to_string().contains("\"file\""), "{err}");
+    }
 }

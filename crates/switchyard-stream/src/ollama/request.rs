@@ -322,6 +322,7 @@ pub fn encode_request(
     upstream_model: &str,
     stream: bool,
 ) -> Result<Vec<u8>, RequestError> {
+    crate::request_error::refuse_untranslated(req, "an Ollama upstream")?;
     let mut messages = Vec::with_capacity(req.messages.len());
     for (i, m) in req.messages.iter().enumerate() {
         messages.push(encode_message(i, m)?);

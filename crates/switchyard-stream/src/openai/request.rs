@@ -557,6 +557,7 @@ pub fn encode_request(
     opts: &OpenAiRequestOptions<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), RequestError> {
+    crate::request_error::refuse_untranslated(req, "an OpenAI-compatible upstream")?;
     let messages = encode_messages(&req.messages)?;
     let pass_extra = matches!(req.meta.client_api, None | Some(ApiFamily::OpenAi));
     let tool_flags = if pass_extra {
