@@ -14,138 +14,95 @@ use tokio::net::TcpListener;
 
 const KEY: &str = "sk-review";
 
+/// One SSE frame of an Anthropic stream.
+fn frame(data: Value) -> String {
+    format!(
+        "event: {}\ndata: {data}\n\n",
+        data["type"].as_str().unwrap()
+    )
+}
+
+/// `message_start` of message `id`.
+fn message_start(id: &str) -> String {
+    frame(
+        json!({"type": "message_start", "message": {"id": id, "type": "message",
+        "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+        "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+    )
+}
+
+/// Block `index`: its start, one frame per delta, its stop.
+fn block(index: u32, start: Value, deltas: &[Value]) -> Vec<String> {
+    let mut frames = vec![frame(
+        json!({"type": "content_block_start", "index": index, "content_block": start}),
+    )];
+    frames.extend(deltas.iter().map(|delta| {
+        frame(json!({"type": "content_block_delta", "index": index, "delta": delta}))
+    }));
+    frames.push(frame(json!({"type": "content_block_stop", "index": index})));
+    frames
+}
+
+/// A signed thinking block.
+fn thinking_block(index: u32, thinking: &str, signature: &str) -> Vec<String> {
+    block(
+        index,
+        json!({"type": "thinking", "thinking": ""}),
+        &[
+            json!({"type": "thinking_delta", "thinking": thinking}),
+            json!({"type": "signature_delta", "signature": signature}),
+        ],
+    )
+}
+
+/// A text block.
+fn text_block(index: u32, text: &str) -> Vec<String> {
+    block(
+        index,
+        json!({"type": "text", "text": ""}),
+        &[json!({"type": "text_delta", "text": text})],
+    )
+}
+
+/// `message_delta` with `stop_reason` and `message_stop`.
+fn message_end(stop_reason: &str, output_tokens: u32) -> Vec<String> {
+    vec![
+        frame(json!({"type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+            "usage": {"output_tokens": output_tokens}})),
+        frame(json!({"type": "message_stop"})),
+    ]
+}
+
 /// An Anthropic answer with interleaved thinking around a server tool (web search): two
 /// thinking blocks, each with its own signature, as Anthropic streams them.
 fn interleaved_thinking_frames() -> Vec<String> {
-    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
-    vec![
-        ev(
-            "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
-                "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
-                "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "thinking", "thinking": ""}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "First thought."}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0,
-                "delta": {"type": "signature_delta", "signature": "sigA"}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 1,
-                "content_block": {"type": "server_tool_use", "id": "srvtoolu_1",
-                                  "name": "web_search", "input": {}}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 1,
-                "delta": {"type": "input_json_delta", "partial_json": "{\"query\": \"x\"}"}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 1}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 2,
-                "content_block": {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
-                                  "content": []}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 2}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 3,
-                "content_block": {"type": "thinking", "thinking": ""}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 3,
-                "delta": {"type": "thinking_delta", "thinking": "Second thought."}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 3,
-                "delta": {"type": "signature_delta", "signature": "sigB"}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 3}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 4,
-                "content_block": {"type": "text", "text": ""}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 4,
-                "delta": {"type": "text_delta", "text": "Answer."}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 4}),
-        ),
-        ev(
-            "message_delta",
-            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                "usage": {"output_tokens": 20}}),
-        ),
-        ev("message_stop", json!({"type": "message_stop"})),
-    ]
+    let mut frames = vec![message_start("msg_1")];
+    frames.extend(thinking_block(0, "First thought.", "sigA"));
+    frames.extend(block(
+        1,
+        json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
+        &[json!({"type": "input_json_delta", "partial_json": "{\"query\": \"x\"}"})],
+    ));
+    frames.extend(block(
+        2,
+        json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+        &[],
+    ));
+    frames.extend(thinking_block(3, "Second thought.", "sigB"));
+    frames.extend(text_block(4, "Answer."));
+    frames.extend(message_end("end_turn", 20));
+    frames
 }
 
 /// An Anthropic answer cut by the context window: `stop_reason`
 /// `model_context_window_exceeded`.
 fn window_exceeded_frames() -> Vec<String> {
-    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
-    vec![
-        ev(
-            "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_2", "type": "message",
-                "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
-                "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-        ),
-        ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": ""}}),
-        ),
-        ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0,
-                "delta": {"type": "text_delta", "text": "Partial"}}),
-        ),
-        ev(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ),
-        ev(
-            "message_delta",
-            json!({"type": "message_delta",
-                "delta": {"stop_reason": "model_context_window_exceeded", "stop_sequence": null},
-                "usage": {"output_tokens": 3}}),
-        ),
-        ev("message_stop", json!({"type": "message_stop"})),
-    ]
+    let mut frames = vec![message_start("msg_2")];
+    frames.extend(text_block(0, "Partial"));
+    frames.extend(message_end("model_context_window_exceeded", 3));
+    frames
 }
 
 fn upstream_config() -> UpstreamConfig {
