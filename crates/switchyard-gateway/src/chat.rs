@@ -211,11 +211,11 @@ impl Answer {
     }
 
     fn completion_id(&self) -> String {
-        format!("chatcmpl-{}", self.request_id)
+        prefixed("chatcmpl-", &self.request_id)
     }
 
     fn message_id(&self) -> String {
-        format!("msg_{}", self.request_id)
+        prefixed("msg_", &self.request_id)
     }
 
     /// Collects the whole answer, then encodes it. An upstream failure before the end is
@@ -323,6 +323,14 @@ fn target_header(target: &TargetRef) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(value.freeze()).ok()
 }
 
+/// `prefix` followed by `id`, in one allocation and without `fmt`.
+fn prefixed(prefix: &str, id: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + id.len());
+    out.push_str(prefix);
+    out.push_str(id);
+    out
+}
+
 /// Time since `started` not spent waiting on upstreams.
 pub(crate) fn overhead(started: Instant, routed: &RoutedStream) -> Duration {
     started.elapsed().saturating_sub(routed.upstream_wait())
@@ -343,18 +351,42 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(api, limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
-        let inner = err.into_inner();
-        if inner
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            too_large(api, limit)
-        } else if let Some(intake) = crate::intake::intake_error(inner.as_ref()) {
-            crate::intake::refused(api, intake)
-        } else {
-            ApiError::invalid(api, format!("could not read the request body: {inner}"))
+    let mut body = body;
+    // A body in one frame (the fast path's, any small one) is that frame's bytes: no
+    // buffer list, no copy. Later frames are appended to one buffer.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = frame.map_err(|err| {
+            let inner = err.into_inner();
+            match crate::intake::intake_error(inner.as_ref()) {
+                Some(intake) => crate::intake::refused(api, intake),
+                None => ApiError::invalid(api, format!("could not read the request body: {inner}")),
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(too_large(api, limit));
         }
+        match (&mut joined, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut buf = BytesMut::with_capacity(total);
+                buf.extend_from_slice(&earlier);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(match (joined, first) {
+        (Some(buf), _) => buf.freeze(),
+        (None, Some(only)) => only,
+        (None, None) => Bytes::new(),
     })
 }
 
