@@ -449,6 +449,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
             if !complete {
                 return Ended::Closed;
             }
+            // Bytes of the next request arrived with this one (pipelined): its head is
+            // under way from now, and the watchdog times it (no read will say so).
+            if !buf.is_empty() {
+                self.state.head_started();
+            }
             if close || *self.shutdown.borrow() {
                 let _ = self.io.shutdown().await;
                 return Ended::Closed;

@@ -79,6 +79,16 @@ impl RefusalIo {
         }
     }
 
+    /// The fast path hands hyper a request it read already (`bytes`, from the request
+    /// line on), replayed before this socket's next reads: that request line, not the
+    /// next bytes read, names the API of a refusal.
+    pub(crate) fn request_replayed(&mut self, bytes: &[u8]) {
+        self.answered = false;
+        let take = bytes.len().min(REQUEST_START);
+        self.start[..take].copy_from_slice(&bytes[..take]);
+        self.start_len = take;
+    }
+
     fn stream(&mut self) -> io::Result<&mut TcpStream> {
         self.stream
             .as_mut()

@@ -112,6 +112,7 @@ impl Gateway {
             let Ended::Handoff(read_already) = ended else {
                 return;
             };
+            io.request_replayed(&read_already);
             // Handed over during a graceful shutdown: hyper answers the request already
             // read (the watcher would close the connection before reading it), then closes.
             let stopping_now = *stopped.borrow();

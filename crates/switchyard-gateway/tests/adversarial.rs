@@ -1216,3 +1216,58 @@ async fn an_answer_finished_during_a_graceful_shutdown_says_connection_close() {
     // client sends its next request into a closing socket.
     assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
 }
+
+// ---- review (srv) -------------------------------------------------------------------
+
+// docs/ARCHITECTURE.md: "hyper's 414/431 in the API's shape (refusal.rs)"; refusal.rs:
+// RefusalIo "writes a JSON body in the shape of the API the request line names". A URI too
+// long on an Ollama path (`/api/...`) is Ollama's `{"error": "..."}` (as the test
+// `header_fields_too_large_and_uri_too_long_answer_in_the_apis_shape` checks for a request
+// alone on its connection); pipelined behind a request the fast path answers, it must be the
+// same.
+#[tokio::test]
+async fn a_pipelined_uri_too_long_answers_in_the_shape_of_its_own_request_line() {
+    let served = Served::start(config()).await;
+    let mut stream = served.connect().await;
+    let mut all = keep_alive_request("GET", "/healthz", b"");
+    let long = format!("/api/show/{}", "m".repeat(70 * 1024));
+    all.extend(keep_alive_request("GET", &long, b""));
+    stream.write_all(&all).await.unwrap();
+    let health = read_one_answer(&mut stream).await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let refused = read_one_answer(&mut stream).await;
+    assert_eq!(refused.status, 414, "{refused:?}");
+    assert_eq!(
+        refused.json()["error"].as_str(),
+        Some("request URI too long"),
+        "Ollama's error shape for an /api/ request line: {refused:?}"
+    );
+}
+
+// conn.rs: "A later HTTP/1 head is timed from its first byte ... such a head is cut off
+// between one and two deadlines after its first byte"; ARCHITECTURE.md: "connection
+// bookkeeping (conn.rs: head deadline, idle timeout ...)". The start of a second head that
+// arrives in the same segment as the first request (a pipelining client, or one that
+// stalls mid-head after its first request) must be cut off at the head deadline like a
+// dripping one (`a_slowloris_second_head_on_a_keep_alive_connection_is_closed`), not only
+// at the 120 s idle timeout. (GUARD, 10 s, is far above 2 x 300 ms and far below 120 s.)
+#[tokio::test]
+async fn a_second_head_begun_with_the_first_request_is_cut_off_at_the_head_deadline() {
+    let served = Served::start(GatewayConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let mut stream = served.connect().await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\nGET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    assert_eq!(read_one_answer(&mut stream).await.status, 200);
+    // The second head never completes.
+    assert!(
+        closed_by_peer(&mut stream).await,
+        "the stalled second head was cut off at the head deadline"
+    );
+    served.assert_serving().await;
+}

@@ -438,3 +438,54 @@ async fn a_connection_closed_after_the_request_is_not_sent_again() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(requests.load(Ordering::SeqCst), 1);
 }
+
+// Review (srv). RFC 9110 12.5.3: "If no Accept-Encoding header field is in the
+// request, any content coding is considered acceptable by the user agent", so an upstream
+// may gzip its answer to the direct client, which sends no `accept-encoding` and does not
+// decode content codings. ARCHITECTURE.md ("What done looks like"): "Bad input gets a clear
+// error naming what was wrong".
+#[tokio::test]
+async fn a_gzip_answer_is_an_error_naming_the_content_encoding() {
+    // gzip of the first NDJSON line's start (the bytes need not be a whole gzip stream:
+    // the client cannot read them either way).
+    let gz: &[u8] = &[
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xab, 0x56, 0xca, 0xcd, 0x4f,
+        0x49, 0xcd, 0x51, 0xb2, 0x52, 0xca, 0x55, 0xd2, 0x51, 0xca, 0x4d, 0x2d, 0x2e,
+    ];
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(gz);
+    let (url, _) = upstream_writing(vec![head], false).await;
+    let client = direct(&url, &ClientConfig::default());
+    let timeouts = Timeouts {
+        first_token: Duration::from_secs(10),
+        ..Timeouts::default()
+    };
+    let result = chat_stream_direct(
+        &client,
+        b"{}".to_vec(),
+        OllamaStreamDecoder::new(),
+        timeouts,
+    )
+    .await;
+    let mut failure = None;
+    match result {
+        Err(e) => failure = Some(e),
+        Ok(mut stream) => {
+            while let Some(event) = stream.next().await {
+                if let Err(e) = event {
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    let err = failure.expect("a gzip body the client cannot read is an error");
+    assert!(
+        err.message().to_ascii_lowercase().contains("gzip")
+            || err.message().to_ascii_lowercase().contains("encoding"),
+        "the error names the content coding: {err}"
+    );
+}

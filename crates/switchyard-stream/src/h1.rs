@@ -24,7 +24,8 @@
 use bytes::BytesMut;
 use http::StatusCode;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
+    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue,
+    TRANSFER_ENCODING,
 };
 
 /// The longest answer head read (status line and headers).
@@ -61,6 +62,12 @@ pub enum WireError {
     /// The connection closed before the body's end.
     #[error("the connection closed before the end of the answer")]
     EndedEarly,
+    /// A successful answer's body is in a content coding (`gzip`, ...) the client never
+    /// asked for and does not decode.
+    #[error(
+        "the answer's body is encoded as `content-encoding: {0}`, which the gateway does not decode (it asks for none)"
+    )]
+    ContentEncoding(String),
 }
 
 impl WireError {
@@ -74,6 +81,7 @@ impl WireError {
             WireError::BadChunk(_) => "bad_chunk",
             WireError::TrailersTooLarge => "trailers_too_large",
             WireError::EndedEarly => "ended_early",
+            WireError::ContentEncoding(_) => "content_encoding",
         }
     }
 }
@@ -183,6 +191,13 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
                 headers.append(name, value);
             }
         }
+        if status.is_success()
+            && let Some(coding) = values(raw, CONTENT_ENCODING).find(|v| !is_identity(v))
+        {
+            return Err(WireError::ContentEncoding(
+                String::from_utf8_lossy(coding).chars().take(64).collect(),
+            ));
+        }
         let http11 = answer.version == Some(1);
         let mut framing = framing_of(status, raw)?;
         // RFC 9112 6.1: an HTTP/1.0 answer with a transfer coding has faulty framing; read it
@@ -206,6 +221,12 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
 }
 
 /// The values of the headers named `name` (any case), in order.
+/// Whether a `content-encoding` value means no coding (`identity`, or empty).
+fn is_identity(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    value.is_empty() || value.eq_ignore_ascii_case(b"identity")
+}
+
 fn values<'a>(
     raw: &'a [httparse::Header<'a>],
     name: HeaderName,
