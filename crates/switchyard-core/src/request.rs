@@ -250,11 +250,19 @@ pub enum Image {
         media_type: Option<String>,
         /// The base64 text, without any `data:` prefix.
         data: String,
+        /// OpenAI's `image_url.detail` (`auto`, `low`, `high`) when the client gave one;
+        /// written only to OpenAI-compatible upstreams.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// A remote URL the upstream must fetch itself (OpenAI only).
     Url {
         /// The address.
         url: String,
+        /// OpenAI's `image_url.detail` (`auto`, `low`, `high`) when the client gave one;
+        /// written only to OpenAI-compatible upstreams.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
 }
 
@@ -262,11 +270,11 @@ impl Image {
     /// The image as an OpenAI `image_url.url` value (a `data:` URL for inline bytes).
     pub fn to_url(&self) -> String {
         match self {
-            Image::Base64 { media_type, data } => {
-                let mt = media_type.as_deref().unwrap_or("image/png");
+            Image::Base64 { data, .. } => {
+                let mt = self.media_type_or_sniffed().unwrap_or("image/png");
                 format!("data:{mt};base64,{data}")
             }
-            Image::Url { url } => url.clone(),
+            Image::Url { url, .. } => url.clone(),
         }
     }
 
@@ -279,13 +287,83 @@ impl Image {
                     return Image::Base64 {
                         media_type,
                         data: data.to_owned(),
+                        detail: None,
                     };
                 }
             }
         }
         Image::Url {
             url: url.to_owned(),
+            detail: None,
         }
+    }
+
+    /// The same image with OpenAI's `detail` hint set (`None` keeps it unset).
+    #[must_use]
+    pub fn with_detail(mut self, value: Option<String>) -> Self {
+        match &mut self {
+            Image::Base64 { detail, .. } | Image::Url { detail, .. } => *detail = value,
+        }
+        self
+    }
+
+    /// OpenAI's `detail` hint (`auto`, `low`, `high`), when the client gave one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Image::Base64 { detail, .. } | Image::Url { detail, .. } => detail.as_deref(),
+        }
+    }
+
+    /// The media type of inline bytes: the one given, else one recognised from the first
+    /// bytes (PNG, JPEG, GIF, WebP). `None` for a URL or for bytes not recognised, where
+    /// callers that must name a type keep using `image/png`.
+    pub fn media_type_or_sniffed(&self) -> Option<&str> {
+        match self {
+            Image::Base64 {
+                media_type: Some(mt),
+                ..
+            } if !mt.is_empty() => Some(mt),
+            Image::Base64 { data, .. } => sniff_media_type(data),
+            Image::Url { .. } => None,
+        }
+    }
+}
+
+/// Recognises an image format from the start of its base64 text. Only the first 16
+/// characters (12 bytes) are decoded; anything that is not valid base64 there is `None`.
+fn sniff_media_type(data: &str) -> Option<&'static str> {
+    let mut head = [0u8; 12];
+    let mut len = 0;
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in data.trim_start().bytes().take(16) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => break,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            head[len] = ((acc >> bits) & 0xff) as u8;
+            len += 1;
+        }
+    }
+    let head = &head[..len];
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
     }
 }
 
@@ -480,4 +558,79 @@ pub enum ApiFamily {
     OpenAi,
     /// Anthropic's Messages API (`/v1/messages`, SSE streams of typed events).
     Anthropic,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inline(data: &str) -> Image {
+        Image::Base64 {
+            media_type: None,
+            data: data.to_owned(),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn sniffs_common_image_formats_from_base64() {
+        // 1x1 images' openings: PNG, JPEG, GIF89a, GIF87a, WebP.
+        let cases = [
+            ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB", "image/png"),
+            ("/9j/4AAQSkZJRgABAQAAAQABAAD/2wBD", "image/jpeg"),
+            ("R0lGODlhAQABAIAAAP///wAAACH5BAEA", "image/gif"),
+            ("R0lGODdhAQABAIAAAP///wAAACwAAAAA", "image/gif"),
+            ("UklGRiQAAABXRUJQVlA4IBgAAAAwAQCd", "image/webp"),
+        ];
+        for (data, want) in cases {
+            assert_eq!(inline(data).media_type_or_sniffed(), Some(want), "{data}");
+            assert_eq!(
+                inline(data).to_url(),
+                format!("data:{want};base64,{data}"),
+                "{data}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_or_short_bytes_are_not_sniffed_and_urls_keep_png() {
+        for data in [
+            "",
+            "AAAA",
+            "iVBO",
+            "UklGRiQAAABBVkkg",
+            "not base64!",
+            "%%%%",
+        ] {
+            assert_eq!(inline(data).media_type_or_sniffed(), None, "{data}");
+            assert_eq!(
+                inline(data).to_url(),
+                format!("data:image/png;base64,{data}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_given_media_type_wins_over_the_bytes() {
+        let img = Image::Base64 {
+            media_type: Some("image/png".into()),
+            data: "/9j/4AAQ".into(),
+            detail: None,
+        };
+        assert_eq!(img.media_type_or_sniffed(), Some("image/png"));
+        let url = Image::from_url("https://x.test/a.jpg");
+        assert_eq!(url.media_type_or_sniffed(), None);
+    }
+
+    #[test]
+    fn detail_is_kept_and_skipped_when_absent() {
+        let img = Image::from_url("https://x.test/a.png").with_detail(Some("low".into()));
+        assert_eq!(img.detail(), Some("low"));
+        let json = serde_json::to_value(&img).unwrap();
+        assert_eq!(json["detail"], "low");
+        let plain = serde_json::to_value(Image::from_url("https://x.test/a.png")).unwrap();
+        assert!(plain.get("detail").is_none(), "{plain}");
+        let back: Image = serde_json::from_value(plain).unwrap();
+        assert_eq!(back.detail(), None);
+    }
 }

@@ -23,6 +23,7 @@ fn full_request() -> ChatRequest {
                     ContentPart::Image(Image::Base64 {
                         media_type: Some("image/png".into()),
                         data: "iVBORw0KGgo=".into(),
+                        detail: None,
                     }),
                 ],
                 thinking: None,
@@ -168,14 +169,16 @@ fn image_urls_convert() {
         img,
         Image::Base64 {
             media_type: Some("image/jpeg".into()),
-            data: "AAAA".into()
+            data: "AAAA".into(),
+            detail: None,
         }
     );
     assert_eq!(img.to_url(), "data:image/jpeg;base64,AAAA");
     assert_eq!(
         Image::from_url("https://x.test/a.png"),
         Image::Url {
-            url: "https://x.test/a.png".into()
+            url: "https://x.test/a.png".into(),
+            detail: None,
         }
     );
 }

@@ -3162,3 +3162,58 @@ async fn a_completion_skips_a_model_whose_context_window_is_too_small_like_a_cha
     }
     h.shutdown().await;
 }
+
+// openai-python `types/chat/chat_completion_assistant_message_param.py`: an assistant
+// message's `content` is a string or a list of `ContentArrayOfContentPart` =
+// `ChatCompletionContentPartTextParam | ChatCompletionContentPartRefusalParam`
+// (`{"type":"refusal","refusal":...}`); OpenAI's chat completions reference lists the same
+// ("Array of content parts: text or refusal"). A conversation replaying such a turn is valid.
+#[tokio::test]
+async fn openai_assistant_refusal_content_part_is_accepted() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    let response = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot help with that."}]},
+            {"role": "user", "content": "Then say hello."}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+// openai-python `types/chat/chat_completion_content_part_image_param.py`: `image_url` is
+// `{"url", "detail": "auto" | "low" | "high"}` ("Specifies the detail level of the image").
+// An OpenAI client's `detail` sent to an OpenAI-compatible upstream must reach it: dropping
+// it makes the upstream use `auto` (a `low` image then costs many more prompt tokens).
+#[tokio::test]
+async fn openai_image_detail_reaches_an_openai_upstream() {
+    let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
+    let response = http()
+        .post(h.url("/v1/chat/completions"))
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+        ]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let requests = h.upstream.requests();
+    let sent = requests
+        .iter()
+        .rev()
+        .find(|r| r.is_chat())
+        .unwrap()
+        .body_json()
+        .unwrap();
+    let part = &sent["messages"][0]["content"][1];
+    assert_eq!(part["type"], "image_url", "{sent}");
+    assert_eq!(part["image_url"]["detail"], "low", "{sent}");
+    h.shutdown().await;
+}

@@ -63,6 +63,7 @@ async fn the_request_carries_tools_format_options_think_keep_alive_images_and_ex
                 ContentPart::Image(Image::Base64 {
                     media_type: Some("image/png".into()),
                     data: "iVBORw0KGgo=".into(),
+                    detail: None,
                 }),
             ],
             ..Message::user("")

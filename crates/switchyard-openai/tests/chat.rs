@@ -129,6 +129,7 @@ async fn the_request_carries_tool_choice_format_seed_stop_and_extra() {
             ContentPart::Image(Image::Base64 {
                 media_type: Some("image/jpeg".into()),
                 data: "/9j/4AAQ".into(),
+                detail: None,
             }),
         ],
         ..Message::user("")

@@ -148,7 +148,8 @@ fn ollama_images_are_base64_and_urls_are_refused_for_an_ollama_upstream() {
         req.messages[0].content[1],
         ContentPart::Image(Image::Base64 {
             media_type: None,
-            data: "iVBORw0KGgo=".into()
+            data: "iVBORw0KGgo=".into(),
+            detail: None,
         })
     );
     let mut from_openai = openai::decode_request(
@@ -215,7 +216,8 @@ fn openai_request_decodes() {
         req.messages[1].content[1],
         ContentPart::Image(Image::Base64 {
             media_type: Some("image/jpeg".into()),
-            data: "/9j/4AAQ".into()
+            data: "/9j/4AAQ".into(),
+            detail: Some("low".into()),
         })
     );
     let calls = &req.messages[2].tool_calls;

@@ -312,9 +312,13 @@ fn image(
 ) -> Result<Image, (String, String)> {
     let what = match source {
         WireImageSource::Base64 { media_type, data } => {
-            return Ok(Image::Base64 { media_type, data });
+            return Ok(Image::Base64 {
+                media_type,
+                data,
+                detail: None,
+            });
         }
-        WireImageSource::Url { url } => return Ok(Image::Url { url }),
+        WireImageSource::Url { url } => return Ok(Image::Url { url, detail: None }),
         WireImageSource::File => "an image source of type \"file\" (Anthropic Files API)",
         WireImageSource::Other => "an image source of a type other than base64, url or file",
     };

@@ -291,13 +291,15 @@ fn parts(content: &[ContentPart]) -> Vec<OutBlock<'_>> {
         .filter_map(|p| match p {
             ContentPart::Text(text) if text.trim().is_empty() => None,
             ContentPart::Text(text) => Some(OutBlock::Text { text }),
-            ContentPart::Image(Image::Base64 { media_type, data }) => Some(OutBlock::Image {
+            // Anthropic refuses bytes labelled with the wrong type (a JPEG sent as PNG is a
+            // 400), so a missing type (Ollama's bare base64) is read from the bytes.
+            ContentPart::Image(img @ Image::Base64 { data, .. }) => Some(OutBlock::Image {
                 source: OutImageSource::Base64 {
-                    media_type: media_type.as_deref().unwrap_or("image/png"),
+                    media_type: img.media_type_or_sniffed().unwrap_or("image/png"),
                     data,
                 },
             }),
-            ContentPart::Image(Image::Url { url }) => Some(OutBlock::Image {
+            ContentPart::Image(Image::Url { url, .. }) => Some(OutBlock::Image {
                 source: OutImageSource::Url { url },
             }),
         })

@@ -180,6 +180,9 @@ struct WireMessage {
     tool_call_id: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// An assistant turn's refusal (OpenAI writes it instead of `content`).
+    #[serde(default)]
+    refusal: Option<String>,
 }
 
 enum WireContent {
@@ -192,14 +195,28 @@ crate::open_object::string_or_list!(WireContent::Text | Parts);
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WirePart {
-    Text { text: String },
-    ImageUrl { image_url: WireImageUrl },
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        image_url: WireImageUrl,
+    },
+    /// An assistant turn's refusal as a content part: kept as the turn's text, which is
+    /// what the model said (other APIs have no refusal part).
+    Refusal {
+        refusal: String,
+    },
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum WireImageUrl {
-    Object { url: String },
+    Object {
+        url: String,
+        /// `auto`, `low` or `high`: kept for OpenAI-compatible upstreams.
+        #[serde(default)]
+        detail: Option<String>,
+    },
     Bare(String),
 }
 
@@ -340,18 +357,26 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
         WireRole::Tool => Role::Tool,
     };
     let content = match m.content {
-        None => Vec::new(),
+        // A replayed refusal turn: `content` null, the words in `refusal`.
+        None => m
+            .refusal
+            .filter(|r| !r.is_empty())
+            .map(|r| vec![ContentPart::Text(r)])
+            .unwrap_or_default(),
         Some(WireContent::Text(t)) if t.is_empty() => Vec::new(),
         Some(WireContent::Text(t)) => vec![ContentPart::Text(t)],
         Some(WireContent::Parts(parts)) => parts
             .into_iter()
             .map(|p| match p {
-                WirePart::Text { text } => ContentPart::Text(text),
+                WirePart::Text { text } | WirePart::Refusal { refusal: text } => {
+                    ContentPart::Text(text)
+                }
                 WirePart::ImageUrl { image_url } => {
-                    let url = match image_url {
-                        WireImageUrl::Object { url } | WireImageUrl::Bare(url) => url,
+                    let (url, detail) = match image_url {
+                        WireImageUrl::Object { url, detail } => (url, detail),
+                        WireImageUrl::Bare(url) => (url, None),
                     };
-                    ContentPart::Image(Image::from_url(&url))
+                    ContentPart::Image(Image::from_url(&url).with_detail(detail))
                 }
             })
             .collect(),
@@ -480,12 +505,24 @@ enum OutContent<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OutPart<'a> {
     Text { text: Cow<'a, str> },
-    ImageUrl { image_url: OutImageUrl },
+    ImageUrl { image_url: OutImageUrl<'a> },
 }
 
 #[derive(Serialize)]
-struct OutImageUrl {
+struct OutImageUrl<'a> {
     url: String,
+    /// The client's `detail` hint, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+}
+
+impl<'a> OutImageUrl<'a> {
+    fn of(img: &'a Image) -> Self {
+        Self {
+            url: img.to_url(),
+            detail: img.detail(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -743,7 +780,7 @@ fn encode_message<'a>(
                 text: Cow::Owned(label),
             });
             held.extend(m.images().map(|img| OutPart::ImageUrl {
-                image_url: OutImageUrl { url: img.to_url() },
+                image_url: OutImageUrl::of(img),
             }));
             let content = text_content(m);
             Some(match content {
@@ -761,7 +798,7 @@ fn encode_message<'a>(
                         text: Cow::Borrowed(text),
                     },
                     ContentPart::Image(img) => OutPart::ImageUrl {
-                        image_url: OutImageUrl { url: img.to_url() },
+                        image_url: OutImageUrl::of(img),
                     },
                 })
                 .collect(),

@@ -259,8 +259,12 @@ fn content_part(path: &str, part: Value) -> Result<Option<ContentPart>, RequestE
             let url = part
                 .get("image_url")
                 .and_then(|u| u.as_str().or_else(|| u.get("url").and_then(Value::as_str)));
+            // `detail` (`auto`, `low`, `high`) sits beside `image_url` in the Responses API.
+            let detail = text_of("detail");
             match url {
-                Some(url) => Ok(Some(ContentPart::Image(Image::from_url(url)))),
+                Some(url) => Ok(Some(ContentPart::Image(
+                    Image::from_url(url).with_detail(detail),
+                ))),
                 None => Err(RequestError::unsupported(
                     format!("{path}.image_url"),
                     "images must be given as a URL or a data: URL (file ids are not supported)",
@@ -317,5 +321,28 @@ fn output_parts(output: Option<Value>) -> Vec<ContentPart> {
             }
         }
         Some(other) => text(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_image_detail_is_kept() {
+        let part = serde_json::json!({
+            "type": "input_image",
+            "image_url": "https://x.test/a.png",
+            "detail": "high"
+        });
+        let Ok(Some(ContentPart::Image(img))) = content_part("input[0].content[0]", part) else {
+            panic!("an input_image decodes to an image part");
+        };
+        assert_eq!(img.detail(), Some("high"));
+        let plain = serde_json::json!({"type": "input_image", "image_url": "https://x.test/a.png"});
+        let Ok(Some(ContentPart::Image(img))) = content_part("input[0].content[0]", plain) else {
+            panic!("an input_image decodes to an image part");
+        };
+        assert_eq!(img.detail(), None);
     }
 }
