@@ -41,11 +41,13 @@ fn privacy_rules_out(router: &Router, entry: &CatalogEntry, privacy: Option<Priv
             .all(|t| !t.included && t.reason == ReasonCode::PrivacyLocalOnly)
 }
 
-/// The entry a client names: exactly, or without Ollama's implicit `:latest` tag.
+/// The entry a client names: exactly, else with or without Ollama's implicit `:latest`
+/// tag, as the router resolves names ([`Router::same_model_name`]).
 pub(crate) fn find<'a>(entries: &'a [CatalogEntry], name: &str) -> Option<&'a CatalogEntry> {
     entries.iter().find(|e| e.id == name).or_else(|| {
-        let bare = name.strip_suffix(":latest")?;
-        entries.iter().find(|e| e.id == bare)
+        entries
+            .iter()
+            .find(|e| Router::same_model_name(&e.id, name))
     })
 }
 

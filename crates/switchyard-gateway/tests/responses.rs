@@ -477,6 +477,37 @@ async fn a_local_only_conversation_never_continues_in_the_cloud() {
     assert_eq!(cloud.server.chat_request_count(), 1);
 }
 
+/// A conversation started on a `local-only` route reached through a wildcard alias keeps
+/// that class: its continuation on another route never reaches the cloud (the stored class
+/// came from an exact alias lookup, which a wildcard or `:latest` spelling missed).
+#[tokio::test]
+async fn a_conversation_on_a_wildcard_local_only_route_keeps_its_privacy() {
+    let cloud = Up::start("cloud", false, Locality::Cloud, Script::text(["cloud"])).await;
+    let local = Up::start("up", true, Locality::Local, Script::text(["local"])).await;
+    let routes = json!({
+        "secret-*": { "targets": ["up/test-model"], "privacy": "local-only" },
+        "open": { "targets": ["cloud/test-model", "up/test-model"] },
+    });
+    let base = serve(&[&cloud, &local], routes, Vec::new()).await;
+    let r = post(
+        &base,
+        None,
+        &json!({"model": "secret-notes", "input": "my secret"}),
+    )
+    .await;
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let first: Value = r.json().await.unwrap();
+    let cont = json!({"model": "open", "input": "and more", "previous_response_id": first["id"]});
+    let r = post(&base, None, &cont).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    assert_eq!(
+        cloud.server.chat_request_count(),
+        0,
+        "the local-only conversation reached the cloud"
+    );
+}
+
 #[tokio::test]
 async fn hosted_tools_are_refused_by_name_unless_the_route_drops_them() {
     let up = Up::start("up", true, Locality::Local, Script::text(["ok"])).await;

@@ -11,6 +11,7 @@ use crate::health::Availability;
 use crate::needs::Needs;
 use crate::privacy::{is_cloud, strictest_of};
 use crate::record::{ExplainedTarget, Explanation, SkippedTarget, TargetRef};
+use crate::router::names::same_model;
 use crate::router::{Inner, ParsedTarget};
 use crate::slot::Slot;
 use switchyard_core::ReasonCode;
@@ -116,14 +117,19 @@ impl Inner {
         };
         if let Some((provider, upstream_model)) = model.split_once('/') {
             if let (Some(&slot), false) = (self.by_id.get(provider), upstream_model.is_empty()) {
-                let exact = ParsedTarget {
-                    slot,
-                    model: upstream_model.to_owned(),
-                };
+                // Sent upstream as the provider lists it (`x` and `x:latest` are one model).
+                let model = self.slots.get(slot).map_or_else(
+                    || upstream_model.to_owned(),
+                    |s| s.listed_name(upstream_model),
+                );
+                let exact = ParsedTarget { slot, model };
                 // A route whose first step holds this target may let it fall back along
                 // the route: `fallback: true` on the route, or non-strict exact targets.
                 for route in self.routes.values() {
-                    let first_holds = route.steps.first().is_some_and(|s| s.contains(&exact));
+                    let first_holds = route.steps.first().is_some_and(|s| {
+                        s.iter()
+                            .any(|t| t.slot == exact.slot && same_model(&t.model, &exact.model))
+                    });
                     let lets = route.fallback == Some(true)
                         || (route.fallback.is_none() && !self.config.policy.strict_exact_targets);
                     if first_holds && lets {
@@ -162,11 +168,11 @@ impl Inner {
                     .is_ok_and(|h| !matches!(h.availability(now), Availability::Available));
                 (is_cloud(locality), unhealthy, locality, *i)
             })
-            .map(|(slot, _)| {
+            .map(|(slot, s)| {
                 strict(
                     ParsedTarget {
                         slot,
-                        model: model.to_owned(),
+                        model: s.listed_name(model),
                     },
                     Naming::Bare,
                 )
@@ -191,7 +197,9 @@ impl Inner {
             _ => None,
         };
         let ok = allowed.iter().any(|a| {
-            *a == requested || resolved.route.as_ref() == Some(a) || exact_name.as_ref() == Some(a)
+            same_model(a, requested)
+                || resolved.route.as_ref() == Some(a)
+                || exact_name.as_deref().is_some_and(|e| same_model(a, e))
         });
         if ok {
             return Ok(());
@@ -258,7 +266,8 @@ impl Inner {
         let mut passed_privacy: Option<PrivacyClass> = None;
         // Validation refused loops, so each rule leads to a route not seen before.
         for _ in 0..=self.routes.len() {
-            let Some(route) = self.routes.get(current) else {
+            // Resolved as planning resolves it (wildcards, the implied `:latest` tag).
+            let Some(route) = self.route_for(current) else {
                 break;
             };
             let Some(rule) = route
@@ -657,4 +666,153 @@ fn last_resort(
         deferred: Some(deferred),
         ..planned
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use async_trait::async_trait;
+    use switchyard_core::{
+        ChatRequest, ChatStream, ErrorKind, Locality, ModelInfo, Provider, ProviderError,
+    };
+
+    use crate::{Explanation, MemoryLedger, ProviderSlot, Router, RouterConfig};
+
+    /// A provider that is never called: planning only reads catalogs.
+    #[derive(Debug)]
+    struct Idle;
+
+    #[async_trait]
+    impl Provider for Idle {
+        async fn chat(&self, _: &ChatRequest) -> Result<ChatStream, ProviderError> {
+            Err(ProviderError::new(ErrorKind::Internal, "not called"))
+        }
+        async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+            Ok(Vec::new())
+        }
+        async fn health(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    /// `oai` lists `gpt` and `chat-model` statically (an OpenAI catalog, untagged names);
+    /// `oll` has discovered `llama3:latest`, `llama3:8b` and `coder:latest` (an Ollama
+    /// catalog, tags written out).
+    fn router(routes: serde_json::Value) -> Router {
+        let mut oai = ProviderSlot::new("oai", Arc::new(Idle), Locality::Local);
+        oai.models = vec![
+            ModelInfo::new("gpt", Locality::Local),
+            ModelInfo::new("chat-model", Locality::Local),
+        ];
+        let oll = ProviderSlot::new("oll", Arc::new(Idle), Locality::Local);
+        let config: RouterConfig =
+            serde_json::from_value(serde_json::json!({ "routes": routes })).unwrap();
+        let router = Router::new(config, vec![oai, oll], Arc::new(MemoryLedger::new())).unwrap();
+        let listed = ["llama3:latest", "llama3:8b", "coder:latest"]
+            .map(|id| ModelInfo::new(id, Locality::Local))
+            .to_vec();
+        *router.inner.slots[1].live.catalog.lock().unwrap() = Some((Instant::now(), listed));
+        router
+    }
+
+    fn explain(router: &Router, model: &str) -> Explanation {
+        router.explain(&ChatRequest::new(model, Vec::new()))
+    }
+
+    /// The first included target as `provider/model`, and the route.
+    fn served(router: &Router, model: &str) -> (Option<String>, String) {
+        let e = explain(router, model);
+        assert_eq!(e.error, None, "{model}: {e:?}");
+        let first = e.targets.iter().find(|t| t.included).expect("a target");
+        (e.route.clone(), first.target.to_string())
+    }
+
+    #[test]
+    fn a_route_alias_is_found_with_or_without_the_latest_tag() {
+        let r = router(serde_json::json!({
+            "chat": { "targets": ["oai/chat-model"] },
+            "coder:latest": { "targets": ["oll/coder:latest"] } }));
+        let chat = (Some("chat".to_owned()), "oai/chat-model".to_owned());
+        assert_eq!(served(&r, "chat"), chat);
+        assert_eq!(served(&r, "chat:latest"), chat);
+        let coder = (
+            Some("coder:latest".to_owned()),
+            "oll/coder:latest".to_owned(),
+        );
+        assert_eq!(served(&r, "coder"), coder);
+        assert_eq!(served(&r, "coder:latest"), coder);
+    }
+
+    #[test]
+    fn an_exact_target_is_sent_as_its_catalog_lists_it() {
+        let r = router(serde_json::json!({}));
+        assert_eq!(served(&r, "oll/llama3"), (None, "oll/llama3:latest".into()));
+        assert_eq!(
+            served(&r, "oll/llama3:latest"),
+            (None, "oll/llama3:latest".into())
+        );
+        assert_eq!(served(&r, "oai/gpt:latest"), (None, "oai/gpt".into()));
+        assert_eq!(served(&r, "oai/gpt"), (None, "oai/gpt".into()));
+    }
+
+    #[test]
+    fn a_bare_name_is_sent_as_its_catalog_lists_it() {
+        let r = router(serde_json::json!({}));
+        assert_eq!(served(&r, "llama3"), (None, "oll/llama3:latest".into()));
+        assert_eq!(served(&r, "gpt:latest"), (None, "oai/gpt".into()));
+        assert_eq!(served(&r, "llama3:8b"), (None, "oll/llama3:8b".into()));
+    }
+
+    #[test]
+    fn only_the_latest_tag_is_implied() {
+        let r = router(serde_json::json!({ "chat": { "targets": ["oai/chat-model"] } }));
+        for name in ["chat:7b", "gpt:4o", "oai/gpt:4o", "coder:7b"] {
+            let e = explain(&r, name);
+            assert!(
+                e.error.as_deref().is_some_and(|m| m.contains("not found")),
+                "{name}: {e:?}"
+            );
+        }
+        // A discovered catalog does not refuse an exact target it does not list; the name
+        // is sent as written, not as the listed `coder:latest`.
+        assert_eq!(served(&r, "oll/coder:7b"), (None, "oll/coder:7b".into()));
+        // `llama3:8b` is listed, but a bare `llama3` is `llama3:latest`, not it.
+        let only_8b = router(serde_json::json!({}));
+        *only_8b.inner.slots[1].live.catalog.lock().unwrap() = Some((
+            Instant::now(),
+            vec![ModelInfo::new("llama3:8b", Locality::Local)],
+        ));
+        let e = explain(&only_8b, "llama3");
+        assert!(e.error.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn an_exact_route_target_named_with_the_latest_tag_keeps_its_route() {
+        let r = router(serde_json::json!({
+            "code": { "targets": ["oll/coder", "oai/gpt"], "fallback": true } }));
+        let e = explain(&r, "oll/coder:latest");
+        assert_eq!(e.route.as_deref(), Some("code"), "{e:?}");
+        let included: Vec<String> = e
+            .targets
+            .iter()
+            .filter(|t| t.included)
+            .map(|t| t.target.to_string())
+            .collect();
+        assert_eq!(included, ["oll/coder:latest", "oai/gpt"]);
+    }
+
+    #[test]
+    fn task_rules_apply_to_a_route_named_with_the_latest_tag() {
+        let r = router(serde_json::json!({
+            "chat": { "targets": ["oai/chat-model"],
+                      "rules": [ { "task": "summary", "to": "sum" } ] },
+            "sum": { "targets": ["oai/gpt"] } }));
+        let mut request = ChatRequest::new("chat:latest", Vec::new());
+        request.meta.task = Some("summary".to_owned());
+        let e = r.explain(&request);
+        assert_eq!(e.route.as_deref(), Some("sum"), "{e:?}");
+        assert_eq!(e.rule.as_deref(), Some("chat.rules[0] -> sum"));
+    }
 }

@@ -24,6 +24,7 @@ use crate::slot::{Live, ProviderSlot, Slot};
 
 mod count;
 mod glob;
+pub(crate) mod names;
 mod probes;
 mod provider;
 mod validate;
@@ -336,6 +337,20 @@ impl Router {
             inner: Arc::new(inner),
             alive: self.alive,
         }
+    }
+
+    /// Whether the model names `a` and `b` name the same model: equal, or equal once a
+    /// missing tag is read as Ollama's implied `latest` (`x` and `x:latest`; never `x:7b`
+    /// and `x`). Route aliases and provider catalogs are matched by this rule.
+    pub fn same_model_name(a: &str, b: &str) -> bool {
+        names::same_model(a, b)
+    }
+
+    /// The `privacy` of the route a request for `model` resolves to (an alias as written,
+    /// its other spelling with or without `:latest`, or the longest matching wildcard), as
+    /// planning resolves it; `None` when no route names it or the route sets none.
+    pub fn route_privacy(&self, model: &str) -> Option<PrivacyClass> {
+        self.inner.route_for(model).and_then(|route| route.privacy)
     }
 
     /// The configuration this router was built from.

@@ -9,6 +9,7 @@ use switchyard_core::{Locality, ModelInfo, Provider, ProviderError};
 
 use crate::health::HealthState;
 use crate::queue::Admission;
+use crate::router::names::same_model;
 use crate::ttft::TtftWindow;
 
 /// A provider as the router sees it (the binary builds these from its config).
@@ -155,42 +156,42 @@ impl Slot {
     /// Where `model` runs: the provider's locality, or the model's own when that is more
     /// exposed (an Ollama daemon that runs a `-cloud` model on Ollama's servers).
     pub(crate) fn model_locality(&self, model: &str) -> Locality {
-        let own = self
-            .models
-            .iter()
-            .find(|m| m.id == model)
-            .map(|m| m.locality)
-            .or_else(|| {
-                self.live.catalog.lock().ok().and_then(|c| {
-                    c.as_ref()
-                        .and_then(|(_, ms)| ms.iter().find(|m| m.id == model))
-                        .map(|m| m.locality)
-                })
-            });
+        let own = self.model_info(model).map(|m| m.locality);
         let provider = self.effective_locality();
         own.map_or(provider, |own| provider.max(own))
     }
 
-    /// Whether this provider offers `model` (static or cached discovered list).
+    /// Whether this provider offers `model` (static or cached discovered list), under
+    /// either spelling of the implied `:latest` tag.
     pub(crate) fn offers(&self, model: &str) -> bool {
-        self.models.iter().any(|m| m.id == model)
-            || self.live.catalog.lock().ok().is_some_and(|c| {
-                c.as_ref()
-                    .is_some_and(|(_, ms)| ms.iter().any(|m| m.id == model))
-            })
+        self.model_info(model).is_some()
     }
 
-    /// The static model info (with its price) if configured, else a discovered one.
+    /// The model this provider lists as `model`: the static model info (with its price) if
+    /// configured, else a discovered one; a model listed under the other spelling of the
+    /// implied `:latest` tag (`x` for `x:latest` and back) only when none is listed under
+    /// `model` itself. This is the one place a requested name meets a provider's catalog.
     pub(crate) fn model_info(&self, model: &str) -> Option<ModelInfo> {
-        self.models
-            .iter()
-            .find(|m| m.id == model)
-            .cloned()
-            .or_else(|| {
-                self.live
-                    .cached_models()
-                    .and_then(|ms| ms.into_iter().find(|m| m.id == model))
-            })
+        self.find_model(|id| id == model)
+            .or_else(|| self.find_model(|id| same_model(id, model)))
+    }
+
+    /// The name this provider lists `model` under (what to send upstream), or `model`
+    /// itself when it lists it under neither spelling (an unknown catalog).
+    pub(crate) fn listed_name(&self, model: &str) -> String {
+        self.model_info(model)
+            .map_or_else(|| model.to_owned(), |m| m.id)
+    }
+
+    /// The first static model, else the first discovered one, whose id `matches`.
+    fn find_model(&self, matches: impl Fn(&str) -> bool) -> Option<ModelInfo> {
+        if let Some(m) = self.models.iter().find(|m| matches(&m.id)) {
+            return Some(m.clone());
+        }
+        self.live.catalog.lock().ok().and_then(|c| {
+            c.as_ref()
+                .and_then(|(_, ms)| ms.iter().find(|m| matches(&m.id)).cloned())
+        })
     }
 
     /// Static models first, then discovered ones not configured statically.

@@ -244,7 +244,7 @@ fn conversation_privacy(router: &Router, meta: &RequestMeta, model: &str) -> Pri
         .as_ref()
         .and_then(|c| config.callers.get(c))
         .and_then(|p| p.privacy);
-    let route = config.routes.get(model).and_then(|r| r.privacy);
+    let route = router.route_privacy(model);
     [meta.privacy, caller, route]
         .into_iter()
         .flatten()

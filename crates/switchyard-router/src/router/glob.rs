@@ -1,18 +1,28 @@
 //! Route aliases with `*` wildcards (`"claude-*"`, `"claude-haiku-*"`), so an agent's
 //! built-in model names map to routes without one alias per name.
 
+use super::names::other_spelling;
 use super::{Inner, Route};
 
 impl Inner {
-    /// The route `model` names: the alias itself, else the most specific wildcard alias
-    /// that matches it (the longest pattern; the first in name order among equals).
+    /// The route `model` names: the alias itself, else the alias spelled with or without
+    /// the implied `:latest` tag ([`super::names`]), else the most specific wildcard alias
+    /// that matches either spelling (the longest pattern; the first in name order among
+    /// equals). Planning, task rules and bare-name checks all resolve aliases here.
     pub(crate) fn route_for(&self, model: &str) -> Option<&Route> {
         if let Some(route) = self.routes.get(model) {
             return Some(route);
         }
+        let other = other_spelling(model);
+        if let Some(route) = other.as_deref().and_then(|o| self.routes.get(o)) {
+            return Some(route);
+        }
+        let matches = |alias: &str| {
+            glob_matches(alias, model) || other.as_deref().is_some_and(|o| glob_matches(alias, o))
+        };
         self.routes
             .iter()
-            .filter(|(alias, _)| alias.contains('*') && glob_matches(alias, model))
+            .filter(|(alias, _)| alias.contains('*') && matches(alias))
             .max_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| b.cmp(a)))
             .map(|(_, route)| route)
     }
