@@ -118,6 +118,7 @@ fn stand_in(generate: &GenerateRequest) -> ChatRequest {
         ContentPart::Image(Image::Base64 {
             media_type: None,
             data: String::new(),
+            detail: None,
         })
     }));
     messages.push(user);

@@ -316,3 +316,107 @@ async fn generate_accepts_null_like_chat_does() {
     assert!(body.contains("images"), "{body}");
     h.shutdown().await;
 }
+
+/// DECISIONS.md ("Generate and legacy completions are routed the same way"): an
+/// OpenAI-compatible upstream gets a streamed `/v1/completions` with "prompt, suffix and
+/// sampling options". `presence_penalty` and `frequency_penalty` are sampling options the
+/// gateway models (`SamplingOptions`, read from Ollama's `options` as on `/api/chat`) and
+/// parameters of OpenAI's `/v1/completions` (API reference, "Create completion"). On
+/// `/api/chat` they reach the OpenAI upstream; on `/api/generate` they are dropped.
+#[tokio::test]
+async fn generate_sends_penalties_to_an_openai_upstream() {
+    let h = start(Kind::OpenAi).await;
+    let options = json!({"presence_penalty": 0.5, "frequency_penalty": 0.25, "num_predict": 9});
+    let (status, body) = h
+        .post(
+            "/api/generate",
+            json!({"model": "chat", "prompt": "hi", "stream": false, "options": options}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = h.sent("/v1/completions");
+    assert_eq!(sent["max_tokens"], 9, "{sent}");
+    assert_eq!(sent["presence_penalty"], 0.5, "{sent}");
+    assert_eq!(sent["frequency_penalty"], 0.25, "{sent}");
+    h.shutdown().await;
+}
+
+/// Ollama's runner stops on the prediction limit only when it is positive
+/// (`runner/ollamarunner/runner.go`: `if seq.numPredict > 0 && seq.numPredicted >=
+/// seq.numPredict`), and `llm/server.go` passes `num_predict: 0` through unchanged: on
+/// Ollama, 0 sets no limit, as -1 does (which the gateway already keeps away from OpenAI
+/// upstreams, request.rs `decode_options`). Translated as `max_tokens: 0`, the same request
+/// asks an OpenAI-compatible upstream for an empty answer, which OpenAI and vLLM refuse
+/// ("max_tokens must be at least 1"). The OpenAI upstream must not get `max_tokens: 0`.
+#[tokio::test]
+async fn num_predict_zero_is_no_limit_not_max_tokens_zero() {
+    let h = start(Kind::OpenAi).await;
+    let (status, body) = h
+        .post(
+            "/api/chat",
+            json!({"model": "chat", "stream": false, "options": {"num_predict": 0},
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = h.sent("/v1/chat/completions");
+    assert!(
+        sent.get("max_tokens").is_none() && sent.get("max_completion_tokens").is_none(),
+        "Ollama's num_predict 0 (no limit) became an output limit of 0: {sent}"
+    );
+    h.shutdown().await;
+}
+
+/// Ollama's docs/api.md, "Conventions / Model names": "The tag is optional and, if not
+/// provided, will default to `latest`": `chat` and `chat:latest` name one model. The
+/// gateway's own `/api/show` answers for `chat:latest` (catalog.rs `find`), so a client
+/// that checks the model there (capabilities, context length) and then chats with the same
+/// name must be served, on `/api/chat` as on `/api/show`.
+#[tokio::test]
+async fn a_name_with_the_latest_tag_is_served_where_show_finds_it() {
+    let h = start(Kind::OpenAi).await;
+    let (status, body) = h.post("/api/show", json!({"model": "chat:latest"})).await;
+    assert_eq!(status, 200, "show: {body}");
+    let (status, body) = h
+        .post(
+            "/api/chat",
+            json!({"model": "chat:latest", "stream": false,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "chat: {body}");
+    h.shutdown().await;
+}
+
+/// Ollama's `server/routes.go`: `EmbeddingsHandler` (the older `/api/embeddings`) says "an
+/// empty request loads the model" and answers `{"prompt": ""}` 200 with `{"embedding": []}`;
+/// `EmbedHandler` (`/api/embed`) drops an empty string `input` (`case string: if len(i) > 0`)
+/// and answers no input 200 with `{"model", "embeddings": []}`. No text is embedded. Through
+/// the gateway to an OpenAI-compatible upstream the empty text is sent as `input: [""]`,
+/// which OpenAI refuses (DECISIONS.md: "`/v1/embeddings` refuses an empty string input", as
+/// OpenAI does), and a server that accepts it answers a vector for the empty text, which the
+/// client then stores as if it were the embedding it asked for.
+#[tokio::test]
+async fn an_empty_embedding_prompt_or_input_embeds_nothing_as_on_ollama() {
+    let h = start(Kind::OpenAi).await;
+    let (status, body) = h
+        .post("/api/embeddings", json!({"model": "chat", "prompt": ""}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["embedding"], json!([]), "/api/embeddings: {body}");
+    let (status, body) = h
+        .post("/api/embed", json!({"model": "chat", "input": ""}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["embeddings"], json!([]), "/api/embed: {body}");
+    let empty_sent = h
+        .upstream
+        .requests()
+        .iter()
+        .filter_map(|r| r.body_json())
+        .any(|b| b["input"] == json!([""]));
+    assert!(!empty_sent, "an empty string reached the OpenAI upstream");
+    h.shutdown().await;
+}

@@ -401,6 +401,11 @@ impl Provider for OpenAiClient {
         request: &EmbedRequest,
         model: &str,
     ) -> Result<EmbedResponse, ProviderError> {
+        // Nothing to embed (an Ollama client's empty prompt): OpenAI refuses an empty
+        // input, and the answer has no vectors either way.
+        if request.input.is_empty() {
+            return Ok(EmbedResponse::default());
+        }
         let (inner, endpoint) = (&self.inner, &switchyard_stream::embed::openai::ENDPOINT);
         let timeouts = &inner.config.client.timeouts;
         switchyard_http::embed(&inner.http, &inner.base, timeouts, endpoint, request, model).await

@@ -178,8 +178,34 @@ fn db_key(scope: &str, window_key: &str) -> String {
 
 impl RedbLedger {
     /// Opens (or creates) the ledger database at `path` and loads its totals.
+    ///
+    /// A damaged file (cut short by a full disk or an interrupted copy, pages overwritten)
+    /// is an error naming it: redb asserts on some such files instead of returning an
+    /// error, and that panic is caught here.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LedgerError> {
         let path = path.as_ref().to_path_buf();
+        match std::panic::catch_unwind(|| Self::open_unguarded(path.clone())) {
+            Ok(opened) => opened,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the database library failed".to_owned());
+                Err(LedgerError::Database {
+                    path,
+                    source: Box::new(redb::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "the file is damaged or not a ledger ({why}); move it away to start a new one"
+                        ),
+                    ))),
+                })
+            }
+        }
+    }
+
+    fn open_unguarded(path: PathBuf) -> Result<Self, LedgerError> {
         let db_err = |e: redb::Error| LedgerError::Database {
             path: path.clone(),
             source: Box::new(e),

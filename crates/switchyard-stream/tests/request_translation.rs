@@ -353,3 +353,38 @@ fn a_part_only_the_clients_api_carries_is_refused_not_dropped_in_translation() {
     let err = ollama::encode_request(&req, "up", false).unwrap_err();
     assert_eq!(err.path(), Some("messages[0].content[0].source"), "{err}");
 }
+
+/// Ollama's docs/api.md: `images` are bare base64 ("a list of base64-encoded images"), with
+/// no media type; the decoder records none, and the Anthropic encoder then labels every
+/// image `image/png`. Anthropic checks the label against the bytes and refuses a JPEG sent
+/// as PNG with a 400 ("Image does not match the provided media type image/png" /
+/// "The image was specified using the image/png media type, but the image appears to be a
+/// image/jpeg image": anthropics/claude-code#13131, BerriAI/litellm#24900). A JPEG
+/// (base64 `/9j/`, bytes FF D8 FF) from an Ollama client must reach Anthropic as
+/// `image/jpeg`.
+#[test]
+fn an_ollama_jpeg_reaches_anthropic_labelled_as_jpeg() {
+    use switchyard_stream::anthropic::request::{AnthropicRequestOptions, encode_request};
+    let jpeg = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q==";
+    let body = json!({"model": "m", "messages": [
+        {"role": "user", "content": "What is in this picture?", "images": [jpeg]}
+    ]});
+    let req = ollama::decode_request(body.to_string().as_bytes()).unwrap();
+    let opts = AnthropicRequestOptions {
+        model: "claude",
+        stream: true,
+        default_max_tokens: 1024,
+    };
+    let mut out = Vec::new();
+    encode_request(&req, &opts, &mut out).unwrap();
+    let sent: Value = serde_json::from_slice(&out).unwrap();
+    let image = sent["messages"][0]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "image")
+        .unwrap_or_else(|| panic!("no image block: {sent}"))
+        .clone();
+    assert_eq!(image["source"]["data"], jpeg, "{image}");
+    assert_eq!(image["source"]["media_type"], "image/jpeg", "{image}");
+}

@@ -833,3 +833,33 @@ async fn config_check_names_line_and_key_of_a_rule_to_an_unknown_route() {
     assert!(err.contains(&expected), "expected `{expected}` in: {err}");
     assert!(err.contains("smal"), "{err}");
 }
+
+/// `serve` with a `spend_ledger` file that was cut short must refuse to start with a config
+/// error naming the file (exit code 2, like every other config error: docs/ARCHITECTURE.md
+/// "A config that fails to parse or validate ... the error says where"; wiring.rs
+/// `open_ledger` maps a ledger error to a config error at `spend_ledger`), not panic inside
+/// redb (exit code 101 and an assertion message that names no file).
+#[tokio::test]
+async fn serve_refuses_a_truncated_spend_ledger_naming_the_file() {
+    use switchyard_router::SpendLedger as _;
+    let dir = TempDir::new("ledger-trunc");
+    let ledger = dir.path().join("spend.redb");
+    {
+        let l = switchyard_router::RedbLedger::open(&ledger).unwrap();
+        l.record(Some("a"), 5, std::time::SystemTime::now())
+            .unwrap();
+    }
+    let whole = std::fs::read(&ledger).unwrap();
+    std::fs::write(&ledger, &whole[..whole.len() / 2]).unwrap();
+    let file = dir.write(
+        "ledger.json5",
+        &format!(
+            "{{ server: {{ listen: '127.0.0.1:0' }}, spend_ledger: '{}' }}",
+            ledger.display()
+        ),
+    );
+    let out = run(&["serve", "--config", file.to_str().unwrap()], &[], SHORT).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(ledger.to_str().unwrap()), "{err}");
+}

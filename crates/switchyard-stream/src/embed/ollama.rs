@@ -38,11 +38,14 @@ struct WireRequest {
 /// kept as sent, for an Ollama upstream.
 pub fn decode_request(body: &[u8]) -> Result<EmbedRequest, RequestError> {
     let wire: WireRequest = decode_body(body)?;
-    let input = match (wire.input, wire.prompt) {
+    let mut input = match (wire.input, wire.prompt) {
         (Some(i), _) => i.into_vec(),
         (None, Some(p)) => vec![p],
         (None, None) => return Err(RequestError::field("input", "input is required")),
     };
+    // As Ollama: empty strings are not embedded (an empty request only loads the model,
+    // and its answer has no vectors).
+    input.retain(|text| !text.is_empty());
     if input.len() > MAX_INPUTS {
         return Err(RequestError::field(
             "input",

@@ -151,6 +151,10 @@ struct OutRequest<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
     stream: bool,
     stream_options: StreamOptions,
 }
@@ -172,6 +176,8 @@ pub fn encode_request(req: &GenerateRequest, model: &str) -> Vec<u8> {
         top_p: o.top_p,
         stop: &o.stop,
         seed: o.seed,
+        presence_penalty: o.presence_penalty,
+        frequency_penalty: o.frequency_penalty,
         stream: true,
         stream_options: StreamOptions {
             include_usage: true,

@@ -181,6 +181,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
             Image::Base64 {
                 media_type: None,
                 data,
+                detail: None,
             }
         };
         content.push(ContentPart::Image(image));
@@ -227,8 +228,8 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
 pub(crate) fn decode_options(o: WireOptions) -> (SamplingOptions, Map<String, Value>) {
     let mut unknown = o.extra;
     let max_tokens = match o.num_predict {
-        Some(n) if n >= 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
-        // -1 (no limit) and -2 (fill the context) mean something only to Ollama.
+        Some(n) if n > 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        // 0 and -1 (no limit) and -2 (fill the context) mean something only to Ollama.
         Some(n) => {
             unknown.insert("num_predict".to_owned(), Value::from(n));
             None
