@@ -100,6 +100,20 @@ pub enum Finding {
         /// The address.
         addr: SocketAddr,
     },
+    /// An `http://` URL points at a port that answers with something that is not HTTP
+    /// (an SSH banner, a database greeting).
+    NotHttp {
+        /// The address.
+        addr: SocketAddr,
+        /// The first line the port sent, printable and bounded.
+        first_line: String,
+    },
+    /// An `http://` URL points at a port that accepts and closes without a byte (a port
+    /// forward with nothing behind it).
+    ClosedWithoutAnswer {
+        /// The address.
+        addr: SocketAddr,
+    },
     /// Any other TLS failure.
     TlsFailed {
         /// The host name checked.
@@ -128,6 +142,16 @@ pub enum Finding {
     MissingV1 {
         /// The base URL.
         base_url: String,
+    },
+    /// An OpenAI-compatible base URL that holds an endpoint's path
+    /// (`.../v1/chat/completions`): the client appends that path itself.
+    EndpointPathInBaseUrl {
+        /// The base URL as configured.
+        base_url: String,
+        /// The endpoint path found at its end (`/chat/completions`).
+        endpoint: String,
+        /// The API root to use instead, ending in `/v1`.
+        root: String,
     },
     /// The server at the base URL is not the expected API.
     NotTheApi {
@@ -171,8 +195,9 @@ pub enum Finding {
     CatalogEmpty {
         /// The base URL (for the commands in the hint).
         base_url: String,
-        /// Whether models are configured for this provider (then it is a failure).
-        models_configured: bool,
+        /// The models configured for this provider (when any, it is a failure; the hint
+        /// names them in the pull command).
+        models: Vec<String>,
     },
     /// A configured model is not on the server.
     ModelMissing {
@@ -362,11 +387,14 @@ impl Finding {
             Finding::TlsCaFile { .. } => "tls_ca_file",
             Finding::TlsToPlainPort { .. } => "tls_to_plain_port",
             Finding::PlainToTlsPort { .. } => "plain_to_tls_port",
+            Finding::NotHttp { .. } => "not_http",
+            Finding::ClosedWithoutAnswer { .. } => "closed_without_answer",
             Finding::TlsFailed { .. } => "tls_failed",
             Finding::NoHttpAnswer { .. } => "no_http_answer",
             Finding::V1OnOllama { .. } => "v1_on_ollama",
             Finding::MissingV1 { .. } => "missing_v1",
             Finding::ApiPathOnOllama { .. } => "api_path_on_ollama",
+            Finding::EndpointPathInBaseUrl { .. } => "endpoint_path_in_base_url",
             Finding::NotTheApi { .. } => "not_the_api",
             Finding::HttpFailed { .. } => "http_failed",
             Finding::ClientConfig { .. } => "client_config",
@@ -412,10 +440,8 @@ impl Finding {
             | Finding::StreamBuffered { .. }
             | Finding::ToolCallAsText { .. }
             | Finding::ListenInUse { .. } => Status::Warn,
-            Finding::CatalogEmpty {
-                models_configured, ..
-            } => {
-                if *models_configured {
+            Finding::CatalogEmpty { models, .. } => {
+                if !models.is_empty() {
                     Status::Fail
                 } else {
                     Status::Warn
@@ -464,6 +490,12 @@ impl Finding {
             Finding::PlainToTlsPort { addr } => {
                 format!("http:// was used but {addr} speaks TLS")
             }
+            Finding::NotHttp { addr, first_line } => {
+                format!("{addr} does not speak HTTP: it answered \"{first_line}\"")
+            }
+            Finding::ClosedWithoutAnswer { addr } => {
+                format!("{addr} accepted the connection and closed it without answering")
+            }
             Finding::TlsFailed { host, error } => {
                 format!("TLS handshake with {host} failed: {error}")
             }
@@ -477,6 +509,12 @@ impl Finding {
             Finding::MissingV1 { base_url } => {
                 format!("{base_url}/models answered 404: the base URL lacks /v1")
             }
+            Finding::EndpointPathInBaseUrl {
+                base_url, endpoint, ..
+            } => format!(
+                "the base URL {base_url} ends in the endpoint path {endpoint}, which the client \
+                 appends itself"
+            ),
             Finding::ApiPathOnOllama { .. } => {
                 "the base URL ends in /api, which the Ollama client adds itself".to_owned()
             }
@@ -728,6 +766,18 @@ impl Finding {
                  of it"
             ),
             Finding::PlainToTlsPort { .. } => "use https:// in base_url".to_owned(),
+            Finding::NotHttp { addr, .. } => format!(
+                "another program owns {addr}, not the model server: check what listens (`ss \
+                 -ltnp 'sport = :{}'`) and fix the port in base_url, or move that program",
+                addr.port()
+            ),
+            Finding::ClosedWithoutAnswer { addr } => format!(
+                "nothing is behind {addr}: a port forward or proxy (docker-proxy, ssh -L, \
+                 kubectl port-forward) accepts but reaches no server; start the model server \
+                 behind it or fix the port in base_url (`ss -ltnp 'sport = :{}'` shows who \
+                 listens)",
+                addr.port()
+            ),
             Finding::TlsFailed { .. } => {
                 "check that the port is the TLS port of the server or proxy and that it speaks \
                  TLS 1.2 or 1.3"
@@ -746,9 +796,15 @@ impl Finding {
             Finding::MissingV1 { base_url } => {
                 // `http://host:11434/api` is Ollama's native path: its OpenAI layer is at
                 // the root's /v1.
-                let root = base_url.strip_suffix("/api").unwrap_or(base_url);
-                format!("OpenAI-compatible base URLs end in /v1: use {root}/v1")
+                format!(
+                    "OpenAI-compatible base URLs end in /v1: use {}",
+                    openai_root(base_url)
+                )
             }
+            Finding::EndpointPathInBaseUrl { root, .. } => format!(
+                "set base_url to the API root {root}: the client adds /chat/completions and \
+                 /models to it"
+            ),
             Finding::ApiPathOnOllama { native } => format!(
                 "set base_url to {native}: the native API's paths (/api/chat, /api/tags) are \
                  added to the base URL"
@@ -793,13 +849,24 @@ impl Finding {
                  max_concurrency or ask the provider for higher limits"
                     .to_owned()
             }
-            Finding::CatalogEmpty { base_url, .. } => format!(
-                "the model was pulled into a different Ollama: another daemon (the desktop app vs \
+            Finding::CatalogEmpty { base_url, models } => {
+                let pull = if models.is_empty() {
+                    "`ollama pull MODEL`".to_owned()
+                } else {
+                    models
+                        .iter()
+                        .map(|m| format!("`ollama pull {m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "the model was pulled into a different Ollama: another daemon (the desktop app vs \
                  the systemd service), another user (models live in OLLAMA_MODELS, by default \
                  ~/.ollama/models of the user running the server; the systemd service uses \
                  /usr/share/ollama/.ollama/models), or another container or volume; run \
-                 `OLLAMA_HOST={base_url} ollama list`, then `ollama pull MODEL` against that server"
-            ),
+                 `OLLAMA_HOST={base_url} ollama list`, then {pull} against that server"
+                )
+            }
             Finding::ModelMissing {
                 model,
                 api,
@@ -1016,6 +1083,36 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// The endpoint paths an OpenAI-compatible client appends to its base URL, longest first.
+const OPENAI_ENDPOINTS: [&str; 5] = [
+    "/chat/completions",
+    "/completions",
+    "/responses",
+    "/embeddings",
+    "/models",
+];
+
+/// The endpoint path an OpenAI-compatible base URL ends in (`/chat/completions`), if any.
+pub(crate) fn openai_endpoint_path(base_url: &str) -> Option<&'static str> {
+    let base = base_url.trim_end_matches('/');
+    OPENAI_ENDPOINTS.into_iter().find(|e| base.ends_with(e))
+}
+
+/// The OpenAI-compatible API root for a base URL: without an endpoint path or Ollama's
+/// native `/api`, ending in `/v1` (`http://h/v1/chat/completions` and `http://h/api` give
+/// `http://h/v1`).
+pub(crate) fn openai_root(base_url: &str) -> String {
+    let mut root = base_url.trim_end_matches('/');
+    if let Some(endpoint) = openai_endpoint_path(root) {
+        root = &root[..root.len() - endpoint.len()];
+    }
+    if root.ends_with("/v1") {
+        return root.to_owned();
+    }
+    let root = root.strip_suffix("/api").unwrap_or(root);
+    format!("{root}/v1")
+}
+
 fn api_name(api: ProbeApi) -> &'static str {
     match api {
         ProbeApi::Ollama => "Ollama",
@@ -1157,12 +1254,12 @@ mod tests {
 
     #[test]
     fn severities() {
-        let empty = |models_configured| Finding::CatalogEmpty {
+        let empty = |models: Vec<String>| Finding::CatalogEmpty {
             base_url: "http://h".into(),
-            models_configured,
+            models,
         };
-        assert_eq!(empty(true).status(), Status::Fail);
-        assert_eq!(empty(false).status(), Status::Warn);
+        assert_eq!(empty(vec!["m".into()]).status(), Status::Fail);
+        assert_eq!(empty(vec![]).status(), Status::Warn);
         assert_eq!(
             Finding::V1OnOllama {
                 native: "http://h".into()
@@ -1247,6 +1344,65 @@ mod tests {
             assert!(!f.hint().is_empty());
             assert!(f.summary().contains(code.as_str()));
         }
+    }
+
+    #[test]
+    fn openai_roots_drop_endpoint_paths() {
+        for (base, root) in [
+            ("http://h:8000/v1/chat/completions", "http://h:8000/v1"),
+            ("http://h:8000/v1/chat/completions/", "http://h:8000/v1"),
+            ("http://h:8000/v1/completions", "http://h:8000/v1"),
+            ("http://h:8000/v1/responses", "http://h:8000/v1"),
+            ("http://h:8000/v1/embeddings", "http://h:8000/v1"),
+            ("http://h:8000/v1/models", "http://h:8000/v1"),
+            ("http://h:8000/chat/completions", "http://h:8000/v1"),
+            ("http://h:11434/api", "http://h:11434/v1"),
+            ("http://h:8000", "http://h:8000/v1"),
+            ("http://h:8000/v1", "http://h:8000/v1"),
+        ] {
+            assert_eq!(openai_root(base), root, "{base}");
+        }
+        assert_eq!(
+            openai_endpoint_path("http://h/v1/chat/completions"),
+            Some("/chat/completions")
+        );
+        assert_eq!(openai_endpoint_path("http://h/v1"), None);
+        let f = Finding::MissingV1 {
+            base_url: "http://h:8000/v1/chat/completions".into(),
+        };
+        assert!(f.hint().ends_with("use http://h:8000/v1"), "{}", f.hint());
+    }
+
+    #[test]
+    fn empty_catalog_names_the_configured_models() {
+        let f = Finding::CatalogEmpty {
+            base_url: "http://h:11434".into(),
+            models: vec!["qwen2.5:7b".into(), "llama3.1".into()],
+        };
+        assert!(
+            f.hint()
+                .contains("`ollama pull qwen2.5:7b`, `ollama pull llama3.1`")
+        );
+        let f = Finding::CatalogEmpty {
+            base_url: "http://h:11434".into(),
+            models: vec![],
+        };
+        assert!(f.hint().contains("ollama pull MODEL"));
+    }
+
+    #[test]
+    fn ports_that_do_not_speak_http_are_told_apart() {
+        let other = Finding::NotHttp {
+            addr: addr("127.0.0.1:2222"),
+            first_line: "SSH-2.0-OpenSSH_9.6p1".into(),
+        };
+        assert!(other.summary().contains("SSH-2.0"));
+        assert!(other.hint().contains("another program"));
+        let closed = Finding::ClosedWithoutAnswer {
+            addr: addr("127.0.0.1:8080"),
+        };
+        assert!(closed.hint().contains("nothing is behind"));
+        assert_eq!(closed.status(), Status::Fail);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(crate) async fn run(
 ) -> ProviderSection {
     let mut checks = Vec::new();
     let completed = climb(probe, options, progress, &mut checks).await;
+    // One place for every text an upstream sent back: none carries the key sent to it.
+    let secret = probe.client.bearer_token.as_deref();
+    let checks: Vec<Check> = checks.into_iter().map(|c| c.redacted(secret)).collect();
     // The failing rung; a warning's when the ladder could not go on without a failure (a
     // rate limit, say).
     let stopped_at = if completed {

@@ -134,7 +134,34 @@ pub struct Check {
     pub measurements: BTreeMap<String, u64>,
 }
 
+/// What stands in for a secret in the report.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are placeholders (`ollama`, `EMPTY`, `none`) that local servers
+/// accept for any key; masking them would mangle the report's own words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// `text` with every occurrence of `secret` replaced by [`REDACTED`].
+pub(crate) fn redact_secret(text: &str, secret: Option<&str>) -> String {
+    match secret.map(str::trim) {
+        Some(secret) if secret.len() >= MIN_SECRET_LEN && text.contains(secret) => {
+            text.replace(secret, REDACTED)
+        }
+        _ => text.to_owned(),
+    }
+}
+
 impl Check {
+    /// The check with every occurrence of `secret` (the API key the doctor sent) masked in
+    /// its texts: upstreams echo the key in their error messages, and the report is meant
+    /// for attaching to a ticket.
+    pub(crate) fn redacted(mut self, secret: Option<&str>) -> Self {
+        self.summary = redact_secret(&self.summary, secret);
+        self.hint = self.hint.map(|h| redact_secret(&h, secret));
+        self.subject = self.subject.map(|s| redact_secret(&s, secret));
+        self
+    }
+
     /// A passing check.
     pub fn ok(rung: Rung, summary: impl Into<String>) -> Self {
         Self {
@@ -331,5 +358,26 @@ impl Report {
     /// warning and failure, and a summary line.
     pub fn to_table(&self) -> String {
         crate::table::render(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_masked_everywhere_and_placeholders_are_left() {
+        let key = "sk-abcdef0123456789";
+        let text = format!("Incorrect API key provided: {key}; again {key}");
+        let masked = redact_secret(&text, Some(key));
+        assert!(!masked.contains(key), "{masked}");
+        assert_eq!(masked.matches(REDACTED).count(), 2);
+        assert_eq!(
+            redact_secret("ollama pull m", Some("ollama")),
+            "ollama pull m"
+        );
+        assert_eq!(redact_secret("text", None), "text");
+        let check = Check::ok(Rung::Account, format!("refused {key}")).redacted(Some(key));
+        assert!(!check.summary.contains(key));
     }
 }

@@ -95,7 +95,7 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
         if ladder.probe.api == ProbeApi::Ollama {
             let finding = Finding::CatalogEmpty {
                 base_url: ladder.api_base.clone(),
-                models_configured: !wanted.is_empty(),
+                models: wanted.clone(),
             };
             ladder
                 .checks

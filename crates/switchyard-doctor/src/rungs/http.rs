@@ -140,11 +140,26 @@ async fn openai(ladder: &mut Ladder<'_>, addr: SocketAddr, started: Instant) -> 
         Err(_) => None,
     };
     let err = failed_probe(ladder, failed, addr, limit, started)?;
-    let finding = match err.kind() {
-        ErrorKind::EndpointNotFound if !base.ends_with_v1() => Finding::MissingV1 {
+    let endpoint = crate::finding::openai_endpoint_path(base.as_str());
+    let finding = match (err.kind(), endpoint) {
+        // `.../v1/chat/completions`: whatever answered there, the client appends the path.
+        (kind, Some(endpoint))
+            if err.status().is_some()
+                || matches!(
+                    kind,
+                    ErrorKind::EndpointNotFound | ErrorKind::MalformedStream
+                ) =>
+        {
+            Finding::EndpointPathInBaseUrl {
+                base_url: base.as_str().to_owned(),
+                endpoint: endpoint.to_owned(),
+                root: crate::finding::openai_root(base.as_str()),
+            }
+        }
+        (ErrorKind::EndpointNotFound, _) if !base.ends_with_v1() => Finding::MissingV1 {
             base_url: base.as_str().to_owned(),
         },
-        ErrorKind::EndpointNotFound | ErrorKind::MalformedStream => Finding::NotTheApi {
+        (ErrorKind::EndpointNotFound | ErrorKind::MalformedStream, _) => Finding::NotTheApi {
             api: ProbeApi::OpenAi,
             answer: err.message().to_owned(),
         },

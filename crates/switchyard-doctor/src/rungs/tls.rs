@@ -2,7 +2,9 @@
 //! client uses (webpki, the system's, the configured `ca_file`), its failure classified
 //! (untrusted issuer, name mismatch, expired, a plain-HTTP port). For `http://` a raw HTTP
 //! request that tells a TLS port (an alert or nginx's "plain HTTP request was sent to HTTPS
-//! port") and a port that never answers.
+//! port"), a port that never answers, one that answers in something else than HTTP (an SSH
+//! banner: another program owns it) and one that closes without a byte (a port forward with
+//! nothing behind it).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -57,19 +59,48 @@ pub(crate) fn classify_plain_answer(bytes: &[u8]) -> PlainAnswer {
     PlainAnswer::Other
 }
 
+/// What a plain HTTP request got back: its classification and the start of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlainReply {
+    /// The classification.
+    pub(crate) answer: PlainAnswer,
+    /// The first line of what came back, printable and bounded (empty when nothing came).
+    pub(crate) first_line: String,
+}
+
+impl PlainReply {
+    fn from_bytes(bytes: &[u8]) -> Self {
+        Self {
+            answer: classify_plain_answer(bytes),
+            first_line: first_line(bytes),
+        }
+    }
+}
+
+/// The first line of `bytes`, with control characters dropped, at most 60 characters.
+fn first_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().filter(|c| !c.is_control()).take(60).collect()
+}
+
 /// Sends `GET /` in plain HTTP on a fresh connection and classifies the answer.
 pub(crate) async fn plain_request(
     addr: SocketAddr,
     authority: &str,
     connect_timeout: Duration,
     read_timeout: Duration,
-) -> Result<PlainAnswer, Finding> {
+) -> Result<PlainReply, Finding> {
     let mut stream = tcp::connect(addr, connect_timeout).await?;
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: switchyard-doctor\r\nConnection: close\r\n\r\n"
     );
     if stream.write_all(request.as_bytes()).await.is_err() {
-        return Ok(PlainAnswer::Closed);
+        return Ok(PlainReply::from_bytes(&[]));
     }
     let mut buf = vec![0u8; MAX_PEEK];
     let mut filled = 0;
@@ -78,11 +109,13 @@ pub(crate) async fn plain_request(
     for _ in 0..8 {
         match tokio::time::timeout_at(deadline, stream.read(&mut buf[filled..])).await {
             Err(_) => {
-                return Ok(if filled == 0 {
-                    PlainAnswer::Silent
-                } else {
-                    classify_plain_answer(&buf[..filled])
-                });
+                if filled == 0 {
+                    return Ok(PlainReply {
+                        answer: PlainAnswer::Silent,
+                        first_line: String::new(),
+                    });
+                }
+                break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => break,
             Ok(Ok(n)) => {
@@ -93,7 +126,7 @@ pub(crate) async fn plain_request(
             }
         }
     }
-    Ok(classify_plain_answer(&buf[..filled]))
+    Ok(PlainReply::from_bytes(&buf[..filled]))
 }
 
 /// The outcome of rung 3 that later rungs care about.
@@ -117,8 +150,8 @@ pub(crate) async fn probe(
     let started = Instant::now();
     if !target.https {
         let answer = plain_request(addr, &target.authority(), connect_timeout, read_timeout).await;
-        return match answer {
-            Ok(PlainAnswer::Tls) => {
+        return match answer.map(|reply| (reply.answer, reply.first_line)) {
+            Ok((PlainAnswer::Tls, _)) => {
                 out.push(
                     Finding::PlainToTlsPort { addr }
                         .check(Rung::Tls)
@@ -126,11 +159,27 @@ pub(crate) async fn probe(
                 );
                 None
             }
-            Ok(PlainAnswer::Silent) => {
+            Ok((PlainAnswer::Silent, _)) => {
                 out.push(Check::ok(Rung::Tls, "not used (http://)"));
                 Some(Protocol::Silent)
             }
-            Ok(_) => {
+            Ok((PlainAnswer::Closed, _)) => {
+                out.push(
+                    Finding::ClosedWithoutAnswer { addr }
+                        .check(Rung::Tls)
+                        .elapsed(started.elapsed()),
+                );
+                None
+            }
+            Ok((PlainAnswer::Other, first_line)) => {
+                out.push(
+                    Finding::NotHttp { addr, first_line }
+                        .check(Rung::Tls)
+                        .elapsed(started.elapsed()),
+                );
+                None
+            }
+            Ok((PlainAnswer::Http, _)) => {
                 out.push(Check::ok(
                     Rung::Tls,
                     "not used (http://); the port speaks plain HTTP",
@@ -165,7 +214,10 @@ pub(crate) async fn probe(
         Err(HandshakeError::NotTls(detail)) => {
             // Confirm on a fresh connection: does the port speak plain HTTP?
             match plain_request(addr, &target.authority(), connect_timeout, read_timeout).await {
-                Ok(PlainAnswer::Http) => Finding::TlsToPlainPort { addr },
+                Ok(PlainReply {
+                    answer: PlainAnswer::Http,
+                    ..
+                }) => Finding::TlsToPlainPort { addr },
                 _ => Finding::TlsFailed {
                     host: target.host.clone(),
                     error: detail,
