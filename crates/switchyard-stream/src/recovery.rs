@@ -61,7 +61,9 @@ pub const DEFAULT_MAX_HELD_BYTES: usize = 1024 * 1024;
 /// produced calls, `Done { Stop }` becomes `Done { ToolCalls }`. Held text is bounded
 /// ([`DEFAULT_MAX_HELD_BYTES`]): past it, the text is released as text. Thinking, usage and
 /// structured tool-call events pass through (recovered calls are numbered after any
-/// structured ones seen before). With no offered tools, everything passes through.
+/// structured ones seen before); text still held when a structured call event comes is
+/// released as text before it, so the answer keeps its order. With no offered tools,
+/// everything passes through.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -409,14 +411,17 @@ impl TextToolCallRecovery {
                 self.process(false, out);
             }
             ChatEvent::ToolCallStart { index, id, name } => {
+                self.release_held(out);
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallStart { index, id, name });
             }
             ChatEvent::ToolCallArgs { index, fragment } => {
+                self.release_held(out);
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallArgs { index, fragment });
             }
             ChatEvent::ToolCallEnd { index } => {
+                self.release_held(out);
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallEnd { index });
             }
@@ -627,6 +632,17 @@ impl TextToolCallRecovery {
         self.release(end, out);
     }
 
+    /// A structured (native) call event came: text still held (a possible tag or fence
+    /// prefix, an undecided block, leading whitespace) was not the start of a text call,
+    /// so it is released as text now, before the call, keeping the model's order.
+    fn release_held(&mut self, out: &mut Vec<ChatEvent>) {
+        self.block = None;
+        if !self.buf.is_empty() {
+            let all = self.buf.len();
+            self.release(all, out);
+        }
+    }
+
     /// Emits `buf[..end]` as text.
     fn release(&mut self, end: usize, out: &mut Vec<ChatEvent>) {
         let end = floor_char_boundary(&self.buf, end);
@@ -766,5 +782,63 @@ fn arguments_of(value: Option<Value>) -> Option<Map<String, Value>> {
         Some(Value::Object(map)) => Some(map),
         Some(Value::String(text)) => parse_arguments(&text),
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod native_call_tests {
+    //! Text held back while undecided keeps its place before a native call.
+
+    use switchyard_core::{ChatEvent, FinishReason};
+
+    use super::TextToolCallRecovery;
+
+    fn run(text: &str) -> Vec<ChatEvent> {
+        let mut rec = TextToolCallRecovery::with_id_seed(["f"], 1);
+        let mut out = Vec::new();
+        for e in [
+            ChatEvent::text(text),
+            ChatEvent::ToolCallStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "f".into(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                fragment: "{}".into(),
+            },
+            ChatEvent::ToolCallEnd { index: 0 },
+            ChatEvent::done(FinishReason::ToolCalls),
+        ] {
+            rec.push(e, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn held_text_is_released_before_a_native_call() {
+        for text in [
+            "I will run `date`",
+            "see <tool_",
+            "\n\n",
+            "{\"name\": \"f\"",
+        ] {
+            let out = run(text);
+            let texts: String = out
+                .iter()
+                .filter_map(|e| match e {
+                    ChatEvent::TextDelta { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(texts, text);
+            let last_text = out
+                .iter()
+                .rposition(|e| matches!(e, ChatEvent::TextDelta { .. }));
+            let first_call = out
+                .iter()
+                .position(|e| matches!(e, ChatEvent::ToolCallStart { .. }));
+            assert!(last_text < first_call, "{text:?}: {out:?}");
+        }
     }
 }

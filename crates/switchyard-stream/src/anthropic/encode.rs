@@ -4,6 +4,7 @@
 use crate::json_util::write_json_str;
 use std::io::Write as _;
 
+mod held;
 mod opaque;
 
 use serde::Serialize;
@@ -17,7 +18,11 @@ use switchyard_core::{ChatEvent, ChatResponse, ErrorKind, FinishReason, Provider
 /// `signature_delta`, `content_block_stop`; a signature ends its thinking block, so
 /// interleaved thinking blocks stay apart); each tool call is a `tool_use` block whose
 /// arguments stream as `input_json_delta`; redacted thinking is a `redacted_thinking`
-/// block. `Done` closes open blocks and writes `message_delta` — `stop_reason` `tool_use`
+/// block. Blocks never overlap: a call that starts while another call's block is open
+/// (parallel calls whose fragments interleave, as OpenAI streams them) is held, with any
+/// content that comes meanwhile, and written as its own block (start, one `input_json_delta`
+/// with its arguments so far) once the open block closes; held bytes and calls are bounded
+/// by the tool-call limits of `switchyard_core`, past them the stream ends with an error. `Done` closes open blocks and writes `message_delta` — `stop_reason` `tool_use`
 /// whenever calls were made, `max_tokens` for a length stop, `stop_sequence` with the
 /// sequence, an Anthropic upstream's own reason as sent ([`stop_reason`]), `end_turn`
 /// otherwise — with the usage, then `message_stop`. After `Done`, or
@@ -54,9 +59,15 @@ pub struct AnthropicStreamEncoder {
     /// The open text or thinking block: (index, is thinking).
     open_run: Option<(u32, bool)>,
     /// The open tool call: (call index, block index). Blocks never overlap: a call's
-    /// block closes when anything else starts (every upstream finishes one call before
-    /// the next: OpenAI only says so at the end).
+    /// block closes when other content starts; a call starting while it is open (an
+    /// OpenAI-compatible upstream's parallel calls, whose fragments may interleave and
+    /// which end only at the finish) is held instead, see `held`.
     open_calls: Vec<(u32, u32)>,
+    /// Calls (and other content) held while a call's block is open, in arrival order:
+    /// written as blocks of their own when it closes.
+    held: Vec<held::Held>,
+    /// Bytes held (bounded by the tool-arguments limit).
+    held_bytes: usize,
     /// Calls whose blocks closed (at most the decoders' call limit).
     closed_calls: Vec<u32>,
     /// Open pass-through blocks: (upstream block index, block index).
@@ -78,6 +89,8 @@ impl AnthropicStreamEncoder {
             next_block: 0,
             open_run: None,
             open_calls: Vec::new(),
+            held: Vec::new(),
+            held_bytes: 0,
             closed_calls: Vec::new(),
             open_opaque: Vec::new(),
             any_call: false,
@@ -92,6 +105,10 @@ impl AnthropicStreamEncoder {
             return;
         }
         self.start(out);
+        if self.holding() && opens_block(event) {
+            self.hold_event(event, out);
+            return;
+        }
         match event {
             ChatEvent::TextDelta { text } if !text.is_empty() => {
                 let index = self.run(false, out);
@@ -114,6 +131,14 @@ impl AnthropicStreamEncoder {
                 let index = self.open_block(out, &Block::RedactedThinking { data });
                 stop(out, index);
             }
+            ChatEvent::ToolCallStart { index, id, name } if !self.open_calls.is_empty() => {
+                let open = self.open_calls.iter().any(|(c, _)| c == index);
+                if open || self.is_held_call(*index) || self.closed_calls.contains(index) {
+                    self.fail(&format!("tool call index {index} started twice"), out);
+                    return;
+                }
+                self.hold_call(*index, id, name, out);
+            }
             ChatEvent::ToolCallStart { index, id, name } => {
                 self.close_run(out);
                 self.close_calls(out);
@@ -134,8 +159,9 @@ impl AnthropicStreamEncoder {
                 self.any_call = true;
             }
             ChatEvent::ToolCallArgs { index, fragment } => {
-                match self.open_calls.iter().find(|(c, _)| c == index) {
-                    Some(&(_, block)) if !fragment.is_empty() => {
+                let open = self.open_calls.iter().find(|(c, _)| c == index).copied();
+                match open {
+                    Some((_, block)) if !fragment.is_empty() => {
                         delta(
                             out,
                             block,
@@ -145,6 +171,7 @@ impl AnthropicStreamEncoder {
                         );
                     }
                     Some(_) => {}
+                    None if self.hold_fragment(*index, fragment, out) => {}
                     None if self.closed_calls.contains(index) => {
                         let msg = format!(
                             "tool call index {index} continued after another content block began"
@@ -163,7 +190,11 @@ impl AnthropicStreamEncoder {
                         let (call, block) = self.open_calls.swap_remove(pos);
                         self.closed_calls.push(call);
                         stop(out, block);
+                        if self.holding() {
+                            self.release_held(false, out);
+                        }
                     }
+                    None if self.hold_end(*index) => {}
                     // Its block closed when the next one began.
                     None if self.closed_calls.contains(index) => {}
                     None => {
@@ -273,6 +304,13 @@ impl AnthropicStreamEncoder {
     }
 
     fn finish(&mut self, reason: &FinishReason, out: &mut Vec<u8>) {
+        if self.holding() {
+            self.close_calls(out);
+            self.release_held(true, out);
+            if self.done {
+                return;
+            }
+        }
         self.close_run(out);
         let mut open: Vec<u32> = self.open_calls.drain(..).map(|(_, b)| b).collect();
         open.extend(self.open_opaque.drain(..).map(|(_, b)| b));
@@ -308,6 +346,21 @@ impl AnthropicStreamEncoder {
     fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
         let err = ProviderError::malformed(message);
         self.encode_error(&err, out);
+    }
+}
+
+/// Whether an event would open a content block (and so is held while calls interleave).
+fn opens_block(event: &ChatEvent) -> bool {
+    match event {
+        ChatEvent::TextDelta { text } | ChatEvent::ThinkingDelta { text } => !text.is_empty(),
+        ChatEvent::ThinkingSignature { .. }
+        | ChatEvent::RedactedThinking { .. }
+        | ChatEvent::Opaque { .. } => true,
+        ChatEvent::ToolCallStart { .. }
+        | ChatEvent::ToolCallArgs { .. }
+        | ChatEvent::ToolCallEnd { .. }
+        | ChatEvent::Usage(_)
+        | ChatEvent::Done { .. } => false,
     }
 }
 
@@ -878,5 +931,150 @@ mod thinking_block_tests {
         encode_response(&resp, "m", "msg", &mut out);
         let got: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(got["stop_reason"], "model_context_window_exceeded");
+    }
+}
+
+#[cfg(test)]
+mod interleaved_call_tests {
+    //! Parallel calls whose fragments interleave (OpenAI's format allows it) come out as
+    //! one block after another.
+
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::Value;
+    use switchyard_core::{ChatEvent, FinishReason};
+
+    use super::AnthropicStreamEncoder;
+
+    fn start(index: u32, name: &str) -> ChatEvent {
+        ChatEvent::ToolCallStart {
+            index,
+            id: format!("call_{index}"),
+            name: name.into(),
+        }
+    }
+
+    fn args(index: u32, fragment: &str) -> ChatEvent {
+        ChatEvent::ToolCallArgs {
+            index,
+            fragment: fragment.into(),
+        }
+    }
+
+    /// The stream's events as JSON, in order.
+    fn encode(events: &[ChatEvent]) -> Vec<Value> {
+        let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+        let mut out = Vec::new();
+        for e in events {
+            enc.encode(e, &mut out);
+        }
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    /// Each block's (type, accumulated input JSON), checking that a block's deltas come
+    /// between its start and its stop and blocks never overlap.
+    fn blocks(events: &[Value]) -> Vec<(String, String)> {
+        let mut blocks: Vec<(String, String)> = Vec::new();
+        let mut open: Option<u64> = None;
+        for e in events {
+            match e["type"].as_str().unwrap() {
+                "content_block_start" => {
+                    assert!(open.is_none(), "a block started inside another: {events:?}");
+                    let index = e["index"].as_u64().unwrap();
+                    assert_eq!(index, blocks.len() as u64);
+                    open = Some(index);
+                    let kind = e["content_block"]["type"].as_str().unwrap();
+                    blocks.push((kind.to_owned(), String::new()));
+                }
+                "content_block_delta" => {
+                    assert_eq!(e["index"].as_u64(), open, "{events:?}");
+                    if let Some(json) = e["delta"]["partial_json"].as_str() {
+                        blocks.last_mut().unwrap().1.push_str(json);
+                    }
+                    if let Some(text) = e["delta"]["text"].as_str() {
+                        blocks.last_mut().unwrap().1.push_str(text);
+                    }
+                }
+                "content_block_stop" => {
+                    assert_eq!(e["index"].as_u64(), open, "{events:?}");
+                    open = None;
+                }
+                "error" => panic!("the stream failed: {events:?}"),
+                _ => {}
+            }
+        }
+        assert!(open.is_none());
+        blocks
+    }
+
+    #[test]
+    fn interleaved_calls_become_two_blocks_in_call_order() {
+        let events = encode(&[
+            start(0, "get_weather"),
+            start(1, "get_time"),
+            args(0, "{\"city\":"),
+            args(1, "{\"city\":"),
+            args(0, "\"Oslo\"}"),
+            args(1, "\"Lima\"}"),
+            ChatEvent::ToolCallEnd { index: 0 },
+            ChatEvent::ToolCallEnd { index: 1 },
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]);
+        let got = blocks(&events);
+        let want = [
+            ("tool_use".to_owned(), r#"{"city":"Oslo"}"#.to_owned()),
+            ("tool_use".to_owned(), r#"{"city":"Lima"}"#.to_owned()),
+        ];
+        assert_eq!(got, want);
+        let delta = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[test]
+    fn a_held_call_streams_live_once_the_open_one_ends_and_done_closes_the_rest() {
+        let events = encode(&[
+            start(0, "a"),
+            start(1, "b"),
+            args(1, "{\"x\":"),
+            ChatEvent::text("between"),
+            start(2, "c"),
+            args(0, "{}"),
+            ChatEvent::ToolCallEnd { index: 0 },
+            args(1, "1}"),
+            args(2, "{\"y\":2}"),
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]);
+        let got = blocks(&events);
+        let want = [
+            ("tool_use", "{}"),
+            ("tool_use", r#"{"x":1}"#),
+            ("text", "between"),
+            ("tool_use", r#"{"y":2}"#),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_call_started_twice_while_held_fails() {
+        let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+        let mut out = Vec::new();
+        for e in [start(0, "a"), start(1, "b"), start(1, "b")] {
+            enc.encode(&e, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("tool call index 1 started twice"), "{text}");
+        assert!(enc.is_done());
     }
 }
