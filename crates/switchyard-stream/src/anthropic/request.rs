@@ -180,6 +180,20 @@ struct WireThinking {
     budget_tokens: Option<u32>,
 }
 
+/// The error for a body whose bytes stop being UTF-8 at `at`, with its line and column.
+fn not_utf8(body: &[u8], at: usize) -> RequestError {
+    let before = &body[..at.min(body.len())];
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    RequestError::InvalidJson {
+        line: before.iter().filter(|b| **b == b'\n').count() + 1,
+        column: at - line_start + 1,
+        message: "the body is not UTF-8, which JSON text must be".to_owned(),
+    }
+}
+
 /// Decodes an Anthropic `/v1/messages` request body.
 ///
 /// `system` (a string or text blocks) becomes the first message; user turns split into tool
@@ -195,6 +209,9 @@ struct WireThinking {
 /// `max_tokens` is required, as Anthropic requires it. The body itself is kept in
 /// [`ChatRequest::native_body`] for Anthropic targets. Errors name the JSON path.
 pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
+    // JSON text is UTF-8 (RFC 8259): a body that is not, even in a member the gateway
+    // ignores, could not travel to an Anthropic target as the client's own body.
+    let text = std::str::from_utf8(body).map_err(|e| not_utf8(body, e.valid_up_to()))?;
     let wire: WireRequest = decode_body(body)?;
     let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len() + 1));
     if let Some(system) = wire.system {
@@ -252,7 +269,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
     req.stream = wire.stream.unwrap_or(false);
     req.include_usage = true;
     req.extra = wire.extra;
-    req.native_body = std::str::from_utf8(body).ok().map(str::to_owned);
+    req.native_body = Some(text.to_owned());
     req.meta.client_api = Some(ApiFamily::Anthropic);
     Ok(req)
 }
