@@ -67,6 +67,8 @@ pub mod sse;
 
 mod fast_json;
 mod json_util;
+#[cfg(test)]
+mod near_miss;
 mod open_object;
 mod request_error;
 mod sticky;

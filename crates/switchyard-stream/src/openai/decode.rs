@@ -573,6 +573,34 @@ struct WireRespChoice<'a> {
 /// choice). Tool-call arguments must be JSON objects (given as a JSON string, or as an
 /// object by some servers); an `{"error": ...}` body is a classified error.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let fast = std::str::from_utf8(body.trim_ascii())
+        .ok()
+        .and_then(super::fast_chunk::scan_whole);
+    match fast {
+        // The common content-only answer; the same result as the serde path.
+        Some(fast) => Ok(ChatResponse {
+            content: fast.content.unwrap_or_default().to_owned(),
+            thinking: None,
+            tool_calls: Vec::new(),
+            finish_reason: fast
+                .finish_reason
+                .map_or(FinishReason::Stop, FinishReason::parse),
+            usage: fast.usage.map(|(prompt_tokens, completion_tokens)| {
+                WireUsage {
+                    prompt_tokens,
+                    completion_tokens,
+                    prompt_tokens_details: None,
+                }
+                .to_usage()
+            }),
+            extras: Default::default(),
+        }),
+        None => decode_response_by_serde(body),
+    }
+}
+
+/// [`decode_response`] without the fast path: any completion serde reads.
+fn decode_response_by_serde(body: &[u8]) -> Result<ChatResponse, ProviderError> {
     let resp: WireCompletion<'_> = crate::json_util::from_json_bytes(body).map_err(|e| {
         ProviderError::malformed(format!("the answer is not a chat completion: {e}"))
     })?;
@@ -694,6 +722,89 @@ mod usage_tests {
                 Some(want),
                 "{usage}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod whole_fast_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MOCK: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":9,"total_tokens":19}}"#;
+
+    /// Whole answers the fast path reads, and near-misses it must leave to serde.
+    const BASES: &[&str] = &[
+        MOCK,
+        r#"{"id":"c","object":"chat.completion","created":1741570283,"model":"m","system_fingerprint":"fp_ollama","choices":[{"index":0,"message":{"role":"assistant","content":"café 🦀"},"logprobs":null,"finish_reason":"length"}],"usage":null}"#,
+        r#"{"choices":[{"message":{"content":null},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#,
+        r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"x","tool_calls":[]},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"x","reasoning_content":"r"},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+        r#"{"error":{"message":"boom","type":"server_error"}}"#,
+    ];
+
+    #[test]
+    fn the_common_answer_takes_the_fast_path_and_reads_as_serde_does() {
+        for body in [MOCK, BASES[1], BASES[2], BASES[3]] {
+            let fast = super::super::fast_chunk::scan_whole(body);
+            assert!(fast.is_some(), "{body}");
+            assert_eq!(
+                decode_response(body.as_bytes()).ok(),
+                decode_response_by_serde(body.as_bytes()).ok(),
+                "{body}"
+            );
+        }
+        let answer = decode_response(format!(" {MOCK}\n").as_bytes()).unwrap();
+        assert_eq!(answer.content, "Hello! How can I help you today?");
+        assert_eq!(answer.finish_reason, FinishReason::Stop);
+        let usage = answer.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (10, 9));
+    }
+
+    #[test]
+    fn what_the_fast_path_leaves_is_read_by_serde() {
+        for body in &BASES[4..] {
+            assert!(
+                super::super::fast_chunk::scan_whole(body).is_none(),
+                "{body}"
+            );
+        }
+        // A choice without a message, or no choice, is the serde path's error.
+        for body in [
+            r#"{"choices":[{"index":0,"finish_reason":"stop"}]}"#,
+            r#"{"choices":[]}"#,
+        ] {
+            assert!(
+                super::super::fast_chunk::scan_whole(body).is_none(),
+                "{body}"
+            );
+            assert!(decode_response(body.as_bytes()).is_err(), "{body}");
+        }
+        let thinking = decode_response(BASES[5].as_bytes()).unwrap();
+        assert_eq!(thinking.thinking.as_deref(), Some("r"));
+        let error = decode_response(BASES[7].as_bytes()).unwrap_err();
+        assert!(error.message().contains("boom"), "{error}");
+    }
+
+    /// Near-misses of whole answers: a few characters inserted, removed or replaced.
+    fn mutated_answer() -> impl Strategy<Value = String> {
+        crate::near_miss::near_miss(BASES, crate::near_miss::JSON_ALPHABET)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever the fast path accepts, serde reads the same way.
+        #[test]
+        fn fast_path_agrees_with_serde(body in mutated_answer()) {
+            if super::super::fast_chunk::scan_whole(body.trim_ascii()).is_some() {
+                let serde = decode_response_by_serde(body.as_bytes());
+                prop_assert!(serde.is_ok(), "{:?}: {:?}", body, serde);
+                prop_assert_eq!(decode_response(body.as_bytes()).ok(), serde.ok(), "{:?}", body);
+            }
         }
     }
 }

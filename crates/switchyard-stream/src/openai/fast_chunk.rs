@@ -3,6 +3,9 @@
 //! `finish_reason` that is `null` or a plain string, `usage` `null` or plain token counts,
 //! no `error`.
 //!
+//! The same scanner reads the common whole `chat.completion` ([`scan_whole`]): the same
+//! shape with a `message` in place of the `delta`.
+//!
 //! The scanner accepts only a strict subset of JSON for which the serde decoder gives the
 //! same result; anything else (whitespace, escapes, other keys, repeated keys, tool calls,
 //! usage, errors) returns `None` and the caller falls back to serde.
@@ -22,10 +25,27 @@ pub(crate) struct ContentChunk<'a> {
 
 /// Scans `data` (an SSE event's trimmed data) as a content-only chunk.
 pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
+    scan_as(data, b"delta\":").map(|(chunk, _)| chunk)
+}
+
+/// Scans `data` (a whole answer's body, trimmed) as a content-only `chat.completion`: one
+/// choice, at index 0, with a `message` of at most a `role` and a `content`. `None` for
+/// anything else, a completion without choices or a choice without a message included
+/// (errors the serde path names).
+pub(crate) fn scan_whole(data: &str) -> Option<ContentChunk<'_>> {
+    let (chunk, had_message) = scan_as(data, b"message\":")?;
+    had_message.then_some(chunk)
+}
+
+/// [`scan`] with `message_key` (name, quote, colon) for the choice's message; also whether
+/// a choice with that message was read.
+#[inline(always)]
+fn scan_as<'a>(data: &'a str, message_key: &[u8]) -> Option<(ContentChunk<'a>, bool)> {
     // The subset has no whitespace and no escapes, so a control byte or a backslash
     // anywhere (inside a string or not) puts `data` outside it: `Cursor::new` refuses it.
     let mut cur = Cursor::new(data)?;
     let mut chunk = ContentChunk::default();
+    let mut had_message = false;
     const KEYS: &[&[u8]] = &[
         b"id\":",
         b"object\":",
@@ -45,7 +65,7 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
             5 => {
                 cur.eat(b'[')?;
                 if cur.peek()? != b']' {
-                    choice(cur, &mut chunk)?;
+                    had_message = choice(cur, message_key, &mut chunk)?;
                 }
                 cur.eat(b']')?;
             }
@@ -64,22 +84,32 @@ pub(crate) fn scan(data: &str) -> Option<ContentChunk<'_>> {
         }
         Some(())
     })?;
-    cur.at_end().then_some(chunk)
+    cur.at_end().then_some((chunk, had_message))
 }
 
-/// One choice object: `index` (must be 0), `delta`, `finish_reason`, `logprobs` (`null`).
-fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
-    const KEYS: &[&[u8]] = &[
+/// One choice object: `index` (must be 0), the message under `message_key` (`delta` or
+/// `message`), `finish_reason`, `logprobs` (`null`); whether it had the message.
+#[inline(always)]
+fn choice<'a>(
+    cur: &mut Cursor<'a>,
+    message_key: &[u8],
+    chunk: &mut ContentChunk<'a>,
+) -> Option<bool> {
+    let keys: [&[u8]; 4] = [
         b"index\":",
-        b"delta\":",
+        message_key,
         b"finish_reason\":",
         b"logprobs\":",
     ];
-    cur.object(KEYS, |cur, key| match key {
+    let mut had_message = false;
+    cur.object(&keys, |cur, key| match key {
         // index
         0 => cur.eat(b'0'),
-        // delta
-        1 => delta(cur, chunk),
+        // delta or message
+        1 => {
+            had_message = true;
+            delta(cur, chunk)
+        }
         // finish_reason
         2 => {
             if !cur.null() {
@@ -89,7 +119,8 @@ fn choice<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> 
         }
         // logprobs
         _ => cur.null().then_some(()),
-    })
+    })?;
+    Some(had_message)
 }
 
 /// A usage object with up to one each of `prompt_tokens`, `completion_tokens` and
@@ -110,7 +141,8 @@ fn usage(cur: &mut Cursor<'_>) -> Option<(Option<u64>, Option<u64>)> {
     Some((counts[0], counts[1]))
 }
 
-/// The delta object: `{}` or up to one `role` and one `content`, plain strings.
+/// The delta or message object: `{}` or up to one `role` and one `content`, plain strings
+/// (`content` may be `null`).
 fn delta<'a>(cur: &mut Cursor<'a>, chunk: &mut ContentChunk<'a>) -> Option<()> {
     cur.object(&[b"role\":", b"content\":"], |cur, key| {
         if key == 0 {
@@ -493,44 +525,18 @@ mod tests {
         }
     }
 
+    /// Real chunks, whose near-misses the proptests try.
+    const BASES: &[&str] = &[
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok0 "},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","created":1741570283,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"role":"assistant","content":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#,
+        r#"{"choices":[{"delta":{"content":"café"},"index":0}]}"#,
+    ];
+
     /// Near-misses of real chunks: a few characters inserted, removed or replaced.
     fn mutated_chunk() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        const BASES: &[&str] = &[
-            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok0 "},"finish_reason":null}]}"#,
-            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
-            r#"{"id":"c","object":"chat.completion.chunk","created":1741570283,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"role":"assistant","content":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
-            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#,
-            r#"{"choices":[{"delta":{"content":"café"},"index":0}]}"#,
-        ];
-        const ALPHABET: &[char] = &[
-            '{', '}', '[', ']', '"', ':', ',', '0', '1', '9', 'n', 'u', 'l', 'x', ' ', '\\', '\n',
-            '\t', '\u{1}', '\u{7f}', 'é', '🦀',
-        ];
-        let edit = (
-            any::<prop::sample::Index>(),
-            0..3u8,
-            prop::sample::select(ALPHABET),
-        );
-        (
-            prop::sample::select(BASES),
-            prop::collection::vec(edit, 0..4),
-        )
-            .prop_map(|(base, edits)| {
-                let mut chars: Vec<char> = base.chars().collect();
-                for (at, op, c) in edits {
-                    let i = at.index(chars.len() + 1);
-                    match op {
-                        0 => chars.insert(i, c),
-                        1 if i < chars.len() => {
-                            chars.remove(i);
-                        }
-                        _ if i < chars.len() => chars[i] = c,
-                        _ => chars.push(c),
-                    }
-                }
-                chars.into_iter().collect()
-            })
+        crate::near_miss::near_miss(BASES, crate::near_miss::JSON_ALPHABET)
     }
 
     proptest::proptest! {
