@@ -9,19 +9,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use switchyard_core::{Locality, PrivacyClass, Provider};
-use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
+use switchyard_gateway::{ApiKey, GatewayConfig};
 use switchyard_http::ClientConfig;
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_router::ProviderSlot;
 use switchyard_testkit::support::{GUARD, guarded, timeouts};
 use switchyard_testkit::{Fault, ModelSpec, Script, TestUpstream, UpstreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+
+mod support;
+
+use support::{new_gateway, router_over, serve_until_stopped};
 
 const KEY: &str = "sk-adversarial";
 
@@ -54,26 +57,15 @@ impl Served {
             Arc::new(OllamaClient::new(c).unwrap())
         };
         let slot = ProviderSlot::new("up", provider, Locality::Local);
-        let routes: RouterConfig = serde_json::from_value(
+        let router = router_over(
+            vec![slot],
             json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }),
-        )
-        .unwrap();
-        let router = Router::new(routes, vec![slot], Arc::new(MemoryLedger::new())).unwrap();
-        let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = gateway
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        );
+        let running = serve_until_stopped(new_gateway(router, config)).await;
         Served {
-            addr,
+            addr: running.addr,
             upstream,
-            _stop: stop,
+            _stop: running.stop,
         }
     }
 

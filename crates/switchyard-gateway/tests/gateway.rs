@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -16,73 +16,21 @@ use switchyard_core::{
     ToolSpec,
 };
 use switchyard_gateway::{ApiKey, Gateway, GatewayConfig, check_listen_policy};
-use switchyard_http::{ClientConfig, Timeouts, UpstreamStreaming};
+use switchyard_http::{ClientConfig, UpstreamStreaming};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_router::{ProviderSlot, Router};
 use switchyard_testkit::{Fault, ModelSpec, Script, ScriptedCall, TestUpstream, UpstreamConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Ollama,
-    OpenAi,
-}
-
-fn short_timeouts() -> ClientConfig {
-    ClientConfig {
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            first_token: Duration::from_secs(2),
-            idle: Duration::from_secs(2),
-            total: None,
-        },
-        ..ClientConfig::default()
-    }
-}
-
-/// A provider (a real client) for an upstream of `kind`.
-fn provider(kind: Kind, upstream: &TestUpstream, locality: Locality) -> Arc<dyn Provider> {
-    provider_with(kind, upstream, locality, short_timeouts(), false)
-}
-
-/// [`provider`] with the transport settings `client`, recovering tool calls written as
-/// text when `recover`.
-fn provider_with(
-    kind: Kind,
-    upstream: &TestUpstream,
-    locality: Locality,
-    client: ClientConfig,
-    recover: bool,
-) -> Arc<dyn Provider> {
-    match kind {
-        Kind::Ollama => {
-            let mut config = OllamaConfig::new(upstream.base_url());
-            config.client = client;
-            config.text_tool_recovery = recover;
-            config.locality = locality;
-            Arc::new(OllamaClient::new(config).unwrap())
-        }
-        Kind::OpenAi => {
-            let mut config = OpenAiConfig::new(upstream.openai_base_url());
-            config.client = client;
-            config.locality = locality;
-            if recover {
-                config.text_tool_recovery = switchyard_openai::TextRecovery::On;
-            }
-            Arc::new(OpenAiClient::new(config).unwrap())
-        }
-    }
-}
-
-fn router_over(slots: Vec<ProviderSlot>, config: Value) -> Router {
-    let config: RouterConfig = serde_json::from_value(config).unwrap();
-    Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap()
-}
+use support::{
+    Kind, Unlisted, WAIT, gateway_config, http, metrics_handle, new_gateway, provider,
+    provider_with, router_over, send_json, send_text, serve_until_stopped, short_timeouts,
+};
 
 fn default_routes() -> Value {
     json!({ "routes": { "chat": { "targets": ["up/test-model"] } } })
@@ -145,25 +93,15 @@ impl Harness {
         router: Router,
         config: GatewayConfig,
     ) -> Harness {
-        let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)))
-            .with_metrics_handle(metrics_handle());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let g = gateway.clone();
-        let task = tokio::spawn(async move {
-            g.serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let gateway = new_gateway(router, config).with_metrics_handle(metrics_handle());
+        let running = serve_until_stopped(gateway.clone()).await;
         Harness {
             gateway,
-            addr,
+            addr: running.addr,
             upstream,
             kind,
-            stop: Some(stop),
-            task,
+            stop: Some(running.stop),
+            task: running.task,
         }
     }
 
@@ -197,33 +135,6 @@ impl Harness {
             .unwrap()
             .unwrap();
         self.upstream.shutdown().await;
-    }
-}
-
-fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
-                .unwrap()
-        })
-        .clone()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(WAIT)
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn gateway_config() -> GatewayConfig {
-    GatewayConfig {
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(2),
-        ..GatewayConfig::default()
     }
 }
 
@@ -362,19 +273,12 @@ async fn streamed_tool_calls_translate_ollama_client_to_openai_upstream() {
     assert_eq!(args, json!({"city": "Oslo"}));
 
     // On the wire: the call arrives whole, arguments as an object, in a done:false line.
-    let body = http()
-        .post(h.url("/api/chat"))
-        .json(
-            &json!({"model": "chat", "messages": [{"role": "user", "content": "Oslo?"}],
+    let body = send_text(http().post(h.url("/api/chat")).json(
+        &json!({"model": "chat", "messages": [{"role": "user", "content": "Oslo?"}],
                       "tools": [{"type": "function", "function": {"name": "get_weather",
                        "parameters": {"type": "object"}}}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    ))
+    .await;
     let lines: Vec<Value> = body
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -470,25 +374,21 @@ async fn openai_wire_details_headers_and_usage() {
 #[tokio::test]
 async fn ollama_non_streamed_and_stream_absent_means_streamed() {
     let h = Harness::start(Kind::OpenAi, UpstreamConfig::default(), gateway_config()).await;
-    let whole: Value = http()
-        .post(h.url("/api/chat"))
-        .json(&json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole: Value = send_json(http().post(h.url("/api/chat")).json(
+        &json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]}),
+    ))
+    .await;
     assert_eq!(whole["done"], true);
     assert_eq!(whole["message"]["content"], "Hello from the test upstream.");
     assert_eq!(whole["model"], "chat");
 
-    let response = http()
-        .post(h.url("/api/chat"))
-        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(
+        &h,
+        "/api/chat",
+        None,
+        &json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let body = response.text().await.unwrap();
     assert!(body.lines().count() > 2, "{body}");
@@ -579,14 +479,7 @@ async fn as_client_recovers_tool_calls_written_as_text_in_a_whole_answer() {
 #[tokio::test]
 async fn model_lists_show_aliases_and_exact_targets() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
-    let models: Value = http()
-        .get(h.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = send_json(http().get(h.url("/v1/models"))).await;
     assert_eq!(models["object"], "list");
     let ids: Vec<&str> = models["data"]
         .as_array()
@@ -599,14 +492,7 @@ async fn model_lists_show_aliases_and_exact_targets() {
         "{ids:?}"
     );
 
-    let one: Value = http()
-        .get(h.url("/v1/models/up/test-model"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = send_json(http().get(h.url("/v1/models/up/test-model"))).await;
     assert_eq!(one["id"], "up/test-model");
     let missing = http().get(h.url("/v1/models/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
@@ -623,15 +509,12 @@ async fn model_lists_show_aliases_and_exact_targets() {
 #[tokio::test]
 async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
-    let show: Value = http()
-        .post(h.url("/api/show"))
-        .json(&json!({"model": "chat"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let show: Value = send_json(
+        http()
+            .post(h.url("/api/show"))
+            .json(&json!({"model": "chat"})),
+    )
+    .await;
     let caps: Vec<&str> = show["capabilities"]
         .as_array()
         .unwrap()
@@ -647,12 +530,7 @@ async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
     // Switchyard's Ollama client (as ollama-python) reads it.
     let parsed = h.ollama_client(None).show("chat").await.unwrap();
     let _ = parsed;
-    let missing = http()
-        .post(h.url("/api/show"))
-        .json(&json!({"model": "nope"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = post_json(&h, "/api/show", None, &json!({"model": "nope"})).await;
     assert_eq!(missing.status(), 404);
     assert!(
         missing.json::<Value>().await.unwrap()["error"]
@@ -681,14 +559,7 @@ async fn ollama_probe_endpoints_answer_like_ollama() {
         env!("CARGO_PKG_VERSION")
     );
     // The upstream's loaded model, named as the catalog names it.
-    let ps: Value = http()
-        .get(h.url("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ps: Value = send_json(http().get(h.url("/api/ps"))).await;
     assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
     assert_eq!(ps["models"][0]["model"], "up/test-model");
     assert!(ps["models"][0]["expires_at"].is_string());
@@ -734,12 +605,13 @@ async fn bad_requests_get_400_in_each_apis_shape_naming_the_problem() {
         "{body}"
     );
 
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&json!({"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        None,
+        &json!({"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_found");
@@ -769,12 +641,13 @@ async fn upstream_error_before_output_is_an_http_error() {
         }),
     );
     let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        None,
+        &json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_error");
@@ -797,27 +670,19 @@ async fn failure_after_first_byte_ends_the_stream_with_an_error_event() {
             .with_fault(Fault::DropAfterChunks(2)),
     );
     let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
-    let body = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = send_text(http().post(h.url("/v1/chat/completions")).json(
+        &json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}),
+    ))
+    .await;
     assert!(body.contains("data: {\"error\""), "{body}");
     assert!(!body.contains("[DONE]"), "{body}");
 
-    let body = http()
-        .post(h.url("/api/chat"))
-        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = send_text(
+        http()
+            .post(h.url("/api/chat"))
+            .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]})),
+    )
+    .await;
     let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
     assert!(last["error"].is_string(), "{body}");
     // Switchyard's Ollama client raises on it.
@@ -858,23 +723,12 @@ async fn auth_missing_wrong_and_right_keys_on_both_apis() {
     let chat =
         json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
 
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", None, &chat).await;
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "auth_failed");
 
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-wrong")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-wrong"), &chat).await;
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string());
@@ -882,21 +736,9 @@ async fn auth_missing_wrong_and_right_keys_on_both_apis() {
     let r = http().get(h.url("/api/tags")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-laptop")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-laptop"), &chat).await;
     assert_eq!(r.status(), 200);
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-laptop")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-laptop"), &chat).await;
     assert_eq!(r.status(), 200);
 
     // The real clients send the key as a bearer token.
@@ -934,13 +776,7 @@ async fn auth_missing_wrong_and_right_keys_on_both_apis() {
     );
 
     // A key limited to other routes is refused with 403.
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-narrow")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-narrow"), &chat).await;
     assert_eq!(r.status(), 403);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "policy_blocked");
@@ -979,23 +815,11 @@ async fn local_only_key_and_header_keep_requests_off_the_cloud() {
     let chat =
         json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
 
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-laptop")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-laptop"), &chat).await;
     assert_eq!(r.headers()["x-switchyard-target"], "cloud/test-model");
     assert_eq!(cloud.chat_request_count(), 1);
 
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-private")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-private"), &chat).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
 
@@ -1083,21 +907,9 @@ async fn rate_limit_answers_429_with_retry_after() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), keyed_config()).await;
     let chat =
         json!({"model": "chat", "stream": false, "messages": [{"role": "user", "content": "Hi"}]});
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-limited")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-limited"), &chat).await;
     assert_eq!(r.status(), 200);
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-limited")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-limited"), &chat).await;
     assert_eq!(r.status(), 429);
     let after: u64 = r.headers()["retry-after"]
         .to_str()
@@ -1107,36 +919,18 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert!((1..=60).contains(&after), "{after}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-limited")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-limited"), &chat).await;
     assert_eq!(r.status(), 429);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
     // Other keys are not affected.
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-laptop")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-laptop"), &chat).await;
     assert_eq!(r.status(), 200);
 
     // A reload that lifts the limit applies at once.
     let mut config = keyed_config();
     config.keys[2].requests_per_minute = None;
     h.gateway.set_config(config);
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-limited")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-limited"), &chat).await;
     assert_eq!(r.status(), 200);
     h.shutdown().await;
 }
@@ -1150,12 +944,7 @@ async fn body_limit_answers_413_in_the_apis_shape() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), config).await;
     let big = "x".repeat(4096);
     let chat = json!({"model": "chat", "messages": [{"role": "user", "content": big}]});
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", None, &chat).await;
     assert_eq!(r.status(), 413);
     assert!(
         r.json::<Value>().await.unwrap()["error"]["message"]
@@ -1187,12 +976,13 @@ async fn client_disconnect_cancels_the_upstream_request() {
         Script::slow_stream(100, Duration::from_millis(30)),
     );
     let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
-    let mut response = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let mut response = post_json(
+        &h,
+        "/v1/chat/completions",
+        None,
+        &json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     let first = tokio::time::timeout(WAIT, response.chunk())
         .await
         .unwrap()
@@ -1217,15 +1007,9 @@ async fn hot_swap_keeps_in_flight_requests_on_their_router() {
     let in_flight = tokio::spawn({
         let url = h.url("/v1/chat/completions");
         async move {
-            http()
-                .post(url)
-                .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
+            let chat = json!({"model": "chat", "stream": true,
+                "messages": [{"role": "user", "content": "Hi"}]});
+            send_text(http().post(url).json(&chat)).await
         }
     });
     assert!(eventually(|| h.upstream.open_streams() == 1).await);
@@ -1272,12 +1056,13 @@ async fn graceful_shutdown_lets_a_running_stream_finish() {
         Script::slow_stream(8, Duration::from_millis(30)),
     );
     let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
-    let mut response = http()
-        .post(h.url("/api/chat"))
-        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let mut response = post_json(
+        &h,
+        "/api/chat",
+        None,
+        &json!({"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     let mut body = String::new();
     let first = tokio::time::timeout(WAIT, response.chunk())
         .await
@@ -1312,21 +1097,9 @@ async fn metrics_readyz_and_healthz() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
     let chat =
         json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", None, &chat).await;
     let _ = r.text().await.unwrap();
-    let text = http()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = send_text(http().get(h.url("/metrics"))).await;
     assert!(text.contains("switchyard_http_requests_total"), "{text}");
     assert!(
         text.contains("switchyard_gateway_overhead_seconds"),
@@ -1406,12 +1179,13 @@ async fn fallback_before_the_first_byte_is_reported_in_headers() {
         json!({ "routes": { "chat": { "targets": ["dead/test-model", "up/test-model"] } } }),
     );
     let h = Harness::serve(Kind::Ollama, upstream, router, gateway_config()).await;
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        None,
+        &json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
     assert_eq!(r.headers()["x-switchyard-attempts"], "2");
@@ -1437,22 +1211,10 @@ async fn tokens_per_minute_limit_applies_after_a_large_answer() {
     let chat =
         json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
     // The default script reports 12 + 5 tokens: over the limit after one answer.
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-tokens")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-tokens"), &chat).await;
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
-    let r = http()
-        .post(h.url("/api/chat"))
-        .bearer_auth("sk-tokens")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/api/chat", Some("sk-tokens"), &chat).await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     h.shutdown().await;
@@ -1556,31 +1318,19 @@ async fn many_concurrent_streams_and_http2_clients_are_served() {
 }
 
 /// An upstream that accepts any model name and never lists its models, as some
-/// OpenAI-compatible services do.
-#[derive(Debug)]
-struct AnyModel;
-
-#[async_trait::async_trait]
-impl Provider for AnyModel {
-    async fn chat(&self, _request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let events = vec![
-            Ok(ChatEvent::TextDelta { text: "ok".into() }),
-            Ok(ChatEvent::Done {
-                finish_reason: FinishReason::Stop,
-            }),
-        ];
-        Ok(Box::pin(futures::stream::iter(events)))
-    }
-
-    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
-        Err(ProviderError::new(
-            switchyard_core::ErrorKind::Connect,
-            "no listing",
-        ))
-    }
-
-    async fn health(&self) -> Result<(), ProviderError> {
-        Ok(())
+/// OpenAI-compatible services do: it answers every chat with "ok".
+fn any_model() -> Unlisted {
+    Unlisted {
+        answer: || {
+            let events = vec![
+                Ok(ChatEvent::TextDelta { text: "ok".into() }),
+                Ok(ChatEvent::Done {
+                    finish_reason: FinishReason::Stop,
+                }),
+            ];
+            Box::pin(futures::stream::iter(events))
+        },
+        completes: false,
     }
 }
 
@@ -1589,7 +1339,7 @@ async fn metrics_stay_bounded_under_distinct_model_names() {
     let upstream = TestUpstream::start(UpstreamConfig::default())
         .await
         .unwrap();
-    let slot = ProviderSlot::new("anyup", Arc::new(AnyModel), Locality::Local);
+    let slot = ProviderSlot::new("anyup", Arc::new(any_model()), Locality::Local);
     let router = router_over(
         vec![slot],
         json!({ "routes": { "any": { "targets": ["anyup/known-model"] } } }),
@@ -1615,14 +1365,7 @@ async fn metrics_stay_bounded_under_distinct_model_names() {
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let _ = r.bytes().await.unwrap();
     }
-    let text = client
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = send_text(client.get(h.url("/metrics"))).await;
     assert!(text.len() < 300 * 1024, "/metrics is {} bytes", text.len());
     assert!(
         !text.contains("xxxxxxxx"),
@@ -1652,13 +1395,7 @@ async fn ollama_cloud_models_are_refused_to_local_only_keys() {
         for path in ["/v1/chat/completions", "/api/chat"] {
             let chat = json!({"model": model, "stream": false,
                 "messages": [{"role": "user", "content": "Hi"}]});
-            let r = http()
-                .post(h.url(path))
-                .bearer_auth("sk-private")
-                .json(&chat)
-                .send()
-                .await
-                .unwrap();
+            let r = post_json(&h, path, Some("sk-private"), &chat).await;
             assert_eq!(r.status(), 403, "{model} on {path}");
             let body = r.text().await.unwrap();
             assert!(body.contains("policy_blocked"), "{model} on {path}: {body}");
@@ -1820,24 +1557,8 @@ async fn at_the_connection_cap_a_new_connection_waits_for_a_free_one() {
 
 /// The model ids `/v1/models` and `/api/tags` list for `key`, in that order.
 async fn listed_for(h: &Harness, key: &str) -> (Vec<String>, Vec<String>) {
-    let v1: Value = http()
-        .get(h.url("/v1/models"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tags: Value = http()
-        .get(h.url("/api/tags"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v1: Value = send_json(http().get(h.url("/v1/models")).bearer_auth(key)).await;
+    let tags: Value = send_json(http().get(h.url("/api/tags")).bearer_auth(key)).await;
     let ids = |list: &Value, field: &str| -> Vec<String> {
         list.as_array()
             .unwrap()
@@ -1953,14 +1674,7 @@ async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback()
     // Neither Ollama answers: the fixed version.
     h.upstream.set_fault(Some(Fault::Refuse));
     lan.set_fault(Some(Fault::Refuse));
-    let body: Value = http()
-        .get(h.url("/api/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = send_json(http().get(h.url("/api/version"))).await;
     assert_eq!(body["version"], switchyard_gateway::FALLBACK_OLLAMA_VERSION);
     lan.shutdown().await;
     cloud.shutdown().await;
@@ -1968,13 +1682,7 @@ async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback()
 }
 
 async fn pull(h: &Harness, key: &str, body: Value) -> (u16, String) {
-    let r = http()
-        .post(h.url("/api/pull"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(h, "/api/pull", Some(key), &body).await;
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }
@@ -2086,14 +1794,7 @@ async fn warm_models_load_with_keep_alive_and_readyz_waits_for_them() {
     let load: Value = serde_json::from_slice(&load.body).unwrap();
     assert_eq!(load["model"], "test-model");
     assert_eq!(load["keep_alive"], -1.0);
-    let ps: Value = http()
-        .get(h.url("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ps: Value = send_json(http().get(h.url("/api/ps"))).await;
     assert_eq!(ps["models"][0]["name"], "up/test-model", "{ps}");
     h.shutdown().await;
 }
@@ -2101,12 +1802,18 @@ async fn warm_models_load_with_keep_alive_and_readyz_waits_for_them() {
 // ---------------------------------------------------------------------------------------
 // Embeddings
 
-async fn post_json(h: &Harness, path: &str, key: Option<&str>, body: Value) -> reqwest::Response {
-    let mut r = http().post(h.url(path)).json(&body);
+/// Posts `body` as JSON to the gateway's `path`, with `key` as a bearer token if any.
+async fn post_json(
+    h: &Harness,
+    path: &str,
+    key: Option<&str>,
+    body: impl std::borrow::Borrow<Value>,
+) -> reqwest::Response {
+    let mut r = http().post(h.url(path));
     if let Some(k) = key {
         r = r.bearer_auth(k);
     }
-    r.send().await.unwrap()
+    r.json(body.borrow()).send().await.unwrap()
 }
 
 fn embed_requests(upstream: &TestUpstream) -> usize {
@@ -2277,7 +1984,7 @@ async fn a_target_without_embeddings_is_skipped_with_a_reason() {
         .await
         .unwrap();
     let slots = vec![
-        ProviderSlot::new("anyup", Arc::new(AnyModel), Locality::Local),
+        ProviderSlot::new("anyup", Arc::new(any_model()), Locality::Local),
         ProviderSlot::new(
             "up",
             provider(Kind::Ollama, &upstream, Locality::Local),
@@ -2589,25 +2296,22 @@ async fn embeddings_spend_is_priced_per_input_token_against_the_budget() {
     assert!(r.text().await.unwrap().contains("budget"), "a spending cap");
     assert_eq!(embed_requests(&cloud), 1);
     // The decision is visible in the metrics like a chat's.
-    let metrics = http()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = send_text(http().get(h.url("/metrics"))).await;
     assert!(metrics.contains("cloud/test-model"), "{metrics}");
     cloud.shutdown().await;
     h.shutdown().await;
 }
 
+const INTERNAL_URL: &str = "http://10.9.8.7:11434/internal";
+
 /// A provider whose answers (chat and completion) break off after the first text with an
 /// error naming an internal upstream URL, as an upstream's error line would.
-#[derive(Debug)]
-struct BreaksMidAnswer;
-
-const INTERNAL_URL: &str = "http://10.9.8.7:11434/internal";
+fn breaks_mid_answer() -> Unlisted {
+    Unlisted {
+        answer: breaking_stream,
+        completes: true,
+    }
+}
 
 fn breaking_stream() -> ChatStream {
     let events = vec![
@@ -2620,32 +2324,6 @@ fn breaking_stream() -> ChatStream {
     Box::pin(futures::stream::iter(events))
 }
 
-#[async_trait::async_trait]
-impl Provider for BreaksMidAnswer {
-    async fn chat(&self, _request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        Ok(breaking_stream())
-    }
-
-    async fn generate(
-        &self,
-        _request: &switchyard_core::GenerateRequest,
-        _model: &str,
-    ) -> Result<ChatStream, ProviderError> {
-        Ok(breaking_stream())
-    }
-
-    async fn models(&self) -> Result<Vec<switchyard_core::ModelInfo>, ProviderError> {
-        Err(ProviderError::new(
-            switchyard_core::ErrorKind::Connect,
-            "no listing",
-        ))
-    }
-
-    async fn health(&self) -> Result<(), ProviderError> {
-        Ok(())
-    }
-}
-
 /// Upstream details (URLs, provider ids) are for admin keys only: an error after the first
 /// byte of a streamed `/api/generate` (or `/v1/completions`) answer must be shown to a
 /// non-admin key the way `/api/chat` shows it, with the generic message.
@@ -2654,7 +2332,7 @@ async fn a_streamed_completion_error_hides_upstream_details_from_non_admin_keys(
     let upstream = TestUpstream::start(UpstreamConfig::default())
         .await
         .unwrap();
-    let slot = ProviderSlot::new("broken", Arc::new(BreaksMidAnswer), Locality::Local);
+    let slot = ProviderSlot::new("broken", Arc::new(breaks_mid_answer()), Locality::Local);
     let router = router_over(
         vec![slot],
         json!({ "routes": { "chat": { "targets": ["broken/test-model"] } } }),
@@ -2729,13 +2407,7 @@ async fn tokens_per_minute_hold_when_the_client_leaves_before_the_usage() {
     let prompt = "lorem ipsum ".repeat(350);
     let chat = json!({"model": "chat", "stream": true,
         "messages": [{"role": "user", "content": prompt}]});
-    let mut response = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-tokens")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let mut response = post_json(&h, "/v1/chat/completions", Some("sk-tokens"), &chat).await;
     assert_eq!(response.status(), 200);
     let first = tokio::time::timeout(WAIT, response.chunk())
         .await
@@ -2747,13 +2419,7 @@ async fn tokens_per_minute_hold_when_the_client_leaves_before_the_usage() {
         eventually(|| h.upstream.aborted_streams() == 1).await,
         "upstream stream not aborted"
     );
-    let r = http()
-        .post(h.url("/v1/chat/completions"))
-        .bearer_auth("sk-tokens")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&h, "/v1/chat/completions", Some("sk-tokens"), &chat).await;
     assert_eq!(
         r.status(),
         429,
@@ -2803,14 +2469,7 @@ async fn a_retry_on_the_first_planned_target_is_not_counted_as_a_fallback() {
     let _ = r.text().await.unwrap();
     assert_eq!(h.upstream.chat_request_count(), 2, "one try and one retry");
 
-    let metrics = http()
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = send_text(http().get(h.url("/metrics"))).await;
     let counted: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("switchyard_fallbacks_total{") && l.contains("reason=\"retry\""))
@@ -3058,7 +2717,7 @@ async fn a_priced_completion_that_breaks_off_is_charged_its_prompt_estimate() {
         ..Default::default()
     });
     // Its completions break off after their first text, without usage.
-    let mut cloud_slot = ProviderSlot::new("cloud", Arc::new(BreaksMidAnswer), Locality::Cloud);
+    let mut cloud_slot = ProviderSlot::new("cloud", Arc::new(breaks_mid_answer()), Locality::Cloud);
     cloud_slot.models = vec![priced];
     let router = router_over(
         vec![cloud_slot],

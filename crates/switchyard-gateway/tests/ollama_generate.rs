@@ -5,28 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
-use switchyard_core::{Locality, Provider};
-use switchyard_gateway::{Gateway, GatewayConfig};
-use switchyard_http::{ClientConfig, Timeouts};
-use switchyard_ollama::{OllamaClient, OllamaConfig};
-use switchyard_openai::{OpenAiClient, OpenAiConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_core::Locality;
+use switchyard_router::ProviderSlot;
 use switchyard_testkit::{TestUpstream, UpstreamConfig};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ollama,
-    OpenAi,
-}
+use support::{
+    Kind, WAIT, gateway_config, http, new_gateway, provider, router_over, serve_until_stopped,
+};
 
 struct H {
     addr: SocketAddr,
@@ -39,65 +29,27 @@ async fn start(kind: Kind) -> H {
     let upstream = TestUpstream::start(UpstreamConfig::default())
         .await
         .unwrap();
-    let client = ClientConfig {
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            first_token: Duration::from_secs(2),
-            idle: Duration::from_secs(2),
-            total: None,
-        },
-        ..ClientConfig::default()
-    };
-    let provider: Arc<dyn Provider> = match kind {
-        Kind::Ollama => {
-            let mut config = OllamaConfig::new(upstream.base_url());
-            config.client = client;
-            config.locality = Locality::Local;
-            Arc::new(OllamaClient::new(config).unwrap())
-        }
-        Kind::OpenAi => {
-            let mut config = OpenAiConfig::new(upstream.openai_base_url());
-            config.client = client;
-            config.locality = Locality::Local;
-            Arc::new(OpenAiClient::new(config).unwrap())
-        }
-    };
-    let slot = ProviderSlot::new("up", provider, Locality::Local);
-    let rc: RouterConfig =
-        serde_json::from_value(json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }))
-            .unwrap();
-    let router = Router::new(rc, vec![slot], Arc::new(MemoryLedger::new())).unwrap();
-    let gw_config = GatewayConfig {
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(2),
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::new(gw_config, Arc::new(ArcSwap::from_pointee(router)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        gateway
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let slot = ProviderSlot::new(
+        "up",
+        provider(kind, &upstream, Locality::Local),
+        Locality::Local,
+    );
+    let router = router_over(
+        vec![slot],
+        json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }),
+    );
+    let running = serve_until_stopped(new_gateway(router, gateway_config())).await;
     H {
-        addr,
+        addr: running.addr,
         upstream,
-        stop: Some(stop),
-        task,
+        stop: Some(running.stop),
+        task: running.task,
     }
 }
 
 impl H {
     async fn post(&self, path: &str, body: Value) -> (u16, String) {
-        let r = reqwest::Client::builder()
-            .timeout(WAIT)
-            .no_proxy()
-            .build()
-            .unwrap()
+        let r = http()
             .post(format!("http://{}{path}", self.addr))
             .json(&body)
             .send()

@@ -12,18 +12,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use switchyard_core::{Locality, Provider};
-use switchyard_gateway::{ApiKey, Gateway, GatewayConfig};
-use switchyard_http::{ClientConfig, Timeouts};
+use switchyard_gateway::{ApiKey, GatewayConfig};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
 use switchyard_testkit::{Fault, Script, ScriptedCall, TestUpstream, UpstreamConfig};
-use tokio::net::TcpListener;
 
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
+
+use support::{
+    gateway_config_with_grace, http, metrics_handle, new_gateway, responses_events as events,
+    router_over, serve_until_runtime_ends, short_timeouts,
+};
+
 const MODEL: &str = "test-model";
 
 /// One upstream behind the gateway: its name, whether it speaks Ollama natively, locality.
@@ -65,15 +68,7 @@ impl Up {
     }
 
     fn provider(&self) -> Arc<dyn Provider> {
-        let client = ClientConfig {
-            timeouts: Timeouts {
-                connect: Duration::from_secs(1),
-                first_token: Duration::from_secs(2),
-                idle: Duration::from_secs(2),
-                total: None,
-            },
-            ..ClientConfig::default()
-        };
+        let client = short_timeouts();
         if self.ollama {
             let mut c = OllamaConfig::new(self.server.base_url());
             c.client = client;
@@ -104,32 +99,20 @@ async fn serve(ups: &[&Up], routes: Value, keys: Vec<ApiKey>) -> String {
         .iter()
         .map(|u| ProviderSlot::new(u.name, u.provider(), u.locality))
         .collect();
-    let config: RouterConfig = serde_json::from_value(json!({ "routes": routes })).unwrap();
-    let router = Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap();
-    let config = GatewayConfig {
+    let router = router_over(slots, json!({ "routes": routes }));
+    serve_until_runtime_ends(new_gateway(router, config_with(keys))).await
+}
+
+/// The gateway configuration of these tests, with `keys`.
+fn config_with(keys: Vec<ApiKey>) -> GatewayConfig {
+    GatewayConfig {
         keys,
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(1),
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // The server runs until the test's runtime ends.
-    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
-    format!("http://{addr}")
+        ..gateway_config_with_grace(Duration::from_secs(1))
+    }
 }
 
 fn one_route(target: &str) -> Value {
     json!({ "chat": { "targets": [target] } })
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(WAIT)
-        .no_proxy()
-        .build()
-        .unwrap()
 }
 
 async fn post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
@@ -138,19 +121,6 @@ async fn post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Response 
         req = req.bearer_auth(key);
     }
     req.send().await.unwrap()
-}
-
-/// Events of an SSE body: (event name, data).
-fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|f| !f.trim().is_empty())
-        .map(|f| {
-            let (event, data) = f.split_once('\n').unwrap();
-            let event = event.strip_prefix("event: ").unwrap().to_owned();
-            let data = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            (event, data)
-        })
-        .collect()
 }
 
 /// The final response object of a streamed answer.
@@ -723,28 +693,8 @@ async fn serve_observed(ups: &[&Up], config: Value, keys: Vec<ApiKey>) -> (Strin
     let router = Router::new(config, slots, Arc::new(MemoryLedger::new()))
         .unwrap()
         .with_observer(records.clone());
-    let gateway = Gateway::new(
-        GatewayConfig {
-            keys,
-            header_read_timeout: Duration::from_secs(2),
-            shutdown_grace: Duration::from_secs(1),
-            ..GatewayConfig::default()
-        },
-        Arc::new(ArcSwap::from_pointee(router)),
-    )
-    .with_metrics_handle(metrics_handle());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
-    (format!("http://{addr}"), records)
-}
-
-/// The Prometheus recorder of this test binary (installed once).
-fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
-        std::sync::OnceLock::new();
-    let install = || metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
-    HANDLE.get_or_init(|| install().unwrap()).clone()
+    let gateway = new_gateway(router, config_with(keys)).with_metrics_handle(metrics_handle());
+    (serve_until_runtime_ends(gateway).await, records)
 }
 
 /// The records once `n` requests were decided (bounded wait).

@@ -7,30 +7,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use switchyard_core::{Locality, Provider};
-use switchyard_gateway::{Gateway, GatewayConfig};
-use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_router::ProviderSlot;
 use switchyard_testkit::{Fault, Script, TestUpstream, UpstreamConfig};
-use tokio::net::TcpListener;
+
+mod support;
+
+use support::{
+    gateway_config_with_grace, http, new_gateway, responses_events as events, router_over,
+    serve_until_runtime_ends, short_timeouts,
+};
 
 const MODEL: &str = "test-model";
-
-fn client_config() -> ClientConfig {
-    ClientConfig {
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            first_token: Duration::from_secs(2),
-            idle: Duration::from_secs(2),
-            total: None,
-        },
-        ..ClientConfig::default()
-    }
-}
 
 /// What a provider slot talks to.
 enum Upstream<'a> {
@@ -46,7 +37,7 @@ async fn gateway(upstream: Upstream<'_>, model: &str) -> String {
     let provider: Arc<dyn Provider> = match upstream {
         Upstream::Ollama(server) => {
             let mut c = OllamaConfig::new(server.base_url());
-            c.client = client_config();
+            c.client = short_timeouts();
             c.locality = Locality::Local;
             Arc::new(OllamaClient::new(c).unwrap())
         }
@@ -55,7 +46,7 @@ async fn gateway(upstream: Upstream<'_>, model: &str) -> String {
             responses,
         } => {
             let mut c = OpenAiConfig::new(base_url);
-            c.client = client_config();
+            c.client = short_timeouts();
             c.locality = Locality::Local;
             c.responses = responses;
             Arc::new(OpenAiClient::new(c).unwrap())
@@ -63,32 +54,14 @@ async fn gateway(upstream: Upstream<'_>, model: &str) -> String {
     };
     let slots = vec![ProviderSlot::new("up", provider, Locality::Local)];
     let routes = json!({"routes": {"chat": {"targets": [format!("up/{model}")]}}});
-    let config: RouterConfig = serde_json::from_value(routes).unwrap();
-    let router = Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap();
-    let config = GatewayConfig {
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(1),
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // The server runs until the test's runtime ends.
-    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
-    format!("http://{addr}")
+    let router = router_over(slots, routes);
+    let config = gateway_config_with_grace(Duration::from_secs(1));
+    serve_until_runtime_ends(new_gateway(router, config)).await
 }
 
 async fn testkit(script: Script) -> TestUpstream {
     TestUpstream::start(UpstreamConfig::default().script(MODEL, script))
         .await
-        .unwrap()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .no_proxy()
-        .build()
         .unwrap()
 }
 
@@ -99,19 +72,6 @@ async fn post(base: &str, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Events of an SSE body: (event name, data).
-fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|f| !f.trim().is_empty())
-        .map(|f| {
-            let (event, data) = f.split_once('\n').unwrap();
-            let event = event.strip_prefix("event: ").unwrap().to_owned();
-            let data = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            (event, data)
-        })
-        .collect()
 }
 
 fn function_tool(name: &str) -> Value {

@@ -6,14 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use switchyard_core::Locality;
-use switchyard_gateway::{Gateway, GatewayConfig};
 use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_openai::{OpenAiClient, OpenAiConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_router::ProviderSlot;
 use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};
+
+mod support;
+
+use support::{
+    gateway_config_with_grace, http_waiting, new_gateway, router_over, serve_until_runtime_ends,
+};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -42,29 +46,18 @@ async fn gateway(kind: Kind, script: Script) -> (String, TestUpstream) {
         }
     };
     let slots = vec![ProviderSlot::new("up", provider, Locality::Local)];
-    let config: RouterConfig =
-        serde_json::from_value(json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }))
-            .unwrap();
-    let router = Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap();
+    let router = router_over(
+        slots,
+        json!({ "routes": { "chat": { "targets": ["up/test-model"] } } }),
+    );
     router.catalog().await;
-    let config = GatewayConfig {
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(1),
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
-    (format!("http://{addr}"), up)
+    let config = gateway_config_with_grace(Duration::from_secs(1));
+    let base = serve_until_runtime_ends(new_gateway(router, config)).await;
+    (base, up)
 }
 
 async fn post(base: &str, path: &str, body: &Value) -> String {
-    let r = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap()
+    let r = http_waiting(Duration::from_secs(10))
         .post(format!("{base}{path}"))
         .json(body)
         .send()

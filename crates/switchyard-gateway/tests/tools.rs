@@ -8,13 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use switchyard_core::Locality;
-use switchyard_gateway::{Gateway, GatewayConfig, SKIPPED_HEADER};
+use switchyard_gateway::SKIPPED_HEADER;
 use switchyard_ollama::{OllamaClient, OllamaConfig};
-use switchyard_router::{MemoryLedger, ProviderSlot, Router, RouterConfig};
+use switchyard_router::ProviderSlot;
 use switchyard_testkit::{ModelSpec, Script, ScriptedCall, TestUpstream, UpstreamConfig};
+
+mod support;
+
+use support::{
+    gateway_config_with_grace, http_waiting, new_gateway, router_over, serve_until_runtime_ends,
+};
 
 /// The gateway on 127.0.0.1:0 over one Ollama upstream (provider `local`), with `routes`.
 async fn gateway_over(up: &TestUpstream, routes: Value) -> String {
@@ -22,21 +27,11 @@ async fn gateway_over(up: &TestUpstream, routes: Value) -> String {
     c.client.timeouts = switchyard_testkit::support::timeouts(2000, 2000);
     let provider = Arc::new(OllamaClient::new(c).unwrap());
     let slots = vec![ProviderSlot::new("local", provider, Locality::Local)];
-    let config: RouterConfig = serde_json::from_value(json!({ "routes": routes })).unwrap();
-    let router = Router::new(config, slots, Arc::new(MemoryLedger::new())).unwrap();
+    let router = router_over(slots, json!({ "routes": routes }));
     // Discovery (`/api/show`) tells the router what each model can do.
     router.catalog().await;
-    let config = GatewayConfig {
-        header_read_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(1),
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::new(config, Arc::new(ArcSwap::from_pointee(router)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // The server runs until the test's runtime ends.
-    tokio::spawn(async move { gateway.serve(listener, std::future::pending()).await });
-    format!("http://{addr}")
+    let config = gateway_config_with_grace(Duration::from_secs(1));
+    serve_until_runtime_ends(new_gateway(router, config)).await
 }
 
 /// The client APIs: path and a request body for `model` offering the tool `search`.
@@ -67,16 +62,8 @@ fn requests(model: &str, stream: bool) -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
 async fn post(base: &str, path: &str, body: &Value) -> (reqwest::header::HeaderMap, String) {
-    let r = client()
+    let r = http_waiting(Duration::from_secs(10))
         .post(format!("{base}{path}"))
         .json(body)
         .send()
@@ -171,7 +158,7 @@ async fn skipped_targets_are_named_in_a_header_and_the_route_reason_keeps_its_me
     }
     // A refusal names the skips too.
     for (path, body) in requests("plain", false) {
-        let r = client()
+        let r = http_waiting(Duration::from_secs(10))
             .post(format!("{base}{path}"))
             .json(&body)
             .send()
