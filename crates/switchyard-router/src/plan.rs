@@ -594,13 +594,13 @@ impl Gate<'_> {
             Some(ReasonCode::BudgetExhausted)
         } else if cloud
             && self.budget_configured
-            && slot.model_info(&t.model).and_then(|m| m.price).is_none()
+            && slot.with_model(&t.model, |m| m.price).flatten().is_none()
         {
             Some(ReasonCode::UnpricedUnderBudget)
         } else {
             let recovers = slot.provider.recovers_text_tool_calls(&t.model);
-            self.needs
-                .unmet(slot.model_info(&t.model).as_ref(), recovers)
+            slot.with_model(&t.model, |m| self.needs.unmet(Some(m), recovers))
+                .flatten()
         }
     }
 }

@@ -663,7 +663,9 @@ impl Target<'_> {
             ttft_ms: Some(millis(ttft)),
             duration_ms: millis(won.queue_wait + ttft),
         };
-        let price = slot.model_info(&planned.target.model).and_then(|m| m.price);
+        let price = slot
+            .with_model(&planned.target.model, |m| m.price)
+            .flatten();
         progress.decided = true;
         let mut record = progress.record(RequestOutcome::Ok, reason);
         record.attempts.push(served_attempt);

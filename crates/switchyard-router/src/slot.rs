@@ -156,7 +156,7 @@ impl Slot {
     /// Where `model` runs: the provider's locality, or the model's own when that is more
     /// exposed (an Ollama daemon that runs a `-cloud` model on Ollama's servers).
     pub(crate) fn model_locality(&self, model: &str) -> Locality {
-        let own = self.model_info(model).map(|m| m.locality);
+        let own = self.with_model(model, |m| m.locality);
         let provider = self.effective_locality();
         own.map_or(provider, |own| provider.max(own))
     }
@@ -164,7 +164,7 @@ impl Slot {
     /// Whether this provider offers `model` (static or cached discovered list), under
     /// either spelling of the implied `:latest` tag.
     pub(crate) fn offers(&self, model: &str) -> bool {
-        self.model_info(model).is_some()
+        self.with_model(model, |_| ()).is_some()
     }
 
     /// The model this provider lists as `model`: the static model info (with its price) if
@@ -172,25 +172,35 @@ impl Slot {
     /// implied `:latest` tag (`x` for `x:latest` and back) only when none is listed under
     /// `model` itself. This is the one place a requested name meets a provider's catalog.
     pub(crate) fn model_info(&self, model: &str) -> Option<ModelInfo> {
-        self.find_model(|id| id == model)
-            .or_else(|| self.find_model(|id| same_model(id, model)))
+        self.with_model(model, ModelInfo::clone)
+    }
+
+    /// `read` of the model [`model_info`](Self::model_info) finds, without copying it (the
+    /// planner and the router look at a field or two of it on every request).
+    pub(crate) fn with_model<R>(&self, model: &str, read: impl Fn(&ModelInfo) -> R) -> Option<R> {
+        self.find_model(|id| id == model, &read)
+            .or_else(|| self.find_model(|id| same_model(id, model), &read))
     }
 
     /// The name this provider lists `model` under (what to send upstream), or `model`
     /// itself when it lists it under neither spelling (an unknown catalog).
     pub(crate) fn listed_name(&self, model: &str) -> String {
-        self.model_info(model)
-            .map_or_else(|| model.to_owned(), |m| m.id)
+        self.with_model(model, |m| m.id.clone())
+            .unwrap_or_else(|| model.to_owned())
     }
 
-    /// The first static model, else the first discovered one, whose id `matches`.
-    fn find_model(&self, matches: impl Fn(&str) -> bool) -> Option<ModelInfo> {
+    /// `read` of the first static model, else the first discovered one, whose id `matches`.
+    fn find_model<R>(
+        &self,
+        matches: impl Fn(&str) -> bool,
+        read: impl Fn(&ModelInfo) -> R,
+    ) -> Option<R> {
         if let Some(m) = self.models.iter().find(|m| matches(&m.id)) {
-            return Some(m.clone());
+            return Some(read(m));
         }
         self.live.catalog.lock().ok().and_then(|c| {
             c.as_ref()
-                .and_then(|(_, ms)| ms.iter().find(|m| matches(&m.id)).cloned())
+                .and_then(|(_, ms)| ms.iter().find(|m| matches(&m.id)).map(&read))
         })
     }
 
