@@ -146,13 +146,20 @@ impl RequestIds {
 
 /// `req_` + `value` as 16 lowercase hex digits, without going through `fmt`.
 fn request_id_bytes(value: u64) -> [u8; 20] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = *b"req_0000000000000000";
-    for (i, digit) in id[4..].iter_mut().enumerate() {
-        let shift = 60 - 4 * i;
-        *digit = HEX[((value >> shift) & 0xf) as usize];
-    }
+    write_hex(&mut id[4..], value);
     id
+}
+
+/// Fills `out` with the low `4 * out.len()` bits of `value` as lowercase hex digits, the
+/// most significant first (ids without going through `fmt`).
+pub(crate) fn write_hex(out: &mut [u8], value: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let last = out.len().saturating_sub(1);
+    for (i, digit) in out.iter_mut().enumerate() {
+        let shift = 4 * (last - i);
+        *digit = HEX[value.checked_shr(shift as u32).unwrap_or(0) as usize & 0xf];
+    }
 }
 
 /// `duration` in milliseconds with three decimals (`12.345`, rounded to the nearest

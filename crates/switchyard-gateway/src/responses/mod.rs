@@ -373,7 +373,16 @@ fn new_response_id() -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("resp_{:016x}{:08x}", nanos as u64, n as u32)
+    response_id(nanos as u64, n)
+}
+
+/// `resp_`, `nanos` as 16 hex digits and the low 32 bits of `n` as 8 (without `fmt`).
+fn response_id(nanos: u64, n: u64) -> String {
+    let mut id = *b"resp_000000000000000000000000";
+    crate::telemetry::write_hex(&mut id[5..21], nanos);
+    crate::telemetry::write_hex(&mut id[21..], n);
+    // Written from ASCII only.
+    String::from_utf8_lossy(&id).into_owned()
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -465,5 +474,23 @@ pub(crate) async fn input_items(
             Err(message) => ApiError::invalid(API, message).into_response(),
         },
         Err(err) => err.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn response_ids_are_the_formatted_hex() {
+        for (nanos, n) in [
+            (0, 0),
+            (1, 1),
+            (u64::MAX, u64::MAX),
+            (0x1234_5678_9abc_def0, 0x1_0000_0001),
+        ] {
+            assert_eq!(
+                super::response_id(nanos, n),
+                format!("resp_{nanos:016x}{:08x}", n as u32)
+            );
+        }
     }
 }

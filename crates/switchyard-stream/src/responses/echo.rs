@@ -102,12 +102,22 @@ impl PartialEq for Echo {
 }
 
 /// Builds an [`Echo`]: each value written into one buffer.
-#[derive(Default)]
 pub(crate) struct EchoBuilder {
     text: Vec<u8>,
     fields: Vec<(Cow<'static, str>, Range<usize>)>,
     /// What [`Echo::asks_summary`] answers.
     pub(crate) summary: bool,
+}
+
+impl Default for EchoBuilder {
+    /// Room for a request's echo (sixteen fields, their defaults' text) without growing.
+    fn default() -> Self {
+        Self {
+            text: Vec::with_capacity(256),
+            fields: Vec::with_capacity(16),
+            summary: false,
+        }
+    }
 }
 
 impl EchoBuilder {

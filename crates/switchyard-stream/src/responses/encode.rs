@@ -718,7 +718,13 @@ impl ObjectLayout {
     /// The layout of a response object repeating `echo` (sorted, as a JSON object writes
     /// its keys; a fixed field wins a clash).
     fn of(echo: &super::Echo) -> Self {
-        let mut layout = Self::default();
+        // At most one piece per field and one per run between them; the echoed text with
+        // its keys, quotes, colons and commas.
+        let text = echo.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut layout = Self {
+            pieces: Vec::with_capacity(FIXED_FIELDS.len() * 2 + 1),
+            echo: Vec::with_capacity(text),
+        };
         let mut run: Option<usize> = None;
         let mut fixed = FIXED_FIELDS.iter().peekable();
         let mut echoed = echo.iter().peekable();
