@@ -39,7 +39,8 @@ pub const ROUTE_REASON_HEADER: HeaderName = HeaderName::from_static("x-switchyar
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
 /// Request header: the task the request is for (`summary`), matched by routes' task rules.
 pub const TASK_HEADER: HeaderName = HeaderName::from_static("x-switchyard-task");
-/// Response header: how many targets were tried, the serving one included.
+/// Response header: how many upstream requests were made for the answer (every target
+/// tried, its retries and the serving one included).
 pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
 /// The largest non-streamed answer the gateway assembles (text, reasoning and tool

@@ -70,6 +70,13 @@ pub enum ResponseStoreError {
         /// What failed.
         message: String,
     },
+    /// Another caller's response is stored under this id (a pass-through upstream gave two
+    /// answers the same id); the new one is not kept.
+    #[error("response id `{id}` is already taken by another caller's stored response")]
+    IdInUse {
+        /// The id.
+        id: String,
+    },
     /// The serialised response is larger than one entry may be; it is not kept.
     #[error("response of {size} bytes is larger than the response store's {max} bytes per entry")]
     TooLarge {
@@ -82,11 +89,12 @@ pub enum ResponseStoreError {
 
 impl ResponseStoreError {
     /// A stable snake_case code: `response_store_unreachable`, `response_store_error`,
-    /// `response_too_large`.
+    /// `response_id_in_use`, `response_too_large`.
     pub fn reason_code(&self) -> &'static str {
         match self {
             Self::Unreachable { .. } => "response_store_unreachable",
             Self::Failed { .. } => "response_store_error",
+            Self::IdInUse { .. } => "response_id_in_use",
             Self::TooLarge { .. } => "response_too_large",
         }
     }

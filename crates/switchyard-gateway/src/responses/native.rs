@@ -259,6 +259,6 @@ impl NativeSink {
         record.response = response;
         record.native_target = Some(target);
         record.history.push(turn.assistant_turn().clone());
-        Some(store.write_after_answer(record))
+        Some(store.write_after_answer(record, true))
     }
 }

@@ -201,10 +201,11 @@ impl RedbStore {
         let Some(raw) = responses.get(id)? else {
             return Ok(None);
         };
-        let Ok(persisted) = serde_json::from_slice::<Persisted>(raw.value()) else {
-            tracing::warn!(id, "response store: an unreadable record; ignored");
-            return Ok(None);
-        };
+        // Present but unreadable (a damaged value): an error of the store, not a missing
+        // response.
+        let persisted = serde_json::from_slice::<Persisted>(raw.value()).map_err(|e| {
+            redb::Error::Corrupted(format!("the stored response `{id}` cannot be read: {e}"))
+        })?;
         let ttl = persisted.ttl_ms.unwrap_or_else(|| ttl_ms(self.ttl));
         let expired = now_ms().saturating_sub(persisted.stored_at_ms) >= ttl;
         Ok((!expired).then(|| StoredBytes {

@@ -131,5 +131,5 @@ fn persist(encoder: &ResponsesStreamEncoder, pending: &mut Option<Pending>) -> O
     }
     record.response = response.clone();
     record.history.push(encoder.assistant_turn().clone());
-    Some(store.write_after_answer(record))
+    Some(store.write_after_answer(record, false))
 }

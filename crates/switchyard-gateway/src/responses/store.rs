@@ -164,12 +164,42 @@ impl ResponseStore {
             .await
     }
 
+    /// Keeps `record`, a passed-through response stored under its upstream's id, unless
+    /// another caller's response is stored under that id ([`ResponseStoreError::IdInUse`]):
+    /// upstream ids need not be unique (Ollama draws one of a million), and a response is
+    /// never replaced by another caller's. The caller's own earlier response under the id
+    /// is replaced, as the upstream, which answers a continuation of the id, replaced it.
+    /// The check and the write are two operations: two callers given the same id at the
+    /// same instant can still race.
+    pub(crate) async fn put_upstream_id(
+        &self,
+        record: &StoredResponse,
+    ) -> Result<(), ResponseStoreError> {
+        let found = self.timed(self.backend.get(&record.id)).await?;
+        if found.is_some_and(|stored| stored.caller != record.caller) {
+            return Err(ResponseStoreError::IdInUse {
+                id: record.id.clone(),
+            });
+        }
+        self.put(record).await
+    }
+
     /// The write of `record` after an answer: a failure is logged and counted
     /// (`switchyard_response_store_errors_total{op="put"}`); the client keeps its answer.
-    pub(crate) fn write_after_answer(self: &Arc<Self>, record: StoredResponse) -> StoreWrite {
+    /// A passed-through answer (`upstream_id`) is written by [`Self::put_upstream_id`].
+    pub(crate) fn write_after_answer(
+        self: &Arc<Self>,
+        record: StoredResponse,
+        upstream_id: bool,
+    ) -> StoreWrite {
         let store = Arc::clone(self);
         Box::pin(async move {
-            if let Err(e) = store.put(&record).await {
+            let written = if upstream_id {
+                store.put_upstream_id(&record).await
+            } else {
+                store.put(&record).await
+            };
+            if let Err(e) = written {
                 count_error("put", &e);
                 tracing::warn!(
                     id = record.id,
@@ -197,10 +227,14 @@ impl ResponseStore {
         }
         match serde_json::from_slice::<StoredResponse>(&stored.bytes) {
             Ok(record) => Ok((record.caller.as_deref() == caller).then_some(record)),
+            // Present but unreadable: an error of the store, not a missing response.
             Err(e) => {
-                tracing::warn!(id, store = self.kind(), error = %e,
-                    "response store: an unreadable record; ignored");
-                Ok(None)
+                let e = ResponseStoreError::Failed {
+                    store: self.kind(),
+                    message: format!("the stored response `{id}` cannot be read: {e}"),
+                };
+                count_error("get", &e);
+                Err(e)
             }
         }
     }
