@@ -1,8 +1,10 @@
 //! `switchyard config check [FILE]`: parses, validates and builds a config without
-//! starting anything. Prints the checksum on success; the file, line, key path and reason
-//! on error (exit code 2).
+//! starting anything, and looks at the `spend_ledger` path `serve` would open (creating
+//! nothing). Prints the checksum on success; the file, line, key path and reason on error
+//! (exit code 2).
 
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 
 use crate::cli::CheckArgs;
 use crate::config;
@@ -30,6 +32,16 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
         eprintln!("{}", config::locate_in_file(e, &path));
         return EXIT_CONFIG;
     }
+    if let Some(ledger) = &config.file.spend_ledger {
+        match check_spend_ledger(ledger) {
+            Ok(None) => {}
+            Ok(Some(note)) => eprintln!("note: {note}"),
+            Err(e) => {
+                eprintln!("{}", config::locate_in_file(e, &path));
+                return EXIT_CONFIG;
+            }
+        }
+    }
     let f = &config.file;
     println!(
         "ok: {} ({}): {} providers, {} routes, {} keys, listen {}",
@@ -41,4 +53,75 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
         f.server.listen
     );
     0
+}
+
+/// Folders a service manager creates when the service starts (systemd's `StateDirectory=`,
+/// `CacheDirectory=`, `LogsDirectory=`, `RuntimeDirectory=`, as examples/deploy's unit
+/// does for `/var/lib/switchyard`): a ledger folder missing under one of them is noted,
+/// not refused, since it exists only once `serve` runs under that manager.
+const SERVICE_MANAGED_ROOTS: [&str; 5] = [
+    "/var/lib/",
+    "/var/cache/",
+    "/var/log/",
+    "/run/",
+    "/var/run/",
+];
+
+/// Whether `serve` could open (or create) the `spend_ledger` file at `ledger`, refused as
+/// `serve` refuses it (`ledger_database: PATH: why`, at `spend_ledger`): a directory, a file
+/// that cannot be opened for reading and writing, or a missing file whose folder does not
+/// exist (under [`SERVICE_MANAGED_ROOTS`] a note is returned instead). Nothing is created
+/// or written; whether an existing file holds a valid database is left to `serve`.
+fn check_spend_ledger(ledger: &Path) -> Result<Option<String>, config::ConfigError> {
+    let refuse = |why: String| {
+        config::ConfigError::new(config::ConfigErrorKind::Invalid, why)
+            .at(vec![config::Segment::Key("spend_ledger".to_owned())])
+    };
+    if ledger.as_os_str().is_empty() {
+        return Err(refuse("must name a file".to_owned()));
+    }
+    let database = |why: &dyn std::fmt::Display| {
+        refuse(format!("ledger_database: {}: {why}", ledger.display()))
+    };
+    // Opening an existing file for reading and writing (as the database does) neither
+    // creates nor changes it; a directory is refused here ("Is a directory").
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(ledger)
+    {
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(database(&e)),
+        Err(_) => {}
+    }
+    // No file yet: `serve` creates it, so its folder must be there.
+    let folder = match ledger.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(folder) {
+        Ok(m) if m.is_dir() => Ok(None),
+        Ok(_) => Err(database(&format_args!(
+            "{} is not a directory",
+            folder.display()
+        ))),
+        Err(e)
+            if e.kind() == ErrorKind::NotFound
+                && folder.to_str().is_some_and(|f| {
+                    SERVICE_MANAGED_ROOTS
+                        .iter()
+                        .any(|root| f.starts_with(root) && f.len() > root.len())
+                }) =>
+        {
+            Ok(Some(format!(
+                "spend_ledger: the folder {} does not exist here; `serve` needs it (a service \
+                 manager creates it at start, e.g. systemd's StateDirectory=)",
+                folder.display()
+            )))
+        }
+        Err(e) => Err(database(&format_args!(
+            "the folder {} cannot be used: {e}",
+            folder.display()
+        ))),
+    }
 }

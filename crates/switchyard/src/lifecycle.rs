@@ -131,22 +131,41 @@ impl PullView {
     }
 }
 
+/// Lists the models loaded on every provider. A provider that fails or does not answer in
+/// time gets a `note:` on stderr; when none answers at all (every upstream down) the
+/// command fails (exit 1, naming them), so "nothing loaded" (an empty list, exit 0) is
+/// never a provider outage.
 async fn ps(router: &switchyard_router::Router, args: &PsArgs) -> u8 {
     let calls = router.providers().into_iter().map(|p| async move {
         let loaded = tokio::time::timeout(PS_WAIT, p.provider.loaded_models()).await;
         (p.id, loaded)
     });
     let mut rows: Vec<LoadedModel> = Vec::new();
+    let mut silent: Vec<String> = Vec::new();
+    let mut answered = 0usize;
     for (id, loaded) in futures::future::join_all(calls).await {
+        if !matches!(loaded, Ok(Ok(_))) {
+            silent.push(format!("`{id}`"));
+        }
         match loaded {
-            Ok(Ok(list)) => rows.extend(list.into_iter().map(|mut m| {
-                m.name = format!("{id}/{}", m.name);
-                m.model.clone_from(&m.name);
-                m
-            })),
+            Ok(Ok(list)) => {
+                answered += 1;
+                rows.extend(list.into_iter().map(|mut m| {
+                    m.name = format!("{id}/{}", m.name);
+                    m.model.clone_from(&m.name);
+                    m
+                }));
+            }
             Ok(Err(e)) => eprintln!("note: provider `{id}`: {e}"),
             Err(_) => eprintln!("note: provider `{id}` did not answer within {PS_WAIT:?}"),
         }
+    }
+    if answered == 0 && !silent.is_empty() {
+        eprintln!(
+            "switchyard: no provider answered ({}); the loaded models are unknown",
+            silent.join(", ")
+        );
+        return 1;
     }
     if args.json {
         match serde_json::to_string_pretty(&rows) {

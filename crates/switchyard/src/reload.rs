@@ -5,7 +5,10 @@
 //! config stays untouched (every check runs before live state is touched). A valid one
 //! becomes a new router (live state of providers that stay is carried over) stored into
 //! the gateway's router handle, so new requests use it while in-flight ones finish on the
-//! old one; keys and limits are updated with `Gateway::set_config`.
+//! old one; keys and limits are updated with `Gateway::set_config`. (`/metrics` leaves out
+//! the gauges of providers the file removed: the gateway's handler.) Settings read only at
+//! start (`server.listen`, `spend_ledger`, `shared_state`, `responses`) are not applied: a
+//! change to one logs that a restart is needed.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -156,6 +159,13 @@ impl Reloader {
         };
         if shared_changed {
             tracing::warn!("shared_state changed: a restart is needed to use it");
+        }
+        if next.file.responses != self.current.file.responses {
+            // The response store is built once at start with these bounds.
+            tracing::warn!(
+                "responses changed: a restart is needed to apply the response store's new \
+                 limits (ttl_secs, max_entries, max_bytes, max_entry_bytes)"
+            );
         }
         if server.listen != self.current.file.server.listen {
             tracing::warn!(

@@ -863,3 +863,169 @@ async fn serve_refuses_a_truncated_spend_ledger_naming_the_file() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(ledger.to_str().unwrap()), "{err}");
 }
+
+/// `warm.keep_alive` is documented as "a duration string (`\"30m\"`) or seconds", but any
+/// string is accepted: `config check` says `ok` for `keep_alive: "half an hour"`, and the
+/// mistake shows only at `serve`, when Ollama refuses the warm-up ("time: invalid
+/// duration") and the model is not kept loaded. The value should be refused when the file
+/// is loaded (exit 2) with its key path, as every other bad duration is. Cause:
+/// `WarmSection::keep_alive` is `switchyard_core::KeepAlive`, an untagged enum whose
+/// `Duration(String)` takes any string, and config/validate.rs never checks it.
+#[tokio::test]
+async fn config_check_refuses_a_keep_alive_that_is_not_a_duration() {
+    let dir = TempDir::new("check-keep-alive");
+    let file = dir.write(
+        "warm.json5",
+        "{\n  providers: {\n    local: {\n      api: 'ollama',\n      base_url: 'http://127.0.0.1:11434',\n      warm: { models: ['qwen3:8b'], keep_alive: 'half an hour' },\n    },\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unparseable keep_alive was accepted: {}{err}",
+        text(&out.stdout)
+    );
+    assert!(err.contains("providers.local.warm.keep_alive"), "{err}");
+}
+
+/// A base URL that holds an endpoint path is accepted by `config check` (and `serve`),
+/// though every request then goes to a path that does not exist:
+/// `http://host/v1/chat/completions` for an OpenAI-compatible provider is called as
+/// `.../v1/chat/completions/chat/completions`, `http://host:11434/api` for Ollama as
+/// `/api/api/chat`; each is a 404 at request time. The doctor already knows both mistakes
+/// (`endpoint_path_in_base_url`, `api_path_on_ollama`, docs/DECISIONS.md) and the Ollama
+/// client already strips a trailing `/v1`, but config validation
+/// (config/validate.rs `validate_provider`, `switchyard_http::normalize_base_url`) only
+/// checks scheme, host, login and query. Expected: exit 2 naming
+/// `providers.<id>.base_url` and what is wrong.
+#[tokio::test]
+async fn config_check_refuses_a_base_url_holding_an_endpoint_path() {
+    let dir = TempDir::new("check-base-path");
+    let mut accepted = Vec::new();
+    for (api, url) in [
+        ("openai", "http://127.0.0.1:8000/v1/chat/completions"),
+        ("ollama", "http://127.0.0.1:11434/api"),
+    ] {
+        let file = dir.write(
+            &format!("{api}.json5"),
+            &format!(
+                "{{\n  providers: {{\n    p: {{\n      api: '{api}',\n      base_url: '{url}',\n      discover: false,\n      models: [ {{ id: 'm' }} ],\n    }},\n  }},\n}}\n"
+            ),
+        );
+        let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+        let err = text(&out.stderr);
+        if out.status.code() != Some(2) || !err.contains("providers.p.base_url") {
+            accepted.push(format!("{api} base_url {url}: {}{err}", text(&out.stdout)));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:#?}");
+}
+
+/// Zero limits of the response store are accepted silently, while every other zero limit
+/// in the file (`max_body_bytes`, `max_connections`, timeouts, `max_concurrency`, ...) is
+/// refused. With `responses: { max_entries: 0 }` (or `ttl_secs: 0`, `max_bytes: 0`,
+/// `max_entry_bytes: 0`) every `store: true` response is dropped at once, so a later
+/// `previous_response_id` is a 404 with nothing in the config check or the start-up log
+/// to say why. config/validate.rs has no check of the `responses` section. Expected:
+/// exit 2 naming `responses.<field>`.
+#[tokio::test]
+async fn config_check_refuses_zero_response_store_limits() {
+    let dir = TempDir::new("check-responses-zero");
+    let mut accepted = Vec::new();
+    for field in ["ttl_secs", "max_entries", "max_bytes", "max_entry_bytes"] {
+        let file = dir.write(
+            &format!("{field}.json5"),
+            &format!("{{\n  responses: {{\n    {field}: 0,\n  }},\n}}\n"),
+        );
+        let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+        let err = text(&out.stderr);
+        if out.status.code() != Some(2) || !err.contains(&format!("responses.{field}")) {
+            accepted.push(format!("responses.{field}: 0: {}{err}", text(&out.stdout)));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:#?}");
+}
+
+/// `warm` is for Ollama providers (file.rs: "Models to load when `serve` starts and keep
+/// loaded (Ollama providers)"), and config validation refuses every other option on a
+/// provider whose API does not have it (`num_ctx`, `max_tokens_field`, `responses`,
+/// `anthropic_version`, ...). `warm` on an `api: "openai"` or `"anthropic"` provider is
+/// accepted by `config check`, and `serve` then only logs "could not warm a model ... not
+/// supported by this provider" while `/readyz` waits for it. Expected: exit 2 naming
+/// `providers.<id>.warm` (config/validate.rs `validate_provider`).
+#[tokio::test]
+async fn config_check_refuses_warm_on_a_provider_that_cannot_warm() {
+    let dir = TempDir::new("check-warm-openai");
+    let file = dir.write(
+        "warm.json5",
+        "{\n  providers: {\n    vllm: {\n      api: 'openai',\n      base_url: 'http://127.0.0.1:8000/v1',\n      warm: { models: ['m'] },\n    },\n  },\n}\n",
+    );
+    let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "warm on an openai provider accepted: {}{err}",
+        text(&out.stdout)
+    );
+    assert!(err.contains("providers.vllm.warm"), "{err}");
+}
+
+/// `switchyard models ps` exits 0 and prints an empty list (`[]` with `--json`) when no
+/// provider answered at all (here its only Ollama refuses connections): a script cannot
+/// tell "nothing loaded" from "Ollama is down", and the only sign is a `note:` on stderr.
+/// A command whose every upstream call failed should exit non-zero, as `models pull` does
+/// (lifecycle.rs `ps` returns 0 unconditionally).
+#[tokio::test]
+async fn models_ps_fails_when_no_provider_answers() {
+    let dir = TempDir::new("ps-down");
+    let addr = switchyard_testkit::refused_addr();
+    let file = dir.write(
+        "down.json5",
+        &format!("{{ providers: {{ local: {{ api: 'ollama', base_url: 'http://{addr}' }} }} }}"),
+    );
+    let out = run(
+        &["--config", file.to_str().unwrap(), "models", "ps", "--json"],
+        &[],
+        SHORT,
+    )
+    .await;
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "exit 0 although the only provider refused: stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// `config check` says `ok` for a `spend_ledger` that `serve` then refuses at start
+/// (exit 2, "ledger_database: ... Is a directory" / "No such file or directory"): a path
+/// that is a directory, or one whose directory does not exist. `config check` is what an
+/// operator (or CI) runs before a deploy, and its doc says it prints "the file, line and
+/// key of the mistake"; here the mistake only shows when the service fails to start.
+/// check.rs builds the clients and the router but never looks at `spend_ledger`
+/// (wiring::open_ledger runs only in `serve`). Expected: exit 2 naming `spend_ledger`,
+/// without creating the file.
+#[tokio::test]
+async fn config_check_refuses_a_spend_ledger_serve_cannot_open() {
+    let dir = TempDir::new("check-ledger");
+    let missing_dir = dir.path().join("no-such-dir").join("spend.redb");
+    let mut accepted = Vec::new();
+    for (name, ledger) in [
+        ("directory", dir.path().to_owned()),
+        ("missing-dir", missing_dir),
+    ] {
+        let file = dir.write(
+            &format!("{name}.json5"),
+            &format!("{{\n  spend_ledger: {:?},\n}}\n", ledger.to_str().unwrap()),
+        );
+        let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+        let err = text(&out.stderr);
+        if out.status.code() != Some(2) || !err.contains("spend_ledger") {
+            accepted.push(format!("{name}: {}{err}", text(&out.stdout)));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:#?}");
+}

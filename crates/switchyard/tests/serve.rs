@@ -411,3 +411,192 @@ async fn a_reload_of_a_deeply_nested_file_is_refused_and_the_server_keeps_runnin
     drop(served);
     upstream.shutdown().await;
 }
+
+/// The `/metrics` lines of `name` with `provider="<provider>"`.
+async fn provider_series(base: &str, name: &str, provider: &str) -> Vec<String> {
+    let text = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("provider=\"{provider}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&label))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A provider removed from the config by a reload keeps its `switchyard_provider_up`
+/// gauge in `/metrics` forever, with the value it last had: a provider that was down when
+/// it was removed still reads `0` (an alert on `switchyard_provider_up == 0` never stops
+/// firing for something no longer configured), one that was up still reads `1` (a
+/// dashboard counts a phantom upstream as healthy). The gauges are set on change only and
+/// excluded from the exporter's idle timeout (serve.rs `metrics_builder`), and the reload
+/// (reload.rs `apply` / the router's rebuild) never clears those of dropped providers.
+/// After the reload only configured providers may be reported.
+#[tokio::test]
+async fn a_provider_removed_by_a_reload_drops_its_provider_up_gauge() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let gone = refused_addr();
+    let dir = TempDir::new("reload-gauges");
+    let text = |with_gone: bool| {
+        let gone_line = if with_gone {
+            format!(
+                "    gone: {{ api: \"ollama\", base_url: \"http://{gone}\", locality: \"lan\", timeouts: {{ connect_ms: 300 }} }},\n"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"{{
+  server: {{ listen: "127.0.0.1:0" }},
+  providers: {{
+    up: {{ api: "ollama", base_url: "{}" }},
+{gone_line}  }},
+  health: {{ probe_interval_ms: 200 }},
+}}
+"#,
+            upstream.base_url()
+        )
+    };
+    let path = dir.write("config.json5", &text(true));
+    let served = Served::start(&path, &[]).await;
+    let base = served.base_url();
+
+    // The refused provider is probed and reported down.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = provider_series(&base, "switchyard_provider_up", "gone").await;
+        if lines.iter().any(|l| l.ends_with(" 0")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reported down: {lines:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Removed from the config.
+    let mark = served.log_len();
+    std::fs::write(&path, text(false)).unwrap();
+    served
+        .wait_for_log_after(mark, "config reloaded", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let lines = provider_series(&base, "switchyard_provider_up", "gone").await;
+    assert!(
+        lines.is_empty(),
+        "`gone` is no longer configured, yet /metrics still reports it: {lines:?}"
+    );
+    drop(served);
+    upstream.shutdown().await;
+}
+
+/// The `responses` section (the response store's `ttl_secs`, `max_entries`, `max_bytes`,
+/// `max_entry_bytes`) is read only at start, but a reload that changes it says nothing:
+/// the log reads "config reloaded" and the store keeps its old bounds, so an operator who
+/// shortened `ttl_secs` (or cut `max_bytes` to save memory) believes it applied. The other
+/// start-only settings are called out on reload ("spend_ledger changed: a restart is
+/// needed", the same for `shared_state` and `server.listen`; reload.rs `apply`), this one
+/// is not. Expected: a warning naming `responses` and the restart it needs.
+#[tokio::test]
+async fn a_reload_that_changes_the_response_store_says_it_needs_a_restart() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("reload-responses");
+    let text = |ttl: u64| {
+        config(&upstream.base_url(), "chat", "").replace(
+            "  health: {",
+            &format!("  responses: {{ ttl_secs: {ttl} }},\n  health: {{"),
+        )
+    };
+    let path = dir.write("config.json5", &text(86_400));
+    let served = Served::start(&path, &[]).await;
+    let mark = served.log_len();
+    std::fs::write(&path, text(60)).unwrap();
+    served
+        .wait_for_log_after(mark, "config reloaded", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log: Vec<String> = served
+        .log_text()
+        .lines()
+        .skip(mark)
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("responses") && l.contains("restart")),
+        "responses.ttl_secs changed from 86400 to 60 without a word: {log:#?}"
+    );
+    drop(served);
+    upstream.shutdown().await;
+}
+
+/// `x-switchyard-attempts` counts the upstream requests made for the answer, retries of a
+/// target and the serving one included (README's header table). It said "targets tried"
+/// while counting every try: with the default `retry.max_retries: 1` a primary that answers
+/// 500 is tried twice and the fallback serves, three requests to two targets. The header
+/// must say `3` and the README must say what it counts (review, session 13).
+#[tokio::test]
+async fn attempts_header_counts_every_upstream_request() {
+    use switchyard_testkit::{Fault, Script};
+    let broken = TestUpstream::start(UpstreamConfig::empty().model_with_script(
+        "test-model",
+        Script::text(["never"]).with_fault(Fault::HttpError {
+            status: 500,
+            message: "boom".to_owned(),
+        }),
+    ))
+    .await
+    .unwrap();
+    let good = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let dir = TempDir::new("attempts");
+    let text = format!(
+        r#"{{
+  server: {{ listen: "127.0.0.1:0" }},
+  providers: {{
+    broken: {{ api: "ollama", base_url: "{}", locality: "lan", discover: false, models: [ {{ id: "test-model" }} ] }},
+    good: {{ api: "ollama", base_url: "{}", discover: false, models: [ {{ id: "test-model" }} ] }},
+  }},
+  routes: {{ chat: {{ targets: ["broken/test-model", "good/test-model"] }} }},
+  retry: {{ base_backoff_ms: 1 }},
+  health: {{ probe_interval_ms: 60000 }},
+}}
+"#,
+        broken.base_url(),
+        good.base_url()
+    );
+    let path = dir.write("config.json5", &text);
+    let served = Served::start(&path, &[]).await;
+    let resp = http()
+        .post(format!("{}/v1/chat/completions", served.base_url()))
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(h("x-switchyard-target"), "good/test-model");
+    assert!(h("x-switchyard-route-reason").starts_with("fallback_after_"));
+    assert_eq!(
+        h("x-switchyard-attempts"),
+        "3",
+        "three upstream requests: broken/test-model, its retry, then good/test-model"
+    );
+    drop(served);
+    broken.shutdown().await;
+    good.shutdown().await;
+}

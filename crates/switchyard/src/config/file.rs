@@ -40,7 +40,9 @@ pub(crate) struct FileConfig {
     pub(crate) retry: RetryConfig,
     /// A file (redb database) where `serve` keeps spend, so budgets survive a restart
     /// (with `shared_state`, also the charges Redis has not applied yet).
-    /// Absent: spend is kept in memory and starts from zero at each start.
+    /// Absent: spend is kept in memory and starts from zero at each start. Created by
+    /// `serve` when missing, so its folder must exist; `config check` refuses a directory
+    /// or a missing folder (and creates nothing).
     pub(crate) spend_ledger: Option<PathBuf>,
     /// Bounds of the Responses API's response store (kept in the `spend_ledger` file when
     /// there is one, in memory otherwise). Read at start.
@@ -206,7 +208,8 @@ impl SharedStateSection {
     }
 }
 
-/// `responses: { ... }`: how long and how many stored responses are kept.
+/// `responses: { ... }`: how long and how many stored responses are kept. Each bound must
+/// be above zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ResponsesSection {
@@ -354,7 +357,10 @@ pub(crate) enum MaxTokensFieldSetting {
 pub(crate) struct ProviderSection {
     /// The protocol.
     pub(crate) api: ProviderApi,
-    /// The server's base URL (with `/v1` for OpenAI-compatible servers).
+    /// The server's base URL (with `/v1` for OpenAI-compatible servers): the API root, to
+    /// which the client appends the endpoint paths itself, so a URL ending in one
+    /// (`.../v1/chat/completions`, Ollama's `/api` or `/api/chat`, Anthropic's
+    /// `/v1/messages`) is refused with the root to write instead.
     pub(crate) base_url: String,
     /// Where it runs; default: `local` for a loopback address, `cloud` otherwise (write
     /// `lan` for a server on your network). Decides privacy; timeout defaults see
@@ -407,7 +413,8 @@ pub(crate) struct ProviderSection {
     /// `anthropic-beta` values (Anthropic only).
     #[serde(default)]
     pub(crate) anthropic_beta: Vec<String>,
-    /// Models to load when `serve` starts and keep loaded (Ollama providers).
+    /// Models to load when `serve` starts and keep loaded (Ollama providers only; refused
+    /// on others).
     #[serde(default)]
     pub(crate) warm: Option<WarmSection>,
 }
@@ -419,8 +426,9 @@ pub(crate) struct ProviderSection {
 pub(crate) struct WarmSection {
     /// Model names as the provider knows them.
     pub(crate) models: Vec<String>,
-    /// How long the upstream keeps them loaded: a duration string (`"30m"`) or seconds;
-    /// default `-1` (for as long as the server runs).
+    /// How long the upstream keeps them loaded: a Go duration string (`"30m"`,
+    /// `"1h30m"`), or seconds as a number or a string (`-1`, `"0"`); anything else is
+    /// refused. Default `-1` (for as long as the server runs).
     #[serde(default)]
     pub(crate) keep_alive: Option<switchyard_core::KeepAlive>,
     /// How long `/readyz` waits for them; default 300000 (5 minutes, a cold load of a big

@@ -888,3 +888,210 @@ fn a_requests_per_minute_finer_than_the_limiter_counts_is_refused() {
     let c = parse_str(&key(60_000), &no_env).unwrap();
     assert_eq!(c.server.keys[0].requests_per_minute, Some(60_000));
 }
+
+// `warm.keep_alive` took any string; Ollama reads Go durations and numbers of seconds.
+#[test]
+fn keep_alive_must_be_a_duration_ollama_reads() {
+    use super::validate::is_ollama_duration;
+    for good in [
+        "5m", "1h30m", "-1", "0", "-0", "+0", "300", "2.5", "-1h", "1.5h", ".5s", "5.s", "100ms",
+        "10us", "10µs", "10μs", "1ns", "2562047h",
+    ] {
+        assert!(is_ollama_duration(good), "{good:?} refused");
+    }
+    for bad in [
+        "",
+        "half an hour",
+        "5 m",
+        " 5m",
+        "5M",
+        "m",
+        "5m3",
+        "1d",
+        "-",
+        "+",
+        ".",
+        ".s",
+        "1e3",
+        "inf",
+        "NaN",
+        "5min",
+        "3000000h",
+        "1h-30m",
+    ] {
+        assert!(!is_ollama_duration(bad), "{bad:?} accepted");
+    }
+    let warm = |keep_alive: &str| {
+        parse_str(
+            &format!(
+                "{{ providers: {{ l: {{ api: 'ollama', base_url: 'http://127.0.0.1:11434',\n\
+                 warm: {{ models: ['m'], keep_alive: {keep_alive} }} }} }} }}"
+            ),
+            &no_env,
+        )
+    };
+    for ok in ["-1", "300", "'30m'", "'-1'", "0"] {
+        assert!(warm(ok).is_ok(), "{ok}: {:?}", warm(ok).err());
+    }
+    for refused in ["'half an hour'", "'1d'", "NaN", "Infinity"] {
+        let Err(e) = warm(refused) else {
+            panic!("keep_alive {refused} accepted");
+        };
+        assert_eq!(e.kind, ConfigErrorKind::Invalid, "{refused}: {e}");
+        assert_eq!(
+            e.path.as_deref(),
+            Some("providers.l.warm.keep_alive"),
+            "{refused}: {e}"
+        );
+    }
+}
+
+// `warm` is loaded through Ollama's native API; other providers only logged a failure.
+#[test]
+fn warm_is_only_for_ollama_providers() {
+    for (api, url) in [
+        ("openai", "http://127.0.0.1:8000/v1"),
+        ("anthropic", "https://api.anthropic.com"),
+    ] {
+        let e = parse_str(
+            &format!(
+                "{{ providers: {{ p: {{ api: '{api}', base_url: '{url}',\n warm: {{ models: ['m'] }} }} }} }}"
+            ),
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Invalid, "{api}: {e}");
+        assert_eq!(e.path.as_deref(), Some("providers.p.warm"), "{api}: {e}");
+        assert!(e.message.contains("ollama"), "{api}: {e}");
+    }
+}
+
+// A zero bound of the response store dropped every stored response at once.
+#[test]
+fn zero_response_store_bounds_are_refused() {
+    for field in ["ttl_secs", "max_entries", "max_bytes", "max_entry_bytes"] {
+        let e = parse_str(&format!("{{ responses: {{\n {field}: 0 }} }}"), &no_env).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Invalid, "{field}: {e}");
+        assert_eq!(
+            e.path.as_deref(),
+            Some(format!("responses.{field}").as_str()),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+    assert!(parse_str("{ responses: { ttl_secs: 1, max_entries: 1 } }", &no_env).is_ok());
+}
+
+// A base URL holding an endpoint path sent every request to `.../chat/completions/chat/completions`
+// or `/api/api/chat`.
+#[test]
+fn a_base_url_holding_an_endpoint_path_is_refused_with_the_root() {
+    use super::file::ProviderApi::{Anthropic, Ollama, Openai};
+    use super::validate::endpoint_path_in_base_url;
+    for (api, base, endpoint, root) in [
+        (
+            Openai,
+            "http://h:8000/v1/chat/completions",
+            "/chat/completions",
+            "http://h:8000/v1",
+        ),
+        (
+            Openai,
+            "http://h:8000/v1/completions",
+            "/completions",
+            "http://h:8000/v1",
+        ),
+        (
+            Openai,
+            "http://h:8000/v1/responses",
+            "/responses",
+            "http://h:8000/v1",
+        ),
+        (
+            Openai,
+            "http://h:8000/v1/embeddings",
+            "/embeddings",
+            "http://h:8000/v1",
+        ),
+        (
+            Openai,
+            "http://h:8000/v1/models",
+            "/models",
+            "http://h:8000/v1",
+        ),
+        (
+            Openai,
+            "http://h:3000/api/chat/completions",
+            "/chat/completions",
+            "http://h:3000/api",
+        ),
+        (
+            Openai,
+            "http://h:11434/api/chat",
+            "/api/chat",
+            "http://h:11434/v1",
+        ),
+        (Ollama, "http://h:11434/api", "/api", "http://h:11434"),
+        (
+            Ollama,
+            "http://h:11434/api/chat",
+            "/api/chat",
+            "http://h:11434",
+        ),
+        (
+            Ollama,
+            "http://h/ollama/api/tags",
+            "/api/tags",
+            "http://h/ollama",
+        ),
+        (
+            Ollama,
+            "http://h:11434/v1/chat/completions",
+            "/v1/chat/completions",
+            "http://h:11434",
+        ),
+        (
+            Anthropic,
+            "https://api.anthropic.com/v1/messages",
+            "/v1/messages",
+            "https://api.anthropic.com",
+        ),
+        (
+            Anthropic,
+            "https://h/v1/messages/count_tokens",
+            "/v1/messages/count_tokens",
+            "https://h",
+        ),
+    ] {
+        let found = endpoint_path_in_base_url(api, base)
+            .unwrap_or_else(|| panic!("{api:?} {base} accepted"));
+        assert_eq!(found.endpoint, endpoint, "{api:?} {base}");
+        assert_eq!(found.root, root, "{api:?} {base}");
+    }
+    for (api, base) in [
+        (Openai, "http://h:8000/v1"),
+        (Openai, "https://openrouter.ai/api/v1"),
+        (Openai, "http://h:3000/api"),
+        (Openai, "http://models"),
+        (
+            Openai,
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+        ),
+        (Ollama, "http://h:11434"),
+        (Ollama, "http://h:11434/v1"),
+        (Ollama, "http://h/api/ollama"),
+        (Anthropic, "https://api.anthropic.com"),
+        (Anthropic, "https://api.anthropic.com/v1"),
+    ] {
+        assert_eq!(endpoint_path_in_base_url(api, base), None, "{api:?} {base}");
+    }
+    let e = parse_str(
+        "{ providers: { p: { api: 'openai',\n base_url: 'http://127.0.0.1:8000/v1/chat/completions/' } } }",
+        &no_env,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Invalid, "{e}");
+    assert_eq!(e.path.as_deref(), Some("providers.p.base_url"), "{e}");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("\"http://127.0.0.1:8000/v1\""), "{e}");
+}

@@ -1,6 +1,8 @@
-//! Checks that a parsed config makes sense: ids, URLs, targets that name existing
-//! providers, positive timeouts and limits, budgets, and that the server does not listen
-//! on the network without keys. The first mistake found is reported with its key path.
+//! Checks that a parsed config makes sense: ids, URLs (and no endpoint path in a base URL),
+//! targets that name existing providers, positive timeouts and limits (the response store's
+//! too), `warm` only on Ollama providers with a `keep_alive` Ollama can read, budgets, and
+//! that the server does not listen on the network without keys. The first mistake found is
+//! reported with its key path.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +14,9 @@ pub(crate) const MAX_REQUESTS_PER_MINUTE: u32 = 60_000;
 use switchyard_router::{BudgetConfig, TargetStep};
 
 use super::error::{ConfigError, ConfigErrorKind};
-use super::file::{FileConfig, ModelSection, ProviderApi, ProviderSection};
+use switchyard_core::KeepAlive;
+
+use super::file::{FileConfig, ModelSection, ProviderApi, ProviderSection, WarmSection};
 use super::locate::Segment;
 
 fn key(k: &str) -> Segment {
@@ -38,7 +42,26 @@ pub(crate) fn validate(file: &FileConfig) -> Result<(), ConfigError> {
     validate_policy(file)?;
     validate_shared_state(file)?;
     validate_concurrency_scopes(file)?;
+    validate_responses(file)?;
     Ok(())
+}
+
+/// The response store's bounds: a zero would drop every stored response at once.
+fn validate_responses(file: &FileConfig) -> Result<(), ConfigError> {
+    let r = &file.responses;
+    let limits = [
+        ("ttl_secs", r.ttl_secs),
+        ("max_entries", r.max_entries as u64),
+        ("max_bytes", r.max_bytes as u64),
+        ("max_entry_bytes", r.max_entry_bytes as u64),
+    ];
+    match limits.iter().find(|(_, value)| *value == 0) {
+        Some((field, _)) => Err(invalid(
+            path([key("responses"), key(field)]),
+            "must be above zero (a zero bound would drop every stored response at once)",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `concurrency_scope: "fleet"` counts in the shared state, so it needs one.
@@ -225,11 +248,27 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
             format!("provider id `{id}` must be non-empty, without `/` or spaces"),
         ));
     }
-    if let Err(e) = switchyard_http::normalize_base_url(&p.base_url) {
+    let base = switchyard_http::normalize_base_url(&p.base_url)
+        .map_err(|e| invalid(at("base_url"), format!("`{}`: {}", e.url, e.reason)))?;
+    if let Some(found) = endpoint_path_in_base_url(p.api, base.as_str()) {
         return Err(invalid(
             at("base_url"),
-            format!("`{}`: {}", e.url, e.reason),
+            format!(
+                "`{}` ends in the endpoint path `{}`, which the client appends itself \
+                 (every request would go to a path that does not exist); write the API root: \
+                 base_url: \"{}\"",
+                base.as_str(),
+                found.endpoint,
+                found.root
+            ),
         ));
+    }
+    if let Some(warm) = &p.warm {
+        validate_warm(p.api, warm).map_err(|(field, message)| {
+            let mut segments = at("warm");
+            segments.extend(field.map(key));
+            invalid(segments, message)
+        })?;
     }
     if p.api == ProviderApi::Ollama {
         if p.max_tokens_field.is_some() {
@@ -319,6 +358,238 @@ fn validate_provider(id: &str, p: &ProviderSection) -> Result<(), ConfigError> {
         validate_model(id, i, m, &mut seen)?;
     }
     Ok(())
+}
+
+/// `warm` is an Ollama feature (`/api/generate` with `keep_alive`), and its `keep_alive`
+/// must be a value Ollama reads. The error names the field under `warm` (`None`: `warm`
+/// itself).
+fn validate_warm(
+    api: ProviderApi,
+    warm: &WarmSection,
+) -> Result<(), (Option<&'static str>, String)> {
+    if api != ProviderApi::Ollama {
+        return Err((
+            None,
+            "only for `api: \"ollama\"` providers (models are loaded and kept loaded through \
+             Ollama's native API)"
+                .to_owned(),
+        ));
+    }
+    let refused = match &warm.keep_alive {
+        Some(KeepAlive::Seconds(s)) if !s.is_finite() => Some(s.to_string()),
+        Some(KeepAlive::Duration(d)) if !is_ollama_duration(d) => Some(format!("{d:?}")),
+        _ => None,
+    };
+    match refused {
+        Some(value) => Err((
+            Some("keep_alive"),
+            format!(
+                "{value} is not a duration Ollama reads: write a Go duration such as \"30m\" \
+                 or \"1h30m\" (units ns, us, ms, s, m, h), or a number of seconds (-1: keep \
+                 loaded for as long as Ollama runs, 0: unload at once)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether Ollama reads `text` as a `keep_alive`: a plain number of seconds (`"-1"`, `"0"`,
+/// `"300"`, `"2.5"`) or a Go duration (Go's `time.ParseDuration`: an optional sign, then
+/// one or more decimal numbers each with a unit of `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`,
+/// `h`, such as `"5m"`, `"1h30m"`, `"-1h"`, `".5s"`, within about 292 years).
+pub(crate) fn is_ollama_duration(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    is_decimal(unsigned) || is_go_duration(unsigned, text.starts_with('-'))
+}
+
+/// `digits`, `digits.`, `.digits` or `digits.digits` (at least one digit).
+fn is_decimal(text: &str) -> bool {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    (!whole.is_empty() || !fraction.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Go's `time.ParseDuration` after the sign: `"0"`, or a sequence of `number unit`.
+fn is_go_duration(text: &str, negative: bool) -> bool {
+    const UNITS: [(&str, u128); 8] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("\u{b5}s", 1_000),
+        ("\u{3bc}s", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    if text == "0" {
+        return true;
+    }
+    if text.is_empty() {
+        return false;
+    }
+    // Go allows 1<<63 nanoseconds for a negative duration, one less for a positive one.
+    let limit: u128 = if negative { 1 << 63 } else { (1 << 63) - 1 };
+    let mut total: u128 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_end);
+        if !is_decimal(number) {
+            return false;
+        }
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
+            return false;
+        };
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let Some(whole) = parse_bounded(whole) else {
+            return false;
+        };
+        // Go keeps the fraction's digits while they fit; 18 are far below a nanosecond.
+        let digits = &fraction[..fraction.len().min(18)];
+        let fraction_ns = match parse_bounded(digits) {
+            Some(f) => f * scale / 10u128.pow(digits.len() as u32),
+            None => return false,
+        };
+        total = match whole
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(fraction_ns))
+            .and_then(|v| v.checked_add(total))
+        {
+            Some(t) if t <= limit => t,
+            _ => return false,
+        };
+        rest = after;
+    }
+    true
+}
+
+/// Decimal digits as a number (empty: 0), `None` past 1<<63 (Go's overflow).
+fn parse_bounded(digits: &str) -> Option<u128> {
+    let mut value: u128 = 0;
+    for b in digits.bytes() {
+        value = value * 10 + u128::from(b - b'0');
+        if value > 1 << 63 {
+            return None;
+        }
+    }
+    Some(value)
+}
+
+/// An endpoint path found at the end of a base URL, and the base URL to write instead.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct EndpointInBaseUrl {
+    /// The endpoint path found (`/chat/completions`, `/api`, `/api/chat`).
+    pub(crate) endpoint: String,
+    /// The base URL without it (for an OpenAI-compatible provider given Ollama's native
+    /// path, Ollama's `/v1` root).
+    pub(crate) root: String,
+}
+
+/// The paths an OpenAI-compatible client appends to its base URL, longest first (the
+/// doctor's `endpoint_path_in_base_url` looks for the same ones).
+const OPENAI_ENDPOINTS: [&str; 5] = [
+    "/chat/completions",
+    "/completions",
+    "/responses",
+    "/embeddings",
+    "/models",
+];
+
+/// The paths of Ollama's native API, after `/api`.
+const OLLAMA_ENDPOINTS: [&str; 13] = [
+    "chat",
+    "generate",
+    "tags",
+    "show",
+    "ps",
+    "pull",
+    "push",
+    "version",
+    "embed",
+    "embeddings",
+    "create",
+    "copy",
+    "delete",
+];
+
+/// The paths the Anthropic client appends to its base URL (after removing a `/v1`).
+const ANTHROPIC_ENDPOINTS: [&str; 3] = ["/v1/messages/count_tokens", "/v1/messages", "/v1/models"];
+
+/// Whether the normalised `base_url` (no trailing `/`, no query) of a provider speaking
+/// `api` ends in a path its client appends itself, so every request would go to
+/// `.../v1/chat/completions/chat/completions` or `/api/api/chat`:
+///
+/// - OpenAI-compatible: `/chat/completions`, `/completions`, `/responses`, `/embeddings`,
+///   `/models` (the root is what stands before: `http://h/v1/chat/completions` gives
+///   `http://h/v1`); or one of Ollama's native paths (`http://h:11434/api/chat` gives
+///   Ollama's OpenAI layer, `http://h:11434/v1`). A bare `/api` is left alone: some servers
+///   (Open WebUI) serve the OpenAI API there.
+/// - Ollama: `/api`, `/api/chat` and the other native paths, or `/v1` followed by an
+///   OpenAI path (`/v1` alone is removed by the client); the root is the server's address.
+/// - Anthropic: `/v1/messages`, `/v1/messages/count_tokens`, `/v1/models`.
+///
+/// Only the URL's path is looked at, so a host named `models` is not a path.
+pub(crate) fn endpoint_path_in_base_url(
+    api: ProviderApi,
+    base_url: &str,
+) -> Option<EndpointInBaseUrl> {
+    let base = base_url.trim_end_matches('/');
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_len = base[authority_start..]
+        .find('/')
+        .map_or(0, |i| base.len() - authority_start - i);
+    let path = &base[base.len() - path_len..];
+    let found = |endpoint: &str, root_suffix: &str| {
+        let root = &base[..base.len() - endpoint.len()];
+        Some(EndpointInBaseUrl {
+            endpoint: endpoint.to_owned(),
+            root: format!("{root}{root_suffix}"),
+        })
+    };
+    let ollama_native = || {
+        let (before, last) = path.rsplit_once('/')?;
+        if before.ends_with("/api") && OLLAMA_ENDPOINTS.contains(&last) {
+            Some(&path[before.len() - "/api".len()..])
+        } else {
+            None
+        }
+    };
+    match api {
+        ProviderApi::Openai => {
+            if let Some(endpoint) = OPENAI_ENDPOINTS.into_iter().find(|e| path.ends_with(e)) {
+                return found(endpoint, "");
+            }
+            ollama_native().and_then(|endpoint| found(endpoint, "/v1"))
+        }
+        ProviderApi::Ollama => {
+            if path.ends_with("/api") {
+                return found("/api", "");
+            }
+            if let Some(endpoint) = ollama_native() {
+                return found(endpoint, "");
+            }
+            let (before, _) = OPENAI_ENDPOINTS
+                .into_iter()
+                .find_map(|e| path.strip_suffix(e).map(|before| (before, e)))?;
+            before
+                .ends_with("/v1")
+                .then(|| &path[before.len() - "/v1".len()..])
+                .and_then(|endpoint| found(endpoint, ""))
+        }
+        ProviderApi::Anthropic => {
+            if let Some(endpoint) = ANTHROPIC_ENDPOINTS.into_iter().find(|e| path.ends_with(e)) {
+                return found(endpoint, "");
+            }
+            ollama_native().and_then(|endpoint| found(endpoint, ""))
+        }
+    }
 }
 
 fn validate_model<'a>(
