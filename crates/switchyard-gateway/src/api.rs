@@ -197,10 +197,8 @@ impl IntoResponse for ApiError {
         if let Some(v) = self.skipped.take() {
             headers.insert(crate::skipped::SKIPPED_HEADER, *v);
         }
-        if matches!(
-            self.status,
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-        ) {
+        // 529: Anthropic's overloaded, a 503 on the other APIs.
+        if matches!(self.status.as_u16(), 429 | 503 | 529) {
             // Budgets and quotas do not come back in a second; everything else gets a hint
             // so the SDKs' retry loops back off instead of hammering.
             let permanent = matches!(

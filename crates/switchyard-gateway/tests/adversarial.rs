@@ -451,7 +451,7 @@ async fn bodies_beyond_the_memory_budget_get_503_until_memory_is_free() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let refused = refused.expect("a 503 while the budget is held");
-    assert_eq!(refused.openai_code(), "overloaded", "{refused:?}");
+    assert_eq!(refused.openai_code(), "server_is_overloaded", "{refused:?}");
     assert_eq!(refused.header("retry-after"), Some("1"), "{refused:?}");
     // The holder goes away: its memory is given back and the same body is read (and is
     // refused for what it is, not for memory).

@@ -918,7 +918,7 @@ async fn rate_limit_answers_429_with_retry_after() {
         .unwrap();
     assert!((1..=60).contains(&after), "{after}");
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     let r = post_json(&h, "/api/chat", Some("sk-limited"), &chat).await;
     assert_eq!(r.status(), 429);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());

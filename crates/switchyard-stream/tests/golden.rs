@@ -590,7 +590,7 @@ fn error_events_end_streams_visibly_in_each_api() {
     openai::encode_error_body(&err, &mut body);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["message"], "upstream queue full");
-    assert_eq!(v["error"]["code"], "overloaded");
+    assert_eq!(v["error"]["code"], "server_is_overloaded");
 }
 
 // ---- Anthropic Messages (payloads from Anthropic's streaming and tool-use docs) ----

@@ -156,7 +156,7 @@ async fn a_10_rpm_key_gets_10_of_14_requests_through_two_replicas() {
     for i in 0..14 {
         match chat(&fleet.base(i), "sk-team", "free").await {
             (200, _, _) => ok += 1,
-            (429, Some(code), _) if code == "rate_limited" => limited += 1,
+            (429, Some(code), _) if code == "rate_limit_exceeded" => limited += 1,
             other => panic!("unexpected answer {other:?}"),
         }
     }
@@ -411,7 +411,10 @@ async fn a_40_tpm_key_spent_through_one_replica_is_refused_by_the_other_with_ret
         assert_eq!(chat(&fleet.base(0), "sk-tokens", "paid").await.0, 200);
     }
     let (status, code, _) = chat(&fleet.base(0), "sk-tokens", "paid").await;
-    assert_eq!((status, code.as_deref()), (429, Some("rate_limited")));
+    assert_eq!(
+        (status, code.as_deref()),
+        (429, Some("rate_limit_exceeded"))
+    );
     // B never served the key (its own bucket is full), yet refuses: the limit is the fleet's.
     let response = http()
         .post(format!("{}/v1/chat/completions", fleet.base(1)))
@@ -832,7 +835,7 @@ async fn behind_nginx_two_replicas_keep_one_rate_limit_and_one_budget() {
     for _ in 0..14 {
         match chat(&front, "sk-team", "free").await {
             (200, _, _) => ok += 1,
-            (429, Some(code), _) if code == "rate_limited" => {}
+            (429, Some(code), _) if code == "rate_limit_exceeded" => {}
             other => panic!("unexpected answer {other:?}"),
         }
     }

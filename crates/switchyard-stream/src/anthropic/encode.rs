@@ -517,6 +517,17 @@ pub fn encode_error_body_as(err: &ProviderError, error_type: &'static str, out: 
     } else {
         err.message()
     };
+    // Anthropic words a context overflow "prompt is too long: ..."; Claude Code recognises
+    // one by those words (and then compacts the conversation), whatever else it says.
+    let overflow;
+    let message = if err.kind() == ErrorKind::ContextOverflow
+        && !message.to_ascii_lowercase().contains(PROMPT_TOO_LONG)
+    {
+        overflow = format!("{PROMPT_TOO_LONG}: {message}");
+        overflow.as_str()
+    } else {
+        message
+    };
     let body = ErrorEnvelope {
         kind: "error",
         error: ErrorObject {
@@ -526,6 +537,9 @@ pub fn encode_error_body_as(err: &ProviderError, error_type: &'static str, out: 
     };
     let _ = serde_json::to_writer(out, &body);
 }
+
+/// How Anthropic's API begins the message of a context overflow.
+const PROMPT_TOO_LONG: &str = "prompt is too long";
 
 /// Anthropic's `error.type` for a kind of failure.
 pub fn error_type(kind: ErrorKind) -> &'static str {

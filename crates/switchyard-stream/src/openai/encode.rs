@@ -328,10 +328,24 @@ pub fn encode_error_body(err: &ProviderError, out: &mut Vec<u8>) {
                 message,
                 kind: error_type(err.kind()),
                 param: None,
-                code: err.reason_code(),
+                code: error_code(err),
             },
         },
     );
+}
+
+/// The `error.code` of an OpenAI error object: OpenAI's own code where it has one for the
+/// failure (clients act on it: Codex treats a 503 as an overload only for
+/// `server_is_overloaded`, and stops retrying on `insufficient_quota`), else the gateway's
+/// stable reason code.
+pub fn error_code(err: &ProviderError) -> &'static str {
+    match err.kind() {
+        ErrorKind::Overloaded => "server_is_overloaded",
+        ErrorKind::ContextOverflow => "context_length_exceeded",
+        ErrorKind::RateLimited => "rate_limit_exceeded",
+        ErrorKind::QuotaExhausted => "insufficient_quota",
+        _ => err.reason_code(),
+    }
 }
 
 /// OpenAI's `error.type` for a kind of failure.

@@ -234,7 +234,7 @@ impl ResponsesStreamEncoder {
             return;
         }
         self.start(out);
-        let code = err.reason_code();
+        let code = crate::openai::error_code(err);
         let message = if err.message().is_empty() {
             code
         } else {

@@ -548,7 +548,7 @@ pub fn encode_failed(
 
 /// The error's code and message (the code when it has no message).
 fn code_and_message(err: &ProviderError) -> (&'static str, &str) {
-    let code = err.reason_code();
+    let code = crate::openai::error_code(err);
     let message = if err.message().is_empty() {
         code
     } else {
