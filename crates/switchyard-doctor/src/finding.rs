@@ -1083,8 +1083,10 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// The endpoint paths an OpenAI-compatible client appends to its base URL, longest first.
-const OPENAI_ENDPOINTS: [&str; 5] = [
+/// The endpoint paths an OpenAI-compatible client appends to its base URL, longest first
+/// (a base URL ending in one is a mistake: the doctor's `endpoint_path_in_base_url`, and
+/// the binary's config validation).
+pub const OPENAI_ENDPOINTS: [&str; 5] = [
     "/chat/completions",
     "/completions",
     "/responses",

@@ -62,7 +62,7 @@ mod table;
 mod target;
 mod upstream;
 
-pub use finding::Finding;
+pub use finding::{Finding, OPENAI_ENDPOINTS};
 pub use input::{DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe};
 pub use report::{Check, GatewaySection, ProviderSection, Report, Rung, Status, Summary};
 

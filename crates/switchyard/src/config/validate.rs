@@ -15,6 +15,8 @@ use switchyard_router::{BudgetConfig, TargetStep};
 
 use super::error::{ConfigError, ConfigErrorKind};
 use switchyard_core::KeepAlive;
+// The paths an OpenAI-compatible client appends to its base URL (the doctor's list).
+use switchyard_doctor::OPENAI_ENDPOINTS;
 
 use super::file::{FileConfig, ModelSection, ProviderApi, ProviderSection, WarmSection};
 use super::locate::Segment;
@@ -491,16 +493,6 @@ pub(crate) struct EndpointInBaseUrl {
     /// path, Ollama's `/v1` root).
     pub(crate) root: String,
 }
-
-/// The paths an OpenAI-compatible client appends to its base URL, longest first (the
-/// doctor's `endpoint_path_in_base_url` looks for the same ones).
-const OPENAI_ENDPOINTS: [&str; 5] = [
-    "/chat/completions",
-    "/completions",
-    "/responses",
-    "/embeddings",
-    "/models",
-];
 
 /// The paths of Ollama's native API, after `/api`.
 const OLLAMA_ENDPOINTS: [&str; 13] = [
