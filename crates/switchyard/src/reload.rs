@@ -77,9 +77,11 @@ impl Reloader {
                 None
             }
         };
+        // The file's stamp now, before the server is announced: a change made right after
+        // the announcement is a change (taken inside the task, it could be read after it).
+        let path = self.current.path.clone();
+        let mut last = path.as_deref().and_then(stamp);
         tokio::spawn(async move {
-            let path = self.current.path.clone();
-            let mut last = path.as_deref().and_then(stamp);
             let mut settling = false;
             let mut tick = tokio::time::interval(POLL_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
