@@ -53,6 +53,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Whether `model`'s name alone says this provider runs it on another host (Ollama's
+    /// `*-cloud` models run on Ollama's servers), whatever its catalog says or before it is
+    /// listed: the router then treats the model as cloud. `false` by default.
+    fn runs_in_cloud_by_name(&self, model: &str) -> bool {
+        let _ = model;
+        false
+    }
+
     /// Whether this provider takes OpenAI Responses requests natively for `model`
     /// ([`Provider::responses`]). `false` by default.
     fn serves_responses(&self, model: &str) -> bool {

@@ -1376,6 +1376,65 @@ async fn metrics_stay_bounded_under_distinct_model_names() {
     h.shutdown().await;
 }
 
+/// An Ollama `-cloud` model pulled after the gateway first listed the daemon's models is
+/// served to a `local-only` key when named exactly (`up/gpt-oss:120b-cloud`).
+///
+/// docs/DECISIONS.md ("A model's own locality overrides its provider's when more exposed"):
+/// a model with `remote_host` or a `-cloud` tag runs on Ollama's servers and is `cloud` for
+/// planning and the dispatch check. The dispatch check (router `route.rs::dispatch`) only
+/// refreshes a catalog that was NEVER listed; a known catalog without the model (listed
+/// before the pull) is trusted forever for exact targets (`plan_with_fresh_catalogs`
+/// refreshes only bare or unknown names), so `Slot::model_locality` falls back to the
+/// provider's `local` and the prompt goes to Ollama's cloud. Right: a `local-only` request
+/// for a model the cached catalog does not list refreshes it (or treats a `-cloud` name
+/// as cloud) and is refused with 403 `policy_blocked`; nothing reaches the upstream.
+#[tokio::test]
+async fn an_ollama_cloud_model_pulled_after_the_first_listing_is_refused_to_local_only_keys() {
+    let h = Harness::start_with_routes(
+        Kind::Ollama,
+        UpstreamConfig::default(),
+        keyed_config(),
+        default_routes(),
+    )
+    .await;
+    let chat = |model: &str| {
+        json!({"model": model, "stream": false,
+               "messages": [{"role": "user", "content": "my secret"}]})
+    };
+    // The first local-only request lists the daemon's models (only `test-model`).
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        Some("sk-private"),
+        chat("up/test-model"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.upstream.chat_request_count(), 1);
+    // `ollama pull gpt-oss:120b-cloud` on the daemon.
+    h.upstream.set_models(vec![
+        ModelSpec::new("test-model"),
+        ModelSpec::new("gpt-oss:120b-cloud").remote("https://ollama.com:443"),
+    ]);
+    let r = post_json(
+        &h,
+        "/v1/chat/completions",
+        Some("sk-private"),
+        chat("up/gpt-oss:120b-cloud"),
+    )
+    .await;
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(
+        h.upstream.chat_request_count(),
+        1,
+        "a local-only prompt reached Ollama's cloud model ({status}): {body}"
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("policy_blocked"), "{body}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn ollama_cloud_models_are_refused_to_local_only_keys() {
     let upstream = UpstreamConfig::default()

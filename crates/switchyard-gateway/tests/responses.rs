@@ -478,6 +478,52 @@ async fn a_conversation_on_a_wildcard_local_only_route_keeps_its_privacy() {
     );
 }
 
+/// A conversation whose turn a task rule sent to a `local-only` route is stored without that
+/// class, and its next turn (no task header) carries the secret history to the cloud.
+///
+/// docs/DECISIONS.md: "A stored conversation keeps the strictest privacy class of its
+/// request, caller, route and the default; a continuation is never less strict", and "Task
+/// rules never lift privacy": the turn was planned and served as `local-only` (the route
+/// the rule picked), but `conversation_privacy` (responses/mod.rs) recomputes the class from
+/// the requested name (`route_privacy("chat")`, which has none) instead of keeping the class
+/// the request was planned under. Right: the continuation stays on local targets (the
+/// cloud gets nothing).
+#[tokio::test]
+async fn a_conversation_a_task_rule_sent_to_a_local_only_route_keeps_its_privacy() {
+    let cloud = Up::start("cloud", false, Locality::Cloud, Script::text(["cloud"])).await;
+    let local = Up::start("up", true, Locality::Local, Script::text(["local"])).await;
+    let routes = json!({
+        "chat": { "targets": ["cloud/test-model", "up/test-model"],
+                  "rules": [ { "task": "secret", "to": "private" } ] },
+        "private": { "targets": ["up/test-model"], "privacy": "local-only" },
+    });
+    let base = serve(&[&cloud, &local], routes, Vec::new()).await;
+    let r = http()
+        .post(format!("{base}/v1/responses"))
+        .header("x-switchyard-task", "secret")
+        .json(&json!({"model": "chat", "input": "my secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-target"], "up/test-model");
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(cloud.server.chat_request_count(), 0);
+
+    let cont = json!({"model": "chat", "input": "and more", "previous_response_id": first["id"]});
+    let r = post(&base, None, &cont).await;
+    let target = r
+        .headers()
+        .get("x-switchyard-target")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        cloud.server.chat_request_count(),
+        0,
+        "the local-only conversation (\"my secret\") reached the cloud: {target:?}"
+    );
+    assert_eq!(target.as_deref(), Some("up/test-model"));
+}
+
 #[tokio::test]
 async fn hosted_tools_are_refused_by_name_unless_the_route_drops_them() {
     let up = Up::start("up", true, Locality::Local, Script::text(["ok"])).await;

@@ -208,7 +208,7 @@ pub(crate) fn runs_in_cloud(tag: &TagModel, show: Option<&ShowResponse>) -> bool
 }
 
 /// A `cloud` tag, a tag ending in `-cloud`, or an untagged name ending in `-cloud`.
-fn cloud_name(id: &str) -> bool {
+pub(crate) fn cloud_name(id: &str) -> bool {
     let last = id.rsplit_once(':').map_or(id, |(_, tag)| tag);
     last == "cloud" || last.ends_with("-cloud")
 }

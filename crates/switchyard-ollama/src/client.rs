@@ -303,6 +303,10 @@ impl Provider for OllamaClient {
         self.inner.config.text_tool_recovery
     }
 
+    fn runs_in_cloud_by_name(&self, model: &str) -> bool {
+        crate::catalog::cloud_name(model)
+    }
+
     async fn chat_as(
         &self,
         request: &ChatRequest,

@@ -156,9 +156,33 @@ impl Slot {
     /// Where `model` runs: the provider's locality, or the model's own when that is more
     /// exposed (an Ollama daemon that runs a `-cloud` model on Ollama's servers).
     pub(crate) fn model_locality(&self, model: &str) -> Locality {
-        let own = self.with_model(model, |m| m.locality);
         let provider = self.effective_locality();
-        own.map_or(provider, |own| provider.max(own))
+        // The name alone can say the model runs elsewhere (Ollama's `*-cloud`), listed or
+        // not, configured or discovered.
+        if self.provider.runs_in_cloud_by_name(model) {
+            return provider.max(Locality::Cloud);
+        }
+        // The configured entry and the discovered one may disagree (a model written in the
+        // config that the daemon reports as remote): the more exposed wins.
+        let configured = self
+            .find_model(|id| id == model, |m| m.locality)
+            .or_else(|| self.find_model(|id| same_model(id, model), |m| m.locality));
+        let discovered = self.discovered_locality(model);
+        [configured, discovered]
+            .into_iter()
+            .flatten()
+            .fold(provider, Locality::max)
+    }
+
+    /// The locality of `model` in the discovered catalog (either spelling of `:latest`).
+    fn discovered_locality(&self, model: &str) -> Option<Locality> {
+        let catalog = self.live.catalog.lock().ok()?;
+        let (_, models) = catalog.as_ref()?;
+        models
+            .iter()
+            .filter(|m| m.id == model || same_model(&m.id, model))
+            .map(|m| m.locality)
+            .max()
     }
 
     /// Whether this provider offers `model` (static or cached discovered list), under

@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use switchyard_core::{ChatEvent, ChatStream, Price, ProviderError, ReasonCode, Usage};
+use switchyard_core::{
+    ChatEvent, ChatStream, Price, PrivacyClass, ProviderError, ReasonCode, Usage,
+};
 
 use crate::queue::SlotPermit;
 use crate::record::{Attempt, DecisionRecord, RequestOutcome, SkippedTarget, TargetRef};
@@ -83,6 +85,8 @@ pub struct RoutedStream {
     first: Option<ChatEvent>,
     served_by: TargetRef,
     reason: ReasonCode,
+    /// The privacy class the request was planned under (route, task rule, caller, header).
+    privacy: PrivacyClass,
     request_id: String,
     attempts: Vec<Attempt>,
     skipped: Vec<SkippedTarget>,
@@ -122,6 +126,7 @@ impl RoutedStream {
             first: Some(s.first),
             served_by,
             reason: s.record.reason,
+            privacy: s.record.privacy,
             request_id: s.record.request_id.clone(),
             attempts: s.failed_attempts,
             skipped: s.record.skipped.clone(),
@@ -185,6 +190,13 @@ impl RoutedStream {
     /// `overflow_queue_depth`, `overflow_queue_full`, `retry`, `cooling_last_resort`.
     pub fn reason(&self) -> ReasonCode {
         self.reason
+    }
+
+    /// The privacy class the request was planned under: the strictest of its header, its
+    /// caller's, the route it resolved to (a task rule's route included) and the default.
+    /// A stored conversation keeps it.
+    pub fn privacy(&self) -> PrivacyClass {
+        self.privacy
     }
 
     /// The request id.

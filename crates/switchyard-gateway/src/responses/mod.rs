@@ -77,10 +77,16 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         .await
         .map_err(|failure| crate::skipped::refusal(API, failure))?;
     let caller_id = p.chat.meta.caller.clone();
+    // The class the router planned under counts too: a task rule may have sent the turn
+    // to a local-only route that the model's name does not resolve to.
+    let privacy = PrivacyClass::stricter(
+        conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
+        routed.privacy(),
+    );
     let record = |(input_items, history)| StoredResponse {
         id: p.head.id.clone(),
         caller: caller_id.clone(),
-        privacy: conversation_privacy(&p.router, &p.chat.meta, &p.chat.model),
+        privacy,
         response: serde_json::Value::Null,
         input_items,
         history,

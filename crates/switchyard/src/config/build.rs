@@ -431,6 +431,10 @@ impl Provider for CatalogProvider {
         self.inner.serves_responses(model)
     }
 
+    fn runs_in_cloud_by_name(&self, model: &str) -> bool {
+        self.inner.runs_in_cloud_by_name(model)
+    }
+
     async fn responses(
         &self,
         body: &[u8],
