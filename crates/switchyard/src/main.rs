@@ -31,7 +31,7 @@ use crate::cli::{Cli, Command, ConfigCommand, RouteCommand};
 /// buffers (headers, JSON, stream chunks) across threads, where glibc's malloc cost about
 /// a tenth of the gateway's CPU under load.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard_alloc::MiMalloc = switchyard_alloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
