@@ -372,3 +372,144 @@ async fn an_empty_embedding_prompt_or_input_embeds_nothing_as_on_ollama() {
     assert!(!empty_sent, "an empty string reached the OpenAI upstream");
     h.shutdown().await;
 }
+
+/// Ollama's `server/routes.go` (`EmbedHandler`) drops an empty `input` only when `input` is
+/// one string (`case string: if len(i) > 0`); a list is embedded item by item as sent
+/// (`case []any: ... input = append(input, v.(string))`), so `embeddings[i]` is the vector
+/// of `input[i]` — clients (ollama-python's `embed`, LangChain, LlamaIndex) zip the two
+/// lists. The gateway's `/api/embed` decoder (`embed/ollama.rs` `decode_request`,
+/// `input.retain(|text| !text.is_empty())`) also removes empty strings from a list, so
+/// `["alpha", "", "gamma"]` is answered with two vectors: the client stores the vector of
+/// "gamma" for the empty chunk and has none for "gamma" (or fails on the length). The
+/// answer must have one vector per item, in order (or refuse the request), never fewer.
+#[tokio::test]
+async fn embed_list_with_an_empty_item_keeps_one_vector_per_input() {
+    let h = start(Kind::Ollama).await;
+    let (status, body) = h
+        .post(
+            "/api/embed",
+            json!({"model": "chat", "input": ["alpha", "", "gamma"]}),
+        )
+        .await;
+    if status == 200 {
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let vectors = answer["embeddings"].as_array().unwrap();
+        assert_eq!(
+            vectors.len(),
+            3,
+            "three inputs, {} vectors: embeddings[i] no longer matches input[i]: {body}",
+            vectors.len()
+        );
+        let gamma = switchyard_testkit::vector_for("gamma", switchyard_testkit::DEFAULT_DIMENSIONS);
+        let last: Vec<f32> = serde_json::from_value(answer["embeddings"][2].clone()).unwrap();
+        assert_eq!(
+            last, gamma,
+            "the last vector is not the vector of the last input: {body}"
+        );
+    } else {
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("input"), "the error names the field: {body}");
+    }
+    h.shutdown().await;
+}
+
+/// `/api/generate` fields that change what the model is asked (Ollama's docs/api.md,
+/// "Generate a completion": `system` — "system message", `images` — "a list of
+/// base64-encoded images (for multimodal models such as llava)", `format` — "the format to
+/// return a response in ... JSON or a JSON schema") are silently dropped when the target
+/// is an OpenAI-compatible upstream: `generate/openai.rs` `encode_request` writes only the
+/// prompt, suffix and sampling options to `/v1/completions`, and the client gets a 200 with
+/// an answer to a different question (no instructions, an image the model never saw, free
+/// text where a schema was required). The brief for translated requests: carried, or
+/// refused with a clear error — never silently wrong. Each field must either reach the
+/// upstream (e.g. the system text folded into the prompt, or the request sent as a chat)
+/// or the request must be refused with a 4xx naming the field.
+#[tokio::test]
+async fn generate_to_an_openai_upstream_does_not_silently_drop_system_images_or_format() {
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let h = start(Kind::OpenAi).await;
+    let cases = [
+        (
+            "system",
+            json!({"system": "Answer only in French, marker SYS-7731."}),
+            "SYS-7731",
+        ),
+        ("images", json!({"images": [PNG]}), "iVBORw0KGgo"),
+        (
+            "format",
+            json!({"format": {"type": "object", "properties": {"marker_fmt_4410": {"type": "string"}},
+                "required": ["marker_fmt_4410"]}}),
+            "marker_fmt_4410",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (field, extra, marker) in cases {
+        let before = h.upstream.requests().len();
+        let mut body = json!({"model": "chat", "prompt": "describe it", "stream": false});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, answer) = h.post("/api/generate", body).await;
+        if (400..500).contains(&status) {
+            if !answer.contains(field) {
+                failures.push(format!("{field}: refused without naming it: {answer}"));
+            }
+            continue;
+        }
+        let reached = h.upstream.requests()[before..]
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains(marker));
+        if !reached {
+            let sent: Vec<String> = h.upstream.requests()[before..]
+                .iter()
+                .map(|r| format!("{} {}", r.path, String::from_utf8_lossy(&r.body)))
+                .collect();
+            failures.push(format!(
+                "{field}: answered {status} but never reached the upstream: {sent:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    h.shutdown().await;
+}
+
+/// Ollama's docs/api.md ("Generate a completion" / "Load a model"): "If an empty prompt is
+/// provided, the model will be loaded into memory", answered with `"response": ""`,
+/// `"done": true` (Ollama's server: `done_reason: "load"`). Warm-up scripts and agents send
+/// it to preload a model. DECISIONS.md: "`/api/generate` with an empty prompt is routed like
+/// any other (Ollama loads the model; the answer is empty)" — but when the target is an
+/// OpenAI-compatible upstream, `generate/openai.rs` sends `/v1/completions` with
+/// `"prompt": ""`, which such a server answers with a free-running completion (vLLM and
+/// llama.cpp generate from the start token, up to their default limit): the client that
+/// asked to load a model gets (and pays for) unrelated generated text and `done_reason:
+/// "stop"`. The embeddings path already handles the same case (an OpenAI-compatible
+/// provider answers an empty input "with no vectors without a request"); an empty prompt
+/// (no suffix, no images) must likewise answer an empty `response` with `done_reason:
+/// "load"`.
+#[tokio::test]
+async fn generate_with_an_empty_prompt_on_an_openai_upstream_generates_nothing() {
+    let h = start(Kind::OpenAi).await;
+    for stream in [true, false] {
+        let (status, body) = h
+            .post("/api/generate", json!({"model": "chat", "stream": stream}))
+            .await;
+        assert_eq!(status, 200, "stream={stream}: {body}");
+        let text: String = body
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["response"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            text, "",
+            "stream={stream}: a load request was answered with generated text: {body}"
+        );
+        let last = last_line(&body);
+        assert_eq!(last["done"], true, "{body}");
+        assert_eq!(last["done_reason"], "load", "stream={stream}: {body}");
+    }
+    h.shutdown().await;
+}

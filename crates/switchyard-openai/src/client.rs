@@ -377,14 +377,32 @@ impl Provider for OpenAiClient {
         self.list_models().await.map(drop)
     }
 
-    /// `POST {base}/completions`, streamed.
+    /// `POST {base}/completions`, streamed. Ollama's load call (an empty prompt) is
+    /// answered at once with `done_reason: "load"` and no request: `/v1/completions` would
+    /// generate from nothing. Ollama's `system`, `images` and `format`, which
+    /// `/v1/completions` cannot carry, are refused (`invalid_request`, naming the field)
+    /// before any byte is sent.
     async fn generate(
         &self,
         request: &GenerateRequest,
         model: &str,
     ) -> Result<ChatStream, ProviderError> {
-        use switchyard_stream::generate::openai::{CompletionsDecoder, encode_request};
+        use switchyard_stream::generate::openai::{
+            CompletionsDecoder, check_request, encode_request, is_load_request, load_events,
+        };
+        if is_load_request(request) {
+            return Ok(Box::pin(futures::stream::iter(
+                load_events().into_iter().map(Ok),
+            )));
+        }
         let url = self.inner.base.join("/completions");
+        check_request(request).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!("cannot send this request to {url}: {e}"),
+            )
+            .with_source(e)
+        })?;
         let post = self
             .inner
             .http
@@ -407,6 +425,18 @@ impl Provider for OpenAiClient {
             return Ok(EmbedResponse::default());
         }
         let (inner, endpoint) = (&self.inner, &switchyard_stream::embed::openai::ENDPOINT);
+        // An empty item of a list (kept in place, so vectors pair with inputs) is refused
+        // naming `input[i]`: OpenAI refuses it, and leaving it out would shift the vectors.
+        switchyard_stream::embed::openai::check_request(request).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "cannot send this request to {}: {e}",
+                    inner.base.join(endpoint.path)
+                ),
+            )
+            .with_source(e)
+        })?;
         let timeouts = &inner.config.client.timeouts;
         switchyard_http::embed(&inner.http, &inner.base, timeouts, endpoint, request, model).await
     }

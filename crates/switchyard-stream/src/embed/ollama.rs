@@ -35,17 +35,20 @@ struct WireRequest {
 }
 
 /// Decodes an `/api/embed` or `/api/embeddings` body (`input` or `prompt`); `options` is
-/// kept as sent, for an Ollama upstream.
+/// kept as sent, for an Ollama upstream. One empty string (`input` or `prompt`) is no input
+/// at all; a list keeps every item in place, empty ones included.
 pub fn decode_request(body: &[u8]) -> Result<EmbedRequest, RequestError> {
     let wire: WireRequest = decode_body(body)?;
-    let mut input = match (wire.input, wire.prompt) {
+    // As Ollama (`EmbedHandler`, `EmbeddingsHandler`): one empty string is not embedded
+    // (an empty request only loads the model, and its answer has no vectors), but a list
+    // is kept item by item, empty ones included, so that `embeddings[i]` is the vector of
+    // `input[i]`.
+    let input = match (wire.input, wire.prompt) {
+        (Some(OneOrMany::One(text)), _) | (None, Some(text)) if text.is_empty() => Vec::new(),
         (Some(i), _) => i.into_vec(),
         (None, Some(p)) => vec![p],
         (None, None) => return Err(RequestError::field("input", "input is required")),
     };
-    // As Ollama: empty strings are not embedded (an empty request only loads the model,
-    // and its answer has no vectors).
-    input.retain(|text| !text.is_empty());
     if input.len() > MAX_INPUTS {
         return Err(RequestError::field(
             "input",
@@ -141,4 +144,33 @@ pub fn encode_legacy_response(resp: &EmbedResponse, out: &mut Vec<u8>) {
     }
     let embedding = resp.vectors.first().map_or(&[][..], Vec::as_slice);
     let _ = serde_json::to_writer(out, &Legacy { embedding });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input_of(body: &str) -> Vec<String> {
+        decode_request(body.as_bytes()).unwrap().input
+    }
+
+    #[test]
+    fn one_empty_string_is_no_input_but_a_list_keeps_every_item_in_place() {
+        assert!(input_of(r#"{"model":"m","input":""}"#).is_empty());
+        assert!(input_of(r#"{"model":"m","prompt":""}"#).is_empty());
+        assert_eq!(input_of(r#"{"model":"m","input":"a"}"#), ["a"]);
+        assert_eq!(
+            input_of(r#"{"model":"m","input":["alpha","","gamma"]}"#),
+            ["alpha", "", "gamma"]
+        );
+        assert_eq!(input_of(r#"{"model":"m","input":[""]}"#), [""]);
+        assert!(input_of(r#"{"model":"m","input":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn the_list_goes_to_an_ollama_upstream_as_sent() {
+        let req = decode_request(br#"{"model":"m","input":["a","","c"]}"#).unwrap();
+        let body: Value = serde_json::from_slice(&encode_request(&req, "up")).unwrap();
+        assert_eq!(body["input"], serde_json::json!(["a", "", "c"]));
+    }
 }

@@ -107,6 +107,22 @@ struct OutRequest<'a> {
     encoding_format: &'static str,
 }
 
+/// Checks that every input of `req` can be sent to an OpenAI-compatible upstream: OpenAI
+/// refuses an empty string ("cannot be an empty string"), so an empty item (an Ollama
+/// client's list keeps them in place) is refused naming `input[i]`, rather than left out,
+/// which would shift every later vector onto the wrong input. A request with no input at
+/// all is the caller's business (it embeds nothing).
+pub fn check_request(req: &EmbedRequest) -> Result<(), RequestError> {
+    match req.input.iter().position(String::is_empty) {
+        None => Ok(()),
+        Some(i) => Err(RequestError::field(
+            format!("input[{i}]"),
+            "an empty string cannot be embedded by an OpenAI-compatible upstream (OpenAI \
+             refuses it); leave the item out or give it text",
+        )),
+    }
+}
+
 /// Encodes `req` as a `/v1/embeddings` body for `model` (always asking for floats).
 pub fn encode_request(req: &EmbedRequest, model: &str) -> Vec<u8> {
     serde_json::to_vec(&OutRequest {
@@ -226,4 +242,33 @@ pub fn encode_response(
             },
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(input: &[&str]) -> EmbedRequest {
+        EmbedRequest {
+            model: "m".to_owned(),
+            input: input.iter().map(|s| (*s).to_owned()).collect(),
+            ..EmbedRequest::default()
+        }
+    }
+
+    #[test]
+    fn an_empty_item_is_refused_naming_its_index() {
+        assert!(check_request(&request(&["a", "b"])).is_ok());
+        assert!(check_request(&request(&[])).is_ok());
+        let e = check_request(&request(&["alpha", "", "gamma"])).unwrap_err();
+        assert_eq!(e.path(), Some("input[1]"), "{e}");
+        assert!(e.to_string().contains("empty string"), "{e}");
+    }
+
+    #[test]
+    fn vectors_are_put_back_in_index_order() {
+        let body = br#"{"data":[{"index":1,"embedding":[2.0]},{"index":0,"embedding":[1.0]}]}"#;
+        let resp = decode_response(body).unwrap();
+        assert_eq!(resp.vectors, vec![vec![1.0], vec![2.0]]);
+    }
 }

@@ -164,7 +164,58 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// Whether `req` is Ollama's "load a model" call (`/api/generate` with an empty or missing
+/// prompt, and no suffix or images): Ollama answers it at once with an empty `response` and
+/// `done_reason: "load"`. An OpenAI-compatible upstream has no such call, and
+/// `/v1/completions` with an empty prompt generates from the start token, so the provider
+/// answers it itself ([`load_events`]) without a request.
+pub fn is_load_request(req: &GenerateRequest) -> bool {
+    req.meta.client_api == Some(ApiFamily::Ollama)
+        && req.prompt.is_empty()
+        && req.suffix.as_deref().is_none_or(str::is_empty)
+        && req.images.is_empty()
+}
+
+/// The answer to a [load request](is_load_request): nothing generated, done with `load`.
+pub fn load_events() -> Vec<ChatEvent> {
+    vec![ChatEvent::done(FinishReason::Other("load".to_owned()))]
+}
+
+/// Checks that `/v1/completions` can carry what `req` asks. It has a prompt, a suffix and
+/// sampling options only, so Ollama's `system`, `images` and `format` (which change what
+/// the model is asked) are refused naming the field rather than dropped: the answer would
+/// be to another question. An empty `system`, no images and `format: ""` ask nothing and
+/// pass.
+pub fn check_request(req: &GenerateRequest) -> Result<(), RequestError> {
+    let refuse = |field: &str, what: &str| {
+        Err(RequestError::unsupported(
+            field,
+            format!(
+                "cannot be sent to an OpenAI-compatible upstream: it serves \
+                 /api/generate through /v1/completions, which has no {what}; use /api/chat"
+            ),
+        ))
+    };
+    if req.system.as_deref().is_some_and(|s| !s.is_empty()) {
+        return refuse("system", "system prompt");
+    }
+    if !req.images.is_empty() {
+        return refuse("images", "images");
+    }
+    let format_asked = match &req.format {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    };
+    if format_asked {
+        return refuse("format", "response format (JSON mode or schema)");
+    }
+    Ok(())
+}
+
 /// Encodes `req` as a streamed `/v1/completions` body for `model` (usage asked for).
+/// Fields `/v1/completions` has no place for are not written: check the request first
+/// ([`check_request`]).
 pub fn encode_request(req: &GenerateRequest, model: &str) -> Vec<u8> {
     let o = &req.options;
     serde_json::to_vec(&OutRequest {
@@ -421,6 +472,65 @@ mod tests {
         let (req, options) = decode_request_with_options(body.as_bytes()).unwrap();
         assert_eq!(req.prompt, "hi");
         assert!(!options.include_usage);
+    }
+
+    fn ollama(body: &str) -> GenerateRequest {
+        super::super::ollama::decode_request(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn system_images_and_format_are_refused_by_name() {
+        for (body, field) in [
+            (
+                r#"{"model":"m","prompt":"hi","system":"be brief"}"#,
+                "system",
+            ),
+            (r#"{"model":"m","prompt":"hi","images":["aGk="]}"#, "images"),
+            (r#"{"model":"m","prompt":"hi","format":"json"}"#, "format"),
+            (
+                r#"{"model":"m","prompt":"hi","format":{"type":"object"}}"#,
+                "format",
+            ),
+        ] {
+            let e = check_request(&ollama(body)).unwrap_err();
+            assert_eq!(e.path(), Some(field), "{body}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("/v1/completions") && text.contains("/api/chat"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_system_images_and_format_pass() {
+        let body = r#"{"model":"m","prompt":"hi","system":"","images":null,"format":""}"#;
+        assert!(check_request(&ollama(body)).is_ok());
+        let body = r#"{"model":"m","prompt":"hi","images":[],"format":null}"#;
+        assert!(check_request(&ollama(body)).is_ok());
+        assert!(check_request(&decode_request(br#"{"model":"m","prompt":"hi"}"#).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn an_empty_ollama_prompt_is_a_load_request() {
+        assert!(is_load_request(&ollama(r#"{"model":"m"}"#)));
+        assert!(is_load_request(&ollama(r#"{"model":"m","prompt":""}"#)));
+        assert!(is_load_request(&ollama(r#"{"model":"m","prompt":null}"#)));
+        assert!(!is_load_request(&ollama(r#"{"model":"m","prompt":"hi"}"#)));
+        assert!(!is_load_request(&ollama(
+            r#"{"model":"m","prompt":"","suffix":"}"}"#
+        )));
+        assert!(!is_load_request(&ollama(
+            r#"{"model":"m","prompt":"","images":["aGk="]}"#
+        )));
+        // A /v1/completions client's empty prompt is its own business.
+        assert!(!is_load_request(
+            &decode_request(br#"{"model":"m","prompt":""}"#).unwrap()
+        ));
+        assert_eq!(
+            load_events(),
+            vec![ChatEvent::done(FinishReason::Other("load".to_owned()))]
+        );
     }
 
     #[test]
