@@ -7,17 +7,43 @@ use redis::Script;
 /// KEYS[1]: the charge id key; KEYS[2..]: the counters. ARGV[1]: micro-dollars; ARGV[2]:
 /// how long the charge id is remembered (ms); ARGV[2 + i]: counter i's retention (s).
 /// Returns 1 when applied, 0 when the charge id was seen before.
+///
+/// Redis does not roll a script back when one of its commands fails, so every key is
+/// checked before the first write (the script runs atomically: nothing changes in
+/// between): the charge id must be absent or a string, each counter absent or an integer
+/// string of at most 18 digits, and the amount at most 18 digits (so no `INCRBY` can
+/// overflow). A wrong one is an error reply (`WRONGTYPE` or `ERR`) and nothing is written,
+/// so the caller journals the charge and a resend after the key is fixed applies it in
+/// full. The charge id is set last.
 pub(crate) static CHARGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then
-  for i = 2, #KEYS do
-    redis.call('INCRBY', KEYS[i], ARGV[1])
-    redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
-  end
-  return 1
+local id_type = redis.call('TYPE', KEYS[1])['ok']
+if id_type == 'string' then return 0 end
+if id_type ~= 'none' then
+  return redis.error_reply('WRONGTYPE charge id key ' .. KEYS[1] .. ' holds a ' .. id_type .. ', not a string')
 end
-return 0
+if not string.match(ARGV[1], '^%d+$') or #ARGV[1] > 18 then
+  return redis.error_reply('ERR charge amount ' .. ARGV[1] .. ' is not an integer of at most 18 digits')
+end
+for i = 2, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t == 'string' then
+    local v = redis.call('GET', KEYS[i])
+    local digits = string.match(v, '^%-?(%d+)$')
+    if not digits or #digits > 18 then
+      return redis.error_reply('ERR spend counter ' .. KEYS[i] .. ' holds `' .. string.sub(v, 1, 40) .. '`, not an integer of at most 18 digits')
+    end
+  elseif t ~= 'none' then
+    return redis.error_reply('WRONGTYPE spend counter ' .. KEYS[i] .. ' holds a ' .. t .. ', not a string')
+  end
+end
+for i = 2, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+return 1
 ",
     )
 });
