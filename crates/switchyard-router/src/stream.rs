@@ -92,7 +92,9 @@ pub struct RoutedStream {
     skipped: Vec<SkippedTarget>,
     upstream_wait: Duration,
     pending_since: Option<Instant>,
-    finish: Option<Finish>,
+    /// Boxed: the bookkeeping is most of the stream's size, and the stream is moved through
+    /// every layer of the routing and answering futures.
+    finish: Option<Box<Finish>>,
     ended: bool,
     /// Removes unknown tool calls (`drop_unknown_tool_calls`); `None` on other routes.
     filter: Option<Box<CallFilter>>,
@@ -132,7 +134,7 @@ impl RoutedStream {
             skipped: s.record.skipped.clone(),
             upstream_wait: s.upstream_wait,
             pending_since: None,
-            finish: Some(Finish {
+            finish: Some(Box::new(Finish {
                 inner: s.inner,
                 slot: s.slot,
                 permit: s.permit,
@@ -146,7 +148,7 @@ impl RoutedStream {
                 }),
                 offered: s.offered,
                 metrics: s.metrics,
-            }),
+            })),
             ended: false,
             filter,
             flush: None,
@@ -292,7 +294,7 @@ impl RoutedStream {
             offered: _,
             metrics,
             estimate,
-        } = f;
+        } = *f;
         drop(permit);
         if let Some(e) = error {
             slot.record_failure(e, inner.clock.now(), &inner.config.health.cooldowns_ms);
