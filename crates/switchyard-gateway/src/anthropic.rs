@@ -30,8 +30,11 @@ const BETA_HEADER: HeaderName = HeaderName::from_static("anthropic-beta");
 pub(crate) const VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
 /// `POST /v1/messages`.
-pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    chat::handle(shared, Api::Anthropic, request).await
+pub(crate) fn messages(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> impl Future<Output = Response> + Send {
+    chat::handle(shared, Api::Anthropic, request)
 }
 
 /// `POST /v1/messages/count_tokens`: forwarded to the target the request would be served

@@ -48,11 +48,16 @@ pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-at
 pub(crate) const MAX_WHOLE_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Handles a chat request of `api`; every failure is answered in that API's shape.
-pub(crate) async fn handle(shared: Arc<Shared>, api: Api, request: Request) -> Response {
-    match run(shared, api, request).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    }
+///
+/// Not an `async fn` (nor are the API handlers that call it): each async layer would
+/// carry the request's whole future (about 3.5 KB) and copy it when it starts.
+pub(crate) fn handle(
+    shared: Arc<Shared>,
+    api: Api,
+    request: Request,
+) -> impl Future<Output = Response> + Send {
+    use futures::FutureExt as _;
+    run(shared, api, request).map(|answered| answered.unwrap_or_else(IntoResponse::into_response))
 }
 
 /// A routed request admitted: its body, who sent it and under which policy.

@@ -19,8 +19,11 @@ use crate::gateway::Shared;
 use crate::{catalog, chat, time};
 
 /// `POST /api/chat` (streamed unless `"stream": false`).
-pub(crate) async fn chat(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    chat::handle(shared, Api::Ollama, request).await
+pub(crate) fn chat(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> impl Future<Output = Response> + Send {
+    chat::handle(shared, Api::Ollama, request)
 }
 
 /// `GET /` and `HEAD /`: what Ollama answers, so clients that probe the base URL work.

@@ -15,11 +15,11 @@ use crate::gateway::Shared;
 use crate::{catalog, chat};
 
 /// `POST /v1/chat/completions`.
-pub(crate) async fn chat_completions(
+pub(crate) fn chat_completions(
     State(shared): State<Arc<Shared>>,
     request: Request,
-) -> Response {
-    chat::handle(shared, Api::OpenAi, request).await
+) -> impl Future<Output = Response> + Send {
+    chat::handle(shared, Api::OpenAi, request)
 }
 
 /// `GET /v1/models`: route aliases and exact `provider/model` refs.
