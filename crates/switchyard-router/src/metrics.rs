@@ -222,7 +222,9 @@ const MAX_CACHED_TARGETS: usize = 4096;
 /// The [`TargetMetrics`] of the targets a router generation served, by target.
 #[derive(Debug, Default)]
 pub(crate) struct TargetMetricsCache {
-    targets: Mutex<HashMap<crate::TargetRef, (Instant, Arc<TargetMetrics>)>>,
+    targets: Mutex<
+        HashMap<crate::TargetRef, (Instant, Arc<TargetMetrics>), foldhash::fast::RandomState>,
+    >,
 }
 
 impl Clone for TargetMetricsCache {
