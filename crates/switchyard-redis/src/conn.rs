@@ -85,6 +85,19 @@ fn classify(e: &RedisError) -> SharedStateError {
     }
 }
 
+/// Whether the server refused a charge for what one of its keys holds, as the `CHARGE`
+/// script says so (`WRONGTYPE ...`, or `ERR spend counter ...` / `ERR charge amount ...`):
+/// the server answered and wrote nothing, so the store is up and only this charge waits.
+pub(crate) fn is_charge_refusal(e: &RedisError) -> bool {
+    match e.code() {
+        Some("WRONGTYPE") => true,
+        Some("ERR") => e
+            .detail()
+            .is_some_and(|d| d.starts_with("spend counter ") || d.starts_with("charge amount ")),
+        _ => false,
+    }
+}
+
 /// Whether a connection error comes from checking the server's certificate (rustls says
 /// `invalid peer certificate`).
 fn is_certificate_error(e: &RedisError) -> bool {
@@ -274,6 +287,31 @@ async fn connect_sentinel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charge_refused_for_a_key_is_told_apart_from_other_errors() {
+        let wrongtype = redis::make_extension_error(
+            "WRONGTYPE".to_owned(),
+            Some("spend counter {s}:spend:c:a:2025-03-07 holds a hash, not a string".to_owned()),
+        );
+        assert!(is_charge_refusal(&wrongtype));
+        let counter = RedisError::from((
+            ErrorKind::ResponseError,
+            "An error was signalled by the server",
+            "spend counter {s}:spend:global:2025-03 holds `x`, not an integer".to_owned(),
+        ));
+        assert!(is_charge_refusal(&counter));
+        let other = RedisError::from((
+            ErrorKind::ResponseError,
+            "An error was signalled by the server",
+            "Error running script".to_owned(),
+        ));
+        assert!(!is_charge_refusal(&other));
+        let oom = redis::make_extension_error("OOM".to_owned(), Some("no memory".to_owned()));
+        assert!(!is_charge_refusal(&oom));
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(!is_charge_refusal(&io));
+    }
 
     #[test]
     fn errors_name_what_to_check() {

@@ -203,6 +203,10 @@ impl SharedState for RedisState {
         }
         match invocation.invoke_async::<i64>(&mut conn).await {
             Ok(applied) => Ok(applied == 1),
+            // The script checked a key and wrote nothing: only this charge is refused.
+            Err(e) if crate::conn::is_charge_refusal(&e) => {
+                Err(SharedStateError::Refused(e.to_string()))
+            }
             Err(e) => Err(self.fail(&e).await),
         }
     }

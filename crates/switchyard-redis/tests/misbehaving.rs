@@ -7,14 +7,14 @@
 
 mod common;
 
-use common::{charge, global_day};
+use common::{charge, global_day, global_spent};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_redis::{RedisConfig, RedisState};
 use switchyard_router::{
-    ChargeJournal, MemoryJournal, OutagePolicy, SharedState, SharedStateHandle,
+    ChargeJournal, MemoryJournal, OutagePolicy, SharedState, SharedStateError, SharedStateHandle,
 };
 use switchyard_testkit::{RedisServer, started_or_skip};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -254,4 +254,100 @@ async fn the_journal_an_outage_left_is_applied_once_in_the_background() {
         vec![701, 701, 701, 701],
         "each charge counted once"
     );
+}
+
+/// One charge the store refuses must not keep every other journaled charge from the store.
+///
+/// What is wrong: a charge refused for a bad key (here caller `a`'s day counter overwritten
+/// with a hash: `WRONGTYPE`) is journaled, as DECISIONS.md says ("a refused charge ... is
+/// journaled and applies in full when sent again"). But `Core::replay`
+/// (`shared/handle.rs`) stops at the first charge that fails and the journal is applied
+/// oldest first, so every charge behind it — other callers' spend from an outage, whose
+/// keys are fine — is never applied while the bad key lasts: the inline step of `/readyz`
+/// and of each planning read, and the background drain each request's charge starts,
+/// all stop at the same head. Other replicas never see that spend (their budgets let the
+/// callers past their caps), and since each of these failed replays marks the store
+/// down, the replica reports `shared_state.up: false` after every `/readyz` and planning
+/// read although Redis answers.
+///
+/// Right: a charge the store refuses (an error answer, not an unreachable store) does not
+/// block the charges after it: caller `b`'s journaled charges reach the store, the refused
+/// one stays journaled until its key is fixed.
+#[tokio::test]
+async fn a_charge_refused_for_one_callers_bad_key_does_not_hold_back_the_rest_of_the_journal() {
+    let Some(server) = server() else { return };
+    let url = server.url();
+    let s: Arc<dyn SharedState> = Arc::new(RedisState::new(RedisConfig::new(url.clone())).unwrap());
+    let journal = Arc::new(MemoryJournal::default());
+    let handle =
+        SharedStateHandle::new(s.clone(), OutagePolicy::default()).with_journal(journal.clone());
+    assert!(handle.check().await);
+
+    // Caller a's day counter was overwritten by another program: a's charge is refused
+    // and journaled.
+    let a_day = charge("x", Some("a"), 0).counters()[0].clone();
+    let a_key = format!("{{switchyard}}:spend:{}:{}", a_day.scope, a_day.period);
+    redis_query(&url, redis::cmd("HSET").arg(&a_key).arg("f").arg("v")).await;
+    handle.charge(charge("a1", Some("a"), 500)).await;
+    assert_eq!(
+        handle.pending_charges(),
+        1,
+        "the refused charge is journaled"
+    );
+
+    // Caller b's charges of a later outage wait behind it (filled directly: the test does
+    // not take Redis down).
+    for i in 0..3 {
+        journal
+            .push(charge(&format!("b-out-{i}"), Some("b"), 100))
+            .unwrap();
+    }
+
+    // Redis answers: /readyz, and b's next request (its charge applies directly).
+    handle.check().await;
+    handle.charge(charge("b-next", Some("b"), 100)).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while handle.pending_charges() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        handle.check().await;
+    }
+
+    let b_day = charge("x", Some("b"), 0).counters()[0].clone();
+    let spent = s.snapshot(&[b_day], &[]).await.unwrap().spent[0];
+    assert_eq!(
+        spent,
+        400,
+        "caller b's journaled charges never reached the store ({} charges still pending \
+         behind the refused one)",
+        handle.pending_charges()
+    );
+    assert!(
+        handle.check().await,
+        "/readyz reports the shared state down although Redis answers"
+    );
+}
+
+/// A charge refused for a bad key is `SharedStateError::Refused` (the store answered:
+/// reason `shared_state_refused`), and the handle keeps the store up: only that charge
+/// waits in the journal.
+#[tokio::test]
+async fn a_refused_charge_is_told_apart_from_an_unreachable_store() {
+    let Some(server) = server() else { return };
+    let url = server.url();
+    let s: Arc<dyn SharedState> = Arc::new(RedisState::new(RedisConfig::new(url.clone())).unwrap());
+    let key = format!("{{switchyard}}:spend:global:{}", global_day().period);
+    redis_query(&url, redis::cmd("SET").arg(&key).arg("not a number")).await;
+    let e = s.charge(&charge("r1", None, 5)).await.unwrap_err();
+    assert!(matches!(e, SharedStateError::Refused(_)), "{e:?}");
+    assert_eq!(e.reason_code(), "shared_state_refused");
+    assert!(e.to_string().contains(&key), "the error names the key: {e}");
+
+    let handle = SharedStateHandle::new(s.clone(), OutagePolicy::default());
+    handle.charge(charge("r2", None, 5)).await;
+    assert_eq!(handle.pending_charges(), 1);
+    assert!(handle.is_up(), "a refused charge marked the store down");
+    redis_query(&url, redis::cmd("DEL").arg(&key)).await;
+    assert!(handle.check().await);
+    assert_eq!(handle.pending_charges(), 0);
+    assert_eq!(global_spent(s.as_ref()).await, 5);
 }

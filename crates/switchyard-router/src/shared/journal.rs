@@ -4,7 +4,7 @@
 //! an outage still reconciles them). Both are bounded: when full, the oldest charge makes
 //! room (the handle logs it loudly and counts it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use redb::ReadableTable;
 
-use super::SpendCharge;
+use super::{SpendCharge, SpendCounter};
 use crate::ledger::{LedgerError, RedbLedger};
 
 /// Charges a journal keeps by default (the oldest are dropped past it).
@@ -34,23 +34,110 @@ pub trait ChargeJournal: Send + Sync + fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Up to `n` charges, oldest first, leaving out those `skip` is true for (a replay
+    /// goes past the charges the store refused). The default reads the whole journal.
+    fn oldest_except(&self, n: usize, skip: &dyn Fn(&SpendCharge) -> bool) -> Vec<SpendCharge> {
+        self.oldest(self.len())
+            .into_iter()
+            .filter(|c| !skip(c))
+            .take(n)
+            .collect()
+    }
+    /// Records that the store applied the charge `charge_id` (it stays journaled until
+    /// [`ChargeJournal::remove`], which is batched, but no longer counts in
+    /// [`ChargeJournal::pending_spend`]). Memory only: after a crash it is sent again, and
+    /// the store's charge ids make that harmless. The default does nothing.
+    fn mark_applied(&self, charge_id: &str) {
+        let _ = charge_id;
+    }
+    /// For each of `counters`, the micro-dollars of the journaled charges that add to it
+    /// and that the store has not applied yet ([`ChargeJournal::mark_applied`]): what a
+    /// budget check adds to the store's totals. The default reads the whole journal (and,
+    /// without `mark_applied`, may count a charge applied but not yet removed: more, never
+    /// less).
+    fn pending_spend(&self, counters: &[SpendCounter]) -> Vec<u64> {
+        let mut out = vec![0u64; counters.len()];
+        for charge in self.oldest(self.len()) {
+            for c in charge.counters() {
+                for (total, k) in out.iter_mut().zip(counters) {
+                    if k.scope == c.scope && k.period == c.period {
+                        *total = total.saturating_add(charge.micro_usd);
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
-/// The charges in journal order: a sequence number per charge, and its id's number.
+/// The charges in journal order: a sequence number per charge, and its id's number; and
+/// per counter, the sum of the charges the store has not applied yet.
 #[derive(Debug, Default)]
 struct Entries {
     by_seq: BTreeMap<u64, SpendCharge>,
     seq_of: HashMap<String, u64>,
     next: u64,
+    /// Micro-dollars per `(scope, period)` of the charges not marked applied.
+    pending: HashMap<(String, String), u64>,
+    /// Charges the store applied, still journaled (removal is batched).
+    applied: HashSet<String>,
 }
 
 impl Entries {
     fn insert(&mut self, seq: u64, charge: SpendCharge) {
         self.next = self.next.max(seq.saturating_add(1));
-        if let Some(old) = self.seq_of.insert(charge.charge_id.clone(), seq) {
-            self.by_seq.remove(&old);
+        if let Some(old) = self.seq_of.insert(charge.charge_id.clone(), seq)
+            && let Some(old) = self.by_seq.remove(&old)
+        {
+            self.forget(&old);
         }
+        self.count(&charge, true);
         self.by_seq.insert(seq, charge);
+    }
+
+    /// Adds (or takes away) `charge` to the pending sums of its counters.
+    fn count(&mut self, charge: &SpendCharge, add: bool) {
+        for c in charge.counters() {
+            let key = (c.scope, c.period);
+            if add {
+                let total = self.pending.entry(key).or_default();
+                *total = total.saturating_add(charge.micro_usd);
+            } else if let Some(total) = self.pending.get_mut(&key) {
+                *total = total.saturating_sub(charge.micro_usd);
+                if *total == 0 {
+                    self.pending.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// `charge` leaves the journal: out of the pending sums unless it was applied.
+    fn forget(&mut self, charge: &SpendCharge) {
+        if !self.applied.remove(&charge.charge_id) {
+            self.count(charge, false);
+        }
+    }
+
+    fn mark_applied(&mut self, charge_id: &str) {
+        let Some(charge) = self.seq_of.get(charge_id).and_then(|s| self.by_seq.get(s)) else {
+            return;
+        };
+        if self.applied.insert(charge_id.to_owned()) {
+            let charge = charge.clone();
+            self.count(&charge, false);
+        }
+    }
+
+    fn pending_spend(&self, counters: &[SpendCounter]) -> Vec<u64> {
+        counters
+            .iter()
+            .map(|c| {
+                self.pending
+                    .get(&(c.scope.clone(), c.period.clone()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect()
     }
 
     /// The charge to drop so that one more fits under `capacity`.
@@ -62,11 +149,22 @@ impl Entries {
 
     fn take(&mut self, charge_id: &str) -> Option<SpendCharge> {
         let seq = self.seq_of.remove(charge_id)?;
-        self.by_seq.remove(&seq)
+        let charge = self.by_seq.remove(&seq)?;
+        self.forget(&charge);
+        Some(charge)
     }
 
     fn oldest(&self, n: usize) -> Vec<SpendCharge> {
         self.by_seq.values().take(n).cloned().collect()
+    }
+
+    fn oldest_except(&self, n: usize, skip: &dyn Fn(&SpendCharge) -> bool) -> Vec<SpendCharge> {
+        self.by_seq
+            .values()
+            .filter(|c| !skip(c))
+            .take(n)
+            .cloned()
+            .collect()
     }
 }
 
@@ -122,6 +220,28 @@ impl ChargeJournal for MemoryJournal {
 
     fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.by_seq.len())
+    }
+
+    fn oldest_except(&self, n: usize, skip: &dyn Fn(&SpendCharge) -> bool) -> Vec<SpendCharge> {
+        self.entries
+            .lock()
+            .map(|e| e.oldest_except(n, skip))
+            .unwrap_or_default()
+    }
+
+    fn mark_applied(&self, charge_id: &str) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.mark_applied(charge_id);
+        }
+    }
+
+    fn pending_spend(&self, counters: &[SpendCounter]) -> Vec<u64> {
+        // A poisoned lock still holds the sums: counting them errs on the safe side.
+        let e = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        e.pending_spend(counters)
     }
 }
 
@@ -309,6 +429,28 @@ impl ChargeJournal for RedbJournal {
     fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.by_seq.len())
     }
+
+    fn oldest_except(&self, n: usize, skip: &dyn Fn(&SpendCharge) -> bool) -> Vec<SpendCharge> {
+        self.entries
+            .lock()
+            .map(|e| e.oldest_except(n, skip))
+            .unwrap_or_default()
+    }
+
+    fn mark_applied(&self, charge_id: &str) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.mark_applied(charge_id);
+        }
+    }
+
+    fn pending_spend(&self, counters: &[SpendCounter]) -> Vec<u64> {
+        // A poisoned lock still holds the sums: counting them errs on the safe side.
+        let e = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        e.pending_spend(counters)
+    }
 }
 
 #[cfg(test)]
@@ -354,6 +496,49 @@ mod tests {
     #[test]
     fn memory_journal_pushes_removes_and_drops_the_oldest_when_full() {
         exercise(&MemoryJournal::new(3));
+    }
+
+    /// The pending sums per counter: a charge counts from its push until it is marked
+    /// applied or leaves the journal (removed or dropped when full), each once; skipping
+    /// passes over the charges a replay leaves out.
+    fn pending_sums(j: &dyn ChargeJournal) {
+        let team = charge("r:a:0", Some("team"), 5).counters();
+        let sums = |j: &dyn ChargeJournal| j.pending_spend(&team);
+        j.push(charge("r:a:0", Some("team"), 5)).unwrap();
+        j.push(charge("r:b:1", None, 7)).unwrap();
+        j.push(charge("r:c:2", Some("team"), 11)).unwrap();
+        // Caller day, global day, caller month, global month.
+        assert_eq!(sums(j), [16, 23, 16, 23]);
+        j.mark_applied("r:a:0");
+        j.mark_applied("r:a:0");
+        j.mark_applied("not-there");
+        assert_eq!(
+            sums(j),
+            [11, 18, 11, 18],
+            "an applied charge counts no more"
+        );
+        j.remove(&["r:a:0"]).unwrap();
+        assert_eq!(sums(j), [11, 18, 11, 18], "nor is it taken away twice");
+        let skip = |c: &SpendCharge| c.charge_id == "r:b:1";
+        assert_eq!(ids(&j.oldest_except(1, &skip)), ["r:c:2"]);
+        j.push(charge("r:d:3", None, 1)).unwrap();
+        j.push(charge("r:e:4", None, 1)).unwrap();
+        // Full (3): the oldest, r:b:1, was dropped and no longer counts.
+        assert_eq!(ids(&j.oldest(10)), ["r:c:2", "r:d:3", "r:e:4"]);
+        assert_eq!(sums(j), [11, 13, 11, 13]);
+        j.remove(&["r:c:2", "r:d:3", "r:e:4"]).unwrap();
+        assert_eq!(sums(j), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn journals_keep_the_unapplied_spend_per_counter() {
+        pending_sums(&MemoryJournal::new(3));
+        let (dir, path) = temp_ledger("pending");
+        {
+            let ledger = RedbLedger::open(&path).unwrap();
+            pending_sums(&RedbJournal::open(&ledger, 3).unwrap());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn temp_ledger(name: &str) -> (PathBuf, PathBuf) {

@@ -124,6 +124,12 @@ pub enum SharedStateError {
     /// The store answered with an error or an answer of the wrong shape.
     #[error("shared state answered with an error: {0}")]
     Answer(String),
+    /// The store answered and refused this one charge for what a key it writes holds (a
+    /// key of another type, a counter that is not an integer): the store is up, and other
+    /// charges (other keys) go on. Returned by [`SharedState::charge`]; the charge stays
+    /// journaled and is sent again.
+    #[error("shared state refused the charge: {0}")]
+    Refused(String),
 }
 
 impl SharedStateError {
@@ -132,6 +138,7 @@ impl SharedStateError {
         match self {
             Self::Unreachable(_) => "shared_state_unreachable",
             Self::Answer(_) => "shared_state_error",
+            Self::Refused(_) => "shared_state_refused",
         }
     }
 }
@@ -153,6 +160,8 @@ pub trait SharedState: FleetState + Send + Sync + fmt::Debug {
 
     /// Adds a charge to its counters unless a charge with its id was applied already
     /// (then nothing changes). Returns whether it was applied now.
+    /// [`SharedStateError::Refused`] when the store answered but refused this charge for
+    /// what one of its keys holds (nothing written): the store is not down.
     async fn charge(&self, charge: &SpendCharge) -> Result<bool, SharedStateError>;
 
     /// Admits one request of `key` under its limits, in one round trip: `rpm` requests per
