@@ -24,7 +24,7 @@ use switchyard_core::{ChatEvent, ProviderError};
 use switchyard_http::Drain;
 use switchyard_router::{RoutedStream, Router, SharedStateHandle};
 use switchyard_stream::anthropic::AnthropicStreamEncoder;
-use switchyard_stream::ollama::OllamaStreamEncoder;
+use switchyard_stream::ollama::{Elapsed, OllamaStreamEncoder};
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
 use crate::api::Api;
@@ -242,6 +242,9 @@ pub(crate) struct ChatBody {
     account: TokenAccount,
     api: Api,
     started: Instant,
+    /// When the upstream's first event was in hand (the routed stream is handed over with
+    /// it): the end of Ollama's `prompt_eval_duration`.
+    first_token: Instant,
     finished: bool,
     /// The routed stream returned `None`.
     routed_ended: bool,
@@ -274,6 +277,7 @@ impl ChatBody {
             account,
             api,
             started,
+            first_token: Instant::now(),
             finished: false,
             routed_ended: false,
             drain: Drain::new(MAX_DRAIN_ITEMS),
@@ -365,6 +369,16 @@ impl Stream for ChatBody {
                         this.hold = Some(chain(this.hold.take(), fleet));
                     }
                     this.account.observe(&event);
+                    if let (StreamEncoder::Ollama(e), ChatEvent::Done { .. }) =
+                        (&mut this.encoder, &event)
+                    {
+                        e.set_elapsed(Elapsed {
+                            to_first_token: this
+                                .first_token
+                                .saturating_duration_since(this.started),
+                            to_end: this.started.elapsed(),
+                        });
+                    }
                     this.encoder.encode(&event, &mut this.scratch);
                 }
                 Poll::Ready(Some(Err(err))) => {

@@ -232,6 +232,8 @@ impl Answer {
         account: &TokenAccount,
     ) -> Result<Response, ApiError> {
         let api = self.api;
+        // The routed stream comes with the upstream's first event.
+        let first_token = Instant::now();
         let mut builder = ResponseBuilder::default();
         let mut size = 0usize;
         while let Some(event) = routed.next().await {
@@ -262,7 +264,18 @@ impl Answer {
             }
         }
         account.settle().await;
-        let answer = builder.finish().map_err(|e| ApiError::new(api, e))?;
+        let mut answer = builder.finish().map_err(|e| ApiError::new(api, e))?;
+        if api == Api::Ollama {
+            // Durations the upstream did not report are the ones measured here.
+            let elapsed = switchyard_stream::ollama::Elapsed {
+                to_first_token: first_token.saturating_duration_since(self.started),
+                to_end: self.started.elapsed(),
+            };
+            answer.usage = Some(switchyard_stream::ollama::with_timings(
+                answer.usage,
+                elapsed,
+            ));
+        }
         let now = SystemTime::now();
         let mut body = Vec::with_capacity(256 + answer.content.len());
         match api {

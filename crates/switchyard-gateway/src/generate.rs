@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use axum::body::{Body, Bytes};
@@ -22,6 +22,7 @@ use switchyard_core::{
 };
 use switchyard_router::{Dispatch, RoutedStream, estimated_prompt_tokens};
 use switchyard_stream::generate::{Completion, ollama, openai};
+use switchyard_stream::ollama as ollama_chat;
 
 use crate::api::{Api, ApiError, JSON};
 use crate::body::TokenAccount;
@@ -75,6 +76,8 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         .route_with(&probe, &call)
         .await
         .map_err(|failure| crate::skipped::refusal(api, failure))?;
+    // The routed stream comes with the upstream's first event.
+    let first_token = Instant::now();
     drop(probe);
     let GenerateCall(generate) = call;
     let account = TokenAccount::new(&shared, caller.as_ref().map(|k| k.id.as_str()))
@@ -89,6 +92,8 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         created: time::unix_secs(now),
         created_at,
         include_usage: options.include_usage,
+        started,
+        first_token,
     };
     let mut headers = http::HeaderMap::new();
     routing_headers(&mut headers, &routed, started);
@@ -160,6 +165,10 @@ struct Answer {
     /// `/v1/completions`: the client asked for the usage chunk at the end of a stream
     /// (`stream_options.include_usage`).
     include_usage: bool,
+    /// When the request arrived.
+    started: Instant,
+    /// When the upstream's first event was in hand.
+    first_token: Instant,
 }
 
 impl Answer {
@@ -171,10 +180,26 @@ impl Answer {
         }
     }
 
+    /// How long the answer took, for Ollama's durations when the upstream reported none.
+    fn elapsed(&self) -> ollama_chat::Elapsed {
+        ollama_chat::Elapsed {
+            to_first_token: self.first_token.saturating_duration_since(self.started),
+            to_end: self.started.elapsed(),
+        }
+    }
+
     /// Appends what `event` becomes in the client's stream.
     fn encode(&mut self, event: &ChatEvent, usage: Option<&Usage>, out: &mut Vec<u8>) {
         match self.api {
-            Api::Ollama => self.ollama.encode(event, out),
+            Api::Ollama => {
+                if matches!(event, ChatEvent::Done { .. }) {
+                    // The last line's usage, with the durations measured here when the
+                    // upstream reported none.
+                    let usage = ollama_chat::with_timings(usage.copied(), self.elapsed());
+                    self.ollama.encode(&ChatEvent::Usage(usage), out);
+                }
+                self.ollama.encode(event, out);
+            }
             _ => {
                 let usage = usage.filter(|_| self.include_usage);
                 openai::encode_event(event, usage, self.stamp(), out);
@@ -277,6 +302,9 @@ impl Answer {
             }
         }
         account.settle().await;
+        if self.api == Api::Ollama {
+            answer.usage = Some(ollama_chat::with_timings(answer.usage, self.elapsed()));
+        }
         let mut out = Vec::with_capacity(256 + answer.text.len());
         match self.api {
             Api::Ollama => {

@@ -2935,3 +2935,49 @@ async fn openai_image_detail_reaches_an_openai_upstream() {
     assert_eq!(part["image_url"]["detail"], "low", "{sent}");
     h.shutdown().await;
 }
+
+/// An Ollama client served by an OpenAI-compatible upstream (which reports no durations)
+/// used to get `total_duration` and `eval_duration` 0 next to a non-zero `eval_count`, and
+/// clients computing tokens per second divided by zero. Expected: the durations the
+/// gateway measured (`eval_duration` > 0 when tokens were generated, `total_duration` at
+/// least `prompt_eval_duration` + `eval_duration`, `load_duration` 0), on `/api/chat` and
+/// `/api/generate`, streamed and whole; an Ollama upstream's own figures pass through.
+#[tokio::test]
+async fn ollama_answers_carry_durations_when_the_upstream_reports_none() {
+    for kind in [Kind::OpenAi, Kind::Ollama] {
+        let h = Harness::start(kind, UpstreamConfig::default(), gateway_config()).await;
+        for (path, stream) in [
+            ("/api/chat", true),
+            ("/api/chat", false),
+            ("/api/generate", true),
+            ("/api/generate", false),
+        ] {
+            let body = if path == "/api/chat" {
+                json!({"model": "chat", "stream": stream,
+                       "messages": [{"role": "user", "content": "hi"}]})
+            } else {
+                json!({"model": "chat", "stream": stream, "prompt": "hi"})
+            };
+            let r = post_json(&h, path, None, body).await;
+            assert_eq!(r.status(), 200, "{kind:?} {path} {stream}");
+            let text = r.text().await.unwrap();
+            let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+            let n = |k: &str| last[k].as_u64().unwrap_or_else(|| panic!("{k}: {last}"));
+            let what = format!("{kind:?} {path} stream={stream}: {last}");
+            assert!(n("eval_count") > 0, "{what}");
+            assert!(n("eval_duration") > 0, "{what}");
+            assert!(
+                n("total_duration") >= n("prompt_eval_duration") + n("eval_duration"),
+                "{what}"
+            );
+            if kind == Kind::Ollama && path == "/api/chat" {
+                // The testkit's Ollama reports these figures.
+                assert_eq!(n("total_duration"), 250_000_000, "{what}");
+                assert_eq!(n("eval_duration"), 200_000_000, "{what}");
+            } else if kind == Kind::OpenAi {
+                assert_eq!(n("load_duration"), 0, "{what}");
+            }
+        }
+        h.shutdown().await;
+    }
+}

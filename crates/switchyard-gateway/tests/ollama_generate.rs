@@ -211,7 +211,9 @@ async fn generate_final_line_has_the_documented_fields() {
 }
 
 /// An OpenAI-compatible upstream has no `context` to give: none is made up; the counts
-/// and durations are written as `/api/chat` writes them (durations zero).
+/// and durations are written as `/api/chat` writes them (the durations the gateway
+/// measured: a client dividing `eval_count` by `eval_duration` gets a rate, not a
+/// division by zero).
 #[tokio::test]
 async fn generate_from_an_openai_upstream_has_no_context() {
     let h = start(Kind::OpenAi).await;
@@ -229,7 +231,10 @@ async fn generate_from_an_openai_upstream_has_no_context() {
         for key in FINAL_FIELDS {
             assert!(last[key].is_u64(), "stream={stream}: no {key}: {last}");
         }
-        assert_eq!(last["total_duration"], 0, "{last}");
+        assert!(last["total_duration"].as_u64() > Some(0), "{last}");
+        if last["eval_count"].as_u64() > Some(0) {
+            assert!(last["eval_duration"].as_u64() > Some(0), "{last}");
+        }
     }
     h.shutdown().await;
 }

@@ -372,7 +372,8 @@ impl Router {
     /// Every model a client may ask for: the route aliases (described by their primary
     /// target's model) and every `provider/model` (static and discovered models). Refreshes
     /// stale discovered catalogs first (bounded by a timeout; failing providers keep
-    /// their last list).
+    /// their last list). Each entry's locality is the one the planner uses for that model
+    /// (a `*-cloud` model is cloud whether listed or not).
     pub async fn catalog(&self) -> Vec<CatalogEntry> {
         let inner = &self.inner;
         inner.refresh_catalogs().await;
@@ -384,9 +385,11 @@ impl Router {
             let Some(slot) = inner.slots.get(primary.slot) else {
                 continue;
             };
-            let info = slot
+            // Listed or not, the entry says where the planner would send it.
+            let mut info = slot
                 .model_info(&primary.model)
                 .unwrap_or_else(|| ModelInfo::new(primary.model.clone(), slot.locality));
+            info.locality = slot.model_locality(&primary.model);
             out.push(CatalogEntry {
                 id: route.name.clone(),
                 kind: CatalogKind::Route,
@@ -395,7 +398,8 @@ impl Router {
             });
         }
         for slot in &inner.slots {
-            for info in slot.all_models() {
+            for mut info in slot.all_models() {
+                info.locality = slot.model_locality(&info.id);
                 out.push(CatalogEntry {
                     id: format!("{}/{}", slot.id, info.id),
                     kind: CatalogKind::Target,

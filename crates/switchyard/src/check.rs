@@ -14,7 +14,7 @@ use crate::wiring;
 /// Checks the file named on the command line, or the `--config` one.
 pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
     let Some(path) = args.file.clone().or(config_path) else {
-        eprintln!(
+        errln!(
             "switchyard: no config file given (config check FILE, --config FILE or SWITCHYARD_CONFIG)"
         );
         return EXIT_CONFIG;
@@ -22,28 +22,28 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
     let config = match config::load_file(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return EXIT_CONFIG;
         }
     };
     // Build everything (clients, router) too: CA files, headers and the router's own
     // rules are checked only there. Nothing is contacted.
     if let Err(e) = wiring::new_router(&config) {
-        eprintln!("{}", config::locate_in_file(e, &path));
+        errln!("{}", config::locate_in_file(e, &path));
         return EXIT_CONFIG;
     }
     if let Some(ledger) = &config.file.spend_ledger {
         match check_spend_ledger(ledger) {
             Ok(None) => {}
-            Ok(Some(note)) => eprintln!("note: {note}"),
+            Ok(Some(note)) => errln!("note: {note}"),
             Err(e) => {
-                eprintln!("{}", config::locate_in_file(e, &path));
+                errln!("{}", config::locate_in_file(e, &path));
                 return EXIT_CONFIG;
             }
         }
     }
     let f = &config.file;
-    println!(
+    outln!(
         "ok: {} ({}): {} providers, {} routes, {} keys, listen {}",
         path.display(),
         config.checksum.as_deref().unwrap_or("-"),

@@ -55,7 +55,7 @@ pub(crate) async fn run() -> u8 {
     match demo().await {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("switchyard demo failed: {e}");
+            errln!("switchyard demo failed: {e}");
             1
         }
     }
@@ -142,16 +142,16 @@ async fn demo() -> Result<(), DemoError> {
     });
 
     let base = format!("http://{addr}");
-    println!("Switchyard demo: the gateway at {base}, in front of two simulated upstreams:");
-    println!(
+    outln!("Switchyard demo: the gateway at {base}, in front of two simulated upstreams:");
+    outln!(
         "  local  Ollama on this host, model {LOCAL_MODEL}   ({})",
         local.base_url()
     );
-    println!(
+    outln!(
         "  lan    an OpenAI-compatible box that refuses connections ({})",
         lan.base_url()
     );
-    println!(
+    outln!(
         "  routes: chat -> local/{LOCAL_MODEL};  big -> lan/{LAN_MODEL}, then local/{LOCAL_MODEL}"
     );
 
@@ -169,8 +169,8 @@ async fn demo() -> Result<(), DemoError> {
     local.shutdown().await;
     lan.shutdown().await;
     result?;
-    println!();
-    println!(
+    outln!();
+    outln!(
         "Done in {:.1} s. Run it for real: `switchyard serve` (Ollama at 127.0.0.1:11434), \
          then point any OpenAI or Ollama client at http://127.0.0.1:4141.",
         started.elapsed().as_secs_f64()
@@ -251,8 +251,8 @@ async fn ask(
 /// Step 1: the models the gateway lists.
 async fn list_models(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 1. Models.
-    println!();
-    println!("1. List models  (GET /v1/models)");
+    outln!();
+    outln!("1. List models  (GET /v1/models)");
     let models: Value = http
         .get(format!("{base}/v1/models"))
         .send()
@@ -268,15 +268,15 @@ async fn list_models(http: &reqwest::Client, base: &str) -> Result<(), DemoError
     if ids.is_empty() {
         return Err(step_err("models")(format!("no models listed: {models}")));
     }
-    println!("   {}", ids.join(", "));
+    outln!("   {}", ids.join(", "));
     Ok(())
 }
 
 /// Step 2: a chat on the OpenAI API.
 async fn chat_openai(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 2. Chat on the OpenAI API.
-    println!();
-    println!("2. Chat on the OpenAI API  (POST /v1/chat/completions, model \"chat\")");
+    outln!();
+    outln!("2. Chat on the OpenAI API  (POST /v1/chat/completions, model \"chat\")");
     let (headers, body, took) = ask(http, base, "chat", "chat").await?;
     let answer = body["choices"][0]["message"]["content"]
         .as_str()
@@ -284,16 +284,16 @@ async fn chat_openai(http: &reqwest::Client, base: &str) -> Result<(), DemoError
     if answer.is_empty() {
         return Err(step_err("chat")(format!("no answer: {body}")));
     }
-    println!("   answer: {answer:?}");
-    println!("   {}, whole answer in {}", served(&headers), ms(took));
+    outln!("   answer: {answer:?}");
+    outln!("   {}, whole answer in {}", served(&headers), ms(took));
     Ok(())
 }
 
 /// Step 3: a streamed chat on the Ollama API.
 async fn stream_ollama(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 3. Streamed chat on the Ollama API.
-    println!();
-    println!("3. Streamed chat on the Ollama API  (POST /api/chat, stream: true)");
+    outln!();
+    outln!("3. Streamed chat on the Ollama API  (POST /api/chat, stream: true)");
     let t0 = Instant::now();
     let resp = http
         .post(format!("{base}/api/chat"))
@@ -313,7 +313,7 @@ async fn stream_ollama(http: &reqwest::Client, base: &str) -> Result<(), DemoErr
     let mut pending = Vec::new();
     let mut text = String::new();
     let mut done = false;
-    print!("   ");
+    out!("   ");
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| step_err("stream")(e.to_string()))?;
         ttft.get_or_insert_with(|| t0.elapsed());
@@ -324,23 +324,22 @@ async fn stream_ollama(http: &reqwest::Client, base: &str) -> Result<(), DemoErr
                 continue;
             };
             if let Some(piece) = v["message"]["content"].as_str() {
-                print!("{piece}");
+                // Shown as it comes (`out!` flushes).
+                out!("{piece}");
                 text.push_str(piece);
-                use std::io::Write as _;
-                let _ = std::io::stdout().flush();
             }
             if v["done"].as_bool() == Some(true) {
                 done = true;
             }
         }
     }
-    println!();
+    outln!();
     if !done || text.is_empty() {
         return Err(step_err("stream")(
             "the stream ended without its done line".into(),
         ));
     }
-    println!(
+    outln!(
         "   {}, first token after {}, whole stream {}",
         served(&headers),
         ms(ttft.unwrap_or_default()),
@@ -356,8 +355,8 @@ async fn tool_round_trip(
     local: &TestUpstream,
 ) -> Result<(), DemoError> {
     // 4. Tool-call round trip.
-    println!();
-    println!("4. Tool-call round trip  (OpenAI API, tool get_weather)");
+    outln!();
+    outln!("4. Tool-call round trip  (OpenAI API, tool get_weather)");
     local.set_script(
         LOCAL_MODEL,
         Script::tool_calls(vec![ScriptedCall::new(
@@ -392,10 +391,10 @@ async fn tool_round_trip(
             "the model made no tool call: {body}"
         )));
     };
-    println!("   the model asks: {name}({arguments})   [call id {call_id}]");
-    println!("   {}", served(&headers));
+    outln!("   the model asks: {name}({arguments})   [call id {call_id}]");
+    outln!("   {}", served(&headers));
     let result = r#"{"temperature_c": 21, "sky": "sunny"}"#;
-    println!("   the demo runs the tool and answers: {result}");
+    outln!("   the demo runs the tool and answers: {result}");
     local.set_script(
         LOCAL_MODEL,
         Script::text(["It is 21 °C", " and sunny", " in Oslo."]).with_delays(Delays {
@@ -421,8 +420,8 @@ async fn tool_round_trip(
     if answer.is_empty() {
         return Err(step_err("tool result")(format!("no answer: {body}")));
     }
-    println!("   the model answers: {answer:?}");
-    println!("   {}", served(&headers));
+    outln!("   the model answers: {answer:?}");
+    outln!("   {}", served(&headers));
     local.set_script(LOCAL_MODEL, local_script());
     Ok(())
 }
@@ -430,18 +429,18 @@ async fn tool_round_trip(
 /// Step 5: fallback from a refusing provider.
 async fn fallback(http: &reqwest::Client, base: &str) -> Result<(), DemoError> {
     // 5. Fallback.
-    println!();
-    println!("5. Fallback  (model \"big\": the LAN box first, it refuses; then the local model)");
+    outln!();
+    outln!("5. Fallback  (model \"big\": the LAN box first, it refuses; then the local model)");
     let (headers, body, took) = ask(http, base, "big", "fallback").await?;
     let answer = body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or("");
-    println!("   answer: {answer:?}");
-    println!("   {}, whole answer in {}", served(&headers), ms(took));
+    outln!("   answer: {answer:?}");
+    outln!("   {}, whole answer in {}", served(&headers), ms(took));
     let attempts = headers
         .get("x-switchyard-attempts")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("?");
-    println!("   attempts: {attempts}");
+    outln!("   attempts: {attempts}");
     Ok(())
 }

@@ -30,7 +30,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
             let probes = provider_probes(&config.file, args.provider.as_deref());
             if let Some(only) = &args.provider {
                 if probes.is_empty() && !config.file.providers.contains_key(only) {
-                    eprintln!("switchyard: no provider `{only}` in the config");
+                    errln!("switchyard: no provider `{only}` in the config");
                     return 2;
                 }
             }
@@ -50,9 +50,9 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &DoctorArgs) -> u8 {
     };
     let report = switchyard_doctor::run(facts, probes, &mut progress).await;
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
-        print!("{}", report.to_table());
+        out!("{}", report.to_table());
     }
     u8::try_from(report.exit_code().clamp(0, 2)).unwrap_or(2)
 }

@@ -25,7 +25,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
         None => None,
         Some(Ok(key)) => Some(key),
         Some(Err(message)) => {
-            eprintln!("switchyard: {message}");
+            errln!("switchyard: {message}");
             return EXIT_CONFIG;
         }
     };
@@ -66,14 +66,14 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ExplainArgs) -> u8 
     }
     if args.json {
         match serde_json::to_string_pretty(&explanation) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
-                eprintln!("switchyard: {e}");
+                errln!("switchyard: {e}");
                 return 1;
             }
         }
     } else {
-        print!("{}", render(&explanation));
+        out!("{}", render(&explanation));
     }
     let servable = explanation.error.is_none() && explanation.targets.iter().any(|t| t.included);
     if servable { 0 } else { 1 }

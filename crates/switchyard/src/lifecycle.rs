@@ -32,14 +32,14 @@ async fn pull(router: &switchyard_router::Router, args: &PullArgs) -> u8 {
     let (target, model) = match router.local_target(args.provider.as_deref(), &args.name) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("switchyard: {e}");
+            errln!("switchyard: {e}");
             return 2;
         }
     };
     let mut progress = match target.provider.pull(&model).await {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("switchyard: pulling `{model}` onto `{}`: {e}", target.id);
+            errln!("switchyard: pulling `{model}` onto `{}`: {e}", target.id);
             return 1;
         }
     };
@@ -49,13 +49,13 @@ async fn pull(router: &switchyard_router::Router, args: &PullArgs) -> u8 {
             Ok(report) => view.show(&report),
             Err(e) => {
                 view.finish();
-                eprintln!("switchyard: pulling `{model}` onto `{}`: {e}", target.id);
+                errln!("switchyard: pulling `{model}` onto `{}`: {e}", target.id);
                 return 1;
             }
         }
     }
     view.finish();
-    println!("pulled {model} onto {}", target.id);
+    outln!("pulled {model} onto {}", target.id);
     0
 }
 
@@ -110,7 +110,7 @@ impl PullView {
                 let tenth = done.saturating_mul(10) / total;
                 if changed || tenth > self.tenth {
                     self.tenth = tenth;
-                    eprintln!(
+                    errln!(
                         "{}: {}% ({} of {})",
                         report.status,
                         tenth * 10,
@@ -119,7 +119,7 @@ impl PullView {
                     );
                 }
             }
-            _ if changed => eprintln!("{}", report.status),
+            _ if changed => errln!("{}", report.status),
             _ => {}
         }
     }
@@ -156,12 +156,12 @@ async fn ps(router: &switchyard_router::Router, args: &PsArgs) -> u8 {
                     m
                 }));
             }
-            Ok(Err(e)) => eprintln!("note: provider `{id}`: {e}"),
-            Err(_) => eprintln!("note: provider `{id}` did not answer within {PS_WAIT:?}"),
+            Ok(Err(e)) => errln!("note: provider `{id}`: {e}"),
+            Err(_) => errln!("note: provider `{id}` did not answer within {PS_WAIT:?}"),
         }
     }
     if answered == 0 && !silent.is_empty() {
-        eprintln!(
+        errln!(
             "switchyard: no provider answered ({}); the loaded models are unknown",
             silent.join(", ")
         );
@@ -169,15 +169,15 @@ async fn ps(router: &switchyard_router::Router, args: &PsArgs) -> u8 {
     }
     if args.json {
         match serde_json::to_string_pretty(&rows) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
-                eprintln!("switchyard: {e}");
+                errln!("switchyard: {e}");
                 return 1;
             }
         }
         return 0;
     }
-    print!("{}", ps_table(&rows));
+    out!("{}", ps_table(&rows));
     0
 }
 

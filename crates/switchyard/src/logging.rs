@@ -29,7 +29,10 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr closed) is dropped: the fallback
+        // would be an `eprintln!` to that same stderr, which panics.
+        .log_internal_errors(false);
     // A second install (tests) fails harmlessly.
     let _ = match format {
         LogFormat::Human => builder

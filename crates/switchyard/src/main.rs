@@ -3,6 +3,10 @@
 //! APIs, reloads on SIGHUP or when the file changes, and offers the tools around it
 //! (`demo`, `simulate`, `models`, `route explain`, `config check`, `replay`, `doctor`).
 
+// First: the printing macros are used by the modules below.
+#[macro_use]
+mod output;
+
 mod check;
 mod cli;
 mod config;
@@ -78,7 +82,7 @@ fn run_on(mut builder: tokio::runtime::Builder, future: impl Future<Output = u8>
     match builder.enable_all().thread_name("switchyard").build() {
         Ok(rt) => rt.block_on(future),
         Err(e) => {
-            eprintln!("switchyard: cannot start the async runtime: {e}");
+            errln!("switchyard: cannot start the async runtime: {e}");
             1
         }
     }
@@ -93,7 +97,7 @@ fn block_on_one_thread(future: impl Future<Output = u8>) -> u8 {
     {
         Ok(rt) => rt.block_on(future),
         Err(e) => {
-            eprintln!("switchyard: cannot start the async runtime: {e}");
+            errln!("switchyard: cannot start the async runtime: {e}");
             1
         }
     }

@@ -22,14 +22,14 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ModelsArgs) -> u8 {
     let entries = built.router.catalog().await;
     if args.json {
         match serde_json::to_string_pretty(&entries) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
-                eprintln!("switchyard: {e}");
+                errln!("switchyard: {e}");
                 return 1;
             }
         }
     } else {
-        print!("{}", table(&entries));
+        out!("{}", table(&entries));
     }
     for p in &built.providers {
         let id = &p.slot.id;
@@ -37,7 +37,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ModelsArgs) -> u8 {
             .iter()
             .any(|e| e.kind == CatalogKind::Target && &e.provider == id);
         if !listed {
-            eprintln!(
+            errln!(
                 "note: provider `{id}` lists no models (not reachable, or nothing pulled?); \
                  `switchyard doctor --provider {id}` says why"
             );

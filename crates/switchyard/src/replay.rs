@@ -174,8 +174,8 @@ pub(crate) fn replay(
     result.map_err(ReplayError::Stream)
 }
 
-/// Runs the subcommand; the exit code is 0 for a complete stream, 1 for a broken one, 2
-/// when the file cannot be read.
+/// Runs the subcommand; the exit code is 0 for a complete stream (or when the reader of
+/// the output went away), 1 for a broken one, 2 when the file cannot be read.
 pub(crate) fn run(args: &ReplayArgs) -> u8 {
     let stdout = std::io::stdout();
     let result = if args.file.as_os_str() == "-" {
@@ -190,7 +190,7 @@ pub(crate) fn run(args: &ReplayArgs) -> u8 {
         match std::fs::File::open(&args.file) {
             Ok(f) => replay(args.from, args.to, &args.model, f, stdout.lock()),
             Err(e) => {
-                eprintln!(
+                errln!(
                     "switchyard replay: cannot read {}: {e}",
                     args.file.display()
                 );
@@ -201,11 +201,13 @@ pub(crate) fn run(args: &ReplayArgs) -> u8 {
     match result {
         Ok(()) => 0,
         Err(ReplayError::Stream(e)) => {
-            eprintln!("switchyard replay: {} ({})", e.message(), e.reason_code());
+            errln!("switchyard replay: {} ({})", e.message(), e.reason_code());
             1
         }
+        // The reader went away (`| head`): stop quietly, as for the other commands.
+        Err(ReplayError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(ReplayError::Io(e)) => {
-            eprintln!("switchyard replay: {e}");
+            errln!("switchyard replay: {e}");
             2
         }
     }

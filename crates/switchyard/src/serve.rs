@@ -130,7 +130,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         Ok(c) => c.with_serve_defaults(),
         Err(e) => {
             tracing::error!(reason = e.reason_code(), "config refused: {e}");
-            eprintln!("switchyard: {e}");
+            errln!("switchyard: {e}");
             return EXIT_CONFIG;
         }
     };
@@ -138,7 +138,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
     let has_keys = !config.file.server.keys.is_empty();
     if let Err(e) = check_listen_policy(listen, has_keys, config.file.server.insecure_listen) {
         tracing::error!(reason = e.reason_code(), "{e}");
-        eprintln!("switchyard: {e}");
+        errln!("switchyard: {e}");
         return EXIT_CONFIG;
     }
     let metrics = install_metrics();
@@ -158,7 +158,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
                 None => e,
             };
             tracing::error!(reason = e.reason_code(), "config refused: {e}");
-            eprintln!("switchyard: {e}");
+            errln!("switchyard: {e}");
             return EXIT_CONFIG;
         }
     };
@@ -170,7 +170,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(%listen, error = %e, "cannot listen");
-            eprintln!("switchyard: cannot listen on {listen}: {e}");
+            errln!("switchyard: cannot listen on {listen}: {e}");
             return EXIT_RUNTIME;
         }
     };
@@ -211,7 +211,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
         }
         Err(e) => {
             tracing::error!(reason = e.reason_code(), "{e}");
-            eprintln!("switchyard: {e}");
+            errln!("switchyard: {e}");
             EXIT_RUNTIME
         }
     }

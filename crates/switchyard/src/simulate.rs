@@ -56,11 +56,11 @@ pub(crate) async fn run(args: &SimulateArgs) -> u8 {
     let upstream = match TestUpstream::start(upstream_config(args)).await {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("switchyard: cannot listen on {}: {e}", args.listen);
+            errln!("switchyard: cannot listen on {}: {e}", args.listen);
             return EXIT_RUNTIME;
         }
     };
-    println!(
+    outln!(
         "switchyard simulate: model {model} at {ollama} (Ollama API) and {openai} (OpenAI API), {mode}",
         model = args.model,
         ollama = upstream.base_url(),

@@ -26,7 +26,7 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ToolsArgs) -> u8 {
     let config = match crate::serve::load_config(config_path.as_ref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("switchyard: {e}");
+            errln!("switchyard: {e}");
             return crate::serve::EXIT_CONFIG;
         }
     };
@@ -37,34 +37,34 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ToolsArgs) -> u8 {
     let key = match admin_key(&config) {
         Ok(k) => k,
         Err(why) => {
-            eprintln!("switchyard: {why}");
+            errln!("switchyard: {why}");
             return crate::serve::EXIT_CONFIG;
         }
     };
     let body = match fetch(&base, key, args.caller.as_deref()).await {
         Ok(b) => b,
         Err(why) => {
-            eprintln!("switchyard: asking the gateway at {base}: {why}");
+            errln!("switchyard: asking the gateway at {base}: {why}");
             return 1;
         }
     };
     let answer: ToolsAnswer = match serde_json::from_str(&body) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("switchyard: the gateway at {base} answered something else: {e}");
+            errln!("switchyard: the gateway at {base} answered something else: {e}");
             return 1;
         }
     };
     if args.json {
         match serde_json::to_string_pretty(&serde_json::json!({ "callers": answer.callers })) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
-                eprintln!("switchyard: {e}");
+                errln!("switchyard: {e}");
                 return 1;
             }
         }
     } else {
-        print!("{}", render(&answer.callers));
+        out!("{}", render(&answer.callers));
     }
     0
 }

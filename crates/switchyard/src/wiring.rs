@@ -147,7 +147,7 @@ pub(crate) fn load_router(config_path: Option<&PathBuf>) -> Result<(Config, Buil
     let built = crate::serve::load_config(config_path)
         .and_then(|config| new_router(&config).map(|built| (config, built)));
     built.map_err(|e| {
-        eprintln!("switchyard: {e}");
+        errln!("switchyard: {e}");
         crate::serve::EXIT_CONFIG
     })
 }

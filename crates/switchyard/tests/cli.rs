@@ -1029,3 +1029,124 @@ async fn config_check_refuses_a_spend_ledger_serve_cannot_open() {
     }
     assert!(accepted.is_empty(), "accepted: {accepted:#?}");
 }
+
+/// Every config section can be written as an array of positional values instead of an
+/// object, and `config check` (and `serve`) accept it: `retry: [3]`, `server:
+/// ["127.0.0.1:5000"]` (taken as `server.listen`), even a whole file `[{}, {...}]`. The
+/// meaning then hangs on the order the fields are declared in the source, which no doc
+/// states, and the promise that every key is checked by name ("unknown keys are refused
+/// with their key path and line", README) does not hold: no key is written at all. A likely
+/// slip, `routes: { chat: ["local/m"] }` (the targets without `targets:`), is refused with
+/// the baffling "routes.chat[0]: ... expected a sequence". Expected: a section that is an
+/// array where an object belongs is refused (exit 2) naming its key path and "expected an
+/// object" (or similar). Cause: json5's `deserialize_struct` goes through `deserialize_any`,
+/// which hands an array to serde's derived `visit_seq`; config/strict.rs
+/// `Strict::deserialize_struct` passes it through unchanged.
+#[tokio::test]
+async fn config_check_refuses_a_section_written_as_an_array() {
+    let dir = TempDir::new("check-array-section");
+    for (name, config, key) in [
+        (
+            "server.json5",
+            r#"{ server: ["127.0.0.1:5000"] }"#,
+            "server",
+        ),
+        ("retry.json5", "{ retry: [3] }", "retry"),
+        ("whole.json5", "[{}, {}]", ""),
+    ] {
+        let file = dir.write(name, config);
+        let out = run(&["config", "check", file.to_str().unwrap()], &[], SHORT).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{config} was accepted:\n{}{stderr}",
+            text(&out.stdout)
+        );
+        assert!(stderr.contains(key), "{config}: {stderr}");
+    }
+}
+
+/// `switchyard demo | head -3` (any reader that stops early) makes the demo panic: the
+/// next `println!` meets a closed pipe (Rust ignores SIGPIPE, so the write fails with
+/// EPIPE) and `print!` panics with "failed printing to stdout: Broken pipe", exit code 101
+/// and a panic message (with a backtrace under RUST_BACKTRACE) on the user's terminal.
+/// The same holds for `models`, `route explain`, `replay`, `config check`. Expected: the
+/// command stops quietly (no panic, not exit code 101) when its output is no longer read.
+/// Cause: demo.rs (and the other commands) write with `println!`/`print!`; main.rs neither
+/// restores SIGPIPE's default action nor handles the write error.
+#[tokio::test]
+async fn demo_stops_quietly_when_its_output_is_closed() {
+    let mut child = Command::new(binary())
+        .arg("demo")
+        .env_remove("SWITCHYARD_CONFIG")
+        .env_remove("RUST_BACKTRACE")
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The reader goes away before the demo writes its first line (like `| head -0`).
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("demo did not finish")
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
+
+/// `switchyard models` describes a route by its primary target, and calls a route whose
+/// primary is one of Ollama's cloud models (`*-cloud`, run on ollama.com) `local` while the
+/// Ollama daemon has not been listed yet (down, starting): the row reads
+/// `chat route local local`, though the planner treats that target as cloud (README/commit
+/// 0bf04eb: "a model named as Ollama's cloud models (*-cloud) is cloud whether configured,
+/// discovered or not yet listed"; `route explain --privacy local-only` excludes it as
+/// `privacy_local_only` with locality `cloud`). An operator checking which routes stay on
+/// the machine is told the wrong thing. Expected: the route entry's `locality` is `cloud`,
+/// as the target's. Cause: switchyard-router router.rs `Router::catalog` builds the
+/// fallback `ModelInfo::new(primary.model, slot.locality)` from the provider's locality
+/// instead of `slot.model_locality(&primary.model)`.
+#[tokio::test]
+async fn models_calls_a_route_to_an_ollama_cloud_model_cloud_while_ollama_is_down() {
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = down.local_addr().unwrap();
+    drop(down);
+    let dir = TempDir::new("models-cloud-route");
+    let file = dir.write(
+        "config.json5",
+        &format!(
+            r#"{{
+  providers: {{ local: {{ api: "ollama", base_url: "http://{addr}" }} }},
+  routes: {{ chat: {{ targets: ["local/gpt-oss:120b-cloud"] }} }},
+}}"#
+        ),
+    );
+    let path = file.to_str().unwrap();
+
+    // The planner: the target is cloud.
+    let out = run(
+        &[
+            "route", "explain", "--config", path, "--model", "chat", "--json",
+        ],
+        &[],
+        SHORT,
+    )
+    .await;
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["targets"][0]["target"]["locality"], "cloud", "{plan}");
+
+    // The catalog: the route to it must say so too.
+    let out = run(&["models", "--config", path, "--json"], &[], SHORT).await;
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chat = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "chat")
+        .unwrap_or_else(|| panic!("no route entry: {entries}"));
+    assert_eq!(chat["info"]["locality"], "cloud", "{chat}");
+}

@@ -2,15 +2,62 @@
 //! non-streamed `/api/chat` object, and errors as Ollama's `{"error":"..."}`.
 
 use std::io::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_core::{
     ChatEvent, ChatResponse, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ProviderError,
-    Usage, parse_arguments,
+    Timings, Usage, parse_arguments,
 };
 
 use crate::json_util::{is_empty_delta, write_json, write_json_str};
+
+/// How long a request took, as the gateway measured it: the source of Ollama's durations
+/// (`total_duration`, `prompt_eval_duration`, `eval_duration`, in nanoseconds) when the
+/// upstream reported none (an OpenAI-compatible or Anthropic upstream). Ollama clients
+/// divide `eval_count` by `eval_duration` for tokens per second, so zeros next to a count
+/// are worse than an estimate. Measured by the caller (this module does no I/O and reads
+/// no clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Elapsed {
+    /// From the request's arrival to the upstream's first event (the first token).
+    pub to_first_token: Duration,
+    /// From the request's arrival to the end of the answer.
+    pub to_end: Duration,
+}
+
+impl Elapsed {
+    /// Ollama's durations for an answer of `eval_count` tokens: `total_duration` from
+    /// arrival to the end, `prompt_eval_duration` from arrival to the first token,
+    /// `eval_duration` from the first token to the end (at least 1 ns when tokens were
+    /// generated, so a rate is never a division by zero), `load_duration` 0.
+    pub fn timings(&self, eval_count: u32) -> Timings {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let to_end = self.to_end.max(self.to_first_token);
+        let mut eval_ns = ns(to_end.saturating_sub(self.to_first_token));
+        if eval_count > 0 {
+            eval_ns = eval_ns.max(1);
+        }
+        Timings {
+            total_ns: ns(to_end),
+            load_ns: 0,
+            prompt_eval_ns: ns(self.to_first_token),
+            eval_ns,
+        }
+    }
+}
+
+/// `usage` (or none: zero counts) with Ollama's durations: the upstream's own when it
+/// reported them (an Ollama upstream, passed through unchanged), else the ones `elapsed`
+/// gives ([`Elapsed::timings`]).
+pub fn with_timings(usage: Option<Usage>, elapsed: Elapsed) -> Usage {
+    let mut usage = usage.unwrap_or_default();
+    if usage.timings.is_none() {
+        usage.timings = Some(elapsed.timings(usage.completion_tokens));
+    }
+    usage
+}
 
 /// A tool call whose argument fragments are still arriving.
 #[derive(Debug)]
@@ -26,8 +73,9 @@ struct PendingCall {
 /// Text and thinking deltas become `done:false` lines as they arrive. Tool calls are
 /// buffered from `ToolCallStart` to `ToolCallEnd` and sent whole (Ollama clients expect
 /// `arguments` as an object). `Done` writes the last line, `done:true` with the counts
-/// and durations of the most recent `Usage`. After `Done`, or after an error line, the
-/// encoder writes nothing more.
+/// and durations of the most recent `Usage` (durations the upstream did not report come
+/// from [`OllamaStreamEncoder::set_elapsed`], when the caller gave them). After `Done`, or
+/// after an error line, the encoder writes nothing more.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -47,6 +95,8 @@ pub struct OllamaStreamEncoder {
     prefix: Vec<u8>,
     calls: Vec<PendingCall>,
     usage: Option<Usage>,
+    /// The gateway's measurements, for durations the upstream did not report.
+    elapsed: Option<Elapsed>,
     done: bool,
 }
 
@@ -67,8 +117,16 @@ impl OllamaStreamEncoder {
             prefix,
             calls: Vec::new(),
             usage: None,
+            elapsed: None,
             done: false,
         }
+    }
+
+    /// How long the request took so far, as the caller measured it: the final line's
+    /// durations when the upstream reported none ([`with_timings`]). Given right before
+    /// `Done` is encoded.
+    pub fn set_elapsed(&mut self, elapsed: Elapsed) {
+        self.elapsed = Some(elapsed);
     }
 
     /// Appends the lines for one event to `out` (zero or more complete lines).
@@ -151,7 +209,11 @@ impl OllamaStreamEncoder {
                 out.extend_from_slice(&self.prefix);
                 out.extend_from_slice(b"\"\"},\"done\":true,\"done_reason\":");
                 write_json(out, done_reason(finish_reason));
-                write_counts(out, self.usage.as_ref());
+                let usage = match self.elapsed {
+                    Some(elapsed) => Some(with_timings(self.usage, elapsed)),
+                    None => self.usage,
+                };
+                write_counts(out, usage.as_ref());
                 out.extend_from_slice(b"}\n");
                 self.done = true;
             }
@@ -351,6 +413,107 @@ struct WireFunction<'a> {
     index: Option<u32>,
     name: &'a str,
     arguments: &'a Map<String, Value>,
+}
+
+#[cfg(test)]
+mod duration_tests {
+    //! Durations on the final line when the upstream did not report them.
+
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use switchyard_core::{ChatEvent, FinishReason, Timings, Usage};
+
+    use super::{Elapsed, OllamaStreamEncoder, with_timings};
+
+    fn last_line(usage: Option<Usage>, elapsed: Option<Elapsed>) -> Value {
+        let mut enc = OllamaStreamEncoder::new("m", "2025-01-01T00:00:00Z");
+        let mut out = Vec::new();
+        enc.encode(&ChatEvent::text("Hi"), &mut out);
+        if let Some(usage) = usage {
+            enc.encode(&ChatEvent::Usage(usage), &mut out);
+        }
+        if let Some(elapsed) = elapsed {
+            enc.set_elapsed(elapsed);
+        }
+        enc.encode(&ChatEvent::done(FinishReason::Stop), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    }
+
+    fn counts(prompt: u32, completion: u32, timings: Option<Timings>) -> Usage {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            timings,
+            ..Usage::default()
+        }
+    }
+
+    const ELAPSED: Elapsed = Elapsed {
+        to_first_token: Duration::from_millis(120),
+        to_end: Duration::from_millis(500),
+    };
+
+    #[test]
+    fn an_upstream_without_durations_gets_the_measured_ones() {
+        let line = last_line(Some(counts(18, 12, None)), Some(ELAPSED));
+        assert_eq!(line["eval_count"], 12, "{line}");
+        assert_eq!(line["total_duration"], 500_000_000_u64, "{line}");
+        assert_eq!(line["prompt_eval_duration"], 120_000_000_u64, "{line}");
+        assert_eq!(line["eval_duration"], 380_000_000_u64, "{line}");
+        assert_eq!(line["load_duration"], 0, "{line}");
+    }
+
+    #[test]
+    fn an_answer_without_usage_still_gets_its_durations() {
+        let line = last_line(None, Some(ELAPSED));
+        assert_eq!(line["eval_count"], 0, "{line}");
+        assert_eq!(line["total_duration"], 500_000_000_u64, "{line}");
+    }
+
+    #[test]
+    fn the_durations_an_ollama_upstream_reported_pass_through() {
+        let reported = Timings {
+            total_ns: 7,
+            load_ns: 3,
+            prompt_eval_ns: 2,
+            eval_ns: 1,
+        };
+        let line = last_line(Some(counts(18, 12, Some(reported))), Some(ELAPSED));
+        assert_eq!(line["total_duration"], 7, "{line}");
+        assert_eq!(line["load_duration"], 3, "{line}");
+        assert_eq!(line["prompt_eval_duration"], 2, "{line}");
+        assert_eq!(line["eval_duration"], 1, "{line}");
+    }
+
+    #[test]
+    fn tokens_in_no_measurable_time_take_one_nanosecond() {
+        let instant = Elapsed {
+            to_first_token: Duration::from_millis(5),
+            to_end: Duration::from_millis(5),
+        };
+        let t = with_timings(Some(counts(1, 3, None)), instant)
+            .timings
+            .unwrap();
+        assert_eq!(t.eval_ns, 1);
+        let t = with_timings(Some(counts(1, 0, None)), instant)
+            .timings
+            .unwrap();
+        assert_eq!(t.eval_ns, 0);
+        // A clock read out of order never makes the end come before the first token.
+        let reversed = Elapsed {
+            to_first_token: Duration::from_millis(9),
+            to_end: Duration::from_millis(4),
+        };
+        let t = with_timings(Some(counts(1, 3, None)), reversed)
+            .timings
+            .unwrap();
+        assert_eq!(
+            (t.total_ns, t.prompt_eval_ns, t.eval_ns),
+            (9_000_000, 9_000_000, 1)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@
 //! range is taken (`1e3` too), anything else (negative in an unsigned field, fractional,
 //! infinite, too large) is refused as an invalid value. Everything else passes through, and
 //! the adapter wraps every nested value, so it holds for each integer field of the file.
+//!
+//! json5 also hands an array to a struct's visitor, which serde's derive then reads
+//! positionally (`retry: [3]` as `{ max_attempts: 3 }`), so the meaning would depend on the
+//! order of the fields in the source. Here a struct must be written as an object: an array
+//! where a struct is expected is refused as an invalid type (arrays stay fine where the
+//! field is a list).
 
 use std::fmt;
 
@@ -13,21 +19,42 @@ use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 /// Wraps a deserializer (and, through it, every value inside).
 pub(crate) struct Strict<D>(pub(crate) D);
 
-/// Wraps a visitor; `int` marks one that asked for an integer.
+/// Wraps a visitor; `int` marks one that asked for an integer, `object` one that asked
+/// for a struct (written only as an object with named keys).
 struct StrictVisitor<V> {
     inner: V,
     int: bool,
+    object: bool,
 }
 
 impl<V> StrictVisitor<V> {
     fn any(inner: V) -> Self {
-        Self { inner, int: false }
+        Self {
+            inner,
+            int: false,
+            object: false,
+        }
     }
 
     fn int(inner: V) -> Self {
-        Self { inner, int: true }
+        Self {
+            inner,
+            int: true,
+            object: false,
+        }
+    }
+
+    fn object(inner: V) -> Self {
+        Self {
+            inner,
+            int: false,
+            object: true,
+        }
     }
 }
+
+/// What a struct written as an array is told it should be.
+const OBJECT_EXPECTED: &str = "an object with named keys";
 
 struct StrictSeed<S>(S);
 struct StrictSeq<A>(A);
@@ -134,7 +161,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         self.0
-            .deserialize_struct(name, fields, StrictVisitor::any(visitor))
+            .deserialize_struct(name, fields, StrictVisitor::object(visitor))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -244,6 +271,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for StrictVisitor<V> {
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        if self.object {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Seq,
+                &OBJECT_EXPECTED,
+            ));
+        }
         self.inner.visit_seq(StrictSeq(seq))
     }
 
@@ -332,6 +365,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for StrictVariant<A>
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, A::Error> {
-        self.0.struct_variant(fields, StrictVisitor::any(visitor))
+        self.0
+            .struct_variant(fields, StrictVisitor::object(visitor))
     }
 }
