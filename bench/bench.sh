@@ -131,6 +131,10 @@ floor_run() {
   esac
   F_RPS=$RPS; F_P99=$P99; F_CPU=$CPU_US
 }
+# CPU time the hypervisor gave to other guests (steal) during the rows: the main source of
+# noise between runs on a shared host. Prints "steal total" in clock ticks, all CPUs.
+steal_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+read -r steal0 total0 < <(steal_ticks)
 for m in "${modes[@]}"; do
   IFS='|' read -r stream mode suffix <<<"$m"
   for p in "${paths[@]}"; do
@@ -152,6 +156,8 @@ for m in "${modes[@]}"; do
   done
 done
 hwm=$(status_kb "$gw" VmHWM)
+read -r steal1 total1 < <(steal_ticks)
+steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { if (t > 0) printf "%.1f", 100 * s / t; else print "?" }')
 # The default plain mode against nginx proxying the streamed exchange it makes upstream.
 exchange_rows=()
 for p in "${paths[@]}"; do
@@ -185,6 +191,7 @@ fi
   echo
   machine
   echo "- load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) when the run ended; the machine is shared, so only ratios from one run mean anything"
+  echo "- steal: ${steal_pct}% of the CPU time during the rows went to the host's other guests (a run with more than a few percent is noisy)"
   echo
   echo "## Commands"
   echo
