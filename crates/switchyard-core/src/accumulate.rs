@@ -111,7 +111,7 @@ impl ToolCallAccumulator {
         calls
             .into_iter()
             .map(|c| {
-                let arguments = parse_arguments(&c.arguments).ok_or_else(|| {
+                let parsed = parse_arguments_text(&c.arguments).ok_or_else(|| {
                     let mut shown: String = c.arguments.chars().take(200).collect();
                     if shown.len() < c.arguments.len() {
                         shown.push('…');
@@ -121,10 +121,12 @@ impl ToolCallAccumulator {
                         c.name, c.id
                     ))
                 })?;
+                let (arguments, raw_arguments) = parsed;
                 Ok(ToolCall {
                     id: c.id,
                     name: c.name,
                     arguments,
+                    raw_arguments,
                 })
             })
             .collect()
@@ -146,6 +148,32 @@ pub fn parse_arguments(text: &str) -> Option<Map<String, Value>> {
         },
         _ => None,
     }
+}
+
+/// Arguments read from text: the object, and the text when the object would not write it
+/// back ([`ToolCall::raw_arguments`]).
+pub type ParsedArguments = (Map<String, Value>, Option<Box<str>>);
+
+/// [`parse_arguments`], also giving the text the object was read from when writing the
+/// map again would not reproduce it (other spacing, an integer beyond 64 bits read as an
+/// `f64`): that text is what [`ToolCall::raw_arguments`] keeps. For a JSON string holding
+/// an object, the text is the string's content.
+pub fn parse_arguments_text(text: &str) -> Option<ParsedArguments> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Some((Map::new(), None));
+    }
+    let (map, written) = match serde_json::from_str::<Value>(trimmed).ok()? {
+        Value::Object(map) => (map, std::borrow::Cow::Borrowed(trimmed)),
+        Value::String(inner) => match serde_json::from_str::<Value>(&inner).ok()? {
+            Value::Object(map) => (map, std::borrow::Cow::Owned(inner.trim().to_owned())),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let same = serde_json::to_string(&map).is_ok_and(|again| again == written);
+    let raw = (!same).then(|| written.into_owned().into_boxed_str());
+    Some((map, raw))
 }
 
 /// A whole (non-streamed) chat answer.
@@ -286,7 +314,7 @@ impl ChatResponse {
             });
             events.push(ChatEvent::ToolCallArgs {
                 index,
-                fragment: Value::Object(call.arguments.clone()).to_string(),
+                fragment: call.arguments_json().into_owned(),
             });
             events.push(ChatEvent::ToolCallEnd { index });
         }
@@ -756,6 +784,78 @@ mod thinking_block_tests {
         assert_eq!(
             r.to_events()[..2],
             [ChatEvent::text("Hi"), ChatEvent::thinking("Then this.")]
+        );
+    }
+}
+
+#[cfg(test)]
+mod raw_arguments_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn finish(fragments: &[&str]) -> ToolCall {
+        let mut acc = ToolCallAccumulator::default();
+        acc.push(&ChatEvent::ToolCallStart {
+            index: 0,
+            id: "call_1".into(),
+            name: "f".into(),
+        })
+        .unwrap();
+        for f in fragments {
+            acc.push(&ChatEvent::ToolCallArgs {
+                index: 0,
+                fragment: (*f).to_owned(),
+            })
+            .unwrap();
+        }
+        acc.finish().unwrap().remove(0)
+    }
+
+    #[test]
+    fn text_the_map_would_rewrite_is_kept_and_written_back() {
+        let written = r#"{"order_id":98765432109876543210987,"unit":"c"}"#;
+        let call = finish(&[&written[..20], &written[20..]]);
+        assert_eq!(call.raw_arguments.as_deref(), Some(written));
+        assert_eq!(call.arguments["unit"], "c");
+        assert_eq!(call.arguments_json(), written);
+        assert_eq!(
+            serde_json::to_string(&call.arguments_object()).unwrap(),
+            written
+        );
+        // A replay carries the same text, so folding it again gives the same call.
+        let resp = ChatResponse {
+            content: String::new(),
+            thinking: None,
+            tool_calls: vec![call.clone()],
+            finish_reason: FinishReason::ToolCalls,
+            usage: None,
+            extras: MessageExtras::default(),
+        };
+        let mut b = ResponseBuilder::default();
+        for e in resp.to_events() {
+            b.push(e).unwrap();
+        }
+        assert_eq!(b.finish().unwrap().tool_calls, vec![call]);
+    }
+
+    #[test]
+    fn text_the_map_writes_back_unchanged_is_not_kept_twice() {
+        let call = finish(&[r#"{"b":1,"a":"x"}"#]);
+        assert_eq!(call.raw_arguments, None);
+        // Keys keep the model's order (serde_json's `preserve_order`).
+        assert_eq!(call.arguments_json(), r#"{"b":1,"a":"x"}"#);
+        assert_eq!(finish(&[""]).raw_arguments, None);
+        // Other spacing is kept; a double-encoded object keeps the inner text.
+        assert_eq!(
+            finish(&[r#" {"a": 1} "#]).raw_arguments.as_deref(),
+            Some(r#"{"a": 1}"#)
+        );
+        assert_eq!(
+            finish(&[r#""{\"n\":98765432109876543210987}""#])
+                .raw_arguments
+                .as_deref(),
+            Some(r#"{"n":98765432109876543210987}"#)
         );
     }
 }

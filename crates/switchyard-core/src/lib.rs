@@ -36,8 +36,8 @@ mod reason;
 mod request;
 
 pub use accumulate::{
-    ChatResponse, MAX_OPAQUE_EVENTS, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ResponseBuilder,
-    ToolCallAccumulator, parse_arguments,
+    ChatResponse, MAX_OPAQUE_EVENTS, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ParsedArguments,
+    ResponseBuilder, ToolCallAccumulator, parse_arguments, parse_arguments_text,
 };
 pub use classify::{
     ErrorBody, classify_http_answer, classify_http_error, classify_stream_error, parse_retry_after,
@@ -53,8 +53,8 @@ pub use passthrough::{FramesMeta, MAX_PENDING_FRAME_BYTES, RawFrames, ResponsesE
 pub use provider::{ChatStream, Provider, collect_response, unsupported};
 pub use reason::ReasonCode;
 pub use request::{
-    ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, MessageExtras, RequestMeta,
-    ResponseFormat, Role, SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec,
+    ApiFamily, ArgumentsObject, ChatRequest, ContentPart, Image, KeepAlive, Message, MessageExtras,
+    RequestMeta, ResponseFormat, Role, SamplingOptions, Think, ToolCall, ToolChoice, ToolSpec,
 };
 
 /// Generates a tool-call id in OpenAI's style (`call_` and 24 alphanumerics) from a seed

@@ -377,6 +377,83 @@ pub struct ToolCall {
     /// The arguments: always a JSON object.
     #[serde(default)]
     pub arguments: Map<String, Value>,
+    /// The arguments as the model wrote them (the JSON text of an object), kept when
+    /// writing [`arguments`](Self::arguments) again would not give the same text: other
+    /// spacing, or a number a `Value` cannot hold exactly (an integer beyond 64 bits
+    /// becomes an `f64`). Encoders send this text when present, so a client or an
+    /// upstream reads the numbers the model wrote. `None` when the text is what
+    /// `arguments` serialises to, or the call was not made from text. Code that changes
+    /// `arguments` must clear it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_arguments: Option<Box<str>>,
+}
+
+impl ToolCall {
+    /// A call with these arguments (and no written text apart from them).
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: Map<String, Value>,
+    ) -> Self {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+            raw_arguments: None,
+        }
+    }
+
+    /// The arguments as JSON text: as the model wrote them when known, else `arguments`
+    /// serialised.
+    pub fn arguments_json(&self) -> std::borrow::Cow<'_, str> {
+        match &self.raw_arguments {
+            Some(raw) => std::borrow::Cow::Borrowed(raw),
+            None => std::borrow::Cow::Owned(
+                serde_json::to_string(&self.arguments).unwrap_or_else(|_| "{}".to_owned()),
+            ),
+        }
+    }
+
+    /// The arguments for a wire format that carries them as a JSON object (Ollama's
+    /// `arguments`, Anthropic's `input`): serialises (with serde_json) as the written
+    /// text when known, else as `arguments`.
+    pub fn arguments_object(&self) -> ArgumentsObject<'_> {
+        ArgumentsObject::new(&self.arguments, self.raw_arguments.as_deref())
+    }
+}
+
+/// Tool-call arguments serialised as a JSON object: the text the model wrote when it is
+/// known (see [`ToolCall::raw_arguments`]), else the map. Meant for serde_json serializers
+/// only (the written text goes out through [`RawValue`](serde_json::value::RawValue)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArgumentsObject<'a> {
+    arguments: &'a Map<String, Value>,
+    raw: Option<&'a str>,
+}
+
+impl<'a> ArgumentsObject<'a> {
+    /// `arguments`, written as `raw` when that is given (it must be the JSON text of the
+    /// same object; text that is not JSON is ignored and the map written).
+    pub fn new(arguments: &'a Map<String, Value>, raw: Option<&'a str>) -> Self {
+        ArgumentsObject { arguments, raw }
+    }
+}
+
+impl<'a> From<&'a Map<String, Value>> for ArgumentsObject<'a> {
+    fn from(arguments: &'a Map<String, Value>) -> Self {
+        ArgumentsObject::new(arguments, None)
+    }
+}
+
+impl Serialize for ArgumentsObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(raw) = self.raw
+            && let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(raw)
+        {
+            return raw.serialize(serializer);
+        }
+        self.arguments.serialize(serializer)
+    }
 }
 
 /// A tool the model may call.

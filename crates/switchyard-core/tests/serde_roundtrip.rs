@@ -43,6 +43,7 @@ fn full_request() -> ChatRequest {
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
+                    raw_arguments: None,
                 }],
                 tool_call_id: None,
                 tool_name: None,
@@ -328,7 +329,7 @@ proptest! {
     /// A response survives to_events + fold unchanged.
     #[test]
     fn response_events_fold_back(content in ".{0,40}", thinking in proptest::option::of(".{0,20}"), n in 0usize..3) {
-        let tool_calls: Vec<ToolCall> = (0..n).map(|i| ToolCall { id: format!("call_{i}"), name: format!("t{i}"), arguments: json!({"i": i}).as_object().cloned().unwrap() }).collect();
+        let tool_calls: Vec<ToolCall> = (0..n).map(|i| ToolCall { id: format!("call_{i}"), name: format!("t{i}"), arguments: json!({"i": i}).as_object().cloned().unwrap(), raw_arguments: None }).collect();
         let finish_reason = if n > 0 { FinishReason::ToolCalls } else { FinishReason::Length };
         let r = ChatResponse { content, thinking, tool_calls, finish_reason, usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, ..Usage::default() }), extras: Default::default() };
         let mut b = ResponseBuilder::default();

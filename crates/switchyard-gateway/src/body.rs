@@ -27,11 +27,8 @@ use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::{Elapsed, OllamaStreamEncoder};
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
-use crate::api::Api;
-use crate::chat::overhead;
 use crate::gateway::Shared;
 use crate::responses::ResponsesSink;
-use crate::telemetry::record_overhead;
 
 /// Output gathered in one poll before it is handed to hyper even if more events are ready.
 pub(crate) const FLUSH_BYTES: usize = 32 * 1024;
@@ -240,7 +237,8 @@ pub(crate) struct ChatBody {
     /// Starts empty like `scratch`.
     out: BytesMut,
     account: TokenAccount,
-    api: Api,
+    /// When the request arrived (Ollama's durations; the overhead metric is recorded with
+    /// the headers, `chat::routing_headers`).
     started: Instant,
     /// When the upstream's first event was in hand (the routed stream is handed over with
     /// it): the end of Ollama's `prompt_eval_duration`.
@@ -251,7 +249,6 @@ pub(crate) struct ChatBody {
     /// Reads the upstream's rest after the final event (its grace starts when the upstream
     /// first has nothing ready).
     drain: Drain,
-    overhead_recorded: bool,
     /// The caller may see upstream details in an error event (see `detail`).
     detailed: bool,
     /// Work to finish before the bytes in `scratch` go out.
@@ -265,7 +262,6 @@ impl ChatBody {
         routed: RoutedStream,
         encoder: StreamEncoder,
         account: TokenAccount,
-        api: Api,
         started: Instant,
         router: Arc<Router>,
     ) -> Self {
@@ -275,13 +271,11 @@ impl ChatBody {
             scratch: Vec::new(),
             out: BytesMut::new(),
             account,
-            api,
             started,
             first_token: Instant::now(),
             finished: false,
             routed_ended: false,
             drain: Drain::new(MAX_DRAIN_ITEMS),
-            overhead_recorded: false,
             detailed: crate::detail::detailed(),
             hold: None,
             _router: router,
@@ -290,14 +284,6 @@ impl ChatBody {
 
     fn finish(&mut self) {
         self.finished = true;
-        self.record_overhead();
-    }
-
-    fn record_overhead(&mut self) {
-        if !self.overhead_recorded {
-            self.overhead_recorded = true;
-            record_overhead(self.api, overhead(self.started, &self.routed));
-        }
     }
 }
 
@@ -430,6 +416,5 @@ impl Drop for ChatBody {
         // Before the upstream request is cancelled (the fields' drop): an answer left
         // before its usage is charged its estimate.
         self.account.settle_detached();
-        self.record_overhead();
     }
 }

@@ -35,12 +35,14 @@ pub const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchyard-targ
 /// Response header: why that target served (`primary`, `fallback_after_<code>`, ...).
 pub const ROUTE_REASON_HEADER: HeaderName = HeaderName::from_static("x-switchyard-route-reason");
 /// Response header: milliseconds the gateway itself spent before the headers went out
-/// (time since the request arrived minus time spent waiting on upstreams).
+/// (time since the request arrived minus time spent waiting on upstreams); the same figure
+/// is recorded in `switchyard_gateway_overhead_seconds`.
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-switchyard-overhead-ms");
 /// Request header: the task the request is for (`summary`), matched by routes' task rules.
 pub const TASK_HEADER: HeaderName = HeaderName::from_static("x-switchyard-task");
 /// Response header: how many upstream requests were made for the answer (every target
-/// tried, its retries and the serving one included).
+/// tried, its retries and the serving one included; a target whose own queue refused the
+/// request sent none and is not counted).
 pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
 /// The largest non-streamed answer the gateway assembles (text, reasoning and tool
@@ -139,7 +141,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         let mut response = crate::api::routed_response(Body::empty());
         answer.routing_headers(response.headers_mut(), &routed);
         let encoder = answer.stream_encoder();
-        let body = ChatBody::new(routed, encoder, account, api, started, router);
+        let body = ChatBody::new(routed, encoder, account, started, router);
         *response.body_mut() = Body::from_stream(body);
         let headers = response.headers_mut();
         match api {
@@ -302,18 +304,32 @@ impl Answer {
         let mut response = crate::api::routed_response(Body::from(body));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
         self.routing_headers(response.headers_mut(), &routed);
-        record_overhead(api, overhead(self.started, &routed));
         Ok(response)
     }
 
     fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
-        routing_headers(headers, routed, self.started);
+        routing_headers(headers, routed, self.started, self.api);
     }
 }
 
 /// The headers naming the target that served, why, the attempts, the overhead and the
-/// targets skipped.
-pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, started: Instant) {
+/// targets skipped; called once per routed answer, just before its headers go out (for a
+/// streamed answer, before its body starts).
+///
+/// The overhead (the gateway's own time before the headers went out: time since
+/// `started` minus the upstream wait) is also recorded here in
+/// `switchyard_gateway_overhead_seconds{api}`, so the header and the metric are the same
+/// figure for whole and streamed answers alike. A stream's later time (the upstream
+/// producing, the client reading) is not gateway overhead; the per-chunk cost of a stream
+/// is what `cargo xtask bench` measures as CPU per chunk.
+pub(crate) fn routing_headers(
+    headers: &mut HeaderMap,
+    routed: &RoutedStream,
+    started: Instant,
+    api: Api,
+) {
+    let overhead = overhead(started, routed);
+    record_overhead(api, overhead);
     if let Some(v) = target_header(routed.served_by()) {
         headers.insert(TARGET_HEADER, v);
     }
@@ -321,10 +337,10 @@ pub(crate) fn routing_headers(headers: &mut HeaderMap, routed: &RoutedStream, st
         ROUTE_REASON_HEADER,
         HeaderValue::from_static(routed.reason().as_str()),
     );
-    headers.insert(OVERHEAD_HEADER, millis_header(overhead(started, routed)));
+    headers.insert(OVERHEAD_HEADER, millis_header(overhead));
     headers.insert(
         ATTEMPTS_HEADER,
-        HeaderValue::from(routed.attempts().len() + 1),
+        HeaderValue::from(routed.upstream_requests()),
     );
     if let Some(v) = crate::skipped::skipped_header(routed.skipped()) {
         headers.insert(crate::skipped::SKIPPED_HEADER, v);

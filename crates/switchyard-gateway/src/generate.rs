@@ -95,16 +95,16 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         started,
         first_token,
     };
-    let mut headers = http::HeaderMap::new();
-    routing_headers(&mut headers, &routed, started);
-    let mut response = if generate.stream {
+    if generate.stream {
+        let mut headers = http::HeaderMap::new();
+        routing_headers(&mut headers, &routed, started, api);
         // Decided here: the body is polled outside the handler's detail scope.
-        answer.streamed(routed, account, crate::detail::detailed())
+        let mut response = answer.streamed(routed, account, crate::detail::detailed());
+        response.headers_mut().extend(headers);
+        Ok(response)
     } else {
-        answer.whole(routed, &account).await?
-    };
-    response.headers_mut().extend(headers);
-    Ok(response)
+        answer.whole(routed, &account).await
+    }
 }
 
 /// The chat request the router plans and checks policy on for `generate`: its model and
@@ -314,6 +314,8 @@ impl Answer {
         }
         let mut response = crate::api::routed_response(Body::from(out));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
+        // After the answer is assembled, as for a whole chat answer.
+        routing_headers(response.headers_mut(), &routed, self.started, self.api);
         Ok(response)
     }
 }

@@ -11,8 +11,12 @@ use tower_http::request_id::RequestId;
 
 use crate::api::Api;
 
-/// Histogram: time the gateway itself added to a chat request (total time minus the time
-/// spent waiting on upstreams), in seconds, by `api`.
+/// Histogram: the gateway's own time before a routed answer's headers went out (time to
+/// the headers minus the time spent waiting on upstreams), in seconds, by `api`: the figure
+/// of `x-switchyard-overhead-ms`, recorded once per answer (chats, Responses, embeddings,
+/// text completion; whole or streamed) when the headers are written. A stream's later time
+/// (upstream, client reading) is not in it; its per-chunk cost is what `cargo xtask bench`
+/// measures as CPU per chunk.
 pub const GATEWAY_OVERHEAD_SECONDS: &str = "switchyard_gateway_overhead_seconds";
 /// Counter: HTTP requests answered, by `api` (`openai`, `ollama`, `ops`) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
@@ -59,7 +63,8 @@ pub(crate) fn count_http_request(api: &'static str, status: StatusCode) {
     }
 }
 
-/// Records the gateway's overhead for one chat request.
+/// Records the gateway's overhead for one routed answer (see [`GATEWAY_OVERHEAD_SECONDS`];
+/// called by `chat::routing_headers` only).
 pub(crate) fn record_overhead(api: Api, overhead: Duration) {
     let slot = match api {
         Api::OpenAi => 0,

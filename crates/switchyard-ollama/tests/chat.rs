@@ -73,6 +73,7 @@ async fn the_request_carries_tools_format_options_think_keep_alive_images_and_ex
                 id: "call_1".into(),
                 name: "get_weather".into(),
                 arguments: json!({"city": "Tokyo"}).as_object().unwrap().clone(),
+                raw_arguments: None,
             }],
             thinking: Some("let me look".into()),
             ..Message::assistant("")

@@ -198,7 +198,7 @@ impl OpenAiClient {
         let grain = DeltaGrain::for_client(request.stream);
         let decoder = RecoveringDecoder::new(
             OpenAiStreamDecoder::new().with_grain(grain),
-            self.recovery_for(request),
+            self.recovery_for(request, model),
         );
         match &self.inner.direct {
             Some(direct) => {
@@ -226,7 +226,7 @@ impl OpenAiClient {
         let body = self.encode(request, model, false)?;
         let timeouts = &self.inner.config.client.timeouts;
         let decode = switchyard_stream::openai::decode_response;
-        let recovery = self.recovery_for(request);
+        let recovery = self.recovery_for(request, model);
         match &self.inner.direct {
             Some(direct) => {
                 switchyard_http::complete_direct(
@@ -272,17 +272,14 @@ impl OpenAiClient {
         Ok(body)
     }
 
-    /// Recovery of calls written as text: configured for the model, tools offered, and
-    /// calls allowed (`tool_choice: none` forbids them, so text that looks like one stays
-    /// text).
-    fn recovery_for(&self, request: &ChatRequest) -> Option<TextToolCallRecovery> {
+    /// Recovery of calls written as text: configured for the upstream model id `model` (the
+    /// id this client sends, which the planner also checks, not the client's `request.model`,
+    /// which may be a route alias), tools offered, and calls allowed (`tool_choice: none`
+    /// forbids them, so text that looks like one stays text).
+    fn recovery_for(&self, request: &ChatRequest, model: &str) -> Option<TextToolCallRecovery> {
         let applies = !request.tools.is_empty()
             && !matches!(request.tool_choice, Some(ToolChoice::None))
-            && self
-                .inner
-                .config
-                .text_tool_recovery
-                .applies_to(&request.model);
+            && self.inner.config.text_tool_recovery.applies_to(model);
         applies.then(|| TextToolCallRecovery::new(request.tool_names()))
     }
 

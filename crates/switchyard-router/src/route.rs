@@ -303,6 +303,9 @@ struct Progress {
     /// upstream wait.
     catalog_wait: Duration,
     failed: Vec<Attempt>,
+    /// How many of `failed` a target's queue refused (full, timed out, closed): no request
+    /// went upstream for them.
+    refused: usize,
     skipped: Vec<SkippedTarget>,
     decided: bool,
     /// The tools the request offered, for the serving stream's check of tool calls.
@@ -332,6 +335,7 @@ impl Progress {
             exec_start: Instant::now(),
             catalog_wait: start.catalog_wait,
             failed: Vec::new(),
+            refused: 0,
             skipped,
             decided: false,
             offered: crate::unknown_calls::OfferedTools::of(request),
@@ -559,7 +563,9 @@ impl Target<'_> {
             Ok(p) => p,
             Err(e) => {
                 let took = queue_start.elapsed();
+                // Kept in the record like any failure, but nothing was sent upstream.
                 progress.failed.push(failed_attempt(planned, &e, took));
+                progress.refused += 1;
                 return Tried::Failed(e);
             }
         };
@@ -677,6 +683,7 @@ impl Target<'_> {
             permit: won.permit,
             stream: won.stream,
             first: won.first,
+            upstream_requests: progress.failed.len().saturating_sub(progress.refused) + 1,
             failed_attempts: std::mem::take(&mut progress.failed),
             record,
             price,

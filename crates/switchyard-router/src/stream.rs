@@ -26,6 +26,9 @@ pub(crate) struct Served {
     pub(crate) stream: ChatStream,
     pub(crate) first: ChatEvent,
     pub(crate) failed_attempts: Vec<Attempt>,
+    /// Requests sent upstream for the answer, the serving one included (a target's queue
+    /// refusing the request sent none).
+    pub(crate) upstream_requests: usize,
     pub(crate) record: DecisionRecord,
     pub(crate) price: Option<Price>,
     pub(crate) started: Instant,
@@ -89,6 +92,7 @@ pub struct RoutedStream {
     privacy: PrivacyClass,
     request_id: String,
     attempts: Vec<Attempt>,
+    upstream_requests: usize,
     skipped: Vec<SkippedTarget>,
     upstream_wait: Duration,
     pending_since: Option<Instant>,
@@ -131,6 +135,7 @@ impl RoutedStream {
             privacy: s.record.privacy,
             request_id: s.record.request_id.clone(),
             attempts: s.failed_attempts,
+            upstream_requests: s.upstream_requests,
             skipped: s.record.skipped.clone(),
             upstream_wait: s.upstream_wait,
             pending_since: None,
@@ -206,9 +211,17 @@ impl RoutedStream {
         &self.request_id
     }
 
-    /// The attempts that failed before this target served.
+    /// The attempts that failed before this target served (refusals by a target's own
+    /// queue included: see [`RoutedStream::upstream_requests`]).
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
+    }
+
+    /// The requests sent upstream for this answer: every target tried, its retries and the
+    /// serving one. A target whose queue refused the request (`queue_full`, a queue
+    /// timeout) sent none, so it is not counted, though it stays in [`Self::attempts`].
+    pub fn upstream_requests(&self) -> usize {
+        self.upstream_requests
     }
 
     /// The targets the plan left out or never reached, with their reason codes (also in

@@ -19,6 +19,7 @@ fn answer(finish_reason: FinishReason, calls: usize, usage: Usage) -> ChatRespon
                 id: format!("call_{i}"),
                 name: "search".to_owned(),
                 arguments: Map::from_iter([("q".to_owned(), json!("weather"))]),
+                raw_arguments: None,
             })
             .collect(),
         finish_reason,

@@ -445,6 +445,7 @@ fn sample_response() -> ChatResponse {
             id: "call_1".into(),
             name: "get_weather".into(),
             arguments,
+            raw_arguments: None,
         }],
         finish_reason: FinishReason::ToolCalls,
         usage: Some(Usage {

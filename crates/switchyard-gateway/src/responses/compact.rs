@@ -21,7 +21,6 @@ use crate::api::ApiError;
 use crate::body::TokenAccount;
 use crate::chat;
 use crate::gateway::Shared;
-use crate::telemetry::record_overhead;
 
 /// What the model is asked at the end of the conversation.
 const COMPACT_PROMPT: &str = "Summarize the conversation so far so that it can be continued \
@@ -85,7 +84,6 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         "usage": response["usage"],
     });
     let mut answer = items::json(&object);
-    chat::routing_headers(answer.headers_mut(), &routed, p.started);
-    record_overhead(API, chat::overhead(p.started, &routed));
+    chat::routing_headers(answer.headers_mut(), &routed, p.started, API);
     Ok(answer)
 }

@@ -55,7 +55,6 @@ use crate::auth::Caller;
 use crate::body::{ChatBody, MAX_DRAIN_ITEMS, StreamEncoder, TokenAccount};
 use crate::chat;
 use crate::gateway::Shared;
-use crate::telemetry::record_overhead;
 use crate::time;
 
 /// Errors are answered in OpenAI's shape.
@@ -265,9 +264,9 @@ fn streamed(
     router: Arc<Router>,
 ) -> Response {
     let mut response = crate::api::routed_response(Body::empty());
-    chat::routing_headers(response.headers_mut(), &routed, started);
+    chat::routing_headers(response.headers_mut(), &routed, started, API);
     let encoder = StreamEncoder::Responses(Box::new(sink));
-    let body = ChatBody::new(routed, encoder, account, API, started, router);
+    let body = ChatBody::new(routed, encoder, account, started, router);
     *response.body_mut() = Body::from_stream(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -295,8 +294,7 @@ async fn whole(
         Some(body) => items::json_bytes(body),
         None => items::json(final_response(&sink)?),
     };
-    chat::routing_headers(answer.headers_mut(), &routed, started);
-    record_overhead(API, chat::overhead(started, &routed));
+    chat::routing_headers(answer.headers_mut(), &routed, started, API);
     Ok(answer)
 }
 
@@ -322,8 +320,7 @@ async fn passed_through(
             }
             let mut answer = Response::new(Body::from(body));
             answer.headers_mut().insert(CONTENT_TYPE, JSON);
-            chat::routing_headers(answer.headers_mut(), &routed, started);
-            record_overhead(API, chat::overhead(started, &routed));
+            chat::routing_headers(answer.headers_mut(), &routed, started, API);
             return Ok(answer);
         }
     }

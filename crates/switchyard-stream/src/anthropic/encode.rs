@@ -152,7 +152,7 @@ impl AnthropicStreamEncoder {
                     &Block::ToolUse {
                         id,
                         name,
-                        input: &empty,
+                        input: (&empty).into(),
                     },
                 );
                 self.open_calls.push((*index, block));
@@ -473,7 +473,7 @@ pub fn encode_response(resp: &ChatResponse, model: &str, message_id: &str, out: 
         content.push(Block::ToolUse {
             id: &call.id,
             name: &call.name,
-            input: &call.arguments,
+            input: call.arguments_object(),
         });
     }
     let (stop_reason, stop_sequence) = stop_reason(
@@ -641,7 +641,7 @@ enum Block<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: &'a serde_json::Map<String, serde_json::Value>,
+        input: switchyard_core::ArgumentsObject<'a>,
     },
 }
 
@@ -825,7 +825,7 @@ mod whole_message_tests {
                     0 => Block::Text { text: a },
                     1 => Block::Thinking { thinking: a, signature: b },
                     2 => Block::RedactedThinking { data: a },
-                    _ => Block::ToolUse { id: a, name: b, input: &input },
+                    _ => Block::ToolUse { id: a, name: b, input: (&input).into() },
                 })
                 .collect();
             let msg = WholeMessage {

@@ -377,11 +377,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
                         ));
                     }
                 };
-                msg.tool_calls.push(ToolCall {
-                    id,
-                    name,
-                    arguments,
-                });
+                msg.tool_calls.push(ToolCall::new(id, name, arguments));
             }
             WireBlock::ToolResult {
                 tool_use_id,

@@ -67,7 +67,7 @@ enum OutBlock<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: &'a serde_json::Map<String, Value>,
+        input: switchyard_core::ArgumentsObject<'a>,
     },
     ToolResult {
         tool_use_id: &'a str,
@@ -345,7 +345,7 @@ fn encode_message(
                 blocks.push(OutBlock::ToolUse {
                     id: &c.id,
                     name: &c.name,
-                    input: &c.arguments,
+                    input: c.arguments_object(),
                 });
             }
             Ok(("assistant", blocks))

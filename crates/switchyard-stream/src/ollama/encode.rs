@@ -5,10 +5,9 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 use switchyard_core::{
     ChatEvent, ChatResponse, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS, ProviderError,
-    Timings, Usage, parse_arguments,
+    Timings, Usage, parse_arguments_text,
 };
 
 use crate::json_util::{is_empty_delta, write_json, write_json_str};
@@ -237,7 +236,7 @@ impl OllamaStreamEncoder {
     }
 
     fn emit_call(&mut self, call: &PendingCall, out: &mut Vec<u8>) {
-        let Some(arguments) = parse_arguments(&call.arguments) else {
+        let Some((arguments, raw)) = parse_arguments_text(&call.arguments) else {
             let mut shown: String = call.arguments.chars().take(200).collect();
             if shown.len() < call.arguments.len() {
                 shown.push('…');
@@ -258,7 +257,7 @@ impl OllamaStreamEncoder {
                 function: WireFunction {
                     index: Some(call.index),
                     name: &call.name,
-                    arguments: &arguments,
+                    arguments: switchyard_core::ArgumentsObject::new(&arguments, raw.as_deref()),
                 },
             },
         );
@@ -306,7 +305,7 @@ pub fn encode_response(resp: &ChatResponse, model: &str, created_at: &str, out: 
                     function: WireFunction {
                         index: Some(u32::try_from(i).unwrap_or(u32::MAX)),
                         name: &c.name,
-                        arguments: &c.arguments,
+                        arguments: c.arguments_object(),
                     },
                 },
             );
@@ -412,7 +411,7 @@ struct WireFunction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<u32>,
     name: &'a str,
-    arguments: &'a Map<String, Value>,
+    arguments: switchyard_core::ArgumentsObject<'a>,
 }
 
 #[cfg(test)]
@@ -561,7 +560,7 @@ mod whole_answer_tests {
                 function: WireFunction {
                     index: Some(u32::try_from(i).unwrap()),
                     name: &c.name,
-                    arguments: &c.arguments,
+                    arguments: c.arguments_object(),
                 },
             })
             .collect();
@@ -609,6 +608,7 @@ mod whole_answer_tests {
                         id,
                         name,
                         arguments: [("a".to_owned(), serde_json::Value::String(arg))].into_iter().collect(),
+                        raw_arguments: None,
                     })
                     .collect(),
                 finish_reason: reason,

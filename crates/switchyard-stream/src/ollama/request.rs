@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, ResponseFormat, Role,
-    SamplingOptions, Think, ToolCall, ToolChoice, parse_arguments, tool_call_id,
+    SamplingOptions, Think, ToolCall, ToolChoice, parse_arguments_text, tool_call_id,
 };
 
 use crate::request_error::{
@@ -188,10 +188,10 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
     }
     let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
     for (j, call) in m.tool_calls.into_iter().enumerate() {
-        let arguments = match call.function.arguments {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(Value::String(text)) => parse_arguments(&text).ok_or_else(|| {
+        let (arguments, raw_arguments) = match call.function.arguments {
+            None | Some(Value::Null) => (Map::new(), None),
+            Some(Value::Object(map)) => (map, None),
+            Some(Value::String(text)) => parse_arguments_text(&text).ok_or_else(|| {
                 RequestError::field(
                     format!("messages[{i}].tool_calls[{j}].function.arguments"),
                     "the string does not hold a JSON object",
@@ -212,6 +212,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
             id,
             name: call.function.name,
             arguments,
+            raw_arguments,
         });
     }
     Ok(Message {
@@ -294,7 +295,7 @@ struct OutToolCall<'a> {
 #[derive(Serialize)]
 struct OutFunctionCall<'a> {
     name: &'a str,
-    arguments: &'a Map<String, Value>,
+    arguments: switchyard_core::ArgumentsObject<'a>,
 }
 
 #[derive(Serialize)]
@@ -391,7 +392,7 @@ fn encode_message(i: usize, m: &Message) -> Result<OutMessage<'_>, RequestError>
                 id: &c.id,
                 function: OutFunctionCall {
                     name: &c.name,
-                    arguments: &c.arguments,
+                    arguments: c.arguments_object(),
                 },
             })
             .collect(),

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchyard_core::{
     ChatEvent, ChatResponse, ErrorBody, FinishReason, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_CALLS,
-    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error, parse_arguments,
-    tool_call_id,
+    ProviderError, ToolCall, ToolCallAccumulator, Usage, classify_stream_error,
+    parse_arguments_text, tool_call_id,
 };
 
 use crate::grain::DeltaGrain;
@@ -627,17 +627,20 @@ fn decode_response_by_serde(body: &[u8]) -> Result<ChatResponse, ProviderError> 
             Some(id) => id.0.into_owned(),
             None => tool_call_id(seed.wrapping_add(i as u64)),
         };
-        let arguments = parse_arguments(&text).ok_or_else(|| {
+        // The text is kept as written (`raw_arguments`) when the map would not give it
+        // back, so the client reads the numbers the model wrote.
+        let name = call.function.name.0.into_owned();
+        let Some((arguments, raw_arguments)) = parse_arguments_text(&text) else {
             let shown: String = text.chars().take(200).collect();
-            ProviderError::malformed(format!(
-                "tool call `{}` ({id}) has arguments that are not a JSON object: {shown}",
-                &*call.function.name
-            ))
-        })?;
+            return Err(ProviderError::malformed(format!(
+                "tool call `{name}` ({id}) has arguments that are not a JSON object: {shown}"
+            )));
+        };
         tool_calls.push(ToolCall {
             id,
-            name: call.function.name.0.into_owned(),
+            name,
             arguments,
+            raw_arguments,
         });
     }
     let mut finish_reason = choice

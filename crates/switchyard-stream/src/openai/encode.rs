@@ -277,10 +277,9 @@ pub fn encode_response(
             out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
             write_json_str(out, &call.name);
             out.extend_from_slice(b",\"arguments\":");
-            write_json_str(
-                out,
-                &serde_json::to_string(&call.arguments).unwrap_or_default(),
-            );
+            // As the model wrote them when known (`raw_arguments`): re-serialising the
+            // map would rewrite numbers a `Value` cannot hold exactly.
+            write_json_str(out, &call.arguments_json());
             out.extend_from_slice(b"}}");
         }
         out.push(b']');
@@ -521,6 +520,7 @@ mod whole_answer_tests {
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect(),
+                raw_arguments: None,
             })
     }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ApiFamily, ChatRequest, ContentPart, Image, Message, ResponseFormat, Role, SamplingOptions,
-    Think, ToolCall, ToolChoice, parse_arguments, tool_call_id,
+    Think, ToolCall, ToolChoice, parse_arguments_text, tool_call_id,
 };
 
 use crate::request_error::{
@@ -384,14 +384,16 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
     let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
     for (j, call) in m.tool_calls.into_iter().enumerate() {
         let path = || format!("messages[{i}].tool_calls[{j}].function.arguments");
-        let arguments = match call.function.arguments {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::String(text)) if text.trim().is_empty() => Map::new(),
-            Some(Value::String(text)) => parse_arguments(&text).ok_or_else(|| {
+        // The text as the client sent it is kept (`raw_arguments`) and sent upstream
+        // again, so numbers a `Value` cannot hold exactly are not rewritten.
+        let (arguments, raw_arguments) = match call.function.arguments {
+            None | Some(Value::Null) => (Map::new(), None),
+            Some(Value::String(text)) if text.trim().is_empty() => (Map::new(), None),
+            Some(Value::String(text)) => parse_arguments_text(&text).ok_or_else(|| {
                 RequestError::field(path(), "the string does not hold a JSON object")
             })?,
             // Some clients send the object itself.
-            Some(Value::Object(map)) => map,
+            Some(Value::Object(map)) => (map, None),
             Some(_) => {
                 return Err(RequestError::field(
                     path(),
@@ -407,6 +409,7 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
             id,
             name: call.function.name,
             arguments,
+            raw_arguments,
         });
     }
     let thinking = m
@@ -814,12 +817,15 @@ fn encode_message<'a>(
     };
     let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
     for (j, c) in m.tool_calls.iter().enumerate() {
-        let arguments = serde_json::to_string(&c.arguments).map_err(|e| {
-            RequestError::field(
-                format!("messages[{i}].tool_calls[{j}].function.arguments"),
-                e.to_string(),
-            )
-        })?;
+        let arguments = match &c.raw_arguments {
+            Some(raw) => String::from(&**raw),
+            None => serde_json::to_string(&c.arguments).map_err(|e| {
+                RequestError::field(
+                    format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                    e.to_string(),
+                )
+            })?,
+        };
         tool_calls.push(OutToolCall {
             id: &c.id,
             kind: "function",

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use switchyard_core::{
     ChatEvent, FinishReason, MAX_TOOL_CALLS, Message, ProviderError, Role, ToolCall, Usage,
-    parse_arguments,
+    parse_arguments_text,
 };
 
 use super::frame::{DeltaFrame, DeltaTemplate, ObjectWriter, write_frame};
@@ -510,7 +510,7 @@ impl ResponsesStreamEncoder {
     }
 
     fn call_end(&mut self, call: OpenCall, out: &mut Vec<u8>) {
-        let parsed = parse_arguments(&call.arguments);
+        let parsed = parse_arguments_text(&call.arguments);
         let OpenCall {
             output_index,
             id,
@@ -523,7 +523,7 @@ impl ResponsesStreamEncoder {
         let body = if custom {
             let input = parsed
                 .as_ref()
-                .and_then(|args| args.get("input"))
+                .and_then(|(args, _)| args.get("input"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let input = input.unwrap_or_else(|| arguments.clone());
@@ -555,10 +555,12 @@ impl ResponsesStreamEncoder {
             }
             arguments
         };
+        let (arguments, raw_arguments) = parsed.unwrap_or_default();
         self.turn.tool_calls.push(ToolCall {
             id: call_id.clone(),
             name: name.clone(),
-            arguments: parsed.unwrap_or_default(),
+            arguments,
+            raw_arguments,
         });
         let item = OutputItem::Call {
             custom,

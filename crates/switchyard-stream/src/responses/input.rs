@@ -10,7 +10,9 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use switchyard_core::{ContentPart, Image, Message, Role, ToolCall, parse_arguments};
+use switchyard_core::{
+    ContentPart, Image, Message, ParsedArguments, Role, ToolCall, parse_arguments_text,
+};
 
 use crate::request_error::RequestError;
 
@@ -92,10 +94,12 @@ impl Turns {
             "function_call" => {
                 let c: WireFunctionCall = typed(path, item)?;
                 let arguments = call_arguments(&format!("{path}.arguments"), c.arguments)?;
+                let (arguments, raw_arguments) = arguments;
                 self.push_call(ToolCall {
                     id: c.call_id,
                     name: c.name,
                     arguments,
+                    raw_arguments,
                 });
                 Ok(())
             }
@@ -103,11 +107,7 @@ impl Turns {
                 let c: WireCustomCall = typed(path, item)?;
                 let mut arguments = Map::new();
                 arguments.insert("input".to_owned(), Value::String(c.input));
-                self.push_call(ToolCall {
-                    id: c.call_id,
-                    name: c.name,
-                    arguments,
-                });
+                self.push_call(ToolCall::new(c.call_id, c.name, arguments));
                 Ok(())
             }
             "function_call_output" | "custom_tool_call_output" => {
@@ -278,17 +278,16 @@ fn content_part(path: &str, part: Value) -> Result<Option<ContentPart>, RequestE
     }
 }
 
-/// A function call's `arguments`: a JSON string holding an object (or the object itself).
-fn call_arguments(
-    path: &str,
-    arguments: Option<Value>,
-) -> Result<Map<String, Value>, RequestError> {
+/// A function call's `arguments`: a JSON string holding an object (or the object itself),
+/// with the string's text when the map would not write it back (see
+/// [`ToolCall::raw_arguments`]).
+fn call_arguments(path: &str, arguments: Option<Value>) -> Result<ParsedArguments, RequestError> {
     match arguments {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(Map::new()),
-        Some(Value::String(text)) => parse_arguments(&text)
+        None | Some(Value::Null) => Ok((Map::new(), None)),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok((Map::new(), None)),
+        Some(Value::String(text)) => parse_arguments_text(&text)
             .ok_or_else(|| RequestError::field(path, "the string does not hold a JSON object")),
-        Some(Value::Object(map)) => Ok(map),
+        Some(Value::Object(map)) => Ok((map, None)),
         Some(_) => Err(RequestError::field(
             path,
             "expected a string holding a JSON object",

@@ -144,7 +144,7 @@ impl AnthropicStreamEncoder {
                         &Block::ToolUse {
                             id: &id,
                             name: &name,
-                            input: &empty,
+                            input: (&empty).into(),
                         },
                     );
                     if !arguments.is_empty() {
