@@ -128,6 +128,9 @@ pub(crate) struct ProviderGauges {
     queue_depth: CachedHandle<Gauge>,
     in_flight: CachedHandle<Gauge>,
     up: CachedHandle<Gauge>,
+    /// Orders each count's read with its gauge's update: two threads that read the count
+    /// apart and then set it in the other order would leave the older figure standing.
+    publishing: Mutex<()>,
 }
 
 impl ProviderGauges {
@@ -137,6 +140,7 @@ impl ProviderGauges {
             queue_depth: CachedHandle::default(),
             in_flight: CachedHandle::default(),
             up: CachedHandle::default(),
+            publishing: Mutex::new(()),
         }
     }
 
@@ -144,12 +148,21 @@ impl ProviderGauges {
         cache.get(|| ::metrics::gauge!(name, "provider" => self.provider.clone()))
     }
 
-    pub(crate) fn set_queue_depth(&self, depth: usize) {
-        self.gauge(&self.queue_depth, QUEUE_DEPTH).set(depth as f64);
+    /// Sets the queue depth to what `read` says, `read` called under the publishing lock so
+    /// that the last update made is from the last read (see [`Self::publish_in_flight`]).
+    pub(crate) fn publish_queue_depth(&self, read: impl FnOnce() -> usize) {
+        let gauge = self.gauge(&self.queue_depth, QUEUE_DEPTH);
+        let _serial = self.publishing.lock();
+        gauge.set(read() as f64);
     }
 
-    pub(crate) fn set_in_flight(&self, in_flight: usize) {
-        self.gauge(&self.in_flight, IN_FLIGHT).set(in_flight as f64);
+    /// Sets the in-flight gauge to what `read` says. Callers change the count first and
+    /// publish after: under the lock, the last publish reads the count after every change
+    /// before it, so the gauge settles on the true figure however updates race.
+    pub(crate) fn publish_in_flight(&self, read: impl FnOnce() -> usize) {
+        let gauge = self.gauge(&self.in_flight, IN_FLIGHT);
+        let _serial = self.publishing.lock();
+        gauge.set(read() as f64);
     }
 
     pub(crate) fn set_up(&self, up: bool) {
@@ -310,6 +323,85 @@ fn label_of(inner: &crate::router::Inner, target: &crate::TargetRef) -> (String,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    /// A recorder whose every gauge is one shared value (the test reads it back).
+    struct OneGauge(Arc<AtomicU64>);
+
+    impl metrics::Recorder for OneGauge {
+        fn describe_counter(
+            &self,
+            _: ::metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: SharedString,
+        ) {
+        }
+        fn describe_gauge(&self, _: ::metrics::KeyName, _: Option<metrics::Unit>, _: SharedString) {
+        }
+        fn describe_histogram(
+            &self,
+            _: ::metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: SharedString,
+        ) {
+        }
+        fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.0.clone())
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// Two requests of a provider finishing together on two threads must leave
+    /// `switchyard_in_flight` at the true count. Each release read the count and then set
+    /// the gauge, unordered against the other: a release that read 1 (the other request
+    /// still busy) and set it after the other release had read 0 and set 0 left the gauge
+    /// showing a request that no longer existed, until the provider's next request. Here the
+    /// first publish stops between its read and its set while the second one runs.
+    #[test]
+    fn a_gauge_settles_on_the_last_read_when_publishes_race() {
+        let value = Arc::new(AtomicU64::new(0));
+        let gauges = Arc::new(ProviderGauges::new("p"));
+        // The gauge's handle is looked up (and cached) under the test's recorder.
+        metrics::with_local_recorder(&OneGauge(value.clone()), || gauges.publish_in_flight(|| 0));
+        let count = Arc::new(AtomicUsize::new(1));
+        let (read_tx, read_rx) = mpsc::channel();
+        let (second_tx, second_rx) = mpsc::channel::<()>();
+        let first = {
+            let (gauges, count) = (gauges.clone(), count.clone());
+            std::thread::spawn(move || {
+                gauges.publish_in_flight(|| {
+                    let seen = count.load(Ordering::Acquire);
+                    read_tx.send(()).ok();
+                    // Until the second publish is done, or long enough for it to be done
+                    // if nothing holds it back.
+                    second_rx.recv_timeout(Duration::from_millis(300)).ok();
+                    seen
+                });
+            })
+        };
+        read_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        count.store(0, Ordering::Release);
+        let second = {
+            let (gauges, count) = (gauges.clone(), count.clone());
+            std::thread::spawn(move || {
+                gauges.publish_in_flight(|| count.load(Ordering::Acquire));
+                second_tx.send(()).ok();
+            })
+        };
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(
+            f64::from_bits(value.load(Ordering::Acquire)),
+            0.0,
+            "the gauge kept the older read"
+        );
+    }
 
     #[test]
     fn a_cached_handle_is_made_once_within_its_ttl() {

@@ -43,12 +43,8 @@ struct WaitGuard<'a>(&'a Admission);
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        let left = self
-            .0
-            .waiting
-            .fetch_sub(1, Ordering::AcqRel)
-            .saturating_sub(1);
-        self.0.gauges.set_queue_depth(left);
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.0.gauges.publish_queue_depth(|| self.0.queued());
     }
 }
 
@@ -74,9 +70,8 @@ impl Drop for SlotPermit {
                 permit.forget();
             }
         }
-        self.admission
-            .gauges
-            .set_in_flight(self.admission.in_flight());
+        let admission = &self.admission;
+        admission.gauges.publish_in_flight(|| admission.in_flight());
     }
 }
 
@@ -154,7 +149,7 @@ impl Admission {
     }
 
     fn admitted(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> SlotPermit {
-        self.gauges.set_in_flight(self.in_flight());
+        self.gauges.publish_in_flight(|| self.in_flight());
         SlotPermit {
             permit: Some(permit),
             admission: self.clone(),
@@ -244,7 +239,7 @@ impl Admission {
             .with_retry_after(QUEUE_FULL_RETRY_AFTER));
         }
         let _guard = WaitGuard(self);
-        self.gauges.set_queue_depth(self.queued());
+        self.gauges.publish_queue_depth(|| self.queued());
         let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Acquire));
         match tokio::time::timeout(timeout, self.sem.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(self.admitted(p)),

@@ -521,6 +521,7 @@ struct FirstEvent {
     stream: ChatStream,
     first: ChatEvent,
     ttft: Duration,
+    /// The wait for this target's slot when this was the first try on it, else zero.
     queue_wait: Duration,
     reason: ReasonCode,
     /// Served by a target other than the first planned one: a later route step, or any
@@ -592,7 +593,13 @@ impl Target<'_> {
                         stream,
                         first,
                         ttft: dispatched.elapsed(),
-                        queue_wait,
+                        // The first try on this target holds the queue wait (a failed
+                        // one's record already counted it).
+                        queue_wait: if tries == 0 {
+                            queue_wait
+                        } else {
+                            Duration::ZERO
+                        },
                         reason: served_reason(planned, last_err, tries),
                         fallback: after_failure || planned.step > 0,
                     };

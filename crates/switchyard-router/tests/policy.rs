@@ -359,6 +359,57 @@ async fn transient_errors_are_retried_on_the_same_target_boundedly() {
     local.shutdown().await;
 }
 
+/// Each attempt's `duration_ms` in the decision record covers that attempt alone, so the
+/// attempts add up to the request. The queue wait belongs to the first try on a target:
+/// after a retry, the serving attempt counted the queue wait a second time (queue wait +
+/// its own time to first token), though the failed first try already held it.
+#[tokio::test]
+async fn a_retry_that_serves_does_not_count_the_queue_wait_again() {
+    let local = TestUpstream::start(UpstreamConfig::default().script(
+        "test-model",
+        Script::text(["a", "b", "c", "d"]).with_chunk_delay(Duration::from_millis(100)),
+    ))
+    .await
+    .unwrap();
+    let mut slot = ollama_at("local", &local.base_url(), Locality::Local, FT);
+    slot.max_concurrency = 1;
+    slot.max_queue = 1;
+    let cfg = json!({ "routes": { "chat": { "targets": ["local/test-model"] } },
+                      "retry": { "max_retries": 1, "base_backoff_ms": 150 } });
+    let (router, records) = build_router(cfg, vec![slot]);
+
+    // The only slot is busy for about 400 ms; the next request waits for it, then its
+    // first try gets a 503 and its retry serves.
+    let held = route(&router, &request("chat")).await.unwrap();
+    local.set_fault(Some(Fault::HttpError {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let req = request("chat");
+    let release = async {
+        drain(held).await;
+        eventually("the queued request's first try", || {
+            local.chat_request_count() >= 2
+        })
+        .await;
+        local.set_fault(None);
+    };
+    let (routed, ()) = tokio::join!(route(&router, &req), release);
+    drain(routed.expect("the retry serves")).await;
+    let record = records.last();
+    assert_eq!(record.attempts.len(), 2, "{:?}", record.attempts);
+    let (failed, served) = (&record.attempts[0], &record.attempts[1]);
+    assert!(
+        failed.duration_ms >= 250,
+        "the first try includes the queue wait: {failed:?}"
+    );
+    assert!(
+        served.duration_ms < 200,
+        "the serving retry counts only its own time, not the queue wait again: {served:?}"
+    );
+    local.shutdown().await;
+}
+
 /// Review: a fallback target that serves on its own retry is still a fallback. README
 /// (`x-switchyard-route-reason`: "why it served (`primary`, `fallback`,
 /// `fallback_after_<code>`, ...)"), `ReasonCode::FallbackAfter` ("A later target served after
