@@ -5,7 +5,8 @@
 #   D=20 C=32 cargo xtask bench
 #
 # Builds the reference mock upstream (SWITCHYARD_BENCH_MOCK, default ../shared/bench/mock-upstream,
-# into target/bench-mock) and the release gateway, starts the mock (CHUNKS=20 per streamed
+# into target/bench-mock) and the gateway (bench/pgo.sh: the release build with profile-guided
+# optimisation; PGO=0 the plain release build), starts the mock (CHUNKS=20 per streamed
 # answer), `switchyard serve` on bench/switchyard-bench.json5 (an OpenAI and an Ollama provider
 # at the mock, logs at warn) and nginx as the floor (as ../shared/bench/peers.sh runs it: one
 # worker, keep-alive 64, no buffering, no access log). Then, plain and streamed, with
@@ -53,15 +54,6 @@ NGX
 nginx -c "$work/nginx.conf"
 wait_port "$NGINX_PORT"
 
-# body KIND MODEL STREAM: the request body a client of that API sends.
-body() {
-  local msg='[{"role":"user","content":"Say hello"}]'
-  case $1 in
-    openai | ollama) echo "{\"model\":\"$2\",\"messages\":$msg,\"stream\":$3}" ;;
-    anthropic) echo "{\"model\":\"$2\",\"max_tokens\":256,\"messages\":$msg,\"stream\":$3}" ;;
-    responses) echo "{\"model\":\"$2\",\"input\":\"Say hello\",\"store\":false,\"stream\":$3}" ;;
-  esac
-}
 # to_ms LATENCY: wrk's 420.00us / 1.23ms / 1.02s in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
 
@@ -106,20 +98,8 @@ nginx_url="http://127.0.0.1:$NGINX_PORT"
 # The nginx worker (worker_processes 1), whose CPU per request is the floor's.
 ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 gw_url="http://127.0.0.1:$GATEWAY_PORT"
-# The paths: label | client kind | gateway path | route | floor (upstream protocol).
-paths=(
-  "OpenAI client, OpenAI upstream|openai|/v1/chat/completions|bench-openai|openai"
-  "Ollama client, Ollama upstream|ollama|/api/chat|bench-ollama|ollama"
-  "OpenAI client, Ollama upstream|openai|/v1/chat/completions|bench-ollama|ollama"
-  "Ollama client, OpenAI upstream|ollama|/api/chat|bench-openai|openai"
-  "Anthropic client, OpenAI upstream|anthropic|/v1/messages|bench-openai|openai"
-  "Responses client, OpenAI upstream|responses|/v1/responses|bench-openai|openai"
-)
-echo "switchyard (pid $gw) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
+echo "switchyard (pid $gw, ${BIN#"$root/"}) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
 rows=()
-# Modes: stream flag | mode label | route suffix. `plain, as_client` is the plain request on
-# the routes whose providers set `upstream_streaming: "as_client"` (a whole upstream answer).
-modes=("false|plain|" "true|streamed|" "false|plain, as_client|-whole")
 declare -A PLAIN_RPS=() EXCHANGE_RPS=()
 # floor_run UPSTREAM STREAM: nginx proxying the same upstream exchange (openai | ollama), run
 # just before the gateway row it is the floor of, so that both see the same machine (it is
@@ -197,9 +177,9 @@ fi
   echo
   echo '```sh'
   echo "CARGO_TARGET_DIR=target/bench-mock cargo build --release --locked --manifest-path ${MOCK_SRC#"$root/"}/Cargo.toml"
-  echo "cargo build --release -p switchyard"
+  echo "$(build_command)"
   echo "PORT=$UPSTREAM_PORT CHUNKS=$CHUNKS CHUNK_DELAY_US=0 target/bench-mock/release/mock-upstream"
-  echo "SWITCHYARD_LOG=warn target/release/switchyard --config bench/switchyard-bench.json5 serve"
+  echo "SWITCHYARD_LOG=warn ${BIN#"$root/"} --config bench/switchyard-bench.json5 serve"
   echo "nginx -c nginx.conf   # worker_processes 1; keepalive 64; proxy_buffering off; access_log off (as peers.sh)"
   echo "WRK_BODY='<body>' wrk -t1 -c2 -d1s -s bench/post.lua URL   # warm-up"
   echo "WRK_BODY='<body>' wrk -t2 -c$C -d${D}s --latency -s bench/post.lua URL"

@@ -3,15 +3,17 @@
 #
 # Env: SWITCHYARD_BENCH_MOCK (the mock-upstream crate, default ../shared/bench/mock-upstream
 # from the workspace root; built with CARGO_TARGET_DIR=target/bench-mock so the shared
-# folder stays read-only), SKIP_BUILD=1 (use the binaries already built), UPSTREAM_PORT
-# (18080), GATEWAY_PORT (4141).
+# folder stays read-only), SKIP_BUILD=1 (use the binaries already built), PGO (1: the gateway
+# built by bench/pgo.sh, target/pgo/release/switchyard; 0: the plain release build,
+# target/release/switchyard), UPSTREAM_PORT (18080), GATEWAY_PORT (4141).
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MOCK_SRC=${SWITCHYARD_BENCH_MOCK:-$root/../shared/bench/mock-upstream}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 GATEWAY_PORT=${GATEWAY_PORT:-4141}
 MOCK_BIN=$root/target/bench-mock/release/mock-upstream
-BIN=$root/target/release/switchyard
+PGO=${PGO:-1}
+if [ "$PGO" = 0 ]; then BIN=$root/target/release/switchyard; else BIN=$root/target/pgo/release/switchyard; fi
 work=$(mktemp -d)
 pids=()
 
@@ -50,10 +52,44 @@ build_all() {
   [ -f "$MOCK_SRC/Cargo.toml" ] || { echo "no mock upstream at $MOCK_SRC (set SWITCHYARD_BENCH_MOCK)" >&2; exit 2; }
   if [ -z "${SKIP_BUILD:-}" ]; then
     CARGO_TARGET_DIR=$root/target/bench-mock cargo build --release -q --locked --manifest-path "$MOCK_SRC/Cargo.toml"
-    (cd "$root" && cargo build --release -q -p switchyard)
+    if [ "$PGO" = 0 ]; then
+      (cd "$root" && cargo build --release -q -p switchyard)
+    else
+      # In a child shell: pgo.sh starts and stops its own mock and gateway.
+      SKIP_BUILD= bash "$root/bench/pgo.sh"
+    fi
   fi
   [ -x "$MOCK_BIN" ] || { echo "no mock upstream binary at $MOCK_BIN" >&2; exit 2; }
   [ -x "$BIN" ] || { echo "no gateway binary at $BIN" >&2; exit 2; }
+}
+
+# build_command: the command that built BIN, for the reports.
+build_command() {
+  if [ "$PGO" = 0 ]; then echo "cargo build --release -p switchyard"; else echo "cargo xtask pgo   # bench/pgo.sh: the release build with profile-guided optimisation"; fi
+}
+
+# The paths the bench measures and the PGO build trains on:
+# label | client kind | gateway path | route | floor (upstream protocol).
+paths=(
+  "OpenAI client, OpenAI upstream|openai|/v1/chat/completions|bench-openai|openai"
+  "Ollama client, Ollama upstream|ollama|/api/chat|bench-ollama|ollama"
+  "OpenAI client, Ollama upstream|openai|/v1/chat/completions|bench-ollama|ollama"
+  "Ollama client, OpenAI upstream|ollama|/api/chat|bench-openai|openai"
+  "Anthropic client, OpenAI upstream|anthropic|/v1/messages|bench-openai|openai"
+  "Responses client, OpenAI upstream|responses|/v1/responses|bench-openai|openai"
+)
+# Modes: stream flag | mode label | route suffix. `plain, as_client` is the plain request on
+# the routes whose providers set `upstream_streaming: "as_client"` (a whole upstream answer).
+modes=("false|plain|" "true|streamed|" "false|plain, as_client|-whole")
+
+# body KIND MODEL STREAM: the request body a client of that API sends.
+body() {
+  local msg='[{"role":"user","content":"Say hello"}]'
+  case $1 in
+    openai | ollama) echo "{\"model\":\"$2\",\"messages\":$msg,\"stream\":$3}" ;;
+    anthropic) echo "{\"model\":\"$2\",\"max_tokens\":256,\"messages\":$msg,\"stream\":$3}" ;;
+    responses) echo "{\"model\":\"$2\",\"input\":\"Say hello\",\"store\":false,\"stream\":$3}" ;;
+  esac
 }
 
 # start_mock CHUNKS CHUNK_DELAY_US: the mock upstream on UPSTREAM_PORT.

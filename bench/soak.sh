@@ -18,7 +18,7 @@
 # section. These are correctness and capacity checks, not timings.
 #
 # Env: STREAMS, WARMUP, RSS_LIMIT_MB, FD_WAIT, BENCH_OUT, SOAK_CLIENT (set by xtask), and those
-# of bench/lib.sh (SWITCHYARD_BENCH_MOCK, SKIP_BUILD, UPSTREAM_PORT, GATEWAY_PORT).
+# of bench/lib.sh (SWITCHYARD_BENCH_MOCK, SKIP_BUILD, PGO, UPSTREAM_PORT, GATEWAY_PORT).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 STREAMS=${STREAMS:-1000}; WARMUP=${WARMUP:-100}; RSS_LIMIT_MB=${RSS_LIMIT_MB:-64}; FD_WAIT=${FD_WAIT:-10}
@@ -65,8 +65,8 @@ report=$(cat <<MD
 <!-- soak -->
 ## Soak (\`cargo xtask soak\`)
 
-$(date -u '+%Y-%m-%d %H:%M UTC'), bench/soak.sh: $STREAMS concurrent streamed OpenAI requests through the release
-gateway (bench/switchyard-soak.json5) to mock-upstream paced \`CHUNKS=$CHUNKS CHUNK_DELAY_US=$CHUNK_DELAY_US\`
+$(date -u '+%Y-%m-%d %H:%M UTC'), bench/soak.sh: $STREAMS concurrent streamed OpenAI requests through the gateway
+(\`${BIN#"$root/"}\`, built by \`$(build_command | cut -d'#' -f1 | sed 's/ *$//')\`; bench/switchyard-soak.json5) to mock-upstream paced \`CHUNKS=$CHUNKS CHUNK_DELAY_US=$CHUNK_DELAY_US\`
 (one chunk every 50 ms, 10 s per answer), after a warm-up of $WARMUP streams; client
 \`cargo xtask soak-client\` (xtask/src/soak.rs).
 

@@ -22,10 +22,11 @@ fn main() -> ExitCode {
         "ci" => run("bash", &[".ci/run"]),
         "fuzz-smoke" => run("bash", &[".ci/fuzz-smoke"]),
         "bench" => run("bash", &[&format!("{ROOT}/bench/bench.sh")]),
+        "pgo" => run("bash", &[&format!("{ROOT}/bench/pgo.sh")]),
         "soak" => soak_script(),
         "soak-client" => soak::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|bench|soak>");
+            eprintln!("usage: cargo xtask <test|ci|fuzz-smoke|bench|pgo|soak>");
             ExitCode::from(2)
         }
     }
