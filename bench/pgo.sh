@@ -42,9 +42,11 @@ ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT"
 
 echo "pgo: building the instrumented gateway (target/pgo-gen)" >&2
 CARGO_TARGET_DIR=$root/target/bench-mock cargo build --release -q --locked --manifest-path "$MOCK_SRC/Cargo.toml"
-rm -rf "$PROFILES"
 (cd "$root" && RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$PROFILES" CARGO_TARGET_DIR=$GEN_DIR \
   cargo build --release -q -p switchyard)
+# Build scripts and proc macros are instrumented too and wrote their own profiles while
+# they ran: only the gateway's runs below count.
+rm -rf "$PROFILES"
 
 # agent_body KIND MODEL STREAM: an agent's turn in that API: a tool offered, the model's call
 # to it and the tool's result in the history.
