@@ -70,14 +70,19 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        match caller(&self.shared, &request) {
-            Ok(caller) => {
-                request.extensions_mut().insert(caller);
-                Either::Left(self.inner.call(request))
-            }
+        match authenticate(&self.shared, &mut request) {
+            Ok(()) => Either::Left(self.inner.call(request)),
             Err(refused) => Either::Right(ready(Ok(refused.into_response()))),
         }
     }
+}
+
+/// What [`Authenticated`] does before its route: puts the request's [`Caller`] into its
+/// extensions, or the 401 (in the request's API shape) to answer instead.
+pub(crate) fn authenticate(shared: &Shared, request: &mut Request) -> Result<(), ApiError> {
+    let caller = caller(shared, request)?;
+    request.extensions_mut().insert(caller);
+    Ok(())
 }
 
 /// Who `request` comes from, or the 401 when keys are configured and it presents none of

@@ -59,8 +59,7 @@ impl<S> Layer<S> for FrontLayer {
     fn layer(&self, inner: S) -> Front<S> {
         Front {
             inner,
-            shared: Arc::clone(&self.shared),
-            ids: self.ids.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -69,8 +68,7 @@ impl<S> Layer<S> for FrontLayer {
 #[derive(Clone)]
 pub(crate) struct Front<S> {
     inner: S,
-    shared: Arc<Shared>,
-    ids: RequestIds,
+    layer: FrontLayer,
 }
 
 /// The future of [`Front`]: one box per request.
@@ -89,7 +87,25 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> FrontFuture {
+    fn call(&mut self, request: Request) -> FrontFuture {
+        let inner = &mut self.inner;
+        self.layer.serve(request, |request| inner.call(request))
+    }
+}
+
+impl FrontLayer {
+    /// Serves `request` with `handler` inside the front (see the module doc): what
+    /// [`Front`] does around its route, for the routes the HTTP/1.1 fast path calls
+    /// without axum's router ([`crate::hot`]). `handler` is called at once; its future is
+    /// boxed with the front's work into one [`FrontFuture`].
+    pub(crate) fn serve<F>(
+        &self,
+        mut request: Request,
+        handler: impl FnOnce(Request) -> F,
+    ) -> FrontFuture
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let started = Instant::now();
         mark_keys_sensitive(request.headers_mut());
         let id = self.ids.assign(&mut request);
@@ -102,9 +118,8 @@ where
             version = ?request.version(),
         );
         let (request, body_guard) = intake::guard(&self.shared, request);
-        let inner = &mut self.inner;
         let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            detail::scoped(detailed, || inner.call(request))
+            detail::scoped(detailed, || handler(request))
         }));
         Box::pin(
             async move {

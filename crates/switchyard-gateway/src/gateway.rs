@@ -12,6 +12,7 @@ use switchyard_router::Router;
 use crate::auth::AuthLayer;
 use crate::config::{ApiKey, GatewayConfig};
 use crate::front::FrontLayer;
+use crate::hot::Routes;
 use crate::intake::BodyBudget;
 use crate::limits::RateLimiter;
 use crate::responses::ResponseStore;
@@ -121,6 +122,22 @@ impl Gateway {
     /// Authenticated (when keys are configured): `/v1/*`, `/api/chat`, `/api/tags`,
     /// `/api/show`, `/api/ps`, `/api/pull` (admin keys), `/admin/tools` (admin keys), `/metrics`. Open: `/`, `/api/version`, `/healthz`, `/readyz`.
     pub fn app(&self) -> AxumRouter {
+        self.app_with(FrontLayer::new(Arc::clone(&self.shared)))
+    }
+
+    /// The router and, beside it, the hot routes the HTTP/1.1 fast path calls without it
+    /// ([`crate::hot`]), behind the same front.
+    pub(crate) fn routes(&self) -> Routes {
+        let front = FrontLayer::new(Arc::clone(&self.shared));
+        Routes::new(
+            self.app_with(front.clone()),
+            front,
+            Arc::clone(&self.shared),
+        )
+    }
+
+    /// [`Gateway::app`] with `front` as its outer layer.
+    fn app_with(&self, front: FrontLayer) -> AxumRouter {
         let shared = Arc::clone(&self.shared);
         let authenticated = AxumRouter::new()
             .route("/v1/chat/completions", post(openai::chat_completions))
@@ -160,7 +177,7 @@ impl Gateway {
             .merge(open)
             .fallback(ops::not_found)
             .method_not_allowed_fallback(ops::method_not_allowed)
-            .layer(FrontLayer::new(Arc::clone(&shared)))
+            .layer(front)
             .with_state(shared)
     }
 }

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use axum::Router as AxumRouter;
 use axum::body::{Body, Bytes};
 use bytes::{Buf as _, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
@@ -39,10 +38,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::watch;
-use tower::Service as _;
 
 use crate::conn::ConnState;
 use crate::detail::Peer;
+use crate::hot::Routes;
 
 /// The most bytes of one request (head and body) this path buffers; a larger request goes
 /// to hyper, which streams its body.
@@ -374,7 +373,7 @@ enum BodyStep {
 /// One connection's fast path.
 pub(crate) struct FastConn<'a, T> {
     pub(crate) io: &'a mut T,
-    pub(crate) app: AxumRouter,
+    pub(crate) routes: Routes,
     pub(crate) state: Arc<ConnState>,
     pub(crate) peer: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -428,7 +427,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
             };
             drop(raw);
             request.extensions_mut().insert(Peer(self.peer));
-            let handler = self.app.call(request);
+            let handler = self.routes.call(request);
             let response = tokio::select! {
                 biased;
                 response = handler => match response {

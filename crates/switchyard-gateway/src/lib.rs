@@ -89,6 +89,7 @@ mod front;
 mod gateway;
 mod generate;
 mod h1_fast;
+mod hot;
 mod intake;
 mod lifecycle;
 mod limits;

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router as AxumRouter;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,6 +19,7 @@ use crate::conn::{ConnState, Registry, tracked_service};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::h1_fast::{Ended, FastConn, Rewind};
+use crate::hot::Routes;
 use crate::refusal::RefusalIo;
 
 /// Refuses a listen address reachable from other hosts when no API keys are configured,
@@ -67,7 +67,7 @@ impl Gateway {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        app: &AxumRouter,
+        routes: &Routes,
         state: Arc<ConnState>,
         graceful: &GracefulShutdown,
         stopping: watch::Receiver<bool>,
@@ -89,15 +89,15 @@ impl Gateway {
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
             .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
-        let service = tracked_service(app.clone(), Arc::clone(&state), peer);
-        let fast_app = app.clone();
+        let service = tracked_service(routes.app().clone(), Arc::clone(&state), peer);
+        let fast_routes = routes.clone();
         let watcher = graceful.watcher();
         async move {
             let stopped = stopping.clone();
             let mut io = RefusalIo::new(stream, Arc::clone(&state));
             let fast = FastConn {
                 io: &mut io,
-                app: fast_app,
+                routes: fast_routes,
                 state: Arc::clone(&state),
                 peer,
                 shutdown: stopping,
@@ -165,7 +165,7 @@ impl Gateway {
                 settings.config.allow_insecure_non_loopback,
             )?;
         }
-        let app = self.app();
+        let routes = self.routes();
         let graceful = GracefulShutdown::new();
         // Tells connections on the fast path to close when idle (hyper's are told by
         // `graceful`).
@@ -195,7 +195,7 @@ impl Gateway {
                     if shed > 0 {
                         tracing::debug!(shed, open = registry.len(), "at max_connections: closed the oldest idle connections");
                     }
-                    let task = self.connection(stream, peer, &app, state, &graceful, stopping.clone());
+                    let task = self.connection(stream, peer, &routes, state, &graceful, stopping.clone());
                     connections.spawn(async move {
                         task.await;
                         drop(registered);

@@ -1263,3 +1263,73 @@ async fn a_second_head_begun_with_the_first_request_is_cut_off_at_the_head_deadl
     );
     served.assert_serving().await;
 }
+
+/// What an answer is made of, without what differs between two requests (the values of
+/// ids, times and figures): the status, the header names and the content type, and the
+/// top-level keys of a JSON body (the body itself when it is not JSON).
+fn shape_of(answer: &Answer) -> (u16, Vec<String>, Option<String>, String) {
+    let mut names: Vec<String> = answer
+        .head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .filter(|name| name != "date")
+        .collect();
+    names.sort();
+    let body = match serde_json::from_str::<Value>(&answer.body) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect::<Vec<_>>().join(","),
+        _ => answer.body.clone(),
+    };
+    (
+        answer.status,
+        names,
+        answer.header("content-type").map(str::to_owned),
+        body,
+    )
+}
+
+#[tokio::test]
+async fn the_hot_routes_answer_as_the_router_does() {
+    // The fast path serves the four chat endpoints without axum's router; hyper (a
+    // chunked body) serves them through it. Both must answer alike, refusals included.
+    let served = Served::start(config()).await;
+    let chat = chat_body(false);
+    let anthropic = serde_json::to_vec(&json!({
+        "model": "chat", "max_tokens": 16,
+        "messages": [{ "role": "user", "content": "hi" }],
+    }))
+    .unwrap();
+    let responses = serde_json::to_vec(&json!({
+        "model": "chat", "input": "hi", "store": false,
+    }))
+    .unwrap();
+    let cases: [(&str, &[u8]); 4] = [
+        ("/v1/chat/completions", &chat),
+        ("/api/chat", &chat),
+        ("/v1/messages", &anthropic),
+        ("/v1/responses", &responses),
+    ];
+    for (path, body) in cases {
+        for head in [auth(), String::new(), "x-api-key: sk-wrong\r\n".to_owned()] {
+            let fast = served.raw("POST", path, &head, body).await;
+            let mut stream = served.connect().await;
+            let mut chunked = format!(
+                "POST {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n{head}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                body.len()
+            )
+            .into_bytes();
+            chunked.extend_from_slice(body);
+            chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+            stream.write_all(&chunked).await.unwrap();
+            let routed = read_answer(&mut stream).await;
+            assert_eq!(shape_of(&fast), shape_of(&routed), "{path} {head:?}");
+            if fast.status == 401 {
+                assert_eq!(fast.body, routed.body, "{path}");
+            } else {
+                assert_eq!(fast.status, 200, "{path}: {fast:?}");
+            }
+        }
+    }
+    served.assert_serving().await;
+}
