@@ -174,7 +174,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(mut self) -> Response {
-        let shown = crate::detail::shown(&self.error, crate::detail::detailed());
+        // The gateway's own 401 says what was wrong with the caller's key (missing, not
+        // one of the gateway's) and names nothing upstream: every caller sees it whole. An
+        // upstream's refusal of the gateway's credentials is a 502 and stays generic.
+        let detailed = self.status == StatusCode::UNAUTHORIZED || crate::detail::detailed();
+        let shown = crate::detail::shown(&self.error, detailed);
         let error = shown.as_ref().unwrap_or(&self.error);
         let mut body = Vec::with_capacity(128 + error.message().len());
         if self.api == Api::Anthropic {

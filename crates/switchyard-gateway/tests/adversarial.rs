@@ -1266,8 +1266,9 @@ async fn a_second_head_begun_with_the_first_request_is_cut_off_at_the_head_deadl
 
 /// What an answer is made of, without what differs between two requests (the values of
 /// ids, times and figures): the status, the header names and the content type, and the
-/// top-level keys of a JSON body (the body itself when it is not JSON).
-fn shape_of(answer: &Answer) -> (u16, Vec<String>, Option<String>, String) {
+/// top-level keys of a JSON body; of a stream, each line's (an SSE `event:` line as it is,
+/// a `data:` line or an NDJSON line by its JSON object's keys).
+fn shape_of(answer: &Answer) -> (u16, Vec<String>, Option<String>, Vec<String>) {
     let mut names: Vec<String> = answer
         .head
         .lines()
@@ -1277,10 +1278,20 @@ fn shape_of(answer: &Answer) -> (u16, Vec<String>, Option<String>, String) {
         .filter(|name| name != "date")
         .collect();
     names.sort();
-    let body = match serde_json::from_str::<Value>(&answer.body) {
+    let keys = |text: &str| match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => map.keys().cloned().collect::<Vec<_>>().join(","),
-        _ => answer.body.clone(),
+        _ => text.to_owned(),
     };
+    let body = answer
+        .body
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.strip_prefix("data:") {
+            Some(data) => format!("data:{}", keys(data.trim())),
+            None if line.starts_with("event:") => line.to_owned(),
+            None => keys(line),
+        })
+        .collect();
     (
         answer.status,
         names,
@@ -1292,44 +1303,57 @@ fn shape_of(answer: &Answer) -> (u16, Vec<String>, Option<String>, String) {
 #[tokio::test]
 async fn the_hot_routes_answer_as_the_router_does() {
     // The fast path serves the four chat endpoints without axum's router; hyper (a
-    // chunked body) serves them through it. Both must answer alike, refusals included.
-    let served = Served::start(config()).await;
-    let chat = chat_body(false);
-    let anthropic = serde_json::to_vec(&json!({
-        "model": "chat", "max_tokens": 16,
-        "messages": [{ "role": "user", "content": "hi" }],
-    }))
-    .unwrap();
-    let responses = serde_json::to_vec(&json!({
-        "model": "chat", "input": "hi", "store": false,
-    }))
-    .unwrap();
-    let cases: [(&str, &[u8]); 4] = [
-        ("/v1/chat/completions", &chat),
-        ("/api/chat", &chat),
-        ("/v1/messages", &anthropic),
-        ("/v1/responses", &responses),
-    ];
-    for (path, body) in cases {
-        for head in [auth(), String::new(), "x-api-key: sk-wrong\r\n".to_owned()] {
-            let fast = served.raw("POST", path, &head, body).await;
-            let mut stream = served.connect().await;
-            let mut chunked = format!(
-                "POST {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n{head}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
-                body.len()
-            )
-            .into_bytes();
-            chunked.extend_from_slice(body);
-            chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-            stream.write_all(&chunked).await.unwrap();
-            let routed = read_answer(&mut stream).await;
-            assert_eq!(shape_of(&fast), shape_of(&routed), "{path} {head:?}");
-            if fast.status == 401 {
-                assert_eq!(fast.body, routed.body, "{path}");
-            } else {
-                assert_eq!(fast.status, 200, "{path}: {fast:?}");
+    // chunked body) serves them through it. Both must answer alike: whole and streamed,
+    // refusals included, for a caller who may see upstream details and one who may not.
+    let remote = GatewayConfig {
+        loopback_is_admin: false,
+        ..config()
+    };
+    for config in [config(), remote] {
+        let detailed = config.loopback_is_admin;
+        let served = Served::start(config).await;
+        for stream in [false, true] {
+            let chat = chat_body(stream);
+            let anthropic = serde_json::to_vec(&json!({
+                "model": "chat", "max_tokens": 16, "stream": stream,
+                "messages": [{ "role": "user", "content": "hi" }],
+            }))
+            .unwrap();
+            let responses = serde_json::to_vec(&json!({
+                "model": "chat", "input": "hi", "store": false, "stream": stream,
+            }))
+            .unwrap();
+            let cases: [(&str, &[u8]); 4] = [
+                ("/v1/chat/completions", &chat),
+                ("/api/chat", &chat),
+                ("/v1/messages", &anthropic),
+                ("/v1/responses", &responses),
+            ];
+            for (path, body) in cases {
+                for head in [auth(), String::new(), "x-api-key: sk-wrong\r\n".to_owned()] {
+                    let fast = served.raw("POST", path, &head, body).await;
+                    let mut conn = served.connect().await;
+                    let mut chunked = format!(
+                        "POST {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n{head}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    chunked.extend_from_slice(body);
+                    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+                    conn.write_all(&chunked).await.unwrap();
+                    let routed = read_answer(&mut conn).await;
+                    let what = format!("{path} stream={stream} detailed={detailed} {head:?}");
+                    assert_eq!(shape_of(&fast), shape_of(&routed), "{what}");
+                    if fast.status == 401 {
+                        assert_eq!(fast.body, routed.body, "{what}");
+                        // The caller's own mistake, named to every caller.
+                        assert!(fast.body.contains("API key"), "{what}: {fast:?}");
+                    } else {
+                        assert_eq!(fast.status, 200, "{what}: {fast:?}");
+                    }
+                }
             }
         }
+        served.assert_serving().await;
     }
-    served.assert_serving().await;
 }
