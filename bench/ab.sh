@@ -32,7 +32,8 @@ for side in a b; do
   [ "$side" = b ] && { bin=$2; port=$PORT_B; }
   sed -e "s/127\.0\.0\.1:18080/127.0.0.1:$UPSTREAM_PORT/g" -e "s/127\.0\.0\.1:4141/127.0.0.1:$port/g" \
     "$root/bench/switchyard-bench.json5" >"$work/$side.json5"
-  SWITCHYARD_LOG=warn "$bin" --config "$work/$side.json5" serve >"$work/$side.log" 2>&1 &
+  # In a session of its own, as bench.sh starts the gateway (see start_gateway in lib.sh).
+  SWITCHYARD_LOG=warn setsid "$bin" --config "$work/$side.json5" serve >"$work/$side.log" 2>&1 &
   pids+=($!)
   if [ "$side" = a ]; then pid_a=$!; else pid_b=$!; fi
   wait_port "$port"

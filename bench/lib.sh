@@ -99,12 +99,20 @@ start_mock() {
   wait_port "$UPSTREAM_PORT"
 }
 
-# start_gateway CONFIG: `switchyard serve` at warn on CONFIG with the ports rewritten;
-# sets gw to its pid.
+# start_gateway CONFIG: `switchyard serve` at warn on CONFIG with the ports rewritten, in a
+# session of its own; sets gw to its pid.
+#
+# Its own session, as nginx's worker has (`daemon on` detaches it) and as a gateway started
+# apart from the load has (a service, another terminal: how ../shared/bench/peers.sh expects
+# it). With the kernel's autogroup scheduling (`/proc/sys/kernel/sched_autogroup_enabled`) a
+# session is a scheduling group: a proxy left in the bench's session would share one group's
+# CPU with wrk's threads and the mock while nginx has a group to itself (DECISIONS.md, issue
+# 15, session 17). `setsid` execs in place here (a background job is no group leader), so the
+# pid is the gateway's.
 start_gateway() {
   sed -e "s/127\.0\.0\.1:18080/127.0.0.1:$UPSTREAM_PORT/g" -e "s/127\.0\.0\.1:4141/127.0.0.1:$GATEWAY_PORT/g" \
     "$1" >"$work/switchyard.json5"
-  SWITCHYARD_LOG=warn "$BIN" --config "$work/switchyard.json5" serve >"$work/serve.log" 2>&1 &
+  SWITCHYARD_LOG=warn setsid "$BIN" --config "$work/switchyard.json5" serve >"$work/serve.log" 2>&1 &
   gw=$!
   pids+=("$gw")
   wait_port "$GATEWAY_PORT"

@@ -142,18 +142,39 @@ mod tests {
     #[tokio::test]
     async fn hot_routes_skip_the_router_and_the_rest_go_through_it() {
         let mut routes = gateway().routes();
-        for path in ["/v1/chat/completions", "/api/chat", "/v1/messages", "/v1/responses"] {
+        for path in [
+            "/v1/chat/completions",
+            "/api/chat",
+            "/v1/messages",
+            "/v1/responses",
+        ] {
             let served = routes.call(request(Method::POST, path));
             assert!(matches!(served, Either::Left(_)), "{path}");
             // The router has the same path as a POST-only route: another method is its 405.
             let other = routes.call(request(Method::GET, path));
             assert!(matches!(other, Either::Right(_)), "{path}");
             let Ok(answer) = other.await;
-            assert_eq!(answer.status(), http::StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(
+                answer.status(),
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "{path}"
+            );
         }
-        for path in ["/healthz", "/v1/models", "/api/tags", "/v1/responses/compact"] {
-            let method = if path.ends_with("compact") { Method::POST } else { Method::GET };
-            assert!(matches!(routes.call(request(method, path)), Either::Right(_)), "{path}");
+        for path in [
+            "/healthz",
+            "/v1/models",
+            "/api/tags",
+            "/v1/responses/compact",
+        ] {
+            let method = if path.ends_with("compact") {
+                Method::POST
+            } else {
+                Method::GET
+            };
+            assert!(
+                matches!(routes.call(request(method, path)), Either::Right(_)),
+                "{path}"
+            );
         }
         // A hot path the router does not know (a trailing slash) is the router's 404.
         let Ok(answer) = gateway()
