@@ -38,16 +38,7 @@ for side in a b; do
   if [ "$side" = a ]; then pid_a=$!; else pid_b=$!; fi
   wait_port "$port"
 done
-cat >"$work/nginx.conf" <<NGX
-worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err; daemon on;
-events { worker_connections 4096; }
-http { access_log off; upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
-  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://up; proxy_http_version 1.1;
-           proxy_set_header Connection ""; proxy_buffering off; } } }
-NGX
-nginx -c "$work/nginx.conf"
-wait_port "$NGINX_PORT"
-ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+start_nginx "$NGINX_PORT"
 
 # nginx proxies the upstream exchange of the route (it cannot translate).
 case $ROUTE in

@@ -44,15 +44,7 @@ ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT" "$NGINX_PORT"
 build_all
 start_mock "$CHUNKS" 0
 start_gateway "$root/bench/switchyard-bench.json5"
-cat >"$work/nginx.conf" <<NGX
-worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err; daemon on;
-events { worker_connections 4096; }
-http { access_log off; upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
-  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://up; proxy_http_version 1.1;
-           proxy_set_header Connection ""; proxy_buffering off; } } }
-NGX
-nginx -c "$work/nginx.conf"
-wait_port "$NGINX_PORT"
+start_nginx "$NGINX_PORT"
 
 # to_ms LATENCY: wrk's 420.00us / 1.23ms / 1.02s in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
@@ -95,8 +87,6 @@ strace_run() {
 }
 
 nginx_url="http://127.0.0.1:$NGINX_PORT"
-# The nginx worker (worker_processes 1), whose CPU per request is the floor's.
-ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 gw_url="http://127.0.0.1:$GATEWAY_PORT"
 echo "switchyard (pid $gw, ${BIN#"$root/"}) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
 rows=()

@@ -118,6 +118,22 @@ start_gateway() {
   wait_port "$GATEWAY_PORT"
 }
 
+# start_nginx PORT: nginx in front of the mock as ../shared/bench/peers.sh runs it (one worker,
+# keep-alive 64 to the upstream, no buffering, no access log, `daemon on`); sets ngw to its
+# worker's pid (worker_processes 1: the process whose CPU per request is the floor's).
+start_nginx() {
+  cat >"$work/nginx.conf" <<NGX
+worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err; daemon on;
+events { worker_connections 4096; }
+http { access_log off; upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$1; location / { proxy_pass http://up; proxy_http_version 1.1;
+           proxy_set_header Connection ""; proxy_buffering off; } } }
+NGX
+  nginx -c "$work/nginx.conf"
+  wait_port "$1"
+  ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+}
+
 # cpu_ticks PID: utime + stime of the process (all threads), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # status_kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).
