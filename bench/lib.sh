@@ -4,7 +4,7 @@
 # Env: SWITCHYARD_BENCH_MOCK (the mock-upstream crate, default ../shared/bench/mock-upstream
 # from the workspace root; built with CARGO_TARGET_DIR=target/bench-mock so the shared
 # folder stays read-only), SKIP_BUILD=1 (use the binaries already built), PGO (1: the gateway
-# built by bench/pgo.sh, target/pgo/release/switchyard; 0: the plain release build,
+# built by bench/pgo.sh, target/pgo/switchyard; 0: the plain release build,
 # target/release/switchyard), UPSTREAM_PORT (18080), GATEWAY_PORT (4141).
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +13,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 GATEWAY_PORT=${GATEWAY_PORT:-4141}
 MOCK_BIN=$root/target/bench-mock/release/mock-upstream
 PGO=${PGO:-1}
-if [ "$PGO" = 0 ]; then BIN=$root/target/release/switchyard; else BIN=$root/target/pgo/release/switchyard; fi
+if [ "$PGO" = 0 ]; then BIN=$root/target/release/switchyard; else BIN=$root/target/pgo/switchyard; fi
 work=$(mktemp -d)
 pids=()
 
@@ -65,7 +65,7 @@ build_all() {
 
 # build_command: the command that built BIN, for the reports.
 build_command() {
-  if [ "$PGO" = 0 ]; then echo "cargo build --release -p switchyard"; else echo "cargo xtask pgo   # bench/pgo.sh: the release build with profile-guided optimisation"; fi
+  if [ "$PGO" = 0 ]; then echo "cargo build --release -p switchyard"; else echo "cargo xtask pgo   # bench/pgo.sh: the release build with profile-guided optimisation, laid out by BOLT"; fi
 }
 
 # The paths the bench measures and the PGO build trains on:
