@@ -49,21 +49,37 @@ start_nginx "$NGINX_PORT"
 # to_ms LATENCY: wrk's 420.00us / 1.23ms / 1.02s in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
 
+# children_us FILE: the CPU time (user + system, µs) of this shell's finished children (wrk's,
+# once it has exited) from bash's `times`, which must run in this shell itself (`times >FILE`,
+# not in a command substitution's subshell).
+children_us() {
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000000 }' "$1"
+}
+
 # wrk_run NAME URL KIND MODEL STREAM PID: warm-up, then the counted run; sets RPS P50 P99 REQS
-# BAD and, when PID is given, CPU_US (its CPU per request in µs).
+# BAD, UP_CPU_US (the mock upstream's CPU per request in µs), LOAD_CPU_US (wrk's) and, when
+# PID is given, CPU_US (its CPU per request).
 wrk_run() {
-  local b out t0 t1
+  local b out t0 t1 u0 u1 w0 w1
   b=$(body "$3" "$4" "$5")
   WRK_BODY=$b WRK_ANTHROPIC_VERSION=2023-06-01 wrk -t1 -c2 -d1s -s "$root/bench/post.lua" "$2" >/dev/null 2>&1 || true
   [ -n "$6" ] && t0=$(cpu_ticks "$6")
+  u0=$(cpu_ticks "$mock")
+  times >"$work/times0"
   out=$(WRK_BODY=$b WRK_ANTHROPIC_VERSION=2023-06-01 wrk -t2 -c"$C" -d"${D}s" --latency -s "$root/bench/post.lua" "$2" 2>&1)
+  times >"$work/times1"
+  u1=$(cpu_ticks "$mock")
   [ -n "$6" ] && t1=$(cpu_ticks "$6")
   RPS=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
   P50=$(echo "$out" | awk '$1=="50%" {print $2}'); P99=$(echo "$out" | awk '$1=="99%" {print $2}')
   REQS=$(echo "$out" | awk '/requests in/ {print $1}')
   BAD=$(echo "$out" | awk '/Non-2xx/ {print $5}'); BAD=${BAD:-0}
-  CPU_US=-
+  CPU_US=-; UP_CPU_US=-; LOAD_CPU_US=-
   if [ -n "$6" ] && [ "${REQS:-0}" -gt 0 ]; then CPU_US=$(( (t1 - t0) * TICK_US / REQS )); fi
+  if [ "${REQS:-0}" -gt 0 ]; then
+    w0=$(children_us "$work/times0"); w1=$(children_us "$work/times1")
+    UP_CPU_US=$(( (u1 - u0) * TICK_US / REQS )); LOAD_CPU_US=$(( (w1 - w0) / REQS ))
+  fi
   printf '%-28s %-8s rps=%-7s p50=%-9s p99=%-9s failed=%-5s cpu/req=%s us\n' "$1" "$5" "${RPS:-0}" "${P50:-?}" "${P99:-?}" "$BAD" "$CPU_US" >&2
 }
 
@@ -90,7 +106,7 @@ nginx_url="http://127.0.0.1:$NGINX_PORT"
 gw_url="http://127.0.0.1:$GATEWAY_PORT"
 echo "switchyard (pid $gw, ${BIN#"$root/"}) and nginx in front of mock-upstream (CHUNKS=$CHUNKS), wrk -c$C -d${D}s" >&2
 rows=()
-declare -A PLAIN_RPS=() EXCHANGE_RPS=()
+declare -A PLAIN_RPS=() EXCHANGE_RPS=() PLAIN_FLOOR_RPS=() PLAIN_UP_CPU=() PLAIN_FLOOR_LOAD_CPU=()
 # floor_run UPSTREAM STREAM: nginx proxying the same upstream exchange (openai | ollama), run
 # just before the gateway row it is the floor of, so that both see the same machine (it is
 # shared, and its speed drifts over minutes); sets F_RPS F_P99 F_CPU.
@@ -99,7 +115,7 @@ floor_run() {
     openai) wrk_run "nginx, OpenAI upstream" "$nginx_url/v1/chat/completions" openai bench "$2" "$ngw" ;;
     ollama) wrk_run "nginx, Ollama upstream" "$nginx_url/api/chat" ollama bench:7b "$2" "$ngw" ;;
   esac
-  F_RPS=$RPS; F_P99=$P99; F_CPU=$CPU_US
+  F_RPS=$RPS; F_P99=$P99; F_CPU=$CPU_US; F_UP_CPU=$UP_CPU_US; F_LOAD_CPU=$LOAD_CPU_US
 }
 # CPU time the hypervisor gave to other guests (steal) during the rows: the main source of
 # noise between runs on a shared host. Prints "steal total" in clock ticks, all CPUs.
@@ -121,8 +137,11 @@ for m in "${modes[@]}"; do
     ratio=$(awk -v a="${RPS:-0}" -v b="${F_RPS:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${F_P99:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
     per_chunk=-; [ "$CPU_US" != - ] && per_chunk=$(awk -v c="$CPU_US" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
-    [ "$mode" = plain ] && PLAIN_RPS[$label]=${RPS:-0}
-    rows+=("| $label | $mode | $F_RPS | ${RPS:-0} | **$ratio** | $F_P99 | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $F_CPU | $CPU_US | $per_chunk | $SYS | $WRITEV | $BAD |")
+    if [ "$mode" = plain ]; then
+      PLAIN_RPS[$label]=${RPS:-0}; PLAIN_FLOOR_RPS[$label]=${F_RPS:-0}; PLAIN_UP_CPU[$label]=$UP_CPU_US
+      PLAIN_FLOOR_LOAD_CPU[$label]=$F_LOAD_CPU
+    fi
+    rows+=("| $label | $mode | $F_RPS | ${RPS:-0} | **$ratio** | $F_P99 | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $F_CPU | $CPU_US | $per_chunk | $F_UP_CPU | $UP_CPU_US | $F_LOAD_CPU | $LOAD_CPU_US | $SYS | $WRITEV | $BAD |")
   done
 done
 hwm=$(status_kb "$gw" VmHWM)
@@ -132,8 +151,17 @@ steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { if 
 exchange_rows=()
 for p in "${paths[@]}"; do
   IFS='|' read -r label kind path route floor <<<"$p"
-  a=${PLAIN_RPS[$label]:-0}; b=${EXCHANGE_RPS[$label]:-0}
-  exchange_rows+=("| $label | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }') |")
+  a=${PLAIN_RPS[$label]:-0}; b=${EXCHANGE_RPS[$label]:-0}; f=${PLAIN_FLOOR_RPS[$label]:-0}
+  u=${PLAIN_UP_CPU[$label]:--}; w=${PLAIN_FLOOR_LOAD_CPU[$label]:--}
+  # The most any proxy could serve while the upstream spends u µs of CPU per request and wrk w
+  # (as much as it needs against nginx's plain answer) on this machine's cores, and that over
+  # nginx's plain floor.
+  bound=-; bound_ratio=-
+  if [ "$u" != - ] && [ "$w" != - ] && [ $((u + w)) -gt 0 ]; then
+    bound=$(( $(nproc) * 1000000 / (u + w) ))
+    bound_ratio=$(awk -v a="$bound" -v b="$f" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+  fi
+  exchange_rows+=("| $label | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }') | $u | $w | $bound | $bound_ratio |")
 done
 
 # The criterion pipeline bench, as `name | ns per answer | ns per chunk` rows.
@@ -182,13 +210,15 @@ fi
   echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones,"
   echo "measured just before each Switchyard row (the shared machine's speed drifts over minutes)."
   echo "CPU is the process's utime+stime over the counted run divided by its requests (nginx: its one worker); per chunk"
-  echo "divides that by $CHUNKS. Syscalls are per request under strace (a separate, slower run)."
+  echo "divides that by $CHUNKS; upstream CPU is the mock upstream's, the same way, and wrk CPU the load generator's"
+  echo "(from the shell's \`times\` once it has exited), each in the nginx row and in the Switchyard row."
+  echo "Syscalls are per request under strace (a separate, slower run)."
   echo "\`plain\` asks the upstream for a stream and folds it (the default: phase timeouts see every"
   echo "token); \`plain, as_client\` goes through providers with \`upstream_streaming: \"as_client\"\`,"
   echo "which ask the upstream for the whole answer as nginx's client does. The floor of both is nginx plain."
   echo
-  echo "| path | mode | nginx rps | Switchyard rps | ratio | nginx p99 | Switchyard p99 | p99 ratio | Switchyard p50 | nginx CPU µs/req | CPU µs/req | CPU µs/chunk | syscalls/req | writev/req | non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| path | mode | nginx rps | Switchyard rps | ratio | nginx p99 | Switchyard p99 | p99 ratio | Switchyard p50 | nginx CPU µs/req | CPU µs/req | CPU µs/chunk | upstream CPU µs/req, nginx row | upstream CPU µs/req, Switchyard row | wrk CPU µs/req, nginx row | wrk CPU µs/req, Switchyard row | syscalls/req | writev/req | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Gateway peak RSS (VmHWM over the whole run): $((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 )) MB."
@@ -197,10 +227,13 @@ fi
   echo
   echo "By default a plain request asks the upstream for a stream ($CHUNKS chunks here) and folds it, so"
   echo "the upstream's work is that of a streamed answer. Against nginx proxying that same streamed"
-  echo "exchange (measured just before each plain row), the default plain rows are:"
+  echo "exchange (measured just before each plain row), the default plain rows are as below. The"
+  echo "upstream's CPU per request in that row, with wrk's against nginx's plain answer, bounds what"
+  echo "any proxy could serve on this machine's $(nproc) cores, even one that cost nothing: cores × 1 s"
+  echo "divided by their sum. The last column sets that bound against nginx's plain floor of the row."
   echo
-  echo "| path | nginx rps, streamed | Switchyard rps, plain | ratio |"
-  echo "|---|---|---|---|"
+  echo "| path | nginx rps, streamed | Switchyard rps, plain | ratio | upstream CPU µs/req | wrk CPU µs/req (nginx plain) | most rps any proxy could serve | that / nginx plain floor |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${exchange_rows[@]}"
   if [ "${#pipeline_rows[@]}" -gt 0 ]; then
     echo

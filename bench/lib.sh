@@ -92,10 +92,11 @@ body() {
   esac
 }
 
-# start_mock CHUNKS CHUNK_DELAY_US: the mock upstream on UPSTREAM_PORT.
+# start_mock CHUNKS CHUNK_DELAY_US: the mock upstream on UPSTREAM_PORT; sets mock to its pid.
 start_mock() {
   PORT=$UPSTREAM_PORT CHUNKS=$1 CHUNK_DELAY_US=$2 "$MOCK_BIN" >"$work/mock.log" 2>&1 &
-  pids+=($!)
+  mock=$!
+  pids+=("$mock")
   wait_port "$UPSTREAM_PORT"
 }
 
