@@ -16,6 +16,7 @@ use switchyard_gateway::{ResponseBackend, ResponseStoreError, StoredBytes};
 use switchyard_router::SharedStateError;
 
 use crate::conn::{Conn, Connector};
+use crate::scripts::PUT_UNLESS_TAKEN;
 
 /// Stored responses in Redis (see the module documentation). Made by
 /// [`crate::RedisState::responses`].
@@ -34,6 +35,11 @@ impl std::fmt::Debug for RedisResponses {
             .field("max_entry_bytes", &self.max_entry_bytes)
             .finish()
     }
+}
+
+/// A time to live in whole milliseconds, at least 1 (`PX 0` is refused).
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// The shared-state error as the response store's.
@@ -57,6 +63,27 @@ impl RedisResponses {
             prefix,
             max_entry_bytes,
         }
+    }
+
+    /// The value kept for a response ([`StoredBytes::to_envelope`]), refused when larger
+    /// than the bytes per entry.
+    fn envelope(
+        &self,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, ResponseStoreError> {
+        let value = StoredBytes {
+            caller: caller.map(str::to_owned),
+            bytes,
+        }
+        .to_envelope();
+        if value.len() > self.max_entry_bytes {
+            return Err(ResponseStoreError::TooLarge {
+                size: value.len(),
+                max: self.max_entry_bytes,
+            });
+        }
+        Ok(value)
     }
 
     fn key(&self, id: &str) -> String {
@@ -89,18 +116,8 @@ impl ResponseBackend for RedisResponses {
         bytes: Vec<u8>,
         ttl: Duration,
     ) -> Result<(), ResponseStoreError> {
-        let value = StoredBytes {
-            caller: caller.map(str::to_owned),
-            bytes,
-        }
-        .to_envelope();
-        if value.len() > self.max_entry_bytes {
-            return Err(ResponseStoreError::TooLarge {
-                size: value.len(),
-                max: self.max_entry_bytes,
-            });
-        }
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let value = self.envelope(caller, bytes)?;
+        let ttl_ms = ttl_ms(ttl);
         let mut conn = self.conn().await?;
         let result = redis::cmd("SET")
             .arg(self.key(id))
@@ -111,6 +128,28 @@ impl ResponseBackend for RedisResponses {
             .await;
         match result {
             Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(&e).await),
+        }
+    }
+
+    async fn put_unless_taken(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, ResponseStoreError> {
+        let caller_json = StoredBytes::envelope_caller(caller);
+        let value = self.envelope(caller, bytes)?;
+        let mut invocation = PUT_UNLESS_TAKEN.prepare_invoke();
+        invocation
+            .key(self.key(id))
+            .arg(value)
+            .arg(caller_json)
+            .arg(ttl_ms(ttl));
+        let mut conn = self.conn().await?;
+        match invocation.invoke_async::<i64>(&mut conn).await {
+            Ok(kept) => Ok(kept == 1),
             Err(e) => Err(self.fail(&e).await),
         }
     }

@@ -65,6 +65,104 @@ async fn responses_are_kept_with_their_caller_under_the_prefix_with_a_ttl() {
 }
 
 #[tokio::test]
+async fn an_id_is_kept_unless_another_caller_holds_it() {
+    let Some(server) = server() else { return };
+    let mut config = RedisConfig::new(server.url());
+    config.key_prefix = "u".to_owned();
+    let state = RedisState::new(config).unwrap();
+    let store = state.responses(1024);
+    let put = |caller: Option<&'static str>, body: &'static [u8]| {
+        store.put_unless_taken("up", caller, body.to_vec(), DAY)
+    };
+    assert!(put(Some("alice"), b"{\"n\":1}").await.unwrap(), "a free id");
+    assert!(!put(Some("bob"), b"{\"n\":2}").await.unwrap(), "alice's");
+    assert!(
+        !put(None, b"{\"n\":3}").await.unwrap(),
+        "alice's, for no key either"
+    );
+    assert_eq!(store.get("up").await.unwrap().unwrap().bytes, b"{\"n\":1}");
+    assert!(put(Some("alice"), b"{\"n\":4}").await.unwrap(), "her own");
+    assert_eq!(store.get("up").await.unwrap().unwrap().bytes, b"{\"n\":4}");
+    // A caller with characters JSON escapes compares as the same caller.
+    let odd = Some("we\"ird\nkey");
+    assert!(
+        store
+            .put_unless_taken("odd", odd, b"{}".to_vec(), DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_unless_taken("odd", odd, b"[]".to_vec(), DAY)
+            .await
+            .unwrap()
+    );
+    // A value that is no stored response does not hold the id (a `get` ignores it too).
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = "{u}:resp:junk";
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg("not an envelope")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .put_unless_taken("junk", Some("bob"), b"{}".to_vec(), DAY)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("junk").await.unwrap().unwrap().caller.as_deref(),
+        Some("bob")
+    );
+    // Its time to live is set as `put` sets it.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 86_000_000 && ttl <= 86_400_000, "{ttl}");
+    // Too large is refused before anything is sent.
+    let err = store
+        .put_unless_taken("big", None, vec![b'x'; 2048], DAY)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "response_too_large");
+}
+
+/// Several gateways handed the same upstream id at once: exactly one keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_callers_racing_for_an_id_exactly_one_keeps_it() {
+    let Some(server) = server() else { return };
+    let replicas: Vec<_> = (0..4)
+        .map(|_| RedisState::new(RedisConfig::new(server.url())).unwrap())
+        .collect();
+    for round in 0..20 {
+        let id = format!("race-{round}");
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let store = replicas[n % replicas.len()].responses(1024);
+                let id = id.clone();
+                tokio::spawn(async move {
+                    let caller = format!("caller-{n}");
+                    store
+                        .put_unless_taken(&id, Some(&caller), b"{}".to_vec(), DAY)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut kept = 0;
+        for task in tasks {
+            kept += usize::from(task.await.unwrap());
+        }
+        assert_eq!(kept, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_a_classified_error() {
     let Some(mut server) = server() else { return };
     let state = RedisState::new(RedisConfig::new(server.url())).unwrap();

@@ -29,12 +29,18 @@ impl StoredBytes {
     /// JSON string or `null`, a newline, then the bytes. A JSON string has no raw newline,
     /// so the first newline ends the caller.
     pub fn to_envelope(&self) -> Vec<u8> {
-        let caller = serde_json::to_vec(&self.caller).unwrap_or_else(|_| b"null".to_vec());
+        let caller = Self::envelope_caller(self.caller.as_deref());
         let mut out = Vec::with_capacity(caller.len() + 1 + self.bytes.len());
         out.extend_from_slice(&caller);
         out.push(b'\n');
         out.extend_from_slice(&self.bytes);
         out
+    }
+
+    /// How [`StoredBytes::to_envelope`] writes `caller` (the part before the newline): the
+    /// same caller always gives the same bytes, so a store may compare them.
+    pub fn envelope_caller(caller: Option<&str>) -> Vec<u8> {
+        serde_json::to_vec(&caller).unwrap_or_else(|_| b"null".to_vec())
     }
 
     /// Reads a value written by [`StoredBytes::to_envelope`]; `None` when it is not one.
@@ -127,6 +133,18 @@ pub trait ResponseBackend: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> Result<(), ResponseStoreError>;
 
+    /// Keeps `bytes` as [`Self::put`] does, unless a live response made by another caller
+    /// is stored under `id`: then nothing changes and the answer is `false`. The check and
+    /// the write are one operation, so two callers handed the same id at the same instant
+    /// (two gateways of a fleet, or two requests on one) cannot both keep theirs.
+    async fn put_unless_taken(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, ResponseStoreError>;
+
     /// The response `id` with its caller, unless absent or expired.
     async fn get(&self, id: &str) -> Result<Option<StoredBytes>, ResponseStoreError>;
 
@@ -182,7 +200,68 @@ impl MemoryBackend {
     }
 }
 
+impl MemoryBackend {
+    /// Refuses what cannot fit at all ([`ResponseStoreError::TooLarge`]).
+    fn check_size(&self, size: usize) -> Result<(), ResponseStoreError> {
+        if size > self.max_bytes || self.max_entries == 0 {
+            return Err(ResponseStoreError::TooLarge {
+                size,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps `bytes` under `id` in `inner` (already locked), evicting the oldest past the
+    /// bounds; the size was checked.
+    fn insert(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) {
+        let size = bytes.len();
+        inner.remove(id);
+        while inner.map.len() >= self.max_entries || inner.bytes + size > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.map.remove(&oldest) {
+                inner.bytes -= old.stored.bytes.len();
+            }
+        }
+        inner.bytes += size;
+        inner.order.push_back(id.to_owned());
+        inner.map.insert(
+            id.to_owned(),
+            Entry {
+                stored: StoredBytes {
+                    caller: caller.map(str::to_owned),
+                    bytes,
+                },
+                expires: Instant::now().checked_add(ttl),
+            },
+        );
+    }
+}
+
 impl Inner {
+    /// The live response `id`; `None` when there is none (an expired one is dropped here).
+    fn live(&mut self, id: &str) -> Option<&StoredBytes> {
+        let expired = self
+            .map
+            .get(id)?
+            .expires
+            .is_some_and(|at| Instant::now() >= at);
+        if expired {
+            self.remove(id);
+            return None;
+        }
+        self.map.get(id).map(|entry| &entry.stored)
+    }
+
     fn remove(&mut self, id: &str) -> bool {
         match self.map.remove(id) {
             Some(old) => {
@@ -208,49 +287,33 @@ impl ResponseBackend for MemoryBackend {
         bytes: Vec<u8>,
         ttl: Duration,
     ) -> Result<(), ResponseStoreError> {
-        let size = bytes.len();
-        if size > self.max_bytes || self.max_entries == 0 {
-            return Err(ResponseStoreError::TooLarge {
-                size,
-                max: self.max_bytes,
-            });
-        }
+        self.check_size(bytes.len())?;
         let mut inner = self.lock()?;
-        inner.remove(id);
-        while inner.map.len() >= self.max_entries || inner.bytes + size > self.max_bytes {
-            let Some(oldest) = inner.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = inner.map.remove(&oldest) {
-                inner.bytes -= old.stored.bytes.len();
-            }
-        }
-        inner.bytes += size;
-        inner.order.push_back(id.to_owned());
-        let now = Instant::now();
-        inner.map.insert(
-            id.to_owned(),
-            Entry {
-                stored: StoredBytes {
-                    caller: caller.map(str::to_owned),
-                    bytes,
-                },
-                expires: now.checked_add(ttl),
-            },
-        );
+        self.insert(&mut inner, id, caller, bytes, ttl);
         Ok(())
     }
 
-    async fn get(&self, id: &str) -> Result<Option<StoredBytes>, ResponseStoreError> {
+    async fn put_unless_taken(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, ResponseStoreError> {
+        self.check_size(bytes.len())?;
         let mut inner = self.lock()?;
-        let Some(entry) = inner.map.get(id) else {
-            return Ok(None);
-        };
-        if entry.expires.is_some_and(|at| Instant::now() >= at) {
-            inner.remove(id);
-            return Ok(None);
+        if inner
+            .live(id)
+            .is_some_and(|stored| stored.caller.as_deref() != caller)
+        {
+            return Ok(false);
         }
-        Ok(Some(entry.stored.clone()))
+        self.insert(&mut inner, id, caller, bytes, ttl);
+        Ok(true)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredBytes>, ResponseStoreError> {
+        Ok(self.lock()?.live(id).cloned())
     }
 
     async fn delete(&self, id: &str) -> Result<bool, ResponseStoreError> {

@@ -94,17 +94,22 @@ impl ResponseBackend for RedbStore {
         bytes: Vec<u8>,
         ttl: Duration,
     ) -> Result<(), ResponseStoreError> {
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if size > self.max_bytes || self.max_entries == 0 {
-            return Err(ResponseStoreError::TooLarge {
-                size: bytes.len(),
-                max: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
-            });
-        }
-        let record = String::from_utf8(bytes)
+        let record = self.record(bytes)?;
+        self.put_record(id, caller, record, ttl, Overwrite::Always)
+            .map(drop)
             .map_err(failed)
-            .and_then(|text| RawValue::from_string(text).map_err(failed))?;
-        self.put_record(id, caller, record, ttl).map_err(failed)
+    }
+
+    async fn put_unless_taken(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, ResponseStoreError> {
+        let record = self.record(bytes)?;
+        self.put_record(id, caller, record, ttl, Overwrite::UnlessTaken)
+            .map_err(failed)
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredBytes>, ResponseStoreError> {
@@ -116,7 +121,30 @@ impl ResponseBackend for RedbStore {
     }
 }
 
+/// Whether a write replaces another caller's live response under its id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overwrite {
+    /// Always ([`ResponseBackend::put`]).
+    Always,
+    /// Not then ([`ResponseBackend::put_unless_taken`]).
+    UnlessTaken,
+}
+
 impl RedbStore {
+    /// `bytes` as the JSON record to keep, refused when it cannot fit at all.
+    fn record(&self, bytes: Vec<u8>) -> Result<Box<RawValue>, ResponseStoreError> {
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > self.max_bytes || self.max_entries == 0 {
+            return Err(ResponseStoreError::TooLarge {
+                size: bytes.len(),
+                max: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+            });
+        }
+        String::from_utf8(bytes)
+            .map_err(failed)
+            .and_then(|text| RawValue::from_string(text).map_err(failed))
+    }
+
     /// Uses `db`, creating the tables on first use; bounded by `max_entries` and
     /// `max_bytes`, records without their own time to live kept for `ttl`.
     pub(crate) fn open(
@@ -139,18 +167,25 @@ impl RedbStore {
         })
     }
 
-    /// Keeps `record`, evicting expired and then the oldest responses past the bounds.
+    /// Keeps `record`, evicting expired and then the oldest responses past the bounds;
+    /// with [`Overwrite::UnlessTaken`], not when another caller's live response has the id
+    /// (`false`, nothing written: the check is in the write transaction).
     fn put_record(
         &self,
         id: &str,
         caller: Option<&str>,
         record: Box<RawValue>,
         ttl: Duration,
-    ) -> Result<(), redb::Error> {
+        overwrite: Overwrite,
+    ) -> Result<bool, redb::Error> {
         let _guard = self.writer.lock();
         let now = now_ms();
         let size = u64::try_from(record.get().len()).unwrap_or(u64::MAX);
         let txn = self.db.begin_write()?;
+        if overwrite == Overwrite::UnlessTaken && self.taken(&txn, id, caller, now)? {
+            txn.abort()?;
+            return Ok(false);
+        }
         {
             let mut responses = txn.open_table(RESPONSES)?;
             let mut order = txn.open_table(ORDER)?;
@@ -191,7 +226,35 @@ impl RedbStore {
             meta.insert("seq", seq.saturating_add(1))?;
         }
         txn.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether another caller's live response is stored under `id` (read in `txn`, the
+    /// write transaction that would replace it).
+    fn taken(
+        &self,
+        txn: &redb::WriteTransaction,
+        id: &str,
+        caller: Option<&str>,
+        now: u64,
+    ) -> Result<bool, redb::Error> {
+        let responses = txn.open_table(RESPONSES)?;
+        let Some(raw) = responses.get(id)? else {
+            return Ok(false);
+        };
+        let stored = self.live(id, raw.value(), now)?;
+        Ok(stored.is_some_and(|persisted| persisted.caller.as_deref() != caller))
+    }
+
+    /// The stored value `raw` of response `id`, unless it has expired by `now` (ms); a
+    /// value that cannot be read is an error of the store, not a missing response.
+    fn live(&self, id: &str, raw: &[u8], now: u64) -> Result<Option<Persisted>, redb::Error> {
+        let persisted = serde_json::from_slice::<Persisted>(raw).map_err(|e| {
+            redb::Error::Corrupted(format!("the stored response `{id}` cannot be read: {e}"))
+        })?;
+        let ttl = persisted.ttl_ms.unwrap_or_else(|| ttl_ms(self.ttl));
+        let expired = now.saturating_sub(persisted.stored_at_ms) >= ttl;
+        Ok((!expired).then_some(persisted))
     }
 
     /// The response `id`, unless it has expired.
@@ -201,17 +264,12 @@ impl RedbStore {
         let Some(raw) = responses.get(id)? else {
             return Ok(None);
         };
-        // Present but unreadable (a damaged value): an error of the store, not a missing
-        // response.
-        let persisted = serde_json::from_slice::<Persisted>(raw.value()).map_err(|e| {
-            redb::Error::Corrupted(format!("the stored response `{id}` cannot be read: {e}"))
-        })?;
-        let ttl = persisted.ttl_ms.unwrap_or_else(|| ttl_ms(self.ttl));
-        let expired = now_ms().saturating_sub(persisted.stored_at_ms) >= ttl;
-        Ok((!expired).then(|| StoredBytes {
-            caller: persisted.caller,
-            bytes: persisted.record.get().as_bytes().to_vec(),
-        }))
+        Ok(self
+            .live(id, raw.value(), now_ms())?
+            .map(|persisted| StoredBytes {
+                caller: persisted.caller,
+                bytes: persisted.record.get().as_bytes().to_vec(),
+            }))
     }
 
     /// Deletes the response `id`; whether it was there.

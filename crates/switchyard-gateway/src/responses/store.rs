@@ -148,6 +148,15 @@ impl ResponseStore {
     /// `max_entry_bytes` (or the whole byte bound) is refused with
     /// [`ResponseStoreError::TooLarge`].
     pub(crate) async fn put(&self, record: &StoredResponse) -> Result<(), ResponseStoreError> {
+        let bytes = self.encode(record)?;
+        let caller = record.caller.as_deref();
+        self.timed(self.backend.put(&record.id, caller, bytes, self.config.ttl))
+            .await
+    }
+
+    /// `record` serialised, refused when it is larger than `max_entry_bytes` (or the whole
+    /// byte bound).
+    fn encode(&self, record: &StoredResponse) -> Result<Vec<u8>, ResponseStoreError> {
         let bytes = serde_json::to_vec(record).map_err(|e| ResponseStoreError::Failed {
             store: self.backend.kind(),
             message: format!("could not serialise the response: {e}"),
@@ -159,9 +168,7 @@ impl ResponseStore {
                 max,
             });
         }
-        let caller = record.caller.as_deref();
-        self.timed(self.backend.put(&record.id, caller, bytes, self.config.ttl))
-            .await
+        Ok(bytes)
     }
 
     /// Keeps `record`, a passed-through response stored under its upstream's id, unless
@@ -169,19 +176,28 @@ impl ResponseStore {
     /// upstream ids need not be unique (Ollama draws one of a million), and a response is
     /// never replaced by another caller's. The caller's own earlier response under the id
     /// is replaced, as the upstream, which answers a continuation of the id, replaced it.
-    /// The check and the write are two operations: two callers given the same id at the
-    /// same instant can still race.
+    /// The check and the write are one operation of the backend
+    /// ([`ResponseBackend::put_unless_taken`]): of two callers given the same id at the same
+    /// instant, one keeps its response and the other gets `IdInUse`.
     pub(crate) async fn put_upstream_id(
         &self,
         record: &StoredResponse,
     ) -> Result<(), ResponseStoreError> {
-        let found = self.timed(self.backend.get(&record.id)).await?;
-        if found.is_some_and(|stored| stored.caller != record.caller) {
-            return Err(ResponseStoreError::IdInUse {
+        let bytes = self.encode(record)?;
+        let caller = record.caller.as_deref();
+        let kept = self
+            .timed(
+                self.backend
+                    .put_unless_taken(&record.id, caller, bytes, self.config.ttl),
+            )
+            .await?;
+        if kept {
+            Ok(())
+        } else {
+            Err(ResponseStoreError::IdInUse {
                 id: record.id.clone(),
-            });
+            })
         }
-        self.put(record).await
     }
 
     /// The write of `record` after an answer: a failure is logged and counted
@@ -354,6 +370,91 @@ mod tests {
             assert!(!store.delete("a", Some("bob")).await.unwrap());
             assert!(store.delete("a", Some("alice")).await.unwrap());
             assert!(store.get("a", Some("alice")).await.unwrap().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upstream_id_is_kept_by_its_first_caller_only() {
+        for store in stores(ResponseStoreConfig::default(), "upstream-ids") {
+            store
+                .put_upstream_id(&record("up", Some("alice"), "first"))
+                .await
+                .unwrap();
+            let err = store
+                .put_upstream_id(&record("up", Some("bob"), "second"))
+                .await
+                .unwrap_err();
+            assert_eq!(err.reason_code(), "response_id_in_use", "{store:?}");
+            assert_eq!(
+                store
+                    .get("up", Some("alice"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .history[0]
+                    .text_content(),
+                "first",
+                "{store:?}: another caller's write changed nothing"
+            );
+            // The caller's own continuation of the id replaces its response.
+            store
+                .put_upstream_id(&record("up", Some("alice"), "again"))
+                .await
+                .unwrap();
+            assert_eq!(
+                store
+                    .get("up", Some("alice"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .history[0]
+                    .text_content(),
+                "again"
+            );
+        }
+        // An expired response no longer holds its id.
+        let expiring = ResponseStoreConfig {
+            ttl: Duration::ZERO,
+            ..ResponseStoreConfig::default()
+        };
+        for store in stores(expiring, "upstream-ids-ttl") {
+            store
+                .put_upstream_id(&record("up", Some("alice"), "x"))
+                .await
+                .unwrap();
+            store
+                .put_upstream_id(&record("up", Some("bob"), "y"))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Callers handed the same upstream id at the same instant: exactly one keeps it (the
+    /// check and the write are one operation of the backend).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_callers_racing_for_an_upstream_id_exactly_one_keeps_it() {
+        for store in stores(ResponseStoreConfig::default(), "upstream-race") {
+            let store = Arc::new(store);
+            for round in 0..20 {
+                let id = format!("race-{round}");
+                let tasks: Vec<_> = (0..8)
+                    .map(|n| {
+                        let (store, id) = (Arc::clone(&store), id.clone());
+                        tokio::spawn(async move {
+                            let caller = format!("caller-{n}");
+                            store
+                                .put_upstream_id(&record(&id, Some(&caller), &caller))
+                                .await
+                                .is_ok()
+                        })
+                    })
+                    .collect();
+                let mut kept = 0;
+                for task in tasks {
+                    kept += usize::from(task.await.unwrap());
+                }
+                assert_eq!(kept, 1, "{store:?}, round {round}");
+            }
         }
     }
 
