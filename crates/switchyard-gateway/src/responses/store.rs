@@ -373,6 +373,12 @@ mod tests {
         }
     }
 
+    /// The text of the response `up` as alice sees it.
+    async fn alices_text(store: &ResponseStore) -> String {
+        let stored = store.get("up", Some("alice")).await.unwrap().unwrap();
+        stored.history[0].text_content()
+    }
+
     #[tokio::test]
     async fn an_upstream_id_is_kept_by_its_first_caller_only() {
         for store in stores(ResponseStoreConfig::default(), "upstream-ids") {
@@ -386,13 +392,7 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.reason_code(), "response_id_in_use", "{store:?}");
             assert_eq!(
-                store
-                    .get("up", Some("alice"))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .history[0]
-                    .text_content(),
+                alices_text(&store).await,
                 "first",
                 "{store:?}: another caller's write changed nothing"
             );
@@ -401,16 +401,7 @@ mod tests {
                 .put_upstream_id(&record("up", Some("alice"), "again"))
                 .await
                 .unwrap();
-            assert_eq!(
-                store
-                    .get("up", Some("alice"))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .history[0]
-                    .text_content(),
-                "again"
-            );
+            assert_eq!(alices_text(&store).await, "again");
         }
         // An expired response no longer holds its id.
         let expiring = ResponseStoreConfig {
