@@ -121,16 +121,23 @@ return 1
 /// KEYS[1]: a stored response's key; ARGV[1]: the value to keep (an envelope:
 /// `StoredBytes::to_envelope`, the caller as JSON, a newline, the record); ARGV[2]: the
 /// caller as that JSON; ARGV[3]: its time to live (ms). Keeps the value unless the key holds
-/// an envelope of another caller (a value without a newline is no stored response and is
-/// replaced, as a `GET` ignores it). Returns 1 when kept, 0 when the id is another
-/// caller's.
+/// an envelope of another caller. Anything else under the key is no stored response (a
+/// `GET` of the store ignores it) and is replaced, as `SET` would: a value of another type,
+/// a string without a newline, or one whose caller part is not a JSON string or `null`.
+/// Returns 1 when kept, 0 when the id is another caller's.
 pub(crate) static PUT_UNLESS_TAKEN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local v = redis.call('GET', KEYS[1])
-if v then
+if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
+  local v = redis.call('GET', KEYS[1])
   local nl = string.find(v, '\n', 1, true)
-  if nl and string.sub(v, 1, nl - 1) ~= ARGV[2] then return 0 end
+  if nl then
+    local head = string.sub(v, 1, nl - 1)
+    local ok, caller = pcall(cjson.decode, head)
+    if ok and (type(caller) == 'string' or caller == cjson.null) and head ~= ARGV[2] then
+      return 0
+    end
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1

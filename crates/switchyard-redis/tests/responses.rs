@@ -83,20 +83,12 @@ async fn an_id_is_kept_unless_another_caller_holds_it() {
     assert_eq!(store.get("up").await.unwrap().unwrap().bytes, b"{\"n\":1}");
     assert!(put(Some("alice"), b"{\"n\":4}").await.unwrap(), "her own");
     assert_eq!(store.get("up").await.unwrap().unwrap().bytes, b"{\"n\":4}");
-    // A caller with characters JSON escapes compares as the same caller.
+    // A caller with characters JSON escapes compares as the same caller, and only as it.
     let odd = Some("we\"ird\nkey");
-    assert!(
-        store
-            .put_unless_taken("odd", odd, b"{}".to_vec(), DAY)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_unless_taken("odd", odd, b"[]".to_vec(), DAY)
-            .await
-            .unwrap()
-    );
+    for (caller, kept) in [(odd, true), (odd, true), (Some("we\"ird\nkez"), false)] {
+        let put = store.put_unless_taken("odd", caller, b"{}".to_vec(), DAY);
+        assert_eq!(put.await.unwrap(), kept, "{caller:?}");
+    }
     // A value that is no stored response does not hold the id (a `get` ignores it too).
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -104,6 +96,40 @@ async fn an_id_is_kept_unless_another_caller_holds_it() {
     let () = redis::cmd("SET")
         .arg(key)
         .arg("not an envelope")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .put_unless_taken("junk", Some("bob"), b"{}".to_vec(), DAY)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("junk").await.unwrap().unwrap().caller.as_deref(),
+        Some("bob")
+    );
+    // Nor does a value whose caller part is no JSON string, nor a key of another type.
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg("{not json}\n{}")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .put_unless_taken("junk", Some("carol"), b"{}".to_vec(), DAY)
+            .await
+            .unwrap()
+    );
+    let _: i64 = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("RPUSH")
+        .arg(key)
+        .arg("x")
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -230,7 +230,8 @@ impl RedbStore {
     }
 
     /// Whether another caller's live response is stored under `id` (read in `txn`, the
-    /// write transaction that would replace it).
+    /// write transaction that would replace it). A value that cannot be read holds no id:
+    /// it is replaced, as [`ResponseBackend::put`] would.
     fn taken(
         &self,
         txn: &redb::WriteTransaction,
@@ -242,7 +243,7 @@ impl RedbStore {
         let Some(raw) = responses.get(id)? else {
             return Ok(false);
         };
-        let stored = self.live(id, raw.value(), now)?;
+        let stored = self.live(id, raw.value(), now).ok().flatten();
         Ok(stored.is_some_and(|persisted| persisted.caller.as_deref() != caller))
     }
 
@@ -309,4 +310,44 @@ fn remove(
         return Ok(Some(0));
     };
     Ok(order.remove(seq)?.map(|v| v.value().2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[tokio::test]
+    async fn an_unreadable_value_holds_no_id() {
+        let dir = std::env::temp_dir().join(format!("sy-redb-taken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("taken.redb");
+        let _ = std::fs::remove_file(&path);
+        let db = Arc::new(redb::Database::create(&path).unwrap());
+        let store = RedbStore::open(Arc::clone(&db), 10, 1 << 20, DAY).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(RESPONSES)
+            .unwrap()
+            .insert("up", b"not json".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(
+            store.get("up").await.is_err(),
+            "a damaged value is an error"
+        );
+        let kept = store
+            .put_unless_taken("up", Some("bob"), b"{\"n\":1}".to_vec(), DAY)
+            .await
+            .unwrap();
+        assert!(kept, "replaced, as put would");
+        let got = store.get("up").await.unwrap().unwrap();
+        assert_eq!(got.caller.as_deref(), Some("bob"));
+        let kept = store
+            .put_unless_taken("up", Some("carol"), b"{\"n\":2}".to_vec(), DAY)
+            .await
+            .unwrap();
+        assert!(!kept, "bob's now");
+        let _ = std::fs::remove_file(&path);
+    }
 }
