@@ -17,8 +17,11 @@
 # A path's floor is nginx proxying the same upstream exchange (the upstream protocol, same mode),
 # run just before the path's row (the machine is shared and its speed drifts over minutes).
 # Per path: rps, p50, p99, ratio to the floor's rps and p99, the gateway's CPU per request
-# (utime+stime delta over the run / requests) and per upstream chunk (/ CHUNKS), and, with
+# (utime+stime delta over the run / requests) and per upstream chunk (/ CHUNKS), the mock
+# upstream's and wrk's CPU per request in the floor's run and in the gateway's, and, with
 # strace, syscalls per request from `strace -c -f -p` during a separate STRACE_D-second run.
+# For the default plain rows: the most requests/s any proxy could serve given the upstream's
+# and wrk's CPU per request (cores x 1 s / their sum), against nginx's plain floor.
 # The gateway's peak RSS (VmHWM) is over the whole run. Writes BENCH_OUT (BENCHMARKS.md).
 #
 # Last, the criterion bench of the per-chunk pipeline (switchyard-router/benches/pipeline.rs,
@@ -53,7 +56,8 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 # once it has exited) from bash's `times`, which must run in this shell itself (`times >FILE`,
 # not in a command substitution's subshell).
 children_us() {
-  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000000 }' "$1"
+  # (A locale may write a decimal comma.)
+  awk 'NR == 2 { gsub(/,/, "."); split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000000 }' "$1"
 }
 
 # wrk_run NAME URL KIND MODEL STREAM PID: warm-up, then the counted run; sets RPS P50 P99 REQS
@@ -78,7 +82,8 @@ wrk_run() {
   if [ -n "$6" ] && [ "${REQS:-0}" -gt 0 ]; then CPU_US=$(( (t1 - t0) * TICK_US / REQS )); fi
   if [ "${REQS:-0}" -gt 0 ]; then
     w0=$(children_us "$work/times0"); w1=$(children_us "$work/times1")
-    UP_CPU_US=$(( (u1 - u0) * TICK_US / REQS )); LOAD_CPU_US=$(( (w1 - w0) / REQS ))
+    UP_CPU_US=$(awk -v t=$((u1 - u0)) -v k="$TICK_US" -v n="$REQS" 'BEGIN { printf "%.1f", t * k / n }')
+    LOAD_CPU_US=$(awk -v t=$((w1 - w0)) -v n="$REQS" 'BEGIN { printf "%.1f", t / n }')
   fi
   printf '%-28s %-8s rps=%-7s p50=%-9s p99=%-9s failed=%-5s cpu/req=%s us\n' "$1" "$5" "${RPS:-0}" "${P50:-?}" "${P99:-?}" "$BAD" "$CPU_US" >&2
 }
@@ -157,9 +162,10 @@ for p in "${paths[@]}"; do
   # (as much as it needs against nginx's plain answer) on this machine's cores, and that over
   # nginx's plain floor.
   bound=-; bound_ratio=-
-  if [ "$u" != - ] && [ "$w" != - ] && [ $((u + w)) -gt 0 ]; then
-    bound=$(( $(nproc) * 1000000 / (u + w) ))
-    bound_ratio=$(awk -v a="$bound" -v b="$f" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+  if [ "$u" != - ] && [ "$w" != - ]; then
+    read -r bound bound_ratio < <(awk -v u="$u" -v w="$w" -v c="$(nproc)" -v f="$f" 'BEGIN {
+      if (u + w <= 0) { print "- -"; exit }
+      b = c * 1000000 / (u + w); printf "%.0f %s\n", b, (f > 0 ? sprintf("%.2fx", b / f) : "-") }')
   fi
   exchange_rows+=("| $label | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }') | $u | $w | $bound | $bound_ratio |")
 done

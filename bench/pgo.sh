@@ -50,7 +50,8 @@ if [ ! -x "$llvm_bin/llvm-profdata" ]; then
 fi
 [ -x "$llvm_bin/llvm-profdata" ] || { echo "no llvm-profdata in $llvm_bin (rustup component add llvm-tools)" >&2; exit 2; }
 [ -f "$MOCK_SRC/Cargo.toml" ] || { echo "no mock upstream at $MOCK_SRC (set SWITCHYARD_BENCH_MOCK)" >&2; exit 2; }
-ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT"
+# check_tls (below) puts nginx on GATEWAY_PORT+3 and a gateway on GATEWAY_PORT+4.
+ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT" "$((GATEWAY_PORT + 3))" "$((GATEWAY_PORT + 4))"
 
 echo "pgo: building the instrumented gateway (target/pgo-gen)" >&2
 CARGO_TARGET_DIR=$root/target/bench-mock cargo build --release -q --locked --manifest-path "$MOCK_SRC/Cargo.toml"
@@ -133,8 +134,11 @@ find_bolt() {
 bolt_dir=
 if [ -n "$relocs" ]; then
   if ! bolt_dir=$(find_bolt); then
-    apt-get update -qq >/dev/null 2>&1 || true
-    pkg=$(apt-cache search --names-only '^bolt-[0-9]+$' 2>/dev/null | awk '{print $1}' | sort -t- -k2 -n | tail -1)
+    pkg=
+    if command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      pkg=$(apt-cache search --names-only '^bolt-[0-9]+$' 2>/dev/null | awk '{print $1}' | sort -t- -k2 -n | tail -1) || pkg=
+    fi
     [ -n "$pkg" ] && { apt-get install -y -qq "$pkg" >/dev/null 2>&1 || true; }
     bolt_dir=$(find_bolt) || echo "pgo: no llvm-bolt to be had (Debian: apt-get install bolt-16); the PGO build is left as it is" >&2
   fi
@@ -165,8 +169,8 @@ fi
 # rewrote the code around the TLS stack, so the cipher path is run once before the binary
 # is accepted. Skipped, with a note, when nginx or openssl is missing.
 check_tls() {
-  if ! need nginx nginx-light || ! command -v openssl >/dev/null 2>&1; then
-    echo "pgo: nginx or openssl missing: the TLS upstream check is skipped" >&2
+  if ! need nginx nginx-light || ! need curl curl || ! command -v openssl >/dev/null 2>&1; then
+    echo "pgo: nginx, curl or openssl missing: the TLS upstream check is skipped" >&2
     return 0
   fi
   local dir=$work/tls tls_port=$((GATEWAY_PORT + 3)) gw_port=$((GATEWAY_PORT + 4)) tls_gw s answer
@@ -198,12 +202,17 @@ CFG
   pids+=("$tls_gw")
   wait_port "$gw_port"
   for s in false true; do
-    answer=$(curl -sS -m 10 "http://127.0.0.1:$gw_port/v1/chat/completions" -H 'content-type: application/json' \
-      -d "$(body openai tls-openai "$s")")
-    echo "$answer" | grep -q 'tok19' || { echo "pgo: no answer through TLS (OpenAI, stream $s): $answer" >&2; exit 1; }
-    answer=$(curl -sS -m 10 "http://127.0.0.1:$gw_port/api/chat" -H 'content-type: application/json' \
-      -d "$(body ollama tls-ollama "$s")")
-    echo "$answer" | grep -q 'tok19' || { echo "pgo: no answer through TLS (Ollama, stream $s): $answer" >&2; exit 1; }
+    for api in openai ollama; do
+      local path=/v1/chat/completions
+      [ "$api" = ollama ] && path=/api/chat
+      answer=$(curl -sS -m 10 "http://127.0.0.1:$gw_port$path" -H 'content-type: application/json' \
+        -d "$(body "$api" "tls-$api" "$s")" 2>&1) || true
+      if ! echo "$answer" | grep -q 'tok19'; then
+        echo "pgo: no answer through TLS ($api upstream, stream $s): $answer" >&2
+        tail -n 20 "$dir/serve.log" "$dir/nginx.err" >&2 2>/dev/null || true
+        exit 1
+      fi
+    done
   done
   kill "$tls_gw"
   nginx -c "$dir/nginx.conf" -s stop 2>/dev/null
