@@ -89,60 +89,32 @@ async fn an_id_is_kept_unless_another_caller_holds_it() {
         let put = store.put_unless_taken("odd", caller, b"{}".to_vec(), DAY);
         assert_eq!(put.await.unwrap(), kept, "{caller:?}");
     }
-    // A value that is no stored response does not hold the id (a `get` ignores it too).
+    // What is no stored response (a `get` ignores it too) holds no id: a string without
+    // the envelope's newline, one whose caller part is no JSON string, a key of another type.
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let key = "{u}:resp:junk";
-    let () = redis::cmd("SET")
-        .arg(key)
-        .arg("not an envelope")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .put_unless_taken("junk", Some("bob"), b"{}".to_vec(), DAY)
+    for (command, value, caller) in [
+        ("SET", "not an envelope", "bob"),
+        ("SET", "{not json}\n{}", "carol"),
+        ("RPUSH", "x", "dave"),
+    ] {
+        let _: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
             .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.get("junk").await.unwrap().unwrap().caller.as_deref(),
-        Some("bob")
-    );
-    // Nor does a value whose caller part is no JSON string, nor a key of another type.
-    let () = redis::cmd("SET")
-        .arg(key)
-        .arg("{not json}\n{}")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .put_unless_taken("junk", Some("carol"), b"{}".to_vec(), DAY)
+            .unwrap();
+        let _: redis::Value = redis::cmd(command)
+            .arg(key)
+            .arg(value)
+            .query_async(&mut conn)
             .await
-            .unwrap()
-    );
-    let _: i64 = redis::cmd("DEL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let _: i64 = redis::cmd("RPUSH")
-        .arg(key)
-        .arg("x")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .put_unless_taken("junk", Some("bob"), b"{}".to_vec(), DAY)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.get("junk").await.unwrap().unwrap().caller.as_deref(),
-        Some("bob")
-    );
+            .unwrap();
+        let put = store.put_unless_taken("junk", Some(caller), b"{}".to_vec(), DAY);
+        assert!(put.await.unwrap(), "{command} {value:?}");
+        let stored = store.get("junk").await.unwrap().unwrap();
+        assert_eq!(stored.caller.as_deref(), Some(caller));
+    }
     // Its time to live is set as `put` sets it.
     let ttl: i64 = redis::cmd("PTTL")
         .arg(key)
