@@ -88,7 +88,7 @@ mod tool_sets;
 mod ttft;
 mod unknown_calls;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, coarse_monotonic_millis, coarse_unix_secs};
 pub use config::{
     BudgetConfig, CallerPolicy, HealthConfig, OverflowRule, PolicyConfig, RetryConfig, RouteConfig,
     RouterConfig, TargetStep, TaskRule, ToolPolicy,

@@ -79,7 +79,8 @@ pub const HANDLE_TTL: Duration = Duration::from_secs(10);
 /// SERVED.get(|| metrics::counter!("served_total")).increment(1);
 /// ```
 pub struct CachedHandle<T> {
-    slot: Mutex<Option<(Instant, T)>>,
+    /// The handle and when it was made ([`crate::clock::coarse_monotonic_millis`]).
+    slot: Mutex<Option<(u64, T)>>,
 }
 
 impl<T> Default for CachedHandle<T> {
@@ -99,21 +100,32 @@ impl<T> CachedHandle<T> {
 
 impl<T: Clone> CachedHandle<T> {
     /// The handle, made by `make` when there is none or it is older than [`HANDLE_TTL`].
+    /// Its age comes from the coarse clock (a tick's resolution, a sixth of a precise
+    /// read's cost): a hit is paid on every request, and the TTL is seconds.
     pub fn get(&self, make: impl FnOnce() -> T) -> T {
-        let now = Instant::now();
+        self.get_at(crate::clock::coarse_monotonic_millis(), make)
+    }
+
+    /// [`Self::get`] at `now_ms` on the coarse clock.
+    fn get_at(&self, now_ms: u64, make: impl FnOnce() -> T) -> T {
         let Ok(mut slot) = self.slot.lock() else {
             return make();
         };
         match &*slot {
-            Some((made, handle)) if now.duration_since(*made) < HANDLE_TTL => handle.clone(),
+            Some((made_ms, handle)) if now_ms.saturating_sub(*made_ms) < HANDLE_TTL_MS => {
+                handle.clone()
+            }
             _ => {
                 let handle = make();
-                *slot = Some((now, handle.clone()));
+                *slot = Some((now_ms, handle.clone()));
                 handle
             }
         }
     }
 }
+
+/// [`HANDLE_TTL`] in milliseconds.
+const HANDLE_TTL_MS: u64 = HANDLE_TTL.as_millis() as u64;
 
 impl<T> std::fmt::Debug for CachedHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,12 +262,13 @@ impl Clone for TargetMetricsCache {
 impl TargetMetricsCache {
     /// The handles for `target`: cached for a known model (refreshed after
     /// [`HANDLE_TTL`]), made afresh for any other (its label is `<provider>/other`).
+    /// `now`: a clock read the caller made (the cache's age is measured to it).
     pub(crate) fn get(
         &self,
         inner: &crate::router::Inner,
         target: &crate::TargetRef,
+        now: Instant,
     ) -> Arc<TargetMetrics> {
-        let now = Instant::now();
         if let Ok(targets) = self.targets.lock() {
             if let Some((made, metrics)) = targets.get(target) {
                 if now.duration_since(*made) < HANDLE_TTL {
@@ -415,5 +428,23 @@ mod tests {
             assert_eq!(handle, 7);
         }
         assert_eq!(made, 1);
+    }
+
+    #[test]
+    fn a_cached_handle_is_made_again_after_its_ttl() {
+        let cache = CachedHandle::<u32>::default();
+        let mut made = 0;
+        let mut get = |now_ms| {
+            cache.get_at(now_ms, || {
+                made += 1;
+                made
+            })
+        };
+        assert_eq!(get(1_000), 1);
+        assert_eq!(get(1_000 + HANDLE_TTL_MS - 1), 1, "still fresh");
+        assert_eq!(get(1_000 + HANDLE_TTL_MS), 2, "expired: made again");
+        assert_eq!(get(1_000 + HANDLE_TTL_MS + 5), 2);
+        // A clock read that went backwards (another thread's older read) keeps it.
+        assert_eq!(get(900), 2);
     }
 }

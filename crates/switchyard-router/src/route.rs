@@ -344,6 +344,17 @@ impl Progress {
 
     /// The decision record as it stands (the one place the record is built).
     fn record(&self, outcome: RequestOutcome, reason: ReasonCode) -> DecisionRecord {
+        self.record_at(outcome, reason, Instant::now())
+    }
+
+    /// [`Progress::record`] with its duration measured to `now`, a clock read the
+    /// caller already made.
+    fn record_at(
+        &self,
+        outcome: RequestOutcome,
+        reason: ReasonCode,
+        now: Instant,
+    ) -> DecisionRecord {
         DecisionRecord {
             request_id: self.request_id.clone(),
             caller: self.caller.clone(),
@@ -362,7 +373,7 @@ impl Progress {
             cost_estimated: false,
             outcome,
             ttft_ms: None,
-            duration_ms: millis(self.started.elapsed()),
+            duration_ms: millis(now.saturating_duration_since(self.started)),
             started_at: Some(self.started_at),
         }
     }
@@ -521,6 +532,9 @@ struct FirstEvent {
     stream: ChatStream,
     first: ChatEvent,
     ttft: Duration,
+    /// When the first event arrived (the clock read `ttft` ends at, reused for the
+    /// record and the upstream wait so that one read serves them all).
+    at: Instant,
     /// The wait for this target's slot when this was the first try on it, else zero.
     queue_wait: Duration,
     reason: ReasonCode,
@@ -570,12 +584,16 @@ impl Target<'_> {
                 return Tried::Failed(e);
             }
         };
-        let queue_wait = queue_start.elapsed();
+        // One clock read for the end of the queue wait, the trial's time and the first
+        // dispatch: on this machine's clock source a read costs about 35 ns, and a plain
+        // request made about 30 of them.
+        let admitted = Instant::now();
+        let queue_wait = admitted.saturating_duration_since(queue_start);
         // A target whose cooldown ended is tried by one request at a time (half-open).
-        let _trial = TrialGuard::claim(&slot.live, inner.clock.now());
+        let _trial = TrialGuard::claim(&slot.live, inner.clock.at(admitted));
         let mut tries: u32 = 0;
+        let mut dispatched = admitted;
         loop {
-            let dispatched = Instant::now();
             let privacy = self.plan.privacy;
             let sent = dispatch(
                 inner,
@@ -588,11 +606,13 @@ impl Target<'_> {
             );
             match sent.await {
                 Ok((stream, first)) => {
+                    let at = Instant::now();
                     let won = FirstEvent {
                         permit,
                         stream,
                         first,
-                        ttft: dispatched.elapsed(),
+                        ttft: at.saturating_duration_since(dispatched),
+                        at,
                         // The first try on this target holds the queue wait (a failed
                         // one's record already counted it).
                         queue_wait: if tries == 0 {
@@ -626,6 +646,7 @@ impl Target<'_> {
                         );
                         tokio::time::sleep(pause).await;
                         tries += 1;
+                        dispatched = Instant::now();
                         continue;
                     }
                     slot.record_failure(&e, inner.clock.now(), &inner.config.health.cooldowns_ms);
@@ -647,13 +668,13 @@ impl Target<'_> {
     /// decision record so far; the stream finishes the record when it ends.
     fn serve(&self, slot: Arc<Slot>, won: FirstEvent, progress: &mut Progress) -> RoutedStream {
         let (inner, planned) = (self.inner, self.planned());
-        let (ttft, reason) = (won.ttft, won.reason);
+        let (ttft, reason, at) = (won.ttft, won.reason, won.at);
         slot.live.record_ttft(millis(ttft));
         if let Ok(mut h) = slot.live.health.lock() {
             h.on_success();
         }
         slot.admission.gauges.set_up(true);
-        let metrics = inner.target_metrics.get(inner, &planned.target);
+        let metrics = inner.target_metrics.get(inner, &planned.target, at);
         metrics.ttft.record(ttft.as_secs_f64());
         if won.fallback {
             ::metrics::counter!(crate::metrics::FALLBACKS_TOTAL, "reason" => reason.as_str())
@@ -680,10 +701,10 @@ impl Target<'_> {
             .with_model(&planned.target.model, |m| m.price)
             .flatten();
         progress.decided = true;
-        let mut record = progress.record(RequestOutcome::Ok, reason);
+        let mut record = progress.record_at(RequestOutcome::Ok, reason, at);
         record.attempts.push(served_attempt);
         record.served_by = Some(planned.target.clone());
-        record.ttft_ms = Some(millis(progress.started.elapsed()));
+        record.ttft_ms = Some(millis(at.saturating_duration_since(progress.started)));
         RoutedStream::new(Served {
             inner: inner.clone(),
             slot,
@@ -695,7 +716,8 @@ impl Target<'_> {
             record,
             price,
             started: progress.started,
-            upstream_wait: progress.catalog_wait + progress.exec_start.elapsed(),
+            upstream_wait: progress.catalog_wait
+                + at.saturating_duration_since(progress.exec_start),
             offered: std::mem::take(&mut progress.offered),
             metrics,
             prompt_tokens_estimate: self.plan.prompt_tokens_estimate,

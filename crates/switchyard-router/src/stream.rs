@@ -528,7 +528,9 @@ pub(crate) fn emit_record(
             let metrics = match metrics {
                 Some(m) => m,
                 None => {
-                    looked_up = inner.target_metrics.get(inner, target);
+                    looked_up = inner
+                        .target_metrics
+                        .get(inner, target, std::time::Instant::now());
                     &*looked_up
                 }
             };
