@@ -197,18 +197,20 @@ struct Answer {
 }
 
 impl Answer {
+    /// The encoder of a streamed answer. OpenAI's `created` is whole seconds, read from
+    /// the coarse wall clock (a sixth of a precise read's cost); Ollama's `created_at`
+    /// carries fractions of a second, so it reads the precise one.
     fn stream_encoder(&self) -> StreamEncoder {
-        let now = SystemTime::now();
         match self.api {
             Api::OpenAi => StreamEncoder::OpenAi(OpenAiStreamEncoder::new(
                 self.model.as_str(),
                 self.completion_id(),
-                time::unix_secs(now),
+                switchyard_router::coarse_unix_secs(),
                 self.include_usage,
             )),
             Api::Ollama => StreamEncoder::Ollama(OllamaStreamEncoder::new(
                 self.model.as_str(),
-                time::rfc3339(now),
+                time::rfc3339(SystemTime::now()),
             )),
             Api::Anthropic => StreamEncoder::Anthropic(AnthropicStreamEncoder::new(
                 self.model.as_str(),
@@ -278,20 +280,21 @@ impl Answer {
                 elapsed,
             ));
         }
-        let now = SystemTime::now();
         let mut body = Vec::with_capacity(256 + answer.content.len());
+        // As in `stream_encoder`: whole seconds from the coarse clock, Ollama's fractions
+        // from the precise one.
         match api {
             Api::OpenAi => switchyard_stream::openai::encode_response(
                 &answer,
                 &self.model,
                 &self.completion_id(),
-                time::unix_secs(now),
+                switchyard_router::coarse_unix_secs(),
                 &mut body,
             ),
             Api::Ollama => switchyard_stream::ollama::encode_response(
                 &answer,
                 &self.model,
-                &time::rfc3339(now),
+                &time::rfc3339(SystemTime::now()),
                 &mut body,
             ),
             Api::Anthropic => switchyard_stream::anthropic::encode_response(
