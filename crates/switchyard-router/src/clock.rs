@@ -122,8 +122,10 @@ mod tests {
             "the coarse wall clock is the wall clock"
         );
 
-        let before = coarse_monotonic_millis();
+        // The precise read first and last: a preemption between two reads then widens
+        // `elapsed`, never the coarse difference alone.
         let precise = Instant::now();
+        let before = coarse_monotonic_millis();
         std::thread::sleep(Duration::from_millis(50));
         let after = coarse_monotonic_millis();
         let elapsed = u64::try_from(precise.elapsed().as_millis()).unwrap_or(u64::MAX);
