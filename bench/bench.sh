@@ -27,13 +27,18 @@
 # Last, the criterion bench of the per-chunk pipeline (switchyard-router/benches/pipeline.rs,
 # decode -> route -> encode of a 20-chunk answer per protocol pair) in ns per chunk.
 #
-# Env: D (8 s per run), C (16 connections), CHUNKS (20), STRACE_D (2; 0 skips strace),
+# Each row is ROUNDS rounds of the floor's run then the gateway's (interleaved, so both see the
+# same minutes of the shared machine); a figure in the table is the median over the rounds, a
+# ratio the median of the per-round ratios with their range after it. One 8 s run's p99 ratio
+# spread 0.8x-2.4x over eight runs of the same binary here (DECISIONS.md, issue 15, session 20).
+#
+# Env: D (5 s per run), ROUNDS (3), C (16 connections), CHUNKS (20), STRACE_D (2; 0 skips strace),
 # PIPELINE (1; 0 skips the criterion bench),
 # BENCH_OUT, NGINX_PORT (18981), and those of bench/lib.sh (SWITCHYARD_BENCH_MOCK,
 # SKIP_BUILD, UPSTREAM_PORT, GATEWAY_PORT).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-D=${D:-8}; C=${C:-16}; CHUNKS=${CHUNKS:-20}; STRACE_D=${STRACE_D:-2}
+D=${D:-5}; ROUNDS=${ROUNDS:-3}; C=${C:-16}; CHUNKS=${CHUNKS:-20}; STRACE_D=${STRACE_D:-2}
 NGINX_PORT=${NGINX_PORT:-18981}
 BENCH_OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -51,6 +56,22 @@ start_nginx "$NGINX_PORT"
 
 # to_ms LATENCY: wrk's 420.00us / 1.23ms / 1.02s in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
+# ratio A B: A / B to two decimals, `-` when B is not positive.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# median VALUES...: the median of the numeric values (`-` ones left out), `-` if none.
+median() {
+  printf '%s\n' "$@" | awk '$1 != "-" && $1 != ""' | sort -g | awk '{ v[NR] = $1 }
+    END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# fixed DIGITS VALUE: VALUE with DIGITS decimals (`-` stays `-`).
+fixed() { awk -v d="$1" -v v="$2" 'BEGIN { if (v == "-") print "-"; else printf "%.*f", d, v }'; }
+# ms VALUE: a latency in ms as the table shows it (`1.23ms`).
+ms() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2fms", v }'; }
+# spread VALUES...: `(min-max)` of the numeric values when there are several rounds.
+spread() {
+  [ "$ROUNDS" -gt 1 ] || return 0
+  printf '%s\n' "$@" | awk '$1 != "-" && $1 != ""' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "(%s-%s)", lo, hi }'
+}
 
 # children_us FILE: the CPU time (user + system, µs) of this shell's finished children (wrk's,
 # once it has exited) from bash's `times`, which must run in this shell itself (`times >FILE`,
@@ -131,22 +152,32 @@ for m in "${modes[@]}"; do
   for p in "${paths[@]}"; do
     IFS='|' read -r label kind path route floor <<<"$p"
     route=$route$suffix
-    if [ "$mode" = plain ]; then
-      # nginx proxying the streamed exchange the default plain mode makes upstream.
-      floor_run "$floor" true
-      EXCHANGE_RPS[$label]=$F_RPS
-    fi
-    floor_run "$floor" "$stream"
-    wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
+    # Per round: the floor just before the gateway's run, then the gateway.
+    ex=(); f_rps=(); f_p99=(); f_cpu=(); f_up=(); f_load=(); g_rps=(); g_p50=(); g_p99=(); g_cpu=(); g_up=(); g_load=()
+    rps_ratios=(); p99_ratios=(); bad=0
+    for _ in $(seq 1 "$ROUNDS"); do
+      if [ "$mode" = plain ]; then
+        # nginx proxying the streamed exchange the default plain mode makes upstream.
+        floor_run "$floor" true
+        ex+=("$F_RPS")
+      fi
+      floor_run "$floor" "$stream"
+      wrk_run "$label" "$gw_url$path" "$kind" "$route" "$stream" "$gw"
+      f_rps+=("$F_RPS"); f_p99+=("$(to_ms "${F_P99:-0}")"); f_cpu+=("$F_CPU"); f_up+=("$F_UP_CPU"); f_load+=("$F_LOAD_CPU")
+      g_rps+=("${RPS:-0}"); g_p50+=("$(to_ms "${P50:-0}")"); g_p99+=("$(to_ms "${P99:-0}")"); g_cpu+=("$CPU_US"); g_up+=("$UP_CPU_US"); g_load+=("$LOAD_CPU_US")
+      rps_ratios+=("$(ratio "${RPS:-0}" "${F_RPS:-0}")")
+      p99_ratios+=("$(ratio "$(to_ms "${P99:-0}")" "$(to_ms "${F_P99:-0}")")")
+      bad=$((bad + ${BAD:-0}))
+    done
     strace_run "$gw_url$path" "$kind" "$route" "$stream"
-    ratio=$(awk -v a="${RPS:-0}" -v b="${F_RPS:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-    p99_ratio=$(awk -v a="$(to_ms "${P99:-0}")" -v b="$(to_ms "${F_P99:-0}")" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-    per_chunk=-; [ "$CPU_US" != - ] && per_chunk=$(awk -v c="$CPU_US" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
+    cpu=$(fixed 1 "$(median "${g_cpu[@]}")")
+    per_chunk=-; [ "$cpu" != - ] && per_chunk=$(awk -v c="$cpu" -v n="$CHUNKS" 'BEGIN { printf "%.1f", c / n }')
     if [ "$mode" = plain ]; then
-      PLAIN_RPS[$label]=${RPS:-0}; PLAIN_FLOOR_RPS[$label]=${F_RPS:-0}; PLAIN_UP_CPU[$label]=$UP_CPU_US
-      PLAIN_FLOOR_LOAD_CPU[$label]=$F_LOAD_CPU
+      PLAIN_RPS[$label]=$(fixed 0 "$(median "${g_rps[@]}")"); PLAIN_FLOOR_RPS[$label]=$(fixed 0 "$(median "${f_rps[@]}")")
+      PLAIN_UP_CPU[$label]=$(fixed 1 "$(median "${g_up[@]}")"); PLAIN_FLOOR_LOAD_CPU[$label]=$(fixed 1 "$(median "${f_load[@]}")")
+      EXCHANGE_RPS[$label]=$(fixed 0 "$(median "${ex[@]}")")
     fi
-    rows+=("| $label | $mode | $F_RPS | ${RPS:-0} | **$ratio** | $F_P99 | ${P99:-?} | **$p99_ratio** | ${P50:-?} | $F_CPU | $CPU_US | $per_chunk | $F_UP_CPU | $UP_CPU_US | $F_LOAD_CPU | $LOAD_CPU_US | $SYS | $WRITEV | $BAD |")
+    rows+=("| $label | $mode | $(fixed 0 "$(median "${f_rps[@]}")") | $(fixed 0 "$(median "${g_rps[@]}")") | **$(fixed 2 "$(median "${rps_ratios[@]}")")x** $(spread "${rps_ratios[@]}") | $(ms "$(median "${f_p99[@]}")") | $(ms "$(median "${g_p99[@]}")") | **$(fixed 2 "$(median "${p99_ratios[@]}")")x** $(spread "${p99_ratios[@]}") | $(ms "$(median "${g_p50[@]}")") | $(fixed 1 "$(median "${f_cpu[@]}")") | $cpu | $per_chunk | $(fixed 1 "$(median "${f_up[@]}")") | $(fixed 1 "$(median "${g_up[@]}")") | $(fixed 1 "$(median "${f_load[@]}")") | $(fixed 1 "$(median "${g_load[@]}")") | $SYS | $WRITEV | $bad |")
   done
 done
 hwm=$(status_kb "$gw" VmHWM)
@@ -214,7 +245,10 @@ fi
   echo
   echo "The floor of a path is nginx proxying the same upstream exchange (nginx cannot translate):"
   echo "the mock's \`/v1/chat/completions\` for OpenAI upstreams, its \`/api/chat\` for Ollama ones,"
-  echo "measured just before each Switchyard row (the shared machine's speed drifts over minutes)."
+  echo "measured just before each Switchyard run (the shared machine's speed drifts over minutes)."
+  echo "Each row is $ROUNDS rounds of that pair, ${D} s per run: a figure is the median over the rounds, and a"
+  echo "ratio the median of the per-round ratios, with their range in brackets (one run's p99 ratio"
+  echo "varies by more than the bar's margin here; DECISIONS.md, issue 15, session 20)."
   echo "CPU is the process's utime+stime over the counted run divided by its requests (nginx: its one worker); per chunk"
   echo "divides that by $CHUNKS; upstream CPU is the mock upstream's, the same way, and wrk CPU the load generator's"
   echo "(from the shell's \`times\` once it has exited), each in the nginx row and in the Switchyard row."
@@ -233,7 +267,7 @@ fi
   echo
   echo "By default a plain request asks the upstream for a stream ($CHUNKS chunks here) and folds it, so"
   echo "the upstream's work is that of a streamed answer. Against nginx proxying that same streamed"
-  echo "exchange (measured just before each plain row), the default plain rows are as below. The"
+  echo "exchange (measured in each round of each plain row; medians), the default plain rows are as below. The"
   echo "upstream's CPU per request in that row, with wrk's against nginx's plain answer, bounds what"
   echo "any proxy could serve on this machine's $(nproc) cores, even one that cost nothing: cores × 1 s"
   echo "divided by their sum. The last column sets that bound against nginx's plain floor of the row."
