@@ -198,7 +198,7 @@ for p in "${paths[@]}"; do
       if (u + w <= 0) { print "- -"; exit }
       b = c * 1000000 / (u + w); printf "%.0f %s\n", b, (f > 0 ? sprintf("%.2fx", b / f) : "-") }')
   fi
-  exchange_rows+=("| $label | $b | $a | $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }') | $u | $w | $bound | $bound_ratio |")
+  exchange_rows+=("| $label | $b | $a | $(r=$(ratio "$a" "$b"); [ "$r" = - ] && echo - || echo "${r}x") | $u | $w | $bound | $bound_ratio |")
 done
 
 # The criterion pipeline bench, as `name | ns per answer | ns per chunk` rows.
