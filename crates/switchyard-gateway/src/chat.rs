@@ -20,6 +20,7 @@ use switchyard_stream::anthropic::AnthropicStreamEncoder;
 use switchyard_stream::ollama::OllamaStreamEncoder;
 use switchyard_stream::openai::OpenAiStreamEncoder;
 
+use crate::answer_head::RoutingHead;
 use crate::api::{Api, ApiError, JSON};
 use crate::auth::Caller;
 use crate::body::{ChatBody, StreamEncoder, TokenAccount};
@@ -139,7 +140,7 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
     };
     if chat.stream {
         let mut response = crate::api::routed_response(Body::empty());
-        answer.routing_headers(response.headers_mut(), &routed);
+        answer.routing_headers(&mut response, &routed);
         let encoder = answer.stream_encoder();
         let body = ChatBody::new(routed, encoder, account, started, router);
         *response.body_mut() = Body::from_stream(body);
@@ -306,18 +307,29 @@ impl Answer {
         }
         let mut response = crate::api::routed_response(Body::from(body));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
-        self.routing_headers(response.headers_mut(), &routed);
+        self.routing_headers(&mut response, &routed);
         Ok(response)
     }
 
-    fn routing_headers(&self, headers: &mut HeaderMap, routed: &RoutedStream) {
-        routing_headers(headers, routed, self.started, self.api);
+    fn routing_headers(&self, response: &mut Response, routed: &RoutedStream) {
+        routing_headers(response, routed, self.started, self.api);
     }
 }
 
-/// The headers naming the target that served, why, the attempts, the overhead and the
-/// targets skipped; called once per routed answer, just before its headers go out (for a
-/// streamed answer, before its body starts).
+/// Gives `response` the headers naming the target that served, why, the attempts, the
+/// overhead and the targets skipped ([`routing_head`]); called once per routed answer, just
+/// before its headers go out (for a streamed answer, before its body starts). They ride
+/// outside the header map until the head is written ([`crate::answer_head`]).
+pub(crate) fn routing_headers(
+    response: &mut Response,
+    routed: &RoutedStream,
+    started: Instant,
+    api: Api,
+) {
+    routing_head(routed, started, api).attach(response);
+}
+
+/// The routing headers of `routed` as values.
 ///
 /// The overhead (the gateway's own time before the headers went out: time since
 /// `started` minus the upstream wait) is also recorded here in
@@ -325,28 +337,15 @@ impl Answer {
 /// figure for whole and streamed answers alike. A stream's later time (the upstream
 /// producing, the client reading) is not gateway overhead; the per-chunk cost of a stream
 /// is what `cargo xtask bench` measures as CPU per chunk.
-pub(crate) fn routing_headers(
-    headers: &mut HeaderMap,
-    routed: &RoutedStream,
-    started: Instant,
-    api: Api,
-) {
+pub(crate) fn routing_head(routed: &RoutedStream, started: Instant, api: Api) -> RoutingHead {
     let overhead = overhead(started, routed);
     record_overhead(api, overhead);
-    if let Some(v) = target_header(routed.served_by()) {
-        headers.insert(TARGET_HEADER, v);
-    }
-    headers.insert(
-        ROUTE_REASON_HEADER,
-        HeaderValue::from_static(routed.reason().as_str()),
-    );
-    headers.insert(OVERHEAD_HEADER, millis_header(overhead));
-    headers.insert(
-        ATTEMPTS_HEADER,
-        HeaderValue::from(routed.upstream_requests()),
-    );
-    if let Some(v) = crate::skipped::skipped_header(routed.skipped()) {
-        headers.insert(crate::skipped::SKIPPED_HEADER, v);
+    RoutingHead {
+        target: target_header(routed.served_by()),
+        reason: HeaderValue::from_static(routed.reason().as_str()),
+        overhead: millis_header(overhead),
+        attempts: HeaderValue::from(routed.upstream_requests()),
+        skipped: crate::skipped::skipped_header(routed.skipped()),
     }
 }
 

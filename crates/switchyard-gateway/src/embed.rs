@@ -136,7 +136,7 @@ async fn run(shared: Arc<Shared>, shape: Shape, request: Request) -> Result<Resp
     }
     let mut response = Response::new(Body::from(out));
     response.headers_mut().insert(CONTENT_TYPE, JSON);
-    routing_headers(response.headers_mut(), &routed, started, api);
+    routing_headers(&mut response, &routed, started, api);
     Ok(response)
 }
 

@@ -27,15 +27,15 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use futures::FutureExt as _;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, Entry};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 use crate::api::JSON;
 use crate::gateway::Shared;
-use crate::telemetry::{self, REQUEST_ID_HEADER, RequestIds};
-use crate::{auth, detail, intake};
+use crate::telemetry::{self, RequestIds};
+use crate::{answer_head, auth, detail, intake};
 
 /// Layer for every route (see the module doc).
 #[derive(Clone)]
@@ -89,18 +89,32 @@ where
 
     fn call(&mut self, request: Request) -> FrontFuture {
         let inner = &mut self.inner;
-        self.layer.serve(request, |request| inner.call(request))
+        self.layer
+            .serve(request, HeadOut::Map, |request| inner.call(request))
     }
+}
+
+/// Where the front leaves the headers an answer carries outside its header map (the
+/// routing headers and the request id, [`crate::answer_head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadOut {
+    /// Moved into the header map: the router's routes, whose answers hyper (and an
+    /// embedder's own server) write from the map.
+    Map,
+    /// Left in the answer's extensions: the HTTP/1.1 fast path writes them into the head.
+    Deferred,
 }
 
 impl FrontLayer {
     /// Serves `request` with `handler` inside the front (see the module doc): what
     /// [`Front`] does around its route, for the routes the HTTP/1.1 fast path calls
     /// without axum's router ([`crate::hot`]). `handler` is called at once; its future is
-    /// boxed with the front's work into one [`FrontFuture`].
+    /// boxed with the front's work into one [`FrontFuture`]. `head` says where the
+    /// answer's routing headers and request id end up.
     pub(crate) fn serve<F>(
         &self,
         mut request: Request,
+        head: HeadOut,
         handler: impl FnOnce(Request) -> F,
     ) -> FrontFuture
     where
@@ -133,8 +147,9 @@ impl FrontLayer {
                     Err(panic) => panic_response(panic),
                 };
                 body_guard.finish(&mut response);
-                if let Entry::Vacant(slot) = response.headers_mut().entry(REQUEST_ID_HEADER) {
-                    slot.insert(id);
+                answer_head::set_request_id(&mut response, id);
+                if head == HeadOut::Map {
+                    answer_head::into_header_map(&mut response);
                 }
                 let status = response.status();
                 telemetry::count_http_request(api, status);
@@ -184,6 +199,7 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
+    use crate::telemetry::REQUEST_ID_HEADER;
     use crate::{Gateway, GatewayConfig};
 
     fn front<S>(inner: S) -> Front<S> {

@@ -26,7 +26,7 @@ use switchyard_stream::ollama as ollama_chat;
 
 use crate::api::{Api, ApiError, JSON};
 use crate::body::TokenAccount;
-use crate::chat::{Admitted, admit, authorize_model, routing_headers};
+use crate::chat::{Admitted, admit, authorize_model, routing_head, routing_headers};
 use crate::gateway::Shared;
 use crate::time;
 
@@ -96,11 +96,10 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         first_token,
     };
     if generate.stream {
-        let mut headers = http::HeaderMap::new();
-        routing_headers(&mut headers, &routed, started, api);
+        let routing = routing_head(&routed, started, api);
         // Decided here: the body is polled outside the handler's detail scope.
         let mut response = answer.streamed(routed, account, crate::detail::detailed());
-        response.headers_mut().extend(headers);
+        routing.attach(&mut response);
         Ok(response)
     } else {
         answer.whole(routed, &account).await
@@ -315,7 +314,7 @@ impl Answer {
         let mut response = crate::api::routed_response(Body::from(out));
         response.headers_mut().insert(CONTENT_TYPE, JSON);
         // After the answer is assembled, as for a whole chat answer.
-        routing_headers(response.headers_mut(), &routed, self.started, self.api);
+        routing_headers(&mut response, &routed, self.started, self.api);
         Ok(response)
     }
 }

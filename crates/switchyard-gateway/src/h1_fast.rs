@@ -39,9 +39,11 @@ use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::watch;
 
+use crate::answer_head;
 use crate::conn::ConnState;
 use crate::detail::Peer;
 use crate::hot::Routes;
+use crate::telemetry::REQUEST_ID_HEADER;
 
 /// The most bytes of one request (head and body) this path buffers; a larger request goes
 /// to hyper, which streams its body.
@@ -275,6 +277,7 @@ fn encode_head(
     let mut chunked = false;
     let mut close = close_asked;
     let mut has_date = false;
+    let mut has_request_id = false;
     for (name, value) in response.headers() {
         if *name == CONTENT_LENGTH {
             length = value
@@ -287,6 +290,8 @@ fn encode_head(
             close |= connection_options(value.as_bytes()) != Some(false);
         } else if *name == DATE {
             has_date = true;
+        } else if *name == REQUEST_ID_HEADER {
+            has_request_id = true;
         }
         if no_body && (*name == CONTENT_LENGTH || *name == TRANSFER_ENCODING) {
             continue;
@@ -297,6 +302,17 @@ fn encode_head(
         }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    // The routing headers and the request id the answer carries outside its map.
+    if let Some(head) = answer_head::of(response) {
+        if let Some(routing) = &head.routing {
+            routing.for_each(|name, value| {
+                put_header(out, name.as_str().as_bytes(), value.as_bytes());
+            });
+        }
+        if let (Some(id), false) = (&head.request_id, has_request_id) {
+            put_header(out, REQUEST_ID_HEADER.as_str().as_bytes(), id.as_bytes());
+        }
+    }
     if !has_date {
         put_header(out, b"date", dates.now().as_bytes());
     }
@@ -305,7 +321,7 @@ fn encode_head(
     } else if let (Some(n), false) = (length, chunked) {
         Framing::Length(n)
     } else if let (Some(n), false) = (response.body().size_hint().exact(), chunked) {
-        put_header(out, b"content-length", n.to_string().as_bytes());
+        put_header(out, b"content-length", decimal(n, &mut [0; 20]));
         Framing::Length(n)
     } else {
         if !chunked {
@@ -318,6 +334,19 @@ fn encode_head(
     }
     out.extend_from_slice(b"\r\n");
     (framing, close)
+}
+
+/// `n` in decimal, written into the end of `buf` (without `fmt` or an allocation).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

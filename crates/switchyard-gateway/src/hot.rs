@@ -4,10 +4,12 @@
 //! goes to the router, and so does every request hyper serves.
 //!
 //! A hot route does what the router would: the front ([`FrontLayer::serve`]), the API-key
-//! check ([`auth::authenticate`]) and the same handler, so it answers as the router does
-//! (the one difference on the wire: `content-length`, which the router's route adds to the
-//! answer and the fast path adds when it writes the head, comes after `date` instead of
-//! before it). What it leaves out is the router's own machinery around them: the path
+//! check ([`auth::authenticate`]) and the same handler, so it answers as the router does.
+//! The differences on the wire are in the order of headers only: `content-length`, which
+//! the router's route adds to the answer and the fast path adds when it writes the head,
+//! comes after `date` instead of before it; the routing headers and the request id, which
+//! the front leaves outside the header map for the fast path to write
+//! ([`crate::answer_head`]), come after the handler's own headers. What it leaves out is the router's own machinery around them: the path
 //! look-up, and for each of the three layers a clone of a boxed service and a boxed
 //! future (about 4,700 instructions of the 60,000 a plain request costs; callgrind,
 //! `bench/instructions.sh`). Two futures are boxed: the handler's, where it is made (so
@@ -28,7 +30,7 @@ use http::Method;
 use tower::Service as _;
 
 use crate::api::Api;
-use crate::front::{FrontFuture, FrontLayer};
+use crate::front::{FrontFuture, FrontLayer, HeadOut};
 use crate::gateway::Shared;
 use crate::{auth, chat, responses};
 
@@ -90,7 +92,7 @@ impl Routes {
             return Either::Right(self.app.call(request));
         };
         let shared = &self.shared;
-        Either::Left(self.front.serve(request, |mut request| {
+        Either::Left(self.front.serve(request, HeadOut::Deferred, |mut request| {
             // The handler's future is boxed where it is made: the front's future then
             // holds a pointer, and moving it (into the front's box among others) copies a
             // few words instead of the handler's kilobytes.

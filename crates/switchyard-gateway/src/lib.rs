@@ -74,6 +74,7 @@
 //! # }
 //! ```
 
+mod answer_head;
 mod anthropic;
 mod api;
 mod auth;

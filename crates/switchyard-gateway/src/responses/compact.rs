@@ -84,6 +84,6 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         "usage": response["usage"],
     });
     let mut answer = items::json(&object);
-    chat::routing_headers(answer.headers_mut(), &routed, p.started, API);
+    chat::routing_headers(&mut answer, &routed, p.started, API);
     Ok(answer)
 }

@@ -264,7 +264,7 @@ fn streamed(
     router: Arc<Router>,
 ) -> Response {
     let mut response = crate::api::routed_response(Body::empty());
-    chat::routing_headers(response.headers_mut(), &routed, started, API);
+    chat::routing_headers(&mut response, &routed, started, API);
     let encoder = StreamEncoder::Responses(Box::new(sink));
     let body = ChatBody::new(routed, encoder, account, started, router);
     *response.body_mut() = Body::from_stream(body);
@@ -294,7 +294,7 @@ async fn whole(
         Some(body) => items::json_bytes(body),
         None => items::json(final_response(&sink)?),
     };
-    chat::routing_headers(answer.headers_mut(), &routed, started, API);
+    chat::routing_headers(&mut answer, &routed, started, API);
     Ok(answer)
 }
 
@@ -320,7 +320,7 @@ async fn passed_through(
             }
             let mut answer = Response::new(Body::from(body));
             answer.headers_mut().insert(CONTENT_TYPE, JSON);
-            chat::routing_headers(answer.headers_mut(), &routed, started, API);
+            chat::routing_headers(&mut answer, &routed, started, API);
             return Ok(answer);
         }
     }
