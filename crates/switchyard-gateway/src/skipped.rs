@@ -57,8 +57,8 @@ mod tests {
     fn skipped(provider: &str, reason: ReasonCode) -> SkippedTarget {
         SkippedTarget {
             target: TargetRef {
-                provider: provider.to_owned(),
-                model: "m".to_owned(),
+                provider: provider.into(),
+                model: "m".into(),
                 locality: Locality::Local,
             },
             reason,

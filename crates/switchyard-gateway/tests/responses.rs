@@ -912,7 +912,7 @@ async fn falls_back_from_a_failing_pass_through_target_to_a_chat_target() {
     assert!(
         record.attempts[..record.attempts.len() - 1]
             .iter()
-            .all(|a| a.target.provider == "native")
+            .all(|a| &*a.target.provider == "native")
     );
 
     // A hosted tool cannot go to the chat target: with the pass-through target down the

@@ -28,7 +28,7 @@ impl Router {
             .slots
             .iter()
             .map(|s| ProviderHandle {
-                id: s.id.clone(),
+                id: s.id.to_string(),
                 locality: s.effective_locality(),
                 provider: Arc::clone(&s.provider),
             })

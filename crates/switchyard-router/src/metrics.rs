@@ -301,7 +301,7 @@ pub(crate) const MAX_TARGET_LABEL: usize = 128;
 /// `other` for an unknown provider. Names a caller sends to an upstream that accepts
 /// anything so never grow `/metrics`.
 fn label_of(inner: &crate::router::Inner, target: &crate::TargetRef) -> (String, bool) {
-    let Some(&index) = inner.by_id.get(&target.provider) else {
+    let Some(&index) = inner.by_id.get(&*target.provider) else {
         return ("other".to_owned(), false);
     };
     let plain = |s: &str| {

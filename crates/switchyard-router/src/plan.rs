@@ -122,7 +122,10 @@ impl Inner {
                     || upstream_model.to_owned(),
                     |s| s.listed_name(upstream_model),
                 );
-                let exact = ParsedTarget { slot, model };
+                let exact = ParsedTarget {
+                    slot,
+                    model: model.into(),
+                };
                 // A route whose first step holds this target may let it fall back along
                 // the route: `fallback: true` on the route, or non-strict exact targets.
                 for route in self.routes.values() {
@@ -172,7 +175,7 @@ impl Inner {
                 strict(
                     ParsedTarget {
                         slot,
-                        model: s.listed_name(model),
+                        model: s.listed_name(model).into(),
                     },
                     Naming::Bare,
                 )

@@ -2,6 +2,7 @@
 //! record, failures, explanations, catalog and status entries.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -10,12 +11,15 @@ use switchyard_core::{
 };
 
 /// One concrete target: a provider and the model id sent upstream.
+///
+/// Both names are shared (`Arc<str>`): a request's plan, its decision record, its answer
+/// and the metrics each hold the target, and a clone is a count, not two copies.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TargetRef {
     /// The provider's id (`local`, `cloud`).
-    pub provider: String,
+    pub provider: Arc<str>,
     /// The model id as the upstream names it.
-    pub model: String,
+    pub model: Arc<str>,
     /// Where the provider runs.
     pub locality: Locality,
 }

@@ -193,7 +193,7 @@ impl Inner {
     async fn read_shared_state(&self, request: &ChatRequest) {
         let Some(shared) = &self.shared else { return };
         let caller = request.meta.caller.as_deref();
-        let targets: Vec<String> = self.slots.iter().map(|s| s.id.clone()).collect();
+        let targets: Vec<String> = self.slots.iter().map(|s| s.id.to_string()).collect();
         let with_spend = self.budget_configured(caller);
         let at = self.clock.wall();
         let Some(cooling) = shared.before_plan(caller, with_spend, &targets, at).await else {

@@ -48,7 +48,8 @@ pub fn no_cloud_from_env_value(value: Option<&str>) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ParsedTarget {
     pub(crate) slot: usize,
-    pub(crate) model: String,
+    /// Shared with the [`crate::TargetRef`]s planned from it.
+    pub(crate) model: Arc<str>,
 }
 
 /// A route alias, resolved.
@@ -388,12 +389,12 @@ impl Router {
             // Listed or not, the entry says where the planner would send it.
             let mut info = slot
                 .model_info(&primary.model)
-                .unwrap_or_else(|| ModelInfo::new(primary.model.clone(), slot.locality));
+                .unwrap_or_else(|| ModelInfo::new(primary.model.to_string(), slot.locality));
             info.locality = slot.model_locality(&primary.model);
             out.push(CatalogEntry {
                 id: route.name.clone(),
                 kind: CatalogKind::Route,
-                provider: slot.id.clone(),
+                provider: slot.id.to_string(),
                 info,
             });
         }
@@ -403,7 +404,7 @@ impl Router {
                 out.push(CatalogEntry {
                     id: format!("{}/{}", slot.id, info.id),
                     kind: CatalogKind::Target,
-                    provider: slot.id.clone(),
+                    provider: slot.id.to_string(),
                     info,
                 });
             }
@@ -418,7 +419,7 @@ impl Router {
             .slots
             .iter()
             .map(|s| ProviderStatus {
-                id: s.id.clone(),
+                id: s.id.to_string(),
                 locality: s.locality,
                 health: s.live.health.lock().map_or(Health::Up, |h| h.status(now)),
                 in_flight: s.admission.in_flight(),

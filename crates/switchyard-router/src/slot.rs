@@ -136,7 +136,8 @@ impl Live {
 /// One provider in one router generation.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    pub(crate) id: String,
+    /// The provider's id, shared with every [`crate::TargetRef`] of this slot.
+    pub(crate) id: Arc<str>,
     /// The client. Its `chat` is called in exactly one place: `route::dispatch`, right
     /// after the last policy check.
     pub(crate) provider: Arc<dyn Provider>,

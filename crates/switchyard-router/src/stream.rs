@@ -123,7 +123,7 @@ impl RoutedStream {
     pub(crate) fn new(s: Served) -> Self {
         let served_by = s.record.served_by.clone().unwrap_or_else(|| TargetRef {
             provider: s.slot.id.clone(),
-            model: String::new(),
+            model: "".into(),
             locality: s.slot.locality,
         });
         let filter = s.offered.drop_unknown.then(Box::default);

@@ -37,7 +37,7 @@ async fn an_exhausted_budget_removes_cloud_targets_and_no_cloud_call_is_made() {
     let s = route(&router, &request("chat"))
         .await
         .expect("first request is within budget");
-    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(&*s.served_by().provider, "cloud");
     drain(s).await;
     assert_eq!(records.last().cost_micro_usd, 1_200_000);
     assert_eq!(
@@ -51,7 +51,7 @@ async fn an_exhausted_budget_removes_cloud_targets_and_no_cloud_call_is_made() {
     let cloud_entry = explained
         .targets
         .iter()
-        .find(|t| t.target.provider == "cloud")
+        .find(|t| &*t.target.provider == "cloud")
         .unwrap();
     assert!(!cloud_entry.included);
     assert_eq!(cloud_entry.reason, ReasonCode::BudgetExhausted);
@@ -220,7 +220,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
     let (gen1, records) = build_router(cfg.clone(), slots(Locality::Lan));
 
     let held = route(&gen1, &request("chat")).await.unwrap();
-    assert_eq!(held.served_by().provider, "local");
+    assert_eq!(&*held.served_by().provider, "local");
 
     // A local-only request planned by generation 1: [local, edge]; it waits for local.
     let explained = gen1.explain(&request_from("chat", "laptop"));
@@ -268,7 +268,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
         failure
             .skipped
             .iter()
-            .any(|s| s.target.provider == "edge" && s.reason == ReasonCode::PrivacyLocalOnly),
+            .any(|s| &*s.target.provider == "edge" && s.reason == ReasonCode::PrivacyLocalOnly),
         "{failure}"
     );
     assert_eq!(
@@ -288,7 +288,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
     let edge_entry = explained
         .targets
         .iter()
-        .find(|t| t.target.provider == "edge")
+        .find(|t| &*t.target.provider == "edge")
         .unwrap();
     assert!(!edge_entry.included);
     assert_eq!(edge_entry.reason, ReasonCode::PrivacyLocalOnly);
@@ -301,7 +301,7 @@ async fn a_reload_while_requests_are_in_flight_cannot_send_local_only_to_the_clo
         message: "busy".into(),
     }));
     let s = route(&gen2, &request("chat")).await.unwrap();
-    assert_eq!(s.served_by().provider, "edge");
+    assert_eq!(&*s.served_by().provider, "edge");
     drain(s).await;
     local.shutdown().await;
     edge.shutdown().await;

@@ -111,7 +111,7 @@ async fn local_only_requests_never_reach_the_cloud() {
         let cloud_entry = explained
             .targets
             .iter()
-            .find(|t| t.target.provider == "cloud")
+            .find(|t| &*t.target.provider == "cloud")
             .unwrap();
         assert!(!cloud_entry.included);
         assert_eq!(cloud_entry.reason, ReasonCode::PrivacyLocalOnly);
@@ -125,7 +125,7 @@ async fn local_only_requests_never_reach_the_cloud() {
             failure
                 .skipped
                 .iter()
-                .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::PrivacyLocalOnly)
+                .any(|s| &*s.target.provider == "cloud" && s.reason == ReasonCode::PrivacyLocalOnly)
         );
         let loud = failure.to_string();
         assert!(
@@ -211,7 +211,7 @@ async fn failure_after_the_first_byte_is_an_error_item_and_never_a_second_attemp
     let stream = route(&router, &request("chat"))
         .await
         .expect("local starts");
-    assert_eq!(stream.served_by().provider, "local");
+    assert_eq!(&*stream.served_by().provider, "local");
     assert_eq!(stream.reason(), ReasonCode::Primary);
     let (text, _, error) = drain(stream).await;
     assert!(text.starts_with("one"), "{text}");
@@ -270,7 +270,7 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
 
     // 2: cooling -> skipped without a request, with the reason recorded.
     let s = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(&*s.served_by().provider, "cloud");
     assert_eq!(s.reason(), ReasonCode::Fallback);
     assert!(s.attempts().is_empty());
     drain(s).await;
@@ -283,18 +283,18 @@ async fn rate_limited_target_cools_down_is_skipped_then_tried_again() {
     assert!(
         skipped
             .iter()
-            .any(|t| t.target.provider == "local" && t.reason == ReasonCode::CoolingDown),
+            .any(|t| &*t.target.provider == "local" && t.reason == ReasonCode::CoolingDown),
         "{skipped:?}"
     );
     let explained = router.explain(&request("chat"));
-    assert_eq!(explained.targets[0].target.provider, "cloud");
+    assert_eq!(&*explained.targets[0].target.provider, "cloud");
     assert_eq!(explained.targets[1].reason, ReasonCode::CoolingDown);
 
     // 3: after the cooldown, half-open: tried again, and it serves.
     local.set_fault(None);
     clock.advance(Duration::from_secs(61));
     let s = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(s.served_by().provider, "local");
+    assert_eq!(&*s.served_by().provider, "local");
     assert_eq!(s.reason(), ReasonCode::Primary);
     let (text, _, _) = drain(s).await;
     assert_eq!(text, DEFAULT_TEXT);
@@ -472,7 +472,7 @@ async fn errors_that_are_not_fallback_eligible_do_not_fall_back() {
         failure
             .skipped
             .iter()
-            .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::NotFallbackEligible)
+            .any(|s| &*s.target.provider == "cloud" && s.reason == ReasonCode::NotFallbackEligible)
     );
     assert_eq!(cloud.request_count(), 0);
     // A bad request says nothing about the target's health.
@@ -557,13 +557,13 @@ async fn a_full_queue_overflows_to_the_next_target_or_says_when_to_retry() {
     let (router, _r) = build_router(chat_route(), vec![local_slot, cloud_slot(&cloud)]);
 
     let held = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(held.served_by().provider, "local");
+    assert_eq!(&*held.served_by().provider, "local");
     assert_eq!(router.provider_status()[0].in_flight, 1);
 
     let s = route(&router, &request("chat"))
         .await
         .expect("overflow to cloud");
-    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(&*s.served_by().provider, "cloud");
     assert_eq!(s.reason(), ReasonCode::OverflowQueueFull);
     assert_eq!(s.attempts()[0].reason_code, "queue_full");
     drain(s).await;
@@ -610,7 +610,7 @@ async fn the_overflow_rule_moves_to_the_next_target_when_queue_is_deep_and_ttft_
 
     // Holds the only slot; its time to first token (~120 ms) is above T.
     let held = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(held.served_by().provider, "local");
+    assert_eq!(&*held.served_by().provider, "local");
     assert!(router.provider_status()[0].ttft_p50_ms.unwrap() >= 100);
 
     // One request waits in the queue (depth 1 > N = 0).
@@ -628,10 +628,10 @@ async fn the_overflow_rule_moves_to_the_next_target_when_queue_is_deep_and_ttft_
     .await;
 
     let explained = router.explain(&request("chat"));
-    assert_eq!(explained.targets[0].target.provider, "cloud");
+    assert_eq!(&*explained.targets[0].target.provider, "cloud");
     assert_eq!(explained.targets[0].reason, ReasonCode::OverflowQueueDepth);
     let s = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(&*s.served_by().provider, "cloud");
     assert_eq!(s.reason(), ReasonCode::OverflowQueueDepth);
     drain(s).await;
 
@@ -642,7 +642,7 @@ async fn the_overflow_rule_moves_to_the_next_target_when_queue_is_deep_and_ttft_
         .unwrap()
         .unwrap();
     assert_eq!(
-        waited, "local",
+        &*waited, "local",
         "the queued request is served by local once the slot frees"
     );
     local.shutdown().await;
@@ -686,7 +686,7 @@ async fn a_balanced_group_picks_the_least_loaded_member_and_skips_cooling_ones()
     drain(route(&router, &request("chat")).await.unwrap()).await;
     for _ in 0..3 {
         let s = route(&router, &request("chat")).await.unwrap();
-        assert_eq!(s.served_by().provider, "lan2");
+        assert_eq!(&*s.served_by().provider, "lan2");
         drain(s).await;
     }
     assert!(a.chat_request_count() <= 2);
@@ -901,14 +901,14 @@ async fn after_a_cooldown_one_request_tries_the_target_while_others_go_on() {
     .await;
     // ...while it runs, others do not pile onto the target.
     let other = route(&router, &request("chat")).await.unwrap();
-    assert_eq!(other.served_by().provider, "cloud");
+    assert_eq!(&*other.served_by().provider, "cloud");
     drain(other).await;
     let trial = tokio::time::timeout(LIMIT, trial)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(trial, "local");
+    assert_eq!(&*trial, "local");
     assert_eq!(router.provider_status()[0].health, Health::Up);
     assert_eq!(local.chat_request_count(), 2);
     local.shutdown().await;
@@ -1144,16 +1144,15 @@ async fn a_failing_local_member_of_a_group_does_not_fall_back_to_its_cloud_membe
     let (router, records) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
     // Equal load and no timings: the local member is first.
     let explained = router.explain(&request("pool"));
-    assert_eq!(explained.targets[0].target.provider, "local");
+    assert_eq!(&*explained.targets[0].target.provider, "local");
     let failure = route(&router, &request("pool"))
         .await
         .expect_err("the cloud member would be a fallback");
     assert_eq!(failure.kind(), ErrorKind::ConnectRefused, "{failure}");
     assert!(
-        failure
-            .skipped
-            .iter()
-            .any(|s| s.target.provider == "cloud" && s.reason == ReasonCode::CloudFallbackDisabled),
+        failure.skipped.iter().any(
+            |s| &*s.target.provider == "cloud" && s.reason == ReasonCode::CloudFallbackDisabled
+        ),
         "{failure:?}"
     );
     assert_eq!(cloud.request_count(), 0);
@@ -1164,7 +1163,7 @@ async fn a_failing_local_member_of_a_group_does_not_fall_back_to_its_cloud_membe
                       "retry": { "max_retries": 0 } });
     let (router, _r) = build_router(cfg, vec![refused_local(), cloud_slot(&cloud)]);
     let s = route(&router, &request("pool")).await.expect("fallback");
-    assert_eq!(s.served_by().provider, "cloud");
+    assert_eq!(&*s.served_by().provider, "cloud");
     drain(s).await;
     cloud.shutdown().await;
 }

@@ -80,7 +80,7 @@ async fn a_cooldown_set_by_one_router_is_honoured_by_the_other() {
     assert_eq!(first.attempts().len(), 1, "local was tried and refused");
     drain(first).await;
     let second = route(&routers[1], &request("chat")).await.unwrap();
-    assert_eq!(second.served_by().provider, "cloud");
+    assert_eq!(&*second.served_by().provider, "cloud");
     assert!(
         second.attempts().is_empty(),
         "the other router skipped the cooled target: {:?}",
@@ -90,7 +90,7 @@ async fn a_cooldown_set_by_one_router_is_honoured_by_the_other() {
     let local = explained
         .targets
         .iter()
-        .find(|t| t.target.provider == "local")
+        .find(|t| &*t.target.provider == "local")
         .unwrap();
     assert_eq!(local.reason, ReasonCode::CoolingDown);
 }

@@ -19,7 +19,7 @@ impl Router {
         let slot = self
             .inner
             .slots
-            .get(*self.inner.by_id.get(&first.provider)?)?;
+            .get(*self.inner.by_id.get(&*first.provider)?)?;
         match slot.provider.count_tokens(request, &first.model).await {
             Ok(Some(tokens)) => Some((first, tokens)),
             Ok(None) => None,

@@ -30,7 +30,7 @@ fn parse_target(
     };
     Ok(ParsedTarget {
         slot,
-        model: model.to_owned(),
+        model: model.into(),
     })
 }
 
@@ -228,7 +228,7 @@ fn build_slots(
             );
             live.set_latest_locality(s.locality);
             Arc::new(Slot {
-                id: s.id,
+                id: s.id.into(),
                 provider: s.provider,
                 locality: s.locality,
                 models: s.models,
