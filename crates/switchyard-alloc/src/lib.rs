@@ -10,6 +10,10 @@
 //! machine words), so those go to `mi_malloc` / `mi_zalloc` / `mi_realloc`; stricter
 //! alignments keep the aligned functions. Freeing is `mi_free` for both.
 //!
+//! The C library is mimalloc 2.x (the workspace's `libmimalloc-sys` features): under 3.x a
+//! request's short-lived buffers made its allocator hand a page back and take a fresh one
+//! about twice per request.
+//!
 //! ```no_run
 //! #[global_allocator]
 //! static GLOBAL: switchyard_alloc::MiMalloc = switchyard_alloc::MiMalloc;

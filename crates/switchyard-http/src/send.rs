@@ -126,12 +126,18 @@ where
     use futures::StreamExt as _;
     let total_deadline = timeouts.total.map(|t| started + t);
     let (first_deadline, first_phase) = first_deadline(started, timeouts);
+    // The first chunk is kept as it came (for the direct client, a slice of the
+    // connection's buffer): a body that arrives in one piece, as a whole answer of a few
+    // hundred bytes does, is neither copied nor given an allocation of its own. A second
+    // chunk starts the copy.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
+    let mut received = 0usize;
     loop {
         let now = Instant::now();
         let mut deadline = now + timeouts.idle;
         let mut phase = TimeoutPhase::Idle;
-        if buf.is_empty() && first_deadline > deadline {
+        if received == 0 && first_deadline > deadline {
             deadline = first_deadline;
             phase = first_phase;
         }
@@ -141,7 +147,7 @@ where
                 return Err(body_stalled(
                     TimeoutPhase::Total,
                     timeouts,
-                    buf.len(),
+                    received,
                     target,
                 ));
             }
@@ -151,17 +157,26 @@ where
             }
         }
         let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
-            Err(_elapsed) => return Err(body_stalled(phase, timeouts, buf.len(), target)),
+            Err(_elapsed) => return Err(body_stalled(phase, timeouts, received, target)),
             Ok(Some(Err(e))) => return Err(transport(e)),
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
             Ok(Some(Ok(chunk))) => chunk,
         };
-        if buf.len() + chunk.len() > max {
+        if received + chunk.len() > max {
             return Err(ProviderError::malformed(format!(
                 "{target}: the answer is larger than {max} bytes"
             )));
         }
-        buf.extend_from_slice(&chunk);
+        received += chunk.len();
+        match first.take() {
+            None if received == chunk.len() => first = Some(chunk),
+            Some(earlier) => {
+                buf.reserve(received);
+                buf.extend_from_slice(&earlier);
+                buf.extend_from_slice(&chunk);
+            }
+            None => buf.extend_from_slice(&chunk),
+        }
     }
 }
 
@@ -183,4 +198,62 @@ fn body_stalled(
             limit.as_millis()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::convert::Infallible;
+
+    use super::*;
+
+    async fn read(
+        chunks: Vec<&'static [u8]>,
+        max: usize,
+    ) -> (Result<Bytes, ProviderError>, Vec<Bytes>) {
+        let chunks: Vec<Bytes> = chunks.into_iter().map(Bytes::from_static).collect();
+        let stream = futures::stream::iter(chunks.clone().into_iter().map(Ok::<_, Infallible>));
+        let read = read_stream_timed(
+            stream,
+            max,
+            &Timeouts::default(),
+            Instant::now(),
+            "http://up",
+            |never| match never {},
+        )
+        .await;
+        (read, chunks)
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_chunk_is_that_chunk_not_a_copy() {
+        let (read, chunks) = read(vec![b"{\"id\":1}"], 1024).await;
+        let body = read.unwrap();
+        assert_eq!(body, chunks[0]);
+        assert_eq!(body.as_ptr(), chunks[0].as_ptr(), "copied");
+    }
+
+    #[tokio::test]
+    async fn chunks_are_joined_in_order_empty_ones_included() {
+        for (parts, whole) in [
+            (vec![&b"ab"[..], b"cd", b"e"], &b"abcde"[..]),
+            (vec![b"", b"abc"], b"abc"),
+            (vec![b"", b"", b"ab", b"", b"c"], b"abc"),
+            (vec![b"ab", b""], b"ab"),
+            (vec![], b""),
+        ] {
+            let (read, _) = read(parts.clone(), 1024).await;
+            assert_eq!(read.unwrap(), whole, "{parts:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_limit_counts_every_chunk() {
+        let (over, _) = read(vec![&b"abc"[..], b"def"], 5).await;
+        let err = over.unwrap_err();
+        assert!(err.message().contains("larger than 5 bytes"), "{err}");
+        let (fits, _) = read(vec![&b"abc"[..], b"de"], 5).await;
+        assert_eq!(fits.unwrap(), &b"abcde"[..]);
+    }
 }
