@@ -89,9 +89,14 @@ pub(crate) fn into_header_map(response: &mut Response) {
     if let Some(routing) = &head.routing {
         routing.insert_into(headers);
     }
-    if let Some(id) = head.request_id
-        && let Entry::Vacant(slot) = headers.entry(REQUEST_ID_HEADER)
-    {
+    if let Some(id) = head.request_id {
+        insert_request_id(headers, id);
+    }
+}
+
+/// Puts the request id `id` in `headers` unless they already carry one.
+pub(crate) fn insert_request_id(headers: &mut HeaderMap, id: HeaderValue) {
+    if let Entry::Vacant(slot) = headers.entry(REQUEST_ID_HEADER) {
         slot.insert(id);
     }
 }

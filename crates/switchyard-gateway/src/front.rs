@@ -147,9 +147,12 @@ impl FrontLayer {
                     Err(panic) => panic_response(panic),
                 };
                 body_guard.finish(&mut response);
-                answer_head::set_request_id(&mut response, id);
-                if head == HeadOut::Map {
-                    answer_head::into_header_map(&mut response);
+                match head {
+                    HeadOut::Map => {
+                        answer_head::into_header_map(&mut response);
+                        answer_head::insert_request_id(response.headers_mut(), id);
+                    }
+                    HeadOut::Deferred => answer_head::set_request_id(&mut response, id),
                 }
                 let status = response.status();
                 telemetry::count_http_request(api, status);
