@@ -89,6 +89,16 @@ impl Echo {
             .map(move |(k, at)| (k.as_ref(), text.get(at.clone()).unwrap_or("null")))
     }
 
+    /// The fields in key order as [`Self::iter`] gives them, each with whether its key is
+    /// one of the crate's own names (a plain identifier a JSON writer need not escape).
+    pub(crate) fn iter_marked(&self) -> impl Iterator<Item = (&str, bool, &str)> {
+        let text = &self.inner.text;
+        self.inner.fields.iter().map(move |(k, at)| {
+            let own = matches!(k, Cow::Borrowed(_));
+            (k.as_ref(), own, text.get(at.clone()).unwrap_or("null"))
+        })
+    }
+
     /// Whether the request asked for reasoning summaries (`reasoning.summary` not null).
     pub fn asks_summary(&self) -> bool {
         self.inner.asks_summary

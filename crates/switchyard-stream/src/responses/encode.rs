@@ -729,13 +729,13 @@ impl ObjectLayout {
         };
         let mut run: Option<usize> = None;
         let mut fixed = FIXED_FIELDS.iter().peekable();
-        let mut echoed = echo.iter().peekable();
+        let mut echoed = echo.iter_marked().peekable();
         loop {
             let take_fixed = match (fixed.peek(), echoed.peek()) {
                 (None, None) => break,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (Some(f), Some((k, _))) => {
+                (Some(f), Some((k, _, _))) => {
                     if k == *f {
                         echoed.next();
                         continue;
@@ -750,12 +750,14 @@ impl ObjectLayout {
                 if let Some(&field) = fixed.next() {
                     layout.pieces.push(Piece::Fixed(field));
                 }
-            } else if let Some((key, value)) = echoed.next() {
+            } else if let Some((key, own, value)) = echoed.next() {
                 match run {
                     Some(_) => layout.echo.push(b','),
                     None => run = Some(layout.echo.len()),
                 }
-                if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                // The crate's own names need no escaping; a client's keys (a stored or
+                // passed-through request's) are checked.
+                if own || key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     layout.echo.push(b'"');
                     layout.echo.extend_from_slice(key.as_bytes());
                     layout.echo.push(b'"');
@@ -891,6 +893,8 @@ mod tests {
             .insert("status", &json!("ignored: the fixed field wins"));
         enc.head.echo.insert("zeta", &json!({"b": [1, 2]}));
         enc.head.echo.insert("aaa", &json!(null));
+        // A client's key is escaped (the crate's own names are written as they are).
+        enc.head.echo.insert("q\"k", &json!(1));
         enc.layout = ObjectLayout::of(&enc.head.echo);
         enc.output.push(Some(OutputItem::Text {
             kind: ItemKind::Message,
@@ -920,7 +924,7 @@ mod tests {
                                          "type": "output_text"}],
                             "id": "msg_1", "role": "assistant", "status": "completed",
                             "type": "message"}],
-                "status": status, "store": false, "temperature": 1.0, "tools": [],
+                "q\"k": 1, "status": status, "store": false, "temperature": 1.0, "tools": [],
                 "usage": if status == "in_progress" { Value::Null } else { usage.clone() },
                 "zeta": {"b": [1, 2]},
             });
