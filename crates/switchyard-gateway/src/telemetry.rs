@@ -129,8 +129,9 @@ impl RequestIds {
 
     /// Gives `request` its id: the client's `x-switchyard-request-id` when it is usable
     /// (1 to 128 printable ASCII bytes; ids end up in logs and headers), a fresh one
-    /// otherwise (set on the request's headers). The id also goes into the request's
-    /// extensions (as tower-http's [`RequestId`], for [`request_id_of`]).
+    /// otherwise. The id goes into the request's extensions (as tower-http's
+    /// [`RequestId`], for [`request_id_of`]), not into its header map: the handlers read
+    /// the extension, and the answer's header comes from the returned value.
     pub(crate) fn assign<B>(&self, request: &mut http::Request<B>) -> HeaderValue {
         let given = request.headers().get(&REQUEST_ID_HEADER).filter(|v| {
             let b = v.as_bytes();
@@ -138,11 +139,7 @@ impl RequestIds {
         });
         let id = match given {
             Some(id) => id.clone(),
-            None => {
-                let id = self.next();
-                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
-                id
-            }
+            None => self.next(),
         };
         request.extensions_mut().insert(RequestId::new(id.clone()));
         id

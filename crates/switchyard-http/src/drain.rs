@@ -17,8 +17,8 @@ pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
 
 /// Reads and drops what a stream still yields after its final event: until the stream
 /// ends, an item's cost says stop (`None`), `budget` is spent, or [`DRAIN_GRACE`] has
-/// passed (counted from [`Drain::start`], or else from the first time the stream had
-/// nothing ready).
+/// passed since the stream first had nothing ready (a stream that has ended costs no
+/// timer and no clock read).
 #[derive(Debug)]
 pub struct Drain {
     deadline: Option<Pin<Box<Sleep>>>,
@@ -34,16 +34,6 @@ impl Drain {
             deadline: None,
             budget,
             spent: 0,
-        }
-    }
-
-    /// Starts the grace period now (otherwise it starts when the stream first has nothing
-    /// ready).
-    pub fn start(&mut self) {
-        let until = Instant::now() + DRAIN_GRACE;
-        match &mut self.deadline {
-            Some(sleep) => sleep.as_mut().reset(until),
-            None => self.deadline = Some(Box::pin(tokio::time::sleep_until(until))),
         }
     }
 
@@ -79,13 +69,55 @@ impl Drain {
         }
     }
 
-    /// Drains `stream` from now: at most `budget` items, for [`DRAIN_GRACE`] at most.
+    /// Drains `stream`: at most `budget` items, and for [`DRAIN_GRACE`] at most once it
+    /// has nothing ready. A stream that has already ended (the usual case after the final
+    /// event) costs no timer and no clock read.
     pub async fn items<S>(stream: &mut S, budget: usize)
     where
         S: Stream + Unpin + ?Sized,
     {
         let mut drain = Drain::new(budget);
-        drain.start();
         std::future::poll_fn(|cx| drain.poll_drain(stream, cx, |_| Some(1))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::task::Poll;
+
+    use futures::{StreamExt as _, stream};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_ended_stream_is_drained_without_a_timer() {
+        let mut ended = stream::iter([1, 2, 3]);
+        let mut drain = Drain::new(10);
+        let done =
+            std::future::poll_fn(|cx| Poll::Ready(drain.poll_drain(&mut ended, cx, |_| Some(1))))
+                .await;
+        assert!(done.is_ready());
+        assert!(
+            drain.deadline.is_none(),
+            "no timer for a stream that had ended"
+        );
+        assert_eq!(drain.spent, 3);
+    }
+
+    #[tokio::test]
+    async fn the_budget_ends_the_drain() {
+        let mut endless = stream::repeat(0u8);
+        Drain::items(&mut endless, 5).await;
+        assert_eq!(endless.next().await, Some(0), "the stream is left as it is");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_with_nothing_ready_is_given_the_grace_period() {
+        let started = Instant::now();
+        let mut silent = stream::pending::<u8>();
+        Drain::items(&mut silent, 5).await;
+        assert_eq!(started.elapsed(), DRAIN_GRACE);
     }
 }

@@ -209,8 +209,8 @@ impl<D: EventDecoder> Stream for TimedEventStream<D> {
                     this.pending.clear();
                     this.state = State::Draining;
                     // The rest of the body normally arrives with the final event; never hold
-                    // the caller long for it.
-                    this.drain.start();
+                    // the caller long for it (the drain's grace period starts when the body
+                    // first has nothing ready: a body that has ended costs no timer).
                 }
                 return Poll::Ready(Some(Ok(event)));
             }
