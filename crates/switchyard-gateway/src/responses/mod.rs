@@ -175,10 +175,12 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
             "invalid request body: `input` must hold at least one item",
         ));
     }
-    let id = new_response_id();
+    // One clock read for the id and the creation time.
+    let now = SystemTime::now();
+    let id = new_response_id(now);
     let head = ResponseHead {
         id: id.clone(),
-        created_at: time::unix_secs(SystemTime::now()),
+        created_at: time::unix_secs(now),
         model: decoded.chat.model.clone(),
         echo: decoded.echo.clone(),
         custom_tools: decoded.custom_tools.clone(),
@@ -368,11 +370,11 @@ fn final_response(sink: &ResponsesSink) -> Result<&serde_json::Value, ApiError> 
     Ok(response)
 }
 
-/// `resp_` and 24 hex digits: the time in nanoseconds and a counter, unique in a process
-/// and across restarts.
-fn new_response_id() -> String {
+/// `resp_` and 24 hex digits: the time (`now`) in nanoseconds and a counter, unique in a
+/// process and across restarts.
+fn new_response_id(now: SystemTime) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
+    let nanos = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -384,8 +386,10 @@ fn response_id(nanos: u64, n: u64) -> String {
     let mut id = *b"resp_000000000000000000000000";
     crate::telemetry::write_hex(&mut id[5..21], nanos);
     crate::telemetry::write_hex(&mut id[21..], n);
-    // Written from ASCII only.
-    String::from_utf8_lossy(&id).into_owned()
+    // Written from ASCII only (the check is one pass over 29 bytes; nothing is replaced).
+    std::str::from_utf8(&id)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 fn not_found(id: &str) -> ApiError {

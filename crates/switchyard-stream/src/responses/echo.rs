@@ -1,6 +1,7 @@
 //! [`Echo`]: the request parameters a Responses `response` object repeats, each rendered
-//! as JSON once per request (the object is written three times per stream: created, in
-//! progress, completed) and shared by the encoder and the store without a deep copy.
+//! as a JSON member once per request (the object is written three times per stream:
+//! created, in progress, completed) and shared by the encoder and the store without a deep
+//! copy.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -9,8 +10,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The repeated request parameters, in key order, each as its JSON text (all of them in
-/// one buffer).
+use crate::json_util::write_json_str;
+
+/// The repeated request parameters, in key order, each as its JSON member
+/// (`"key":value`; all of them in one buffer, separated by commas, so a run of them is one
+/// slice a response object copies as it is).
 ///
 /// ```
 /// use serde_json::json;
@@ -32,12 +36,26 @@ pub struct Echo {
 /// The rendered fields behind an [`Echo`].
 #[derive(Debug, Default)]
 struct Rendered {
-    /// Every value's JSON text, one after the other.
+    /// Every member's JSON text (`"key":value`), in key order, separated by commas.
     text: String,
-    /// Each key with its value's place in `text`, in key order.
-    fields: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// Each field, in key order.
+    fields: Vec<Field>,
     /// `reasoning.summary` is set and not null.
     asks_summary: bool,
+}
+
+/// One echoed field: its key, its member's place in the text and where its value starts.
+#[derive(Debug, Clone)]
+struct Field {
+    key: Cow<'static, str>,
+    member: Range<usize>,
+    value_start: usize,
+}
+
+impl Field {
+    fn value(&self) -> Range<usize> {
+        self.value_start..self.member.end
+    }
 }
 
 impl Echo {
@@ -71,8 +89,8 @@ impl Echo {
     /// The JSON text of `key`'s value.
     pub fn get(&self, key: &str) -> Option<&str> {
         let fields = &self.inner.fields;
-        let at = fields.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
-        self.inner.text.get(fields.get(at)?.1.clone())
+        let at = fields.binary_search_by(|f| f.key.as_ref().cmp(key)).ok()?;
+        self.inner.text.get(fields.get(at)?.value())
     }
 
     /// `key`'s value, parsed.
@@ -86,17 +104,21 @@ impl Echo {
         self.inner
             .fields
             .iter()
-            .map(move |(k, at)| (k.as_ref(), text.get(at.clone()).unwrap_or("null")))
+            .map(move |f| (f.key.as_ref(), text.get(f.value()).unwrap_or("null")))
     }
 
-    /// The fields in key order as [`Self::iter`] gives them, each with whether its key is
-    /// one of the crate's own names (a plain identifier a JSON writer need not escape).
-    pub(crate) fn iter_marked(&self) -> impl Iterator<Item = (&str, bool, &str)> {
-        let text = &self.inner.text;
-        self.inner.fields.iter().map(move |(k, at)| {
-            let own = matches!(k, Cow::Borrowed(_));
-            (k.as_ref(), own, text.get(at.clone()).unwrap_or("null"))
-        })
+    /// The keys in key order, each with its member's place in [`Self::members`].
+    pub(crate) fn member_ranges(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
+        self.inner
+            .fields
+            .iter()
+            .map(|f| (f.key.as_ref(), f.member.clone()))
+    }
+
+    /// The members' JSON text: from the start of one member to the end of a later one is
+    /// those members and the commas between them.
+    pub(crate) fn members(&self) -> &[u8] {
+        self.inner.text.as_bytes()
     }
 
     /// Whether the request asked for reasoning summaries (`reasoning.summary` not null).
@@ -111,19 +133,20 @@ impl PartialEq for Echo {
     }
 }
 
-/// Builds an [`Echo`]: each value written into one buffer.
+/// Builds an [`Echo`]: each member written into one buffer.
 pub(crate) struct EchoBuilder {
     text: Vec<u8>,
-    fields: Vec<(Cow<'static, str>, Range<usize>)>,
+    fields: Vec<Field>,
     /// What [`Echo::asks_summary`] answers.
     pub(crate) summary: bool,
 }
 
 impl Default for EchoBuilder {
-    /// Room for a request's echo (sixteen fields, their defaults' text) without growing.
+    /// Room for a request's echo (sixteen fields, their names and their defaults' text)
+    /// without growing.
     fn default() -> Self {
         Self {
-            text: Vec::with_capacity(256),
+            text: Vec::with_capacity(512),
             fields: Vec::with_capacity(16),
             summary: false,
         }
@@ -148,29 +171,73 @@ impl EchoBuilder {
     }
 
     fn put<T: Serialize + ?Sized>(&mut self, key: Cow<'static, str>, value: &T) {
-        let start = self.text.len();
+        let start = self.open_member(&key, matches!(key, Cow::Borrowed(_)));
+        let value_start = self.text.len();
         if serde_json::to_writer(&mut self.text, value).is_err() {
             // Only a map with keys that are not strings fails, which no field is.
-            self.text.truncate(start);
+            self.text.truncate(value_start);
             self.text.extend_from_slice(b"null");
         }
-        self.fields.push((key, start..self.text.len()));
+        self.close_member(key, start, value_start);
     }
 
     fn put_json(&mut self, key: Cow<'static, str>, json: &str) {
-        let start = self.text.len();
+        let start = self.open_member(&key, matches!(key, Cow::Borrowed(_)));
+        let value_start = self.text.len();
         self.text.extend_from_slice(json.as_bytes());
-        self.fields.push((key, start..self.text.len()));
+        self.close_member(key, start, value_start);
     }
 
-    /// The echo, its fields sorted by key.
+    /// Writes the separator and `"key":`; the member's start.
+    fn open_member(&mut self, key: &str, own_name: bool) -> usize {
+        if !self.text.is_empty() {
+            self.text.push(b',');
+        }
+        let start = self.text.len();
+        if own_name {
+            // The crate's own names are plain identifiers.
+            self.text.push(b'"');
+            self.text.extend_from_slice(key.as_bytes());
+            self.text.push(b'"');
+        } else {
+            // A client's key is escaped as JSON needs.
+            write_json_str(&mut self.text, key);
+        }
+        self.text.push(b':');
+        start
+    }
+
+    fn close_member(&mut self, key: Cow<'static, str>, start: usize, value_start: usize) {
+        self.fields.push(Field {
+            key,
+            member: start..self.text.len(),
+            value_start,
+        });
+    }
+
+    /// The echo, its members in key order.
     pub(crate) fn finish(&mut self) -> Echo {
         let mut fields = std::mem::take(&mut self.fields);
-        if !fields.is_sorted_by(|a, b| a.0 <= b.0) {
-            fields.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut text = std::mem::take(&mut self.text);
+        if !fields.is_sorted_by(|a, b| a.key <= b.key) {
+            // Written in another order (a client's map, an inserted key): the members are
+            // copied in key order, so that a run of them stays one slice.
+            fields.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut sorted = Vec::with_capacity(text.len());
+            for field in &mut fields {
+                if !sorted.is_empty() {
+                    sorted.push(b',');
+                }
+                let start = sorted.len();
+                sorted.extend_from_slice(text.get(field.member.clone()).unwrap_or_default());
+                let value_offset = field.value_start - field.member.start;
+                field.member = start..sorted.len();
+                field.value_start = start + value_offset;
+            }
+            text = sorted;
         }
         // serde_json writes UTF-8 and the static texts are `str`s.
-        let text = String::from_utf8(std::mem::take(&mut self.text)).unwrap_or_default();
+        let text = String::from_utf8(text).unwrap_or_default();
         Echo {
             inner: Arc::new(Rendered {
                 text,
@@ -206,6 +273,24 @@ mod tests {
         let all: Vec<(&str, &str)> = echo.iter().collect();
         assert_eq!(all, [("a", "\"x\""), ("b", "[2]"), ("c", "null")]);
         assert!(echo.get("d").is_none());
+        // The members follow in key order, so any run of them is one slice.
+        let members = std::str::from_utf8(echo.members()).unwrap();
+        assert_eq!(members, r#""a":"x","b":[2],"c":null"#);
+        let ranges: Vec<(&str, &str)> = echo
+            .member_ranges()
+            .map(|(k, at)| (k, &members[at]))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                ("a", r#""a":"x""#),
+                ("b", r#""b":[2]"#),
+                ("c", r#""c":null"#)
+            ]
+        );
+        let mut quoted = Echo::default();
+        quoted.insert("q\"k", &json!(1));
+        assert_eq!(quoted.members(), br#""q\"k":1"#);
     }
 
     #[test]

@@ -608,14 +608,15 @@ impl ResponsesStreamEncoder {
                 out.push(b',');
             }
             match piece {
-                Piece::Fixed(field) => {
+                Piece::Fixed(name, field) => {
                     out.push(b'"');
-                    out.extend_from_slice(field.as_bytes());
+                    out.extend_from_slice(name.as_bytes());
                     out.extend_from_slice(b"\":");
-                    self.write_fixed(field, ending, out);
+                    self.write_fixed(*field, ending, out);
                 }
-                Piece::Echo(at) => {
-                    out.extend_from_slice(self.layout.echo.get(at.clone()).unwrap_or_default());
+                Piece::Echo(members) => {
+                    let text = self.head.echo.members();
+                    out.extend_from_slice(text.get(members.clone()).unwrap_or_default());
                 }
             }
         }
@@ -623,12 +624,12 @@ impl ResponsesStreamEncoder {
     }
 
     /// The value of one of [`FIXED_FIELDS`].
-    fn write_fixed(&self, field: &str, ending: Ending, out: &mut Vec<u8>) {
+    fn write_fixed(&self, field: Fixed, ending: Ending, out: &mut Vec<u8>) {
         match field {
-            "created_at" => {
+            Fixed::CreatedAt => {
                 out.extend_from_slice(itoa::Buffer::new().format(self.head.created_at).as_bytes())
             }
-            "error" => match &self.failure {
+            Fixed::Error => match &self.failure {
                 Some((code, message)) => {
                     let mut error = ObjectWriter::open(out);
                     error.str("code", code).str("message", message);
@@ -636,8 +637,8 @@ impl ResponsesStreamEncoder {
                 }
                 None => out.extend_from_slice(b"null"),
             },
-            "id" => write_json_str(out, &self.head.id),
-            "incomplete_details" => match ending.incomplete {
+            Fixed::Id => write_json_str(out, &self.head.id),
+            Fixed::IncompleteDetails => match ending.incomplete {
                 Some(reason) => {
                     let mut details = ObjectWriter::open(out);
                     details.name("reason", reason);
@@ -645,9 +646,9 @@ impl ResponsesStreamEncoder {
                 }
                 None => out.extend_from_slice(b"null"),
             },
-            "model" => write_json_str(out, &self.head.model),
-            "object" => out.extend_from_slice(b"\"response\""),
-            "output" => {
+            Fixed::Model => write_json_str(out, &self.head.model),
+            Fixed::Object => out.extend_from_slice(b"\"response\""),
+            Fixed::Output => {
                 out.push(b'[');
                 for (i, item) in self.output.iter().flatten().enumerate() {
                     if i > 0 {
@@ -657,11 +658,11 @@ impl ResponsesStreamEncoder {
                 }
                 out.push(b']');
             }
-            "status" => write_json_str(out, ending.status),
-            "usage" if ending.status != "in_progress" => {
+            Fixed::Status => write_json_str(out, ending.status),
+            Fixed::Usage if ending.status != "in_progress" => {
                 write_usage(&self.usage.unwrap_or_default(), out);
             }
-            _ => out.extend_from_slice(b"null"),
+            Fixed::Usage => out.extend_from_slice(b"null"),
         }
     }
 }
@@ -684,92 +685,97 @@ fn part_event(
     ch.index_after(data);
 }
 
-/// The fields of a response object that do not come from the request, in the order a JSON
-/// object writes its keys (sorted).
-const FIXED_FIELDS: [&str; 9] = [
-    "created_at",
-    "error",
-    "id",
-    "incomplete_details",
-    "model",
-    "object",
-    "output",
-    "status",
-    "usage",
+/// A field of a response object that does not come from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fixed {
+    CreatedAt,
+    Error,
+    Id,
+    IncompleteDetails,
+    Model,
+    Object,
+    Output,
+    Status,
+    Usage,
+}
+
+/// The fixed fields with their names, in the order a JSON object writes its keys (sorted).
+const FIXED_FIELDS: [(&str, Fixed); 9] = [
+    ("created_at", Fixed::CreatedAt),
+    ("error", Fixed::Error),
+    ("id", Fixed::Id),
+    ("incomplete_details", Fixed::IncompleteDetails),
+    ("model", Fixed::Model),
+    ("object", Fixed::Object),
+    ("output", Fixed::Output),
+    ("status", Fixed::Status),
+    ("usage", Fixed::Usage),
 ];
 
 /// The members of a response object, in key order: the fixed fields, and runs of echoed
-/// request parameters written once (`"key":value,...`) when the encoder is made.
+/// request parameters (each run one slice of the echo's members).
 #[derive(Debug, Default)]
 struct ObjectLayout {
     pieces: Vec<Piece>,
-    /// The echoed members, by run.
-    echo: Vec<u8>,
 }
 
 /// One member, or a run of echoed members.
 #[derive(Debug)]
 enum Piece {
-    /// One of [`FIXED_FIELDS`], written each time.
-    Fixed(&'static str),
-    /// Echoed members: a range of [`ObjectLayout::echo`].
+    /// One of [`FIXED_FIELDS`] (its `"name":`, then its value), written each time.
+    Fixed(&'static str, Fixed),
+    /// Echoed members: a range of [`super::Echo::members`].
     Echo(std::ops::Range<usize>),
+}
+
+/// `a` against `b` as JSON object keys are sorted (bytewise), deciding on the first byte
+/// when it differs (most keys here do) without a call to `memcmp`.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 impl ObjectLayout {
     /// The layout of a response object repeating `echo` (sorted, as a JSON object writes
     /// its keys; a fixed field wins a clash).
     fn of(echo: &super::Echo) -> Self {
-        // At most one piece per field and one per run between them; the echoed text with
-        // its keys, quotes, colons and commas.
-        let text = echo.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        // At most one piece per field and one per run between them.
         let mut layout = Self {
             pieces: Vec::with_capacity(FIXED_FIELDS.len() * 2 + 1),
-            echo: Vec::with_capacity(text),
         };
-        let mut run: Option<usize> = None;
+        let mut run: Option<std::ops::Range<usize>> = None;
         let mut fixed = FIXED_FIELDS.iter().peekable();
-        let mut echoed = echo.iter_marked().peekable();
-        loop {
-            let take_fixed = match (fixed.peek(), echoed.peek()) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(f), Some((k, _, _))) => {
-                    if k == *f {
-                        echoed.next();
-                        continue;
-                    }
-                    **f < *k
+        for (key, member) in echo.member_ranges() {
+            // The fixed fields sorted before this key come first (closing the run).
+            while let Some(&&(name, field)) = fixed.peek() {
+                if key_order(name, key) != std::cmp::Ordering::Less {
+                    break;
                 }
-            };
-            if take_fixed {
-                if let Some(start) = run.take() {
-                    layout.pieces.push(Piece::Echo(start..layout.echo.len()));
+                if let Some(members) = run.take() {
+                    layout.pieces.push(Piece::Echo(members));
                 }
-                if let Some(&field) = fixed.next() {
-                    layout.pieces.push(Piece::Fixed(field));
-                }
-            } else if let Some((key, own, value)) = echoed.next() {
-                match run {
-                    Some(_) => layout.echo.push(b','),
-                    None => run = Some(layout.echo.len()),
-                }
-                // The crate's own names need no escaping; a client's keys (a stored or
-                // passed-through request's) are checked.
-                if own || key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    layout.echo.push(b'"');
-                    layout.echo.extend_from_slice(key.as_bytes());
-                    layout.echo.push(b'"');
-                } else {
-                    write_json_str(&mut layout.echo, key);
-                }
-                layout.echo.push(b':');
-                layout.echo.extend_from_slice(value.as_bytes());
+                layout.pieces.push(Piece::Fixed(name, field));
+                fixed.next();
             }
+            if fixed.peek().is_some_and(|(name, _)| *name == key) {
+                // A fixed field wins a clash; the members around it are two runs.
+                if let Some(members) = run.take() {
+                    layout.pieces.push(Piece::Echo(members));
+                }
+                continue;
+            }
+            run = Some(match run {
+                Some(members) => members.start..member.end,
+                None => member,
+            });
         }
-        if let Some(start) = run {
-            layout.pieces.push(Piece::Echo(start..layout.echo.len()));
+        if let Some(members) = run {
+            layout.pieces.push(Piece::Echo(members));
+        }
+        for &(name, field) in fixed {
+            layout.pieces.push(Piece::Fixed(name, field));
         }
         layout
     }
