@@ -10,7 +10,8 @@
 # routes `bench-openai` / `bench-ollama` to the mock's OpenAI and Ollama APIs and
 # `bench-openai-whole` / `bench-ollama-whole` through `upstream_streaming: "as_client"`
 # providers (the `whole` rows: plain requests only). Env: N (200), GATEWAY_PORT (4115),
-# CASES (default: all of them; names as printed).
+# CASES (default: all of them; names as printed), KEEP (a folder: each case's callgrind
+# profile is kept there as NAME-STREAM.callgrind, for callgrind_annotate).
 set -euo pipefail
 BIN=${BIN:-target/release/switchyard}
 GATEWAY_PORT=${GATEWAY_PORT:-4115}; N=${N:-200}
@@ -34,7 +35,9 @@ ollama-openai|/api/chat|{\"model\":\"bench-openai\",$msg,\"stream\":S}
 anthropic-openai|/v1/messages|{\"model\":\"bench-openai\",\"max_tokens\":64,$msg,\"stream\":S}
 responses-openai|/v1/responses|{\"model\":\"bench-openai\",\"input\":\"Say hello\",\"store\":false,\"stream\":S}
 openai-openai-whole|/v1/chat/completions|{\"model\":\"bench-openai-whole\",$msg,\"stream\":S}
-ollama-ollama-whole|/api/chat|{\"model\":\"bench-ollama-whole\",$msg,\"stream\":S}"
+ollama-ollama-whole|/api/chat|{\"model\":\"bench-ollama-whole\",$msg,\"stream\":S}
+anthropic-openai-whole|/v1/messages|{\"model\":\"bench-openai-whole\",\"max_tokens\":64,$msg,\"stream\":S}
+responses-openai-whole|/v1/responses|{\"model\":\"bench-openai-whole\",\"input\":\"Say hello\",\"store\":false,\"stream\":S}"
 total() { callgrind_control -d "$vg" >/dev/null; sleep 0.5
   local f; f=$(ls -t "$work"/cg.* | head -1)
   awk '/^summary:|^totals:/ {print $2; exit}' "$f"; }
@@ -50,6 +53,7 @@ while IFS='|' read -r name path body; do
     callgrind_control -z "$vg" >/dev/null; sleep 0.2
     fire "$path" "$b" "$N"
     t=$(total)
+    [ -z "${KEEP:-}" ] || cp "$(ls -t "$work"/cg.* | head -1)" "$KEEP/$name-$stream.callgrind"
     printf '%-17s %-6s %12d\n' "$name" "$stream" $(( t / N ))
   done
 done <<<"$cases"

@@ -168,6 +168,19 @@ impl MessageExtras {
 }
 
 impl Message {
+    /// A message from `role` with nothing in it yet (no parts, no tool calls).
+    pub fn empty(role: Role) -> Self {
+        Self {
+            role,
+            content: Vec::new(),
+            thinking: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            extras: MessageExtras::default(),
+        }
+    }
+
     /// A message with one text part.
     pub fn text(role: Role, text: impl Into<String>) -> Self {
         Self {

@@ -36,12 +36,16 @@ pub struct Echo {
 /// The rendered fields behind an [`Echo`].
 #[derive(Debug, Default)]
 struct Rendered {
-    /// Every member's JSON text (`"key":value`), in key order, separated by commas.
-    text: String,
+    /// Every member's JSON text (`"key":value`), in key order, separated by commas: UTF-8
+    /// (serde_json's output and `str`s), checked only where a value is read as text.
+    text: Vec<u8>,
     /// Each field, in key order.
     fields: Vec<Field>,
     /// `reasoning.summary` is set and not null.
     asks_summary: bool,
+    /// The keys are the ones every decoded request's echo has, in the same order
+    /// ([`EchoBuilder::request_keys`]).
+    request_keys: bool,
 }
 
 /// One echoed field: its key, its member's place in the text and where its value starts.
@@ -90,7 +94,8 @@ impl Echo {
     pub fn get(&self, key: &str) -> Option<&str> {
         let fields = &self.inner.fields;
         let at = fields.binary_search_by(|f| f.key.as_ref().cmp(key)).ok()?;
-        self.inner.text.get(fields.get(at)?.value())
+        let value = self.inner.text.get(fields.get(at)?.value())?;
+        std::str::from_utf8(value).ok()
     }
 
     /// `key`'s value, parsed.
@@ -101,24 +106,39 @@ impl Echo {
     /// The fields in key order, each value as its JSON text.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         let text = &self.inner.text;
-        self.inner
-            .fields
-            .iter()
-            .map(move |f| (f.key.as_ref(), text.get(f.value()).unwrap_or("null")))
+        self.inner.fields.iter().map(move |f| {
+            let value = text
+                .get(f.value())
+                .and_then(|v| std::str::from_utf8(v).ok());
+            (f.key.as_ref(), value.unwrap_or("null"))
+        })
     }
 
-    /// The keys in key order, each with its member's place in [`Self::members`].
-    pub(crate) fn member_ranges(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
-        self.inner
-            .fields
-            .iter()
-            .map(|f| (f.key.as_ref(), f.member.clone()))
+    /// The keys in key order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.inner.fields.iter().map(|f| f.key.as_ref())
     }
 
-    /// The members' JSON text: from the start of one member to the end of a later one is
-    /// those members and the commas between them.
-    pub(crate) fn members(&self) -> &[u8] {
-        self.inner.text.as_bytes()
+    /// The members of the fields at `fields` (indices in key order) as one slice: each
+    /// `"key":value` and the commas between them (empty for an empty or bad range).
+    pub(crate) fn run(&self, fields: Range<usize>) -> &[u8] {
+        let all = &self.inner.fields;
+        let (Some(first), Some(last)) =
+            (all.get(fields.start), all.get(fields.end.wrapping_sub(1)))
+        else {
+            return &[];
+        };
+        self.inner
+            .text
+            .get(first.member.start..last.member.end)
+            .unwrap_or_default()
+    }
+
+    /// Whether the keys are the ones every decoded request's echo has, in the same order,
+    /// so that what depends on the keys only (a response object's layout) is the same for
+    /// every such echo.
+    pub(crate) fn has_request_keys(&self) -> bool {
+        self.inner.request_keys
     }
 
     /// Whether the request asked for reasoning summaries (`reasoning.summary` not null).
@@ -133,12 +153,25 @@ impl PartialEq for Echo {
     }
 }
 
+/// A field's name and its whole member (`"name":json`) as static text, for
+/// [`EchoBuilder::member`] and [`EchoBuilder::field_or`]: `member!("store", "true")` is
+/// `("store", "\"store\":true")`.
+macro_rules! member {
+    ($key:literal, $json:literal) => {
+        ($key, concat!("\"", $key, "\":", $json))
+    };
+}
+pub(crate) use member;
+
 /// Builds an [`Echo`]: each member written into one buffer.
 pub(crate) struct EchoBuilder {
     text: Vec<u8>,
     fields: Vec<Field>,
     /// What [`Echo::asks_summary`] answers.
     pub(crate) summary: bool,
+    /// Set by the request decoder, which writes the same keys in the same order for every
+    /// request: what [`Echo::has_request_keys`] answers.
+    pub(crate) request_keys: bool,
 }
 
 impl Default for EchoBuilder {
@@ -149,24 +182,41 @@ impl Default for EchoBuilder {
             text: Vec::with_capacity(512),
             fields: Vec::with_capacity(16),
             summary: false,
+            request_keys: false,
         }
     }
 }
 
 impl EchoBuilder {
-    /// Sets `key` (a name not set before) to `value`, serialized.
-    pub(crate) fn field<T: Serialize + ?Sized>(
+    /// Sets a field (a name not set before) to `value`, serialized, or, when there is no
+    /// value, to its default: `member` is the field's name and its whole default member as
+    /// static text ([`member!`]).
+    pub(crate) fn field_or<T: Serialize>(
         &mut self,
-        key: &'static str,
-        value: &T,
+        value: Option<T>,
+        member: (&'static str, &'static str),
     ) -> &mut Self {
-        self.put(Cow::Borrowed(key), value);
+        match value {
+            Some(value) => self.put(Cow::Borrowed(member.0), &value),
+            None => {
+                self.member(member);
+            }
+        }
         self
     }
 
-    /// Sets `key` (a name not set before) to a valid JSON text.
-    pub(crate) fn json(&mut self, key: &'static str, json: &'static str) -> &mut Self {
-        self.put_json(Cow::Borrowed(key), json);
+    /// Sets a field (a name not set before) to a static member: its name and its whole
+    /// `"name":value` text ([`member!`]), copied as it is.
+    pub(crate) fn member(&mut self, (key, member): (&'static str, &'static str)) -> &mut Self {
+        debug_assert!(member.len() > key.len() + 3 && member.get(1..=key.len()) == Some(key));
+        if !self.text.is_empty() {
+            self.text.push(b',');
+        }
+        let start = self.text.len();
+        self.text.extend_from_slice(member.as_bytes());
+        // `"`, the name, `":`.
+        let value_start = start + key.len() + 3;
+        self.close_member(Cow::Borrowed(key), start, value_start);
         self
     }
 
@@ -219,7 +269,8 @@ impl EchoBuilder {
     pub(crate) fn finish(&mut self) -> Echo {
         let mut fields = std::mem::take(&mut self.fields);
         let mut text = std::mem::take(&mut self.text);
-        if !fields.is_sorted_by(|a, b| a.key <= b.key) {
+        let sorted = fields.is_sorted_by(|a, b| a.key <= b.key);
+        if !sorted {
             // Written in another order (a client's map, an inserted key): the members are
             // copied in key order, so that a run of them stays one slice.
             fields.sort_by(|a, b| a.key.cmp(&b.key));
@@ -236,13 +287,12 @@ impl EchoBuilder {
             }
             text = sorted;
         }
-        // serde_json writes UTF-8 and the static texts are `str`s.
-        let text = String::from_utf8(text).unwrap_or_default();
         Echo {
             inner: Arc::new(Rendered {
                 text,
                 fields,
                 asks_summary: self.summary,
+                request_keys: self.request_keys && sorted,
             }),
         }
     }
@@ -274,23 +324,15 @@ mod tests {
         assert_eq!(all, [("a", "\"x\""), ("b", "[2]"), ("c", "null")]);
         assert!(echo.get("d").is_none());
         // The members follow in key order, so any run of them is one slice.
-        let members = std::str::from_utf8(echo.members()).unwrap();
+        let members = std::str::from_utf8(echo.run(0..3)).unwrap();
         assert_eq!(members, r#""a":"x","b":[2],"c":null"#);
-        let ranges: Vec<(&str, &str)> = echo
-            .member_ranges()
-            .map(|(k, at)| (k, &members[at]))
-            .collect();
-        assert_eq!(
-            ranges,
-            [
-                ("a", r#""a":"x""#),
-                ("b", r#""b":[2]"#),
-                ("c", r#""c":null"#)
-            ]
-        );
+        assert_eq!(echo.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(echo.run(0..1), br#""a":"x""#);
+        assert_eq!(echo.run(1..3), br#""b":[2],"c":null"#);
+        assert!(echo.run(2..4).is_empty() && echo.run(0..0).is_empty());
         let mut quoted = Echo::default();
         quoted.insert("q\"k", &json!(1));
-        assert_eq!(quoted.members(), br#""q\"k":1"#);
+        assert_eq!(quoted.run(0..1), br#""q\"k":1"#);
     }
 
     #[test]
@@ -317,10 +359,13 @@ mod tests {
     #[test]
     fn the_builder_matches_values_written_by_serde() {
         let echo = EchoBuilder::default()
-            .field("temperature", &1.0_f64)
-            .field("tools", &vec![json!({"type": "function", "name": "f"})])
-            .json("text", r#"{"format":{"type":"text"}}"#)
-            .field("user", &None::<String>)
+            .field_or(Some(1.0_f64), member!("temperature", "1.0"))
+            .field_or(
+                Some(vec![json!({"type": "function", "name": "f"})]),
+                member!("tools", "[]"),
+            )
+            .member(member!("text", r#"{"format":{"type":"text"}}"#))
+            .field_or(None::<String>, member!("user", "null"))
             .finish();
         let map = json!({"temperature": 1.0, "tools": [{"type": "function", "name": "f"}],
                          "text": {"format": {"type": "text"}}, "user": null});

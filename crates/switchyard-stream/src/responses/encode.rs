@@ -86,10 +86,10 @@ struct OpenCall {
 #[derive(Debug)]
 pub struct ResponsesStreamEncoder {
     head: ResponseHead,
-    /// The response object's members (from `head.echo`).
-    layout: ObjectLayout,
-    /// Items prefix: `resp_abc` -> `abc`.
-    suffix: String,
+    /// The response object's members (from `head.echo`'s keys).
+    layout: Layout,
+    /// Where the items' id suffix starts in `head.id` (`resp_abc` -> `abc`).
+    suffix_at: usize,
     summary: bool,
     seq: u64,
     started: bool,
@@ -122,23 +122,20 @@ struct Ending {
 impl ResponsesStreamEncoder {
     /// An encoder for one response.
     pub fn new(head: ResponseHead) -> Self {
-        let suffix = head.id.strip_prefix("resp_").unwrap_or(&head.id).to_owned();
+        let suffix_at = if head.id.starts_with("resp_") { 5 } else { 0 };
         let summary = head.echo.asks_summary();
-        let layout = ObjectLayout::of(&head.echo);
+        let layout = Layout::of(&head.echo);
         Self {
             layout,
             head,
-            suffix,
+            suffix_at,
             summary,
             seq: 0,
             started: false,
             output: Vec::new(),
             open: None,
             calls: Vec::new(),
-            turn: Message {
-                content: Vec::new(),
-                ..Message::text(Role::Assistant, "")
-            },
+            turn: Message::empty(Role::Assistant),
             usage: None,
             bytes: 0,
             ending: None,
@@ -311,7 +308,15 @@ impl ResponsesStreamEncoder {
     fn next_index(&mut self, prefix: &str) -> (usize, String) {
         let index = self.output.len();
         self.output.push(None);
-        (index, format!("{prefix}_{}_{index}", self.suffix))
+        // `{prefix}_{suffix}_{index}`, without `fmt`.
+        let suffix = self.head.id.get(self.suffix_at..).unwrap_or_default();
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(index);
+        let mut id = String::with_capacity(prefix.len() + suffix.len() + digits.len() + 2);
+        for piece in [prefix, "_", suffix, "_", digits] {
+            id.push_str(piece);
+        }
+        (index, id)
     }
 
     fn text(&mut self, kind: ItemKind, text: &str, out: &mut Vec<u8>) {
@@ -603,21 +608,16 @@ impl ResponsesStreamEncoder {
     /// order of the layout made for this response.
     fn write_response_object(&self, ending: Ending, out: &mut Vec<u8>) {
         out.push(b'{');
-        for (i, piece) in self.layout.pieces.iter().enumerate() {
+        for (i, piece) in self.layout.get().pieces.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             match piece {
-                Piece::Fixed(name, field) => {
-                    out.push(b'"');
-                    out.extend_from_slice(name.as_bytes());
-                    out.extend_from_slice(b"\":");
+                Piece::Fixed(field) => {
+                    out.extend_from_slice(field.member_head().as_bytes());
                     self.write_fixed(*field, ending, out);
                 }
-                Piece::Echo(members) => {
-                    let text = self.head.echo.members();
-                    out.extend_from_slice(text.get(members.clone()).unwrap_or_default());
-                }
+                Piece::Echo(fields) => out.extend_from_slice(self.head.echo.run(fields.clone())),
             }
         }
         out.push(b'}');
@@ -699,6 +699,23 @@ enum Fixed {
     Usage,
 }
 
+impl Fixed {
+    /// `"name":`, the start of the field's member.
+    fn member_head(self) -> &'static str {
+        match self {
+            Fixed::CreatedAt => "\"created_at\":",
+            Fixed::Error => "\"error\":",
+            Fixed::Id => "\"id\":",
+            Fixed::IncompleteDetails => "\"incomplete_details\":",
+            Fixed::Model => "\"model\":",
+            Fixed::Object => "\"object\":",
+            Fixed::Output => "\"output\":",
+            Fixed::Status => "\"status\":",
+            Fixed::Usage => "\"usage\":",
+        }
+    }
+}
+
 /// The fixed fields with their names, in the order a JSON object writes its keys (sorted).
 const FIXED_FIELDS: [(&str, Fixed); 9] = [
     ("created_at", Fixed::CreatedAt),
@@ -714,18 +731,45 @@ const FIXED_FIELDS: [(&str, Fixed); 9] = [
 
 /// The members of a response object, in key order: the fixed fields, and runs of echoed
 /// request parameters (each run one slice of the echo's members).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct ObjectLayout {
     pieces: Vec<Piece>,
 }
 
 /// One member, or a run of echoed members.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Piece {
     /// One of [`FIXED_FIELDS`] (its `"name":`, then its value), written each time.
-    Fixed(&'static str, Fixed),
-    /// Echoed members: a range of [`super::Echo::members`].
+    Fixed(Fixed),
+    /// Echoed members: the fields at these indices of the echo, in key order
+    /// ([`super::Echo::run`]).
     Echo(std::ops::Range<usize>),
+}
+
+/// The layout of one response object: shared by every response whose echo has the keys of
+/// a decoded request (the same for all of them), made for the echo otherwise.
+#[derive(Debug)]
+enum Layout {
+    Shared(&'static ObjectLayout),
+    Own(ObjectLayout),
+}
+
+impl Layout {
+    fn of(echo: &super::Echo) -> Self {
+        static REQUEST_KEYS: OnceLock<ObjectLayout> = OnceLock::new();
+        if echo.has_request_keys() {
+            Layout::Shared(REQUEST_KEYS.get_or_init(|| ObjectLayout::of(echo)))
+        } else {
+            Layout::Own(ObjectLayout::of(echo))
+        }
+    }
+
+    fn get(&self) -> &ObjectLayout {
+        match self {
+            Layout::Shared(layout) => layout,
+            Layout::Own(layout) => layout,
+        }
+    }
 }
 
 /// `a` against `b` as JSON object keys are sorted (bytewise), deciding on the first byte
@@ -739,7 +783,7 @@ fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 impl ObjectLayout {
     /// The layout of a response object repeating `echo` (sorted, as a JSON object writes
-    /// its keys; a fixed field wins a clash).
+    /// its keys; a fixed field wins a clash). It depends on the echo's keys only.
     fn of(echo: &super::Echo) -> Self {
         // At most one piece per field and one per run between them.
         let mut layout = Self {
@@ -747,35 +791,35 @@ impl ObjectLayout {
         };
         let mut run: Option<std::ops::Range<usize>> = None;
         let mut fixed = FIXED_FIELDS.iter().peekable();
-        for (key, member) in echo.member_ranges() {
+        for (at, key) in echo.keys().enumerate() {
             // The fixed fields sorted before this key come first (closing the run).
             while let Some(&&(name, field)) = fixed.peek() {
                 if key_order(name, key) != std::cmp::Ordering::Less {
                     break;
                 }
-                if let Some(members) = run.take() {
-                    layout.pieces.push(Piece::Echo(members));
+                if let Some(fields) = run.take() {
+                    layout.pieces.push(Piece::Echo(fields));
                 }
-                layout.pieces.push(Piece::Fixed(name, field));
+                layout.pieces.push(Piece::Fixed(field));
                 fixed.next();
             }
             if fixed.peek().is_some_and(|(name, _)| *name == key) {
                 // A fixed field wins a clash; the members around it are two runs.
-                if let Some(members) = run.take() {
-                    layout.pieces.push(Piece::Echo(members));
+                if let Some(fields) = run.take() {
+                    layout.pieces.push(Piece::Echo(fields));
                 }
                 continue;
             }
             run = Some(match run {
-                Some(members) => members.start..member.end,
-                None => member,
+                Some(fields) => fields.start..at + 1,
+                None => at..at + 1,
             });
         }
-        if let Some(members) = run {
-            layout.pieces.push(Piece::Echo(members));
+        if let Some(fields) = run {
+            layout.pieces.push(Piece::Echo(fields));
         }
-        for &(name, field) in fixed {
-            layout.pieces.push(Piece::Fixed(name, field));
+        for &(_, field) in fixed {
+            layout.pieces.push(Piece::Fixed(field));
         }
         layout
     }
@@ -901,7 +945,7 @@ mod tests {
         enc.head.echo.insert("aaa", &json!(null));
         // A client's key is escaped (the crate's own names are written as they are).
         enc.head.echo.insert("q\"k", &json!(1));
-        enc.layout = ObjectLayout::of(&enc.head.echo);
+        enc.layout = Layout::of(&enc.head.echo);
         enc.output.push(Some(OutputItem::Text {
             kind: ItemKind::Message,
             summary: false,
@@ -942,6 +986,29 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn decoded_requests_share_one_layout_that_is_each_ones_own() {
+        let opts = super::super::request::DecodeOptions::default();
+        for body in [
+            json!({"model": "m", "input": "hi"}),
+            json!({"model": "m", "input": "hi", "instructions": "x", "temperature": 0.5,
+                   "tools": [{"type": "function", "name": "f"}], "metadata": {"k": "v"},
+                   "reasoning": {"effort": "low"}, "store": false, "user": "u",
+                   "truncation": "auto", "text": {"format": {"type": "json_object"}}}),
+        ] {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let echo = super::super::request::decode_request(&bytes, &opts)
+                .unwrap()
+                .echo;
+            assert!(echo.has_request_keys(), "{body}");
+            let layout = Layout::of(&echo);
+            assert!(matches!(layout, Layout::Shared(_)));
+            assert_eq!(layout.get(), &ObjectLayout::of(&echo), "{body}");
+        }
+        // An echo with other keys gets its own.
+        assert!(matches!(encoder().layout, Layout::Own(_)));
     }
 
     #[test]

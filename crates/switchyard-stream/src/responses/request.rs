@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_core::{ApiFamily, ChatRequest, Message, ResponseFormat, SamplingOptions, Think};
 
+use super::echo::member;
 use super::input::{MAX_INPUT_ITEMS, Turns};
 use super::tools::{decode_tool_choice, decode_tools};
 use crate::request_error::{RequestError, decode_body, nullable, pair_tool_results};
@@ -60,14 +61,15 @@ impl ResponsesRequest {
     /// (the turns of the responses this one continues), then this request's input.
     pub fn into_chat(self, history: Vec<Message>) -> ChatRequest {
         let mut chat = self.chat;
-        let mut messages = Vec::with_capacity(1 + history.len() + chat.messages.len());
-        if let Some(text) = self.instructions.filter(|t| !t.is_empty()) {
-            messages.push(Message::system(text));
+        let instructions = self.instructions.filter(|t| !t.is_empty());
+        if instructions.is_some() || !history.is_empty() {
+            let mut messages = Vec::with_capacity(1 + history.len() + chat.messages.len());
+            messages.extend(instructions.map(Message::system));
+            messages.extend(history);
+            messages.append(&mut chat.messages);
+            chat.messages = messages;
         }
-        messages.extend(history);
-        messages.append(&mut chat.messages);
-        pair_tool_results(&mut messages);
-        chat.messages = messages;
+        pair_tool_results(&mut chat.messages);
         chat
     }
 }
@@ -318,7 +320,7 @@ fn think_of(effort: Option<&str>) -> Result<Option<Think>, RequestError> {
 }
 
 /// The request parameters a response object repeats, with OpenAI's defaults, each
-/// written as JSON once.
+/// written as JSON once (a parameter the request left out is its default's static text).
 fn echo_of(wire: &WireRequest) -> super::Echo {
     #[derive(serde::Serialize)]
     struct Reasoning<'a> {
@@ -328,45 +330,57 @@ fn echo_of(wire: &WireRequest) -> super::Echo {
     let reasoning = wire.reasoning.as_ref();
     let mut echo = super::echo::EchoBuilder::default();
     echo.summary = reasoning.is_some_and(|r| r.summary.is_some());
-    // In key order, as the echo keeps them (no sort).
-    echo.field("instructions", &wire.instructions)
-        .field("max_output_tokens", &wire.max_output_tokens);
-    match &wire.metadata {
-        Some(metadata) => echo.field("metadata", metadata),
-        None => echo.json("metadata", "{}"),
-    };
-    echo.field(
-        "parallel_tool_calls",
-        &wire.parallel_tool_calls.unwrap_or(true),
-    )
-    .field("previous_response_id", &wire.previous_response_id)
-    .field(
-        "reasoning",
-        &Reasoning {
-            effort: reasoning.and_then(|r| r.effort.as_deref()),
-            summary: reasoning.and_then(|r| r.summary.as_deref()),
-        },
-    )
-    .field("store", &wire.store.unwrap_or(true))
-    .field("temperature", &wire.temperature.unwrap_or(1.0));
-    match wire.text.as_ref().filter(|t| t.is_object()) {
-        Some(text) => echo.field("text", text),
-        None => echo.json("text", r#"{"format":{"type":"text"}}"#),
-    };
-    match &wire.tool_choice {
-        Some(choice) => echo.field("tool_choice", choice),
-        None => echo.json("tool_choice", "\"auto\""),
-    };
-    echo.field("tools", &wire.tools)
-        .field("top_p", &wire.top_p.unwrap_or(1.0))
-        .json(
-            "truncation",
-            match wire.truncation {
-                Some(Truncation::Auto) => "\"auto\"",
-                _ => "\"disabled\"",
-            },
+    // Every request's echo has these keys, whatever it set.
+    echo.request_keys = true;
+    // In key order, as the echo keeps them (no sort); a parameter left out is its default's
+    // static member.
+    let (parallel, store) = (
+        wire.parallel_tool_calls.unwrap_or(true),
+        wire.store.unwrap_or(true),
+    );
+    echo.field_or(wire.instructions.as_ref(), member!("instructions", "null"))
+        .field_or(wire.max_output_tokens, member!("max_output_tokens", "null"))
+        .field_or(wire.metadata.as_ref(), member!("metadata", "{}"))
+        .member(if parallel {
+            member!("parallel_tool_calls", "true")
+        } else {
+            member!("parallel_tool_calls", "false")
+        })
+        .field_or(
+            wire.previous_response_id.as_ref(),
+            member!("previous_response_id", "null"),
         )
-        .field("user", &wire.user);
+        .field_or(
+            reasoning.map(|r| Reasoning {
+                effort: r.effort.as_deref(),
+                summary: r.summary.as_deref(),
+            }),
+            member!("reasoning", r#"{"effort":null,"summary":null}"#),
+        )
+        .member(if store {
+            member!("store", "true")
+        } else {
+            member!("store", "false")
+        })
+        .field_or(wire.temperature, member!("temperature", "1.0"))
+        .field_or(
+            wire.text.as_ref().filter(|t| t.is_object()),
+            member!("text", r#"{"format":{"type":"text"}}"#),
+        )
+        .field_or(
+            wire.tool_choice.as_ref(),
+            member!("tool_choice", r#""auto""#),
+        )
+        .field_or(
+            Some(&wire.tools).filter(|t| !t.is_empty()),
+            member!("tools", "[]"),
+        )
+        .field_or(wire.top_p, member!("top_p", "1.0"))
+        .member(match wire.truncation {
+            Some(Truncation::Auto) => member!("truncation", r#""auto""#),
+            _ => member!("truncation", r#""disabled""#),
+        })
+        .field_or(wire.user.as_ref(), member!("user", "null"));
     echo.finish()
 }
 
