@@ -117,20 +117,31 @@ pub(super) struct DeltaFrame<'a> {
 impl DeltaFrame<'_> {
     /// Appends the frame to `out`.
     pub(super) fn write(&self, out: &mut Vec<u8>) {
+        self.write_marked(out);
+    }
+
+    /// Appends the frame to `out`; returns where the delta's value ends (after its closing
+    /// quote) and where the sequence number's digits end, as lengths of `out`.
+    fn write_marked(&self, out: &mut Vec<u8>) -> (usize, usize) {
+        let mut marks = (0, 0);
         write_frame(out, self.kind, |data| {
             if let Some(index) = self.content_index {
                 data.num("content_index", index);
             }
-            data.str("delta", self.delta).str("item_id", self.item_id);
+            data.str("delta", self.delta);
+            marks.0 = data.out.len();
+            data.str("item_id", self.item_id);
             if self.logprobs {
                 data.raw("logprobs", b"[]");
             }
             data.num("output_index", self.output_index)
                 .num("sequence_number", self.sequence_number);
+            marks.1 = data.out.len();
             if let Some(index) = self.summary_index {
                 data.num("summary_index", index);
             }
         });
+        marks
     }
 }
 
@@ -149,27 +160,24 @@ pub(super) struct DeltaTemplate {
 
 impl DeltaTemplate {
     /// The template of `frame`'s item (its delta and sequence number are ignored); `None`
-    /// if the written frame lacks either member, which cannot happen.
+    /// if the marks the writer returns do not hold `""` and `0`, which cannot happen.
     pub(super) fn of(frame: &DeltaFrame<'_>) -> Option<Self> {
-        const DELTA: &[u8] = b"\"delta\":\"\"";
-        const SEQ: &[u8] = b"\"sequence_number\":0";
-        let mut bytes = Vec::new();
-        DeltaFrame {
+        let mut bytes = Vec::with_capacity(256);
+        let (delta_end, seq_end) = DeltaFrame {
             delta: "",
             sequence_number: 0,
             ..*frame
         }
-        .write(&mut bytes);
-        // Inside a JSON string every quote is escaped, so these keys with their unescaped
-        // quotes are found only as members.
-        let find = |what: &[u8]| bytes.windows(what.len()).position(|w| w == what);
-        let delta_key = find(DELTA)?;
-        let seq_key = find(SEQ)?;
-        let delta_at = delta_key + DELTA.len() - 2;
-        let seq_at = seq_key + SEQ.len() - 1;
+        .write_marked(&mut bytes);
+        // The empty string `""` ends at the first mark, the digit `0` at the second.
+        let delta_at = delta_end.checked_sub(2)?;
+        let seq_at = seq_end.checked_sub(1)?;
+        if bytes.get(delta_at..delta_end) != Some(b"\"\"") || bytes.get(seq_at) != Some(&b'0') {
+            return None;
+        }
         // Cut the empty string and the 0 out: the holes.
         bytes.remove(seq_at);
-        bytes.drain(delta_at..delta_at + 2);
+        bytes.drain(delta_at..delta_end);
         Some(Self {
             bytes,
             delta_at,
