@@ -281,7 +281,11 @@ impl Answer {
                 elapsed,
             ));
         }
-        let mut body = Vec::with_capacity(256 + answer.content.len());
+        // Room for the envelope (about 300 bytes with usage), the model's name and the text
+        // (reasoning is written twice by OpenAI's encoder), so that the body is not grown.
+        let thinking = answer.thinking.as_ref().map_or(0, String::len);
+        let mut body =
+            Vec::with_capacity(512 + self.model.len() + answer.content.len() + 2 * thinking);
         // As in `stream_encoder`: whole seconds from the coarse clock, Ollama's fractions
         // from the precise one.
         match api {
