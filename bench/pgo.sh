@@ -121,38 +121,51 @@ relocs=
 (cd "$root" && RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$PROFDATA$relocs" CARGO_TARGET_DIR=$USE_DIR \
   cargo build --release -q -p switchyard)
 
-# find_bolt: the directory of an llvm-bolt whose instrumentation runtime sits beside it
-# (Debian: /usr/lib/llvm-NN/bin), installing the newest `bolt-NN` package when none is there.
-find_bolt() {
+# bolt_dirs: the directories of the llvm-bolt installs whose instrumentation runtime sits
+# beside them (Debian: /usr/lib/llvm-NN/bin), BOLT_VERSION's first, then the newest first.
+bolt_dirs() {
   local dir
-  for dir in $(ls -d /usr/lib/llvm-*/bin 2>/dev/null | sort -t- -k2 -n -r); do
+  for dir in "/usr/lib/llvm-$BOLT_VERSION/bin" $(ls -d /usr/lib/llvm-*/bin 2>/dev/null | sort -t- -k2 -n -r); do
     [ -x "$dir/llvm-bolt" ] && [ -x "$dir/merge-fdata" ] && [ -f "$dir/../lib/libbolt_rt_instr.a" ] \
-      && { echo "$dir"; return 0; }
-  done
-  return 1
+      && echo "$dir"
+  done | awk '!seen[$0]++'
 }
+# BOLT 16 (Debian bookworm's own) handles rustc 1.95's output; BOLT 22 (bookworm-security)
+# refuses it: it takes a function whose name holds `.warm` (a generic over a type in the
+# gateway's `warmup` module) for a split-off fragment and stops ("parent function not found").
+BOLT_VERSION=${BOLT_VERSION:-16}
 bolt_dir=
 if [ -n "$relocs" ]; then
-  if ! bolt_dir=$(find_bolt); then
-    pkg=
-    if command -v apt-get >/dev/null 2>&1; then
-      apt-get update -qq >/dev/null 2>&1 || true
-      pkg=$(apt-cache search --names-only '^bolt-[0-9]+$' 2>/dev/null | awk '{print $1}' | sort -t- -k2 -n | tail -1) || pkg=
-    fi
-    [ -n "$pkg" ] && { apt-get install -y -qq "$pkg" >/dev/null 2>&1 || true; }
-    bolt_dir=$(find_bolt) || echo "pgo: no llvm-bolt to be had (Debian: apt-get install bolt-16); the PGO build is left as it is" >&2
+  if [ ! -x "/usr/lib/llvm-$BOLT_VERSION/bin/llvm-bolt" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq "bolt-$BOLT_VERSION" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 || true; apt-get install -y -qq "bolt-$BOLT_VERSION" >/dev/null 2>&1 || true; }
   fi
+  if [ -z "$(bolt_dirs)" ] && command -v apt-get >/dev/null 2>&1; then
+    pkg=$(apt-cache search --names-only '^bolt-[0-9]+$' 2>/dev/null | awk '{print $1}' | sort -t- -k2 -n | tail -1) || pkg=
+    [ -n "$pkg" ] && { apt-get install -y -qq "$pkg" >/dev/null 2>&1 || true; }
+  fi
+  [ -n "$(bolt_dirs)" ] || echo "pgo: no llvm-bolt to be had (Debian: apt-get install bolt-$BOLT_VERSION); the PGO build is left as it is" >&2
+fi
+# ring's assembly is left alone: BOLT has no business rewriting hand-tuned cipher code.
+keep_asm='-skip-funcs=ring_core_.*'
+BOLT_DIR=$USE_DIR/bolt
+if [ -n "$relocs" ]; then
+  rm -rf "$BOLT_DIR" && mkdir -p "$BOLT_DIR"
+  # The first install that can instrument this binary lays it out.
+  for dir in $(bolt_dirs); do
+    if "$dir/llvm-bolt" "$USE_DIR/release/switchyard" -o "$BOLT_DIR/switchyard-instrumented" -instrument \
+      -instrumentation-file="$BOLT_DIR/profile" -instrumentation-file-append-pid \
+      -runtime-instrumentation-lib=libbolt_rt_instr.a "$keep_asm" >"$BOLT_DIR/instrument.log" 2>&1; then
+      bolt_dir=$dir
+      break
+    fi
+    echo "pgo: $dir/llvm-bolt could not instrument the gateway: $(grep -m1 BOLT-ERROR "$BOLT_DIR/instrument.log" || tail -1 "$BOLT_DIR/instrument.log")" >&2
+  done
+  [ -n "$bolt_dir" ] || [ -z "$(bolt_dirs)" ] \
+    || echo "pgo: no llvm-bolt could instrument the gateway; the PGO build is left as it is" >&2
 fi
 if [ -n "$bolt_dir" ]; then
-  echo "pgo: BOLT ($bolt_dir/llvm-bolt): instrumenting, training, laying out" >&2
-  BOLT_DIR=$USE_DIR/bolt
-  rm -rf "$BOLT_DIR" && mkdir -p "$BOLT_DIR"
-  # ring's assembly is left alone: BOLT has no business rewriting hand-tuned cipher code.
-  keep_asm='-skip-funcs=ring_core_.*'
-  "$bolt_dir/llvm-bolt" "$USE_DIR/release/switchyard" -o "$BOLT_DIR/switchyard-instrumented" -instrument \
-    -instrumentation-file="$BOLT_DIR/profile" -instrumentation-file-append-pid \
-    -runtime-instrumentation-lib=libbolt_rt_instr.a "$keep_asm" >"$BOLT_DIR/instrument.log" 2>&1 \
-    || { echo "pgo: llvm-bolt could not instrument the gateway ($BOLT_DIR/instrument.log)" >&2; exit 1; }
+  echo "pgo: BOLT ($bolt_dir/llvm-bolt): instrumented; training, laying out" >&2
   train_gateway "$BOLT_DIR/switchyard-instrumented"
   "$bolt_dir/merge-fdata" "$BOLT_DIR"/profile.*.fdata >"$BOLT_DIR/merged.fdata" 2>"$BOLT_DIR/merge.log" \
     || { echo "pgo: merge-fdata failed ($BOLT_DIR/merge.log)" >&2; exit 1; }
