@@ -126,8 +126,9 @@ relocs=
 bolt_dirs() {
   local dir
   for dir in "/usr/lib/llvm-$BOLT_VERSION/bin" $(ls -d /usr/lib/llvm-*/bin 2>/dev/null | sort -t- -k2 -n -r); do
-    [ -x "$dir/llvm-bolt" ] && [ -x "$dir/merge-fdata" ] && [ -f "$dir/../lib/libbolt_rt_instr.a" ] \
-      && echo "$dir"
+    if [ -x "$dir/llvm-bolt" ] && [ -x "$dir/merge-fdata" ] && [ -f "$dir/../lib/libbolt_rt_instr.a" ]; then
+      echo "$dir"
+    fi
   done | awk '!seen[$0]++'
 }
 # BOLT 16 (Debian bookworm's own) handles rustc 1.95's output; BOLT 22 (bookworm-security)

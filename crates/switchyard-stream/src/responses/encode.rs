@@ -700,6 +700,13 @@ enum Fixed {
 }
 
 impl Fixed {
+    /// The field's name.
+    fn name(self) -> &'static str {
+        let head = self.member_head();
+        // `"name":`
+        head.get(1..head.len() - 2).unwrap_or(head)
+    }
+
     /// `"name":`, the start of the field's member.
     fn member_head(self) -> &'static str {
         match self {
@@ -716,17 +723,17 @@ impl Fixed {
     }
 }
 
-/// The fixed fields with their names, in the order a JSON object writes its keys (sorted).
-const FIXED_FIELDS: [(&str, Fixed); 9] = [
-    ("created_at", Fixed::CreatedAt),
-    ("error", Fixed::Error),
-    ("id", Fixed::Id),
-    ("incomplete_details", Fixed::IncompleteDetails),
-    ("model", Fixed::Model),
-    ("object", Fixed::Object),
-    ("output", Fixed::Output),
-    ("status", Fixed::Status),
-    ("usage", Fixed::Usage),
+/// The fixed fields, in the order a JSON object writes its keys (sorted).
+const FIXED_FIELDS: [Fixed; 9] = [
+    Fixed::CreatedAt,
+    Fixed::Error,
+    Fixed::Id,
+    Fixed::IncompleteDetails,
+    Fixed::Model,
+    Fixed::Object,
+    Fixed::Output,
+    Fixed::Status,
+    Fixed::Usage,
 ];
 
 /// The members of a response object, in key order: the fixed fields, and runs of echoed
@@ -750,7 +757,9 @@ enum Piece {
 /// a decoded request (the same for all of them), made for the echo otherwise.
 #[derive(Debug)]
 enum Layout {
+    /// The layout of every decoded request's echo, made once.
     Shared(&'static ObjectLayout),
+    /// The layout of an echo with other keys.
     Own(ObjectLayout),
 }
 
@@ -772,15 +781,6 @@ impl Layout {
     }
 }
 
-/// `a` against `b` as JSON object keys are sorted (bytewise), deciding on the first byte
-/// when it differs (most keys here do) without a call to `memcmp`.
-fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.as_bytes().first(), b.as_bytes().first()) {
-        (Some(x), Some(y)) if x != y => x.cmp(y),
-        _ => a.cmp(b),
-    }
-}
-
 impl ObjectLayout {
     /// The layout of a response object repeating `echo` (sorted, as a JSON object writes
     /// its keys; a fixed field wins a clash). It depends on the echo's keys only.
@@ -793,8 +793,9 @@ impl ObjectLayout {
         let mut fixed = FIXED_FIELDS.iter().peekable();
         for (at, key) in echo.keys().enumerate() {
             // The fixed fields sorted before this key come first (closing the run).
-            while let Some(&&(name, field)) = fixed.peek() {
-                if key_order(name, key) != std::cmp::Ordering::Less {
+            while let Some(&&field) = fixed.peek() {
+                // Bytewise, as JSON object keys are sorted.
+                if field.name() >= key {
                     break;
                 }
                 if let Some(fields) = run.take() {
@@ -803,7 +804,7 @@ impl ObjectLayout {
                 layout.pieces.push(Piece::Fixed(field));
                 fixed.next();
             }
-            if fixed.peek().is_some_and(|(name, _)| *name == key) {
+            if fixed.peek().is_some_and(|field| field.name() == key) {
                 // A fixed field wins a clash; the members around it are two runs.
                 if let Some(fields) = run.take() {
                     layout.pieces.push(Piece::Echo(fields));
@@ -818,7 +819,7 @@ impl ObjectLayout {
         if let Some(fields) = run {
             layout.pieces.push(Piece::Echo(fields));
         }
-        for &(_, field) in fixed {
+        for &field in fixed {
             layout.pieces.push(Piece::Fixed(field));
         }
         layout
