@@ -269,30 +269,30 @@ impl EchoBuilder {
     pub(crate) fn finish(&mut self) -> Echo {
         let mut fields = std::mem::take(&mut self.fields);
         let mut text = std::mem::take(&mut self.text);
-        let sorted = fields.is_sorted_by(|a, b| a.key <= b.key);
-        if !sorted {
+        let in_key_order = fields.is_sorted_by(|a, b| a.key <= b.key);
+        if !in_key_order {
             // Written in another order (a client's map, an inserted key): the members are
             // copied in key order, so that a run of them stays one slice.
             fields.sort_by(|a, b| a.key.cmp(&b.key));
-            let mut sorted = Vec::with_capacity(text.len());
+            let mut reordered = Vec::with_capacity(text.len());
             for field in &mut fields {
-                if !sorted.is_empty() {
-                    sorted.push(b',');
+                if !reordered.is_empty() {
+                    reordered.push(b',');
                 }
-                let start = sorted.len();
-                sorted.extend_from_slice(text.get(field.member.clone()).unwrap_or_default());
+                let start = reordered.len();
+                reordered.extend_from_slice(text.get(field.member.clone()).unwrap_or_default());
                 let value_offset = field.value_start - field.member.start;
-                field.member = start..sorted.len();
+                field.member = start..reordered.len();
                 field.value_start = start + value_offset;
             }
-            text = sorted;
+            text = reordered;
         }
         Echo {
             inner: Arc::new(Rendered {
                 text,
                 fields,
                 asks_summary: self.summary,
-                request_keys: self.request_keys && sorted,
+                request_keys: self.request_keys && in_key_order,
             }),
         }
     }
