@@ -4,8 +4,11 @@
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use switchyard_core::{ChatRequest, Message, Role, ToolSpec};
+use switchyard_core::{
+    ChatRequest, Message, ParsedArguments, Role, ToolSpec, parse_arguments_text,
+};
 
 /// Why a chat request body could not be decoded, or a request could not be encoded for
 /// an upstream. Messages name the field path (`messages[2].tool_calls[0].function.arguments`)
@@ -276,8 +279,42 @@ pub(crate) struct WireToolCall {
 #[derive(Deserialize)]
 pub(crate) struct WireFunctionCall {
     pub(crate) name: String,
+    /// Kept as the client wrote it, so that an object's numbers a `Value` cannot hold
+    /// exactly (an integer beyond 64 bits) reach the upstream as written.
     #[serde(default)]
-    pub(crate) arguments: Option<Value>,
+    pub(crate) arguments: Option<Box<RawValue>>,
+}
+
+/// Why a history tool call's `arguments` were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgumentsRefused {
+    /// A JSON string that does not hold a JSON object.
+    StringWithoutObject,
+    /// Neither an object, nor a string, nor null.
+    NotAnObject,
+}
+
+impl WireFunctionCall {
+    /// The call's arguments: the object (given as an object or as a JSON string holding
+    /// one) and, when writing that object again would not give the client's text back, the
+    /// text ([`switchyard_core::ToolCall::raw_arguments`]). Absent, `null` and an empty
+    /// string are no arguments.
+    pub(crate) fn parsed_arguments(&self) -> Result<ParsedArguments, ArgumentsRefused> {
+        let Some(raw) = &self.arguments else {
+            return Ok((Map::new(), None));
+        };
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'{') => parse_arguments_text(text).ok_or(ArgumentsRefused::NotAnObject),
+            Some(b'"') => {
+                let inner: String = serde_json::from_str(text)
+                    .map_err(|_| ArgumentsRefused::StringWithoutObject)?;
+                parse_arguments_text(&inner).ok_or(ArgumentsRefused::StringWithoutObject)
+            }
+            _ if text == "null" => Ok((Map::new(), None)),
+            _ => Err(ArgumentsRefused::NotAnObject),
+        }
+    }
 }
 
 /// A tool offered in a request, as both APIs write it (`{"function": {..}}`).

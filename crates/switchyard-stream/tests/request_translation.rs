@@ -388,3 +388,66 @@ fn an_ollama_jpeg_reaches_anthropic_labelled_as_jpeg() {
     assert_eq!(image["source"]["data"], jpeg, "{image}");
     assert_eq!(image["source"]["media_type"], "image/jpeg", "{image}");
 }
+
+/// A history tool call whose arguments the client gives as an object keeps the numbers it
+/// wrote: an integer beyond 64 bits reaches either upstream as written, not as an `f64`.
+#[test]
+fn history_arguments_given_as_an_object_keep_their_numbers() {
+    const BIG: &str = "123456789012345678901234567890";
+    let history = |arguments: &str| {
+        format!(
+            r#"{{"model":"m","messages":[
+                {{"role":"user","content":"look it up"}},
+                {{"role":"assistant","content":"","tool_calls":[{{"id":"call_1","function":{{"name":"lookup","arguments":{arguments}}}}}]}},
+                {{"role":"tool","content":"found","tool_call_id":"call_1","tool_name":"lookup"}}
+            ]}}"#
+        )
+    };
+    let object = format!(r#"{{"id": {BIG}, "exact": 1.10}}"#);
+    let as_string = serde_json::to_string(&object).unwrap();
+    let decoded = [
+        ollama::decode_request(history(&object).as_bytes()).unwrap(),
+        openai::decode_request(history(&object).as_bytes()).unwrap(),
+        openai::decode_request(history(&as_string).as_bytes()).unwrap(),
+    ];
+    for req in &decoded {
+        let sent = &to_openai(req)["messages"][1]["tool_calls"][0]["function"]["arguments"];
+        assert_eq!(
+            sent.as_str(),
+            Some(object.as_str()),
+            "sent upstream: {sent}"
+        );
+        let ollama_body =
+            String::from_utf8(ollama::encode_request(req, "up", true).unwrap()).unwrap();
+        assert!(
+            ollama_body.contains(&format!(r#""id": {BIG}"#)),
+            "the Ollama upstream's body rewrote the number: {ollama_body}"
+        );
+    }
+    // Arguments that are neither an object nor a string holding one are refused, naming
+    // the field; null and an empty string are no arguments.
+    for (arguments, ok) in [
+        ("[1]", false),
+        ("\"[1]\"", false),
+        ("7", false),
+        ("null", true),
+        ("\"\"", true),
+    ] {
+        for result in [
+            ollama::decode_request(history(arguments).as_bytes()).map(|_| ()),
+            openai::decode_request(history(arguments).as_bytes()).map(|_| ()),
+        ] {
+            match result {
+                Ok(()) => assert!(ok, "{arguments} was accepted"),
+                Err(e) => {
+                    assert!(!ok, "{arguments} was refused: {e}");
+                    assert!(
+                        e.to_string()
+                            .contains("messages[1].tool_calls[0].function.arguments"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
+}

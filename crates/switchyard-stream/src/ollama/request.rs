@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ApiFamily, ChatRequest, ContentPart, Image, KeepAlive, Message, ResponseFormat, Role,
-    SamplingOptions, Think, ToolCall, ToolChoice, parse_arguments_text, tool_call_id,
+    SamplingOptions, Think, ToolCall, ToolChoice, tool_call_id,
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body, nullable,
-    pair_tool_results, synthetic_id_seed,
+    ArgumentsRefused, Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body,
+    nullable, pair_tool_results, synthetic_id_seed,
 };
 
 /// Top-level fields this codec reads and writes itself; everything else is `extra`.
@@ -188,22 +188,17 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
     }
     let mut tool_calls = Vec::with_capacity(m.tool_calls.len());
     for (j, call) in m.tool_calls.into_iter().enumerate() {
-        let (arguments, raw_arguments) = match call.function.arguments {
-            None | Some(Value::Null) => (Map::new(), None),
-            Some(Value::Object(map)) => (map, None),
-            Some(Value::String(text)) => parse_arguments_text(&text).ok_or_else(|| {
-                RequestError::field(
-                    format!("messages[{i}].tool_calls[{j}].function.arguments"),
-                    "the string does not hold a JSON object",
-                )
-            })?,
-            Some(_) => {
-                return Err(RequestError::field(
-                    format!("messages[{i}].tool_calls[{j}].function.arguments"),
-                    "expected a JSON object",
-                ));
-            }
-        };
+        let (arguments, raw_arguments) = call.function.parsed_arguments().map_err(|refused| {
+            RequestError::field(
+                format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                match refused {
+                    ArgumentsRefused::StringWithoutObject => {
+                        "the string does not hold a JSON object"
+                    }
+                    ArgumentsRefused::NotAnObject => "expected a JSON object",
+                },
+            )
+        })?;
         let id = call
             .id
             .filter(|id| !id.is_empty())

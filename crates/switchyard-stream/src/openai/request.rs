@@ -27,12 +27,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ApiFamily, ChatRequest, ContentPart, Image, Message, ResponseFormat, Role, SamplingOptions,
-    Think, ToolCall, ToolChoice, parse_arguments_text, tool_call_id,
+    Think, ToolCall, ToolChoice, tool_call_id,
 };
 
 use crate::request_error::{
-    Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body, nullable,
-    pair_tool_results, synthetic_id_seed,
+    ArgumentsRefused, Extra, OneOrMany, OutTool, RequestError, WireTool, WireToolCall, decode_body,
+    nullable, pair_tool_results, synthetic_id_seed,
 };
 
 /// Which request field carries the output-token limit.
@@ -386,21 +386,18 @@ fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
         let path = || format!("messages[{i}].tool_calls[{j}].function.arguments");
         // The text as the client sent it is kept (`raw_arguments`) and sent upstream
         // again, so numbers a `Value` cannot hold exactly are not rewritten.
-        let (arguments, raw_arguments) = match call.function.arguments {
-            None | Some(Value::Null) => (Map::new(), None),
-            Some(Value::String(text)) if text.trim().is_empty() => (Map::new(), None),
-            Some(Value::String(text)) => parse_arguments_text(&text).ok_or_else(|| {
-                RequestError::field(path(), "the string does not hold a JSON object")
-            })?,
-            // Some clients send the object itself.
-            Some(Value::Object(map)) => (map, None),
-            Some(_) => {
-                return Err(RequestError::field(
-                    path(),
-                    "expected a string holding a JSON object",
-                ));
-            }
-        };
+        // Some clients send the object itself rather than a string holding it.
+        let (arguments, raw_arguments) = call.function.parsed_arguments().map_err(|refused| {
+            RequestError::field(
+                path(),
+                match refused {
+                    ArgumentsRefused::StringWithoutObject => {
+                        "the string does not hold a JSON object"
+                    }
+                    ArgumentsRefused::NotAnObject => "expected a string holding a JSON object",
+                },
+            )
+        })?;
         let id = call
             .id
             .filter(|id| !id.is_empty())
