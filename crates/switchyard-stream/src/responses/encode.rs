@@ -1036,4 +1036,98 @@ mod tests {
         assert!(failed.final_response_json().is_none());
         assert_eq!(failed.final_response().unwrap()["status"], "failed");
     }
+
+    /// Each echoed parameter with some values a request may give it (`null` included).
+    const PARAMS: &[(&str, &[&str])] = &[
+        (
+            "instructions",
+            &["null", r#""be \"brief\"\n""#, r#""\u00e9""#],
+        ),
+        ("max_output_tokens", &["null", "0", "4294967295"]),
+        ("metadata", &["null", "{}", r#"{"z":"1","a":"\u2028"}"#]),
+        ("parallel_tool_calls", &["null", "false", "true"]),
+        ("previous_response_id", &["null", r#""""#, r#""resp_1""#]),
+        (
+            "reasoning",
+            &["null", "{}", r#"{"summary":"auto","effort":"low","x":[1]}"#],
+        ),
+        ("store", &["null", "false"]),
+        (
+            "temperature",
+            &["null", "0", "1e-3", "12345678901234567890"],
+        ),
+        (
+            "text",
+            &[
+                "null",
+                "{}",
+                r#"{"format":{"type":"json_schema","schema":{"b":1,"a":2}}}"#,
+            ],
+        ),
+        (
+            "tool_choice",
+            &["null", r#""none""#, r#"{"type":"function","name":"f"}"#],
+        ),
+        (
+            "tools",
+            &[
+                "null",
+                "[]",
+                r#"[{"name":"f","type":"function"},{"type":"custom","name":"c"}]"#,
+            ],
+        ),
+        ("top_p", &["null", "1.5", "-0.0"]),
+        ("truncation", &["null", r#""auto""#, r#""disabled""#]),
+        ("user", &["null", r#""u""#]),
+        ("stream", &["true", "false"]),
+        ("x_unknown", &["null", r#"{"status":1}"#]),
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever a decoded request sets (any subset of the echoed parameters, any value,
+        /// in any order), its echo has the request keys, and the layout every decoded
+        /// request shares is the one its own keys make, and the one an echo of the same
+        /// members that is not a decoded request's gets for itself.
+        #[test]
+        fn any_decoded_request_shares_the_layout_its_own_keys_make(
+            picks in proptest::collection::vec(
+                proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+                PARAMS.len(),
+            ),
+            order in proptest::prelude::any::<u64>(),
+        ) {
+            let mut members: Vec<String> = PARAMS
+                .iter()
+                .zip(&picks)
+                .filter_map(|((key, values), pick)| {
+                    pick.map(|at| format!(r#""{key}":{}"#, values[at.index(values.len())]))
+                })
+                .collect();
+            members.push(r#""model":"m""#.to_owned());
+            members.sort_by_key(|m| {
+                m.bytes().fold(order, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+            });
+            let body = format!("{{{}}}", members.join(","));
+            let opts = super::super::request::DecodeOptions::default();
+            let echo = super::super::request::decode_request(body.as_bytes(), &opts)
+                .unwrap()
+                .echo;
+            proptest::prop_assert!(echo.has_request_keys(), "{}", body);
+            let layout = Layout::of(&echo);
+            proptest::prop_assert!(matches!(layout, Layout::Shared(_)), "{}", body);
+            proptest::prop_assert_eq!(layout.get(), &ObjectLayout::of(&echo), "{}", body);
+            // The same members, not as a decoded request's echo: its own layout.
+            let map: serde_json::Map<String, Value> = echo
+                .iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).unwrap()))
+                .collect();
+            let other = super::super::Echo::from_map(&map);
+            proptest::prop_assert!(!other.has_request_keys());
+            let own = Layout::of(&other);
+            proptest::prop_assert!(matches!(own, Layout::Own(_)));
+            proptest::prop_assert_eq!(own.get(), layout.get(), "{}", body);
+        }
+    }
 }
