@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tower::Service as _;
 
 use crate::detail::Peer;
+use crate::host;
 
 /// The shortest interval between two looks of the watchdog at a served connection.
 const MIN_TICK: Duration = Duration::from_millis(10);
@@ -203,7 +204,8 @@ impl http_body::Body for ActiveBody {
 }
 
 /// The service of one connection: `app`, with every request marking the connection busy
-/// and carrying the peer's address.
+/// and carrying the peer's address, and a request whose `Host` breaks RFC 9112's rule
+/// refused before it ([`host::refusal`]).
 pub(crate) fn tracked_service(
     app: AxumRouter,
     state: Arc<ConnState>,
@@ -218,8 +220,12 @@ pub(crate) fn tracked_service(
         let active = state.begin();
         request.extensions_mut().insert(Peer(peer));
         let mut app = app.clone();
+        let refused = host::refusal(&request);
         async move {
-            let response = app.call(request).await?;
+            let response = match refused {
+                Some(refused) => refused,
+                None => app.call(request).await?,
+            };
             Ok(response.map(|inner| {
                 Body::new(ActiveBody {
                     inner,

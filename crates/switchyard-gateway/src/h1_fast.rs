@@ -3,10 +3,11 @@
 //!
 //! A request is *simple* when it is `GET` or `POST` in HTTP/1.1 with an origin-form path,
 //! at most [`MAX_HEADERS`] headers, no `transfer-encoding`, `expect` or `upgrade`, a
-//! `connection` header of `close` or `keep-alive` only, at most one plain decimal
-//! `content-length`, and head and body together fit in [`MAX_REQUEST`] bytes and arrive
-//! promptly. The first request that is not simple (or an HTTP/2 preface, or anything that
-//! does not parse) hands the connection to hyper for the rest of its life, with every byte
+//! `connection` header of `close` or `keep-alive` only, exactly one valid `host`
+//! ([`crate::host`]), at most one plain decimal `content-length`, and head and body
+//! together fit in [`MAX_REQUEST`] bytes and arrive promptly. The first request that is not simple (or an HTTP/2 preface starting the
+//! connection, or anything that does not parse) hands the connection to hyper for the rest
+//! of its life (a preface after an HTTP/1.1 request closes it instead), with every byte
 //! read so far replayed ([`Rewind`]): hyper then answers it exactly as it answers any
 //! request (its 400, 413, 414, 431, `100 Continue`, chunked bodies, HTTP/1.0, upgrades,
 //! HTTP/2), so this path only ever serves what it fully understands.
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 use crate::answer_head;
 use crate::conn::ConnState;
 use crate::detail::Peer;
+use crate::host::HostCheck;
 use crate::hot::Routes;
 use crate::telemetry::REQUEST_ID_HEADER;
 
@@ -93,6 +95,15 @@ enum Parsed {
     Simple(Head),
     /// Not a simple request: hyper takes the connection.
     Handoff,
+}
+
+/// How an HTTP/2 connection with prior knowledge starts (RFC 9113 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `bytes` are the HTTP/2 preface, or its start (more bytes may complete it).
+fn may_be_h2_preface(bytes: &[u8]) -> bool {
+    let n = bytes.len().min(H2_PREFACE.len());
+    bytes[..n] == H2_PREFACE[..n]
 }
 
 /// Offsets of `part` inside `whole` (`part` is a sub-slice of it, as httparse returns).
@@ -157,6 +168,7 @@ fn parse(bytes: &[u8], headers: &mut Vec<HeaderAt>) -> Parsed {
     }
     let mut body_len = None;
     let mut close = false;
+    let mut host = HostCheck::default();
     headers.clear();
     for header in request.headers.iter() {
         let name = header.name.as_bytes();
@@ -173,6 +185,8 @@ fn parse(bytes: &[u8], headers: &mut Vec<HeaderAt>) -> Parsed {
                 Some(asked) => close |= asked,
                 None => return Parsed::Handoff,
             }
+        } else if name.eq_ignore_ascii_case(b"host") {
+            host.line(header.value);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"expect")
             || name.eq_ignore_ascii_case(b"upgrade")
@@ -183,6 +197,10 @@ fn parse(bytes: &[u8], headers: &mut Vec<HeaderAt>) -> Parsed {
             name: range_in(bytes, name),
             value: range_in(bytes, header.value),
         });
+    }
+    // hyper's service refuses a missing, repeated or invalid Host (`crate::host`).
+    if !host.fits() {
+        return Parsed::Handoff;
     }
     let body_len = body_len.unwrap_or(0);
     if head_len + body_len > MAX_REQUEST {
@@ -418,12 +436,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
         // The client shut its sending side while requests it pipelined were buffered:
         // those are still answered (as hyper did), then the connection closes.
         let mut read_closed = false;
+        // A request was read here: the connection speaks HTTP/1.1 for its life.
+        let mut spoke_http1 = false;
         loop {
             // A whole simple request in `buf`, or the reason there is none.
             let head = loop {
                 if !buf.is_empty() {
                     match parse(&buf, &mut headers) {
                         Parsed::Simple(head) => break head,
+                        // The HTTP/2 preface only starts a connection (RFC 9113 3.4); after
+                        // an HTTP/1.1 request it is a request line of version 2.0, on which
+                        // hyper's HTTP/1 closes the connection. Handed over, it would not be
+                        // refused: hyper's auto builder sniffs the bytes it is given and
+                        // would switch this HTTP/1.1 connection to HTTP/2. Closed here, as
+                        // hyper's HTTP/1 does.
+                        Parsed::Handoff if spoke_http1 && may_be_h2_preface(&buf) => {
+                            return Ended::Closed;
+                        }
                         Parsed::Handoff => return Ended::Handoff(buf.freeze()),
                         Parsed::Partial => {}
                     }
@@ -442,6 +471,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
             // Busy from the parsed head, as with hyper: the watchdog neither times it as a
             // head nor sheds the connection while its body arrives.
             let active = self.state.begin();
+            spoke_http1 = true;
             let total = head.head_len + head.body_len;
             if buf.len() < total && !self.await_body(&mut buf, total).await {
                 return if buf.is_empty() {
@@ -751,10 +781,21 @@ mod tests {
 
     #[test]
     fn a_get_without_length_has_no_body_and_close_is_seen() {
-        let head = simple(b"GET /healthz HTTP/1.1\r\nConnection: Keep-Alive, close\r\n\r\n");
+        let head =
+            simple(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: Keep-Alive, close\r\n\r\n");
         assert_eq!(head.method, Method::GET);
         assert_eq!(head.body_len, 0);
         assert!(head.close);
+    }
+
+    #[test]
+    fn a_missing_repeated_or_invalid_host_is_handed_to_hyper() {
+        assert!(is_handoff(b"GET /healthz HTTP/1.1\r\n\r\n"));
+        assert!(is_handoff(
+            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nhost: gw\r\n\r\n"
+        ));
+        assert!(is_handoff(b"GET /healthz HTTP/1.1\r\nHost: gw/x\r\n\r\n"));
+        simple(b"GET /healthz HTTP/1.1\r\nHOST: [::1]:4000\r\n\r\n");
     }
 
     #[test]
@@ -774,22 +815,22 @@ mod tests {
         let cases: &[&[u8]] = &[
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             b"GET / HTTP/1.0\r\n\r\n",
-            b"HEAD / HTTP/1.1\r\n\r\n",
-            b"DELETE /v1/responses/x HTTP/1.1\r\n\r\n",
-            b"OPTIONS * HTTP/1.1\r\n\r\n",
-            b"GET http://gw/ HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
-            b"POST / HTTP/1.1\r\nContent-Length: 0x3\r\n\r\nabc",
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
-            b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nHost: gw\r\n\r\n",
+            b"DELETE /v1/responses/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: gw\r\n\r\n",
+            b"GET http://gw/ HTTP/1.1\r\nHost: gw\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: +3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 0x3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 99999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: gw\r\nConnection: upgrade\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost : gw\r\n\r\n",
-            b"GET / HTTP/1.1\r\nx: a\x01b\r\n\r\n",
-            b"GET /\x7f HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: gw\r\nx: a\x01b\r\n\r\n",
+            b"GET /\x7f HTTP/1.1\r\nHost: gw\r\n\r\n",
         ];
         for case in cases {
             assert!(
@@ -800,12 +841,13 @@ mod tests {
         }
         // A body that would pass the buffer's end.
         let mut big =
-            format!("POST / HTTP/1.1\r\nContent-Length: {MAX_REQUEST}\r\n\r\n").into_bytes();
+            format!("POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: {MAX_REQUEST}\r\n\r\n")
+                .into_bytes();
         big.push(b'x');
         assert!(is_handoff(&big));
         // More headers than the fast path keeps.
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..=MAX_HEADERS {
+        let mut many = b"GET / HTTP/1.1\r\nHost: gw\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
             many.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
@@ -814,7 +856,7 @@ mod tests {
 
     #[test]
     fn obs_text_in_a_header_value_is_kept() {
-        let raw = b"GET / HTTP/1.1\r\nx: caf\xc3\xa9\r\n\r\n";
+        let raw = b"GET / HTTP/1.1\r\nHost: gw\r\nx: caf\xc3\xa9\r\n\r\n";
         let head = simple(raw);
         let mut headers = Vec::new();
         let _ = parse(raw, &mut headers);

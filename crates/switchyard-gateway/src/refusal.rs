@@ -1,8 +1,9 @@
 //! hyper's own refusals in the API's error shape: hyper answers a request head it will not
-//! parse (URI too long: 414; headers too large: 431) itself, with an empty body, before
-//! any handler runs. [`RefusalIo`] sits between hyper and the socket, recognises those
-//! answers (status 414 or 431 with `content-length: 0`; the handlers never send either)
-//! and writes a JSON body in the shape of the API the request line names instead. After
+//! parse (malformed or badly framed: 400; URI too long: 414; headers too large: 431)
+//! itself, with an empty body, before any handler runs. [`RefusalIo`] sits between hyper
+//! and the socket, recognises those answers (status 414 or 431 with `content-length: 0`,
+//! or 400 with `content-length: 0` and `connection: close`; the handlers never send an
+//! error without a body) and writes a JSON body in the shape of the API the request line names instead. After
 //! such an answer, and after a 413 or 408 (which leave the client's body unread), the rest
 //! of the client's input is read and dropped for a bounded time before the socket closes,
 //! so the client reads the answer instead of a reset.
@@ -109,7 +110,7 @@ impl RefusalIo {
     }
 }
 
-/// The JSON answer replacing hyper's empty 414 or 431 in `head`, if it is one.
+/// The JSON answer replacing hyper's empty 400, 414 or 431 in `head`, if it is one.
 fn rewrite(head: &[u8], api: Api) -> Option<Vec<u8>> {
     let (status, reason, what) = if head.starts_with(b"HTTP/1.1 431 ") {
         (
@@ -119,14 +120,18 @@ fn rewrite(head: &[u8], api: Api) -> Option<Vec<u8>> {
         )
     } else if head.starts_with(b"HTTP/1.1 414 ") {
         (414, "URI Too Long", "request URI too long")
+    } else if head.starts_with(b"HTTP/1.1 400 ") && has_line(head, b"\r\nconnection: close\r\n") {
+        (
+            400,
+            "Bad Request",
+            "malformed HTTP request: its head could not be parsed or framed (a bad request \
+             line or header, conflicting or invalid content-length, or an unsupported \
+             transfer-encoding)",
+        )
     } else {
         return None;
     };
-    let needle = b"\r\ncontent-length: 0\r\n";
-    if !head
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-    {
+    if !has_line(head, b"\r\ncontent-length: 0\r\n") {
         return None;
     }
     let error = ProviderError::new(ErrorKind::InvalidRequest, what);
@@ -139,6 +144,12 @@ fn rewrite(head: &[u8], api: Api) -> Option<Vec<u8>> {
     .into_bytes();
     out.extend_from_slice(&body);
     Some(out)
+}
+
+/// Whether `head` holds `line` (with its line ends), in any case.
+fn has_line(head: &[u8], line: &[u8]) -> bool {
+    head.windows(line.len())
+        .any(|w| w.eq_ignore_ascii_case(line))
 }
 
 /// Whether `head` starts an answer that leaves the client's body unread (413 too large,
@@ -284,7 +295,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_hypers_empty_414_and_431_are_rewritten() {
+    fn only_hypers_empty_400_414_and_431_are_rewritten() {
         let empty =
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
         let out = String::from_utf8(rewrite(empty, Api::OpenAi).unwrap()).unwrap();
@@ -303,6 +314,18 @@ mod tests {
             "{out}"
         );
         assert!(rewrite(b"HTTP/1.1 431 X\r\ncontent-length: 12\r\n\r\n", Api::OpenAi).is_none());
+        let hypers_400 =
+            b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = String::from_utf8(rewrite(hypers_400, Api::OpenAi).unwrap()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.contains("malformed HTTP request"), "{out}");
+        assert!(
+            rewrite(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+                Api::OpenAi
+            )
+            .is_none()
+        );
         assert!(rewrite(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", Api::OpenAi).is_none());
     }
 }
