@@ -6,15 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchyard_core::{Locality, PrivacyClass, Provider};
+use switchyard_core::{Locality, PrivacyClass};
 use switchyard_gateway::{ApiKey, GatewayConfig};
 use switchyard_http::ClientConfig;
-use switchyard_ollama::{OllamaClient, OllamaConfig};
-use switchyard_openai::{OpenAiClient, OpenAiConfig};
 use switchyard_router::ProviderSlot;
 use switchyard_testkit::support::{GUARD, guarded, timeouts};
 use switchyard_testkit::{Fault, ModelSpec, Script, TestUpstream, UpstreamConfig};
@@ -24,7 +21,7 @@ use tokio::sync::oneshot;
 
 mod support;
 
-use support::{new_gateway, router_over, serve_until_stopped};
+use support::{Kind, new_gateway, provider_with, router_over, serve_until_stopped};
 
 const KEY: &str = "sk-adversarial";
 
@@ -47,15 +44,8 @@ impl Served {
             timeouts: timeouts(2000, 2000),
             ..ClientConfig::default()
         };
-        let provider: Arc<dyn Provider> = if openai {
-            let mut c = OpenAiConfig::new(upstream.openai_base_url());
-            c.client = client;
-            Arc::new(OpenAiClient::new(c).unwrap())
-        } else {
-            let mut c = OllamaConfig::new(upstream.base_url());
-            c.client = client;
-            Arc::new(OllamaClient::new(c).unwrap())
-        };
+        let kind = if openai { Kind::OpenAi } else { Kind::Ollama };
+        let provider = provider_with(kind, &upstream, Locality::Local, client, false);
         let slot = ProviderSlot::new("up", provider, Locality::Local);
         let router = router_over(
             vec![slot],

@@ -12,14 +12,12 @@
 //! request to hyper, hyper's answer is the gateway's.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use switchyard_core::{Locality, Provider};
+use switchyard_core::Locality;
 use switchyard_gateway::{ApiKey, GatewayConfig};
 use switchyard_http::ClientConfig;
-use switchyard_ollama::{OllamaClient, OllamaConfig};
 use switchyard_router::ProviderSlot;
 use switchyard_testkit::support::{guarded, timeouts};
 use switchyard_testkit::{TestUpstream, UpstreamConfig};
@@ -30,7 +28,7 @@ use tokio::time::Instant;
 
 mod support;
 
-use support::{new_gateway, router_over, serve_until_stopped};
+use support::{Kind, new_gateway, provider_with, router_over, serve_until_stopped};
 
 const KEY: &str = "sk-h1-adversarial";
 
@@ -64,12 +62,11 @@ impl Served {
         let upstream = TestUpstream::start(UpstreamConfig::default())
             .await
             .unwrap();
-        let mut client = OllamaConfig::new(upstream.base_url());
-        client.client = ClientConfig {
+        let client = ClientConfig {
             timeouts: timeouts(2000, 2000),
             ..ClientConfig::default()
         };
-        let provider: Arc<dyn Provider> = Arc::new(OllamaClient::new(client).unwrap());
+        let provider = provider_with(Kind::Ollama, &upstream, Locality::Local, client, false);
         let slot = ProviderSlot::new("up", provider, Locality::Local);
         let router = router_over(
             vec![slot],
