@@ -415,13 +415,14 @@ impl TextToolCallRecovery {
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallStart { index, id, name });
             }
+            // Text held while a native call streams stays held: released between the
+            // call's fragments it would split the call (an Anthropic client's `tool_use`
+            // block closes at text); it goes out with the next text or at the end.
             ChatEvent::ToolCallArgs { index, fragment } => {
-                self.release_held(out);
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallArgs { index, fragment });
             }
             ChatEvent::ToolCallEnd { index } => {
-                self.release_held(out);
                 let index = self.native_index(index);
                 out.push(ChatEvent::ToolCallEnd { index });
             }
@@ -840,5 +841,41 @@ mod native_call_tests {
                 .position(|e| matches!(e, ChatEvent::ToolCallStart { .. }));
             assert!(last_text < first_call, "{text:?}: {out:?}");
         }
+    }
+
+    #[test]
+    fn text_held_between_a_native_calls_fragments_waits_for_the_end() {
+        let mut rec = TextToolCallRecovery::with_id_seed(["f"], 1);
+        let mut out = Vec::new();
+        for e in [
+            ChatEvent::ToolCallStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "f".into(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                fragment: "{\"a\":".into(),
+            },
+            ChatEvent::text("\n"),
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                fragment: "1}".into(),
+            },
+            ChatEvent::done(FinishReason::ToolCalls),
+        ] {
+            rec.push(e, &mut out);
+        }
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|e| match e {
+                ChatEvent::ToolCallStart { .. } => "start",
+                ChatEvent::ToolCallArgs { .. } => "args",
+                ChatEvent::TextDelta { .. } => "text",
+                ChatEvent::Done { .. } => "done",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["start", "args", "args", "text", "done"], "{out:?}");
     }
 }

@@ -75,7 +75,14 @@ pub struct AnthropicStreamEncoder {
     any_call: bool,
     usage: Option<Usage>,
     done: bool,
+    /// Whitespace that came while a call's block was open, not written yet (see
+    /// `defer_space`).
+    deferred_space: String,
 }
+
+/// The most whitespace deferred while a call's block is open; past it, the text closes the
+/// block as any other text does.
+const MAX_DEFERRED_SPACE: usize = 4096;
 
 impl AnthropicStreamEncoder {
     /// An encoder for an answer from `model` with the message id (`msg_…`) and the input
@@ -96,6 +103,7 @@ impl AnthropicStreamEncoder {
             any_call: false,
             usage: None,
             done: false,
+            deferred_space: String::new(),
         }
     }
 
@@ -105,6 +113,49 @@ impl AnthropicStreamEncoder {
             return;
         }
         self.start(out);
+        if self.defer_space(event) {
+            return;
+        }
+        if !self.deferred_space.is_empty() && !self.continues_open_call(event) {
+            let text = std::mem::take(&mut self.deferred_space);
+            self.encode_event(&ChatEvent::TextDelta { text }, out);
+        }
+        self.encode_event(event, out);
+    }
+
+    /// Defers whitespace that comes while a call's block is open (an upstream may send a
+    /// `"\n"` between a call's argument fragments): written as text at once, it would close
+    /// the block and the call's next fragment would end the stream. Deferred text is written
+    /// before the next event that does not continue the open call, up to
+    /// [`MAX_DEFERRED_SPACE`] bytes.
+    fn defer_space(&mut self, event: &ChatEvent) -> bool {
+        let ChatEvent::TextDelta { text } = event else {
+            return false;
+        };
+        let defer = !text.is_empty()
+            && !self.open_calls.is_empty()
+            && !self.holding()
+            && self.deferred_space.len() + text.len() <= MAX_DEFERRED_SPACE
+            && text.bytes().all(|b| b.is_ascii_whitespace());
+        if defer {
+            self.deferred_space.push_str(text);
+        }
+        defer
+    }
+
+    /// Whether `event` continues an open call (or carries no content), so deferred
+    /// whitespace can wait past it.
+    fn continues_open_call(&self, event: &ChatEvent) -> bool {
+        match event {
+            ChatEvent::ToolCallArgs { index, .. } => {
+                self.open_calls.iter().any(|(c, _)| c == index)
+            }
+            ChatEvent::Usage(_) => true,
+            _ => false,
+        }
+    }
+
+    fn encode_event(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
         if self.holding() && opens_block(event) {
             self.hold_event(event, out);
             return;
@@ -1090,5 +1141,108 @@ mod interleaved_call_tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("tool call index 1 started twice"), "{text}");
         assert!(enc.is_done());
+    }
+}
+
+#[cfg(test)]
+mod deferred_space_tests {
+    //! Whitespace between a call's argument fragments does not split its block.
+
+    #![allow(clippy::unwrap_used)]
+
+    use switchyard_core::{ChatEvent, FinishReason};
+
+    use super::{AnthropicStreamEncoder, MAX_DEFERRED_SPACE};
+
+    fn encode(events: &[ChatEvent]) -> String {
+        let mut enc = AnthropicStreamEncoder::new("m", "msg", 1);
+        let mut out = Vec::new();
+        for e in events {
+            enc.encode(e, &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn start(index: u32) -> ChatEvent {
+        ChatEvent::ToolCallStart {
+            index,
+            id: format!("call_{index}"),
+            name: "get".into(),
+        }
+    }
+
+    fn args(index: u32, fragment: &str) -> ChatEvent {
+        ChatEvent::ToolCallArgs {
+            index,
+            fragment: fragment.into(),
+        }
+    }
+
+    #[test]
+    fn a_newline_between_fragments_is_written_after_the_call() {
+        let text = encode(&[
+            start(0),
+            args(0, r#"{"a":"#),
+            ChatEvent::text("\n"),
+            args(0, "1}"),
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]);
+        assert!(!text.contains("event: error"), "{text}");
+        assert!(
+            text.contains(r#""index":0,"delta":{"type":"input_json_delta","partial_json":"1}"}"#),
+            "{text}"
+        );
+        // The newline follows as a text block of its own, after the call's block closed.
+        let stop0 = text
+            .find(r#"{"type":"content_block_stop","index":0}"#)
+            .unwrap();
+        let newline = text
+            .find(r#""index":1,"delta":{"type":"text_delta","text":"\n"}"#)
+            .unwrap();
+        assert!(stop0 < newline, "{text}");
+        assert!(text.contains(r#""stop_reason":"tool_use""#), "{text}");
+    }
+
+    #[test]
+    fn text_after_deferred_space_closes_the_call_with_the_space_first() {
+        let text = encode(&[
+            start(0),
+            args(0, "{}"),
+            ChatEvent::text(" "),
+            ChatEvent::text("Done."),
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]);
+        assert!(!text.contains("event: error"), "{text}");
+        let space = text
+            .find(r#""index":1,"delta":{"type":"text_delta","text":" "}"#)
+            .unwrap();
+        let words = text
+            .find(r#""index":1,"delta":{"type":"text_delta","text":"Done."}"#)
+            .unwrap();
+        assert!(space < words, "{text}");
+    }
+
+    #[test]
+    fn whitespace_past_the_bound_closes_the_block_as_text_does() {
+        let long = " ".repeat(MAX_DEFERRED_SPACE + 1);
+        let text = encode(&[start(0), args(0, "{"), ChatEvent::text(long), args(0, "}")]);
+        assert!(
+            text.contains("continued after another content block began"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_second_call_after_deferred_space_gets_its_own_block() {
+        let text = encode(&[
+            start(0),
+            args(0, "{}"),
+            ChatEvent::text("\n"),
+            start(1),
+            args(1, "{}"),
+            ChatEvent::done(FinishReason::ToolCalls),
+        ]);
+        assert!(!text.contains("event: error"), "{text}");
+        assert_eq!(text.matches(r#""type":"tool_use""#).count(), 2, "{text}");
     }
 }
