@@ -31,6 +31,25 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The phases for a streamed request that offers tools (`offers_tools`): a server that
+    /// parses tool calls itself (Ollama, vLLM's tool parsers) holds a call's tokens back
+    /// until the call is complete, so a slow model writing a long call sends nothing for
+    /// as long as it writes. The idle limit is then at least the first-token one, the
+    /// bound already given to a model that has not produced anything yet.
+    #[must_use]
+    pub fn for_tools(self, offers_tools: bool) -> Self {
+        if offers_tools {
+            Self {
+                idle: self.idle.max(self.first_token),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+}
+
 /// How to reach one upstream. Its `Debug` output redacts the token and header values.
 #[derive(Clone, Default)]
 pub struct ClientConfig {
@@ -297,5 +316,24 @@ fn redact_userinfo(input: &str) -> String {
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{}***{}", &input[..authority_start], &rest[at..]),
         None => input.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod timeouts_tests {
+    use std::time::Duration;
+
+    use super::Timeouts;
+
+    #[test]
+    fn offering_tools_raises_idle_to_first_token_and_never_lowers_it() {
+        let local = Timeouts::default();
+        assert_eq!(local.for_tools(true).idle, local.first_token);
+        assert_eq!(local.for_tools(false), local);
+        let long_idle = Timeouts {
+            idle: Duration::from_secs(900),
+            ..local
+        };
+        assert_eq!(long_idle.for_tools(true), long_idle);
     }
 }

@@ -202,7 +202,12 @@ impl OllamaClient {
             return Ok(switchyard_http::answer_stream(&answer));
         }
         let body = encode(request, model, true)?;
-        let timeouts = self.inner.config.client.timeouts;
+        let timeouts = self
+            .inner
+            .config
+            .client
+            .timeouts
+            .for_tools(!request.tools.is_empty());
         let url = &self.inner.chat_url;
         tracing::debug!(url = %url, model = %model, "streamed chat request");
         // A client that asked for a whole answer folds the stream: its deltas are merged

@@ -209,3 +209,37 @@ async fn a_tool_call_written_slowly_as_text_is_not_cut_by_first_token_while_reco
     assert_eq!(serde_json::json!(answer.tool_calls[0].arguments), args);
     up.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_offering_tools_waits_first_token_long_while_ollama_holds_a_call_back() {
+    // Ollama parses tool calls itself and sends a call only once the model wrote all of
+    // it: a slow model writing a long call is silent meanwhile. Gaps of 600 ms, idle
+    // 300 ms, first token 3 s: with tools offered the idle limit is the first-token one.
+    let args = serde_json::json!({"path": "a.txt"});
+    let script = Script::text_then_tool_calls(
+        ["Let me look."],
+        vec![ScriptedCall::new("read_file", args.clone())],
+    )
+    .with_chunk_delay(Duration::from_millis(600));
+    let up = TestUpstream::start(UpstreamConfig::default().model_with_script("slow", script))
+        .await
+        .unwrap();
+    let client = client_with(&up.base_url(), timeouts(3000, 300));
+    let mut req = request("slow");
+    req.tools = vec![ToolSpec {
+        name: "read_file".into(),
+        description: None,
+        parameters: serde_json::json!({"type": "object"}),
+    }];
+    let answer = guarded(collect_response(guarded(client.chat(&req)).await.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(answer.tool_calls.len(), 1, "{answer:?}");
+    assert_eq!(serde_json::json!(answer.tool_calls[0].arguments), args);
+
+    // The same answer to a request without tools keeps the idle limit.
+    let (events, err) = split(drain(guarded(client.chat(&request("slow"))).await.unwrap()).await);
+    assert_eq!(text_of(&events), "Let me look.");
+    assert_eq!(err.expect("an idle timeout").reason_code(), "timeout_idle");
+    up.shutdown().await;
+}
