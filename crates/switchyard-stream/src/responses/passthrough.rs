@@ -107,10 +107,18 @@ struct Event<'a> {
     code: Option<Value>,
 }
 
+/// A member that may be `null` or missing: both read as its default (`"content": null`
+/// is an empty list, not an invalid response).
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    de: D,
+) -> Result<T, D::Error> {
+    Option::<T>::deserialize(de).map(Option::unwrap_or_default)
+}
+
 /// An output item, as far as accounting reads it.
 #[derive(Deserialize, Default)]
 struct Item {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
     kind: String,
     #[serde(default)]
     id: Option<String>,
@@ -122,15 +130,15 @@ struct Item {
     arguments: Option<String>,
     #[serde(default)]
     input: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     content: Vec<Part>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     summary: Vec<Part>,
 }
 
 #[derive(Deserialize, Default)]
 struct Part {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
     kind: String,
     #[serde(default)]
     text: Option<String>,
@@ -147,15 +155,15 @@ struct ResponseObject {
     usage: Option<ResponseUsage>,
     #[serde(default)]
     error: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     output: Vec<Item>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
 struct ResponseUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     input_tokens: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     output_tokens: u32,
     #[serde(default)]
     input_tokens_details: Option<InputTokensDetails>,
@@ -214,6 +222,48 @@ fn is_call(kind: &str) -> bool {
     matches!(kind, "function_call" | "custom_tool_call")
 }
 
+/// Whether an event of this type is the upstream's last (its terminal event).
+fn is_final(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.completed" | "response.incomplete" | "response.failed"
+    )
+}
+
+/// Appends `s` as the inside of a JSON string (escaped as serde_json escapes it; no copy
+/// beyond the append when nothing needs escaping).
+fn push_json_str_contents(out: &mut String, s: &str) {
+    if !crate::fast_json::needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        return;
+    }
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
+}
+
+/// Just the type of an event that could not be read as a whole.
+#[derive(Deserialize)]
+struct EventKind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// A tool call of the answer being read.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    /// The item's `output_index`.
+    at: u64,
+    /// A custom tool's call: its input is the argument `input` of the chat call.
+    custom: bool,
+    /// Its arguments (a custom call's input) began to go out as the upstream's deltas
+    /// came: the done item only closes them.
+    streamed: bool,
+}
+
 /// The arguments of a finished call item as a JSON object's text (a custom tool's input
 /// as the argument `input`, as the translating codec does).
 fn call_arguments(item: &Item) -> String {
@@ -226,9 +276,13 @@ fn call_arguments(item: &Item) -> String {
 
 /// Decodes a Responses SSE stream for accounting while every event's bytes go to
 /// [`RawFrames`] unchanged (`event:` and `data:` lines; comments and `id:` lines are not
-/// kept). Yields text and reasoning deltas, tool calls (start when announced, arguments
-/// and end when done), usage and the end from `response.completed` / `incomplete`; the
-/// upstream's `response.failed` is passed on and ends the stream as an error.
+/// kept). Yields text and reasoning deltas, tool calls (start when announced, an argument
+/// fragment per `function_call_arguments.delta` / `custom_tool_call_input.delta` as it
+/// comes, so the client gets those bytes while the model writes them, and the end when
+/// done; a call without deltas gets its arguments then), usage and the end from
+/// `response.completed` / `incomplete`; the upstream's `response.failed` is passed on
+/// and ends the stream as an error. A final event that cannot be read still ends the
+/// stream (as an error): it went to the client as sent, so nothing may follow it.
 ///
 /// The upstream's `error` event is passed on too, and the upstream's events after it are
 /// still passed on (nothing more is decoded from them) up to its terminal
@@ -240,8 +294,8 @@ fn call_arguments(item: &Item) -> String {
 pub struct PassThroughDecoder {
     framer: SseFramer,
     frames: RawFrames,
-    /// `output_index` of each tool call, in call order.
-    calls: Vec<u64>,
+    /// Each tool call, in call order.
+    calls: Vec<Call>,
     ended: bool,
     /// The error of the upstream's `error` event, once one came: the stream ends with it
     /// at the upstream's `response.failed` (or at the end of its body).
@@ -283,22 +337,42 @@ impl PassThroughDecoder {
         }
     }
 
-    fn handle(&mut self, data: &str, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
-        let Ok(event) = serde_json::from_str::<Event<'_>>(data) else {
+    /// The stream has ended with the upstream's final event (forwarded already).
+    fn mark_ended(&mut self) {
+        self.ended = true;
+        self.frames.update_meta(|m| m.ended = true);
+    }
+
+    /// An event that could not be read: skipped (readers ignore what they do not know),
+    /// unless it is the upstream's final event, which reached the client as sent: then
+    /// the stream has ended, as an error.
+    fn unreadable(&mut self, data: &str, e: &serde_json::Error) -> Result<(), ProviderError> {
+        let Ok(EventKind { kind }) = serde_json::from_str::<EventKind<'_>>(data) else {
             return Ok(());
+        };
+        if !is_final(&kind) {
+            return Ok(());
+        }
+        self.mark_ended();
+        Err(self.failed.take().unwrap_or_else(|| {
+            ProviderError::malformed(format!("the upstream's `{kind}` event is not valid: {e}"))
+        }))
+    }
+
+    fn handle(&mut self, data: &str, out: &mut Vec<ChatEvent>) -> Result<(), ProviderError> {
+        let event = match serde_json::from_str::<Event<'_>>(data) {
+            Ok(event) => event,
+            Err(e) => return self.unreadable(data, &e),
         };
         if let Some(seq) = event.sequence_number {
             self.frames.update_meta(|m| m.last_sequence = Some(seq));
         }
         if let Some(err) = &self.failed {
             // After the upstream's `error`: its events go on unread up to its terminal one.
-            if matches!(
-                event.kind.as_ref(),
-                "response.failed" | "response.completed" | "response.incomplete"
-            ) {
-                self.ended = true;
-                self.frames.update_meta(|m| m.ended = true);
-                return Err(err.clone());
+            if is_final(&event.kind) {
+                let err = err.clone();
+                self.mark_ended();
+                return Err(err);
             }
             return Ok(());
         }
@@ -323,17 +397,19 @@ impl PassThroughDecoder {
                 }
             }
             "response.output_item.added" => self.call_added(&event, out),
+            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
+                self.call_delta(event.output_index, event.delta, out);
+            }
             "response.output_item.done" => self.call_done(&event, out),
             "response.completed" | "response.incomplete" => {
-                self.end(event.response, out)?;
+                self.end(&event.kind, event.response, out)?;
             }
             "response.failed" => {
-                self.ended = true;
+                self.mark_ended();
                 let response = event
                     .response
                     .and_then(|r| serde_json::from_str::<ResponseObject>(r.get()).ok())
                     .unwrap_or_default();
-                self.frames.update_meta(|m| m.ended = true);
                 return Err(response.failure());
             }
             "error" => {
@@ -354,7 +430,11 @@ impl PassThroughDecoder {
             return;
         }
         let index = u32::try_from(self.calls.len()).unwrap_or(u32::MAX);
-        self.calls.push(at);
+        self.calls.push(Call {
+            at,
+            custom: item.kind == "custom_tool_call",
+            streamed: false,
+        });
         out.push(ChatEvent::ToolCallStart {
             index,
             id: item
@@ -366,33 +446,84 @@ impl PassThroughDecoder {
         });
     }
 
+    /// A piece of a call's arguments (`function_call_arguments.delta`) or of a custom
+    /// call's input (`custom_tool_call_input.delta`, written into the argument `input`):
+    /// one fragment, so the upstream's frame goes out now, not when the call is done.
+    fn call_delta(
+        &mut self,
+        at: Option<u64>,
+        delta: Option<Cow<'_, str>>,
+        out: &mut Vec<ChatEvent>,
+    ) {
+        let (Some(at), Some(delta)) = (at, delta) else {
+            return;
+        };
+        if delta.is_empty() {
+            return;
+        }
+        let Some((index, call)) = self
+            .calls
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .find(|(_, c)| c.at == at)
+        else {
+            return;
+        };
+        let fragment = if call.custom {
+            let mut fragment = String::with_capacity(delta.len() + 12);
+            if !call.streamed {
+                fragment.push_str("{\"input\":\"");
+            }
+            push_json_str_contents(&mut fragment, &delta);
+            fragment
+        } else {
+            delta.into_owned()
+        };
+        call.streamed = true;
+        out.push(ChatEvent::ToolCallArgs {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            fragment,
+        });
+    }
+
     fn call_done(&mut self, event: &Event<'_>, out: &mut Vec<ChatEvent>) {
         let (Some(item), Some(at)) = (&event.item, event.output_index) else {
             return;
         };
-        let Some(index) = self.calls.iter().position(|&i| i == at) else {
+        let Some((index, call)) = self.calls.iter().enumerate().find(|(_, c)| c.at == at) else {
             return;
         };
         let index = u32::try_from(index).unwrap_or(u32::MAX);
-        out.push(ChatEvent::ToolCallArgs {
-            index,
-            fragment: call_arguments(item),
-        });
+        // Streamed arguments are the deltas' (as a client of the upstream assembles them);
+        // a custom call's input still needs its closing quote and brace.
+        let fragment = match (call.streamed, call.custom) {
+            (false, _) => Some(call_arguments(item)),
+            (true, true) => Some("\"}".to_owned()),
+            (true, false) => None,
+        };
+        if let Some(fragment) = fragment {
+            out.push(ChatEvent::ToolCallArgs { index, fragment });
+        }
         out.push(ChatEvent::ToolCallEnd { index });
     }
 
+    /// The upstream's `response.completed` / `.incomplete` (`kind`), already forwarded:
+    /// the stream ends here, as an error when its response cannot be read.
     fn end(
         &mut self,
+        kind: &str,
         response: Option<&RawValue>,
         out: &mut Vec<ChatEvent>,
     ) -> Result<(), ProviderError> {
+        self.mark_ended();
         let raw = response.map(RawValue::get).unwrap_or("{}");
         let parsed: ResponseObject = serde_json::from_str(raw).map_err(|e| {
-            ProviderError::malformed(format!("the upstream's final response is not valid: {e}"))
+            ProviderError::malformed(format!(
+                "the response of the upstream's `{kind}` event is not valid: {e}"
+            ))
         })?;
-        self.ended = true;
         self.frames.update_meta(|m| {
-            m.ended = true;
             m.final_response = Some(raw.to_owned());
         });
         out.extend(parsed.usage_event());
@@ -449,8 +580,7 @@ impl EventDecoder for PassThroughDecoder {
                 &mut closing,
             );
             if self.frames.push(&closing) {
-                self.ended = true;
-                self.frames.update_meta(|m| m.ended = true);
+                self.mark_ended();
             }
             return Err(err);
         }

@@ -199,3 +199,165 @@ fn an_error_event_without_response_failed_gets_our_own() {
     assert!(closing.contains("model crashed"), "{closing}");
     assert_eq!(closing.matches("event: ").count(), 1, "{closing}");
 }
+
+/// A function call and a custom tool call whose arguments / input come as deltas (the
+/// custom one with a character JSON escapes), then the end.
+const DELTAS: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_up\",\"status\":\"in_progress\",\"output\":null}}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\",\"arguments\":\"\"}}\n\n",
+    "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":2,\"output_index\":0,\"item_id\":\"fc_1\",\"delta\":\"{\\\"city\\\":\"}\n\n",
+    "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":3,\"output_index\":0,\"item_id\":\"fc_1\",\"delta\":\"\\\"Oslo\\\"}\"}\n\n",
+    "event: response.function_call_arguments.done\ndata: {\"type\":\"response.function_call_arguments.done\",\"sequence_number\":4,\"output_index\":0,\"item_id\":\"fc_1\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}\n\n",
+    "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":5,\"output_index\":0,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":6,\"output_index\":1,\"item\":{\"type\":\"custom_tool_call\",\"call_id\":\"call_2\",\"name\":\"apply_patch\",\"input\":\"\"}}\n\n",
+    "event: response.custom_tool_call_input.delta\ndata: {\"type\":\"response.custom_tool_call_input.delta\",\"sequence_number\":7,\"output_index\":1,\"item_id\":\"ctc_1\",\"delta\":\"*** Begin\\n\"}\n\n",
+    "event: response.custom_tool_call_input.delta\ndata: {\"type\":\"response.custom_tool_call_input.delta\",\"sequence_number\":8,\"output_index\":1,\"item_id\":\"ctc_1\",\"delta\":\"say \\\"hi\\\"\"}\n\n",
+    "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":9,\"output_index\":1,\"item\":{\"type\":\"custom_tool_call\",\"call_id\":\"call_2\",\"name\":\"apply_patch\",\"input\":\"*** Begin\\nsay \\\"hi\\\"\"}}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":10,\"response\":{\"id\":\"resp_up\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":3}}}\n\n",
+);
+
+/// Each call's fragments, joined, as the client of a translated answer would assemble them.
+fn arguments_of(events: &[ChatEvent]) -> Vec<String> {
+    let mut calls: Vec<String> = Vec::new();
+    for event in events {
+        match event {
+            ChatEvent::ToolCallStart { .. } => calls.push(String::new()),
+            ChatEvent::ToolCallArgs { index, fragment } => {
+                calls[*index as usize].push_str(fragment);
+            }
+            _ => {}
+        }
+    }
+    calls
+}
+
+#[test]
+fn argument_and_input_deltas_come_out_as_they_arrive() {
+    // Up to the first argument delta: the call's start and that delta are out, so the
+    // client gets the bytes while the model is still writing the arguments.
+    let first = DELTAS
+        .find("event: response.function_call_arguments.delta")
+        .unwrap();
+    let second = first + DELTAS[first..].find("\n\n").unwrap() + 2;
+    let frames = RawFrames::new();
+    let mut decoder = PassThroughDecoder::new(frames.clone());
+    let mut events = Vec::new();
+    decoder
+        .feed(&DELTAS.as_bytes()[..second], &mut events)
+        .unwrap();
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::ToolCallArgs {
+            index: 0,
+            fragment: "{\"city\":".into()
+        }),
+        "{events:?}"
+    );
+    // The custom tool's input: the first fragment opens the `input` argument.
+    let custom = DELTAS
+        .find("event: response.custom_tool_call_input.delta")
+        .unwrap();
+    let after = custom + DELTAS[custom..].find("\n\n").unwrap() + 2;
+    events.clear();
+    decoder
+        .feed(&DELTAS.as_bytes()[second..after], &mut events)
+        .unwrap();
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::ToolCallArgs {
+            index: 1,
+            fragment: "{\"input\":\"*** Begin\\n".into()
+        }),
+        "{events:?}"
+    );
+
+    // However split: the fragments of each call form its arguments exactly once.
+    for split in [1, 13, DELTAS.len()] {
+        let (events, raw, result) = run(DELTAS.as_bytes(), split);
+        result.unwrap();
+        assert_eq!(String::from_utf8(raw).unwrap(), DELTAS, "split {split}");
+        let args = arguments_of(&events);
+        assert_eq!(args[0], "{\"city\":\"Oslo\"}", "split {split}");
+        let input: serde_json::Value = serde_json::from_str(&args[1]).unwrap();
+        assert_eq!(
+            input,
+            json!({"input": "*** Begin\nsay \"hi\""}),
+            "split {split}"
+        );
+        let ends = events
+            .iter()
+            .filter(|e| matches!(e, ChatEvent::ToolCallEnd { .. }))
+            .count();
+        assert_eq!(ends, 2);
+        assert_eq!(
+            events.last(),
+            Some(&ChatEvent::done(FinishReason::ToolCalls))
+        );
+    }
+}
+
+#[test]
+fn a_call_without_deltas_gets_its_arguments_at_its_end() {
+    // STREAM has no argument deltas: the done item's arguments are the one fragment.
+    let (events, _, result) = run(STREAM.as_bytes(), 11);
+    result.unwrap();
+    assert_eq!(arguments_of(&events), ["{\"city\":\"Oslo\"}"]);
+}
+
+#[test]
+fn null_lists_read_as_empty() {
+    let stream = concat!(
+        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":0,\"output_index\":0,\"item\":{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"\",\"content\":null,\"summary\":null}}\n\n",
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,\"response\":{\"id\":\"r\",\"status\":\"completed\",\"output\":[{\"type\":\"message\",\"content\":null},{\"type\":\"reasoning\",\"summary\":null,\"content\":null}],\"usage\":{\"input_tokens\":2,\"output_tokens\":1}}}\n\n",
+    );
+    let (events, _, result) = run(stream.as_bytes(), 7);
+    result.unwrap();
+    assert_eq!(
+        events
+            .first()
+            .map(|e| matches!(e, ChatEvent::ToolCallStart { .. })),
+        Some(true)
+    );
+    assert_eq!(
+        events.last(),
+        Some(&ChatEvent::done(FinishReason::ToolCalls))
+    );
+
+    let whole = br#"{"id":"r","status":"completed","output":[
+        {"type":"message","content":null},{"type":"reasoning","summary":null,"content":null},
+        {"type":"message","content":[{"type":"output_text","text":"ok"}]}],
+        "usage":{"input_tokens":1,"output_tokens":1}}"#;
+    let events = decode_whole(whole).unwrap();
+    assert_eq!(events[0], ChatEvent::text("ok"));
+    let events = decode_whole(br#"{"id":"r","status":"completed","output":null}"#).unwrap();
+    assert_eq!(events, vec![ChatEvent::done(FinishReason::Stop)]);
+}
+
+#[test]
+fn a_final_event_that_cannot_be_read_still_ends_the_stream() {
+    // The upstream's final event went to the client as sent: whatever the decoder makes of
+    // it, the stream has its terminal event and no second one may follow.
+    for last in [
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,\"response\":{\"id\":\"r\",\"status\":\"completed\",\"usage\":\"lots\"}}\n\n",
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":\"one\",\"response\":{\"id\":\"r\"}}\n\n",
+        "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"output_index\":-1}\n\n",
+    ] {
+        let stream = format!(
+            "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":0,\"output_index\":0,\"delta\":\"Hi\"}}\n\n{last}"
+        );
+        let (events, raw, result) = run(stream.as_bytes(), 64);
+        let err = result.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            switchyard_core::ErrorKind::MalformedStream,
+            "{err}"
+        );
+        assert!(err.message().contains("response."), "{err}");
+        assert_eq!(events, vec![ChatEvent::text("Hi")]);
+        assert_eq!(String::from_utf8(raw).unwrap(), stream);
+        let frames = RawFrames::new();
+        let mut decoder = PassThroughDecoder::new(frames.clone());
+        let _ = decoder.feed(stream.as_bytes(), &mut Vec::new());
+        assert!(frames.meta().ended, "{last}");
+    }
+}
