@@ -1082,3 +1082,130 @@ async fn a_pass_through_target_without_the_endpoint_gets_the_translated_chat() {
         .collect();
     assert_eq!(paths, ["/v1/responses", "/v1/chat/completions"]);
 }
+
+// ---- Review of the pass-through: argument deltas, unknown-call policy, final events ----
+
+/// Reads `r`'s body until `done` holds for what came so far (the stream must not end
+/// first).
+async fn read_until(r: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    while !done(&text) {
+        let chunk = r
+            .chunk()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended first: {text}"));
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    text
+}
+
+#[tokio::test]
+async fn argument_deltas_reach_the_client_while_the_model_still_writes_them() {
+    // The upstream sends `response.created`, `.in_progress`, the call's `output_item.added`
+    // and two of its three argument deltas, then nothing more (a slow model mid-call).
+    let call = ScriptedCall::new("get_weather", json!({"city": "Oslo", "days": 3}));
+    let script = Script::tool_calls(vec![call]).with_fault(Fault::HangAfterChunks(5));
+    let (_up, base, _) = native_alone(Locality::Local, script).await;
+    let body = json!({"model": "chat", "input": "hi", "stream": true, "tools": [weather_tool()]});
+    let mut r = post(&base, None, &body).await;
+    assert_eq!(r.status(), 200);
+    let text = read_until(&mut r, |t| {
+        t.matches("event: response.function_call_arguments.delta")
+            .count()
+            == 2
+    })
+    .await;
+    // They came while the upstream was still writing, not with the stream's end (its idle
+    // timeout, 2 s here, closes it with `error` + `response.failed`).
+    assert!(
+        !text.contains("response.failed"),
+        "the deltas were held until the stream ended: {text}"
+    );
+}
+
+/// An upstream on loopback that answers every request with `status` 200 and the SSE body
+/// `sse` (then closes the connection).
+async fn sse_upstream(sse: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let sse = sse.clone();
+            tokio::spawn(async move {
+                // The request: its head, then its `content-length` bytes of body.
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        if got.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    sse.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(sse.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_passed_through_stream_has_one_terminal_event_whatever_its_final_response_holds() {
+    let head = concat!(
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_up\",\"status\":\"in_progress\",\"output\":null}}\n\n",
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n",
+    );
+    // `content: null` (a list given as null) is read as empty; a final response that
+    // cannot be read still ends the stream: either way the upstream's final event is the
+    // client's last.
+    let readable = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_up\",\"status\":\"completed\",\"output\":[{\"type\":\"message\",\"content\":null,\"summary\":null}],\"usage\":{\"input_tokens\":4,\"output_tokens\":2}}}\n\n";
+    let unreadable = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_up\",\"status\":\"completed\",\"usage\":\"lots\"}}\n\n";
+    for (last, usage) in [(readable, true), (unreadable, false)] {
+        let sse = format!("{head}{last}");
+        let upstream = sse_upstream(sse.clone()).await;
+        let mut c = OpenAiConfig::new(upstream);
+        c.client = short_timeouts();
+        c.locality = Locality::Local;
+        c.responses = true;
+        let slots = vec![ProviderSlot::new(
+            "native",
+            Arc::new(OpenAiClient::new(c).unwrap()),
+            Locality::Local,
+        )];
+        let records = Arc::new(Records::default());
+        let config: RouterConfig =
+            serde_json::from_value(json!({"routes": one_route("native/test-model")})).unwrap();
+        let router = Router::new(config, slots, Arc::new(MemoryLedger::new()))
+            .unwrap()
+            .with_observer(records.clone());
+        let base = serve_until_runtime_ends(new_gateway(router, config_with(Vec::new()))).await;
+        let body = json!({"model": "chat", "input": "hi", "stream": true, "store": false});
+        let r = post(&base, None, &body).await;
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert_eq!(text, sse, "the upstream's events, and nothing after them");
+        let record = decided(&records, 1).await.pop().unwrap();
+        assert_eq!(record.usage.is_some(), usage, "{record:?}");
+    }
+}

@@ -98,7 +98,8 @@ async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError
         let keep = p.keep.map(|kept| NativeKeep {
             store: Arc::clone(&p.store),
             record: record(kept),
-            turn: ResponsesStreamEncoder::new(p.head.clone()),
+            // Only the turn is read: no frames written (and allocated) per event.
+            turn: ResponsesStreamEncoder::new(p.head.clone()).without_frames(),
             target: routed.served_by().to_string(),
         });
         ResponsesSink::Native(NativeSink::new(p.call.frames().clone(), keep))

@@ -220,9 +220,10 @@ impl NativeSink {
     }
 
     /// Writes what the upstream sent, then `error` and `response.failed` unless the
-    /// stream already ended with a final event: the upstream's own, or the
-    /// `response.failed` the decoder closes an upstream `error` with when the upstream
-    /// ended without one. (A stream cut by a timeout or the transport after the
+    /// stream already ended with a final event: the upstream's own (even one the decoder
+    /// could not read: it went out as sent, so a second terminal event would follow it),
+    /// or the `response.failed` the decoder closes an upstream `error` with when the
+    /// upstream ended without one. (A stream cut by a timeout or the transport after the
     /// upstream's `error` event gets both, so it still ends with `response.failed`.)
     pub(crate) fn encode_error(&mut self, err: &ProviderError, out: &mut Vec<u8>) {
         self.keep = None;
