@@ -1124,6 +1124,61 @@ async fn argument_deltas_reach_the_client_while_the_model_still_writes_them() {
     );
 }
 
+#[tokio::test]
+async fn a_route_that_drops_unknown_tool_calls_never_passes_one_through() {
+    let script = Script::tool_calls(vec![ScriptedCall::new("rm_rf", json!({"path": "/"}))]);
+    let up = Up::start("native", false, Locality::Local, script)
+        .await
+        .native();
+    let routes = json!({
+        "chat": {"targets": ["native/test-model"], "drop_unknown_tool_calls": true},
+        "open": {"targets": ["native/test-model"]}});
+    let (base, records) = serve_observed(&[&up], json!({"routes": routes}), Vec::new()).await;
+    for stream in [true, false] {
+        let body =
+            json!({"model": "chat", "input": "hi", "stream": stream, "tools": [weather_tool()]});
+        let r = post(&base, None, &body).await;
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("rm_rf"), "stream {stream}: {text}");
+        let response: Value = if stream {
+            final_of(&events(&text)).clone()
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        assert_eq!(response["status"], "completed", "{response}");
+        assert_eq!(response["model"], "chat", "translated: {response}");
+    }
+    let paths: Vec<String> = up
+        .server
+        .chat_requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/v1/chat/completions", "/v1/chat/completions"]);
+    let recorded = decided(&records, 2).await;
+    assert!(recorded.iter().all(|r| r.unknown_tool_calls_dropped));
+
+    // A route without the flag still passes the answer through, call and all.
+    let body = json!({"model": "open", "input": "hi", "stream": true, "tools": [weather_tool()]});
+    let text = post(&base, None, &body).await.text().await.unwrap();
+    assert!(text.contains("rm_rf"), "{text}");
+    assert_eq!(
+        up.server.chat_requests().last().unwrap().path,
+        "/v1/responses"
+    );
+
+    // A hosted tool on the filtering route has no target left: refused, saying why.
+    let hosted = json!({"model": "chat", "input": "hi", "tools": [{"type": "web_search"}]});
+    let r = post(&base, None, &hosted).await;
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("web_search") && text.contains("drop_unknown_tool_calls"),
+        "{text}"
+    );
+}
+
 /// An upstream on loopback that answers every request with `status` 200 and the SSE body
 /// `sse` (then closes the connection).
 async fn sse_upstream(sse: String) -> String {

@@ -39,7 +39,7 @@ pub(crate) async fn compact(State(shared): State<Arc<Shared>>, request: Request)
 }
 
 async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError> {
-    let mut p = prepare(&shared, request).await?;
+    let mut p = prepare(&shared, request, false).await?;
     p.call.endpoint = ResponsesEndpoint::Compact;
     let chat_req = &mut p.chat;
     chat_req.tools.clear();

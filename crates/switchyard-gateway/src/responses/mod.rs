@@ -69,7 +69,7 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, request: Request) 
 }
 
 async fn run(shared: Arc<Shared>, request: Request) -> Result<Response, ApiError> {
-    let p = prepare(&shared, request).await?;
+    let p = prepare(&shared, request, true).await?;
     let routed = p
         .router
         .route_with(&p.chat, &p.call)
@@ -143,7 +143,13 @@ struct Prepared {
 
 /// Everything before routing: rate limit, body, decoding, the stored conversation it
 /// continues (and its privacy class), the caller's meta and allowed models.
-async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError> {
+/// `answers_calls`: the answer may hold tool calls (a response; not a compaction), so a
+/// route that removes calls of tools not offered keeps it off the pass-through.
+async fn prepare(
+    shared: &Shared,
+    request: Request,
+    answers_calls: bool,
+) -> Result<Prepared, ApiError> {
     let chat::Admitted {
         started,
         body: bytes,
@@ -198,10 +204,16 @@ async fn prepare(shared: &Shared, request: Request) -> Result<Prepared, ApiError
     let endpoint = ResponsesEndpoint::Create {
         stream: chat.stream,
     };
+    let filtered = answers_calls && drops_unknown_calls(&router, &chat);
+    let continuation = if filtered {
+        Continuation::Translated
+    } else {
+        continuation
+    };
     let call = ResponsesCall::new(bytes, endpoint, hosted.clone(), continuation);
     if let Some(tool) = hosted {
         if !call.native_possible(&router, &chat) {
-            return Err(hosted_tool_refused(&tool));
+            return Err(hosted_tool_refused(&tool, filtered));
         }
     }
     Ok(Prepared {
@@ -231,16 +243,41 @@ fn refused_hosted_tool(router: &Router, req: &ResponsesRequest) -> Option<String
     Some(tool.clone())
 }
 
-/// A hosted tool that no planned target can run.
-fn hosted_tool_refused(tool: &str) -> ApiError {
+/// A hosted tool that no planned target can run; `filtered`: the route's
+/// `drop_unknown_tool_calls` kept the request off the pass-through.
+fn hosted_tool_refused(tool: &str, filtered: bool) -> ApiError {
+    let why = if filtered {
+        "the route removes calls of tools the request did not offer \
+         (`drop_unknown_tool_calls`), which an answer passed through as the upstream \
+         sent it cannot do, so only chats are sent"
+    } else {
+        "none takes Responses requests natively"
+    };
     ApiError::invalid(
         API,
         format!(
             "invalid request body: the hosted tool `{tool}` cannot run on this route's models \
-             (none takes Responses requests natively); remove it, or set \
-             `drop_unsupported_tools: true` on the route to leave it out"
+             ({why}); remove it, or set `drop_unsupported_tools: true` on the route to leave \
+             it out"
         ),
     )
+}
+
+/// Whether the route `chat` is planned on (after its task rules) removes tool calls of
+/// tools the request did not offer (`drop_unknown_tool_calls`). A passed-through answer
+/// cannot honour that: the upstream's own frames and its final response would still carry
+/// the call. So such a request gets the translated chat on every target. Only configs
+/// that set the flag on some route pay for the plan this takes.
+fn drops_unknown_calls(router: &Router, chat: &ChatRequest) -> bool {
+    let routes = &router.config().routes;
+    if !routes.values().any(|r| r.drop_unknown_tool_calls) {
+        return false;
+    }
+    router
+        .explain(chat)
+        .route
+        .and_then(|name| routes.get(&name))
+        .is_some_and(|r| r.drop_unknown_tool_calls)
 }
 
 /// The privacy class a stored conversation keeps: the strictest of the request's, its

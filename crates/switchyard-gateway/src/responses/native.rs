@@ -5,12 +5,13 @@
 //! The router plans and checks policy on the decoded `ChatRequest` as for any request;
 //! [`ResponsesCall`] then decides per target: a provider that serves Responses gets the
 //! client's body (only `model` replaced) unless the request continues a stored
-//! conversation it did not serve; any other target gets the translated chat, refused
-//! (`unsupported`, so the router falls back) when the request offers a hosted tool the
-//! route does not allow leaving out. [`NativeSink`] passes the upstream's events through,
-//! closes a stream the upstream broke off with `error` and `response.failed`, and keeps
-//! the response in the store (under the upstream's id) when asked. A Responses server that
-//! answers 404 for the endpoint gets the translated chat instead.
+//! conversation it did not serve or its route removes unknown tool calls; any other
+//! target gets the translated chat, refused (`unsupported`, so the router falls back)
+//! when the request offers a hosted tool the route does not allow leaving out.
+//! [`NativeSink`] passes the upstream's events through, closes a stream the upstream broke
+//! off with `error` and `response.failed`, and keeps the response in the store (under the
+//! upstream's id) when asked. A Responses server that answers 404 for the endpoint gets
+//! the translated chat instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +38,9 @@ pub(crate) enum Continuation {
     /// The stored response was served natively by this provider and upstream model: only
     /// it knows the id, so only it gets the request natively.
     Pinned(Arc<dyn Provider>, String),
-    /// The stored response was translated (or its server is gone): chats only.
+    /// The stored response was translated (or its server is gone), or the route removes
+    /// calls of tools the request did not offer (`drop_unknown_tool_calls`, which the
+    /// upstream's own bytes cannot honour): chats only.
     Translated,
 }
 
