@@ -35,14 +35,19 @@ impl OpenAiClient {
         frames: &RawFrames,
     ) -> Result<ChatStream, ProviderError> {
         let url = self.base_url().to_owned() + endpoint.path();
-        let body = with_model(body, model).map_err(|e| {
+        let outgoing = with_model(body, model).map_err(|e| {
             ProviderError::new(
                 ErrorKind::InvalidRequest,
                 format!("cannot send this request to {url}: {e}"),
             )
             .with_source(e)
         })?;
-        let timeouts = self.config().client.timeouts;
+        let timeouts = self
+            .config()
+            .client
+            .timeouts
+            .for_tools(outgoing.offers_tools);
+        let body = outgoing.bytes;
         tracing::debug!(url = %url, model = %model, "Responses pass-through request");
         if endpoint.streamed() {
             let post = self

@@ -49,15 +49,26 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
+/// A client's Responses request body made ready for the upstream ([`with_model`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingBody {
+    /// The bytes to send.
+    pub bytes: Vec<u8>,
+    /// Whether the request offers tools (a non-empty `tools` list): the transport then
+    /// allows for a server that holds a call back until it is whole.
+    pub offers_tools: bool,
+}
+
 /// The client's request body with `model` set to `model` (added when missing): every
 /// other member is kept as the client wrote it, in its order, so opaque items
 /// (`encrypted_content`), hosted tools and fields Switchyard does not model reach the
 /// upstream byte for byte. Only the whitespace between top-level members may change.
-pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, RequestError> {
+pub fn with_model(body: &[u8], model: &str) -> Result<OutgoingBody, RequestError> {
     let Members(members) = decode_body(body)?;
     let mut out = Vec::with_capacity(body.len() + model.len() + 16);
     out.push(b'{');
     let mut replaced = false;
+    let mut offers_tools = false;
     for (i, (key, value)) in members.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -68,6 +79,9 @@ pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, RequestError> {
             write_string(&mut out, model)?;
             replaced = true;
         } else {
+            if key == "tools" {
+                offers_tools = is_non_empty_list(value.get());
+            }
             out.extend_from_slice(value.get().as_bytes());
         }
     }
@@ -79,7 +93,16 @@ pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, RequestError> {
         write_string(&mut out, model)?;
     }
     out.push(b'}');
-    Ok(out)
+    Ok(OutgoingBody {
+        bytes: out,
+        offers_tools,
+    })
+}
+
+/// Whether raw JSON text is an array with at least one element.
+fn is_non_empty_list(raw: &str) -> bool {
+    raw.strip_prefix('[')
+        .is_some_and(|rest| !rest.trim_start().starts_with(']'))
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str) -> Result<(), RequestError> {

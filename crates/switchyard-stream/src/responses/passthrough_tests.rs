@@ -88,15 +88,22 @@ fn a_stream_without_its_final_event_ended_early() {
 fn with_model_replaces_only_the_model_and_keeps_every_other_member_verbatim() {
     let body = br#"{ "input": [{"type":"reasoning","encrypted_content":"gAAA\u002b=="}],
         "model" : "alias", "tools":[{"type":"web_search","zz":1,"aa":2}], "stream":true }"#;
-    let out = String::from_utf8(with_model(body, "gpt-5").unwrap()).unwrap();
+    let sent = with_model(body, "gpt-5").unwrap();
+    assert!(sent.offers_tools);
+    let out = String::from_utf8(sent.bytes).unwrap();
     assert_eq!(
         out,
         r#"{"input":[{"type":"reasoning","encrypted_content":"gAAA\u002b=="}],"model":"gpt-5","tools":[{"type":"web_search","zz":1,"aa":2}],"stream":true}"#
     );
-    assert_eq!(
-        with_model(br#"{"input":"hi"}"#, "m").unwrap(),
-        br#"{"input":"hi","model":"m"}"#
-    );
+    let sent = with_model(br#"{"input":"hi"}"#, "m").unwrap();
+    assert_eq!(sent.bytes, br#"{"input":"hi","model":"m"}"#);
+    assert!(!sent.offers_tools);
+    for empty in [r#"{"tools":[]}"#, r#"{"tools":[ ]}"#, r#"{"tools":null}"#] {
+        assert!(
+            !with_model(empty.as_bytes(), "m").unwrap().offers_tools,
+            "{empty}"
+        );
+    }
     assert!(with_model(b"[1]", "m").is_err());
     assert!(with_model(b"{\"a\":", "m").is_err());
 }
