@@ -594,10 +594,15 @@ pub fn responses_passthrough(data: &[u8]) {
         let Ok(before) = serde_json::from_slice::<Object>(body) else {
             return;
         };
-        let mut after: Object = serde_json::from_slice(&out).unwrap();
+        let mut after: Object = serde_json::from_slice(&out.bytes).unwrap();
         assert_eq!(after.remove("model"), Some(serde_json::Value::from("m\"x")));
         let mut before = before;
         before.remove("model");
+        let lists_tools = before
+            .get("tools")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|tools| !tools.is_empty());
+        assert_eq!(out.offers_tools, lists_tools);
         assert_eq!(after, before);
     }
 }
