@@ -26,20 +26,12 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
             return EXIT_CONFIG;
         }
     };
-    // Build everything (clients, router) too: CA files, headers and the router's own
-    // rules are checked only there. Nothing is contacted.
-    if let Err(e) = wiring::new_router(&config) {
-        errln!("{}", config::locate_in_file(e, &path));
-        return EXIT_CONFIG;
-    }
-    if let Some(ledger) = &config.file.spend_ledger {
-        match check_spend_ledger(ledger) {
-            Ok(None) => {}
-            Ok(Some(note)) => errln!("note: {note}"),
-            Err(e) => {
-                errln!("{}", config::locate_in_file(e, &path));
-                return EXIT_CONFIG;
-            }
+    match verify(&config) {
+        Ok(None) => {}
+        Ok(Some(note)) => errln!("note: {note}"),
+        Err(e) => {
+            errln!("{e}");
+            return EXIT_CONFIG;
         }
     }
     let f = &config.file;
@@ -53,6 +45,24 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &CheckArgs) -> u8 {
         f.server.listen
     );
     0
+}
+
+/// What a loaded config must pass besides parsing and validation, as `config check` and
+/// the doctor check it: the listen policy for `server.listen`, everything built (clients
+/// and router: CA files, headers, the router's rules, loops and tool globs are checked only
+/// there; nothing is contacted), and the `spend_ledger` path. The error is located in the
+/// file when there is one; `Ok(Some(note))` for a ledger folder a service manager creates.
+pub(crate) fn verify(config: &config::Config) -> Result<Option<String>, config::ConfigError> {
+    let located = |e: config::ConfigError| match &config.path {
+        Some(p) => config::locate_in_file(e, p),
+        None => e,
+    };
+    config::check_listen(config, config.file.server.listen)?;
+    wiring::new_router(config).map_err(located)?;
+    match &config.file.spend_ledger {
+        Some(ledger) => check_spend_ledger(ledger).map_err(located),
+        None => Ok(None),
+    }
 }
 
 /// Folders a service manager creates when the service starts (systemd's `StateDirectory=`,

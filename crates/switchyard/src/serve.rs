@@ -134,10 +134,22 @@ pub(crate) async fn run(config_path: Option<PathBuf>, args: &ServeArgs) -> u8 {
             return EXIT_CONFIG;
         }
     };
+    // The listen policy for the address bound: `--listen` overrides a `server.listen` that
+    // alone would be refused. From the file, the error names its line.
     let listen: SocketAddr = args.listen.unwrap_or(config.file.server.listen);
-    let has_keys = !config.file.server.keys.is_empty();
-    if let Err(e) = check_listen_policy(listen, has_keys, config.file.server.insecure_listen) {
-        tracing::error!(reason = e.reason_code(), "{e}");
+    let refused = match args.listen {
+        Some(_) => {
+            let has_keys = !config.file.server.keys.is_empty();
+            check_listen_policy(listen, has_keys, config.file.server.insecure_listen)
+                .err()
+                .map(|e| (e.reason_code(), e.to_string()))
+        }
+        None => crate::config::check_listen(&config, listen)
+            .err()
+            .map(|e| (e.reason_code(), e.to_string())),
+    };
+    if let Some((reason, e)) = refused {
+        tracing::error!(reason, "{e}");
         errln!("switchyard: {e}");
         return EXIT_CONFIG;
     }

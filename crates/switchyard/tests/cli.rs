@@ -160,6 +160,45 @@ async fn serve_refuses_a_network_address_without_keys() {
     );
 }
 
+/// `--listen` on loopback overrides a `server.listen` that alone would be refused: the
+/// policy is checked against the address bound.
+#[tokio::test]
+async fn serve_listen_on_loopback_overrides_a_refused_server_listen() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = TempDir::new("listen-override");
+    let file = dir.write(
+        "open.json5",
+        "{\n  server: {\n    listen: '0.0.0.0:4141' } }",
+    );
+    let mut child = Command::new(binary())
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("SWITCHYARD_LOG", "info")
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let listening = tokio::time::timeout(SHORT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("listening on http://127.0.0.1:") {
+                return true;
+            }
+            seen.push(line);
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    let _ = child.kill().await;
+    assert!(listening, "serve did not start: {seen:#?}");
+}
+
 #[tokio::test]
 async fn demo_exits_zero_and_shows_each_step() {
     let out = run(&["demo"], &[], Duration::from_secs(60)).await;

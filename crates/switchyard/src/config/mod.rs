@@ -165,6 +165,19 @@ pub(crate) fn parse_str(
     Ok(file)
 }
 
+/// The listen policy for the address `serve` binds (`listen`: `server.listen` or
+/// `--listen`), checked after loading (see [`validate::validate_listen`]); the error is
+/// located at `server.listen` in the file when there is one.
+pub(crate) fn check_listen(
+    config: &Config,
+    listen: std::net::SocketAddr,
+) -> Result<(), ConfigError> {
+    validate::validate_listen(&config.file, listen).map_err(|e| match &config.path {
+        Some(p) => locate_in_file(e, p),
+        None => e,
+    })
+}
+
 /// Adds the file and the line of the error's key path to an error found after loading
 /// (building a provider or the router).
 pub(crate) fn locate_in_file(error: ConfigError, path: &Path) -> ConfigError {

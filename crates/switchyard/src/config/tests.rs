@@ -194,11 +194,6 @@ fn validation_errors_name_the_key_and_line() {
             2,
         ),
         (
-            "{ server: {\n listen: '0.0.0.0:4141' } }",
-            "server.listen",
-            2,
-        ),
-        (
             "{ server: { keys: [ { id: 'a', token: 'x' },\n { id: 'a', token: 'y' } ] } }",
             "server.keys[1].id",
             2,
@@ -234,10 +229,31 @@ fn validation_errors_name_the_key_and_line() {
 
 #[test]
 fn non_loopback_listen_is_fine_with_keys_or_the_insecure_flag() {
+    let listen_ok = |text: &str| {
+        let file = parse_str(text, &no_env).unwrap();
+        validate::validate_listen(&file, file.server.listen)
+    };
     let with_keys = "{ server: { listen: '0.0.0.0:4141', keys: [ { id: 'a', token: 'x' } ] } }";
-    parse_str(with_keys, &no_env).unwrap();
+    listen_ok(with_keys).unwrap();
     let insecure = "{ server: { listen: '0.0.0.0:4141', insecure_listen: true } }";
-    parse_str(insecure, &no_env).unwrap();
+    listen_ok(insecure).unwrap();
+}
+
+/// The listen policy is checked against the address bound, not in validation: a file
+/// whose `server.listen` alone is refused loads, and is fine under `--listen 127.0.0.1:…`.
+#[test]
+fn the_listen_policy_is_checked_against_the_address_bound() {
+    let text = "{ server: {\n listen: '0.0.0.0:4141' } }";
+    let file = parse_str(text, &no_env).unwrap();
+    let e = validate::validate_listen(&file, file.server.listen).unwrap_err();
+    let e = locate_error(e, text);
+    assert_eq!(e.kind, ConfigErrorKind::Invalid, "{e}");
+    assert_eq!(e.path.as_deref(), Some("server.listen"), "{e}");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.to_string().contains("without API keys"), "{e}");
+    for loopback in ["127.0.0.1:4141", "[::1]:4141", "[::ffff:127.0.0.1]:4141"] {
+        validate::validate_listen(&file, loopback.parse().unwrap()).unwrap();
+    }
 }
 
 #[test]

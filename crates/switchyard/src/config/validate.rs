@@ -1,8 +1,9 @@
 //! Checks that a parsed config makes sense: ids, URLs (and no endpoint path in a base URL),
 //! targets that name existing providers, positive timeouts and limits (the response store's
-//! too), `warm` only on Ollama providers with a `keep_alive` Ollama can read, budgets, and
-//! that the server does not listen on the network without keys. The first mistake found is
-//! reported with its key path.
+//! too), `warm` only on Ollama providers with a `keep_alive` Ollama can read, budgets. The
+//! first mistake found is reported with its key path. That the server does not listen on
+//! the network without keys is [`validate_listen`], checked apart: against the address
+//! `serve` binds, which `--listen` may override.
 
 use std::collections::BTreeSet;
 
@@ -135,15 +136,22 @@ fn hide_url_login(message: String, url: &str) -> String {
     message
 }
 
+/// The listen policy for `listen`, the address `serve` binds (`server.listen`, or
+/// `--listen` in its place): beyond loopback only with caller keys or `insecure_listen`.
+/// The gateway's own rule, so `config check`, the doctor and `serve` agree; reported at
+/// `server.listen`. Not part of [`validate`]: a file whose `server.listen` alone would be
+/// refused is fine under `serve --listen 127.0.0.1:PORT`.
+pub(crate) fn validate_listen(
+    file: &FileConfig,
+    listen: std::net::SocketAddr,
+) -> Result<(), ConfigError> {
+    let server = &file.server;
+    switchyard_gateway::check_listen_policy(listen, !server.keys.is_empty(), server.insecure_listen)
+        .map_err(|e| invalid(path([key("server"), key("listen")]), e.to_string()))
+}
+
 fn validate_server(file: &FileConfig) -> Result<(), ConfigError> {
     let server = &file.server;
-    // The gateway's own rule, so `config check` and `serve` agree.
-    switchyard_gateway::check_listen_policy(
-        server.listen,
-        !server.keys.is_empty(),
-        server.insecure_listen,
-    )
-    .map_err(|e| invalid(path([key("server"), key("listen")]), e.to_string()))?;
     if server.max_body_bytes == 0 {
         return Err(invalid(
             path([key("server"), key("max_body_bytes")]),
