@@ -36,6 +36,9 @@ pub(crate) struct Ladder<'a> {
     /// Configured tool models whose catalog says they lack the `tools` capability
     /// (reported on the tool rung by [`crate::rungs::tool_capability`]).
     pub(crate) toolless_models: Vec<String>,
+    /// Configured models the catalog calls embedding-only (not probed as chat or tool
+    /// models).
+    pub(crate) embedding_models: Vec<String>,
     /// The time the non-streamed generation took when the model was cold.
     pub(crate) cold_start: Option<std::time::Duration>,
     /// The structured call the tool rung got back (answered by Anthropic's second leg).

@@ -215,10 +215,12 @@ pub enum Finding {
         /// The model.
         model: String,
     },
-    /// A configured chat model is an embedding model.
+    /// An embedding model in a route beside chat models: chat requests that reach it fail.
     EmbeddingOnly {
         /// The model.
         model: String,
+        /// The route that holds it beside a chat model.
+        route: String,
     },
     /// A path does not reach the server while others do.
     PathBlocked {
@@ -272,6 +274,19 @@ pub enum Finding {
         api: ProbeApi,
         /// Whether the base URL is Ollama's `/v1`.
         ollama_v1: bool,
+        /// Whether the gateway's text tool-call recovery is on for this model (the doctor's
+        /// own probe runs without it).
+        recovery_on: bool,
+    },
+    /// The tool probe's answer reached its output limit before any call: a thinking model
+    /// spent the tokens on reasoning. Inconclusive, not a model without tools.
+    ToolOutputExhausted {
+        /// The model.
+        model: String,
+        /// The probe's output limit.
+        limit: u32,
+        /// Whether the model was thinking (reasoning came back, or no text at all).
+        thinking: bool,
     },
     /// The model answered without calling the offered tool.
     NoToolCall {
@@ -413,6 +428,7 @@ impl Finding {
             Finding::TotalTimeoutTooShort { .. } => "total_timeout_too_short",
             Finding::StreamBuffered { .. } => "stream_buffered",
             Finding::ToolCallAsText { .. } => "tool_call_as_text",
+            Finding::ToolOutputExhausted { .. } => "tool_probe_out_of_tokens",
             Finding::NoToolCall { .. } => "no_tool_call",
             Finding::AnthropicNoKey { .. } => "no_api_key",
             Finding::AnthropicKeyRejected { .. } => "key_rejected",
@@ -439,7 +455,9 @@ impl Finding {
             | Finding::TotalTimeoutTooShort { .. }
             | Finding::StreamBuffered { .. }
             | Finding::ToolCallAsText { .. }
-            | Finding::ListenInUse { .. } => Status::Warn,
+            | Finding::ToolOutputExhausted { .. }
+            | Finding::ListenInUse { .. }
+            | Finding::OpenWithoutKeys { .. } => Status::Warn,
             Finding::CatalogEmpty { models, .. } => {
                 if !models.is_empty() {
                     Status::Fail
@@ -557,7 +575,10 @@ impl Finding {
             Finding::NoToolsCapability { .. } => {
                 "used for tools but lacks the `tools` capability".to_owned()
             }
-            Finding::EmbeddingOnly { .. } => "an embedding model: it cannot chat".to_owned(),
+            Finding::EmbeddingOnly { route, .. } => format!(
+                "an embedding model in route `{route}` beside chat models: it cannot chat, so \
+                 chat requests that reach it fail"
+            ),
             Finding::PathBlocked {
                 path,
                 working,
@@ -612,6 +633,21 @@ impl Finding {
             }
             Finding::ToolCallAsText { .. } => {
                 "the model wrote its tool call as text, not as a structured call".to_owned()
+            }
+            Finding::ToolOutputExhausted {
+                limit, thinking, ..
+            } => {
+                if *thinking {
+                    format!(
+                        "the model ran out of tokens while thinking: the probe's {limit} output \
+                         tokens were spent before it called the tool (finish reason length)"
+                    )
+                } else {
+                    format!(
+                        "the answer reached the probe's limit of {limit} output tokens before \
+                         any tool call (finish reason length)"
+                    )
+                }
             }
             Finding::NoToolCall { .. } => {
                 "the model answered in text and did not call the offered tool".to_owned()
@@ -825,7 +861,7 @@ impl Finding {
                 "check the server's log; the base URL must point at the API root".to_owned()
             }
             Finding::ClientConfig { .. } => {
-                "fix the provider's headers, proxy or ca_file in the config".to_owned()
+                "fix the provider's headers or ca_file in the config".to_owned()
             }
             Finding::NoApiKey => {
                 "set api_key for this provider (e.g. \"env:OPENAI_API_KEY\"; for a \
@@ -912,9 +948,10 @@ impl Finding {
                  when the server accepts tools and {model} writes calls as text, turn on \
                  `text_tool_recovery` for its provider"
             ),
-            Finding::EmbeddingOnly { model } => {
-                format!("remove {model} from chat routes; use it for embeddings only")
-            }
+            Finding::EmbeddingOnly { model, route } => format!(
+                "remove {model} from routes.{route} and give it a route of its own for \
+                 embeddings (routes: {{ embed: {{ targets: [\"PROVIDER/{model}\"] }} }})"
+            ),
             Finding::PathBlocked { path, .. } => format!(
                 "a reverse proxy forwards only some paths: forward the whole API (nginx: \
                  `location / {{ proxy_pass http://UPSTREAM; proxy_buffering off; }}`), \
@@ -940,30 +977,53 @@ impl Finding {
                  this path (nginx: `proxy_buffering off;`), or talk to the server directly"
                     .to_owned()
             }
-            Finding::ToolCallAsText { api, ollama_v1 } => match (api, ollama_v1) {
-                (ProbeApi::OpenAi, true) => {
-                    "Ollama's /v1 passes calls through as text for this model: use the native API \
-                     (api: \"ollama\", base_url without /v1), or turn on tool_text_recovery for \
-                     this provider"
-                        .to_owned()
+            Finding::ToolCallAsText {
+                api,
+                ollama_v1,
+                recovery_on,
+            } => {
+                let native = match (api, ollama_v1) {
+                    (ProbeApi::OpenAi, true) => {
+                        "Ollama's /v1 passes calls through as text for this model: use the native \
+                         API (api: \"ollama\", base_url without /v1)"
+                    }
+                    (ProbeApi::OpenAi, false) => {
+                        "enable the server's tool parser (vLLM: --enable-auto-tool-choice \
+                         --tool-call-parser FAMILY)"
+                    }
+                    (ProbeApi::Ollama, _) => {
+                        "the model's template does not produce native tool calls: use a model \
+                         whose template supports tools"
+                    }
+                    (ProbeApi::Anthropic, _) => {
+                        return "the server wrote the call as text instead of a tool_use block: \
+                                route tool requests to a model the server serves with tool use \
+                                (every Claude model has it), or use the server's native API as \
+                                another provider"
+                            .to_owned();
+                    }
+                };
+                if *recovery_on {
+                    format!(
+                        "the gateway recovers these calls (text_tool_recovery is on for this \
+                         provider: a call written as text becomes a structured call when the \
+                         request offered that tool), so agents still act; for native calls: \
+                         {native}"
+                    )
+                } else {
+                    format!(
+                        "{native}; or set text_tool_recovery: true for this provider (it is off \
+                         for it), so the gateway turns calls written as text into structured \
+                         calls"
+                    )
                 }
-                (ProbeApi::OpenAi, false) => {
-                    "turn on tool_text_recovery for this provider, or enable the server's tool \
-                     parser (vLLM: --enable-auto-tool-choice --tool-call-parser FAMILY)"
-                        .to_owned()
-                }
-                (ProbeApi::Ollama, _) => {
-                    "the model's template does not produce native tool calls: use a model whose \
-                     template supports tools, or turn on tool_text_recovery for this provider"
-                        .to_owned()
-                }
-                (ProbeApi::Anthropic, _) => {
-                    "the server wrote the call as text instead of a tool_use block: route tool \
-                     requests to a model the server serves with tool use (every Claude model has \
-                     it), or use the server's native API as another provider"
-                        .to_owned()
-                }
-            },
+            }
+            Finding::ToolOutputExhausted { model, .. } => format!(
+                "this does not show that {model} cannot call tools: a thinking model (qwen3, \
+                 deepseek-r1, OpenAI's o-series) reasons before it calls; give tool requests room \
+                 for that (a max_tokens of a few thousand, or none) or turn thinking off for \
+                 tool routes, and run the doctor again"
+            ),
             Finding::NoToolCall { model } => format!(
                 "use a tool-capable model for tool routes ({model} ignored the tool it was \
                  offered; Ollama lists `tools` in its capabilities)"
@@ -998,8 +1058,9 @@ impl Finding {
                 }
             }
             Finding::OpenWithoutKeys { .. } => {
-                "anyone on the network could use your models and cloud budget: add server.keys, \
-                 or listen on 127.0.0.1"
+                "the config chose this (server.insecure_listen: true), but anyone who can reach \
+                 the address can use your models and cloud budget: add server.keys, or listen \
+                 on 127.0.0.1 and drop insecure_listen"
                     .to_owned()
             }
         }
@@ -1272,7 +1333,8 @@ mod tests {
         assert_eq!(
             Finding::ToolCallAsText {
                 api: ProbeApi::Ollama,
-                ollama_v1: false
+                ollama_v1: false,
+                recovery_on: true
             }
             .status(),
             Status::Warn
@@ -1281,6 +1343,18 @@ mod tests {
             Finding::NoToolCall { model: "m".into() }.status(),
             Status::Fail
         );
+        let exhausted = Finding::ToolOutputExhausted {
+            model: "qwen3:8b".into(),
+            limit: 1024,
+            thinking: true,
+        };
+        assert_eq!(exhausted.status(), Status::Warn);
+        assert!(
+            exhausted
+                .summary()
+                .contains("ran out of tokens while thinking")
+        );
+        assert!(!exhausted.hint().contains("use a tool-capable model"));
         assert_eq!(
             Finding::KeyRejected {
                 status: 401,
@@ -1309,24 +1383,29 @@ mod tests {
 
     #[test]
     fn tool_text_hints_depend_on_the_api() {
-        let v1 = Finding::ToolCallAsText {
-            api: ProbeApi::OpenAi,
-            ollama_v1: true,
-        }
-        .hint();
-        let native = Finding::ToolCallAsText {
-            api: ProbeApi::Ollama,
-            ollama_v1: false,
-        }
-        .hint();
-        let vllm = Finding::ToolCallAsText {
-            api: ProbeApi::OpenAi,
-            ollama_v1: false,
-        }
-        .hint();
+        let hint = |api, ollama_v1, recovery_on| {
+            Finding::ToolCallAsText {
+                api,
+                ollama_v1,
+                recovery_on,
+            }
+            .hint()
+        };
+        let v1 = hint(ProbeApi::OpenAi, true, false);
+        let native = hint(ProbeApi::Ollama, false, false);
+        let vllm = hint(ProbeApi::OpenAi, false, false);
         assert!(v1.contains("native API"));
         assert!(native.contains("template"));
         assert!(vllm.contains("tool-call-parser"));
+        for off in [&v1, &native, &vllm] {
+            assert!(off.contains("set text_tool_recovery: true"), "{off}");
+            assert!(!off.contains("tool_text_recovery"), "{off}");
+        }
+        // On (the default for Ollama and local or LAN servers): the gateway recovers them.
+        let on = hint(ProbeApi::Ollama, false, true);
+        assert!(on.starts_with("the gateway recovers these calls"), "{on}");
+        assert!(on.contains("template"), "{on}");
+        assert!(!on.contains("set text_tool_recovery"), "{on}");
     }
 
     #[test]

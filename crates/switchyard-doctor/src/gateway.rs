@@ -22,7 +22,7 @@ pub(crate) async fn check(facts: &GatewayFacts, timeout: Duration) -> GatewaySec
             error: error.clone(),
         }
         .check(Rung::Config),
-        (None, Some(p)) => Check::ok(Rung::Config, format!("{p} parses and validates")),
+        (None, Some(p)) => Check::ok(Rung::Config, format!("{p} passes `config check`")),
         (None, None) => Check::ok(Rung::Config, "no config file: built-in defaults"),
     });
     checks.push(match &facts.config_checksum {
@@ -36,12 +36,25 @@ pub(crate) async fn check(facts: &GatewayFacts, timeout: Duration) -> GatewaySec
     match facts.listen {
         Some(addr) => {
             checks.push(listen(addr, timeout).await);
-            checks.push(keys(addr, facts.keys_configured));
+            let beyond = facts
+                .listen_beyond_loopback
+                .unwrap_or_else(|| !is_loopback(addr.ip()));
+            checks.push(keys(addr, beyond, facts.keys_configured));
         }
         None => checks.push(Check::ok(
             Rung::Listen,
             "no listen address known (config not loaded)",
         )),
+    }
+    if !facts.proxy_variables.is_empty() {
+        checks.push(Check::ok(
+            Rung::Proxy,
+            format!(
+                "{} set here: the gateway ignores proxy variables and connects to providers \
+                 directly",
+                facts.proxy_variables.join(", ")
+            ),
+        ));
     }
     GatewaySection {
         version: facts.version.clone(),
@@ -124,8 +137,21 @@ async fn is_switchyard(
     false
 }
 
-fn keys(addr: SocketAddr, keys_configured: bool) -> Check {
-    if addr.ip().is_loopback() {
+/// The listen policy's loopback rule (`switchyard_gateway::check_listen_policy`): a
+/// loopback address, IPv4-mapped loopback (`::ffff:127.0.0.1`) included.
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// The caller keys: optional on loopback; beyond it, the config chose `insecure_listen`
+/// when there are none (validation refuses it otherwise), so that is a warning.
+fn keys(addr: SocketAddr, beyond_loopback: bool, keys_configured: bool) -> Check {
+    if !beyond_loopback {
         let note = if keys_configured {
             "keys configured"
         } else {
@@ -145,13 +171,66 @@ mod tests {
     use crate::report::Status;
 
     #[test]
-    fn keys_are_required_beyond_loopback() {
+    fn keys_are_asked_for_beyond_loopback() {
         let lan: SocketAddr = "0.0.0.0:4141".parse().unwrap();
         let lo: SocketAddr = "127.0.0.1:4141".parse().unwrap();
-        assert_eq!(keys(lan, false).status, Status::Fail);
-        assert_eq!(keys(lan, false).code, "open_without_keys");
-        assert_eq!(keys(lan, true).status, Status::Ok);
-        assert_eq!(keys(lo, false).status, Status::Ok);
+        // Only `insecure_listen: true` gets past validation without keys: a warning.
+        assert_eq!(keys(lan, true, false).status, Status::Warn);
+        assert_eq!(keys(lan, true, false).code, "open_without_keys");
+        assert!(
+            keys(lan, true, false)
+                .hint
+                .unwrap()
+                .contains("insecure_listen")
+        );
+        assert_eq!(keys(lan, true, true).status, Status::Ok);
+        assert_eq!(keys(lo, false, false).status, Status::Ok);
+    }
+
+    #[tokio::test]
+    async fn ipv4_mapped_loopback_is_loopback_as_the_listen_policy_says() {
+        for (addr, beyond) in [
+            ("[::ffff:127.0.0.1]:0", false),
+            ("[::1]:0", false),
+            ("127.0.0.2:0", false),
+            ("[::ffff:10.0.0.1]:0", true),
+            ("0.0.0.0:0", true),
+            ("[::]:0", true),
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(!is_loopback(addr.ip()), beyond, "{addr}");
+        }
+        // Without the binary's verdict the doctor applies the rule itself.
+        let facts = GatewayFacts {
+            listen: Some("[::ffff:127.0.0.1]:0".parse().unwrap()),
+            ..GatewayFacts::default()
+        };
+        let section = check(&facts, Duration::from_millis(200)).await;
+        let keys = section
+            .checks
+            .iter()
+            .find(|c| c.rung == Rung::Keys)
+            .unwrap();
+        assert_eq!(keys.status, Status::Ok, "{keys:?}");
+        // With it, the verdict is the binary's.
+        let facts = GatewayFacts {
+            listen_beyond_loopback: Some(true),
+            proxy_variables: vec!["HTTPS_PROXY".into()],
+            ..facts
+        };
+        let section = check(&facts, Duration::from_millis(200)).await;
+        let keys = section
+            .checks
+            .iter()
+            .find(|c| c.rung == Rung::Keys)
+            .unwrap();
+        assert_eq!(keys.code, "open_without_keys", "{keys:?}");
+        let proxy = section
+            .checks
+            .iter()
+            .find(|c| c.rung == Rung::Proxy)
+            .unwrap();
+        assert!(proxy.summary.contains("HTTPS_PROXY set here"), "{proxy:?}");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use switchyard_core::Locality;
 use switchyard_http::{ClientConfig, build_client};
 
 use crate::context::Ladder;
@@ -65,6 +64,31 @@ fn connect_timeout(probe: &ProviderProbe, options: &DoctorOptions) -> Duration {
     probe.client.timeouts.connect.min(options.connect_timeout)
 }
 
+/// Hosted APIs that answer nothing without an API key (the doctor says so before any
+/// request): OpenAI's, Anthropic's, and the hosted OpenAI-compatible APIs people put in
+/// front of them (Groq, Mistral, OpenRouter, Together, Fireworks, DeepSeek, xAI, Google's
+/// Gemini layer).
+const KEYED_CLOUD_HOSTS: [&str; 10] = [
+    "api.openai.com",
+    "api.anthropic.com",
+    "api.groq.com",
+    "api.mistral.ai",
+    "openrouter.ai",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.deepseek.com",
+    "api.x.ai",
+    "generativelanguage.googleapis.com",
+];
+
+/// Whether `host` is one of [`KEYED_CLOUD_HOSTS`] (any case, a trailing dot allowed).
+fn is_keyed_cloud_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    KEYED_CLOUD_HOSTS
+        .iter()
+        .any(|known| host.eq_ignore_ascii_case(known))
+}
+
 /// Climbs the rungs; `false` when one failed (its checks are in `out`).
 async fn climb(
     probe: &ProviderProbe,
@@ -79,9 +103,12 @@ async fn climb(
             return false;
         }
     };
+    // Without a key only a hosted API known to want one fails before the network: a
+    // keyless server elsewhere (vLLM or LM Studio on the LAN, whose locality is inferred
+    // `cloud`) may need none, and the account rung reads its 401 if it does.
     if probe.api != ProbeApi::Ollama
-        && probe.locality == Locality::Cloud
         && probe.client.bearer_token.is_none()
+        && is_keyed_cloud_host(&target.host)
     {
         let finding = match probe.api {
             ProbeApi::Anthropic => Finding::AnthropicNoKey {
@@ -132,6 +159,7 @@ async fn climb(
         present_models: Vec::new(),
         usable_tool_models: Vec::new(),
         toolless_models: Vec::new(),
+        embedding_models: Vec::new(),
         cold_start: None,
         tool_call: None,
         checks: std::mem::take(out),
@@ -174,8 +202,16 @@ async fn upper_rungs(
         return tool_capability::report(ladder);
     }
     let Some(model) = ladder.present_models.first().cloned() else {
+        let only_embedding = !ladder.embedding_models.is_empty()
+            && ladder
+                .probe
+                .models
+                .iter()
+                .all(|m| ladder.embedding_models.contains(m));
         let why = if ladder.probe.models.is_empty() {
             "no model configured for this provider"
+        } else if only_embedding {
+            "only embedding models are routed here"
         } else {
             "no configured model is usable"
         };
@@ -211,8 +247,15 @@ async fn tool_rung(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> b
 /// The tool round trip with the first usable tool model.
 async fn round_trip(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> bool {
     let Some(model) = ladder.usable_tool_models.first().cloned() else {
+        let only_embedding = ladder
+            .probe
+            .tool_models
+            .iter()
+            .all(|m| ladder.embedding_models.contains(m));
         let why = if ladder.probe.tool_models.is_empty() {
             "no model configured for tools"
+        } else if only_embedding {
+            "only embedding models are routed here"
         } else {
             "no configured tool model is usable"
         };
@@ -293,6 +336,8 @@ async fn network_rungs(
 
 #[cfg(test)]
 mod tests {
+    use switchyard_core::Locality;
+
     use super::*;
 
     fn probe(api: ProbeApi, base: &str, locality: Locality) -> ProviderProbe {
@@ -301,10 +346,15 @@ mod tests {
             api,
             base_url: base.into(),
             locality,
+            locality_inferred: false,
             client: ClientConfig::default(),
             models: vec![],
             tool_models: vec![],
+            routes: vec![],
             first_token_timeout: Duration::from_secs(1),
+            text_tool_recovery: switchyard_openai::TextRecovery::Off,
+            max_tokens_field: None,
+            num_ctx: None,
         }
     }
 
@@ -317,14 +367,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cloud_provider_without_a_key_stops_at_once() {
-        let p = probe(
-            ProbeApi::OpenAi,
-            "https://api.example.invalid/v1",
-            Locality::Cloud,
-        );
-        let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
-        assert_eq!(section.stopped_at, Some(Rung::Account));
-        assert_eq!(section.checks[0].code, "no_api_key");
+    async fn a_known_cloud_api_without_a_key_stops_at_once() {
+        for (api, base) in [
+            (ProbeApi::OpenAi, "https://api.openai.com/v1"),
+            (ProbeApi::OpenAi, "https://API.Groq.com./openai/v1"),
+            (ProbeApi::Anthropic, "https://api.anthropic.com"),
+        ] {
+            let p = probe(api, base, Locality::Cloud);
+            let section = run(&p, &DoctorOptions::default(), &mut |_| {}).await;
+            assert_eq!(section.stopped_at, Some(Rung::Account), "{base}");
+            assert_eq!(section.checks[0].code, "no_api_key", "{base}");
+        }
+        assert!(!is_keyed_cloud_host("192.168.1.50"));
+        assert!(!is_keyed_cloud_host("api.openai.com.evil.example"));
     }
 }

@@ -12,25 +12,30 @@
 //!    API, or Anthropic's `GET /v1/models` with `x-api-key` and `anthropic-version`; a `/v1`
 //!    base URL on an Ollama provider is flagged;
 //! 5. **catalog**: an empty catalog explained, every configured model present, its
-//!    capabilities and context window;
+//!    capabilities and context window; an embedding-only model is not judged as a chat or
+//!    tool model (a failure only in a route beside chat models);
 //! 6. **paths**: every API path reaches the server (no proxy that forwards only some);
 //! 7. **generate**: a tiny non-streamed answer, the load time (cold or warm);
 //! 8. **stream**: time to first token and the largest gap, against the configured timeouts;
 //! 9. **tools**: every model that receives tool requests but lacks the `tools`
 //!    capability (the router skips it for them, or the server refuses them), with what to
-//!    change; then a tool round trip (structured call, call written as text, or none); on
-//!    Anthropic the call is then answered with a `tool_result`, which must get a text answer;
+//!    change; then a tool round trip (structured call, call written as text, out of tokens
+//!    while thinking, or none); on Anthropic the call is then answered with a
+//!    `tool_result`, which must get a text answer;
 //! 10. **account**: the key accepted, the quota left; on Anthropic 401 and 403 told apart
 //!     (which key, which config field), 429 and 529 `overloaded_error` (a warning: passing,
 //!     fallback-eligible).
 //!
-//! It stops at the first failing rung. The gateway's own checks come first: the config,
-//! its checksum, the version and build id, the listen address, keys beyond loopback.
+//! It stops at the first failing rung. Without an API key only a hosted API known to want
+//! one (api.openai.com, api.anthropic.com, ...) fails before the network; any other server is
+//! asked, and its 401 names the missing key. The gateway's own checks come first: the
+//! config (checked as `switchyard config check` does), its checksum, the version and build
+//! id, the listen address, keys beyond loopback, proxy variables the gateway ignores.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use switchyard_core::Locality;
-//! use switchyard_doctor::{GatewayFacts, ProbeApi, ProviderProbe};
+//! use switchyard_doctor::{GatewayFacts, ProbeApi, ProviderProbe, TextRecovery};
 //!
 //! # async fn example() {
 //! let local = ProviderProbe {
@@ -38,10 +43,15 @@
 //!     api: ProbeApi::Ollama,
 //!     base_url: "http://127.0.0.1:11434".into(),
 //!     locality: Locality::Local,
+//!     locality_inferred: false,
 //!     client: switchyard_http::ClientConfig::default(),
 //!     models: vec!["qwen2.5:7b".into()],
 //!     tool_models: vec!["qwen2.5:7b".into()],
 //!     first_token_timeout: Duration::from_secs(300),
+//!     routes: vec![],
+//!     text_tool_recovery: TextRecovery::Off,
+//!     max_tokens_field: None,
+//!     num_ctx: None,
 //! };
 //! let facts = GatewayFacts { version: "0.1.0".into(), build_id: "dev".into(), ..GatewayFacts::default() };
 //! let report = switchyard_doctor::run(facts, vec![local], &mut |line| eprintln!("{line}")).await;
@@ -65,6 +75,8 @@ mod upstream;
 pub use finding::{Finding, OPENAI_ENDPOINTS};
 pub use input::{DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe};
 pub use report::{Check, GatewaySection, ProviderSection, Report, Rung, Status, Summary};
+/// The settings of a probe that are the OpenAI client's own.
+pub use switchyard_openai::{MaxTokensField, TextRecovery};
 
 /// Checks the gateway and every provider (in order, one ladder each) with the default
 /// limits, calling `progress` with a line before each slow probe.

@@ -35,7 +35,7 @@ impl Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rung {
-    /// The config file parses and validates.
+    /// The config file passes `config check` (parses, validates, builds).
     Config,
     /// The config file's checksum.
     Checksum,
@@ -45,6 +45,8 @@ pub enum Rung {
     Listen,
     /// Caller keys when listening beyond loopback.
     Keys,
+    /// Proxy variables in the environment (the gateway ignores them).
+    Proxy,
     /// 1: the host name resolves.
     Dns,
     /// 2: a TCP connection opens.
@@ -76,6 +78,7 @@ impl Rung {
             Rung::Version => "version",
             Rung::Listen => "listen",
             Rung::Keys => "keys",
+            Rung::Proxy => "proxy",
             Rung::Dns => "dns",
             Rung::Tcp => "tcp",
             Rung::Tls => "tls",
@@ -92,7 +95,12 @@ impl Rung {
     /// The rung's number on the provider ladder (1 to 10); `None` for gateway checks.
     pub fn number(self) -> Option<u8> {
         Some(match self {
-            Rung::Config | Rung::Checksum | Rung::Version | Rung::Listen | Rung::Keys => {
+            Rung::Config
+            | Rung::Checksum
+            | Rung::Version
+            | Rung::Listen
+            | Rung::Keys
+            | Rung::Proxy => {
                 return None;
             }
             Rung::Dns => 1,

@@ -82,10 +82,14 @@ impl Upstream {
                 config.client = client;
                 config.locality = probe.locality;
                 config.text_tool_recovery = TextRecovery::Off;
-                // OpenAI's own API refuses `max_tokens` for its reasoning models.
-                if is_openai_host(base_url) {
-                    config.max_tokens_field = MaxTokensField::MaxCompletionTokens;
-                }
+                // As configured; else OpenAI's own API gets `max_completion_tokens` (its
+                // reasoning models refuse `max_tokens`).
+                config.max_tokens_field = match probe.max_tokens_field {
+                    Some(field) => field,
+                    None if is_openai_host(base_url) => MaxTokensField::MaxCompletionTokens,
+                    None => MaxTokensField::MaxTokens,
+                };
+                config.num_ctx = probe.num_ctx;
                 OpenAiClient::new(config)
                     .map(Upstream::OpenAi)
                     .map_err(|e| error(&e))

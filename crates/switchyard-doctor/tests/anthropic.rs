@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchyard_core::Locality;
+use switchyard_doctor::TextRecovery;
 use switchyard_doctor::{
     Check, DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe, Report, Rung, Status,
 };
@@ -34,6 +35,7 @@ fn claude(base_url: String, key: Option<&str>, models: &[&str]) -> ProviderProbe
         api: ProbeApi::Anthropic,
         base_url,
         locality: Locality::Cloud,
+        locality_inferred: false,
         client: ClientConfig {
             timeouts: Timeouts {
                 connect: Duration::from_millis(500),
@@ -48,6 +50,10 @@ fn claude(base_url: String, key: Option<&str>, models: &[&str]) -> ProviderProbe
         tool_models: models.clone(),
         models,
         first_token_timeout: Duration::from_secs(2),
+        routes: vec![],
+        text_tool_recovery: TextRecovery::Off,
+        max_tokens_field: None,
+        num_ctx: None,
     }
 }
 
@@ -186,17 +192,33 @@ async fn a_wrong_key_says_which_field_and_variable_to_change() {
 }
 
 #[tokio::test]
-async fn a_missing_key_stops_before_the_network() {
-    let upstream = TestUpstream::start(healthy()).await.unwrap();
-    let report = doctor(claude(upstream.base_url(), None, &[MODEL])).await;
+async fn a_missing_key_stops_before_the_network_on_anthropics_api() {
+    // api.anthropic.com answers nothing without a key: judged before any request (the
+    // ladder stops before dns, so no network is used).
+    let report = doctor(claude("https://api.anthropic.com".into(), None, &[MODEL])).await;
     let check = find(&report, "no_api_key");
+    assert_eq!(check.rung, Rung::Account);
     let hint = check.hint.as_deref().unwrap_or_default();
     assert!(hint.contains("providers.claude.api_key"), "{hint}");
     assert!(hint.contains("x-api-key"), "{hint}");
     assert!(
-        upstream.requests().is_empty(),
+        !report.providers[0]
+            .checks
+            .iter()
+            .any(|c| c.rung == Rung::Dns),
         "nothing is sent without a key"
     );
+}
+
+#[tokio::test]
+async fn a_missing_key_elsewhere_is_named_by_the_servers_401() {
+    // Another Anthropic-speaking server (a proxy on the LAN) may need no key: it is asked.
+    let upstream = TestUpstream::start(healthy()).await.unwrap();
+    let report = doctor(claude(upstream.base_url(), None, &[MODEL])).await;
+    let check = find(&report, "no_api_key");
+    assert_eq!((check.rung, check.status), (Rung::Account, Status::Fail));
+    let hint = check.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("providers.claude.api_key"), "{hint}");
 }
 
 #[tokio::test]

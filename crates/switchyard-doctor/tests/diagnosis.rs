@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use switchyard_core::Locality;
+use switchyard_doctor::TextRecovery;
 use switchyard_doctor::{DoctorOptions, Finding, GatewayFacts, ProbeApi, ProviderProbe, Report};
 use switchyard_http::{ClientConfig, Timeouts};
 use switchyard_testkit::{Fault, ModelSpec, TestUpstream, UpstreamConfig};
@@ -28,6 +29,7 @@ fn probe(api: ProbeApi, base_url: String, models: &[&str]) -> ProviderProbe {
         api,
         base_url,
         locality: Locality::Local,
+        locality_inferred: false,
         client: ClientConfig {
             timeouts: Timeouts {
                 connect: Duration::from_millis(500),
@@ -40,6 +42,10 @@ fn probe(api: ProbeApi, base_url: String, models: &[&str]) -> ProviderProbe {
         models: models.iter().map(|m| (*m).to_owned()).collect(),
         tool_models: vec![],
         first_token_timeout: Duration::from_secs(2),
+        routes: vec![],
+        text_tool_recovery: TextRecovery::Off,
+        max_tokens_field: None,
+        num_ctx: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchyard_core::Locality;
+use switchyard_doctor::TextRecovery;
 use switchyard_doctor::{
     DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe, ProviderSection, Report, Rung, Status,
 };
@@ -43,10 +44,15 @@ fn ollama(base_url: String, models: &[&str], tool_models: &[&str]) -> ProviderPr
         api: ProbeApi::Ollama,
         base_url,
         locality: Locality::Local,
+        locality_inferred: false,
         client: client(),
         models: models.iter().map(|m| (*m).to_owned()).collect(),
         tool_models: tool_models.iter().map(|m| (*m).to_owned()).collect(),
         first_token_timeout: Duration::from_secs(2),
+        routes: vec![],
+        text_tool_recovery: TextRecovery::Off,
+        max_tokens_field: None,
+        num_ctx: None,
     }
 }
 
@@ -329,14 +335,169 @@ async fn a_tool_call_written_as_text_warns_with_a_hint() {
     let report = doctor(ollama(upstream.base_url(), &["test-model"], &["hermes"])).await;
     let check = find(&report, "tool_call_as_text");
     assert_eq!((check.rung, check.status), (Rung::Tools, Status::Warn));
+    // The config's key is `text_tool_recovery`; off for this provider: say how to turn it on.
+    let hint = check.hint.as_deref().unwrap();
+    assert!(hint.contains("set text_tool_recovery: true"), "{hint}");
+    assert_eq!(report.exit_code(), 1, "{}", report.to_table());
+
+    // On, as by default for Ollama: the gateway recovers these calls.
+    let mut probe = ollama(upstream.base_url(), &["test-model"], &["hermes"]);
+    probe.text_tool_recovery = TextRecovery::On;
+    let report = doctor(probe).await;
+    let hint = find(&report, "tool_call_as_text").hint.clone().unwrap();
     assert!(
-        check
-            .hint
-            .as_deref()
-            .unwrap()
-            .contains("tool_text_recovery")
+        hint.starts_with("the gateway recovers these calls"),
+        "{hint}"
+    );
+    assert!(!hint.contains("set text_tool_recovery"), "{hint}");
+    upstream.shutdown().await;
+}
+
+/// A thinking model that spends the probe's output limit reasoning is not called a model
+/// without tools.
+#[tokio::test]
+async fn a_thinking_model_out_of_tokens_is_not_called_toolless() {
+    let thinker = Script::thinking_then_text(["The user wants the time. ", "I should"], [""])
+        .with_finish_reason("length");
+    let upstream =
+        TestUpstream::start(UpstreamConfig::default().model_with_script("qwen3", thinker))
+            .await
+            .unwrap();
+    let report = doctor(ollama(upstream.base_url(), &["test-model"], &["qwen3"])).await;
+    let check = find(&report, "tool_probe_out_of_tokens");
+    assert_eq!((check.rung, check.status), (Rung::Tools, Status::Warn));
+    assert!(
+        check.summary.contains("ran out of tokens while thinking"),
+        "{}",
+        check.summary
+    );
+    assert!(
+        !section(&report)
+            .checks
+            .iter()
+            .any(|c| c.code == "no_tool_call"),
+        "{}",
+        report.to_table()
     );
     assert_eq!(report.exit_code(), 1, "{}", report.to_table());
+    // The probe leaves a thinking model room: far more than a call's few dozen tokens.
+    let asked = upstream
+        .chat_requests()
+        .iter()
+        .filter_map(|r| r.body_json())
+        .find(|b| b.get("tools").is_some())
+        .unwrap();
+    assert!(
+        asked["options"]["num_predict"].as_u64().unwrap() >= 1024,
+        "{asked}"
+    );
+    upstream.shutdown().await;
+}
+
+/// An embedding model routed for embeddings is reported as such, not judged as a chat or
+/// tool model; beside chat models in one route it is a failure naming the route.
+#[tokio::test]
+async fn an_embedding_route_is_not_judged_as_chat() {
+    let embed = ModelSpec::new("nomic-embed-text:latest").capabilities(["embedding"]);
+    let upstream = TestUpstream::start(UpstreamConfig::default().model(embed))
+        .await
+        .unwrap();
+    let mut probe = ollama(
+        upstream.base_url(),
+        &["nomic-embed-text"],
+        &["nomic-embed-text"],
+    );
+    probe.routes = vec![("embed".into(), vec!["nomic-embed-text".into()])];
+    let report = doctor(probe).await;
+    let table = report.to_table();
+    assert_eq!(report.exit_code(), 0, "{table}");
+    assert!(table.contains("embeddings only"), "{table}");
+    for code in ["embedding_only", "no_tools_capability", "no_tool_call"] {
+        assert!(
+            !section(&report).checks.iter().any(|c| c.code == code),
+            "{code}:\n{table}"
+        );
+    }
+    // (The paths rung's empty bodies name no model.)
+    let asked = upstream
+        .chat_requests()
+        .iter()
+        .filter_map(|r| r.body_json())
+        .filter(|b| b.get("model").is_some())
+        .count();
+    assert_eq!(asked, 0, "no chat sent to an embedding model");
+
+    // In a route beside a chat model: chat requests may reach it.
+    let mut probe = ollama(
+        upstream.base_url(),
+        &["test-model", "nomic-embed-text"],
+        &["test-model", "nomic-embed-text"],
+    );
+    probe.routes = vec![(
+        "chat".into(),
+        vec!["test-model".into(), "nomic-embed-text".into()],
+    )];
+    let report = doctor(probe).await;
+    let check = find(&report, "embedding_only");
+    assert_eq!((check.rung, check.status), (Rung::Catalog, Status::Fail));
+    assert!(check.summary.contains("`chat`"), "{}", check.summary);
+    assert!(check.hint.as_deref().unwrap().contains("routes.chat"));
+    upstream.shutdown().await;
+}
+
+/// A keyless server beyond loopback has its locality inferred `cloud`; the doctor does not
+/// fail it before asking (vLLM and LM Studio on the LAN need no key), and a 401 still names
+/// the missing key.
+#[tokio::test]
+async fn a_keyless_server_taken_for_cloud_is_asked_before_judged() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut probe = cloud(upstream.openai_base_url(), "unused", &["test-model"]);
+    probe.client.bearer_token = None;
+    probe.locality_inferred = true;
+    let report = doctor(probe.clone()).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_table());
+
+    let keyed = TestUpstream::start(UpstreamConfig::default().api_key("sk-right"))
+        .await
+        .unwrap();
+    probe.base_url = keyed.openai_base_url();
+    let report = doctor(probe).await;
+    let check = find(&report, "no_api_key");
+    assert_eq!((check.rung, check.status), (Rung::Account, Status::Fail));
+    upstream.shutdown().await;
+    keyed.shutdown().await;
+}
+
+/// The configured output-limit field and `num_ctx` reach the upstream as the gateway sends
+/// them.
+#[tokio::test]
+async fn the_configured_max_tokens_field_and_num_ctx_are_used() {
+    let upstream = TestUpstream::start(UpstreamConfig::default())
+        .await
+        .unwrap();
+    let mut probe = ProviderProbe {
+        api: ProbeApi::OpenAi,
+        ..ollama(upstream.openai_base_url(), &["test-model"], &[])
+    };
+    probe.max_tokens_field = Some(switchyard_doctor::MaxTokensField::MaxCompletionTokens);
+    probe.num_ctx = Some(16384);
+    let report = doctor(probe).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_table());
+    // (The paths rung's empty bodies name no model.)
+    let bodies: Vec<serde_json::Value> = upstream
+        .chat_requests()
+        .iter()
+        .filter_map(|r| r.body_json())
+        .filter(|b| b.get("model").is_some())
+        .collect();
+    assert!(!bodies.is_empty());
+    for body in &bodies {
+        assert!(body.get("max_tokens").is_none(), "{body}");
+        assert!(body["max_completion_tokens"].is_u64(), "{body}");
+        assert_eq!(body["options"]["num_ctx"], 16384, "{body}");
+    }
     upstream.shutdown().await;
 }
 
@@ -517,6 +678,32 @@ async fn plain_http_to_a_tls_port_is_recognised() {
 }
 
 #[tokio::test]
+async fn plain_http_to_a_go_tls_server_is_recognised() {
+    // Go's net/http (Caddy, Traefik) answers plain HTTP on its TLS port with a 400 of its own.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for _ in 0..4 {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_millis(500), socket.read(&mut buf)).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+                )
+                .await;
+        }
+    });
+    let report = doctor(ollama(format!("http://{addr}"), &["m"], &[])).await;
+    let check = find(&report, "plain_to_tls_port");
+    assert_eq!((check.rung, check.status), (Rung::Tls, Status::Fail));
+    server.abort();
+}
+
+#[tokio::test]
 async fn the_gateway_section_reports_facts_and_listen_state() {
     let facts = GatewayFacts {
         config_path: Some("/etc/switchyard/config.json5".into()),
@@ -537,11 +724,16 @@ async fn the_gateway_section_reports_facts_and_listen_state() {
         .iter()
         .find(|c| c.rung == Rung::Keys)
         .unwrap();
-    assert_eq!(keys.code, "open_without_keys");
-    assert_eq!(report.exit_code(), 2);
+    // Validation lets this through only with `insecure_listen: true`: a warning.
+    assert_eq!(
+        (keys.code.as_str(), keys.status),
+        ("open_without_keys", Status::Warn)
+    );
+    assert_eq!(report.exit_code(), 1);
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["gateway"]["checks"][0]["rung"], "config");
-    assert_eq!(json["summary"]["failures"], 1);
+    assert_eq!(json["summary"]["failures"], 0);
+    assert_eq!(json["summary"]["warnings"], 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::Locality;
+use switchyard_doctor::TextRecovery;
 use switchyard_doctor::{
     DoctorOptions, GatewayFacts, ProbeApi, ProviderProbe, Report, Rung, Status,
 };
@@ -82,6 +83,7 @@ fn probe(base_url: String, ca_file: Option<PathBuf>) -> ProviderProbe {
         api: ProbeApi::Ollama,
         base_url,
         locality: Locality::Lan,
+        locality_inferred: false,
         client: ClientConfig {
             timeouts: Timeouts {
                 connect: Duration::from_millis(800),
@@ -95,6 +97,10 @@ fn probe(base_url: String, ca_file: Option<PathBuf>) -> ProviderProbe {
         models: vec![],
         tool_models: vec![],
         first_token_timeout: Duration::from_secs(2),
+        routes: vec![],
+        text_tool_recovery: TextRecovery::Off,
+        max_tokens_field: None,
+        num_ctx: None,
     }
 }
 

@@ -322,6 +322,27 @@ async fn doctor_reports_a_refused_provider_with_exit_code_2() {
     assert!(text(&out.stderr).contains("no provider `nope`"));
 }
 
+/// The doctor's config check is `config check`'s: a rule to an unknown route (found only
+/// when the router is built) is a config error with its line, and nothing is probed.
+#[tokio::test]
+async fn doctor_checks_the_config_as_config_check_does() {
+    let dir = TempDir::new("doctor-rule");
+    let file = dir.write(
+        "rule.json5",
+        "{\n  providers: { up: { api: 'ollama', base_url: 'http://127.0.0.1:1' } },\n  routes: {\n    chat: { targets: ['up/m'],\n            rules: [ { task: 'summary', to: 'smal' } ] },\n  },\n}\n",
+    );
+    let path = file.to_str().unwrap();
+    let out = run(&["doctor", "--config", path, "--json"], &[], SHORT).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config = &report["gateway"]["checks"][0];
+    assert_eq!(config["code"], "config_invalid", "{report}");
+    let expected = format!("{path}:5: routes.chat.rules[0].to:");
+    let summary = config["summary"].as_str().unwrap();
+    assert!(summary.contains(&expected), "`{expected}` in {summary}");
+    assert_eq!(report["providers"], serde_json::json!([]), "{report}");
+}
+
 #[tokio::test]
 async fn doctor_climbs_the_ladder_of_an_anthropic_provider() {
     use switchyard_testkit::{Script, ScriptedCall, TestUpstream, UpstreamConfig};

@@ -3,7 +3,7 @@
 //! wrongly scoped), and a generation tells whether quota is left (429 `insufficient_quota`)
 //! or the key is being rate limited.
 
-use switchyard_core::{ErrorKind, ProviderError};
+use switchyard_core::{ErrorKind, Locality, ProviderError};
 
 use crate::finding::Finding;
 use crate::input::{ProbeApi, ProviderProbe};
@@ -34,20 +34,32 @@ pub(crate) fn finding_for(probe: &ProviderProbe, err: &ProviderError) -> Option<
 }
 
 /// The line for an authenticated answer that came back fine.
+/// A keyless server beyond loopback whose locality was inferred is taken for a cloud API
+/// (`local-only` requests never go there, text tool-call recovery is off): the line says how
+/// to mark it a LAN server.
 pub(crate) fn accepted(probe: &ProviderProbe) -> Check {
-    let summary = if probe.client.bearer_token.is_some() {
-        "the API key is accepted"
-    } else {
-        "no API key configured, none needed"
-    };
-    Check::ok(Rung::Account, summary)
+    if probe.client.bearer_token.is_some() {
+        return Check::ok(Rung::Account, "the API key is accepted");
+    }
+    let beyond_loopback = crate::target::Target::parse(&probe.base_url).is_ok_and(|t| {
+        !t.ip.is_some_and(|ip| ip.is_loopback()) && !t.host.eq_ignore_ascii_case("localhost")
+    });
+    if probe.locality == Locality::Cloud && probe.locality_inferred && beyond_loopback {
+        return Check::ok(
+            Rung::Account,
+            "no API key configured, none needed; the gateway takes this server for a cloud API \
+             (locality inferred from its address): if it runs on your network, set \
+             locality: \"lan\" for this provider",
+        );
+    }
+    Check::ok(Rung::Account, "no API key configured, none needed")
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use switchyard_core::{Locality, classify_http_error};
+    use switchyard_core::classify_http_error;
     use switchyard_http::ClientConfig;
 
     use super::*;
@@ -58,6 +70,7 @@ mod tests {
             api: ProbeApi::OpenAi,
             base_url: "https://api.example.invalid/v1".into(),
             locality: Locality::Cloud,
+            locality_inferred: false,
             client: ClientConfig {
                 bearer_token: key.map(str::to_owned),
                 ..ClientConfig::default()
@@ -65,6 +78,10 @@ mod tests {
             models: vec![],
             tool_models: vec![],
             first_token_timeout: Duration::from_secs(1),
+            routes: vec![],
+            text_tool_recovery: switchyard_openai::TextRecovery::Off,
+            max_tokens_field: None,
+            num_ctx: None,
         }
     }
 

@@ -288,6 +288,7 @@ mod tests {
             api: ProbeApi::Anthropic,
             base_url: base.into(),
             locality: Locality::Cloud,
+            locality_inferred: false,
             client: ClientConfig {
                 bearer_token: key.map(str::to_owned),
                 extra_headers: vec![
@@ -300,6 +301,10 @@ mod tests {
             models: vec![],
             tool_models: vec![],
             first_token_timeout: Duration::from_secs(1),
+            routes: vec![],
+            text_tool_recovery: switchyard_openai::TextRecovery::Off,
+            max_tokens_field: None,
+            num_ctx: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Rung 5: the catalog. Ollama: `/api/tags` (an empty list explained), each configured
 //! model present, its capabilities and context window from `/api/show`, tool models without
-//! the `tools` capability collected for the tool rung. OpenAI-compatible: each configured model listed by
-//! `/models`.
+//! the `tools` capability collected for the tool rung, embedding-only models kept off the
+//! chat and tool rungs (a failure only in a route beside chat models). OpenAI-compatible:
+//! each configured model listed by `/models`.
 
 use std::time::Instant;
 
@@ -145,10 +146,42 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
     for model in wanted {
         failed |= !check_model(ladder, &model).await;
     }
+    let embedding = ladder.embedding_models.clone();
+    for model in &embedding {
+        if let Some(route) = chat_route_of(ladder, model) {
+            let finding = Finding::EmbeddingOnly {
+                model: model.clone(),
+                route,
+            };
+            ladder
+                .checks
+                .push(finding.check(Rung::Catalog).subject(model.as_str()));
+            failed = true;
+        }
+    }
     if failed { None } else { Some(()) }
 }
 
-/// Checks one configured model; `false` when it failed.
+/// A route that holds the embedding model `model` beside a model of this provider the
+/// catalog judged a chat model (chat requests to that route may reach `model`), if any.
+/// Other providers' targets are their ladders' business.
+fn chat_route_of(ladder: &Ladder<'_>, model: &str) -> Option<String> {
+    let is_chat = |m: &String| {
+        !ladder.embedding_models.contains(m)
+            && (ladder.present_models.contains(m)
+                || ladder.usable_tool_models.contains(m)
+                || ladder.toolless_models.contains(m))
+    };
+    ladder
+        .probe
+        .routes
+        .iter()
+        .find(|(_, targets)| targets.iter().any(|t| t == model) && targets.iter().any(is_chat))
+        .map(|(route, _)| route.clone())
+}
+
+/// Checks one configured model; `false` when it failed. A model the catalog calls
+/// embedding-only goes to `embedding_models`, not to the chat and tool rungs.
 async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
     let api = ladder.probe.api;
     // Ollama's `/v1` layer resolves a bare name to `:latest`, as its native API does.
@@ -192,8 +225,7 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
         Err(_) => None,
     };
     let mut line = vec!["present".to_owned()];
-    let mut check_extra = Vec::new();
-    let mut ok = true;
+    let mut embedding_only = false;
     let mut tools_ok = true;
     if let Some(d) = &details {
         if let Some(caps) = d.capabilities {
@@ -213,13 +245,12 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
             } else {
                 names.join(", ")
             });
-            if used_for_chat && caps.embedding_only() {
-                check_extra.push(Finding::EmbeddingOnly {
-                    model: model.to_owned(),
-                });
-                ok = false;
-            }
-            if used_for_tools && !caps.tools {
+            if caps.embedding_only() {
+                // Serves embeddings; a route mixing it with chat models is named once all
+                // models are known.
+                embedding_only = true;
+                line.push("embeddings only: not probed as a chat or tool model".to_owned());
+            } else if used_for_tools && !caps.tools {
                 // Reported on the tool rung; the model still serves requests without tools.
                 ladder.toolless_models.push(model.to_owned());
                 tools_ok = false;
@@ -229,27 +260,24 @@ async fn check_model(ladder: &mut Ladder<'_>, model: &str) -> bool {
             line.push(format!("context {ctx}"));
         }
     }
-    if ok {
-        let mut check = Check::ok(Rung::Catalog, line.join(" · "))
-            .subject(model)
-            .elapsed(started.elapsed());
-        if let Some(ctx) = details.as_ref().and_then(|d| d.context_window) {
-            check = check.measure("context_window", ctx);
-        }
-        ladder.checks.push(check);
+    let mut check = Check::ok(Rung::Catalog, line.join(" · "))
+        .subject(model)
+        .elapsed(started.elapsed());
+    if let Some(ctx) = details.as_ref().and_then(|d| d.context_window) {
+        check = check.measure("context_window", ctx);
     }
-    for finding in &check_extra {
-        ladder
-            .checks
-            .push(finding.check(Rung::Catalog).subject(model));
+    ladder.checks.push(check);
+    if embedding_only {
+        ladder.embedding_models.push(model.to_owned());
+        return true;
     }
-    if used_for_chat && ok {
+    if used_for_chat {
         ladder.present_models.push(model.to_owned());
     }
     if used_for_tools && tools_ok {
         ladder.usable_tool_models.push(model.to_owned());
     }
-    ok
+    true
 }
 
 #[cfg(test)]

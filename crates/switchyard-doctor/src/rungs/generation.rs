@@ -17,8 +17,11 @@ use crate::report::Rung;
 pub(crate) const TINY_OUTPUT: u32 = 8;
 /// The output limit of the streamed probe: enough tokens to see how they are spaced.
 pub(crate) const STREAM_OUTPUT: u32 = 24;
-/// The output limit of the tool probe (a call's JSON needs a few dozen tokens).
-pub(crate) const TOOL_OUTPUT: u32 = 128;
+/// The output limit of the tool probe. A call's JSON needs a few dozen tokens, but a
+/// thinking model (qwen3, OpenAI's o-series, whose limit counts reasoning tokens) reasons
+/// first, often a few hundred tokens for this prompt; a model that calls at once stops
+/// long before the limit, so it costs only the thinkers.
+pub(crate) const TOOL_OUTPUT: u32 = 1024;
 /// The tool offered by rung 9.
 pub(crate) const TOOL_NAME: &str = "get_current_time";
 /// The most events kept from one probe answer.

@@ -1,9 +1,10 @@
 //! Rung 3: what the port speaks. For `https://` a TLS handshake with the trust roots the
 //! client uses (webpki, the system's, the configured `ca_file`), its failure classified
 //! (untrusted issuer, name mismatch, expired, a plain-HTTP port). For `http://` a raw HTTP
-//! request that tells a TLS port (an alert or nginx's "plain HTTP request was sent to HTTPS
-//! port"), a port that never answers, one that answers in something else than HTTP (an SSH
-//! banner: another program owns it) and one that closes without a byte (a port forward with
+//! request that tells a TLS port (an alert, nginx's "plain HTTP request was sent to HTTPS
+//! port" or Go's "Client sent an HTTP request to an HTTPS server" from Caddy or Traefik), a
+//! port that never answers, one that answers in something else than HTTP (an SSH banner:
+//! another program owns it) and one that closes without a byte (a port forward with
 //! nothing behind it).
 
 use std::net::SocketAddr;
@@ -47,7 +48,11 @@ pub(crate) fn classify_plain_answer(bytes: &[u8]) -> PlainAnswer {
     }
     if bytes.starts_with(b"HTTP/") {
         let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
-        if text.contains("plain http request was sent to https port") {
+        // nginx: "The plain HTTP request was sent to HTTPS port"; Go's net/http (Caddy,
+        // Traefik): "Client sent an HTTP request to an HTTPS server."
+        if text.contains("plain http request was sent to https port")
+            || text.contains("client sent an http request to an https server")
+        {
             return PlainAnswer::Tls;
         }
         return PlainAnswer::Http;
@@ -370,6 +375,13 @@ mod tests {
             ),
             PlainAnswer::Tls
         );
+        // Go's net/http (Caddy, Traefik), in any case.
+        for answer in [
+            &b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"[..],
+            b"HTTP/1.0 400 Bad Request\r\n\r\nclient sent an http request to an https server.",
+        ] {
+            assert_eq!(classify_plain_answer(answer), PlainAnswer::Tls);
+        }
         assert_eq!(
             classify_plain_answer(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]),
             PlainAnswer::Tls

@@ -1,5 +1,7 @@
 //! Rung 9: a tool round trip with a tiny tool. A structured call passes; a call written as
-//! text warns (text recovery or the native API fixes it); no call at all fails.
+//! text warns (text recovery or the native API fixes it); an answer cut at the output limit
+//! before any call warns (a thinking model spent the tokens reasoning: inconclusive); no
+//! call at all fails.
 
 use switchyard_core::{ChatEvent, ToolCall, ToolCallAccumulator};
 
@@ -8,7 +10,7 @@ use crate::finding::Finding;
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung};
 use crate::rungs::generation::{
-    TOOL_NAME, looks_like_text_tool_call, record_failure, run_timed, tool_request,
+    TOOL_NAME, TOOL_OUTPUT, looks_like_text_tool_call, record_failure, run_timed, tool_request,
 };
 use crate::upstream::generation_limit;
 
@@ -19,6 +21,12 @@ pub(crate) enum ToolOutcome {
     Structured,
     /// A call written as text.
     AsText,
+    /// No call, and the answer was cut at the output limit (`thinking`: it reasoned, or
+    /// wrote no text at all).
+    OutOfTokens {
+        /// Whether the model was thinking when the limit came.
+        thinking: bool,
+    },
     /// No call.
     None,
 }
@@ -38,10 +46,21 @@ pub(crate) fn classify(events: &[ChatEvent]) -> ToolOutcome {
         }
     }
     if looks_like_text_tool_call(&text, TOOL_NAME) {
-        ToolOutcome::AsText
-    } else {
-        ToolOutcome::None
+        return ToolOutcome::AsText;
     }
+    let cut = events
+        .iter()
+        .any(|e| matches!(e, ChatEvent::Done { finish_reason } if finish_reason.is_cut()));
+    if cut {
+        // Thinking as its own events, or written inline (`<think>`), or no text at all.
+        let thinking = events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::ThinkingDelta { .. }))
+            || text.contains("<think>")
+            || text.trim().is_empty();
+        return ToolOutcome::OutOfTokens { thinking };
+    }
+    ToolOutcome::None
 }
 
 /// The first complete tool call among an answer's events.
@@ -81,6 +100,21 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
             let finding = Finding::ToolCallAsText {
                 api: ladder.probe.api,
                 ollama_v1: ladder.ollama_v1 && ladder.probe.api == ProbeApi::OpenAi,
+                recovery_on: ladder.probe.text_tool_recovery.applies_to(model),
+            };
+            ladder.checks.push(
+                finding
+                    .check(Rung::Tools)
+                    .subject(model)
+                    .elapsed(timed.total),
+            );
+            Some(())
+        }
+        ToolOutcome::OutOfTokens { thinking } => {
+            let finding = Finding::ToolOutputExhausted {
+                model: model.to_owned(),
+                limit: TOOL_OUTPUT,
+                thinking,
             };
             ladder.checks.push(
                 finding
@@ -107,6 +141,8 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>, model: &str) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
+    use switchyard_core::FinishReason;
+
     use super::*;
 
     #[test]
@@ -121,6 +157,31 @@ mod tests {
         assert_eq!(classify(&[text]), ToolOutcome::AsText);
         assert_eq!(
             classify(&[ChatEvent::text("It is noon.")]),
+            ToolOutcome::None
+        );
+        let done = |finish_reason| ChatEvent::Done { finish_reason };
+        assert_eq!(
+            classify(&[
+                ChatEvent::ThinkingDelta {
+                    text: "The user wants".into()
+                },
+                done(FinishReason::Length)
+            ]),
+            ToolOutcome::OutOfTokens { thinking: true }
+        );
+        assert_eq!(
+            classify(&[
+                ChatEvent::text("<think>The user wants"),
+                done(FinishReason::Length)
+            ]),
+            ToolOutcome::OutOfTokens { thinking: true }
+        );
+        assert_eq!(
+            classify(&[ChatEvent::text("It is"), done(FinishReason::Length)]),
+            ToolOutcome::OutOfTokens { thinking: false }
+        );
+        assert_eq!(
+            classify(&[ChatEvent::text("It is noon."), done(FinishReason::Stop)]),
             ToolOutcome::None
         );
     }

@@ -158,6 +158,36 @@ fn recovery_by_default(api: ProviderApi, locality: Locality) -> bool {
     api == ProviderApi::Ollama || locality != Locality::Cloud
 }
 
+/// The text tool-call recovery in effect for a provider: as written, else by
+/// [`recovery_by_default`]. (Ollama's client takes only on or off: a model list there keeps
+/// the default.)
+pub(crate) fn text_recovery(p: &ProviderSection, locality: Locality) -> TextRecovery {
+    let default = || {
+        if recovery_by_default(p.api, locality) {
+            TextRecovery::On
+        } else {
+            TextRecovery::Off
+        }
+    };
+    match &p.text_tool_recovery {
+        Some(TextRecoverySetting::Flag(true)) => TextRecovery::On,
+        Some(TextRecoverySetting::Flag(false)) => TextRecovery::Off,
+        Some(TextRecoverySetting::Models(m)) if p.api != ProviderApi::Ollama => {
+            TextRecovery::Models(m.clone())
+        }
+        Some(TextRecoverySetting::Models(_)) | None => default(),
+    }
+}
+
+/// The field of the output limit as written (`None`: not written; the client sends
+/// `max_tokens`).
+pub(crate) fn max_tokens_field(p: &ProviderSection) -> Option<MaxTokensField> {
+    p.max_tokens_field.map(|f| match f {
+        MaxTokensFieldSetting::MaxCompletionTokens => MaxTokensField::MaxCompletionTokens,
+        MaxTokensFieldSetting::MaxTokens => MaxTokensField::MaxTokens,
+    })
+}
+
 /// Builds the client of one provider.
 pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvider, ConfigError> {
     let locality = locality(p);
@@ -169,10 +199,7 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
         ProviderApi::Ollama => {
             let mut config = OllamaConfig::new(p.base_url.clone());
             config.client = client;
-            config.text_tool_recovery = match p.text_tool_recovery {
-                Some(TextRecoverySetting::Flag(on)) => on,
-                _ => recovery_by_default(p.api, locality),
-            };
+            config.text_tool_recovery = text_recovery(p, locality) == TextRecovery::On;
             config.locality = locality;
             let ollama = OllamaClient::new(config).map_err(|e| {
                 provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
@@ -190,20 +217,10 @@ pub(crate) fn build_provider(id: &str, p: &ProviderSection) -> Result<BuiltProvi
             let mut config = OpenAiConfig::new(p.base_url.clone());
             config.client = client;
             config.locality = locality;
-            config.max_tokens_field = match p.max_tokens_field {
-                Some(MaxTokensFieldSetting::MaxCompletionTokens) => {
-                    MaxTokensField::MaxCompletionTokens
-                }
-                Some(MaxTokensFieldSetting::MaxTokens) | None => MaxTokensField::MaxTokens,
-            };
+            config.max_tokens_field = max_tokens_field(p).unwrap_or(MaxTokensField::MaxTokens);
             config.num_ctx = p.num_ctx;
             config.responses = p.responses;
-            config.text_tool_recovery = match &p.text_tool_recovery {
-                None if recovery_by_default(p.api, locality) => TextRecovery::On,
-                None | Some(TextRecoverySetting::Flag(false)) => TextRecovery::Off,
-                Some(TextRecoverySetting::Flag(true)) => TextRecovery::On,
-                Some(TextRecoverySetting::Models(m)) => TextRecovery::Models(m.clone()),
-            };
+            config.text_tool_recovery = text_recovery(p, locality);
             config.models = models.clone();
             let client = OpenAiClient::new(config).map_err(|e| {
                 provider_error(id, field_of_client_error(e.reason_code()), e.to_string())
