@@ -424,7 +424,7 @@ pub fn encode_event(event: &ChatEvent, usage: Option<&Usage>, stamp: Stamp<'_>, 
             write_chunk(stamp, Some(choice), None, true, out);
         }
         ChatEvent::Done { finish_reason } => {
-            let reason = finish_reason.as_str();
+            let reason = finish_reason.openai_str();
             let choice = OutChoice {
                 text: "",
                 index: 0,
@@ -443,7 +443,10 @@ pub fn encode_event(event: &ChatEvent, usage: Option<&Usage>, stamp: Stamp<'_>, 
 
 /// Appends the whole `text_completion` answer.
 pub fn encode_response(answer: &Completion, stamp: Stamp<'_>, out: &mut Vec<u8>) {
-    let reason = answer.finish.as_ref().map_or("stop", FinishReason::as_str);
+    let reason = answer
+        .finish
+        .as_ref()
+        .map_or("stop", FinishReason::openai_str);
     let choice = OutChoice {
         text: &answer.text,
         index: 0,
@@ -531,6 +534,39 @@ mod tests {
             load_events(),
             vec![ChatEvent::done(FinishReason::Other("load".to_owned()))]
         );
+    }
+
+    #[test]
+    fn finish_reasons_are_the_ones_openai_clients_know() {
+        let stamp = Stamp {
+            id: "cmpl-1",
+            created: 1,
+            model: "m",
+        };
+        let reasons = |out: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(out)
+                .split("\n\n")
+                .filter_map(|f| f.trim_start_matches("data: ").parse::<Value>().ok())
+                .filter_map(|v| v["choices"][0]["finish_reason"].as_str().map(str::to_owned))
+                .collect()
+        };
+        for (finish, expected) in [
+            (FinishReason::Other("load".to_owned()), "stop"),
+            (FinishReason::Other("unload".to_owned()), "stop"),
+            (FinishReason::Length, "length"),
+            (FinishReason::Stop, "stop"),
+        ] {
+            let mut out = Vec::new();
+            encode_event(&ChatEvent::done(finish.clone()), None, stamp, &mut out);
+            assert_eq!(reasons(&out), [expected], "{finish:?} streamed");
+            let answer = Completion {
+                finish: Some(finish.clone()),
+                ..Completion::default()
+            };
+            let mut out = Vec::new();
+            encode_response(&answer, stamp, &mut out);
+            assert_eq!(reasons(&out), [expected], "{finish:?} whole");
+        }
     }
 
     #[test]
