@@ -255,8 +255,8 @@ struct WireJsonSchema {
 /// `stream` absent means `false`. `developer` messages become system messages; content
 /// parts (`text`, `image_url` with a URL or a `data:` URL) are kept in order; tool-call
 /// arguments (a JSON string) must hold a JSON object. `max_completion_tokens` wins over
-/// `max_tokens`; `reasoning_effort` becomes [`ChatRequest::think`]; `n` above 1 is
-/// [`RequestError::Unsupported`]. Unknown top-level fields go to [`ChatRequest::extra`], and
+/// `max_tokens`; `reasoning_effort` becomes [`ChatRequest::think`]; `n` above 1,
+/// `logprobs: true` and `top_logprobs` are [`RequestError::Unsupported`]. Unknown top-level fields go to [`ChatRequest::extra`], and
 /// so does the `strict` flag of tools (under `tools`, see `TOOL_FLAGS_KEY`).
 /// Tool results get their `tool_name` from the call they answer. Sets `meta.client_api` to
 /// [`ApiFamily::OpenAi`]. Errors name the JSON path of the bad field.
@@ -268,6 +268,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
             "only one choice per request is supported",
         ));
     }
+    refuse_logprobs(&wire.extra)?;
     let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len()));
     for (i, m) in wire.messages.into_iter().enumerate() {
         req.messages.push(decode_message(i, m)?);
@@ -347,6 +348,29 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
     }
     req.meta.client_api = Some(ApiFamily::OpenAi);
     Ok(req)
+}
+
+/// Refuses a request for log probabilities (`logprobs` other than `false` or `null`, any
+/// `top_logprobs` but `null`), naming the field, as `/v1/completions` does: the answer
+/// carries no log probabilities back (its `choices[].logprobs` is always `null`), so a client
+/// reading `.logprobs.content` would fail on a 200 instead.
+fn refuse_logprobs(extra: &Map<String, Value>) -> Result<(), RequestError> {
+    if extra
+        .get("logprobs")
+        .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))
+    {
+        return Err(RequestError::unsupported(
+            "logprobs",
+            "log probabilities are not supported",
+        ));
+    }
+    if extra.get("top_logprobs").is_some_and(|v| !v.is_null()) {
+        return Err(RequestError::unsupported(
+            "top_logprobs",
+            "log probabilities are not supported",
+        ));
+    }
+    Ok(())
 }
 
 fn decode_message(i: usize, m: WireMessage) -> Result<Message, RequestError> {
