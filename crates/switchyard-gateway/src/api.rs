@@ -3,11 +3,26 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use switchyard_core::{ApiFamily, ErrorKind, ProviderError, TimeoutPhase};
 
 /// `application/json`.
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// `x-should-retry`: the openai and anthropic SDKs (and Claude Code) retry every 429 and
+/// 5xx unless the answer says `false` here, which the gateway does for failures that a
+/// retry cannot cure (see [`is_permanent`]).
+pub(crate) const SHOULD_RETRY_HEADER: HeaderName = HeaderName::from_static("x-should-retry");
+
+/// Whether a failure of `kind` stays the same when the request is sent again soon: an
+/// exhausted quota or budget, an operation the target does not offer. Their answers carry
+/// `x-should-retry: false` and no `retry-after`.
+pub(crate) fn is_permanent(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted | ErrorKind::Unsupported
+    )
+}
 
 /// Header slots a routed answer starts with: its content type (and `cache-control`,
 /// `x-accel-buffering` when streamed), the five routing headers, the request id and the
@@ -201,14 +216,16 @@ impl IntoResponse for ApiError {
         if let Some(v) = self.skipped.take() {
             headers.insert(crate::skipped::SKIPPED_HEADER, *v);
         }
+        // Budgets, quotas and unsupported operations do not come back in a second: the
+        // SDKs are told not to retry them at all.
+        let permanent = is_permanent(self.error.kind());
+        if permanent {
+            headers.insert(SHOULD_RETRY_HEADER, HeaderValue::from_static("false"));
+        }
         // 529: Anthropic's overloaded, a 503 on the other APIs.
         if matches!(self.status.as_u16(), 429 | 503 | 529) {
-            // Budgets and quotas do not come back in a second; everything else gets a hint
-            // so the SDKs' retry loops back off instead of hammering.
-            let permanent = matches!(
-                self.error.kind(),
-                ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted
-            );
+            // Everything else gets a hint so the SDKs' retry loops back off instead of
+            // hammering.
             let after = self.error.retry_after().map(|d| {
                 let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
                 secs.max(1)
@@ -243,6 +260,35 @@ mod tests {
             status_for(ErrorKind::QueueFull),
             StatusCode::TOO_MANY_REQUESTS
         );
+    }
+
+    #[test]
+    fn permanent_failures_say_not_to_retry_and_rate_limits_say_when() {
+        let headers = |kind: ErrorKind| {
+            let error = ProviderError::new(kind, "x");
+            ApiError::new(Api::OpenAi, error)
+                .into_response()
+                .headers()
+                .clone()
+        };
+        for kind in [
+            ErrorKind::QuotaExhausted,
+            ErrorKind::BudgetExhausted,
+            ErrorKind::Unsupported,
+        ] {
+            let h = headers(kind);
+            assert_eq!(h[SHOULD_RETRY_HEADER], "false", "{kind}");
+            assert!(h.get(RETRY_AFTER).is_none(), "{kind}");
+        }
+        for kind in [
+            ErrorKind::RateLimited,
+            ErrorKind::QueueFull,
+            ErrorKind::Overloaded,
+        ] {
+            let h = headers(kind);
+            assert!(h.get(SHOULD_RETRY_HEADER).is_none(), "{kind}");
+            assert_eq!(h[RETRY_AFTER], "1", "{kind}");
+        }
     }
 
     #[test]
