@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::chat::{ATTEMPTS_HEADER, OVERHEAD_HEADER, ROUTE_REASON_HEADER, TARGET_HEADER};
 use crate::skipped::SKIPPED_HEADER;
-use crate::telemetry::REQUEST_ID_HEADER;
+use crate::telemetry::{REQUEST_ID_ALIASES, REQUEST_ID_HEADER};
 
 /// The routing headers of one answer, as values (see `chat::routing_head`).
 #[derive(Debug, Clone)]
@@ -94,9 +94,19 @@ pub(crate) fn into_header_map(response: &mut Response) {
     }
 }
 
-/// Puts the request id `id` in `headers` unless they already carry one.
+/// Puts the request id `id` in `headers` unless they already carry one, and the id they
+/// then carry under each of [`REQUEST_ID_ALIASES`] they lack (clones of one value: a
+/// reference count each, no copy).
 pub(crate) fn insert_request_id(headers: &mut HeaderMap, id: HeaderValue) {
-    if let Entry::Vacant(slot) = headers.entry(REQUEST_ID_HEADER) {
+    let id = match headers.entry(REQUEST_ID_HEADER) {
+        Entry::Vacant(slot) => slot.insert(id).clone(),
+        Entry::Occupied(slot) => slot.get().clone(),
+    };
+    let [x_request_id, request_id] = REQUEST_ID_ALIASES;
+    if let Entry::Vacant(slot) = headers.entry(x_request_id) {
+        slot.insert(id.clone());
+    }
+    if let Entry::Vacant(slot) = headers.entry(request_id) {
         slot.insert(id);
     }
 }
@@ -137,6 +147,9 @@ mod tests {
         assert_eq!(h[ATTEMPTS_HEADER], "1");
         assert!(h.get(SKIPPED_HEADER).is_none());
         assert_eq!(h[REQUEST_ID_HEADER], "req_1");
+        for alias in REQUEST_ID_ALIASES {
+            assert_eq!(h[alias], "req_1");
+        }
         assert!(of(&response).is_none(), "moved, not copied");
     }
 
@@ -153,6 +166,9 @@ mod tests {
         routing().attach(&mut response);
         into_header_map(&mut response);
         assert_eq!(response.headers()[REQUEST_ID_HEADER], "mine");
+        for alias in REQUEST_ID_ALIASES {
+            assert_eq!(response.headers()[alias], "mine", "the id that goes out");
+        }
         assert_eq!(response.headers()[ROUTE_REASON_HEADER], "primary");
         assert_eq!(
             response

@@ -25,9 +25,9 @@ pub(crate) fn is_permanent(kind: ErrorKind) -> bool {
 }
 
 /// Header slots a routed answer starts with: its content type (and `cache-control`,
-/// `x-accel-buffering` when streamed), the five routing headers, the request id and the
-/// length or date the server adds. Sized up front, the map never grows (a rehash) while
-/// they are inserted.
+/// `x-accel-buffering` when streamed), the five routing headers, the request id under its
+/// three names (`telemetry::REQUEST_ID_ALIASES`) and the length or date the server adds.
+/// Sized up front, the map never grows (a rehash) while they are inserted.
 const ROUTED_HEADER_SLOTS: usize = 12;
 
 /// An answer with room for a routed request's headers (see [`ROUTED_HEADER_SLOTS`]).

@@ -45,7 +45,7 @@ use crate::conn::ConnState;
 use crate::detail::Peer;
 use crate::host::HostCheck;
 use crate::hot::Routes;
-use crate::telemetry::REQUEST_ID_HEADER;
+use crate::telemetry::{REQUEST_ID_ALIASES, REQUEST_ID_HEADER};
 
 /// The most bytes of one request (head and body) this path buffers; a larger request goes
 /// to hyper, which streams its body.
@@ -295,7 +295,10 @@ fn encode_head(
     let mut chunked = false;
     let mut close = close_asked;
     let mut has_date = false;
-    let mut has_request_id = false;
+    // The request id in the map (written with the other headers), and which of its
+    // aliases the map has.
+    let mut map_id = None;
+    let mut has_alias = [false; 2];
     for (name, value) in response.headers() {
         if *name == CONTENT_LENGTH {
             length = value
@@ -309,7 +312,9 @@ fn encode_head(
         } else if *name == DATE {
             has_date = true;
         } else if *name == REQUEST_ID_HEADER {
-            has_request_id = true;
+            map_id = Some(value);
+        } else if let Some(i) = REQUEST_ID_ALIASES.iter().position(|a| a == name) {
+            has_alias[i] = true;
         }
         if no_body && (*name == CONTENT_LENGTH || *name == TRANSFER_ENCODING) {
             continue;
@@ -320,15 +325,23 @@ fn encode_head(
         }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    // The routing headers and the request id the answer carries outside its map.
+    // The routing headers and the request id the answer carries outside its map; the id
+    // that goes out again under each alias the map lacks (the same bytes, no copy).
     if let Some(head) = answer_head::of(response) {
         if let Some(routing) = &head.routing {
             routing.for_each(|name, value| {
                 put_header(out, name.as_str().as_bytes(), value.as_bytes());
             });
         }
-        if let (Some(id), false) = (&head.request_id, has_request_id) {
+        if let (Some(id), None) = (&head.request_id, map_id) {
             put_header(out, REQUEST_ID_HEADER.as_str().as_bytes(), id.as_bytes());
+        }
+        if let Some(id) = map_id.or(head.request_id.as_ref()) {
+            for (alias, present) in REQUEST_ID_ALIASES.iter().zip(has_alias) {
+                if !present {
+                    put_header(out, alias.as_str().as_bytes(), id.as_bytes());
+                }
+            }
         }
     }
     if !has_date {
@@ -904,6 +917,37 @@ mod tests {
         let (head, _, close) = head_of(closing, false);
         assert_eq!(head.matches("connection").count(), 1, "{head}");
         assert!(close);
+    }
+
+    #[test]
+    fn the_request_id_goes_out_under_its_three_names_once_each() {
+        let mut response = Response::new(Body::from("{}"));
+        answer_head::set_request_id(&mut response, HeaderValue::from_static("req_1"));
+        let (head, _, _) = head_of(response, false);
+        for name in ["x-switchyard-request-id", "x-request-id", "request-id"] {
+            assert_eq!(head.matches(&format!("\r\n{name}: ")).count(), 1, "{head}");
+            assert!(head.contains(&format!("\r\n{name}: req_1\r\n")), "{head}");
+        }
+
+        // An id already in the map is the one that goes out, under every name; an alias
+        // already there is not repeated.
+        let mut response = Response::new(Body::from("{}"));
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, HeaderValue::from_static("mine"));
+        response
+            .headers_mut()
+            .insert("request-id", HeaderValue::from_static("theirs"));
+        answer_head::set_request_id(&mut response, HeaderValue::from_static("req_2"));
+        let (head, _, _) = head_of(response, false);
+        assert!(!head.contains("req_2"), "{head}");
+        assert!(
+            head.contains("\r\nx-switchyard-request-id: mine\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nx-request-id: mine\r\n"), "{head}");
+        assert!(head.contains("\r\nrequest-id: theirs\r\n"), "{head}");
+        assert_eq!(head.matches("\r\nrequest-id: ").count(), 1, "{head}");
     }
 
     #[test]

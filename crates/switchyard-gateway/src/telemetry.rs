@@ -26,6 +26,14 @@ pub const RESPONSE_STORE_ERRORS_TOTAL: &str = "switchyard_response_store_errors_
 
 /// The request id header, taken from the client when it sends one, echoed on every answer.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-switchyard-request-id");
+/// The request id again, under the names the SDKs read it from: `x-request-id`
+/// (openai-python and openai-node: `response._request_id`) and `request-id` (Anthropic's
+/// SDKs). Both go out on every answer that carries [`REQUEST_ID_HEADER`], with its value
+/// (the same `HeaderValue`, not a copy), each unless the answer already has one.
+pub(crate) const REQUEST_ID_ALIASES: [HeaderName; 2] = [
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("request-id"),
+];
 
 /// The `api` label of `switchyard_http_requests_total` for a request to `path`.
 pub(crate) fn api_label(path: &str) -> &'static str {
