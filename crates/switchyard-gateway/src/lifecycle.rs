@@ -24,10 +24,11 @@ use crate::catalog;
 use crate::chat::read_body;
 use crate::gateway::Shared;
 
-/// The Ollama version reported when no configured Ollama upstream answers: a release
-/// recent enough for clients that gate features on it (VS Code's Ollama provider wants at
-/// least 0.6.4), and one whose API the gateway speaks.
-pub const FALLBACK_OLLAMA_VERSION: &str = "0.12.6";
+/// The Ollama version reported when no configured Ollama upstream answers, and the least
+/// `/api/version` ever reports: clients gate features on it (VS Code's Ollama provider wants
+/// at least 0.6.4; Codex CLI's `--oss` refuses an Ollama older than 0.13.4, the first with
+/// the Responses API), and the gateway serves those APIs itself whatever its upstreams are.
+pub const FALLBACK_OLLAMA_VERSION: &str = "0.13.4";
 
 /// Response header with the gateway's own version on `/api/version`.
 pub const VERSION_HEADER: &str = "x-switchyard-version";
@@ -46,13 +47,22 @@ pub(crate) async fn version(State(shared): State<Arc<Shared>>) -> Response {
         p.provider.server_version().await.ok().flatten()
     })
     .await;
-    let version = lowest_version(answers.into_iter().flatten().flatten())
-        .unwrap_or_else(|| FALLBACK_OLLAMA_VERSION.to_owned());
+    let version = reported_version(lowest_version(answers.into_iter().flatten().flatten()));
     let mut response = catalog::json(&VersionBody { version: &version });
     if let Ok(own) = HeaderValue::from_str(&shared.settings.load().config.version) {
         response.headers_mut().insert(VERSION_HEADER, own);
     }
     response
+}
+
+/// The version `/api/version` reports for the `lowest` upstream version: that one, but
+/// never below [`FALLBACK_OLLAMA_VERSION`] (nor the fallback itself when none answered).
+fn reported_version(lowest: Option<String>) -> String {
+    let floor = semver::Version::new(0, 13, 4);
+    match lowest {
+        Some(v) if semver::Version::parse(&v).is_ok_and(|parsed| parsed >= floor) => v,
+        _ => FALLBACK_OLLAMA_VERSION.to_owned(),
+    }
 }
 
 /// The lowest of `versions` that parse as semantic versions (`0.12.6`, `0.13.0-rc1`).
@@ -238,5 +248,19 @@ mod tests {
         assert_eq!(v(&["0.12.10", "0.12.9"]).as_deref(), Some("0.12.9"));
         assert_eq!(v(&["dev", "0.11.0"]).as_deref(), Some("0.11.0"));
         assert_eq!(v(&["dev"]), None);
+    }
+
+    #[test]
+    fn the_reported_version_is_never_below_the_floor() {
+        let r = |s: Option<&str>| reported_version(s.map(str::to_owned));
+        assert_eq!(r(None), FALLBACK_OLLAMA_VERSION);
+        assert_eq!(r(Some("0.7.1")), FALLBACK_OLLAMA_VERSION);
+        assert_eq!(r(Some("0.13.4-rc1")), FALLBACK_OLLAMA_VERSION);
+        assert_eq!(r(Some("0.13.4")), "0.13.4");
+        assert_eq!(r(Some("0.14.2")), "0.14.2");
+        assert_eq!(
+            semver::Version::parse(FALLBACK_OLLAMA_VERSION).ok(),
+            Some(semver::Version::new(0, 13, 4))
+        );
     }
 }

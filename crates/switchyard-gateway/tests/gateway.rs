@@ -1721,7 +1721,7 @@ async fn lifecycle_harness() -> (Harness, TestUpstream, TestUpstream) {
 }
 
 #[tokio::test]
-async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback() {
+async fn api_version_is_the_lowest_ollama_upstreams_floored_or_the_documented_fallback() {
     let (h, lan, cloud) = lifecycle_harness().await;
     let r = http().get(h.url("/api/version")).send().await.unwrap();
     assert_eq!(
@@ -1729,7 +1729,8 @@ async fn api_version_is_the_lowest_ollama_upstreams_or_the_documented_fallback()
         env!("CARGO_PKG_VERSION")
     );
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["version"], "0.7.1");
+    // The lowest upstream (0.7.1) is below the floor Codex CLI needs: the floor.
+    assert_eq!(body["version"], switchyard_gateway::FALLBACK_OLLAMA_VERSION);
     // Neither Ollama answers: the fixed version.
     h.upstream.set_fault(Some(Fault::Refuse));
     lan.set_fault(Some(Fault::Refuse));
