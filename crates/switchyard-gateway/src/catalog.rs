@@ -51,6 +51,24 @@ pub(crate) fn find<'a>(entries: &'a [CatalogEntry], name: &str) -> Option<&'a Ca
     })
 }
 
+/// The visible entry for the model a client names (`/api/show`, `/v1/models/{id}`): as
+/// [`find`] matches it, else as the router plans a chat for that name (a bare `qwen3:8b`
+/// goes to the least exposed provider that offers it), the entry of the plan's first
+/// target. So every name a chat accepts can be looked up: clients such as `ollama run`
+/// show a model before they use it and pull it when it is not found.
+pub(crate) async fn lookup(shared: &Shared, caller: &Caller, name: &str) -> Option<CatalogEntry> {
+    let entries = visible_entries(shared, caller).await;
+    if let Some(entry) = find(&entries, name) {
+        return Some(entry.clone());
+    }
+    let mut probe = ChatRequest::new(name.to_owned(), Vec::new());
+    probe.meta.privacy = caller.0.as_ref().and_then(|k| k.privacy);
+    let plan = shared.router.load_full().explain(&probe);
+    let target = plan.targets.iter().find(|t| t.included)?;
+    let id = format!("{}/{}", target.target.provider, target.target.model);
+    find(&entries, &id).cloned()
+}
+
 /// A 200 with `value` as JSON.
 pub(crate) fn json<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {

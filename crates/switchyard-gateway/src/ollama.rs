@@ -75,12 +75,10 @@ pub(crate) async fn show(
                 .into_response();
         }
     };
-    let entries = catalog::visible_entries(&shared, &caller).await;
-    catalog::json_or_not_found(
-        Api::Ollama,
-        catalog::find(&entries, &wanted).map(ShowBody::of),
-        || format!("model '{wanted}' not found"),
-    )
+    let entry = catalog::lookup(&shared, &caller, &wanted).await;
+    catalog::json_or_not_found(Api::Ollama, entry.as_ref().map(ShowBody::of), || {
+        format!("model '{wanted}' not found")
+    })
 }
 
 #[derive(Serialize)]

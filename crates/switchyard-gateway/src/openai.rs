@@ -66,9 +66,8 @@ pub(crate) async fn retrieve(
             .into_response();
         }
     };
-    let entries = catalog::visible_entries(shared, caller).await;
-    match entries.iter().find(|e| e.id == model) {
-        Some(entry) => answer(entry),
+    match catalog::lookup(shared, caller, &model).await {
+        Some(entry) => answer(&entry),
         None => catalog::json_or_not_found(api, None::<()>, || {
             format!("model `{model}` not found; GET /v1/models lists the models served here")
         }),

@@ -494,6 +494,9 @@ async fn model_lists_show_aliases_and_exact_targets() {
 
     let one: Value = send_json(http().get(h.url("/v1/models/up/test-model"))).await;
     assert_eq!(one["id"], "up/test-model");
+    // A bare name a chat accepts is found too, as the entry of the target it plans.
+    let bare: Value = send_json(http().get(h.url("/v1/models/test-model"))).await;
+    assert_eq!(bare["id"], "up/test-model");
     let missing = http().get(h.url("/v1/models/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
@@ -530,6 +533,9 @@ async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
     // Switchyard's Ollama client (as ollama-python) reads it.
     let parsed = h.ollama_client(None).show("chat").await.unwrap();
     let _ = parsed;
+    // A bare upstream name, as `ollama run test-model` shows it before a chat.
+    let bare = post_json(&h, "/api/show", None, &json!({"model": "test-model"})).await;
+    assert_eq!(bare.status(), 200);
     let missing = post_json(&h, "/api/show", None, &json!({"model": "nope"})).await;
     assert_eq!(missing.status(), 404);
     assert!(
@@ -544,15 +550,15 @@ async fn show_answers_for_an_alias_with_the_primary_targets_capabilities() {
 #[tokio::test]
 async fn ollama_probe_endpoints_answer_like_ollama() {
     let upstream = UpstreamConfig::default()
-        .version("0.7.1")
+        .version("0.14.1")
         .loaded("test-model");
     let h = Harness::start(Kind::Ollama, upstream, gateway_config()).await;
     let root = http().get(h.url("/")).send().await.unwrap();
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     assert_eq!(http().head(h.url("/")).send().await.unwrap().status(), 200);
-    // The upstream Ollama's version; the gateway's own in a header.
+    // The upstream Ollama's version (above the floor); the gateway's own in a header.
     let version = h.ollama_client(None).version().await.unwrap();
-    assert_eq!(version, "0.7.1");
+    assert_eq!(version, "0.14.1");
     let r = http().get(h.url("/api/version")).send().await.unwrap();
     assert_eq!(
         r.headers()[switchyard_gateway::VERSION_HEADER],
