@@ -22,16 +22,27 @@
 //! request become calls. A block's calls are taken all or none: when one of its objects is
 //! not a call, the whole block is released as the text it was, unchanged.
 //!
+//! A call's arguments go out as the model wrote them: the text of the arguments object (or
+//! the text inside a JSON string holding one), whenever writing the parsed object again
+//! would not give that text back (other spacing, an integer beyond 64 bits that a `Value`
+//! reads as an `f64`, `1e3`); else the object as serde_json writes it, which is then the
+//! same text. The rule is [`switchyard_core::parse_arguments_text`], the one decoders use
+//! for [`ToolCall::raw_arguments`](switchyard_core::ToolCall::raw_arguments), so a call
+//! accumulated from the events keeps that text exactly when a native call would.
+//!
 //! After an opening tag, the JSON must start (after whitespace) right away: a tag merely
 //! mentioned in prose ("wrap it in a `<tool_call>` tag") is released as text as soon as the
 //! next character shows it, and the text after it is read again (a real call may follow).
 //! A Hermes block ends where its JSON value ends (found by a JSON-aware scanner), so a
 //! closing tag inside an argument string does not cut the call.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use switchyard_core::{ChatEvent, FinishReason, parse_arguments, tool_call_id};
+use switchyard_core::{
+    ChatEvent, FinishReason, ParsedArguments, parse_arguments_text, tool_call_id,
+};
 
 use crate::json_util::{JsonEnd, fresh_seed};
 
@@ -55,15 +66,15 @@ pub const DEFAULT_MAX_HELD_BYTES: usize = 1024 * 1024;
 ///
 /// Text that could be the start of a call (a tag, a fence, a prefix of one, a JSON object at
 /// the start of the answer) is held back until it is decided, then either becomes a call
-/// (`ToolCallStart`, one `ToolCallArgs` with the arguments object, `ToolCallEnd`; ids are
-/// synthesised `call_…`) or is released unchanged. The result does not depend on how the
-/// text was split into deltas. Whitespace right after a recovered call is dropped. When it
-/// produced calls, `Done { Stop }` becomes `Done { ToolCalls }`. Held text is bounded
-/// ([`DEFAULT_MAX_HELD_BYTES`]): past it, the text is released as text. Thinking, usage and
-/// structured tool-call events pass through (recovered calls are numbered after any
-/// structured ones seen before); text still held when a structured call event comes is
-/// released as text before it, so the answer keeps its order. With no offered tools,
-/// everything passes through.
+/// (`ToolCallStart`, one `ToolCallArgs` with the arguments object as the model wrote it,
+/// `ToolCallEnd`; ids are synthesised `call_…`) or is released unchanged. The result does
+/// not depend on how the text was split into deltas. Whitespace right after a recovered
+/// call is dropped. When it produced calls, `Done { Stop }` becomes `Done { ToolCalls }`.
+/// Held text is bounded ([`DEFAULT_MAX_HELD_BYTES`]): past it, the text is released as
+/// text. Thinking, usage and structured tool-call events pass through (recovered calls are
+/// numbered after any structured ones seen before); text still held when a structured call
+/// event comes is released as text before it, so the answer keeps its order. With no
+/// offered tools, everything passes through.
 ///
 /// ```
 /// use switchyard_core::{ChatEvent, FinishReason};
@@ -76,7 +87,8 @@ pub const DEFAULT_MAX_HELD_BYTES: usize = 1024 * 1024;
 /// rec.push(ChatEvent::text("ments\": {\"city\": \"Paris\"}}</tool_call>"), &mut out);
 /// rec.push(ChatEvent::done(FinishReason::Stop), &mut out);
 /// assert!(matches!(&out[0], ChatEvent::ToolCallStart { index: 0, name, .. } if name == "get_weather"));
-/// assert_eq!(out[1], ChatEvent::ToolCallArgs { index: 0, fragment: r#"{"city":"Paris"}"#.into() });
+/// // The arguments as written (spacing and all), as a native call's would be.
+/// assert_eq!(out[1], ChatEvent::ToolCallArgs { index: 0, fragment: r#"{"city": "Paris"}"#.into() });
 /// assert_eq!(out[2], ChatEvent::ToolCallEnd { index: 0 });
 /// assert_eq!(out[3], ChatEvent::done(FinishReason::ToolCalls));
 /// ```
@@ -139,8 +151,13 @@ struct Block {
     /// How far into `buf` the block has been read.
     pos: usize,
     /// Calls parsed so far (emitted only when the whole block is accepted).
-    calls: Vec<(String, Map<String, Value>)>,
+    calls: Vec<TextCall>,
 }
+
+/// A call read from text: the tool's name and the JSON text of its arguments object, as
+/// the model wrote it when writing the parsed object again would not give that text back
+/// (see [`arguments_text`]).
+type TextCall = (String, String);
 
 /// `Step::More`, or `Step::Reject` of the whole buffer once the text has ended.
 fn more_or_reject(buf: &str, at_end: bool) -> Step {
@@ -614,12 +631,11 @@ impl TextToolCallRecovery {
     fn accept(&mut self, end: usize, out: &mut Vec<ChatEvent>) {
         let calls = self.block.take().map(|b| b.calls).unwrap_or_default();
         drain_prefix(&mut self.buf, end);
-        for (name, arguments) in calls {
+        for (name, fragment) in calls {
             let index = self.next_index;
             self.next_index = self.next_index.saturating_add(1);
             let id = tool_call_id(self.seed.wrapping_add(u64::from(self.recovered)));
             self.recovered = self.recovered.saturating_add(1);
-            let fragment = serde_json::to_string(&arguments).unwrap_or_else(|_| "{}".to_owned());
             out.push(ChatEvent::ToolCallStart { index, id, name });
             out.push(ChatEvent::ToolCallArgs { index, fragment });
             out.push(ChatEvent::ToolCallEnd { index });
@@ -720,36 +736,37 @@ fn drain_prefix(buf: &mut String, end: usize) {
 }
 
 /// The calls in `text`: one call object or a list of them, every name offered.
-fn calls_in(offered: &HashSet<String>, text: &str) -> Option<Vec<(String, Map<String, Value>)>> {
-    match serde_json::from_str::<Value>(text.trim()).ok()? {
-        Value::Object(obj) => Some(vec![call_from_object(offered, obj)?]),
-        Value::Array(items) if !items.is_empty() => items
-            .into_iter()
-            .map(|item| match item {
-                Value::Object(obj) => call_from_object(offered, obj),
-                _ => None,
-            })
-            .collect(),
+fn calls_in(offered: &HashSet<String>, text: &str) -> Option<Vec<TextCall>> {
+    let text = text.trim();
+    // Read as a `Value` first: only JSON a `Value` holds is a call (a number out of range
+    // or nesting too deep anywhere in it is not), whatever parts of it are kept as text.
+    match serde_json::from_str::<Value>(text).ok()? {
+        Value::Object(_) => Some(vec![call_from_object(offered, text)?]),
+        Value::Array(items) if !items.is_empty() => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            items
+                .into_iter()
+                .map(|item| call_from_object(offered, item.get()))
+                .collect()
+        }
         _ => None,
     }
 }
 
-/// `{"name", "arguments"|"parameters"}`, also wrapped as `{"type":"function","function":{..}}`.
-/// Without `arguments`/`parameters`, only `name` (with perhaps `type`, `id`) makes a call, one
+/// An object's members, each value as the JSON text written (for a repeated key the last,
+/// as in a `Value`).
+type Members<'a> = BTreeMap<String, &'a RawValue>;
+
+/// `{"name", "arguments"|"parameters"}`, also wrapped as `{"type":"function","function":{..}}`;
+/// `text` is the object's JSON (anything else is not a call). Without
+/// `arguments`/`parameters`, only `name` (with perhaps `type`, `id`) makes a call, one
 /// without arguments: an object with other keys is some other JSON that names a tool.
-fn call_from_object(
-    offered: &HashSet<String>,
-    mut obj: Map<String, Value>,
-) -> Option<(String, Map<String, Value>)> {
-    if !obj.contains_key("name") {
-        return match obj.remove("function")? {
-            Value::Object(inner) => call_from_object(offered, inner),
-            _ => None,
-        };
-    }
-    let Value::String(name) = obj.remove("name")? else {
-        return None;
+fn call_from_object(offered: &HashSet<String>, text: &str) -> Option<TextCall> {
+    let mut obj: Members<'_> = serde_json::from_str(text).ok()?;
+    let Some(name) = obj.remove("name") else {
+        return call_from_object(offered, obj.remove("function")?.get());
     };
+    let name: String = serde_json::from_str(name.get()).ok()?;
     // A call never carries a description: this is the tool's definition echoed back.
     if !offered.contains(&name) || obj.contains_key("description") {
         return None;
@@ -762,27 +779,39 @@ fn call_from_object(
     Some((name, arguments_of(args)?))
 }
 
-/// Mistral's `name{..}` form.
-fn named_call(
-    offered: &HashSet<String>,
-    name: &str,
-    args: &str,
-) -> Option<Vec<(String, Map<String, Value>)>> {
-    if !offered.contains(name) {
+/// Mistral's `name{..}` form; `args` is the object's JSON.
+fn named_call(offered: &HashSet<String>, name: &str, args: &str) -> Option<Vec<TextCall>> {
+    if !offered.contains(name) || !args.starts_with('{') {
         return None;
     }
-    match serde_json::from_str::<Value>(args).ok()? {
-        Value::Object(map) => Some(vec![(name.to_owned(), map)]),
-        _ => None,
-    }
+    Some(vec![(
+        name.to_owned(),
+        arguments_text(parse_arguments_text(args)?),
+    )])
 }
 
-fn arguments_of(value: Option<Value>) -> Option<Map<String, Value>> {
-    match value {
-        None | Some(Value::Null) => Some(Map::new()),
-        Some(Value::Object(map)) => Some(map),
-        Some(Value::String(text)) => parse_arguments(&text),
-        Some(_) => None,
+/// The arguments member's JSON, when present: an object, a JSON string holding one (its
+/// content is the text written), or `null` (none).
+fn arguments_of(value: Option<&RawValue>) -> Option<String> {
+    let Some(value) = value else {
+        return Some("{}".to_owned());
+    };
+    let parsed = match value.get().as_bytes().first()? {
+        b'{' => parse_arguments_text(value.get())?,
+        b'"' => parse_arguments_text(&serde_json::from_str::<String>(value.get()).ok()?)?,
+        _ if value.get() == "null" => (Map::new(), None),
+        _ => return None,
+    };
+    Some(arguments_text(parsed))
+}
+
+/// The text a recovered call's arguments go out as: what the model wrote when the parsed
+/// object would not write it back ([`parse_arguments_text`]'s rule, the one decoders use for
+/// `ToolCall::raw_arguments`), else the object written, which is that same text.
+fn arguments_text((arguments, written): ParsedArguments) -> String {
+    match written {
+        Some(text) => text.into(),
+        None => serde_json::to_string(&arguments).unwrap_or_else(|_| "{}".to_owned()),
     }
 }
 
