@@ -39,6 +39,12 @@ pub(crate) struct Ladder<'a> {
     /// Configured models the catalog calls embedding-only (not probed as chat or tool
     /// models).
     pub(crate) embedding_models: Vec<String>,
+    /// For a provider without a configured model: why the catalog rung picked none to
+    /// probe (the generation rungs' skip line says it).
+    pub(crate) no_pick: Option<&'static str>,
+    /// For a provider without a configured model: what the tool rung reports about the
+    /// catalog (`no_tool_model_in_catalog`), set by [`crate::rungs::discovered`].
+    pub(crate) catalog_tools: Option<Finding>,
     /// The time the non-streamed generation took when the model was cold.
     pub(crate) cold_start: Option<std::time::Duration>,
     /// The structured call the tool rung got back (answered by Anthropic's second leg).

@@ -12,7 +12,8 @@ use switchyard_core::{ErrorKind, ReasonCode, TimeoutPhase};
 use crate::input::ProbeApi;
 use crate::report::{Check, Rung, Status};
 
-/// A problem found by one rung.
+/// A problem found by one rung, or a note the report owes the reader (`model_from_catalog`,
+/// the one finding whose status is [`Status::Ok`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Finding {
@@ -222,6 +223,50 @@ pub enum Finding {
         /// The route that holds it beside a chat model.
         route: String,
     },
+    /// A provider without a configured model (`discover` on, no `models`, no route to it):
+    /// the doctor probes one chat model from the server's catalog instead. A note, not a
+    /// problem.
+    ModelFromCatalog {
+        /// The model probed by the generate, stream and tool rungs.
+        model: String,
+        /// Which rule picked it: `Some(true)` the first chat model the server lists with the
+        /// `tools` capability; `Some(false)` the first chat model, when none it lists has
+        /// `tools`; `None` the first chat model, its capabilities unknown (the server reports
+        /// none, as OpenAI-compatible servers).
+        tools: Option<bool>,
+        /// Models listed before it and passed over as embedding-only.
+        embedding: Vec<String>,
+        /// Models listed before it and passed over because Ollama runs them in its cloud.
+        cloud: Vec<String>,
+    },
+    /// A provider without a configured model whose catalog lists no chat model the doctor
+    /// could probe (only embedding models, or only Ollama's cloud models).
+    NoChatModelInCatalog {
+        /// The provider's id in the config.
+        provider: String,
+        /// The Ollama server's root for the pull command (`None`: not an Ollama server).
+        ollama_host: Option<String>,
+        /// Embedding-only models the server lists.
+        embedding: Vec<String>,
+        /// Models Ollama runs in its cloud (never probed: the prompt would leave the host).
+        cloud: Vec<String>,
+        /// How many of the listed models were looked at.
+        checked: usize,
+        /// How many models the server lists.
+        listed: usize,
+    },
+    /// A provider without a configured model whose catalog reports capabilities, and no chat
+    /// model looked at has `tools`: requests that offer tools cannot be served there.
+    NoToolModelInCatalog {
+        /// The provider's id in the config.
+        provider: String,
+        /// The Ollama server's root for the pull command (`None`: not an Ollama server).
+        ollama_host: Option<String>,
+        /// How many chat models were looked at.
+        checked: usize,
+        /// Whether every model the server lists was looked at.
+        all: bool,
+    },
     /// A path does not reach the server while others do.
     PathBlocked {
         /// The path that is not forwarded.
@@ -421,6 +466,9 @@ impl Finding {
             Finding::ModelMissing { .. } => "model_missing",
             Finding::NoToolsCapability { .. } => "no_tools_capability",
             Finding::EmbeddingOnly { .. } => "embedding_only",
+            Finding::ModelFromCatalog { .. } => "model_from_catalog",
+            Finding::NoChatModelInCatalog { .. } => "no_chat_model_in_catalog",
+            Finding::NoToolModelInCatalog { .. } => "no_tool_model_in_catalog",
             Finding::PathBlocked { .. } => "path_blocked",
             Finding::GenerationFailed { .. } => "generation_failed",
             Finding::FirstTokenTimeoutTooShort { .. } => "first_token_timeout_too_short",
@@ -457,7 +505,10 @@ impl Finding {
             | Finding::ToolCallAsText { .. }
             | Finding::ToolOutputExhausted { .. }
             | Finding::ListenInUse { .. }
-            | Finding::OpenWithoutKeys { .. } => Status::Warn,
+            | Finding::OpenWithoutKeys { .. }
+            | Finding::NoChatModelInCatalog { .. }
+            | Finding::NoToolModelInCatalog { .. } => Status::Warn,
+            Finding::ModelFromCatalog { .. } => Status::Ok,
             Finding::CatalogEmpty { models, .. } => {
                 if !models.is_empty() {
                     Status::Fail
@@ -579,6 +630,77 @@ impl Finding {
                 "an embedding model in route `{route}` beside chat models: it cannot chat, so \
                  chat requests that reach it fail"
             ),
+            Finding::ModelFromCatalog {
+                model,
+                tools,
+                embedding,
+                cloud,
+            } => {
+                let rule = match tools {
+                    Some(true) => "the first chat model it lists with the `tools` capability",
+                    Some(false) => {
+                        "the first chat model it lists (none of the chat models looked at has \
+                         the `tools` capability)"
+                    }
+                    None => "the first chat model it lists (its capabilities are unknown)",
+                };
+                let mut passed = Vec::new();
+                if !embedding.is_empty() {
+                    passed.push(format!("{} (embeddings only)", names(embedding)));
+                }
+                if !cloud.is_empty() {
+                    passed.push(format!("{} (runs in Ollama's cloud)", names(cloud)));
+                }
+                let passed = if passed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; passed over {}", passed.join(", "))
+                };
+                format!(
+                    "no model configured; probing `{model}` from the server's catalog: {rule}{passed}"
+                )
+            }
+            Finding::NoChatModelInCatalog {
+                embedding,
+                cloud,
+                checked,
+                listed,
+                ..
+            } => {
+                let mut why = Vec::new();
+                if !embedding.is_empty() {
+                    let verb = if embedding.len() == 1 { "is" } else { "are" };
+                    why.push(format!("{} {verb} embeddings only", names(embedding)));
+                }
+                if !cloud.is_empty() {
+                    let verb = if cloud.len() == 1 { "runs" } else { "run" };
+                    why.push(format!(
+                        "{} {verb} in Ollama's cloud (the doctor sends no prompt there)",
+                        names(cloud)
+                    ));
+                }
+                let among = if checked < listed {
+                    format!(" among the first {checked} of its {listed} models")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "no model configured, and the server lists no chat model to probe{among}: {}",
+                    why.join("; ")
+                )
+            }
+            Finding::NoToolModelInCatalog { checked, all, .. } => {
+                let which = match (checked, all) {
+                    (1, true) => "its one chat model lacks".to_owned(),
+                    (n, true) => format!("none of its {n} chat models has"),
+                    (n, false) => format!("none of the first {n} chat models it lists has"),
+                };
+                format!(
+                    "no model configured, and {which} the `tools` capability: requests that \
+                     offer tools cannot be served by this provider, and no tool round trip is \
+                     tried"
+                )
+            }
             Finding::PathBlocked {
                 path,
                 working,
@@ -952,6 +1074,46 @@ impl Finding {
                 "remove {model} from routes.{route} and give it a route of its own for \
                  embeddings (routes: {{ embed: {{ targets: [\"PROVIDER/{model}\"] }} }})"
             ),
+            Finding::ModelFromCatalog { .. } => {
+                "to probe another model, name it in the provider's `models` (or route to it)"
+                    .to_owned()
+            }
+            Finding::NoChatModelInCatalog {
+                provider,
+                ollama_host,
+                ..
+            } => {
+                let get = match ollama_host {
+                    Some(host) => format!(
+                        "pull a chat model into that server (`OLLAMA_HOST={host} ollama pull \
+                         qwen2.5:7b`, a small model that also calls tools)"
+                    ),
+                    None => "load a chat model on that server".to_owned(),
+                };
+                format!(
+                    "{get} and run the doctor again, or name the models to use in \
+                     providers.{provider}.models (a route target `{provider}/MODEL` counts too); \
+                     embedding models serve only embeddings requests"
+                )
+            }
+            Finding::NoToolModelInCatalog {
+                provider,
+                ollama_host,
+                ..
+            } => {
+                let get = match ollama_host {
+                    Some(host) => format!(
+                        "pull a tool-capable model into that server (`OLLAMA_HOST={host} ollama \
+                         pull qwen2.5:7b`; qwen3, llama3.1 and mistral-nemo call tools too)"
+                    ),
+                    None => "load a tool-capable model on that server".to_owned(),
+                };
+                format!(
+                    "{get} and run the doctor again, or name a tool-capable model in \
+                     providers.{provider}.models, or send tool requests to another provider's \
+                     model (a route rule `{{ tools: [\"*\"], to: \"ROUTE\" }}`)"
+                )
+            }
             Finding::PathBlocked { path, .. } => format!(
                 "a reverse proxy forwards only some paths: forward the whole API (nginx: \
                  `location / {{ proxy_pass http://UPSTREAM; proxy_buffering off; }}`), \
@@ -1126,8 +1288,13 @@ impl Finding {
         }
     }
 
-    /// The finding as a table line for `rung`.
+    /// The finding as a table line for `rung` (a note, status ok, carries no hint).
     pub fn check(&self, rung: Rung) -> Check {
+        if self.status() == Status::Ok {
+            let mut check = Check::ok(rung, self.summary());
+            check.code = self.code().to_owned();
+            return check;
+        }
         Check::problem(
             rung,
             self.status(),
@@ -1175,6 +1342,20 @@ pub(crate) fn openai_root(base_url: &str) -> String {
     let root = root.strip_suffix("/api").unwrap_or(root);
     format!("{root}/v1")
 }
+
+/// A few model names for a summary: the first [`SHOWN_NAMES`], then how many more.
+fn names(list: &[String]) -> String {
+    let shown: Vec<&str> = list.iter().take(SHOWN_NAMES).map(String::as_str).collect();
+    let more = list.len().saturating_sub(SHOWN_NAMES);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// How many model names a summary lists.
+const SHOWN_NAMES: usize = 5;
 
 fn api_name(api: ProbeApi) -> &'static str {
     match api {
@@ -1484,6 +1665,95 @@ mod tests {
         };
         assert!(closed.hint().contains("nothing is behind"));
         assert_eq!(closed.status(), Status::Fail);
+    }
+
+    #[test]
+    fn a_model_picked_from_the_catalog_is_a_note_with_its_rule() {
+        let pick = |tools| Finding::ModelFromCatalog {
+            model: "qwen2.5:7b".into(),
+            tools,
+            embedding: vec!["nomic-embed-text:latest".into()],
+            cloud: vec![],
+        };
+        let note = pick(Some(true));
+        assert_eq!(
+            (note.code(), note.status()),
+            ("model_from_catalog", Status::Ok)
+        );
+        let check = note.check(Rung::Catalog);
+        assert_eq!(
+            (check.code.as_str(), check.status, check.hint.as_deref()),
+            ("model_from_catalog", Status::Ok, None)
+        );
+        assert_eq!(
+            check.summary,
+            "no model configured; probing `qwen2.5:7b` from the server's catalog: the first \
+             chat model it lists with the `tools` capability; passed over \
+             nomic-embed-text:latest (embeddings only)"
+        );
+        assert!(
+            pick(Some(false))
+                .summary()
+                .contains("none of the chat models looked at")
+        );
+        assert!(
+            pick(None)
+                .summary()
+                .contains("its capabilities are unknown")
+        );
+    }
+
+    #[test]
+    fn a_catalog_without_chat_or_tool_models_says_what_to_pull() {
+        let no_chat = |ollama_host: Option<&str>, checked, listed| Finding::NoChatModelInCatalog {
+            provider: "local".into(),
+            ollama_host: ollama_host.map(str::to_owned),
+            embedding: vec!["nomic-embed-text:latest".into()],
+            cloud: vec!["gpt-oss:120b-cloud".into()],
+            checked,
+            listed,
+        };
+        let f = no_chat(Some("http://h:11434"), 2, 2);
+        assert_eq!(
+            (f.code(), f.status()),
+            ("no_chat_model_in_catalog", Status::Warn)
+        );
+        assert_eq!(
+            f.summary(),
+            "no model configured, and the server lists no chat model to probe: \
+             nomic-embed-text:latest is embeddings only; gpt-oss:120b-cloud runs in Ollama's \
+             cloud (the doctor sends no prompt there)"
+        );
+        assert!(
+            f.hint()
+                .contains("`OLLAMA_HOST=http://h:11434 ollama pull qwen2.5:7b`"),
+            "{}",
+            f.hint()
+        );
+        assert!(f.hint().contains("providers.local.models"));
+        let f = no_chat(None, 32, 40);
+        assert!(f.summary().contains("among the first 32 of its 40 models"));
+        assert!(!f.hint().contains("ollama pull"), "{}", f.hint());
+
+        let no_tools = |checked, all| Finding::NoToolModelInCatalog {
+            provider: "local".into(),
+            ollama_host: Some("http://h:11434".into()),
+            checked,
+            all,
+        };
+        let f = no_tools(1, true);
+        assert_eq!(
+            (f.code(), f.status()),
+            ("no_tool_model_in_catalog", Status::Warn)
+        );
+        assert!(f.summary().contains("its one chat model lacks the `tools`"));
+        assert!(
+            no_tools(3, false)
+                .summary()
+                .contains("none of the first 3 chat models it lists has")
+        );
+        assert!(f.hint().contains("ollama pull qwen2.5:7b"), "{}", f.hint());
+        assert!(f.hint().contains("tools: [\"*\"]"), "{}", f.hint());
     }
 
     #[test]

@@ -160,6 +160,8 @@ async fn climb(
         usable_tool_models: Vec::new(),
         toolless_models: Vec::new(),
         embedding_models: Vec::new(),
+        no_pick: None,
+        catalog_tools: None,
         cold_start: None,
         tool_call: None,
         checks: std::mem::take(out),
@@ -209,7 +211,9 @@ async fn upper_rungs(
                 .iter()
                 .all(|m| ladder.embedding_models.contains(m));
         let why = if ladder.probe.models.is_empty() {
-            "no model configured for this provider"
+            ladder
+                .no_pick
+                .unwrap_or("no model configured for this provider")
         } else if only_embedding {
             "only embedding models are routed here"
         } else {
@@ -219,8 +223,13 @@ async fn upper_rungs(
         return tool_rung(ladder, progress).await;
     };
     let label = format!("{id}: rung 7 generate");
+    let picked = if ladder.probe.models.is_empty() {
+        ", picked from the server's catalog"
+    } else {
+        ""
+    };
     progress(&format!(
-        "{label}: a tiny answer from {model} (a cold model may take a while to load)"
+        "{label}: a tiny answer from {model}{picked} (a cold model may take a while to load)"
     ));
     if with_ticks(generate::probe(ladder, &model), TICK, &label, progress)
         .await
@@ -247,13 +256,18 @@ async fn tool_rung(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> b
 /// The tool round trip with the first usable tool model.
 async fn round_trip(ladder: &mut Ladder<'_>, progress: &mut dyn FnMut(&str)) -> bool {
     let Some(model) = ladder.usable_tool_models.first().cloned() else {
+        if ladder.probe.models.is_empty() && !ladder.present_models.is_empty() {
+            // The model picked from the catalog lacks `tools`: the tool rung said so
+            // (`no_tool_model_in_catalog`).
+            return true;
+        }
         let only_embedding = ladder
             .probe
             .tool_models
             .iter()
             .all(|m| ladder.embedding_models.contains(m));
         let why = if ladder.probe.tool_models.is_empty() {
-            "no model configured for tools"
+            ladder.no_pick.unwrap_or("no model configured for tools")
         } else if only_embedding {
             "only embedding models are routed here"
         } else {

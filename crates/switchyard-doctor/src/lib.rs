@@ -13,13 +13,19 @@
 //!    base URL on an Ollama provider is flagged;
 //! 5. **catalog**: an empty catalog explained, every configured model present, its
 //!    capabilities and context window; an embedding-only model is not judged as a chat or
-//!    tool model (a failure only in a route beside chat models);
+//!    tool model (a failure only in a route beside chat models); a provider without a
+//!    configured model (discovery alone) gets one chat model from the server's list to
+//!    probe, named in the report with the rule that picked it (`model_from_catalog`: the
+//!    first with `tools` when the server reports capabilities, else the first chat model;
+//!    embedding-only and Ollama cloud models passed over; never from a hosted API's list),
+//!    or `no_chat_model_in_catalog` with what to pull;
 //! 6. **paths**: every API path reaches the server (no proxy that forwards only some);
 //! 7. **generate**: a tiny non-streamed answer, the load time (cold or warm);
 //! 8. **stream**: time to first token and the largest gap, against the configured timeouts;
 //! 9. **tools**: every model that receives tool requests but lacks the `tools`
 //!    capability (the router skips it for them, or the server refuses them), with what to
-//!    change; then a tool round trip (structured call, call written as text, out of tokens
+//!    change (without a configured model: a catalog whose chat models all lack it, a
+//!    warning); then a tool round trip (structured call, call written as text, out of tokens
 //!    while thinking, or none); on Anthropic the call is then answered with a
 //!    `tool_result`, which must get a text answer;
 //! 10. **account**: the key accepted, the quota left; on Anthropic 401 and 403 told apart

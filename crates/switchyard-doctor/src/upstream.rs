@@ -20,6 +20,9 @@ use crate::input::{DoctorOptions, ProbeApi, ProviderProbe};
 pub(crate) struct ModelDetails {
     pub(crate) capabilities: Option<Capabilities>,
     pub(crate) context_window: Option<u64>,
+    /// Whether the daemon runs the model on another host (one of Ollama's cloud models:
+    /// `remote_host` / `remote_model` in `/api/show`, or a `cloud` / `*-cloud` tag).
+    pub(crate) remote: bool,
 }
 
 /// A client for one provider.
@@ -157,6 +160,7 @@ impl Upstream {
                 Ok(Some(ModelDetails {
                     capabilities: show.capabilities(),
                     context_window: show.context_window(),
+                    remote: show.remote.is_remote() || cloud_name(model),
                 }))
             }
             Upstream::OpenAi(_) | Upstream::Anthropic(_) => Ok(None),
@@ -203,6 +207,13 @@ pub(crate) fn same_model(a: &str, b: &str) -> bool {
     full(a) == full(b)
 }
 
+/// Whether an Ollama model name has a `cloud` tag or one ending in `-cloud`
+/// (`gpt-oss:120b-cloud`), as Ollama names the models it runs in its cloud.
+pub(crate) fn cloud_name(model: &str) -> bool {
+    let last = model.rsplit_once(':').map_or(model, |(_, tag)| tag);
+    last == "cloud" || last.ends_with("-cloud")
+}
+
 /// The longest a generation may run before the doctor gives up on it.
 pub(crate) fn generation_limit(options: &DoctorOptions) -> Duration {
     options.generation_timeout
@@ -221,5 +232,14 @@ mod tests {
             "registry.local:5000/library/m",
             "registry.local:5000/library/m:latest"
         ));
+    }
+
+    #[test]
+    fn cloud_tags_are_recognised() {
+        assert!(cloud_name("gpt-oss:120b-cloud"));
+        assert!(cloud_name("kimi-k2:cloud"));
+        assert!(cloud_name("deepseek-v3.1-cloud"));
+        assert!(!cloud_name("qwen2.5:7b"));
+        assert!(!cloud_name("cloudy:7b"));
     }
 }

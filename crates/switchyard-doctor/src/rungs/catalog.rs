@@ -2,7 +2,8 @@
 //! model present, its capabilities and context window from `/api/show`, tool models without
 //! the `tools` capability collected for the tool rung, embedding-only models kept off the
 //! chat and tool rungs (a failure only in a route beside chat models). OpenAI-compatible:
-//! each configured model listed by `/models`.
+//! each configured model listed by `/models`. Without a configured model, one listed chat
+//! model is picked to probe ([`crate::rungs::discovered`]).
 
 use std::time::Instant;
 
@@ -158,6 +159,10 @@ pub(crate) async fn probe(ladder: &mut Ladder<'_>) -> Option<()> {
                 .push(finding.check(Rung::Catalog).subject(model.as_str()));
             failed = true;
         }
+    }
+    if ladder.probe.models.is_empty() && ladder.probe.tool_models.is_empty() {
+        // Discovery without a configured model: probe one the server lists.
+        crate::rungs::discovered::pick(ladder).await;
     }
     if failed { None } else { Some(()) }
 }

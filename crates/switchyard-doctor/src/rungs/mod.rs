@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod anthropic;
 pub(crate) mod catalog;
+pub(crate) mod discovered;
 pub(crate) mod dns;
 pub(crate) mod generate;
 pub(crate) mod generation;

@@ -11,8 +11,12 @@ use crate::finding::Finding;
 use crate::report::Rung;
 
 /// Reports every tool model the catalog found without the `tools` capability; `false` when
-/// there was one.
+/// there was one. Without a configured model, a catalog whose chat models all lack `tools`
+/// is a warning here (`no_tool_model_in_catalog`, from [`crate::rungs::discovered`]).
 pub(crate) fn report(ladder: &mut Ladder<'_>) -> bool {
+    if let Some(finding) = ladder.catalog_tools.take() {
+        ladder.push(Rung::Tools, &finding);
+    }
     let models = std::mem::take(&mut ladder.toolless_models);
     for model in &models {
         let finding = Finding::NoToolsCapability {
