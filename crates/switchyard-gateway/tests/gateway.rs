@@ -2644,13 +2644,16 @@ async fn streamed_completions_send_the_usage_chunk_only_when_asked() {
 /// the completion", `logprobs` "Include the log probabilities on the `logprobs` most likely
 /// output tokens". Today each is ignored and a plain single completion comes back with 200.
 #[tokio::test]
-async fn completions_refuse_or_honour_n_echo_and_logprobs() {
+async fn completions_refuse_or_honour_n_best_of_echo_and_logprobs() {
     let h = Harness::start(Kind::Ollama, UpstreamConfig::default(), gateway_config()).await;
     let prompt = "Say hi";
     let cases = [
         ("n", json!(2)),
         ("echo", json!(true)),
         ("logprobs", json!(2)),
+        // "Generates `best_of` completions server-side and returns the best": a single
+        // completion answered with 200 cannot have honoured it.
+        ("best_of", json!(3)),
     ];
     let mut ignored = Vec::new();
     for (field, value) in cases {
@@ -2673,7 +2676,8 @@ async fn completions_refuse_or_honour_n_echo_and_logprobs() {
             "echo" => v["choices"][0]["text"]
                 .as_str()
                 .is_some_and(|t| t.starts_with(prompt)),
-            _ => !v["choices"][0]["logprobs"].is_null(),
+            "logprobs" => !v["choices"][0]["logprobs"].is_null(),
+            _ => false,
         };
         if !honoured {
             ignored.push(format!("`{field}`: {v}"));

@@ -42,6 +42,8 @@ struct WireRequest {
     #[serde(default)]
     n: Option<u32>,
     #[serde(default)]
+    best_of: Option<u32>,
+    #[serde(default)]
     echo: Option<bool>,
     #[serde(default)]
     logprobs: Option<u32>,
@@ -64,8 +66,8 @@ pub struct ClientOptions {
 
 /// Decodes a `/v1/completions` body. Only string prompts are served (one string, or a list
 /// of one): token arrays and batches are refused naming `prompt`. What the gateway cannot
-/// honour is refused naming the field ([`RequestError::Unsupported`]): `n` above 1,
-/// `echo: true`, and `logprobs` as a number.
+/// honour is refused naming the field ([`RequestError::Unsupported`]): `n` or `best_of`
+/// above 1, `echo: true`, and `logprobs` as a number.
 pub fn decode_request(body: &[u8]) -> Result<GenerateRequest, RequestError> {
     decode_request_with_options(body).map(|(req, _)| req)
 }
@@ -80,6 +82,13 @@ pub fn decode_request_with_options(
         return Err(RequestError::unsupported(
             "n",
             "only one completion per request is supported",
+        ));
+    }
+    if wire.best_of.is_some_and(|n| n > 1) {
+        return Err(RequestError::unsupported(
+            "best_of",
+            "choosing the best of several completions is not supported: only one completion \
+             per request is generated",
         ));
     }
     if wire.echo == Some(true) {
@@ -465,13 +474,14 @@ mod tests {
     fn unsupported_fields_are_refused_by_name_and_defaults_pass() {
         for (body, field) in [
             (r#"{"model":"m","prompt":"hi","n":2}"#, "n"),
+            (r#"{"model":"m","prompt":"hi","best_of":3}"#, "best_of"),
             (r#"{"model":"m","prompt":"hi","echo":true}"#, "echo"),
             (r#"{"model":"m","prompt":"hi","logprobs":0}"#, "logprobs"),
         ] {
             let e = decode_request(body.as_bytes()).unwrap_err();
             assert_eq!(e.path(), Some(field), "{body}: {e}");
         }
-        let body = r#"{"model":"m","prompt":"hi","n":1,"echo":false,"logprobs":null}"#;
+        let body = r#"{"model":"m","prompt":"hi","n":1,"best_of":1,"echo":false,"logprobs":null}"#;
         let (req, options) = decode_request_with_options(body.as_bytes()).unwrap();
         assert_eq!(req.prompt, "hi");
         assert!(!options.include_usage);
