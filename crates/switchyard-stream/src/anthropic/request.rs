@@ -29,6 +29,10 @@ use crate::request_error::{RequestError, decode_body, pair_tool_results};
 
 pub use super::request_out::{AnthropicRequestOptions, encode_request};
 
+mod block;
+
+use block::{Block, Content, ImageSource, Input, TopContent};
+
 /// Top-level fields this codec reads and writes itself; everything else is `extra`
 /// (`metadata`, `service_tier`, `container`, ... reach Anthropic targets untouched).
 pub(crate) const RESERVED: &[&str] = &[
@@ -49,7 +53,7 @@ pub(crate) const RESERVED: &[&str] = &[
 struct WireRequest {
     model: String,
     messages: Vec<WireMessage>,
-    system: Option<WireContent>,
+    system: Option<SystemContent>,
     tools: Vec<WireTool>,
     tool_choice: Option<WireToolChoice>,
     max_tokens: u32,
@@ -87,71 +91,17 @@ enum WireRole {
 #[derive(Deserialize)]
 struct WireMessage {
     role: WireRole,
-    content: WireContent,
+    content: MessageContent,
 }
 
-/// A `content` (or `system`): a string or a list of blocks.
-enum WireContent {
-    Text(String),
-    Blocks(Vec<WireBlock>),
-}
+/// A message's `content`: its blocks are the fifth container open in the body (the body,
+/// `messages`, the message, `content`, the block), which bounds how deep a `tool_use`
+/// block's `input` may nest (see [`block`]).
+type MessageContent = TopContent<5>;
 
-crate::open_object::string_or_list!(WireContent::Text | Blocks);
-
-/// The content blocks Switchyard models; any other type (`document`, `server_tool_use`,
-/// `search_result`, ...) is skipped when translating to another API, and reaches an
-/// Anthropic target untouched through [`ChatRequest::native_body`].
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireBlock {
-    Text {
-        text: String,
-    },
-    Image {
-        source: WireImageSource,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    ToolResult {
-        tool_use_id: String,
-        #[serde(default)]
-        content: Option<WireContent>,
-        #[serde(default)]
-        is_error: Option<bool>,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireImageSource {
-    Base64 {
-        #[serde(default)]
-        media_type: Option<String>,
-        data: String,
-    },
-    Url {
-        url: String,
-    },
-    /// A Files API upload (`file_id`): only an Anthropic upstream can resolve it.
-    File,
-    #[serde(other)]
-    Other,
-}
+/// The `system` prompt: its blocks are the third container open (the body, `system`, the
+/// block).
+type SystemContent = TopContent<3>;
 
 #[derive(Deserialize)]
 struct WireTool {
@@ -199,11 +149,12 @@ fn not_utf8(body: &[u8], at: usize) -> RequestError {
 /// `system` (a string or text blocks) becomes the first message; user turns split into tool
 /// results (one [`Role::Tool`] message per `tool_result`, first, as they answer the previous
 /// turn's calls) and the rest of the turn; assistant `tool_use` blocks become tool calls
-/// (their `input` must be an object), `thinking` the turn's thinking with its signature,
-/// `redacted_thinking` opaque data in [`MessageExtras`]. An image whose `source` is not
-/// `base64` or `url` (a Files API `file`) is not modelled: it is named in
-/// [`MessageExtras::untranslated`] and reaches an Anthropic target in the kept body, while
-/// a codec translating to another API refuses it. `tool_choice` `any` is
+/// (their `input` must be an object; its text is kept as the client wrote it when writing
+/// the map again would not give it back, [`ToolCall::raw_arguments`]), `thinking` the
+/// turn's thinking with its signature, `redacted_thinking` opaque data in
+/// [`MessageExtras`]. An image whose `source` is not `base64` or `url` (a Files API `file`)
+/// is not modelled: it is named in [`MessageExtras::untranslated`] and reaches an Anthropic
+/// target in the kept body, while a codec translating to another API refuses it. `tool_choice` `any` is
 /// [`ToolChoice::Required`]; `disable_parallel_tool_use` clears `parallel_tool_calls`;
 /// `thinking` becomes [`ChatRequest::think`] (`enabled` with a budget as an effort level).
 /// `max_tokens` is required, as Anthropic requires it. The body itself is kept in
@@ -215,7 +166,7 @@ pub fn decode_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
     let wire: WireRequest = decode_body(body)?;
     let mut req = ChatRequest::new(wire.model, Vec::with_capacity(wire.messages.len() + 1));
     if let Some(system) = wire.system {
-        let text = system_text(system);
+        let text = system_text(system.0);
         if !text.is_empty() {
             req.messages.push(Message::system(text));
         }
@@ -305,14 +256,14 @@ fn decode_thinking(t: WireThinking) -> Result<Think, RequestError> {
     })
 }
 
-fn system_text(system: WireContent) -> String {
+fn system_text(system: Content) -> String {
     match system {
-        WireContent::Text(t) => t,
-        WireContent::Blocks(blocks) => {
+        Content::Text(t) => t,
+        Content::Blocks(blocks) => {
             let texts: Vec<String> = blocks
                 .into_iter()
                 .filter_map(|b| match b {
-                    WireBlock::Text { text } => Some(text),
+                    Block::Text { text } => Some(text),
                     _ => None,
                 })
                 .collect();
@@ -323,21 +274,18 @@ fn system_text(system: WireContent) -> String {
 
 /// An image block's source: an [`Image`] when Switchyard models it, else the description
 /// of what only an Anthropic upstream can take, for [`MessageExtras::untranslated`].
-fn image(
-    source: WireImageSource,
-    path: impl FnOnce() -> String,
-) -> Result<Image, (String, String)> {
+fn image(source: ImageSource, path: impl FnOnce() -> String) -> Result<Image, (String, String)> {
     let what = match source {
-        WireImageSource::Base64 { media_type, data } => {
+        ImageSource::Base64 { media_type, data } => {
             return Ok(Image::Base64 {
                 media_type,
                 data,
                 detail: None,
             });
         }
-        WireImageSource::Url { url } => return Ok(Image::Url { url, detail: None }),
-        WireImageSource::File => "an image source of type \"file\" (Anthropic Files API)",
-        WireImageSource::Other => "an image source of a type other than base64, url or file",
+        ImageSource::Url { url } => return Ok(Image::Url { url, detail: None }),
+        ImageSource::File => "an image source of type \"file\" (Anthropic Files API)",
+        ImageSource::Other => "an image source of a type other than base64, url or file",
     };
     Err((path(), what.to_owned()))
 }
@@ -347,12 +295,12 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
         WireRole::User => Role::User,
         WireRole::Assistant => Role::Assistant,
     };
-    let blocks = match m.content {
-        WireContent::Text(t) => {
+    let blocks = match m.content.0 {
+        Content::Text(t) => {
             out.push(Message::text(role, t));
             return Ok(());
         }
-        WireContent::Blocks(blocks) => blocks,
+        Content::Blocks(blocks) => blocks,
     };
     let mut msg = Message {
         content: Vec::new(),
@@ -361,30 +309,37 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
     for (j, block) in blocks.into_iter().enumerate() {
         let path = || format!("messages[{i}].content[{j}]");
         match block {
-            WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
-            WireBlock::Image { source } => match image(source, || format!("{}.source", path())) {
+            Block::Text { text } => msg.content.push(ContentPart::Text(text)),
+            Block::Image { source } => match image(source, || format!("{}.source", path())) {
                 Ok(img) => msg.content.push(ContentPart::Image(img)),
                 Err(kept) => msg.extras.untranslated.push(kept),
             },
-            WireBlock::ToolUse { id, name, input } => {
-                let arguments = match input {
-                    Value::Object(map) => map,
-                    Value::Null => Map::new(),
-                    _ => {
+            Block::ToolUse { id, name, input } => {
+                // As the client wrote it (`raw_arguments`) when writing the map again would
+                // not give the same text, as the OpenAI and Ollama decoders keep theirs.
+                let (arguments, raw_arguments) = match input {
+                    Input::Object(parsed) => parsed,
+                    Input::Null => (Map::new(), None),
+                    Input::NotObject => {
                         return Err(RequestError::field(
                             format!("{}.input", path()),
                             "expected a JSON object",
                         ));
                     }
                 };
-                msg.tool_calls.push(ToolCall::new(id, name, arguments));
+                msg.tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments,
+                    raw_arguments,
+                });
             }
-            WireBlock::ToolResult {
+            Block::ToolResult {
                 tool_use_id,
                 content,
                 is_error,
             } => out.push(tool_result(tool_use_id, content, is_error, path)),
-            WireBlock::Thinking {
+            Block::Thinking {
                 thinking,
                 signature,
             } => {
@@ -395,8 +350,8 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
                     msg.extras.thinking_signature = signature;
                 }
             }
-            WireBlock::RedactedThinking { data } => msg.extras.redacted_thinking.push(data),
-            WireBlock::Other => {}
+            Block::RedactedThinking { data } => msg.extras.redacted_thinking.push(data),
+            Block::Other => {}
         }
     }
     let empty = msg.content.is_empty()
@@ -411,7 +366,7 @@ fn decode_message(i: usize, m: WireMessage, out: &mut Vec<Message>) -> Result<()
 
 fn tool_result(
     tool_use_id: String,
-    content: Option<WireContent>,
+    content: Option<Content>,
     is_error: Option<bool>,
     path: impl Fn() -> String,
 ) -> Message {
@@ -423,12 +378,12 @@ fn tool_result(
     msg.extras.is_error = is_error.unwrap_or(false);
     match content {
         None => {}
-        Some(WireContent::Text(t)) => msg.content.push(ContentPart::Text(t)),
-        Some(WireContent::Blocks(blocks)) => {
+        Some(Content::Text(t)) => msg.content.push(ContentPart::Text(t)),
+        Some(Content::Blocks(blocks)) => {
             for (k, block) in blocks.into_iter().enumerate() {
                 match block {
-                    WireBlock::Text { text } => msg.content.push(ContentPart::Text(text)),
-                    WireBlock::Image { source } => {
+                    Block::Text { text } => msg.content.push(ContentPart::Text(text)),
+                    Block::Image { source } => {
                         match image(source, || format!("{}.content[{k}].source", path())) {
                             Ok(img) => msg.content.push(ContentPart::Image(img)),
                             Err(kept) => msg.extras.untranslated.push(kept),
