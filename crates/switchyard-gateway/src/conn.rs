@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -158,6 +159,33 @@ impl ConnState {
             }
         }
     }
+}
+
+/// Runs `serve` (a connection's serving) until it ends, or until `watch` (its
+/// [`ConnState::watch`]) says the connection must close. The watchdog is polled only while
+/// the connection is idle: it closes nothing that is busy (shedding picks idle
+/// connections), and polling its timer and notifier at every wake-up of a busy connection
+/// cost about a twentieth of a plain request's instructions. A timer of the watchdog's
+/// that fires while a request runs is seen when the connection is idle again.
+pub(crate) async fn serve_until_closed<T>(
+    state: &ConnState,
+    serve: impl Future<Output = T>,
+    watch: impl Future<Output = Closed>,
+) -> Result<T, Closed> {
+    let mut serve = std::pin::pin!(serve);
+    let mut watch = std::pin::pin!(watch);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(served) = serve.as_mut().poll(cx) {
+            return Poll::Ready(Ok(served));
+        }
+        if state.is_idle()
+            && let Poll::Ready(closed) = watch.as_mut().poll(cx)
+        {
+            return Poll::Ready(Err(closed));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Marks a request of a connection as running; dropping it makes the connection idle
@@ -397,6 +425,41 @@ mod tests {
         })
         .await;
         assert!(outcome.is_err(), "a busy connection stays open");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_of_a_served_connection_is_consulted_only_while_it_is_idle() {
+        let registry = Arc::new(Registry::default());
+        let head = Duration::from_secs(5);
+        let idle = Duration::from_secs(60);
+
+        // The serving ends first: its output, whatever the watchdog would say later.
+        let (state, _guard) = registry.register();
+        let served = serve_until_closed(&state, async { 7 }, state.watch(head, idle)).await;
+        assert_eq!(served, Ok(7));
+
+        // Idle and never served: the head deadline closes it.
+        let (state, _guard) = registry.register();
+        let never = std::future::pending::<()>();
+        let closed = serve_until_closed(&state, never, state.watch(head, idle)).await;
+        assert_eq!(closed, Err(Closed::HeadTimeout));
+
+        // A request runs far past both deadlines and the connection is marked shed
+        // meanwhile: nothing closes it until the request ends; then the watchdog does.
+        let (state, _guard) = registry.register();
+        let running = state.begin();
+        let start = Instant::now();
+        let serve = async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            state.shed.store(true, Ordering::Release);
+            state.wake.notify_one();
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            drop(running);
+            std::future::pending::<()>().await;
+        };
+        let closed = serve_until_closed(&state, serve, state.watch(head, idle)).await;
+        assert_eq!(closed, Err(Closed::Shed));
+        assert!(start.elapsed() >= Duration::from_secs(1200));
     }
 
     #[tokio::test(start_paused = true)]

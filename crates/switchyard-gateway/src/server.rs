@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::conn::{ConnState, Registry, tracked_service};
+use crate::conn::{ConnState, Registry, serve_until_closed, tracked_service};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::h1_fast::{Ended, FastConn, Rewind};
@@ -102,9 +102,10 @@ impl Gateway {
                 peer,
                 shutdown: stopping,
             };
-            let ended = tokio::select! {
-                ended = fast.serve() => ended,
-                closed = state.watch(head_deadline, idle_timeout) => {
+            let watch = state.watch(head_deadline, idle_timeout);
+            let ended = match serve_until_closed(&state, fast.serve(), watch).await {
+                Ok(ended) => ended,
+                Err(closed) => {
                     tracing::debug!(%peer, why = closed.label(), "closing the connection");
                     return;
                 }
@@ -132,13 +133,13 @@ impl Gateway {
                     watcher.watch(connection).await
                 }
             };
-            tokio::select! {
-                result = connection => {
-                    if let Err(err) = result {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error");
-                    }
+            let watch = state.watch(head_deadline, idle_timeout);
+            match serve_until_closed(&state, connection, watch).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error");
                 }
-                closed = state.watch(head_deadline, idle_timeout) => {
+                Err(closed) => {
                     tracing::debug!(%peer, why = closed.label(), "closing the connection");
                 }
             }
