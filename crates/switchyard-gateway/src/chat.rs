@@ -132,7 +132,12 @@ async fn run(shared: Arc<Shared>, api: Api, request: Request) -> Result<Response
         .with_prompt_estimate(|| switchyard_router::estimated_prompt_tokens(&chat));
     let answer = Answer {
         api,
-        input_estimate: crate::anthropic::estimate_input_tokens(&chat),
+        // Only an Anthropic stream's `message_start` reports it.
+        input_estimate: if api == Api::Anthropic && chat.stream {
+            crate::anthropic::estimate_input_tokens(&chat)
+        } else {
+            0
+        },
         model: chat.model,
         request_id: chat.meta.request_id,
         include_usage: chat.include_usage,
@@ -188,7 +193,8 @@ pub(crate) fn authorize_model(api: Api, key: Option<&ApiKey>, model: &str) -> Re
 /// What the answer needs to know about the request.
 struct Answer {
     api: Api,
-    /// The input-token estimate Anthropic's `message_start` reports.
+    /// The input-token estimate Anthropic's `message_start` reports (0 for any other
+    /// answer, which does not report it).
     input_estimate: u32,
     /// The model as the client named it (echoed in the answer).
     model: String,

@@ -33,7 +33,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::Service as _;
 
-use crate::detail::Peer;
 use crate::host;
 
 /// The shortest interval between two looks of the watchdog at a served connection.
@@ -246,7 +245,7 @@ pub(crate) fn tracked_service(
 > + Clone {
     hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let active = state.begin();
-        request.extensions_mut().insert(Peer(peer));
+        crate::detail::mark_peer(&mut request, peer);
         let mut app = app.clone();
         let refused = host::refusal(&request);
         async move {

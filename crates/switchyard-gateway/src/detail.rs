@@ -21,9 +21,20 @@ tokio::task_local! {
     static DETAILED: bool;
 }
 
-/// The peer address of a request's connection (set by the accept loop).
+/// The peer address of a request's connection (set by the accept loop, through
+/// [`mark_peer`], for peers that are not on loopback).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
+
+/// Gives `request` its connection's `peer` when [`decide`] needs it: a peer that is not on
+/// loopback. A request without one counts as local, so a loopback client (the usual one:
+/// an agent on the same host) costs no extension (an allocation, a hashed insert and the
+/// drop: about 250 instructions per request).
+pub(crate) fn mark_peer<B>(request: &mut http::Request<B>, peer: SocketAddr) {
+    if !peer.ip().to_canonical().is_loopback() {
+        request.extensions_mut().insert(Peer(peer));
+    }
+}
 
 /// Whether `request`'s caller may see upstream details: an admin key (sent as
 /// authentication takes it, Bearer or `x-api-key`), or a loopback peer while
@@ -132,5 +143,22 @@ mod tests {
         assert_eq!(shown.reason_code(), "connect_refused");
         assert!(!shown.message().contains("10.0.0.5"), "{shown}");
         assert!(super::shown(&err, true).is_none());
+    }
+
+    #[test]
+    fn only_a_peer_off_loopback_is_marked_on_the_request() {
+        for (peer, marked) in [
+            ("127.0.0.1:5000", false),
+            ("127.8.9.10:5000", false),
+            ("[::1]:5000", false),
+            ("[::ffff:127.0.0.1]:5000", false),
+            ("192.168.1.20:5000", true),
+            ("[::ffff:10.0.0.5]:5000", true),
+            ("[2001:db8::1]:5000", true),
+        ] {
+            let mut request = http::Request::new(());
+            mark_peer(&mut request, peer.parse().unwrap());
+            assert_eq!(request.extensions().get::<Peer>().is_some(), marked, "{peer}");
+        }
     }
 }

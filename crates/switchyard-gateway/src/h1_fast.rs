@@ -42,7 +42,6 @@ use tokio::sync::watch;
 
 use crate::answer_head;
 use crate::conn::ConnState;
-use crate::detail::Peer;
 use crate::host::HostCheck;
 use crate::hot::Routes;
 use crate::telemetry::{REQUEST_ID_ALIASES, REQUEST_ID_HEADER};
@@ -498,7 +497,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FastConn<'_, T> {
                 return Ended::Handoff(rejoin(raw, buf));
             };
             drop(raw);
-            request.extensions_mut().insert(Peer(self.peer));
+            crate::detail::mark_peer(&mut request, self.peer);
             let handler = self.routes.call(request);
             let response = tokio::select! {
                 biased;
