@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::{Body, Bytes};
 use bytes::{Buf as _, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::watch;
@@ -221,7 +221,7 @@ fn build_request(raw: &Bytes, head: &Head, headers: &[HeaderAt]) -> Option<Reque
     // One more for the request id the front layer adds when the client sent none.
     let mut map = HeaderMap::with_capacity(headers.len() + 1);
     for at in headers {
-        let name = HeaderName::from_bytes(raw.get(at.name.clone())?).ok()?;
+        let name = crate::header_names::header_name(raw.get(at.name.clone())?)?;
         let value = HeaderValue::from_maybe_shared(raw.slice(at.value.clone())).ok()?;
         map.append(name, value);
     }

@@ -90,6 +90,7 @@ mod front;
 mod gateway;
 mod generate;
 mod h1_fast;
+mod header_names;
 mod host;
 mod hot;
 mod intake;

@@ -131,8 +131,12 @@ impl RequestIds {
     fn next(&self) -> HeaderValue {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = request_id_bytes(mix(self.seed.wrapping_add(n)));
-        // 20 bytes of `req_` and hex digits: always a valid header value.
-        HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("req_"))
+        // 20 bytes of `req_` and hex digits: always a valid header value. Owned by a
+        // reference-counted `Bytes` from the start, so the clones the request's extension
+        // and the answer's head take allocate nothing (a copied slice allocates once more
+        // on its first clone).
+        HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+            .unwrap_or_else(|_| HeaderValue::from_static("req_"))
     }
 
     /// Gives `request` its id: the client's `x-switchyard-request-id` when it is usable
