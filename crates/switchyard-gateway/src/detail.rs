@@ -158,7 +158,11 @@ mod tests {
         ] {
             let mut request = http::Request::new(());
             mark_peer(&mut request, peer.parse().unwrap());
-            assert_eq!(request.extensions().get::<Peer>().is_some(), marked, "{peer}");
+            assert_eq!(
+                request.extensions().get::<Peer>().is_some(),
+                marked,
+                "{peer}"
+            );
         }
     }
 }
