@@ -8,6 +8,9 @@
 
 use http::HeaderName;
 
+use crate::chat::{PRIVACY_HEADER, TASK_HEADER};
+use crate::telemetry::REQUEST_ID_HEADER;
+
 /// Names the official SDKs, Claude Code, Codex and Switchyard's own clients send, in
 /// lowercase, by their first letter (the standard names `http` knows by itself mostly
 /// start with other letters, and the few that do not are told apart by length at once).
@@ -44,9 +47,9 @@ static KNOWN_X: [HeaderName; 19] = [
     HeaderName::from_static("x-stainless-runtime"),
     HeaderName::from_static("x-stainless-runtime-version"),
     HeaderName::from_static("x-stainless-timeout"),
-    HeaderName::from_static("x-switchyard-privacy"),
-    HeaderName::from_static("x-switchyard-request-id"),
-    HeaderName::from_static("x-switchyard-task"),
+    PRIVACY_HEADER,
+    REQUEST_ID_HEADER,
+    TASK_HEADER,
     HeaderName::from_static("x-title"),
 ];
 
